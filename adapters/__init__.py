@@ -1,0 +1,1 @@
+"""Adapters: translate platform events to the core's dataclasses and the core's messages back."""

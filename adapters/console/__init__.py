@@ -1,0 +1,1 @@
+"""The console adapter: ``bamboe demo`` (interactive) and ``bamboe simulate`` (scenario replay)."""

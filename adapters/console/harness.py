@@ -1,0 +1,206 @@
+"""A virtual group chat around the real core: used by ``bamboe demo``, ``bamboe simulate`` and tests.
+
+It runs the core on a real database and a :class:`~bot.clock.VirtualClock`, records every
+message the core sends, and lets callers speak as members, press buttons, join, leave and move
+the clock on, firing everything that falls due on the way, in time order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from bot.clock import VirtualClock
+from bot.core import Core
+from bot.database import Database, create_engine, upgrade
+from bot.delivery import Delivery
+from bot.events import ButtonPress, ChatRef, MemberJoined, MemberLeft, MessageIn, Outgoing, Person
+from bot.features import network as network_feature
+from bot.features import rhythm
+from bot.markup import plain
+from bot.models import Chat, Network
+
+PLATFORM = "sim"
+
+
+@dataclass
+class Sent:
+    """One message the bot sent, as the virtual chat saw it."""
+
+    at: datetime
+    to: str  # "group" or "dm:<member id>"
+    kind: str
+    text: str  # in the core's Markdown subset
+    buttons: list[tuple[str, str]]
+    meta: dict[str, Any]
+    message_id: str
+    visible_to: str | None = None  # an answer in the group only the asker sees
+
+    def transcript(self, timezone: str) -> dict[str, Any]:
+        """The JSON object ``bamboe simulate`` prints for this message."""
+        from zoneinfo import ZoneInfo
+
+        line: dict[str, Any] = {
+            "at": self.at.astimezone(ZoneInfo(timezone)).isoformat(timespec="seconds"),
+            "to": self.to, "kind": self.kind, "text": plain(self.text),
+            "buttons": [label for label, _ in self.buttons],
+        }
+        if self.visible_to:
+            line["visible_to"] = self.visible_to
+        for key in ("step", "round"):
+            if key in self.meta:
+                line[key] = self.meta[key]
+        if self.meta.get("files"):
+            line["files"] = self.meta["files"]
+        return line
+
+
+@dataclass
+class Recorder:
+    """The virtual platform: records what the core sends and hands out message ids."""
+
+    clock: VirtualClock
+    sent: list[Sent] = field(default_factory=list)
+    listeners: list = field(default_factory=list)
+    _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    async def send(self, message: Outgoing) -> str:
+        """Record ``message`` and return its message id."""
+        addr = message.address
+        to = "group" if addr.chat_id is not None else f"dm:{addr.user_id}"
+        sent = Sent(self.clock.now(), to, message.kind, str(message.text), [(b.label, b.action) for b in message.buttons],
+                    dict(message.meta), f"m{next(self._ids)}", addr.user_id if message.ephemeral else None)
+        self.sent.append(sent)
+        for listener in self.listeners:
+            listener(sent)
+        return sent.message_id
+
+    def latest(self, kind: str, *, to: str | None = None) -> Sent | None:
+        """The latest message of ``kind`` (optionally to one address)."""
+        for sent in reversed(self.sent):
+            if sent.kind == kind and (to is None or sent.to == to):
+                return sent
+        return None
+
+
+class HarnessError(ValueError):
+    """Something the caller asked of the virtual chat cannot be done (unknown member, …)."""
+
+
+class Harness:
+    """The real core in a virtual chat with a virtual clock."""
+
+    def __init__(self, db: Database, clock: VirtualClock, chat_id: str = "group") -> None:
+        self.db = db
+        self.clock = clock
+        self.core = Core(db, clock)
+        self.recorder = Recorder(clock)
+        self.delivery = Delivery(db, clock, {PLATFORM: self.recorder})
+        self.chat = ChatRef(PLATFORM, chat_id, "")
+        self.names: dict[str, str] = {}
+        self.timezone = "Europe/Amsterdam"
+        self._message_ids = itertools.count(1)
+
+    @classmethod
+    async def open(cls, url: str, start: datetime, chat_id: str = "group") -> Harness:
+        """Open (and migrate) the database at ``url`` and return a harness on it."""
+        db = Database(create_engine(url))
+        await upgrade(db.engine)
+        return cls(db, VirtualClock(start), chat_id)
+
+    async def close(self) -> None:
+        """Release the database."""
+        await self.db.close()
+
+    # ------------------------------------------------------------------ set-up
+    async def setup(self, network: dict[str, Any], members: list[dict[str, Any]]) -> None:
+        """Create the network afresh (removing an earlier one on the same chat) with its members."""
+        now = self.clock.now()
+        self.chat = ChatRef(PLATFORM, self.chat.chat_id, network.get("name", "Lerend netwerk"))
+        async with self.db.transaction() as session:
+            old = await session.scalar(select(Chat.network_id).where(Chat.platform == PLATFORM,
+                                                                    Chat.chat_id == self.chat.chat_id))
+            if old is not None:
+                await session.execute(delete(Network).where(Network.id == old))
+                await session.flush()
+            net, _, _ = await network_feature.ensure_network(session, self.chat, now)
+            for key in ("name", "intention", "ambition", "language", "timezone"):
+                if network.get(key):
+                    setattr(net, key, str(network[key]))
+            self.timezone = net.timezone
+            for m in members:
+                member = await network_feature.ensure_member(session, net, PLATFORM,
+                                                             Person(m["id"], m.get("name", m["id"])), now)
+                member.role = m.get("role", "deelnemer")
+                member.perspective = m.get("perspective")
+                self.names[m["id"]] = member.name
+            await rhythm.plan_all(session, net, now)
+
+    # ------------------------------------------------------------------ time
+    async def advance(self, target: datetime) -> None:
+        """Move the clock to ``target``, running everything due on the way, in time order."""
+        while True:
+            due = await self.core.dispatcher.next_due()
+            if due is None or due > target:
+                break
+            self.clock.set(due)
+            await self.core.run_due()
+            await self.delivery.flush()
+        self.clock.set(target)
+        await self.core.run_due()
+        await self.delivery.flush()
+
+    # ------------------------------------------------------------------ people
+    def person(self, member_id: str) -> Person:
+        """The platform identity of a known member."""
+        if member_id not in self.names:
+            raise HarnessError(f"unknown member {member_id!r}")
+        return Person(member_id, self.names[member_id])
+
+    async def _handle(self, event: Any) -> None:
+        await self.core.handle(event)
+        await self.delivery.flush()
+
+    async def say(self, member_id: str, text: str, *, reply_to: str | None = None, private: bool = False) -> None:
+        """``member_id`` writes ``text`` in the group (or privately), optionally replying to the
+        latest bot message of kind ``reply_to``."""
+        ref = None
+        if reply_to is not None:
+            target = self.recorder.latest(reply_to)
+            if target is None:
+                raise HarnessError(f"there is no bot message of kind {reply_to!r} to reply to yet")
+            ref = target.message_id
+        chat = ChatRef(PLATFORM, f"dm-{member_id}", "", private=True) if private else self.chat
+        await self._handle(MessageIn(chat, self.person(member_id), text, f"u{next(self._message_ids)}", ref))
+
+    async def press(self, member_id: str, label: str, on: str) -> None:
+        """``member_id`` presses the button labelled ``label`` on the latest message of kind ``on``."""
+        person = self.person(member_id)
+        for sent in reversed(self.recorder.sent):
+            if sent.kind != on or sent.to not in ("group", f"dm:{member_id}"):
+                continue
+            for button_label, action in sent.buttons:
+                if button_label.casefold() == label.casefold():
+                    await self._handle(ButtonPress(self.chat, person, action, sent.message_id))
+                    return
+            raise HarnessError(f"the latest {on!r} message has no button {label!r}")
+        raise HarnessError(f"there is no bot message of kind {on!r} with buttons yet")
+
+    async def join(self, member_id: str, name: str, perspective: str | None = None) -> None:
+        """Someone joins the group chat."""
+        self.names[member_id] = name
+        await self._handle(MemberJoined(self.chat, Person(member_id, name)))
+        if perspective:
+            async with self.db.transaction() as session:
+                net = await session.scalar(select(Chat.network_id).where(Chat.platform == PLATFORM,
+                                                                        Chat.chat_id == self.chat.chat_id))
+                member = await network_feature.find_by_platform_id(session, net, PLATFORM, member_id)
+                member.perspective = network_feature.PERSPECTIVE_ALIASES.get(perspective, perspective)
+
+    async def leave(self, member_id: str) -> None:
+        """Someone leaves the group chat."""
+        await self._handle(MemberLeft(self.chat, self.person(member_id)))

@@ -1,0 +1,109 @@
+"""The ``bamboe`` command: ``demo``, ``simulate``, ``run`` and ``db upgrade``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from datetime import datetime
+from pathlib import Path
+
+from bamboe import __version__
+
+DEMO_HELP = """\
+An interactive group chat in your terminal with the real Bamboe core, a local SQLite file and a
+virtual clock: no tokens, no network. It starts with a sample network of six members (all five
+BOPOG perspectives, a trekker and a procesbegeleider). Type messages and /commands as any member
+(:als <naam> switches), move the clock on with :wacht 2d to see the nudges, reminders and
+harvests the bot sends meanwhile, and :help for all console commands. Private messages are shown
+as such. The demo database is recreated on every start.
+"""
+
+SIMULATE_HELP = """\
+Replay a scenario (YAML, see docs/simulate.md) on a virtual clock with the real core and print
+one JSON object per line for each message the bot sends. Exits 0 on success and 2 with a message
+naming the step and line on a bad scenario.
+"""
+
+RUN_HELP = """\
+Run the bot for real: every adapter configured in the environment (SLACK_BOT_TOKEN,
+TELEGRAM_BOT_TOKEN, …) and the dispatcher. See README.md for the configuration table.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used by the docs test)."""
+    parser = argparse.ArgumentParser(prog="bamboe", description="Bamboe: a companion bot for learning networks.")
+    parser.add_argument("--version", action="version", version=f"bamboe {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="interactive group chat in the terminal (no tokens)", description=DEMO_HELP)
+    demo.add_argument("--lang", choices=("nl", "en"), default="nl", help="language of the bot and the console")
+    demo.add_argument("--database", type=Path, default=None,
+                      help="SQLite file for the demo (default: demo.sqlite3 in the user data folder)")
+    demo.add_argument("--start", default=None, help="virtual start time, e.g. 2026-01-05T09:00 (default: next Monday 09:00)")
+
+    sim = sub.add_parser("simulate", help="replay a scenario file, print a JSON transcript", description=SIMULATE_HELP)
+    sim.add_argument("file", help="scenario YAML file")
+    sim.add_argument("--database-url", default=None, help="database to run on (default: a fresh temporary SQLite file)")
+    sim.add_argument("--out", default=None, help="folder for files the bot sends (reports)")
+
+    sub.add_parser("run", help="run the configured adapters and the dispatcher", description=RUN_HELP)
+
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION")
+    db_sub.add_parser("upgrade", help="apply the migrations to DATABASE_URL (or the default SQLite file)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.command == "demo":
+        from platformdirs import user_data_path
+
+        from adapters.console import demo
+
+        database = args.database or user_data_path("bamboe", appauthor=False) / "demo.sqlite3"
+        database.parent.mkdir(parents=True, exist_ok=True)
+        start = None
+        if args.start:
+            from zoneinfo import ZoneInfo
+
+            start = datetime.fromisoformat(args.start)
+            if start.tzinfo is None:
+                start = start.replace(tzinfo=ZoneInfo("Europe/Amsterdam"))
+        return asyncio.run(demo.main(args.lang, database, start))
+    if args.command == "simulate":
+        from adapters.console import simulate
+
+        return asyncio.run(simulate.main(args.file, args.database_url, args.out))
+    if args.command == "run":
+        from bamboe.runtime import serve
+        from bamboe.settings import Settings
+
+        settings = Settings()
+        logging.getLogger().setLevel(settings.bamboe_log_level.upper())
+        if not settings.configured_platforms():
+            print("bamboe run: no chat platform is configured. Set SLACK_BOT_TOKEN or TELEGRAM_BOT_TOKEN "
+                  "(see README.md, 'Configuration'), or try the bot first with: bamboe demo", file=sys.stderr)
+            return 2
+        return asyncio.run(serve(settings))
+    if args.command == "db" and args.db_command == "upgrade":
+        from bamboe.settings import Settings
+        from bot.database import Database, create_engine, upgrade
+
+        async def go() -> None:
+            settings = Settings()
+            db = Database(create_engine(settings.resolved_database_url()))
+            await upgrade(db.engine)
+            await db.close()
+
+        asyncio.run(go())
+        print("bamboe db upgrade: the database is at the latest version.")
+        return 0
+    parser.print_help()
+    return 2

@@ -1,0 +1,52 @@
+"""Configuration from the environment (and an optional ``.env`` file), via pydantic-settings.
+
+pydantic-settings gives typed, validated settings with clear errors for free, instead of
+hand-parsing ``os.environ``; secrets stay out of logs and reprs (``SecretStr``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from platformdirs import user_data_path
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.database import sqlite_url_for
+
+
+def default_database_path() -> Path:
+    """The zero-configuration SQLite file in the user's data directory."""
+    return user_data_path("bamboe", appauthor=False) / "bamboe.sqlite3"
+
+
+class Settings(BaseSettings):
+    """Everything ``bamboe run`` reads from its environment."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = Field(default=None, description="sqlite:///… or postgresql://…")
+    bamboe_http_port: int = 8080
+    bamboe_log_level: str = "INFO"
+    bamboe_log_format: str = "text"
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    slack_api_url: str | None = None
+    telegram_bot_token: SecretStr | None = None
+    telegram_webhook_url: str | None = None
+    telegram_webhook_secret: SecretStr | None = None
+    telegram_api_url: str | None = None
+
+    def resolved_database_url(self) -> str:
+        """``DATABASE_URL`` or the default SQLite file."""
+        return self.database_url or sqlite_url_for(default_database_path())
+
+    def configured_platforms(self) -> list[str]:
+        """The platforms whose tokens are set."""
+        found = []
+        if self.slack_bot_token:
+            found.append("slack")
+        if self.telegram_bot_token:
+            found.append("telegram")
+        return found

@@ -1,0 +1,246 @@
+"""The core's one entry point: :meth:`Core.handle` takes an inbound event and decides.
+
+Everything the core wants said is written to the outbox in the same transaction as the state
+change it belongs to; :class:`bot.delivery.Delivery` hands the rows to the adapters.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import inspect, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import i18n
+from bot.clock import Clock
+from bot.database import Database
+from bot.events import (
+    Address,
+    BotAdded,
+    Button,
+    ButtonPress,
+    ChatRef,
+    InboundEvent,
+    MemberJoined,
+    MemberLeft,
+    MessageIn,
+    Outgoing,
+    Person,
+)
+from bot.jobs import Dispatcher, JobContext
+from bot.markup import Markup
+from bot.models import Chat, Member, Network, OutboxMessage
+from bot.parsing import UserError
+
+log = logging.getLogger(__name__)
+
+#: a message longer than this is not processed (answers and commands alike)
+MAX_TEXT = 4000
+ROLES = ("trekker", "procesbegeleider", "deelnemer")
+
+
+@dataclass
+class Ctx:
+    """Everything a command or feature handler needs while one event is handled."""
+
+    core: Core | None
+    session: AsyncSession
+    now: datetime
+    network: Network
+    chats: list[Chat]
+    member: Member | None
+    source: ChatRef | None = None
+    message_id: str | None = None
+    out: list[Outgoing] = field(default_factory=list)
+
+    @property
+    def lang(self) -> str:
+        """The network's language."""
+        return self.network.language
+
+    def t(self, key: str, /, **params: Any) -> Markup:
+        """Render a prompt in the network's language."""
+        return i18n.t(self.lang, key, **params)
+
+    def group(self, kind: str, text: str, *, buttons: Iterable[Button] = (), thread: str | None = None,
+              meta: dict[str, Any] | None = None) -> None:
+        """Post ``text`` in the network's group chat(s)."""
+        for chat in self.chats:
+            self.out.append(Outgoing(Address(chat.platform, chat.chat_id, None, thread), kind, text,
+                                     tuple(buttons), dict(meta or {})))
+
+    def private(self, member: Member, kind: str, text: str, *, buttons: Iterable[Button] = (),
+                meta: dict[str, Any] | None = None) -> None:
+        """Send ``text`` to one member privately (never in the group)."""
+        if not member.active:
+            return
+        self.out.append(Outgoing(Address(member.platform, None, member.user_id), kind, text,
+                                 tuple(buttons), dict(meta or {})))
+
+    def reply(self, kind: str, text: str, *, buttons: Iterable[Button] = ()) -> None:
+        """Answer the member where they wrote; in a group only they see it where the platform can."""
+        src = self.source
+        if src is None or src.private or self.member is None:
+            if self.member is not None:
+                self.private(self.member, kind, text, buttons=buttons)
+            return
+        self.out.append(Outgoing(Address(src.platform, src.chat_id, self.member.user_id), kind, text,
+                                 tuple(buttons), {}, ephemeral=True))
+
+    def require(self, *roles: str) -> Member:
+        """The acting member, if their role is one of ``roles``; a friendly error otherwise."""
+        if self.member is None:
+            raise UserError("errors.unknown_member_self")
+        if roles and self.member.role not in roles:
+            names = ", ".join(self.t(f"roles.{r}") for r in roles)
+            raise UserError("errors.role_required", roles=Markup(names))
+        return self.member
+
+
+class Core:
+    """The platform-neutral bot: one instance per process, built by the composition root."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        from bot.features import JOB_KINDS
+
+        self.db = db
+        self.clock = clock
+        self.dispatcher = Dispatcher(db, clock, JOB_KINDS)
+
+    # ------------------------------------------------------------------ inbound
+    async def handle(self, event: InboundEvent) -> list[Outgoing]:
+        """Handle one inbound event; return the messages it produced (already in the outbox)."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            ctx = await self._context(session, event, now)
+            if ctx is None:
+                return []
+            before = len(ctx.out)
+            try:
+                async with session.begin_nested():
+                    await self._route(ctx, event)
+            except UserError as err:  # nothing of the failed command is kept
+                await self._reload(ctx, before)
+                ctx.reply("error", ctx.t(err.key, **err.params))
+            except Exception:
+                log.exception("handler failed for %s", type(event).__name__)
+                await self._reload(ctx, before)
+                ctx.reply("error", ctx.t("errors.internal"))
+            return await store_outgoing(session, ctx.network.id, ctx.out, now)
+
+    @staticmethod
+    async def _reload(ctx: Ctx, keep: int) -> None:
+        """After a rolled-back savepoint: drop its messages, reload the rows it may have touched."""
+        del ctx.out[keep:]
+        for row in (ctx.network, ctx.member):
+            if row is not None and inspect(row).persistent:
+                await ctx.session.refresh(row)
+
+    async def _context(self, session: AsyncSession, event: InboundEvent, now: datetime) -> Ctx | None:
+        from bot.features import network as net_feature
+
+        chat_ref = event.chat
+        person = event.person if isinstance(event, MemberJoined | MemberLeft) else (
+            event.added_by if isinstance(event, BotAdded) else event.sender)
+        if chat_ref.private:
+            if person is None:
+                return None
+            member = await net_feature.member_for_private_chat(session, chat_ref.platform, person.user_id)
+            if member is None:
+                network = None
+            else:
+                network = await session.get(Network, member.network_id)
+            if network is None:
+                # someone writes the bot privately without being in any network
+                ctx = Ctx(self, session, now, Network(language=i18n.DEFAULT_LANGUAGE, id=0), [], None, chat_ref)
+                return ctx
+            chats = await net_feature.chats_of(session, network.id)
+            return Ctx(self, session, now, network, chats, member, chat_ref,
+                       getattr(event, "message_id", None))
+        network, chats, created = await net_feature.ensure_network(session, chat_ref, now)
+        member = None
+        if person is not None and not isinstance(event, MemberLeft):
+            member = await net_feature.ensure_member(session, network, chat_ref.platform, person, now,
+                                                     as_trekker=created)
+        elif person is not None:
+            member = await net_feature.find_by_platform_id(session, network.id, chat_ref.platform,
+                                                           person.user_id)
+        ctx = Ctx(self, session, now, network, chats, member, chat_ref, getattr(event, "message_id", None))
+        if created:
+            await net_feature.on_network_created(ctx)
+        return ctx
+
+    async def _route(self, ctx: Ctx, event: InboundEvent) -> None:
+        from bot.features import commands
+        from bot.features import network as net_feature
+
+        if isinstance(event, MessageIn):
+            await commands.on_message(ctx, event)
+        elif isinstance(event, ButtonPress):
+            await commands.on_button(ctx, event)
+        elif isinstance(event, MemberJoined):
+            await net_feature.on_joined(ctx, event)
+        elif isinstance(event, MemberLeft):
+            await net_feature.on_left(ctx, event)
+        elif isinstance(event, BotAdded):
+            await net_feature.on_bot_added(ctx, event)
+
+    async def run_due(self) -> int:
+        """Run planned work that is due now."""
+        return await self.dispatcher.run_due()
+
+
+async def store_outgoing(session: AsyncSession, network_id: int | None, messages: list[Outgoing],
+                         now: datetime) -> list[Outgoing]:
+    """Write ``messages`` to the outbox; return them with their outbox ids."""
+    rows = []
+    for msg in messages:
+        member_id = None
+        if msg.address.user_id and network_id:
+            member_id = await session.scalar(select(Member.id).where(
+                Member.network_id == network_id, Member.platform == msg.address.platform,
+                Member.user_id == msg.address.user_id))
+        row = OutboxMessage(
+            network_id=network_id or None, platform=msg.address.platform, chat_id=msg.address.chat_id,
+            user_id=msg.address.user_id, thread=msg.address.thread, member_id=member_id, kind=msg.kind,
+            text=str(msg.text), buttons=[[b.label, b.action] for b in msg.buttons], meta=msg.meta,
+            ephemeral=msg.ephemeral, created_at=now,
+        )
+        session.add(row)
+        rows.append(row)
+    await session.flush()
+    return [outgoing_from_row(r) for r in rows]
+
+
+def network_job(fn: Callable[[Ctx, JobContext], Awaitable[None]]) -> Callable[[JobContext], Awaitable[None]]:
+    """Wrap a job handler so it gets a :class:`Ctx` for its network and its messages are stored."""
+
+    async def run(jc: JobContext) -> None:
+        from bot.features.network import chats_of
+
+        network = await jc.session.get(Network, jc.job.network_id)
+        if network is None:
+            return
+        ctx = Ctx(None, jc.session, jc.now, network, await chats_of(jc.session, network.id), None)
+        await fn(ctx, jc)
+        await store_outgoing(jc.session, network.id, ctx.out, jc.now)
+
+    run.__name__ = fn.__name__
+    run.__doc__ = fn.__doc__
+    return run
+
+
+def outgoing_from_row(row: OutboxMessage) -> Outgoing:
+    """Rebuild the :class:`Outgoing` stored in an outbox row."""
+    return Outgoing(
+        Address(row.platform, row.chat_id, row.user_id, row.thread), row.kind, Markup(row.text),
+        tuple(Button(label, action) for label, action in row.buttons), dict(row.meta or {}), row.id,
+        ephemeral=row.ephemeral,
+    )
+
+
+__all__ = ["Core", "Ctx", "ROLES", "MAX_TEXT", "Person", "ChatRef"]

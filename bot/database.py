@@ -1,0 +1,105 @@
+"""Database engine, URL handling and migrations.
+
+Accepts plain ``sqlite:///…`` and ``postgresql://…`` URLs and picks the async driver
+(aiosqlite, asyncpg). Migrations (Alembic) run on start and with ``bamboe db upgrade``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+class DatabaseUrlError(ValueError):
+    """The configured database URL is not one Bamboe can use."""
+
+
+def async_url(url: str) -> str:
+    """Return ``url`` with the async driver Bamboe uses for its backend."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError with a terse text
+        raise DatabaseUrlError(f"not a database URL: {url!r}") from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite").render_as_string(hide_password=False)
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+    raise DatabaseUrlError(f"unsupported database {backend!r}: use sqlite:///… or postgresql://…")
+
+
+def sqlite_url_for(path: Path) -> str:
+    """Return a SQLite URL for a file path, creating its folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI callback
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA secure_delete=ON")
+    cur.close()
+
+
+def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
+    """Create the async engine for ``url`` (plain or async form)."""
+    full = async_url(url)
+    if full.startswith("sqlite"):
+        engine = create_async_engine(full, echo=echo)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(full, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def alembic_config(connection: Connection | None = None):  # noqa: ANN201 - alembic type is optional
+    """Return an Alembic config pointing at the packaged migrations."""
+    from alembic.config import Config
+
+    folder = resources.files("migrations")
+    cfg = Config(str(folder / "alembic.ini"))
+    cfg.set_main_option("script_location", str(folder))
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
+    """Run the migrations up to ``revision`` on ``engine``."""
+    from alembic import command
+
+    def run(connection: Connection) -> None:
+        command.upgrade(alembic_config(connection), revision)
+
+    async with engine.begin() as conn:
+        await conn.run_sync(run)
+
+
+class Database:
+    """The engine and a session factory; one per process (built by the composition root)."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    @property
+    def is_postgres(self) -> bool:
+        """True on PostgreSQL (row locks with SKIP LOCKED are available)."""
+        return self.engine.dialect.name == "postgresql"
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """Open a session in a transaction that commits on success, rolls back on error."""
+        async with self.sessions() as session, session.begin():
+            yield session
+
+    async def close(self) -> None:
+        """Dispose of the engine's connections."""
+        await self.engine.dispose()

@@ -1,0 +1,127 @@
+"""What comes in from a platform and what goes out to it, as frozen dataclasses.
+
+Adapters build inbound events and call ``Core.handle``; the core answers with
+:class:`Outgoing` messages addressed by serialisable :class:`Address` values, so a message
+planned today can be sent after a restart by any replica.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Address:
+    """Where a message goes: a group chat, one person privately (``chat_id`` None), or one
+    person inside a group chat (both set: an answer only the asker sees, where the platform can).
+
+    ``thread`` is the platform message id of a message to reply to / thread under, if any.
+    """
+
+    platform: str
+    chat_id: str | None = None
+    user_id: str | None = None
+    thread: str | None = None
+
+    @property
+    def is_private(self) -> bool:
+        """True when the message goes to one person only."""
+        return self.user_id is not None and self.chat_id is None
+
+
+@dataclass(frozen=True)
+class Button:
+    """A choice offered with a message; ``action`` comes back in :class:`ButtonPress`."""
+
+    label: str
+    action: str
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A message the core wants delivered. ``text`` is in the core's Markdown subset."""
+
+    address: Address
+    kind: str
+    text: str
+    buttons: tuple[Button, ...] = ()
+    meta: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: id of the outbox row, set once the message is stored; adapters report delivery with it
+    outbox_id: int | None = None
+    #: an answer for the asker alone (``address.user_id``) shown in the group chat: Slack shows
+    #: it ephemerally, platforms without that reply to the asker's message
+    ephemeral: bool = False
+
+
+@dataclass(frozen=True)
+class Person:
+    """A platform user as the adapter sees them."""
+
+    user_id: str
+    name: str
+    timezone: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
+class ChatRef:
+    """A platform chat as the adapter sees it."""
+
+    platform: str
+    chat_id: str
+    title: str = ""
+    private: bool = False
+
+
+@dataclass(frozen=True)
+class MessageIn:
+    """A text message (commands included) sent by a person in a chat.
+
+    ``reply_to`` is the platform id of the message it answers (Telegram reply) or the
+    thread root it sits under (Slack ``thread_ts``).
+    """
+
+    chat: ChatRef
+    sender: Person
+    text: str
+    message_id: str | None = None
+    reply_to: str | None = None
+
+
+@dataclass(frozen=True)
+class ButtonPress:
+    """A person pressed a button the bot sent."""
+
+    chat: ChatRef
+    sender: Person
+    action: str
+    message_id: str | None = None
+
+
+@dataclass(frozen=True)
+class MemberJoined:
+    """A person joined a chat; ``added_by`` is who added them, when known."""
+
+    chat: ChatRef
+    person: Person
+    added_by: Person | None = None
+
+
+@dataclass(frozen=True)
+class MemberLeft:
+    """A person left (or was removed from) a chat."""
+
+    chat: ChatRef
+    person: Person
+
+
+@dataclass(frozen=True)
+class BotAdded:
+    """The bot was added to a chat; the chat becomes a network."""
+
+    chat: ChatRef
+    added_by: Person | None = None
+
+
+InboundEvent = MessageIn | ButtonPress | MemberJoined | MemberLeft | BotAdded

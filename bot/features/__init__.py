@@ -1,0 +1,14 @@
+"""The bot's features; each module adds its commands and job kinds to the tables here.
+
+The command table is explicit (a dict from name to :class:`~bot.features.commands.Command`),
+built once from the feature modules' ``COMMANDS`` lists, as are the job kinds.
+"""
+
+from __future__ import annotations
+
+from bot.features import commands, meetings, network, rhythm
+from bot.jobs import JobKind
+
+JOB_KINDS: dict[str, JobKind] = {**rhythm.JOB_KINDS}
+
+commands.register(network.COMMANDS + meetings.COMMANDS + rhythm.COMMANDS)

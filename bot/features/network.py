@@ -1,0 +1,339 @@
+"""Networks, chats and members: set-up, roles, perspectives, ``/netwerk``, ``/status``, ``/help``.
+
+A chat the bot meets becomes a network named after the chat; whoever adds the bot (or first
+uses a command in a network without a trekker or procesbegeleider) becomes its trekker.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import i18n
+from bot.core import ROLES, Ctx
+from bot.events import BotAdded, ChatRef, MemberJoined, MemberLeft, Person
+from bot.features.commands import ON_JOIN, ORDER, TABLE, Command
+from bot.markup import Markup
+from bot.models import Chat, Meeting, Member, Network
+from bot.parsing import UserError
+
+PERSPECTIVES = ("beleid", "onderwijs", "professional", "onderzoek", "gezin")
+PERSPECTIVE_ALIASES = {
+    "beleid": "beleid", "policy": "beleid", "b": "beleid",
+    "onderwijs": "onderwijs", "education": "onderwijs", "student": "onderwijs",
+    "professional": "professional", "professionals": "professional", "praktijk": "professional",
+    "practice": "professional",
+    "onderzoek": "onderzoek", "research": "onderzoek", "researcher": "onderzoek",
+    "gezin": "gezin", "gezinnen": "gezin", "inwoner": "gezin", "inwoners": "gezin", "gezin/inwoner": "gezin",
+    "family": "gezin", "resident": "gezin", "residents": "gezin",
+}
+ROLE_ALIASES = {
+    "trekker": "trekker", "lead": "trekker", "leader": "trekker",
+    "procesbegeleider": "procesbegeleider", "begeleider": "procesbegeleider", "leercoach": "procesbegeleider",
+    "facilitator": "procesbegeleider",
+    "deelnemer": "deelnemer", "participant": "deelnemer", "lid": "deelnemer", "member": "deelnemer",
+}
+MIN_GROUP, MAX_GROUP = 5, 20
+MAX_NAME = 200
+MAX_FIELD = 1000
+
+
+# ---------------------------------------------------------------------------- lookups
+async def chats_of(session: AsyncSession, network_id: int) -> list[Chat]:
+    """The chats linked to a network."""
+    return list(await session.scalars(select(Chat).where(Chat.network_id == network_id).order_by(Chat.id)))
+
+
+async def active_members(session: AsyncSession, network_id: int) -> list[Member]:
+    """Members currently in the network, in order of joining."""
+    return list(await session.scalars(
+        select(Member).where(Member.network_id == network_id, Member.active.is_(True)).order_by(Member.id)))
+
+
+async def find_by_platform_id(session: AsyncSession, network_id: int, platform: str, user_id: str) -> Member | None:
+    """The member with this platform identity in the network."""
+    return await session.scalar(select(Member).where(
+        Member.network_id == network_id, Member.platform == platform, Member.user_id == user_id))
+
+
+async def member_for_private_chat(session: AsyncSession, platform: str, user_id: str) -> Member | None:
+    """The membership a private message belongs to (the most recently joined active one)."""
+    return await session.scalar(
+        select(Member).where(Member.platform == platform, Member.user_id == user_id, Member.active.is_(True))
+        .order_by(Member.joined_at.desc(), Member.id.desc()).limit(1))
+
+
+_MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
+
+
+async def find_member(ctx: Ctx, token: str) -> Member:
+    """Resolve what someone typed for a member: a mention, a user id, a full or first name."""
+    raw = token.strip()
+    if m := _MENTION.match(raw):
+        raw = m[1]
+    raw = raw.lstrip("@").strip()
+    if not raw:
+        raise UserError("errors.missing_member")
+    members = await active_members(ctx.session, ctx.network.id)
+    wanted = raw.casefold()
+    for test in (
+        lambda m: m.user_id.casefold() == wanted,
+        lambda m: m.name.casefold() == wanted,
+        lambda m: m.name.casefold().split(" ")[0] == wanted,
+        lambda m: m.name.casefold().startswith(wanted),
+    ):
+        hits = [m for m in members if test(m)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise UserError("errors.ambiguous_member", value=raw[:80],
+                            names=Markup(", ".join(i18n.t(ctx.lang, "common.name", name=h.name) for h in hits)))
+    raise UserError("errors.unknown_member", value=raw[:80])
+
+
+# ---------------------------------------------------------------------------- set-up
+async def ensure_network(session: AsyncSession, chat: ChatRef, now: datetime) -> tuple[Network, list[Chat], bool]:
+    """The network linked to ``chat``, creating it (named after the chat) on first contact."""
+    row = await session.scalar(select(Chat).where(Chat.platform == chat.platform, Chat.chat_id == chat.chat_id))
+    if row is not None:
+        network = await session.get(Network, row.network_id)
+        return network, await chats_of(session, network.id), False
+    network = Network(name=(chat.title or "").strip()[:MAX_NAME] or "Lerend netwerk", created_at=now)
+    session.add(network)
+    await session.flush()
+    row = Chat(network_id=network.id, platform=chat.platform, chat_id=chat.chat_id, title=chat.title[:200])
+    session.add(row)
+    await session.flush()
+    return network, [row], True
+
+
+async def ensure_member(session: AsyncSession, network: Network, platform: str, person: Person, now: datetime,
+                        *, as_trekker: bool = False) -> Member:
+    """The member for ``person``, added (or re-activated) when needed; names kept up to date."""
+    member = await find_by_platform_id(session, network.id, platform, person.user_id)
+    name = (person.name or person.user_id).strip()[:MAX_NAME] or person.user_id
+    if member is None:
+        member = Member(network_id=network.id, platform=platform, user_id=person.user_id, name=name,
+                        role="trekker" if as_trekker else "deelnemer", joined_at=now)
+        session.add(member)
+        await session.flush()
+    else:
+        if not member.active:
+            member.active, member.left_at, member.joined_at = True, None, now
+        if person.name and member.name != name:
+            member.name = name
+    return member
+
+
+async def on_network_created(ctx: Ctx) -> None:
+    """A new network: plan its rhythm and say hello in the group."""
+    from bot.features import rhythm
+
+    await rhythm.plan_all(ctx.session, ctx.network, ctx.now)
+    ctx.group("help", ctx.t("network.welcome", name=ctx.network.name))
+
+
+async def on_bot_added(ctx: Ctx, event: BotAdded) -> None:
+    """The bot joined a chat (the network was created when the context was built)."""
+
+
+async def on_joined(ctx: Ctx, event: MemberJoined) -> None:
+    """A person joined the chat (the member row was made when the context was built)."""
+    if ctx.member is not None:
+        for hook in ON_JOIN:
+            await hook(ctx, ctx.member)
+
+
+async def on_left(ctx: Ctx, event: MemberLeft) -> None:
+    """A person left: they get nothing more and stop counting."""
+    if ctx.member is not None and ctx.member.active:
+        ctx.member.active = False
+        ctx.member.left_at = ctx.now
+
+
+async def maybe_first_trekker(ctx: Ctx) -> None:
+    """With no trekker or procesbegeleider yet, the first member to use a command leads."""
+    if ctx.member is None or ctx.member.role != "deelnemer":
+        return
+    leads = await ctx.session.scalar(select(func.count(Member.id)).where(
+        Member.network_id == ctx.network.id, Member.active.is_(True),
+        Member.role.in_(("trekker", "procesbegeleider"))))
+    if not leads:
+        ctx.member.role = "trekker"
+        ctx.reply("help", ctx.t("network.you_are_trekker"))
+
+
+# ---------------------------------------------------------------------------- commands
+async def cmd_help(ctx: Ctx, args: str) -> None:
+    """``/help [command]``: what the bot does and which commands there are."""
+    topic = args.strip().lstrip("/").lower()
+    if topic:
+        cmd = TABLE.get(topic)
+        if cmd is None:
+            raise UserError("errors.unknown_command", command="/" + topic[:40])
+        ctx.reply("help", ctx.t(f"help.commands.{cmd.name}.usage"))
+        return
+    lines = [ctx.t("help.intro")]
+    role = ctx.member.role if ctx.member else "deelnemer"
+    for cmd in ORDER:
+        if not cmd.listed:
+            continue
+        mark = "" if cmd.roles is None or role in cmd.roles else ctx.t("help.not_for_you")
+        lines.append(ctx.t("help.line", command=cmd.name, summary=ctx.t(f"help.commands.{cmd.name}.summary"),
+                           mark=mark))
+    lines.append(ctx.t("help.outro"))
+    ctx.reply("help", Markup("\n".join(lines)))
+
+
+NETWORK_FIELDS = {
+    "naam": "name", "name": "name",
+    "bedoeling": "intention", "intentie": "intention", "intention": "intention",
+    "ambitie": "ambition", "ambition": "ambition",
+    "taal": "language", "language": "language",
+    "tijdzone": "timezone", "timezone": "timezone",
+}
+
+
+def network_summary(ctx: Ctx) -> Markup:
+    """The network's name, intention, ambition and settings, as text."""
+    n = ctx.network
+    empty = ctx.t("common.not_set")
+    return ctx.t("network.show", name=n.name, intention=n.intention or empty, ambition=n.ambition or empty,
+                 language=ctx.t(f"languages.{n.language}"), timezone=n.timezone,
+                 quiet=ctx.t("network.quiet", start=n.quiet_start, end=n.quiet_end,
+                             weekends=ctx.t("network.quiet_weekends") if n.quiet_weekends else ""))
+
+
+async def cmd_network(ctx: Ctx, args: str) -> None:
+    """``/netwerk [veld waarde]``: show the network, or (trekker) change a field."""
+    if not args:
+        ctx.reply("status", network_summary(ctx))
+        return
+    field_word, _, value = args.partition(" ")
+    field = NETWORK_FIELDS.get(field_word.lower())
+    if field is None:
+        raise UserError("errors.network_field", value=field_word[:40])
+    ctx.require("trekker")
+    value = value.strip()
+    if not value:
+        raise UserError("errors.network_value_missing", field=field_word.lower())
+    if field == "language":
+        lang = value.lower()[:2]
+        if lang not in i18n.LANGUAGES:
+            raise UserError("errors.bad_language", value=value[:20])
+        ctx.network.language = lang
+    elif field == "timezone":
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UserError("errors.bad_timezone", value=value[:60]) from None
+        ctx.network.timezone = value
+        from bot.features import rhythm
+
+        await rhythm.plan_all(ctx.session, ctx.network, ctx.now, replan=True)
+    else:
+        limit = MAX_NAME if field == "name" else MAX_FIELD
+        if len(value) > limit:
+            raise UserError("errors.value_too_long", limit=limit)
+        setattr(ctx.network, field, value)
+    ctx.reply("status", ctx.t("network.changed", field=field_word.lower()))
+    if field in ("intention", "ambition", "name"):
+        ctx.group("status", ctx.t(f"network.changed_{field}", who=ctx.member.name, value=value))
+
+
+async def cmd_role(ctx: Ctx, args: str) -> None:
+    """``/rol <lid> <rol>`` (trekker): give a member a role."""
+    who, _, role_word = args.rpartition(" ")
+    if not who or not role_word:
+        raise UserError("errors.usage", usage=ctx.t("help.commands.rol.usage"))
+    role = ROLE_ALIASES.get(role_word.lower())
+    if role is None:
+        raise UserError("errors.bad_role", value=role_word[:40],
+                        roles=Markup(", ".join(ctx.t(f"roles.{r}") for r in ROLES)))
+    member = await find_member(ctx, who)
+    if member.role == "trekker" and role != "trekker":
+        trekkers = await ctx.session.scalar(select(func.count(Member.id)).where(
+            Member.network_id == ctx.network.id, Member.active.is_(True), Member.role == "trekker"))
+        if trekkers <= 1:
+            raise UserError("errors.last_trekker")
+    member.role = role
+    ctx.group("status", ctx.t("network.role_set", name=member.name, role=ctx.t(f"roles.{role}")))
+
+
+async def cmd_perspective(ctx: Ctx, args: str) -> None:
+    """``/perspectief [<lid>] <perspectief>``: set a BOPOG perspective (own, or anyone's as trekker)."""
+    who, _, word = args.strip().rpartition(" ")
+    if not word:
+        raise UserError("errors.usage", usage=ctx.t("help.commands.perspectief.usage"))
+    if who:
+        member = await find_member(ctx, who)
+        if member.id != ctx.require().id:
+            ctx.require("trekker")
+    else:
+        member = ctx.require()
+    if word.lower() in ("geen", "none", "-"):
+        member.perspective = None
+    else:
+        perspective = PERSPECTIVE_ALIASES.get(word.lower())
+        if perspective is None:
+            raise UserError("errors.bad_perspective", value=word[:40],
+                            options=Markup(", ".join(ctx.t(f"perspectives.{p}") for p in PERSPECTIVES)))
+        member.perspective = perspective
+    label = ctx.t(f"perspectives.{member.perspective}") if member.perspective else ctx.t("common.not_set")
+    ctx.reply("status", ctx.t("network.perspective_set", name=member.name, perspective=label))
+
+
+async def cmd_status(ctx: Ctx, args: str) -> None:
+    """``/status``: group size, perspectives, roles, participation and the next session."""
+    from bot.features import rhythm
+
+    members = await active_members(ctx.session, ctx.network.id)
+    size = len(members)
+    size_key = "ok" if MIN_GROUP <= size <= MAX_GROUP else ("small" if size < MIN_GROUP else "large")
+    present = {m.perspective for m in members if m.perspective}
+    missing = [p for p in PERSPECTIVES if p not in present]
+    roles = {m.role for m in members}
+    lines = [
+        ctx.t("status.title", name=ctx.network.name),
+        ctx.t(f"status.size_{size_key}", size=size, min=MIN_GROUP, max=MAX_GROUP),
+        ctx.t("status.perspectives_missing",
+              missing=Markup(", ".join(ctx.t(f"perspectives.{p}") for p in missing)))
+        if missing else ctx.t("status.perspectives_all"),
+        ctx.t("status.trekker_yes" if "trekker" in roles else "status.trekker_no"),
+        ctx.t("status.facilitator_yes" if "procesbegeleider" in roles else "status.facilitator_no"),
+    ]
+    lines.extend(await rhythm.status_lines(ctx))
+    nxt = await next_meeting(ctx.session, ctx.network.id, ctx.now)
+    if nxt is None:
+        lines.append(ctx.t("status.no_session"))
+    else:
+        from bot.timeutil import format_when
+
+        lines.append(ctx.t("status.next_session", when=format_when(ctx.network, nxt.starts_at), place=nxt.place))
+    ctx.reply("status", Markup("\n".join(lines)))
+
+
+async def next_meeting(session: AsyncSession, network_id: int, now: datetime) -> Meeting | None:
+    """The next session that has not ended and is not cancelled."""
+    return await session.scalar(select(Meeting).where(
+        Meeting.network_id == network_id, Meeting.cancelled.is_(False), Meeting.ends_at > now)
+        .order_by(Meeting.starts_at).limit(1))
+
+
+async def cmd_start(ctx: Ctx, args: str) -> None:
+    """``/start``: a person opens a private chat with the bot (Telegram deep link)."""
+    ctx.reply("help", ctx.t("help.start", name=ctx.network.name if ctx.network.id else ""))
+
+
+COMMANDS = [
+    Command("help", cmd_help, ("hulp",)),
+    Command("status", cmd_status),
+    Command("netwerk", cmd_network, ("network",)),
+    Command("rol", cmd_role, ("role",), roles=("trekker",)),
+    Command("perspectief", cmd_perspective, ("perspective",)),
+    Command("start", cmd_start, (), listed=False),
+]

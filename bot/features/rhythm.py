@@ -1,0 +1,568 @@
+"""The reflection rhythm: the weekly nudge, answers, one reminder, the harvest, learning goals
+and the periodic look back at the network's intention (PRODUCT §2.2; seed 003 Table 1, seed 004
+on Kolb, Derksen and why/what-for questions).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cache
+from importlib import resources
+
+import yaml
+from sqlalchemy import func, select
+
+from bot.core import Ctx, network_job
+from bot.events import MessageIn
+from bot.features.commands import MESSAGE_HOOKS, Command
+from bot.features.network import active_members, next_meeting
+from bot.jobs import JobContext, JobKind, plan, unplan
+from bot.markup import Markup
+from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage
+from bot.parsing import UserError, hhmm, parse_duration, parse_time, parse_weekday
+from bot.schedule import is_public_holiday, local_at, weekly_fire_time
+from bot.timeutil import format_when, in_quiet_hours, local, next_open_time
+
+MAX_QUESTION = 300
+MAX_GOAL = 500
+#: recurring prompts are planned on this weekday/time (Thursday 10:00), away from the nudge
+PROMPT_WEEKDAY, PROMPT_TIME = 3, "10:00"
+OFF_WORDS = ("uit", "off", "stop")
+ON_WORDS = ("aan", "on")
+
+
+# ---------------------------------------------------------------------------- question library
+@dataclass(frozen=True)
+class Question:
+    """A reflection question from the library (texts per language)."""
+
+    id: str
+    category: str
+    type: str
+    texts: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Library:
+    """The question library: categories in rotation order, questions per category."""
+
+    categories: tuple[str, ...]
+    names: dict[str, dict[str, str]]
+    by_category: dict[str, tuple[Question, ...]]
+
+    def pick(self, n: int) -> Question:
+        """The ``n``-th library question of a network: walks every category before repeating one,
+        and every question before repeating any (one season = all questions once)."""
+        category = self.categories[n % len(self.categories)]
+        questions = self.by_category[category]
+        return questions[(n // len(self.categories)) % len(questions)]
+
+    @property
+    def season_length(self) -> int:
+        """How many nudges before any question repeats."""
+        return len(self.categories) * min(len(q) for q in self.by_category.values())
+
+    def get(self, question_id: str) -> Question | None:
+        """A question by id."""
+        for questions in self.by_category.values():
+            for q in questions:
+                if q.id == question_id:
+                    return q
+        return None
+
+
+@cache
+def library() -> Library:
+    """The question library from ``prompts/questions.yaml`` (read once)."""
+    data = yaml.safe_load(resources.files("prompts").joinpath("questions.yaml").read_text(encoding="utf-8"))
+    categories = tuple(c["key"] for c in data["categories"])
+    names = {c["key"]: {"nl": c["nl"], "en": c["en"], "family": c["family"]} for c in data["categories"]}
+    grouped: dict[str, list[Question]] = {c: [] for c in categories}
+    for q in data["questions"]:
+        grouped[q["category"]].append(Question(q["id"], q["category"], q["type"], {"nl": q["nl"], "en": q["en"]}))
+    return Library(categories, names, {c: tuple(qs) for c, qs in grouped.items()})
+
+
+# ---------------------------------------------------------------------------- planning
+def next_nudge_time(network: Network, after: datetime) -> tuple[datetime, str]:
+    """When the next nudge goes out after ``after``, and its week key.
+
+    The weekly time is local (DST-safe); a Dutch public holiday or weekend moves it to the next
+    working day at the same time; quiet hours move it to their end.
+    """
+    fire = weekly_fire_time(network.nudge_weekday, network.nudge_time, network.timezone, after)
+    loc = local(network, fire)
+    iso = loc.isocalendar()
+    key = f"{iso.year}-W{iso.week:02d}"
+    day = loc.date()
+    while is_public_holiday(day) or (day != loc.date() and day.weekday() >= 5):
+        day += timedelta(days=1)
+    if day != loc.date():
+        fire = local_at(day, network.nudge_time, network.timezone)
+    return next_open_time(network, fire), key
+
+
+def every_weeks_time(network: Network, weeks: int, after: datetime) -> datetime:
+    """The next prompt time on the ``weeks``-week grid counted from the network's start."""
+    start = local(network, network.created_at).date()
+    start -= timedelta(days=(start.weekday() - PROMPT_WEEKDAY) % 7)  # that week's Thursday
+    step = timedelta(weeks=weeks)
+    k = max(1, (local(network, after).date() - start) // step)
+    while True:
+        candidate = local_at(start + k * step, PROMPT_TIME, network.timezone)
+        if candidate > after:
+            return next_open_time(network, candidate)
+        k += 1
+
+
+async def plan_nudge(session, network: Network, after: datetime) -> None:  # noqa: ANN001
+    """Plan the next weekly nudge (nothing when switched off)."""
+    if network.nudge_weekday is None:
+        return
+    due, week = next_nudge_time(network, after)
+    await plan(session, key=f"nudge:{network.id}:{week}", network_id=network.id, kind="nudge", due_at=due)
+
+
+async def plan_prompt(session, network: Network, kind: str, after: datetime) -> None:  # noqa: ANN001
+    """Plan the next goal or intention prompt."""
+    weeks = network.goal_weeks if kind == "goal_prompt" else network.intention_weeks
+    if weeks <= 0:
+        return
+    due = every_weeks_time(network, weeks, after)
+    await plan(session, key=f"{kind}:{network.id}:{local(network, due).date().isoformat()}",
+               network_id=network.id, kind=kind, due_at=due)
+
+
+async def plan_all(session, network: Network, now: datetime, *, replan: bool = False) -> None:  # noqa: ANN001
+    """Plan the network's recurring reflection work (after creation or a settings change)."""
+    if replan:
+        for kind in ("nudge", "goal_prompt", "intention_prompt"):
+            await unplan(session, network.id, kind)
+    await plan_nudge(session, network, now)
+    await plan_prompt(session, network, "goal_prompt", now)
+    await plan_prompt(session, network, "intention_prompt", now)
+
+
+async def _postpone_for_meeting(ctx: Ctx, jc: JobContext) -> bool:
+    """Hold group messages while a session is on (or in quiet hours after a settings change)."""
+    meeting = await next_meeting(ctx.session, ctx.network.id, ctx.now)
+    if meeting is not None and meeting.starts_at <= ctx.now < meeting.ends_at:
+        jc.postpone_to = next_open_time(ctx.network, meeting.ends_at)
+        return True
+    if in_quiet_hours(ctx.network, ctx.now):
+        jc.postpone_to = next_open_time(ctx.network, ctx.now)
+        return True
+    return False
+
+
+def eligible(member: Member, at: datetime) -> bool:
+    """Counts for a nudge sent at ``at``: active, not paused, and already a member then."""
+    return member.active and member.joined_at <= at and not (member.paused_until and member.paused_until > at)
+
+
+# ---------------------------------------------------------------------------- jobs
+async def _choose(ctx: Ctx) -> tuple[str, str, str]:
+    """(question id, category, text) for the next nudge: a facilitator's own question first."""
+    custom = await ctx.session.scalar(select(CustomQuestion).where(
+        CustomQuestion.network_id == ctx.network.id, CustomQuestion.asked_at.is_(None))
+        .order_by(CustomQuestion.id).limit(1))
+    if custom is not None:
+        custom.asked_at = ctx.now
+        return f"custom-{custom.id}", "eigen", custom.text
+    q = library().pick(ctx.network.nudge_count)
+    ctx.network.nudge_count += 1
+    return q.id, q.category, q.texts[ctx.lang]
+
+
+def category_name(lang: str, category: str) -> str:
+    """A category's display name (``eigen`` for a facilitator's own question)."""
+    if category == "eigen":
+        from bot import i18n
+
+        return i18n.t(lang, "rhythm.own_question")
+    return library().names[category][lang]
+
+
+@network_job
+async def run_nudge(ctx: Ctx, jc: JobContext) -> None:
+    """Post the week's reflection question, then plan its reminder, harvest and the next nudge."""
+    if await _postpone_for_meeting(ctx, jc):
+        return
+    net = ctx.network
+    qid, category, text = await _choose(ctx)
+    theme = ""
+    month = f"{local(net, ctx.now):%Y-%m}"
+    if net.theme and net.theme_month == month:
+        theme = ctx.t("rhythm.theme_line", theme=net.theme)
+    is_custom = category == "eigen"
+    ctx.group("nudge", ctx.t("rhythm.nudge", category=category_name(ctx.lang, category), theme=Markup(theme),
+                             question=text if is_custom else Markup(text)))
+    nudge = Nudge(network_id=net.id, question_id=qid, category=category, sent_at=ctx.now)
+    ctx.session.add(nudge)
+    await ctx.session.flush()
+    ctx.out[-1].meta["nudge"] = nudge.id
+    remind_at = next_open_time(net, ctx.now + timedelta(hours=net.reminder_hours))
+    next_due, _ = next_nudge_time(net, jc.job.due_at)
+    if remind_at < next_due:
+        await plan(ctx.session, key=f"reminder:{nudge.id}", network_id=net.id, kind="reminder",
+                   due_at=remind_at, payload={"nudge": nudge.id})
+    await plan(ctx.session, key=f"harvest:{nudge.id}", network_id=net.id, kind="harvest",
+               due_at=await harvest_time(ctx, remind_at, next_due), payload={"nudge": nudge.id})
+    await plan_nudge(ctx.session, net, jc.job.due_at)
+
+
+async def harvest_time(ctx: Ctx, remind_at: datetime, next_nudge: datetime) -> datetime:
+    """A day before the next nudge or session (whichever comes first), after the reminder."""
+    target = next_nudge
+    meeting = await next_meeting(ctx.session, ctx.network.id, ctx.now)
+    if meeting is not None and meeting.starts_at < target:
+        target = meeting.starts_at
+    due = max(target - timedelta(days=1), remind_at + timedelta(hours=4))
+    due = next_open_time(ctx.network, due)
+    return min(due, target - timedelta(minutes=5))
+
+
+async def _skip_nudge(jc: JobContext) -> None:
+    network = await jc.session.get(Network, jc.job.network_id)
+    if network is not None:
+        await plan_nudge(jc.session, network, jc.now)
+
+
+async def _nudge_and_answers(ctx: Ctx, nudge_id: int) -> tuple[Nudge | None, list[Answer]]:
+    nudge = await ctx.session.get(Nudge, nudge_id)
+    if nudge is None:
+        return None, []
+    answers = list(await ctx.session.scalars(select(Answer).where(Answer.nudge_id == nudge_id)))
+    return nudge, answers
+
+
+def question_text(ctx: Ctx, nudge: Nudge) -> str:
+    """The question a nudge asked, in the network's language now."""
+    if nudge.question_id.startswith("custom-"):
+        return ""
+    q = library().get(nudge.question_id)
+    return q.texts[ctx.lang] if q else ""
+
+
+async def _custom_text(ctx: Ctx, nudge: Nudge) -> str:
+    if not nudge.question_id.startswith("custom-"):
+        return question_text(ctx, nudge)
+    custom = await ctx.session.get(CustomQuestion, int(nudge.question_id.removeprefix("custom-")))
+    return custom.text if custom else ""
+
+
+@network_job
+async def run_reminder(ctx: Ctx, jc: JobContext) -> None:
+    """One private, gentle reminder to each eligible member who has not answered yet."""
+    if in_quiet_hours(ctx.network, ctx.now):
+        jc.postpone_to = next_open_time(ctx.network, ctx.now)
+        return
+    nudge, answers = await _nudge_and_answers(ctx, jc.job.payload["nudge"])
+    if nudge is None:
+        return
+    answered = {a.member_id for a in answers}
+    question = await _custom_text(ctx, nudge)
+    for member in await active_members(ctx.session, ctx.network.id):
+        if member.id in answered or not eligible(member, nudge.sent_at) or not eligible(member, ctx.now):
+            continue
+        others = len(answered)
+        ctx.private(member, "reminder", ctx.t("rhythm.reminder", name=member.name.split(" ")[0],
+                                              question=question, others=ctx.t(
+                                                  "rhythm.others_none" if others == 0 else "rhythm.others_some",
+                                                  count=others)))
+
+
+STOPWORDS_FILE = "stopwords.yaml"
+
+
+@cache
+def _stopwords() -> frozenset[str]:
+    data = yaml.safe_load(resources.files("prompts").joinpath(STOPWORDS_FILE).read_text(encoding="utf-8"))
+    return frozenset(w for words in data.values() for w in words)
+
+
+_WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
+
+
+def themes(texts: list[str], limit: int = 5) -> list[str]:
+    """Words several answers share (or the most frequent ones), without stop words or numbers."""
+    stop = _stopwords()
+    per_answer = [set(w.lower() for w in _WORD.findall(t)) - stop for t in texts]
+    counts = Counter(w for words in per_answer for w in words)
+    shared = [w for w, c in counts.most_common() if c >= 2]
+    if len(shared) < 2:
+        freq = Counter(w.lower() for t in texts for w in _WORD.findall(t) if w.lower() not in stop)
+        shared = shared + [w for w, _ in freq.most_common() if w not in shared]
+    return shared[:limit]
+
+
+@network_job
+async def run_harvest(ctx: Ctx, jc: JobContext) -> None:
+    """Post the harvest of a nudge: how many answered and the recurring themes (no quotes yet)."""
+    if await _postpone_for_meeting(ctx, jc):
+        return
+    nudge, answers = await _nudge_and_answers(ctx, jc.job.payload["nudge"])
+    if nudge is None or nudge.harvested:
+        return
+    nudge.harvested = True
+    if not answers:
+        return  # nothing to harvest; never call out who did not answer
+    members = await active_members(ctx.session, ctx.network.id)
+    counted = {m.id for m in members if eligible(m, nudge.sent_at)}
+    answered = {a.member_id for a in answers if a.member_id is not None}
+    words = themes([a.text for a in answers])
+    lines = [ctx.t("rhythm.harvest", question=await _custom_text(ctx, nudge), answered=len(answered),
+                   total=max(len(counted | answered), len(answered)))]
+    if words:
+        lines.append(ctx.t("rhythm.harvest_themes", themes=", ".join(words)))
+    lines.append(ctx.t("rhythm.harvest_outro"))
+    ctx.group("harvest", Markup("\n".join(lines)), meta={"nudge": nudge.id})
+
+
+@network_job
+async def run_goal_prompt(ctx: Ctx, jc: JobContext) -> None:
+    """Every few weeks: look at the personal and the group learning goals."""
+    if await _postpone_for_meeting(ctx, jc):
+        return
+    net = ctx.network
+    group_goal = ctx.t("rhythm.goal_group", goal=net.group_goal) if net.group_goal else ctx.t("rhythm.goal_group_none")
+    ctx.group("goal_prompt", ctx.t("rhythm.goal_prompt", group_goal=group_goal))
+    for member in await active_members(ctx.session, net.id):
+        if member.goal and eligible(member, ctx.now):
+            ctx.private(member, "goal_prompt", ctx.t("rhythm.goal_private", goal=member.goal))
+    await plan_prompt(ctx.session, net, "goal_prompt", jc.job.due_at)
+
+
+@network_job
+async def run_intention_prompt(ctx: Ctx, jc: JobContext) -> None:
+    """Every few weeks: recall the network's intention and ambition and ask whether they still fit."""
+    if await _postpone_for_meeting(ctx, jc):
+        return
+    net = ctx.network
+    empty = ctx.t("common.not_set")
+    ctx.group("intention_prompt", ctx.t("rhythm.intention_prompt", intention=net.intention or empty,
+                                        ambition=net.ambition or empty))
+    await plan_prompt(ctx.session, net, "intention_prompt", jc.job.due_at)
+
+
+def _replan_prompt(kind: str):  # noqa: ANN202
+    async def skip(jc: JobContext) -> None:
+        network = await jc.session.get(Network, jc.job.network_id)
+        if network is not None:
+            await plan_prompt(jc.session, network, kind, jc.now)
+
+    return skip
+
+
+JOB_KINDS = {
+    "nudge": JobKind(run_nudge, skip=_skip_nudge),
+    "reminder": JobKind(run_reminder, grace=timedelta(hours=12)),
+    "harvest": JobKind(run_harvest, grace=timedelta(days=2)),
+    "goal_prompt": JobKind(run_goal_prompt, skip=_replan_prompt("goal_prompt")),
+    "intention_prompt": JobKind(run_intention_prompt, skip=_replan_prompt("intention_prompt")),
+}
+
+
+# ---------------------------------------------------------------------------- answers
+async def on_reply(ctx: Ctx, msg: MessageIn) -> bool:
+    """A reply to a nudge is an answer: store it with its author."""
+    if not msg.reply_to or ctx.source is None or ctx.member is None:
+        return False
+    origin = await ctx.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.platform == ctx.source.platform, OutboxMessage.chat_id == ctx.source.chat_id,
+        OutboxMessage.platform_message_id == msg.reply_to))
+    if origin is None or origin.kind != "nudge" or "nudge" not in (origin.meta or {}):
+        return False
+    text = msg.text.strip()
+    if not text:
+        return True
+    ctx.session.add(Answer(nudge_id=origin.meta["nudge"], member_id=ctx.member.id, text=text, created_at=ctx.now))
+    for hook in ON_ANSWER:
+        await hook(ctx, ctx.member)
+    return True
+
+
+#: called with (ctx, member) after an answer is stored
+ON_ANSWER: list = []
+MESSAGE_HOOKS.append(on_reply)
+
+
+# ---------------------------------------------------------------------------- commands
+async def cmd_rhythm(ctx: Ctx, args: str) -> None:
+    """``/ritme [reflectie <dag> <HH:MM> | reflectie uit]``: show or change the rhythm."""
+    words = args.split()
+    net = ctx.network
+    if not words:
+        ctx.reply("status", Markup("\n".join(await rhythm_lines(ctx))))
+        return
+    ctx.require("trekker", "procesbegeleider")
+    what = words[0].lower()
+    if what not in ("reflectie", "reflection", "nudge"):
+        raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
+    rest = words[1:]
+    if len(rest) == 1 and rest[0].lower() in OFF_WORDS:
+        net.nudge_weekday = None
+        await unplan(ctx.session, net.id, "nudge")
+        ctx.group("status", ctx.t("rhythm.nudge_off", who=ctx.member.name))
+        return
+    if len(rest) == 1 and rest[0].lower() in ON_WORDS:
+        rest = [("ma", "di", "wo", "do", "vr", "za", "zo")[1 if net.nudge_weekday is None else net.nudge_weekday],
+                net.nudge_time]
+    if len(rest) != 2:
+        raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
+    weekday = parse_weekday(rest[0])
+    at = hhmm(parse_time(rest[1]))
+    probe = Network(quiet_start=net.quiet_start, quiet_end=net.quiet_end, quiet_weekends=net.quiet_weekends,
+                    timezone=net.timezone)
+    sample = local_at(local(net, ctx.now).date() + timedelta(days=(weekday - local(net, ctx.now).weekday()) % 7),
+                      at, net.timezone)
+    if in_quiet_hours(probe, sample):
+        raise UserError("errors.rhythm_in_quiet_hours", start=net.quiet_start, end=net.quiet_end)
+    net.nudge_weekday, net.nudge_time = weekday, at
+    await unplan(ctx.session, net.id, "nudge")
+    await plan_nudge(ctx.session, net, ctx.now)
+    due, _ = next_nudge_time(net, ctx.now)
+    ctx.group("status", ctx.t("rhythm.nudge_set", who=ctx.member.name, day=ctx.t(f"calendar.weekdays.{weekday}"),
+                              time=at, next=format_when(net, due)))
+
+
+async def rhythm_lines(ctx: Ctx) -> list[Markup]:
+    """The rhythm settings and the next planned moments."""
+    net = ctx.network
+    lines = [ctx.t("rhythm.show_title")]
+    if net.nudge_weekday is None:
+        lines.append(ctx.t("rhythm.show_nudge_off"))
+    else:
+        lines.append(ctx.t("rhythm.show_nudge", day=ctx.t(f"calendar.weekdays.{net.nudge_weekday}"),
+                           time=net.nudge_time, hours=net.reminder_hours))
+    lines.append(ctx.t("rhythm.show_prompts", goal_weeks=net.goal_weeks, intention_weeks=net.intention_weeks))
+    planned = list(await ctx.session.scalars(select(Job).where(
+        Job.network_id == net.id, Job.state == "pending",
+        Job.kind.in_(("nudge", "goal_prompt", "intention_prompt"))).order_by(Job.due_at)))
+    for job in planned:
+        lines.append(ctx.t("rhythm.show_next", what=ctx.t(f"rhythm.kinds.{job.kind}"),
+                           when=format_when(net, job.due_at)))
+    return lines
+
+
+async def cmd_question(ctx: Ctx, args: str) -> None:
+    """``/vraag toevoegen <tekst>``: add an own question; ``/vraag``: list the waiting ones."""
+    sub, _, text = args.strip().partition(" ")
+    if not sub:
+        waiting = list(await ctx.session.scalars(select(CustomQuestion).where(
+            CustomQuestion.network_id == ctx.network.id, CustomQuestion.asked_at.is_(None))
+            .order_by(CustomQuestion.id)))
+        if not waiting:
+            ctx.reply("status", ctx.t("rhythm.questions_none"))
+        else:
+            lines = [ctx.t("rhythm.questions_title")]
+            lines += [ctx.t("rhythm.question_line", nr=i + 1, text=q.text) for i, q in enumerate(waiting)]
+            ctx.reply("status", Markup("\n".join(lines)))
+        return
+    if sub.lower() not in ("toevoegen", "add", "nieuw", "new"):
+        raise UserError("errors.usage", usage=ctx.t("help.commands.vraag.usage"))
+    ctx.require("trekker", "procesbegeleider")
+    text = text.strip()
+    if len(text) < 5:
+        raise UserError("errors.usage", usage=ctx.t("help.commands.vraag.usage"))
+    if len(text) > MAX_QUESTION:
+        raise UserError("errors.value_too_long", limit=MAX_QUESTION)
+    ctx.session.add(CustomQuestion(network_id=ctx.network.id, text=text, added_by=ctx.member.id,
+                                   created_at=ctx.now))
+    ctx.reply("status", ctx.t("rhythm.question_added"))
+
+
+async def cmd_theme(ctx: Ctx, args: str) -> None:
+    """``/thema <tekst>``: set the theme of the month; ``/thema uit`` clears it; ``/thema`` shows it."""
+    net = ctx.network
+    month = f"{local(net, ctx.now):%Y-%m}"
+    text = args.strip()
+    if not text:
+        if net.theme and net.theme_month == month:
+            ctx.reply("status", ctx.t("rhythm.theme_show", theme=net.theme))
+        else:
+            ctx.reply("status", ctx.t("rhythm.theme_none"))
+        return
+    ctx.require("trekker", "procesbegeleider")
+    if text.lower() in OFF_WORDS:
+        net.theme, net.theme_month = "", ""
+        ctx.reply("status", ctx.t("rhythm.theme_cleared"))
+        return
+    if len(text) > MAX_QUESTION:
+        raise UserError("errors.value_too_long", limit=MAX_QUESTION)
+    net.theme, net.theme_month = text, month
+    ctx.group("status", ctx.t("rhythm.theme_set", theme=text, who=ctx.member.name))
+
+
+async def cmd_pause(ctx: Ctx, args: str) -> None:
+    """``/pauze <duur>`` pauses nudges and reminders for yourself; ``/pauze uit`` ends it."""
+    member = ctx.require()
+    value = args.strip()
+    if not value:
+        if member.paused_until and member.paused_until > ctx.now:
+            ctx.reply("status", ctx.t("rhythm.paused_until", until=format_when(ctx.network, member.paused_until)))
+        else:
+            raise UserError("errors.usage", usage=ctx.t("help.commands.pauze.usage"))
+        return
+    if value.lower() in OFF_WORDS:
+        member.paused_until = None
+        ctx.reply("status", ctx.t("rhythm.pause_ended"))
+        return
+    member.paused_until = ctx.now + parse_duration(value)
+    ctx.reply("status", ctx.t("rhythm.paused", until=format_when(ctx.network, member.paused_until)))
+
+
+async def cmd_goal(ctx: Ctx, args: str) -> None:
+    """``/leerdoel <tekst>`` (own goal), ``/leerdoel groep <tekst>`` (the group's), ``/leerdoel`` shows."""
+    member = ctx.require()
+    text = args.strip()
+    empty = ctx.t("common.not_set")
+    if not text:
+        ctx.reply("status", ctx.t("rhythm.goals_show", own=member.goal or empty,
+                                  group=ctx.network.group_goal or empty))
+        return
+    first, _, rest = text.partition(" ")
+    if first.lower() in ("groep", "group"):
+        ctx.require("trekker", "procesbegeleider")
+        rest = rest.strip()
+        if not rest:
+            raise UserError("errors.usage", usage=ctx.t("help.commands.leerdoel.usage"))
+        if len(rest) > MAX_GOAL:
+            raise UserError("errors.value_too_long", limit=MAX_GOAL)
+        ctx.network.group_goal = rest
+        ctx.group("status", ctx.t("rhythm.group_goal_set", goal=rest, who=member.name))
+        return
+    if len(text) > MAX_GOAL:
+        raise UserError("errors.value_too_long", limit=MAX_GOAL)
+    member.goal = text
+    ctx.private(member, "status", ctx.t("rhythm.goal_set", goal=text))
+
+
+# ---------------------------------------------------------------------------- status
+async def status_lines(ctx: Ctx) -> list[Markup]:
+    """Participation in the last four nudges, for ``/status``."""
+    nudges = list(await ctx.session.scalars(select(Nudge).where(Nudge.network_id == ctx.network.id)
+                                            .order_by(Nudge.sent_at.desc()).limit(4)))
+    if not nudges:
+        return [ctx.t("status.participation_none")]
+    parts = []
+    members = await active_members(ctx.session, ctx.network.id)
+    for nudge in reversed(nudges):
+        answered = await ctx.session.scalar(select(func.count(func.distinct(Answer.member_id)))
+                                            .where(Answer.nudge_id == nudge.id))
+        total = sum(1 for m in members if eligible(m, nudge.sent_at))
+        parts.append(ctx.t("status.participation_item", date=f"{local(ctx.network, nudge.sent_at):%d-%m}",
+                           answered=answered or 0, total=total))
+    return [ctx.t("status.participation", items=Markup(", ".join(parts)))]
+
+
+COMMANDS = [
+    Command("ritme", cmd_rhythm, ("rhythm",)),
+    Command("vraag", cmd_question, ("question",)),
+    Command("thema", cmd_theme, ("theme",)),
+    Command("pauze", cmd_pause, ("pause",)),
+    Command("leerdoel", cmd_goal, ("goal",)),
+]

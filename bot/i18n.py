@@ -1,0 +1,63 @@
+"""User-facing texts: loaded from ``prompts/<language>.yaml``, keyed, with placeholders.
+
+Every placeholder value is escaped with :func:`bot.markup.escape` unless it is already
+:class:`~bot.markup.Markup`, so names and texts people typed can never inject markup.
+"""
+
+from __future__ import annotations
+
+import string
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from bot.markup import Markup, escape
+
+LANGUAGES = ("nl", "en")
+DEFAULT_LANGUAGE = "nl"
+
+
+@cache
+def catalogue(language: str) -> dict[str, Any]:
+    """Return the loaded texts for ``language`` (cached; read once per process)."""
+    if language not in LANGUAGES:
+        language = DEFAULT_LANGUAGE
+    raw = resources.files("prompts").joinpath(f"{language}.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(raw)
+
+
+def _lookup(language: str, key: str) -> Any:
+    node: Any = catalogue(language)
+    for part in key.split("."):
+        node = node[part]
+    return node
+
+
+def has(language: str, key: str) -> bool:
+    """True when ``key`` exists for ``language``."""
+    try:
+        _lookup(language, key)
+    except (KeyError, TypeError):
+        return False
+    return True
+
+
+def raw(language: str, key: str) -> Any:
+    """Return the unformatted entry (a string, list or mapping) for ``key``."""
+    return _lookup(language, key)
+
+
+def t(language: str, key: str, /, **params: Any) -> Markup:
+    """Render text ``key`` in ``language`` with ``params`` (user values escaped)."""
+    template = _lookup(language, key)
+    if not isinstance(template, str):
+        raise TypeError(f"prompt {key!r} is not a text")
+    safe = {k: v if isinstance(v, Markup) else escape(str(v)) for k, v in params.items()}
+    return Markup(template.strip("\n").format(**safe))
+
+
+def placeholders(template: str) -> set[str]:
+    """The placeholder names used in ``template``."""
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}

@@ -1,0 +1,231 @@
+"""The database schema (SQLAlchemy 2 declarative models).
+
+Migrations in ``migrations/`` must produce exactly this schema; a test compares them.
+Instants are stored as UTC; :class:`UTCDateTime` restores the time zone SQLite drops.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime on every backend."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Store as UTC; refuse naive datetimes (their meaning is unknown)."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        """Return an aware UTC datetime."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    """Declarative base with stable constraint names (so migrations can refer to them)."""
+
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class Network(Base):
+    """A learning network and its settings."""
+
+    __tablename__ = "networks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    intention: Mapped[str] = mapped_column(Text, default="")
+    ambition: Mapped[str] = mapped_column(Text, default="")
+    language: Mapped[str] = mapped_column(String(5), default="nl")
+    timezone: Mapped[str] = mapped_column(String(64), default="Europe/Amsterdam")
+    quiet_start: Mapped[str] = mapped_column(String(5), default="22:00")
+    quiet_end: Mapped[str] = mapped_column(String(5), default="07:00")
+    quiet_weekends: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: weekday 0=Monday … 6=Sunday, or None when the reflection nudge is switched off
+    nudge_weekday: Mapped[int | None] = mapped_column(Integer, default=1)
+    nudge_time: Mapped[str] = mapped_column(String(5), default="10:00")
+    reminder_hours: Mapped[int] = mapped_column(Integer, default=48)
+    goal_weeks: Mapped[int] = mapped_column(Integer, default=4)
+    intention_weeks: Mapped[int] = mapped_column(Integer, default=6)
+    theme: Mapped[str] = mapped_column(Text, default="")
+    theme_month: Mapped[str] = mapped_column(String(7), default="")
+    group_goal: Mapped[str] = mapped_column(Text, default="")
+    #: how many nudges have been sent; drives the question rotation
+    nudge_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+
+
+class Chat(Base):
+    """A platform chat linked to a network."""
+
+    __tablename__ = "chats"
+    __table_args__ = (UniqueConstraint("platform", "chat_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Member(Base):
+    """A person in a network, with a role and an optional BOPOG perspective."""
+
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("network_id", "platform", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    platform: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20), default="deelnemer")
+    perspective: Mapped[str | None] = mapped_column(String(20), default=None)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    joined_at: Mapped[datetime]
+    left_at: Mapped[datetime | None] = mapped_column(default=None)
+    paused_until: Mapped[datetime | None] = mapped_column(default=None)
+    goal: Mapped[str] = mapped_column(Text, default="")
+
+
+class Meeting(Base):
+    """A session (bijeenkomst) of the network."""
+
+    __tablename__ = "meetings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    place: Mapped[str] = mapped_column(String(300))
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+
+
+class Job(Base):
+    """A piece of planned work: due time, what to do, and an idempotency key.
+
+    The dispatcher claims due rows (a lease that expires if a process dies), runs them and
+    marks them done in the same transaction as their effects.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_due", "state", "due_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    due_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class OutboxMessage(Base):
+    """A message the core decided to send; delivered by an adapter and marked sent.
+
+    ``platform_message_id`` links replies (Telegram) and threads (Slack) back to it.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_state_id", "state", "id"),
+        Index("ix_outbox_platform_message", "platform", "chat_id", "platform_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int | None] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(20))
+    chat_id: Mapped[str | None] = mapped_column(String(100))
+    user_id: Mapped[str | None] = mapped_column(String(100))
+    thread: Mapped[str | None] = mapped_column(String(100))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    buttons: Mapped[list[Any]] = mapped_column(default=list)
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    ephemeral: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    platform_message_id: Mapped[str | None] = mapped_column(String(100))
+
+
+class Nudge(Base):
+    """One weekly reflection question posted to a network."""
+
+    __tablename__ = "nudges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    question_id: Mapped[str] = mapped_column(String(40))
+    category: Mapped[str] = mapped_column(String(40))
+    sent_at: Mapped[datetime]
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id", ondelete="SET NULL"))
+    harvested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Answer(Base):
+    """A member's answer to a nudge."""
+
+    __tablename__ = "answers"
+    __table_args__ = (Index("ix_answers_nudge_member", "nudge_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    nudge_id: Mapped[int] = mapped_column(ForeignKey("nudges.id", ondelete="CASCADE"))
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class CustomQuestion(Base):
+    """A reflection question a facilitator added; asked before the library's next one."""
+
+    __tablename__ = "custom_questions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    added_by: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime]
+    asked_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,138 @@
+"""Parsing what people type: dates, times, durations, weekdays.
+
+Errors are :class:`UserError` with a prompt key, so the member gets a clear answer in their
+network's language saying what was wrong and how to write it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time, timedelta
+from typing import Any
+
+
+class UserError(Exception):
+    """Bad input from a person: rendered as prompt ``key`` with ``params`` (kind ``error``)."""
+
+    def __init__(self, key: str, **params: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.params = params
+
+
+MONTHS = {
+    "januari": 1, "jan": 1, "january": 1,
+    "februari": 2, "feb": 2, "february": 2,
+    "maart": 3, "mrt": 3, "march": 3, "mar": 3,
+    "april": 4, "apr": 4,
+    "mei": 5, "may": 5,
+    "juni": 6, "jun": 6, "june": 6,
+    "juli": 7, "jul": 7, "july": 7,
+    "augustus": 8, "aug": 8, "august": 8,
+    "september": 9, "sep": 9, "sept": 9,
+    "oktober": 10, "okt": 10, "october": 10, "oct": 10,
+    "november": 11, "nov": 11,
+    "december": 12, "dec": 12,
+}
+
+WEEKDAYS = {
+    "ma": 0, "maandag": 0, "mon": 0, "monday": 0,
+    "di": 1, "dinsdag": 1, "tue": 1, "tuesday": 1,
+    "wo": 2, "woensdag": 2, "wed": 2, "wednesday": 2,
+    "do": 3, "donderdag": 3, "thu": 3, "thursday": 3,
+    "vr": 4, "vrijdag": 4, "fri": 4, "friday": 4,
+    "za": 5, "zaterdag": 5, "sat": 5, "saturday": 5,
+    "zo": 6, "zondag": 6, "sun": 6, "sunday": 6,
+}
+
+RELATIVE_DAYS = {"vandaag": 0, "today": 0, "morgen": 1, "tomorrow": 1, "overmorgen": 2}
+
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
+_DMY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})(?:[-/.](\d{2,4}))?$")
+_TIME = re.compile(r"^(\d{1,2})(?:[:.](\d{2})|u|h)?$")
+_DURATION = re.compile(r"^(\d{1,3})\s*(d|dag|dagen|day|days|w|wk|week|weken|weeks|m|mnd|maand|maanden|month|months)$")
+
+
+def _make_date(year: int, month: int, day: int, raw: str) -> date:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise UserError("errors.bad_date", value=raw) from None
+
+
+def take_date(words: list[str], today: date) -> tuple[date, int]:
+    """Parse a date from the start of ``words``; return it and how many words it used.
+
+    Accepts ``2026-01-19``, ``19-1-2026``, ``19-1``, ``19 januari [2026]``, ``morgen``.
+    Dates without a year fall on or after ``today``.
+    """
+    if not words:
+        raise UserError("errors.missing_date")
+    first = words[0].lower().rstrip(",")
+    if first in RELATIVE_DAYS:
+        return today + timedelta(days=RELATIVE_DAYS[first]), 1
+    if m := _ISO.match(first):
+        return _make_date(int(m[1]), int(m[2]), int(m[3]), words[0]), 1
+    if m := _DMY.match(first):
+        day, month = int(m[1]), int(m[2])
+        if m[3]:
+            year = int(m[3]) + (2000 if len(m[3]) == 2 else 0)
+            return _make_date(year, month, day, words[0]), 1
+        return _future(day, month, today, words[0]), 1
+    if first.isdigit() and len(words) > 1 and words[1].lower().rstrip(",.") in MONTHS:
+        month = MONTHS[words[1].lower().rstrip(",.")]
+        if len(words) > 2 and re.fullmatch(r"\d{4}", words[2]):
+            return _make_date(int(words[2]), month, int(first), " ".join(words[:3])), 3
+        return _future(int(first), month, today, " ".join(words[:2])), 2
+    raise UserError("errors.bad_date", value=words[0])
+
+
+def _future(day: int, month: int, today: date, raw: str) -> date:
+    candidate = _make_date(today.year, month, day, raw)
+    if candidate < today:
+        candidate = _make_date(today.year + 1, month, day, raw)
+    return candidate
+
+
+def parse_time(value: str) -> time:
+    """``14:00``, ``14.30``, ``9u``, ``14`` → a time; anything else is a :class:`UserError`."""
+    m = _TIME.match(value.strip().lower())
+    if not m:
+        raise UserError("errors.bad_time", value=value)
+    hour, minute = int(m[1]), int(m[2] or 0)
+    if hour > 23 or minute > 59:
+        raise UserError("errors.bad_time", value=value)
+    return time(hour, minute)
+
+
+def parse_time_range(value: str) -> tuple[time, time | None]:
+    """``14:00`` or ``14:00-16:30`` → (start, end or None)."""
+    if "-" in value:
+        start, _, end = value.partition("-")
+        return parse_time(start), parse_time(end)
+    return parse_time(value), None
+
+
+def parse_duration(value: str) -> timedelta:
+    """``2w``, ``10d``, ``3 weken``, ``1 maand`` → a timedelta (at most a year)."""
+    m = _DURATION.match(value.strip().lower())
+    if not m:
+        raise UserError("errors.bad_duration", value=value)
+    n, unit = int(m[1]), m[2]
+    days = n * (7 if unit.startswith("w") else 30 if unit.startswith("m") else 1)
+    if not 0 < days <= 366:
+        raise UserError("errors.bad_duration", value=value)
+    return timedelta(days=days)
+
+
+def parse_weekday(value: str) -> int:
+    """``di`` / ``dinsdag`` / ``tue`` → 1."""
+    try:
+        return WEEKDAYS[value.strip().lower().rstrip(".")]
+    except KeyError:
+        raise UserError("errors.bad_weekday", value=value) from None
+
+
+def hhmm(value: time) -> str:
+    """A time as ``HH:MM``."""
+    return f"{value.hour:02d}:{value.minute:02d}"

@@ -1,0 +1,68 @@
+"""Local time for a network: quiet hours and how dates are written for people."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot import i18n
+from bot.models import Network
+from bot.schedule import parse_hhmm
+
+
+def tz(network: Network) -> ZoneInfo:
+    """The network's time zone."""
+    return ZoneInfo(network.timezone)
+
+
+def local(network: Network, instant: datetime) -> datetime:
+    """``instant`` on the network's wall clock."""
+    return instant.astimezone(tz(network))
+
+
+def in_quiet_hours(network: Network, instant: datetime) -> bool:
+    """True at night (between quiet_start and quiet_end) and, by default, in weekends."""
+    loc = local(network, instant)
+    if network.quiet_weekends and loc.weekday() >= 5:
+        return True
+    start, end = parse_hhmm(network.quiet_start), parse_hhmm(network.quiet_end)
+    now = loc.time()
+    if start == end:
+        return False
+    if start < end:
+        return start <= now < end
+    return now >= start or now < end
+
+
+def next_open_time(network: Network, instant: datetime) -> datetime:
+    """The first instant at or after ``instant`` outside the network's quiet hours."""
+    zone = tz(network)
+    candidate = instant
+    for _ in range(10):
+        if not in_quiet_hours(network, candidate):
+            return candidate
+        loc = candidate.astimezone(zone)
+        end = parse_hhmm(network.quiet_end)
+        day = loc.date()
+        if network.quiet_weekends and loc.weekday() >= 5:
+            day = day + timedelta(days=7 - loc.weekday())
+        elif loc.time() >= end:
+            day = day + timedelta(days=1)
+        candidate = datetime.combine(day, end, zone).astimezone(UTC)
+        if candidate <= instant:
+            candidate = instant + timedelta(minutes=1)
+    return candidate
+
+
+def format_when(network: Network, instant: datetime, language: str | None = None) -> str:
+    """A readable local date and time, e.g. ``di 19 jan 2026 14:00``."""
+    lang = language or network.language
+    loc = local(network, instant)
+    days = i18n.raw(lang, "calendar.weekdays_short")
+    months = i18n.raw(lang, "calendar.months_short")
+    return f"{days[loc.weekday()]} {loc.day} {months[loc.month - 1]} {loc.year} {loc:%H:%M}"
+
+
+def format_time(network: Network, instant: datetime) -> str:
+    """Local ``HH:MM``."""
+    return f"{local(network, instant):%H:%M}"

@@ -1,0 +1,1 @@
+"""Alembic migrations for Bamboe's database (run on start and by ``bamboe db upgrade``)."""
