@@ -42,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--lang", choices=("nl", "en"), default="nl", help="language of the bot and the console")
     demo.add_argument("--database", type=Path, default=None,
                       help="SQLite file for the demo (default: demo.sqlite3 in the user data folder)")
-    demo.add_argument("--start", default=None, help="virtual start time, e.g. 2026-01-05T09:00 (default: next Monday 09:00)")
+    demo.add_argument("--start", default=None,
+                      help="virtual start time, e.g. 2026-01-05T09:00 (default: next Monday 09:00)")
 
     sim = sub.add_parser("simulate", help="replay a scenario file, print a JSON transcript", description=SIMULATE_HELP)
     sim.add_argument("file", help="scenario YAML file")

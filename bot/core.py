@@ -55,6 +55,8 @@ class Ctx:
     member: Member | None
     source: ChatRef | None = None
     message_id: str | None = None
+    #: the platform user behind the event (also when they are not a member anywhere)
+    person: Person | None = None
     out: list[Outgoing] = field(default_factory=list)
 
     @property
@@ -87,6 +89,9 @@ class Ctx:
         if src is None or src.private or self.member is None:
             if self.member is not None:
                 self.private(self.member, kind, text, buttons=buttons)
+            elif src is not None and self.person is not None:
+                self.out.append(Outgoing(Address(src.platform, None, self.person.user_id), kind, text,
+                                         tuple(buttons)))
             return
         self.out.append(Outgoing(Address(src.platform, src.chat_id, self.member.user_id), kind, text,
                                  tuple(buttons), {}, ephemeral=True))
@@ -156,11 +161,11 @@ class Core:
                 network = await session.get(Network, member.network_id)
             if network is None:
                 # someone writes the bot privately without being in any network
-                ctx = Ctx(self, session, now, Network(language=i18n.DEFAULT_LANGUAGE, id=0), [], None, chat_ref)
-                return ctx
+                return Ctx(self, session, now, Network(language=i18n.DEFAULT_LANGUAGE, id=0), [], None, chat_ref,
+                           person=person)
             chats = await net_feature.chats_of(session, network.id)
             return Ctx(self, session, now, network, chats, member, chat_ref,
-                       getattr(event, "message_id", None))
+                       getattr(event, "message_id", None), person)
         network, chats, created = await net_feature.ensure_network(session, chat_ref, now)
         member = None
         if person is not None and not isinstance(event, MemberLeft):
@@ -169,7 +174,7 @@ class Core:
         elif person is not None:
             member = await net_feature.find_by_platform_id(session, network.id, chat_ref.platform,
                                                            person.user_id)
-        ctx = Ctx(self, session, now, network, chats, member, chat_ref, getattr(event, "message_id", None))
+        ctx = Ctx(self, session, now, network, chats, member, chat_ref, getattr(event, "message_id", None), person)
         if created:
             await net_feature.on_network_created(ctx)
         return ctx

@@ -31,7 +31,10 @@ def catalogue(language: str) -> dict[str, Any]:
 def _lookup(language: str, key: str) -> Any:
     node: Any = catalogue(language)
     for part in key.split("."):
-        node = node[part]
+        if isinstance(node, dict) and part not in node and part.isdigit():
+            node = node[int(part)]  # YAML reads numeric keys (weekday numbers) as ints
+        else:
+            node = node[part]
     return node
 
 
@@ -55,7 +58,7 @@ def t(language: str, key: str, /, **params: Any) -> Markup:
     if not isinstance(template, str):
         raise TypeError(f"prompt {key!r} is not a text")
     safe = {k: v if isinstance(v, Markup) else escape(str(v)) for k, v in params.items()}
-    return Markup(template.strip("\n").format(**safe))
+    return Markup(template.format(**safe))
 
 
 def placeholders(template: str) -> set[str]:

@@ -81,7 +81,9 @@ class Demo:
         else:
             member = sent.to.removeprefix("dm:")
             head = self.t("to_private", name=self.h.names.get(member, member))
-        tag = f"{DIM}[{self.when(sent.at)} · {sent.kind}]{RESET}" if self.color else f"[{self.when(sent.at)} · {sent.kind}]"
+        tag = f"[{self.when(sent.at)} · {sent.kind}]"
+        if self.color:
+            tag = DIM + tag + RESET
         print(f"\n{tag} {head}", file=self.stdout)
         for line in render(sent.text, self.color).splitlines():
             print("  " + line, file=self.stdout)

@@ -72,8 +72,9 @@ class Recorder:
         """Record ``message`` and return its message id."""
         addr = message.address
         to = "group" if addr.chat_id is not None else f"dm:{addr.user_id}"
-        sent = Sent(self.clock.now(), to, message.kind, str(message.text), [(b.label, b.action) for b in message.buttons],
-                    dict(message.meta), f"m{next(self._ids)}", addr.user_id if message.ephemeral else None)
+        buttons = [(b.label, b.action) for b in message.buttons]
+        sent = Sent(self.clock.now(), to, message.kind, str(message.text), buttons, dict(message.meta),
+                    f"m{next(self._ids)}", addr.user_id if message.ephemeral else None)
         self.sent.append(sent)
         for listener in self.listeners:
             listener(sent)

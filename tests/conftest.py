@@ -1,0 +1,108 @@
+"""Shared fixtures: a migrated SQLite template, the PostgreSQL policy, and the virtual chat."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from adapters.console.harness import Harness
+from bot.database import create_engine, sqlite_url_for, upgrade
+
+AMS = ZoneInfo("Europe/Amsterdam")
+PG_ADMIN = os.environ.get("BAMBOE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+MEMBERS = [
+    {"id": "anna", "name": "Anna de Vries", "role": "trekker", "perspective": "beleid"},
+    {"id": "bram", "name": "Bram Peters", "role": "procesbegeleider", "perspective": "onderzoek"},
+    {"id": "cem", "name": "Cem Yilmaz", "role": "deelnemer", "perspective": "professional"},
+    {"id": "dewi", "name": "Dewi Santoso", "role": "deelnemer", "perspective": "onderwijs"},
+    {"id": "els", "name": "Els Janssen", "role": "deelnemer", "perspective": "gezin"},
+    {"id": "fleur", "name": "Fleur Bakker", "role": "deelnemer"},
+]
+NETWORK = {"name": "Lerend netwerk Test", "intention": "Samen leren over armoede.", "ambition": "Eén aanpak."}
+
+
+def local(*args: int) -> datetime:
+    """A local (Amsterdam) datetime."""
+    return datetime(*args, tzinfo=AMS)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to head once; tests copy it (fast, and still the real migrations)."""
+    path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+
+    async def build() -> None:
+        engine = create_engine(sqlite_url_for(path))
+        await upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(build())
+    return path
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """A fresh, migrated SQLite database for one test."""
+    path = tmp_path / "bamboe.sqlite3"
+    shutil.copy(sqlite_template, path)
+    return sqlite_url_for(path)
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN.replace("postgresql://", "postgres://"), timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def new_postgres_database() -> str:
+    """Create an empty PostgreSQL database; skip off CI when no server runs, fail in CI."""
+    name = f"bamboe_test_{uuid.uuid4().hex[:10]}"
+    try:
+        await _pg_admin(f'CREATE DATABASE "{name}"')
+    except Exception as exc:  # noqa: BLE001 - any connection problem means "no server here"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {PG_ADMIN} is required in CI but unreachable: {exc!r}")
+        pytest.skip(f"no PostgreSQL server at {PG_ADMIN} ({type(exc).__name__}); runs in CI")
+    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+
+
+async def drop_postgres_database(url: str) -> None:
+    """Drop a database made by :func:`new_postgres_database`."""
+    await _pg_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database for one test."""
+    url = await new_postgres_database()
+    yield url
+    await drop_postgres_database(url)
+
+
+@pytest.fixture
+async def harness(sqlite_url: str) -> AsyncIterator[Harness]:
+    """The real core in a virtual group chat, Monday 5 January 2026 08:00, six members."""
+    h = await Harness.open(sqlite_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(m) for m in MEMBERS])
+    yield h
+    await h.close()
+
+
+def texts(h: Harness, kind: str | None = None, to: str | None = None) -> list[str]:
+    """The plain texts the bot sent (optionally of one kind, to one address)."""
+    from bot.markup import plain
+
+    return [plain(s.text) for s in h.recorder.sent if (kind is None or s.kind == kind) and (to is None or s.to == to)]

@@ -1,0 +1,106 @@
+"""The command line as a user meets it: simulate, demo, run without configuration."""
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from adapters.console import demo as demo_module
+from tests.conftest import local
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
+
+
+def bamboe(*args, env=None, stdin=None):
+    return subprocess.run([sys.executable, "-m", "bamboe", *args], capture_output=True, text=True, cwd=ROOT,
+                          env=env, input=stdin, timeout=120)
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_runs(path):
+    result = bamboe("simulate", str(path))
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines, "an example should make the bot say something"
+    for line in lines:
+        assert set(line) >= {"at", "to", "kind", "text", "buttons"}
+        assert line["to"] == "group" or line["to"].startswith("dm:")
+        assert line["at"][19:] in ("+01:00", "+02:00")
+    assert "Traceback" not in result.stderr
+
+
+def test_simulate_is_deterministic():
+    first = bamboe("simulate", str(EXAMPLES[0])).stdout
+    assert first == bamboe("simulate", str(EXAMPLES[0])).stdout
+
+
+@pytest.mark.parametrize("body, message", [
+    ("network: {name: X}\nmembers: [{id: a, role: trekker}]\nstart: '2026-01-05T08:00'\nsteps:\n"
+     "  - {at: '2026-01-05T09:00', from: a, text: /status}\n  - {at: '2026-01-05T09:01', from: zed, text: hoi}\n",
+     "step 2 (line 6): unknown member 'zed'"),
+    ("network: {name: X}\nmembers: [{id: a}]\nstart: '2026-01-05T08:00'\nsteps:\n  - {at: 'gisteren', from: a, text: x}\n",
+     "step 1 (line 5): bad time 'gisteren'"),
+    ("network: {name: X}\nmembers: [{id: a, role: koning}]\nstart: '2026-01-05T08:00'\nsteps: []\n",
+     "unknown role 'koning'"),
+    ("network: {name: X}\nmembers: [{id: a}]\nstart: '2026-01-05T08:00'\nsteps:\n  - {at: '2026-01-05T09:00', from: a, text: x}\n"
+     "  - {at: '2026-01-04T09:00', from: a, text: x}\n", "before the previous step"),
+    ("network: {name: X}\nmembers: [{id: a}]\nstart: '2026-01-05T08:00'\nsteps:\n  - {at: '2026-01-05T09:00', from: a, reply_to: nudge, text: x}\n",
+     "no bot message of kind 'nudge'"),
+])
+def test_bad_scenarios_exit_non_zero_naming_the_step(tmp_path, body, message):
+    path = tmp_path / "bad.yaml"
+    path.write_text(body)
+    result = bamboe("simulate", str(path))
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_run_without_configuration_points_to_demo(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    result = bamboe("run", env=env)
+    assert result.returncode == 2
+    assert "bamboe demo" in result.stderr and "SLACK_BOT_TOKEN" in result.stderr
+
+
+def test_demo_help_explains_it():
+    result = bamboe("demo", "--help")
+    assert result.returncode == 0 and "virtual" in result.stdout and ":wacht" in result.stdout
+
+
+def test_db_upgrade_creates_the_schema(tmp_path):
+    url = f"sqlite:///{tmp_path / 'x.sqlite3'}"
+    result = bamboe("db", "upgrade", env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "DATABASE_URL": url})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "x.sqlite3").stat().st_size > 0
+
+
+async def test_demo_session(tmp_path):
+    script = "\n".join([
+        "/status",
+        ":als bram",
+        "/ritme",
+        ":wacht 1d",           # Tuesday 10:00 nudge comes in
+        ":antwoord Ik merk dat ik te snel oplossingen geef.",
+        ":als els",
+        ":privé /pauze 1w",
+        ":knop 1",
+        ":wacht 2x",
+        ":tot 2026-01-09 12:00",
+        ":onbekend",
+        ":stop",
+    ]) + "\n"
+    out = io.StringIO()
+    code = await demo_module.main("nl", tmp_path / "demo.sqlite3", local(2026, 1, 5, 9, 0), io.StringIO(script), out)
+    text = out.getvalue()
+    assert code == 0
+    assert "Status van Lerend netwerk" in text and "Ritme" in text
+    assert "Vraag van de week" in text and "Bamboe* in de groep" not in text  # no ANSI/markup leaks
+    assert "privé aan Els Janssen" in text and "pauze tot" in text
+    assert "Er is nog geen bericht met knoppen" in text
+    assert "begrijp ik niet" in text  # :wacht 2x
+    assert "herinnering" not in text.lower() or "Hoi" in text
+    assert ":onbekend ken ik niet" in text

@@ -1,0 +1,172 @@
+"""Planned work and the outbox: idempotent planning, leases, late work, retries in order."""
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.clock import VirtualClock
+from bot.core import Core, store_outgoing
+from bot.database import Database, create_engine, upgrade
+from bot.delivery import Delivery, Undeliverable
+from bot.events import Address, Outgoing
+from bot.jobs import Dispatcher, JobKind, plan
+from bot.models import Job, Network, OutboxMessage
+from tests.conftest import drop_postgres_database, local, new_postgres_database
+
+
+async def make_db(url):
+    db = Database(create_engine(url))
+    await upgrade(db.engine)
+    return db
+
+
+async def add_network(db, clock):
+    async with db.transaction() as s:
+        net = Network(name="N", created_at=clock.now())
+        s.add(net)
+        await s.flush()
+        return net.id
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db(request, sqlite_url):
+    url = sqlite_url if request.param == "sqlite" else await new_postgres_database()
+    database = await make_db(url)
+    yield database
+    await database.close()
+    if request.param == "postgres":
+        await drop_postgres_database(url)
+
+
+async def test_planning_is_idempotent_and_runs_once(db):
+    clock = VirtualClock(local(2026, 1, 5, 9, 0))
+    net = await add_network(db, clock)
+    ran = []
+
+    async def work(ctx):
+        ran.append(ctx.job.key)
+
+    async with db.transaction() as s:
+        assert await plan(s, key="k1", network_id=net, kind="w", due_at=local(2026, 1, 5, 10, 0))
+        assert not await plan(s, key="k1", network_id=net, kind="w", due_at=local(2026, 1, 5, 11, 0))
+    d1 = Dispatcher(db, clock, {"w": JobKind(work)})
+    d2 = Dispatcher(db, clock, {"w": JobKind(work)})
+    assert await d1.run_due() == 0
+    clock.set(local(2026, 1, 5, 10, 0))
+    assert await d1.run_due() + await d2.run_due() == 1
+    assert ran == ["k1"]
+
+
+async def test_expired_lease_is_taken_over_and_fresh_one_is_not(db):
+    clock = VirtualClock(local(2026, 1, 5, 10, 0))
+    net = await add_network(db, clock)
+    ran = []
+
+    async def work(ctx):
+        ran.append(1)
+
+    async with db.transaction() as s:
+        s.add(Job(key="crashed", network_id=net, kind="w", due_at=clock.now(), state="claimed",
+                  lease_until=clock.now() + timedelta(minutes=5)))
+    dispatcher = Dispatcher(db, clock, {"w": JobKind(work)})
+    assert await dispatcher.run_due() == 0  # another process holds a live lease
+    clock.advance(timedelta(minutes=6))  # that process died; its lease expires
+    assert await dispatcher.run_due() == 1 and ran == [1]
+
+
+async def test_late_work_within_grace_runs_older_is_skipped(db):
+    clock = VirtualClock(local(2026, 1, 5, 10, 0))
+    net = await add_network(db, clock)
+    ran, skipped = [], []
+
+    async def work(ctx):
+        ran.append(ctx.job.key)
+
+    async def skip(ctx):
+        skipped.append(ctx.job.key)
+
+    async with db.transaction() as s:
+        await plan(s, key="recent", network_id=net, kind="w", due_at=local(2026, 1, 5, 8, 0))
+        await plan(s, key="old", network_id=net, kind="w", due_at=local(2026, 1, 4, 10, 0))
+    await Dispatcher(db, clock, {"w": JobKind(work, grace=timedelta(hours=3), skip=skip)}).run_due()
+    assert ran == ["recent"] and skipped == ["old"]
+    async with db.transaction() as s:
+        states = dict((await s.execute(select(Job.key, Job.state))).all())
+    assert states == {"recent": "done", "old": "skipped"}
+
+
+async def test_failing_job_is_retried_with_backoff_then_marked_failed(db):
+    clock = VirtualClock(local(2026, 1, 5, 10, 0))
+    net = await add_network(db, clock)
+    calls = []
+
+    async def boom(ctx):
+        calls.append(1)
+        raise RuntimeError("nope")
+
+    async with db.transaction() as s:
+        await plan(s, key="b", network_id=net, kind="w", due_at=clock.now())
+    dispatcher = Dispatcher(db, clock, {"w": JobKind(boom, grace=None)})
+    for _ in range(10):
+        await dispatcher.run_due()
+        clock.advance(timedelta(hours=1))
+    async with db.transaction() as s:
+        job = await s.scalar(select(Job))
+    assert len(calls) == 5 and job.state == "failed"
+
+
+class FlakySender:
+    def __init__(self, fail_times=0, permanent_for=()):
+        self.fail_times = fail_times
+        self.permanent_for = permanent_for
+        self.sent = []
+
+    async def send(self, message: Outgoing):
+        if message.text in self.permanent_for:
+            raise Undeliverable("blocked")
+        if self.fail_times:
+            self.fail_times -= 1
+            raise ConnectionError("timeout")
+        self.sent.append(message.text)
+        return f"p{len(self.sent)}"
+
+
+async def test_outbox_retries_keep_per_chat_order(db):
+    clock = VirtualClock(local(2026, 1, 5, 10, 0))
+    net = await add_network(db, clock)
+    async with db.transaction() as s:
+        await store_outgoing(s, net, [Outgoing(Address("x", "c1"), "status", f"m{i}") for i in range(3)]
+                             + [Outgoing(Address("x", None, "u1"), "status", "dm")], clock.now())
+    sender = FlakySender(fail_times=1, permanent_for=("dm",))
+    delivery = Delivery(db, clock, {"x": sender})
+    await delivery.flush()
+    assert sender.sent == []  # m0 failed: m1 and m2 wait behind it
+    clock.advance(timedelta(minutes=1))
+    await delivery.flush()
+    assert sender.sent == ["m0", "m1", "m2"]
+    async with db.transaction() as s:
+        rows = list(await s.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+    assert [(r.state, r.platform_message_id) for r in rows] == [
+        ("sent", "p1"), ("sent", "p2"), ("sent", "p3"), ("failed", None)]
+
+
+async def test_restart_loses_nothing_and_repeats_nothing(sqlite_url):
+    clock = VirtualClock(local(2026, 1, 5, 8, 0))
+    from adapters.console.harness import Harness
+    from tests.conftest import MEMBERS, NETWORK
+
+    first = await Harness.open(sqlite_url, clock.now())
+    await first.setup(dict(NETWORK), [dict(m) for m in MEMBERS])
+    await first.close()
+    # a new process: new engine, new core, same database
+    second = await Harness.open(sqlite_url, local(2026, 1, 6, 12, 0))
+    second.names = {m["id"]: m["name"] for m in MEMBERS}
+    await second.advance(local(2026, 1, 14, 12, 0))
+    third = await Harness.open(sqlite_url, local(2026, 1, 14, 12, 0))
+    await third.advance(local(2026, 1, 14, 13, 0))
+    nudges = [s.at for s in second.recorder.sent + third.recorder.sent if s.kind == "nudge"]
+    assert nudges == [local(2026, 1, 6, 12, 0), local(2026, 1, 13, 10, 0)]  # the first one 2 h late, once
+    await second.close()
+    await third.close()
+    assert isinstance(Core, type)

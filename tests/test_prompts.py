@@ -1,0 +1,75 @@
+"""Every text exists in Dutch and English with the same placeholders, renders, and is used correctly."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot import i18n
+from bot.features.rhythm import library
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def leaves(node, prefix=""):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from leaves(value, f"{prefix}{key}.")
+    else:
+        yield prefix[:-1], node
+
+
+def catalogue(lang):
+    return dict(leaves(yaml.safe_load((ROOT / "prompts" / f"{lang}.yaml").read_text(encoding="utf-8"))))
+
+
+def test_same_keys_in_every_language():
+    assert set(catalogue("nl")) == set(catalogue("en"))
+
+
+@pytest.mark.parametrize("key", sorted(k for k, v in catalogue("nl").items() if isinstance(v, str)))
+def test_same_placeholders_and_renders(key):
+    nl, en = catalogue("nl")[key], catalogue("en")[key]
+    assert i18n.placeholders(nl) == i18n.placeholders(en), key
+    params = {name: "X" for name in i18n.placeholders(nl)}
+    for lang in i18n.LANGUAGES:
+        rendered = i18n.t(lang, key, **params)
+        assert rendered.strip(), key
+        assert "{" not in rendered.replace("{X}", ""), key
+
+
+def test_every_key_used_in_code_exists():
+    pattern = re.compile(r"""(?:\.t|i18n\.t|UserError)\(\s*(?:ctx\.lang,\s*|self\.lang,\s*|lang,\s*)?f?["']([a-z_]+\.[a-z_.{}0-9]+)["']""")
+    known = set(catalogue("nl"))
+    missing = []
+    for path in list((ROOT / "bot").rglob("*.py")) + list((ROOT / "adapters").rglob("*.py")):
+        for key in pattern.findall(path.read_text(encoding="utf-8")):
+            if "{" in key:  # f-string key: check its fixed prefix exists
+                prefix = key.split("{")[0]
+                assert any(k.startswith(prefix) for k in known), (path.name, key)
+            elif key not in known and not key.startswith("console.") | (f"console.{key}" in known):
+                missing.append((path.name, key))
+    assert missing == []
+
+
+def test_user_values_are_escaped_in_prompts():
+    text = i18n.t("nl", "network.role_set", name="*@channel* <!here>", role="trekker")
+    assert "@\u2060channel" in text and "\\*" in text
+
+
+def test_question_library_is_complete():
+    lib = library()
+    families = {}
+    for key in lib.categories:
+        families.setdefault(lib.names[key]["family"], []).append(key)
+    assert len(families["aspect"]) == 7 and len(families["kolb"]) == 4 and len(families["derksen"]) == 4
+    for category, questions in lib.by_category.items():
+        assert len(questions) >= 5, category
+        types = {q.type for q in questions}
+        assert {"why", "whatfor"} <= types, category
+        for q in questions:
+            for lang in ("nl", "en"):
+                assert 10 < len(q.texts[lang]) <= 160 and "?" in q.texts[lang], q.id
+    ids = [q.id for qs in lib.by_category.values() for q in qs]
+    assert len(ids) == len(set(ids))
