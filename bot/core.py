@@ -101,7 +101,7 @@ class Ctx:
         if self.member is None:
             raise UserError("errors.unknown_member_self")
         if roles and self.member.role not in roles:
-            names = ", ".join(self.t(f"roles.{r}") for r in roles)
+            names = f" {self.t('common.or')} ".join(self.t(f"roles.{r}") for r in roles)
             raise UserError("errors.role_required", roles=Markup(names))
         return self.member
 

@@ -41,12 +41,21 @@ def sqlite_url_for(path: Path) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001 - DBAPI callback
+    # let SQLAlchemy, not the sqlite3 module, decide when transactions begin (see _sqlite_begin)
+    dbapi_connection.isolation_level = None
     cur = dbapi_connection.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")  # safe with WAL: a crash loses no committed data
     cur.execute("PRAGMA busy_timeout=5000")
     cur.execute("PRAGMA secure_delete=ON")
     cur.close()
+
+
+def _sqlite_begin(conn) -> None:  # noqa: ANN001 - SQLAlchemy event callback
+    # Take the write lock up front: two transactions that both read and then write would
+    # otherwise fail with "database is locked" instead of waiting their turn.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
@@ -55,6 +64,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if full.startswith("sqlite"):
         engine = create_async_engine(full, echo=echo)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(full, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5)
 

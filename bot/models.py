@@ -6,12 +6,13 @@ Instants are stored as UTC; :class:`UTCDateTime` restores the time zone SQLite d
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -229,3 +230,61 @@ class CustomQuestion(Base):
     added_by: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     created_at: Mapped[datetime]
     asked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Round(Base):
+    """An action-learning round (actieleren): five steps, led by a facilitator.
+
+    ``active_chat`` holds the chat id while the round is open and NULL afterwards; its unique
+    constraint is what makes two simultaneous starts in one chat give one round.
+    """
+
+    __tablename__ = "rounds"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    active_chat: Mapped[int | None] = mapped_column(Integer, unique=True)
+    state: Mapped[str] = mapped_column(String(10), default="running")  # running, paused, closed, stopped
+    step: Mapped[int] = mapped_column(Integer, default=0)  # 0: waiting for a volunteer
+    facilitator_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    bringer_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    timebox_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
+    step_started_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: seconds left of the step's timebox while paused
+    paused_left: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: platform message id of the round's first message (Slack keeps the round in its thread)
+    thread: Mapped[str | None] = mapped_column(String(100), default=None)
+    started_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class RoundEntry(Base):
+    """What was said in a round: the case, questions (with the guard's label), ideas."""
+
+    __tablename__ = "round_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    round_id: Mapped[int] = mapped_column(ForeignKey("rounds.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    step: Mapped[int] = mapped_column(Integer)
+    label: Mapped[str] = mapped_column(String(20), default="")
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Action(Base):
+    """Who does what by when; followed up on the due date (plan-do-check-act)."""
+
+    __tablename__ = "actions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id", ondelete="SET NULL"))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    due_date: Mapped[date | None] = mapped_column(Date, default=None)
+    state: Mapped[str] = mapped_column(String(10), default="open")  # open, done, dropped
+    outcome: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -45,6 +45,8 @@ WEEKDAYS = {
     "zo": 6, "zondag": 6, "sun": 6, "sunday": 6,
 }
 
+RELATIVE_UNITS = {"dag": 1, "dagen": 1, "day": 1, "days": 1, "week": 7, "weken": 7, "weeks": 7,
+                  "maand": 30, "maanden": 30, "month": 30, "months": 30}
 RELATIVE_DAYS = {"vandaag": 0, "today": 0, "morgen": 1, "tomorrow": 1, "overmorgen": 2}
 
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
@@ -71,6 +73,10 @@ def take_date(words: list[str], today: date) -> tuple[date, int]:
     first = words[0].lower().rstrip(",")
     if first in RELATIVE_DAYS:
         return today + timedelta(days=RELATIVE_DAYS[first]), 1
+    if first in ("over", "in") and len(words) >= 3 and words[1].isdigit():
+        unit = words[2].lower().rstrip(".,")
+        if unit in RELATIVE_UNITS and 0 < int(words[1]) <= 366:
+            return today + timedelta(days=int(words[1]) * RELATIVE_UNITS[unit]), 3
     if m := _ISO.match(first):
         return _make_date(int(m[1]), int(m[2]), int(m[3]), words[0]), 1
     if m := _DMY.match(first):

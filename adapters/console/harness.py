@@ -179,17 +179,21 @@ class Harness:
         await self._handle(MessageIn(chat, self.person(member_id), text, f"u{next(self._message_ids)}", ref))
 
     async def press(self, member_id: str, label: str, on: str) -> None:
-        """``member_id`` presses the button labelled ``label`` on the latest message of kind ``on``."""
+        """``member_id`` presses the button labelled ``label`` on the latest message of kind ``on``
+        that has it (buttons stay on older messages, as in a real chat)."""
         person = self.person(member_id)
+        seen_kind = False
         for sent in reversed(self.recorder.sent):
             if sent.kind != on or sent.to not in ("group", f"dm:{member_id}"):
                 continue
+            seen_kind = True
             for button_label, action in sent.buttons:
                 if button_label.casefold() == label.casefold():
                     await self._handle(ButtonPress(self.chat, person, action, sent.message_id))
                     return
-            raise HarnessError(f"the latest {on!r} message has no button {label!r}")
-        raise HarnessError(f"there is no bot message of kind {on!r} with buttons yet")
+        if seen_kind:
+            raise HarnessError(f"no {on!r} message has a button {label!r}")
+        raise HarnessError(f"there is no bot message of kind {on!r} yet")
 
     async def join(self, member_id: str, name: str, perspective: str | None = None) -> None:
         """Someone joins the group chat."""

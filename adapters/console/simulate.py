@@ -178,9 +178,10 @@ async def _do(harness: Harness, step: Step) -> None:
     if who is None:
         raise ScenarioError(f"{step.where()}: needs 'from' (the member who acts)")
     if "press" in d:
-        if not d.get("on"):
+        on = d.get("on", d.get(True))  # YAML 1.1 reads a bare `on:` key as the boolean True
+        if not on:
             raise ScenarioError(f"{step.where()}: press needs 'on' (the kind of message with the button)")
-        await harness.press(str(who), str(d["press"]), str(d["on"]))
+        await harness.press(str(who), str(d["press"]), str(on))
         return
     text = d.get("text")
     if not isinstance(text, str):

@@ -19,7 +19,7 @@ from bot.core import Ctx, network_job
 from bot.events import MessageIn
 from bot.features.commands import MESSAGE_HOOKS, Command
 from bot.features.network import active_members, next_meeting
-from bot.jobs import JobContext, JobKind, plan, unplan
+from bot.jobs import DEFAULT_GRACE, JobContext, JobKind, plan, unplan
 from bot.markup import Markup
 from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage
 from bot.parsing import UserError, hhmm, parse_duration, parse_time, parse_weekday
@@ -118,12 +118,20 @@ def every_weeks_time(network: Network, weeks: int, after: datetime) -> datetime:
         k += 1
 
 
-async def plan_nudge(session, network: Network, after: datetime) -> None:  # noqa: ANN001
-    """Plan the next weekly nudge (nothing when switched off)."""
+async def plan_nudge(session, network: Network, after: datetime) -> datetime | None:  # noqa: ANN001
+    """Plan the next weekly nudge (nothing when switched off); return when it is due.
+
+    A week whose nudge already ran (e.g. the day was moved later after it went out) gets the
+    following week's instead, so the rhythm neither doubles up nor stops.
+    """
     if network.nudge_weekday is None:
-        return
+        return None
     due, week = next_nudge_time(network, after)
+    state = await session.scalar(select(Job.state).where(Job.key == f"nudge:{network.id}:{week}"))
+    if state is not None and state != "pending":
+        due, week = next_nudge_time(network, due)
     await plan(session, key=f"nudge:{network.id}:{week}", network_id=network.id, kind="nudge", due_at=due)
+    return due
 
 
 async def plan_prompt(session, network: Network, kind: str, after: datetime) -> None:  # noqa: ANN001
@@ -228,7 +236,8 @@ async def harvest_time(ctx: Ctx, remind_at: datetime, next_nudge: datetime) -> d
 async def _skip_nudge(jc: JobContext) -> None:
     network = await jc.session.get(Network, jc.job.network_id)
     if network is not None:
-        await plan_nudge(jc.session, network, jc.now)
+        # plan from the grace window back, so this week's nudge still goes out if it is only a bit late
+        await plan_nudge(jc.session, network, jc.now - DEFAULT_GRACE)
 
 
 async def _nudge_and_answers(ctx: Ctx, nudge_id: int) -> tuple[Nudge | None, list[Answer]]:
@@ -271,7 +280,8 @@ async def run_reminder(ctx: Ctx, jc: JobContext) -> None:
         others = len(answered)
         ctx.private(member, "reminder", ctx.t("rhythm.reminder", name=member.name.split(" ")[0],
                                               question=question, others=ctx.t(
-                                                  "rhythm.others_none" if others == 0 else "rhythm.others_some",
+                                                  ("rhythm.others_none", "rhythm.others_one")[others] if others < 2
+                                                  else "rhythm.others_some",
                                                   count=others)))
 
 
@@ -288,15 +298,15 @@ _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
 
 
 def themes(texts: list[str], limit: int = 5) -> list[str]:
-    """Words several answers share (or the most frequent ones), without stop words or numbers."""
+    """Words that come back in at least two answers (no stop words, no numbers), most shared first.
+
+    Deliberately modest: a theme only counts when several people used it, so one person's
+    words (or a name they mentioned) never end up in the group's harvest.
+    """
     stop = _stopwords()
-    per_answer = [set(w.lower() for w in _WORD.findall(t)) - stop for t in texts]
+    per_answer = [{w.lower() for w in _WORD.findall(t)} - stop for t in texts]
     counts = Counter(w for words in per_answer for w in words)
-    shared = [w for w, c in counts.most_common() if c >= 2]
-    if len(shared) < 2:
-        freq = Counter(w.lower() for t in texts for w in _WORD.findall(t) if w.lower() not in stop)
-        shared = shared + [w for w, _ in freq.most_common() if w not in shared]
-    return shared[:limit]
+    return [w for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= 2][:limit]
 
 
 @network_job
@@ -423,8 +433,7 @@ async def cmd_rhythm(ctx: Ctx, args: str) -> None:
         raise UserError("errors.rhythm_in_quiet_hours", start=net.quiet_start, end=net.quiet_end)
     net.nudge_weekday, net.nudge_time = weekday, at
     await unplan(ctx.session, net.id, "nudge")
-    await plan_nudge(ctx.session, net, ctx.now)
-    due, _ = next_nudge_time(net, ctx.now)
+    due = await plan_nudge(ctx.session, net, ctx.now)
     ctx.group("status", ctx.t("rhythm.nudge_set", who=ctx.member.name, day=ctx.t(f"calendar.weekdays.{weekday}"),
                               time=at, next=format_when(net, due)))
 
@@ -502,6 +511,10 @@ async def cmd_pause(ctx: Ctx, args: str) -> None:
     member = ctx.require()
     value = args.strip()
     if not value:
+        from bot.features.rounds import pause_round
+
+        if await pause_round(ctx):  # a lead's bare /pauze during an action-learning round pauses the round
+            return
         if member.paused_until and member.paused_until > ctx.now:
             ctx.reply("status", ctx.t("rhythm.paused_until", until=format_when(ctx.network, member.paused_until)))
         else:

@@ -1,0 +1,498 @@
+"""``/actieleren``: action-learning rounds in five steps (seed 004, Movisie; PRODUCT §2.3).
+
+1 Inbreng (case and development question) → 2 Open vragen (guarded: anything but an open question
+gets a private hint) → 3 Richtingen (ideas) → 4 Actie-eigenaar (``/actie``) → 5 Actie (the record).
+A facilitator moves on with ``/volgende`` or a timebox does; actions are followed up on their due
+date (plan-do-check-act) and the owner's answer is shared with the group.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from bot.core import Ctx, network_job
+from bot.events import Button, MessageIn
+from bot.features.commands import BUTTONS, MESSAGE_HOOKS, Command
+from bot.features.network import active_members, find_member, next_meeting
+from bot.features.rhythm import themes
+from bot.guard import Label, classify
+from bot.jobs import JobContext, JobKind, plan, unplan
+from bot.markup import Markup
+from bot.models import Action, Member, Round, RoundEntry
+from bot.parsing import UserError, take_date
+from bot.schedule import local_at
+from bot.timeutil import local, next_open_time
+
+LEADS = ("trekker", "procesbegeleider")
+STEPS = 5
+MAX_TIMEBOX = 120
+MAX_ACTION = 500
+FOLLOWUP_TIME = "10:00"
+_TIMEBOX = re.compile(r"^(\d{1,3})\s*(m|min|mins|minuten|minutes)?$")
+
+
+# ---------------------------------------------------------------------------- helpers
+async def active_round(ctx: Ctx) -> Round | None:
+    """The open round in the chat the event came from (or in the network's chat)."""
+    chat_ids = [c.id for c in ctx.chats if ctx.source is None or c.chat_id == ctx.source.chat_id] or \
+        [c.id for c in ctx.chats]
+    if not chat_ids:
+        return None
+    return await ctx.session.scalar(select(Round).where(Round.active_chat.in_(chat_ids)).limit(1))
+
+
+async def member_name(ctx: Ctx, member_id: int | None) -> str:
+    """A member's name, or a neutral word when unknown."""
+    member = await ctx.session.get(Member, member_id) if member_id else None
+    return member.name if member else ctx.t("rounds.someone")
+
+
+def _announce(ctx: Ctx, rnd: Round, text: str, buttons: tuple[Button, ...] = ()) -> None:
+    ctx.group("actieleren", text, buttons=buttons, thread=rnd.thread,
+              meta={"step": max(1, rnd.step), "round": rnd.id})
+
+
+def _parse_timebox(word: str) -> int | None:
+    m = _TIMEBOX.match(word.strip().lower())
+    if not m or (m[2] is None and not word.strip().isdigit()):
+        return None
+    minutes = int(m[1])
+    if not 1 <= minutes <= MAX_TIMEBOX:
+        raise UserError("errors.bad_timebox", max=MAX_TIMEBOX)
+    return minutes
+
+
+async def _plan_timebox(ctx: Ctx, rnd: Round, seconds: float | None = None) -> None:
+    """Plan the step's end (and a warning a minute before) when the round has a timebox."""
+    if not rnd.timebox_minutes or rnd.state != "running" or rnd.step >= STEPS:
+        return
+    length = timedelta(seconds=seconds) if seconds is not None else timedelta(minutes=rnd.timebox_minutes)
+    end = ctx.now + length
+    # keys carry the start time, so a step resumed after a pause gets fresh jobs
+    tag = f"{rnd.id}:{rnd.step}:{int(ctx.now.timestamp())}"
+    await plan(ctx.session, key=f"round_step:{tag}", network_id=ctx.network.id, kind="round_step", due_at=end,
+               payload={"round": rnd.id, "step": rnd.step})
+    if length > timedelta(minutes=1):
+        await plan(ctx.session, key=f"round_warn:{tag}", network_id=ctx.network.id, kind="round_warn",
+                   due_at=end - timedelta(minutes=1), payload={"round": rnd.id, "step": rnd.step})
+
+
+async def _cancel_timebox(ctx: Ctx) -> None:
+    await unplan(ctx.session, ctx.network.id, "round_step")
+    await unplan(ctx.session, ctx.network.id, "round_warn")
+
+
+# ---------------------------------------------------------------------------- steps
+async def _enter_step(ctx: Ctx, rnd: Round, step: int) -> None:
+    """Move the round to ``step`` and announce it in the group."""
+    await _cancel_timebox(ctx)
+    rnd.step = step
+    rnd.step_started_at = ctx.now
+    bringer = await member_name(ctx, rnd.bringer_id)
+    if step == STEPS:
+        await _close(ctx, rnd)
+        return
+    timebox = ctx.t("rounds.timebox", minutes=rnd.timebox_minutes) if rnd.timebox_minutes else ""
+    _announce(ctx, rnd, ctx.t(f"rounds.step{step}", bringer=bringer, timebox=Markup(timebox)))
+    await _plan_timebox(ctx, rnd)
+
+
+async def _close(ctx: Ctx, rnd: Round) -> None:
+    """Step 5: the round's record in the group; the round closes."""
+    entries = list(await ctx.session.scalars(select(RoundEntry).where(RoundEntry.round_id == rnd.id)
+                                             .order_by(RoundEntry.id)))
+    actions = list(await ctx.session.scalars(select(Action).where(Action.round_id == rnd.id).order_by(Action.id)))
+    _announce(ctx, rnd, await record_text(ctx, rnd, entries, actions))
+    rnd.state, rnd.active_chat, rnd.ended_at = "closed", None, ctx.now
+
+
+async def record_text(ctx: Ctx, rnd: Round, entries: list[RoundEntry], actions: list[Action]) -> Markup:
+    """The short record of a round: case in one line, question themes, ideas, actions."""
+    case = " ".join(e.text for e in entries if e.step == 1).strip()
+    case_line = (case.splitlines() or [""])[0][:160] if case else ""
+    questions = [e.text for e in entries if e.step == 2 and e.label == Label.OPEN.value]
+    ideas = [e.text for e in entries if e.step == 3]
+    empty = ctx.t("rounds.nothing")
+    lines = [ctx.t("rounds.record_title", nr=rnd.id, bringer=await member_name(ctx, rnd.bringer_id)),
+             ctx.t("rounds.record_case", case=case_line or empty)]
+    words = themes(questions)
+    lines.append(ctx.t("rounds.record_questions", count=len(questions),
+                       themes=", ".join(words) if words else ctx.t("rounds.no_themes")))
+    lines.append(ctx.t("rounds.record_ideas", count=len(ideas)))
+    lines += [ctx.t("rounds.record_idea", text=idea[:200]) for idea in ideas[:6]]
+    if actions:
+        for action in actions:
+            lines.append(await action_line(ctx, action))
+    else:
+        lines.append(ctx.t("rounds.record_no_action"))
+    return Markup("\n".join(lines))
+
+
+async def action_line(ctx: Ctx, action: Action) -> Markup:
+    """``#3 Cem: belt de school (voor 17-02-2026)``."""
+    due = ctx.t("rounds.due", date=f"{action.due_date:%d-%m-%Y}") if action.due_date else ""
+    return ctx.t("rounds.action_line", nr=action.id, owner=await member_name(ctx, action.owner_id),
+                 text=action.text, due=Markup(due), state=ctx.t(f"rounds.action_state.{action.state}"))
+
+
+# ---------------------------------------------------------------------------- commands
+async def cmd_start(ctx: Ctx, args: str) -> None:
+    """``/actieleren [<lid>] [<timebox>]`` (trekker, procesbegeleider)."""
+    if ctx.source is None or ctx.source.private:
+        raise UserError("errors.round_in_group")
+    if await active_round(ctx) is not None:
+        raise UserError("errors.round_running")
+    words = args.split()
+    timebox = None
+    if words and (tb := _parse_timebox(words[-1])) is not None:
+        timebox, words = tb, words[:-1]
+    bringer = await find_member(ctx, " ".join(words)) if words else None
+    chat = next(c for c in ctx.chats if c.chat_id == ctx.source.chat_id)
+    rnd = Round(network_id=ctx.network.id, chat_id=chat.id, active_chat=chat.id, facilitator_id=ctx.member.id,
+                bringer_id=bringer.id if bringer else None, timebox_minutes=timebox, started_at=ctx.now)
+    try:
+        async with ctx.session.begin_nested():
+            ctx.session.add(rnd)
+    except IntegrityError:  # another facilitator started one at the same moment
+        raise UserError("errors.round_running") from None
+    if bringer is not None:
+        await _enter_step(ctx, rnd, 1)
+        return
+    rnd.step = 0
+    suggestions = await _fair_suggestions(ctx)
+    hint = ctx.t("rounds.suggest", names=", ".join(suggestions)) if suggestions else ""
+    _announce(ctx, rnd, ctx.t("rounds.invite", facilitator=ctx.member.name, suggest=Markup(hint)),
+              (Button(ctx.t("rounds.volunteer_button"), f"round:volunteer:{rnd.id}"),))
+
+
+async def _fair_suggestions(ctx: Ctx) -> list[str]:
+    """Members who brought the fewest cases so far (none first), at most three."""
+    counts = dict((await ctx.session.execute(select(Round.bringer_id, func.count(Round.id)).where(
+        Round.network_id == ctx.network.id, Round.bringer_id.is_not(None)).group_by(Round.bringer_id))).all())
+    members = [m for m in await active_members(ctx.session, ctx.network.id) if m.id != ctx.member.id]
+    members.sort(key=lambda m: (counts.get(m.id, 0), m.id))
+    fewest = counts.get(members[0].id, 0) if members else 0
+    return [m.name for m in members if counts.get(m.id, 0) == fewest][:3]
+
+
+async def _volunteer(ctx: Ctx, rnd: Round) -> None:
+    if rnd.step != 0 or rnd.bringer_id is not None:
+        raise UserError("errors.round_has_bringer")
+    rnd.bringer_id = ctx.require().id
+    await _enter_step(ctx, rnd, 1)
+
+
+async def cmd_case(ctx: Ctx, args: str) -> None:
+    """``/casus``: volunteer to bring the case (text fallback for the button)."""
+    rnd = await active_round(ctx)
+    if rnd is None:
+        raise UserError("errors.no_round")
+    await _volunteer(ctx, rnd)
+
+
+async def on_volunteer_button(ctx: Ctx, rest: str) -> None:
+    """The "Ik breng een casus in" button."""
+    rnd = await active_round(ctx)
+    if rnd is None or str(rnd.id) != rest.removeprefix("volunteer:"):
+        raise UserError("errors.no_round")
+    await _volunteer(ctx, rnd)
+
+
+async def _lead_round(ctx: Ctx) -> Round:
+    rnd = await active_round(ctx)
+    if rnd is None:
+        raise UserError("errors.no_round")
+    member = ctx.require()
+    if member.role not in LEADS and member.id != rnd.facilitator_id:
+        raise UserError("errors.round_lead_only")
+    return rnd
+
+
+async def cmd_next(ctx: Ctx, args: str) -> None:
+    """``/volgende``: the facilitator moves the round to its next step (or resumes a paused one)."""
+    rnd = await _lead_round(ctx)
+    if rnd.step == 0:
+        raise UserError("errors.round_needs_bringer")
+    if rnd.state == "paused":
+        rnd.state = "running"
+    await _enter_step(ctx, rnd, rnd.step + 1)
+
+
+async def pause_round(ctx: Ctx) -> bool:
+    """``/pauze`` without arguments by a lead during a round pauses the round. True when it did."""
+    rnd = await active_round(ctx)
+    if rnd is None or ctx.member is None or ctx.member.role not in LEADS:
+        return False
+    if rnd.state == "paused":
+        raise UserError("errors.round_already_paused")
+    await _cancel_timebox(ctx)
+    if rnd.timebox_minutes and rnd.step_started_at:
+        spent = (ctx.now - rnd.step_started_at).total_seconds()
+        rnd.paused_left = max(60, int(rnd.timebox_minutes * 60 - spent))
+    rnd.state = "paused"
+    _announce(ctx, rnd, ctx.t("rounds.paused", who=ctx.member.name))
+    return True
+
+
+async def cmd_resume(ctx: Ctx, args: str) -> None:
+    """``/verder``: continue a paused round in the same step."""
+    rnd = await _lead_round(ctx)
+    if rnd.state != "paused":
+        raise UserError("errors.round_not_paused")
+    rnd.state = "running"
+    rnd.step_started_at = ctx.now - (timedelta(minutes=rnd.timebox_minutes or 0)
+                                     - timedelta(seconds=rnd.paused_left or 0))
+    _announce(ctx, rnd, ctx.t("rounds.resumed", who=ctx.member.name))
+    await _plan_timebox(ctx, rnd, rnd.paused_left)
+    rnd.paused_left = None
+
+
+async def cmd_stop(ctx: Ctx, args: str) -> None:
+    """``/stop``: end the round now; what was said is kept."""
+    rnd = await _lead_round(ctx)
+    await _cancel_timebox(ctx)
+    rnd.state, rnd.active_chat, rnd.ended_at = "stopped", None, ctx.now
+    _announce(ctx, rnd, ctx.t("rounds.stopped", who=ctx.member.name))
+
+
+def _take_due(words: list[str], today: date) -> tuple[list[str], date | None]:
+    """Split ``… voor <datum>`` off the end of an action."""
+    for i in range(len(words) - 1, -1, -1):
+        if words[i].lower() in ("voor", "by", "before", "uiterlijk"):
+            try:
+                due, used = take_date(words[i + 1:], today)
+            except UserError:
+                continue
+            if i + 1 + used == len(words):
+                return words[:i], due
+    return words, None
+
+
+async def cmd_action(ctx: Ctx, args: str) -> None:
+    """``/actie [<lid>] <wat> [voor <datum>]``; ``/actie <nr> klaar [hoe ging het]``; ``/actie``: list."""
+    member = ctx.require()
+    words = args.split()
+    if not words:
+        await _list_actions(ctx)
+        return
+    if words[0].lstrip("#").isdigit() and len(words) >= 2 and words[1].lower() in DONE_WORDS:
+        await _finish_action(ctx, int(words[0].lstrip("#")), " ".join(words[2:]))
+        return
+    rnd = await active_round(ctx)
+    if rnd is not None and rnd.step not in (3, 4):
+        raise UserError("errors.action_step")
+    today = local(ctx.network, ctx.now).date()
+    words, due = _take_due(words, today)
+    if due is not None and due < today:
+        raise UserError("errors.in_the_past", value=f"{due:%d-%m-%Y}")
+    owner = None
+    if len(words) > 1:
+        try:
+            owner = await find_member(ctx, words[0])
+            words = words[1:]
+        except UserError:
+            owner = None
+    if owner is None:
+        owner_id = rnd.bringer_id if rnd is not None and rnd.bringer_id else member.id
+    else:
+        owner_id = owner.id
+    text = " ".join(words).strip()
+    if len(text) < 3:
+        raise UserError("errors.usage", usage=ctx.t("help.commands.actie.usage"))
+    if len(text) > MAX_ACTION:
+        raise UserError("errors.value_too_long", limit=MAX_ACTION)
+    action = Action(network_id=ctx.network.id, round_id=rnd.id if rnd else None, owner_id=owner_id, text=text,
+                    due_date=due, created_at=ctx.now)
+    ctx.session.add(action)
+    await ctx.session.flush()
+    await plan(ctx.session, key=f"action_followup:{action.id}", network_id=ctx.network.id, kind="action_followup",
+               due_at=await followup_time(ctx, due), payload={"action": action.id})
+    line = await action_line(ctx, action)
+    if rnd is not None:
+        _announce(ctx, rnd, ctx.t("rounds.action_recorded", line=line))
+    else:
+        ctx.group("status", ctx.t("rounds.action_recorded", line=line))
+
+
+async def followup_time(ctx: Ctx, due: date | None) -> datetime:
+    """On the due date at 10:00 (outside quiet hours); without a date, before the next session,
+    or in two weeks when none is planned."""
+    if due is not None:
+        return next_open_time(ctx.network, local_at(due, FOLLOWUP_TIME, ctx.network.timezone))
+    meeting = await next_meeting(ctx.session, ctx.network.id, ctx.now + timedelta(days=1))
+    if meeting is not None:
+        day_before = local(ctx.network, meeting.starts_at).date() - timedelta(days=1)
+        return next_open_time(ctx.network, local_at(day_before, FOLLOWUP_TIME, ctx.network.timezone))
+    two_weeks = local(ctx.network, ctx.now).date() + timedelta(days=14)
+    return next_open_time(ctx.network, local_at(two_weeks, FOLLOWUP_TIME, ctx.network.timezone))
+
+
+DONE_WORDS = ("klaar", "gedaan", "done", "afgerond")
+
+
+async def _finish_action(ctx: Ctx, action_id: int, outcome: str) -> None:
+    action = await ctx.session.get(Action, action_id)
+    if action is None or action.network_id != ctx.network.id:
+        raise UserError("errors.unknown_action", nr=str(action_id))
+    member = ctx.require()
+    if member.id != action.owner_id and member.role not in LEADS:
+        raise UserError("errors.action_owner_only")
+    if action.state == "done":
+        raise UserError("errors.action_already_done")
+    if len(outcome) > MAX_ACTION:
+        raise UserError("errors.value_too_long", limit=MAX_ACTION)
+    action.state, action.outcome, action.closed_at = "done", outcome.strip(), ctx.now
+    owner = await member_name(ctx, action.owner_id)
+    how = ctx.t("rounds.outcome", outcome=action.outcome) if action.outcome else ""
+    ctx.group("action_followup", ctx.t("rounds.action_done", owner=owner, text=action.text, how=Markup(how)),
+              meta={"action": action.id})
+    for hook in ON_ACTION_DONE:
+        await hook(ctx, action)
+
+
+async def _list_actions(ctx: Ctx) -> None:
+    actions = list(await ctx.session.scalars(select(Action).where(
+        Action.network_id == ctx.network.id, Action.state == "open").order_by(Action.id)))
+    if not actions:
+        ctx.reply("status", ctx.t("rounds.no_actions"))
+        return
+    lines = [ctx.t("rounds.actions_title")] + [await action_line(ctx, a) for a in actions]
+    ctx.reply("status", Markup("\n".join(lines)))
+
+
+async def cmd_rounds(ctx: Ctx, args: str) -> None:
+    """``/rondes``: the rounds so far."""
+    rounds = list(await ctx.session.scalars(select(Round).where(Round.network_id == ctx.network.id)
+                                            .order_by(Round.id)))
+    if not rounds:
+        ctx.reply("status", ctx.t("rounds.none"))
+        return
+    lines = [ctx.t("rounds.list_title")]
+    for rnd in rounds:
+        first = await ctx.session.scalar(select(RoundEntry.text).where(
+            RoundEntry.round_id == rnd.id, RoundEntry.step == 1).order_by(RoundEntry.id).limit(1))
+        lines.append(ctx.t("rounds.list_line", nr=rnd.id, date=f"{local(ctx.network, rnd.started_at):%d-%m-%Y}",
+                           bringer=await member_name(ctx, rnd.bringer_id),
+                           case=(first or ctx.t("rounds.nothing"))[:80],
+                           state=ctx.t(f"rounds.state.{rnd.state}")))
+    lines.append(ctx.t("rounds.list_outro"))
+    ctx.reply("status", Markup("\n".join(lines)))
+
+
+async def cmd_round(ctx: Ctx, args: str) -> None:
+    """``/ronde <nr>``: read a round back."""
+    nr = args.strip().lstrip("#")
+    if not nr.isdigit():
+        raise UserError("errors.usage", usage=ctx.t("help.commands.ronde.usage"))
+    rnd = await ctx.session.get(Round, int(nr))
+    if rnd is None or rnd.network_id != ctx.network.id:
+        raise UserError("errors.unknown_round", nr=nr[:12])
+    entries = list(await ctx.session.scalars(select(RoundEntry).where(RoundEntry.round_id == rnd.id)
+                                             .order_by(RoundEntry.id)))
+    actions = list(await ctx.session.scalars(select(Action).where(Action.round_id == rnd.id).order_by(Action.id)))
+    text = await record_text(ctx, rnd, entries, actions)
+    outcomes = [ctx.t("rounds.outcome_line", nr=a.id, outcome=a.outcome) for a in actions if a.outcome]
+    ctx.reply("status", Markup("\n".join([text, *outcomes])))
+
+
+# ---------------------------------------------------------------------------- messages
+async def on_round_message(ctx: Ctx, msg: MessageIn) -> bool:
+    """A plain message in the chat while a round runs belongs to the round's current step."""
+    if ctx.member is None or ctx.source is None or ctx.source.private:
+        return False
+    rnd = await active_round(ctx)
+    if rnd is None or rnd.state != "running" or rnd.step == 0:
+        return False
+    text = msg.text.strip()
+    if not text:
+        return True
+    label = ""
+    if rnd.step == 1:
+        if ctx.member.id != rnd.bringer_id:
+            return True  # others listen while the case is told; nothing is stored
+    elif rnd.step == 2:
+        label = classify(text).value
+        if label != Label.OPEN.value:
+            ctx.private(ctx.member, "hint", ctx.t(f"rounds.hint_{label}", example=ctx.t("rounds.hint_example")))
+    ctx.session.add(RoundEntry(round_id=rnd.id, member_id=ctx.member.id, step=rnd.step, label=label, text=text,
+                               created_at=ctx.now))
+    return True
+
+
+# ---------------------------------------------------------------------------- jobs
+@network_job
+async def run_step_end(ctx: Ctx, jc: JobContext) -> None:
+    """The timebox of a step ran out: move on (when the round is still in that step)."""
+    rnd = await ctx.session.get(Round, jc.job.payload["round"])
+    if rnd is None or rnd.state != "running" or rnd.step != jc.job.payload["step"]:
+        return
+    await _enter_step(ctx, rnd, rnd.step + 1)
+
+
+@network_job
+async def run_step_warning(ctx: Ctx, jc: JobContext) -> None:
+    """One minute left in this step."""
+    rnd = await ctx.session.get(Round, jc.job.payload["round"])
+    if rnd is None or rnd.state != "running" or rnd.step != jc.job.payload["step"]:
+        return
+    _announce(ctx, rnd, ctx.t("rounds.one_minute"))
+
+
+@network_job
+async def run_followup(ctx: Ctx, jc: JobContext) -> None:
+    """Ask the action's owner, privately, how it went (plan-do-check-act)."""
+    action = await ctx.session.get(Action, jc.job.payload["action"])
+    if action is None or action.state != "open":
+        return
+    owner = await ctx.session.get(Member, action.owner_id) if action.owner_id else None
+    if owner is None or not owner.active:
+        return
+    ctx.private(owner, "action_followup", ctx.t("rounds.followup", name=owner.name.split(" ")[0],
+                                                text=action.text, nr=action.id),
+                buttons=(Button(ctx.t("rounds.followup_done_button"), f"action:done:{action.id}"),
+                         Button(ctx.t("rounds.followup_busy_button"), f"action:busy:{action.id}")),
+                meta={"action": action.id})
+
+
+async def on_action_button(ctx: Ctx, rest: str) -> None:
+    """The follow-up's buttons: done (shared with the group) or still busy."""
+    what, _, nr = rest.partition(":")
+    if not nr.isdigit():
+        raise UserError("errors.unknown_button")
+    if what == "done":
+        await _finish_action(ctx, int(nr), "")
+    elif what == "busy":
+        action = await ctx.session.get(Action, int(nr))
+        if action is None or action.network_id != ctx.network.id:
+            raise UserError("errors.unknown_action", nr=nr)
+        ctx.reply("status", ctx.t("rounds.followup_busy", nr=action.id))
+    else:
+        raise UserError("errors.unknown_button")
+
+
+ON_ACTION_DONE: list = []
+
+JOB_KINDS = {
+    "round_step": JobKind(run_step_end, grace=None),
+    "round_warn": JobKind(run_step_warning, grace=timedelta(minutes=1)),
+    "action_followup": JobKind(run_followup, grace=timedelta(days=3)),
+}
+
+MESSAGE_HOOKS.insert(0, on_round_message)
+BUTTONS["round"] = on_volunteer_button
+BUTTONS["action"] = on_action_button
+
+COMMANDS = [
+    Command("actieleren", cmd_start, ("actionlearning",), roles=LEADS),
+    Command("casus", cmd_case, ("case",)),
+    Command("volgende", cmd_next, ("next",)),
+    Command("verder", cmd_resume, ("resume",)),
+    Command("stop", cmd_stop),
+    Command("actie", cmd_action, ("action",)),
+    Command("rondes", cmd_rounds, ("rounds",)),
+    Command("ronde", cmd_round, ("round",)),
+]

@@ -1,0 +1,578 @@
+"""The reflection rhythm, end to end in the virtual chat: weekly nudge, answers, one reminder,
+pause, harvest, catch-up after downtime, restarts, question rotation, theme of the month and the
+goal / intention prompts. Every assertion is about what the bot sent or stored; time only moves
+on the virtual clock.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+
+from adapters.console.harness import Harness, Sent
+from bot.features import rhythm
+from bot.markup import plain
+from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge
+from bot.timeutil import in_quiet_hours
+from tests.conftest import AMS, MEMBERS, NETWORK, local
+
+EVERYONE = [m["id"] for m in MEMBERS]
+
+
+# ---------------------------------------------------------------------------- helpers
+def sent(h: Harness, kind: str, to: str | None = None) -> list[Sent]:
+    """What the bot sent of ``kind`` (optionally to one address), in order."""
+    return [s for s in h.recorder.sent if s.kind == kind and (to is None or s.to == to)]
+
+
+def at_local(s: Sent) -> datetime:
+    """When a message went out, on the Amsterdam wall clock."""
+    return s.at.astimezone(AMS)
+
+
+def weeks(dts: list[datetime]) -> list[tuple[int, int]]:
+    """ISO (year, week) of each instant, in Amsterdam."""
+    return [tuple(d.astimezone(AMS).isocalendar())[:2] for d in dts]
+
+
+def between(items: list[Sent], start: datetime, end: datetime) -> list[Sent]:
+    return [s for s in items if start <= s.at < end]
+
+
+async def rows(h: Harness, model, *where, order=None) -> list:  # noqa: ANN001
+    """All rows of ``model`` matching ``where`` (a fresh session, so what is really stored)."""
+    async with h.db.transaction() as s:
+        query = select(model).where(*where)
+        if order is not None:
+            query = query.order_by(order)
+        return list(await s.scalars(query))
+
+
+async def network(h: Harness) -> Network:
+    (net,) = await rows(h, Network)
+    return net
+
+
+async def member(h: Harness, user_id: str) -> Member:
+    (m,) = await rows(h, Member, Member.user_id == user_id)
+    return m
+
+
+async def nudges(h: Harness) -> list[Nudge]:
+    return await rows(h, Nudge, order=Nudge.sent_at)
+
+
+async def command(h: Harness, who: str, text: str) -> list[Sent]:
+    """``who`` types ``text`` in the group; returns what the bot sent in response."""
+    before = len(h.recorder.sent)
+    await h.say(who, text)
+    return h.recorder.sent[before:]
+
+
+def only_error_for(replies: list[Sent], who: str) -> None:
+    """The bot answered with exactly one error, in the group, visible only to ``who``."""
+    assert [(s.kind, s.to, s.visible_to) for s in replies] == [("error", "group", who)]
+
+
+async def open_harness(sqlite_url: str, start: datetime) -> Harness:
+    """A harness like the fixture's, but starting at ``start``."""
+    h = await Harness.open(sqlite_url, start)
+    await h.setup(dict(NETWORK), [dict(m) for m in MEMBERS])
+    return h
+
+
+# ---------------------------------------------------------------------------- 1. default nudge
+async def test_first_nudge_is_tuesday_10_in_the_group(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 9, 59))
+    assert sent(harness, "nudge") == []
+    await harness.advance(local(2026, 1, 6, 10, 0))
+    (nudge,) = sent(harness, "nudge")
+    assert nudge.to == "group"
+    assert at_local(nudge) == local(2026, 1, 6, 10, 0)
+    assert "Vraag van de week" in plain(nudge.text)
+    (row,) = await nudges(harness)
+    assert row.sent_at == nudge.at
+    assert nudge.meta["nudge"] == row.id
+
+
+async def test_exactly_one_nudge_per_week_for_five_weeks(harness: Harness) -> None:
+    await harness.advance(local(2026, 2, 9, 12, 0))
+    out = sent(harness, "nudge")
+    expected = [local(2026, 1, 6, 10, 0) + timedelta(weeks=i) for i in range(5)]
+    assert [s.at for s in out] == expected
+    assert all(s.to == "group" for s in out)
+    assert len(set(weeks([s.at for s in out]))) == 5
+    stored = await nudges(harness)
+    assert [n.sent_at for n in stored] == expected
+    jobs = await rows(harness, Job, Job.kind == "nudge", Job.state == "done")
+    assert len(jobs) == 5 and len({j.key for j in jobs}) == 5
+
+
+# ---------------------------------------------------------------------------- 2. DST
+async def test_nudge_keeps_10_local_across_daylight_saving(harness: Harness) -> None:
+    await harness.advance(local(2026, 4, 1, 12, 0))
+    by_day = {at_local(s).date(): s for s in sent(harness, "nudge")}
+    before, after = by_day[local(2026, 3, 24, 0, 0).date()], by_day[local(2026, 3, 31, 0, 0).date()]
+    assert before.at == datetime(2026, 3, 24, 9, 0, tzinfo=UTC)
+    assert after.at == datetime(2026, 3, 31, 8, 0, tzinfo=UTC)
+    assert all(at_local(s).hour == 10 and at_local(s).minute == 0 for s in by_day.values())
+
+
+async def test_nudge_keeps_10_local_when_summer_time_ends(sqlite_url: str) -> None:
+    h = await open_harness(sqlite_url, local(2026, 10, 19, 8, 0))
+    try:
+        await h.advance(local(2026, 10, 28, 12, 0))
+        assert [s.at for s in sent(h, "nudge")] == [datetime(2026, 10, 20, 8, 0, tzinfo=UTC),
+                                                    datetime(2026, 10, 27, 9, 0, tzinfo=UTC)]
+    finally:
+        await h.close()
+
+
+# ---------------------------------------------------------------------------- 3. public holidays
+async def test_monday_nudge_moves_to_tuesday_on_dutch_holidays(harness: Harness) -> None:
+    replies = await command(harness, "anna", "/ritme reflectie ma 10:00")
+    assert [s.kind for s in replies] == ["status"]
+    assert (await network(harness)).nudge_weekday == 0
+    await harness.advance(local(2026, 5, 1, 12, 0))
+    days = [at_local(s) for s in sent(harness, "nudge")]
+    mondays = [local(2026, 1, 5, 10, 0) + timedelta(weeks=i) for i in range(17)]  # 5 Jan … 27 Apr
+    moved = {local(2026, 4, 6, 10, 0): local(2026, 4, 7, 10, 0),  # Easter Monday
+             local(2026, 4, 27, 10, 0): local(2026, 4, 28, 10, 0)}  # King's Day
+    assert days == [moved.get(d, d) for d in mondays]
+    assert len(set(weeks(days))) == len(days)  # still one per week
+
+
+async def test_christmas_friday_moves_to_the_next_working_day(sqlite_url: str) -> None:
+    h = await open_harness(sqlite_url, local(2026, 12, 14, 8, 0))
+    try:
+        await command(h, "anna", "/ritme reflectie vr 10:00")
+        await h.advance(local(2026, 12, 31, 12, 0))
+        days = [at_local(s) for s in sent(h, "nudge")]
+        # Fri 18 Dec as usual; Christmas Friday (and Boxing Day Saturday) → Monday 28 Dec
+        assert days == [local(2026, 12, 18, 10, 0), local(2026, 12, 28, 10, 0)]
+    finally:
+        await h.close()
+
+
+# ---------------------------------------------------------------------------- 4. changing the rhythm
+async def test_rhythm_in_quiet_hours_is_refused_and_nothing_changes(harness: Harness) -> None:
+    jobs_before = [(j.key, j.due_at) for j in await rows(harness, Job, Job.kind == "nudge")]
+    for text in ("/ritme reflectie di 23:00", "/ritme reflectie di 06:30", "/ritme reflectie za 10:00"):
+        replies = await command(harness, "anna", text)
+        only_error_for(replies, "anna")
+        assert "rusttijd" in plain(replies[0].text)
+    net = await network(harness)
+    assert (net.nudge_weekday, net.nudge_time) == (1, "10:00")
+    assert [(j.key, j.due_at) for j in await rows(harness, Job, Job.kind == "nudge")] == jobs_before
+    await harness.advance(local(2026, 1, 7, 12, 0))
+    assert [at_local(s) for s in sent(harness, "nudge")] == [local(2026, 1, 6, 10, 0)]
+
+
+async def test_deelnemer_cannot_change_the_rhythm(harness: Harness) -> None:
+    replies = await command(harness, "cem", "/ritme reflectie do 10:00")
+    only_error_for(replies, "cem")
+    net = await network(harness)
+    assert (net.nudge_weekday, net.nudge_time) == (1, "10:00")
+    replies = await command(harness, "cem", "/ritme reflectie uit")
+    only_error_for(replies, "cem")
+    assert (await network(harness)).nudge_weekday == 1
+    await harness.advance(local(2026, 1, 9, 12, 0))
+    assert [at_local(s) for s in sent(harness, "nudge")] == [local(2026, 1, 6, 10, 0)]
+
+
+async def test_facilitator_moves_the_nudge(harness: Harness) -> None:
+    replies = await command(harness, "bram", "/ritme reflectie do 09:30")
+    assert [(s.kind, s.to) for s in replies] == [("status", "group")]
+    assert "donderdag" in plain(replies[0].text) and "09:30" in plain(replies[0].text)
+    net = await network(harness)
+    assert (net.nudge_weekday, net.nudge_time) == (3, "09:30")
+    (job,) = await rows(harness, Job, Job.kind == "nudge", Job.state == "pending")
+    assert job.due_at == local(2026, 1, 8, 9, 30)
+    await harness.advance(local(2026, 1, 16, 12, 0))
+    assert [at_local(s) for s in sent(harness, "nudge")] == [local(2026, 1, 8, 9, 30), local(2026, 1, 15, 9, 30)]
+
+
+async def test_moving_the_nudge_after_this_weeks_went_out_continues_next_week(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 7, 12, 0))  # Tuesday's nudge is out
+    replies = await command(harness, "anna", "/ritme reflectie vr 10:00")
+    assert "16 jan" in plain(replies[0].text)  # the announced next nudge: not this week again
+    (job,) = await rows(harness, Job, Job.kind == "nudge", Job.state == "pending")
+    assert job.due_at == local(2026, 1, 16, 10, 0)
+    await harness.advance(local(2026, 1, 31, 12, 0))
+    days = [at_local(s) for s in sent(harness, "nudge")]
+    assert days == [local(2026, 1, 6, 10, 0), local(2026, 1, 16, 10, 0), local(2026, 1, 23, 10, 0),
+                    local(2026, 1, 30, 10, 0)]
+
+
+async def test_nudge_off_stops_and_on_restarts(harness: Harness) -> None:
+    replies = await command(harness, "anna", "/ritme reflectie uit")
+    assert [(s.kind, s.to) for s in replies] == [("status", "group")]
+    assert (await network(harness)).nudge_weekday is None
+    assert await rows(harness, Job, Job.kind == "nudge", Job.state == "pending") == []
+    await harness.advance(local(2026, 1, 26, 12, 0))  # three Tuesdays pass
+    assert sent(harness, "nudge") == []
+    assert await nudges(harness) == []
+
+    replies = await command(harness, "anna", "/ritme reflectie aan")
+    assert [(s.kind, s.to) for s in replies] == [("status", "group")]
+    net = await network(harness)
+    assert (net.nudge_weekday, net.nudge_time) == (1, "10:00")
+    await harness.advance(local(2026, 2, 4, 12, 0))
+    assert [at_local(s) for s in sent(harness, "nudge")] == [local(2026, 1, 27, 10, 0), local(2026, 2, 3, 10, 0)]
+
+
+# ---------------------------------------------------------------------------- 5. answers
+async def test_replies_to_the_nudge_are_stored_as_answers(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    await harness.say("cem", "Ik kwam voor de ouders in de wijk.", reply_to="nudge")
+    await harness.say("dewi", "Uit nieuwsgierigheid.", reply_to="nudge")
+    await harness.say("anna", "Goedemorgen allemaal!")  # not a reply: just chat
+    await command(harness, "els", "/ritme")
+    await harness.say("fleur", "Dit is geen antwoord.", reply_to="status")  # reply to another message
+    (nudge,) = await nudges(harness)
+    answers = await rows(harness, Answer, order=Answer.id)
+    cem, dewi = await member(harness, "cem"), await member(harness, "dewi")
+    assert [(a.nudge_id, a.member_id, a.text) for a in answers] == [
+        (nudge.id, cem.id, "Ik kwam voor de ouders in de wijk."),
+        (nudge.id, dewi.id, "Uit nieuwsgierigheid."),
+    ]
+    assert all(a.created_at == local(2026, 1, 6, 11, 0) for a in answers)
+
+
+async def test_answer_goes_to_the_nudge_replied_to(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    first = sent(harness, "nudge")[0]
+    await harness.advance(local(2026, 1, 13, 11, 0))
+    await harness.say("cem", "Te laat maar toch.", reply_to="nudge")  # the latest: week 2
+    n1, n2 = await nudges(harness)
+    (answer,) = await rows(harness, Answer)
+    assert answer.nudge_id == n2.id != n1.id
+    assert first.meta["nudge"] == n1.id
+
+
+# ---------------------------------------------------------------------------- 6. one reminder
+async def test_one_private_reminder_48h_later_to_who_did_not_answer(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    await harness.say("cem", "Samen leren over armoede in de wijk.", reply_to="nudge")
+    await harness.say("dewi", "Armoede raakt veel gezinnen in de wijk.", reply_to="nudge")
+    await harness.advance(local(2026, 1, 8, 9, 59))
+    assert sent(harness, "reminder") == []
+    await harness.advance(local(2026, 1, 8, 10, 0))
+    reminders = sent(harness, "reminder")
+    assert sorted(s.to for s in reminders) == ["dm:anna", "dm:bram", "dm:els", "dm:fleur"]
+    assert all(at_local(s) == local(2026, 1, 8, 10, 0) for s in reminders)
+    assert all("2 anderen" in plain(s.text) for s in reminders)
+    assert all(s.visible_to is None for s in reminders)
+    assert sent(harness, "reminder", to="group") == []
+    # a week later: still exactly one reminder per member for that first nudge
+    await harness.advance(local(2026, 1, 13, 9, 0))
+    assert len(sent(harness, "reminder")) == 4
+    (n1,) = await nudges(harness)
+    (job,) = await rows(harness, Job, Job.kind == "reminder")
+    assert (job.key, job.state) == (f"reminder:{n1.id}", "done")
+
+
+async def test_every_week_has_its_own_single_reminder_round(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    await harness.say("cem", "Mijn antwoord.", reply_to="nudge")
+    await harness.advance(local(2026, 1, 27, 9, 0))  # three nudges, three reminder rounds
+    starts = [s.at for s in sent(harness, "nudge")] + [local(2026, 1, 27, 9, 0)]
+    for start, end in zip(starts, starts[1:], strict=False):
+        round_ = between(sent(harness, "reminder"), start, end)
+        expected = [m for m in EVERYONE if not (start == starts[0] and m == "cem")]
+        assert sorted(s.to for s in round_) == sorted(f"dm:{m}" for m in expected)
+    week2 = between(sent(harness, "reminder"), starts[1], starts[2])
+    assert all("Jij kunt de eerste zijn" in plain(s.text) for s in week2)
+    assert sent(harness, "reminder", to="group") == []
+
+
+async def test_reminder_never_falls_in_quiet_hours(harness: Harness) -> None:
+    await command(harness, "anna", "/ritme reflectie vr 10:00")
+    await harness.advance(local(2026, 1, 31, 12, 0))
+    assert [at_local(s) for s in sent(harness, "nudge")] == [local(2026, 1, 9, 10, 0), local(2026, 1, 16, 10, 0),
+                                                             local(2026, 1, 23, 10, 0), local(2026, 1, 30, 10, 0)]
+    reminders = sent(harness, "reminder")
+    assert reminders, "48 h after Friday is Sunday: the reminder should come on Monday morning"
+    net = await network(harness)
+    assert not any(in_quiet_hours(net, s.at) for s in reminders)
+    assert {at_local(s) for s in reminders} == {local(2026, 1, 12, 7, 0), local(2026, 1, 19, 7, 0),
+                                                local(2026, 1, 26, 7, 0)}
+
+
+async def test_late_evening_nudge_reminder_waits_for_the_morning(harness: Harness) -> None:
+    await command(harness, "anna", "/ritme reflectie wo 21:30")
+    await harness.advance(local(2026, 1, 10, 12, 0))
+    (nudge,) = sent(harness, "nudge")
+    assert at_local(nudge) == local(2026, 1, 7, 21, 30)
+    reminders = sent(harness, "reminder")
+    assert len(reminders) == 6
+    assert {at_local(s) for s in reminders} == {local(2026, 1, 9, 21, 30)}  # Friday 21:30: still open
+    await harness.advance(local(2026, 1, 17, 12, 0))
+    net = await network(harness)
+    assert not any(in_quiet_hours(net, s.at) for s in sent(harness, "reminder"))
+
+
+async def test_reminder_only_for_members_who_were_there_when_asked(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    await harness.join("gijs", "Gijs de Boer")  # joins after the question
+    await harness.leave("fleur")
+    await harness.advance(local(2026, 1, 8, 12, 0))
+    assert sorted(s.to for s in sent(harness, "reminder")) == ["dm:anna", "dm:bram", "dm:cem", "dm:dewi", "dm:els"]
+    await harness.advance(local(2026, 1, 15, 12, 0))
+    week2 = between(sent(harness, "reminder"), local(2026, 1, 13, 0, 0), local(2026, 1, 16, 0, 0))
+    assert "dm:gijs" in {s.to for s in week2} and "dm:fleur" not in {s.to for s in week2}
+
+
+# ---------------------------------------------------------------------------- 7. pause
+async def test_pause_skips_reminders_until_ended(harness: Harness) -> None:
+    replies = await command(harness, "cem", "/pauze 2w")
+    assert [(s.kind, s.to, s.visible_to) for s in replies] == [("status", "group", "cem")]
+    assert (await member(harness, "cem")).paused_until == local(2026, 1, 19, 8, 0)
+    await harness.advance(local(2026, 1, 16, 12, 0))
+    assert len(sent(harness, "reminder")) == 10  # two rounds of five
+    assert sent(harness, "reminder", to="dm:cem") == []
+
+    replies = await command(harness, "cem", "/pauze uit")
+    assert [(s.kind, s.visible_to) for s in replies] == [("status", "cem")]
+    assert (await member(harness, "cem")).paused_until is None
+    await harness.advance(local(2026, 1, 23, 12, 0))
+    assert [at_local(s) for s in sent(harness, "reminder", to="dm:cem")] == [local(2026, 1, 22, 10, 0)]
+
+
+async def test_pause_during_the_week_blocks_the_pending_reminder(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 12, 0))
+    await command(harness, "els", "/pauze 10d")
+    await harness.advance(local(2026, 1, 9, 12, 0))
+    assert sorted(s.to for s in sent(harness, "reminder")) == ["dm:anna", "dm:bram", "dm:cem", "dm:dewi", "dm:fleur"]
+
+
+async def test_bad_pause_duration_is_an_error(harness: Harness) -> None:
+    for text in ("/pauze lang", "/pauze 0d", "/pauze 2j"):
+        only_error_for(await command(harness, "cem", text), "cem")
+    assert (await member(harness, "cem")).paused_until is None
+
+
+# ---------------------------------------------------------------------------- 8. harvest
+async def test_harvest_counts_answers_without_quoting_them(harness: Harness) -> None:
+    answers = ["Ik leerde veel over armoede in de buurt vandaag.",
+               "Armoede in de buurt is groter dan ik dacht."]
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    await harness.say("cem", answers[0], reply_to="nudge")
+    await harness.say("dewi", answers[1], reply_to="nudge")
+    await harness.advance(local(2026, 1, 13, 11, 0))
+    (harvest,) = sent(harness, "harvest")
+    second_nudge = sent(harness, "nudge")[1]
+    assert harvest.to == "group"
+    assert sent(harness, "nudge")[0].at < harvest.at < second_nudge.at
+    assert not in_quiet_hours(await network(harness), harvest.at)
+    text = plain(harvest.text)
+    assert "2 van de 6" in text
+    assert "armoede" in text.lower() and "buurt" in text.lower()  # the shared themes
+    for answer in answers:
+        assert answer not in text and answer.rstrip(".") not in text
+    n1, n2 = await nudges(harness)
+    assert harvest.meta["nudge"] == n1.id
+    assert n1.harvested
+
+
+async def test_no_harvest_when_nobody_answered(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 20, 11, 0))
+    assert sent(harness, "harvest") == []
+    stored = await nudges(harness)
+    assert len(stored) == 3
+    assert stored[0].harvested and stored[1].harvested  # looked at, silently
+    assert {j.state for j in await rows(harness, Job, Job.kind == "harvest", Job.due_at < local(2026, 1, 20, 0, 0))} \
+        == {"done"}
+
+
+# ---------------------------------------------------------------------------- 9. catch-up
+async def test_nudge_two_hours_late_is_sent_once(harness: Harness) -> None:
+    harness.clock.set(local(2026, 1, 6, 12, 0))  # the bot was down from Monday until noon
+    await harness.advance(local(2026, 1, 6, 12, 0))
+    (late,) = sent(harness, "nudge")
+    assert at_local(late) == local(2026, 1, 6, 12, 0)
+    await harness.advance(local(2026, 1, 21, 12, 0))
+    assert [at_local(s) for s in sent(harness, "nudge")] == [local(2026, 1, 6, 12, 0), local(2026, 1, 13, 10, 0),
+                                                             local(2026, 1, 20, 10, 0)]
+    assert len(await nudges(harness)) == 3
+
+
+async def test_nudge_two_days_late_is_skipped_and_next_week_still_comes(harness: Harness) -> None:
+    harness.clock.set(local(2026, 1, 8, 10, 0))
+    await harness.advance(local(2026, 1, 8, 10, 1))
+    assert sent(harness, "nudge") == []
+    assert await nudges(harness) == []
+    (skipped,) = await rows(harness, Job, Job.kind == "nudge", Job.state == "skipped")
+    assert skipped.key.endswith("2026-W02")
+    await harness.advance(local(2026, 1, 21, 12, 0))
+    assert [at_local(s) for s in sent(harness, "nudge")] == [local(2026, 1, 13, 10, 0), local(2026, 1, 20, 10, 0)]
+
+
+async def test_outage_over_several_weeks_never_doubles_up(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    harness.clock.set(local(2026, 1, 27, 11, 30))  # three weeks down, back 1.5 h after a due time
+    await harness.advance(local(2026, 2, 18, 12, 0))
+    days = [at_local(s) for s in sent(harness, "nudge")]
+    assert len(set(weeks(days))) == len(days)
+    assert days[0] == local(2026, 1, 6, 10, 0)
+    assert local(2026, 2, 3, 10, 0) in days and local(2026, 2, 17, 10, 0) in days
+    assert len(await nudges(harness)) == len(days)
+
+
+async def test_after_a_long_outage_this_weeks_nudge_is_still_sent_when_only_a_bit_late(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    harness.clock.set(local(2026, 1, 27, 11, 30))  # down three weeks; this week's nudge is 1.5 h overdue
+    await harness.advance(local(2026, 1, 27, 11, 31))
+    assert [at_local(s) for s in sent(harness, "nudge")] == [local(2026, 1, 6, 10, 0), local(2026, 1, 27, 11, 30)]
+    await harness.advance(local(2026, 2, 4, 12, 0))
+    days = [at_local(s) for s in sent(harness, "nudge")]
+    assert days[-1] == local(2026, 2, 3, 10, 0)
+    assert len(set(weeks(days))) == len(days) == 3
+
+
+# ---------------------------------------------------------------------------- 10. restart
+async def test_restart_neither_loses_nor_duplicates_the_nudge(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 9, 0))
+    restarted = Harness(harness.db, harness.clock, harness.chat.chat_id)
+    async with harness.db.transaction() as s:  # a starting process may plan again: a no-op
+        await rhythm.plan_all(s, await s.get(Network, (await network(harness)).id), harness.clock.now())
+    assert len(await rows(harness, Job, Job.kind == "nudge")) == 1
+    await restarted.advance(local(2026, 1, 6, 11, 0))
+    await harness.advance(local(2026, 1, 6, 11, 0))  # the old process, if it still ran
+    assert len(sent(restarted, "nudge")) + len(sent(harness, "nudge")) == 1
+    assert len(await nudges(harness)) == 1
+
+
+async def test_restart_between_deciding_and_sending(harness: Harness) -> None:
+    harness.clock.set(local(2026, 1, 6, 10, 0))
+    await harness.core.run_due()  # the nudge is decided and in the outbox … then the process dies
+    assert sent(harness, "nudge") == []
+    restarted = Harness(harness.db, harness.clock, harness.chat.chat_id)
+    await restarted.advance(local(2026, 1, 6, 10, 5))
+    (nudge,) = sent(restarted, "nudge")  # delivered by the new process (at 10:05) …
+    (row,) = await nudges(harness)
+    assert row.sent_at == local(2026, 1, 6, 10, 0) and nudge.meta["nudge"] == row.id  # … decided once
+    await restarted.advance(local(2026, 1, 12, 12, 0))
+    assert len(sent(restarted, "nudge")) == 1 and len(await nudges(harness)) == 1
+
+
+async def test_restart_after_claiming_but_before_running(harness: Harness) -> None:
+    harness.clock.set(local(2026, 1, 6, 10, 0))
+    await harness.core.dispatcher._claim(harness.clock.now(), 10)  # claimed … then the process dies
+    restarted = Harness(harness.db, harness.clock, harness.chat.chat_id)
+    await restarted.advance(local(2026, 1, 6, 10, 1))
+    assert sent(restarted, "nudge") == []  # still leased to the dead process
+    await restarted.advance(local(2026, 1, 6, 10, 10))  # the lease has run out: taken over
+    (nudge,) = sent(restarted, "nudge")
+    await restarted.advance(local(2026, 1, 12, 12, 0))
+    assert len(sent(restarted, "nudge")) == 1 and len(await nudges(harness)) == 1
+    assert [j.state for j in await rows(harness, Job, Job.kind == "nudge", order=Job.due_at)] == ["done", "pending"]
+
+
+# ---------------------------------------------------------------------------- 11. rotation
+def test_library_walks_every_category_before_repeating() -> None:
+    lib = rhythm.library()
+    assert len(lib.categories) == 15
+    first = [lib.pick(n).category for n in range(15)]
+    assert sorted(first) == sorted(lib.categories)
+    assert lib.season_length == 90
+    ids = [lib.pick(n).id for n in range(90)]
+    assert len(set(ids)) == 90
+    for start in range(0, 90, 15):  # each block of 15 is a full round of categories
+        assert {lib.pick(n).category for n in range(start, start + 15)} == set(lib.categories)
+
+
+async def test_sixteen_real_weeks_rotate_through_all_categories(harness: Harness) -> None:
+    await harness.advance(local(2026, 4, 22, 12, 0))  # Tuesdays 6 Jan … 21 Apr
+    stored = await nudges(harness)
+    assert len(stored) == 16
+    assert len({n.category for n in stored[:15]}) == 15
+    assert stored[15].category == stored[0].category
+    assert len({n.question_id for n in stored}) == 16
+    lib = rhythm.library()
+    for n, s in zip(stored, sent(harness, "nudge"), strict=True):
+        assert lib.get(n.question_id).texts["nl"] in plain(s.text)
+    assert (await network(harness)).nudge_count == 16
+
+
+async def test_facilitator_question_comes_next(harness: Harness) -> None:
+    replies = await command(harness, "bram", "/vraag toevoegen Wat wil je deze week uitproberen?")
+    assert [(s.kind, s.visible_to) for s in replies] == [("status", "bram")]
+    await harness.advance(local(2026, 1, 13, 11, 0))
+    first, second = sent(harness, "nudge")
+    assert "Wat wil je deze week uitproberen?" in plain(first.text)
+    assert "eigen vraag" in plain(first.text)
+    n1, n2 = await nudges(harness)
+    (custom,) = await rows(harness, CustomQuestion)
+    assert (n1.question_id, n1.category) == (f"custom-{custom.id}", "eigen")
+    assert custom.asked_at == local(2026, 1, 6, 10, 0)
+    # the library carries on where it was: its first question comes the week after
+    assert n2.question_id == rhythm.library().pick(0).id
+    assert "Wat wil je deze week uitproberen?" not in plain(second.text)
+    assert "Wat wil je deze week uitproberen?" in plain(sent(harness, "reminder")[0].text)
+
+
+async def test_deelnemer_cannot_add_a_question(harness: Harness) -> None:
+    only_error_for(await command(harness, "cem", "/vraag toevoegen Wat maakt jou blij in je werk?"), "cem")
+    assert await rows(harness, CustomQuestion) == []
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    (n1,) = await nudges(harness)
+    assert n1.question_id == rhythm.library().pick(0).id
+
+
+# ---------------------------------------------------------------------------- 12. theme of the month
+async def test_theme_of_the_month_only_in_that_month(harness: Harness) -> None:
+    replies = await command(harness, "bram", "/thema Eenzaamheid")
+    assert [(s.kind, s.to) for s in replies] == [("status", "group")]
+    net = await network(harness)
+    assert (net.theme, net.theme_month) == ("Eenzaamheid", "2026-01")
+    await harness.advance(local(2026, 2, 11, 12, 0))
+    out = sent(harness, "nudge")
+    january = [s for s in out if at_local(s).month == 1]
+    february = [s for s in out if at_local(s).month == 2]
+    assert len(january) == 4 and len(february) == 2
+    assert all("Thema van de maand: Eenzaamheid" in plain(s.text) for s in january)
+    assert not any("Eenzaamheid" in plain(s.text) for s in february)
+
+
+async def test_deelnemer_cannot_set_the_theme(harness: Harness) -> None:
+    only_error_for(await command(harness, "cem", "/thema Geld"), "cem")
+    assert (await network(harness)).theme == ""
+
+
+# ---------------------------------------------------------------------------- 13. learning goals
+async def test_own_goal_is_stored_and_answered_privately(harness: Harness) -> None:
+    replies = await command(harness, "cem", "/leerdoel Beter luisteren naar ouders")
+    assert [(s.kind, s.to) for s in replies] == [("status", "dm:cem")]
+    assert "Beter luisteren naar ouders" in plain(replies[0].text)
+    assert (await member(harness, "cem")).goal == "Beter luisteren naar ouders"
+
+
+async def test_deelnemer_cannot_set_the_group_goal(harness: Harness) -> None:
+    only_error_for(await command(harness, "cem", "/leerdoel groep Samen een aanpak maken"), "cem")
+    assert (await network(harness)).group_goal == ""
+    assert (await member(harness, "cem")).goal == ""
+    replies = await command(harness, "bram", "/leerdoel groep Samen een aanpak maken")
+    assert [(s.kind, s.to) for s in replies] == [("status", "group")]
+    assert (await network(harness)).group_goal == "Samen een aanpak maken"
+
+
+async def test_goal_and_intention_prompts_every_four_and_six_weeks(harness: Harness) -> None:
+    await command(harness, "cem", "/leerdoel Beter luisteren naar ouders")
+    await command(harness, "bram", "/leerdoel groep Samen een aanpak maken")
+    await harness.advance(local(2026, 4, 6, 8, 0))  # 13 weeks
+    goal = [at_local(s) for s in sent(harness, "goal_prompt", to="group")]
+    intention = [at_local(s) for s in sent(harness, "intention_prompt", to="group")]
+    assert len(goal) == 3 and len(intention) == 2
+    assert [b - a for a, b in zip(goal, goal[1:], strict=False)] == [timedelta(weeks=4)] * 2
+    assert intention[1] - intention[0] == timedelta(weeks=6)
+    net = await network(harness)
+    assert not any(in_quiet_hours(net, d) for d in goal + intention)
+    assert all("Samen een aanpak maken" in plain(s.text) for s in sent(harness, "goal_prompt", to="group"))
+    for s in sent(harness, "intention_prompt"):
+        assert s.to == "group"
+        assert NETWORK["intention"] in plain(s.text) and NETWORK["ambition"] in plain(s.text)
+    private = [s for s in sent(harness, "goal_prompt") if s.to != "group"]
+    assert [s.to for s in private] == ["dm:cem"] * 3
+    assert all("Beter luisteren naar ouders" in plain(s.text) for s in private)

@@ -1,0 +1,191 @@
+"""/actieleren: role gate, step order, the guard's private hints, timeboxes, concurrency, /stop, follow-up."""
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from adapters.console.harness import Harness
+from bot.events import MessageIn
+from bot.models import Action, Round, RoundEntry
+from tests.conftest import local, texts
+
+
+def last(h: Harness):
+    return h.recorder.sent[-1]
+
+
+def round_msgs(h: Harness):
+    return [s for s in h.recorder.sent if s.kind == "actieleren"]
+
+
+async def rows(h: Harness, model):
+    async with h.db.transaction() as s:
+        return list(await s.scalars(select(model).order_by(model.id)))
+
+
+async def run_round_to_step2(h: Harness, bringer="cem"):
+    await h.say("bram", f"/actieleren {bringer}")
+    await h.say(bringer, "Een gezin met schulden komt niet meer naar afspraken. Mijn vraag: hoe houd ik contact?")
+    await h.say("bram", "/volgende")
+
+
+async def test_only_leads_start_a_round(harness):
+    await harness.say("cem", "/actieleren")
+    assert last(harness).kind == "error" and "trekker" in last(harness).text and "procesbegeleider" in last(harness).text
+    assert await rows(harness, Round) == []
+    await harness.say("anna", "/actieleren")
+    invite = last(harness)
+    assert invite.kind == "actieleren" and invite.meta["step"] == 1 and invite.buttons[0][0] == "Ik breng een casus in"
+    assert "/casus" in invite.text
+    assert "Bram Peters" in invite.text  # fair suggestion: people who never brought a case
+
+
+async def test_volunteer_by_button_then_steps_in_order(harness):
+    await harness.say("bram", "/actieleren")
+    await harness.press("dewi", "Ik breng een casus in", "actieleren")
+    await harness.press("cem", "Ik breng een casus in", "actieleren")
+    assert last(harness).kind == "error"  # someone already brings the case
+    await harness.say("dewi", "Een leerling vertelt over geldzorgen thuis.")
+    await harness.say("cem", "Ik luister mee")  # not stored: only the bringer tells the case
+    for _ in range(4):
+        await harness.say("bram", "/volgende")
+    steps = [(s.meta["step"], s.meta["round"]) for s in round_msgs(harness)]
+    assert [st for st, _ in steps] == [1, 1, 2, 3, 4, 5]
+    assert len({r for _, r in steps}) == 1
+    record = round_msgs(harness)[-1].text
+    assert "Een leerling vertelt over geldzorgen thuis." in record and "Dewi Santoso" in record
+    rnd = (await rows(harness, Round))[0]
+    assert rnd.state == "closed" and rnd.active_chat is None
+    entries = await rows(harness, RoundEntry)
+    assert [(e.step, e.text) for e in entries] == [(1, "Een leerling vertelt over geldzorgen thuis.")]
+
+
+async def test_guard_hints_privately_and_says_nothing_in_the_group(harness):
+    await run_round_to_step2(harness)
+    before_group = len([s for s in harness.recorder.sent if s.to == "group"])
+    await harness.say("dewi", "Wat maakt het contact voor jou zo lastig?")
+    await harness.say("els", "Heb je al geprobeerd om de school te bellen?")
+    await harness.say("anna", "Is de moeder op de hoogte?")
+    await harness.say("fleur", "Je moet gewoon een huisbezoek doen.")
+    await harness.say("bram", "Why don't you call the school?")
+    hints = [s for s in harness.recorder.sent if s.kind == "hint"]
+    assert [h.to for h in hints] == ["dm:els", "dm:anna", "dm:fleur", "dm:bram"]
+    assert "stap 3" in hints[0].text and "ja of nee" in hints[1].text
+    assert len([s for s in harness.recorder.sent if s.to == "group"]) == before_group
+    labels = [(e.member_id is not None, e.label) for e in await rows(harness, RoundEntry) if e.step == 2]
+    assert [label for _, label in labels] == ["open", "advice_question", "closed", "statement", "advice_question"]
+
+
+async def test_next_from_others_or_outside_a_round(harness):
+    await harness.say("bram", "/volgende")
+    assert last(harness).kind == "error" and "/actieleren" in last(harness).text
+    await run_round_to_step2(harness)
+    await harness.say("cem", "/volgende")
+    assert last(harness).kind == "error" and last(harness).visible_to == "cem"
+    assert (await rows(harness, Round))[0].step == 2
+
+
+async def test_one_round_per_chat_even_when_started_at_once(harness):
+    await harness.say("anna", "/actieleren cem")
+    await harness.say("bram", "/actieleren dewi")
+    assert last(harness).kind == "error" and "al een ronde" in last(harness).text
+    assert len(await rows(harness, Round)) == 1
+
+
+async def test_concurrent_starts_give_one_round(harness):
+    await harness.say("anna", "/status")  # the chat exists
+    chat = harness.chat
+    events = [MessageIn(chat, harness.person(who), f"/actieleren {bringer}") for who, bringer in
+              (("anna", "cem"), ("bram", "dewi"))]
+    results = await asyncio.gather(*(harness.core.handle(e) for e in events), return_exceptions=True)
+    await harness.delivery.flush()
+    assert not [r for r in results if isinstance(r, Exception) and "UNIQUE" not in str(r) and "unique" not in str(r)]
+    assert len(await rows(harness, Round)) == 1
+    assert len([s for s in round_msgs(harness) if s.meta["step"] == 1]) == 1
+
+
+async def test_timebox_moves_on_and_warns_a_minute_before(harness):
+    await harness.say("bram", "/actieleren cem 5m")
+    start = harness.clock.now()
+    await harness.advance(start + timedelta(minutes=21))
+    msgs = [(round((s.at - start).total_seconds() / 60), s.meta["step"], "Nog één minuut" in s.text) for s in round_msgs(harness)]
+    assert msgs == [(0, 1, False), (4, 1, True), (5, 2, False), (9, 2, True), (10, 3, False), (14, 3, True),
+                    (15, 4, False), (19, 4, True), (20, 5, False)]
+
+
+async def test_pause_freezes_the_timebox_and_resume_continues(harness):
+    await harness.say("bram", "/actieleren cem 10m")
+    start = harness.clock.now()
+    await harness.advance(start + timedelta(minutes=4))
+    await harness.say("bram", "/pauze")
+    assert "pauze" in last(harness).text and last(harness).kind == "actieleren"
+    await harness.advance(start + timedelta(minutes=60))
+    assert [s.meta["step"] for s in round_msgs(harness)] == [1, 1]  # nothing moved while paused
+    await harness.say("bram", "/verder")
+    await harness.advance(start + timedelta(minutes=66, seconds=30))
+    assert [s.meta["step"] for s in round_msgs(harness)][-1] == 2  # 6 minutes were left
+    await harness.say("cem", "/pauze")
+    assert last(harness).kind == "error"  # a deelnemer's bare /pauze is their own pause (needs a duration)
+
+
+async def test_stop_keeps_what_was_said(harness):
+    await run_round_to_step2(harness)
+    await harness.say("dewi", "Wat maakt het lastig?")
+    await harness.say("cem", "/stop")
+    assert last(harness).kind == "error"
+    await harness.say("bram", "/stop")
+    rnd = (await rows(harness, Round))[0]
+    assert rnd.state == "stopped" and rnd.active_chat is None
+    assert len(await rows(harness, RoundEntry)) == 2
+    await harness.say("bram", "/actieleren dewi")  # a new round can start
+    assert len(await rows(harness, Round)) == 2
+
+
+async def test_action_owner_date_and_follow_up(harness):
+    await run_round_to_step2(harness)
+    await harness.say("cem", "/actie bel de intern begeleider")
+    assert last(harness).kind == "error"  # actions belong to steps 3 and 4, not to the questions
+    await harness.say("bram", "/volgende")
+    await harness.say("dewi", "De intern begeleider kan helpen.")
+    await harness.say("bram", "/volgende")
+    await harness.say("cem", "/actie bel de intern begeleider voor over 2 weken")
+    await harness.say("bram", "/actie Dewi zoekt de folder van de schuldhulp op voor 2026-01-30")
+    await harness.say("bram", "/volgende")
+    actions = await rows(harness, Action)
+    assert [(a.text, a.due_date.isoformat()) for a in actions] == [
+        ("bel de intern begeleider", "2026-01-19"), ("zoekt de folder van de schuldhulp op", "2026-01-30")]
+    record = round_msgs(harness)[-1].text
+    assert "bel de intern begeleider" in record and "Dewi Santoso" in record
+    await harness.advance(local(2026, 1, 19, 12, 0))
+    followups = [s for s in harness.recorder.sent if s.kind == "action_followup"]
+    assert [(f.to, f.at) for f in followups] == [("dm:cem", local(2026, 1, 19, 10, 0))]
+    assert [b for b, _ in followups[0].buttons] == ["Gelukt, klaar", "Loopt nog"]
+    await harness.say("cem", f"/actie {actions[0].id} klaar Het gesprek was fijn.")
+    shared = last(harness)
+    assert shared.to == "group" and shared.kind == "action_followup" and "Het gesprek was fijn." in shared.text
+    assert (await rows(harness, Action))[0].state == "done"
+
+
+async def test_followup_button_and_reading_rounds_back(harness):
+    await run_round_to_step2(harness)
+    await harness.say("bram", "/volgende")
+    await harness.say("bram", "/volgende")
+    await harness.say("cem", "/actie bel de school voor morgen")
+    await harness.say("bram", "/volgende")
+    await harness.advance(harness.clock.now() + timedelta(days=2))
+    await harness.press("cem", "Gelukt, klaar", "action_followup")
+    assert last(harness).to == "group" and "afgerond" in last(harness).text
+    await harness.say("els", "/rondes")
+    assert "#1" in last(harness).text and "Een gezin met schulden" in last(harness).text
+    await harness.say("els", "/ronde 1")
+    assert "bel de school" in last(harness).text and "klaar" in last(harness).text
+    await harness.say("els", "/ronde 99")
+    assert last(harness).kind == "error"
+
+
+async def test_round_texts_in_english(harness):
+    await harness.say("anna", "/network language en")
+    await harness.say("anna", "/actionlearning")
+    assert "Who brings a case?" in last(harness).text and last(harness).buttons[0][0] == "I'll bring a case"
+    assert texts(harness, "actieleren")
