@@ -205,3 +205,10 @@ async def test_quiet_member_left_does_not_count(harness):
     await harness.leave("fleur")
     await harness.advance(harness.clock.now() + timedelta(days=1))
     assert not (await members(harness))["fleur"].active
+
+
+async def test_help_in_english_shows_english_command_names(harness):
+    await harness.say("anna", "/netwerk taal en")
+    await harness.say("cem", "/help")
+    text = last(harness).text
+    assert "/network:" in text and "/session:" in text and "/actionlearning:" in text and "/netwerk:" not in text

@@ -29,6 +29,10 @@ class Command:
     #: shown by /help (everything except internal helpers such as /start)
     listed: bool = True
 
+    def shown(self, language: str) -> str:
+        """The name to show in ``language``: the English alias (the first one) in English."""
+        return self.aliases[0] if language == "en" and self.aliases else self.name
+
 
 TABLE: dict[str, Command] = {}
 ORDER: list[Command] = []

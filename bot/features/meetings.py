@@ -86,4 +86,4 @@ async def _cancel(ctx: Ctx, words: list[str]) -> None:
 #: called with (ctx, meeting) after a session is planned (later features plan their work here)
 ON_MEETING_PLANNED: list = []
 
-COMMANDS = [Command("bijeenkomst", cmd_meeting, ("sessie", "session", "meeting"))]
+COMMANDS = [Command("bijeenkomst", cmd_meeting, ("session", "sessie", "meeting"))]

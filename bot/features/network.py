@@ -183,7 +183,7 @@ async def cmd_help(ctx: Ctx, args: str) -> None:
         if not cmd.listed:
             continue
         mark = "" if cmd.roles is None or role in cmd.roles else ctx.t("help.not_for_you")
-        lines.append(ctx.t("help.line", command=cmd.name, summary=ctx.t(f"help.commands.{cmd.name}.summary"),
+        lines.append(ctx.t("help.line", command=cmd.shown(ctx.lang), summary=ctx.t(f"help.commands.{cmd.name}.summary"),
                            mark=mark))
     lines.append(ctx.t("help.outro"))
     ctx.reply("help", Markup("\n".join(lines)))
@@ -330,7 +330,7 @@ async def cmd_start(ctx: Ctx, args: str) -> None:
 
 
 COMMANDS = [
-    Command("help", cmd_help, ("hulp",)),
+    Command("help", cmd_help),
     Command("status", cmd_status),
     Command("netwerk", cmd_network, ("network",)),
     Command("rol", cmd_role, ("role",), roles=("trekker",)),
