@@ -20,6 +20,9 @@ from bot.schedule import Alarm
 
 log = logging.getLogger("bamboe")
 
+#: platform name → adapter factory; the Slack and Telegram adapters register here as they land
+ADAPTERS: dict[str, object] = {}
+
 
 @dataclass
 class App:
@@ -56,7 +59,7 @@ async def open_app(settings: Settings, senders: dict[str, Sender] | None = None,
 
 async def serve(settings: Settings) -> int:
     """Run every configured adapter and the dispatcher until SIGINT/SIGTERM."""
-    platforms = settings.configured_platforms()
+    platforms = [p for p in settings.configured_platforms() if p in ADAPTERS]
     if not platforms:
         return 2
     async with open_app(settings) as app:

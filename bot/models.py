@@ -253,8 +253,6 @@ class Round(Base):
     step_started_at: Mapped[datetime | None] = mapped_column(default=None)
     #: seconds left of the step's timebox while paused
     paused_left: Mapped[int | None] = mapped_column(Integer, default=None)
-    #: platform message id of the round's first message (Slack keeps the round in its thread)
-    thread: Mapped[str | None] = mapped_column(String(100), default=None)
     started_at: Mapped[datetime]
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
 

@@ -52,8 +52,7 @@ async def member_name(ctx: Ctx, member_id: int | None) -> str:
 
 
 def _announce(ctx: Ctx, rnd: Round, text: str, buttons: tuple[Button, ...] = ()) -> None:
-    ctx.group("actieleren", text, buttons=buttons, thread=rnd.thread,
-              meta={"step": max(1, rnd.step), "round": rnd.id})
+    ctx.group("actieleren", text, buttons=buttons, meta={"step": max(1, rnd.step), "round": rnd.id})
 
 
 def _parse_timebox(word: str) -> int | None:

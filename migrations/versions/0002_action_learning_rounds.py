@@ -31,7 +31,6 @@ def upgrade() -> None:
         sa.Column("timebox_minutes", sa.Integer(), nullable=True),
         sa.Column("step_started_at", bot.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("paused_left", sa.Integer(), nullable=True),
-        sa.Column("thread", sa.String(length=100), nullable=True),
         sa.Column("started_at", bot.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("ended_at", bot.models.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
