@@ -47,7 +47,6 @@ ROLES = ("trekker", "procesbegeleider", "deelnemer")
 class Ctx:
     """Everything a command or feature handler needs while one event is handled."""
 
-    core: Core | None
     session: AsyncSession
     now: datetime
     network: Network
@@ -155,17 +154,12 @@ class Core:
             if person is None:
                 return None
             member = await net_feature.member_for_private_chat(session, chat_ref.platform, person.user_id)
-            if member is None:
-                network = None
-            else:
-                network = await session.get(Network, member.network_id)
-            if network is None:
-                # someone writes the bot privately without being in any network
-                return Ctx(self, session, now, Network(language=i18n.DEFAULT_LANGUAGE, id=0), [], None, chat_ref,
+            if member is None:  # someone writes the bot privately without being in any network
+                return Ctx(session, now, Network(language=i18n.DEFAULT_LANGUAGE, id=0), [], None, chat_ref,
                            person=person)
+            network = await session.get(Network, member.network_id)
             chats = await net_feature.chats_of(session, network.id)
-            return Ctx(self, session, now, network, chats, member, chat_ref,
-                       getattr(event, "message_id", None), person)
+            return Ctx(session, now, network, chats, member, chat_ref, getattr(event, "message_id", None), person)
         network, chats, created = await net_feature.ensure_network(session, chat_ref, now)
         member = None
         if person is not None and not isinstance(event, MemberLeft):
@@ -174,7 +168,7 @@ class Core:
         elif person is not None:
             member = await net_feature.find_by_platform_id(session, network.id, chat_ref.platform,
                                                            person.user_id)
-        ctx = Ctx(self, session, now, network, chats, member, chat_ref, getattr(event, "message_id", None), person)
+        ctx = Ctx(session, now, network, chats, member, chat_ref, getattr(event, "message_id", None), person)
         if created:
             await net_feature.on_network_created(ctx)
         return ctx
@@ -191,8 +185,7 @@ class Core:
             await net_feature.on_joined(ctx, event)
         elif isinstance(event, MemberLeft):
             await net_feature.on_left(ctx, event)
-        elif isinstance(event, BotAdded):
-            await net_feature.on_bot_added(ctx, event)
+        # BotAdded: the network (and its trekker) was made while building the context
 
     async def run_due(self) -> int:
         """Run planned work that is due now."""
@@ -230,7 +223,7 @@ def network_job(fn: Callable[[Ctx, JobContext], Awaitable[None]]) -> Callable[[J
         network = await jc.session.get(Network, jc.job.network_id)
         if network is None:
             return
-        ctx = Ctx(None, jc.session, jc.now, network, await chats_of(jc.session, network.id), None)
+        ctx = Ctx(jc.session, jc.now, network, await chats_of(jc.session, network.id), None)
         await fn(ctx, jc)
         await store_outgoing(jc.session, network.id, ctx.out, jc.now)
 
@@ -247,5 +240,3 @@ def outgoing_from_row(row: OutboxMessage) -> Outgoing:
         ephemeral=row.ephemeral,
     )
 
-
-__all__ = ["Core", "Ctx", "ROLES", "MAX_TEXT", "Person", "ChatRef"]

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import i18n
 from bot.core import ROLES, Ctx
-from bot.events import BotAdded, ChatRef, MemberJoined, MemberLeft, Person
+from bot.events import ChatRef, MemberJoined, MemberLeft, Person
 from bot.features.commands import ON_JOIN, ORDER, TABLE, Command
 from bot.markup import Markup
 from bot.models import Chat, Meeting, Member, Network
@@ -135,10 +135,6 @@ async def on_network_created(ctx: Ctx) -> None:
 
     await rhythm.plan_all(ctx.session, ctx.network, ctx.now)
     ctx.group("help", ctx.t("network.welcome", name=ctx.network.name))
-
-
-async def on_bot_added(ctx: Ctx, event: BotAdded) -> None:
-    """The bot joined a chat (the network was created when the context was built)."""
 
 
 async def on_joined(ctx: Ctx, event: MemberJoined) -> None:
