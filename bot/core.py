@@ -196,12 +196,14 @@ async def store_outgoing(session: AsyncSession, network_id: int | None, messages
                          now: datetime) -> list[Outgoing]:
     """Write ``messages`` to the outbox; return them with their outbox ids."""
     rows = []
+    user_ids = {m.address.user_id for m in messages if m.address.user_id}
+    members: dict[tuple[str, str], int] = {}
+    if user_ids and network_id:  # one query for all recipients, not one per message
+        members = {(p, u): i for p, u, i in await session.execute(select(
+            Member.platform, Member.user_id, Member.id).where(Member.network_id == network_id,
+                                                              Member.user_id.in_(user_ids)))}
     for msg in messages:
-        member_id = None
-        if msg.address.user_id and network_id:
-            member_id = await session.scalar(select(Member.id).where(
-                Member.network_id == network_id, Member.platform == msg.address.platform,
-                Member.user_id == msg.address.user_id))
+        member_id = members.get((msg.address.platform, msg.address.user_id or ""))
         row = OutboxMessage(
             network_id=network_id or None, platform=msg.address.platform, chat_id=msg.address.chat_id,
             user_id=msg.address.user_id, thread=msg.address.thread, member_id=member_id, kind=msg.kind,

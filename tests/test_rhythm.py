@@ -492,7 +492,7 @@ async def test_sixteen_real_weeks_rotate_through_all_categories(harness: Harness
     assert len({n.question_id for n in stored}) == 16
     lib = rhythm.library()
     for n, s in zip(stored, sent(harness, "nudge"), strict=True):
-        assert lib.get(n.question_id).texts["nl"] in plain(s.text)
+        assert lib.by_id.get(n.question_id).texts["nl"] in plain(s.text)
     assert (await network(harness)).nudge_count == 16
 
 

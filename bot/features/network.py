@@ -17,7 +17,7 @@ from bot import i18n
 from bot.core import ROLES, Ctx
 from bot.events import ChatRef, MemberJoined, MemberLeft, Person
 from bot.features.commands import ON_JOIN, ORDER, TABLE, Command
-from bot.markup import Markup
+from bot.markup import Markup, escape
 from bot.models import Chat, Meeting, Member, Network
 from bot.parsing import UserError
 
@@ -91,7 +91,7 @@ async def find_member(ctx: Ctx, token: str) -> Member:
             return hits[0]
         if len(hits) > 1:
             raise UserError("errors.ambiguous_member", value=raw[:80],
-                            names=Markup(", ".join(i18n.t(ctx.lang, "common.name", name=h.name) for h in hits)))
+                            names=Markup(", ".join(escape(h.name) for h in hits)))
     raise UserError("errors.unknown_member", value=raw[:80])
 
 

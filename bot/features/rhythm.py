@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 
 import yaml
@@ -65,13 +65,10 @@ class Library:
         """How many nudges before any question repeats."""
         return len(self.categories) * min(len(q) for q in self.by_category.values())
 
-    def get(self, question_id: str) -> Question | None:
-        """A question by id."""
-        for questions in self.by_category.values():
-            for q in questions:
-                if q.id == question_id:
-                    return q
-        return None
+    @cached_property
+    def by_id(self) -> dict[str, Question]:
+        """Every question by its id."""
+        return {q.id: q for qs in self.by_category.values() for q in qs}
 
 
 @cache
@@ -205,9 +202,8 @@ async def run_nudge(ctx: Ctx, jc: JobContext) -> None:
     month = f"{local(net, ctx.now):%Y-%m}"
     if net.theme and net.theme_month == month:
         theme = ctx.t("rhythm.theme_line", theme=net.theme)
-    is_custom = category == "eigen"
     ctx.group("nudge", ctx.t("rhythm.nudge", category=category_name(ctx.lang, category), theme=Markup(theme),
-                             question=text if is_custom else Markup(text)))
+                             question=text))
     nudge = Nudge(network_id=net.id, question_id=qid, category=category, sent_at=ctx.now)
     ctx.session.add(nudge)
     await ctx.session.flush()
@@ -248,19 +244,13 @@ async def _nudge_and_answers(ctx: Ctx, nudge_id: int) -> tuple[Nudge | None, lis
     return nudge, answers
 
 
-def question_text(ctx: Ctx, nudge: Nudge) -> str:
-    """The question a nudge asked, in the network's language now."""
+async def nudge_question(ctx: Ctx, nudge: Nudge) -> str:
+    """The question a nudge asked (a facilitator's own, or the library's in the network's language)."""
     if nudge.question_id.startswith("custom-"):
-        return ""
-    q = library().get(nudge.question_id)
+        custom = await ctx.session.get(CustomQuestion, int(nudge.question_id.removeprefix("custom-")))
+        return custom.text if custom else ""
+    q = library().by_id.get(nudge.question_id)
     return q.texts[ctx.lang] if q else ""
-
-
-async def _custom_text(ctx: Ctx, nudge: Nudge) -> str:
-    if not nudge.question_id.startswith("custom-"):
-        return question_text(ctx, nudge)
-    custom = await ctx.session.get(CustomQuestion, int(nudge.question_id.removeprefix("custom-")))
-    return custom.text if custom else ""
 
 
 @network_job
@@ -273,7 +263,7 @@ async def run_reminder(ctx: Ctx, jc: JobContext) -> None:
     if nudge is None:
         return
     answered = {a.member_id for a in answers}
-    question = await _custom_text(ctx, nudge)
+    question = await nudge_question(ctx, nudge)
     for member in await active_members(ctx.session, ctx.network.id):
         if member.id in answered or not eligible(member, nudge.sent_at) or not eligible(member, ctx.now):
             continue
@@ -324,7 +314,7 @@ async def run_harvest(ctx: Ctx, jc: JobContext) -> None:
     counted = {m.id for m in members if eligible(m, nudge.sent_at)}
     answered = {a.member_id for a in answers if a.member_id is not None}
     words = themes([a.text for a in answers])
-    lines = [ctx.t("rhythm.harvest", question=await _custom_text(ctx, nudge), answered=len(answered),
+    lines = [ctx.t("rhythm.harvest", question=await nudge_question(ctx, nudge), answered=len(answered),
                    total=max(len(counted | answered), len(answered)))]
     if words:
         lines.append(ctx.t("rhythm.harvest_themes", themes=", ".join(words)))
@@ -425,11 +415,9 @@ async def cmd_rhythm(ctx: Ctx, args: str) -> None:
         raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
     weekday = parse_weekday(rest[0])
     at = hhmm(parse_time(rest[1]))
-    probe = Network(quiet_start=net.quiet_start, quiet_end=net.quiet_end, quiet_weekends=net.quiet_weekends,
-                    timezone=net.timezone)
     sample = local_at(local(net, ctx.now).date() + timedelta(days=(weekday - local(net, ctx.now).weekday()) % 7),
                       at, net.timezone)
-    if in_quiet_hours(probe, sample):
+    if in_quiet_hours(net, sample):
         raise UserError("errors.rhythm_in_quiet_hours", start=net.quiet_start, end=net.quiet_end)
     net.nudge_weekday, net.nudge_time = weekday, at
     await unplan(ctx.session, net.id, "nudge")

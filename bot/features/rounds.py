@@ -37,11 +37,9 @@ _TIMEBOX = re.compile(r"^(\d{1,3})\s*(m|min|mins|minuten|minutes)?$")
 
 # ---------------------------------------------------------------------------- helpers
 async def active_round(ctx: Ctx) -> Round | None:
-    """The open round in the chat the event came from (or in the network's chat)."""
-    chat_ids = [c.id for c in ctx.chats if ctx.source is None or c.chat_id == ctx.source.chat_id] or \
-        [c.id for c in ctx.chats]
-    if not chat_ids:
-        return None
+    """The open round in the chat the event came from; from a private chat, in the network's chats."""
+    here = [c.id for c in ctx.chats if ctx.source is not None and c.chat_id == ctx.source.chat_id]
+    chat_ids = here or [c.id for c in ctx.chats]
     return await ctx.session.scalar(select(Round).where(Round.active_chat.in_(chat_ids)).limit(1))
 
 
