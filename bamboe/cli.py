@@ -83,16 +83,11 @@ def main(argv: list[str] | None = None) -> int:
 
         return asyncio.run(simulate.main(args.file, args.database_url, args.out))
     if args.command == "run":
-        from bamboe.runtime import ADAPTERS, serve
+        from bamboe.runtime import serve
         from bamboe.settings import Settings
 
         settings = Settings()
         logging.getLogger().setLevel(settings.bamboe_log_level.upper())
-        missing = [p for p in settings.configured_platforms() if p not in ADAPTERS]
-        if missing:
-            print(f"bamboe run: {', '.join(missing)} is configured, but this version of Bamboe has no adapter for it "
-                  "yet (see the issues). Try the bot with: bamboe demo", file=sys.stderr)
-            return 2
         if not settings.configured_platforms():
             print("bamboe run: no chat platform is configured. Set SLACK_BOT_TOKEN or TELEGRAM_BOT_TOKEN "
                   "(see README.md, 'Configuration'), or try the bot first with: bamboe demo", file=sys.stderr)

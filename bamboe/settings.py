@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     database_url: str | None = Field(default=None, description="sqlite:///… or postgresql://…")
+    bamboe_http_host: str = "0.0.0.0"
     bamboe_http_port: int = 8080
     bamboe_log_level: str = "INFO"
     bamboe_log_format: str = "text"
@@ -33,6 +34,8 @@ class Settings(BaseSettings):
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str | None = None
+    slack_client_id: str | None = None
+    slack_client_secret: SecretStr | None = None
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import i18n
@@ -153,6 +153,7 @@ class Core:
         if chat_ref.private:
             if person is None:
                 return None
+            await release_waiting(session, chat_ref.platform, person.user_id)
             member = await net_feature.member_for_private_chat(session, chat_ref.platform, person.user_id)
             if member is None:  # someone writes the bot privately without being in any network
                 return Ctx(session, now, Network(language=i18n.DEFAULT_LANGUAGE, id=0), [], None, chat_ref,
@@ -187,6 +188,26 @@ class Core:
             await net_feature.on_left(ctx, event)
         # BotAdded: the network (and its trekker) was made while building the context
 
+    async def private_not_started(self, row: OutboxMessage, link: str | None) -> None:
+        """A private message waits until its person starts a chat with the bot: tell them in the
+        group how to (once per waiting spell, not once per message)."""
+        async with self.db.transaction() as session:
+            others = await session.scalar(select(OutboxMessage.id).where(
+                OutboxMessage.state == "waiting", OutboxMessage.platform == row.platform,
+                OutboxMessage.user_id == row.user_id, OutboxMessage.chat_id.is_(None),
+                OutboxMessage.id != row.id).limit(1))
+            network = await session.get(Network, row.network_id) if row.network_id else None
+            member = await session.get(Member, row.member_id) if row.member_id else None
+            if others is not None or network is None or member is None or not member.active:
+                return
+            from bot.features.network import chats_of
+
+            chats = [c for c in await chats_of(session, network.id) if c.platform == row.platform]
+            ctx = Ctx(session, self.clock.now(), network, chats, member)
+            key = "delivery.start_private_link" if link else "delivery.start_private"
+            ctx.group("start_private", ctx.t(key, name=member.name, link=link or ""))
+            await store_outgoing(session, network.id, ctx.out, ctx.now)
+
     async def run_due(self) -> int:
         """Run planned work that is due now."""
         return await self.dispatcher.run_due()
@@ -214,6 +235,16 @@ async def store_outgoing(session: AsyncSession, network_id: int | None, messages
         rows.append(row)
     await session.flush()
     return [outgoing_from_row(r) for r in rows]
+
+
+async def release_waiting(session: AsyncSession, platform: str, user_id: str) -> int:
+    """Queue again the private messages that waited for this person to start a chat with the bot."""
+    result = await session.execute(
+        update(OutboxMessage)
+        .where(OutboxMessage.state == "waiting", OutboxMessage.platform == platform,
+               OutboxMessage.user_id == user_id, OutboxMessage.chat_id.is_(None))
+        .values(state="pending", lease_until=None))
+    return result.rowcount or 0
 
 
 def network_job(fn: Callable[[Ctx, JobContext], Awaitable[None]]) -> Callable[[JobContext], Awaitable[None]]:

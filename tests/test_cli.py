@@ -104,9 +104,3 @@ async def test_demo_session(tmp_path):
     assert "begrijp ik niet" in text  # :wacht 2x
     assert "herinnering" not in text.lower() or "Hoi" in text
     assert ":onbekend ken ik niet" in text
-
-
-def test_run_with_a_platform_without_adapter_says_so(tmp_path):
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TELEGRAM_BOT_TOKEN": "123:abc"}
-    result = bamboe("run", env=env)
-    assert result.returncode == 2 and "telegram" in result.stderr and "123:abc" not in result.stderr

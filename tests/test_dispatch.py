@@ -170,3 +170,85 @@ async def test_restart_loses_nothing_and_repeats_nothing(sqlite_url):
     await second.close()
     await third.close()
     assert isinstance(Core, type)
+
+
+class LimitedSender:
+    """Records (time, chat, text); answers 429 once for chat 'slow'; refuses private 'u9'."""
+
+    def __init__(self, clock, limits):
+        self.clock = clock
+        self.limits = limits
+        self.sent = []
+        self.throttled = False
+
+    async def send(self, message: Outgoing):
+        from bot.delivery import NotStarted, RetryAfter
+
+        if message.address.user_id == "u9" and message.address.chat_id is None:
+            raise NotStarted("https://t.me/bamboe_bot?start=hi")
+        if message.address.chat_id == "slow" and not self.throttled:
+            self.throttled = True
+            raise RetryAfter(30)
+        self.sent.append((self.clock.now(), message.address.chat_id or message.address.user_id, message.text))
+        return str(len(self.sent))
+
+
+async def test_limits_queue_a_burst_per_chat_in_order_and_429_waits_without_failing(db):
+    from bot.delivery import Limits
+
+    clock = VirtualClock(local(2026, 1, 5, 10, 0))
+    net = await add_network(db, clock)
+    async with db.transaction() as s:
+        await store_outgoing(s, net, [Outgoing(Address("x", chat), "status", f"{chat}{i}")
+                                      for i in range(3) for chat in ("a", "b", "slow")], clock.now())
+    sender = LimitedSender(clock, Limits(per_chat=1.0))
+    delivery = Delivery(db, clock, {"x": sender})
+    await delivery.flush()
+    assert [t for _, _, t in sender.sent] == ["a0", "b0"]  # one per chat per second; 'slow' got a 429
+    assert delivery.next_due == clock.now() + timedelta(seconds=1)
+    for _ in range(40):
+        clock.advance(timedelta(seconds=1))
+        await delivery.flush()
+    by_chat = {}
+    for at, chat, text in sender.sent:
+        by_chat.setdefault(chat, []).append((at, text))
+    assert [t for _, t in by_chat["a"]] == ["a0", "a1", "a2"]
+    assert [t for _, t in by_chat["slow"]] == ["slow0", "slow1", "slow2"]
+    assert by_chat["slow"][0][0] >= local(2026, 1, 5, 10, 0, 30)  # waited as told
+    gaps = [b[0] - a[0] for a, b in zip(by_chat["a"], by_chat["a"][1:], strict=False)]
+    assert all(g >= timedelta(seconds=1) for g in gaps)
+    async with db.transaction() as s:
+        rows = list(await s.scalars(select(OutboxMessage)))
+    assert {r.state for r in rows} == {"sent"} and all(r.attempts == 1 for r in rows)
+
+
+async def test_private_message_waits_until_the_person_starts_the_bot(db):
+    from bot.core import Core
+    from bot.events import ChatRef, MessageIn, Person
+    from bot.models import Chat, Member
+
+    clock = VirtualClock(local(2026, 1, 5, 10, 0))
+    net = await add_network(db, clock)
+    async with db.transaction() as s:
+        s.add(Chat(network_id=net, platform="x", chat_id="g1", title="Groep"))
+        s.add(Member(network_id=net, platform="x", user_id="u9", name="Nina", role="deelnemer",
+                     joined_at=clock.now()))
+        await s.flush()
+        await store_outgoing(s, net, [Outgoing(Address("x", None, "u9"), "newcomer_briefing", f"brief{i}")
+                                      for i in range(2)], clock.now())
+    core = Core(db, clock)
+    sender = LimitedSender(clock, None)
+    delivery = Delivery(db, clock, {"x": sender}, on_not_started=core.private_not_started)
+    await delivery.flush()
+    await delivery.flush()
+    notes = [(c, t) for _, c, t in sender.sent]
+    assert len(notes) == 1 and notes[0][0] == "g1"  # one note in the group, not one per message
+    assert "Nina" in notes[0][1] and "t.me/bamboe\\_bot?start=hi" in notes[0][1]
+    async with db.transaction() as s:
+        states = [r.state for r in await s.scalars(select(OutboxMessage).where(OutboxMessage.user_id == "u9")
+                                                      .order_by(OutboxMessage.id))]
+    assert states == ["waiting", "waiting"]
+    sender_ok = FlakySender()
+    await core.handle(MessageIn(ChatRef("x", "u9", private=True), Person("u9", "Nina"), "/start"))
+    await Delivery(db, clock, {"x": sender_ok}).flush()
+    assert sender_ok.sent[:2] == ["brief0", "brief1"]

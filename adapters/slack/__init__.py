@@ -1,0 +1,1 @@
+"""Slack adapter: slack-bolt AsyncApp in Socket Mode or HTTP mode."""

@@ -1,0 +1,1 @@
+"""Telegram adapter: python-telegram-bot Application with long polling or a webhook."""
