@@ -88,6 +88,17 @@ class Network(Base):
     group_goal: Mapped[str] = mapped_column(Text, default="")
     #: how many nudges have been sent; drives the question rotation
     nudge_count: Mapped[int] = mapped_column(Integer, default=0)
+    #: the celebrate prompt: weekday (None: off), local time, every so many weeks
+    celebrate_weekday: Mapped[int | None] = mapped_column(Integer, default=4)
+    celebrate_time: Mapped[str] = mapped_column(String(5), default="15:00")
+    celebrate_weeks: Mapped[int] = mapped_column(Integer, default=2)
+    #: unanswered nudges in a row before the trekker hears privately of a quiet member (0: never)
+    quiet_after: Mapped[int] = mapped_column(Integer, default=3)
+    #: days before a session the input question goes out (0: not asked); the digest's local time
+    pre_session_days: Mapped[int] = mapped_column(Integer, default=3)
+    digest_time: Mapped[str] = mapped_column(String(5), default="10:00")
+    #: the member the network recognises as penvoerder: may record decisions besides the trekker
+    penvoerder_id: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime]
 
 
@@ -122,6 +133,8 @@ class Member(Base):
     left_at: Mapped[datetime | None] = mapped_column(default=None)
     paused_until: Mapped[datetime | None] = mapped_column(default=None)
     goal: Mapped[str] = mapped_column(Text, default="")
+    #: when the trekker was told this member has gone quiet; cleared by their next answer
+    quiet_noted_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class Meeting(Base):
@@ -286,3 +299,81 @@ class Action(Base):
     outcome: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime]
     closed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class Celebration(Base):
+    """Something the network celebrated: a member's ``/vier``, an answer to the celebrate prompt,
+    or a milestone the bot noticed (``key`` makes each milestone happen at most once)."""
+
+    __tablename__ = "celebrations"
+    __table_args__ = (UniqueConstraint("network_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    source: Mapped[str] = mapped_column(String(20))  # vier, prompt, milestone
+    key: Mapped[str | None] = mapped_column(String(60), default=None)
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Announcement(Base):
+    """A trekker's announcement (mededeling): posted now, at a chosen time, or held until a
+    session or quiet hours end."""
+
+    __tablename__ = "announcements"
+    __table_args__ = (UniqueConstraint("network_id", "nr"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    nr: Mapped[int] = mapped_column(Integer)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(10), default="planned")  # planned, posted, cancelled
+    due_at: Mapped[datetime]
+    posted_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime]
+
+
+class AnnouncementRead(Base):
+    """A member marked an announcement as read."""
+
+    __tablename__ = "announcement_reads"
+    __table_args__ = (UniqueConstraint("announcement_id", "member_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    announcement_id: Mapped[int] = mapped_column(ForeignKey("announcements.id", ondelete="CASCADE"))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    read_at: Mapped[datetime]
+
+
+class LogEntry(Base):
+    """The network's log (logboek): decisions with who and why, and every idea — ideas not
+    chosen stay, marked as such (seed 001: record minority ideas too)."""
+
+    __tablename__ = "log_entries"
+    __table_args__ = (UniqueConstraint("network_id", "nr"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    nr: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[str] = mapped_column(String(10))  # decision, idea
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text, default="")
+    #: ideas: open, chosen, not_chosen; decisions: decided
+    status: Mapped[str] = mapped_column(String(12), default="open")
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+
+
+class MeetingInput(Base):
+    """What a member brings to a session, written before it (answer to the input question)."""
+
+    __tablename__ = "meeting_inputs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]

@@ -162,8 +162,9 @@ async def test_action_owner_date_and_follow_up(harness):
     assert [(f.to, f.at) for f in followups] == [("dm:cem", local(2026, 1, 19, 10, 0))]
     assert [b for b, _ in followups[0].buttons] == ["Gelukt, klaar", "Loopt nog"]
     await harness.say("cem", f"/actie {actions[0].id} klaar Het gesprek was fijn.")
-    shared = last(harness)
+    shared, milestone = harness.recorder.sent[-2:]
     assert shared.to == "group" and shared.kind == "action_followup" and "Het gesprek was fijn." in shared.text
+    assert milestone.to == "group" and milestone.kind == "milestone" and "bel de intern begeleider" in milestone.text
     assert (await rows(harness, Action))[0].state == "done"
 
 

@@ -39,6 +39,8 @@ ORDER: list[Command] = []
 MESSAGE_HOOKS: list[MessageHook] = []
 #: called with (ctx, member) when someone joins a network's chat
 ON_JOIN: list[Callable[[Ctx, object], Awaitable[None]]] = []
+#: called with (ctx, member) when a member leaves (after they were marked inactive)
+ON_LEAVE: list[Callable[[Ctx, object], Awaitable[None]]] = []
 BUTTONS: dict[str, ButtonHandler] = {}
 
 

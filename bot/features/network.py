@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import i18n
 from bot.core import ROLES, Ctx
 from bot.events import ChatRef, MemberJoined, MemberLeft, Person
-from bot.features.commands import ON_JOIN, ORDER, TABLE, Command
+from bot.features.commands import ON_JOIN, ON_LEAVE, ORDER, TABLE, Command
 from bot.markup import Markup, escape
 from bot.models import Chat, Meeting, Member, Network
 from bot.parsing import UserError
@@ -149,6 +149,8 @@ async def on_left(ctx: Ctx, event: MemberLeft) -> None:
     if ctx.member is not None and ctx.member.active:
         ctx.member.active = False
         ctx.member.left_at = ctx.now
+        for hook in ON_LEAVE:
+            await hook(ctx, ctx.member)
 
 
 async def maybe_first_trekker(ctx: Ctx) -> None:

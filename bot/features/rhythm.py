@@ -31,6 +31,8 @@ MAX_GOAL = 500
 #: recurring prompts are planned on this weekday/time (Thursday 10:00), away from the nudge
 PROMPT_WEEKDAY, PROMPT_TIME = 3, "10:00"
 OFF_WORDS = ("uit", "off", "stop")
+#: the category of the after-session question (a reflection, but not the weekly rhythm)
+SESSION_CATEGORY = "session"
 ON_WORDS = ("aan", "on")
 
 
@@ -102,15 +104,18 @@ def next_nudge_time(network: Network, after: datetime) -> tuple[datetime, str]:
     return next_open_time(network, fire), key
 
 
-def every_weeks_time(network: Network, weeks: int, after: datetime) -> datetime:
-    """The next prompt time on the ``weeks``-week grid counted from the network's start."""
+def every_weeks_time(network: Network, weeks: int, after: datetime, weekday: int = PROMPT_WEEKDAY,
+                     at: str = PROMPT_TIME) -> datetime:
+    """The next prompt time on the ``weeks``-week grid counted from the network's start (on
+    ``weekday`` at ``at``, local time); a Dutch public holiday moves it to the next grid day."""
     start = local(network, network.created_at).date()
-    start -= timedelta(days=(start.weekday() - PROMPT_WEEKDAY) % 7)  # that week's Thursday
+    start -= timedelta(days=(start.weekday() - weekday) % 7)  # that weekday in the start week
     step = timedelta(weeks=weeks)
     k = max(1, (local(network, after).date() - start) // step)
     while True:
-        candidate = local_at(start + k * step, PROMPT_TIME, network.timezone)
-        if candidate > after:
+        day = start + k * step
+        candidate = local_at(day, at, network.timezone)
+        if candidate > after and not is_public_holiday(day):
             return next_open_time(network, candidate)
         k += 1
 
@@ -142,17 +147,23 @@ async def plan_prompt(session, network: Network, kind: str, after: datetime) -> 
 
 
 async def plan_all(session, network: Network, now: datetime, *, replan: bool = False) -> None:  # noqa: ANN001
-    """Plan the network's recurring reflection work (after creation or a settings change)."""
+    """Plan the network's recurring work (after creation or a settings change)."""
     if replan:
         for kind in ("nudge", "goal_prompt", "intention_prompt"):
             await unplan(session, network.id, kind)
     await plan_nudge(session, network, now)
     await plan_prompt(session, network, "goal_prompt", now)
     await plan_prompt(session, network, "intention_prompt", now)
+    for hook in ON_PLAN_ALL:
+        await hook(session, network, now, replan)
 
 
-async def _postpone_for_meeting(ctx: Ctx, jc: JobContext) -> bool:
-    """Hold group messages while a session is on (or in quiet hours after a settings change)."""
+#: other features' recurring work, planned with the rhythm: called with (session, network, now, replan)
+ON_PLAN_ALL: list = []
+
+
+async def postpone_if_busy(ctx: Ctx, jc: JobContext) -> bool:
+    """Hold a group message while a session is on or in quiet hours; True when postponed."""
     meeting = await next_meeting(ctx.session, ctx.network.id, ctx.now)
     if meeting is not None and meeting.starts_at <= ctx.now < meeting.ends_at:
         jc.postpone_to = next_open_time(ctx.network, meeting.ends_at)
@@ -194,7 +205,7 @@ def category_name(lang: str, category: str) -> str:
 @network_job
 async def run_nudge(ctx: Ctx, jc: JobContext) -> None:
     """Post the week's reflection question, then plan its reminder, harvest and the next nudge."""
-    if await _postpone_for_meeting(ctx, jc):
+    if await postpone_if_busy(ctx, jc):
         return
     net = ctx.network
     qid, category, text = await _choose(ctx)
@@ -246,6 +257,10 @@ async def _nudge_and_answers(ctx: Ctx, nudge_id: int) -> tuple[Nudge | None, lis
 
 async def nudge_question(ctx: Ctx, nudge: Nudge) -> str:
     """The question a nudge asked (a facilitator's own, or the library's in the network's language)."""
+    if nudge.category == SESSION_CATEGORY:
+        from bot import i18n
+
+        return i18n.t(ctx.lang, "toolkit.after_session_question_short")
     if nudge.question_id.startswith("custom-"):
         custom = await ctx.session.get(CustomQuestion, int(nudge.question_id.removeprefix("custom-")))
         return custom.text if custom else ""
@@ -302,12 +317,14 @@ def themes(texts: list[str], limit: int = 5) -> list[str]:
 @network_job
 async def run_harvest(ctx: Ctx, jc: JobContext) -> None:
     """Post the harvest of a nudge: how many answered and the recurring themes (no quotes yet)."""
-    if await _postpone_for_meeting(ctx, jc):
+    if await postpone_if_busy(ctx, jc):
         return
     nudge, answers = await _nudge_and_answers(ctx, jc.job.payload["nudge"])
     if nudge is None or nudge.harvested:
         return
     nudge.harvested = True
+    for hook in ON_HARVEST:
+        await hook(ctx, nudge)
     if not answers:
         return  # nothing to harvest; never call out who did not answer
     members = await active_members(ctx.session, ctx.network.id)
@@ -322,10 +339,14 @@ async def run_harvest(ctx: Ctx, jc: JobContext) -> None:
     ctx.group("harvest", Markup("\n".join(lines)), meta={"nudge": nudge.id})
 
 
+#: called with (ctx, nudge) when a nudge's answering window closes (its harvest is due)
+ON_HARVEST: list = []
+
+
 @network_job
 async def run_goal_prompt(ctx: Ctx, jc: JobContext) -> None:
     """Every few weeks: look at the personal and the group learning goals."""
-    if await _postpone_for_meeting(ctx, jc):
+    if await postpone_if_busy(ctx, jc):
         return
     net = ctx.network
     group_goal = ctx.t("rhythm.goal_group", goal=net.group_goal) if net.group_goal else ctx.t("rhythm.goal_group_none")
@@ -339,7 +360,7 @@ async def run_goal_prompt(ctx: Ctx, jc: JobContext) -> None:
 @network_job
 async def run_intention_prompt(ctx: Ctx, jc: JobContext) -> None:
     """Every few weeks: recall the network's intention and ambition and ask whether they still fit."""
-    if await _postpone_for_meeting(ctx, jc):
+    if await postpone_if_busy(ctx, jc):
         return
     net = ctx.network
     empty = ctx.t("common.not_set")
@@ -367,14 +388,23 @@ JOB_KINDS = {
 
 
 # ---------------------------------------------------------------------------- answers
-async def on_reply(ctx: Ctx, msg: MessageIn) -> bool:
-    """A reply to a nudge is an answer: store it with its author."""
+async def reply_origin(ctx: Ctx, msg: MessageIn) -> OutboxMessage | None:
+    """The bot's message that ``msg`` replies to (Telegram reply, Slack thread), if any."""
     if not msg.reply_to or ctx.source is None or ctx.member is None:
-        return False
-    origin = await ctx.session.scalar(select(OutboxMessage).where(
+        return None
+    return await ctx.session.scalar(select(OutboxMessage).where(
         OutboxMessage.platform == ctx.source.platform, OutboxMessage.chat_id == ctx.source.chat_id,
         OutboxMessage.platform_message_id == msg.reply_to))
-    if origin is None or origin.kind != "nudge" or "nudge" not in (origin.meta or {}):
+
+
+#: bot messages whose replies are reflection answers (the weekly nudge, the after-session question)
+ANSWERABLE = ("nudge", "after_session_question")
+
+
+async def on_reply(ctx: Ctx, msg: MessageIn) -> bool:
+    """A reply to a nudge is an answer: store it with its author."""
+    origin = await reply_origin(ctx, msg)
+    if origin is None or origin.kind not in ANSWERABLE or "nudge" not in (origin.meta or {}):
         return False
     text = msg.text.strip()
     if not text:
@@ -391,6 +421,14 @@ MESSAGE_HOOKS.append(on_reply)
 
 
 # ---------------------------------------------------------------------------- commands
+#: other features' ``/ritme <option> …`` settings (option word → handler(ctx, rest of the words))
+RHYTHM_OPTIONS: dict = {}
+#: other features' lines for ``/ritme`` (handler(ctx) → list of lines)
+RHYTHM_LINES: list = []
+#: recurring job kinds whose next moment ``/ritme`` shows
+SHOWN_KINDS: list[str] = ["nudge", "goal_prompt", "intention_prompt"]
+
+
 async def cmd_rhythm(ctx: Ctx, args: str) -> None:
     """``/ritme [reflectie <dag> <HH:MM> | reflectie uit]``: show or change the rhythm."""
     words = args.split()
@@ -400,9 +438,12 @@ async def cmd_rhythm(ctx: Ctx, args: str) -> None:
         return
     ctx.require("trekker", "procesbegeleider")
     what = words[0].lower()
+    rest = words[1:]
+    if what in RHYTHM_OPTIONS:
+        await RHYTHM_OPTIONS[what](ctx, rest)
+        return
     if what not in ("reflectie", "reflection", "nudge"):
         raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
-    rest = words[1:]
     if len(rest) == 1 and rest[0].lower() in OFF_WORDS:
         net.nudge_weekday = None
         await unplan(ctx.session, net.id, "nudge")
@@ -436,9 +477,11 @@ async def rhythm_lines(ctx: Ctx) -> list[Markup]:
         lines.append(ctx.t("rhythm.show_nudge", day=ctx.t(f"calendar.weekdays.{net.nudge_weekday}"),
                            time=net.nudge_time, hours=net.reminder_hours))
     lines.append(ctx.t("rhythm.show_prompts", goal_weeks=net.goal_weeks, intention_weeks=net.intention_weeks))
+    for show in RHYTHM_LINES:
+        lines.extend(show(ctx))
     planned = list(await ctx.session.scalars(select(Job).where(
         Job.network_id == net.id, Job.state == "pending",
-        Job.kind.in_(("nudge", "goal_prompt", "intention_prompt"))).order_by(Job.due_at)))
+        Job.kind.in_(SHOWN_KINDS)).order_by(Job.due_at)))
     for job in planned:
         lines.append(ctx.t("rhythm.show_next", what=ctx.t(f"rhythm.kinds.{job.kind}"),
                            when=format_when(net, job.due_at)))
@@ -545,7 +588,8 @@ async def cmd_goal(ctx: Ctx, args: str) -> None:
 # ---------------------------------------------------------------------------- status
 async def status_lines(ctx: Ctx) -> list[Markup]:
     """Participation in the last four nudges, for ``/status``."""
-    nudges = list(await ctx.session.scalars(select(Nudge).where(Nudge.network_id == ctx.network.id)
+    nudges = list(await ctx.session.scalars(select(Nudge).where(Nudge.network_id == ctx.network.id,
+                                                                Nudge.category != SESSION_CATEGORY)
                                             .order_by(Nudge.sent_at.desc()).limit(4)))
     if not nudges:
         return [ctx.t("status.participation_none")]

@@ -1,0 +1,598 @@
+"""The trekker's toolkit: announcements outside session time, input before a session and the
+digest the day before, the question after it, the log of decisions and ideas, the ambition
+(PRODUCT §2.5; seed 001: announcements at the end or sent beforehand, ask for input before a
+session and summarise it, record who decides and keep minority ideas too, set the ambition).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from bot.core import Ctx, network_job
+from bot.events import Button, MessageIn
+from bot.features import rhythm
+from bot.features.commands import BUTTONS, MESSAGE_HOOKS, Command
+from bot.features.meetings import ON_MEETING_PLANNED
+from bot.features.network import active_members, find_member, next_meeting
+from bot.jobs import JobContext, JobKind, plan
+from bot.markup import Markup
+from bot.models import (
+    Action,
+    Announcement,
+    AnnouncementRead,
+    LogEntry,
+    Meeting,
+    MeetingInput,
+    Member,
+    Network,
+    Nudge,
+)
+from bot.parsing import UserError, parse_time, take_date
+from bot.schedule import local_at
+from bot.timeutil import format_when, in_quiet_hours, local, next_open_time
+
+MAX_ANNOUNCEMENT = 2000
+MAX_ENTRY = 1000
+MAX_INPUT = 1500
+#: how long before a session its input question may still go out, and its digest
+LATEST_INPUT = timedelta(days=1)
+LATEST_DIGEST = timedelta(hours=3)
+#: a session ending after this local hour gets its after-session question the next morning
+EVENING_HOUR = 18
+NEXT_MORNING = "09:00"
+AT_WORDS = ("om", "op", "at", "on")
+CANCEL_WORDS = ("annuleer", "annuleren", "cancel")
+BECAUSE_WORDS = (" omdat ", " want ", " because ", " reden: ", " reason: ")
+NOT_CHOSEN = (("niet", "gekozen"), ("not", "chosen"))
+CHOSEN = (("gekozen",), ("chosen",))
+PREVIEW = 80
+
+
+def preview(text: str) -> str:
+    """The first words of a long text."""
+    text = " ".join(text.split())
+    return text if len(text) <= PREVIEW else text[:PREVIEW].rsplit(" ", 1)[0] + "…"
+
+
+async def busy_until(ctx: Ctx, at: datetime) -> datetime | None:
+    """When a group message planned for ``at`` may go out instead: after the session it would
+    interrupt, or after quiet hours; None when ``at`` is fine."""
+    meeting = await ctx.session.scalar(select(Meeting).where(
+        Meeting.network_id == ctx.network.id, Meeting.cancelled.is_(False), Meeting.starts_at <= at,
+        Meeting.ends_at > at).limit(1))
+    if meeting is not None:
+        return next_open_time(ctx.network, meeting.ends_at)
+    if in_quiet_hours(ctx.network, at):
+        return next_open_time(ctx.network, at)
+    return None
+
+
+# ---------------------------------------------------------------------------- announcements
+async def cmd_announce(ctx: Ctx, args: str) -> None:
+    """``/mededeling <tekst>``, ``/mededeling om <datum> <HH:MM> <tekst>``, ``/mededeling <nr>``
+    (who read it), ``/mededeling annuleer <nr>``; ``/mededeling`` lists the recent ones."""
+    words = args.split()
+    if not words:
+        await _list_announcements(ctx)
+        return
+    member = ctx.require("trekker")
+    first = words[0].lower()
+    if first.lstrip("#").isdigit() and len(words) == 1:
+        await _show_reads(ctx, int(first.lstrip("#")))
+        return
+    if first in CANCEL_WORDS:
+        await _cancel_announcement(ctx, words[1:])
+        return
+    due = ctx.now
+    text = args.strip()
+    if first in AT_WORDS and len(words) > 1:
+        today = local(ctx.network, ctx.now).date()
+        day, used = take_date(words[1:], today)
+        if len(words) < used + 2:
+            raise UserError("errors.usage", usage=ctx.t("help.commands.mededeling.usage"))
+        due = local_at(day, f"{parse_time(words[1 + used]):%H:%M}", ctx.network.timezone)
+        if due <= ctx.now:
+            raise UserError("errors.in_the_past", value=format_when(ctx.network, due))
+        text = " ".join(words[2 + used:])
+    if len(text) < 2:
+        raise UserError("errors.usage", usage=ctx.t("help.commands.mededeling.usage"))
+    if len(text) > MAX_ANNOUNCEMENT:
+        raise UserError("errors.value_too_long", limit=MAX_ANNOUNCEMENT)
+    nr = (await ctx.session.scalar(select(func.max(Announcement.nr)).where(
+        Announcement.network_id == ctx.network.id)) or 0) + 1
+    ann = Announcement(network_id=ctx.network.id, nr=nr, author_id=member.id, text=text, due_at=due,
+                       created_at=ctx.now)
+    ctx.session.add(ann)
+    await ctx.session.flush()
+    payload = {"announcement": ann.id}
+    if due == ctx.now:
+        held = await busy_until(ctx, due)
+        if held is None:
+            _post(ctx, ann, member.name)
+            return
+        ann.due_at, payload["held"] = held, True
+        ctx.private(member, "status", ctx.t("toolkit.announcement_held", nr=nr, when=format_when(ctx.network, held)))
+    else:
+        ctx.reply("status", ctx.t("toolkit.announcement_planned", nr=nr, when=format_when(ctx.network, due)))
+    await plan(ctx.session, key=f"announcement:{ann.id}", network_id=ctx.network.id, kind="announcement",
+               due_at=ann.due_at, payload=payload)
+
+
+def _post(ctx: Ctx, ann: Announcement, author: str) -> None:
+    ann.state, ann.posted_at = "posted", ctx.now
+    ctx.group("announcement", ctx.t("toolkit.announcement", nr=ann.nr, author=author, text=ann.text),
+              buttons=(Button(ctx.t("toolkit.read_button"), f"ann:read:{ann.id}"),),
+              meta={"announcement": ann.id})
+
+
+@network_job
+async def run_announcement(ctx: Ctx, jc: JobContext) -> None:
+    """Post a planned announcement, unless a session is on or it is quiet: then hold it and tell
+    the trekker privately (once)."""
+    ann = await ctx.session.get(Announcement, jc.job.payload["announcement"])
+    if ann is None or ann.state != "planned":
+        return
+    author = await ctx.session.get(Member, ann.author_id) if ann.author_id else None
+    held = await busy_until(ctx, ctx.now)
+    if held is not None:
+        jc.postpone_to = ann.due_at = held
+        if not jc.job.payload.get("held") and author is not None:
+            jc.job.payload = {**jc.job.payload, "held": True}
+            ctx.private(author, "status", ctx.t("toolkit.announcement_held", nr=ann.nr,
+                                                when=format_when(ctx.network, held)))
+        return
+    _post(ctx, ann, author.name if author else ctx.t("roles.trekker"))
+
+
+async def _cancel_announcement(ctx: Ctx, words: list[str]) -> None:
+    ann = await _announcement(ctx, words[0] if words else "")
+    if ann.state != "planned":
+        raise UserError("errors.announcement_not_planned", nr=ann.nr)
+    ann.state = "cancelled"
+    ctx.reply("status", ctx.t("toolkit.announcement_cancelled", nr=ann.nr))
+
+
+async def _announcement(ctx: Ctx, token: str) -> Announcement:
+    token = token.lstrip("#")
+    ann = await ctx.session.scalar(select(Announcement).where(
+        Announcement.network_id == ctx.network.id, Announcement.nr == int(token))) if token.isdigit() else None
+    if ann is None:
+        raise UserError("errors.unknown_announcement", nr=token[:12] or "?")
+    return ann
+
+
+async def readers(ctx: Ctx, ann: Announcement) -> tuple[list[Member], list[Member]]:
+    """Active members who read ``ann`` and who did not yet (members who joined later not counted)."""
+    read_ids = set(await ctx.session.scalars(select(AnnouncementRead.member_id).where(
+        AnnouncementRead.announcement_id == ann.id)))
+    members = [m for m in await active_members(ctx.session, ctx.network.id)
+               if m.joined_at <= (ann.posted_at or ctx.now) or m.id in read_ids]
+    return [m for m in members if m.id in read_ids], [m for m in members if m.id not in read_ids]
+
+
+async def _show_reads(ctx: Ctx, nr: int) -> None:
+    ann = await _announcement(ctx, str(nr))
+    done, todo = await readers(ctx, ann)
+    nobody = ctx.t("toolkit.nobody")
+    ctx.reply("status", ctx.t("toolkit.reads", nr=ann.nr, text=preview(ann.text),
+                              read=", ".join(m.name for m in done) or nobody,
+                              unread=", ".join(m.name for m in todo) or nobody))
+
+
+async def _list_announcements(ctx: Ctx) -> None:
+    rows = list(await ctx.session.scalars(select(Announcement).where(
+        Announcement.network_id == ctx.network.id, Announcement.state != "cancelled")
+        .order_by(Announcement.nr.desc()).limit(5)))
+    if not rows:
+        ctx.reply("status", ctx.t("toolkit.announcements_none"))
+        return
+    lines = [ctx.t("toolkit.announcements_title")]
+    for ann in rows:
+        if ann.state == "planned":
+            lines.append(ctx.t("toolkit.announcement_line_planned", nr=ann.nr, text=preview(ann.text),
+                               when=format_when(ctx.network, ann.due_at)))
+        else:
+            done, todo = await readers(ctx, ann)
+            lines.append(ctx.t("toolkit.announcement_line", nr=ann.nr, text=preview(ann.text),
+                               read=len(done), total=len(done) + len(todo)))
+    ctx.reply("status", Markup("\n".join(lines)))
+
+
+async def mark_read(ctx: Ctx, ann: Announcement) -> None:
+    """Record that the acting member read ``ann`` (once)."""
+    member = ctx.require()
+    if ann.state != "posted":
+        raise UserError("errors.unknown_announcement", nr=str(ann.nr))
+    exists = await ctx.session.scalar(select(AnnouncementRead.id).where(
+        AnnouncementRead.announcement_id == ann.id, AnnouncementRead.member_id == member.id))
+    if exists is None:
+        ctx.session.add(AnnouncementRead(announcement_id=ann.id, member_id=member.id, read_at=ctx.now))
+    ctx.reply("status", ctx.t("toolkit.read_thanks", nr=ann.nr))
+
+
+async def on_read_button(ctx: Ctx, rest: str) -> None:
+    """The "gelezen" button: ``ann:read:<id>``."""
+    what, _, ann_id = rest.partition(":")
+    ann = await ctx.session.get(Announcement, int(ann_id)) if what == "read" and ann_id.isdigit() else None
+    if ann is None or ann.network_id != ctx.network.id:
+        raise UserError("errors.unknown_button")
+    await mark_read(ctx, ann)
+
+
+async def cmd_read(ctx: Ctx, args: str) -> None:
+    """``/gelezen [<nr>]``: the text fallback of the button (default: the latest announcement)."""
+    token = args.strip()
+    if token:
+        ann = await _announcement(ctx, token.split()[0])
+    else:
+        ann = await ctx.session.scalar(select(Announcement).where(
+            Announcement.network_id == ctx.network.id, Announcement.state == "posted")
+            .order_by(Announcement.posted_at.desc()).limit(1))
+        if ann is None:
+            raise UserError("errors.no_announcement")
+    await mark_read(ctx, ann)
+
+
+# ---------------------------------------------------------------------------- sessions
+async def on_meeting_planned(ctx: Ctx, meeting: Meeting) -> None:
+    """Plan the input question, the digest, and the end of the session."""
+    net = ctx.network
+    day = local(net, meeting.starts_at).date()
+    if net.pre_session_days > 0:
+        ask = local_at(day - timedelta(days=net.pre_session_days), net.digest_time, net.timezone)
+        ask = max(ask, ctx.now)
+        if meeting.starts_at - ask >= LATEST_INPUT:
+            await _plan_meeting_job(ctx, meeting, "pre_session", ask)
+    digest = max(local_at(day - timedelta(days=1), net.digest_time, net.timezone), ctx.now)
+    if meeting.starts_at - digest >= LATEST_DIGEST:
+        await _plan_meeting_job(ctx, meeting, "digest", digest)
+    await _plan_meeting_job(ctx, meeting, "session_end", meeting.ends_at)
+
+
+async def _plan_meeting_job(ctx: Ctx, meeting: Meeting, kind: str, due: datetime) -> None:
+    await plan(ctx.session, key=f"{kind}:{meeting.id}", network_id=ctx.network.id, kind=kind,
+               due_at=next_open_time(ctx.network, due) if kind != "session_end" else due,
+               payload={"meeting": meeting.id})
+
+
+async def _meeting(ctx: Ctx, jc: JobContext) -> Meeting | None:
+    meeting = await ctx.session.get(Meeting, jc.job.payload["meeting"])
+    return None if meeting is None or meeting.cancelled else meeting
+
+
+@network_job
+async def run_pre_session(ctx: Ctx, jc: JobContext) -> None:
+    """A few days before: what do you bring, or why does the issue matter to you now?"""
+    meeting = await _meeting(ctx, jc)
+    if meeting is None or meeting.starts_at <= ctx.now or await rhythm.postpone_if_busy(ctx, jc):
+        return
+    ctx.group("pre_session_question", ctx.t("toolkit.pre_session", when=format_when(ctx.network, meeting.starts_at),
+                                            place=meeting.place), meta={"meeting": meeting.id})
+
+
+async def save_input(ctx: Ctx, meeting: Meeting, text: str) -> None:
+    """Store what a member brings to ``meeting``."""
+    member = ctx.require()
+    if len(text) > MAX_INPUT:
+        raise UserError("errors.value_too_long", limit=MAX_INPUT)
+    ctx.session.add(MeetingInput(meeting_id=meeting.id, member_id=member.id, text=text, created_at=ctx.now))
+
+
+async def on_input_reply(ctx: Ctx, msg: MessageIn) -> bool:
+    """A reply to the input question is input for that session."""
+    origin = await rhythm.reply_origin(ctx, msg)
+    if origin is None or origin.kind != "pre_session_question":
+        return False
+    meeting = await ctx.session.get(Meeting, (origin.meta or {}).get("meeting", 0))
+    if meeting is not None and not meeting.cancelled and msg.text.strip():
+        await save_input(ctx, meeting, msg.text.strip())
+    return True
+
+
+async def cmd_input(ctx: Ctx, args: str) -> None:
+    """``/inbreng <tekst>``: what you bring to the next session (also privately)."""
+    text = args.strip()
+    meeting = await next_meeting(ctx.session, ctx.network.id, ctx.now)
+    if meeting is None:
+        raise UserError("errors.no_meeting_for_input")
+    if not text:
+        raise UserError("errors.usage", usage=ctx.t("help.commands.inbreng.usage"))
+    await save_input(ctx, meeting, text)
+    ctx.reply("status", ctx.t("toolkit.input_thanks", when=format_when(ctx.network, meeting.starts_at)))
+
+
+async def inputs(ctx: Ctx, meeting: Meeting) -> list[tuple[MeetingInput, str]]:
+    """The input for ``meeting`` with the writers' names."""
+    rows = await ctx.session.execute(select(MeetingInput, Member.name).outerjoin(
+        Member, Member.id == MeetingInput.member_id).where(MeetingInput.meeting_id == meeting.id)
+        .order_by(MeetingInput.id))
+    return [(row, name or ctx.t("rounds.someone")) for row, name in rows]
+
+
+@network_job
+async def run_digest(ctx: Ctx, jc: JobContext) -> None:
+    """The day before: the session's time and place, the ambition, a summary of the input,
+    announcements not yet read by everyone, open actions and newcomers; the input itself to the
+    trekker privately, so they can open the session with a summary (seed 001)."""
+    meeting = await _meeting(ctx, jc)
+    if meeting is None or meeting.starts_at <= ctx.now or await rhythm.postpone_if_busy(ctx, jc):
+        return
+    net = ctx.network
+    when = format_when(net, meeting.starts_at)
+    lines = [ctx.t("toolkit.digest_title", when=when, end=f"{local(net, meeting.ends_at):%H:%M}",
+                   place=meeting.place)]
+    if net.ambition:
+        lines.append(ctx.t("toolkit.digest_ambition", ambition=net.ambition))
+    given = await inputs(ctx, meeting)
+    writers = {row.member_id for row, _ in given}
+    if given:
+        words = rhythm.themes([row.text for row, _ in given])
+        lines.append(ctx.t("toolkit.digest_input", count=len(writers)))
+        if words:
+            lines.append(ctx.t("toolkit.digest_input_themes", themes=", ".join(words)))
+    else:
+        lines.append(ctx.t("toolkit.digest_no_input"))
+    unread = []
+    for ann in await ctx.session.scalars(select(Announcement).where(
+            Announcement.network_id == net.id, Announcement.state == "posted").order_by(Announcement.nr)):
+        done, todo = await readers(ctx, ann)
+        if todo:
+            unread.append(ctx.t("toolkit.digest_announcement", nr=ann.nr, text=preview(ann.text), read=len(done),
+                                total=len(done) + len(todo)))
+    if unread:
+        lines += [ctx.t("toolkit.digest_unread")] + unread
+    from bot.features.rounds import action_line
+
+    actions = list(await ctx.session.scalars(select(Action).where(
+        Action.network_id == net.id, Action.state == "open").order_by(Action.due_date, Action.id).limit(8)))
+    if actions:
+        lines += [ctx.t("toolkit.digest_actions")] + [await action_line(ctx, a) for a in actions]
+    newcomers = await _newcomers(ctx, meeting)
+    if newcomers:
+        lines.append(ctx.t("toolkit.digest_newcomers", names=", ".join(m.name for m in newcomers)))
+    lines.append(ctx.t("toolkit.digest_outro"))
+    ctx.group("digest", Markup("\n".join(lines)), meta={"meeting": meeting.id})
+    summary = [ctx.t("toolkit.digest_private_title", when=when, count=len(writers))]
+    summary += [ctx.t("toolkit.digest_private_line", name=name, text=row.text) for row, name in given]
+    summary.append(ctx.t("toolkit.digest_private_outro") if given else ctx.t("toolkit.digest_no_input"))
+    for lead in await active_members(ctx.session, net.id):
+        if lead.role == "trekker":
+            ctx.private(lead, "digest", Markup("\n".join(summary)), meta={"meeting": meeting.id})
+
+
+async def _newcomers(ctx: Ctx, meeting: Meeting) -> list[Member]:
+    """Members who joined since the previous session (or in the last four weeks)."""
+    previous = await ctx.session.scalar(select(func.max(Meeting.ends_at)).where(
+        Meeting.network_id == ctx.network.id, Meeting.cancelled.is_(False), Meeting.ends_at <= ctx.now))
+    since = max(previous or ctx.network.created_at, ctx.network.created_at + timedelta(days=1),
+                ctx.now - timedelta(weeks=4))
+    return [m for m in await active_members(ctx.session, ctx.network.id) if m.joined_at > since]
+
+
+@network_job
+async def run_session_end(ctx: Ctx, jc: JobContext) -> None:
+    """The session is over: plan the question about what people take with them (Kolb: reflect
+    after the experience) for this evening or tomorrow morning, and tell the other features."""
+    meeting = await _meeting(ctx, jc)
+    if meeting is None:
+        return
+    for hook in ON_SESSION_END:
+        await hook(ctx, meeting)
+    net = ctx.network
+    end = local(net, meeting.ends_at)
+    due = meeting.ends_at + timedelta(hours=1)
+    if end.hour >= EVENING_HOUR or in_quiet_hours(net, due):
+        due = local_at(end.date() + timedelta(days=1), NEXT_MORNING, net.timezone)
+    await plan(ctx.session, key=f"after_session:{meeting.id}", network_id=net.id, kind="after_session",
+               due_at=next_open_time(net, due), payload={"meeting": meeting.id})
+
+
+@network_job
+async def run_after_session(ctx: Ctx, jc: JobContext) -> None:
+    """Ask what people take with them; answers are reflections (replies, like the weekly nudge)."""
+    meeting = await _meeting(ctx, jc)
+    if meeting is None or await rhythm.postpone_if_busy(ctx, jc):
+        return
+    ctx.group("after_session_question", ctx.t("toolkit.after_session", when=format_when(ctx.network,
+                                                                                         meeting.starts_at)))
+    nudge = Nudge(network_id=ctx.network.id, question_id=f"session-{meeting.id}", category=rhythm.SESSION_CATEGORY,
+                  sent_at=ctx.now, harvested=True)
+    ctx.session.add(nudge)
+    await ctx.session.flush()
+    ctx.out[-1].meta["nudge"] = nudge.id
+
+
+#: called with (ctx, meeting) when a session has ended
+ON_SESSION_END: list = []
+
+
+# ---------------------------------------------------------------------------- decisions and ideas
+def may_decide(network: Network, member: Member) -> bool:
+    """The trekker records decisions, and the member the network named penvoerder."""
+    return member.role == "trekker" or member.id == network.penvoerder_id
+
+
+def _require_decider(ctx: Ctx) -> Member:
+    member = ctx.require()
+    if not may_decide(ctx.network, member):
+        raise UserError("errors.decider_only")
+    return member
+
+
+def split_reason(text: str) -> tuple[str, str]:
+    """``"we kiezen X omdat Y"`` → ``("we kiezen X", "Y")``."""
+    low = f" {text.lower()} "
+    for word in BECAUSE_WORDS:
+        at = low.find(word)
+        if at > 0:
+            return text[:at - 1].strip(" ,.;"), text[at - 1 + len(word):].strip()
+    return text.strip(), ""
+
+
+async def _next_nr(ctx: Ctx) -> int:
+    return (await ctx.session.scalar(select(func.max(LogEntry.nr)).where(
+        LogEntry.network_id == ctx.network.id)) or 0) + 1
+
+
+async def cmd_decision(ctx: Ctx, args: str) -> None:
+    """``/besluit <tekst> [omdat <reden>]`` records a decision; ``/besluit`` lists them."""
+    if not args.strip():
+        await _show_log(ctx, "decision")
+        return
+    member = _require_decider(ctx)
+    text, reason = split_reason(args)
+    if len(text) < 3:
+        raise UserError("errors.usage", usage=ctx.t("help.commands.besluit.usage"))
+    if len(args) > MAX_ENTRY:
+        raise UserError("errors.value_too_long", limit=MAX_ENTRY)
+    entry = LogEntry(network_id=ctx.network.id, nr=await _next_nr(ctx), kind="decision", author_id=member.id,
+                     text=text, reason=reason, status="decided", created_at=ctx.now)
+    ctx.session.add(entry)
+    why = ctx.t("toolkit.why", reason=reason) if reason else ctx.t("toolkit.why_missing")
+    ctx.group("decision", ctx.t("toolkit.decision", nr=entry.nr, text=text, who=member.name, why=why))
+
+
+async def cmd_idea(ctx: Ctx, args: str) -> None:
+    """``/idee <tekst>`` records an idea; ``/idee <nr> gekozen|niet gekozen <reden>`` marks it."""
+    words = args.split()
+    if not words:
+        await _show_log(ctx, "idea")
+        return
+    member = ctx.require()
+    if words[0].lstrip("#").isdigit() and len(words) > 1:
+        await _mark_idea(ctx, int(words[0].lstrip("#")), words[1:])
+        return
+    text = args.strip()
+    if len(text) < 3:
+        raise UserError("errors.usage", usage=ctx.t("help.commands.idee.usage"))
+    if len(text) > MAX_ENTRY:
+        raise UserError("errors.value_too_long", limit=MAX_ENTRY)
+    entry = LogEntry(network_id=ctx.network.id, nr=await _next_nr(ctx), kind="idea", author_id=member.id,
+                     text=text, created_at=ctx.now)
+    ctx.session.add(entry)
+    ctx.group("idea", ctx.t("toolkit.idea", nr=entry.nr, text=text, who=member.name))
+
+
+async def _mark_idea(ctx: Ctx, nr: int, words: list[str]) -> None:
+    _require_decider(ctx)
+    entry = await ctx.session.scalar(select(LogEntry).where(
+        LogEntry.network_id == ctx.network.id, LogEntry.nr == nr, LogEntry.kind == "idea"))
+    if entry is None:
+        raise UserError("errors.unknown_idea", nr=str(nr))
+    low = [w.lower() for w in words]
+    if tuple(low[:2]) in NOT_CHOSEN:
+        status, reason = "not_chosen", " ".join(words[2:]).strip()
+    elif tuple(low[:1]) in CHOSEN:
+        status, reason = "chosen", " ".join(words[1:]).strip()
+    else:
+        raise UserError("errors.usage", usage=ctx.t("help.commands.idee.usage"))
+    if len(reason) > MAX_ENTRY:
+        raise UserError("errors.value_too_long", limit=MAX_ENTRY)
+    entry.status, entry.status_reason = status, reason
+    why = ctx.t("toolkit.why", reason=reason) if reason else Markup("")
+    ctx.group("idea", ctx.t(f"toolkit.idea_{status}", nr=entry.nr, text=preview(entry.text), why=why))
+
+
+async def _show_log(ctx: Ctx, kind: str | None) -> None:
+    query = select(LogEntry, Member.name).outerjoin(Member, Member.id == LogEntry.author_id).where(
+        LogEntry.network_id == ctx.network.id)
+    if kind:
+        query = query.where(LogEntry.kind == kind)
+    rows = list(await ctx.session.execute(query.order_by(LogEntry.nr.desc()).limit(30)))
+    if not rows:
+        ctx.reply("status", ctx.t("toolkit.log_empty"))
+        return
+    lines = [ctx.t("toolkit.log_title")]
+    for entry, name in reversed(rows):
+        why = ctx.t("toolkit.why", reason=entry.reason or entry.status_reason) \
+            if entry.reason or entry.status_reason else Markup("")
+        lines.append(ctx.t(f"toolkit.log_{entry.kind}", nr=entry.nr, text=entry.text, why=why,
+                           who=name or ctx.t("rounds.someone"), date=f"{local(ctx.network, entry.created_at):%d-%m}",
+                           status=ctx.t(f"toolkit.status.{entry.status}")))
+    ctx.reply("status", Markup("\n".join(lines)))
+
+
+async def cmd_log(ctx: Ctx, args: str) -> None:
+    """``/logboek``: decisions and ideas, the ideas not chosen included."""
+    await _show_log(ctx, None)
+
+
+async def cmd_penvoerder(ctx: Ctx, args: str) -> None:
+    """``/penvoerder <naam>`` (trekker): who may record decisions besides the trekker; ``uit`` clears."""
+    token = args.strip()
+    net = ctx.network
+    if not token:
+        who = await ctx.session.get(Member, net.penvoerder_id) if net.penvoerder_id else None
+        ctx.reply("status", ctx.t("toolkit.penvoerder_show", name=who.name) if who and who.active
+                  else ctx.t("toolkit.penvoerder_none"))
+        return
+    ctx.require("trekker")
+    if token.lower() in rhythm.OFF_WORDS:
+        net.penvoerder_id = None
+        ctx.group("status", ctx.t("toolkit.penvoerder_cleared"))
+        return
+    member = await find_member(ctx, token)
+    net.penvoerder_id = member.id
+    ctx.group("status", ctx.t("toolkit.penvoerder_set", name=member.name))
+
+
+async def cmd_ambition(ctx: Ctx, args: str) -> None:
+    """``/ambitie`` shows the shared ambition; ``/ambitie <tekst>`` (trekker) sets it."""
+    text = args.strip()
+    if not text:
+        ctx.reply("status", ctx.t("toolkit.ambition_show", ambition=ctx.network.ambition)
+                  if ctx.network.ambition else ctx.t("toolkit.ambition_none"))
+        return
+    member = ctx.require("trekker")
+    if len(text) > MAX_ENTRY:
+        raise UserError("errors.value_too_long", limit=MAX_ENTRY)
+    ctx.network.ambition = text
+    ctx.group("status", ctx.t("toolkit.ambition_set", ambition=text, who=member.name))
+
+
+# ---------------------------------------------------------------------------- settings
+async def set_session_prep(ctx: Ctx, rest: list[str]) -> None:
+    """``/ritme bijeenkomst <dagen>`` (input question so many days before; 0 = not) and
+    ``/ritme bijeenkomst <dagen> <HH:MM>`` (also the time of the question and the digest)."""
+    if len(rest) not in (1, 2) or not rest[0].isdigit() or int(rest[0]) > 14:
+        raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
+    net = ctx.network
+    net.pre_session_days = int(rest[0])
+    if len(rest) == 2:
+        net.digest_time = f"{parse_time(rest[1]):%H:%M}"
+    ctx.reply("status", ctx.t("toolkit.prep_set", days=net.pre_session_days, time=net.digest_time)
+              if net.pre_session_days else ctx.t("toolkit.prep_set_off", time=net.digest_time))
+
+
+def rhythm_lines(ctx: Ctx) -> list[Markup]:
+    """This feature's line in ``/ritme``."""
+    net = ctx.network
+    return [ctx.t("toolkit.show_prep", days=net.pre_session_days, time=net.digest_time) if net.pre_session_days
+            else ctx.t("toolkit.show_prep_off", time=net.digest_time)]
+
+
+JOB_KINDS = {
+    "announcement": JobKind(run_announcement, grace=timedelta(days=2)),
+    "pre_session": JobKind(run_pre_session, grace=timedelta(days=1)),
+    "digest": JobKind(run_digest, grace=timedelta(hours=12)),
+    "session_end": JobKind(run_session_end, grace=timedelta(days=2)),
+    "after_session": JobKind(run_after_session, grace=timedelta(hours=12)),
+}
+COMMANDS = [
+    Command("mededeling", cmd_announce, ("announce", "announcement")),
+    Command("gelezen", cmd_read, ("read",)),
+    Command("inbreng", cmd_input, ("input",)),
+    Command("besluit", cmd_decision, ("decision", "decide")),
+    Command("idee", cmd_idea, ("idea",)),
+    Command("logboek", cmd_log, ("log",)),
+    Command("ambitie", cmd_ambition, ("ambition",)),
+    Command("penvoerder", cmd_penvoerder, ("secretary",)),
+]
+
+MESSAGE_HOOKS.append(on_input_reply)
+BUTTONS["ann"] = on_read_button
+ON_MEETING_PLANNED.append(on_meeting_planned)
+rhythm.RHYTHM_OPTIONS.update(dict.fromkeys(("bijeenkomst", "session", "sessie"), set_session_prep))
+rhythm.RHYTHM_LINES.append(rhythm_lines)

@@ -1,0 +1,335 @@
+"""Keeping the network warm: celebrating, milestones, briefing newcomers, members who leave and
+members who go quiet (PRODUCT §2.4; seed 001: "praten, delen, vieren en terug naar de bedoeling",
+set the bar for celebrating low, brief newcomers yourself).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bot.core import Ctx, network_job
+from bot.events import MessageIn
+from bot.features import rhythm, rounds, toolkit
+from bot.features.commands import MESSAGE_HOOKS, ON_JOIN, ON_LEAVE, Command
+from bot.features.network import active_members, next_meeting
+from bot.jobs import JobContext, JobKind, plan, unplan
+from bot.markup import Markup, plain
+from bot.models import Action, Answer, Celebration, LogEntry, Meeting, Member, Network, Nudge, OutboxMessage
+from bot.parsing import UserError, hhmm, parse_time, parse_weekday
+from bot.schedule import local_at
+from bot.timeutil import format_when, local, next_open_time
+
+MAX_CELEBRATION = 500
+#: reflection answers in the whole network that are worth a milestone
+ANSWER_MILESTONES = (10, 25, 50, 100, 250)
+#: a member who joins later than this after the network started is a newcomer
+NEWCOMER_AFTER = timedelta(days=1)
+#: how many recent celebrations ``/vier`` shows
+LOG_LENGTH = 10
+DAYS = ("ma", "di", "wo", "do", "vr", "za", "zo")
+
+
+# ---------------------------------------------------------------------------- celebrate prompt
+async def plan_celebrate(session, network: Network, after: datetime) -> datetime | None:  # noqa: ANN001
+    """Plan the next celebrate prompt (every ``celebrate_weeks`` weeks); None when switched off."""
+    if network.celebrate_weekday is None or network.celebrate_weeks <= 0:
+        return None
+    due = rhythm.every_weeks_time(network, network.celebrate_weeks, after, network.celebrate_weekday,
+                                  network.celebrate_time)
+    await plan(session, key=f"celebrate_prompt:{network.id}:{local(network, due).date().isoformat()}",
+               network_id=network.id, kind="celebrate_prompt", due_at=due)
+    return due
+
+
+async def plan_anniversary(session, network: Network) -> None:  # noqa: ANN001
+    """Plan the milestone for the network's first year (10:00 local on the day, or the next open time)."""
+    start = local(network, network.created_at).date()
+    try:
+        day = start.replace(year=start.year + 1)
+    except ValueError:  # 29 February
+        day = start + timedelta(days=365)
+    due = next_open_time(network, local_at(day, "10:00", network.timezone))
+    await plan(session, key=f"anniversary:{network.id}", network_id=network.id, kind="anniversary", due_at=due)
+
+
+async def plan_warm(session, network: Network, now: datetime, replan: bool) -> None:  # noqa: ANN001
+    """Plan this feature's recurring work (hooked into :func:`bot.features.rhythm.plan_all`)."""
+    if replan:
+        await unplan(session, network.id, "celebrate_prompt")
+    await plan_celebrate(session, network, now)
+    await plan_anniversary(session, network)
+
+
+@network_job
+async def run_celebrate_prompt(ctx: Ctx, jc: JobContext) -> None:
+    """Every other Friday afternoon: what went well, however small?"""
+    if await rhythm.postpone_if_busy(ctx, jc):
+        return
+    ctx.group("celebrate_prompt", ctx.t("warm.celebrate_prompt"))
+    await plan_celebrate(ctx.session, ctx.network, jc.job.due_at)
+    await plan_anniversary(ctx.session, ctx.network)  # networks from before this feature get theirs too
+
+
+async def _skip_celebrate(jc: JobContext) -> None:
+    network = await jc.session.get(Network, jc.job.network_id)
+    if network is not None:
+        await plan_celebrate(jc.session, network, jc.now)
+
+
+# ---------------------------------------------------------------------------- celebrations
+async def cmd_celebrate(ctx: Ctx, args: str) -> None:
+    """``/vier <tekst>``: celebrate something in the group; ``/vier`` shows what was celebrated."""
+    text = args.strip()
+    if not text:
+        await _show_log(ctx)
+        return
+    member = ctx.require()
+    if len(text) > MAX_CELEBRATION:
+        raise UserError("errors.value_too_long", limit=MAX_CELEBRATION)
+    ctx.session.add(Celebration(network_id=ctx.network.id, member_id=member.id, source="vier", text=text,
+                                created_at=ctx.now))
+    ctx.group("celebrate", ctx.t("warm.celebrated", name=member.name, text=text))
+
+
+async def _show_log(ctx: Ctx) -> None:
+    rows = list(await ctx.session.execute(
+        select(Celebration, Member.name).outerjoin(Member, Member.id == Celebration.member_id)
+        .where(Celebration.network_id == ctx.network.id)
+        .order_by(Celebration.created_at.desc(), Celebration.id.desc()).limit(LOG_LENGTH)))
+    if not rows:
+        ctx.reply("status", ctx.t("warm.log_empty"))
+        return
+    lines = [ctx.t("warm.log_title")]
+    for celebration, name in rows:
+        lines.append(ctx.t("warm.log_line", date=f"{local(ctx.network, celebration.created_at):%d-%m}",
+                           who=name or ctx.t("warm.the_network"), text=celebration.text))
+    ctx.reply("status", Markup("\n".join(lines)))
+
+
+async def on_celebrate_reply(ctx: Ctx, msg: MessageIn) -> bool:
+    """A reply to the celebrate prompt is kept in the celebrations log (it is already in the chat)."""
+    origin = await rhythm.reply_origin(ctx, msg)
+    if origin is None or origin.kind != "celebrate_prompt":
+        return False
+    text = msg.text.strip()[:MAX_CELEBRATION]
+    if text:
+        ctx.session.add(Celebration(network_id=ctx.network.id, member_id=ctx.member.id, source="prompt",
+                                    text=text, created_at=ctx.now))
+    return True
+
+
+# ---------------------------------------------------------------------------- milestones
+async def milestone(ctx: Ctx, key: str, text: Markup) -> bool:
+    """Propose to celebrate a milestone, at most once per network (``key``); True when new."""
+    exists = await ctx.session.scalar(select(Celebration.id).where(
+        Celebration.network_id == ctx.network.id, Celebration.key == key))
+    if exists is not None:
+        return False
+    try:
+        async with ctx.session.begin_nested():
+            ctx.session.add(Celebration(network_id=ctx.network.id, source="milestone", key=key,
+                                        text=plain(text), created_at=ctx.now))
+    except IntegrityError:  # another process noticed the same milestone a moment earlier
+        return False
+    ctx.group("milestone", ctx.t("warm.milestone", text=text))
+    return True
+
+
+def is_newcomer(network: Network, member: Member) -> bool:
+    """Joined the network well after it started (not one of its founders)."""
+    return member.joined_at > network.created_at + NEWCOMER_AFTER
+
+
+async def on_answer(ctx: Ctx, member: Member) -> None:
+    """After an answer: the member is no longer quiet; newcomer's first answer; answer counts."""
+    member.quiet_noted_at = None
+    await ctx.session.flush()
+    mine = await ctx.session.scalar(select(func.count(Answer.id)).where(Answer.member_id == member.id))
+    if mine == 1 and is_newcomer(ctx.network, member):
+        await milestone(ctx, f"first_answer:{member.id}", ctx.t("warm.ms_first_answer", name=member.name))
+    total = await ctx.session.scalar(select(func.count(Answer.id)).join(Nudge, Nudge.id == Answer.nudge_id)
+                                     .where(Nudge.network_id == ctx.network.id))
+    if total in ANSWER_MILESTONES:
+        await milestone(ctx, f"answers:{total}", ctx.t("warm.ms_answers", count=total))
+
+
+async def on_action_done(ctx: Ctx, action: Action) -> None:
+    """A completed action from action learning is worth celebrating."""
+    owner = await ctx.session.get(Member, action.owner_id) if action.owner_id else None
+    await milestone(ctx, f"action:{action.id}", ctx.t("warm.ms_action", name=owner.name if owner else
+                                                      ctx.t("rounds.someone"), text=action.text))
+
+
+async def on_session_end(ctx: Ctx, meeting: Meeting) -> None:
+    """The network's third session (seed 001 names it as something to celebrate)."""
+    held_count = await ctx.session.scalar(select(func.count(Meeting.id)).where(
+        Meeting.network_id == ctx.network.id, Meeting.cancelled.is_(False), Meeting.ends_at <= ctx.now))
+    if held_count == 3:
+        await milestone(ctx, "sessions:3", ctx.t("warm.ms_third_session"))
+
+
+@network_job
+async def run_anniversary(ctx: Ctx, jc: JobContext) -> None:
+    """A year since the network started."""
+    if await rhythm.postpone_if_busy(ctx, jc):
+        return
+    await milestone(ctx, "anniversary:1", ctx.t("warm.ms_anniversary", name=ctx.network.name))
+
+
+# ---------------------------------------------------------------------------- newcomers
+async def on_join(ctx: Ctx, member: Member) -> None:
+    """Brief the newcomer privately and tell the trekker, so they can introduce them at the next
+    session instead of a round of introductions (seed 001)."""
+    ctx.private(member, "newcomer_briefing", await briefing(ctx, member))
+    if not is_newcomer(ctx.network, member):
+        return
+    nxt = await next_meeting(ctx.session, ctx.network.id, ctx.now)
+    when = format_when(ctx.network, nxt.starts_at) if nxt else ctx.t("warm.no_session_yet")
+    for lead in await active_members(ctx.session, ctx.network.id):
+        if lead.role == "trekker" and lead.id != member.id:
+            ctx.private(lead, "newcomer_notice", ctx.t("warm.newcomer_notice", name=member.name, when=when))
+
+
+async def briefing(ctx: Ctx, member: Member) -> Markup:
+    """The route so far: intention, ambition, sessions, decisions, open actions, themes, next session."""
+    net = ctx.network
+    empty = ctx.t("common.not_set")
+    lines = [ctx.t("warm.briefing_title", name=member.name.split(" ")[0], network=net.name),
+             ctx.t("warm.briefing_intention", intention=net.intention or empty, ambition=net.ambition or empty)]
+    held_meetings = list(await ctx.session.scalars(select(Meeting).where(
+        Meeting.network_id == net.id, Meeting.cancelled.is_(False), Meeting.ends_at <= ctx.now)
+        .order_by(Meeting.starts_at)))
+    if held_meetings:
+        lines.append(ctx.t("warm.briefing_sessions", count=len(held_meetings),
+                           last=format_when(net, held_meetings[-1].starts_at)))
+    else:
+        lines.append(ctx.t("warm.briefing_no_sessions"))
+    decisions = list(await ctx.session.scalars(select(LogEntry).where(
+        LogEntry.network_id == net.id, LogEntry.kind == "decision").order_by(LogEntry.nr.desc()).limit(3)))
+    if decisions:
+        lines.append(ctx.t("warm.briefing_decisions"))
+        lines += [ctx.t("warm.bullet", text=d.text) for d in reversed(decisions)]
+    actions = list(await ctx.session.scalars(select(Action).where(
+        Action.network_id == net.id, Action.state == "open").order_by(Action.id).limit(5)))
+    if actions:
+        lines.append(ctx.t("warm.briefing_actions"))
+        lines += [ctx.t("warm.bullet", text=a.text) for a in actions]
+    words = await recent_themes(ctx)
+    if words:
+        lines.append(ctx.t("warm.briefing_themes", themes=", ".join(words)))
+    nxt = await next_meeting(ctx.session, net.id, ctx.now)
+    lines.append(ctx.t("warm.briefing_next", when=format_when(net, nxt.starts_at), place=nxt.place) if nxt
+                 else ctx.t("warm.briefing_next_none"))
+    lines.append(ctx.t("warm.briefing_outro"))
+    return Markup("\n".join(lines))
+
+
+async def recent_themes(ctx: Ctx, weeks: int = 6) -> list[str]:
+    """Words that came back in several reflection answers of the last weeks."""
+    texts = list(await ctx.session.scalars(select(Answer.text).join(Nudge, Nudge.id == Answer.nudge_id).where(
+        Nudge.network_id == ctx.network.id, Nudge.sent_at >= ctx.now - timedelta(weeks=weeks))))
+    return rhythm.themes(texts)
+
+
+async def on_leave(ctx: Ctx, member: Member) -> None:
+    """A member who left gets nothing more: private messages not yet sent are dropped."""
+    await ctx.session.execute(update(OutboxMessage).where(
+        OutboxMessage.member_id == member.id, OutboxMessage.chat_id.is_(None),
+        OutboxMessage.state.in_(("pending", "waiting"))).values(state="cancelled"))
+
+
+# ---------------------------------------------------------------------------- quiet members
+async def check_quiet(ctx: Ctx, nudge: Nudge) -> None:
+    """When a nudge's window closes: a member who left the last few nudges unanswered is mentioned
+    privately to the trekker, once per quiet spell — never in the group, never to the member."""
+    n = ctx.network.quiet_after
+    if n <= 0:
+        return
+    nudges = list(await ctx.session.scalars(select(Nudge).where(
+        Nudge.network_id == ctx.network.id, Nudge.category != rhythm.SESSION_CATEGORY,
+        Nudge.sent_at <= nudge.sent_at).order_by(Nudge.sent_at.desc()).limit(4 * n)))
+    answered = {(nid, mid) for nid, mid in await ctx.session.execute(
+        select(Answer.nudge_id, Answer.member_id).where(Answer.nudge_id.in_([x.id for x in nudges])))}
+    members = await active_members(ctx.session, ctx.network.id)
+    for member in members:
+        if member.quiet_noted_at is not None:
+            continue
+        theirs = [x for x in nudges if rhythm.eligible(member, x.sent_at)][:n]
+        if len(theirs) < n or any((x.id, member.id) in answered for x in theirs):
+            continue
+        leads = [m for m in members if m.role == "trekker" and m.id != member.id] or \
+                [m for m in members if m.role == "procesbegeleider" and m.id != member.id]
+        for lead in leads:
+            ctx.private(lead, "quiet_member", ctx.t("warm.quiet_member", name=member.name, count=n))
+        member.quiet_noted_at = ctx.now
+
+
+# ---------------------------------------------------------------------------- settings
+async def set_celebrate(ctx: Ctx, rest: list[str]) -> None:
+    """``/ritme vieren <dag> <HH:MM> [<weken>]``, ``/ritme vieren uit`` or ``aan``."""
+    net = ctx.network
+    words = [w.lower() for w in rest]
+    if words in (["uit"], ["off"], ["stop"]):
+        net.celebrate_weekday = None
+        await unplan(ctx.session, net.id, "celebrate_prompt")
+        ctx.group("status", ctx.t("warm.celebrate_off", who=ctx.member.name))
+        return
+    if words in (["aan"], ["on"]):
+        words = [DAYS[4 if net.celebrate_weekday is None else net.celebrate_weekday], net.celebrate_time]
+    if len(words) not in (2, 3) or (len(words) == 3 and not words[2].isdigit()):
+        raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
+    weekday, at = parse_weekday(words[0]), hhmm(parse_time(words[1]))
+    weeks = int(words[2]) if len(words) == 3 else net.celebrate_weeks or 2
+    if not 1 <= weeks <= 8:
+        raise UserError("errors.weeks_range", low=1, high=8)
+    net.celebrate_weekday, net.celebrate_time, net.celebrate_weeks = weekday, at, weeks
+    await unplan(ctx.session, net.id, "celebrate_prompt")
+    due = await plan_celebrate(ctx.session, net, ctx.now)
+    ctx.group("status", ctx.t("warm.celebrate_set", who=ctx.member.name, weeks=weeks,
+                              day=ctx.t(f"calendar.weekdays.{weekday}"), time=at, next=format_when(net, due)))
+
+
+async def set_quiet(ctx: Ctx, rest: list[str]) -> None:
+    """``/ritme stil <aantal>`` or ``/ritme stil uit``: when the trekker hears of a quiet member."""
+    words = [w.lower() for w in rest]
+    if words in (["uit"], ["off"], ["stop"]):
+        ctx.network.quiet_after = 0
+    elif len(words) == 1 and words[0].isdigit() and 2 <= int(words[0]) <= 10:
+        ctx.network.quiet_after = int(words[0])
+    else:
+        raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
+    ctx.reply("status", ctx.t("warm.quiet_set", count=ctx.network.quiet_after) if ctx.network.quiet_after
+              else ctx.t("warm.quiet_off"))
+
+
+def rhythm_lines(ctx: Ctx) -> list[Markup]:
+    """This feature's lines in ``/ritme``."""
+    net = ctx.network
+    lines = [ctx.t("warm.show_celebrate", weeks=net.celebrate_weeks, time=net.celebrate_time,
+                   day=ctx.t(f"calendar.weekdays.{net.celebrate_weekday}")) if net.celebrate_weekday is not None
+             else ctx.t("warm.show_celebrate_off")]
+    lines.append(ctx.t("warm.show_quiet", count=net.quiet_after) if net.quiet_after else ctx.t("warm.show_quiet_off"))
+    return lines
+
+
+JOB_KINDS = {
+    "celebrate_prompt": JobKind(run_celebrate_prompt, skip=_skip_celebrate),
+    "anniversary": JobKind(run_anniversary, grace=timedelta(days=7)),
+}
+COMMANDS = [Command("vier", cmd_celebrate, ("celebrate",))]
+
+MESSAGE_HOOKS.append(on_celebrate_reply)
+ON_JOIN.append(on_join)
+ON_LEAVE.append(on_leave)
+rounds.ON_ACTION_DONE.append(on_action_done)
+toolkit.ON_SESSION_END.append(on_session_end)
+rhythm.ON_ANSWER.append(on_answer)
+rhythm.ON_HARVEST.append(check_quiet)
+rhythm.ON_PLAN_ALL.append(plan_warm)
+rhythm.RHYTHM_OPTIONS.update(dict.fromkeys(("vieren", "celebrate", "vier"), set_celebrate))
+rhythm.RHYTHM_OPTIONS.update(dict.fromkeys(("stil", "quiet"), set_quiet))
+rhythm.RHYTHM_LINES.append(rhythm_lines)
+rhythm.SHOWN_KINDS.append("celebrate_prompt")
