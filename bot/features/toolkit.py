@@ -39,6 +39,8 @@ MAX_INPUT = 1500
 #: how long before a session its input question may still go out, and its digest
 LATEST_INPUT = timedelta(days=1)
 LATEST_DIGEST = timedelta(hours=3)
+#: the input question is skipped when the digest (which also invites input) follows within this
+INPUT_BEFORE_DIGEST = timedelta(hours=12)
 #: a session ending after this local hour gets its after-session question the next morning
 EVENING_HOUR = 18
 NEXT_MORNING = "09:00"
@@ -240,14 +242,13 @@ async def on_meeting_planned(ctx: Ctx, meeting: Meeting) -> None:
     """Plan the input question, the digest, and the end of the session."""
     net = ctx.network
     day = local(net, meeting.starts_at).date()
-    if net.pre_session_days > 0:
-        ask = local_at(day - timedelta(days=net.pre_session_days), net.digest_time, net.timezone)
-        ask = max(ask, ctx.now)
-        if meeting.starts_at - ask >= LATEST_INPUT:
-            await _plan_meeting_job(ctx, meeting, "pre_session", ask)
     digest = max(local_at(day - timedelta(days=1), net.digest_time, net.timezone), ctx.now)
     if meeting.starts_at - digest >= LATEST_DIGEST:
         await _plan_meeting_job(ctx, meeting, "digest", digest)
+    if net.pre_session_days > 0:
+        ask = max(local_at(day - timedelta(days=net.pre_session_days), net.digest_time, net.timezone), ctx.now)
+        if meeting.starts_at - ask >= LATEST_INPUT and digest - ask >= INPUT_BEFORE_DIGEST:
+            await _plan_meeting_job(ctx, meeting, "pre_session", ask)
     await _plan_meeting_job(ctx, meeting, "session_end", meeting.ends_at)
 
 

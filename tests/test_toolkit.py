@@ -1,0 +1,212 @@
+"""The trekker's toolkit: announcements (role gate, held in quiet hours and during sessions,
+planned, read tracking), input before a session, the digest, the after-session question,
+decisions and ideas, the ambition. Assertions are about what the bot sent and stored.
+"""
+
+from __future__ import annotations
+
+from adapters.console.harness import Harness
+from bot.models import Announcement, AnnouncementRead, Answer, LogEntry, MeetingInput, Nudge
+from tests.conftest import local, texts
+from tests.test_rhythm import at_local, command, network, only_error_for, rows, sent
+
+
+# ---------------------------------------------------------------------------- announcements
+async def test_only_the_trekker_posts_announcements(harness: Harness) -> None:
+    for who in ("cem", "bram"):
+        only_error_for(await command(harness, who, "/mededeling De zaal is veranderd."), who)
+    assert "Dit mag alleen een trekker" in texts(harness)[-1]
+    assert await rows(harness, Announcement) == []
+
+
+async def test_announcement_now_with_read_button_and_text_fallback(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 5, 11, 0))
+    replies = await command(harness, "anna", "/mededeling De bijeenkomst van woensdag is in zaal 2.")
+    (post,) = replies
+    assert (post.kind, post.to) == ("announcement", "group")
+    assert [label for label, _ in post.buttons] == ["Gelezen"] and "/gelezen 1" in post.text
+    await harness.press("cem", "Gelezen", on="announcement")
+    await harness.press("cem", "Gelezen", on="announcement")  # twice counts once
+    await harness.say("dewi", "/gelezen 1")
+    await harness.say("els", "/gelezen")
+    reads = await rows(harness, AnnouncementRead)
+    assert len(reads) == 3
+    assert harness.recorder.sent[-1].visible_to == "els" and "gelezen" in texts(harness)[-1]
+    await command(harness, "anna", "/mededeling 1")
+    overview = texts(harness)[-1]
+    assert "Gelezen door: Cem Yilmaz, Dewi Santoso, Els Janssen" in overview
+    assert "Nog niet gelezen: Anna de Vries, Bram Peters, Fleur Bakker" in overview
+    only_error_for(await command(harness, "cem", "/mededeling 1"), "cem")
+
+
+async def test_announcement_in_quiet_hours_is_held_and_the_trekker_told_privately(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 23, 0))
+    replies = await command(harness, "anna", "/mededeling Morgen geen koffie, de automaat is stuk.")
+    assert [(s.kind, s.to) for s in replies] == [("status", "dm:anna")]
+    assert "wo 7 jan 2026 07:00" in texts(harness)[-1]
+    await harness.advance(local(2026, 1, 7, 6, 59))
+    assert sent(harness, "announcement") == []
+    await harness.advance(local(2026, 1, 7, 7, 0))
+    (post,) = sent(harness, "announcement")
+    assert at_local(post) == local(2026, 1, 7, 7, 0) and post.to == "group"
+
+
+async def test_announcement_during_a_session_waits_until_it_ends(harness: Harness) -> None:
+    await command(harness, "anna", "/bijeenkomst 2026-01-07 14:00-16:00 Buurthuis")
+    await harness.advance(local(2026, 1, 7, 15, 0))
+    await command(harness, "anna", "/mededeling De volgende keer nemen we de fietsen.")
+    assert sent(harness, "announcement") == [] and "wo 7 jan 2026 16:00" in texts(harness, to="dm:anna")[-1]
+    await harness.advance(local(2026, 1, 7, 17, 0))
+    assert [at_local(s) for s in sent(harness, "announcement")] == [local(2026, 1, 7, 16, 0)]
+
+
+async def test_planned_announcement_and_one_that_lands_in_a_session(harness: Harness) -> None:
+    await command(harness, "anna", "/bijeenkomst 2026-01-08 09:00-11:00 Stadhuis")
+    replies = await command(harness, "anna", "/mededeling om 2026-01-07 09:30 Denk aan je ID-bewijs morgen.")
+    assert [(s.kind, s.visible_to) for s in replies] == [("status", "anna")]
+    await command(harness, "anna", "/mededeling om 2026-01-08 10:00 Lunch staat klaar in de kantine.")
+    await command(harness, "anna", "/mededeling om 2026-01-09 10:00 Deze gaat niet door.")
+    await command(harness, "anna", "/mededeling annuleer 3")
+    await harness.advance(local(2026, 1, 12, 12, 0))
+    posts = sent(harness, "announcement")
+    assert [at_local(s) for s in posts] == [local(2026, 1, 7, 9, 30), local(2026, 1, 8, 11, 0)]
+    assert "ID-bewijs" in posts[0].text and "Lunch" in posts[1].text
+    held = [t for t in texts(harness, to="dm:anna") if "Mededeling 2" in t]
+    assert len(held) == 1 and "do 8 jan 2026 11:00" in held[0]
+    assert [a.state for a in await rows(harness, Announcement, order=Announcement.nr)] == [
+        "posted", "posted", "cancelled"]
+
+
+async def test_announcement_bad_input_gets_a_clear_answer(harness: Harness) -> None:
+    for bad in ("/mededeling om gisteren 10:00 x", "/mededeling om 2025-01-01 10:00 te laat",
+                "/mededeling annuleer 9", "/mededeling " + "x" * 2100, "/mededeling om 2026-02-01"):
+        only_error_for(await command(harness, "anna", bad), "anna")
+    assert await rows(harness, Announcement) == []
+
+
+# ---------------------------------------------------------------------------- before and after a session
+async def plan_session(h: Harness) -> None:
+    await command(h, "anna", "/ambitie Elk gezin in de wijk weet binnen een week waar het terechtkan.")
+    await command(h, "anna", "/bijeenkomst 2026-01-15 14:00-16:00 Buurthuis De Linde")
+
+
+async def test_input_question_three_days_before_and_digest_the_day_before(harness: Harness) -> None:
+    await plan_session(harness)
+    await command(harness, "anna", "/mededeling De zaal is veranderd.")
+    await harness.press("cem", "Gelezen", on="announcement")
+    await command(harness, "bram", "/actie Cem belt de school voor 2026-01-30")
+    await harness.advance(local(2026, 1, 12, 10, 0))
+    (ask,) = sent(harness, "pre_session_question")
+    assert at_local(ask) == local(2026, 1, 12, 10, 0) and ask.to == "group"
+    await harness.say("cem", "Ouders vinden de weg naar hulp niet; scholen zien het eerst.", reply_to="pre_session_question")
+    await harness.say("dewi", "Scholen en ouders praten te weinig met elkaar.", reply_to="pre_session_question")
+    await harness.say("els", "/inbreng Ik neem een casus mee over een gezin met schulden.", private=True)
+    assert len(await rows(harness, MeetingInput)) == 3
+    await harness.join("gijs", "Gijs de Vries")
+    await harness.advance(local(2026, 1, 14, 10, 0))
+    (digest,) = sent(harness, "digest", to="group")
+    assert at_local(digest) == local(2026, 1, 14, 10, 0)
+    text = texts(harness, "digest", to="group")[0]
+    for part in ("Morgen bijeenkomst: do 15 jan 2026 14:00-16:00, Buurthuis De Linde",
+                 "Elk gezin in de wijk weet", "3 leden gaven vooraf hun inbreng", "ouders, scholen",
+                 "1. De zaal is veranderd. (1 van 6 gelezen)", "Cem Yilmaz: belt de school",
+                 "Nieuw sinds de vorige keer: Gijs de Vries", "Mededelingen doen we aan het eind"):
+        assert part in text, part
+    assert "schulden" not in text  # what members wrote goes to the trekker, not the group
+    (private,) = sent(harness, "digest", to="dm:anna")
+    mine = texts(harness, "digest", to="dm:anna")[0]
+    assert "Els Janssen: Ik neem een casus mee over een gezin met schulden." in mine and "samenvatting" in mine
+    assert not [s for s in sent(harness, "digest") if s.to not in ("group", "dm:anna")]
+
+
+async def test_session_planned_late_still_gets_its_digest_and_cancelled_gets_nothing(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 7, 9, 0))
+    await command(harness, "anna", "/bijeenkomst 2026-01-08 14:00-16:00 Buurthuis")
+    await command(harness, "anna", "/bijeenkomst 2026-01-20 14:00-16:00 Buurthuis")
+    await command(harness, "anna", "/bijeenkomst annuleer 2")
+    await harness.advance(local(2026, 1, 21, 12, 0))
+    assert sent(harness, "pre_session_question") == []  # too late for the first, the second is cancelled
+    assert [at_local(s) for s in sent(harness, "digest", to="group")] == [local(2026, 1, 7, 10, 0)]
+
+
+async def test_after_session_question_the_same_afternoon_or_the_next_morning(harness: Harness) -> None:
+    await command(harness, "anna", "/bijeenkomst 2026-01-07 14:00-16:00 Buurthuis")
+    await command(harness, "anna", "/bijeenkomst 2026-01-14 19:00-21:00 Wijkcentrum")
+    await harness.advance(local(2026, 1, 7, 17, 0))
+    (first,) = sent(harness, "after_session_question")
+    assert at_local(first) == local(2026, 1, 7, 17, 0) and "Wat neem je mee?" in first.text
+    await harness.say("cem", "Dat ouders vaker zelf met oplossingen komen.", reply_to="after_session_question")
+    (answer,) = await rows(harness, Answer)
+    (nudge,) = await rows(harness, Nudge, Nudge.category == "session")
+    assert answer.nudge_id == nudge.id
+    await harness.advance(local(2026, 1, 15, 12, 0))
+    assert [at_local(s) for s in sent(harness, "after_session_question")][1] == local(2026, 1, 15, 9, 0)
+    await command(harness, "anna", "/status")
+    assert "Meedoen" in texts(harness)[-1] and "07-01" not in texts(harness)[-1]  # not a weekly nudge
+
+
+async def test_prep_settings(harness: Harness) -> None:
+    only_error_for(await command(harness, "cem", "/ritme bijeenkomst 2"), "cem")
+    await command(harness, "anna", "/ritme bijeenkomst 0 09:00")
+    net = await network(harness)
+    assert (net.pre_session_days, net.digest_time) == (0, "09:00")
+    await command(harness, "anna", "/bijeenkomst 2026-01-15 14:00-16:00 Buurthuis")
+    await harness.advance(local(2026, 1, 15, 12, 0))
+    assert sent(harness, "pre_session_question") == []
+    assert [at_local(s) for s in sent(harness, "digest", to="group")] == [local(2026, 1, 14, 9, 0)]
+
+
+# ---------------------------------------------------------------------------- decisions and ideas
+async def test_decisions_by_trekker_or_penvoerder_with_who_and_why(harness: Harness) -> None:
+    only_error_for(await command(harness, "cem", "/besluit we gaan naar de scholen"), "cem")
+    assert "trekker of de penvoerder" in texts(harness)[-1]
+    (post,) = await command(harness, "anna", "/besluit we bezoeken twee scholen omdat ouders daarom vroegen")
+    assert (post.kind, post.to) == ("decision", "group")
+    assert "Besluit 1: we bezoeken twee scholen" in texts(harness)[-1]
+    assert "Vastgelegd door Anna de Vries. Waarom: ouders daarom vroegen" in texts(harness)[-1]
+    only_error_for(await command(harness, "cem", "/penvoerder cem"), "cem")
+    await command(harness, "anna", "/penvoerder Cem")
+    (post,) = await command(harness, "cem", "/besluit de werkgroep start in maart")
+    assert post.kind == "decision" and "Waarom?" in texts(harness)[-1]
+    (first, second) = await rows(harness, LogEntry, order=LogEntry.nr)
+    assert (first.reason, second.reason, second.status) == ("ouders daarom vroegen", "", "decided")
+
+
+async def test_ideas_are_kept_also_when_not_chosen(harness: Harness) -> None:
+    (post,) = await command(harness, "dewi", "/idee een ouderpanel dat meekijkt")
+    assert (post.kind, post.to) == ("idea", "group") and "Idee 1 van Dewi Santoso" in texts(harness)[-1]
+    await command(harness, "fleur", "/idee een spreekuur op school")
+    only_error_for(await command(harness, "dewi", "/idee 2 niet gekozen te duur"), "dewi")
+    await command(harness, "anna", "/idee 2 niet gekozen het budget is dit jaar op")
+    assert "blijft in het logboek" in texts(harness)[-1]
+    await command(harness, "anna", "/idee 1 gekozen")
+    await command(harness, "anna", "/besluit het ouderpanel start in februari omdat ouders al klaarstaan")
+    await command(harness, "els", "/logboek")
+    log = texts(harness)[-1]
+    assert harness.recorder.sent[-1].visible_to == "els"
+    assert "een ouderpanel dat meekijkt [gekozen]" in log
+    assert "een spreekuur op school [niet gekozen] Waarom: het budget is dit jaar op" in log
+    assert "besluit (Anna de Vries): het ouderpanel start in februari" in log
+    states = [(e.kind, e.status) for e in await rows(harness, LogEntry, order=LogEntry.nr)]
+    assert states == [("idea", "chosen"), ("idea", "not_chosen"), ("decision", "decided")]
+    only_error_for(await command(harness, "anna", "/idee 9 gekozen"), "anna")
+    only_error_for(await command(harness, "anna", "/idee 1 misschien"), "anna")
+
+
+async def test_ambition_show_and_set(harness: Harness) -> None:
+    await command(harness, "cem", "/ambitie")
+    assert "Onze gezamenlijke ambitie: Eén aanpak." in texts(harness)[-1]
+    only_error_for(await command(harness, "cem", "/ambitie iets anders"), "cem")
+    (post,) = await command(harness, "anna", "/ambitie Geen gezin valt tussen wal en schip.")
+    assert post.to == "group" and (await network(harness)).ambition == "Geen gezin valt tussen wal en schip."
+    await harness.advance(local(2026, 2, 20, 12, 0))
+    assert "Geen gezin valt tussen wal en schip." in texts(harness, "intention_prompt")[0]
+
+
+async def test_english_network_uses_english_commands_and_texts(harness: Harness) -> None:
+    await command(harness, "anna", "/netwerk taal en")
+    await command(harness, "anna", "/announce The room has changed.")
+    assert "Announcement 1 from Anna de Vries" in texts(harness)[-1]
+    await command(harness, "cem", "/idea a parents' panel")
+    await command(harness, "anna", "/idea 1 not chosen no budget")
+    assert "stays in the log" in texts(harness)[-1]
