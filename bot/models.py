@@ -352,7 +352,7 @@ class LogEntry(Base):
     chosen stay, marked as such (seed 001: record minority ideas too)."""
 
     __tablename__ = "log_entries"
-    __table_args__ = (UniqueConstraint("network_id", "nr"),)
+    __table_args__ = (UniqueConstraint("network_id", "kind", "nr"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)

@@ -30,12 +30,12 @@ async def test_announcement_now_with_read_button_and_text_fallback(harness: Harn
     await harness.say("dewi", "/gelezen 1")
     await harness.say("els", "/gelezen")
     reads = await rows(harness, AnnouncementRead)
-    assert len(reads) == 3
+    assert len(reads) == 4  # the author counts as a reader
     assert harness.recorder.sent[-1].visible_to == "els" and "gelezen" in texts(harness)[-1]
     await command(harness, "anna", "/mededeling 1")
     overview = texts(harness)[-1]
-    assert "Gelezen door: Cem Yilmaz, Dewi Santoso, Els Janssen" in overview
-    assert "Nog niet gelezen: Anna de Vries, Bram Peters, Fleur Bakker" in overview
+    assert "Gelezen door: Anna de Vries, Cem Yilmaz, Dewi Santoso, Els Janssen" in overview
+    assert "Nog niet gelezen: Bram Peters, Fleur Bakker" in overview
     only_error_for(await command(harness, "cem", "/mededeling 1"), "cem")
 
 
@@ -109,7 +109,7 @@ async def test_input_question_three_days_before_and_digest_the_day_before(harnes
     text = texts(harness, "digest", to="group")[0]
     for part in ("Morgen bijeenkomst: do 15 jan 2026 14:00-16:00, Buurthuis De Linde",
                  "Elk gezin in de wijk weet", "3 leden gaven vooraf hun inbreng", "ouders, scholen",
-                 "1. De zaal is veranderd. (1 van 6 gelezen)", "Cem Yilmaz: belt de school",
+                 "1. De zaal is veranderd. (2 van 6 gelezen)", "Cem Yilmaz: belt de school",
                  "Nieuw sinds de vorige keer: Gijs de Vries", "Mededelingen doen we aan het eind"):
         assert part in text, part
     assert "schulden" not in text  # what members wrote goes to the trekker, not the group
@@ -187,8 +187,8 @@ async def test_ideas_are_kept_also_when_not_chosen(harness: Harness) -> None:
     assert "een ouderpanel dat meekijkt [gekozen]" in log
     assert "een spreekuur op school [niet gekozen] Waarom: het budget is dit jaar op" in log
     assert "besluit (Anna de Vries): het ouderpanel start in februari" in log
-    states = [(e.kind, e.status) for e in await rows(harness, LogEntry, order=LogEntry.nr)]
-    assert states == [("idea", "chosen"), ("idea", "not_chosen"), ("decision", "decided")]
+    states = [(e.kind, e.nr, e.status) for e in await rows(harness, LogEntry, order=LogEntry.id)]
+    assert states == [("idea", 1, "chosen"), ("idea", 2, "not_chosen"), ("decision", 1, "decided")]
     only_error_for(await command(harness, "anna", "/idee 9 gekozen"), "anna")
     only_error_for(await command(harness, "anna", "/idee 1 misschien"), "anna")
 
@@ -210,3 +210,10 @@ async def test_english_network_uses_english_commands_and_texts(harness: Harness)
     await command(harness, "cem", "/idea a parents' panel")
     await command(harness, "anna", "/idea 1 not chosen no budget")
     assert "stays in the log" in texts(harness)[-1]
+
+
+async def test_input_question_and_digest_move_earlier_over_a_weekend(harness: Harness) -> None:
+    await command(harness, "anna", "/bijeenkomst 2026-01-19 14:00-16:00 Buurthuis")  # a Monday
+    await harness.advance(local(2026, 1, 19, 12, 0))
+    assert [at_local(s) for s in sent(harness, "pre_session_question")] == [local(2026, 1, 15, 10, 0)]  # Thu, not Fri
+    assert [at_local(s) for s in sent(harness, "digest", to="group")] == [local(2026, 1, 16, 10, 0)]  # Fri, not Sun

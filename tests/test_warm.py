@@ -216,3 +216,12 @@ async def test_quiet_threshold_can_change_or_stop(harness: Harness) -> None:
     assert (await network(harness)).quiet_after == 0
     only_error_for(await command(harness, "anna", "/ritme stil 1"), "anna")
     assert (await rows(harness, Member, Member.user_id == "dewi"))[0].quiet_noted_at is not None
+
+
+async def test_when_most_of_the_group_is_quiet_the_trekker_gets_one_note_about_the_rhythm(harness: Harness) -> None:
+    await answer_nudges(harness, local(2026, 1, 27, 12, 0), ["anna", "bram"])
+    (note,) = sent(harness, "quiet_member")
+    assert note.to == "dm:anna" and "4 van de 6 leden" in texts(harness, "quiet_member")[0]
+    assert not any(name in note.text for name in ("Cem", "Dewi", "Els", "Fleur"))
+    await answer_nudges(harness, local(2026, 2, 10, 12, 0), ["anna", "bram"])
+    assert len(sent(harness, "quiet_member")) == 1

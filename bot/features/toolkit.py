@@ -6,7 +6,7 @@ session and summarise it, record who decides and keep minority ideas too, set th
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
@@ -30,7 +30,7 @@ from bot.models import (
     Nudge,
 )
 from bot.parsing import UserError, parse_time, take_date
-from bot.schedule import local_at
+from bot.schedule import is_public_holiday, local_at
 from bot.timeutil import format_when, in_quiet_hours, local, next_open_time
 
 MAX_ANNOUNCEMENT = 2000
@@ -58,16 +58,16 @@ def preview(text: str) -> str:
     return text if len(text) <= PREVIEW else text[:PREVIEW].rsplit(" ", 1)[0] + "…"
 
 
-async def busy_until(ctx: Ctx, at: datetime) -> datetime | None:
-    """When a group message planned for ``at`` may go out instead: after the session it would
-    interrupt, or after quiet hours; None when ``at`` is fine."""
+async def busy_until(ctx: Ctx, at: datetime) -> tuple[datetime, str] | None:
+    """When a group message planned for ``at`` may go out instead, and why: after the session it
+    would interrupt (``session``), or after quiet hours (``quiet``); None when ``at`` is fine."""
     meeting = await ctx.session.scalar(select(Meeting).where(
         Meeting.network_id == ctx.network.id, Meeting.cancelled.is_(False), Meeting.starts_at <= at,
         Meeting.ends_at > at).limit(1))
     if meeting is not None:
-        return next_open_time(ctx.network, meeting.ends_at)
+        return next_open_time(ctx.network, meeting.ends_at), "session"
     if in_quiet_hours(ctx.network, at):
-        return next_open_time(ctx.network, at)
+        return next_open_time(ctx.network, at), "quiet"
     return None
 
 
@@ -112,19 +112,23 @@ async def cmd_announce(ctx: Ctx, args: str) -> None:
     if due == ctx.now:
         held = await busy_until(ctx, due)
         if held is None:
-            _post(ctx, ann, member.name)
+            _post(ctx, ann, member)
             return
-        ann.due_at, payload["held"] = held, True
-        ctx.private(member, "status", ctx.t("toolkit.announcement_held", nr=nr, when=format_when(ctx.network, held)))
+        ann.due_at, payload["held"] = held[0], True
+        ctx.private(member, "status", ctx.t(f"toolkit.announcement_held_{held[1]}", nr=nr,
+                                            when=format_when(ctx.network, held[0])))
     else:
         ctx.reply("status", ctx.t("toolkit.announcement_planned", nr=nr, when=format_when(ctx.network, due)))
     await plan(ctx.session, key=f"announcement:{ann.id}", network_id=ctx.network.id, kind="announcement",
                due_at=ann.due_at, payload=payload)
 
 
-def _post(ctx: Ctx, ann: Announcement, author: str) -> None:
+def _post(ctx: Ctx, ann: Announcement, author: Member | None) -> None:
     ann.state, ann.posted_at = "posted", ctx.now
-    ctx.group("announcement", ctx.t("toolkit.announcement", nr=ann.nr, author=author, text=ann.text),
+    if author is not None:  # the author has read their own announcement
+        ctx.session.add(AnnouncementRead(announcement_id=ann.id, member_id=author.id, read_at=ctx.now))
+    name = author.name if author else ctx.t("roles.trekker")
+    ctx.group("announcement", ctx.t("toolkit.announcement", nr=ann.nr, author=name, text=ann.text),
               buttons=(Button(ctx.t("toolkit.read_button"), f"ann:read:{ann.id}"),),
               meta={"announcement": ann.id})
 
@@ -139,13 +143,13 @@ async def run_announcement(ctx: Ctx, jc: JobContext) -> None:
     author = await ctx.session.get(Member, ann.author_id) if ann.author_id else None
     held = await busy_until(ctx, ctx.now)
     if held is not None:
-        jc.postpone_to = ann.due_at = held
+        jc.postpone_to = ann.due_at = held[0]
         if not jc.job.payload.get("held") and author is not None:
             jc.job.payload = {**jc.job.payload, "held": True}
-            ctx.private(author, "status", ctx.t("toolkit.announcement_held", nr=ann.nr,
-                                                when=format_when(ctx.network, held)))
+            ctx.private(author, "status", ctx.t(f"toolkit.announcement_held_{held[1]}", nr=ann.nr,
+                                                when=format_when(ctx.network, held[0])))
         return
-    _post(ctx, ann, author.name if author else ctx.t("roles.trekker"))
+    _post(ctx, ann, author)
 
 
 async def _cancel_announcement(ctx: Ctx, words: list[str]) -> None:
@@ -242,14 +246,29 @@ async def on_meeting_planned(ctx: Ctx, meeting: Meeting) -> None:
     """Plan the input question, the digest, and the end of the session."""
     net = ctx.network
     day = local(net, meeting.starts_at).date()
-    digest = max(local_at(day - timedelta(days=1), net.digest_time, net.timezone), ctx.now)
+    digest = max(working_day_before(net, day, 1), ctx.now)
     if meeting.starts_at - digest >= LATEST_DIGEST:
         await _plan_meeting_job(ctx, meeting, "digest", digest)
     if net.pre_session_days > 0:
-        ask = max(local_at(day - timedelta(days=net.pre_session_days), net.digest_time, net.timezone), ctx.now)
+        ask = working_day_before(net, day, net.pre_session_days)
+        if digest - ask < INPUT_BEFORE_DIGEST:  # e.g. both on the Friday before a Monday session
+            ask = working_day_before(net, local(net, ask).date(), 1)
+        ask = max(ask, ctx.now)
         if meeting.starts_at - ask >= LATEST_INPUT and digest - ask >= INPUT_BEFORE_DIGEST:
             await _plan_meeting_job(ctx, meeting, "pre_session", ask)
     await _plan_meeting_job(ctx, meeting, "session_end", meeting.ends_at)
+
+
+def working_day_before(network: Network, day: date, days: int) -> datetime:
+    """``days`` before ``day`` at the network's digest time, moved earlier (not later: it is
+    about preparing) while that falls on a weekend, a public holiday or in quiet hours."""
+    candidate = day - timedelta(days=days)
+    for _ in range(7):
+        at = local_at(candidate, network.digest_time, network.timezone)
+        if not in_quiet_hours(network, at) and not is_public_holiday(candidate):
+            return at
+        candidate -= timedelta(days=1)
+    return local_at(day - timedelta(days=days), network.digest_time, network.timezone)
 
 
 async def _plan_meeting_job(ctx: Ctx, meeting: Meeting, kind: str, due: datetime) -> None:
@@ -355,9 +374,11 @@ async def run_digest(ctx: Ctx, jc: JobContext) -> None:
         lines.append(ctx.t("toolkit.digest_newcomers", names=", ".join(m.name for m in newcomers)))
     lines.append(ctx.t("toolkit.digest_outro"))
     ctx.group("digest", Markup("\n".join(lines)), meta={"meeting": meeting.id})
+    if not given:
+        return
     summary = [ctx.t("toolkit.digest_private_title", when=when, count=len(writers))]
     summary += [ctx.t("toolkit.digest_private_line", name=name, text=row.text) for row, name in given]
-    summary.append(ctx.t("toolkit.digest_private_outro") if given else ctx.t("toolkit.digest_no_input"))
+    summary.append(ctx.t("toolkit.digest_private_outro"))
     for lead in await active_members(ctx.session, net.id):
         if lead.role == "trekker":
             ctx.private(lead, "digest", Markup("\n".join(summary)), meta={"meeting": meeting.id})
@@ -432,9 +453,10 @@ def split_reason(text: str) -> tuple[str, str]:
     return text.strip(), ""
 
 
-async def _next_nr(ctx: Ctx) -> int:
+async def _next_nr(ctx: Ctx, kind: str) -> int:
+    """Decisions and ideas are numbered separately: Besluit 1, 2 …; Idee 1, 2 …"""
     return (await ctx.session.scalar(select(func.max(LogEntry.nr)).where(
-        LogEntry.network_id == ctx.network.id)) or 0) + 1
+        LogEntry.network_id == ctx.network.id, LogEntry.kind == kind)) or 0) + 1
 
 
 async def cmd_decision(ctx: Ctx, args: str) -> None:
@@ -448,8 +470,8 @@ async def cmd_decision(ctx: Ctx, args: str) -> None:
         raise UserError("errors.usage", usage=ctx.t("help.commands.besluit.usage"))
     if len(args) > MAX_ENTRY:
         raise UserError("errors.value_too_long", limit=MAX_ENTRY)
-    entry = LogEntry(network_id=ctx.network.id, nr=await _next_nr(ctx), kind="decision", author_id=member.id,
-                     text=text, reason=reason, status="decided", created_at=ctx.now)
+    entry = LogEntry(network_id=ctx.network.id, nr=await _next_nr(ctx, "decision"), kind="decision",
+                     author_id=member.id, text=text, reason=reason, status="decided", created_at=ctx.now)
     ctx.session.add(entry)
     why = ctx.t("toolkit.why", reason=reason) if reason else ctx.t("toolkit.why_missing")
     ctx.group("decision", ctx.t("toolkit.decision", nr=entry.nr, text=text, who=member.name, why=why))
@@ -470,7 +492,7 @@ async def cmd_idea(ctx: Ctx, args: str) -> None:
         raise UserError("errors.usage", usage=ctx.t("help.commands.idee.usage"))
     if len(text) > MAX_ENTRY:
         raise UserError("errors.value_too_long", limit=MAX_ENTRY)
-    entry = LogEntry(network_id=ctx.network.id, nr=await _next_nr(ctx), kind="idea", author_id=member.id,
+    entry = LogEntry(network_id=ctx.network.id, nr=await _next_nr(ctx, "idea"), kind="idea", author_id=member.id,
                      text=text, created_at=ctx.now)
     ctx.session.add(entry)
     ctx.group("idea", ctx.t("toolkit.idea", nr=entry.nr, text=text, who=member.name))
@@ -501,7 +523,7 @@ async def _show_log(ctx: Ctx, kind: str | None) -> None:
         LogEntry.network_id == ctx.network.id)
     if kind:
         query = query.where(LogEntry.kind == kind)
-    rows = list(await ctx.session.execute(query.order_by(LogEntry.nr.desc()).limit(30)))
+    rows = list(await ctx.session.execute(query.order_by(LogEntry.created_at.desc(), LogEntry.id.desc()).limit(30)))
     if not rows:
         ctx.reply("status", ctx.t("toolkit.log_empty"))
         return

@@ -254,16 +254,28 @@ async def check_quiet(ctx: Ctx, nudge: Nudge) -> None:
     answered = {(nid, mid) for nid, mid in await ctx.session.execute(
         select(Answer.nudge_id, Answer.member_id).where(Answer.nudge_id.in_([x.id for x in nudges])))}
     members = await active_members(ctx.session, ctx.network.id)
-    for member in members:
-        if member.quiet_noted_at is not None:
-            continue
+    counted = [m for m in members if rhythm.eligible(m, nudge.sent_at)]
+    newly = []
+    for member in counted:
         theirs = [x for x in nudges if rhythm.eligible(member, x.sent_at)][:n]
-        if len(theirs) < n or any((x.id, member.id) in answered for x in theirs):
-            continue
-        leads = [m for m in members if m.role == "trekker" and m.id != member.id] or \
-                [m for m in members if m.role == "procesbegeleider" and m.id != member.id]
-        for lead in leads:
-            ctx.private(lead, "quiet_member", ctx.t("warm.quiet_member", name=member.name, count=n))
+        if len(theirs) == n and not any((x.id, member.id) in answered for x in theirs):
+            if member.quiet_noted_at is None:
+                newly.append(member)
+        else:
+            member.quiet_noted_at = None  # answered lately: a new quiet spell may start later
+    quiet = [m for m in counted if m.quiet_noted_at is not None] + newly
+    if len(newly) > 1 and 2 * len(quiet) > len(counted):
+        # most of the group is quiet: that says more about the rhythm than about people
+        for lead in [m for m in members if m.role == "trekker"]:
+            ctx.private(lead, "quiet_member", ctx.t("warm.quiet_many", quiet=len(quiet), total=len(counted),
+                                                    count=n))
+    else:
+        for member in newly:
+            leads = [m for m in members if m.role == "trekker" and m.id != member.id] or \
+                    [m for m in members if m.role == "procesbegeleider" and m.id != member.id]
+            for lead in leads:
+                ctx.private(lead, "quiet_member", ctx.t("warm.quiet_member", name=member.name, count=n))
+    for member in newly:
         member.quiet_noted_at = ctx.now
 
 

@@ -82,7 +82,7 @@ def upgrade() -> None:
             ["network_id"], ["networks.id"], name=op.f("fk_log_entries_network_id_networks"), ondelete="CASCADE"
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_log_entries")),
-        sa.UniqueConstraint("network_id", "nr", name=op.f("uq_log_entries_network_id")),
+        sa.UniqueConstraint("network_id", "kind", "nr", name=op.f("uq_log_entries_network_id")),
     )
     with op.batch_alter_table("log_entries", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_log_entries_network_id"), ["network_id"], unique=False)
