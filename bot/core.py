@@ -6,6 +6,7 @@ change it belongs to; :class:`bot.delivery.Delivery` hands the rows to the adapt
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from bot.clock import Clock
 from bot.database import Database
 from bot.events import (
     Address,
+    Attachment,
     BotAdded,
     Button,
     ButtonPress,
@@ -57,6 +59,8 @@ class Ctx:
     #: the platform user behind the event (also when they are not a member anywhere)
     person: Person | None = None
     out: list[Outgoing] = field(default_factory=list)
+    #: run after the transaction committed (e.g. scrubbing the SQLite write-ahead log after an erasure)
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def lang(self) -> str:
@@ -134,7 +138,10 @@ class Core:
                 log.exception("handler failed for %s", type(event).__name__)
                 await self._reload(ctx, before)
                 ctx.reply("error", ctx.t("errors.internal"))
-            return await store_outgoing(session, ctx.network.id, ctx.out, now)
+            stored = await store_outgoing(session, ctx.network.id, ctx.out, now)
+        for callback in ctx.after_commit:
+            await callback()
+        return stored
 
     @staticmethod
     async def _reload(ctx: Ctx, keep: int) -> None:
@@ -230,6 +237,7 @@ async def store_outgoing(session: AsyncSession, network_id: int | None, messages
             user_id=msg.address.user_id, thread=msg.address.thread, member_id=member_id, kind=msg.kind,
             text=str(msg.text), buttons=[[b.label, b.action] for b in msg.buttons], meta=msg.meta,
             ephemeral=msg.ephemeral, created_at=now,
+            files=[{"name": f.name, "mime": f.mime, "data": base64.b64encode(f.data).decode()} for f in msg.files],
         )
         session.add(row)
         rows.append(row)
@@ -271,5 +279,6 @@ def outgoing_from_row(row: OutboxMessage) -> Outgoing:
         Address(row.platform, row.chat_id, row.user_id, row.thread), row.kind, Markup(row.text),
         tuple(Button(label, action) for label, action in row.buttons), dict(row.meta or {}), row.id,
         ephemeral=row.ephemeral,
+        files=tuple(Attachment(f["name"], f["mime"], base64.b64decode(f["data"])) for f in row.files or ()),
     )
 

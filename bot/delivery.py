@@ -195,7 +195,7 @@ class Delivery:
             return None
         except Undeliverable as exc:
             log.warning("outbox %s undeliverable on %s: %s", row.id, row.platform, type(exc).__name__)
-            await self._finish(row.id, "failed", None)
+            await self._finish(row.id, "failed", None, (row.meta or {}).get("scrub"))
             return None
         except Exception as exc:  # transient: retry with back-off
             log.warning("outbox %s send failed on %s (%s), will retry", row.id, row.platform, type(exc).__name__)
@@ -205,7 +205,7 @@ class Delivery:
                 await session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id)
                                       .values(state=state, lease_until=retry_at))
             return retry_at
-        await self._finish(row.id, "sent", platform_id)
+        await self._finish(row.id, "sent", platform_id, (row.meta or {}).get("scrub"))
         return None
 
     async def _release(self, row_id: int, until: datetime) -> None:
@@ -214,8 +214,12 @@ class Delivery:
             await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
                                   .values(state="pending", lease_until=until, attempts=OutboxMessage.attempts - 1))
 
-    async def _finish(self, row_id: int, state: str, platform_id: str | None) -> None:
+    async def _finish(self, row_id: int, state: str, platform_id: str | None, scrub: str | None = None) -> None:
+        values = {"state": state, "sent_at": self.clock.now(), "platform_message_id": platform_id, "lease_until": None}
+        if scrub and state != "waiting":  # personal content (an export, an erasure notice) is not kept once sent
+            values.update(text="", files=[], buttons=[], meta={})
+            if scrub == "all":
+                values["user_id"] = None
         async with self.db.transaction() as session:
-            await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(
-                state=state, sent_at=self.clock.now(), platform_message_id=platform_id, lease_until=None))
+            await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
 

@@ -39,6 +39,15 @@ class Button:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """A file sent with a message (a report's chart, a member's data export)."""
+
+    name: str
+    mime: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
 class Outgoing:
     """A message the core wants delivered. ``text`` is in the core's Markdown subset."""
 
@@ -52,6 +61,8 @@ class Outgoing:
     #: an answer for the asker alone (``address.user_id``) shown in the group chat: Slack shows
     #: it ephemerally, platforms without that reply to the asker's message
     ephemeral: bool = False
+    #: files to upload with the message (Slack ``files_upload_v2``, Telegram ``sendDocument``)
+    files: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,8 @@ class Network(Base):
     digest_time: Mapped[str] = mapped_column(String(5), default="10:00")
     #: the member the network recognises as penvoerder: may record decisions besides the trekker
     penvoerder_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: reflection answers, session input and sent messages older than this are removed
+    retention_months: Mapped[int] = mapped_column(Integer, default=12)
     created_at: Mapped[datetime]
 
 
@@ -135,6 +137,8 @@ class Member(Base):
     goal: Mapped[str] = mapped_column(Text, default="")
     #: when the trekker was told this member has gone quiet; cleared by their next answer
     quiet_noted_at: Mapped[datetime | None] = mapped_column(default=None)
+    #: may the bot quote this member's answers (without name) in harvests and reports? Default: no
+    quote_consent: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
 class Meeting(Base):
@@ -197,6 +201,8 @@ class OutboxMessage(Base):
     buttons: Mapped[list[Any]] = mapped_column(default=list)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ephemeral: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: attachments: ``[{"name", "mime", "data" (base64)}]``
+    files: Mapped[list[Any]] = mapped_column(default=list)
     state: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     lease_until: Mapped[datetime | None] = mapped_column(default=None)

@@ -39,6 +39,8 @@ ORDER: list[Command] = []
 MESSAGE_HOOKS: list[MessageHook] = []
 #: called with (ctx, member) when someone joins a network's chat
 ON_JOIN: list[Callable[[Ctx, object], Awaitable[None]]] = []
+#: applied to every text message before it is routed: (ctx, message) → message
+TEXT_FILTERS: list[Callable[[Ctx, MessageIn], MessageIn]] = []
 #: called with (ctx, member) when a member leaves (after they were marked inactive)
 ON_LEAVE: list[Callable[[Ctx, object], Awaitable[None]]] = []
 BUTTONS: dict[str, ButtonHandler] = {}
@@ -71,6 +73,8 @@ async def on_message(ctx: Ctx, msg: MessageIn) -> None:
     if len(msg.text) > MAX_TEXT:
         ctx.reply("hint", ctx.t("errors.too_long", limit=MAX_TEXT, length=len(msg.text)))
         return
+    for screen in TEXT_FILTERS:  # e.g. masking a citizen's personal data before anything is stored
+        msg = screen(ctx, msg)
     parsed = split_command(msg.text)
     if parsed is not None:
         await run_command(ctx, *parsed)

@@ -291,6 +291,14 @@ async def run_reminder(ctx: Ctx, jc: JobContext) -> None:
 
 
 STOPWORDS_FILE = "stopwords.yaml"
+MAX_QUOTES = 2
+QUOTE_LENGTH = 200
+
+
+def shorten(text: str, limit: int = QUOTE_LENGTH) -> str:
+    """One line of at most ``limit`` characters, cut at a word."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + "…"
 
 
 @cache
@@ -316,7 +324,8 @@ def themes(texts: list[str], limit: int = 5) -> list[str]:
 
 @network_job
 async def run_harvest(ctx: Ctx, jc: JobContext) -> None:
-    """Post the harvest of a nudge: how many answered and the recurring themes (no quotes yet)."""
+    """Post the harvest of a nudge: how many answered, the recurring themes, and up to two short
+    quotes (without names) from members who allowed quoting (``/privacy citeren ja``)."""
     if await postpone_if_busy(ctx, jc):
         return
     nudge, answers = await _nudge_and_answers(ctx, jc.job.payload["nudge"])
@@ -335,6 +344,9 @@ async def run_harvest(ctx: Ctx, jc: JobContext) -> None:
                    total=max(len(counted | answered), len(answered)))]
     if words:
         lines.append(ctx.t("rhythm.harvest_themes", themes=", ".join(words)))
+    consenting = {m.id for m in members if m.quote_consent}
+    quotes = [a.text for a in answers if a.member_id in consenting and a.text][:MAX_QUOTES]
+    lines += [ctx.t("rhythm.harvest_quote", text=shorten(q)) for q in quotes]
     lines.append(ctx.t("rhythm.harvest_outro"))
     ctx.group("harvest", Markup("\n".join(lines)), meta={"nudge": nudge.id})
 

@@ -1,0 +1,281 @@
+"""Privacy and trust (PRODUCT §2.7): personal-data warnings, consent to be quoted, export
+(``/mijngegevens``), erasure (``/vergeetmij``) and retention.
+
+What is stored, why and for how long is written down in ``docs/privacy.md``; keep it in step.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, or_, select, text, update
+
+from bot import privacy as detect
+from bot.core import Ctx, network_job
+from bot.events import Attachment, Button, MessageIn
+from bot.features import rhythm
+from bot.features.commands import BUTTONS, TEXT_FILTERS, Command
+from bot.jobs import JobContext, JobKind, plan
+from bot.markup import Markup, escape
+from bot.models import (
+    Action,
+    Announcement,
+    Answer,
+    Celebration,
+    CustomQuestion,
+    LogEntry,
+    Meeting,
+    MeetingInput,
+    Member,
+    Network,
+    Nudge,
+    OutboxMessage,
+    Round,
+    RoundEntry,
+)
+from bot.parsing import UserError
+from bot.schedule import local_at
+from bot.timeutil import format_when, local
+
+YES = ("ja", "yes", "j", "y")
+NO = ("nee", "no", "n")
+RETENTION_RANGE = (1, 60)
+#: the retention job runs daily at this local time (no message is sent)
+RETENTION_TIME = "03:00"
+ERASED = "—"
+
+
+# ---------------------------------------------------------------------------- personal-data warning
+def screen(ctx: Ctx, msg: MessageIn) -> MessageIn:
+    """Mask what looks like a citizen's personal data before anything is stored, and ask the author
+    privately to anonymise their message (the platform still shows what they wrote)."""
+    findings = detect.find(msg.text)
+    if not findings:
+        return msg
+    labels = {k: str(ctx.t(f"privacy.kinds.{k}")) for k in detect.KINDS}
+    masked = detect.mask(msg.text, findings)
+    for kind, label in labels.items():
+        masked = masked.replace(f"[{kind}]", f"[{label}]")
+    kinds = sorted({f.kind for f in findings}, key=detect.KINDS.index)
+    hint = ctx.t("privacy.pii_hint", kinds=", ".join(labels[k] for k in kinds))
+    if ctx.member is not None:
+        ctx.private(ctx.member, "privacy", hint)
+    else:
+        ctx.reply("privacy", hint)
+    return MessageIn(msg.chat, msg.sender, masked, msg.message_id, msg.reply_to)
+
+
+# ---------------------------------------------------------------------------- /privacy
+def consent(ctx: Ctx, member: Member) -> Markup:
+    """The member's choice on being quoted, in words."""
+    return ctx.t("privacy.consent_yes" if member.quote_consent else "privacy.consent_no")
+
+
+async def cmd_privacy(ctx: Ctx, args: str) -> None:
+    """``/privacy``: what is kept and your choice on quoting; ``/privacy citeren ja|nee``;
+    ``/privacy bewaartermijn <maanden>`` (trekker)."""
+    member = ctx.require()
+    words = [w.lower() for w in args.split()]
+    if not words:
+        ctx.reply("status", ctx.t("privacy.show", months=ctx.network.retention_months, consent=consent(ctx, member)))
+        return
+    if words[0] in ("citeren", "quote", "quotes") and len(words) == 2 and words[1] in YES + NO:
+        member.quote_consent = words[1] in YES
+        ctx.reply("status", consent(ctx, member))
+        return
+    if words[0] in ("bewaartermijn", "retention") and len(words) == 2:
+        ctx.require("trekker")
+        low, high = RETENTION_RANGE
+        if not words[1].isdigit() or not low <= int(words[1]) <= high:
+            raise UserError("errors.retention_range", low=low, high=high)
+        ctx.network.retention_months = int(words[1])
+        ctx.group("status", ctx.t("privacy.retention_set", months=ctx.network.retention_months,
+                                  who=member.name))
+        return
+    raise UserError("errors.usage", usage=ctx.t("help.commands.privacy.usage"))
+
+
+# ---------------------------------------------------------------------------- export
+async def collect(ctx: Ctx, member: Member) -> dict[str, Any]:
+    """Everything stored about ``member``, as plain data."""
+    s = ctx.session
+
+    def when(value: datetime | None) -> str | None:
+        return value.isoformat() if value else None
+
+    answers = await s.execute(select(Answer, Nudge).join(Nudge, Nudge.id == Answer.nudge_id)
+                              .where(Answer.member_id == member.id).order_by(Answer.created_at))
+    data: dict[str, Any] = {
+        "network": ctx.network.name,
+        "profile": {"name": member.name, "platform": member.platform, "platform_user_id": member.user_id,
+                    "role": member.role, "perspective": member.perspective, "active": member.active,
+                    "joined_at": when(member.joined_at), "left_at": when(member.left_at),
+                    "paused_until": when(member.paused_until), "learning_goal": member.goal,
+                    "quote_consent": member.quote_consent},
+        "answers": [{"question": await rhythm.nudge_question(ctx, n), "answer": a.text, "at": when(a.created_at)}
+                    for a, n in answers],
+        "session_input": [{"session": when(m.starts_at), "text": i.text, "at": when(i.created_at)}
+                          for i, m in await s.execute(
+                              select(MeetingInput, Meeting).join(Meeting, Meeting.id == MeetingInput.meeting_id)
+                              .where(MeetingInput.member_id == member.id))],
+        "ideas_and_decisions": [{"kind": e.kind, "nr": e.nr, "text": e.text, "reason": e.reason, "status": e.status,
+                                 "at": when(e.created_at)}
+                                for e in await s.scalars(select(LogEntry).where(LogEntry.author_id == member.id))],
+        "actions": [{"nr": a.id, "text": a.text, "due": a.due_date.isoformat() if a.due_date else None,
+                     "state": a.state, "outcome": a.outcome}
+                    for a in await s.scalars(select(Action).where(Action.owner_id == member.id))],
+        "celebrations": [{"text": c.text, "at": when(c.created_at)}
+                         for c in await s.scalars(select(Celebration).where(Celebration.member_id == member.id))],
+        "action_learning_contributions": [{"step": e.step, "text": e.text, "at": when(e.created_at)}
+                                          for e in await s.scalars(select(RoundEntry).where(
+                                              RoundEntry.member_id == member.id))],
+        "announcements": [{"nr": a.nr, "text": a.text, "at": when(a.created_at)}
+                          for a in await s.scalars(select(Announcement).where(Announcement.author_id == member.id))],
+    }
+    return data
+
+
+async def cmd_export(ctx: Ctx, args: str) -> None:
+    """``/mijngegevens``: everything stored about you, privately, readable plus a JSON file."""
+    member = ctx.require()
+    data = await collect(ctx, member)
+    p = data["profile"]
+    unset = ctx.t("common.not_set")
+    lines = [ctx.t("privacy.export_title", network=ctx.network.name),
+             ctx.t("privacy.export_profile", name=p["name"], role=ctx.t(f"roles.{p['role']}"),
+                   perspective=ctx.t(f"perspectives.{p['perspective']}") if p["perspective"] else unset,
+                   joined=format_when(ctx.network, member.joined_at), goal=p["learning_goal"] or unset,
+                   consent=consent(ctx, member))]
+    for key in ("answers", "session_input", "ideas_and_decisions", "actions", "celebrations",
+                "action_learning_contributions", "announcements"):
+        lines.append(ctx.t("privacy.export_count", what=ctx.t(f"privacy.parts.{key}"), count=len(data[key])))
+    for item in data["answers"][-5:]:
+        lines.append(ctx.t("privacy.export_answer", text=rhythm.shorten(item["answer"], 120)))
+    lines.append(ctx.t("privacy.export_outro", months=ctx.network.retention_months))
+    file = Attachment(f"bamboe-mijn-gegevens-{local(ctx.network, ctx.now):%Y-%m-%d}.json", "application/json",
+                      json.dumps(data, ensure_ascii=False, indent=2).encode())
+    ctx.out.append(_private(member, Markup("\n".join(lines)), files=(file,), scrub="content"))
+
+
+def _private(member: Member, text: Markup, *, files=(), buttons=(), scrub: str | None = None):  # noqa: ANN001, ANN202
+    from bot.events import Address, Outgoing
+
+    meta = {"scrub": scrub} if scrub else {}
+    return Outgoing(Address(member.platform, None, member.user_id), "privacy", text, tuple(buttons), meta,
+                    files=tuple(files))
+
+
+# ---------------------------------------------------------------------------- erasure
+async def cmd_forget(ctx: Ctx, args: str) -> None:
+    """``/vergeetmij``: asks for confirmation (button, or ``/vergeetmij ja``), then erases."""
+    member = ctx.require()
+    if args.strip().lower() in YES:
+        await erase(ctx, member)
+        return
+    ctx.out.append(_private(member, ctx.t("privacy.forget_confirm"), buttons=(
+        Button(ctx.t("privacy.forget_yes"), "forget:yes"), Button(ctx.t("privacy.forget_no"), "forget:no"))))
+
+
+async def on_forget_button(ctx: Ctx, rest: str) -> None:
+    """The confirmation buttons of ``/vergeetmij``."""
+    member = ctx.require()
+    if rest == "yes":
+        await erase(ctx, member)
+    else:
+        ctx.private(member, "privacy", ctx.t("privacy.forget_cancelled"))
+
+
+async def erase(ctx: Ctx, member: Member) -> None:
+    """Remove the member's personal data everywhere, keeping only anonymous counts (their answers
+    stay as empty rows, so the participation figures still add up)."""
+    s = ctx.session
+    mid, platform, user_id = member.id, member.platform, member.user_id
+    names = {member.name, str(escape(member.name))}
+    await s.execute(update(Answer).where(Answer.member_id == mid).values(text="", member_id=None))
+    for model in (MeetingInput, Celebration, RoundEntry):
+        await s.execute(delete(model).where(model.member_id == mid))
+    await s.execute(update(LogEntry).where(LogEntry.author_id == mid).values(
+        text=ERASED, reason="", status_reason="", author_id=None))
+    await s.execute(update(Announcement).where(Announcement.author_id == mid).values(text=ERASED, author_id=None))
+    await s.execute(update(Action).where(Action.owner_id == mid).values(text=ERASED, outcome="", owner_id=None))
+    await s.execute(delete(CustomQuestion).where(CustomQuestion.added_by == mid, CustomQuestion.asked_at.is_(None)))
+    await s.execute(update(CustomQuestion).where(CustomQuestion.added_by == mid).values(text=ERASED, added_by=None))
+    mentions = or_(*(OutboxMessage.text.contains(n) for n in names if n))
+    await s.execute(delete(Celebration).where(Celebration.network_id == ctx.network.id,
+                                              or_(*(Celebration.text.contains(n) for n in names if n))))
+    await s.execute(delete(OutboxMessage).where(or_(
+        OutboxMessage.member_id == mid,
+        (OutboxMessage.platform == platform) & (OutboxMessage.user_id == user_id),
+        (OutboxMessage.network_id == ctx.network.id) & mentions)))
+    if ctx.network.penvoerder_id == mid:
+        ctx.network.penvoerder_id = None
+    await s.delete(member)
+    await s.flush()
+    ctx.member = None
+    lang = ctx.lang
+    from bot import i18n
+    from bot.events import Address, Outgoing
+
+    ctx.out.append(Outgoing(Address(platform, None, user_id), "privacy", i18n.t(lang, "privacy.forgotten"),
+                            meta={"scrub": "all"}))
+    ctx.after_commit.append(ctx_checkpoint(ctx))
+
+
+def ctx_checkpoint(ctx: Ctx):  # noqa: ANN201
+    """After an erasure commits: on SQLite, fold the write-ahead log back into the (securely
+    deleting) database file and truncate it, so no old page with the erased data survives."""
+
+    async def run() -> None:
+        bind = ctx.session.bind
+        if bind is not None and bind.dialect.name == "sqlite":
+            async with bind.connect() as conn:
+                await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+
+    return run
+
+
+# ---------------------------------------------------------------------------- retention
+async def plan_retention(session, network: Network, now: datetime, replan: bool = False) -> None:  # noqa: ANN001
+    """Plan tomorrow's retention run (03:00 local)."""
+    day = local(network, now).date() + timedelta(days=1)
+    await plan(session, key=f"retention:{network.id}:{day.isoformat()}", network_id=network.id, kind="retention",
+               due_at=local_at(day, RETENTION_TIME, network.timezone))
+
+
+@network_job
+async def run_retention(ctx: Ctx, jc: JobContext) -> None:
+    """Remove answers, session input, action-learning texts and sent messages older than the
+    network's retention period (months of 30 days)."""
+    cutoff = ctx.now - timedelta(days=30 * ctx.network.retention_months)
+    net = ctx.network.id
+    s = ctx.session
+    nudge_ids = select(Nudge.id).where(Nudge.network_id == net).scalar_subquery()
+    await s.execute(delete(Answer).where(Answer.nudge_id.in_(nudge_ids), Answer.created_at < cutoff))
+    meeting_ids = select(Meeting.id).where(Meeting.network_id == net).scalar_subquery()
+    await s.execute(delete(MeetingInput).where(MeetingInput.meeting_id.in_(meeting_ids),
+                                               MeetingInput.created_at < cutoff))
+
+    round_ids = select(Round.id).where(Round.network_id == net).scalar_subquery()
+    await s.execute(delete(RoundEntry).where(RoundEntry.round_id.in_(round_ids), RoundEntry.created_at < cutoff))
+    await s.execute(delete(OutboxMessage).where(OutboxMessage.network_id == net, OutboxMessage.created_at < cutoff,
+                                                OutboxMessage.state.in_(("sent", "failed", "cancelled"))))
+    await plan_retention(s, ctx.network, jc.job.due_at)
+
+
+async def _skip_retention(jc: JobContext) -> None:
+    network = await jc.session.get(Network, jc.job.network_id)
+    if network is not None:
+        await plan_retention(jc.session, network, jc.now)
+
+
+JOB_KINDS = {"retention": JobKind(run_retention, grace=timedelta(days=1), skip=_skip_retention)}
+COMMANDS = [
+    Command("privacy", cmd_privacy),
+    Command("mijngegevens", cmd_export, ("mydata",)),
+    Command("vergeetmij", cmd_forget, ("forgetme",)),
+]
+BUTTONS["forget"] = on_forget_button
+TEXT_FILTERS.append(screen)
+rhythm.ON_PLAN_ALL.append(plan_retention)
