@@ -92,7 +92,11 @@ def main(argv: list[str] | None = None) -> int:
             print("bamboe run: no chat platform is configured. Set SLACK_BOT_TOKEN or TELEGRAM_BOT_TOKEN "
                   "(see README.md, 'Configuration'), or try the bot first with: bamboe demo", file=sys.stderr)
             return 2
-        return asyncio.run(serve(settings))
+        try:
+            return asyncio.run(serve(settings))
+        except (RuntimeError, ValueError) as exc:  # configuration or connection problems at start
+            print(f"bamboe run: {exc}", file=sys.stderr)
+            return 2
     if args.command == "db" and args.db_command == "upgrade":
         from bamboe.settings import Settings
         from bot.database import Database, create_engine, upgrade

@@ -26,14 +26,15 @@ from bot.clock import Clock, SystemClock
 from bot.core import Core
 from bot.database import Database, create_engine, upgrade
 from bot.delivery import Delivery, Sender
-from bot.events import InboundEvent
+from bot.events import InboundEvent, Outgoing
 
 log = logging.getLogger("bamboe")
 
 #: how often the dispatcher looks for due work when nothing wakes it earlier
 POLL_SECONDS = 5.0
 
-Inbound = Callable[[InboundEvent], Awaitable[None]]
+#: an adapter's way in: hand over an event, get back the messages the core decided to send
+Inbound = Callable[[InboundEvent], Awaitable[object]]
 
 
 class Adapter(Protocol):
@@ -80,10 +81,12 @@ class App:
     adapters: list[Adapter] = field(default_factory=list)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
 
-    async def receive(self, event: InboundEvent) -> None:
-        """An adapter's inbound event: let the core decide, then wake delivery."""
-        await self.core.handle(event)
+    async def receive(self, event: InboundEvent) -> list[Outgoing]:
+        """An adapter's inbound event: let the core decide, then wake delivery. Returns what the
+        core will send (already in the outbox), so an adapter can thread answers to the asker."""
+        out = await self.core.handle(event)
         self.wake.set()
+        return out
 
     async def tick(self) -> None:
         """Run what is due and deliver what is waiting."""

@@ -1,0 +1,469 @@
+"""The Telegram adapter: python-telegram-bot's :class:`~telegram.ext.Application` driven by
+``bamboe run``.
+
+Updates arrive by long polling (getUpdates, the default) or, with ``TELEGRAM_WEBHOOK_URL`` and
+``TELEGRAM_WEBHOOK_SECRET``, on ``POST /telegram/webhook`` of the shared HTTP server. They are
+translated to the core's events (:mod:`adapters.telegram.translate`); outgoing messages are
+rendered as Telegram HTML (:mod:`adapters.telegram.render`) and sent with sendMessage. Scheduling,
+state and throttling belong to the core, so PTB's JobQueue, persistence and rate limiter are off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import html
+import logging
+import os
+import re
+import time
+from collections import OrderedDict
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from telegram import (
+    BotCommand,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    LinkPreviewOptions,
+    Message,
+    ReplyParameters,
+    Update,
+)
+from telegram import error as tg_error
+from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+
+from adapters.telegram.render import render_parts
+from adapters.telegram.translate import PLATFORM, Me, button_press, from_update
+from bamboe.settings import Settings
+from bot import i18n
+from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable
+from bot.events import InboundEvent, Outgoing
+from bot.markup import plain
+
+log = logging.getLogger(__name__)
+# opt in to PTB's future time periods (``RetryAfter.retry_after`` as a timedelta) instead of a
+# deprecation warning on every 429; :func:`retry_seconds` reads both types
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+# httpx logs every request URL at INFO, and the Bot API's URLs contain the token; PTB logs request
+# parameters (message texts) at DEBUG. Neither may reach bamboe's logs.
+for _name, _level in (("httpx", logging.WARNING), ("httpcore", logging.WARNING), ("telegram", logging.INFO)):
+    logging.getLogger(_name).setLevel(_level)
+
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+#: the update types the core needs (chat_member would need admin rights and is not used)
+ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
+#: callback_data may hold at most this many bytes
+CALLBACK_DATA_MAX = 64
+#: long-poll timeout in seconds (the server answers at once when updates are waiting)
+POLL_TIMEOUT = 30
+#: getMe / setWebhook attempts at start before giving up with a clear error
+START_ATTEMPTS = 3
+#: how long an asker's last message is remembered to reply to it (answers "only they see")
+ASKER_MEMORY = 600.0
+#: how many message → topic links are kept in memory
+TOPIC_MEMORY = 10_000
+COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
+SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+#: Telegram's descriptions that mean a private message cannot be delivered yet / ever
+NOT_STARTED = ("can't initiate conversation", "bot can't initiate")
+
+
+class TelegramConfigError(ValueError):
+    """The Telegram settings cannot work together (e.g. a webhook without a secret)."""
+
+
+def retry_seconds(exc: tg_error.RetryAfter) -> float:
+    """``retry_after`` in seconds, whichever type this PTB version hands out."""
+    value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def command_lists() -> dict[str | None, list[BotCommand]]:
+    """The command menu per language (``None``: the default, in the core's default language),
+    from the core's command table and the ``help.commands.<name>.summary`` texts."""
+    import bot.features  # noqa: F401 - fills the command table
+    from bot.features.commands import ORDER
+
+    lists: dict[str | None, list[BotCommand]] = {}
+    for language in (None, *i18n.LANGUAGES):
+        lang = language or i18n.DEFAULT_LANGUAGE
+        commands = []
+        for cmd in ORDER:
+            if not cmd.listed:
+                continue
+            name = cmd.shown(lang)
+            if not COMMAND_NAME.match(name):
+                log.warning("command /%s cannot be listed on Telegram (name not allowed)", name)
+                continue
+            key = f"help.commands.{cmd.name}.summary"
+            found = next((tongue for tongue in (lang, *i18n.LANGUAGES) if i18n.has(tongue, key)), None)
+            description = plain(i18n.t(found, key)).strip()[:256] if found else ""
+            commands.append(BotCommand(name, description or "/" + name))
+        lists[language] = commands
+    return lists
+
+
+class _Bounded(OrderedDict):
+    """A small LRU mapping (the oldest entries go first)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def put(self, key: Any, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+class TelegramAdapter:
+    """One Telegram bot, as ``bamboe run`` drives it; it is its own :class:`~bot.delivery.Sender`."""
+
+    platform = PLATFORM
+    #: ≈ 20 messages a minute per group, one a second per person, 30 a second overall
+    limits = Limits(per_chat=3.0, per_person=1.0, per_second=30)
+
+    def __init__(self, settings: Settings, inbound: Any, *, poll_timeout: int = POLL_TIMEOUT) -> None:
+        if settings.telegram_bot_token is None:
+            raise TelegramConfigError("TELEGRAM_BOT_TOKEN is not set")
+        self.inbound = inbound
+        self.poll_timeout = poll_timeout
+        self.webhook_url = settings.telegram_webhook_url or None
+        secret = settings.telegram_webhook_secret.get_secret_value() if settings.telegram_webhook_secret else ""
+        if self.webhook_url:
+            if not secret:
+                raise TelegramConfigError(
+                    "TELEGRAM_WEBHOOK_URL is set but TELEGRAM_WEBHOOK_SECRET is not: the webhook needs a secret "
+                    "so that only Telegram can post updates (1-256 characters: A-Z, a-z, 0-9, _ and -)")
+            if not SECRET_TOKEN.match(secret):
+                raise TelegramConfigError(
+                    "TELEGRAM_WEBHOOK_SECRET may only hold 1-256 characters A-Z, a-z, 0-9, _ and -")
+            if urlsplit(self.webhook_url).scheme != "https":
+                log.warning("TELEGRAM_WEBHOOK_URL should be an https:// address; Telegram only calls https")
+            if not urlsplit(self.webhook_url).path.endswith(WEBHOOK_PATH):
+                log.warning("TELEGRAM_WEBHOOK_URL does not end in %s, the path bamboe serves", WEBHOOK_PATH)
+        self._secret = secret.encode()
+        self.api_url = settings.telegram_api_url or "https://api.telegram.org/bot"
+        builder: ApplicationBuilder = (
+            Application.builder()
+            .token(settings.telegram_bot_token.get_secret_value())
+            .base_url(self.api_url)
+            .updater(None)
+            .job_queue(None)
+            .connect_timeout(10.0)
+            .read_timeout(20.0)
+            .write_timeout(20.0)
+            .get_updates_connect_timeout(10.0)
+            .get_updates_read_timeout(10.0)
+        )
+        self.application: Application = builder.build()
+        self.application.add_handler(TypeHandler(Update, self._on_update))
+        self.sender = self
+        self.me: Me | None = None
+        self._started = asyncio.Event()
+        self._stopped = False
+        self._last_poll_ok = 0.0
+        self._webhook_set = False
+        self._poller: asyncio.Task | None = None
+        #: (chat, user) → (message id, topic id, when) of the person's latest message there
+        self._askers: _Bounded = _Bounded(TOPIC_MEMORY)
+        #: (chat, message id) → forum topic id, for messages seen or sent in a topic
+        self._topics: _Bounded = _Bounded(TOPIC_MEMORY)
+        #: outbox id → ids of the parts already sent (a retry goes on where it stopped)
+        self._partial: _Bounded = _Bounded(1000)
+        #: outbox id → (message id, topic id) of the message the core answered with it
+        self._origins: _Bounded = _Bounded(TOPIC_MEMORY)
+
+    # ------------------------------------------------------------------ lifecycle
+    def routes(self) -> list[web.RouteDef]:
+        """``POST /telegram/webhook`` in webhook mode; nothing in polling mode."""
+        return [web.post(WEBHOOK_PATH, self._webhook)] if self.webhook_url else []
+
+    def ready(self) -> bool:
+        """True once getMe succeeded and updates arrive (polling runs, or the webhook is set)."""
+        if self.me is None:
+            return False
+        if self.webhook_url:
+            return self._webhook_set
+        # polling counts as running while getUpdates answered within the last long poll and a bit
+        fresh = time.monotonic() - self._last_poll_ok < self.poll_timeout + 60
+        return self._poller is not None and not self._poller.done() and fresh
+
+    async def start(self) -> None:
+        """Check the token (getMe), register the command menu, then poll or set the webhook."""
+        await self._attempt("getMe", self.application.initialize)
+        bot = self.application.bot
+        self.me = Me(bot.id, bot.username)
+        log.info("telegram bot @%s connected (%s)", self.me.username, "webhook" if self.webhook_url else "polling")
+        await self._set_commands()
+        if self.webhook_url:
+            await self._attempt("setWebhook", lambda: bot.set_webhook(
+                self.webhook_url, secret_token=self._secret.decode(), allowed_updates=list(ALLOWED_UPDATES)))
+            self._webhook_set = True
+        else:
+            await self._attempt("deleteWebhook", lambda: bot.delete_webhook(drop_pending_updates=False))
+            self._last_poll_ok = time.monotonic()
+            self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
+        self._started.set()
+
+    async def stop(self) -> None:
+        """Stop polling and close the HTTP connections (a webhook stays set for other replicas)."""
+        self._stopped = True
+        self._started.clear()
+        if self._poller is not None:
+            self._poller.cancel()
+            try:
+                await self._poller
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._poller = None
+        if self.application.running:
+            await self.application.stop()
+        await self.application.shutdown()
+
+    async def _attempt(self, what: str, call: Any) -> Any:
+        """Run a start-up call, retrying network trouble a few times; fail with a clear error."""
+        for attempt in range(1, START_ATTEMPTS + 1):
+            try:
+                return await call()
+            except tg_error.InvalidToken:
+                raise RuntimeError(f"Telegram: the Bot API at {self.api_url} rejected TELEGRAM_BOT_TOKEN "
+                                   f"({what}); check the token from BotFather") from None
+            except (tg_error.NetworkError, tg_error.TimedOut) as exc:
+                if isinstance(exc, tg_error.BadRequest):
+                    raise RuntimeError(f"Telegram: {what} was refused: {exc.message}") from None
+                if attempt == START_ATTEMPTS:
+                    raise RuntimeError(f"Telegram: the Bot API at {self.api_url} cannot be reached ({what}: "
+                                       f"{type(exc).__name__}); check the network or TELEGRAM_API_URL") from None
+                await asyncio.sleep(attempt)
+        return None  # pragma: no cover
+
+    async def _set_commands(self) -> None:
+        """Register the command menu (default, Dutch, English); a failure is logged, not fatal."""
+        bot = self.application.bot
+        try:
+            lists = command_lists()
+        except Exception:
+            log.exception("telegram command menu could not be built")
+            return
+        for language, commands in lists.items():
+            try:
+                await bot.set_my_commands(commands, language_code=language)
+            except tg_error.TelegramError as exc:
+                log.warning("telegram setMyCommands (%s) failed: %s", language or "default", type(exc).__name__)
+
+    # ------------------------------------------------------------------ inbound
+    async def _poll(self) -> None:
+        """Long polling: fetch updates, handle them in order, confirm them with the next offset."""
+        bot = self.application.bot
+        offset: int | None = None
+        delay = 1.0
+        while True:
+            try:
+                updates = await bot.get_updates(offset=offset, timeout=self.poll_timeout,
+                                                allowed_updates=list(ALLOWED_UPDATES))
+                delay = 1.0
+                self._last_poll_ok = time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except tg_error.RetryAfter as exc:
+                await asyncio.sleep(retry_seconds(exc))
+                continue
+            except tg_error.Conflict:
+                log.error("telegram getUpdates conflict: another bamboe polls with this token, or a webhook is set")
+                await asyncio.sleep(delay)
+                delay = min(60.0, delay * 2)
+                continue
+            except Exception as exc:  # network trouble: wait and go on
+                log.warning("telegram getUpdates failed (%s), retrying in %.0f s", type(exc).__name__, delay)
+                await asyncio.sleep(delay)
+                delay = min(60.0, delay * 2)
+                continue
+            for update in updates:
+                offset = update.update_id + 1
+                await self.application.process_update(update)
+
+    async def _webhook(self, request: web.Request) -> web.Response:
+        """``POST /telegram/webhook``: only with the secret Telegram was given at setWebhook."""
+        given = request.headers.get(SECRET_HEADER)
+        if given is None or not hmac.compare_digest(given.encode(), self._secret):
+            return web.Response(status=401)
+        if self.me is None:
+            return web.Response(status=503)
+        try:
+            data = await request.json()
+            update = Update.de_json(data, self.application.bot)
+        except Exception:
+            log.warning("telegram webhook: an update could not be read")
+            return web.Response(status=400)
+        if update is not None:
+            await self.application.process_update(update)
+        return web.Response(status=200)
+
+    async def _on_update(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
+        """Translate one update and hand its events to the core (errors are logged, not raised)."""
+        try:
+            if update.callback_query is not None:
+                await self._on_button(update)
+                return
+            origin = None
+            if update.message is not None:
+                self._remember(update.message)
+                message = update.message
+                origin = (str(message.chat.id), message.message_id,
+                          message.message_thread_id if message.is_topic_message else None)
+            for event in from_update(update, self.me):
+                await self._deliver(event, origin)
+        except Exception:
+            log.exception("telegram update %s could not be handled", update.update_id)
+
+    async def _on_button(self, update: Update) -> None:
+        """A button press reaches the core; the query is always answered (the spinner stops)."""
+        query = update.callback_query
+        try:
+            press = button_press(update)
+            if press is not None:
+                await self._deliver(press)
+        finally:
+            try:
+                await query.answer()
+            except tg_error.TelegramError as exc:
+                log.info("telegram answerCallbackQuery failed: %s", type(exc).__name__)
+
+    async def _deliver(self, event: InboundEvent, origin: tuple[str, int, int | None] | None = None) -> None:
+        """Hand ``event`` to the core. When the core returns what it answered (outbox ids), the
+        answers in the same chat are linked to the message that caused them (see :meth:`_placement`)."""
+        result = await self.inbound(event)
+        if origin is None or not isinstance(result, list):
+            return
+        for out in result:
+            if isinstance(out, Outgoing) and out.outbox_id is not None and out.address.chat_id == origin[0]:
+                self._origins.put(out.outbox_id, origin[1:])
+
+    def _remember(self, message: Message) -> None:
+        """Remember where a person last wrote (to answer them there) and which topic it was in."""
+        topic = message.message_thread_id if message.is_topic_message else None
+        chat = str(message.chat.id)
+        if topic is not None:
+            self._topics.put((chat, str(message.message_id)), topic)
+        if message.from_user is not None:
+            self._askers.put((chat, str(message.from_user.id)), (message.message_id, topic, time.monotonic()))
+
+    # ------------------------------------------------------------------ outbound
+    async def send(self, message: Outgoing) -> str | None:
+        """Send ``message`` (split when long); return the first part's message id."""
+        if self._stopped:
+            raise RuntimeError("telegram adapter stopped")
+        if not self._started.is_set():
+            try:
+                await asyncio.wait_for(self._started.wait(), timeout=10)
+            except TimeoutError:
+                raise RuntimeError("telegram adapter not started") from None
+        addr = message.address
+        private = addr.chat_id is None
+        target = addr.user_id if private else addr.chat_id
+        if target is None:
+            raise Undeliverable("no chat and no user")
+        reply_to, topic = self._placement(message)
+        markup = self._keyboard(message)
+        parts = render_parts(str(message.text))
+        done: list[str] = list(self._partial.get(message.outbox_id, [])) if message.outbox_id else []
+        for index in range(len(done), len(parts)):
+            sent = await self._send_part(target, parts[index], markup if index == len(parts) - 1 else None,
+                                         reply_to if index == 0 else None, topic, private)
+            done.append(str(sent.message_id))
+            if topic is not None:
+                self._topics.put((str(sent.chat.id), str(sent.message_id)), topic)
+            if message.outbox_id is not None and index < len(parts) - 1:
+                self._partial.put(message.outbox_id, list(done))
+        if message.outbox_id is not None:
+            self._partial.pop(message.outbox_id, None)
+        return done[0]
+
+    def _placement(self, message: Outgoing) -> tuple[int | None, int | None]:
+        """The message to reply to and the forum topic to post in, as far as this process knows.
+
+        An answer "only the asker sees" is a reply to the asker's message (Telegram has no ephemeral
+        messages), other answers go to that message's topic; a threaded message replies to its
+        thread message. Which message an answer belongs to is known when the runtime passes on
+        what the core returned; otherwise the asker's latest message in the chat is used.
+        The topic is the one that message was in; links are kept in memory, so after a restart a
+        reply still quotes its message but, without the topic, lands in the General topic.
+        """
+        addr = message.address
+        if addr.chat_id is None:
+            return None, None
+        origin = self._origins.get(message.outbox_id) if message.outbox_id is not None else None
+        if origin is not None and not addr.thread:  # an answer to a message: there, in its topic
+            return (origin[0] if message.ephemeral else None), origin[1]
+        if addr.thread:
+            topic = self._topics.get((addr.chat_id, addr.thread))
+            return (int(addr.thread) if addr.thread.isdigit() else None), topic
+        if message.ephemeral and addr.user_id:
+            seen = self._askers.get((addr.chat_id, addr.user_id))
+            if seen is not None and time.monotonic() - seen[2] <= ASKER_MEMORY:
+                return seen[0], seen[1]
+        return None, None
+
+    @staticmethod
+    def _keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
+        if not message.buttons:
+            return None
+        for button in message.buttons:
+            if len(button.action.encode()) > CALLBACK_DATA_MAX:
+                log.error("button action of %s is longer than Telegram's %s bytes", message.kind, CALLBACK_DATA_MAX)
+                raise Undeliverable("callback data too long")
+        return InlineKeyboardMarkup([[InlineKeyboardButton(plain(b.label), callback_data=b.action)]
+                                     for b in message.buttons])
+
+    async def _send_part(self, target: str, html_text: str, markup: InlineKeyboardMarkup | None,
+                         reply_to: int | None, topic: int | None, private: bool) -> Message:
+        """One sendMessage, with Telegram's refusals translated for the core's delivery."""
+        kwargs: dict[str, Any] = {
+            "chat_id": int(target) if target.lstrip("-").isdigit() else target,
+            "text": html_text, "parse_mode": "HTML",
+            "link_preview_options": LinkPreviewOptions(is_disabled=True),
+            "reply_markup": markup,
+            "message_thread_id": topic,
+            "reply_parameters": ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None,
+        }
+        bot = self.application.bot
+        for _ in range(3):  # at most: once as asked, once without a vanished topic / in the new chat
+            try:
+                return await bot.send_message(**kwargs)
+            except tg_error.RetryAfter as exc:
+                raise RetryAfter(retry_seconds(exc)) from None
+            except tg_error.ChatMigrated as exc:
+                log.warning("telegram group %s is now supergroup %s; sending there", target, exc.new_chat_id)
+                kwargs["chat_id"] = exc.new_chat_id
+            except tg_error.Forbidden as exc:
+                text = exc.message.lower()
+                if private and any(s in text for s in NOT_STARTED):
+                    raise NotStarted(self.start_link()) from None
+                raise Undeliverable(exc.message) from None
+            except tg_error.BadRequest as exc:
+                text = exc.message.lower()
+                if "thread not found" in text and kwargs["message_thread_id"] is not None:
+                    kwargs["message_thread_id"] = None  # the topic was deleted or closed: post in General
+                    continue
+                if "can't parse entities" in text and kwargs["parse_mode"] is not None:
+                    log.error("telegram refused our HTML; sending the part as plain text")
+                    kwargs["parse_mode"] = None
+                    kwargs["text"] = html.unescape(re.sub(r"</?(?:b|i|code)>", "", html_text))
+                    continue
+                raise Undeliverable(exc.message) from None
+        raise Undeliverable("telegram refused the message")
+
+    def start_link(self) -> str | None:
+        """The deep link that opens a private chat with the bot and sends ``/start hi``."""
+        return f"https://t.me/{self.me.username}?start=hi" if self.me and self.me.username else None
+
+
+def build(settings: Settings, inbound: Any) -> TelegramAdapter:
+    """The factory ``bamboe run`` calls (see :data:`bamboe.runtime.ADAPTERS`)."""
+    return TelegramAdapter(settings, inbound)

@@ -1,0 +1,79 @@
+"""The core's Markdown subset as Telegram HTML, split into messages Telegram accepts.
+
+Telegram's HTML parse mode knows ``<b>``, ``<i>`` and ``<code>``; every other ``<``, ``>`` and ``&``
+must be escaped, which is done for all text here, so nothing a person typed can become markup.
+A message may hold at most 4096 characters: longer texts are split on line boundaries where
+possible, else between words, and never inside a tag (every part is valid HTML on its own).
+"""
+
+from __future__ import annotations
+
+import html
+
+from bot.markup import Span, spans
+
+#: Telegram's limit for one text message
+TELEGRAM_LIMIT = 4096
+#: what we aim for per part: the limit counts characters after parsing, we count the HTML (longer)
+PART_LIMIT = 4000
+
+
+def _wrap(text: str, span: Span) -> str:
+    out = html.escape(text, quote=False)
+    if span.code:
+        out = f"<code>{out}</code>"
+    if span.italic:
+        out = f"<i>{out}</i>"
+    if span.bold:
+        out = f"<b>{out}</b>"
+    return out
+
+
+def to_html(text: str) -> str:
+    """Render core Markdown as Telegram HTML (all text escaped)."""
+    return "".join(_wrap(s.text, s) for s in spans(text))
+
+
+def _cut(text: str, size: int) -> list[str]:
+    """Cut ``text`` into pieces of at most ``size`` characters, preferring to cut after a space."""
+    pieces = []
+    while len(text) > size:
+        at = text.rfind(" ", 0, size)
+        at = at + 1 if at > 0 else size
+        pieces.append(text[:at])
+        text = text[at:]
+    if text:
+        pieces.append(text)
+    return pieces
+
+
+def _line_units(line: str, limit: int) -> list[str]:
+    """A line's HTML, as one unit when it fits, else as self-contained pieces that each fit."""
+    rendered = to_html(line)
+    if len(rendered) <= limit:
+        return [rendered]
+    units: list[str] = []
+    for span in spans(line):
+        # the worst case of escaping is 5 characters per character ("&amp;"), plus the tags
+        room = max(1, (limit - len(_wrap("", span))) // 5)
+        units.extend(_wrap(piece, span) for piece in _cut(span.text, room))
+    return units
+
+
+def render_parts(text: str, limit: int = PART_LIMIT) -> list[str]:
+    """Telegram HTML for ``text``, split into parts of at most ``limit`` characters each."""
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        units = _line_units(line, limit)
+        for index, unit in enumerate(units):
+            joiner = "\n" if index == 0 and current else ""
+            if len(current) + len(joiner) + len(unit) <= limit:
+                current += joiner + unit
+            else:
+                if current.strip():
+                    parts.append(current)
+                current = unit
+    if current.strip() or not parts:
+        parts.append(current)
+    return parts

@@ -1,0 +1,129 @@
+"""Telegram updates → the core's inbound events (pure functions, no network).
+
+What the bot sees in a group depends on privacy mode (see docs/telegram.md): commands, replies to
+its own messages and service messages (members joining and leaving) arrive in any case.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from telegram import Chat, ChatMember, Message, Update, User
+
+from bot.events import BotAdded, ButtonPress, ChatRef, InboundEvent, MemberJoined, MemberLeft, MessageIn, Person
+
+PLATFORM = "telegram"
+#: the chat types the bot works in; channels are ignored
+CHAT_TYPES = (Chat.PRIVATE, Chat.GROUP, Chat.SUPERGROUP)
+#: statuses in which the bot (or a person) is in a chat
+PRESENT = (ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Me:
+    """The bot's own identity, from getMe."""
+
+    id: int
+    username: str
+
+
+def chat_ref(chat: Chat) -> ChatRef:
+    """The core's view of a Telegram chat."""
+    return ChatRef(PLATFORM, str(chat.id), chat.title or "", private=chat.type == Chat.PRIVATE)
+
+
+def person(user: User) -> Person:
+    """The core's view of a Telegram user (language as its primary subtag, e.g. ``nl``)."""
+    language = user.language_code.split("-", 1)[0].lower() if user.language_code else None
+    return Person(str(user.id), user.full_name or str(user.id), language=language)
+
+
+def addressed_elsewhere(text: str, me: Me) -> bool:
+    """True for a command addressed to another bot (``/status@otherbot``)."""
+    if not text.startswith("/"):
+        return False
+    head = text[1:].split(None, 1)[0] if len(text) > 1 else ""
+    _, at, target = head.partition("@")
+    return bool(at) and target.lower() != me.username.lower()
+
+
+def reply_target(message: Message) -> str | None:
+    """The id of the message this one answers; a topic's root message does not count (in a forum
+    every message of a topic is technically a reply to the topic's first message)."""
+    replied = message.reply_to_message
+    if replied is None:
+        return None
+    if message.is_topic_message and (replied.message_id == message.message_thread_id
+                                     or replied.forum_topic_created is not None):
+        return None
+    return str(replied.message_id)
+
+
+def from_message(message: Message, me: Me) -> list[InboundEvent]:
+    """Events for one (new) message: text, members joining or leaving."""
+    chat = message.chat
+    if chat.type not in CHAT_TYPES:
+        return []
+    ref = chat_ref(chat)
+    author = message.from_user
+    events: list[InboundEvent] = []
+    if message.new_chat_members:
+        adder = person(author) if author is not None and not author.is_bot else None
+        for user in message.new_chat_members:
+            if user.id == me.id:
+                events.append(BotAdded(ref, adder))
+            elif not user.is_bot:
+                by = adder if adder is not None and author is not None and author.id != user.id else None
+                events.append(MemberJoined(ref, person(user), by))
+        return events
+    if message.left_chat_member is not None:
+        user = message.left_chat_member
+        if user.id != me.id and not user.is_bot:
+            events.append(MemberLeft(ref, person(user)))
+        return events
+    if message.migrate_to_chat_id:
+        log.warning("telegram group %s became supergroup %s; the network keeps the old chat id",
+                    chat.id, message.migrate_to_chat_id)
+        return []
+    text = message.text
+    if text is None or author is None or author.is_bot:
+        return []  # photos, stickers, other bots and anonymous admins (sent "as the group")
+    if message.sender_chat is not None:
+        return []
+    if addressed_elsewhere(text, me):
+        return []
+    return [MessageIn(ref, person(author), text, str(message.message_id), reply_target(message))]
+
+
+def from_update(update: Update, me: Me) -> list[InboundEvent]:
+    """The core's events for one update (empty when it means nothing to the core).
+
+    Callback queries are translated by the adapter itself (they must always be answered).
+    """
+    if update.message is not None:
+        return from_message(update.message, me)
+    member = update.my_chat_member
+    if member is not None and member.chat.type in (Chat.GROUP, Chat.SUPERGROUP):
+        was_in = member.old_chat_member.status in PRESENT
+        is_in = member.new_chat_member.status in PRESENT or (
+            member.new_chat_member.status == ChatMember.RESTRICTED
+            and getattr(member.new_chat_member, "is_member", False))
+        if is_in and not was_in:
+            adder = member.from_user
+            return [BotAdded(chat_ref(member.chat), person(adder) if adder and not adder.is_bot else None)]
+    return []
+
+
+def button_press(update: Update) -> ButtonPress | None:
+    """A callback query from one of the bot's messages as a :class:`ButtonPress` (None when it
+    carries no data or its message is unknown, e.g. inline-mode messages)."""
+    query = update.callback_query
+    if query is None or not query.data or query.message is None:
+        return None
+    chat = query.message.chat
+    if chat.type not in CHAT_TYPES:
+        return None
+    return ButtonPress(chat_ref(chat), person(query.from_user), query.data, str(query.message.message_id))
