@@ -8,9 +8,6 @@ Create Date: 2026-11-21 10:31:41.400613
 import sqlalchemy as sa
 from alembic import op
 
-import bot.models
-
-
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
