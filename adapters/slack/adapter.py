@@ -1,0 +1,526 @@
+"""The Slack adapter: slack-bolt's ``AsyncApp`` in Socket Mode or HTTP mode.
+
+Inbound: slash commands (``/bamboe <command>`` and the shortcuts), channel and DM messages,
+button presses and membership events become the core's dataclasses and go to ``inbound``.
+Every request is acknowledged first (Slack wants an answer within 3 seconds); the core's work
+happens afterwards. Events Slack retries are handled once (deduplicated on ``event_id``).
+
+Outbound: :class:`SlackSender` turns :class:`~bot.events.Outgoing` into ``chat.postMessage``,
+``chat.postEphemeral`` or a DM, with all text escaped for mrkdwn (see :mod:`.render`).
+
+Privacy: nothing here logs message text; slack-sdk and slack-bolt get loggers that never log
+at DEBUG (their DEBUG output contains request bodies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from typing import Any
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import render
+from bamboe.settings import Settings
+from bot import i18n
+from bot.delivery import Limits, RetryAfter, Undeliverable
+from bot.events import (
+    BotAdded,
+    ButtonPress,
+    ChatRef,
+    InboundEvent,
+    MemberJoined,
+    MemberLeft,
+    MessageIn,
+    Outgoing,
+    Person,
+)
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "slack"
+EVENTS_PATH = "/slack/events"
+#: shortcuts: the slash command → the core command it stands for
+SHORTCUTS = {"/actieleren": "actieleren", "/mededeling": "mededeling", "/vier": "vier"}
+MAIN_COMMAND = "/bamboe"
+#: Web API errors after which a message can never arrive (retrying will not help)
+UNDELIVERABLE = frozenset({
+    "channel_not_found", "not_in_channel", "is_archived", "account_inactive", "user_not_found",
+    "cannot_dm_bot", "user_not_in_channel", "user_disabled", "restricted_action", "msg_too_long",
+    "invalid_blocks", "no_text", "too_many_attachments", "ekm_access_denied",
+})
+#: auth.test errors that mean the configuration is wrong (fail at start instead of retrying)
+BAD_TOKEN = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
+#: message subtypes that are a person's ordinary message
+USER_SUBTYPES = frozenset({None, "thread_broadcast"})
+CACHE_SECONDS = 600.0
+CACHE_SIZE = 5000
+SEEN_EVENTS = 10_000
+LANGUAGES = ("nl", "en")
+
+Inbound = Callable[[InboundEvent], Awaitable[None]]
+
+
+def _quiet_logger(name: str) -> logging.Logger:
+    """A logger for the Slack libraries that never emits DEBUG (their DEBUG lines carry bodies)."""
+    logger = logging.getLogger(name)
+    logger.setLevel(logging.INFO)
+    return logger
+
+
+class TTLCache:
+    """A small bounded cache whose entries expire after ``seconds``."""
+
+    def __init__(self, seconds: float = CACHE_SECONDS, size: int = CACHE_SIZE) -> None:
+        self.seconds = seconds
+        self.size = size
+        self._data: OrderedDict[str, tuple[float, Any]] = OrderedDict()
+
+    def get(self, key: str) -> Any | None:
+        """The cached value, or None when absent or expired."""
+        hit = self._data.get(key)
+        if hit is None or hit[0] < time.monotonic():
+            self._data.pop(key, None)
+            return None
+        return hit[1]
+
+    def put(self, key: str, value: Any) -> None:
+        """Remember ``value`` for ``key``."""
+        self._data[key] = (time.monotonic() + self.seconds, value)
+        self._data.move_to_end(key)
+        while len(self._data) > self.size:
+            self._data.popitem(last=False)
+
+
+class SeenEvents:
+    """The ids of recently handled events (a bounded LRU): Slack retries an event it thinks we
+    missed, and it must be handled once. One process only; replicas would need a shared store."""
+
+    def __init__(self, size: int = SEEN_EVENTS) -> None:
+        self.size = size
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def first_time(self, event_id: str | None) -> bool:
+        """True the first time ``event_id`` is seen (always True without an id)."""
+        if not event_id:
+            return True
+        if event_id in self._ids:
+            self._ids.move_to_end(event_id)
+            return False
+        self._ids[event_id] = None
+        while len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+        return True
+
+
+class SlackSender:
+    """Delivers the core's messages to Slack (``bot.delivery.Sender``)."""
+
+    #: chat.postMessage allows about one message per second per channel
+    limits = Limits(per_chat=1.0, per_person=1.0)
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self.client = client
+        #: user id → the bot's IM channel with them
+        self.im_channels: dict[str, str] = {}
+
+    async def send(self, message: Outgoing) -> str | None:
+        """Post ``message``; return its ``ts``. Raises ``Undeliverable``/``RetryAfter`` as documented."""
+        addr = message.address
+        args: dict[str, Any] = {"text": render.to_mrkdwn(message.text)}
+        if message.buttons:
+            args["blocks"] = render.blocks(message.text, message.buttons)
+            args["text"] = render.fallback(message.text)
+        try:
+            if message.ephemeral and addr.chat_id is not None and addr.user_id is not None:
+                if addr.thread:
+                    args["thread_ts"] = addr.thread
+                resp = await self.client.chat_postEphemeral(channel=addr.chat_id, user=addr.user_id, **args)
+                return resp.get("message_ts")
+            channel = addr.chat_id
+            if channel is None:
+                if addr.user_id is None:
+                    raise Undeliverable("no address")
+                channel = await self.im_channel(addr.user_id)
+            if addr.thread:
+                args["thread_ts"] = addr.thread
+            resp = await self.client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **args)
+            return resp.get("ts")
+        except SlackApiError as exc:
+            raise translate_error(exc) from None
+
+    async def im_channel(self, user_id: str) -> str:
+        """The bot's IM channel with ``user_id`` (opened once, then cached)."""
+        channel = self.im_channels.get(user_id)
+        if channel is None:
+            resp = await self.client.conversations_open(users=user_id)
+            channel = resp["channel"]["id"]
+            self.im_channels[user_id] = channel
+        return channel
+
+
+def translate_error(exc: SlackApiError) -> Exception:
+    """A Web API failure → what delivery understands (the error code only, never the text)."""
+    response = exc.response
+    if response is not None and response.status_code == 429:
+        raw = (response.headers or {}).get("Retry-After") or (response.headers or {}).get("retry-after")
+        try:
+            return RetryAfter(float(raw)) if raw is not None else RetryAfter(1.0)
+        except ValueError:
+            return RetryAfter(1.0)
+    error = response.get("error") if response is not None and isinstance(response.data, dict) else None
+    if error in UNDELIVERABLE:
+        return Undeliverable(error)
+    return RuntimeError(f"slack api error: {error or 'unknown'}")
+
+
+class SlackAdapter:
+    """Slack as ``bamboe run`` drives it (``bamboe.runtime.Adapter``)."""
+
+    platform = PLATFORM
+
+    def __init__(self, settings: Settings, inbound: Inbound) -> None:
+        if settings.slack_bot_token is None:
+            raise ValueError("SLACK_BOT_TOKEN is not set")
+        self.inbound = inbound
+        self.token = settings.slack_bot_token.get_secret_value()
+        self.app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
+        secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
+        if not self.app_token and not secret:
+            raise ValueError("Slack needs SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+        if settings.slack_client_id or settings.slack_client_secret:
+            log.warning("SLACK_CLIENT_ID/SLACK_CLIENT_SECRET are set, but multi-workspace installs (OAuth) are not "
+                        "supported yet: Bamboe serves the one workspace of SLACK_BOT_TOKEN")
+        base_url = settings.slack_api_url or AsyncWebClient.BASE_URL
+        if not base_url.endswith("/"):
+            base_url += "/"
+        # no retry handlers: a 429 must reach delivery as RetryAfter, a failure as an exception
+        self.client = AsyncWebClient(token=self.token, base_url=base_url, retry_handlers=[],
+                                     logger=_quiet_logger("bamboe.slack.sdk"))
+        self.sender = SlackSender(self.client)
+        self.bot_user_id: str | None = None
+        self.bot_id: str | None = None
+        self._auth: dict[str, Any] | None = None
+        self._users = TTLCache()
+        self._channels = TTLCache()
+        self._seen = SeenEvents()
+        self._socket: Any = None
+        self._socket_connected = False
+        self._connector: asyncio.Task[None] | None = None
+        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+            return await self._authorize(enterprise_id, team_id)
+
+        # bolt gets its own token-less client: the token comes from ``authorize`` (one workspace)
+        bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=[], logger=self.client.logger)
+        self.app = AsyncApp(
+            client=bolt_client,
+            signing_secret=secret,
+            authorize=authorize,
+            logger=_quiet_logger("bamboe.slack.bolt"),
+        )
+        self._register()
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    def socket_mode(self) -> bool:
+        """True when running over Socket Mode (an app-level token is set)."""
+        return bool(self.app_token)
+
+    def routes(self) -> list[web.RouteDef]:
+        """``POST /slack/events`` in HTTP mode (events, commands and interactivity); none in Socket Mode."""
+        if self.socket_mode:
+            return []
+        return [web.post(EVENTS_PATH, self._http)]
+
+    async def start(self) -> None:
+        """Check the token (auth.test); in Socket Mode also connect the socket (in the background)."""
+        try:
+            await self._auth_test()
+        except SlackApiError as exc:
+            error = exc.response.get("error") if exc.response is not None else None
+            if error in BAD_TOKEN:
+                raise RuntimeError(f"Slack refused SLACK_BOT_TOKEN ({error})") from None
+            log.warning("slack auth.test failed (%s); retrying in the background", error or "error")
+        except Exception as exc:  # network trouble: keep trying, ready() stays false meanwhile
+            log.warning("slack auth.test failed (%s); retrying in the background", type(exc).__name__)
+        self._connector = asyncio.create_task(self._connect())
+
+    async def _connect(self) -> None:
+        delay = 1.0
+        while self._auth is None:
+            await asyncio.sleep(delay)
+            delay = min(60.0, delay * 2)
+            with suppress(Exception):
+                await self._auth_test()
+        if self.socket_mode:
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+            self._socket = AsyncSocketModeHandler(self.app, self.app_token, logger=_quiet_logger("bamboe.slack.socket"),
+                                                  web_client=self.client)
+            await self._socket.connect_async()
+            self._socket_connected = True
+
+    async def stop(self) -> None:
+        """Close the socket, stop background work."""
+        if self._connector is not None:
+            self._connector.cancel()
+            with suppress(BaseException):
+                await self._connector
+        if self._socket is not None:
+            with suppress(Exception):
+                await self._socket.close_async()
+        self._socket_connected = False
+
+    def ready(self) -> bool:
+        """True once auth.test succeeded (and, in Socket Mode, while the socket is open)."""
+        if self._auth is None:
+            return False
+        if not self.socket_mode:
+            return True
+        client = getattr(self._socket, "client", None)
+        session = getattr(client, "current_session", None)
+        return (self._socket_connected and client is not None and not client.closed
+                and session is not None and not session.closed)
+
+    async def _auth_test(self) -> dict[str, Any]:
+        if self._auth is None:
+            resp = await self.client.auth_test()
+            self.bot_user_id = resp.get("user_id")
+            self.bot_id = resp.get("bot_id")
+            self._auth = dict(resp.data) if isinstance(resp.data, dict) else {}
+        return self._auth
+
+    async def _authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+        """Bolt's authorize hook: the one workspace of our bot token."""
+        auth = await self._auth_test()
+        return AuthorizeResult(enterprise_id=auth.get("enterprise_id") or enterprise_id,
+                               team_id=auth.get("team_id") or team_id, bot_user_id=auth.get("user_id"),
+                               bot_id=auth.get("bot_id"), bot_token=self.token)
+
+    async def _http(self, request: web.Request) -> web.Response:
+        """HTTP mode: bolt verifies the signature (401 when forged or older than 5 minutes)."""
+        response = await self.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    # ------------------------------------------------------------------ inbound
+    def _register(self) -> None:
+        """Wire bolt's listeners (plain functions: bolt injects arguments by parameter name)."""
+        app = self.app
+
+        async def on_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
+            await ack()
+            await self._on_command(command, respond)
+
+        async def on_action(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+            await ack()
+            await self._on_action(body, action)
+
+        async def on_message(body: dict[str, Any], event: dict[str, Any]) -> None:
+            await self._on_message(body, event)
+
+        async def on_joined(body: dict[str, Any], event: dict[str, Any]) -> None:
+            await self._on_joined(body, event)
+
+        async def on_left(body: dict[str, Any], event: dict[str, Any]) -> None:
+            await self._on_left(body, event)
+
+        async def on_other_event() -> None:
+            """Events we receive but do not use are acknowledged and dropped."""
+
+        for name in (MAIN_COMMAND, *SHORTCUTS):
+            app.command(name)(on_command)
+        app.action(re.compile("^" + re.escape(render.ACTION_PREFIX)))(on_action)
+        app.event("message")(on_message)
+        app.event("member_joined_channel")(on_joined)
+        app.event("member_left_channel")(on_left)
+        app.event(re.compile(".*"))(on_other_event)
+
+    async def _hand_over(self, event: InboundEvent) -> None:
+        try:
+            await self.inbound(event)
+        except Exception:
+            log.exception("slack: handling %s failed", type(event).__name__)
+
+    async def _on_command(self, command: dict[str, Any], respond: Callable[..., Awaitable[Any]]) -> None:
+        text = command_text(command.get("command", ""), command.get("text", ""))
+        if text is None:
+            return
+        channel_id = command.get("channel_id", "")
+        private = is_dm(channel_id, command.get("channel_name"))
+        sender = await self.person(command.get("user_id", ""), fallback=command.get("user_name"))
+        title = ""
+        if not private:
+            info = await self.channel_info(channel_id, command.get("channel_name"))
+            if not info["is_member"]:  # not a network: the bot could not even answer there
+                hint = i18n.t(sender.language or i18n.DEFAULT_LANGUAGE, "slack.invite_first")
+                try:
+                    await respond(text=render.to_mrkdwn(hint), response_type="ephemeral")
+                except Exception as exc:
+                    log.warning("slack: response_url failed (%s)", type(exc).__name__)
+                return
+            title = info["name"]
+        chat = ChatRef(PLATFORM, channel_id, title, private=private)
+        await self._hand_over(MessageIn(chat, sender, text))
+
+    async def _on_action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+        value = action.get("value")
+        channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+        user = (body.get("user") or {}).get("id")
+        if not value or not channel or not user:
+            return
+        container = body.get("container") or {}
+        message_id = container.get("message_ts") or (body.get("message") or {}).get("ts")
+        private = is_dm(channel, (body.get("channel") or {}).get("name"))
+        sender = await self.person(user, fallback=(body.get("user") or {}).get("name"))
+        title = "" if private else await self.channel_title(channel, (body.get("channel") or {}).get("name"))
+        await self._hand_over(ButtonPress(ChatRef(PLATFORM, channel, title, private=private), sender, value,
+                                          message_id))
+
+    async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if not self._seen.first_time(body.get("event_id")):
+            return
+        if event.get("subtype") not in USER_SUBTYPES or event.get("bot_id") or event.get("bot_profile"):
+            return
+        user, channel = event.get("user"), event.get("channel")
+        if not user or not channel or user == self.bot_user_id:
+            return
+        raw = event.get("text") or ""
+        names = {}
+        for uid in render.mentioned_users(raw)[:10]:
+            names[uid] = (await self.person(uid)).name
+        text = render.from_slack(raw, names)
+        private = event.get("channel_type") == "im"
+        if private:
+            self.sender.im_channels[user] = channel
+        title = "" if private else await self.channel_title(channel)
+        thread = event.get("thread_ts")
+        ts = event.get("ts")
+        reply_to = thread if thread and thread != ts else None
+        await self._hand_over(MessageIn(ChatRef(PLATFORM, channel, title, private=private),
+                                        await self.person(user), text, ts, reply_to))
+
+    async def _on_joined(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if not self._seen.first_time(body.get("event_id")):
+            return
+        user, channel = event.get("user"), event.get("channel")
+        if not user or not channel:
+            return
+        await self._auth_test()
+        inviter = event.get("inviter")
+        added_by = await self.person(inviter) if inviter else None
+        if user == self.bot_user_id:
+            self._membership(channel, True)
+        chat = ChatRef(PLATFORM, channel, await self.channel_title(channel))
+        if user == self.bot_user_id:
+            await self._hand_over(BotAdded(chat, added_by))
+        else:
+            await self._hand_over(MemberJoined(chat, await self.person(user), added_by))
+
+    async def _on_left(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if not self._seen.first_time(body.get("event_id")):
+            return
+        user, channel = event.get("user"), event.get("channel")
+        if not user or not channel:
+            return
+        await self._auth_test()
+        if user == self.bot_user_id:  # the core has no "bot removed" event; sends will fail as undeliverable
+            self._membership(channel, False)
+            return
+        chat = ChatRef(PLATFORM, channel, await self.channel_title(channel))
+        await self._hand_over(MemberLeft(chat, await self.person(user)))
+
+    # ------------------------------------------------------------------ look-ups
+    async def person(self, user_id: str, fallback: str | None = None) -> Person:
+        """The person behind ``user_id``: name, time zone and language from users.info (cached)."""
+        cached = self._users.get(user_id)
+        if cached is not None:
+            return cached
+        try:
+            resp = await self.client.users_info(user=user_id, include_locale=True)
+        except Exception as exc:  # no name is better than no answer
+            log.warning("slack users.info failed (%s)", _error_code(exc))
+            return Person(user_id, fallback or user_id)
+        user = resp.get("user") or {}
+        profile = user.get("profile") or {}
+        name = (profile.get("display_name") or profile.get("real_name") or user.get("real_name")
+                or user.get("name") or fallback or user_id)
+        locale = (user.get("locale") or "").split("-")[0].lower()
+        person = Person(user_id, name, user.get("tz") or None, locale if locale in LANGUAGES else None)
+        self._users.put(user_id, person)
+        return person
+
+    async def channel_title(self, channel_id: str, fallback: str | None = None) -> str:
+        """The channel's name (cached)."""
+        return (await self.channel_info(channel_id, fallback))["name"]
+
+    async def channel_info(self, channel_id: str, fallback: str | None = None) -> dict[str, Any]:
+        """The channel's name and whether the bot is in it, from conversations.info (cached).
+
+        A channel the bot cannot see (a private channel it is not in) counts as "not a member".
+        """
+        cached = self._channels.get(channel_id)
+        if cached is not None:
+            return cached
+        try:
+            resp = await self.client.conversations_info(channel=channel_id)
+        except SlackApiError as exc:
+            code = _error_code(exc)
+            log.warning("slack conversations.info failed (%s)", code)
+            info = {"name": fallback or "", "is_member": code != "channel_not_found"}
+            if code == "channel_not_found":
+                self._channels.put(channel_id, info)
+            return info
+        except Exception as exc:  # transient: assume the best, do not cache
+            log.warning("slack conversations.info failed (%s)", _error_code(exc))
+            return {"name": fallback or "", "is_member": True}
+        channel = resp.get("channel") or {}
+        info = {"name": channel.get("name") or fallback or "",
+                "is_member": bool(channel.get("is_member", True) or channel.get("is_im"))}
+        self._channels.put(channel_id, info)
+        return info
+
+    def _membership(self, channel_id: str, is_member: bool) -> None:
+        """The bot joined or left ``channel_id``: keep the cached membership right."""
+        cached = self._channels.get(channel_id)
+        if cached is not None:
+            self._channels.put(channel_id, {**cached, "is_member": is_member})
+
+
+def _error_code(exc: Exception) -> str:
+    if isinstance(exc, SlackApiError) and exc.response is not None and isinstance(exc.response.data, dict):
+        return str(exc.response.get("error") or exc.response.status_code)
+    return type(exc).__name__
+
+
+def is_dm(channel_id: str, channel_name: str | None = None) -> bool:
+    """True for a direct-message conversation (IM ids start with ``D``)."""
+    return channel_name == "directmessage" or channel_id.startswith("D")
+
+
+def command_text(command: str, text: str) -> str | None:
+    """A slash command → the text the core expects: ``/bamboe status`` → ``/status``, ``/bamboe``
+    → ``/help``, ``/vier x`` → ``/vier x``; None for a command we do not know."""
+    text = render.from_slack_entities(text or "").strip()
+    command = command.lower()
+    if command == MAIN_COMMAND:
+        if not text:
+            return "/help"
+        return "/" + text.lstrip("/")
+    if command in SHORTCUTS:
+        return f"/{SHORTCUTS[command]} {text}".strip()
+    return None
+
+
+def build(settings: Settings, inbound: Inbound) -> SlackAdapter:
+    """The factory ``bamboe run`` calls when ``SLACK_BOT_TOKEN`` is set."""
+    return SlackAdapter(settings, inbound)

@@ -1,0 +1,151 @@
+"""Between the core's Markdown subset and Slack's mrkdwn, in both directions.
+
+Outgoing: every run of text is escaped for Slack (``&``, ``<``, ``>`` become entities), so no
+text — echoed user text included — can ever form ``<!channel>``, ``<!here>``, ``<@U…>``,
+``<#C…>``, ``<!subteam^…>`` or a link; only the styling this module adds is markup.
+
+Incoming: Slack sends message text with its own entities and ``<…>`` references; they are
+turned into plain readable text before the core sees it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.events import Button
+from bot.markup import plain, spans
+
+#: Slack's limit for the text of a section block
+SECTION_LIMIT = 3000
+#: Slack's limit for a button label
+BUTTON_LABEL_LIMIT = 75
+#: Slack's limit for a button value
+BUTTON_VALUE_LIMIT = 2000
+#: prefix of the action_id of every button we send (the index follows)
+ACTION_PREFIX = "bamboe_"
+
+
+def escape(text: str) -> str:
+    """Escape the three characters Slack gives meaning to in message text."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _wrap(text: str, marker: str) -> str:
+    """Put ``marker`` around ``text``, keeping outer whitespace outside (Slack needs the
+    markers next to the text)."""
+    core = text.strip()
+    if not core:
+        return text
+    start = text.index(core)
+    return f"{text[:start]}{marker}{core}{marker}{text[start + len(core):]}"
+
+
+def to_mrkdwn(text: str) -> str:
+    """Core Markdown (``*bold*``, ``_italic_``, `` `code` ``, backslash escapes) → Slack mrkdwn."""
+    out = []
+    for span in spans(str(text)):
+        piece = escape(span.text)
+        if span.code:
+            piece = _wrap(piece, "`")
+        else:
+            if span.italic:
+                piece = _wrap(piece, "_")
+            if span.bold:
+                piece = _wrap(piece, "*")
+        out.append(piece)
+    return "".join(out)
+
+
+def fallback(text: str) -> str:
+    """The plain-text version Slack shows in notifications (still escaped: it is mrkdwn too)."""
+    return escape(plain(str(text)))
+
+
+def split_lines(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """Cut mrkdwn into pieces of at most ``limit`` characters, at line ends where possible and
+    never inside an ``&…;`` entity (styles never span lines, so they stay intact)."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        candidate = line if not current else f"{current}\n{line}"
+        if len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        while len(line) > limit:
+            cut = limit
+            amp = line.rfind("&", max(0, cut - 5), cut)
+            if amp != -1 and ";" not in line[amp:cut]:
+                cut = amp
+            pieces.append(line[:cut])
+            line = line[cut:]
+        current = line
+    if current or not pieces:
+        pieces.append(current)
+    return pieces
+
+
+def blocks(text: str, buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
+    """Block Kit for a message with buttons: the text in section blocks, then one actions block
+    whose buttons carry the core's action string as ``value``."""
+    result: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": piece, "verbatim": True}}
+        for piece in split_lines(to_mrkdwn(text)) if piece.strip()
+    ]
+    elements = [
+        {
+            "type": "button",
+            "action_id": f"{ACTION_PREFIX}{i}",
+            "text": {"type": "plain_text", "text": b.label[:BUTTON_LABEL_LIMIT] or "…", "emoji": True},
+            "value": b.action[:BUTTON_VALUE_LIMIT],
+        }
+        for i, b in enumerate(buttons[:25])
+    ]
+    if elements:
+        result.append({"type": "actions", "elements": elements})
+    return result
+
+
+# ---------------------------------------------------------------------------- incoming
+_REFERENCE = re.compile(r"<([^<>]*)>")
+
+
+def from_slack(text: str, names: dict[str, str] | None = None) -> str:
+    """Slack message text → plain text: ``<@U1|ann>`` → ``@ann``, ``<#C1|x>`` → ``#x``,
+    ``<!here>`` → ``@here``, ``<https://a|b>`` → ``b (https://a)``, entities decoded.
+
+    ``names`` maps user ids to display names for ``<@U…>`` references without a label.
+    """
+    names = names or {}
+
+    def replace(match: re.Match[str]) -> str:
+        inner = match.group(1)
+        target, _, label = inner.partition("|")
+        if target.startswith("@"):
+            return "@" + (label or names.get(target[1:], target[1:]))
+        if target.startswith("#"):
+            return "#" + (label or target[1:])
+        if target.startswith("!"):
+            if target.startswith("!subteam^"):
+                return label or "@group"
+            if target.startswith("!date^"):
+                return label or ""
+            return "@" + target[1:]
+        if label and label != target:
+            return f"{label} ({target})"
+        return target.removeprefix("mailto:")
+
+    return from_slack_entities(_REFERENCE.sub(replace, text))
+
+
+def from_slack_entities(text: str) -> str:
+    """Decode the three entities Slack uses in text it sends (``&lt;`` ``&gt;`` ``&amp;``)."""
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def mentioned_users(text: str) -> list[str]:
+    """User ids referenced as ``<@U…>`` without a label (to look their names up)."""
+    return [m.group(1)[1:] for m in _REFERENCE.finditer(text)
+            if m.group(1).startswith("@") and "|" not in m.group(1)]

@@ -1,0 +1,182 @@
+"""A local stand-in for Slack's Web API and Socket Mode server, for tests (127.0.0.1 only).
+
+It speaks the documented wire format: ``POST/GET /api/<method>`` with form-encoded, JSON or
+query parameters, answered with ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``. Every
+call is recorded (method + params). It can answer HTTP 429 with ``Retry-After`` for the next N
+calls, or fail a method with a given error. ``apps.connections.open`` hands out a WebSocket URL
+on the same server that sends ``hello`` and then whatever envelopes the test pushes, and
+records the acknowledgements the app sends back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+BOT_USER = "UBAMBOE"
+BOT_ID = "BBAMBOE"
+TEAM = "T0001"
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Call:
+    """One Web API call the app made."""
+
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass
+class SlackStandin:
+    """The stand-in server; use ``async with SlackStandin() as slack``."""
+
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    acks: list[dict[str, Any]] = field(default_factory=list)
+    responses: list[dict[str, Any]] = field(default_factory=list)
+    port: int = 0
+
+    def __post_init__(self) -> None:
+        self._throttle: list[float] = []
+        self._errors: dict[str, list[str]] = {}
+        self._ts = itertools.count(1)
+        self._sockets: list[web.WebSocketResponse] = []
+        self.connected = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    # ------------------------------------------------------------------ control
+    @property
+    def url(self) -> str:
+        """The Web API base URL (for ``SLACK_API_URL``)."""
+        return f"http://127.0.0.1:{self.port}/api/"
+
+    def throttle_next(self, n: int, retry_after: float = 1) -> None:
+        """Answer the next ``n`` calls (any method) with 429 and ``Retry-After``."""
+        self._throttle.extend([retry_after] * n)
+
+    def fail_next(self, method: str, error: str, n: int = 1) -> None:
+        """Answer the next ``n`` calls of ``method`` with ``{"ok": false, "error": error}``."""
+        self._errors.setdefault(method, []).extend([error] * n)
+
+    def of(self, *methods: str) -> list[Call]:
+        """The recorded calls of ``methods``, in order."""
+        return [c for c in self.calls if c.method in methods]
+
+    def posts(self) -> list[Call]:
+        """Every chat.postMessage / chat.postEphemeral call, in order."""
+        return self.of("chat.postMessage", "chat.postEphemeral")
+
+    async def push(self, envelope: dict[str, Any]) -> None:
+        """Send a Socket Mode envelope to the connected app."""
+        await self.connected.wait()
+        await self._sockets[-1].send_str(json.dumps(envelope))
+
+    # ------------------------------------------------------------------ server
+    async def __aenter__(self) -> SlackStandin:
+        app = web.Application()
+        app.router.add_route("*", "/api/{method}", self._api)
+        app.router.add_get("/link", self._link)
+        app.router.add_post("/response/{id}", self._response)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        self.port = self.port or free_port()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for ws in self._sockets:
+            await ws.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _params(self, request: web.Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query)
+        if request.method == "POST" and request.can_read_body:
+            if request.content_type == "application/json":
+                params.update(await request.json())
+            else:
+                form = await request.post()
+                params.update({k: v for k, v in form.items() if isinstance(v, str)})
+        for key in ("blocks",):  # form-encoded JSON fields
+            if isinstance(params.get(key), str):
+                params[key] = json.loads(params[key])
+        return params
+
+    async def _api(self, request: web.Request) -> web.Response:
+        method = request.match_info["method"]
+        params = await self._params(request)
+        self.calls.append(Call(method, params))
+        if self._throttle:
+            retry = self._throttle.pop(0)
+            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
+                                     headers={"Retry-After": str(int(retry))})
+        if self._errors.get(method):
+            return web.json_response({"ok": False, "error": self._errors[method].pop(0)})
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return web.json_response({"ok": False, "error": "unknown_method"})
+        return web.json_response({"ok": True, **handler(params)})
+
+    def _next_ts(self) -> str:
+        return f"1767600000.{next(self._ts):06d}"
+
+    def _m_auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {"url": "https://bamboe-test.slack.com/", "team": "Test", "user": "bamboe", "team_id": TEAM,
+                "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False}
+
+    def _m_users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        uid = params.get("user", "")
+        info = self.users.get(uid, {})
+        return {"user": {"id": uid, "name": info.get("name", uid.lower()), "real_name": info.get("real_name", uid),
+                         "tz": info.get("tz", "Europe/Amsterdam"), "locale": info.get("locale", "nl-NL"),
+                         "profile": {"display_name": info.get("display_name", ""),
+                                     "real_name": info.get("real_name", uid)}}}
+
+    def _m_conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+        cid = params.get("channel", "")
+        info = self.channels.get(cid, {})
+        return {"channel": {"id": cid, "name": info.get("name", cid.lower()), "is_im": cid.startswith("D"),
+                            "is_member": info.get("is_member", True)}}
+
+    def _m_conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
+        return {"channel": {"id": "D" + str(params.get("users", "")).lstrip("U")}}
+
+    def _m_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+        ts = self._next_ts()
+        return {"channel": params.get("channel"), "ts": ts, "message": {"text": params.get("text"), "ts": ts}}
+
+    def _m_chat_postEphemeral(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {"message_ts": self._next_ts()}
+
+    def _m_apps_connections_open(self, _: dict[str, Any]) -> dict[str, Any]:
+        return {"url": f"ws://127.0.0.1:{self.port}/link"}
+
+    async def _response(self, request: web.Request) -> web.Response:
+        self.responses.append({"id": request.match_info["id"], **(await request.json())})
+        return web.json_response({"ok": True})
+
+    async def _link(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        self._sockets.append(ws)
+        await ws.send_str(json.dumps({"type": "hello", "num_connections": 1,
+                                      "debug_info": {"host": "standin"}, "connection_info": {"app_id": "A1"}}))
+        self.connected.set()
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT:
+                self.acks.append(json.loads(msg.data))
+        return ws

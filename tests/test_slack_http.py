@@ -1,0 +1,347 @@
+"""The Slack adapter in HTTP mode, end to end: signed requests to ``/slack/events`` on the shared
+server, the real core and database, and a stand-in Slack Web API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from sqlalchemy import select
+
+from bamboe.runtime import App, running
+from bamboe.settings import Settings
+from bot.clock import VirtualClock
+from bot.models import Answer, Chat, Member, Network, OutboxMessage, Round
+from tests.conftest import local
+from tests.slack_standin import BOT_USER, TEAM, Call, SlackStandin, free_port
+
+SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+CHANNEL = "C0NETWERK"
+ANNA, BRAM, DEWI = "UANNA", "UBRAM", "UDEWI"
+_ids = itertools.count(1)
+
+
+def signature(body: str, timestamp: str, secret: str = SECRET) -> str:
+    """Slack's v0 request signature."""
+    return "v0=" + hmac.new(secret.encode(), f"v0:{timestamp}:{body}".encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass
+class Bot:
+    """The running app, the Slack stand-in and an HTTP client to talk to ``/slack/events``."""
+
+    app: App
+    slack: SlackStandin
+    http: aiohttp.ClientSession
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/slack/events"
+
+    async def post(self, body: str, content_type: str, *, timestamp: int | None = None, secret: str = SECRET,
+                   headers: dict[str, str] | None = None) -> tuple[int, str]:
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        all_headers = {"Content-Type": content_type, "X-Slack-Request-Timestamp": ts,
+                       "X-Slack-Signature": signature(body, ts, secret), **(headers or {})}
+        async with self.http.post(self.url, data=body.encode(), headers=all_headers) as resp:
+            return resp.status, await resp.text()
+
+    async def command(self, user: str, text: str, *, command: str = "/bamboe", channel: str = CHANNEL,
+                      channel_name: str = "netwerk", **kw: Any) -> tuple[int, str]:
+        body = urlencode({"token": "x", "team_id": TEAM, "team_domain": "test", "channel_id": channel,
+                          "channel_name": channel_name, "user_id": user, "user_name": user.lower(),
+                          "command": command, "text": text, "api_app_id": "A1", "trigger_id": "1.2.3",
+                          "response_url": f"http://127.0.0.1:{self.slack.port}/response/1"})
+        return await self.post(body, "application/x-www-form-urlencoded", **kw)
+
+    async def event(self, event: dict[str, Any], *, event_id: str | None = None,
+                    headers: dict[str, str] | None = None) -> tuple[int, str]:
+        body = json.dumps({"token": "x", "team_id": TEAM, "api_app_id": "A1", "type": "event_callback",
+                           "event": event, "event_id": event_id or f"Ev{next(_ids):08d}",
+                           "event_time": int(time.time()),
+                           "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}]})
+        return await self.post(body, "application/json", headers=headers)
+
+    async def message(self, user: str, text: str, *, channel: str = CHANNEL, channel_type: str = "channel",
+                      thread_ts: str | None = None, **extra: Any) -> tuple[int, str]:
+        event = {"type": "message", "user": user, "text": text, "ts": f"1767700000.{next(_ids):06d}",
+                 "channel": channel, "channel_type": channel_type, **extra}
+        if thread_ts:
+            event["thread_ts"] = thread_ts
+        return await self.event(event)
+
+    async def press(self, user: str, value: str, message_ts: str, *, channel: str = CHANNEL) -> tuple[int, str]:
+        payload = {"type": "block_actions", "team": {"id": TEAM}, "user": {"id": user, "name": user.lower()},
+                   "api_app_id": "A1", "trigger_id": "1.2.3",
+                   "container": {"type": "message", "message_ts": message_ts, "channel_id": channel,
+                                 "is_ephemeral": False},
+                   "channel": {"id": channel, "name": "netwerk"}, "message": {"ts": message_ts, "text": "x"},
+                   "actions": [{"type": "button", "action_id": "bamboe_0", "block_id": "b", "value": value,
+                                "action_ts": "1"}]}
+        return await self.post(urlencode({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+
+    async def add_bot(self, inviter: str = ANNA, channel: str = CHANNEL) -> None:
+        """The bot is invited to ``channel``; wait for the welcome message."""
+        before = len(self.slack.posts())
+        status, _ = await self.event({"type": "member_joined_channel", "user": BOT_USER, "channel": channel,
+                                      "channel_type": "C", "team": TEAM, "inviter": inviter})
+        assert status == 200
+        await wait_for(lambda: len(self.slack.posts()) > before)
+
+    async def rows(self, model: Any, *where: Any) -> list[Any]:
+        async with self.app.db.transaction() as session:
+            return list(await session.scalars(select(model).where(*where).order_by(model.id)))
+
+
+async def wait_for(check: Callable[[], Any], timeout: float = 12.0) -> Any:
+    """Poll ``check`` until it is truthy (async delivery), failing after ``timeout`` seconds.
+
+    Generous: sends to one channel are 1 s apart, and the dispatcher may sleep up to its poll
+    interval (5 s) when it wakes a moment before a deferred message falls due."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        assert asyncio.get_running_loop().time() < deadline, "timed out waiting"
+        await asyncio.sleep(0.02)
+
+
+async def wait_rows(bot: Bot, model: Any, *where: Any, timeout: float = 12.0) -> list[Any]:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = await bot.rows(model, *where)
+        if found:
+            return found
+        assert asyncio.get_running_loop().time() < deadline, f"no {model.__name__} row"
+        await asyncio.sleep(0.05)
+
+
+def all_text(call: Call) -> str:
+    return call.params.get("text", "") + json.dumps(call.params.get("blocks", []), ensure_ascii=False)
+
+
+@asynccontextmanager
+async def slack_bot(sqlite_url: str, clock: VirtualClock | None = None) -> AsyncIterator[Bot]:
+    async with SlackStandin(users={ANNA: {"real_name": "Anna de Vries"}, BRAM: {"real_name": "Bram Peters"},
+                                   DEWI: {"real_name": "Dewi Santoso", "tz": "Asia/Jakarta"}},
+                            channels={CHANNEL: {"name": "lerend-netwerk"}}) as slack:
+        port = free_port()
+        settings = Settings(_env_file=None, database_url=sqlite_url, slack_bot_token="xoxb-test",
+                            slack_app_token=None, slack_signing_secret=SECRET, slack_api_url=slack.url,
+                            bamboe_http_host="127.0.0.1", bamboe_http_port=port)
+        async with running(settings, clock=clock) as app, aiohttp.ClientSession() as http:
+            yield Bot(app, slack, http, port)
+
+
+# ---------------------------------------------------------------------------- requests
+async def test_slash_command_answers_ephemerally_and_readiness(sqlite_url):
+    async with slack_bot(sqlite_url) as bot:
+        async with bot.http.get(f"http://127.0.0.1:{bot.port}/readyz") as resp:
+            assert (await resp.json())["checks"] == {"database": True, "slack": True}
+        started = time.monotonic()
+        status, body = await bot.command(ANNA, "status")
+        assert status == 200 and body == ""
+        assert time.monotonic() - started < 3
+        answer = await wait_for(lambda: bot.slack.of("chat.postEphemeral"))
+        assert answer[0].params["channel"] == CHANNEL and answer[0].params["user"] == ANNA
+        (network,) = await bot.rows(Network)
+        assert network.name == "lerend-netwerk"
+        (member,) = await bot.rows(Member)
+        assert (member.user_id, member.name, member.role) == (ANNA, "Anna de Vries", "trekker")
+        for call in bot.slack.of("chat.postMessage"):
+            assert call.params["unfurl_links"] is False and call.params["unfurl_media"] is False
+            assert "link_names" not in call.params
+
+
+async def test_forged_and_stale_requests_are_refused(sqlite_url):
+    async with slack_bot(sqlite_url) as bot:
+        status, _ = await bot.command(ANNA, "status", secret="wrong-secret")
+        assert status == 401
+        status, _ = await bot.command(ANNA, "status", timestamp=int(time.time()) - 6 * 60)
+        assert status == 401
+        async with bot.http.post(bot.url, data="command=%2Fbamboe&text=status",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded"}) as resp:
+            assert resp.status == 401
+        await asyncio.sleep(0.2)
+        assert bot.slack.posts() == [] and await bot.rows(Network) == []
+
+
+async def test_url_verification(sqlite_url):
+    async with slack_bot(sqlite_url) as bot:
+        body = json.dumps({"token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+                           "type": "url_verification"})
+        status, text = await bot.post(body, "application/json")
+        assert status == 200 and "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P" in text
+
+
+async def test_bot_invited_makes_a_network_with_the_inviter_as_trekker(sqlite_url):
+    async with slack_bot(sqlite_url) as bot:
+        await bot.add_bot(ANNA)
+        (chat,) = await bot.rows(Chat)
+        assert (chat.platform, chat.chat_id, chat.title) == ("slack", CHANNEL, "lerend-netwerk")
+        (member,) = await bot.rows(Member)
+        assert (member.user_id, member.role) == (ANNA, "trekker")
+        (welcome,) = bot.slack.posts()
+        assert welcome.method == "chat.postMessage" and welcome.params["channel"] == CHANNEL
+        # someone else joins, then leaves
+        await bot.event({"type": "member_joined_channel", "user": BRAM, "channel": CHANNEL, "channel_type": "C",
+                         "team": TEAM})
+        (bram,) = await wait_rows(bot, Member, Member.user_id == BRAM)
+        assert bram.name == "Bram Peters" and bram.active
+        await bot.event({"type": "member_left_channel", "user": BRAM, "channel": CHANNEL, "channel_type": "C",
+                         "team": TEAM})
+        await wait_rows(bot, Member, Member.user_id == BRAM, Member.active.is_(False))
+
+
+async def test_retried_event_is_handled_once(sqlite_url):
+    async with slack_bot(sqlite_url) as bot:
+        await bot.add_bot(ANNA)
+        joined = {"type": "member_joined_channel", "user": BRAM, "channel": CHANNEL, "channel_type": "C",
+                  "team": TEAM}
+        assert (await bot.event(joined, event_id="Ev0RETRY"))[0] == 200
+        assert (await bot.event(joined, event_id="Ev0RETRY",
+                                headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}))[0] == 200
+        # a DM from someone outside any network gets one hint; its retry gets none
+        dm = {"type": "message", "user": DEWI, "text": "hallo", "ts": "1767700000.900001", "channel": "D0DEWI",
+              "channel_type": "im"}
+        await bot.event(dm, event_id="Ev0DM")
+        await bot.event(dm, event_id="Ev0DM", headers={"X-Slack-Retry-Num": "2"})
+        await bot.message(DEWI, "nog een keer", channel="D0DEWI", channel_type="im")
+        await wait_for(lambda: len([c for c in bot.slack.posts() if c.params["channel"] == "D0DEWI"]) >= 2)
+        await asyncio.sleep(0.3)
+        assert len([c for c in bot.slack.posts() if c.params["channel"] == "D0DEWI"]) == 2
+        # the IM channel was learnt from the DM itself
+        assert [c for c in bot.slack.of("conversations.open") if c.params["users"] == DEWI] == []
+        assert len(await bot.rows(Member, Member.user_id == BRAM)) == 1
+
+
+async def test_bot_and_edited_messages_are_ignored(sqlite_url):
+    async with slack_bot(sqlite_url) as bot:
+        await bot.message(DEWI, "hallo", channel="D0DEWI", channel_type="im", bot_id="B999")
+        await bot.message(DEWI, "hallo", channel="D0DEWI", channel_type="im", subtype="message_changed")
+        await bot.message(BOT_USER, "hallo", channel="D0DEWI", channel_type="im")
+        await bot.message(DEWI, "echt", channel="D0DEWI", channel_type="im")
+        await wait_for(lambda: bot.slack.posts())
+        await asyncio.sleep(0.3)
+        assert len(bot.slack.posts()) == 1
+
+
+# ---------------------------------------------------------------------------- conversation
+async def test_answer_in_a_thread_under_the_nudge_is_stored(sqlite_url):
+    clock = VirtualClock(local(2026, 1, 5, 8, 0))
+    async with slack_bot(sqlite_url, clock) as bot:
+        await bot.add_bot(ANNA)
+        await bot.event({"type": "member_joined_channel", "user": BRAM, "channel": CHANNEL, "channel_type": "C",
+                         "team": TEAM})
+        await wait_rows(bot, Member, Member.user_id == BRAM)
+        clock.set(local(2026, 1, 6, 10, 0))
+        bot.app.wake.set()
+        nudge = await wait_for(lambda: [c for c in bot.slack.of("chat.postMessage")
+                                        if "Vraag van de week" in c.params["text"]])
+        (row,) = await bot.rows(OutboxMessage, OutboxMessage.kind == "nudge")
+        assert row.state == "sent" and row.platform_message_id
+        await bot.message(BRAM, "Ik leerde dat luisteren &amp; wachten helpt", thread_ts=row.platform_message_id)
+        (answer,) = await wait_rows(bot, Answer)
+        (bram,) = await bot.rows(Member, Member.user_id == BRAM)
+        assert answer.member_id == bram.id and answer.text == "Ik leerde dat luisteren & wachten helpt"
+        assert nudge[0].params["channel"] == CHANNEL
+
+
+async def test_volunteer_button_reaches_the_core(sqlite_url):
+    async with slack_bot(sqlite_url) as bot:
+        await bot.add_bot(ANNA)
+        assert (await bot.command(ANNA, "", command="/actieleren"))[0] == 200
+        invite = await wait_for(lambda: [c for c in bot.slack.posts() if "blocks" in c.params])
+        params = invite[0].params
+        actions = params["blocks"][-1]
+        assert actions["type"] == "actions"
+        button = actions["elements"][0]
+        assert button["text"]["text"] == "Ik breng een casus in" and button["action_id"].startswith("bamboe_")
+        assert params["text"]  # plain-text fallback for notifications
+        (row,) = await bot.rows(OutboxMessage, OutboxMessage.kind == "actieleren")
+        status, _ = await bot.press(DEWI, button["value"], row.platform_message_id)
+        assert status == 200
+        (dewi,) = await wait_rows(bot, Member, Member.user_id == DEWI)
+        await wait_rows(bot, Round, Round.bringer_id == dewi.id)
+
+
+async def test_private_answer_goes_to_a_dm(sqlite_url):
+    async with slack_bot(sqlite_url) as bot:
+        await bot.add_bot(ANNA)
+        # a slash command inside a DM: the answer goes privately, via conversations.open
+        status, _ = await bot.command(ANNA, "status", channel="D0ELSEWHERE", channel_name="directmessage")
+        assert status == 200
+        dm = await wait_for(lambda: [c for c in bot.slack.posts() if c.params["channel"].startswith("D")])
+        assert dm[0].method == "chat.postMessage" and dm[0].params["channel"] == "D" + ANNA.lstrip("U")
+        assert [c.params["users"] for c in bot.slack.of("conversations.open")] == [ANNA]
+
+
+async def test_user_text_is_echoed_escaped(sqlite_url):
+    async with slack_bot(sqlite_url) as bot:
+        await bot.add_bot(ANNA)
+        await bot.command(ANNA, "netwerk naam <!channel> <@U123> <https://x|y> &amp; <!subteam^S1>")
+        await wait_rows(bot, Network, Network.name.contains("channel"))
+        await bot.command(ANNA, "netwerk")
+        shown = await wait_for(lambda: [c for c in bot.slack.of("chat.postEphemeral")
+                                        if "&lt;!channel&gt;" in c.params["text"]])
+        text = shown[-1].params["text"]
+        assert "&lt;@\u2060U123&gt;" in text and "&lt;https://x|y&gt;" in text and "&lt;!subteam^S1&gt;" in text
+        assert "&amp; " in text
+        for call in bot.slack.posts():
+            assert "<!" not in all_text(call) and "<@" not in all_text(call) and "<http" not in all_text(call)
+
+
+# ---------------------------------------------------------------------------- delivery
+async def test_rate_limited_then_delivered_once_in_order(sqlite_url):
+    async with slack_bot(sqlite_url) as bot:
+        await bot.add_bot(ANNA)
+        bot.slack.throttle_next(1, retry_after=1)
+        await bot.command(ANNA, "status")
+        await wait_for(lambda: len(bot.slack.of("chat.postEphemeral")) == 1)
+        await bot.command(ANNA, "help")
+        await wait_for(lambda: len(bot.slack.of("chat.postEphemeral")) == 3)
+        first, retried, second = bot.slack.of("chat.postEphemeral")
+        assert first.params == retried.params and retried.params["text"] != second.params["text"]
+        answers = (OutboxMessage.chat_id == CHANNEL, OutboxMessage.user_id == ANNA)
+        await wait_rows(bot, OutboxMessage, *answers, OutboxMessage.state == "sent",
+                        OutboxMessage.id == max(r.id for r in await bot.rows(OutboxMessage, *answers)))
+        rows = await bot.rows(OutboxMessage, *answers)
+        assert [r.state for r in rows] == ["sent", "sent"]
+        assert rows[0].platform_message_id < rows[1].platform_message_id
+
+
+async def test_unknown_channel_is_undeliverable(sqlite_url):
+    async with slack_bot(sqlite_url) as bot:
+        bot.slack.fail_next("chat.postMessage", "channel_not_found")
+        await bot.event({"type": "member_joined_channel", "user": BOT_USER, "channel": CHANNEL, "channel_type": "C",
+                         "team": TEAM, "inviter": ANNA})
+        (row,) = await wait_rows(bot, OutboxMessage, OutboxMessage.state == "failed")
+        assert row.kind == "help"
+        await asyncio.sleep(0.2)
+        assert len(bot.slack.of("chat.postMessage")) == 1  # not retried
+
+
+async def test_command_in_a_channel_without_the_bot_asks_for_an_invite(sqlite_url):
+    async with slack_bot(sqlite_url) as bot:
+        bot.slack.channels["C0RANDOM"] = {"name": "random", "is_member": False}
+        status, _ = await bot.command(BRAM, "status", channel="C0RANDOM", channel_name="random")
+        assert status == 200
+        (response,) = await wait_for(lambda: bot.slack.responses)
+        assert response["response_type"] == "ephemeral" and "/invite @Bamboe" in response["text"]
+        assert await bot.rows(Network) == [] and bot.slack.posts() == []
+        # once invited, the same command works (the cached membership follows the join)
+        await bot.add_bot(BRAM, channel="C0RANDOM")
+        await bot.command(BRAM, "status", channel="C0RANDOM", channel_name="random")
+        await wait_for(lambda: bot.slack.of("chat.postEphemeral"))
