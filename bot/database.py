@@ -113,3 +113,15 @@ class Database:
     async def close(self) -> None:
         """Dispose of the engine's connections."""
         await self.engine.dispose()
+
+
+async def scrub_sqlite_wal(engine: AsyncEngine) -> None:
+    """On SQLite: copy the write-ahead log into the database file and truncate it, so pages that
+    held erased data do not linger in the ``-wal`` file (the file itself deletes securely)."""
+    if engine.dialect.name != "sqlite":
+        return
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        cursor = await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        await cursor.close()
+

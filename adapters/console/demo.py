@@ -89,6 +89,8 @@ class Demo:
             print("  " + line, file=self.stdout)
         for i, (label, _) in enumerate(sent.buttons, 1):
             print("  " + self.t("button", nr=i, label=label), file=self.stdout)
+        for name, _, data in sent.files:
+            print("  " + self.t("file", name=name, size=len(data)), file=self.stdout)
 
     async def run(self) -> None:
         """Read and handle lines until end of input or ``:stop``."""

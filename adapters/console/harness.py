@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -39,6 +40,9 @@ class Sent:
     meta: dict[str, Any]
     message_id: str
     visible_to: str | None = None  # an answer in the group only the asker sees
+    #: attached files: (name, mime type, content); ``paths`` where ``simulate --out`` wrote them
+    files: list[tuple[str, str, bytes]] = field(default_factory=list)
+    paths: list[str] = field(default_factory=list)
 
     def transcript(self, timezone: str) -> dict[str, Any]:
         """The JSON object ``bamboe simulate`` prints for this message."""
@@ -54,8 +58,8 @@ class Sent:
         for key in ("step", "round"):
             if key in self.meta:
                 line[key] = self.meta[key]
-        if self.meta.get("files"):
-            line["files"] = self.meta["files"]
+        if self.files:
+            line["files"] = self.paths or [name for name, _, _ in self.files]
         return line
 
 
@@ -66,6 +70,8 @@ class Recorder:
     clock: VirtualClock
     sent: list[Sent] = field(default_factory=list)
     listeners: list = field(default_factory=list)
+    #: where attached files are written (``bamboe simulate --out``); None keeps them in memory only
+    files_dir: Path | None = None
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def send(self, message: Outgoing) -> str:
@@ -74,7 +80,13 @@ class Recorder:
         to = "group" if addr.chat_id is not None else f"dm:{addr.user_id}"
         buttons = [(b.label, b.action) for b in message.buttons]
         sent = Sent(self.clock.now(), to, message.kind, str(message.text), buttons, dict(message.meta),
-                    f"m{next(self._ids)}", addr.user_id if message.ephemeral else None)
+                    f"m{next(self._ids)}", addr.user_id if message.ephemeral else None,
+                    [(f.name, f.mime, f.data) for f in message.files])
+        if self.files_dir is not None:
+            for name, _, data in sent.files:
+                path = self.files_dir / f"{sent.message_id}-{Path(name).name}"
+                path.write_bytes(data)
+                sent.paths.append(str(path))
         self.sent.append(sent)
         for listener in self.listeners:
             listener(sent)

@@ -139,6 +139,9 @@ async def run(scenario: Scenario, *, database_url: str | None, out: TextIO, file
             out.write(json.dumps(sent.transcript(timezone), ensure_ascii=False) + "\n")
 
         harness.recorder.listeners.append(emit)
+        if files_dir is not None:
+            files_dir.mkdir(parents=True, exist_ok=True)
+            harness.recorder.files_dir = files_dir
         try:
             await harness.setup(scenario.network, scenario.members)
             previous = scenario.start

@@ -10,10 +10,11 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, text, update
+from sqlalchemy import delete, or_, select, update
 
 from bot import privacy as detect
 from bot.core import Ctx, network_job
+from bot.database import scrub_sqlite_wal
 from bot.events import Attachment, Button, MessageIn
 from bot.features import rhythm
 from bot.features.commands import BUTTONS, TEXT_FILTERS, Command
@@ -220,20 +221,8 @@ async def erase(ctx: Ctx, member: Member) -> None:
 
     ctx.out.append(Outgoing(Address(platform, None, user_id), "privacy", i18n.t(lang, "privacy.forgotten"),
                             meta={"scrub": "all"}))
-    ctx.after_commit.append(ctx_checkpoint(ctx))
-
-
-def ctx_checkpoint(ctx: Ctx):  # noqa: ANN201
-    """After an erasure commits: on SQLite, fold the write-ahead log back into the (securely
-    deleting) database file and truncate it, so no old page with the erased data survives."""
-
-    async def run() -> None:
-        bind = ctx.session.bind
-        if bind is not None and bind.dialect.name == "sqlite":
-            async with bind.connect() as conn:
-                await conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
-
-    return run
+    bind = ctx.session.bind
+    ctx.after_commit.append(lambda: scrub_sqlite_wal(bind))
 
 
 # ---------------------------------------------------------------------------- retention

@@ -1,0 +1,254 @@
+"""Privacy and trust: personal-data warnings (masked before storage), consent to be quoted,
+export, erasure (proved by searching the whole database for the member's identifiers and words),
+retention, the role matrix, and fuzzing of commands and inbound text.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import select, text
+
+from adapters.console.harness import Harness
+from bot import privacy as detect
+from bot.features.commands import split_command
+from bot.models import Answer, Celebration, LogEntry, MeetingInput, Member, OutboxMessage
+from tests.conftest import MEMBERS, NETWORK, local, texts
+from tests.test_rhythm import command, member, only_error_for, rows, sent
+
+
+# ---------------------------------------------------------------------------- detection
+@pytest.mark.parametrize("sample, kind", [
+    ("bel haar op 06-12345678", "phone"), ("+31 6 1234 5678", "phone"), ("010-1234567", "phone"),
+    ("0031612345678", "phone"), ("mail jan.jansen@example.nl", "email"), ("BSN 111222333", "bsn"),
+    ("bsn 1112.22.333", "bsn"), ("IBAN NL91 ABNA 0417 1643 00", "iban"), ("NL91ABNA0417164300", "iban"),
+    ("ze woont op 5911 AB 12", "address"), ("Kerkstraat 12a", "address"),
+])
+def test_personal_data_is_found(sample: str, kind: str) -> None:
+    assert [f.kind for f in detect.find(sample)] == [kind]
+    assert kind in detect.mask(sample)
+
+
+@pytest.mark.parametrize("sample", [
+    "We hebben 25 gezinnen en 1234 euro", "om 14:00 op 19-1-2026", "het budget is 100000 euro",
+    "123456789 is geen geldig BSN", "rekening NL91 ABNA 0000 klopt niet", "in 2026 kwamen 5911 mensen",
+    "/bijeenkomst 2026-01-19 14:00-16:00 Buurthuis De Linde", "06-1234 is te kort",
+])
+def test_ordinary_numbers_are_left_alone(sample: str) -> None:
+    assert detect.find(sample) == []
+
+
+async def test_an_answer_with_personal_data_is_masked_and_the_author_asked_privately(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 10, 0))
+    before = len(harness.recorder.sent)
+    await harness.say("cem", "Moeder (06-12345678, m.jansen@example.nl) zit diep in de schulden.", reply_to="nudge")
+    new = harness.recorder.sent[before:]
+    assert [(s.kind, s.to) for s in new] == [("privacy", "dm:cem")]
+    assert "telefoonnummer, e-mailadres" in texts(harness)[-1] and "06-12345678" not in new[0].text
+    (answer,) = await rows(harness, Answer)
+    assert answer.text == "Moeder ([telefoonnummer], [e-mailadres]) zit diep in de schulden."
+    await harness.advance(local(2026, 1, 13, 12, 0))
+    everything = "\n".join(s.text for s in harness.recorder.sent)
+    assert "12345678" not in everything and "example.nl" not in everything
+
+
+async def test_personal_data_in_a_command_is_not_stored_either(harness: Harness) -> None:
+    await command(harness, "dewi", "/idee bel mevrouw op 0612345678 over een ouderpanel")
+    (idea,) = await rows(harness, LogEntry)
+    assert "0612345678" not in idea.text and "[telefoonnummer]" in idea.text
+    assert "0612345678" not in "\n".join(s.text for s in harness.recorder.sent)
+
+
+# ---------------------------------------------------------------------------- consent
+async def test_answers_are_counted_not_quoted_unless_the_member_agrees(harness: Harness) -> None:
+    await command(harness, "els", "/privacy citeren ja")
+    assert (await member(harness, "els")).quote_consent
+    await harness.advance(local(2026, 1, 6, 10, 0))
+    await harness.say("els", "Ik voelde me gehoord toen de school eerst vroeg wat wij nodig hadden.", reply_to="nudge")
+    await harness.say("cem", "Een vader liet ongeopende post zien.", reply_to="nudge")
+    await harness.advance(local(2026, 1, 12, 12, 0))
+    (harvest,) = texts(harness, "harvest")
+    assert "“Ik voelde me gehoord toen de school eerst vroeg wat wij nodig hadden.”" in harvest
+    assert "ongeopende post" not in harvest and "Els" not in harvest
+    await command(harness, "els", "/privacy citeren nee")
+    assert not (await member(harness, "els")).quote_consent
+
+
+async def test_privacy_shows_and_the_trekker_sets_retention(harness: Harness) -> None:
+    await command(harness, "cem", "/privacy")
+    assert "12 maanden" in texts(harness)[-1] and "niet geciteerd" in texts(harness)[-1]
+    only_error_for(await command(harness, "cem", "/privacy bewaartermijn 6"), "cem")
+    only_error_for(await command(harness, "anna", "/privacy bewaartermijn 0"), "anna")
+    await command(harness, "anna", "/privacy bewaartermijn 6")
+    assert "6 maanden" in texts(harness, to="group")[-1]
+
+
+# ---------------------------------------------------------------------------- export
+async def test_export_sends_everything_privately_with_a_json_file_and_keeps_no_copy(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 10, 0))
+    await harness.say("cem", "Ik stel nu eerst drie vragen.", reply_to="nudge")
+    await command(harness, "cem", "/idee een spreekuur op school")
+    await command(harness, "cem", "/vier de eerste casus is rond")
+    await harness.say("cem", "/mijngegevens", private=True)
+    (export,) = sent(harness, "privacy", to="dm:cem")
+    assert "Cem Yilmaz" in export.text and "Ik stel nu eerst drie vragen." in export.text
+    ((name, mime, data),) = export.files
+    assert name.endswith(".json") and mime == "application/json"
+    data = json.loads(data)
+    assert data["profile"]["name"] == "Cem Yilmaz" and data["answers"][0]["answer"] == "Ik stel nu eerst drie vragen."
+    assert data["ideas_and_decisions"][0]["text"] == "een spreekuur op school"
+    assert data["celebrations"][0]["text"] == "de eerste casus is rond"
+    (row,) = await rows(harness, OutboxMessage, OutboxMessage.kind == "privacy")
+    assert (row.state, row.text, row.files) == ("sent", "", [])  # the export is not kept once delivered
+
+
+async def test_simulate_writes_files_under_out(tmp_path: Path) -> None:
+    from adapters.console import simulate
+
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("network: {name: Test}\nmembers:\n  - {id: cem, name: Cem}\nstart: '2026-01-05T09:00'\n"
+                        "steps:\n  - {at: '2026-01-05T09:10', from: cem, private: true, text: /mijngegevens}\n")
+    out = tmp_path / "out"
+    assert await simulate.main(str(scenario), None, str(out)) == 0
+    (written,) = out.iterdir()
+    assert json.loads(written.read_text())["profile"]["name"] == "Cem"
+
+
+# ---------------------------------------------------------------------------- erasure
+SECRET_WORDS = ("Zwanenburg", "kwetsbaarheidsgevoel", "Vlinderschool")
+
+
+async def cem_leaves_traces(h: Harness) -> None:
+    await h.advance(local(2026, 1, 6, 10, 0))
+    await h.say("cem", f"Bij de {SECRET_WORDS[2]} merkte ik een {SECRET_WORDS[1]}.", reply_to="nudge")
+    await command(h, "anna", "/bijeenkomst 2026-01-15 14:00-16:00 Buurthuis")
+    await h.say("cem", f"/inbreng Familie {SECRET_WORDS[0]} heeft hulp nodig", private=True)
+    await command(h, "cem", f"/idee spreekuur op de {SECRET_WORDS[2]}")
+    await command(h, "cem", f"/vier gesprek met {SECRET_WORDS[0]}")
+    await command(h, "cem", "/leerdoel minder snel oplossen")
+    await command(h, "anna", "/penvoerder Cem")
+
+
+async def forget_cem(h: Harness) -> None:
+    await h.say("cem", "/vergeetmij", private=True)
+    (confirm,) = sent(h, "privacy", to="dm:cem")
+    assert [label for label, _ in confirm.buttons] == ["Ja, verwijder alles", "Nee, toch niet"]
+    assert await rows(h, Member, Member.user_id == "cem")  # nothing removed before confirming
+    await h.press("cem", "Ja, verwijder alles", on="privacy")
+
+
+def identifiers() -> list[bytes]:
+    return [w.encode() for w in ("Cem Yilmaz", "Yilmaz", *SECRET_WORDS, "minder snel oplossen")]
+
+
+async def test_erasure_leaves_nothing_in_the_sqlite_file(sqlite_url: str) -> None:
+    h = await Harness.open(sqlite_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(m) for m in MEMBERS])
+    await cem_leaves_traces(h)
+    path = Path(sqlite_url.removeprefix("sqlite:///"))
+    before = path.read_bytes() + (Path(f"{path}-wal").read_bytes() if Path(f"{path}-wal").exists() else b"")
+    assert all(word in before for word in identifiers())  # the search would find them
+    await forget_cem(h)
+    assert "verwijderd" in h.recorder.sent[-1].text and h.recorder.sent[-1].to == "dm:cem"
+    assert await rows(h, Member, Member.user_id == "cem") == []
+    (answer,) = await rows(h, Answer)
+    assert (answer.text, answer.member_id) == ("", None)  # still counted, anonymously
+    assert await rows(h, MeetingInput) == [] and await rows(h, Celebration) == []
+    await h.close()
+    raw = path.read_bytes() + (Path(f"{path}-wal").read_bytes() if Path(f"{path}-wal").exists() else b"")
+    found = [word for word in identifiers() if word in raw]
+    assert found == []
+
+
+@pytest.mark.postgres
+async def test_erasure_leaves_nothing_readable_in_postgresql(postgres_url: str) -> None:
+    h = await Harness.open(postgres_url, local(2026, 1, 5, 8, 0))
+    try:
+        await h.setup(dict(NETWORK), [dict(m) for m in MEMBERS])
+        await cem_leaves_traces(h)
+        await forget_cem(h)
+        async with h.db.transaction() as s:
+            tables = [r[0] for r in await s.execute(text(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"))]
+            dump = ""
+            for table in tables:
+                dump += "\n".join(str(row) for row in await s.execute(text(f'SELECT * FROM "{table}"')))
+        assert [w for w in identifiers() if w.decode() in dump] == []
+        assert "'cem'" not in dump
+    finally:
+        await h.close()
+
+
+async def test_erasure_can_be_cancelled_and_works_with_ja(harness: Harness) -> None:
+    await harness.say("cem", "/vergeetmij", private=True)
+    await harness.press("cem", "Nee, toch niet", on="privacy")
+    assert "verwijder niets" in texts(harness)[-1] and await rows(harness, Member, Member.user_id == "cem")
+    await harness.say("dewi", "/vergeetmij ja", private=True)
+    assert await rows(harness, Member, Member.user_id == "dewi") == []
+
+
+# ---------------------------------------------------------------------------- retention
+async def test_answers_older_than_the_retention_period_are_removed(harness: Harness) -> None:
+    await command(harness, "anna", "/privacy bewaartermijn 1")
+    await harness.advance(local(2026, 1, 6, 10, 0))
+    await harness.say("cem", "Een oud antwoord.", reply_to="nudge")
+    await harness.advance(local(2026, 2, 3, 10, 0))
+    await harness.say("cem", "Een nieuw antwoord.", reply_to="nudge")
+    await harness.advance(local(2026, 2, 6, 4, 0))
+    assert [a.text for a in await rows(harness, Answer)] == ["Een nieuw antwoord."]
+    async with harness.db.transaction() as s:
+        oldest = await s.scalar(select(OutboxMessage.created_at).order_by(OutboxMessage.created_at).limit(1))
+    assert oldest >= local(2026, 2, 6, 4, 0) - timedelta(days=30)
+
+
+# ---------------------------------------------------------------------------- role matrix
+ROLES = {"trekker": "anna", "procesbegeleider": "bram", "deelnemer": "cem"}
+GATED = [
+    ("/rol Dewi procesbegeleider", {"trekker"}),
+    ("/netwerk naam Nieuw", {"trekker"}),
+    ("/perspectief Dewi onderwijs", {"trekker"}),
+    ("/bijeenkomst 2026-02-19 14:00 Buurthuis", {"trekker"}),
+    ("/ritme reflectie do 09:30", {"trekker", "procesbegeleider"}),
+    ("/ritme vieren do 16:00", {"trekker", "procesbegeleider"}),
+    ("/vraag toevoegen Wat heb je deze week geleerd?", {"trekker", "procesbegeleider"}),
+    ("/thema Eerder signaleren", {"trekker", "procesbegeleider"}),
+    ("/leerdoel groep Beter luisteren", {"trekker", "procesbegeleider"}),
+    ("/actieleren", {"trekker", "procesbegeleider"}),
+    ("/mededeling De zaal is veranderd.", {"trekker"}),
+    ("/besluit we starten in maart", {"trekker"}),
+    ("/penvoerder Dewi", {"trekker"}),
+    ("/ambitie Samen één aanpak", {"trekker"}),
+    ("/privacy bewaartermijn 6", {"trekker"}),
+    ("/status", {"trekker", "procesbegeleider", "deelnemer"}),
+    ("/vier een goed gesprek", {"trekker", "procesbegeleider", "deelnemer"}),
+    ("/idee een ouderpanel", {"trekker", "procesbegeleider", "deelnemer"}),
+]
+
+
+@pytest.mark.parametrize("line, allowed", GATED, ids=[g[0].split()[0] + " " + "/".join(sorted(g[1])) for g in GATED])
+@pytest.mark.parametrize("role", list(ROLES))
+async def test_role_matrix(harness: Harness, line: str, allowed: set[str], role: str) -> None:
+    replies = await command(harness, ROLES[role], line)
+    refused = [s for s in replies if s.kind == "error"]
+    if role in allowed:
+        assert refused == [], texts(harness)[-1]
+    else:
+        only_error_for(replies, ROLES[role])
+
+
+# ---------------------------------------------------------------------------- fuzzing
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(min_size=1, max_size=300))
+async def test_any_text_gets_no_crash_and_commands_get_an_answer(harness: Harness, line: str) -> None:
+    for candidate in (line, "/" + line.lstrip("/"), "/mededeling om " + line, "/idee " + line):
+        before = len(harness.recorder.sent)
+        await harness.say("anna", candidate)
+        new = harness.recorder.sent[before:]
+        assert not any(s.kind == "error" and "ging bij mij iets mis" in s.text for s in new), candidate
+        if split_command(candidate) is not None:  # every command gets an answer
+            assert new, candidate
