@@ -6,6 +6,11 @@ call is recorded (method + params). It can answer HTTP 429 with ``Retry-After`` 
 calls, or fail a method with a given error. ``apps.connections.open`` hands out a WebSocket URL
 on the same server that sends ``hello`` and then whatever envelopes the test pushes, and
 records the acknowledgements the app sends back.
+
+File uploads follow Slack's external-upload flow: ``files.getUploadURLExternal`` hands out an
+``upload_url`` on this server and a ``file_id``; the app POSTs the bytes there (raw or as a
+multipart form, answered ``text/plain`` "OK - <size>"); ``files.completeUploadExternal`` shares
+the uploaded files in ``channel_id`` (and ``thread_ts``) and is recorded in ``shared``.
 """
 
 from __future__ import annotations
@@ -37,6 +42,32 @@ class Call:
 
     method: str
     params: dict[str, Any]
+    #: what the stand-in answered (without ``ok``), once it did
+    result: dict[str, Any] | None = None
+
+
+@dataclass
+class Upload:
+    """A file announced with files.getUploadURLExternal; ``data`` is set once its bytes arrive."""
+
+    file_id: str
+    filename: str
+    length: int
+    data: bytes | None = None
+
+
+@dataclass
+class Shared:
+    """A files.completeUploadExternal call that succeeded."""
+
+    channel_id: str | None
+    thread_ts: str | None
+    files: list[Upload]
+    titles: list[str | None]
+
+
+class ApiError(Exception):
+    """A method handler's ``{"ok": false, "error": ...}``."""
 
 
 @dataclass
@@ -48,10 +79,16 @@ class SlackStandin:
     calls: list[Call] = field(default_factory=list)
     acks: list[dict[str, Any]] = field(default_factory=list)
     responses: list[dict[str, Any]] = field(default_factory=list)
+    #: file id → the announced (and, once posted, uploaded) file
+    uploads: dict[str, Upload] = field(default_factory=dict)
+    #: the completed uploads, in order
+    shared: list[Shared] = field(default_factory=list)
     port: int = 0
 
     def __post_init__(self) -> None:
         self._throttle: list[float] = []
+        self._throttle_method: dict[str, list[float]] = {}
+        self._files = itertools.count(1)
         self._errors: dict[str, list[str]] = {}
         self._ts = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
@@ -64,9 +101,13 @@ class SlackStandin:
         """The Web API base URL (for ``SLACK_API_URL``)."""
         return f"http://127.0.0.1:{self.port}/api/"
 
-    def throttle_next(self, n: int, retry_after: float = 1) -> None:
-        """Answer the next ``n`` calls (any method) with 429 and ``Retry-After``."""
-        self._throttle.extend([retry_after] * n)
+    def throttle_next(self, n: int, retry_after: float = 1, method: str | None = None) -> None:
+        """Answer the next ``n`` calls (of ``method``, else of any method) with 429 and
+        ``Retry-After``; ``method="upload"`` throttles the POSTs to the upload URL."""
+        if method is None:
+            self._throttle.extend([retry_after] * n)
+        else:
+            self._throttle_method.setdefault(method, []).extend([retry_after] * n)
 
     def fail_next(self, method: str, error: str, n: int = 1) -> None:
         """Answer the next ``n`` calls of ``method`` with ``{"ok": false, "error": error}``."""
@@ -91,6 +132,7 @@ class SlackStandin:
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_get("/link", self._link)
         app.router.add_post("/response/{id}", self._response)
+        app.router.add_post("/upload/{file_id}", self._upload)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         self.port = self.port or free_port()
@@ -111,7 +153,7 @@ class SlackStandin:
             else:
                 form = await request.post()
                 params.update({k: v for k, v in form.items() if isinstance(v, str)})
-        for key in ("blocks",):  # form-encoded JSON fields
+        for key in ("blocks", "files"):  # form-encoded JSON fields
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
         return params
@@ -119,9 +161,10 @@ class SlackStandin:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
-        self.calls.append(Call(method, params))
-        if self._throttle:
-            retry = self._throttle.pop(0)
+        call = Call(method, params)
+        self.calls.append(call)
+        retry = self._throttled(method)
+        if retry is not None:
             return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
                                      headers={"Retry-After": str(int(retry))})
         if self._errors.get(method):
@@ -129,7 +172,18 @@ class SlackStandin:
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
-        return web.json_response({"ok": True, **handler(params)})
+        try:
+            call.result = handler(params)
+            return web.json_response({"ok": True, **call.result})
+        except ApiError as exc:
+            return web.json_response({"ok": False, "error": str(exc)})
+
+    def _throttled(self, method: str) -> float | None:
+        if self._throttle:
+            return self._throttle.pop(0)
+        if self._throttle_method.get(method):
+            return self._throttle_method[method].pop(0)
+        return None
 
     def _next_ts(self) -> str:
         return f"1767600000.{next(self._ts):06d}"
@@ -161,6 +215,44 @@ class SlackStandin:
 
     def _m_chat_postEphemeral(self, _: dict[str, Any]) -> dict[str, Any]:
         return {"message_ts": self._next_ts()}
+
+    def _m_files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        filename, length = params.get("filename"), int(params.get("length") or 0)
+        if not filename or length <= 0:
+            raise ApiError("missing_argument")
+        file_id = f"F{next(self._files):08d}"
+        self.uploads[file_id] = Upload(file_id, filename, length)
+        return {"upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}", "file_id": file_id}
+
+    def _m_files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+        files = params.get("files")
+        if not isinstance(files, list) or not files:
+            raise ApiError("invalid_arguments")
+        uploads = [self.uploads.get(str(f.get("id"))) for f in files]
+        if any(u is None or u.data is None for u in uploads):
+            raise ApiError("file_not_found")
+        done = [u for u in uploads if u is not None]
+        self.shared.append(Shared(params.get("channel_id"), params.get("thread_ts"), done,
+                                  [f.get("title") for f in files]))
+        return {"files": [{"id": u.file_id, "title": f.get("title") or u.filename, "name": u.filename,
+                           "size": len(u.data or b"")} for u, f in zip(done, files, strict=True)]}
+
+    async def _upload(self, request: web.Request) -> web.Response:
+        """The upload URL: the file's bytes, raw or as a multipart form (field ``file``)."""
+        retry = self._throttled("upload")
+        if retry is not None:
+            return web.Response(status=429, text="ratelimited", headers={"Retry-After": str(int(retry))})
+        upload = self.uploads.get(request.match_info["file_id"])
+        if upload is None:
+            return web.Response(status=404, text="not found")
+        if request.content_type.startswith("multipart/"):
+            form = await request.post()
+            part = form.get("file") or form.get("filename")
+            data = part.file.read() if hasattr(part, "file") else str(part or "").encode()
+        else:
+            data = await request.read()
+        upload.data = data
+        return web.Response(text=f"OK - {len(data)}", content_type="text/plain")
 
     def _m_apps_connections_open(self, _: dict[str, Any]) -> dict[str, Any]:
         return {"url": f"ws://127.0.0.1:{self.port}/link"}

@@ -36,3 +36,9 @@ def test_every_scope_is_explained_in_the_docs():
     docs = (ROOT / "docs" / "slack.md").read_text(encoding="utf-8")
     for scope in manifest()["oauth_config"]["scopes"]["bot"]:
         assert f"| `{scope}` |" in docs, scope
+
+
+def test_scopes_cover_what_the_sender_calls():
+    scopes = set(manifest()["oauth_config"]["scopes"]["bot"])
+    # chat.postMessage/postEphemeral, conversations.open, files_upload_v2
+    assert {"chat:write", "im:write", "files:write"} <= scopes

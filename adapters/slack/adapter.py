@@ -6,7 +6,10 @@ Every request is acknowledged first (Slack wants an answer within 3 seconds); th
 happens afterwards. Events Slack retries are handled once (deduplicated on ``event_id``).
 
 Outbound: :class:`SlackSender` turns :class:`~bot.events.Outgoing` into ``chat.postMessage``,
-``chat.postEphemeral`` or a DM, with all text escaped for mrkdwn (see :mod:`.render`).
+``chat.postEphemeral`` or a DM, with all text escaped for mrkdwn (see :mod:`.render`). Files go
+after the text with ``files_upload_v2`` (``files.getUploadURLExternal``, a POST of the bytes,
+``files.completeUploadExternal``) to the same channel and thread; an ephemeral answer's files go
+to the asker's DM (Slack has no ephemeral files, and the channel must not see them).
 
 Privacy: nothing here logs message text; slack-sdk and slack-bolt get loggers that never log
 at DEBUG (their DEBUG output contains request bodies).
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import mimetypes
 import re
 import time
 from collections import OrderedDict
@@ -27,7 +31,7 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from adapters.slack import render
@@ -35,6 +39,7 @@ from bamboe.settings import Settings
 from bot import i18n
 from bot.delivery import Limits, RetryAfter, Undeliverable
 from bot.events import (
+    Attachment,
     BotAdded,
     ButtonPress,
     ChatRef,
@@ -57,8 +62,16 @@ MAIN_COMMAND = "/bamboe"
 UNDELIVERABLE = frozenset({
     "channel_not_found", "not_in_channel", "is_archived", "account_inactive", "user_not_found",
     "cannot_dm_bot", "user_not_in_channel", "user_disabled", "restricted_action", "msg_too_long",
-    "invalid_blocks", "no_text", "too_many_attachments", "ekm_access_denied",
+    "invalid_blocks", "no_text", "too_many_attachments", "ekm_access_denied", "invalid_arguments",
+    # file uploads (files.getUploadURLExternal / files.completeUploadExternal); missing_argument
+    # is what an empty file gets
+    "file_uploads_disabled", "file_uploads_except_images_disabled", "file_type_not_allowed",
+    "file_upload_size_restricted", "storage_limit_reached", "missing_argument", "access_denied",
 })
+#: how long to wait when the upload URL itself answers 429 (slack-sdk does not pass Retry-After on)
+UPLOAD_RETRY_AFTER = 5.0
+#: messages whose text went out but whose files did not yet (remembered per outbox id)
+PENDING_FILES = 1000
 #: auth.test errors that mean the configuration is wrong (fail at start instead of retrying)
 BAD_TOKEN = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 #: message subtypes that are a person's ordinary message
@@ -133,31 +146,81 @@ class SlackSender:
         self.client = client
         #: user id → the bot's IM channel with them
         self.im_channels: dict[str, str] = {}
+        #: outbox id → ``ts`` of a message whose text was sent but whose files were not (yet):
+        #: a retry uploads the files only, so the text is not posted twice (this process only)
+        self.text_sent: OrderedDict[int, str | None] = OrderedDict()
 
     async def send(self, message: Outgoing) -> str | None:
-        """Post ``message``; return its ``ts``. Raises ``Undeliverable``/``RetryAfter`` as documented."""
+        """Post ``message`` and then its files; return the text's ``ts``.
+
+        Raises ``Undeliverable``/``RetryAfter`` as documented. When the text went out but the
+        files failed, a retry of the same outbox row skips the text and uploads the files only.
+        """
+        key = message.outbox_id
+        try:
+            if key is not None and key in self.text_sent:
+                ts = self.text_sent[key]
+            else:
+                ts = await self._send_text(message)
+                if message.files and key is not None:
+                    self._remember(key, ts)
+            if message.files:
+                await self._send_files(message)
+        except SlackApiError as exc:
+            error = translate_error(exc)
+            if isinstance(error, Undeliverable) and key is not None:
+                self.text_sent.pop(key, None)
+            raise error from None
+        except SlackRequestError as exc:  # the POST to the upload URL failed
+            raise upload_error(exc) from None
+        if key is not None:
+            self.text_sent.pop(key, None)
+        return ts
+
+    def _remember(self, key: int, ts: str | None) -> None:
+        self.text_sent[key] = ts
+        self.text_sent.move_to_end(key)
+        while len(self.text_sent) > PENDING_FILES:
+            self.text_sent.popitem(last=False)
+
+    async def _send_text(self, message: Outgoing) -> str | None:
+        """Post the text (and buttons); None without posting when there is only a file to send."""
         addr = message.address
+        if message.files and not message.buttons and not str(message.text).strip():
+            return None
         args: dict[str, Any] = {"text": render.to_mrkdwn(message.text)}
         if message.buttons:
             args["blocks"] = render.blocks(message.text, message.buttons)
             args["text"] = render.fallback(message.text)
-        try:
-            if message.ephemeral and addr.chat_id is not None and addr.user_id is not None:
-                if addr.thread:
-                    args["thread_ts"] = addr.thread
-                resp = await self.client.chat_postEphemeral(channel=addr.chat_id, user=addr.user_id, **args)
-                return resp.get("message_ts")
-            channel = addr.chat_id
-            if channel is None:
-                if addr.user_id is None:
-                    raise Undeliverable("no address")
-                channel = await self.im_channel(addr.user_id)
-            if addr.thread:
-                args["thread_ts"] = addr.thread
-            resp = await self.client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **args)
-            return resp.get("ts")
-        except SlackApiError as exc:
-            raise translate_error(exc) from None
+        if addr.thread:
+            args["thread_ts"] = addr.thread
+        if message.ephemeral and addr.chat_id is not None and addr.user_id is not None:
+            resp = await self.client.chat_postEphemeral(channel=addr.chat_id, user=addr.user_id, **args)
+            return resp.get("message_ts")
+        channel = await self._channel(message)
+        resp = await self.client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **args)
+        return resp.get("ts")
+
+    async def _channel(self, message: Outgoing) -> str:
+        """Where a (non-ephemeral) message goes: its channel, or the IM channel for a private one."""
+        addr = message.address
+        if addr.chat_id is not None:
+            return addr.chat_id
+        if addr.user_id is None:
+            raise Undeliverable("no address")
+        return await self.im_channel(addr.user_id)
+
+    async def _send_files(self, message: Outgoing) -> None:
+        """Upload the files where the text went, in its thread. An ephemeral answer's files go to
+        the asker's DM instead (Slack has no ephemeral files; the channel must not see them)."""
+        addr = message.address
+        thread = addr.thread
+        if message.ephemeral and addr.chat_id is not None and addr.user_id is not None:
+            channel, thread = await self.im_channel(addr.user_id), None
+        else:
+            channel = await self._channel(message)
+        uploads = [{"file": f.data, "filename": filename(f), "title": f.name} for f in message.files]
+        await self.client.files_upload_v2(file_uploads=uploads, channel=channel, thread_ts=thread)
 
     async def im_channel(self, user_id: str) -> str:
         """The bot's IM channel with ``user_id`` (opened once, then cached)."""
@@ -167,6 +230,26 @@ class SlackSender:
             channel = resp["channel"]["id"]
             self.im_channels[user_id] = channel
         return channel
+
+
+def filename(file: Attachment) -> str:
+    """The name to upload ``file`` under: Slack tells the file type by its extension, so one is
+    added from the MIME type when the name has none."""
+    name = file.name.strip() or "bestand"
+    if "." not in name.rsplit("/", 1)[-1]:
+        name += mimetypes.guess_extension(file.mime) or ""
+    return name
+
+
+def upload_error(exc: SlackRequestError) -> Exception:
+    """The POST of the bytes to the upload URL failed: 429 → ``RetryAfter``, else transient.
+
+    slack-sdk only raises a message naming the status (and the body and filename, which are not
+    passed on)."""
+    match = re.search(r"status: (\d+)", str(exc))
+    if match and match.group(1) == "429":
+        return RetryAfter(UPLOAD_RETRY_AFTER)
+    return RuntimeError(f"slack file upload failed (status {match.group(1) if match else 'unknown'})")
 
 
 def translate_error(exc: SlackApiError) -> Exception:
