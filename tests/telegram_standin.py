@@ -3,7 +3,8 @@
 It serves ``/bot<token>/<method>`` with the documented answer shape (``{"ok": true, "result": …}``
 or ``{"ok": false, "error_code": …, "description": …, "parameters": …}``), records every call,
 hands out the updates a test queued (getUpdates honours ``offset`` and returns quickly), and can
-be told to refuse calls (429 with retry_after, 403 / 400 with a description).
+be told to refuse calls (429 with retry_after, 403 / 400 with a description). Files sent with
+sendDocument / sendPhoto (multipart) are recorded as :class:`Upload` values with their bytes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import asyncio
 import itertools
 import json
 import re
+import struct
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +25,27 @@ RAW_PARAMS = {"text", "parse_mode", "url", "secret_token", "callback_query_id", 
               "short_description", "name", "caption"}
 #: longest a getUpdates call waits for updates here, whatever timeout it asked for
 MAX_POLL_WAIT = 0.3
+#: the file field of each upload method
+FILE_FIELDS = {"sendDocument": "document", "sendPhoto": "photo"}
+#: the largest request body taken (the Bot API takes documents up to 50 MB)
+MAX_BODY = 60 * 1024 * 1024
+
+
+@dataclass
+class Upload:
+    """A file that arrived in a multipart request (as the value of its parameter)."""
+
+    filename: str
+    mime: str
+    data: bytes = field(repr=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def json(self) -> Any:
+        """The file's content read as JSON."""
+        return json.loads(self.data.decode("utf-8"))
 
 
 @dataclass
@@ -37,7 +60,8 @@ class Call:
 
 @dataclass
 class Refusal:
-    """Answer the next ``times`` calls of ``method`` (to ``chat_id``, if given) with an error."""
+    """Answer the next ``times`` calls of ``method`` (to ``chat_id``, if given) with an error,
+    after letting ``after`` of them through."""
 
     method: str
     code: int
@@ -45,6 +69,7 @@ class Refusal:
     times: int = 1
     chat_id: int | None = None
     retry_after: int | None = None
+    after: int = 0
 
 
 @dataclass
@@ -66,7 +91,7 @@ class StandIn:
     # ------------------------------------------------------------------ server
     async def start(self) -> str:
         """Serve on a free port of 127.0.0.1; return the base URL."""
-        app = web.Application()
+        app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
@@ -87,13 +112,19 @@ class StandIn:
         form = await request.post()
         params: dict[str, Any] = {}
         for key, value in form.items():
-            if key in RAW_PARAMS or not isinstance(value, str):
+            if isinstance(value, web.FileField):
+                params[key] = Upload(value.filename, value.content_type, value.file.read())
+                continue
+            if key in RAW_PARAMS:
                 params[key] = value
                 continue
             try:
                 params[key] = json.loads(value)
             except ValueError:
                 params[key] = value
+        for key, value in list(params.items()):  # a file given as attach://<name> is the part <name>
+            if isinstance(value, str) and value.startswith("attach://"):
+                params[key] = params.pop(value.removeprefix("attach://"), value)
         return params
 
     async def _handle(self, request: web.Request) -> web.Response:
@@ -104,6 +135,12 @@ class StandIn:
         if request.match_info["token"] != self.token:
             call.status = 401
             return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+        field_name = FILE_FIELDS.get(method)
+        if field_name is not None and not isinstance(params.get(field_name), Upload):
+            call.status = 400
+            return web.json_response({"ok": False, "error_code": 400,
+                                      "description": f"Bad Request: there is no {field_name} in the request"},
+                                     status=400)
         refusal = self._refusal(method, params)
         if refusal is not None:
             call.status = refusal.code
@@ -122,6 +159,9 @@ class StandIn:
         for refusal in self.refusals:
             if refusal.method == method and refusal.times > 0 and (
                     refusal.chat_id is None or str(params.get("chat_id")) == str(refusal.chat_id)):
+                if refusal.after > 0:
+                    refusal.after -= 1
+                    return None
                 refusal.times -= 1
                 return refusal
         return None
@@ -160,18 +200,34 @@ class StandIn:
                     pass
         return list(self._updates[: int(params.get("limit") or 100)])
 
-    async def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+    def _message(self, params: dict[str, Any]) -> dict[str, Any]:
+        """The Message object for a message the bot sends with ``params``."""
         chat_id = int(params["chat_id"])
         message: dict[str, Any] = {
             "message_id": next(self._message_ids), "date": int(time.time()), "from": self.me(),
             "chat": {"id": chat_id, "type": "private", "first_name": "Someone"} if chat_id > 0
             else {"id": chat_id, "type": "supergroup", "title": "Group"},
-            "text": re.sub(r"</?(?:b|i|code)>", "", params["text"]),
         }
         if params.get("message_thread_id"):
             message["message_thread_id"] = params["message_thread_id"]
             message["is_topic_message"] = True
         return message
+
+    async def _m_sendMessage(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        return {**self._message(params), "text": re.sub(r"</?(?:b|i|code)>", "", params["text"])}
+
+    async def _m_sendDocument(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        file: Upload = params["document"]
+        document = {**_file_ids(), "file_name": file.filename, "mime_type": file.mime, "file_size": file.size}
+        return {**self._message(params), "document": document}
+
+    async def _m_sendPhoto(self, params: dict[str, Any]) -> dict[str, Any]:  # noqa: N802
+        file: Upload = params["photo"]
+        width, height = _image_size(file.data)
+        # Telegram keeps the photo in several sizes; the original size is the last one
+        sizes = [{**_file_ids(), "width": min(width, 90), "height": min(height, 90), "file_size": min(file.size, 999)},
+                 {**_file_ids(), "width": width, "height": height, "file_size": file.size}]
+        return {**self._message(params), "photo": sizes}
 
     # ------------------------------------------------------------------ for tests
     def push(self, update: dict[str, Any]) -> int:
@@ -182,9 +238,9 @@ class StandIn:
         return update["update_id"]
 
     def refuse(self, method: str, code: int, description: str, *, times: int = 1, chat_id: int | None = None,
-               retry_after: int | None = None) -> Refusal:
-        """Answer the next ``times`` matching calls with an error."""
-        refusal = Refusal(method, code, description, times, chat_id, retry_after)
+               retry_after: int | None = None, after: int = 0) -> Refusal:
+        """Answer the next ``times`` matching calls with an error (after ``after`` went through)."""
+        refusal = Refusal(method, code, description, times, chat_id, retry_after, after)
         self.refusals.append(refusal)
         return refusal
 
@@ -197,10 +253,36 @@ class StandIn:
         return [c.params for c in self.of("sendMessage", ok=True)
                 if chat_id is None or int(c.params["chat_id"]) == chat_id]
 
+    def uploads(self, chat_id: int | None = None) -> list[Call]:
+        """The sendDocument / sendPhoto calls that succeeded (to ``chat_id``, if given), in order;
+        each call's file is ``upload(call)``."""
+        return [c for c in self.calls if c.method in FILE_FIELDS and c.status == 200
+                and (chat_id is None or int(c.params["chat_id"]) == chat_id)]
+
+    @staticmethod
+    def upload(call: Call) -> Upload:
+        """The file sent with an upload call."""
+        return call.params[FILE_FIELDS[call.method]]
+
     @property
     def pending(self) -> int:
         """Updates not yet confirmed by a later getUpdates offset."""
         return len(self._updates)
+
+
+_file_counter = itertools.count(1)
+
+
+def _file_ids() -> dict[str, str]:
+    n = next(_file_counter)
+    return {"file_id": f"BQACAgQAAxkDAAI{n:08d}", "file_unique_id": f"AgAD{n:06d}"}
+
+
+def _image_size(data: bytes) -> tuple[int, int]:
+    """Width and height of a PNG (from its header); 1 x 1 for anything else."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return struct.unpack(">II", data[16:24])
+    return 1, 1
 
 
 # ---------------------------------------------------------------------------- update shapes

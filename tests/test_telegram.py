@@ -21,7 +21,7 @@ from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
 from bot.delivery import NotStarted, RetryAfter, Undeliverable
-from bot.events import Address, Button, Outgoing
+from bot.events import Address, Attachment, Button, Outgoing
 from bot.models import Answer, Chat, Member, Network, OutboxMessage, Round
 from tests.conftest import local
 from tests.telegram_standin import StandIn, callback, chat_member, group, message, private, user
@@ -271,6 +271,53 @@ async def test_an_answer_in_a_forum_topic_stays_in_the_topic(env: Env) -> None:
     assert reply["message_thread_id"] == 77
 
 
+# ---------------------------------------------------------------------------- files
+async def test_my_data_arrives_privately_as_text_and_a_json_document(env: Env) -> None:
+    await env.add_bot()
+    await env.push({"message": message(private(ANNA), ANNA, "/mijngegevens")})
+    (upload,) = await env.until(lambda: env.api.uploads(ANNA["id"]), "the export file")
+    assert upload.method == "sendDocument"
+    text = next(p for p in env.api.sent(ANNA["id"]) if "Wat ik over jou bewaar" in p["text"])
+    order = [c.method for c in env.api.calls if c.method in ("sendMessage", "sendDocument")
+             and str(c.params["chat_id"]) == str(ANNA["id"])]
+    assert order[-2:] == ["sendMessage", "sendDocument"]
+    file = env.api.upload(upload)
+    assert file.filename.startswith("bamboe-mijn-gegevens-") and file.filename.endswith(".json")
+    assert file.mime == "application/json" and file.size == len(file.data)
+    assert file.json()["profile"]["name"] == "Anna de Vries"
+    assert upload.result["document"]["file_name"] == file.filename
+    assert "reply_parameters" not in upload.params and "message_thread_id" not in upload.params
+    (row,) = await sent_rows(env, "privacy")
+    text_call = next(c for c in env.api.of("sendMessage", ok=True) if c.params is text)
+    assert row.platform_message_id == str(text_call.result["message_id"])
+    assert row.files == [] and row.text == ""  # personal content is not kept once sent
+
+
+async def test_a_rate_limited_file_is_retried_without_sending_the_text_again(env: Env) -> None:
+    await env.add_bot()
+    env.api.refuse("sendDocument", 429, "Too Many Requests: retry after 3", retry_after=3)
+    await env.push({"message": message(private(ANNA), ANNA, "/mijngegevens")})
+    await env.until(lambda: env.api.uploads(ANNA["id"]), "the export file after the pause")
+    assert [c.status for c in env.api.of("sendDocument")] == [429, 200]
+    texts = [p for p in env.api.sent(ANNA["id"]) if "Wat ik over jou bewaar" in p["text"]]
+    assert len(texts) == 1
+    assert env.api.upload(env.api.uploads(ANNA["id"])[0]).json()["profile"]["name"] == "Anna de Vries"
+    (row,) = await sent_rows(env, "privacy")
+    first_text = next(c for c in env.api.of("sendMessage", ok=True) if c.params is texts[0])
+    assert row.platform_message_id == str(first_text.result["message_id"])
+
+
+async def sent_rows(env: Env, kind: str) -> list[OutboxMessage]:
+    """The outbox rows of ``kind``, once they are all marked sent."""
+    for _ in range(100):
+        rows = await env.rows(OutboxMessage, OutboxMessage.kind == kind)
+        if rows and all(r.state == "sent" for r in rows):
+            return rows
+        env.app.wake.set()
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{kind} rows not sent")
+
+
 # ---------------------------------------------------------------------------- delivery
 async def test_rate_limit_then_delivered_once_in_order(env: Env) -> None:
     await env.add_bot()
@@ -436,3 +483,82 @@ async def test_an_answer_replies_to_the_message_it_answers_when_the_runtime_says
         assert sent["reply_parameters"]["message_id"] == asked["message_id"] and sent["message_thread_id"] == 9
     finally:
         await adapter.stop()
+
+
+def png(width: int, height: int, size: int = 0) -> bytes:
+    """Bytes that start like a PNG of ``width`` x ``height`` (padded to ``size``)."""
+    head = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dIHDR" + width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    return head + b"\x00" * max(0, size - len(head))
+
+
+async def test_files_follow_the_text_in_its_topic_and_reply(api: StandIn) -> None:
+    async with adapter_on(api) as adapter:
+        await adapter.start()
+        adapter._topics.put((str(GROUP_ID), "5"), 77)  # noqa: SLF001 - a topic seen earlier
+        files = (Attachment("grafiek.png", "image/png", png(640, 480)),
+                 Attachment("foto.jpg", "image/jpeg", b"\xff\xd8\xff" + b"j" * 100),
+                 Attachment("groot.png", "image/png", png(4000, 3000, 10 * 1024 * 1024 + 1)),
+                 Attachment("verslag.pdf", "application/pdf", b"%PDF-1.7 ..."),
+                 Attachment("verslag.html", "text/html", b"<h1>Verslag</h1>"))
+        first = await adapter.send(Outgoing(Address("telegram", str(GROUP_ID), None, "5"), "report", "Het verslag",
+                                            (Button("Klaar", "action:done:1"),), outbox_id=9, files=files))
+        (text,) = api.of("sendMessage", ok=True)
+        assert first == str(text.result["message_id"]) and text.params["reply_markup"]
+        uploads = api.uploads(GROUP_ID)
+        assert [c.method for c in uploads] == ["sendPhoto", "sendPhoto", "sendDocument", "sendDocument",
+                                               "sendDocument"]
+        assert [api.upload(c).filename for c in uploads] == [f.name for f in files]
+        assert [api.upload(c).data for c in uploads] == [f.data for f in files]
+        assert api.upload(uploads[3]).mime == "application/pdf"
+        for call in uploads:
+            assert call.params["message_thread_id"] == 77 and call.params["reply_parameters"]["message_id"] == 5
+            assert "reply_markup" not in call.params  # buttons stay with the text
+        assert uploads[0].result["photo"][-1]["width"] == 640
+        assert uploads[2].result["document"]["file_size"] == 10 * 1024 * 1024 + 1
+        assert not adapter._partial  # noqa: SLF001 - nothing left to remember once all went out
+
+
+async def test_a_failed_file_does_not_send_the_text_twice(api: StandIn) -> None:
+    async with adapter_on(api) as adapter:
+        await adapter.start()
+        to_cem = Outgoing(Address("telegram", None, str(CEM["id"])), "privacy", "Je gegevens", outbox_id=3,
+                          files=(Attachment("a.json", "application/json", b"{}"),
+                                 Attachment("b.json", "application/json", b"[]")))
+        api.refuse("sendDocument", 502, "Bad Gateway")
+        with pytest.raises(Exception) as transient:  # the text went out, a.json did not
+            await adapter.send(to_cem)
+        assert not isinstance(transient.value, Undeliverable | RetryAfter)
+        api.refuse("sendDocument", 429, "Too Many Requests: retry after 4", retry_after=4, after=1)
+        with pytest.raises(RetryAfter):  # a.json went out, b.json was refused
+            await adapter.send(to_cem)
+        first = await adapter.send(to_cem)  # b.json
+        (text,) = api.of("sendMessage", ok=True)
+        assert first == str(text.result["message_id"])
+        assert [api.upload(c).filename for c in api.uploads(CEM["id"])] == ["a.json", "b.json"]
+        assert [c.status for c in api.of("sendDocument")] == [502, 200, 429, 200]
+        assert not adapter._partial  # noqa: SLF001
+        await adapter.send(to_cem)  # sent in full before: a new delivery (a replica's retry) sends it all
+        assert len(api.of("sendMessage", ok=True)) == 2
+
+
+async def test_file_refusals_become_the_cores_errors(api: StandIn) -> None:
+    async with adapter_on(api) as adapter:
+        await adapter.start()
+        export = (Attachment("a.json", "application/json", b"{}"),)
+        to_cem = Outgoing(Address("telegram", None, str(CEM["id"])), "privacy", "", (Button("Ok", "ok"),),
+                          files=export)
+        api.refuse("sendDocument", 403, "Forbidden: bot can't initiate conversation with a user")
+        with pytest.raises(NotStarted):
+            await adapter.send(to_cem)
+        api.refuse("sendDocument", 403, "Forbidden: bot was blocked by the user")
+        with pytest.raises(Undeliverable) as blocked:
+            await adapter.send(to_cem)
+        assert not isinstance(blocked.value, NotStarted)
+        assert not api.of("sendMessage")  # no text: only the file is sent
+        assert await adapter.send(to_cem) == str(api.uploads(CEM["id"])[0].result["message_id"])
+        assert api.uploads(CEM["id"])[0].params["reply_markup"]  # no text: the buttons come with the file
+        api.refuse("sendPhoto", 400, "Bad Request: PHOTO_INVALID_DIMENSIONS")
+        chart = Outgoing(Address("telegram", str(GROUP_ID)), "report", "Grafiek",
+                         files=(Attachment("smal.png", "image/png", png(10, 9000)),))
+        await adapter.send(chart)  # an image Telegram will not show as a photo goes as a document
+        assert [c.method for c in api.uploads(GROUP_ID)] == ["sendDocument"]

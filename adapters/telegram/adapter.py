@@ -4,7 +4,8 @@
 Updates arrive by long polling (getUpdates, the default) or, with ``TELEGRAM_WEBHOOK_URL`` and
 ``TELEGRAM_WEBHOOK_SECRET``, on ``POST /telegram/webhook`` of the shared HTTP server. They are
 translated to the core's events (:mod:`adapters.telegram.translate`); outgoing messages are
-rendered as Telegram HTML (:mod:`adapters.telegram.render`) and sent with sendMessage. Scheduling,
+rendered as Telegram HTML (:mod:`adapters.telegram.render`) and sent with sendMessage, their files
+after the text with sendPhoto (PNG/JPEG images) or sendDocument (everything else). Scheduling,
 state and throttling belong to the core, so PTB's JobQueue, persistence and rate limiter are off.
 """
 
@@ -27,6 +28,7 @@ from telegram import (
     BotCommand,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
+    InputFile,
     LinkPreviewOptions,
     Message,
     ReplyParameters,
@@ -40,7 +42,7 @@ from adapters.telegram.translate import PLATFORM, Me, button_press, from_update
 from bamboe.settings import Settings
 from bot import i18n
 from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable
-from bot.events import InboundEvent, Outgoing
+from bot.events import Attachment, InboundEvent, Outgoing
 from bot.markup import plain
 
 log = logging.getLogger(__name__)
@@ -70,6 +72,12 @@ COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 #: Telegram's descriptions that mean a private message cannot be delivered yet / ever
 NOT_STARTED = ("can't initiate conversation", "bot can't initiate")
+#: image types Telegram shows as a photo (sendPhoto); other files go as documents
+PHOTO_TYPES = ("image/png", "image/jpeg")
+#: largest photo sendPhoto takes; a bigger image is sent as a document
+PHOTO_MAX = 10 * 1024 * 1024
+#: seconds an upload may take to write (PTB's default of 20 s is short for a big document)
+MEDIA_WRITE_TIMEOUT = 60.0
 
 
 class TelegramConfigError(ValueError):
@@ -158,6 +166,7 @@ class TelegramAdapter:
             .connect_timeout(10.0)
             .read_timeout(20.0)
             .write_timeout(20.0)
+            .media_write_timeout(MEDIA_WRITE_TIMEOUT)
             .get_updates_connect_timeout(10.0)
             .get_updates_read_timeout(10.0)
         )
@@ -174,7 +183,8 @@ class TelegramAdapter:
         self._askers: _Bounded = _Bounded(TOPIC_MEMORY)
         #: (chat, message id) → forum topic id, for messages seen or sent in a topic
         self._topics: _Bounded = _Bounded(TOPIC_MEMORY)
-        #: outbox id → ids of the parts already sent (a retry goes on where it stopped)
+        #: outbox id → message ids of the parts (text parts, then files) already sent: a retry
+        #: after a part failed goes on where it stopped, so nothing is sent twice
         self._partial: _Bounded = _Bounded(1000)
         #: outbox id → (message id, topic id) of the message the core answered with it
         self._origins: _Bounded = _Bounded(TOPIC_MEMORY)
@@ -356,7 +366,12 @@ class TelegramAdapter:
 
     # ------------------------------------------------------------------ outbound
     async def send(self, message: Outgoing) -> str | None:
-        """Send ``message`` (split when long); return the first part's message id."""
+        """Send ``message``: its text (split when long), then each of its files to the same chat
+        (same topic, same reply); return the first part's message id (the text's).
+
+        A retry of a message whose earlier attempt sent some parts (a file was rate limited, say)
+        sends only the parts still missing; this is remembered in memory per ``outbox_id``.
+        """
         if self._stopped:
             raise RuntimeError("telegram adapter stopped")
         if not self._started.is_set():
@@ -371,19 +386,27 @@ class TelegramAdapter:
             raise Undeliverable("no chat and no user")
         reply_to, topic = self._placement(message)
         markup = self._keyboard(message)
-        parts = render_parts(str(message.text))
+        text = str(message.text)
+        texts = render_parts(text) if text.strip() or not message.files else []
+        steps: list[str | Attachment] = [*texts, *message.files]
         done: list[str] = list(self._partial.get(message.outbox_id, [])) if message.outbox_id else []
-        for index in range(len(done), len(parts)):
-            sent = await self._send_part(target, parts[index], markup if index == len(parts) - 1 else None,
-                                         reply_to if index == 0 else None, topic, private)
+        for index in range(len(done), len(steps)):
+            step = steps[index]
+            if isinstance(step, Attachment):
+                last = not texts and index == len(steps) - 1  # a message of files alone: buttons on the last
+                sent = await self._send_file(target, step, markup if last else None, reply_to, topic, private)
+            else:
+                sent = await self._send_part(target, step, markup if index == len(texts) - 1 else None,
+                                             reply_to if index == 0 else None, topic, private)
             done.append(str(sent.message_id))
+            target = str(sent.chat.id)  # the chat it went to (a group converted into a supergroup moves)
             if topic is not None:
                 self._topics.put((str(sent.chat.id), str(sent.message_id)), topic)
-            if message.outbox_id is not None and index < len(parts) - 1:
+            if message.outbox_id is not None and index < len(steps) - 1:
                 self._partial.put(message.outbox_id, list(done))
         if message.outbox_id is not None:
             self._partial.pop(message.outbox_id, None)
-        return done[0]
+        return done[0] if done else None
 
     def _placement(self, message: Outgoing) -> tuple[int | None, int | None]:
         """The message to reply to and the forum topic to post in, as far as this process knows.
@@ -425,21 +448,52 @@ class TelegramAdapter:
                          reply_to: int | None, topic: int | None, private: bool) -> Message:
         """One sendMessage, with Telegram's refusals translated for the core's delivery."""
         kwargs: dict[str, Any] = {
-            "chat_id": int(target) if target.lstrip("-").isdigit() else target,
+            **self._where(target, reply_to, topic),
             "text": html_text, "parse_mode": "HTML",
             "link_preview_options": LinkPreviewOptions(is_disabled=True),
             "reply_markup": markup,
+        }
+        return await self._call(self.application.bot.send_message, kwargs, private)
+
+    async def _send_file(self, target: str, file: Attachment, markup: InlineKeyboardMarkup | None,
+                         reply_to: int | None, topic: int | None, private: bool) -> Message:
+        """One file: sendPhoto for a PNG/JPEG image of at most 10 MB, sendDocument otherwise (and
+        for an image Telegram will not take as a photo, e.g. because of its dimensions)."""
+        bot = self.application.bot
+        where = {**self._where(target, reply_to, topic), "reply_markup": markup}
+        if file.mime.lower() in PHOTO_TYPES and len(file.data) <= PHOTO_MAX:
+            try:
+                return await self._call(bot.send_photo,
+                                        {**where, "photo": InputFile(file.data, filename=file.name)}, private)
+            except NotStarted:
+                raise
+            except Undeliverable as exc:
+                reason = str(exc).lower()
+                if not any(word in reason for word in ("photo", "image")):
+                    raise
+                log.info("telegram refused an image as a photo; sending it as a document")
+        return await self._call(bot.send_document,
+                                {**where, "document": InputFile(file.data, filename=file.name)}, private)
+
+    @staticmethod
+    def _where(target: str, reply_to: int | None, topic: int | None) -> dict[str, Any]:
+        """The chat, topic and reply arguments every send takes."""
+        return {
+            "chat_id": int(target) if target.lstrip("-").isdigit() else target,
             "message_thread_id": topic,
             "reply_parameters": ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None,
         }
-        bot = self.application.bot
+
+    async def _call(self, method: Any, kwargs: dict[str, Any], private: bool) -> Message:
+        """Call a send method of the bot, with Telegram's refusals translated for the core's delivery."""
         for _ in range(3):  # at most: once as asked, once without a vanished topic / in the new chat
             try:
-                return await bot.send_message(**kwargs)
+                return await method(**kwargs)
             except tg_error.RetryAfter as exc:
                 raise RetryAfter(retry_seconds(exc)) from None
             except tg_error.ChatMigrated as exc:
-                log.warning("telegram group %s is now supergroup %s; sending there", target, exc.new_chat_id)
+                log.warning("telegram group %s is now supergroup %s; sending there", kwargs["chat_id"],
+                            exc.new_chat_id)
                 kwargs["chat_id"] = exc.new_chat_id
             except tg_error.Forbidden as exc:
                 text = exc.message.lower()
@@ -451,10 +505,10 @@ class TelegramAdapter:
                 if "thread not found" in text and kwargs["message_thread_id"] is not None:
                     kwargs["message_thread_id"] = None  # the topic was deleted or closed: post in General
                     continue
-                if "can't parse entities" in text and kwargs["parse_mode"] is not None:
+                if "can't parse entities" in text and kwargs.get("parse_mode") is not None:
                     log.error("telegram refused our HTML; sending the part as plain text")
                     kwargs["parse_mode"] = None
-                    kwargs["text"] = html.unescape(re.sub(r"</?(?:b|i|code)>", "", html_text))
+                    kwargs["text"] = html.unescape(re.sub(r"</?(?:b|i|code)>", "", kwargs["text"]))
                     continue
                 raise Undeliverable(exc.message) from None
         raise Undeliverable("telegram refused the message")
