@@ -6,6 +6,7 @@ Accepts plain ``sqlite:///…`` and ``postgresql://…`` URLs and picks the asyn
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
@@ -19,6 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 class DatabaseUrlError(ValueError):
     """The configured database URL is not one Bamboe can use."""
 
+
+# aiosqlite logs every statement with its parameters at DEBUG — that would put message text in
+# the logs when an administrator turns on debug logging. Never below INFO.
+logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 def async_url(url: str) -> str:
     """Return ``url`` with the async driver Bamboe uses for its backend."""

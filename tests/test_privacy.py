@@ -252,3 +252,16 @@ async def test_any_text_gets_no_crash_and_commands_get_an_answer(harness: Harnes
         assert not any(s.kind == "error" and "ging bij mij iets mis" in s.text for s in new), candidate
         if split_command(candidate) is not None:  # every command gets an answer
             assert new, candidate
+
+
+# ---------------------------------------------------------------------------- logs
+async def test_logs_never_contain_message_text(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG")
+    await harness.advance(local(2026, 1, 6, 10, 0))
+    await harness.say("cem", "Vertrouwelijk verhaal over familie Zwanenburg.", reply_to="nudge")
+    await harness.say("cem", "/onbekendcommando Zwanenburg")
+    await harness.say("cem", "/idee " + "Zwanenburg " * 500)
+    await harness.advance(local(2026, 1, 13, 12, 0))
+    # every logger at DEBUG (as an administrator might set it): none may carry message text
+    leaks = [(r.name, r.getMessage()[:80]) for r in caplog.records if "Zwanenburg" in r.getMessage()]
+    assert leaks == []
