@@ -79,12 +79,12 @@ class Ctx:
                                      tuple(buttons), dict(meta or {})))
 
     def private(self, member: Member, kind: str, text: str, *, buttons: Iterable[Button] = (),
-                meta: dict[str, Any] | None = None) -> None:
-        """Send ``text`` to one member privately (never in the group)."""
+                meta: dict[str, Any] | None = None, files: Iterable[Attachment] = ()) -> None:
+        """Send ``text`` (and ``files``) to one member privately (never in the group)."""
         if not member.active:
             return
         self.out.append(Outgoing(Address(member.platform, None, member.user_id), kind, text,
-                                 tuple(buttons), dict(meta or {})))
+                                 tuple(buttons), dict(meta or {}), files=tuple(files)))
 
     def reply(self, kind: str, text: str, *, buttons: Iterable[Button] = ()) -> None:
         """Answer the member where they wrote; in a group only they see it where the platform can."""

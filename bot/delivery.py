@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 
 from bot.clock import Clock
 from bot.core import outgoing_from_row
@@ -126,7 +126,8 @@ class Delivery:
     async def flush(self, limit: int = 100) -> int:
         """Send everything pending; return how many messages were sent."""
         sent = 0
-        self.next_due = None
+        if self.next_due is not None and self.next_due <= self.clock.now():
+            self.next_due = None  # a row deferred in an earlier flush stays known until it is due
         while True:
             rows = await self._claim(limit)
             blocked: dict[tuple[str, str | None, str | None], datetime] = {}
@@ -147,16 +148,7 @@ class Delivery:
             for when in blocked.values():
                 self.next_due = when if self.next_due is None else min(self.next_due, when)
             if len(rows) < limit:
-                if self.next_due is None:
-                    self.next_due = await self._earliest_deferred()
                 return sent
-
-    async def _earliest_deferred(self) -> datetime | None:
-        """When the earliest waiting row (deferred by a limit or a retry) may be sent."""
-        async with self.db.transaction() as session:
-            return await session.scalar(select(func.min(OutboxMessage.lease_until)).where(
-                OutboxMessage.platform.in_(list(self.senders)), OutboxMessage.state == "pending",
-                OutboxMessage.lease_until > self.clock.now()))
 
     def _limits(self, platform: str) -> Limits:
         return getattr(self.senders[platform], "limits", None) or Limits()

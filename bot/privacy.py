@@ -78,14 +78,14 @@ def find(text: str) -> list[Finding]:
     return result
 
 
-def mask(text: str, findings: list[Finding] | None = None) -> str:
-    """``text`` with each finding replaced by ``[kind]`` (e.g. ``[telefoonnummer]`` in the caller's
-    words — here the neutral kind names, which the prompts translate)."""
+def mask(text: str, findings: list[Finding] | None = None, labels: dict[str, str] | None = None) -> str:
+    """``text`` with each finding replaced by ``[label]`` (``labels`` names the kinds in the
+    network's language, e.g. ``[telefoonnummer]``; without it the kind itself)."""
     findings = find(text) if findings is None else findings
     out, last = [], 0
     for item in findings:
         out.append(text[last:item.start])
-        out.append(f"[{item.kind}]")
+        out.append(f"[{(labels or {}).get(item.kind, item.kind)}]")
         last = item.end
     out.append(text[last:])
     return "".join(out)

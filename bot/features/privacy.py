@@ -56,9 +56,7 @@ def screen(ctx: Ctx, msg: MessageIn) -> MessageIn:
     if not findings:
         return msg
     labels = {k: str(ctx.t(f"privacy.kinds.{k}")) for k in detect.KINDS}
-    masked = detect.mask(msg.text, findings)
-    for kind, label in labels.items():
-        masked = masked.replace(f"[{kind}]", f"[{label}]")
+    masked = detect.mask(msg.text, findings, labels)
     kinds = sorted({f.kind for f in findings}, key=detect.KINDS.index)
     hint = ctx.t("privacy.pii_hint", kinds=", ".join(labels[k] for k in kinds))
     if ctx.member is not None:
@@ -157,15 +155,7 @@ async def cmd_export(ctx: Ctx, args: str) -> None:
     lines.append(ctx.t("privacy.export_outro", months=ctx.network.retention_months))
     file = Attachment(f"bamboe-mijn-gegevens-{local(ctx.network, ctx.now):%Y-%m-%d}.json", "application/json",
                       json.dumps(data, ensure_ascii=False, indent=2).encode())
-    ctx.out.append(_private(member, Markup("\n".join(lines)), files=(file,), scrub="content"))
-
-
-def _private(member: Member, text: Markup, *, files=(), buttons=(), scrub: str | None = None):  # noqa: ANN001, ANN202
-    from bot.events import Address, Outgoing
-
-    meta = {"scrub": scrub} if scrub else {}
-    return Outgoing(Address(member.platform, None, member.user_id), "privacy", text, tuple(buttons), meta,
-                    files=tuple(files))
+    ctx.private(member, "privacy", Markup("\n".join(lines)), files=(file,), meta={"scrub": "content"})
 
 
 # ---------------------------------------------------------------------------- erasure
@@ -175,8 +165,8 @@ async def cmd_forget(ctx: Ctx, args: str) -> None:
     if args.strip().lower() in YES:
         await erase(ctx, member)
         return
-    ctx.out.append(_private(member, ctx.t("privacy.forget_confirm"), buttons=(
-        Button(ctx.t("privacy.forget_yes"), "forget:yes"), Button(ctx.t("privacy.forget_no"), "forget:no"))))
+    ctx.private(member, "privacy", ctx.t("privacy.forget_confirm"), buttons=(
+        Button(ctx.t("privacy.forget_yes"), "forget:yes"), Button(ctx.t("privacy.forget_no"), "forget:no")))
 
 
 async def on_forget_button(ctx: Ctx, rest: str) -> None:

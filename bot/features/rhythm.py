@@ -31,6 +31,8 @@ MAX_GOAL = 500
 #: recurring prompts are planned on this weekday/time (Thursday 10:00), away from the nudge
 PROMPT_WEEKDAY, PROMPT_TIME = 3, "10:00"
 OFF_WORDS = ("uit", "off", "stop")
+#: weekday abbreviations as /ritme takes them (Monday first)
+DAYS = ("ma", "di", "wo", "do", "vr", "za", "zo")
 #: the category of the after-session question (a reflection, but not the weekly rhythm)
 SESSION_CATEGORY = "session"
 ON_WORDS = ("aan", "on")
@@ -162,16 +164,23 @@ async def plan_all(session, network: Network, now: datetime, *, replan: bool = F
 ON_PLAN_ALL: list = []
 
 
+async def busy_until(ctx: Ctx, at: datetime) -> tuple[datetime, str] | None:
+    """When a group message due at ``at`` may go out instead, and why: after the session it would
+    interrupt (``session``) or after quiet hours (``quiet``); None when ``at`` is fine."""
+    meeting = await next_meeting(ctx.session, ctx.network.id, at)
+    if meeting is not None and meeting.starts_at <= at:
+        return next_open_time(ctx.network, meeting.ends_at), "session"
+    if in_quiet_hours(ctx.network, at):
+        return next_open_time(ctx.network, at), "quiet"
+    return None
+
+
 async def postpone_if_busy(ctx: Ctx, jc: JobContext) -> bool:
     """Hold a group message while a session is on or in quiet hours; True when postponed."""
-    meeting = await next_meeting(ctx.session, ctx.network.id, ctx.now)
-    if meeting is not None and meeting.starts_at <= ctx.now < meeting.ends_at:
-        jc.postpone_to = next_open_time(ctx.network, meeting.ends_at)
-        return True
-    if in_quiet_hours(ctx.network, ctx.now):
-        jc.postpone_to = next_open_time(ctx.network, ctx.now)
-        return True
-    return False
+    busy = await busy_until(ctx, ctx.now)
+    if busy is not None:
+        jc.postpone_to = busy[0]
+    return busy is not None
 
 
 def eligible(member: Member, at: datetime) -> bool:
@@ -462,7 +471,7 @@ async def cmd_rhythm(ctx: Ctx, args: str) -> None:
         ctx.group("status", ctx.t("rhythm.nudge_off", who=ctx.member.name))
         return
     if len(rest) == 1 and rest[0].lower() in ON_WORDS:
-        rest = [("ma", "di", "wo", "do", "vr", "za", "zo")[1 if net.nudge_weekday is None else net.nudge_weekday],
+        rest = [DAYS[1 if net.nudge_weekday is None else net.nudge_weekday],
                 net.nudge_time]
     if len(rest) != 2:
         raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))

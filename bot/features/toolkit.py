@@ -58,19 +58,6 @@ def preview(text: str) -> str:
     return text if len(text) <= PREVIEW else text[:PREVIEW].rsplit(" ", 1)[0] + "…"
 
 
-async def busy_until(ctx: Ctx, at: datetime) -> tuple[datetime, str] | None:
-    """When a group message planned for ``at`` may go out instead, and why: after the session it
-    would interrupt (``session``), or after quiet hours (``quiet``); None when ``at`` is fine."""
-    meeting = await ctx.session.scalar(select(Meeting).where(
-        Meeting.network_id == ctx.network.id, Meeting.cancelled.is_(False), Meeting.starts_at <= at,
-        Meeting.ends_at > at).limit(1))
-    if meeting is not None:
-        return next_open_time(ctx.network, meeting.ends_at), "session"
-    if in_quiet_hours(ctx.network, at):
-        return next_open_time(ctx.network, at), "quiet"
-    return None
-
-
 # ---------------------------------------------------------------------------- announcements
 async def cmd_announce(ctx: Ctx, args: str) -> None:
     """``/mededeling <tekst>``, ``/mededeling om <datum> <HH:MM> <tekst>``, ``/mededeling <nr>``
@@ -110,7 +97,7 @@ async def cmd_announce(ctx: Ctx, args: str) -> None:
     await ctx.session.flush()
     payload = {"announcement": ann.id}
     if due == ctx.now:
-        held = await busy_until(ctx, due)
+        held = await rhythm.busy_until(ctx, due)
         if held is None:
             _post(ctx, ann, member)
             return
@@ -141,7 +128,7 @@ async def run_announcement(ctx: Ctx, jc: JobContext) -> None:
     if ann is None or ann.state != "planned":
         return
     author = await ctx.session.get(Member, ann.author_id) if ann.author_id else None
-    held = await busy_until(ctx, ctx.now)
+    held = await rhythm.busy_until(ctx, ctx.now)
     if held is not None:
         jc.postpone_to = ann.due_at = held[0]
         if not jc.job.payload.get("held") and author is not None:

@@ -29,7 +29,6 @@ ANSWER_MILESTONES = (10, 25, 50, 100, 250)
 NEWCOMER_AFTER = timedelta(days=1)
 #: how many recent celebrations ``/vier`` shows
 LOG_LENGTH = 10
-DAYS = ("ma", "di", "wo", "do", "vr", "za", "zo")
 
 
 # ---------------------------------------------------------------------------- celebrate prompt
@@ -284,13 +283,13 @@ async def set_celebrate(ctx: Ctx, rest: list[str]) -> None:
     """``/ritme vieren <dag> <HH:MM> [<weken>]``, ``/ritme vieren uit`` or ``aan``."""
     net = ctx.network
     words = [w.lower() for w in rest]
-    if words in (["uit"], ["off"], ["stop"]):
+    if len(words) == 1 and words[0] in rhythm.OFF_WORDS:
         net.celebrate_weekday = None
         await unplan(ctx.session, net.id, "celebrate_prompt")
         ctx.group("status", ctx.t("warm.celebrate_off", who=ctx.member.name))
         return
-    if words in (["aan"], ["on"]):
-        words = [DAYS[4 if net.celebrate_weekday is None else net.celebrate_weekday], net.celebrate_time]
+    if len(words) == 1 and words[0] in rhythm.ON_WORDS:
+        words = [rhythm.DAYS[4 if net.celebrate_weekday is None else net.celebrate_weekday], net.celebrate_time]
     if len(words) not in (2, 3) or (len(words) == 3 and not words[2].isdigit()):
         raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
     weekday, at = parse_weekday(words[0]), hhmm(parse_time(words[1]))
@@ -307,7 +306,7 @@ async def set_celebrate(ctx: Ctx, rest: list[str]) -> None:
 async def set_quiet(ctx: Ctx, rest: list[str]) -> None:
     """``/ritme stil <aantal>`` or ``/ritme stil uit``: when the trekker hears of a quiet member."""
     words = [w.lower() for w in rest]
-    if words in (["uit"], ["off"], ["stop"]):
+    if len(words) == 1 and words[0] in rhythm.OFF_WORDS:
         ctx.network.quiet_after = 0
     elif len(words) == 1 and words[0].isdigit() and 2 <= int(words[0]) <= 10:
         ctx.network.quiet_after = int(words[0])
