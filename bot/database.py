@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
@@ -108,6 +109,14 @@ class Database:
     def is_postgres(self) -> bool:
         """True on PostgreSQL (row locks with SKIP LOCKED are available)."""
         return self.engine.dialect.name == "postgresql"
+
+    def insert(self, table: Any) -> Any:
+        """The dialect's INSERT (PostgreSQL and SQLite both offer ``on_conflict_do_nothing``)."""
+        if self.is_postgres:
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

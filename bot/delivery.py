@@ -1,41 +1,64 @@
-"""Hands outbox rows to the adapters and records what was sent.
+"""Hands outbox rows to the adapters and records what was sent, once, across any number of replicas.
 
-Rows are claimed with a short lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), sent in id
-order (so per-chat order holds) and marked sent with the platform's message id, which later
-links replies and threads back to them. A failed send is retried with back-off; a permanent
-failure (:class:`Undeliverable`) is recorded and not retried.
+The outbox sits between "decided to send" (a row, written in the same transaction as the
+decision) and "sent" (the row marked with the platform's message id, which later links replies
+and threads back to it). Each platform has its own loop, so a slow platform never holds up
+another.
 
-Adapters state their platform's limits (:class:`Limits`); a chat that would exceed them waits
-while the other chats go on, so a burst is queued, never dropped, and per-chat order holds. A
-platform that answers "too many requests" raises :class:`RetryAfter`: that chat waits as told,
-without the attempt counting as a failure. A private message the platform will not deliver
-until the person has started a chat with the bot (Telegram) raises :class:`NotStarted`: it
-waits (state ``waiting``), the group is told how to start that chat, and everything waiting
-goes out once the person writes the bot (:func:`bot.core.release_waiting`).
+* **Claims.** Rows are claimed with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL). Only the
+  oldest unsent row of each conversation (``chat_key``) can be claimed, so per-chat order holds
+  whichever replica sends. A process never sends a row whose lease is about to run out, and a
+  lease that runs out (the process died) makes the row claimable again.
+* **In doubt.** A row found still ``sending`` after its lease ran out may or may not have reached
+  the platform (the process died between the request and the commit). If the adapter can check
+  (``Sender.confirm``, Slack via message metadata), the row is marked sent without a second send;
+  otherwise it is sent again (Telegram's Bot API cannot tell), which is the one case where a
+  message can arrive twice.
+* **Limits.** Adapters state their platform's limits (:class:`Limits`). They are kept in the
+  ``pacing`` table, so all replicas share them: a conversation that would exceed its limit waits
+  (its row is put back until then) while the other conversations go on, and the platform-wide
+  rate hands out send slots. A burst is queued, never dropped.
+* **Answers.** "Too many requests" (:class:`RetryAfter`) makes that conversation wait as told,
+  without counting as a failure. A private message the platform will not deliver until the
+  person has started a chat with the bot (:class:`NotStarted`, Telegram) waits (state
+  ``waiting``); the group is told how to start that chat, and everything waiting goes out once
+  the person writes the bot (:func:`bot.core.release_waiting`). Other failures are retried with
+  back-off; a permanent one (:class:`Undeliverable`) is recorded and not retried.
+* **Outages.** When the database is gone after a message was sent, the result is kept in memory
+  and recorded as soon as the database is back (the lease is long enough for that).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy.orm import aliased
 
+from bot import metrics
 from bot.clock import Clock
 from bot.core import outgoing_from_row
 from bot.database import Database
 from bot.events import Outgoing
-from bot.models import OutboxMessage
+from bot.models import OutboxMessage, Pacing
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
+#: how long a claim holds; a row is not sent once less than :data:`SAFETY` of it is left
+LEASE = timedelta(seconds=90)
+#: longer than any single send may take (the adapters' HTTP timeouts are shorter)
+SAFETY = timedelta(seconds=30)
 MAX_ATTEMPTS = 8
+#: rows claimed at once per platform
+BATCH = 50
+#: stay this much under a platform's stated limits, so network jitter never provokes a 429
+MARGIN = 1.05
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class Undeliverable(Exception):
@@ -76,7 +99,9 @@ class Limits:
 class Sender(Protocol):
     """What an adapter offers the core: deliver one message, return the platform's message id.
 
-    An adapter may also set ``limits`` (:class:`Limits`); without it nothing is throttled.
+    An adapter may also set ``limits`` (:class:`Limits`), and may offer
+    ``async confirm(message) -> str | None``: the platform's id of ``message`` if an earlier,
+    interrupted attempt did deliver it (used for rows found in doubt).
     """
 
     async def send(self, message: Outgoing) -> str | None:
@@ -88,139 +113,252 @@ class Sender(Protocol):
 OnNotStarted = Callable[[OutboxMessage, str | None], Awaitable[None]]
 
 
+@dataclass
+class Claimed:
+    """A row this process holds, and whether an earlier attempt may have delivered it."""
+
+    row: OutboxMessage
+    lease_until: datetime
+    in_doubt: bool
+
+
 class Delivery:
     """Drains the outbox into the adapters' senders (one per platform)."""
 
     def __init__(self, db: Database, clock: Clock, senders: dict[str, Sender],
-                 on_not_started: OnNotStarted | None = None) -> None:
+                 on_not_started: OnNotStarted | None = None, *, lease: timedelta = LEASE,
+                 batch: int = BATCH) -> None:
         self.db = db
         self.clock = clock
         self.senders = senders
         self.on_not_started = on_not_started
-        #: chat key → earliest next send allowed by the platform's limits (this process)
-        self._next_ok: dict[tuple[str, str | None, str | None], datetime] = {}
-        self._recent: dict[str, deque[float]] = {}
-        #: earliest time a deferred row becomes sendable again (for the caller's wake-up)
+        self.lease = lease
+        self.safety = min(SAFETY, lease / 3)
+        self.batch = batch
+        #: earliest time a row this process put back becomes sendable (for the caller's wake-up)
         self.next_due: datetime | None = None
+        #: rows claimed and not yet finished or put back
+        self._claimed: set[int] = set()
+        #: the rows being sent right now (their outcome is unknown until the platform answers)
+        self._sending: set[int] = set()
+        #: results that could not be recorded (database gone): row id → values to write
+        self._unrecorded: dict[int, dict[str, Any]] = {}
 
-    async def _claim(self, limit: int) -> list[OutboxMessage]:
-        now = self.clock.now()
-        async with self.db.transaction() as session:
-            query = (
-                select(OutboxMessage)
-                .where(OutboxMessage.platform.in_(list(self.senders)))
-                .where(or_(OutboxMessage.state == "pending", OutboxMessage.state == "sending"))
-                .where(or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now))
-                .order_by(OutboxMessage.id)
-                .limit(limit)
-            )
-            if self.db.is_postgres:
-                query = query.with_for_update(skip_locked=True)
-            rows = list(await session.scalars(query))
-            if rows:
-                await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows]))
-                                      .values(state="sending", lease_until=now + LEASE,
-                                              attempts=OutboxMessage.attempts + 1))
-            return rows
-
-    async def flush(self, limit: int = 100) -> int:
-        """Send everything pending; return how many messages were sent."""
-        sent = 0
+    # ------------------------------------------------------------------ the loop
+    async def flush(self) -> int:
+        """Send everything that may be sent now, all platforms side by side; return how many were sent."""
+        if self._claimed or self._unrecorded:  # left over from a flush the database broke off
+            await self.release_claims()
         if self.next_due is not None and self.next_due <= self.clock.now():
-            self.next_due = None  # a row deferred in an earlier flush stays known until it is due
-        while True:
-            rows = await self._claim(limit)
-            blocked: dict[tuple[str, str | None, str | None], datetime] = {}
-            for row in rows:
-                chat = (row.platform, row.chat_id, row.user_id if row.chat_id is None else None)
-                wait_until = blocked.get(chat) or self._too_soon(chat)
-                if wait_until is not None:  # keep per-chat order: the rest of this chat waits too
-                    blocked[chat] = wait_until
-                    await self._release(row.id, wait_until)
-                    continue
-                await self._respect_rate(row.platform)
-                retry_at = await self._send(row)
-                self._sent_to(chat)
-                if retry_at is None:
-                    sent += 1
-                else:
-                    blocked[chat] = retry_at
-            for when in blocked.values():
-                self.next_due = when if self.next_due is None else min(self.next_due, when)
-            if len(rows) < limit:
-                return sent
+            self.next_due = None  # a row put back in an earlier flush stays known until it is due
+        results = await asyncio.gather(*(self._flush_platform(p) for p in list(self.senders)),
+                                       return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            raise errors[0]
+        return sum(results)
 
+    async def _flush_platform(self, platform: str) -> int:
+        sent = 0
+        while True:
+            claimed = await self._claim(platform)
+            if not claimed:  # sending a row makes its conversation's next row claimable: go on until none
+                return sent
+            for item in claimed:
+                sent += await self._deliver(item)
+
+    async def _claim(self, platform: str) -> list[Claimed]:
+        now = self.clock.now()
+        earlier = aliased(OutboxMessage)
+        unsent = or_(OutboxMessage.state == "pending", OutboxMessage.state == "sending")
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.platform == platform, unsent)
+            .where(or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now))
+            .where(~exists().where(  # the oldest unsent row of its conversation only
+                and_(earlier.platform == OutboxMessage.platform, earlier.chat_key == OutboxMessage.chat_key,
+                     earlier.state.in_(("pending", "sending")), earlier.id < OutboxMessage.id)))
+            .order_by(OutboxMessage.id)
+            .limit(self.batch)
+        )
+        if self.db.is_postgres:
+            query = query.with_for_update(of=OutboxMessage, skip_locked=True)
+        lease_until = now + self.lease
+        async with self.db.transaction() as session:
+            rows = list(await session.scalars(query))
+            if not rows:
+                return []
+            await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows]))
+                                  .values(state="sending", lease_until=lease_until,
+                                          attempts=OutboxMessage.attempts + 1))
+        self._claimed.update(r.id for r in rows)
+        return [Claimed(r, lease_until, r.state == "sending") for r in rows]
+
+    async def _deliver(self, item: Claimed) -> int:
+        """Send one claimed row (or put it back); 1 when it was sent."""
+        row = item.row
+        if self.clock.now() > item.lease_until - self.safety:  # another replica may take it soon
+            await self._put_back(row.id, None)
+            return 0
+        if item.in_doubt and await self._confirmed(row):
+            return 1
+        wait = await self._chat_turn(row)
+        if wait is not None:  # keep per-chat order: this conversation waits, the others go on
+            await self._put_back(row.id, wait)
+            return 0
+        await self._platform_slot(row.platform)
+        return await self._send(row, item.in_doubt)
+
+    # ------------------------------------------------------------------ limits, shared via the database
     def _limits(self, platform: str) -> Limits:
         return getattr(self.senders[platform], "limits", None) or Limits()
 
-    def _too_soon(self, chat: tuple[str, str | None, str | None]) -> datetime | None:
-        ok = self._next_ok.get(chat)
-        return ok if ok is not None and ok > self.clock.now() else None
+    async def _chat_turn(self, row: OutboxMessage) -> datetime | None:
+        """Take this conversation's turn; None when it may be sent now, else when it may."""
+        limits = self._limits(row.platform)
+        gap = limits.per_chat if row.chat_id is not None else limits.per_person
+        if not gap:
+            return None
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            pace = await self._pacing(session, f"{row.platform}|{row.chat_key}")
+            if pace.next_at > now:
+                return pace.next_at
+            pace.next_at = now + timedelta(seconds=gap * MARGIN)
+        return None
 
-    def _sent_to(self, chat: tuple[str, str | None, str | None]) -> None:
-        limits = self._limits(chat[0])
-        gap = limits.per_chat if chat[1] is not None else limits.per_person
-        if gap:
-            self._next_ok[chat] = self.clock.now() + timedelta(seconds=gap)
-
-    async def _respect_rate(self, platform: str) -> None:
-        """Wait (real time) while the platform's overall messages-per-second limit is reached."""
+    async def _platform_slot(self, platform: str) -> None:
+        """Wait for this platform's next free send slot (its messages-per-second limit, all replicas
+        together). Real time, also under a virtual clock: the limit is the platform's, not the story's."""
         per_second = self._limits(platform).per_second
         if not per_second:
             return
-        loop = asyncio.get_running_loop()
-        recent = self._recent.setdefault(platform, deque())
-        while True:
-            now = loop.time()
-            while recent and now - recent[0] >= 1.0:
-                recent.popleft()
-            if len(recent) < per_second:
-                recent.append(now)
-                return
-            await asyncio.sleep(1.0 - (now - recent[0]))
+        interval = timedelta(seconds=MARGIN / per_second)
+        async with self.db.transaction() as session:
+            pace = await self._pacing(session, platform)
+            now = datetime.now(UTC)
+            slot = max(pace.next_at, now)
+            pace.next_at = slot + interval
+        delay = (slot - now).total_seconds()
+        if delay > 0:
+            await asyncio.sleep(delay)
 
-    async def _send(self, row: OutboxMessage) -> datetime | None:
-        """Send one row; None when done with it, else the time to retry."""
+    async def _pacing(self, session: Any, key: str) -> Pacing:
+        """The pacing row for ``key``, locked for this transaction (created when new)."""
+        pace = await session.get(Pacing, key, with_for_update=self.db.is_postgres)
+        if pace is None:
+            async with session.begin_nested():
+                await session.execute(self.db.insert(Pacing).values(key=key, next_at=EPOCH)
+                                      .on_conflict_do_nothing(index_elements=["key"]))
+            pace = await session.get(Pacing, key, with_for_update=self.db.is_postgres, populate_existing=True)
+        return pace
+
+    # ------------------------------------------------------------------ sending
+    async def _confirmed(self, row: OutboxMessage) -> bool:
+        """For a row in doubt: ask the platform whether the interrupted attempt delivered it."""
+        confirm = getattr(self.senders[row.platform], "confirm", None)
+        log.info("outbox %s was in doubt on %s (%s)", row.id, row.platform,
+                 "checking" if confirm else "sending again: the platform cannot tell")
+        if confirm is None:
+            return False
+        try:
+            platform_id = await confirm(outgoing_from_row(row))
+        except Exception as exc:  # cannot tell now: try again later rather than risk a second copy
+            log.warning("outbox %s: delivery check failed on %s (%s)", row.id, row.platform, type(exc).__name__)
+            await self._put_back(row.id, self.clock.now() + timedelta(seconds=10))
+            return True
+        if platform_id is None:
+            return False
+        await self._finish(row, "sent", platform_id)
+        return True
+
+    async def _send(self, row: OutboxMessage, in_doubt: bool) -> int:
+        """Send one row and record the outcome; 1 when sent."""
         message = outgoing_from_row(row)
+        self._sending.add(row.id)
         try:
             platform_id = await self.senders[row.platform].send(message)
-        except RetryAfter as exc:  # rate limited: not a failure, this chat waits as told
-            retry_at = self.clock.now() + timedelta(seconds=exc.seconds)
-            await self._release(row.id, retry_at)
-            return retry_at
+        except RetryAfter as exc:  # rate limited: not a failure, this conversation waits as told
+            metrics.MESSAGES_FAILED.labels(row.platform, "rate_limited").inc()
+            await self._put_back(row.id, self.clock.now() + timedelta(seconds=exc.seconds))
+            return 0
         except NotStarted as exc:
+            metrics.MESSAGES_FAILED.labels(row.platform, "not_started").inc()
             log.info("outbox %s waits until the person starts a private chat on %s", row.id, row.platform)
-            await self._finish(row.id, "waiting", None)
+            await self._finish(row, "waiting", None)
             if self.on_not_started is not None:
                 await self.on_not_started(row, exc.link)
-            return None
+            return 0
         except Undeliverable as exc:
+            metrics.MESSAGES_FAILED.labels(row.platform, "undeliverable").inc()
             log.warning("outbox %s undeliverable on %s: %s", row.id, row.platform, type(exc).__name__)
-            await self._finish(row.id, "failed", None, (row.meta or {}).get("scrub"))
-            return None
+            await self._finish(row, "failed", None)
+            return 0
         except Exception as exc:  # transient: retry with back-off
+            metrics.MESSAGES_FAILED.labels(row.platform, "retry").inc()
             log.warning("outbox %s send failed on %s (%s), will retry", row.id, row.platform, type(exc).__name__)
-            async with self.db.transaction() as session:
-                retry_at = self.clock.now() + timedelta(seconds=min(300, 2 ** (row.attempts + 1)))
-                state = "failed" if row.attempts + 1 >= MAX_ATTEMPTS else "pending"
-                await session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id)
-                                      .values(state=state, lease_until=retry_at))
-            return retry_at
-        await self._finish(row.id, "sent", platform_id, (row.meta or {}).get("scrub"))
-        return None
+            retry_at = self.clock.now() + timedelta(seconds=min(300, 2 ** row.attempts))
+            state = "failed" if row.attempts >= MAX_ATTEMPTS else "pending"
+            await self._write(row.id, {"state": state, "lease_until": retry_at})
+            self._remember_due(retry_at)
+            return 0
+        finally:
+            self._sending.discard(row.id)
+        metrics.MESSAGES_SENT.labels(row.platform).inc()
+        metrics.DISPATCH_LAG.labels(row.platform).observe(max(0.0, (self.clock.now() - row.created_at).total_seconds()))
+        if in_doubt:
+            log.info("outbox %s sent again after an interrupted attempt", row.id)
+        await self._finish(row, "sent", platform_id)
+        return 1
 
-    async def _release(self, row_id: int, until: datetime) -> None:
-        """Put a claimed row back, to be tried again at ``until`` (the attempt does not count)."""
-        async with self.db.transaction() as session:
-            await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
-                                  .values(state="pending", lease_until=until, attempts=OutboxMessage.attempts - 1))
+    # ------------------------------------------------------------------ recording
+    async def _put_back(self, row_id: int, until: datetime | None) -> None:
+        """Return a claimed row to the queue, sendable from ``until`` (the attempt does not count)."""
+        await self._write(row_id, {"state": "pending", "lease_until": until, "attempts": OutboxMessage.attempts - 1})
+        if until is not None:
+            self._remember_due(until)
 
-    async def _finish(self, row_id: int, state: str, platform_id: str | None, scrub: str | None = None) -> None:
-        values = {"state": state, "sent_at": self.clock.now(), "platform_message_id": platform_id, "lease_until": None}
+    async def _finish(self, row: OutboxMessage, state: str, platform_id: str | None) -> None:
+        values: dict[str, Any] = {"state": state, "sent_at": self.clock.now(), "platform_message_id": platform_id,
+                                  "lease_until": None}
+        scrub = (row.meta or {}).get("scrub")
         if scrub and state != "waiting":  # personal content (an export, an erasure notice) is not kept once sent
             values.update(text="", files=[], buttons=[], meta={})
             if scrub == "all":
                 values["user_id"] = None
-        async with self.db.transaction() as session:
-            await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
+        await self._write(row.id, values)
 
+    async def _write(self, row_id: int, values: dict[str, Any]) -> None:
+        """Record an outcome; if the database is gone, keep it to record later (never send twice)."""
+        try:
+            async with self.db.transaction() as session:
+                await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
+        except Exception:
+            if values.get("state") in ("sent", "waiting", "failed"):
+                self._unrecorded[row_id] = values
+                self._claimed.discard(row_id)
+            raise
+        self._claimed.discard(row_id)
+
+    async def _record_unrecorded(self) -> None:
+        for row_id, values in list(self._unrecorded.items()):
+            async with self.db.transaction() as session:
+                await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
+            del self._unrecorded[row_id]
+
+    def _remember_due(self, when: datetime) -> None:
+        self.next_due = when if self.next_due is None else min(self.next_due, when)
+
+    async def release_claims(self) -> int:
+        """On shutdown: record what was sent, and put back the rows claimed but not sent, so another
+        replica takes them at once. A row whose send was interrupted keeps its lease (in doubt)."""
+        await self._record_unrecorded()
+        ids = sorted(self._claimed - self._sending)
+        if ids:
+            async with self.db.transaction() as session:
+                await session.execute(update(OutboxMessage)
+                                      .where(OutboxMessage.id.in_(ids), OutboxMessage.state == "sending")
+                                      .values(state="pending", lease_until=None,
+                                              attempts=OutboxMessage.attempts - 1))
+        self._claimed.clear()
+        return len(ids)

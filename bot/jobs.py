@@ -10,7 +10,6 @@ together with marking it done: the effects and the "done" land together or not a
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot import metrics
 from bot.clock import Clock
 from bot.database import Database
 from bot.models import Job
@@ -88,7 +88,8 @@ class Dispatcher:
         self.db = db
         self.clock = clock
         self.kinds = kinds
-        self.worker = uuid.uuid4().hex[:12]
+        #: jobs claimed and not yet run (put back by :meth:`release_claims` on shutdown)
+        self._claimed: set[int] = set()
 
     async def next_due(self) -> datetime | None:
         """When the earliest pending job falls due."""
@@ -112,7 +113,8 @@ class Dispatcher:
                     update(Job).where(Job.id.in_(ids))
                     .values(state="claimed", lease_until=now + LEASE, attempts=Job.attempts + 1)
                 )
-            return ids
+        self._claimed.update(ids)
+        return ids
 
     async def run_due(self, limit: int = 200) -> int:
         """Run every job due now (in batches); return how many ran."""
@@ -122,6 +124,7 @@ class Dispatcher:
             ids = await self._claim(now, limit)
             for job_id in ids:
                 await self._run_one(job_id)
+                self._claimed.discard(job_id)
             total += len(ids)
             if len(ids) < limit:
                 return total
@@ -151,6 +154,7 @@ class Dispatcher:
                     job.state, job.due_at, job.attempts = "pending", ctx.postpone_to, 0
                 else:
                     job.finished_at = now
+            metrics.JOBS_RUN.labels(job.state).inc()
         except Exception:
             log.exception("job %s failed", job_id)
             async with self.db.transaction() as session:
@@ -162,3 +166,14 @@ class Dispatcher:
                         job.state = "pending"
                         job.due_at = now + timedelta(minutes=2 ** job.attempts)
                     job.lease_until = None
+                    metrics.JOBS_RUN.labels("error").inc()
+
+    async def release_claims(self) -> int:
+        """On shutdown: put the jobs this process claimed but did not run back, for another replica."""
+        ids = sorted(self._claimed)
+        if ids:
+            async with self.db.transaction() as session:
+                await session.execute(update(Job).where(Job.id.in_(ids), Job.state == "claimed")
+                                      .values(state="pending", lease_until=None, attempts=Job.attempts - 1))
+        self._claimed.clear()
+        return len(ids)

@@ -101,6 +101,10 @@ class Network(Base):
     penvoerder_id: Mapped[int | None] = mapped_column(Integer, default=None)
     #: reflection answers, session input and sent messages older than this are removed
     retention_months: Mapped[int] = mapped_column(Integer, default=12)
+    #: the monthly report to the trekker: on the first working day on or after this day of the month
+    #: (None: off), at this local time
+    report_day: Mapped[int | None] = mapped_column(Integer, default=1)
+    report_time: Mapped[str] = mapped_column(String(5), default="09:00")
     created_at: Mapped[datetime]
 
 
@@ -177,6 +181,13 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+def _chat_key(context: Any) -> str:
+    """Default for :attr:`OutboxMessage.chat_key`, from the row's chat or user."""
+    params = context.get_current_parameters()
+    chat = params.get("chat_id")
+    return f"c:{chat}" if chat is not None else f"u:{params.get('user_id') or ''}"
+
+
 class OutboxMessage(Base):
     """A message the core decided to send; delivered by an adapter and marked sent.
 
@@ -187,6 +198,7 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_state_id", "state", "id"),
         Index("ix_outbox_platform_message", "platform", "chat_id", "platform_message_id"),
+        Index("ix_outbox_chat_queue", "platform", "chat_key", "state", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -194,6 +206,9 @@ class OutboxMessage(Base):
     platform: Mapped[str] = mapped_column(String(20))
     chat_id: Mapped[str | None] = mapped_column(String(100))
     user_id: Mapped[str | None] = mapped_column(String(100))
+    #: the conversation this goes to (``c:<chat>`` or ``u:<user>`` for a private chat): rows of one
+    #: conversation are sent one after another in id order, whichever replica sends them
+    chat_key: Mapped[str] = mapped_column(String(110), default=_chat_key)
     thread: Mapped[str | None] = mapped_column(String(100))
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     kind: Mapped[str] = mapped_column(String(40))
@@ -383,3 +398,16 @@ class MeetingInput(Base):
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class Pacing(Base):
+    """When a platform, or one conversation on it, may next be sent to: shared by all replicas.
+
+    ``key`` is ``<platform>`` for the platform-wide rate or ``<platform>|<chat_key>`` for one
+    conversation; :class:`bot.delivery.Delivery` reads and moves ``next_at`` under a row lock.
+    """
+
+    __tablename__ = "pacing"
+
+    key: Mapped[str] = mapped_column(String(140), primary_key=True)
+    next_at: Mapped[datetime]
