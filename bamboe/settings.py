@@ -30,12 +30,19 @@ class Settings(BaseSettings):
     bamboe_http_port: int = 8080
     bamboe_log_level: str = "INFO"
     bamboe_log_format: str = "text"
+    #: how long a replica's claim on a message holds; after a crash, another replica takes it over then
+    bamboe_lease_seconds: float = Field(default=90.0, ge=1.0)
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
     slack_api_url: str | None = None
     slack_client_id: str | None = None
     slack_client_secret: SecretStr | None = None
+    #: multi-workspace (OAuth): the redirect URL registered with the app, e.g.
+    #: ``https://bamboe.example.org/slack/oauth_redirect`` (optional when the app has only one)
+    slack_redirect_uri: str | None = None
+    #: multi-workspace (OAuth): comma-separated bot scopes to ask for; default: the manifest's
+    slack_scopes: str | None = None
     telegram_bot_token: SecretStr | None = None
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
@@ -46,9 +53,10 @@ class Settings(BaseSettings):
         return self.database_url or sqlite_url_for(default_database_path())
 
     def configured_platforms(self) -> list[str]:
-        """The platforms whose tokens are set."""
+        """The platforms whose tokens are set (Slack: a bot token, or an OAuth client id and
+        secret for multi-workspace installs)."""
         found = []
-        if self.slack_bot_token:
+        if self.slack_bot_token or (self.slack_client_id and self.slack_client_secret):
             found.append("slack")
         if self.telegram_bot_token:
             found.append("telegram")

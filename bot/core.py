@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import inspect, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import i18n
@@ -32,6 +33,7 @@ from bot.events import (
     MessageIn,
     Outgoing,
     Person,
+    Unavailable,
 )
 from bot.jobs import Dispatcher, JobContext
 from bot.markup import Markup
@@ -72,11 +74,12 @@ class Ctx:
         return i18n.t(self.lang, key, **params)
 
     def group(self, kind: str, text: str, *, buttons: Iterable[Button] = (), thread: str | None = None,
-              meta: dict[str, Any] | None = None) -> None:
-        """Post ``text`` in the network's group chat(s)."""
+              meta: dict[str, Any] | None = None, files: Iterable[Attachment] = ()) -> None:
+        """Post ``text`` (and ``files``) in the network's group chat(s)."""
+        files = tuple(files)
         for chat in self.chats:
             self.out.append(Outgoing(Address(chat.platform, chat.chat_id, None, thread), kind, text,
-                                     tuple(buttons), dict(meta or {})))
+                                     tuple(buttons), dict(meta or {}), files=files))
 
     def private(self, member: Member, kind: str, text: str, *, buttons: Iterable[Button] = (),
                 meta: dict[str, Any] | None = None, files: Iterable[Attachment] = ()) -> None:
@@ -121,7 +124,19 @@ class Core:
 
     # ------------------------------------------------------------------ inbound
     async def handle(self, event: InboundEvent) -> list[Outgoing]:
-        """Handle one inbound event; return the messages it produced (already in the outbox)."""
+        """Handle one inbound event; return the messages it produced (already in the outbox).
+
+        Raises :class:`~bot.events.Unavailable` when the database cannot be reached (nothing was
+        stored): the adapter should have the platform deliver the event again later.
+        """
+        try:
+            return await self._handle(event)
+        except (DBAPIError, OSError, TimeoutError) as exc:
+            log.warning("inbound %s not handled: database unavailable (%s)", type(event).__name__,
+                        type(exc).__name__)
+            raise Unavailable from exc
+
+    async def _handle(self, event: InboundEvent) -> list[Outgoing]:
         now = self.clock.now()
         async with self.db.transaction() as session:
             ctx = await self._context(session, event, now)

@@ -136,3 +136,8 @@ class BotAdded:
 
 
 InboundEvent = MessageIn | ButtonPress | MemberJoined | MemberLeft | BotAdded
+
+
+class Unavailable(Exception):
+    """The core cannot take the event now (its database is unreachable); nothing was stored.
+    Adapters have the platform deliver it again (hold the polling offset, answer a webhook 503)."""

@@ -5,6 +5,12 @@ or ``{"ok": false, "error_code": …, "description": …, "parameters": …}``),
 hands out the updates a test queued (getUpdates honours ``offset`` and returns quickly), and can
 be told to refuse calls (429 with retry_after, 403 / 400 with a description). Files sent with
 sendDocument / sendPhoto (multipart) are recorded as :class:`Upload` values with their bytes.
+
+For fault and load tests it can also enforce the documented sending limits (``enforce_limits``:
+one message per second per chat, 20 per minute per group, 30 per second overall; a call over a
+limit gets 429 and is counted in ``throttled``), add latency (``delay``), and fail a fraction of
+the send calls at random (``faults``: 429 with retry_after, 500, or no answer until the client
+gives up), without processing them.
 """
 
 from __future__ import annotations
@@ -12,9 +18,11 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import random
 import re
 import struct
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -87,6 +95,20 @@ class StandIn:
     _message_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
     _runner: web.AppRunner | None = None
+    #: fault and load testing (see the module docstring)
+    enforce_limits: bool = False
+    delay: float = 0.0
+    faults: float = 0.0
+    #: how long a "no answer" fault holds the request (longer than the client's timeout)
+    hang: float = 2.0
+    seed: int = 7
+    throttled: int = 0
+    injected: dict[str, int] = field(default_factory=lambda: {"429": 0, "500": 0, "timeout": 0})
+    _rng: random.Random = field(default_factory=random.Random)
+    _recent: dict[Any, deque[float]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._rng.seed(self.seed)
 
     # ------------------------------------------------------------------ server
     async def start(self) -> str:
@@ -141,6 +163,13 @@ class StandIn:
             return web.json_response({"ok": False, "error_code": 400,
                                       "description": f"Bad Request: there is no {field_name} in the request"},
                                      status=400)
+        if method in SEND_METHODS:
+            if self.delay:
+                await asyncio.sleep(self.delay)
+            trouble = await self._trouble(params)
+            if trouble is not None:
+                call.status = trouble.status
+                return trouble
         refusal = self._refusal(method, params)
         if refusal is not None:
             call.status = refusal.code
@@ -154,6 +183,34 @@ class StandIn:
             return web.json_response({"ok": False, "error_code": 404, "description": "Not Found"}, status=404)
         call.result = await handler(params)
         return web.json_response({"ok": True, "result": call.result})
+
+    async def _trouble(self, params: dict[str, Any]) -> web.Response | None:
+        """An injected fault or a limit answer for a send call (None: process it)."""
+        if self.faults and self._rng.random() < self.faults:
+            kind = self._rng.choice(("429", "500", "timeout"))
+            self.injected[kind] += 1
+            if kind == "429":
+                return _error(429, "Too Many Requests: retry after 1", retry_after=1)
+            if kind == "500":
+                return _error(500, "Internal Server Error")
+            await asyncio.sleep(self.hang)  # the client gives up first; the message is not processed
+            return _error(504, "Gateway Timeout")
+        if self.enforce_limits:
+            chat_id = int(params["chat_id"])
+            now = time.monotonic()
+            windows = [("all", 1.0, 30), (chat_id, 1.0, 1)]
+            if chat_id < 0:
+                windows.append((("minute", chat_id), 60.0, 20))
+            for key, span, most in windows:
+                recent = self._recent.setdefault(key, deque())
+                while recent and now - recent[0] >= span:
+                    recent.popleft()
+                if len(recent) >= most:
+                    self.throttled += 1
+                    return _error(429, "Too Many Requests: retry after 1", retry_after=1)
+            for key, _, _ in windows:
+                self._recent[key].append(now)
+        return None
 
     def _refusal(self, method: str, params: dict[str, Any]) -> Refusal | None:
         for refusal in self.refusals:
@@ -271,6 +328,15 @@ class StandIn:
 
 
 _file_counter = itertools.count(1)
+#: the methods that send a message (subject to faults and limits)
+SEND_METHODS = {"sendMessage", *FILE_FIELDS}
+
+
+def _error(code: int, description: str, retry_after: int | None = None) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": code, "description": description}
+    if retry_after is not None:
+        body["parameters"] = {"retry_after": retry_after}
+    return web.json_response(body, status=code)
 
 
 def _file_ids() -> dict[str, str]:

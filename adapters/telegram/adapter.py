@@ -42,7 +42,7 @@ from adapters.telegram.translate import PLATFORM, Me, button_press, from_update
 from bamboe.settings import Settings
 from bot import i18n
 from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable
-from bot.events import Attachment, InboundEvent, Outgoing
+from bot.events import Attachment, InboundEvent, Outgoing, Unavailable
 from bot.markup import plain
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,8 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
 #: callback_data may hold at most this many bytes
 CALLBACK_DATA_MAX = 64
+#: seconds to wait for the Bot API's answer to a call (then the send counts as failed and is retried)
+TIMEOUT = 20.0
 #: long-poll timeout in seconds (the server answers at once when updates are waiting)
 POLL_TIMEOUT = 30
 #: getMe / setWebhook attempts at start before giving up with a clear error
@@ -164,8 +166,8 @@ class TelegramAdapter:
             .updater(None)
             .job_queue(None)
             .connect_timeout(10.0)
-            .read_timeout(20.0)
-            .write_timeout(20.0)
+            .read_timeout(TIMEOUT)
+            .write_timeout(TIMEOUT)
             .media_write_timeout(MEDIA_WRITE_TIMEOUT)
             .get_updates_connect_timeout(10.0)
             .get_updates_read_timeout(10.0)
@@ -188,6 +190,8 @@ class TelegramAdapter:
         self._partial: _Bounded = _Bounded(1000)
         #: outbox id → (message id, topic id) of the message the core answered with it
         self._origins: _Bounded = _Bounded(TOPIC_MEMORY)
+        #: updates the core could not take (database unavailable): not confirmed, so they come again
+        self._retry: _Bounded = _Bounded(1000)
 
     # ------------------------------------------------------------------ lifecycle
     def routes(self) -> list[web.RouteDef]:
@@ -295,8 +299,13 @@ class TelegramAdapter:
                 delay = min(60.0, delay * 2)
                 continue
             for update in updates:
-                offset = update.update_id + 1
                 await self.application.process_update(update)
+                if self._retry.pop(update.update_id, None):  # the core could not take it: ask again later
+                    log.warning("telegram update %s kept for later: the database is unavailable", update.update_id)
+                    await asyncio.sleep(delay)
+                    delay = min(60.0, delay * 2)
+                    break
+                offset = update.update_id + 1
 
     async def _webhook(self, request: web.Request) -> web.Response:
         """``POST /telegram/webhook``: only with the secret Telegram was given at setWebhook."""
@@ -313,6 +322,8 @@ class TelegramAdapter:
             return web.Response(status=400)
         if update is not None:
             await self.application.process_update(update)
+            if self._retry.pop(update.update_id, None):  # Telegram delivers it again later
+                return web.Response(status=503)
         return web.Response(status=200)
 
     async def _on_update(self, update: Update, _: ContextTypes.DEFAULT_TYPE) -> None:
@@ -329,6 +340,8 @@ class TelegramAdapter:
                           message.message_thread_id if message.is_topic_message else None)
             for event in from_update(update, self.me):
                 await self._deliver(event, origin)
+        except Unavailable:
+            self._retry.put(update.update_id, True)
         except Exception:
             log.exception("telegram update %s could not be handled", update.update_id)
 

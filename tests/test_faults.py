@@ -1,0 +1,348 @@
+"""Fault tests: a flaky platform, replicas killed with SIGKILL, a database that goes away.
+
+Everything runs for real on 127.0.0.1: ``bamboe run``'s stack (or several ``bamboe run``
+processes), the database (SQLite, and PostgreSQL in CI), and the Telegram stand-in, which fails
+a share of the calls or enforces the platform's limits. Each test is bounded in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from bamboe.runtime import App, running
+from bamboe.settings import Settings
+from bot.clock import VirtualClock
+from bot.core import store_outgoing
+from bot.database import Database, create_engine, upgrade
+from bot.events import Address, Outgoing
+from bot.models import OutboxMessage
+from tests.conftest import drop_postgres_database, local, new_postgres_database
+from tests.telegram_standin import StandIn
+
+GROUPS = [-1001000000000 - n for n in range(12)]
+PEOPLE = [5000 + n for n in range(6)]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def planned_messages(per_chat: int) -> list[Outgoing]:
+    """``per_chat`` numbered messages to each group and each person, interleaved as a burst would be."""
+    out = []
+    for i in range(per_chat):
+        out += [Outgoing(Address("telegram", str(g)), "nudge", f"m{g}:{i}") for g in GROUPS]
+        out += [Outgoing(Address("telegram", None, str(p)), "reminder", f"m{p}:{i}") for p in PEOPLE]
+    return out
+
+
+async def plan(url: str, messages: list[Outgoing]) -> None:
+    db = Database(create_engine(url))
+    try:
+        await upgrade(db.engine)
+        async with db.transaction() as s:
+            await store_outgoing(s, None, messages, local(2026, 1, 5, 9, 0))
+    finally:
+        await db.close()
+
+
+async def unsent(url: str) -> int:
+    db = Database(create_engine(url))
+    try:
+        async with db.transaction() as s:
+            return await s.scalar(select(func.count()).select_from(OutboxMessage)
+                                  .where(OutboxMessage.state != "sent")) or 0
+    finally:
+        await db.close()
+
+
+def delivered(api: StandIn) -> dict[int, list[str]]:
+    """Per chat, the texts the stand-in processed (accepted), in arrival order."""
+    out: dict[int, list[str]] = {}
+    for params in api.sent():
+        out.setdefault(int(params["chat_id"]), []).append(params["text"])
+    return out
+
+
+def assert_once_in_order(api: StandIn, per_chat: int) -> None:
+    got = delivered(api)
+    assert set(got) == set(GROUPS) | set(PEOPLE)
+    for chat, texts in got.items():
+        assert texts == [f"m{chat}:{i}" for i in range(per_chat)], chat  # each once, in order
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[str]:
+    if request.param == "sqlite":
+        yield sqlite_url
+        return
+    url = await new_postgres_database()
+    yield url
+    await drop_postgres_database(url)
+
+
+@asynccontextmanager
+async def standin(**options: Any) -> AsyncIterator[StandIn]:
+    api = StandIn(**options)
+    await api.start()
+    try:
+        yield api
+    finally:
+        await api.close()
+
+
+async def until(condition: Callable[[], Awaitable[bool]], seconds: float, what: str,
+                step: Callable[[], None] | None = None) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if await condition():
+            return
+        if step is not None:
+            step()
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
+
+
+# ---------------------------------------------------------------------------- a flaky platform
+async def test_flaky_platform_gets_everything_once_and_in_order(database_url: str, monkeypatch) -> None:
+    """A fifth of the send calls fail (429 with retry_after, 500, or no answer until the client
+    times out): every message still arrives, exactly once, in per-chat order."""
+    monkeypatch.setattr("adapters.telegram.adapter.TIMEOUT", 0.4)
+    per_chat = 4
+    await plan(database_url, planned_messages(per_chat))
+    async with standin(faults=0.2, hang=1.0) as api:
+        config = Settings(_env_file=None, database_url=database_url, telegram_bot_token=api.token,
+                          telegram_api_url=api.url + "/bot", bamboe_http_host="127.0.0.1",
+                          bamboe_http_port=free_port())
+        clock = VirtualClock(local(2026, 1, 5, 9, 0))
+        async with running(config, clock=clock) as app:
+            def later() -> None:  # let per-chat pauses and back-off pass on the virtual clock
+                clock.advance(timedelta(seconds=20))
+                app.wake.set()
+
+            await until(lambda: _none_unsent(app), 90, "every message sent", step=later)
+    assert all(api.injected[kind] > 0 for kind in ("429", "500", "timeout")), api.injected
+    assert_once_in_order(api, per_chat)
+
+
+async def _none_unsent(app: App) -> bool:
+    async with app.db.transaction() as s:
+        return not await s.scalar(select(func.count()).select_from(OutboxMessage)
+                                  .where(OutboxMessage.state != "sent"))
+
+
+# ---------------------------------------------------------------------------- replicas killed with SIGKILL
+class Replica:
+    """One ``bamboe run`` process."""
+
+    def __init__(self, env: dict[str, str], log_path: Any) -> None:
+        self.port = free_port()
+        self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([sys.executable, "-m", "bamboe", "run"], stdout=self.log, stderr=self.log,
+                                     env={**env, "BAMBOE_HTTP_PORT": str(self.port)})
+
+    async def ready(self) -> bool:
+        import aiohttp
+
+        try:
+            async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{self.port}/readyz",
+                                                                  timeout=aiohttp.ClientTimeout(total=1)) as r:
+                return r.status == 200
+        except (aiohttp.ClientError, TimeoutError):
+            return False
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+        self.log.close()
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = -9
+        self.log.close()
+        return code
+
+
+def collapse(texts: list[str]) -> tuple[list[str], list[str]]:
+    """``texts`` without repeats that directly follow the first copy, and the repeats."""
+    kept: list[str] = []
+    repeats: list[str] = []
+    for text in texts:
+        (repeats if kept and kept[-1] == text else kept).append(text)
+    return kept, repeats
+
+
+@pytest.mark.postgres
+async def test_replicas_killed_twenty_times_lose_nothing_and_send_nothing_twice(tmp_path) -> None:
+    """Three replicas share the outbox on PostgreSQL; twenty times one is killed with SIGKILL in the
+    middle of dispatching and a fresh one started. Nothing is lost, per-chat order holds, the
+    platform's limits hold over all replicas together, and nothing is sent twice — except a message
+    the killed process had already handed to Telegram (whose API cannot tell us it arrived), which
+    the test tells apart by its second claim."""
+    url = await new_postgres_database()
+    per_chat = 8
+    try:
+        await plan(url, planned_messages(per_chat))
+        async with standin(delay=0.02, enforce_limits=True) as api:
+            env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TELEGRAM_", "BAMBOE_"))}
+            env.update(DATABASE_URL=url, TELEGRAM_BOT_TOKEN=api.token, TELEGRAM_API_URL=api.url + "/bot",
+                       BAMBOE_HTTP_HOST="127.0.0.1", BAMBOE_LEASE_SECONDS="3", BAMBOE_LOG_LEVEL="INFO")
+            rng = random.Random(20)
+            replicas = [Replica(env, tmp_path / f"replica{n}.log") for n in range(3)]
+            kills = 0
+            try:
+                deadline = time.monotonic() + 150
+                while kills < 20:
+                    assert time.monotonic() < deadline, "the kills took too long"
+                    victim = rng.randrange(len(replicas))
+                    await until(replicas[victim].ready, 30, "a replica to be ready")
+                    await asyncio.sleep(rng.uniform(0.1, 0.6))  # somewhere in the middle of its work
+                    replicas[victim].kill()
+                    kills += 1
+                    replicas[victim] = Replica(env, tmp_path / f"replica{kills + 3}.log")
+                assert await unsent(url) > 0, "the kills should land while there is still work"
+                await until(lambda: _all_sent(url), 120, "every message sent")
+            finally:
+                codes = [r.stop() for r in replicas]
+        assert codes == [0, 0, 0]
+        assert api.throttled == 0  # the limits held over all replicas together
+        doubted = await _claimed_again(url)
+        for chat in GROUPS + PEOPLE:
+            texts = [p["text"] for p in api.sent(chat)]
+            kept, repeats = collapse(texts)
+            assert kept == [f"m{chat}:{i}" for i in range(per_chat)], chat  # nothing lost, in order
+            assert set(repeats) <= doubted, chat  # a second copy only of a message that was in doubt
+    finally:
+        await drop_postgres_database(url)
+
+
+async def _all_sent(url: str) -> bool:
+    return await unsent(url) == 0
+
+
+async def _claimed_again(url: str) -> set[str]:
+    """Texts of the rows claimed more than once (their first claim died with its replica)."""
+    db = Database(create_engine(url))
+    try:
+        async with db.transaction() as s:
+            return set(await s.scalars(select(OutboxMessage.text).where(OutboxMessage.attempts > 1)))
+    finally:
+        await db.close()
+
+
+# ---------------------------------------------------------------------------- the database goes away
+class Proxy:
+    """A TCP proxy to PostgreSQL that can go down (connections cut, new ones refused) and come back."""
+
+    def __init__(self, port: int, target: tuple[str, int]) -> None:
+        self.port = port
+        self.target = target
+        self.server: asyncio.Server | None = None
+        self.links: set[asyncio.StreamWriter] = set()
+
+    async def up(self) -> None:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+
+    async def down(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+        for writer in list(self.links):
+            writer.transport.abort()
+        self.links.clear()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self.links.update((writer, up_writer))
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.transport.abort()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+
+@pytest.mark.postgres
+async def test_database_gone_for_half_a_minute_recovers_by_itself(postgres_url: str) -> None:
+    """PostgreSQL becomes unreachable for 30 s while messages are due and a member writes: the bot
+    keeps running, and once the database is back everything is delivered, the member's message
+    is handled, and nothing is sent twice."""
+    from sqlalchemy.engine import make_url
+
+    from tests.telegram_standin import group, message, user
+
+    direct = make_url(postgres_url)
+    proxy = Proxy(free_port(), (direct.host or "127.0.0.1", direct.port or 5432))
+    await proxy.up()
+    via_proxy = direct.set(port=proxy.port).render_as_string(hide_password=False)
+    await plan(postgres_url, planned_messages(2))
+    async with standin() as api:
+        config = Settings(_env_file=None, database_url=via_proxy, telegram_bot_token=api.token,
+                          telegram_api_url=api.url + "/bot", bamboe_http_host="127.0.0.1",
+                          bamboe_http_port=free_port())
+        clock = VirtualClock(local(2026, 1, 5, 9, 0))
+        async with running(config, clock=clock) as app:
+            def later() -> None:
+                clock.advance(timedelta(seconds=5))
+                app.wake.set()
+
+            await until(lambda: _none_unsent(app), 30, "the first messages", step=later)
+            await proxy.down()
+            await plan(postgres_url, [Outgoing(Address("telegram", str(g)), "nudge", f"during {g}") for g in GROUPS])
+            anna = user(1001, "Anna", "de Vries")
+            room = group(-1009999, "Netwerk tijdens storing")
+            api.push({"message": message(room, anna, new_chat_members=[api.me()])})  # the bot is added
+            outage_end = time.monotonic() + 30
+            while time.monotonic() < outage_end:
+                later()
+                await asyncio.sleep(0.5)
+            assert not api.sent(-1009999) and not any(p["text"].startswith("during") for p in api.sent())
+            await proxy.up()
+            await until(lambda: _none_unsent(app), 60, "everything sent after the outage", step=later)
+            await until(lambda: _has_sent(api, -1009999), 30, "the welcome in the new group", step=later)
+            assert await app.database_ok()
+    await proxy.down()
+    assert_once_in_order_plus(api)
+
+
+async def _has_sent(api: StandIn, chat: int) -> bool:
+    return bool(api.sent(chat))
+
+
+def assert_once_in_order_plus(api: StandIn) -> None:
+    got = delivered(api)
+    for g in GROUPS:
+        assert got[g] == [f"m{g}:0", f"m{g}:1", f"during {g}"], g
+    for p in PEOPLE:
+        assert got[p] == [f"m{p}:0", f"m{p}:1"], p
+    assert len(got[-1009999]) == 1  # one welcome: the update was handled once, after the outage
