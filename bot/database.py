@@ -6,9 +6,11 @@ Accepts plain ``sqlite:///…`` and ``postgresql://…`` URLs and picks the asyn
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,10 @@ class DatabaseUrlError(ValueError):
 # aiosqlite logs every statement with its parameters at DEBUG — that would put message text in
 # the logs when an administrator turns on debug logging. Never below INFO.
 logging.getLogger("aiosqlite").setLevel(logging.INFO)
+
+#: set while this task runs inside :meth:`Database.transaction` (a nested one must not wait for the lock)
+_in_transaction: ContextVar[bool] = ContextVar("in_transaction", default=False)
+
 
 def async_url(url: str) -> str:
     """Return ``url`` with the async driver Bamboe uses for its backend."""
@@ -104,6 +110,7 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @property
     def is_postgres(self) -> bool:
@@ -120,9 +127,23 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """Open a session in a transaction that commits on success, rolls back on error."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """Open a session in a transaction that commits on success, rolls back on error.
+
+        On SQLite (one writer at a time) the transactions of this process take turns on an
+        asyncio lock, first come first served, instead of polling SQLite's busy handler, whose
+        growing sleeps would give a few unlucky writers long waits.
+        """
+        if self._write_lock is None or _in_transaction.get():
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        async with self._write_lock:
+            token = _in_transaction.set(True)
+            try:
+                async with self.sessions() as session, session.begin():
+                    yield session
+            finally:
+                _in_transaction.reset(token)
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""
