@@ -78,7 +78,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(full, echo=echo, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    return create_async_engine(full, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 def alembic_config(connection: Connection | None = None):  # noqa: ANN201 - alembic type is optional

@@ -227,11 +227,14 @@ async def test_replicas_killed_twenty_times_lose_nothing_and_send_nothing_twice(
         assert codes == [0, 0, 0]
         assert api.throttled == 0  # the limits held over all replicas together
         doubted = await _claimed_again(url)
+        repeated = 0
         for chat in GROUPS + PEOPLE:
             texts = [p["text"] for p in api.sent(chat)]
             kept, repeats = collapse(texts)
             assert kept == [f"m{chat}:{i}" for i in range(per_chat)], chat  # nothing lost, in order
             assert set(repeats) <= doubted, chat  # a second copy only of a message that was in doubt
+            repeated += len(repeats)
+        print(f"kills={kills} messages={len(planned_messages(per_chat))} in_doubt={len(doubted)} sent_twice={repeated}")
     finally:
         await drop_postgres_database(url)
 
