@@ -158,7 +158,7 @@ async def run(url: str, replicas: int, telegram: int, slack: int, logs: Path) ->
                 assert time.monotonic() < deadline, "the burst was not delivered within 10 minutes"
                 await asyncio.sleep(0.25)
         finally:
-            for proc, _, log in procs:
+            for proc, _, _log in procs:
                 proc.send_signal(signal.SIGTERM)
             for proc, _, log in procs:
                 try:

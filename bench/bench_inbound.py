@@ -69,7 +69,8 @@ async def run(url: str, groups: int, messages: int, concurrency: int) -> dict[st
                     assert r.status == 200, r.status
                 return time.perf_counter() - started
 
-            people = {g: [user(100000 + g * 100 + k, f"Lid{k}", f"G{g}") for k in range(MEMBERS)] for g in range(groups)}
+            people = {g: [user(100000 + g * 100 + k, f"Lid{k}", f"G{g}") for k in range(MEMBERS)]
+                      for g in range(groups)}
             chats = {g: group(-1002000000000 - g, f"Netwerk {g}") for g in range(groups)}
             for g in range(groups):  # the bot is added; the members join
                 await post(chat_member(chats[g], people[g][0], api.me(), "left", "member"))

@@ -11,11 +11,21 @@ File uploads follow Slack's external-upload flow: ``files.getUploadURLExternal``
 ``upload_url`` on this server and a ``file_id``; the app POSTs the bytes there (raw or as a
 multipart form, answered ``text/plain`` "OK - <size>"); ``files.completeUploadExternal`` shares
 the uploaded files in ``channel_id`` (and ``thread_ts``) and is recorded in ``shared``.
+
+Several workspaces (multi-workspace OAuth): :meth:`SlackStandin.workspace` adds one with its own
+bot token; ``auth.test``, ``users.info`` and ``conversations.info`` answer for the workspace of
+the token the call carries (recorded in ``Call.token`` from the ``Authorization`` header). A
+token no workspace has answers as the default workspace :data:`TEAM`. ``oauth.v2.access``
+exchanges a code from :meth:`SlackStandin.code_for` (single use, client id and secret checked,
+sent as HTTP Basic auth or as parameters) for the documented response: ``access_token``,
+``token_type: "bot"``, ``scope``, ``bot_user_id``, ``app_id``, ``team``, ``enterprise``,
+``authed_user`` and ``is_enterprise_install``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import json
 import socket
@@ -27,6 +37,9 @@ from aiohttp import WSMsgType, web
 BOT_USER = "UBAMBOE"
 BOT_ID = "BBAMBOE"
 TEAM = "T0001"
+APP_ID = "A0BAMBOE"
+CLIENT_ID = "1111.2222"
+CLIENT_SECRET = "standin-client-secret"
 
 
 def free_port() -> int:
@@ -44,6 +57,26 @@ class Call:
     params: dict[str, Any]
     #: what the stand-in answered (without ``ok``), once it did
     result: dict[str, Any] | None = None
+    #: the bearer token the call carried (``Authorization: Bearer …`` or a ``token`` parameter)
+    token: str | None = None
+
+
+@dataclass
+class Workspace:
+    """A workspace the app can be installed in, with its own bot."""
+
+    team_id: str
+    name: str
+    token: str
+    bot_user_id: str
+    bot_id: str
+    #: who installs the app (``authed_user.id``)
+    installer: str
+    enterprise_id: str | None = None
+    #: channel and user ids that exist here (conversations.info / users.info of others fail);
+    #: empty: any id
+    channels: set[str] = field(default_factory=set)
+    users: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -83,6 +116,10 @@ class SlackStandin:
     uploads: dict[str, Upload] = field(default_factory=dict)
     #: the completed uploads, in order
     shared: list[Shared] = field(default_factory=list)
+    #: bot token → workspace (multi-workspace installs)
+    workspaces: dict[str, Workspace] = field(default_factory=dict)
+    client_id: str = CLIENT_ID
+    client_secret: str = CLIENT_SECRET
     port: int = 0
 
     def __post_init__(self) -> None:
@@ -92,6 +129,8 @@ class SlackStandin:
         self._errors: dict[str, list[str]] = {}
         self._ts = itertools.count(1)
         self._sockets: list[web.WebSocketResponse] = []
+        self._codes: dict[str, Workspace] = {}
+        self._code_ids = itertools.count(1)
         self.connected = asyncio.Event()
         self._runner: web.AppRunner | None = None
 
@@ -108,6 +147,42 @@ class SlackStandin:
             self._throttle.extend([retry_after] * n)
         else:
             self._throttle_method.setdefault(method, []).extend([retry_after] * n)
+
+    def workspace(
+        self,
+        team_id: str,
+        name: str,
+        token: str,
+        bot_user_id: str,
+        installer: str,
+        *,
+        bot_id: str | None = None,
+        channels: set[str] | None = None,
+        users: set[str] | None = None,
+    ) -> Workspace:
+        """Add a workspace with its own bot token."""
+        ws = Workspace(
+            team_id,
+            name,
+            token,
+            bot_user_id,
+            bot_id or "B" + bot_user_id.lstrip("U"),
+            installer,
+            channels=set(channels or ()),
+            users=set(users or ()),
+        )
+        self.workspaces[token] = ws
+        return ws
+
+    def code_for(self, ws: Workspace) -> str:
+        """A one-time OAuth code, as Slack hands it to the redirect URL after consent in ``ws``."""
+        code = f"{ws.team_id}.{next(self._code_ids)}.code"
+        self._codes[code] = ws
+        return code
+
+    def by(self, token: str) -> list[Call]:
+        """The recorded calls made with ``token``."""
+        return [c for c in self.calls if c.token == token]
 
     def fail_next(self, method: str, error: str, n: int = 1) -> None:
         """Answer the next ``n`` calls of ``method`` with ``{"ok": false, "error": error}``."""
@@ -161,19 +236,25 @@ class SlackStandin:
     async def _api(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
-        call = Call(method, params)
+        auth = request.headers.get("Authorization", "")
+        token = auth[7:] if auth.startswith("Bearer ") else params.get("token")
+        call = Call(method, params, token=token)
+        if auth.startswith("Basic "):
+            client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+            call.params = params = {**params, "client_id": client_id, "client_secret": secret}
         self.calls.append(call)
         retry = self._throttled(method)
         if retry is not None:
-            return web.json_response({"ok": False, "error": "ratelimited"}, status=429,
-                                     headers={"Retry-After": str(int(retry))})
+            return web.json_response(
+                {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(int(retry))}
+            )
         if self._errors.get(method):
             return web.json_response({"ok": False, "error": self._errors[method].pop(0)})
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})
         try:
-            call.result = handler(params)
+            call.result = handler(params, call)
             return web.json_response({"ok": True, **call.result})
         except ApiError as exc:
             return web.json_response({"ok": False, "error": str(exc)})
@@ -188,35 +269,112 @@ class SlackStandin:
     def _next_ts(self) -> str:
         return f"1767600000.{next(self._ts):06d}"
 
-    def _m_auth_test(self, _: dict[str, Any]) -> dict[str, Any]:
-        return {"url": "https://bamboe-test.slack.com/", "team": "Test", "user": "bamboe", "team_id": TEAM,
-                "user_id": BOT_USER, "bot_id": BOT_ID, "is_enterprise_install": False}
+    def _workspace(self, call: Call) -> Workspace | None:
+        return self.workspaces.get(call.token or "")
 
-    def _m_users_info(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _m_auth_test(self, _: dict[str, Any], call: Call) -> dict[str, Any]:
+        ws = self._workspace(call)
+        if ws is not None:
+            return {
+                "url": f"https://{ws.team_id.lower()}.slack.com/",
+                "team": ws.name,
+                "user": "bamboe",
+                "team_id": ws.team_id,
+                "user_id": ws.bot_user_id,
+                "bot_id": ws.bot_id,
+                "is_enterprise_install": False,
+            }
+        return {
+            "url": "https://bamboe-test.slack.com/",
+            "team": "Test",
+            "user": "bamboe",
+            "team_id": TEAM,
+            "user_id": BOT_USER,
+            "bot_id": BOT_ID,
+            "is_enterprise_install": False,
+        }
+
+    def _m_bots_info(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
+        ws = self._workspace(call)
+        bot_id, user_id = (ws.bot_id, ws.bot_user_id) if ws is not None else (BOT_ID, BOT_USER)
+        if params.get("bot") != bot_id:
+            raise ApiError("bot_not_found")
+        return {
+            "bot": {
+                "id": bot_id,
+                "deleted": False,
+                "name": "bamboe",
+                "updated": 1767600000,
+                "app_id": APP_ID,
+                "user_id": user_id,
+                "icons": {},
+            }
+        }
+
+    def _m_oauth_v2_access(self, params: dict[str, Any], _: Call) -> dict[str, Any]:
+        if params.get("client_id") != self.client_id:
+            raise ApiError("invalid_client_id")
+        if params.get("client_secret") != self.client_secret:
+            raise ApiError("bad_client_secret")
+        ws = self._codes.pop(str(params.get("code")), None)
+        if ws is None:
+            raise ApiError("invalid_code")
+        enterprise = {"id": ws.enterprise_id, "name": "Enterprise"} if ws.enterprise_id else None
+        return {
+            "access_token": ws.token,
+            "token_type": "bot",
+            "scope": "commands,chat:write,users:read",
+            "bot_user_id": ws.bot_user_id,
+            "app_id": APP_ID,
+            "team": {"id": ws.team_id, "name": ws.name},
+            "enterprise": enterprise,
+            "authed_user": {"id": ws.installer},
+            "is_enterprise_install": False,
+        }
+
+    def _m_users_info(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         uid = params.get("user", "")
+        ws = self._workspace(call)
+        if ws is not None and ws.users and uid not in ws.users:
+            raise ApiError("user_not_found")
         info = self.users.get(uid, {})
-        return {"user": {"id": uid, "name": info.get("name", uid.lower()), "real_name": info.get("real_name", uid),
-                         "tz": info.get("tz", "Europe/Amsterdam"), "locale": info.get("locale", "nl-NL"),
-                         "profile": {"display_name": info.get("display_name", ""),
-                                     "real_name": info.get("real_name", uid)}}}
+        return {
+            "user": {
+                "id": uid,
+                "name": info.get("name", uid.lower()),
+                "real_name": info.get("real_name", uid),
+                "tz": info.get("tz", "Europe/Amsterdam"),
+                "locale": info.get("locale", "nl-NL"),
+                "profile": {"display_name": info.get("display_name", ""), "real_name": info.get("real_name", uid)},
+            }
+        }
 
-    def _m_conversations_info(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _m_conversations_info(self, params: dict[str, Any], call: Call) -> dict[str, Any]:
         cid = params.get("channel", "")
+        ws = self._workspace(call)
+        if ws is not None and ws.channels and cid not in ws.channels:
+            raise ApiError("channel_not_found")
         info = self.channels.get(cid, {})
-        return {"channel": {"id": cid, "name": info.get("name", cid.lower()), "is_im": cid.startswith("D"),
-                            "is_member": info.get("is_member", True)}}
+        return {
+            "channel": {
+                "id": cid,
+                "name": info.get("name", cid.lower()),
+                "is_im": cid.startswith("D"),
+                "is_member": info.get("is_member", True),
+            }
+        }
 
-    def _m_conversations_open(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _m_conversations_open(self, params: dict[str, Any], _: Call) -> dict[str, Any]:
         return {"channel": {"id": "D" + str(params.get("users", "")).lstrip("U")}}
 
-    def _m_chat_postMessage(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _m_chat_postMessage(self, params: dict[str, Any], _: Call) -> dict[str, Any]:
         ts = self._next_ts()
         return {"channel": params.get("channel"), "ts": ts, "message": {"text": params.get("text"), "ts": ts}}
 
-    def _m_chat_postEphemeral(self, _: dict[str, Any]) -> dict[str, Any]:
+    def _m_chat_postEphemeral(self, params: dict[str, Any], _: Call) -> dict[str, Any]:
         return {"message_ts": self._next_ts()}
 
-    def _m_files_getUploadURLExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _m_files_getUploadURLExternal(self, params: dict[str, Any], _: Call) -> dict[str, Any]:
         filename, length = params.get("filename"), int(params.get("length") or 0)
         if not filename or length <= 0:
             raise ApiError("missing_argument")
@@ -224,7 +382,7 @@ class SlackStandin:
         self.uploads[file_id] = Upload(file_id, filename, length)
         return {"upload_url": f"http://127.0.0.1:{self.port}/upload/{file_id}", "file_id": file_id}
 
-    def _m_files_completeUploadExternal(self, params: dict[str, Any]) -> dict[str, Any]:
+    def _m_files_completeUploadExternal(self, params: dict[str, Any], _: Call) -> dict[str, Any]:
         files = params.get("files")
         if not isinstance(files, list) or not files:
             raise ApiError("invalid_arguments")
@@ -232,10 +390,15 @@ class SlackStandin:
         if any(u is None or u.data is None for u in uploads):
             raise ApiError("file_not_found")
         done = [u for u in uploads if u is not None]
-        self.shared.append(Shared(params.get("channel_id"), params.get("thread_ts"), done,
-                                  [f.get("title") for f in files]))
-        return {"files": [{"id": u.file_id, "title": f.get("title") or u.filename, "name": u.filename,
-                           "size": len(u.data or b"")} for u, f in zip(done, files, strict=True)]}
+        self.shared.append(
+            Shared(params.get("channel_id"), params.get("thread_ts"), done, [f.get("title") for f in files])
+        )
+        return {
+            "files": [
+                {"id": u.file_id, "title": f.get("title") or u.filename, "name": u.filename, "size": len(u.data or b"")}
+                for u, f in zip(done, files, strict=True)
+            ]
+        }
 
     async def _upload(self, request: web.Request) -> web.Response:
         """The upload URL: the file's bytes, raw or as a multipart form (field ``file``)."""
@@ -254,7 +417,7 @@ class SlackStandin:
         upload.data = data
         return web.Response(text=f"OK - {len(data)}", content_type="text/plain")
 
-    def _m_apps_connections_open(self, _: dict[str, Any]) -> dict[str, Any]:
+    def _m_apps_connections_open(self, _: dict[str, Any], call: Call) -> dict[str, Any]:
         return {"url": f"ws://127.0.0.1:{self.port}/link"}
 
     async def _response(self, request: web.Request) -> web.Response:
@@ -265,8 +428,16 @@ class SlackStandin:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
         self._sockets.append(ws)
-        await ws.send_str(json.dumps({"type": "hello", "num_connections": 1,
-                                      "debug_info": {"host": "standin"}, "connection_info": {"app_id": "A1"}}))
+        await ws.send_str(
+            json.dumps(
+                {
+                    "type": "hello",
+                    "num_connections": 1,
+                    "debug_info": {"host": "standin"},
+                    "connection_info": {"app_id": "A1"},
+                }
+            )
+        )
         self.connected.set()
         async for msg in ws:
             if msg.type == WSMsgType.TEXT:

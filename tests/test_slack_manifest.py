@@ -4,7 +4,8 @@ from pathlib import Path
 
 import yaml
 
-from adapters.slack.adapter import MAIN_COMMAND, SHORTCUTS
+from adapters.slack.adapter import MAIN_COMMAND, REDIRECT_PATH, SHORTCUTS
+from adapters.slack.oauth import DEFAULT_SCOPES
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +26,14 @@ def test_events_interactivity_and_socket_mode():
     m = manifest()
     assert m["display_information"]["name"] == "Bamboe" and m["features"]["bot_user"]["display_name"] == "Bamboe"
     assert set(m["settings"]["event_subscriptions"]["bot_events"]) == {
-        "message.channels", "message.groups", "message.im", "member_joined_channel", "member_left_channel"}
+        "message.channels",
+        "message.groups",
+        "message.im",
+        "member_joined_channel",
+        "member_left_channel",
+        "app_uninstalled",
+        "tokens_revoked",
+    }
     assert m["settings"]["interactivity"]["is_enabled"] is True
     assert m["settings"]["socket_mode_enabled"] is True
     assert len(m["display_information"]["description"]) <= 140
@@ -42,3 +50,13 @@ def test_scopes_cover_what_the_sender_calls():
     scopes = set(manifest()["oauth_config"]["scopes"]["bot"])
     # chat.postMessage/postEphemeral, conversations.open, files_upload_v2
     assert {"chat:write", "im:write", "files:write"} <= scopes
+
+
+def test_oauth_scopes_and_redirect_url():
+    m = manifest()
+    # multi-workspace installs ask for exactly the manifest's scopes
+    assert list(DEFAULT_SCOPES) == m["oauth_config"]["scopes"]["bot"]
+    # the redirect URL is there to uncomment, at the path Bamboe serves
+    text = (ROOT / "slack" / "manifest.yml").read_text(encoding="utf-8")
+    assert f"#   - https://<host>{REDIRECT_PATH}" in text
+    assert "redirect_urls" not in m["oauth_config"]  # commented out: Socket Mode needs none

@@ -1,9 +1,11 @@
-"""The Slack adapter: slack-bolt's ``AsyncApp`` in Socket Mode or HTTP mode.
+r"""The Slack adapter: slack-bolt's ``AsyncApp`` in Socket Mode or HTTP mode, for one workspace
+(``SLACK_BOT_TOKEN``) or for many (OAuth: ``SLACK_CLIENT_ID``/``SLACK_CLIENT_SECRET``).
 
 Inbound: slash commands (``/bamboe <command>`` and the shortcuts), channel and DM messages,
 button presses and membership events become the core's dataclasses and go to ``inbound``.
 Every request is acknowledged first (Slack wants an answer within 3 seconds); the core's work
-happens afterwards. Events Slack retries are handled once (deduplicated on ``event_id``).
+happens afterwards. Events Slack retries are handled once, also when the retry reaches another
+replica: handled ``event_id``\ s are shared in the database (see :mod:`.store`).
 
 Outbound: :class:`SlackSender` turns :class:`~bot.events.Outgoing` into ``chat.postMessage``,
 ``chat.postEphemeral`` or a DM, with all text escaped for mrkdwn (see :mod:`.render`). Files go
@@ -11,8 +13,24 @@ after the text with ``files_upload_v2`` (``files.getUploadURLExternal``, a POST 
 ``files.completeUploadExternal``) to the same channel and thread; an ephemeral answer's files go
 to the asker's DM (Slack has no ephemeral files, and the channel must not see them).
 
-Privacy: nothing here logs message text; slack-sdk and slack-bolt get loggers that never log
-at DEBUG (their DEBUG output contains request bodies).
+Multi-workspace (OAuth, see :mod:`.oauth`): ``GET /slack/install`` and ``GET
+/slack/oauth_redirect`` install the app in a workspace; slack-sdk's SQLAlchemy stores keep the
+installations in our database (tables made by our migrations), and bolt's ``authorize`` finds
+each incoming request's bot token there. Sending needs the right token too, but an outgoing
+message's :class:`~bot.events.Address` holds only a channel or user id. Rather than put the
+workspace into the ids the core stores (which would change every existing chat id and the
+core's data), the adapter keeps a small map ``slack_conversations``: channel or user id →
+workspace, written from every inbound event (channel, sender, inviter) and from each
+installation (the installer). Any replica can read it. An id missing from it is looked up by
+asking the installed workspaces (``conversations.info``/``users.info``) once and then recorded,
+so networks created before the switch to multi-workspace mode keep working. The core already
+treats a Slack channel id as unique (chats are keyed by platform and id), which Slack's ids are.
+``SLACK_BOT_TOKEN`` is optional in this mode; when set, its workspace is stored as an
+installation at start, so switching modes needs no reinstall.
+
+Privacy: nothing here logs message text or tokens; slack-sdk and slack-bolt get loggers that
+never log at DEBUG (their DEBUG output contains request bodies) and that redact OAuth codes and
+tokens.
 """
 
 from __future__ import annotations
@@ -32,11 +50,24 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError, SlackRequestError
+from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
+from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
-from adapters.slack import render
+from adapters.slack import oauth, pages, render
+from adapters.slack.store import (  # noqa: F401 - TTLCache and SeenEvents are re-exported
+    CACHE_SECONDS,
+    CACHE_SIZE,
+    SEEN_EVENTS,
+    Directory,
+    SeenEvents,
+    SharedSeenEvents,
+    Team,
+    TTLCache,
+)
 from bamboe.settings import Settings
 from bot import i18n
+from bot.database import create_engine
 from bot.delivery import Limits, RetryAfter, Undeliverable
 from bot.events import (
     Attachment,
@@ -55,19 +86,40 @@ log = logging.getLogger(__name__)
 
 PLATFORM = "slack"
 EVENTS_PATH = "/slack/events"
+INSTALL_PATH = oauth.INSTALL_PATH
+REDIRECT_PATH = oauth.REDIRECT_PATH
 #: shortcuts: the slash command → the core command it stands for
 SHORTCUTS = {"/actieleren": "actieleren", "/mededeling": "mededeling", "/vier": "vier"}
 MAIN_COMMAND = "/bamboe"
 #: Web API errors after which a message can never arrive (retrying will not help)
-UNDELIVERABLE = frozenset({
-    "channel_not_found", "not_in_channel", "is_archived", "account_inactive", "user_not_found",
-    "cannot_dm_bot", "user_not_in_channel", "user_disabled", "restricted_action", "msg_too_long",
-    "invalid_blocks", "no_text", "too_many_attachments", "ekm_access_denied", "invalid_arguments",
-    # file uploads (files.getUploadURLExternal / files.completeUploadExternal); missing_argument
-    # is what an empty file gets
-    "file_uploads_disabled", "file_uploads_except_images_disabled", "file_type_not_allowed",
-    "file_upload_size_restricted", "storage_limit_reached", "missing_argument", "access_denied",
-})
+UNDELIVERABLE = frozenset(
+    {
+        "channel_not_found",
+        "not_in_channel",
+        "is_archived",
+        "account_inactive",
+        "user_not_found",
+        "cannot_dm_bot",
+        "user_not_in_channel",
+        "user_disabled",
+        "restricted_action",
+        "msg_too_long",
+        "invalid_blocks",
+        "no_text",
+        "too_many_attachments",
+        "ekm_access_denied",
+        "invalid_arguments",
+        # file uploads (files.getUploadURLExternal / files.completeUploadExternal); missing_argument
+        # is what an empty file gets
+        "file_uploads_disabled",
+        "file_uploads_except_images_disabled",
+        "file_type_not_allowed",
+        "file_upload_size_restricted",
+        "storage_limit_reached",
+        "missing_argument",
+        "access_denied",
+    }
+)
 #: how long to wait when the upload URL itself answers 429 (slack-sdk does not pass Retry-After on)
 UPLOAD_RETRY_AFTER = 5.0
 #: messages whose text went out but whose files did not yet (remembered per outbox id)
@@ -76,74 +128,36 @@ PENDING_FILES = 1000
 BAD_TOKEN = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 #: message subtypes that are a person's ordinary message
 USER_SUBTYPES = frozenset({None, "thread_broadcast"})
-CACHE_SECONDS = 600.0
-CACHE_SIZE = 5000
-SEEN_EVENTS = 10_000
+#: how often (seconds) old handled-event ids and stale conversation rows are pruned
+PRUNE_SECONDS = 600.0
 LANGUAGES = ("nl", "en")
 
 Inbound = Callable[[InboundEvent], Awaitable[None]]
+_REDACT = oauth.Redact()
 
 
 def _quiet_logger(name: str) -> logging.Logger:
-    """A logger for the Slack libraries that never emits DEBUG (their DEBUG lines carry bodies)."""
+    """A logger for the Slack libraries that never emits DEBUG (their DEBUG lines carry bodies)
+    and never shows an OAuth code or a token."""
     logger = logging.getLogger(name)
     logger.setLevel(logging.INFO)
+    if _REDACT not in logger.filters:
+        logger.addFilter(_REDACT)
     return logger
 
 
-class TTLCache:
-    """A small bounded cache whose entries expire after ``seconds``."""
-
-    def __init__(self, seconds: float = CACHE_SECONDS, size: int = CACHE_SIZE) -> None:
-        self.seconds = seconds
-        self.size = size
-        self._data: OrderedDict[str, tuple[float, Any]] = OrderedDict()
-
-    def get(self, key: str) -> Any | None:
-        """The cached value, or None when absent or expired."""
-        hit = self._data.get(key)
-        if hit is None or hit[0] < time.monotonic():
-            self._data.pop(key, None)
-            return None
-        return hit[1]
-
-    def put(self, key: str, value: Any) -> None:
-        """Remember ``value`` for ``key``."""
-        self._data[key] = (time.monotonic() + self.seconds, value)
-        self._data.move_to_end(key)
-        while len(self._data) > self.size:
-            self._data.popitem(last=False)
-
-
-class SeenEvents:
-    """The ids of recently handled events (a bounded LRU): Slack retries an event it thinks we
-    missed, and it must be handled once. One process only; replicas would need a shared store."""
-
-    def __init__(self, size: int = SEEN_EVENTS) -> None:
-        self.size = size
-        self._ids: OrderedDict[str, None] = OrderedDict()
-
-    def first_time(self, event_id: str | None) -> bool:
-        """True the first time ``event_id`` is seen (always True without an id)."""
-        if not event_id:
-            return True
-        if event_id in self._ids:
-            self._ids.move_to_end(event_id)
-            return False
-        self._ids[event_id] = None
-        while len(self._ids) > self.size:
-            self._ids.popitem(last=False)
-        return True
-
-
 class SlackSender:
-    """Delivers the core's messages to Slack (``bot.delivery.Sender``)."""
+    """Delivers the core's messages to Slack (``bot.delivery.Sender``).
+
+    With a :class:`~adapters.slack.store.Directory` (multi-workspace) each message goes out with
+    the bot token of the workspace its conversation is in; otherwise with ``client``'s token."""
 
     #: chat.postMessage allows about one message per second per channel
     limits = Limits(per_chat=1.0, per_person=1.0)
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(self, client: AsyncWebClient, directory: Directory | None = None) -> None:
         self.client = client
+        self.directory = directory
         #: user id → the bot's IM channel with them
         self.im_channels: dict[str, str] = {}
         #: outbox id → ``ts`` of a message whose text was sent but whose files were not (yet):
@@ -157,16 +171,21 @@ class SlackSender:
         files failed, a retry of the same outbox row skips the text and uploads the files only.
         """
         key = message.outbox_id
+        client = self.client
         try:
+            if self.directory is not None:
+                client = await self.directory.client_for(message.address)
             if key is not None and key in self.text_sent:
                 ts = self.text_sent[key]
             else:
-                ts = await self._send_text(message)
+                ts = await self._send_text(client, message)
                 if message.files and key is not None:
                     self._remember(key, ts)
             if message.files:
-                await self._send_files(message)
+                await self._send_files(client, message)
         except SlackApiError as exc:
+            if self.directory is not None and _error_code(exc) in BAD_TOKEN:
+                self.directory.forget_token_of(client.token)
             error = translate_error(exc)
             if isinstance(error, Undeliverable) and key is not None:
                 self.text_sent.pop(key, None)
@@ -183,7 +202,7 @@ class SlackSender:
         while len(self.text_sent) > PENDING_FILES:
             self.text_sent.popitem(last=False)
 
-    async def _send_text(self, message: Outgoing) -> str | None:
+    async def _send_text(self, client: AsyncWebClient, message: Outgoing) -> str | None:
         """Post the text (and buttons); None without posting when there is only a file to send."""
         addr = message.address
         if message.files and not message.buttons and not str(message.text).strip():
@@ -195,38 +214,38 @@ class SlackSender:
         if addr.thread:
             args["thread_ts"] = addr.thread
         if message.ephemeral and addr.chat_id is not None and addr.user_id is not None:
-            resp = await self.client.chat_postEphemeral(channel=addr.chat_id, user=addr.user_id, **args)
+            resp = await client.chat_postEphemeral(channel=addr.chat_id, user=addr.user_id, **args)
             return resp.get("message_ts")
-        channel = await self._channel(message)
-        resp = await self.client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **args)
+        channel = await self._channel(client, message)
+        resp = await client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **args)
         return resp.get("ts")
 
-    async def _channel(self, message: Outgoing) -> str:
+    async def _channel(self, client: AsyncWebClient, message: Outgoing) -> str:
         """Where a (non-ephemeral) message goes: its channel, or the IM channel for a private one."""
         addr = message.address
         if addr.chat_id is not None:
             return addr.chat_id
         if addr.user_id is None:
             raise Undeliverable("no address")
-        return await self.im_channel(addr.user_id)
+        return await self.im_channel(addr.user_id, client)
 
-    async def _send_files(self, message: Outgoing) -> None:
+    async def _send_files(self, client: AsyncWebClient, message: Outgoing) -> None:
         """Upload the files where the text went, in its thread. An ephemeral answer's files go to
         the asker's DM instead (Slack has no ephemeral files; the channel must not see them)."""
         addr = message.address
         thread = addr.thread
         if message.ephemeral and addr.chat_id is not None and addr.user_id is not None:
-            channel, thread = await self.im_channel(addr.user_id), None
+            channel, thread = await self.im_channel(addr.user_id, client), None
         else:
-            channel = await self._channel(message)
+            channel = await self._channel(client, message)
         uploads = [{"file": f.data, "filename": filename(f), "title": f.name} for f in message.files]
-        await self.client.files_upload_v2(file_uploads=uploads, channel=channel, thread_ts=thread)
+        await client.files_upload_v2(file_uploads=uploads, channel=channel, thread_ts=thread)
 
-    async def im_channel(self, user_id: str) -> str:
+    async def im_channel(self, user_id: str, client: AsyncWebClient | None = None) -> str:
         """The bot's IM channel with ``user_id`` (opened once, then cached)."""
         channel = self.im_channels.get(user_id)
         if channel is None:
-            resp = await self.client.conversations_open(users=user_id)
+            resp = await (client or self.client).conversations_open(users=user_id)
             channel = resp["channel"]["id"]
             self.im_channels[user_id] = channel
         return channel
@@ -273,45 +292,76 @@ class SlackAdapter:
     platform = PLATFORM
 
     def __init__(self, settings: Settings, inbound: Inbound) -> None:
-        if settings.slack_bot_token is None:
-            raise ValueError("SLACK_BOT_TOKEN is not set")
         self.inbound = inbound
-        self.token = settings.slack_bot_token.get_secret_value()
+        #: multi-workspace (OAuth) mode: both client id and secret set
+        self.multi = bool(settings.slack_client_id or settings.slack_client_secret)
+        if self.multi and not (settings.slack_client_id and settings.slack_client_secret):
+            raise ValueError("multi-workspace installs (OAuth) need both SLACK_CLIENT_ID and SLACK_CLIENT_SECRET")
+        if not self.multi and settings.slack_bot_token is None:
+            raise ValueError(
+                "SLACK_BOT_TOKEN is not set (or set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET "
+                "for multi-workspace installs)"
+            )
+        self.token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
         self.app_token = settings.slack_app_token.get_secret_value() if settings.slack_app_token else None
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
         if not self.app_token and not secret:
             raise ValueError("Slack needs SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
-        if settings.slack_client_id or settings.slack_client_secret:
-            log.warning("SLACK_CLIENT_ID/SLACK_CLIENT_SECRET are set, but multi-workspace installs (OAuth) are not "
-                        "supported yet: Bamboe serves the one workspace of SLACK_BOT_TOKEN")
         base_url = settings.slack_api_url or AsyncWebClient.BASE_URL
         if not base_url.endswith("/"):
             base_url += "/"
+        self.base_url = base_url
         # no retry handlers: a 429 must reach delivery as RetryAfter, a failure as an exception
-        self.client = AsyncWebClient(token=self.token, base_url=base_url, retry_handlers=[],
-                                     logger=_quiet_logger("bamboe.slack.sdk"))
-        self.sender = SlackSender(self.client)
+        self.client = self._new_client(self.token)
+        #: the adapter's own connection to the database: shared event dedupe, OAuth stores
+        self.engine = create_engine(settings.resolved_database_url())
+        self._seen = SharedSeenEvents(self.engine)
+        self._prune_at = time.monotonic() + PRUNE_SECONDS
         self.bot_user_id: str | None = None
         self.bot_id: str | None = None
         self._auth: dict[str, Any] | None = None
+        self._started = False
         self._users = TTLCache()
         self._channels = TTLCache()
-        self._seen = SeenEvents()
         self._socket: Any = None
         self._socket_connected = False
         self._connector: asyncio.Task[None] | None = None
-        async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
-            return await self._authorize(enterprise_id, team_id)
-
-        # bolt gets its own token-less client: the token comes from ``authorize`` (one workspace)
+        bolt_logger = _quiet_logger("bamboe.slack.bolt")
+        # bolt gets its own token-less client: the token comes from ``authorize`` per request
         bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=[], logger=self.client.logger)
-        self.app = AsyncApp(
-            client=bolt_client,
-            signing_secret=secret,
-            authorize=authorize,
-            logger=_quiet_logger("bamboe.slack.bolt"),
-        )
+        self.directory: Directory | None = None
+        self.installations: AsyncSQLAlchemyInstallationStore | None = None
+        if self.multi:
+            assert settings.slack_client_id is not None
+            store_logger = _quiet_logger("bamboe.slack.oauth")
+            self.installations = AsyncSQLAlchemyInstallationStore(
+                client_id=settings.slack_client_id, engine=self.engine, logger=store_logger
+            )
+            states = AsyncSQLAlchemyOAuthStateStore(
+                expiration_seconds=oauth.STATE_SECONDS, engine=self.engine, logger=store_logger
+            )
+            self.directory = Directory(self.engine, self.installations, settings.slack_client_id, self._new_client)
+            self.sender = SlackSender(self.client, self.directory)
+            self.app = AsyncApp(
+                client=bolt_client,
+                signing_secret=secret,
+                oauth_settings=oauth.oauth_settings(settings, self.installations, states, self._installed, bolt_logger),
+                logger=bolt_logger,
+            )
+        else:
+
+            async def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
+                return await self._authorize(enterprise_id, team_id)
+
+            self.sender = SlackSender(self.client)
+            self.app = AsyncApp(client=bolt_client, signing_secret=secret, authorize=authorize, logger=bolt_logger)
         self._register()
+
+    def _new_client(self, token: str | None) -> AsyncWebClient:
+        """A Web API client for ``token``: our base URL, no retry handlers, a quiet logger."""
+        return AsyncWebClient(
+            token=token, base_url=self.base_url, retry_handlers=[], logger=_quiet_logger("bamboe.slack.sdk")
+        )
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -320,13 +370,21 @@ class SlackAdapter:
         return bool(self.app_token)
 
     def routes(self) -> list[web.RouteDef]:
-        """``POST /slack/events`` in HTTP mode (events, commands and interactivity); none in Socket Mode."""
-        if self.socket_mode:
-            return []
-        return [web.post(EVENTS_PATH, self._http)]
+        """``POST /slack/events`` in HTTP mode (events, commands and interactivity); in
+        multi-workspace mode also ``GET /slack/install`` and ``GET /slack/oauth_redirect``."""
+        found = [] if self.socket_mode else [web.post(EVENTS_PATH, self._http)]
+        if self.multi:
+            found += [web.get(INSTALL_PATH, self._install), web.get(REDIRECT_PATH, self._oauth_redirect)]
+        return found
 
     async def start(self) -> None:
-        """Check the token (auth.test); in Socket Mode also connect the socket (in the background)."""
+        """Single workspace: check the token (auth.test). Multi-workspace: take over the
+        workspace of ``SLACK_BOT_TOKEN`` if set. In Socket Mode also connect the socket (in the
+        background)."""
+        if self.multi:
+            self._started = True
+            self._connector = asyncio.create_task(self._connect_multi())
+            return
         try:
             await self._auth_test()
         except SlackApiError as exc:
@@ -345,16 +403,43 @@ class SlackAdapter:
             delay = min(60.0, delay * 2)
             with suppress(Exception):
                 await self._auth_test()
+        await self._connect_socket()
+
+    async def _connect_socket(self) -> None:
         if self.socket_mode:
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-            self._socket = AsyncSocketModeHandler(self.app, self.app_token, logger=_quiet_logger("bamboe.slack.socket"),
-                                                  web_client=self.client)
+            self._socket = AsyncSocketModeHandler(
+                self.app, self.app_token, logger=_quiet_logger("bamboe.slack.socket"), web_client=self.client
+            )
             await self._socket.connect_async()
             self._socket_connected = True
 
+    async def _connect_multi(self) -> None:
+        await self._connect_socket()
+        delay = 1.0
+        while self.token and self.installations is not None:
+            try:
+                team = await oauth.adopt(self.client, self.installations)
+                if self.directory is not None:
+                    self.directory.forget_token(team)
+                return
+            except SlackApiError as exc:
+                if _error_code(exc) in BAD_TOKEN:
+                    log.warning(
+                        "slack: SLACK_BOT_TOKEN was refused (%s); install that workspace via %s",
+                        _error_code(exc),
+                        INSTALL_PATH,
+                    )
+                    return
+                log.warning("slack: taking over SLACK_BOT_TOKEN's workspace failed (%s); retrying", _error_code(exc))
+            except Exception as exc:
+                log.warning("slack: taking over SLACK_BOT_TOKEN's workspace failed (%s); retrying", type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(60.0, delay * 2)
+
     async def stop(self) -> None:
-        """Close the socket, stop background work."""
+        """Close the socket, stop background work, close the database connection."""
         if self._connector is not None:
             self._connector.cancel()
             with suppress(BaseException):
@@ -363,17 +448,26 @@ class SlackAdapter:
             with suppress(Exception):
                 await self._socket.close_async()
         self._socket_connected = False
+        self._started = False
+        with suppress(Exception):
+            await self.engine.dispose()
 
     def ready(self) -> bool:
-        """True once auth.test succeeded (and, in Socket Mode, while the socket is open)."""
-        if self._auth is None:
+        """True once auth.test succeeded (multi-workspace: once started), and, in Socket Mode,
+        while the socket is open."""
+        if not (self._started if self.multi else self._auth is not None):
             return False
         if not self.socket_mode:
             return True
         client = getattr(self._socket, "client", None)
         session = getattr(client, "current_session", None)
-        return (self._socket_connected and client is not None and not client.closed
-                and session is not None and not session.closed)
+        return (
+            self._socket_connected
+            and client is not None
+            and not client.closed
+            and session is not None
+            and not session.closed
+        )
 
     async def _auth_test(self) -> dict[str, Any]:
         if self._auth is None:
@@ -386,36 +480,83 @@ class SlackAdapter:
     async def _authorize(self, enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
         """Bolt's authorize hook: the one workspace of our bot token."""
         auth = await self._auth_test()
-        return AuthorizeResult(enterprise_id=auth.get("enterprise_id") or enterprise_id,
-                               team_id=auth.get("team_id") or team_id, bot_user_id=auth.get("user_id"),
-                               bot_id=auth.get("bot_id"), bot_token=self.token)
+        return AuthorizeResult(
+            enterprise_id=auth.get("enterprise_id") or enterprise_id,
+            team_id=auth.get("team_id") or team_id,
+            bot_user_id=auth.get("user_id"),
+            bot_id=auth.get("bot_id"),
+            bot_token=self.token,
+        )
 
     async def _http(self, request: web.Request) -> web.Response:
         """HTTP mode: bolt verifies the signature (401 when forged or older than 5 minutes)."""
         response = await self.app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(response)
 
+    # ------------------------------------------------------------------ installing (OAuth)
+    async def _install(self, request: web.Request) -> web.Response:
+        """``GET /slack/install``: a new state (stored, and as a cookie), then on to Slack."""
+        flow = self.app.oauth_flow
+        assert flow is not None
+        try:
+            response = await flow.handle_installation(await to_bolt_request(request))
+        except Exception as exc:  # the database is down: say so, without a stack trace in the page
+            log.warning("slack: install link failed (%s)", type(exc).__name__)
+            response = oauth.page_response(503, pages.render("unavailable"))
+        return await self._page(response)
+
+    async def _oauth_redirect(self, request: web.Request) -> web.Response:
+        """``GET /slack/oauth_redirect``: check state and cookie, exchange the code, store the
+        installation; a page for the browser either way."""
+        flow = self.app.oauth_flow
+        assert flow is not None
+        try:
+            response = await flow.handle_callback(await to_bolt_request(request))
+        except Exception as exc:  # storing failed; the error text may hold the token: type only
+            log.warning("slack: install failed (%s)", type(exc).__name__)
+            response = oauth.page_response(500, pages.render("unavailable"), flow.settings)
+        return await self._page(response)
+
+    @staticmethod
+    async def _page(response: Any) -> web.Response:
+        result = await to_aiohttp_response(response)
+        if result.content_type == "text/html":
+            result.charset = "utf-8"
+        return result
+
+    async def _installed(self, team: Team, installation: Any) -> None:
+        """After an installation: use its (new) token, and remember the installer's workspace."""
+        if self.directory is not None:
+            self.directory.forget_token(team)
+            await self.directory.remember(team, [installation.user_id])
+
     # ------------------------------------------------------------------ inbound
     def _register(self) -> None:
         """Wire bolt's listeners (plain functions: bolt injects arguments by parameter name)."""
         app = self.app
 
-        async def on_command(ack: Any, command: dict[str, Any], respond: Any) -> None:
+        async def on_command(ack: Any, command: dict[str, Any], respond: Any, context: Any) -> None:
             await ack()
-            await self._on_command(command, respond)
+            await self._on_command(command, respond, context)
 
-        async def on_action(ack: Any, body: dict[str, Any], action: dict[str, Any]) -> None:
+        async def on_action(ack: Any, body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
             await ack()
-            await self._on_action(body, action)
+            await self._on_action(body, action, context)
 
-        async def on_message(body: dict[str, Any], event: dict[str, Any]) -> None:
-            await self._on_message(body, event)
+        async def on_message(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+            await self._on_message(body, event, context)
 
-        async def on_joined(body: dict[str, Any], event: dict[str, Any]) -> None:
-            await self._on_joined(body, event)
+        async def on_joined(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+            await self._on_joined(body, event, context)
 
-        async def on_left(body: dict[str, Any], event: dict[str, Any]) -> None:
-            await self._on_left(body, event)
+        async def on_left(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+            await self._on_left(body, event, context)
+
+        async def on_uninstalled(context: Any) -> None:
+            await self._on_uninstalled(context)
+
+        async def on_tokens_revoked(event: dict[str, Any], context: Any) -> None:
+            await self._on_tokens_revoked(event, context)
 
         async def on_other_event() -> None:
             """Events we receive but do not use are acknowledged and dropped."""
@@ -426,6 +567,9 @@ class SlackAdapter:
         app.event("message")(on_message)
         app.event("member_joined_channel")(on_joined)
         app.event("member_left_channel")(on_left)
+        if self.multi:
+            app.event("app_uninstalled")(on_uninstalled)
+            app.event("tokens_revoked")(on_tokens_revoked)
         app.event(re.compile(".*"))(on_other_event)
 
     async def _hand_over(self, event: InboundEvent) -> None:
@@ -434,16 +578,54 @@ class SlackAdapter:
         except Exception:
             log.exception("slack: handling %s failed", type(event).__name__)
 
-    async def _on_command(self, command: dict[str, Any], respond: Callable[..., Awaitable[Any]]) -> None:
+    async def _first_time(self, event_id: str | None) -> bool:
+        """True when no replica handled this event yet; now and then prune old records."""
+        first = await self._seen.first_time(event_id)
+        if time.monotonic() >= self._prune_at:
+            self._prune_at = time.monotonic() + PRUNE_SECONDS
+            try:
+                await self._seen.prune()
+                if self.directory is not None:
+                    await self.directory.prune()
+            except Exception as exc:
+                log.warning("slack: pruning failed (%s)", type(exc).__name__)
+        return first
+
+    @staticmethod
+    def _team(context: Any) -> Team:
+        return Team(context.enterprise_id, context.team_id, bool(context.is_enterprise_install))
+
+    @staticmethod
+    def _scope(context: Any) -> str:
+        """The cache prefix of the request's workspace."""
+        return f"{context.enterprise_id or ''}/{context.team_id or ''}"
+
+    async def _learn(self, context: Any, *ids: str | None) -> None:
+        """Multi-workspace: record which workspace ``ids`` are in (before the core answers)."""
+        if self.directory is None:
+            return
+        try:
+            await self.directory.remember(self._team(context), ids)
+        except Exception as exc:  # handling goes on; sending will ask Slack instead
+            log.warning("slack: could not record a conversation's workspace (%s)", type(exc).__name__)
+
+    def _bot_user(self, context: Any) -> str | None:
+        return context.bot_user_id or self.bot_user_id
+
+    async def _on_command(self, command: dict[str, Any], respond: Callable[..., Awaitable[Any]], context: Any) -> None:
         text = command_text(command.get("command", ""), command.get("text", ""))
         if text is None:
             return
+        client, scope = context.client, self._scope(context)
         channel_id = command.get("channel_id", "")
         private = is_dm(channel_id, command.get("channel_name"))
-        sender = await self.person(command.get("user_id", ""), fallback=command.get("user_name"))
+        await self._learn(context, channel_id, command.get("user_id"))
+        sender = await self.person(
+            command.get("user_id", ""), fallback=command.get("user_name"), client=client, scope=scope
+        )
         title = ""
         if not private:
-            info = await self.channel_info(channel_id, command.get("channel_name"))
+            info = await self.channel_info(channel_id, command.get("channel_name"), client=client, scope=scope)
             if not info["is_member"]:  # not a network: the bot could not even answer there
                 hint = i18n.t(sender.language or i18n.DEFAULT_LANGUAGE, "slack.invite_first")
                 try:
@@ -455,128 +637,177 @@ class SlackAdapter:
         chat = ChatRef(PLATFORM, channel_id, title, private=private)
         await self._hand_over(MessageIn(chat, sender, text))
 
-    async def _on_action(self, body: dict[str, Any], action: dict[str, Any]) -> None:
+    async def _on_action(self, body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
         value = action.get("value")
         channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
         user = (body.get("user") or {}).get("id")
         if not value or not channel or not user:
             return
+        client, scope = context.client, self._scope(context)
+        await self._learn(context, channel, user)
         container = body.get("container") or {}
         message_id = container.get("message_ts") or (body.get("message") or {}).get("ts")
         private = is_dm(channel, (body.get("channel") or {}).get("name"))
-        sender = await self.person(user, fallback=(body.get("user") or {}).get("name"))
-        title = "" if private else await self.channel_title(channel, (body.get("channel") or {}).get("name"))
-        await self._hand_over(ButtonPress(ChatRef(PLATFORM, channel, title, private=private), sender, value,
-                                          message_id))
+        sender = await self.person(user, fallback=(body.get("user") or {}).get("name"), client=client, scope=scope)
+        title = (
+            ""
+            if private
+            else await self.channel_title(channel, (body.get("channel") or {}).get("name"), client=client, scope=scope)
+        )
+        await self._hand_over(
+            ButtonPress(ChatRef(PLATFORM, channel, title, private=private), sender, value, message_id)
+        )
 
-    async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        if not self._seen.first_time(body.get("event_id")):
-            return
+    async def _on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         if event.get("subtype") not in USER_SUBTYPES or event.get("bot_id") or event.get("bot_profile"):
             return
         user, channel = event.get("user"), event.get("channel")
-        if not user or not channel or user == self.bot_user_id:
+        if not user or not channel or user == self._bot_user(context):
             return
+        if not await self._first_time(body.get("event_id")):
+            return
+        client, scope = context.client, self._scope(context)
+        await self._learn(context, channel, user)
         raw = event.get("text") or ""
         names = {}
         for uid in render.mentioned_users(raw)[:10]:
-            names[uid] = (await self.person(uid)).name
+            names[uid] = (await self.person(uid, client=client, scope=scope)).name
         text = render.from_slack(raw, names)
         private = event.get("channel_type") == "im"
         if private:
             self.sender.im_channels[user] = channel
-        title = "" if private else await self.channel_title(channel)
+        title = "" if private else await self.channel_title(channel, client=client, scope=scope)
         thread = event.get("thread_ts")
         ts = event.get("ts")
         reply_to = thread if thread and thread != ts else None
-        await self._hand_over(MessageIn(ChatRef(PLATFORM, channel, title, private=private),
-                                        await self.person(user), text, ts, reply_to))
+        await self._hand_over(
+            MessageIn(
+                ChatRef(PLATFORM, channel, title, private=private),
+                await self.person(user, client=client, scope=scope),
+                text,
+                ts,
+                reply_to,
+            )
+        )
 
-    async def _on_joined(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        if not self._seen.first_time(body.get("event_id")):
-            return
+    async def _on_joined(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         user, channel = event.get("user"), event.get("channel")
         if not user or not channel:
             return
-        await self._auth_test()
+        if not await self._first_time(body.get("event_id")):
+            return
+        client, scope = context.client, self._scope(context)
         inviter = event.get("inviter")
-        added_by = await self.person(inviter) if inviter else None
-        if user == self.bot_user_id:
-            self._membership(channel, True)
-        chat = ChatRef(PLATFORM, channel, await self.channel_title(channel))
-        if user == self.bot_user_id:
+        await self._learn(context, channel, user, inviter)
+        added_by = await self.person(inviter, client=client, scope=scope) if inviter else None
+        bot_user = self._bot_user(context)
+        if user == bot_user:
+            self._membership(channel, True, scope)
+        chat = ChatRef(PLATFORM, channel, await self.channel_title(channel, client=client, scope=scope))
+        if user == bot_user:
             await self._hand_over(BotAdded(chat, added_by))
         else:
-            await self._hand_over(MemberJoined(chat, await self.person(user), added_by))
+            await self._hand_over(MemberJoined(chat, await self.person(user, client=client, scope=scope), added_by))
 
-    async def _on_left(self, body: dict[str, Any], event: dict[str, Any]) -> None:
-        if not self._seen.first_time(body.get("event_id")):
-            return
+    async def _on_left(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         user, channel = event.get("user"), event.get("channel")
         if not user or not channel:
             return
-        await self._auth_test()
-        if user == self.bot_user_id:  # the core has no "bot removed" event; sends will fail as undeliverable
-            self._membership(channel, False)
+        if not await self._first_time(body.get("event_id")):
             return
-        chat = ChatRef(PLATFORM, channel, await self.channel_title(channel))
-        await self._hand_over(MemberLeft(chat, await self.person(user)))
+        client, scope = context.client, self._scope(context)
+        if user == self._bot_user(context):  # the core has no "bot removed" event; sends will fail as undeliverable
+            self._membership(channel, False, scope)
+            return
+        chat = ChatRef(PLATFORM, channel, await self.channel_title(channel, client=client, scope=scope))
+        await self._hand_over(MemberLeft(chat, await self.person(user, client=client, scope=scope)))
+
+    async def _on_uninstalled(self, context: Any) -> None:
+        """The app was removed from a workspace: drop its installation and what we recorded."""
+        team = self._team(context)
+        log.info("slack: uninstalled from workspace %s", team.team_id or team.enterprise_id)
+        await self.app.default_app_uninstalled_event_listener()(context=context)
+        if self.directory is not None:
+            await self.directory.forget(team)
+
+    async def _on_tokens_revoked(self, event: dict[str, Any], context: Any) -> None:
+        """Tokens were revoked: drop them from the store (and the cached bot token)."""
+        await self.app.default_tokens_revoked_event_listener()(event=event, context=context)
+        if self.directory is not None:
+            self.directory.forget_token(self._team(context))
 
     # ------------------------------------------------------------------ look-ups
-    async def person(self, user_id: str, fallback: str | None = None) -> Person:
-        """The person behind ``user_id``: name, time zone and language from users.info (cached)."""
-        cached = self._users.get(user_id)
+    async def person(
+        self, user_id: str, fallback: str | None = None, *, client: AsyncWebClient | None = None, scope: str = ""
+    ) -> Person:
+        """The person behind ``user_id``: name, time zone and language from users.info (cached).
+        ``client`` is the request's (its workspace's token); ``scope`` keeps workspaces apart."""
+        cached = self._users.get(f"{scope}:{user_id}")
         if cached is not None:
             return cached
         try:
-            resp = await self.client.users_info(user=user_id, include_locale=True)
+            resp = await (client or self.client).users_info(user=user_id, include_locale=True)
         except Exception as exc:  # no name is better than no answer
             log.warning("slack users.info failed (%s)", _error_code(exc))
             return Person(user_id, fallback or user_id)
         user = resp.get("user") or {}
         profile = user.get("profile") or {}
-        name = (profile.get("display_name") or profile.get("real_name") or user.get("real_name")
-                or user.get("name") or fallback or user_id)
+        name = (
+            profile.get("display_name")
+            or profile.get("real_name")
+            or user.get("real_name")
+            or user.get("name")
+            or fallback
+            or user_id
+        )
         locale = (user.get("locale") or "").split("-")[0].lower()
         person = Person(user_id, name, user.get("tz") or None, locale if locale in LANGUAGES else None)
-        self._users.put(user_id, person)
+        self._users.put(f"{scope}:{user_id}", person)
         return person
 
-    async def channel_title(self, channel_id: str, fallback: str | None = None) -> str:
+    async def channel_title(
+        self, channel_id: str, fallback: str | None = None, *, client: AsyncWebClient | None = None, scope: str = ""
+    ) -> str:
         """The channel's name (cached)."""
-        return (await self.channel_info(channel_id, fallback))["name"]
+        return (await self.channel_info(channel_id, fallback, client=client, scope=scope))["name"]
 
-    async def channel_info(self, channel_id: str, fallback: str | None = None) -> dict[str, Any]:
+    async def channel_info(
+        self, channel_id: str, fallback: str | None = None, *, client: AsyncWebClient | None = None, scope: str = ""
+    ) -> dict[str, Any]:
         """The channel's name and whether the bot is in it, from conversations.info (cached).
 
         A channel the bot cannot see (a private channel it is not in) counts as "not a member".
         """
-        cached = self._channels.get(channel_id)
+        key = f"{scope}:{channel_id}"
+        cached = self._channels.get(key)
         if cached is not None:
             return cached
         try:
-            resp = await self.client.conversations_info(channel=channel_id)
+            resp = await (client or self.client).conversations_info(channel=channel_id)
         except SlackApiError as exc:
             code = _error_code(exc)
             log.warning("slack conversations.info failed (%s)", code)
             info = {"name": fallback or "", "is_member": code != "channel_not_found"}
             if code == "channel_not_found":
-                self._channels.put(channel_id, info)
+                self._channels.put(key, info)
             return info
         except Exception as exc:  # transient: assume the best, do not cache
             log.warning("slack conversations.info failed (%s)", _error_code(exc))
             return {"name": fallback or "", "is_member": True}
         channel = resp.get("channel") or {}
-        info = {"name": channel.get("name") or fallback or "",
-                "is_member": bool(channel.get("is_member", True) or channel.get("is_im"))}
-        self._channels.put(channel_id, info)
+        info = {
+            "name": channel.get("name") or fallback or "",
+            "is_member": bool(channel.get("is_member", True) or channel.get("is_im")),
+        }
+        self._channels.put(key, info)
         return info
 
-    def _membership(self, channel_id: str, is_member: bool) -> None:
+    def _membership(self, channel_id: str, is_member: bool, scope: str = "") -> None:
         """The bot joined or left ``channel_id``: keep the cached membership right."""
-        cached = self._channels.get(channel_id)
+        key = f"{scope}:{channel_id}"
+        cached = self._channels.get(key)
         if cached is not None:
-            self._channels.put(channel_id, {**cached, "is_member": is_member})
+            self._channels.put(key, {**cached, "is_member": is_member})
 
 
 def _error_code(exc: Exception) -> str:
@@ -605,5 +836,5 @@ def command_text(command: str, text: str) -> str | None:
 
 
 def build(settings: Settings, inbound: Inbound) -> SlackAdapter:
-    """The factory ``bamboe run`` calls when ``SLACK_BOT_TOKEN`` is set."""
+    """The factory ``bamboe run`` calls when ``SLACK_BOT_TOKEN`` (or the OAuth client) is set."""
     return SlackAdapter(settings, inbound)

@@ -38,7 +38,7 @@ def _wrap(text: str, marker: str) -> str:
     if not core:
         return text
     start = text.index(core)
-    return f"{text[:start]}{marker}{core}{marker}{text[start + len(core):]}"
+    return f"{text[:start]}{marker}{core}{marker}{text[start + len(core) :]}"
 
 
 def to_mrkdwn(text: str) -> str:
@@ -92,7 +92,8 @@ def blocks(text: str, buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
     whose buttons carry the core's action string as ``value``."""
     result: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": piece, "verbatim": True}}
-        for piece in split_lines(to_mrkdwn(text)) if piece.strip()
+        for piece in split_lines(to_mrkdwn(text))
+        if piece.strip()
     ]
     elements = [
         {
@@ -147,5 +148,4 @@ def from_slack_entities(text: str) -> str:
 
 def mentioned_users(text: str) -> list[str]:
     """User ids referenced as ``<@U…>`` without a label (to look their names up)."""
-    return [m.group(1)[1:] for m in _REFERENCE.finditer(text)
-            if m.group(1).startswith("@") and "|" not in m.group(1)]
+    return [m.group(1)[1:] for m in _REFERENCE.finditer(text) if m.group(1).startswith("@") and "|" not in m.group(1)]

@@ -1,0 +1,175 @@
+"""Multi-workspace installs: slack-bolt's OAuth flow on our own database.
+
+``GET /slack/install`` hands out a ``state`` (stored in ``slack_oauth_states`` and set as a
+cookie) and redirects to Slack's consent page; Slack sends the browser back to
+``GET /slack/oauth_redirect`` with a ``code``, which is exchanged for a bot token
+(``oauth.v2.access``) once state and cookie match. The installation is kept in
+``slack_installations``/``slack_bots`` by slack-sdk's ``AsyncSQLAlchemyInstallationStore``;
+bolt's ``authorize`` then finds each workspace's token there. The browser gets a small bilingual
+page (:mod:`.pages`), also when something went wrong.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
+from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
+from slack_bolt.response import BoltResponse
+from slack_sdk.oauth.installation_store import Bot
+from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
+from slack_sdk.web.async_client import AsyncWebClient
+
+from adapters.slack import pages
+from adapters.slack.store import Team
+from bamboe.settings import Settings
+
+log = logging.getLogger(__name__)
+
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
+#: how long an install link's state is valid
+STATE_SECONDS = 600
+#: the bot scopes asked for, unless SLACK_SCOPES says otherwise (the manifest's, in its order)
+DEFAULT_SCOPES = (
+    "commands",
+    "chat:write",
+    "files:write",
+    "channels:history",
+    "groups:history",
+    "im:history",
+    "im:write",
+    "channels:read",
+    "groups:read",
+    "im:read",
+    "users:read",
+)
+HTML = "text/html; charset=utf-8"
+
+Installed = Callable[[Team, Any], Awaitable[None]]
+
+
+class Redact(logging.Filter):
+    """Keeps OAuth codes and tokens out of slack-bolt's and slack-sdk's log lines (bolt logs a
+    failed code exchange with the code)."""
+
+    PATTERNS = (
+        re.compile(r"(code: )\S+"),
+        re.compile(r"\bxox[a-z]-[A-Za-z0-9-]+"),
+        re.compile(r"\bxapp-[A-Za-z0-9-]+"),
+    )
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's message without secrets."""
+        message = record.getMessage()
+        cleaned = message
+        for pattern in self.PATTERNS:
+            cleaned = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[redacted]", cleaned)
+        if cleaned != message:
+            record.msg, record.args = cleaned, ()
+        return True
+
+
+def scopes(settings: Settings) -> list[str]:
+    """The bot scopes to ask for."""
+    if settings.slack_scopes:
+        return [s.strip() for s in settings.slack_scopes.split(",") if s.strip()]
+    return list(DEFAULT_SCOPES)
+
+
+def oauth_settings(
+    settings: Settings,
+    installation_store: AsyncInstallationStore,
+    state_store: AsyncOAuthStateStore,
+    on_installed: Installed,
+    logger: logging.Logger,
+) -> AsyncOAuthSettings:
+    """bolt's OAuth settings: our stores, our paths and pages; everything passed explicitly, so
+    bolt reads nothing from the environment itself."""
+    assert settings.slack_client_id and settings.slack_client_secret
+    result = AsyncOAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret.get_secret_value(),
+        scopes=scopes(settings),
+        user_scopes=[],
+        redirect_uri=settings.slack_redirect_uri or None,
+        install_path=INSTALL_PATH,
+        install_page_rendering_enabled=False,  # straight on to Slack's consent page
+        redirect_uri_path=REDIRECT_PATH,
+        callback_options=AsyncCallbackOptions(success=_success(on_installed), failure=_failure),
+        installation_store=installation_store,
+        installation_store_bot_only=True,  # Bamboe asks for no user token
+        state_store=state_store,
+        state_expiration_seconds=STATE_SECONDS,
+        logger=logger,
+    )
+    # auth.test once per token instead of once per event (the store is still read every time,
+    # so an uninstalled workspace stops at once)
+    result.authorize.cache_enabled = True  # type: ignore[attr-defined]
+    return result
+
+
+def page_response(status: int, body: str, settings: AsyncOAuthSettings | None = None) -> BoltResponse:
+    """An HTML page that also deletes the state cookie."""
+    headers: dict[str, Any] = {"Content-Type": HTML, "Cache-Control": "no-store"}
+    if settings is not None:
+        headers["Set-Cookie"] = [settings.state_utils.build_set_cookie_for_deletion()]
+    return BoltResponse(status=status, body=body, headers=headers)
+
+
+def _success(on_installed: Installed) -> Callable[[AsyncSuccessArgs], Awaitable[BoltResponse]]:
+    async def success(args: AsyncSuccessArgs) -> BoltResponse:
+        installation = args.installation
+        team = Team(installation.enterprise_id, installation.team_id, bool(installation.is_enterprise_install))
+        log.info("slack: installed in workspace %s", installation.team_id or installation.enterprise_id)
+        try:
+            await on_installed(team, installation)
+        except Exception as exc:  # the installation itself is stored; this is bookkeeping
+            log.warning("slack: after-install bookkeeping failed (%s)", type(exc).__name__)
+        href = (
+            f"https://app.slack.com/client/{installation.team_id}" if installation.team_id else "https://app.slack.com/"
+        )
+        body = pages.render("installed", team=installation.team_name or installation.enterprise_name or "", href=href)
+        return page_response(200, body, args.settings)
+
+    return success
+
+
+async def _failure(args: AsyncFailureArgs) -> BoltResponse:
+    log.info("slack: install did not complete (%s)", args.reason if args.reason in pages.REASONS else "error")
+    return page_response(args.suggested_status_code, pages.render(pages.page_for(args.reason)), args.settings)
+
+
+async def adopt(client: AsyncWebClient, store: AsyncInstallationStore) -> Team:
+    """Keep serving the workspace of ``SLACK_BOT_TOKEN`` after switching to multi-workspace mode:
+    store its bot (``auth.test`` + ``bots.info``) unless that workspace was installed by OAuth."""
+    auth = await client.auth_test()
+    team = Team(auth.get("enterprise_id") or None, auth.get("team_id"), bool(auth.get("is_enterprise_install")))
+    existing = await store.async_find_bot(
+        enterprise_id=team.enterprise_id, team_id=team.team_id, is_enterprise_install=team.is_enterprise_install
+    )
+    if existing is not None:
+        return team
+    info = await client.bots_info(bot=auth["bot_id"])
+    assert client.token is not None
+    await store.async_save_bot(
+        Bot(
+            app_id=(info.get("bot") or {}).get("app_id"),
+            enterprise_id=team.enterprise_id,
+            team_id=team.team_id,
+            team_name=auth.get("team"),
+            bot_token=client.token,
+            bot_id=auth["bot_id"],
+            bot_user_id=auth["user_id"],
+            bot_scopes=(auth.headers or {}).get("x-oauth-scopes", ""),
+            is_enterprise_install=team.is_enterprise_install,
+            installed_at=time.time(),
+        )
+    )
+    log.info("slack: SLACK_BOT_TOKEN's workspace %s is now served as an installation", team.team_id)
+    return team
