@@ -208,11 +208,12 @@ class Delivery:
             rows = list(await session.scalars(query))
             if not rows:
                 return []
+            doubt = {r.id for r in rows if r.state == "sending"}  # read before the update below changes it
             await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows]))
                                   .values(state="sending", lease_until=lease_until,
                                           attempts=OutboxMessage.attempts + 1))
         self._claimed.update(r.id for r in rows)
-        return [Claimed(r, lease_until, r.state == "sending") for r in rows]
+        return [Claimed(r, lease_until, r.id in doubt) for r in rows]
 
     async def _deliver(self, item: Claimed) -> int:
         """Send one claimed row (or put it back); 1 when it was sent."""

@@ -121,6 +121,8 @@ class SlackStandin:
     client_id: str = CLIENT_ID
     client_secret: str = CLIENT_SECRET
     port: int = 0
+    #: channel → the messages posted there (for conversations.history / conversations.replies)
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._throttle: list[float] = []
@@ -228,7 +230,7 @@ class SlackStandin:
             else:
                 form = await request.post()
                 params.update({k: v for k, v in form.items() if isinstance(v, str)})
-        for key in ("blocks", "files"):  # form-encoded JSON fields
+        for key in ("blocks", "files", "metadata"):  # form-encoded JSON fields
             if isinstance(params.get(key), str):
                 params[key] = json.loads(params[key])
         return params
@@ -369,7 +371,33 @@ class SlackStandin:
 
     def _m_chat_postMessage(self, params: dict[str, Any], _: Call) -> dict[str, Any]:
         ts = self._next_ts()
-        return {"channel": params.get("channel"), "ts": ts, "message": {"text": params.get("text"), "ts": ts}}
+        message: dict[str, Any] = {"type": "message", "user": BOT_USER, "bot_id": BOT_ID, "text": params.get("text"),
+                                   "ts": ts}
+        if params.get("thread_ts"):
+            message["thread_ts"] = params["thread_ts"]
+        if params.get("metadata"):
+            message["metadata"] = params["metadata"]
+        self.history.setdefault(str(params.get("channel")), []).append(message)
+        return {"channel": params.get("channel"), "ts": ts, "message": message}
+
+    def _m_conversations_history(self, params: dict[str, Any], _: Call) -> dict[str, Any]:
+        """The channel's top-level messages, newest first (metadata only with include_all_metadata)."""
+        found = [m for m in self.history.get(str(params.get("channel")), []) if "thread_ts" not in m]
+        return {"messages": self._listed(found[::-1], params), "has_more": False}
+
+    def _m_conversations_replies(self, params: dict[str, Any], _: Call) -> dict[str, Any]:
+        """A thread: its parent first, then the replies, oldest first."""
+        ts = str(params.get("ts"))
+        found = [m for m in self.history.get(str(params.get("channel")), [])
+                 if m["ts"] == ts or m.get("thread_ts") == ts]
+        return {"messages": self._listed(found, params), "has_more": False}
+
+    @staticmethod
+    def _listed(messages: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+        limit = int(params.get("limit") or 100)
+        if str(params.get("include_all_metadata")).lower() in ("true", "1"):
+            return messages[:limit]
+        return [{k: v for k, v in m.items() if k != "metadata"} for m in messages[:limit]]
 
     def _m_chat_postEphemeral(self, params: dict[str, Any], _: Call) -> dict[str, Any]:
         return {"message_ts": self._next_ts()}

@@ -349,3 +349,52 @@ def assert_once_in_order_plus(api: StandIn) -> None:
     for p in PEOPLE:
         assert got[p] == [f"m{p}:0", f"m{p}:1"], p
     assert len(got[-1009999]) == 1  # one welcome: the update was handled once, after the outage
+
+
+# ---------------------------------------------------------------------------- Slack: rows in doubt are checked
+async def test_slack_row_in_doubt_is_found_by_its_metadata_and_not_posted_again(db_for_doubt) -> None:
+    """A replica died after Slack took a message but before it was recorded: the next replica finds
+    the message by the outbox id in its metadata (conversations.history / conversations.replies)
+    and records it without posting it again; a row in doubt that never reached Slack is posted once."""
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from adapters.slack.adapter import METADATA_EVENT, SlackSender
+    from bot.core import outgoing_from_row
+    from bot.delivery import Delivery
+    from tests.slack_standin import SlackStandin
+
+    db = db_for_doubt
+    clock = VirtualClock(local(2026, 1, 5, 9, 0))
+    async with SlackStandin() as slack:
+        sender = SlackSender(AsyncWebClient(token="xoxb-test", base_url=slack.url, retry_handlers=[]))
+        async with db.transaction() as s:
+            rows = await store_outgoing(s, None, [
+                Outgoing(Address("slack", "C1"), "nudge", "posted, then the replica died"),
+                Outgoing(Address("slack", "C2", None, "1767600000.000001"), "round", "in a thread, posted"),
+                Outgoing(Address("slack", "C3"), "nudge", "claimed, never posted"),
+                Outgoing(Address("slack", None, "U0ANNA"), "reminder", "privately, never posted"),
+            ], clock.now())
+        async with db.transaction() as s:  # the dead replica's claims: state sending, lease run out
+            for row in await s.scalars(select(OutboxMessage)):
+                row.state, row.attempts, row.lease_until = "sending", 1, clock.now() - timedelta(seconds=1)
+                if row.chat_id in ("C1", "C2"):
+                    await sender.send(outgoing_from_row(row))  # it did reach Slack
+        assert len(slack.posts()) == 2
+        assert all(c.params["metadata"]["event_type"] == METADATA_EVENT for c in slack.posts())
+        await Delivery(db, clock, {"slack": sender}).flush()
+        posts = slack.posts()
+        assert [c.params["channel"] for c in posts] == ["C1", "C2", "C3", "D0ANNA"]  # once each
+        assert {c.method for c in slack.calls} >= {"conversations.history", "conversations.replies"}
+        async with db.transaction() as s:
+            stored = {r.chat_id or "D0ANNA": r for r in await s.scalars(select(OutboxMessage))}
+        assert {r.state for r in stored.values()} == {"sent"}
+        assert [stored[c].platform_message_id for c in ("C1", "C2", "C3", "D0ANNA")] == [p.result["ts"] for p in posts]
+    assert rows
+
+
+@pytest.fixture
+async def db_for_doubt(sqlite_url: str) -> AsyncIterator[Database]:
+    db = Database(create_engine(sqlite_url))
+    await upgrade(db.engine)
+    yield db
+    await db.close()

@@ -124,6 +124,10 @@ UNDELIVERABLE = frozenset(
 UPLOAD_RETRY_AFTER = 5.0
 #: messages whose text went out but whose files did not yet (remembered per outbox id)
 PENDING_FILES = 1000
+#: message metadata type that carries the outbox id (looked for by ``SlackSender.confirm``)
+METADATA_EVENT = "bamboe_outbox"
+#: how many of the latest messages ``confirm`` looks through
+CONFIRM_LOOKBACK = 100
 #: auth.test errors that mean the configuration is wrong (fail at start instead of retrying)
 BAD_TOKEN = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 #: message subtypes that are a person's ordinary message
@@ -217,8 +221,38 @@ class SlackSender:
             resp = await client.chat_postEphemeral(channel=addr.chat_id, user=addr.user_id, **args)
             return resp.get("message_ts")
         channel = await self._channel(client, message)
+        if message.outbox_id is not None:  # lets confirm() find it if the process dies before recording it
+            args["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": str(message.outbox_id)}}
         resp = await client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **args)
         return resp.get("ts")
+
+    async def confirm(self, message: Outgoing) -> str | None:
+        """The ``ts`` of ``message`` if an interrupted earlier attempt did post it, else None.
+
+        Looks for the outbox id in the message metadata of the channel's latest messages (or of
+        the thread). An ephemeral answer leaves no trace to look for: None (it is sent again)."""
+        if message.outbox_id is None or (message.ephemeral and message.address.chat_id is not None):
+            return None
+        client = self.client
+        try:
+            if self.directory is not None:
+                client = await self.directory.client_for(message.address)
+            channel = await self._channel(client, message)
+            if message.address.thread:
+                resp = await client.conversations_replies(channel=channel, ts=message.address.thread,
+                                                          include_all_metadata=True, limit=CONFIRM_LOOKBACK)
+            else:
+                resp = await client.conversations_history(channel=channel, include_all_metadata=True,
+                                                          limit=CONFIRM_LOOKBACK)
+        except SlackApiError as exc:
+            raise translate_error(exc) from None
+        wanted = str(message.outbox_id)
+        for found in resp.get("messages") or []:
+            meta = found.get("metadata") or {}
+            payload = meta.get("event_payload") or {}
+            if meta.get("event_type") == METADATA_EVENT and payload.get("outbox_id") == wanted:
+                return found.get("ts")
+        return None
 
     async def _channel(self, client: AsyncWebClient, message: Outgoing) -> str:
         """Where a (non-ephemeral) message goes: its channel, or the IM channel for a private one."""
