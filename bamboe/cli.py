@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -28,7 +28,10 @@ naming the step and line on a bad scenario.
 
 RUN_HELP = """\
 Run the bot for real: every adapter configured in the environment (SLACK_BOT_TOKEN,
-TELEGRAM_BOT_TOKEN, …) and the dispatcher. See README.md for the configuration table.
+TELEGRAM_BOT_TOKEN, …), the dispatcher and one HTTP server with /healthz, /readyz and /metrics
+(BAMBOE_HTTP_PORT, default 8080). Logs go to stderr, as text or as JSON lines
+(BAMBOE_LOG_FORMAT=json). SIGTERM stops it cleanly within 10 seconds. See README.md for the
+configuration table and docs/deploy.md for running it with Docker Compose.
 """
 
 
@@ -40,10 +43,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="interactive group chat in the terminal (no tokens)", description=DEMO_HELP)
     demo.add_argument("--lang", choices=("nl", "en"), default="nl", help="language of the bot and the console")
-    demo.add_argument("--database", type=Path, default=None,
-                      help="SQLite file for the demo (default: demo.sqlite3 in the user data folder)")
-    demo.add_argument("--start", default=None,
-                      help="virtual start time, e.g. 2026-01-05T09:00 (default: next Monday 09:00)")
+    demo.add_argument(
+        "--database",
+        type=Path,
+        default=None,
+        help="SQLite file for the demo (default: demo.sqlite3 in the user data folder)",
+    )
+    demo.add_argument(
+        "--start", default=None, help="virtual start time, e.g. 2026-01-05T09:00 (default: next Monday 09:00)"
+    )
 
     sim = sub.add_parser("simulate", help="replay a scenario file, print a JSON transcript", description=SIMULATE_HELP)
     sim.add_argument("file", help="scenario YAML file")
@@ -62,7 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from bamboe import logs
+
+    try:  # the console commands log warnings only; `run` takes its level from the settings below
+        logs.configure("WARNING", os.environ.get("BAMBOE_LOG_FORMAT", "text"))
+    except ValueError as exc:
+        print(f"bamboe: {exc}", file=sys.stderr)
+        return 2
     if args.command == "demo":
         from platformdirs import user_data_path
 
@@ -86,11 +100,18 @@ def main(argv: list[str] | None = None) -> int:
         from bamboe.runtime import serve
         from bamboe.settings import Settings
 
-        settings = Settings()
-        logging.getLogger().setLevel(settings.bamboe_log_level.upper())
+        try:
+            settings = Settings()
+            logs.configure(settings.bamboe_log_level, settings.bamboe_log_format)
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError too
+            print(f"bamboe run: invalid configuration: {exc}", file=sys.stderr)
+            return 2
         if not settings.configured_platforms():
-            print("bamboe run: no chat platform is configured. Set SLACK_BOT_TOKEN or TELEGRAM_BOT_TOKEN "
-                  "(see README.md, 'Configuration'), or try the bot first with: bamboe demo", file=sys.stderr)
+            print(
+                "bamboe run: no chat platform is configured. Set SLACK_BOT_TOKEN or TELEGRAM_BOT_TOKEN "
+                "(see README.md, 'Configuration'), or try the bot first with: bamboe demo",
+                file=sys.stderr,
+            )
             return 2
         try:
             return asyncio.run(serve(settings))
@@ -98,14 +119,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bamboe run: {exc}", file=sys.stderr)
             return 2
     if args.command == "db" and args.db_command == "upgrade":
+        from bamboe.runtime import migrate
         from bamboe.settings import Settings
-        from bot.database import Database, create_engine, upgrade
+        from bot.database import Database, create_engine
 
         async def go() -> None:
             settings = Settings()
             db = Database(create_engine(settings.resolved_database_url()))
-            await upgrade(db.engine)
-            await db.close()
+            try:
+                await migrate(db)
+            finally:
+                await db.close()
 
         asyncio.run(go())
         print("bamboe db upgrade: the database is at the latest version.")

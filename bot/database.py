@@ -74,11 +74,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     """Create the async engine for ``url`` (plain or async form)."""
     full = async_url(url)
     if full.startswith("sqlite"):
-        engine = create_async_engine(full, echo=echo)
+        engine = create_async_engine(full, echo=echo, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
-    return create_async_engine(full, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    return create_async_engine(full, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
 def alembic_config(connection: Connection | None = None):  # noqa: ANN201 - alembic type is optional
