@@ -100,7 +100,7 @@ async def run(url: str, n: int) -> dict[str, float]:
             break
         clock.set(due)
         jobs_run += await core.run_due()
-        await delivery.flush(limit=500)
+        await delivery.flush()
         if not answered and due >= START + timedelta(days=1, hours=2):
             await answer_some(db, clock.now())
             answered = True

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot import metrics
@@ -62,8 +62,8 @@ BATCH = 50
 CONCURRENCY = 8
 #: platform-wide send slots reserved per database round trip
 SLOTS = 4
-#: stay this much under a platform's stated limits, so network jitter never provokes a 429
-MARGIN = 1.05
+#: stay this much under a platform's stated limits, so timing jitter never provokes a 429
+MARGIN = 1.08
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -189,15 +189,16 @@ class Delivery:
 
     async def _claim(self, platform: str) -> list[Claimed]:
         now = self.clock.now()
-        earlier = aliased(OutboxMessage)
-        unsent = or_(OutboxMessage.state == "pending", OutboxMessage.state == "sending")
+        queued = aliased(OutboxMessage)
+        heads = (  # the oldest unsent row of each conversation: only those may go now
+            select(func.min(queued.id))
+            .where(queued.platform == platform, queued.state.in_(("pending", "sending")))
+            .group_by(queued.chat_key)
+        )
         query = (
             select(OutboxMessage)
-            .where(OutboxMessage.platform == platform, unsent)
+            .where(OutboxMessage.id.in_(heads))
             .where(or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now))
-            .where(~exists().where(  # the oldest unsent row of its conversation only
-                and_(earlier.platform == OutboxMessage.platform, earlier.chat_key == OutboxMessage.chat_key,
-                     earlier.state.in_(("pending", "sending")), earlier.id < OutboxMessage.id)))
             .order_by(OutboxMessage.id)
             .limit(self.batch)
         )
@@ -260,9 +261,10 @@ class Delivery:
         if not per_second:
             return
         interval = timedelta(seconds=MARGIN / per_second)
-        # sends at most this late after their slots never put more than ``per_second`` in any second
-        # (slots are ``interval`` apart), with 10 ms to spare for the network
-        tolerance = timedelta(seconds=max(0.0, (MARGIN - 1) - 0.01))
+        # a send at most this late after its slot, with up to three times as much delay again before
+        # it reaches the platform, never puts more than ``per_second`` in any second (slots are
+        # ``interval`` apart)
+        tolerance = timedelta(seconds=(MARGIN - 1) / 4)
         while True:
             slot = await self._next_slot(platform, interval)
             delay = (slot - datetime.now(UTC)).total_seconds()

@@ -45,6 +45,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.app.async_app import AsyncApp
@@ -345,6 +346,7 @@ class SlackAdapter:
         if not base_url.endswith("/"):
             base_url += "/"
         self.base_url = base_url
+        self._session: aiohttp.ClientSession | None = None  # opened in start()
         # no retry handlers: a 429 must reach delivery as RetryAfter, a failure as an exception
         self.client = self._new_client(self.token)
         #: the adapter's own connection to the database: shared event dedupe, OAuth stores
@@ -394,7 +396,8 @@ class SlackAdapter:
     def _new_client(self, token: str | None) -> AsyncWebClient:
         """A Web API client for ``token``: our base URL, no retry handlers, a quiet logger."""
         return AsyncWebClient(
-            token=token, base_url=self.base_url, retry_handlers=[], logger=_quiet_logger("bamboe.slack.sdk")
+            token=token, base_url=self.base_url, retry_handlers=[], logger=_quiet_logger("bamboe.slack.sdk"),
+            session=self._session,
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -415,6 +418,9 @@ class SlackAdapter:
         """Single workspace: check the token (auth.test). Multi-workspace: take over the
         workspace of ``SLACK_BOT_TOKEN`` if set. In Socket Mode also connect the socket (in the
         background)."""
+        # one connection pool for all Web API calls (slack-sdk opens a new one per call otherwise)
+        self._session = aiohttp.ClientSession()
+        self.client.session = self._session
         if self.multi:
             self._started = True
             self._connector = asyncio.create_task(self._connect_multi())
@@ -483,6 +489,10 @@ class SlackAdapter:
                 await self._socket.close_async()
         self._socket_connected = False
         self._started = False
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+            self.client.session = None
         with suppress(Exception):
             await self.engine.dispose()
 
