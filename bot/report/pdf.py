@@ -1,0 +1,170 @@
+"""The report as a PDF (A4) with fpdf2, in DejaVu Sans (the fonts matplotlib ships, embedded as
+subsets so every Dutch and English character prints). fpdf2 is imported on first use.
+
+The PDF carries the report's title, language and the time it was made (not the time it was
+rendered), so the same report gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+
+from bot.report.document import Bullets, Document, Figure, Heading, Para, Table
+
+FONT = "DejaVu"
+MARGIN = 15
+GREEN = (0, 158, 115)
+ORANGE = (230, 159, 0)
+GREY = (64, 64, 64)
+LIGHT = (238, 244, 241)
+#: the chart's width and height on the page (mm)
+FIGURE = 165
+
+
+def font_dir() -> Path:
+    """Where matplotlib keeps its DejaVu fonts (found without importing matplotlib)."""
+    spec = importlib.util.find_spec("matplotlib")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("matplotlib is needed for the report fonts")
+    return Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "fonts" / "ttf"
+
+
+@cache
+def _glyphs() -> frozenset[int]:
+    """The characters DejaVu Sans can draw."""
+    from fontTools.ttLib import TTFont
+
+    with TTFont(font_dir() / "DejaVuSans.ttf", lazy=True) as font:
+        return frozenset(font.getBestCmap())
+
+
+def printable(value: str) -> str:
+    """``value`` without characters the font lacks (emoji): fpdf2 would log a warning naming them."""
+    glyphs = _glyphs()
+    return "".join(ch for ch in value if ord(ch) in glyphs or ch in "\n\t")
+
+
+def render_pdf(doc: Document, png: bytes, made_at: datetime) -> bytes:
+    """The whole report as PDF bytes (CPU-bound: call it in a worker thread from async code)."""
+    from fpdf import FPDF
+    from fpdf.fonts import FontFace
+
+    class ReportPDF(FPDF):
+        def footer(self) -> None:
+            self.set_y(-12)
+            self.set_font(FONT, size=8)
+            self.set_text_color(*GREY)
+            self.cell(0, 5, printable(f"{doc.title} · {self.page_no()}/{{nb}}"), align="R")
+
+    pdf = ReportPDF(format="A4", unit="mm")
+    pdf.set_margins(MARGIN, MARGIN, MARGIN)
+    pdf.set_auto_page_break(True, margin=18)
+    fonts = font_dir()
+    pdf.add_font(FONT, "", str(fonts / "DejaVuSans.ttf"))
+    pdf.add_font(FONT, "B", str(fonts / "DejaVuSans-Bold.ttf"))
+    pdf.add_font(FONT, "I", str(fonts / "DejaVuSans-Oblique.ttf"))
+    pdf.set_title(printable(doc.title))
+    pdf.set_subject(printable(doc.subtitle))
+    pdf.set_author("Bamboe")
+    pdf.set_creator("Bamboe")
+    pdf.set_lang(doc.language)
+    pdf.set_creation_date(made_at)
+    pdf.add_page()
+    width = pdf.epw
+
+    pdf.set_font(FONT, "B", 9)
+    pdf.set_text_color(*GREEN)
+    pdf.cell(0, 5, "BAMBOE", new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_font(FONT, "B", 19)
+    pdf.multi_cell(0, 8.5, printable(doc.title), new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.set_font(FONT, "", 10.5)
+    pdf.set_text_color(*GREY)
+    pdf.multi_cell(0, 5.5, printable(doc.subtitle), new_x="LMARGIN", new_y="NEXT", align="L")
+    pdf.set_text_color(0, 0, 0)
+    pdf.set_draw_color(*GREEN)
+    pdf.set_line_width(1.0)
+    pdf.line(MARGIN, pdf.get_y() + 2, MARGIN + width, pdf.get_y() + 2)
+    pdf.set_line_width(0.2)
+    pdf.ln(6)
+
+    side = min(width, FIGURE)
+    blocks = doc.blocks
+    for i, block in enumerate(blocks):
+        if isinstance(block, Heading):
+            size = 14 if block.level == 2 else 11.5
+            after = blocks[i + 1] if i + 1 < len(blocks) else None
+            room = side + 25 if isinstance(after, Figure) else 40  # a heading stays with what follows
+            if pdf.get_y() + room > pdf.page_break_trigger:
+                pdf.add_page()
+            pdf.ln(4 if block.level == 2 else 2)
+            pdf.set_font(FONT, "B", size)
+            pdf.multi_cell(0, size * 0.5, printable(block.text), new_x="LMARGIN", new_y="NEXT", align="L")
+            pdf.ln(1)
+        elif isinstance(block, Para):
+            if block.style == "quote":  # kept on one page, with a bar beside it
+                pdf.set_font(FONT, "I", 10.5)
+                quote = printable(block.text)
+                lines = pdf.multi_cell(width - 4, 5.5, quote, dry_run=True, output="LINES")
+                if pdf.get_y() + 5.5 * len(lines) > pdf.page_break_trigger:
+                    pdf.add_page()
+                top = pdf.get_y()
+                pdf.set_x(MARGIN + 4)
+                pdf.multi_cell(width - 4, 5.5, quote, new_x="LMARGIN", new_y="NEXT", align="L")
+                pdf.set_draw_color(*ORANGE)
+                pdf.set_line_width(1.0)
+                pdf.line(MARGIN + 1, top + 0.5, MARGIN + 1, pdf.get_y() - 0.5)
+                pdf.set_line_width(0.2)
+                pdf.set_draw_color(0, 0, 0)
+                pdf.ln(1.5)
+            else:
+                note = block.style == "note"
+                pdf.set_font(FONT, "", 9 if note else (11.5 if block.style == "lead" else 10.5))
+                pdf.set_text_color(*(GREY if note else (0, 0, 0)))
+                pdf.multi_cell(0, 4.6 if note else 5.5, printable(block.text), new_x="LMARGIN", new_y="NEXT", align="L")
+                pdf.set_text_color(0, 0, 0)
+                pdf.ln(1.5)
+        elif isinstance(block, Bullets):
+            pdf.set_font(FONT, "", 10.5)
+            for item in block.items:
+                pdf.set_x(MARGIN + 2)
+                pdf.cell(4, 5.5, "•")
+                pdf.multi_cell(width - 6, 5.5, printable(item), new_x="LMARGIN", new_y="NEXT", align="L")
+            pdf.ln(1.5)
+        elif isinstance(block, Table):
+            pdf.set_font(FONT, "", 9)
+            pdf.set_draw_color(200, 200, 200)
+            numeric = block.numeric or (False,) * len(block.headers)
+            align = tuple("RIGHT" if n else "LEFT" for n in numeric)
+            with pdf.table(
+                col_widths=block.widths or None,
+                text_align=align,
+                line_height=4.8,
+                padding=1.2,
+                headings_style=FontFace(emphasis="BOLD", fill_color=LIGHT),
+                borders_layout="HORIZONTAL_LINES",
+                repeat_headings=1,
+            ) as table:
+                for row in (block.headers, *block.rows):
+                    cells = table.row()
+                    for value in row:
+                        cells.cell(printable(value))
+            pdf.ln(2)
+        elif isinstance(block, Figure):
+            if pdf.get_y() + side > pdf.page_break_trigger:
+                pdf.add_page()
+            pdf.image(io.BytesIO(png), x=MARGIN + (width - side) / 2, w=side, h=side, alt_text=printable(block.alt))
+            pdf.set_font(FONT, "", 9)
+            pdf.set_text_color(*GREY)
+            pdf.multi_cell(0, 4.6, printable(block.caption), new_x="LMARGIN", new_y="NEXT", align="L")
+            pdf.set_text_color(0, 0, 0)
+            pdf.ln(2)
+    pdf.ln(4)
+    pdf.set_font(FONT, "", 8.5)
+    pdf.set_text_color(*GREY)
+    pdf.multi_cell(0, 4.4, printable(doc.footer), new_x="LMARGIN", new_y="NEXT", align="L")
+    return bytes(pdf.output())

@@ -1,0 +1,538 @@
+"""Reports (/rapport and the monthly report): what was sent to whom, the three files (PNG, HTML,
+PDF), the figures in them against the scenario, what may never be in them (names, quotes without
+consent, action-learning cases), the role gate, periods, and the monthly job on the fake clock.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from datetime import UTC, date, datetime
+from html.parser import HTMLParser
+
+from sqlalchemy import delete, text
+
+from adapters.console.harness import Harness, Sent
+from bot.database import create_engine, sqlite_url_for, upgrade
+from bot.features.report import report_due
+from bot.models import Job, Network, RoundEntry
+from bot.parsing import UserError
+from bot.report.data import gather
+from bot.report.period import Period, parse_period
+from bot.report.render import render
+from tests.conftest import MEMBERS, local, texts
+from tests.test_rhythm import at_local, command, network, only_error_for, rows, sent
+
+PNG, PDF = b"\x89PNG\r\n\x1a\n", b"%PDF-"
+NAMES = [m["name"] for m in MEMBERS] + [m["name"].split()[0] for m in MEMBERS]
+#: texts of members who did not consent to be quoted, and the action-learning case
+SECRETS = ("CEMGEHEIM", "VIERGEHEIM", "VERTROUWELIJKE CASUS")
+CONSENTED = "Ik voelde me gehoord toen de school eerst vroeg wat wij nodig hadden."
+
+
+# ---------------------------------------------------------------------------- reading the files
+class _Text(HTMLParser):
+    """The visible text of a page, its table rows, and its images."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.parts: list[str] = []
+        self.rows: list[list[str]] = []
+        self.images: list[dict[str, str]] = []
+        self.scripts = 0
+        self._row: list[str] | None = None
+        self._cell: list[str] | None = None
+        self._skip = False
+
+    def handle_starttag(self, tag, attrs):  # noqa: ANN001
+        if tag in ("style", "script"):
+            self._skip = True
+            self.scripts += tag == "script"
+        elif tag == "tr":
+            self._row = []
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "img":
+            self.images.append(dict(attrs))
+
+    def handle_endtag(self, tag):  # noqa: ANN001
+        if tag in ("style", "script"):
+            self._skip = False
+        elif tag in ("td", "th") and self._cell is not None and self._row is not None:
+            self._row.append("".join(self._cell).strip())
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            self.rows.append(self._row)
+            self._row = None
+
+    def handle_data(self, data):  # noqa: ANN001
+        if not self._skip:
+            self.parts.append(data)
+            if self._cell is not None:
+                self._cell.append(data)
+
+
+def page(html: bytes) -> _Text:
+    parser = _Text()
+    parser.feed(html.decode("utf-8"))
+    return parser
+
+
+def page_text(html: bytes) -> str:
+    return " ".join(" ".join(page(html).parts).split())
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of a PDF made by fpdf2 (TrueType fonts as Identity-H with a ToUnicode map)."""
+    objects = {}
+    for m in re.finditer(rb"(\d+) 0 obj\s*(.*?)endobj", data, re.S):
+        head, stream = m[2], None
+        if s := re.search(rb"stream\r?\n(.*?)\r?\nendstream", m[2], re.S):
+            head, stream = m[2][: s.start()], s[1]
+            if b"/FlateDecode" in head:
+                stream = zlib.decompress(stream)
+        objects[int(m[1])] = (head, stream)
+
+    def cmap(stream: bytes) -> dict[int, str]:
+        found = {}
+        for block in re.findall(rb"beginbfchar(.*?)endbfchar", stream, re.S):
+            for src, dst in re.findall(rb"<([0-9A-Fa-f]+)>\s*<([0-9A-Fa-f]+)>", block):
+                found[int(src, 16)] = bytes.fromhex(dst.decode()).decode("utf-16-be")
+        return found
+
+    fonts = {}
+    for head, _ in objects.values():
+        for font_dict in re.findall(rb"/Font\s*<<(.*?)>>", head, re.S):
+            for name, ref in re.findall(rb"/(F\d+)\s+(\d+) 0 R", font_dict):
+                to_unicode = re.search(rb"/ToUnicode (\d+) 0 R", objects[int(ref)][0])
+                fonts[name] = cmap(objects[int(to_unicode[1])][1]) if to_unicode else {}
+
+    def literal(raw: bytes) -> bytes:
+        out, i = bytearray(), 0
+        escapes = {ord("n"): 10, ord("r"): 13, ord("t"): 9, ord("b"): 8, ord("f"): 12}
+        while i < len(raw):
+            if raw[i] == 0x5C:
+                i += 1
+                if raw[i] in escapes:
+                    out.append(escapes[raw[i]])
+                elif 0x30 <= raw[i] <= 0x37:
+                    digits = re.match(rb"[0-7]{1,3}", raw[i : i + 3])[0]
+                    out.append(int(digits, 8))
+                    i += len(digits) - 1
+                else:
+                    out.append(raw[i])
+            else:
+                out.append(raw[i])
+            i += 1
+        return bytes(out)
+
+    words = []
+    token = re.compile(rb"/(F\d+)\s+[\d.]+\s+Tf|\(((?:\\.|[^\\)])*)\)\s*Tj")
+    for _, stream in objects.values():
+        if stream is None or b"BT" not in stream:
+            continue
+        font: dict[int, str] = {}
+        for m in token.finditer(stream):
+            if m[1]:
+                font = fonts.get(m[1], {})
+            else:
+                raw = literal(m[2])
+                words.append(
+                    "".join(font.get(int.from_bytes(raw[i : i + 2], "big"), "") for i in range(0, len(raw), 2))
+                )
+    return " ".join(" ".join(words).split())
+
+
+def files(s: Sent) -> dict[str, bytes]:
+    """A report message's files by extension."""
+    return {name.rsplit(".", 1)[1]: data for name, _, data in s.files}
+
+
+def summary_table(html: bytes) -> dict[str, str]:
+    """The "In het kort" table: label → value."""
+    return {row[0]: row[1] for row in page(html).rows if len(row) == 2}
+
+
+def assert_private(report: Sent) -> None:
+    """No member's name, no quote without consent, no case, in any of the report's files."""
+    f = files(report)
+    readable = {"html": page_text(f["html"]), "pdf": pdf_text(f["pdf"]), "png": f["png"].decode("latin-1")}
+    for kind, content in readable.items():
+        for secret in SECRETS:
+            assert secret not in content, (kind, secret)
+        for name in NAMES:
+            assert not re.search(rf"\b{re.escape(name)}\b", content), (kind, name)
+
+
+# ---------------------------------------------------------------------------- a month of network life
+async def a_month(h: Harness) -> None:
+    """Four weekly questions, a session with an action-learning round, celebrations, the log."""
+    await h.say("els", "/privacy citeren ja")
+    await command(h, "anna", "/bijeenkomst 2026-01-14 14:00-16:00 Buurthuis De Linde")
+    await h.advance(local(2026, 1, 6, 11, 0))
+    await h.say("cem", "CEMGEHEIM Ik merk dat ouders de weg naar hulp niet vinden.", reply_to="nudge")
+    await h.say("els", CONSENTED, reply_to="nudge")
+    await h.say("dewi", "Ouders en de school praten te weinig samen.", reply_to="nudge")
+    await h.advance(local(2026, 1, 13, 11, 0))
+    await h.say("els", "Samen met ouders zoeken werkt beter dan voor ouders.", reply_to="nudge")
+    await h.advance(local(2026, 1, 14, 14, 5))
+    await h.say("bram", "/actieleren Cem")
+    await h.say("cem", "VERTROUWELIJKE CASUS: een moeder met drie kinderen durft niet naar school te bellen.")
+    await h.say("bram", "/volgende")
+    await h.say("dewi", "Hoe reageerde de school toen de moeder belde?")
+    await h.say("els", "Wat maakt het voor jou lastig in deze situatie?")
+    await h.say("bram", "/volgende")
+    await h.say("fleur", "Misschien samen met de school een gesprek plannen.")
+    await h.say("bram", "/volgende")
+    await h.say("bram", "/actie Cem plant een gesprek met school en wijkteam voor 2026-01-28")
+    await h.say("bram", "/volgende")
+    await h.say("cem", "/vier VIERGEHEIM de school belde zelf terug")
+    await h.say("els", "/vier we hebben voor het eerst samen met ouders gepraat")
+    await h.say("anna", "/besluit we bezoeken twee scholen omdat ouders daar om vroegen")
+    await h.say("dewi", "/idee een ouderavond in de bibliotheek")
+    await h.say("anna", "/idee 1 niet gekozen te weinig tijd voor de zomer")
+    await h.advance(local(2026, 1, 20, 11, 0))
+    await h.say("cem", "/actie 1 klaar Het gesprek was goed; de moeder weet nu waar ze terechtkan.")
+
+
+# ---------------------------------------------------------------------------- /rapport
+async def test_rapport_sends_chart_page_and_pdf_privately_with_the_scenarios_figures(harness: Harness) -> None:
+    await a_month(harness)
+    await harness.advance(local(2026, 1, 30, 12, 0))
+    replies = await command(harness, "anna", "/rapport")
+    assert [(s.kind, s.to, s.visible_to) for s in replies] == [("report", "dm:anna", None), ("status", "group", "anna")]
+    report = replies[0]
+    assert [(name, mime) for name, mime, _ in report.files] == [
+        ("bamboe-rapport-lerend-netwerk-test-2026-01-05-2026-01-30.png", "image/png"),
+        ("bamboe-rapport-lerend-netwerk-test-2026-01-05-2026-01-30.html", "text/html"),
+        ("bamboe-rapport-lerend-netwerk-test-2026-01-05-2026-01-30.pdf", "application/pdf"),
+    ]
+    f = files(report)
+    assert f["png"].startswith(PNG) and f["pdf"].startswith(PDF) and f["html"].startswith(b"<!DOCTYPE html>")
+    assert "5 jan 2026 t/m 30 jan 2026" in report.text and "wethouder" in report.text
+    assert "Vragen: 5 · antwoorden: 4" in report.text and "acties afgerond: 1" in report.text
+
+    # five questions (four weekly, one after the session), four answers by three of six members
+    expected = {
+        "Bijeenkomsten gehouden": "1",
+        "Reflectievragen gesteld": "5",
+        "Antwoorden": "4",
+        "Leden die minstens één keer antwoordden": "3 van 6",
+        "Gemiddeld meedoen per week (weken met een vraag)": "17%",  # (3/6 + 1/6 + 0 + 0) / 4
+        "Rondes actieleren": "1",
+        "Acties: nieuw / klaar / open aan het eind": "1 / 1 / 0",
+        "Vieringen en mijlpalen": "3",
+        "Besluiten": "1",
+        "Ideeën": "1",
+        "Leden aan het eind van de periode": "6 (goed: 5 tot 20)",
+    }
+    table = summary_table(f["html"])
+    assert {k: table[k] for k in expected} == expected
+    html = page(f["html"])
+    weeks = [r for r in html.rows if r[0].endswith("jan 2026") and all(v.isdigit() for v in r[1:])]
+    assert weeks == [
+        ["5 jan 2026", "1", "3", "3", "6"],
+        ["12 jan 2026", "2", "1", "1", "6"],
+        ["19 jan 2026", "1", "0", "0", "6"],
+        ["26 jan 2026", "1", "0", "0", "6"],
+    ]
+    coverage = {
+        r[0]: r[2:] for r in html.rows if len(r) == 4 and r[1] in ("aspect van het kader", "stap van de leercyclus")
+    }
+    assert len(coverage) == 11
+    assert coverage["Intentie"] == ["1", "3"] and coverage["Ervaren"] == ["1", "1"]
+    assert coverage["Activiteit"] == ["1", "0"] and coverage["Context"] == ["0", "0"]
+    open_questions = len(await rows(harness, RoundEntry, RoundEntry.step == 2, RoundEntry.label == "open"))
+    words = page_text(f["html"])
+    for part in (
+        "Ronde 1 (14 jan 2026)",
+        f"Open vragen: {open_questions} · ideeën: 1 · stand: rond",
+        "plant een gesprek met school en wijkteam",
+        "28 jan 2026",
+        "Het gesprek was goed",
+        "we bezoeken twee scholen",
+        "ouders daar om vroegen",
+        "een ouderavond in de bibliotheek",
+        "niet gekozen",
+        "te weinig tijd voor de zomer",
+        "“we hebben voor het eerst samen met ouders gepraat”",
+        "Mijlpaal: een actie is klaar",
+        "1 daarvan staan hier niet bij",
+        f"“{CONSENTED}”",
+        "Buurthuis De Linde",
+        "Alle vijf perspectieven zijn er",
+        "Nieuwe leden in deze periode: 0",
+        "Eén aanpak.",
+    ):
+        assert part in words, part
+    # the PDF says the same
+    pdf = pdf_text(f["pdf"])
+    for part in (
+        "Rapport Lerend netwerk Test",
+        "Reflectievragen gesteld 5",
+        "Antwoorden 4",
+        "Leden die minstens één keer antwoordden 3 van 6",
+        "17%",
+        f"“{CONSENTED}”",
+        "we bezoeken twee scholen",
+        "Het gesprek was goed",
+        "Buurthuis De Linde",
+    ):
+        assert part in pdf, part
+    # the chart is not the only carrier: alt text and tables
+    (image,) = html.images
+    assert image["src"].startswith("data:image/png;base64,") and "4 antwoorden op 5 vragen" in image["alt"]
+    assert_private(report)
+
+
+async def test_rapport_groep_posts_the_same_files_in_the_group(harness: Harness) -> None:
+    await a_month(harness)
+    await harness.advance(local(2026, 2, 3, 12, 0))
+    replies = await command(harness, "bram", "/rapport groep 2026-01-01 tot 2026-01-31")
+    assert [(s.kind, s.to, s.visible_to) for s in replies] == [("report", "group", None)]
+    (report,) = replies
+    assert "gedeeld door Bram Peters" in report.text and "5 jan 2026 t/m 31 jan 2026" in report.text
+    assert sorted(files(report)) == ["html", "pdf", "png"]
+    assert "Het netwerk begon op 5 jan 2026" in page_text(files(report)["html"])
+    assert_private(report)
+
+
+async def test_rapport_from_a_private_chat_answers_there(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 7, 12, 0))
+    await harness.say("anna", "/rapport 1w", private=True)
+    (report,) = [s for s in harness.recorder.sent if s.kind in ("report", "status", "error")]
+    assert (report.kind, report.to) == ("report", "dm:anna")
+    assert "31 dec 2025" not in report.text and "5 jan 2026 t/m 7 jan 2026" in report.text
+
+
+async def test_only_trekker_and_procesbegeleider_get_reports(harness: Harness) -> None:
+    for who in ("cem", "fleur"):
+        only_error_for(await command(harness, who, "/rapport"), who)
+        only_error_for(await command(harness, who, "/rapport groep"), who)
+    assert "Dit mag alleen een trekker of procesbegeleider" in texts(harness)[-1]
+    assert sent(harness, "report") == []
+    assert [s.to for s in await command(harness, "bram", "/rapport")] == ["dm:bram", "group"]
+
+
+async def test_a_bad_period_gets_a_clear_answer(harness: Harness) -> None:
+    await harness.advance(local(2026, 3, 10, 12, 0))
+    cases = {
+        "/rapport morgenochtend": 'De periode "morgenochtend" begrijp ik niet. Schrijf bijvoorbeeld: /rapport',
+        "/rapport 2026-03-01 tot 2026-02-01": "De einddatum (1 feb 2026) ligt voor de begindatum (1 mrt 2026)",
+        "/rapport 2027": "Die periode begint pas op 1 jan 2027",
+        "/rapport 2025": "Toen was er nog geen netwerk: het begon op 5 jan 2026",
+        "/rapport groep 12 apples": "begrijp ik niet",
+        "/rapport 2026-01-01 2026-03-01": "Schrijf tot tussen twee datums",  # else the privacy screen sees a phone number
+    }
+    for bad, message in cases.items():
+        only_error_for(await command(harness, "anna", bad), "anna")
+        assert message in texts(harness, "error")[-1], bad
+
+
+def test_periods_a_trekker_would_type() -> None:
+    today, started = date(2026, 5, 14), date(2025, 6, 2)
+
+    def p(words: str) -> tuple[date, date]:
+        period = parse_period(words, today, started, "nl")
+        return period.start, period.end
+
+    assert p("") == (date(2026, 4, 15), today)  # the last month up to today
+    assert p("3m") == p("3 maanden") == p("afgelopen 3 maanden") == (date(2026, 2, 15), today)
+    assert p("6w") == (date(2026, 4, 3), today) and p("10d") == (date(2026, 5, 5), today)
+    assert p("maand") == (date(2026, 5, 1), today)
+    assert p("vorige maand") == p("last month") == p("2026-04") == p("april") == (date(2026, 4, 1), date(2026, 4, 30))
+    assert p("kwartaal") == (date(2026, 4, 1), today)
+    assert p("vorig kwartaal") == p("q1") == p("Q1 2026") == (date(2026, 1, 1), date(2026, 3, 31))
+    assert p("jaar") == p("2026") == (date(2026, 1, 1), today)
+    assert p("februari") == (date(2026, 2, 1), date(2026, 2, 28))
+    assert p("juli") == (date(2025, 7, 1), date(2025, 7, 31))  # the latest July that has begun
+    assert (
+        p("2026-01-01 2026-03-31")
+        == p("1-1 tot 31-3")
+        == p("van 1 januari t/m 31 maart")
+        == (date(2026, 1, 1), date(2026, 3, 31))
+    )
+    assert p("sinds 19 december") == (date(2025, 12, 19), today)
+    clipped = parse_period("vorig jaar", today, started, "nl")
+    assert (clipped.start, clipped.end, clipped.clipped) == (started, date(2025, 12, 31), True)
+    for bad, key in (
+        ("blah", "errors.report_period"),
+        ("2026-13", "errors.report_period"),
+        ("2026-03-31 2026-01-01", "errors.report_period_order"),
+        ("2027", "errors.report_period_future"),
+        ("2024", "errors.report_before_start"),
+    ):
+        try:
+            parse_period(bad, today, started, "nl")
+        except UserError as err:
+            assert err.key == key, bad
+        else:
+            raise AssertionError(bad)
+    try:
+        parse_period("3j", date(2030, 1, 1), date(2026, 1, 1), "nl")
+    except UserError as err:
+        assert err.key == "errors.report_period_long" and err.params == {"months": 24}
+    else:
+        raise AssertionError("three years")
+
+
+# ---------------------------------------------------------------------------- the files themselves
+async def test_rendering_is_deterministic_and_the_page_escapes_what_people_typed(harness: Harness) -> None:
+    await command(harness, "anna", "/besluit <script>alert(1)</script> & *vet* _schuin_ omdat <b>het kan</b>")
+    await harness.advance(local(2026, 1, 9, 12, 0))
+    async with harness.db.transaction() as s:
+        net = await s.get(Network, (await network(harness)).id)
+        data = await gather(s, net, Period(date(2026, 1, 5), date(2026, 1, 9)), harness.clock.now())
+    first, second = render(data), render(data)
+    assert first.png == second.png and first.pdf == second.pdf and first.html == second.html
+    assert b"Software" not in first.png and b"matplotlib" not in first.png.lower()
+    parsed = page(first.html.encode())
+    assert (
+        parsed.scripts == 0 and "<script>" not in first.html and "&lt;script&gt;alert(1)&lt;/script&gt;" in first.html
+    )
+    assert "<script>alert(1)</script> & *vet* _schuin_" in page_text(first.html.encode())
+    assert "<script>alert(1)</script> & *vet* _schuin_" in pdf_text(first.pdf)
+    assert "http" not in re.sub(r'content="[^"]*"', "", first.html)  # self-contained: nothing fetched
+    assert "@media print" in first.html and '<html lang="nl">' in first.html
+
+
+async def test_names_people_wrote_in_the_networks_records_are_left_out(harness: Harness) -> None:
+    await command(harness, "anna", "/besluit Cem en Dewi Santoso bezoeken de school omdat Els het voorstelde")
+    await command(harness, "fleur", "/idee Anna nodigt de wethouder uit; Elske en cement blijven staan")
+    (report, _) = await command(harness, "anna", "/rapport")
+    f = files(report)
+    for content in (page_text(f["html"]), pdf_text(f["pdf"])):
+        assert "[naam] en [naam] bezoeken de school" in content and "[naam] het voorstelde" in content
+        assert "[naam] nodigt de wethouder uit; Elske en cement blijven staan" in content  # whole words only
+    assert_private(report)
+
+
+async def test_a_network_in_english_gets_an_english_report(harness: Harness) -> None:
+    await command(harness, "anna", "/netwerk taal en")
+    await harness.advance(local(2026, 1, 7, 12, 0))
+    await harness.say("cem", "Parents do not find their way to help.", reply_to="nudge")
+    (report, _) = await command(harness, "anna", "/report")
+    f = files(report)
+    assert report.files[0][0] == "bamboe-report-lerend-netwerk-test-2026-01-05-2026-01-07.png"
+    words = page_text(f["html"])
+    assert '<html lang="en">' in f["html"].decode() and "Participation per week" in words
+    assert "5 Jan 2026 to 7 Jan 2026" in words and "Reflection questions asked 1" in pdf_text(f["pdf"])
+    assert "There are no quotes in this report" in words  # cem did not consent
+    assert "Report Lerend netwerk Test" in report.text and "Answers" in words
+
+
+# ---------------------------------------------------------------------------- the monthly report
+async def test_monthly_report_on_the_first_working_day_to_the_trekker_until_switched_off(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    await harness.say("dewi", "Ouders en school praten te weinig samen.", reply_to="nudge")
+    await harness.advance(local(2026, 3, 3, 12, 0))
+    reports = sent(harness, "report")
+    # 2 February and 2 March 2026 are Mondays; only the trekker gets it, privately
+    assert [(at_local(s), s.to) for s in reports] == [
+        (local(2026, 2, 2, 9, 0), "dm:anna"),
+        (local(2026, 3, 2, 9, 0), "dm:anna"),
+    ]
+    january, february = reports
+    assert "Maandrapport Lerend netwerk Test" in january.text and "5 jan 2026 t/m 31 jan 2026" in january.text
+    assert "februari 2026" in february.text and "/ritme rapport uit" in february.text
+    assert summary_table(files(january)["html"])["Antwoorden"] == "1"
+    assert all(sorted(files(s)) == ["html", "pdf", "png"] for s in reports)
+
+    await command(harness, "bram", "/ritme")
+    assert "Maandrapport: privé naar de trekker, op de eerste werkdag van de maand om 09:00" in texts(harness)[-1]
+    assert "Volgende maandrapport: wo 1 apr 2026 09:00" in texts(harness)[-1]
+    only_error_for(await command(harness, "cem", "/ritme rapport uit"), "cem")
+    replies = await command(harness, "bram", "/ritme rapport uit")
+    assert [(s.kind, s.visible_to) for s in replies] == [("status", "bram")]
+    assert (await network(harness)).report_day is None
+    assert await rows(harness, Job, Job.kind == "report", Job.state == "pending") == []
+    await harness.advance(local(2026, 5, 5, 12, 0))
+    assert len(sent(harness, "report")) == 2
+    await command(harness, "anna", "/ritme")
+    assert "Het maandrapport staat uit" in texts(harness)[-1]
+    await command(harness, "anna", "/ritme rapport aan")
+    assert "Het volgende: ma 1 jun 2026 09:00" in texts(harness)[-1]  # May's report
+
+
+async def test_monthly_report_day_and_time_can_change_and_weekends_are_skipped(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    await harness.say("els", "Samen met ouders zoeken werkt beter.", reply_to="nudge")
+    replies = await command(harness, "anna", "/ritme rapport 15 08:30")
+    assert "vanaf dag 15 van de maand om 08:30" in texts(harness)[-1]
+    assert "ma 16 feb 2026 08:30" in texts(harness)[-1] and replies[0].visible_to == "anna"
+    for bad in ("/ritme rapport 31", "/ritme rapport 0", "/ritme rapport 15 23:30", "/ritme rapport vaak"):
+        only_error_for(await command(harness, "anna", bad), "anna")
+    await harness.advance(local(2026, 2, 17, 12, 0))
+    (report,) = sent(harness, "report")
+    assert at_local(report) == local(2026, 2, 16, 8, 30)  # 15 February 2026 is a Sunday
+    assert "5 jan 2026 t/m 31 jan 2026" in report.text
+
+
+async def test_a_quiet_month_sends_no_monthly_report(harness: Harness) -> None:
+    await command(harness, "anna", "/ritme reflectie uit")
+    await harness.advance(local(2026, 2, 3, 12, 0))
+    assert sent(harness, "report") == []
+    (job,) = await rows(harness, Job, Job.kind == "report", Job.state == "pending")
+    assert job.payload == {"month": "2026-02"} and job.due_at == local(2026, 3, 2, 9, 0)
+
+
+def test_report_day_skips_weekends_and_dutch_public_holidays() -> None:
+    net = Network(
+        timezone="Europe/Amsterdam",
+        quiet_start="22:00",
+        quiet_end="07:00",
+        quiet_weekends=True,
+        report_day=1,
+        report_time="09:00",
+    )
+    assert report_due(net, date(2027, 1, 1)) == local(2027, 1, 4, 9, 0)  # New Year (Friday), the weekend
+    assert report_due(net, date(2026, 8, 1)) == local(2026, 8, 3, 9, 0)  # Saturday
+    net.report_day = 6
+    assert report_due(net, date(2026, 4, 1)) == local(2026, 4, 7, 9, 0)  # Easter Monday 2026
+
+
+async def test_networks_from_before_reports_get_their_monthly_report_planned(harness: Harness) -> None:
+    async with harness.db.transaction() as s:
+        await s.execute(delete(Job).where(Job.kind == "report"))
+    await harness.advance(local(2026, 1, 12, 12, 0))  # the first harvest
+    (job,) = await rows(harness, Job, Job.kind == "report")
+    assert job.due_at == local(2026, 2, 2, 9, 0) and job.key.endswith(":2026-01")
+
+
+async def test_existing_networks_get_the_default_from_the_migration(tmp_path) -> None:
+    engine = create_engine(sqlite_url_for(tmp_path / "old.sqlite3"))
+    try:
+        await upgrade(engine, "0006")
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO networks (name, intention, ambition, language, timezone, quiet_start, quiet_end, "
+                    "quiet_weekends, nudge_weekday, nudge_time, reminder_hours, goal_weeks, intention_weeks, theme, "
+                    "theme_month, group_goal, nudge_count, created_at) VALUES ('Oud', '', '', 'nl', 'Europe/Amsterdam', "
+                    "'22:00', '07:00', 1, 1, '10:00', 48, 4, 6, '', '', '', 0, :now)"
+                ),
+                {"now": datetime.now(UTC)},
+            )
+        await upgrade(engine)
+        async with engine.begin() as conn:
+            assert (await conn.execute(text("SELECT report_day, report_time FROM networks"))).one() == (1, "09:00")
+    finally:
+        await engine.dispose()
+
+
+async def test_rendering_logs_no_text(harness: Harness, caplog) -> None:  # noqa: ANN001
+    caplog.set_level("DEBUG")
+    await command(harness, "anna", "/netwerk naam Netwerk Zwanenburg")
+    await harness.say("els", "/privacy citeren ja")
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    await harness.say("els", "Het gesprek met familie Zwanenburg 🎉 ging goed.", reply_to="nudge")
+    await command(harness, "anna", "/besluit Zwanenburg 😀 wordt ons voorbeeld omdat het werkt")
+    (report, _) = await command(harness, "anna", "/rapport")
+    assert "Zwanenburg 🎉 ging goed" in page_text(files(report)["html"])
+    assert "Zwanenburg ging goed" in pdf_text(files(report)["pdf"])  # the PDF's font has no emoji: left out
+    leaks = [
+        (r.name, r.getMessage()[:80])
+        for r in caplog.records
+        if "Zwanenburg" in r.getMessage() or "🎉" in r.getMessage() or "😀" in r.getMessage()
+    ]
+    assert leaks == []
