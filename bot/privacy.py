@@ -17,7 +17,7 @@ KINDS = ("bsn", "phone", "email", "iban", "address")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", re.IGNORECASE)
 # 06-12345678, 06 1234 5678, +31 6 12345678, 0031612345678, 010-1234567, 020 123 4567
-_PHONE = re.compile(r"(?<![\w+])(?:\+31|0031|0)[ -]?(?:\(0\))?(?:[ -]?\d){9}(?!\d)")
+_PHONE = re.compile(r"(?<![\w+./-])(?:\+31|0031|0)[ -]?(?:\(0\))?(?:[ -]?\d){9}(?!\d)")
 _BSN = re.compile(r"(?<![\d.:/-])\d(?:[. ]?\d){7,8}(?![\d:/-])")
 # 1234 AB 12, 1234AB 12a, 1234 ab, 12 (postcode with house number, either order)
 _ADDRESS = re.compile(

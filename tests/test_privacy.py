@@ -38,6 +38,7 @@ def test_personal_data_is_found(sample: str, kind: str) -> None:
     "We hebben 25 gezinnen en 1234 euro", "om 14:00 op 19-1-2026", "het budget is 100000 euro",
     "123456789 is geen geldig BSN", "rekening NL91 ABNA 0000 klopt niet", "in 2026 kwamen 5911 mensen",
     "/bijeenkomst 2026-01-19 14:00-16:00 Buurthuis De Linde", "06-1234 is te kort",
+    "/rapport 2026-01-01 2026-03-31", "van 01-01-2026 tot 01-03-2026",
 ])
 def test_ordinary_numbers_are_left_alone(sample: str) -> None:
     assert detect.find(sample) == []
