@@ -21,10 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,12 +29,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from sqlalchemy import func, insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import fresh_postgres  # noqa: E402
+from bench.common import clean_env, fresh_postgres, replicas  # noqa: E402
 from bot.database import Database, create_engine, sqlite_url_for, upgrade  # noqa: E402
 from bot.models import OutboxMessage  # noqa: E402
 from tests.slack_standin import SlackStandin  # noqa: E402
@@ -48,12 +43,6 @@ TELEGRAM_RATE = 30.0
 QUESTION = ("**Vraag van de week**\nWat heb je deze week geleerd over samenwerken in de wijk? "
             "Antwoord in een reactie op dit bericht.")
 SIGNING_SECRET = "bench-signing-secret"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LimitedSlack(SlackStandin):
@@ -118,59 +107,28 @@ async def unsent(url: str) -> int:
         await db.close()
 
 
-async def ready(port: int) -> bool:
-    try:
-        async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{port}/readyz") as r:
-            return r.status == 200
-    except aiohttp.ClientError:
-        return False
-
-
-async def run(url: str, replicas: int, telegram: int, slack: int, logs: Path) -> dict[str, float]:
+async def run(url: str, count: int, telegram: int, slack: int, logs: Path) -> dict[str, float]:
     db = Database(create_engine(url))
     await upgrade(db.engine)
     await db.close()
     tg = TimedTelegram(enforce_limits=True)
     await tg.start()
     async with LimitedSlack() as sl:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TELEGRAM_", "BAMBOE_"))}
-        env.update(DATABASE_URL=url, TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.url + "/bot",
-                   SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=sl.url,
-                   BAMBOE_HTTP_HOST="127.0.0.1", BAMBOE_LOG_LEVEL="WARNING")
-        procs = []
-        try:
-            for n in range(replicas):
-                port = free_port()
-                log = open(logs / f"replica{n}.log", "wb")  # noqa: SIM115 - closed with the process
-                procs.append((subprocess.Popen([sys.executable, "-m", "bamboe", "run"], stdout=log, stderr=log,
-                                               env={**env, "BAMBOE_HTTP_PORT": str(port)}), port, log))
-            for _, port, _ in procs:
-                deadline = time.monotonic() + 60
-                while not await ready(port):
-                    assert time.monotonic() < deadline, f"replica on {port} did not become ready (see {logs})"
-                    await asyncio.sleep(0.2)
-            lead = 3.0
-            due = datetime.now(UTC) + timedelta(seconds=lead)
+        env = clean_env(DATABASE_URL=url, TELEGRAM_BOT_TOKEN=tg.token, TELEGRAM_API_URL=tg.url + "/bot",
+                        SLACK_BOT_TOKEN="xoxb-bench", SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=sl.url)
+        async with replicas(count, env, logs):
+            due = datetime.now(UTC) + timedelta(seconds=3)
             await plan(url, telegram, slack, due)
             due_mono = time.monotonic() + (due - datetime.now(UTC)).total_seconds()
             deadline = time.monotonic() + 600
             while await unsent(url):
                 assert time.monotonic() < deadline, "the burst was not delivered within 10 minutes"
                 await asyncio.sleep(0.25)
-        finally:
-            for proc, _, _log in procs:
-                proc.send_signal(signal.SIGTERM)
-            for proc, _, log in procs:
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                log.close()
     await tg.close()
     times = sorted([*tg.delivered_at, *sl.delivered_at])
     minimum = max(0.0, (telegram - 1) / TELEGRAM_RATE)
     return {
-        "replicas": replicas, "telegram": len(tg.delivered_at), "slack": len(sl.delivered_at),
+        "replicas": count, "telegram": len(tg.delivered_at), "slack": len(sl.delivered_at),
         "due_to_last": times[-1] - due_mono, "first_to_last": times[-1] - times[0], "minimum": minimum,
         "start_lag": times[0] - due_mono,
         "telegram_done": max(tg.delivered_at, default=due_mono) - due_mono,

@@ -20,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,8 +30,7 @@ from sqlalchemy import func, insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_burst import free_port, ready  # noqa: E402
-from bench.common import fresh_postgres  # noqa: E402
+from bench.common import clean_env, fresh_postgres, replicas  # noqa: E402
 from bot.database import Database, create_engine, upgrade  # noqa: E402
 from bot.features import rhythm  # noqa: E402
 from bot.models import Chat, Job, Member, Network  # noqa: E402
@@ -92,46 +88,27 @@ def memory_kb(pid: int, field: str) -> int:
     return 0
 
 
-async def run(url: str, replicas: int, due_count: int, logs: Path) -> dict[str, float]:
+async def run(url: str, count: int, due_count: int, logs: Path) -> dict[str, float]:
     api = StandIn(enforce_limits=True)
     await api.start()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TELEGRAM_", "BAMBOE_"))}
-    env.update(DATABASE_URL=url, TELEGRAM_BOT_TOKEN=api.token, TELEGRAM_API_URL=api.url + "/bot",
-               BAMBOE_HTTP_HOST="127.0.0.1", BAMBOE_LOG_LEVEL="WARNING")
-    procs = []
+    env = clean_env(DATABASE_URL=url, TELEGRAM_BOT_TOKEN=api.token, TELEGRAM_API_URL=api.url + "/bot")
     started = time.perf_counter()
     try:
-        for n in range(replicas):
-            port = free_port()
-            log = open(logs / f"replica{n}.log", "wb")  # noqa: SIM115 - closed with the process
-            procs.append((subprocess.Popen([sys.executable, "-m", "bamboe", "run"], stdout=log, stderr=log,
-                                           env={**env, "BAMBOE_HTTP_PORT": str(port)}), port, log))
-        for _, port, _ in procs:
-            while not await ready(port):
-                assert time.perf_counter() - started < 120, f"not ready (see {logs})"
-                await asyncio.sleep(0.05)
-        startup_s = time.perf_counter() - started
-        idle_mb = [memory_kb(p.pid, "VmRSS") / 1024 for p, _, _ in procs]
-        due = datetime.now(UTC) + timedelta(seconds=2)
-        planned = await make_due(url, due, due_count)
-        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
-        t0 = time.perf_counter()
-        while await jobs_left(url, due):
-            assert time.perf_counter() - t0 < 1200, "the jobs took more than 20 minutes"
-            await asyncio.sleep(0.5)
-        jobs_s = time.perf_counter() - t0
-        peak_mb = [memory_kb(p.pid, "VmHWM") / 1024 for p, _, _ in procs]
+        async with replicas(count, env, logs) as procs:
+            startup_s = time.perf_counter() - started
+            idle_mb = [memory_kb(p.pid, "VmRSS") / 1024 for p in procs]
+            due = datetime.now(UTC) + timedelta(seconds=2)
+            planned = await make_due(url, due, due_count)
+            await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+            t0 = time.perf_counter()
+            while await jobs_left(url, due):
+                assert time.perf_counter() - t0 < 1200, "the jobs took more than 20 minutes"
+                await asyncio.sleep(0.5)
+            jobs_s = time.perf_counter() - t0
+            peak_mb = [memory_kb(p.pid, "VmHWM") / 1024 for p in procs]
     finally:
-        for proc, _, _log in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc, _, log in procs:
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
         await api.close()
-    return {"replicas": replicas, "startup_s": startup_s,
+    return {"replicas": count, "startup_s": startup_s,
             "idle_mb": max(idle_mb), "peak_mb": max(peak_mb), "jobs": planned, "jobs_s": jobs_s}
 
 
@@ -146,8 +123,8 @@ async def main() -> None:
         async with fresh_postgres(args.database_url) as url:
             populate_s = await populate(url, args.networks)
             print(f"networks={args.networks} populated and planned in {populate_s:.0f}s", flush=True)
-            for replicas in (int(n) for n in args.replicas.split(",")):
-                r = await run(url, replicas, args.due, Path(tmp))
+            for count in (int(n) for n in args.replicas.split(",")):
+                r = await run(url, count, args.due, Path(tmp))
                 print(f"networks={args.networks} replicas={r['replicas']} startup={r['startup_s']:.1f}s "
                       f"rss_idle={r['idle_mb']:.0f}MB rss_peak={r['peak_mb']:.0f}MB (largest process) "
                       f"nudge_jobs={r['jobs']} all_run_in={r['jobs_s']:.1f}s ({r['jobs'] / r['jobs_s']:.0f} jobs/s)",
