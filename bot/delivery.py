@@ -235,23 +235,35 @@ class Delivery:
     def _limits(self, platform: str) -> Limits:
         return getattr(self.senders[platform], "limits", None) or Limits()
 
-    async def _chat_turn(self, row: OutboxMessage) -> datetime | None:
-        """Take this conversation's turn; None when it may be sent now, else when it may."""
+    def _gap(self, row: OutboxMessage) -> float:
         limits = self._limits(row.platform)
-        gap = limits.per_chat if row.chat_id is not None else limits.per_person
-        if not gap:
+        return limits.per_chat if row.chat_id is not None else limits.per_person
+
+    async def _chat_turn(self, row: OutboxMessage) -> datetime | None:
+        """None when this conversation may get its next message now, else when it may.
+
+        The turn is set when a message was *delivered* (:meth:`_next_turn`): the platform saw it no
+        later than that, so however long a send took, two messages never arrive closer together
+        than the limit. Only one row per conversation is sent at a time, so reading suffices."""
+        if not self._gap(row):
             return None
-        now = self.clock.now()
-        key = f"{row.platform}|{row.chat_key}"
-        turn = now + timedelta(seconds=gap * MARGIN)
-        take = (self.db.insert(Pacing).values(key=key, next_at=turn)  # one statement: take the turn if it is free
-                .on_conflict_do_update(index_elements=["key"], set_={"next_at": turn},
-                                       where=Pacing.next_at <= now)
-                .returning(Pacing.next_at))
-        async with self.db.transaction() as session:
-            if (await session.execute(take)).first() is not None:
-                return None
-            return await session.scalar(select(Pacing.next_at).where(Pacing.key == key))
+        async with self.db.sessions() as session:
+            next_at = await session.scalar(select(Pacing.next_at).where(Pacing.key == f"{row.platform}|{row.chat_key}"))
+        return next_at if next_at is not None and next_at > self.clock.now() else None
+
+    async def _next_turn(self, row: OutboxMessage) -> None:
+        """After a delivery: the conversation's next message waits the platform's gap."""
+        gap = self._gap(row)
+        if not gap:
+            return
+        turn = self.clock.now() + timedelta(seconds=gap * MARGIN)
+        upsert = (self.db.insert(Pacing).values(key=f"{row.platform}|{row.chat_key}", next_at=turn)
+                  .on_conflict_do_update(index_elements=["key"], set_={"next_at": turn}))
+        try:
+            async with self.db.transaction() as session:
+                await session.execute(upsert)
+        except Exception as exc:  # database gone: recording the delivery itself matters more
+            log.warning("outbox %s: pacing not recorded (%s)", row.id, type(exc).__name__)
 
     async def _platform_slot(self, platform: str) -> None:
         """Wait for this platform's next free send slot (its messages-per-second limit, all replicas
@@ -348,6 +360,7 @@ class Delivery:
         metrics.DISPATCH_LAG.labels(row.platform).observe(max(0.0, (self.clock.now() - row.created_at).total_seconds()))
         if in_doubt:
             log.info("outbox %s sent again after an interrupted attempt", row.id)
+        await self._next_turn(row)  # before the row is finished: that makes the next row claimable
         await self._finish(row, "sent", platform_id)
         return 1
 

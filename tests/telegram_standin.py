@@ -103,6 +103,8 @@ class StandIn:
     hang: float = 2.0
     seed: int = 7
     throttled: int = 0
+    #: 429s by the limit they broke: "all" (30/s), "chat" (1/s per chat), "minute" (20/min per group)
+    throttled_by: dict[str, int] = field(default_factory=lambda: {"all": 0, "chat": 0, "minute": 0})
     injected: dict[str, int] = field(default_factory=lambda: {"429": 0, "500": 0, "timeout": 0})
     _rng: random.Random = field(default_factory=random.Random)
     _recent: dict[Any, deque[float]] = field(default_factory=dict)
@@ -207,6 +209,7 @@ class StandIn:
                     recent.popleft()
                 if len(recent) >= most:
                     self.throttled += 1
+                    self.throttled_by["all" if key == "all" else "minute" if isinstance(key, tuple) else "chat"] += 1
                     return _error(429, "Too Many Requests: retry after 1", retry_after=1)
             for key, _, _ in windows:
                 self._recent[key].append(now)
