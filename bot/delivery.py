@@ -251,19 +251,15 @@ class Delivery:
             next_at = await session.scalar(select(Pacing.next_at).where(Pacing.key == f"{row.platform}|{row.chat_key}"))
         return next_at if next_at is not None and next_at > self.clock.now() else None
 
-    async def _next_turn(self, row: OutboxMessage) -> None:
-        """After a delivery: the conversation's next message waits the platform's gap."""
+    def _next_turn(self, row: OutboxMessage) -> Any | None:
+        """After a delivery: the statement that makes the conversation's next message wait the
+        platform's gap (recorded together with the delivery)."""
         gap = self._gap(row)
         if not gap:
-            return
+            return None
         turn = self.clock.now() + timedelta(seconds=gap * MARGIN)
-        upsert = (self.db.insert(Pacing).values(key=f"{row.platform}|{row.chat_key}", next_at=turn)
-                  .on_conflict_do_update(index_elements=["key"], set_={"next_at": turn}))
-        try:
-            async with self.db.transaction() as session:
-                await session.execute(upsert)
-        except Exception as exc:  # database gone: recording the delivery itself matters more
-            log.warning("outbox %s: pacing not recorded (%s)", row.id, type(exc).__name__)
+        return (self.db.insert(Pacing).values(key=f"{row.platform}|{row.chat_key}", next_at=turn)
+                .on_conflict_do_update(index_elements=["key"], set_={"next_at": turn}))
 
     async def _platform_slot(self, platform: str) -> None:
         """Wait for this platform's next free send slot (its messages-per-second limit, all replicas
@@ -360,8 +356,7 @@ class Delivery:
         metrics.DISPATCH_LAG.labels(row.platform).observe(max(0.0, (self.clock.now() - row.created_at).total_seconds()))
         if in_doubt:
             log.info("outbox %s sent again after an interrupted attempt", row.id)
-        await self._next_turn(row)  # before the row is finished: that makes the next row claimable
-        await self._finish(row, "sent", platform_id)
+        await self._finish(row, "sent", platform_id, self._next_turn(row))
         return 1
 
     # ------------------------------------------------------------------ recording
@@ -371,7 +366,7 @@ class Delivery:
         if until is not None:
             self._remember_due(until)
 
-    async def _finish(self, row: OutboxMessage, state: str, platform_id: str | None) -> None:
+    async def _finish(self, row: OutboxMessage, state: str, platform_id: str | None, also: Any = None) -> None:
         values: dict[str, Any] = {"state": state, "sent_at": self.clock.now(), "platform_message_id": platform_id,
                                   "lease_until": None}
         scrub = (row.meta or {}).get("scrub")
@@ -379,12 +374,15 @@ class Delivery:
             values.update(text="", files=[], buttons=[], meta={})
             if scrub == "all":
                 values["user_id"] = None
-        await self._write(row.id, values)
+        await self._write(row.id, values, also)
 
-    async def _write(self, row_id: int, values: dict[str, Any]) -> None:
-        """Record an outcome; if the database is gone, keep it to record later (never send twice)."""
+    async def _write(self, row_id: int, values: dict[str, Any], also: Any = None) -> None:
+        """Record an outcome (with ``also``, a statement that belongs to it, in the same transaction);
+        if the database is gone, keep the outcome to record later (never send twice)."""
         try:
             async with self.db.transaction() as session:
+                if also is not None:
+                    await session.execute(also)
                 await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
         except Exception:
             if values.get("state") in ("sent", "waiting", "failed"):

@@ -250,8 +250,9 @@ async def test_answer_in_a_thread_under_the_nudge_is_stored(sqlite_url):
         bot.app.wake.set()
         nudge = await wait_for(lambda: [c for c in bot.slack.of("chat.postMessage")
                                         if "Vraag van de week" in c.params["text"]])
-        (row,) = await bot.rows(OutboxMessage, OutboxMessage.kind == "nudge")
-        assert row.state == "sent" and row.platform_message_id
+        # recorded as sent just after Slack answered
+        (row,) = await wait_rows(bot, OutboxMessage, OutboxMessage.kind == "nudge", OutboxMessage.state == "sent")
+        assert row.platform_message_id == nudge[0].result["ts"]
         await bot.message(BRAM, "Ik leerde dat luisteren &amp; wachten helpt", thread_ts=row.platform_message_id)
         (answer,) = await wait_rows(bot, Answer)
         (bram,) = await bot.rows(Member, Member.user_id == BRAM)

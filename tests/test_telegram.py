@@ -225,6 +225,10 @@ async def test_a_reply_to_the_nudge_is_stored_as_an_answer(env: Env) -> None:
     call = await env.until(lambda: next((c for c in env.api.of("sendMessage", ok=True)
                                           if "Vraag van de week" in c.params["text"]), None), "the nudge")
     nudge_message = call.result
+    for _ in range(100):  # recorded as sent (with its message id) just after Telegram answered
+        if await env.rows(OutboxMessage, OutboxMessage.kind == "nudge", OutboxMessage.state == "sent"):
+            break
+        await asyncio.sleep(0.05)
     answer = message(GROUP, CEM, "Wij leerden dat luisteren helpt.", reply_to=nudge_message)
     await env.push({"message": answer})
     (stored,) = await env.rows(Answer)
