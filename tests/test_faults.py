@@ -222,6 +222,8 @@ async def test_replicas_killed_twenty_times_lose_nothing_and_send_nothing_twice(
                     replicas[victim] = Replica(env, tmp_path / f"replica{kills + 3}.log")
                 assert await unsent(url) > 0, "the kills should land while there is still work"
                 await until(lambda: _all_sent(url), 120, "every message sent")
+                for replica in replicas:  # the last one started may still be starting up
+                    await until(replica.ready, 30, "every replica to be ready before it is stopped")
             finally:
                 codes = [r.stop() for r in replicas]
         assert codes == [0, 0, 0]

@@ -416,8 +416,10 @@ async def test_uninstall_forgets_the_workspace(sqlite_url):
         await bot.invite(a, "C0AAA")
         assert await bot.rows(SlackConversation, SlackConversation.team_id == TEAM_A)
         assert await bot.event(TEAM_A, {"type": "app_uninstalled"}) == 200
-        for _ in range(100):
-            if not await bot.rows(SlackBot, SlackBot.team_id == TEAM_A):
+        for _ in range(100):  # handled after the event was acknowledged: wait for every table
+            if not (await bot.rows(SlackBot, SlackBot.team_id == TEAM_A)
+                    or await bot.rows(SlackInstallation, SlackInstallation.team_id == TEAM_A)
+                    or await bot.rows(SlackConversation, SlackConversation.team_id == TEAM_A)):
                 break
             await asyncio.sleep(0.05)
         assert await bot.rows(SlackInstallation, SlackInstallation.team_id == TEAM_A) == []
