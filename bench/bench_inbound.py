@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
 import sys
 import tempfile
@@ -33,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bamboe.runtime import running  # noqa: E402
 from bamboe.settings import Settings  # noqa: E402
-from bench.common import fresh_postgres  # noqa: E402
+from bench.common import free_port, fresh_postgres  # noqa: E402
 from bot.clock import VirtualClock  # noqa: E402
 from bot.database import sqlite_url_for  # noqa: E402
 from bot.models import Answer, OutboxMessage  # noqa: E402
@@ -43,11 +42,6 @@ AMS = ZoneInfo("Europe/Amsterdam")
 SECRET = "bench-secret"
 MEMBERS = 8
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 async def run(url: str, groups: int, messages: int, concurrency: int) -> dict[str, float]:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -161,12 +161,7 @@ class Delivery:
             await self.release_claims()
         if self.next_due is not None and self.next_due <= self.clock.now():
             self.next_due = None  # a row put back in an earlier flush stays known until it is due
-        results = await asyncio.gather(*(self._flush_platform(p) for p in list(self.senders)),
-                                       return_exceptions=True)
-        errors = [r for r in results if isinstance(r, BaseException)]
-        if errors:
-            raise errors[0]
-        return sum(results)
+        return sum(await _all(self._flush_platform(p) for p in list(self.senders)))
 
     async def _flush_platform(self, platform: str) -> int:
         sent = 0
@@ -181,11 +176,7 @@ class Delivery:
             claimed = await self._claim(platform)
             if not claimed:  # sending a row makes its conversation's next row claimable: go on until none
                 return sent
-            results = await asyncio.gather(*(deliver(item) for item in claimed), return_exceptions=True)
-            errors = [r for r in results if isinstance(r, BaseException)]
-            if errors:
-                raise errors[0]
-            sent += sum(results)
+            sent += sum(await _all(deliver(item) for item in claimed))
 
     async def _claim(self, platform: str) -> list[Claimed]:
         now = self.clock.now()
@@ -248,7 +239,7 @@ class Delivery:
         if not self._gap(row):
             return None
         async with self.db.sessions() as session:
-            next_at = await session.scalar(select(Pacing.next_at).where(Pacing.key == f"{row.platform}|{row.chat_key}"))
+            next_at = await session.scalar(select(Pacing.next_at).where(Pacing.key == _pace_key(row)))
         return next_at if next_at is not None and next_at > self.clock.now() else None
 
     def _next_turn(self, row: OutboxMessage) -> Any | None:
@@ -258,7 +249,7 @@ class Delivery:
         if not gap:
             return None
         turn = self.clock.now() + timedelta(seconds=gap * MARGIN)
-        return (self.db.insert(Pacing).values(key=f"{row.platform}|{row.chat_key}", next_at=turn)
+        return (self.db.insert(Pacing).values(key=_pace_key(row), next_at=turn)
                 .on_conflict_do_update(index_elements=["key"], set_={"next_at": turn}))
 
     async def _platform_slot(self, platform: str) -> None:
@@ -413,3 +404,18 @@ class Delivery:
                                               attempts=OutboxMessage.attempts - 1))
         self._claimed.clear()
         return len(ids)
+
+
+def _pace_key(row: OutboxMessage) -> str:
+    """The ``pacing`` key of a row's conversation."""
+    return f"{row.platform}|{row.chat_key}"
+
+
+async def _all(tasks: Iterable[Awaitable[int]]) -> list[int]:
+    """Run ``tasks`` side by side to the end (none is cut off by another's failure), then raise the
+    first failure, if any."""
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -28,6 +29,13 @@ MEMBERS = [
     {"id": "fleur", "name": "Fleur Bakker", "role": "deelnemer"},
 ]
 NETWORK = {"name": "Lerend netwerk Test", "intention": "Samen leren over armoede.", "ambition": "Eén aanpak."}
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def local(*args: int) -> datetime:

@@ -28,11 +28,12 @@ import asyncio
 import base64
 import itertools
 import json
-import socket
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import WSMsgType, web
+
+from tests.conftest import free_port
 
 BOT_USER = "UBAMBOE"
 BOT_ID = "BBAMBOE"
@@ -41,12 +42,6 @@ APP_ID = "A0BAMBOE"
 CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "standin-client-secret"
 
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

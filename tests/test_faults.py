@@ -11,7 +11,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -30,17 +29,12 @@ from bot.core import store_outgoing
 from bot.database import Database, create_engine, upgrade
 from bot.events import Address, Outgoing
 from bot.models import OutboxMessage
-from tests.conftest import drop_postgres_database, local, new_postgres_database
+from tests.conftest import drop_postgres_database, free_port, local, new_postgres_database
 from tests.telegram_standin import StandIn
 
 GROUPS = [-1001000000000 - n for n in range(12)]
 PEOPLE = [5000 + n for n in range(6)]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def planned_messages(per_chat: int) -> list[Outgoing]:

@@ -10,7 +10,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import sys
 import time
 from contextlib import suppress
@@ -33,7 +32,7 @@ from bot.clock import VirtualClock
 from bot.database import Database, create_engine
 from bot.events import ChatRef, MessageIn, Person
 from bot.models import Job, Network, OutboxMessage
-from tests.conftest import MEMBERS, NETWORK, local
+from tests.conftest import MEMBERS, NETWORK, free_port, local
 from tests.telegram_standin import StandIn, chat_member, group, message, user
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -53,11 +52,6 @@ DOCUMENTED_METRICS = [
     "bamboe_adapter_ready",
 ]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def families(exposition: str) -> set[str]:

@@ -6,12 +6,7 @@ import aiohttp
 
 from bamboe.runtime import running
 from bamboe.settings import Settings
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import free_port
 
 
 async def test_health_and_readiness_over_http(sqlite_url):

@@ -22,8 +22,8 @@ from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
 from bot.models import Answer, Chat, Member, Network, OutboxMessage, Round
-from tests.conftest import local
-from tests.slack_standin import BOT_USER, TEAM, Call, SlackStandin, free_port
+from tests.conftest import free_port, local
+from tests.slack_standin import BOT_USER, TEAM, Call, SlackStandin
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 CHANNEL = "C0NETWERK"

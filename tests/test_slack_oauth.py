@@ -40,7 +40,8 @@ from bot.models import (
     SlackInstallation,
     SlackOAuthState,
 )
-from tests.slack_standin import APP_ID, BOT_USER, CLIENT_ID, CLIENT_SECRET, TEAM, SlackStandin, Workspace, free_port
+from tests.conftest import free_port
+from tests.slack_standin import APP_ID, BOT_USER, CLIENT_ID, CLIENT_SECRET, TEAM, SlackStandin, Workspace
 from tests.test_slack_http import SECRET, signature, wait_for
 from tests.test_slack_manifest import manifest
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from bot.clock import VirtualClock
 from bot.delivery import NotStarted, RetryAfter, Undeliverable
 from bot.events import Address, Attachment, Button, Outgoing
 from bot.models import Answer, Chat, Member, Network, OutboxMessage, Round
-from tests.conftest import local
+from tests.conftest import free_port, local
 from tests.telegram_standin import StandIn, callback, chat_member, group, message, private, user
 
 ANNA = user(1001, "Anna", "de Vries")
@@ -32,11 +31,6 @@ CEM = user(1003, "Cem", "Yilmaz", language="en")
 GROUP = group()
 GROUP_ID = GROUP["id"]
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
