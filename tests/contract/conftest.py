@@ -1,0 +1,37 @@
+"""The drivers the conformance suite runs over: an explicit list, no discovery.
+
+A new platform adds its module (``tests/contract/drivers/<platform>.py``, with ``open_driver``) here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.contract.driver import Driver
+
+#: every platform's driver module under ``tests.contract.drivers``
+DRIVERS = [
+    "console",
+]
+
+
+@pytest.fixture(params=DRIVERS)
+async def driver(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[Driver]:
+    """A platform with the real adapter and its stand-in, on a fresh migrated database; the bot
+    not yet in the group."""
+    module = importlib.import_module(f"tests.contract.drivers.{request.param}")
+    async with module.open_driver(sqlite_url) as found:
+        yield found
+
+
+@pytest.fixture
+async def group(driver: Driver) -> Driver:
+    """The bot added to the group by Anna (its trekker), Bram and Cem joined, the welcome sent."""
+    await driver.add_bot("anna")
+    await driver.delivered("help")
+    for user in ("bram", "cem"):
+        await driver.join(user)
+    return driver
