@@ -15,6 +15,7 @@ from tests.contract.driver import Driver
 #: every platform's driver module under ``tests.contract.drivers``
 DRIVERS = [
     "console",
+    "telegram",
 ]
 
 
@@ -29,9 +30,10 @@ async def driver(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterat
 
 @pytest.fixture
 async def group(driver: Driver) -> Driver:
-    """The bot added to the group by Anna (its trekker), Bram and Cem joined, the welcome sent."""
+    """The bot added to the group by Anna (its trekker), Bram and Cem joined, everything sent."""
     await driver.add_bot("anna")
     await driver.delivered("help")
     for user in ("bram", "cem"):
         await driver.join(user)
+    await driver.drained()
     return driver

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import inspect
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -55,8 +57,8 @@ START = datetime(2026, 1, 5, 8, 0, tzinfo=AMS)
 PEOPLE = {"anna": "Anna de Vries", "bram": "Bram Peters", "cem": "Cem Yilmaz"}
 #: ``Sent.to`` of a message in the group chat
 GROUP = "group"
-#: how many :meth:`Driver.tick` rounds a wait may take before it fails
-ROUNDS = 120
+#: how long (real seconds) a wait may take before it fails: generous, the machine may be busy
+PATIENCE = 30.0
 
 
 def private(user: str) -> str:
@@ -206,22 +208,29 @@ class Driver(abc.ABC):
 
     # ------------------------------------------------------------------ helpers every driver has
     async def until(self, check: Callable[[], Any], what: str) -> Any:
-        """Tick until ``check()`` is truthy; return its value (fail after :data:`ROUNDS` ticks)."""
-        for _ in range(ROUNDS):
+        """Tick until ``check()`` (or the awaitable it returns) is truthy; return that value
+        (fail after :data:`PATIENCE` seconds)."""
+        deadline = time.monotonic() + PATIENCE
+        while True:
             result = check()
+            if inspect.isawaitable(result):
+                result = await result
             if result:
                 return result
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{self.platform}: timed out waiting for {what}; sent: {self.sent()!r}")
             await self.tick()
-        raise AssertionError(f"{self.platform}: timed out waiting for {what}; sent: {self.sent()!r}")
 
     async def until_rows(self, model: Any, *where: Any, what: str = "") -> list[Any]:
         """Tick until rows of ``model`` matching ``where`` exist; return them."""
-        for _ in range(ROUNDS):
-            found = await self.rows(model, *where)
-            if found:
-                return found
-            await self.tick()
-        raise AssertionError(f"{self.platform}: timed out waiting for {what or model.__name__} rows")
+        return await self.until(lambda: self.rows(model, *where), what or f"{model.__name__} rows")
+
+    async def drained(self) -> None:
+        """Wait until the outbox holds nothing still to send (rows waiting for a person excepted)."""
+        async def empty() -> bool:
+            return not await self.rows(OutboxMessage, OutboxMessage.state.in_(("pending", "sending")))
+
+        await self.until(empty, "the outbox drained")
 
     async def settle(self, rounds: int = 5) -> None:
         """Give a wrong or extra message a few ticks to show up before asserting it did not."""
@@ -247,12 +256,8 @@ class Driver(abc.ABC):
             rows = await self.rows(OutboxMessage, OutboxMessage.kind == kind, OutboxMessage.state == "sent")
             return next((r for r in reversed(rows) if recipient(r) == to and r.platform_message_id), None)
 
-        for _ in range(ROUNDS):
-            row = await row_sent()
-            if row is not None:
-                return await self.message(row.platform_message_id)
-            await self.tick()
-        raise AssertionError(f"{self.platform}: no {kind} message to {to} was delivered; sent: {self.sent()!r}")
+        row = await self.until(row_sent, f"a {kind} message to {to} recorded as sent")
+        return await self.message(row.platform_message_id)
 
     async def message(self, message_id: str) -> Sent:
         """The sent message with platform id ``message_id``, once the platform has it."""

@@ -195,7 +195,6 @@ async def test_a_file_arrives_with_its_message(group: Driver) -> None:
 
 # ---------------------------------------------------------------------------- faults
 async def test_a_429_is_honoured(group: Driver) -> None:
-    await group.settle()
     group.fail_next_with_429(3)
     await group.post("Na de pauze")
     (after,) = await group.until(lambda: group.find(GROUP, "Na de pauze"), "the message after the pause")
@@ -206,7 +205,6 @@ async def test_a_429_is_honoured(group: Driver) -> None:
 
 
 async def test_what_a_member_did_while_the_database_was_down_is_delivered_again(group: Driver) -> None:
-    await group.settle()
     before = len(group.sent())
     async with group.database_down():
         asked = await group.group_message("anna", "/status")
