@@ -81,6 +81,7 @@ from bot.events import (
     MessageIn,
     Outgoing,
     Person,
+    Unavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -381,6 +382,7 @@ class SlackAdapter:
             self.app = AsyncApp(
                 client=bolt_client,
                 signing_secret=secret,
+                process_before_response=True,
                 oauth_settings=oauth.oauth_settings(settings, self.installations, states, self._installed, bolt_logger),
                 logger=bolt_logger,
             )
@@ -390,7 +392,8 @@ class SlackAdapter:
                 return await self._authorize(enterprise_id, team_id)
 
             self.sender = SlackSender(self.client)
-            self.app = AsyncApp(client=bolt_client, signing_secret=secret, authorize=authorize, logger=bolt_logger)
+            self.app = AsyncApp(client=bolt_client, signing_secret=secret, authorize=authorize, logger=bolt_logger,
+                                process_before_response=True)
         self._register()
 
     def _new_client(self, token: str | None) -> AsyncWebClient:
@@ -576,15 +579,23 @@ class SlackAdapter:
 
     # ------------------------------------------------------------------ inbound
     def _register(self) -> None:
-        """Wire bolt's listeners (plain functions: bolt injects arguments by parameter name)."""
+        """Wire bolt's listeners (plain functions: bolt injects arguments by parameter name).
+
+        Events are handled before Slack gets its answer (``process_before_response``): when the core
+        cannot take one (its database is unreachable) the answer is an error and Slack sends the
+        event again (at once, after a minute, after five minutes). Slash commands and button presses
+        are acknowledged at once and handled afterwards (bolt's lazy listeners); Slack does not
+        send those again.
+        """
         app = self.app
 
-        async def on_command(ack: Any, command: dict[str, Any], respond: Any, context: Any) -> None:
+        async def acknowledge(ack: Any) -> None:
             await ack()
+
+        async def on_command(command: dict[str, Any], respond: Any, context: Any) -> None:
             await self._on_command(command, respond, context)
 
-        async def on_action(ack: Any, body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
-            await ack()
+        async def on_action(body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
             await self._on_action(body, action, context)
 
         async def on_message(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
@@ -602,12 +613,18 @@ class SlackAdapter:
         async def on_tokens_revoked(event: dict[str, Any], context: Any) -> None:
             await self._on_tokens_revoked(event, context)
 
+        async def on_error(error: Exception) -> None:
+            if isinstance(error, Unavailable):  # the request fails, Slack sends the event again
+                log.warning("slack: an event was not taken, the database is unavailable; Slack sends it again")
+            else:
+                log.error("slack: a listener failed", exc_info=error)
+
         async def on_other_event() -> None:
             """Events we receive but do not use are acknowledged and dropped."""
 
         for name in (MAIN_COMMAND, *SHORTCUTS):
-            app.command(name)(on_command)
-        app.action(re.compile("^" + re.escape(render.ACTION_PREFIX)))(on_action)
+            app.command(name)(ack=acknowledge, lazy=[on_command])
+        app.action(re.compile("^" + re.escape(render.ACTION_PREFIX)))(ack=acknowledge, lazy=[on_action])
         app.event("message")(on_message)
         app.event("member_joined_channel")(on_joined)
         app.event("member_left_channel")(on_left)
@@ -615,10 +632,19 @@ class SlackAdapter:
             app.event("app_uninstalled")(on_uninstalled)
             app.event("tokens_revoked")(on_tokens_revoked)
         app.event(re.compile(".*"))(on_other_event)
+        app.error(on_error)
 
-    async def _hand_over(self, event: InboundEvent) -> None:
+    async def _hand_over(self, event: InboundEvent, event_id: str | None = None) -> None:
+        """Give ``event`` to the core; other failures are logged. :class:`~bot.events.Unavailable`
+        (the core's database is unreachable) is raised on: for an Events API event (``event_id``)
+        the request then fails and Slack sends it again (its id is forgotten first, or the retry
+        would count as handled already)."""
         try:
             await self.inbound(event)
+        except Unavailable:
+            if event_id is not None:
+                await self._seen.forget(event_id)
+            raise
         except Exception:
             log.exception("slack: handling %s failed", type(event).__name__)
 
@@ -671,15 +697,23 @@ class SlackAdapter:
         if not private:
             info = await self.channel_info(channel_id, command.get("channel_name"), client=client, scope=scope)
             if not info["is_member"]:  # not a network: the bot could not even answer there
-                hint = i18n.t(sender.language or i18n.DEFAULT_LANGUAGE, "slack.invite_first")
-                try:
-                    await respond(text=render.to_mrkdwn(hint), response_type="ephemeral")
-                except Exception as exc:
-                    log.warning("slack: response_url failed (%s)", type(exc).__name__)
+                await self._respond(respond, sender, "slack.invite_first")
                 return
             title = info["name"]
         chat = ChatRef(PLATFORM, channel_id, title, private=private)
-        await self._hand_over(MessageIn(chat, sender, text))
+        try:
+            await self._hand_over(MessageIn(chat, sender, text))
+        except Unavailable:  # Slack does not send a command again: ask the member to, in a moment
+            await self._respond(respond, sender, "errors.internal")
+
+    @staticmethod
+    async def _respond(respond: Callable[..., Awaitable[Any]], sender: Person, key: str) -> None:
+        """Answer a slash command through its response_url, only to the member who typed it."""
+        hint = i18n.t(sender.language or i18n.DEFAULT_LANGUAGE, key)
+        try:
+            await respond(text=render.to_mrkdwn(hint), response_type="ephemeral")
+        except Exception as exc:
+            log.warning("slack: response_url failed (%s)", type(exc).__name__)
 
     async def _on_action(self, body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
         value = action.get("value")
@@ -698,9 +732,12 @@ class SlackAdapter:
             if private
             else await self.channel_title(channel, (body.get("channel") or {}).get("name"), client=client, scope=scope)
         )
-        await self._hand_over(
-            ButtonPress(ChatRef(PLATFORM, channel, title, private=private), sender, value, message_id)
-        )
+        try:
+            await self._hand_over(
+                ButtonPress(ChatRef(PLATFORM, channel, title, private=private), sender, value, message_id)
+            )
+        except Unavailable:
+            log.warning("slack: a button press was not handled, the database is unavailable")
 
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         if event.get("subtype") not in USER_SUBTYPES or event.get("bot_id") or event.get("bot_profile"):
@@ -731,7 +768,8 @@ class SlackAdapter:
                 text,
                 ts,
                 reply_to,
-            )
+            ),
+            body.get("event_id"),
         )
 
     async def _on_joined(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
@@ -749,9 +787,10 @@ class SlackAdapter:
             self._membership(channel, True, scope)
         chat = ChatRef(PLATFORM, channel, await self.channel_title(channel, client=client, scope=scope))
         if user == bot_user:
-            await self._hand_over(BotAdded(chat, added_by))
+            await self._hand_over(BotAdded(chat, added_by), body.get("event_id"))
         else:
-            await self._hand_over(MemberJoined(chat, await self.person(user, client=client, scope=scope), added_by))
+            await self._hand_over(MemberJoined(chat, await self.person(user, client=client, scope=scope), added_by),
+                                  body.get("event_id"))
 
     async def _on_left(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         user, channel = event.get("user"), event.get("channel")
@@ -764,7 +803,8 @@ class SlackAdapter:
             self._membership(channel, False, scope)
             return
         chat = ChatRef(PLATFORM, channel, await self.channel_title(channel, client=client, scope=scope))
-        await self._hand_over(MemberLeft(chat, await self.person(user, client=client, scope=scope)))
+        await self._hand_over(MemberLeft(chat, await self.person(user, client=client, scope=scope)),
+                              body.get("event_id"))
 
     async def _on_uninstalled(self, context: Any) -> None:
         """The app was removed from a workspace: drop its installation and what we recorded."""

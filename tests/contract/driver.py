@@ -30,7 +30,6 @@ Conventions every driver follows:
 from __future__ import annotations
 
 import abc
-import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Callable
@@ -304,24 +303,21 @@ def readable(text: str) -> str:
 
 @asynccontextmanager
 async def sqlite_unreachable(url: str, *engines: Any) -> AsyncIterator[None]:
-    """Make the SQLite database at ``url`` unreachable for ``engines`` until exit: the file is moved
-    away and a directory put in its place, so every new connection fails to open it (the
-    connections are dropped first). Afterwards the file comes back and the engines reconnect."""
-    path = Path(make_url(url).database or "")
-    away = path.with_name(path.name + ".away")
+    """Make the SQLite database at ``url`` unreachable for ``engines`` until exit: its folder is
+    moved away (with the write-ahead log beside the file), so a new connection can neither open
+    the file nor create another one; the engines' idle connections are dropped first. Afterwards
+    the folder comes back and the engines reconnect. The database must be alone in its folder."""
+    folder = Path(make_url(url).database or "").parent
+    away = folder.with_name(folder.name + ".away")
 
     async def drop_connections() -> None:
         for engine in engines:
             await engine.dispose()
 
     await drop_connections()
-    path.rename(away)
-    path.mkdir()
+    folder.rename(away)
     try:
         yield
     finally:
         await drop_connections()
-        path.rmdir()
-        away.rename(path)
-        await asyncio.sleep(0)
-
+        away.rename(folder)
