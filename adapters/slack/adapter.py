@@ -126,6 +126,9 @@ UNDELIVERABLE = frozenset(
 UPLOAD_RETRY_AFTER = 5.0
 #: messages whose text went out but whose files did not yet (remembered per outbox id)
 PENDING_FILES = 1000
+#: characters of mrkdwn per post: a longer text goes as several posts (Slack's limit for a section
+#: block; plain text beyond 40,000 characters Slack would cut off)
+MESSAGE_LIMIT = render.SECTION_LIMIT
 #: message metadata type that carries the outbox id (looked for by ``SlackSender.confirm``)
 METADATA_EVENT = "bamboe_outbox"
 #: how many of the latest messages ``confirm`` looks through
@@ -166,27 +169,29 @@ class SlackSender:
         self.directory = directory
         #: user id → the bot's IM channel with them
         self.im_channels: dict[str, str] = {}
-        #: outbox id → ``ts`` of a message whose text was sent but whose files were not (yet):
-        #: a retry uploads the files only, so the text is not posted twice (this process only)
-        self.text_sent: OrderedDict[int, str | None] = OrderedDict()
+        #: outbox id → ``ts`` of the posts of a message that went out while the rest (more posts of
+        #: a long text, the files) did not (yet): a retry posts only what is missing (this process only)
+        self.text_sent: OrderedDict[int, list[str | None]] = OrderedDict()
 
     async def send(self, message: Outgoing) -> str | None:
-        """Post ``message`` and then its files; return the text's ``ts``.
+        """Post ``message`` (a text longer than :data:`MESSAGE_LIMIT` as several posts, buttons on
+        the last) and then its files; return the first post's ``ts``.
 
-        Raises ``Undeliverable``/``RetryAfter`` as documented. When the text went out but the
-        files failed, a retry of the same outbox row skips the text and uploads the files only.
+        Raises ``Undeliverable``/``RetryAfter`` as documented. A retry of the same outbox row goes
+        on where the last attempt stopped: posts that went out are not posted again, and when only
+        the files failed, only they are uploaded.
         """
         key = message.outbox_id
         client = self.client
         try:
             if self.directory is not None:
                 client = await self.directory.client_for(message.address)
-            if key is not None and key in self.text_sent:
-                ts = self.text_sent[key]
-            else:
-                ts = await self._send_text(client, message)
-                if message.files and key is not None:
-                    self._remember(key, ts)
+            posts = self._posts(message)
+            done = list(self.text_sent.get(key, [])) if key is not None else []
+            for index in range(len(done), len(posts)):
+                done.append(await self._post(client, message, posts[index], last=index == len(posts) - 1))
+                if key is not None and (index < len(posts) - 1 or message.files):
+                    self._remember(key, done)
             if message.files:
                 await self._send_files(client, message)
         except SlackApiError as exc:
@@ -200,31 +205,41 @@ class SlackSender:
             raise upload_error(exc) from None
         if key is not None:
             self.text_sent.pop(key, None)
-        return ts
+        return done[0] if done else None
 
-    def _remember(self, key: int, ts: str | None) -> None:
-        self.text_sent[key] = ts
+    def _remember(self, key: int, posted: list[str | None]) -> None:
+        self.text_sent[key] = list(posted)
         self.text_sent.move_to_end(key)
         while len(self.text_sent) > PENDING_FILES:
             self.text_sent.popitem(last=False)
 
-    async def _send_text(self, client: AsyncWebClient, message: Outgoing) -> str | None:
-        """Post the text (and buttons); None without posting when there is only a file to send."""
-        addr = message.address
+    @staticmethod
+    def _posts(message: Outgoing) -> list[dict[str, Any]]:
+        """The arguments of each post the text needs: none when there is only a file to send, one
+        per :data:`MESSAGE_LIMIT` characters of mrkdwn otherwise (cut at line ends where it can);
+        the buttons go with the last."""
         if message.files and not message.buttons and not str(message.text).strip():
-            return None
-        args: dict[str, Any] = {"text": render.to_mrkdwn(message.text)}
+            return []
+        pieces = render.split_lines(render.to_mrkdwn(message.text), MESSAGE_LIMIT)
+        posts: list[dict[str, Any]] = [{"text": piece} for piece in pieces]
         if message.buttons:
-            args["blocks"] = render.blocks(message.text, message.buttons)
-            args["text"] = render.fallback(message.text)
+            fallback = render.fallback(message.text) if len(pieces) == 1 else pieces[-1]
+            posts[-1] = {"blocks": render.mrkdwn_blocks(pieces[-1], message.buttons), "text": fallback}
+        return posts
+
+    async def _post(self, client: AsyncWebClient, message: Outgoing, args: dict[str, Any], last: bool) -> str | None:
+        """One post of ``message``'s text: ephemeral for an answer only the asker sees. The last
+        post carries the outbox id in its metadata (see :meth:`confirm`)."""
+        addr = message.address
         if addr.thread:
-            args["thread_ts"] = addr.thread
+            args = {**args, "thread_ts": addr.thread}
         if message.ephemeral and addr.chat_id is not None and addr.user_id is not None:
             resp = await client.chat_postEphemeral(channel=addr.chat_id, user=addr.user_id, **args)
             return resp.get("message_ts")
         channel = await self._channel(client, message)
-        if message.outbox_id is not None:  # lets confirm() find it if the process dies before recording it
-            args["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": str(message.outbox_id)}}
+        if message.outbox_id is not None and last:  # lets confirm() find it if the process dies before recording it
+            args = {**args, "metadata": {"event_type": METADATA_EVENT,
+                                         "event_payload": {"outbox_id": str(message.outbox_id)}}}
         resp = await client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **args)
         return resp.get("ts")
 

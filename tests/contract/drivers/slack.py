@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from adapters.slack.adapter import MAIN_COMMAND, PLATFORM, SHORTCUTS
+from adapters.slack.adapter import MAIN_COMMAND, MESSAGE_LIMIT, PLATFORM, SHORTCUTS
 from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
@@ -43,11 +43,9 @@ from tests.contract.driver import (
 from tests.slack_standin import BOT_USER, TEAM, Call, SlackStandin
 
 CAPABILITIES = Capabilities(ephemeral=True, threads=True, replies=False, buttons=True, edits=False,
-                            opens_private=True, max_text=40_000, files=True, confirms=True)
+                            opens_private=True, max_text=MESSAGE_LIMIT, files=True, confirms=True)
 #: what the Slack adapter does not do yet (see tests/contract/conftest.py)
 KNOWN_GAPS = {
-    "test_a_long_text_is_split_within_the_platforms_limit":
-        "the Slack sender posts a long text as one message; Slack truncates text beyond 40,000 characters",
     "test_echoed_user_text_neither_pings_nor_formats":
         "mrkdwn has no escape for * _ ~ `: echoed '*vet*' shows bold",
 }
