@@ -82,6 +82,11 @@ PHOTO_MAX = 10 * 1024 * 1024
 MEDIA_WRITE_TIMEOUT = 60.0
 
 
+async def pause(seconds: float) -> None:
+    """Wait before asking for updates the core could not take yet (a seam for the tests)."""
+    await asyncio.sleep(seconds)
+
+
 class TelegramConfigError(ValueError):
     """The Telegram settings cannot work together (e.g. a webhook without a secret)."""
 
@@ -276,7 +281,8 @@ class TelegramAdapter:
         """Long polling: fetch updates, handle them in order, confirm them with the next offset."""
         bot = self.application.bot
         offset: int | None = None
-        delay = 1.0
+        delay = 1.0  # after a failed getUpdates; reset by the next one that works
+        held = 1.0  # after the core could not take an update; reset only once the core takes one
         while True:
             try:
                 updates = await bot.get_updates(offset=offset, timeout=self.poll_timeout,
@@ -301,10 +307,12 @@ class TelegramAdapter:
             for update in updates:
                 await self.application.process_update(update)
                 if self._retry.pop(update.update_id, None):  # the core could not take it: ask again later
-                    log.warning("telegram update %s kept for later: the database is unavailable", update.update_id)
-                    await asyncio.sleep(delay)
-                    delay = min(60.0, delay * 2)
+                    log.warning("telegram update %s kept for later: the database is unavailable; next try in "
+                                "%.0f s", update.update_id, held)
+                    await pause(held)
+                    held = min(60.0, held * 2)
                     break
+                held = 1.0
                 offset = update.update_id + 1
 
     async def _webhook(self, request: web.Request) -> web.Response:
