@@ -18,6 +18,10 @@ another.
   ``pacing`` table, so all replicas share them: a conversation that would exceed its limit waits
   (its row is put back until then) while the other conversations go on, and the platform-wide
   rate hands out send slots. A burst is queued, never dropped.
+* **Every call.** An adapter that sends one row as several API calls (Telegram: text parts, then
+  files) awaits :func:`next_call` before each call after the first: it waits the conversation's gap
+  and takes a platform-wide send slot, so the limits hold for every call, not only per row (the
+  lease is renewed meanwhile when a long row needs it).
 * **Answers.** "Too many requests" (:class:`RetryAfter`) makes that conversation wait as told,
   without counting as a failure. A private message the platform will not deliver until the
   person has started a chat with the bot (:class:`NotStarted`, Telegram) waits (state
@@ -34,6 +38,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -113,6 +118,19 @@ class Sender(Protocol):
     async def send(self, message: Outgoing) -> str | None:
         """Deliver ``message``; raise :class:`Undeliverable` when it can never arrive,
         :class:`RetryAfter` when rate limited, any other exception for a transient failure."""
+
+
+#: while delivery hands a row to a sender: what :func:`next_call` waits on (None: not in a delivery)
+_next_call: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("bamboe_next_call", default=None)
+
+
+async def next_call() -> None:
+    """For a sender that sends one message as several API calls: wait until the next call keeps the
+    platform's limits (the conversation's gap after the previous call, and a platform-wide send
+    slot). Call it before every call but the first. Returns at once outside a delivery."""
+    pace = _next_call.get()
+    if pace is not None:
+        await pace()
 
 
 #: called with the row that could not be delivered privately and the link to start a chat
@@ -220,7 +238,7 @@ class Delivery:
             await self._put_back(row.id, wait)
             return 0
         await self._platform_slot(row.platform)
-        return await self._send(row, item.in_doubt)
+        return await self._send(item)
 
     # ------------------------------------------------------------------ limits, shared via the database
     def _limits(self, platform: str) -> Limits:
@@ -311,10 +329,28 @@ class Delivery:
         await self._finish(row, "sent", platform_id)
         return True
 
-    async def _send(self, row: OutboxMessage, in_doubt: bool) -> int:
+    async def _next_part(self, item: Claimed) -> None:
+        """Before a further API call of the row being sent (see :func:`next_call`): the
+        conversation's gap (real time: the limit is the platform's) and a platform send slot; the
+        claim is renewed when less than the safety margin of it is left."""
+        row = item.row
+        gap = self._gap(row)
+        if gap:
+            await asyncio.sleep(gap * MARGIN)
+        await self._platform_slot(row.platform)
+        now = self.clock.now()
+        if now > item.lease_until - self.safety:
+            item.lease_until = now + self.lease
+            async with self.db.transaction() as session:
+                await session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id)
+                                      .values(lease_until=item.lease_until))
+
+    async def _send(self, item: Claimed) -> int:
         """Send one row and record the outcome; 1 when sent."""
+        row, in_doubt = item.row, item.in_doubt
         message = outgoing_from_row(row)
         self._sending.add(row.id)
+        paced = _next_call.set(lambda: self._next_part(item))
         try:
             platform_id = await self.senders[row.platform].send(message)
         except RetryAfter as exc:  # rate limited: not a failure, this conversation waits as told
@@ -342,6 +378,7 @@ class Delivery:
             self._remember_due(retry_at)
             return 0
         finally:
+            _next_call.reset(paced)
             self._sending.discard(row.id)
         metrics.MESSAGES_SENT.labels(row.platform).inc()
         metrics.DISPATCH_LAG.labels(row.platform).observe(max(0.0, (self.clock.now() - row.created_at).total_seconds()))

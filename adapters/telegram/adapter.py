@@ -41,7 +41,7 @@ from adapters.telegram.render import render_parts
 from adapters.telegram.translate import PLATFORM, Me, button_press, from_update
 from bamboe.settings import Settings
 from bot import i18n
-from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable
+from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable, next_call
 from bot.events import Attachment, InboundEvent, Outgoing, Unavailable
 from bot.markup import plain
 
@@ -391,7 +391,9 @@ class TelegramAdapter:
         (same topic, same reply); return the first part's message id (the text's).
 
         A retry of a message whose earlier attempt sent some parts (a file was rate limited, say)
-        sends only the parts still missing; this is remembered in memory per ``outbox_id``.
+        sends only the parts still missing; this is remembered in memory per ``outbox_id``. Every
+        call after the first waits for delivery's pacing (:func:`bot.delivery.next_call`), so the
+        parts keep the chat's limit too.
         """
         if self._stopped:
             raise RuntimeError("telegram adapter stopped")
@@ -411,8 +413,11 @@ class TelegramAdapter:
         texts = render_parts(text) if text.strip() or not message.files else []
         steps: list[str | Attachment] = [*texts, *message.files]
         done: list[str] = list(self._partial.get(message.outbox_id, [])) if message.outbox_id else []
-        for index in range(len(done), len(steps)):
+        first = len(done)
+        for index in range(first, len(steps)):
             step = steps[index]
+            if index > first:  # each call keeps the chat's limit, not only the first of the message
+                await next_call()
             if isinstance(step, Attachment):
                 last = not texts and index == len(steps) - 1  # a message of files alone: buttons on the last
                 sent = await self._send_file(target, step, markup if last else None, reply_to, topic, private)
