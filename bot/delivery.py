@@ -43,13 +43,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot import metrics
 from bot.clock import Clock
 from bot.core import outgoing_from_row
-from bot.database import Database
+from bot.database import Database, scrub_sqlite_wal
 from bot.events import Outgoing
 from bot.models import OutboxMessage, Pacing
 
@@ -372,9 +372,11 @@ class Delivery:
         except Exception as exc:  # transient: retry with back-off
             metrics.MESSAGES_FAILED.labels(row.platform, "retry").inc()
             log.warning("outbox %s send failed on %s (%s), will retry", row.id, row.platform, type(exc).__name__)
+            if row.attempts >= MAX_ATTEMPTS:
+                await self._finish(row, "failed", None)
+                return 0
             retry_at = self.clock.now() + timedelta(seconds=min(300, 2 ** row.attempts))
-            state = "failed" if row.attempts >= MAX_ATTEMPTS else "pending"
-            await self._write(row.id, {"state": state, "lease_until": retry_at})
+            await self._write(row.id, {"state": "pending", "lease_until": retry_at})
             self._remember_due(retry_at)
             return 0
         finally:
@@ -395,14 +397,22 @@ class Delivery:
             self._remember_due(until)
 
     async def _finish(self, row: OutboxMessage, state: str, platform_id: str | None, also: Any = None) -> None:
+        """Record a row's outcome. A row marked ``scrub`` keeps no personal content once it is done;
+        ``scrub: all`` (the notice that a person's data was erased) keeps nothing that names the
+        person either: no user id, no conversation key, no pacing row, nothing in SQLite's log."""
+        scrub = (row.meta or {}).get("scrub")
+        if scrub == "all" and state == "waiting":  # would keep the user id until they write: give it up
+            state = "failed"
         values: dict[str, Any] = {"state": state, "sent_at": self.clock.now(), "platform_message_id": platform_id,
                                   "lease_until": None}
-        scrub = (row.meta or {}).get("scrub")
         if scrub and state != "waiting":  # personal content (an export, an erasure notice) is not kept once sent
             values.update(text="", files=[], buttons=[], meta={})
             if scrub == "all":
-                values["user_id"] = None
+                values.update(user_id=None, chat_key=f"erased:{row.id}")
+                also = delete(Pacing).where(Pacing.key == _pace_key(row))
         await self._write(row.id, values, also)
+        if scrub == "all":
+            await scrub_sqlite_wal(self.db.engine)  # the claim wrote the user id to the log again
 
     async def _write(self, row_id: int, values: dict[str, Any], also: Any = None) -> None:
         """Record an outcome (with ``also``, a statement that belongs to it, in the same transaction);
