@@ -51,7 +51,6 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -61,6 +60,7 @@ from adapters.slack.store import (  # noqa: F401 - TTLCache and SeenEvents are r
     CACHE_SIZE,
     SEEN_EVENTS,
     Directory,
+    SealedInstallationStore,
     SeenEvents,
     SharedSeenEvents,
     Team,
@@ -342,6 +342,8 @@ class SlackAdapter:
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
         if not self.app_token and not secret:
             raise ValueError("Slack needs SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+        # multi-workspace mode keeps every workspace's bot token in the database, encrypted
+        box = settings.require_secret_box("Slack with several workspaces (OAuth)") if self.multi else None
         base_url = settings.slack_api_url or AsyncWebClient.BASE_URL
         if not base_url.endswith("/"):
             base_url += "/"
@@ -366,12 +368,12 @@ class SlackAdapter:
         # bolt gets its own token-less client: the token comes from ``authorize`` per request
         bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=[], logger=self.client.logger)
         self.directory: Directory | None = None
-        self.installations: AsyncSQLAlchemyInstallationStore | None = None
+        self.installations: SealedInstallationStore | None = None
         if self.multi:
             assert settings.slack_client_id is not None
             store_logger = _quiet_logger("bamboe.slack.oauth")
-            self.installations = AsyncSQLAlchemyInstallationStore(
-                client_id=settings.slack_client_id, engine=self.engine, logger=store_logger
+            self.installations = SealedInstallationStore(
+                settings.slack_client_id, self.engine, box, store_logger
             )
             states = AsyncSQLAlchemyOAuthStateStore(
                 expiration_seconds=oauth.STATE_SECONDS, engine=self.engine, logger=store_logger

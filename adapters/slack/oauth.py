@@ -4,8 +4,9 @@
 cookie) and redirects to Slack's consent page; Slack sends the browser back to
 ``GET /slack/oauth_redirect`` with a ``code``, which is exchanged for a bot token
 (``oauth.v2.access``) once state and cookie match. The installation is kept in
-``slack_installations``/``slack_bots`` by slack-sdk's ``AsyncSQLAlchemyInstallationStore``;
-bolt's ``authorize`` then finds each workspace's token there. The browser gets a small bilingual
+``slack_installations``/``slack_bots`` by slack-sdk's ``AsyncSQLAlchemyInstallationStore``, its
+tokens sealed (:class:`.store.SealedInstallationStore`); bolt's ``authorize`` then finds each
+workspace's token there. The browser gets a small bilingual
 page (:mod:`.pages`), also when something went wrong.
 """
 
