@@ -136,16 +136,19 @@ USER_SUBTYPES = frozenset({None, "thread_broadcast"})
 #: how often (seconds) old handled-event ids and stale conversation rows are pruned
 PRUNE_SECONDS = 600.0
 LANGUAGES = ("nl", "en")
+#: X-Slack-Request-Timestamp: Unix seconds, ASCII digits only
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 Inbound = Callable[[InboundEvent], Awaitable[None]]
 _REDACT = oauth.Redact()
 
 
 def _quiet_logger(name: str) -> logging.Logger:
-    """A logger for the Slack libraries that never emits DEBUG (their DEBUG lines carry bodies)
-    and never shows an OAuth code or a token."""
+    """A logger for the Slack libraries: its level follows ``BAMBOE_LOG_LEVEL`` (the root's), and
+    its filter (:class:`.oauth.Redact`) drops DEBUG lines and keeps bodies, OAuth codes and tokens
+    out of the others."""
     logger = logging.getLogger(name)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.NOTSET)
     if _REDACT not in logger.filters:
         logger.addFilter(_REDACT)
     return logger
@@ -535,7 +538,11 @@ class SlackAdapter:
         )
 
     async def _http(self, request: web.Request) -> web.Response:
-        """HTTP mode: bolt verifies the signature (401 when forged or older than 5 minutes)."""
+        """HTTP mode: bolt verifies the signature (401 when forged or older than 5 minutes). A
+        timestamp that is not a plain number is refused here (bolt's ``int()`` would raise)."""
+        if not TIMESTAMP.fullmatch(request.headers.get("X-Slack-Request-Timestamp", "0")):
+            log.info("slack: refused a request whose timestamp is not a number")
+            return web.json_response({"error": "invalid request"}, status=401)
         response = await self.app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(response)
 
