@@ -190,7 +190,7 @@ def test_filename_gets_an_extension_from_the_mime_type():
 
 
 async def test_a_long_text_goes_as_several_posts_and_a_retry_posts_only_what_is_missing():
-    from adapters.slack.adapter import MESSAGE_LIMIT
+    from adapters.slack.adapter import CAPABILITIES
 
     text = "\n".join(f"*Regel {i}*: " + "woord & " * 20 for i in range(60))  # ≈ 14,000 characters of mrkdwn
     message = Outgoing(Address("slack", CHANNEL, None, "1767600000.000042"), "x", text, (Button("Klaar", "x:1"),),
@@ -206,7 +206,7 @@ async def test_a_long_text_goes_as_several_posts_and_a_retry_posts_only_what_is_
         assert len(posts) >= 5 and len({c.params["text"] for c in posts}) == len(posts)  # none posted twice
         for call in posts:
             shown = "\n".join(b["text"]["text"] for b in call.params.get("blocks", []) if b["type"] == "section")
-            assert len(shown or call.params["text"]) <= MESSAGE_LIMIT
+            assert len(shown or call.params["text"]) <= CAPABILITIES.max_text
             assert call.params["thread_ts"] == "1767600000.000042"
         assert [bool(c.params.get("blocks")) for c in posts] == [False] * (len(posts) - 1) + [True]
         assert [bool(c.params.get("metadata")) for c in posts] == [False] * (len(posts) - 1) + [True]

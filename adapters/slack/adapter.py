@@ -130,9 +130,6 @@ UNDELIVERABLE = frozenset(
 UPLOAD_RETRY_AFTER = 5.0
 #: messages whose text went out but whose files did not yet (remembered per outbox id)
 PENDING_FILES = 1000
-#: characters of mrkdwn per post: a longer text goes as several posts (Slack's limit for a section
-#: block; plain text beyond 40,000 characters Slack would cut off)
-MESSAGE_LIMIT = render.SECTION_LIMIT
 #: message metadata type that carries the outbox id (looked for by ``SlackSender.confirm``)
 METADATA_EVENT = "bamboe_outbox"
 #: how many of the latest messages ``confirm`` looks through
@@ -183,7 +180,7 @@ class SlackSender:
         self.text_sent: OrderedDict[int, list[str | None]] = OrderedDict()
 
     async def send(self, message: Outgoing) -> str | None:
-        """Post ``message`` (a text longer than :data:`MESSAGE_LIMIT` as several posts, buttons on
+        """Post ``message`` (a text longer than ``capabilities.max_text`` as several posts, buttons on
         the last) and then its files; return the first post's ``ts``.
 
         Raises ``Undeliverable``/``RetryAfter`` as documented. A retry of the same outbox row goes
@@ -225,11 +222,12 @@ class SlackSender:
     @staticmethod
     def _posts(message: Outgoing) -> list[dict[str, Any]]:
         """The arguments of each post the text needs: none when there is only a file to send, one
-        per :data:`MESSAGE_LIMIT` characters of mrkdwn otherwise (cut at line ends where it can);
-        the buttons go with the last."""
+        per ``max_text`` characters of mrkdwn otherwise (Slack's limit for a section block; plain
+        text beyond 40,000 characters Slack would cut off), cut at line ends where it can; the
+        buttons go with the last."""
         if message.files and not message.buttons and not str(message.text).strip():
             return []
-        pieces = render.split_lines(render.to_mrkdwn(message.text), MESSAGE_LIMIT)
+        pieces = render.split_lines(render.to_mrkdwn(message.text), CAPABILITIES.max_text)
         posts: list[dict[str, Any]] = [{"text": piece} for piece in pieces]
         if message.buttons:
             fallback = render.fallback(message.text) if len(pieces) == 1 else pieces[-1]

@@ -48,6 +48,7 @@ from bot.core import store_outgoing
 from bot.database import Database
 from bot.events import Address, Attachment, Button, Outgoing
 from bot.models import Chat, OutboxMessage
+from bot.platform import Capabilities
 
 AMS = ZoneInfo("Europe/Amsterdam")
 #: the virtual time every driver starts at (a Monday; the weekly question is due Tuesday 10:00)
@@ -63,33 +64,6 @@ PATIENCE = 30.0
 def private(user: str) -> str:
     """``Sent.to`` of a private message to ``user``."""
     return f"private:{user}"
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a platform can do, as the adapter declares it (mirrors ``bot.platform.Capabilities``).
-
-    The tests read only these to decide what to expect; the driver takes them from the adapter.
-    """
-
-    #: an answer only the asker sees inside the group
-    ephemeral: bool = False
-    #: messages can be posted under a thread root (``Address.thread``)
-    threads: bool = False
-    #: a message can quote another (``Outgoing.reply_to``)
-    replies: bool = False
-    #: inline buttons; without them the adapter renders numbered choices and the text command
-    buttons: bool = False
-    #: the bot can edit a message it sent
-    edits: bool = False
-    #: the bot can start a private chat itself (False: ``NotStarted`` until the member writes first)
-    opens_private: bool = True
-    #: characters per message part (0: no limit)
-    max_text: int = 0
-    #: files can be sent
-    files: bool = False
-    #: ``Sender.confirm`` can tell whether a row in doubt arrived
-    confirms: bool = False
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from adapters.slack.adapter import MAIN_COMMAND, MESSAGE_LIMIT, PLATFORM, SHORTCUTS
+from adapters.slack.adapter import CAPABILITIES, MAIN_COMMAND, PLATFORM, SHORTCUTS
 from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
@@ -33,7 +33,6 @@ from tests.contract.driver import (
     GROUP,
     PEOPLE,
     START,
-    Capabilities,
     Driver,
     File,
     Sent,
@@ -42,8 +41,6 @@ from tests.contract.driver import (
 )
 from tests.slack_standin import BOT_USER, TEAM, Call, SlackStandin
 
-CAPABILITIES = Capabilities(ephemeral=True, threads=True, replies=False, buttons=True, edits=False,
-                            opens_private=True, max_text=MESSAGE_LIMIT, files=True, confirms=True)
 #: what the Slack adapter does not do yet (see tests/contract/conftest.py)
 KNOWN_GAPS = {
     "test_echoed_user_text_neither_pings_nor_formats":
