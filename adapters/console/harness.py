@@ -23,7 +23,7 @@ from bot.events import ButtonPress, ChatRef, MemberJoined, MemberLeft, MessageIn
 from bot.features import network as network_feature
 from bot.features import rhythm
 from bot.markup import plain
-from bot.models import Chat, Network
+from bot.models import Base, Chat, Network
 
 PLATFORM = "sim"
 
@@ -119,10 +119,19 @@ class Harness:
         self._message_ids = itertools.count(1)
 
     @classmethod
-    async def open(cls, url: str, start: datetime, chat_id: str = "group") -> Harness:
-        """Open (and migrate) the database at ``url`` and return a harness on it."""
-        db = Database(create_engine(url))
-        await upgrade(db.engine)
+    async def open(cls, url: str, start: datetime, chat_id: str = "group", *, fresh: bool = False) -> Harness:
+        """Open (and migrate) the database at ``url`` and return a harness on it (SQLite runs in
+        this thread: :mod:`bot.sqlite_inline`).
+
+        ``fresh``: ``url`` is a new, private, empty database (``simulate``'s temporary file): its
+        tables are made from the models in one go instead of by replaying every migration (the
+        result is the same schema; tests/test_migrations.py checks that)."""
+        db = Database(create_engine(url, inline=True))
+        if fresh:
+            async with db.engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+        else:
+            await upgrade(db.engine)
         return cls(db, VirtualClock(start), chat_id)
 
     async def close(self) -> None:
@@ -164,8 +173,10 @@ class Harness:
             await self.core.run_due()
             await self.delivery.flush()
         self.clock.set(target)
-        await self.core.run_due()
-        await self.delivery.flush()
+        # everything due by ``target`` ran above; only messages put back until a time up to
+        # ``target`` (a retry, a paced chat) may still be waiting
+        if self.delivery.next_due is not None and self.delivery.next_due <= target:
+            await self.delivery.flush()
 
     # ------------------------------------------------------------------ people
     def person(self, member_id: str) -> Person:
