@@ -5,14 +5,14 @@ number of each network and kind (announcements, ideas and decisions were already
 network).
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0013
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
