@@ -19,6 +19,7 @@ import os
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,13 +38,15 @@ from telegram import (
 from telegram import error as tg_error
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from adapters.telegram.render import render_parts
+from adapters.telegram.render import TELEGRAM_LIMIT, render_parts
 from adapters.telegram.translate import PLATFORM, Me, button_press, from_update
 from bamboe.settings import Settings
 from bot import i18n
-from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable
+from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable, next_call
 from bot.events import Attachment, InboundEvent, Outgoing, Unavailable
 from bot.markup import plain
+from bot.platform import Capabilities
+from bot.registry import Command
 
 log = logging.getLogger(__name__)
 # opt in to PTB's future time periods (``RetryAfter.retry_after`` as a timedelta) instead of a
@@ -82,6 +85,11 @@ PHOTO_MAX = 10 * 1024 * 1024
 MEDIA_WRITE_TIMEOUT = 60.0
 
 
+async def pause(seconds: float) -> None:
+    """Wait before asking for updates the core could not take yet (a seam for the tests)."""
+    await asyncio.sleep(seconds)
+
+
 class TelegramConfigError(ValueError):
     """The Telegram settings cannot work together (e.g. a webhook without a secret)."""
 
@@ -92,17 +100,14 @@ def retry_seconds(exc: tg_error.RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-def command_lists() -> dict[str | None, list[BotCommand]]:
+def command_lists(table: Sequence[Command]) -> dict[str | None, list[BotCommand]]:
     """The command menu per language (``None``: the default, in the core's default language),
-    from the core's command table and the ``help.commands.<name>.summary`` texts."""
-    import bot.features  # noqa: F401 - fills the command table
-    from bot.features.commands import ORDER
-
+    from the core's commands and the ``help.commands.<name>.summary`` texts."""
     lists: dict[str | None, list[BotCommand]] = {}
     for language in (None, *i18n.LANGUAGES):
         lang = language or i18n.DEFAULT_LANGUAGE
         commands = []
-        for cmd in ORDER:
+        for cmd in table:
             if not cmd.listed:
                 continue
             name = cmd.shown(lang)
@@ -137,8 +142,15 @@ class TelegramAdapter:
     platform = PLATFORM
     #: ≈ 20 messages a minute per group, one a second per person, 30 a second overall
     limits = Limits(per_chat=3.0, per_person=1.0, per_second=30)
+    #: replies and inline keyboards; a bot cannot open a private chat, and the Bot API cannot tell
+    #: whether an interrupted send arrived
+    capabilities = Capabilities(threads=True, replies=True, buttons=True, edits=True, opens_private=False,
+                                max_text=TELEGRAM_LIMIT, files=True, confirms=False)
 
-    def __init__(self, settings: Settings, inbound: Any, *, poll_timeout: int = POLL_TIMEOUT) -> None:
+    def __init__(self, settings: Settings, inbound: Any, *, poll_timeout: int = POLL_TIMEOUT,
+                 commands: Sequence[Command] = ()) -> None:
+        #: the core's commands, for Telegram's command menu
+        self.commands = tuple(commands)
         if settings.telegram_bot_token is None:
             raise TelegramConfigError("TELEGRAM_BOT_TOKEN is not set")
         self.inbound = inbound
@@ -261,7 +273,7 @@ class TelegramAdapter:
         """Register the command menu (default, Dutch, English); a failure is logged, not fatal."""
         bot = self.application.bot
         try:
-            lists = command_lists()
+            lists = command_lists(self.commands)
         except Exception:
             log.exception("telegram command menu could not be built")
             return
@@ -276,7 +288,8 @@ class TelegramAdapter:
         """Long polling: fetch updates, handle them in order, confirm them with the next offset."""
         bot = self.application.bot
         offset: int | None = None
-        delay = 1.0
+        delay = 1.0  # after a failed getUpdates; reset by the next one that works
+        held = 1.0  # after the core could not take an update; reset only once the core takes one
         while True:
             try:
                 updates = await bot.get_updates(offset=offset, timeout=self.poll_timeout,
@@ -301,10 +314,12 @@ class TelegramAdapter:
             for update in updates:
                 await self.application.process_update(update)
                 if self._retry.pop(update.update_id, None):  # the core could not take it: ask again later
-                    log.warning("telegram update %s kept for later: the database is unavailable", update.update_id)
-                    await asyncio.sleep(delay)
-                    delay = min(60.0, delay * 2)
+                    log.warning("telegram update %s kept for later: the database is unavailable; next try in "
+                                "%.0f s", update.update_id, held)
+                    await pause(held)
+                    held = min(60.0, held * 2)
                     break
+                held = 1.0
                 offset = update.update_id + 1
 
     async def _webhook(self, request: web.Request) -> web.Response:
@@ -383,7 +398,9 @@ class TelegramAdapter:
         (same topic, same reply); return the first part's message id (the text's).
 
         A retry of a message whose earlier attempt sent some parts (a file was rate limited, say)
-        sends only the parts still missing; this is remembered in memory per ``outbox_id``.
+        sends only the parts still missing; this is remembered in memory per ``outbox_id``. Every
+        call after the first waits for delivery's pacing (:func:`bot.delivery.next_call`), so the
+        parts keep the chat's limit too.
         """
         if self._stopped:
             raise RuntimeError("telegram adapter stopped")
@@ -403,8 +420,11 @@ class TelegramAdapter:
         texts = render_parts(text) if text.strip() or not message.files else []
         steps: list[str | Attachment] = [*texts, *message.files]
         done: list[str] = list(self._partial.get(message.outbox_id, [])) if message.outbox_id else []
-        for index in range(len(done), len(steps)):
+        first = len(done)
+        for index in range(first, len(steps)):
             step = steps[index]
+            if index > first:  # each call keeps the chat's limit, not only the first of the message
+                await next_call()
             if isinstance(step, Attachment):
                 last = not texts and index == len(steps) - 1  # a message of files alone: buttons on the last
                 sent = await self._send_file(target, step, markup if last else None, reply_to, topic, private)
@@ -531,6 +551,6 @@ class TelegramAdapter:
         return f"https://t.me/{self.me.username}?start=hi" if self.me and self.me.username else None
 
 
-def build(settings: Settings, inbound: Any) -> TelegramAdapter:
+def build(settings: Settings, inbound: Any, commands: Sequence[Command] = ()) -> TelegramAdapter:
     """The factory ``bamboe run`` calls (see :data:`bamboe.runtime.ADAPTERS`)."""
-    return TelegramAdapter(settings, inbound)
+    return TelegramAdapter(settings, inbound, commands=commands)

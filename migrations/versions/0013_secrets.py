@@ -7,7 +7,7 @@ migration is run with a key (``bamboe run`` and ``bamboe db upgrade`` pass it); 
 stay as they are until the next start with a key, which seals whatever plaintext it finds.
 
 Revision ID: 0013
-Revises: 0007
+Revises: 0008
 """
 
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from alembic import context, op
 from bot.secrets import seal_all
 
 revision = "0013"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
