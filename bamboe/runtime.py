@@ -1,7 +1,7 @@
 """The composition root of ``bamboe run``: builds the database, core, delivery and adapters from
 settings, serves the one HTTP server, and runs the dispatcher loop until stopped.
 
-An adapter is built by a factory ``build(settings, inbound) -> Adapter`` named in
+An adapter is built by a factory ``build(settings, inbound, commands) -> Adapter`` named in
 :data:`ADAPTERS`; it hands every inbound event to ``inbound`` (which lets the core decide and
 wakes delivery), offers a :class:`~bot.delivery.Sender` for outgoing messages, and may add
 routes to the shared HTTP server (Slack's HTTP mode, Telegram's webhook).
@@ -31,6 +31,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 from sqlalchemy import func, or_, select, text
 
+from bamboe.features import FEATURES
 from bamboe.settings import Settings
 from bot import metrics
 from bot.clock import Clock, SystemClock
@@ -39,6 +40,7 @@ from bot.database import Database, create_engine, upgrade
 from bot.delivery import Delivery, Sender
 from bot.events import InboundEvent, Outgoing
 from bot.models import Job, OutboxMessage
+from bot.platform import Capabilities
 
 log = logging.getLogger("bamboe")
 
@@ -68,6 +70,8 @@ class Adapter(Protocol):
 
     platform: str
     sender: Sender
+    #: what the platform can do (also on ``sender``)
+    capabilities: Capabilities
 
     def routes(self) -> list[web.RouteDef]:
         """HTTP routes this adapter serves on the shared server (may be empty)."""
@@ -90,7 +94,7 @@ ADAPTERS: dict[str, str] = {
 }
 
 
-def load_factory(platform: str) -> Callable[[Settings, Inbound], Adapter]:
+def load_factory(platform: str) -> Callable[..., Adapter]:
     """Import the adapter factory registered for ``platform``."""
     module, _, name = ADAPTERS[platform].partition(":")
     return getattr(importlib.import_module(module), name)
@@ -275,7 +279,7 @@ async def open_app(
     try:
         await migrate(db)
         clock = clock or SystemClock()
-        core = Core(db, clock)
+        core = Core(db, clock, FEATURES)
         delivery = Delivery(
             db,
             clock,
@@ -359,7 +363,7 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
     (bounded, see :func:`shut_down`)."""
     async with open_app(settings, clock=clock) as app:
         for platform in settings.configured_platforms():
-            adapter = load_factory(platform)(settings, app.receive)
+            adapter = load_factory(platform)(settings, app.receive, app.core.features.commands)
             app.adapters.append(adapter)
             app.delivery.senders[platform] = adapter.sender
         runner = web.AppRunner(app.web_app(), access_log=None, shutdown_timeout=HTTP_GRACE_SECONDS)

@@ -47,6 +47,7 @@ from bot.core import outgoing_from_row
 from bot.database import Database
 from bot.events import Outgoing
 from bot.models import OutboxMessage, Pacing
+from bot.platform import Capabilities
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +106,22 @@ class Limits:
 class Sender(Protocol):
     """What an adapter offers the core: deliver one message, return the platform's message id.
 
-    An adapter may also set ``limits`` (:class:`Limits`), and may offer
-    ``async confirm(message) -> str | None``: the platform's id of ``message`` if an earlier,
-    interrupted attempt did deliver it (used for rows found in doubt).
+    A sender states ``capabilities`` (:class:`bot.platform.Capabilities`) and may set ``limits``
+    (:class:`Limits`). When ``capabilities.confirms``, it offers ``async confirm(message) -> str | None``:
+    the platform's id of ``message`` if an earlier, interrupted attempt did deliver it (used for rows
+    found in doubt).
     """
+
+    capabilities: Capabilities
 
     async def send(self, message: Outgoing) -> str | None:
         """Deliver ``message``; raise :class:`Undeliverable` when it can never arrive,
         :class:`RetryAfter` when rate limited, any other exception for a transient failure."""
+
+
+def capabilities_of(sender: Sender) -> Capabilities:
+    """What the sender's platform can do (the defaults for a sender that does not say)."""
+    return getattr(sender, "capabilities", None) or Capabilities()
 
 
 #: called with the row that could not be delivered privately and the link to start a chat
@@ -295,7 +304,8 @@ class Delivery:
     # ------------------------------------------------------------------ sending
     async def _confirmed(self, row: OutboxMessage) -> bool:
         """For a row in doubt: ask the platform whether the interrupted attempt delivered it."""
-        confirm = getattr(self.senders[row.platform], "confirm", None)
+        sender = self.senders[row.platform]
+        confirm = sender.confirm if capabilities_of(sender).confirms else None
         log.info("outbox %s was in doubt on %s (%s)", row.id, row.platform,
                  "checking" if confirm else "sending again: the platform cannot tell")
         if confirm is None:

@@ -10,7 +10,7 @@ together with marking it done: the effects and the "done" land together or not a
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -61,6 +61,8 @@ class JobContext:
     now: datetime
     #: set by a handler that cannot run now (inside a session, quiet hours): run again then
     postpone_to: datetime | None = None
+    #: the bot's features (:class:`bot.registry.Registry`), for handlers that need other features
+    features: Any = None
 
     @property
     def lateness(self) -> timedelta:
@@ -84,10 +86,12 @@ class JobKind:
 class Dispatcher:
     """Claims due jobs and runs them; safe to run in several processes on PostgreSQL."""
 
-    def __init__(self, db: Database, clock: Clock, kinds: dict[str, JobKind]) -> None:
+    def __init__(self, db: Database, clock: Clock, kinds: Mapping[str, JobKind], *, features: Any = None) -> None:
         self.db = db
         self.clock = clock
         self.kinds = kinds
+        #: handed to every job handler (:attr:`JobContext.features`)
+        self.features = features
         #: jobs claimed and not yet run (put back by :meth:`release_claims` on shutdown)
         self._claimed: set[int] = set()
 
@@ -137,7 +141,7 @@ class Dispatcher:
                 if job is None or job.state != "claimed":
                     return
                 kind = self.kinds.get(job.kind)
-                ctx = JobContext(session, job, now)
+                ctx = JobContext(session, job, now, features=self.features)
                 if kind is None:
                     log.error("no handler for job kind %s (job %s)", job.kind, job.id)
                     job.state = "failed"

@@ -217,6 +217,8 @@ class OutboxMessage(Base):
     buttons: Mapped[list[Any]] = mapped_column(default=list)
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     ephemeral: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the platform id of the member's message this answers (quoted where the platform can)
+    reply_to: Mapped[str | None] = mapped_column(String(128), nullable=True)
     #: attachments: ``[{"name", "mime", "data" (base64)}]``
     files: Mapped[list[Any]] = mapped_column(default=list)
     state: Mapped[str] = mapped_column(String(10), default="pending")

@@ -16,7 +16,7 @@ from sqlalchemy import select, text
 
 from adapters.console.harness import Harness
 from bot import privacy as detect
-from bot.features.commands import split_command
+from bot.core import split_command
 from bot.models import Answer, Celebration, LogEntry, MeetingInput, Member, OutboxMessage
 from tests.conftest import MEMBERS, NETWORK, local, texts
 from tests.test_rhythm import command, member, only_error_for, rows, sent

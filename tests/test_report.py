@@ -15,11 +15,11 @@ from sqlalchemy import delete, text
 from adapters.console.harness import Harness, Sent
 from bot.database import create_engine, sqlite_url_for, upgrade
 from bot.features.report import report_due
+from bot.features.report.data import gather
+from bot.features.report.period import Period, parse_period
+from bot.features.report.render import render
 from bot.models import Job, Network, RoundEntry
 from bot.parsing import UserError
-from bot.report.data import gather
-from bot.report.period import Period, parse_period
-from bot.report.render import render
 from tests.conftest import MEMBERS, local, texts
 from tests.test_rhythm import at_local, command, network, only_error_for, rows, sent
 

@@ -436,7 +436,8 @@ async def test_restart_neither_loses_nor_duplicates_the_nudge(harness: Harness) 
     await harness.advance(local(2026, 1, 6, 9, 0))
     restarted = Harness(harness.db, harness.clock, harness.chat.chat_id)
     async with harness.db.transaction() as s:  # a starting process may plan again: a no-op
-        await rhythm.plan_all(s, await s.get(Network, (await network(harness)).id), harness.clock.now())
+        await harness.core.features.plan_network(s, await s.get(Network, (await network(harness)).id),
+                                                 harness.clock.now())
     assert len(await rows(harness, Job, Job.kind == "nudge")) == 1
     await restarted.advance(local(2026, 1, 6, 11, 0))
     await harness.advance(local(2026, 1, 6, 11, 0))  # the old process, if it still ran

@@ -41,7 +41,7 @@ import mimetypes
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -82,6 +82,8 @@ from bot.events import (
     Outgoing,
     Person,
 )
+from bot.platform import Capabilities
+from bot.registry import Command
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +92,10 @@ EVENTS_PATH = "/slack/events"
 INSTALL_PATH = oauth.INSTALL_PATH
 REDIRECT_PATH = oauth.REDIRECT_PATH
 #: shortcuts: the slash command → the core command it stands for
-SHORTCUTS = {"/actieleren": "actieleren", "/mededeling": "mededeling", "/vier": "vier"}
-MAIN_COMMAND = "/bamboe"
+SHORTCUTS = {f"/{name}": name for name in render.SHORTCUTS}
+MAIN_COMMAND = f"/{render.MAIN_COMMAND}"
+CAPABILITIES = Capabilities(ephemeral=True, threads=True, buttons=True, edits=True, opens_private=True,
+                            max_text=render.SECTION_LIMIT, files=True, confirms=True)
 #: Web API errors after which a message can never arrive (retrying will not help)
 UNDELIVERABLE = frozenset(
     {
@@ -159,6 +163,8 @@ class SlackSender:
 
     #: chat.postMessage allows about one message per second per channel
     limits = Limits(per_chat=1.0, per_person=1.0)
+    #: ephemeral answers, threads, Block Kit buttons; a row in doubt is found by its metadata
+    capabilities = CAPABILITIES
 
     def __init__(self, client: AsyncWebClient, directory: Directory | None = None) -> None:
         self.client = client
@@ -879,6 +885,6 @@ def command_text(command: str, text: str) -> str | None:
     return None
 
 
-def build(settings: Settings, inbound: Inbound) -> SlackAdapter:
+def build(settings: Settings, inbound: Inbound, commands: Sequence[Command] = ()) -> SlackAdapter:
     """The factory ``bamboe run`` calls when ``SLACK_BOT_TOKEN`` (or the OAuth client) is set."""
     return SlackAdapter(settings, inbound)

@@ -19,6 +19,7 @@ import os
 import re
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -37,13 +38,15 @@ from telegram import (
 from telegram import error as tg_error
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
-from adapters.telegram.render import render_parts
+from adapters.telegram.render import TELEGRAM_LIMIT, render_parts
 from adapters.telegram.translate import PLATFORM, Me, button_press, from_update
 from bamboe.settings import Settings
 from bot import i18n
 from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable
 from bot.events import Attachment, InboundEvent, Outgoing, Unavailable
 from bot.markup import plain
+from bot.platform import Capabilities
+from bot.registry import Command
 
 log = logging.getLogger(__name__)
 # opt in to PTB's future time periods (``RetryAfter.retry_after`` as a timedelta) instead of a
@@ -92,17 +95,14 @@ def retry_seconds(exc: tg_error.RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-def command_lists() -> dict[str | None, list[BotCommand]]:
+def command_lists(table: Sequence[Command]) -> dict[str | None, list[BotCommand]]:
     """The command menu per language (``None``: the default, in the core's default language),
-    from the core's command table and the ``help.commands.<name>.summary`` texts."""
-    import bot.features  # noqa: F401 - fills the command table
-    from bot.features.commands import ORDER
-
+    from the core's commands and the ``help.commands.<name>.summary`` texts."""
     lists: dict[str | None, list[BotCommand]] = {}
     for language in (None, *i18n.LANGUAGES):
         lang = language or i18n.DEFAULT_LANGUAGE
         commands = []
-        for cmd in ORDER:
+        for cmd in table:
             if not cmd.listed:
                 continue
             name = cmd.shown(lang)
@@ -137,8 +137,15 @@ class TelegramAdapter:
     platform = PLATFORM
     #: ≈ 20 messages a minute per group, one a second per person, 30 a second overall
     limits = Limits(per_chat=3.0, per_person=1.0, per_second=30)
+    #: replies and inline keyboards; a bot cannot open a private chat, and the Bot API cannot tell
+    #: whether an interrupted send arrived
+    capabilities = Capabilities(threads=True, replies=True, buttons=True, edits=True, opens_private=False,
+                                max_text=TELEGRAM_LIMIT, files=True, confirms=False)
 
-    def __init__(self, settings: Settings, inbound: Any, *, poll_timeout: int = POLL_TIMEOUT) -> None:
+    def __init__(self, settings: Settings, inbound: Any, *, poll_timeout: int = POLL_TIMEOUT,
+                 commands: Sequence[Command] = ()) -> None:
+        #: the core's commands, for Telegram's command menu
+        self.commands = tuple(commands)
         if settings.telegram_bot_token is None:
             raise TelegramConfigError("TELEGRAM_BOT_TOKEN is not set")
         self.inbound = inbound
@@ -261,7 +268,7 @@ class TelegramAdapter:
         """Register the command menu (default, Dutch, English); a failure is logged, not fatal."""
         bot = self.application.bot
         try:
-            lists = command_lists()
+            lists = command_lists(self.commands)
         except Exception:
             log.exception("telegram command menu could not be built")
             return
@@ -531,6 +538,6 @@ class TelegramAdapter:
         return f"https://t.me/{self.me.username}?start=hi" if self.me and self.me.username else None
 
 
-def build(settings: Settings, inbound: Any) -> TelegramAdapter:
+def build(settings: Settings, inbound: Any, commands: Sequence[Command] = ()) -> TelegramAdapter:
     """The factory ``bamboe run`` calls (see :data:`bamboe.runtime.ADAPTERS`)."""
-    return TelegramAdapter(settings, inbound)
+    return TelegramAdapter(settings, inbound, commands=commands)

@@ -8,10 +8,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from bot.core import Ctx
-from bot.features.commands import Command
 from bot.markup import Markup
 from bot.models import Meeting
 from bot.parsing import UserError, parse_time_range, take_date
+from bot.registry import Command, Feature
 from bot.timeutil import format_time, format_when, local
 
 DEFAULT_LENGTH = timedelta(hours=2)
@@ -68,8 +68,7 @@ async def cmd_meeting(ctx: Ctx, args: str) -> None:
                       created_by=ctx.member.id if ctx.member else None)
     ctx.session.add(meeting)
     await ctx.session.flush()
-    for hook in ON_MEETING_PLANNED:
-        await hook(ctx, meeting)
+    await ctx.features.emit("meeting_planned", ctx, meeting)
     ctx.group("session", ctx.t("meetings.planned", line=describe(ctx, meeting)))
 
 
@@ -83,7 +82,5 @@ async def _cancel(ctx: Ctx, words: list[str]) -> None:
     ctx.group("session", ctx.t("meetings.cancelled", line=describe(ctx, meeting)))
 
 
-#: called with (ctx, meeting) after a session is planned (later features plan their work here)
-ON_MEETING_PLANNED: list = []
-
-COMMANDS = [Command("bijeenkomst", cmd_meeting, ("session", "sessie", "meeting"))]
+#: emits ``meeting_planned`` (ctx, meeting) after a session is planned (other features plan their work then)
+FEATURE = Feature("meetings", commands=(Command("bijeenkomst", cmd_meeting, ("session", "sessie", "meeting")),))

@@ -15,15 +15,16 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.core import Ctx, network_job
+from bot.directory import active_members
 from bot.events import Button, MessageIn
-from bot.features.commands import BUTTONS, MESSAGE_HOOKS, Command
-from bot.features.network import active_members, find_member, next_meeting
+from bot.features.network import find_member, next_meeting
 from bot.features.rhythm import themes
 from bot.guard import Label, classify
 from bot.jobs import JobContext, JobKind, plan, unplan
 from bot.markup import Markup
 from bot.models import Action, Member, Round, RoundEntry
 from bot.parsing import UserError, take_date
+from bot.registry import Command, Feature
 from bot.schedule import local_at
 from bot.timeutil import local, next_open_time
 
@@ -347,8 +348,7 @@ async def _finish_action(ctx: Ctx, action_id: int, outcome: str) -> None:
     how = ctx.t("rounds.outcome", outcome=action.outcome) if action.outcome else ""
     ctx.group("action_followup", ctx.t("rounds.action_done", owner=owner, text=action.text, how=Markup(how)),
               meta={"action": action.id})
-    for hook in ON_ACTION_DONE:
-        await hook(ctx, action)
+    await ctx.features.emit("action_done", ctx, action)
 
 
 async def _list_actions(ctx: Ctx) -> None:
@@ -471,7 +471,6 @@ async def on_action_button(ctx: Ctx, rest: str) -> None:
         raise UserError("errors.unknown_button")
 
 
-ON_ACTION_DONE: list = []
 
 JOB_KINDS = {
     "round_step": JobKind(run_step_end, grace=None),
@@ -479,17 +478,22 @@ JOB_KINDS = {
     "action_followup": JobKind(run_followup, grace=timedelta(days=3)),
 }
 
-MESSAGE_HOOKS.insert(0, on_round_message)
-BUTTONS["round"] = on_volunteer_button
-BUTTONS["action"] = on_action_button
 
-COMMANDS = [
-    Command("actieleren", cmd_start, ("actionlearning",), roles=LEADS),
-    Command("casus", cmd_case, ("case",)),
-    Command("volgende", cmd_next, ("next",)),
-    Command("verder", cmd_resume, ("resume",)),
-    Command("stop", cmd_stop),
-    Command("actie", cmd_action, ("action",)),
-    Command("rondes", cmd_rounds, ("rounds",)),
-    Command("ronde", cmd_round, ("round",)),
-]
+#: emits ``action_done`` (ctx, action) when an action is closed
+FEATURE = Feature(
+    "rounds",
+    commands=(
+        Command("actieleren", cmd_start, ("actionlearning",), roles=LEADS),
+        Command("casus", cmd_case, ("case",)),
+        Command("volgende", cmd_next, ("next",)),
+        Command("verder", cmd_resume, ("resume",)),
+        Command("stop", cmd_stop),
+        Command("actie", cmd_action, ("action",)),
+        Command("rondes", cmd_rounds, ("rounds",)),
+        Command("ronde", cmd_round, ("round",)),
+    ),
+    jobs=JOB_KINDS,
+    # first: while a round runs, the chat's plain messages belong to its current step
+    message_hooks=(on_round_message,),
+    buttons={"round": on_volunteer_button, "action": on_action_button},
+)
