@@ -28,6 +28,7 @@ import random
 import time
 import warnings
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -43,7 +44,7 @@ from sqlalchemy import select
 
 from adapters.teams import translate
 from adapters.teams.auth import AuthError, InboundAuth, TokenClient
-from adapters.teams.render import render_parts
+from adapters.teams.render import MAX_TEXT, render_parts
 from adapters.teams.store import Store
 from bamboe.settings import Settings
 from bot import i18n
@@ -53,6 +54,8 @@ from bot.events import Attachment as CoreAttachment
 from bot.events import BotAdded, ChatRef, Outgoing, Unavailable
 from bot.markup import plain
 from bot.models import Chat, Member, Network
+from bot.platform import Capabilities
+from bot.registry import Command
 
 log = logging.getLogger(__name__)
 # the SDK logs request details at INFO (conversation ids, activity types) and its connector logs
@@ -130,13 +133,21 @@ class TeamsAdapter:
     #: hour: one message every 2 s keeps all four (the hourly one binds); 50 a second per tenant
     limits = Limits(per_chat=2.0, per_person=2.0, per_second=50)
 
-    def __init__(self, settings: Settings, inbound: Any) -> None:
+    #: replies in channel threads and quoted replies in group chats, Adaptive Card buttons, a 1:1
+    #: the bot can create (where the app is installed for the person), files as download links; no
+    #: "only you see this" for bots in a channel, and Teams cannot tell whether an interrupted send arrived
+    capabilities = Capabilities(ephemeral=False, threads=True, replies=True, buttons=True, edits=False,
+                                opens_private=True, max_text=MAX_TEXT, files=True, confirms=False)
+
+    def __init__(self, settings: Settings, inbound: Any, commands: Sequence[Command] = ()) -> None:
         missing = [name for name, value in (("TEAMS_APP_ID", settings.teams_app_id),
                                             ("TEAMS_APP_PASSWORD", settings.teams_app_password),
                                             ("TEAMS_TENANT_ID", settings.teams_tenant_id)) if not value]
         if missing:
             raise TeamsConfigError(f"Teams needs {', '.join(missing)}")
         self.inbound = inbound
+        #: the core's commands (for the app package's command lists)
+        self.commands = tuple(commands)
         self.app_id = str(settings.teams_app_id)
         self.tenant_id = str(settings.teams_tenant_id).lower()
         self._secret = settings.teams_app_password.get_secret_value()
@@ -157,7 +168,6 @@ class TeamsAdapter:
         self._ready = False
         #: without TEAMS_PUBLIC_URL: the address the Bot Connector reached this server at
         self._learned: str | None = None
-        self._commands: frozenset[str] | None = None
         self._file_key = hmac.new(self._secret.encode(), b"bamboe-teams-files", hashlib.sha256).digest()
         #: outbox id → ids of the parts already sent (a retry goes on where it stopped)
         self._partial = _Bounded(1000)
@@ -251,7 +261,7 @@ class TeamsAdapter:
         now = datetime.now(UTC)
         if kind == "message":
             await self.store.remember(activity, now)
-            for event in translate.message_events(activity, self.commands()):
+            for event in translate.message_events(activity):
                 await self.inbound(event)
         elif kind == "conversationUpdate":
             await self._conversation_update(activity, now)
@@ -315,7 +325,7 @@ class TeamsAdapter:
             await self.store.remember(activity, now)
             action = translate.button_action(activity)
             if action is not None:
-                await self.inbound(translate.message_events(activity, self.commands())[0])
+                await self.inbound(translate.message_events(activity)[0])
             body = {"statusCode": 200, "type": "application/vnd.microsoft.activity.message", "value": ""}
         await context.send_activity(Activity(type="invokeResponse", value={"status": 200, "body": body}))
 
@@ -329,15 +339,6 @@ class TeamsAdapter:
             log.info("teams: a new member's name could not be read (%s)", type(exc).__name__)
             return ""
         return str(getattr(member, "name", "") or "")
-
-    def commands(self) -> frozenset[str]:
-        """The core's command names and aliases (what a member may type after the @mention)."""
-        if self._commands is None:
-            import bot.features  # noqa: F401 - fills the command table
-            from bot.features.commands import TABLE
-
-            self._commands = frozenset(TABLE)
-        return self._commands
 
     # ------------------------------------------------------------------ outbound
     async def send(self, message: Outgoing) -> str | None:
@@ -383,7 +384,7 @@ class TeamsAdapter:
             raise Undeliverable("the app is not in this conversation")
         root = addr.thread
         if not root and addr.user_id and message.ephemeral:  # Teams has no "only you see this" for bots
-            asked = getattr(message, "reply_to", None)
+            asked = message.reply_to
             asker = await self.store.asker(conv.chat_id, addr.user_id)
             if asker is not None and (asked is None or asker.message_id == asked):
                 root = (asker.thread or asker.message_id) if conv.kind == "channel" else asker.message_id
@@ -557,7 +558,7 @@ def _card(message: Outgoing) -> Attachment:
     return Attachment(content_type=CARD_TYPE, content=card)
 
 
-def build(settings: Settings, inbound: Any) -> TeamsAdapter:
+def build(settings: Settings, inbound: Any, commands: Sequence[Command] = ()) -> TeamsAdapter:
     """The factory ``bamboe run`` calls (see :data:`bamboe.runtime.ADAPTERS`)."""
-    return TeamsAdapter(settings, inbound)
+    return TeamsAdapter(settings, inbound, commands)
 

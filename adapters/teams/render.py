@@ -22,6 +22,8 @@ from bot.markup import Span, spans
 
 #: bytes of rendered text per message part (Teams' limit is about 28 KB for the whole activity)
 PART_BYTES = 24_000
+#: characters of text one part surely holds (every character escaped to a 6-byte reference)
+MAX_TEXT = PART_BYTES // 6
 #: how the bot is addressed in a channel or group chat (the app's short name in the manifest)
 BOT_NAME = "Bamboe"
 #: characters Teams may read as Markdown, even in xml text
@@ -40,7 +42,7 @@ def command_text(command: str, group: bool) -> str:
 
 
 def _wrap(text: str, span: Span, group: bool) -> str:
-    if getattr(span, "command", False):
+    if span.command:
         text = command_text(text, group)
     out = escape_text(text)
     if span.code:

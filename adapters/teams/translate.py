@@ -4,8 +4,8 @@
   (or a hash when that is longer than the core's 100 characters); a person by their Entra object
   id (``aadObjectId``; guests have one in the host tenant too), else a hash of their ``29:`` id.
 * A channel message that @mentions the bot, and every message in a 1:1, is *addressed* to the
-  bot: the mention is removed and a leading command word (``pauze 2w``) becomes the core's
-  command form (``/pauze 2w``).
+  bot (``MessageIn.addressed``): the mention is removed, and the core takes a leading command word
+  (``pauze 2w``) as a command.
 * What a message answers: in a channel, the thread it sits in (``;messageid=<root>`` in the
   conversation id, or ``replyToId``); in a group chat, the message it quotes (a ``quotedReply``
   entity; older clients send an HTML attachment with ``<blockquote itemtype=
@@ -141,15 +141,6 @@ def answers(activity: dict[str, Any]) -> str | None:
     return None
 
 
-def command_form(text: str, addressed: bool, commands: frozenset[str]) -> str:
-    """The core's command form of an addressed message: ``pauze 2w`` → ``/pauze 2w`` when
-    ``pauze`` is a command; other text is left as it is."""
-    if not addressed or text.startswith("/"):
-        return text
-    word = text.split(maxsplit=1)[0].lower() if text else ""
-    return "/" + text if word in commands else text
-
-
 def button_action(activity: dict[str, Any]) -> str | None:
     """The core's action of a card button: ``Action.Submit`` (a message with ``value``) or
     ``Action.Execute`` (an ``adaptiveCard/action`` invoke)."""
@@ -162,7 +153,7 @@ def button_action(activity: dict[str, Any]) -> str | None:
     return action if isinstance(action, str) and action else None
 
 
-def message_events(activity: dict[str, Any], commands: frozenset[str]) -> list[InboundEvent]:
+def message_events(activity: dict[str, Any]) -> list[InboundEvent]:
     """A message activity (or a card's submit) as the core's events."""
     chat = chat_ref(activity)
     sender = person(activity.get("from") or {})
@@ -172,8 +163,7 @@ def message_events(activity: dict[str, Any], commands: frozenset[str]) -> list[I
     text = read_text(activity)
     if not text.text:
         return []
-    return [MessageIn(chat, sender, command_form(text.text, text.addressed, commands), activity.get("id"),
-                      text.reply_to)]
+    return [MessageIn(chat, sender, text.text, activity.get("id"), text.reply_to, addressed=text.addressed)]
 
 
 def membership_events(activity: dict[str, Any], names: dict[str, str]) -> tuple[list[InboundEvent], bool, bool]:
