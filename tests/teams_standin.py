@@ -222,7 +222,7 @@ class StandIn:
             return web.json_response({"message": "Authorization has been denied for this request."}, status=401)
         refusal = self._refusal(path)
         if refusal is None and self.enforce_limits and request.method == "POST" and "/activities" in path:
-            if self._over_limit(call.conversation):
+            if self._over_limit(call.conversation.split(";messageid=")[0]):  # a channel's threads count together
                 self.throttled += 1
                 refusal = Refusal(429)
         if refusal is not None:
@@ -236,7 +236,7 @@ class StandIn:
         if request.method == "POST" and len(parts) == 4:
             return self._create(call)
         if request.method == "POST" and len(parts) >= 6 and parts[5] == "activities":
-            call.result = {"id": str(next(self._ids))}
+            call.result, call.status = {"id": str(next(self._ids))}, 201
             return web.json_response(call.result, status=201)
         if request.method == "GET" and len(parts) >= 6 and parts[5] == "members":
             if len(parts) == 7:
@@ -257,7 +257,7 @@ class StandIn:
             return web.json_response({"error": {"code": "Forbidden",
                                                 "message": "Bot is not installed in user's personal scope"}},
                                      status=403)
-        call.result = {"id": f"a:1personal{next(self._conversations)}", "activityId": None}
+        call.result, call.status = {"id": f"a:1personal{next(self._conversations)}"}, 201
         return web.json_response(call.result, status=201)
 
     # ------------------------------------------------------------------ what was sent

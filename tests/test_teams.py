@@ -20,12 +20,13 @@ from sqlalchemy import func, select
 from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
-from bot.models import Chat, Member, OutboxMessage, TeamsConversation, TeamsUser
+from bot.models import Answer, Chat, Member, OutboxMessage, TeamsConversation, TeamsUser
 from tests.conftest import free_port, local
 from tests.teams_standin import (
     APP_ID,
     BOT,
     SECRET,
+    TEAMS_LIMITS,
     TENANT,
     StandIn,
     channel,
@@ -286,3 +287,217 @@ async def test_keys_are_cached_and_an_unknown_kid_refetches_them_at_most_once_a_
     for n in range(5):  # a stream of unknown kids: one refetch, then the cache answers
         assert (await env.post(activity, token=env.api.token(activity, key=FORGED, kid=f"rogue-{n}"))).status == 401
     assert env.api.keys_hits == hits + 1
+
+
+# ---------------------------------------------------------------------------- answers to the weekly question
+async def _the_nudge(env: Env, conversation: str) -> str:
+    """Move to Tuesday 10:00 and wait until the weekly question is posted and recorded; its id."""
+    env.clock.set(local(2026, 1, 6, 10, 0))
+    env.app.wake.set()
+    call = await env.until(lambda: next((c for c in env.api.sent(conversation) if "Vraag van de week"
+                                         in str(c.body.get("text"))), None), "the nudge")
+    await env.until_rows(OutboxMessage, OutboxMessage.kind == "nudge", OutboxMessage.state == "sent")
+    return call.result["id"]
+
+
+async def test_a_reply_in_the_nudges_channel_thread_is_an_answer(env: Env) -> None:
+    await env.add_to_channel()
+    await env.join(CEM)
+    nudge = await _the_nudge(env, CHANNEL_ID)  # posted at the top of the channel: it starts a thread
+    await env.say(CHANNEL, CEM, "Wij leerden dat luisteren helpt.", thread=nudge)
+    (stored,) = await env.until_rows(Answer)
+    assert stored.text == "Wij leerden dat luisteren helpt."
+    (cem,) = await env.rows(Member, Member.user_id == CEM["aadObjectId"])
+    assert stored.member_id == cem.id
+
+
+async def test_a_quoted_reply_to_the_nudge_in_a_group_chat_is_an_answer(env: Env) -> None:
+    await env.add_to_channel(where=GROUP)
+    await env.join(CEM, where=GROUP)
+    nudge = await _the_nudge(env, GROUP_ID)
+    await env.say(GROUP, CEM, "Samen eten werkt.", quote=nudge)
+    (stored,) = await env.until_rows(Answer)
+    assert stored.text == "Samen eten werkt."  # the quote placeholder is not part of the answer
+
+
+async def test_a_group_chat_answer_for_the_asker_is_a_quoted_reply(env: Env) -> None:
+    await env.add_to_channel(where=GROUP)
+    asked = await env.say(GROUP, ANNA, "status", mention=True)
+    answer = await env.until(lambda: next((c for c in env.api.sent(GROUP_ID)
+                                           if "quotedReply" in str(c.body.get("entities"))), None), "the answer")
+    (entity,) = [e for e in answer.body["entities"] if e["type"] == "quotedReply"]
+    assert entity["quotedReply"]["messageId"] == asked["id"]
+    assert answer.body["text"].startswith(f'<quoted messageId="{asked["id"]}"/>')
+
+
+# ---------------------------------------------------------------------------- rendering
+async def test_command_references_are_typed_with_the_mention_in_a_channel_and_bare_in_a_1to1(env: Env) -> None:
+    await env.add_to_channel()
+    await env.say(CHANNEL, ANNA, "help", mention=True)
+    in_channel = await env.until(lambda: next((t for t in env.api.texts() if "@Bamboe status" in t), None),
+                                 "help in the channel")
+    assert "/status" not in in_channel
+    where = personal(ANNA)
+    await env.say(where, ANNA, "help")
+    (in_1to1,) = await env.until(lambda: env.api.texts(where["conversation"]["id"]), "help in the 1:1")
+    assert "@Bamboe" not in in_1to1 and "status" in in_1to1
+
+
+async def test_echoed_user_text_can_neither_mention_nor_format_nor_link(env: Env) -> None:
+    await env.add_to_channel()
+    await env.say(CHANNEL, ANNA, "vier <at>Cem</at> **vet** [klik](https://evil.example) &amp; _schuin_", mention=True)
+    text = await env.until(lambda: next((t for t in env.api.texts(CHANNEL_ID) if "Cem" in t), None), "the echo")
+    assert "<at>" not in text and "&lt;at&gt;Cem&lt;/at&gt;" in text
+    assert "**" not in text and "&#42;&#42;vet&#42;&#42;" in text
+    assert "[klik](" not in text and "&#91;klik&#93;" in text
+    assert " &amp; " in text and "<i>" not in text and "&#95;schuin&#95;" in text
+
+
+# ---------------------------------------------------------------------------- private messages
+async def test_a_private_message_waits_until_the_person_adds_the_app_then_goes_to_the_1to1(env: Env) -> None:
+    await env.add_to_channel()
+    await env.join(CEM)  # the newcomer briefing: Teams cannot open a 1:1 with Cem yet (403)
+    note = await env.sent_containing("https://teams.microsoft.com/l/chat/0/0?users=28:" + APP_ID, CHANNEL_ID)
+    assert "Cem Yilmaz" in note.body["text"]
+    assert any(c.path == "/emea/v3/conversations" and c.status == 403 for c in env.api.calls)
+    (waiting,) = await env.rows(OutboxMessage, OutboxMessage.state == "waiting",
+                                OutboxMessage.user_id == CEM["aadObjectId"])
+    assert waiting.kind == "newcomer_briefing"
+    env.api.installed_for.add(CEM["id"])  # Cem opens the link and adds the app for himself
+    assert (await env.post(installation_update(personal(CEM), env.api.service_url, CEM))).status in OK
+    personal_id = personal(CEM)["conversation"]["id"]
+    await env.until(lambda: env.api.sent(personal_id), "the briefing in the 1:1")
+    (briefing,) = await env.until_rows(OutboxMessage, OutboxMessage.kind == "newcomer_briefing",
+                                       OutboxMessage.state == "sent")
+    assert briefing.user_id == CEM["aadObjectId"]
+
+
+async def test_the_bot_creates_the_1to1_where_the_app_is_installed_for_the_person(env: Env) -> None:
+    env.api.installed_for.update({ANNA["id"], CEM["id"]})
+    await env.add_to_channel()
+    await env.join(CEM)
+    create = await env.until(lambda: next((c for c in env.api.calls if c.path == "/emea/v3/conversations"
+                                           and c.status == 201 and c.body["members"][0]["id"] == CEM["id"]), None),
+                             "a 1:1 created for Cem")
+    assert create.body["bot"]["id"] == BOT["id"] and create.body["isGroup"] is False
+    assert create.body["tenantId"] == TENANT and create.body["channelData"] == {"tenant": {"id": TENANT}}
+    await env.until(lambda: env.api.sent(create.result["id"]), "the briefing in the new 1:1")
+    (cem,) = await env.rows(TeamsUser, TeamsUser.user_id == CEM["aadObjectId"])
+    assert cem.personal_conversation_id == create.result["id"]
+
+
+# ---------------------------------------------------------------------------- limits
+async def test_a_429_with_retry_after_is_honoured_and_the_message_sent_once(env: Env) -> None:
+    await env.add_to_channel()
+    env.api.refuse(429, times=2, retry_after=30, path_contains="/activities")
+    await env.say(CHANNEL, ANNA, "status", mention=True)
+    sent = await env.until(lambda: [c for c in env.api.sent() if "messageid=" in c.path], "the answer")
+    refused = [c for c in env.api.calls if c.status == 429]
+    assert len(refused) == 2 and len(sent) == 1
+    (row,) = await env.until_rows(OutboxMessage, OutboxMessage.platform_message_id == sent[0].result["id"])
+    assert row.state == "sent" and row.ephemeral
+
+
+async def test_412_502_504_are_retried_with_back_off(env: Env) -> None:
+    await env.add_to_channel()
+    for status in (412, 502):
+        env.api.refuse(status, path_contains="/activities")
+    await env.say(CHANNEL, ANNA, "status", mention=True)
+    await env.until(lambda: [c for c in env.api.sent() if "messageid=" in c.path], "the answer")
+    assert [c.status for c in env.api.calls if c.status >= 400] == [412, 502]
+
+
+def test_one_message_per_conversation_every_two_seconds_keeps_all_of_teams_limits() -> None:
+    from adapters.teams.adapter import TeamsAdapter
+    from bot.delivery import MARGIN
+
+    gap = TeamsAdapter.limits.per_chat * MARGIN  # what delivery keeps between two sends to one conversation
+    for count, seconds in TEAMS_LIMITS:
+        most = int(seconds // gap) + 1  # sends that fit in any window of this length
+        assert most <= count, (count, seconds)
+
+
+async def test_the_stand_in_enforces_teams_limits_and_delivery_stays_within_them(env: Env) -> None:
+    env.api.enforce_limits = True
+    await env.add_to_channel()
+    for n in range(3):
+        await env.say(CHANNEL, ANNA, f"vier mijlpaal {n}", mention=True)
+    for _ in range(600):  # real time here: the stand-in counts in real seconds, delivery in the clock's
+        if len([t for t in env.api.texts() if "mijlpaal" in t]) >= 3:
+            break
+        await asyncio.sleep(0.1)
+        env.clock.advance(timedelta(seconds=0.1))
+        env.app.wake.set()
+    assert len([t for t in env.api.texts() if "mijlpaal" in t]) >= 3
+    assert env.api.throttled == 0
+    burst = message(CHANNEL, ANNA, "x", env.api.service_url)  # the stand-in does refuse a burst
+    async with aiohttp.ClientSession() as http:
+        token = (await (await http.post(env.api.token_url, data={
+            "grant_type": "client_credentials", "client_id": APP_ID, "client_secret": SECRET,
+            "scope": "https://api.botframework.com/.default"})).json())["access_token"]
+        statuses = []
+        for _ in range(8):
+            async with http.post(f"{env.api.service_url}v3/conversations/{CHANNEL_ID}/activities", json=burst,
+                                 headers={"Authorization": f"Bearer {token}"}) as resp:
+                statuses.append(resp.status)
+    assert 429 in statuses
+
+
+# ---------------------------------------------------------------------------- buttons
+async def test_buttons_are_an_adaptive_card_and_a_submit_reaches_the_core(env: Env) -> None:
+    await env.add_to_channel()
+    where = personal(ANNA)
+    await env.say(where, ANNA, "vergeetmij")
+    call = await env.until(lambda: next((c for c in env.api.sent(where["conversation"]["id"])
+                                         if c.body.get("attachments")), None), "the confirmation")
+    (card,) = call.body["attachments"]
+    assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    content = card["content"]
+    assert content["type"] == "AdaptiveCard" and content["version"] == "1.5"
+    assert [a["type"] for a in content["actions"]] == ["Action.Submit", "Action.Submit"]
+    assert [a["data"]["bamboe"] for a in content["actions"]] == ["forget:yes", "forget:no"]
+    assert content["fallbackText"].startswith("1. ")
+    press = message(where, ANNA, "", env.api.service_url, value={"bamboe": "forget:no"}, reply_to=call.result["id"])
+    assert (await env.post(press)).status in OK
+    await env.until(lambda: len(env.api.sent(where["conversation"]["id"])) >= 2, "the answer to the press")
+    assert await env.rows(Member, Member.user_id == ANNA["aadObjectId"])  # "no": nothing erased
+
+
+async def test_every_invoke_is_answered(env: Env) -> None:
+    await env.add_to_channel()
+    where = personal(ANNA)
+    invoke = message(where, ANNA, "", env.api.service_url)
+    invoke.update(type="invoke", name="adaptiveCard/action",
+                  value={"action": {"type": "Action.Execute", "verb": "x", "data": {"bamboe": "forget:no"}}})
+    invoke.pop("text", None)
+    async with aiohttp.ClientSession() as http, http.post(
+            env.endpoint, json=invoke, headers={"Authorization": f"Bearer {env.api.token(invoke)}"}) as resp:
+        assert resp.status == 200 and (await resp.json())["statusCode"] == 200
+    other = dict(invoke, name="task/fetch", value={})
+    async with aiohttp.ClientSession() as http, http.post(
+            env.endpoint, json=other, headers={"Authorization": f"Bearer {env.api.token(other)}"}) as resp:
+        assert resp.status == 200
+
+
+# ---------------------------------------------------------------------------- files
+async def test_my_data_arrives_in_the_1to1_as_a_signed_expiring_download_link(env: Env) -> None:
+    await env.add_to_channel()
+    where = personal(ANNA)
+    await env.say(where, ANNA, "mijngegevens")
+    call = await env.until(lambda: next((c for c in env.api.sent(where["conversation"]["id"])
+                                         if "teams/files/" in str(c.body.get("text"))), None), "the link")
+    (card,) = call.body["attachments"]
+    (button,) = card["content"]["actions"]
+    assert button["type"] == "Action.OpenUrl"
+    link = button["url"]
+    assert link.startswith(f"http://127.0.0.1:{env.port}/teams/files/")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(link) as resp:
+            assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+            assert "attachment" in resp.headers["Content-Disposition"]
+            body = await resp.json(content_type=None)
+        assert isinstance(body, dict) and body
+        async with http.get(link[:-3] + "AAA") as resp:  # a tampered signature
+            assert resp.status == 404
+        async with http.get(link.replace("exp=", "exp=1")) as resp:  # another expiry
+            assert resp.status == 404

@@ -58,10 +58,11 @@ from bot.platform import Capabilities
 from bot.registry import Command
 
 log = logging.getLogger(__name__)
-# the SDK logs request details at INFO (conversation ids, activity types) and its connector logs
-# response bodies on errors; neither belongs in bamboe's logs at INFO
-for _name in ("microsoft_agents",):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+# the SDK logs request details at INFO (conversation ids, activity types), and its connector logs
+# every refusal (a 429, a 403 for a 1:1 not possible yet) as an error although delivery handles it:
+# delivery logs the outcome of each send itself
+logging.getLogger("microsoft_agents").setLevel(logging.WARNING)
+logging.getLogger("microsoft_agents.hosting.core.connector").setLevel(logging.CRITICAL)
 
 MESSAGES_PATH = "/api/messages"
 FILES_PATH = "/teams/files/{file_id}"
