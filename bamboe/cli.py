@@ -1,4 +1,4 @@
-"""The ``bamboe`` command: ``demo``, ``simulate``, ``run``, ``teams package`` and ``db upgrade``."""
+"""The ``bamboe`` command: ``demo``, ``simulate``, ``run``, ``teams package``, ``db upgrade`` and ``secrets``."""
 
 from __future__ import annotations
 
@@ -83,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION")
     db_sub.add_parser("upgrade", help="apply the migrations to DATABASE_URL (or the default SQLite file)")
+
+    secrets = sub.add_parser("secrets", help="the key for the tokens kept in the database (BAMBOE_SECRET_KEY)")
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", metavar="ACTION")
+    secrets_sub.add_parser("new-key", help="print a new random key for BAMBOE_SECRET_KEY")
+    secrets_sub.add_parser(
+        "rotate",
+        help="re-encrypt every stored secret with the first key in BAMBOE_SECRET_KEY (the others only decrypt)",
+    )
     return parser
 
 
@@ -141,21 +149,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "teams" and args.teams_command == "package":
         return teams_package(args)
     if args.command == "db" and args.db_command == "upgrade":
-        from bamboe.runtime import migrate
-        from bamboe.settings import Settings
-        from bot.database import Database, create_engine
+        return _maintain("db upgrade", rotate=False)
+    if args.command == "secrets" and args.secrets_command == "new-key":
+        from bot.secrets import new_key
 
-        async def go() -> None:
-            settings = Settings()
-            db = Database(create_engine(settings.resolved_database_url()))
-            try:
-                await migrate(db)
-            finally:
-                await db.close()
-
-        asyncio.run(go())
-        print("bamboe db upgrade: the database is at the latest version.")
+        print(new_key())
         return 0
+    if args.command == "secrets" and args.secrets_command == "rotate":
+        return _maintain("secrets rotate", rotate=True)
     parser.print_help()
     return 2
 
@@ -178,4 +179,33 @@ def teams_package(args: argparse.Namespace) -> int:
     args.out.write_bytes(data)
     print(f"bamboe teams package: wrote {args.out} ({len(data)} bytes). Upload it in the Teams admin centre "
           "(Teams apps > Manage apps > Upload new app); see docs/teams.md.")
+    return 0
+
+
+def _maintain(name: str, *, rotate: bool) -> int:
+    """``db upgrade`` (migrate; with a key also seal plaintext secrets) or ``secrets rotate``
+    (migrate, then re-encrypt every stored secret with the first key)."""
+    from bamboe.runtime import migrate, seal_secrets
+    from bamboe.settings import Settings
+    from bot.database import Database, create_engine
+
+    async def go() -> str:
+        settings = Settings()
+        box = settings.require_secret_box("bamboe secrets rotate") if rotate else settings.secret_box()
+        db = Database(create_engine(settings.resolved_database_url()))
+        try:
+            await migrate(db, box)
+            if rotate and box is not None:
+                done = await seal_secrets(db, box, rotate=True)
+                return f"re-encrypted {done.rotated + done.sealed} secret(s) with the first key in BAMBOE_SECRET_KEY."
+        finally:
+            await db.close()
+        return "the database is at the latest version."
+
+    try:
+        outcome = asyncio.run(go())
+    except ValueError as exc:  # a missing or wrong key (SecretError), a bad DATABASE_URL
+        print(f"bamboe {name}: {exc}", file=sys.stderr)
+        return 2
+    print(f"bamboe {name}: {outcome}")
     return 0

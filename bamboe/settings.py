@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.database import sqlite_url_for
+from bot.secrets import KEY_SETTING, NEW_KEY_HINT, SecretBox, SecretError
 
 
 def default_database_path() -> Path:
@@ -32,6 +33,8 @@ class Settings(BaseSettings):
     bamboe_log_format: str = "text"
     #: how long a replica's claim on a message holds; after a crash, another replica takes it over then
     bamboe_lease_seconds: float = Field(default=90.0, ge=1.0)
+    #: Fernet key(s), comma-separated, for the secrets kept in the database (the first one encrypts)
+    bamboe_secret_key: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -63,6 +66,18 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """``DATABASE_URL`` or the default SQLite file."""
         return self.database_url or sqlite_url_for(default_database_path())
+
+    def secret_box(self) -> SecretBox | None:
+        """The box for ``BAMBOE_SECRET_KEY`` (None when unset); raises ``SecretError`` for a bad key."""
+        return SecretBox.from_setting(self.bamboe_secret_key.get_secret_value() if self.bamboe_secret_key else None)
+
+    def require_secret_box(self, what: str) -> SecretBox:
+        """The box, for ``what`` (a platform mode that keeps secrets in the database): raises a
+        ``SecretError`` that says what to do when no key is set."""
+        box = self.secret_box()
+        if box is None:
+            raise SecretError(f"{what} keeps tokens in the database, encrypted: set {KEY_SETTING}; {NEW_KEY_HINT}")
+        return box
 
     def configured_platforms(self) -> list[str]:
         """The platforms whose tokens are set (Slack: a bot token, or an OAuth client id and

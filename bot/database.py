@@ -81,8 +81,9 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return create_async_engine(full, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-def alembic_config(connection: Connection | None = None):  # noqa: ANN201 - alembic type is optional
-    """Return an Alembic config pointing at the packaged migrations."""
+def alembic_config(connection: Connection | None = None, secret_box: Any = None):  # noqa: ANN201
+    """Return an Alembic config pointing at the packaged migrations (``secret_box``: a
+    :class:`bot.secrets.SecretBox` for migrations that seal stored secrets)."""
     from alembic.config import Config
 
     folder = resources.files("migrations")
@@ -90,15 +91,18 @@ def alembic_config(connection: Connection | None = None):  # noqa: ANN201 - alem
     cfg.set_main_option("script_location", str(folder))
     if connection is not None:
         cfg.attributes["connection"] = connection
+    if secret_box is not None:
+        cfg.attributes["secret_box"] = secret_box
     return cfg
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Run the migrations up to ``revision`` on ``engine``."""
+async def upgrade(engine: AsyncEngine, revision: str = "head", secret_box: Any = None) -> None:
+    """Run the migrations up to ``revision`` on ``engine`` (with ``secret_box``, stored secrets are
+    sealed; see :mod:`bot.secrets`)."""
     from alembic import command
 
     def run(connection: Connection) -> None:
-        command.upgrade(alembic_config(connection), revision)
+        command.upgrade(alembic_config(connection, secret_box), revision)
 
     async with engine.begin() as conn:
         await conn.run_sync(run)

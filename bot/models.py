@@ -26,6 +26,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from bot.secrets import SEALED
+
 
 class UTCDateTime(TypeDecorator[datetime]):
     """An aware UTC datetime on every backend."""
@@ -422,6 +424,11 @@ class Pacing(Base):
 # read and write them through their own table objects: columns, types and index names mirror
 # slack_sdk/oauth/{installation_store,state_store}/sqlalchemy exactly, including its naive
 # (UTC) ``DateTime`` columns, so they are created by our migrations instead of ``create_all``.
+# One deliberate difference: the token columns are wider and hold sealed values (``bot.secrets``;
+# the adapter gives slack-sdk's table objects the ``Sealed`` type, see adapters/slack/store.py).
+
+#: a sealed secret of up to 200 characters (what slack-sdk's columns allow) needs 363
+SECRET_LENGTH = 400
 
 
 class SlackInstallation(Base):
@@ -440,16 +447,16 @@ class SlackInstallation(Base):
     enterprise_url: Mapped[str | None] = mapped_column(String(200))
     team_id: Mapped[str | None] = mapped_column(String(32))
     team_name: Mapped[str | None] = mapped_column(String(200))
-    bot_token: Mapped[str | None] = mapped_column(String(200))
+    bot_token: Mapped[str | None] = mapped_column(String(SECRET_LENGTH), info=SEALED)
     bot_id: Mapped[str | None] = mapped_column(String(32))
     bot_user_id: Mapped[str | None] = mapped_column(String(32))
     bot_scopes: Mapped[str | None] = mapped_column(String(1000))
-    bot_refresh_token: Mapped[str | None] = mapped_column(String(200))
+    bot_refresh_token: Mapped[str | None] = mapped_column(String(SECRET_LENGTH), info=SEALED)
     bot_token_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     user_id: Mapped[str] = mapped_column(String(32))
-    user_token: Mapped[str | None] = mapped_column(String(200))
+    user_token: Mapped[str | None] = mapped_column(String(SECRET_LENGTH), info=SEALED)
     user_scopes: Mapped[str | None] = mapped_column(String(1000))
-    user_refresh_token: Mapped[str | None] = mapped_column(String(200))
+    user_refresh_token: Mapped[str | None] = mapped_column(String(SECRET_LENGTH), info=SEALED)
     user_token_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     incoming_webhook_url: Mapped[str | None] = mapped_column(String(200))
     incoming_webhook_channel: Mapped[str | None] = mapped_column(String(200))
@@ -473,11 +480,11 @@ class SlackBot(Base):
     enterprise_name: Mapped[str | None] = mapped_column(String(200))
     team_id: Mapped[str | None] = mapped_column(String(32))
     team_name: Mapped[str | None] = mapped_column(String(200))
-    bot_token: Mapped[str | None] = mapped_column(String(200))
+    bot_token: Mapped[str | None] = mapped_column(String(SECRET_LENGTH), info=SEALED)
     bot_id: Mapped[str | None] = mapped_column(String(32))
     bot_user_id: Mapped[str | None] = mapped_column(String(32))
     bot_scopes: Mapped[str | None] = mapped_column(String(1000))
-    bot_refresh_token: Mapped[str | None] = mapped_column(String(200))
+    bot_refresh_token: Mapped[str | None] = mapped_column(String(SECRET_LENGTH), info=SEALED)
     bot_token_expires_at: Mapped[datetime | None] = mapped_column(DateTime)
     is_enterprise_install: Mapped[bool] = mapped_column(Boolean, default=False)
     installed_at: Mapped[datetime] = mapped_column(DateTime)

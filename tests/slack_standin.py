@@ -28,7 +28,9 @@ import asyncio
 import base64
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -54,6 +56,10 @@ class Call:
     result: dict[str, Any] | None = None
     #: the bearer token the call carried (``Authorization: Bearer …`` or a ``token`` parameter)
     token: str | None = None
+    #: when it arrived, by the stand-in's ``clock`` (a test's virtual clock), if it has one
+    at: datetime | None = None
+    #: the HTTP status it was answered with
+    status: int = 200
 
 
 @dataclass
@@ -118,6 +124,8 @@ class SlackStandin:
     port: int = 0
     #: channel → the messages posted there (for conversations.history / conversations.replies)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: stamps each call's ``at`` (e.g. a virtual clock's ``now``)
+    clock: Callable[[], datetime] | None = None
 
     def __post_init__(self) -> None:
         self._throttle: list[float] = []
@@ -235,13 +243,14 @@ class SlackStandin:
         params = await self._params(request)
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else params.get("token")
-        call = Call(method, params, token=token)
+        call = Call(method, params, token=token, at=self.clock() if self.clock else None)
         if auth.startswith("Basic "):
             client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
             call.params = params = {**params, "client_id": client_id, "client_secret": secret}
         self.calls.append(call)
         retry = self._throttled(method)
         if retry is not None:
+            call.status = 429
             return web.json_response(
                 {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(int(retry))}
             )

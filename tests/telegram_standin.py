@@ -23,7 +23,9 @@ import re
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -64,6 +66,8 @@ class Call:
     params: dict[str, Any]
     status: int = 200
     result: Any = None
+    #: when it arrived, by the stand-in's ``clock`` (a test's virtual clock), if it has one
+    at: datetime | None = None
 
 
 @dataclass
@@ -103,6 +107,8 @@ class StandIn:
     hang: float = 2.0
     seed: int = 7
     throttled: int = 0
+    #: stamps each call's ``at`` (e.g. a virtual clock's ``now``)
+    clock: Callable[[], datetime] | None = None
     #: 429s by the limit they broke: "all" (30/s), "chat" (1/s per chat), "minute" (20/min per group)
     throttled_by: dict[str, int] = field(default_factory=lambda: {"all": 0, "chat": 0, "minute": 0})
     injected: dict[str, int] = field(default_factory=lambda: {"429": 0, "500": 0, "timeout": 0})
@@ -154,7 +160,7 @@ class StandIn:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
-        call = Call(method, params)
+        call = Call(method, params, at=self.clock() if self.clock else None)
         self.calls.append(call)
         if request.match_info["token"] != self.token:
             call.status = 401

@@ -32,6 +32,9 @@ from bot.models import OutboxMessage
 from tests.conftest import drop_postgres_database, free_port, local, new_postgres_database
 from tests.telegram_standin import StandIn
 
+#: long-running (real processes, outages): scheduled first so parallel workers finish together
+pytestmark = pytest.mark.slow
+
 GROUPS = [-1001000000000 - n for n in range(12)]
 PEOPLE = [5000 + n for n in range(6)]
 

@@ -51,7 +51,6 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -61,6 +60,7 @@ from adapters.slack.store import (  # noqa: F401 - TTLCache and SeenEvents are r
     CACHE_SIZE,
     SEEN_EVENTS,
     Directory,
+    SealedInstallationStore,
     SeenEvents,
     SharedSeenEvents,
     Team,
@@ -140,16 +140,19 @@ USER_SUBTYPES = frozenset({None, "thread_broadcast"})
 #: how often (seconds) old handled-event ids and stale conversation rows are pruned
 PRUNE_SECONDS = 600.0
 LANGUAGES = ("nl", "en")
+#: X-Slack-Request-Timestamp: Unix seconds, ASCII digits only
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 Inbound = Callable[[InboundEvent], Awaitable[None]]
 _REDACT = oauth.Redact()
 
 
 def _quiet_logger(name: str) -> logging.Logger:
-    """A logger for the Slack libraries that never emits DEBUG (their DEBUG lines carry bodies)
-    and never shows an OAuth code or a token."""
+    """A logger for the Slack libraries: its level follows ``BAMBOE_LOG_LEVEL`` (the root's), and
+    its filter (:class:`.oauth.Redact`) drops DEBUG lines and keeps bodies, OAuth codes and tokens
+    out of the others."""
     logger = logging.getLogger(name)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.NOTSET)
     if _REDACT not in logger.filters:
         logger.addFilter(_REDACT)
     return logger
@@ -348,6 +351,8 @@ class SlackAdapter:
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
         if not self.app_token and not secret:
             raise ValueError("Slack needs SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+        # multi-workspace mode keeps every workspace's bot token in the database, encrypted
+        box = settings.require_secret_box("Slack with several workspaces (OAuth)") if self.multi else None
         base_url = settings.slack_api_url or AsyncWebClient.BASE_URL
         if not base_url.endswith("/"):
             base_url += "/"
@@ -372,12 +377,12 @@ class SlackAdapter:
         # bolt gets its own token-less client: the token comes from ``authorize`` per request
         bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=[], logger=self.client.logger)
         self.directory: Directory | None = None
-        self.installations: AsyncSQLAlchemyInstallationStore | None = None
+        self.installations: SealedInstallationStore | None = None
         if self.multi:
             assert settings.slack_client_id is not None
             store_logger = _quiet_logger("bamboe.slack.oauth")
-            self.installations = AsyncSQLAlchemyInstallationStore(
-                client_id=settings.slack_client_id, engine=self.engine, logger=store_logger
+            self.installations = SealedInstallationStore(
+                settings.slack_client_id, self.engine, box, store_logger
             )
             states = AsyncSQLAlchemyOAuthStateStore(
                 expiration_seconds=oauth.STATE_SECONDS, engine=self.engine, logger=store_logger
@@ -539,7 +544,11 @@ class SlackAdapter:
         )
 
     async def _http(self, request: web.Request) -> web.Response:
-        """HTTP mode: bolt verifies the signature (401 when forged or older than 5 minutes)."""
+        """HTTP mode: bolt verifies the signature (401 when forged or older than 5 minutes). A
+        timestamp that is not a plain number is refused here (bolt's ``int()`` would raise)."""
+        if not TIMESTAMP.fullmatch(request.headers.get("X-Slack-Request-Timestamp", "0")):
+            log.info("slack: refused a request whose timestamp is not a number")
+            return web.json_response({"error": "invalid request"}, status=401)
         response = await self.app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(response)
 

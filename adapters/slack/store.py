@@ -9,6 +9,11 @@ bounded in-memory set answers repeats on the same replica without a query. Rows 
 hour are pruned now and then (Slack retries within minutes).
 
 Workspaces (``slack_conversations``): see :class:`Directory`.
+
+Tokens (``slack_bots``, ``slack_installations``): slack-sdk's installation store writes and reads
+them itself; :class:`SealedInstallationStore` gives its table objects the
+:class:`~bot.secrets.Sealed` type, so every token is encrypted on its way into the database and
+opened on its way out (``BAMBOE_SECRET_KEY``, see docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -22,14 +27,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.delivery import Undeliverable
 from bot.events import Address
-from bot.models import SlackBot, SlackConversation, SlackEvent, SlackOAuthState
+from bot.models import SECRET_LENGTH, Base, SlackConversation, SlackEvent, SlackOAuthState
+from bot.secrets import Sealed, SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +103,18 @@ class TTLCache:
         """Forget every key that holds ``value``."""
         for key in [k for k, (_, v) in self._data.items() if v == value]:
             del self._data[key]
+
+
+class SealedInstallationStore(AsyncSQLAlchemyInstallationStore):
+    """slack-sdk's SQLAlchemy installation store whose token columns are sealed with ``box``."""
+
+    def __init__(self, client_id: str, engine: AsyncEngine, box: SecretBox, logger: logging.Logger) -> None:
+        super().__init__(client_id=client_id, engine=engine, logger=logger)
+        for table in (self.bots, self.installations):
+            model = Base.metadata.tables[table.name]  # the columns our models mark as sealed
+            for column in table.columns:
+                if model.c[column.name].info.get("sealed"):
+                    column.type = Sealed(box, SECRET_LENGTH)
 
 
 class SeenEvents:
@@ -201,7 +219,7 @@ class Directory:
     def __init__(
         self,
         engine: AsyncEngine,
-        store: AsyncInstallationStore,
+        store: AsyncSQLAlchemyInstallationStore,
         client_id: str,
         make_client: Callable[[str], AsyncWebClient],
     ) -> None:
@@ -337,10 +355,11 @@ class Directory:
 
     async def installed(self) -> list[tuple[Team, str]]:
         """Every installed workspace with its latest bot token, most recently installed first."""
+        bots = self.store.bots.c  # the store's table: its bot_token column opens the sealed token
         stmt = (
-            select(SlackBot.enterprise_id, SlackBot.team_id, SlackBot.is_enterprise_install, SlackBot.bot_token)
-            .where(SlackBot.client_id == self.client_id, SlackBot.bot_token.is_not(None))
-            .order_by(SlackBot.installed_at.desc())
+            select(bots.enterprise_id, bots.team_id, bots.is_enterprise_install, bots.bot_token)
+            .where(bots.client_id == self.client_id, bots.bot_token.is_not(None))
+            .order_by(bots.installed_at.desc())
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()

@@ -42,7 +42,7 @@ from adapters.telegram.render import TELEGRAM_LIMIT, render_parts
 from adapters.telegram.translate import PLATFORM, Me, button_press, from_update
 from bamboe.settings import Settings
 from bot import i18n
-from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable
+from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable, next_call
 from bot.events import Attachment, InboundEvent, Outgoing, Unavailable
 from bot.markup import plain
 from bot.platform import Capabilities
@@ -83,6 +83,11 @@ PHOTO_TYPES = ("image/png", "image/jpeg")
 PHOTO_MAX = 10 * 1024 * 1024
 #: seconds an upload may take to write (PTB's default of 20 s is short for a big document)
 MEDIA_WRITE_TIMEOUT = 60.0
+
+
+async def pause(seconds: float) -> None:
+    """Wait before asking for updates the core could not take yet (a seam for the tests)."""
+    await asyncio.sleep(seconds)
 
 
 class TelegramConfigError(ValueError):
@@ -283,7 +288,8 @@ class TelegramAdapter:
         """Long polling: fetch updates, handle them in order, confirm them with the next offset."""
         bot = self.application.bot
         offset: int | None = None
-        delay = 1.0
+        delay = 1.0  # after a failed getUpdates; reset by the next one that works
+        held = 1.0  # after the core could not take an update; reset only once the core takes one
         while True:
             try:
                 updates = await bot.get_updates(offset=offset, timeout=self.poll_timeout,
@@ -308,10 +314,12 @@ class TelegramAdapter:
             for update in updates:
                 await self.application.process_update(update)
                 if self._retry.pop(update.update_id, None):  # the core could not take it: ask again later
-                    log.warning("telegram update %s kept for later: the database is unavailable", update.update_id)
-                    await asyncio.sleep(delay)
-                    delay = min(60.0, delay * 2)
+                    log.warning("telegram update %s kept for later: the database is unavailable; next try in "
+                                "%.0f s", update.update_id, held)
+                    await pause(held)
+                    held = min(60.0, held * 2)
                     break
+                held = 1.0
                 offset = update.update_id + 1
 
     async def _webhook(self, request: web.Request) -> web.Response:
@@ -390,7 +398,9 @@ class TelegramAdapter:
         (same topic, same reply); return the first part's message id (the text's).
 
         A retry of a message whose earlier attempt sent some parts (a file was rate limited, say)
-        sends only the parts still missing; this is remembered in memory per ``outbox_id``.
+        sends only the parts still missing; this is remembered in memory per ``outbox_id``. Every
+        call after the first waits for delivery's pacing (:func:`bot.delivery.next_call`), so the
+        parts keep the chat's limit too.
         """
         if self._stopped:
             raise RuntimeError("telegram adapter stopped")
@@ -410,8 +420,11 @@ class TelegramAdapter:
         texts = render_parts(text) if text.strip() or not message.files else []
         steps: list[str | Attachment] = [*texts, *message.files]
         done: list[str] = list(self._partial.get(message.outbox_id, [])) if message.outbox_id else []
-        for index in range(len(done), len(steps)):
+        first = len(done)
+        for index in range(first, len(steps)):
             step = steps[index]
+            if index > first:  # each call keeps the chat's limit, not only the first of the message
+                await next_call()
             if isinstance(step, Attachment):
                 last = not texts and index == len(steps) - 1  # a message of files alone: buttons on the last
                 sent = await self._send_file(target, step, markup if last else None, reply_to, topic, private)

@@ -1,7 +1,7 @@
 """teams: conversation references, people, askers' threads and download links of the Teams adapter
 
 Revision ID: 0010_teams
-Revises: 0008
+Revises: 0013
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import bot.models
 
 revision = "0010_teams"
-down_revision = "0008"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
