@@ -68,6 +68,8 @@ class Call:
     body: Any
     status: int = 200
     result: Any = None
+    #: when the stand-in received it (the clock it was given, e.g. the tests' virtual clock)
+    at: Any = None
 
     @property
     def conversation(self) -> str:
@@ -103,6 +105,8 @@ class StandIn:
     metadata_hits: int = 0
     keys_hits: int = 0
     token_requests: int = 0
+    #: what :attr:`Call.at` records (a virtual clock's ``now``); none: not recorded
+    clock: Any = None
     key: rsa.RSAPrivateKey = field(default_factory=new_key)
     kid: str = "test-key-1"
     endorsements: list[str] = field(default_factory=lambda: ["msteams"])
@@ -214,7 +218,7 @@ class StandIn:
     async def _connector(self, request: web.Request) -> web.Response:
         path = request.path
         body = await request.json() if request.can_read_body else None
-        call = Call(request.method, path, body)
+        call = Call(request.method, path, body, at=self.clock() if self.clock else None)
         self.calls.append(call)
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in self._tokens:

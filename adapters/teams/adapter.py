@@ -41,6 +41,7 @@ from microsoft_agents.hosting.core import TurnContext
 from microsoft_agents.hosting.core.authorization import ClaimsIdentity
 from microsoft_agents.hosting.core.connector.client import ConnectorClient, UserTokenClient
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from adapters.teams import translate
 from adapters.teams.auth import AuthError, InboundAuth, TokenClient
@@ -242,7 +243,8 @@ class TeamsAdapter:
             request["claims_identity"] = ClaimsIdentity(claims, authentication_type="Bearer")
         try:
             return await self.cloud.process(request, self.agent)
-        except Unavailable:
+        except (Unavailable, DBAPIError, OSError, TimeoutError) as exc:  # the database: nothing was taken
+            log.warning("teams: an activity was not taken, the database is unavailable (%s)", type(exc).__name__)
             return web.Response(status=503)
         except Exception as exc:
             log.error("teams: an activity could not be handled (%s)", type(exc).__name__)

@@ -22,8 +22,8 @@ from bot.markup import Span, spans
 
 #: bytes of rendered text per message part (Teams' limit is about 28 KB for the whole activity)
 PART_BYTES = 24_000
-#: characters of text one part surely holds (every character escaped to a 6-byte reference)
-MAX_TEXT = PART_BYTES // 6
+#: characters a member reads in one part at most (what is read is never longer than its xml)
+MAX_TEXT = PART_BYTES
 #: how the bot is addressed in a channel or group chat (the app's short name in the manifest)
 BOT_NAME = "Bamboe"
 #: characters Teams may read as Markdown, even in xml text
