@@ -27,7 +27,6 @@ from tests.contract.driver import (
     File,
     Sent,
     private,
-    sqlite_unreachable,
 )
 
 #: what the console does not do yet (see tests/contract/conftest.py)
@@ -80,7 +79,6 @@ class ConsoleDriver(Driver):
         self.recorder = ConsolePlatform(harness.recorder)
         harness.recorder = self.recorder
         harness.delivery.senders[PLATFORM] = self.recorder
-        self.down = False
         #: events the core could not take (database down), handed over again once it is back
         self.again: list[InboundEvent] = []
         self._ids = itertools.count(1)
@@ -170,16 +168,6 @@ class ConsoleDriver(Driver):
     def fail_next_with_429(self, retry_after: int) -> None:
         """The next send is refused with 429."""
         self.recorder.throttle.append(retry_after)
-
-    @asynccontextmanager
-    async def database_down(self) -> AsyncIterator[None]:
-        """The database file is unreachable inside; events the core refused are handed over again after."""
-        async with sqlite_unreachable(self.url, self.db.engine):
-            self.down = True
-            try:
-                yield
-            finally:
-                self.down = False
 
     # ------------------------------------------------------------------ time
     async def tick(self) -> None:

@@ -37,7 +37,6 @@ from tests.contract.driver import (
     File,
     Sent,
     private,
-    sqlite_unreachable,
 )
 from tests.slack_standin import BOT_USER, TEAM, Call, SlackStandin
 
@@ -272,11 +271,9 @@ class SlackDriver(Driver):
         """The next chat.postMessage gets HTTP 429 with ``Retry-After``."""
         self.slack.throttle_next(1, retry_after=retry_after, method="chat.postMessage")
 
-    @asynccontextmanager
-    async def database_down(self) -> AsyncIterator[None]:
-        """The database is unreachable inside (for the core and the adapter's own connection)."""
-        async with sqlite_unreachable(self.url, self.db.engine, self.adapter.engine):
-            yield
+    def engines(self) -> tuple[Any, ...]:
+        """The core's engine and the adapter's own (event dedupe)."""
+        return self.db.engine, self.adapter.engine
 
     # ------------------------------------------------------------------ time
     async def tick(self) -> None:
