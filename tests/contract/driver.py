@@ -136,7 +136,8 @@ class Driver(abc.ABC):
     async def group_message(self, user: str, text: str, reply_to: Sent | None = None) -> str:
         """``user`` writes ``text`` in the group (a command typed the platform's way), optionally as
         the platform's answer to the bot message ``reply_to`` (a reply, or a post in its thread).
-        Returns the platform's id of the member's message."""
+        Returns the platform's id of the member's message ("" where what the member did has none,
+        as a Slack slash command)."""
 
     @abc.abstractmethod
     async def private_message(self, user: str, text: str) -> str:
