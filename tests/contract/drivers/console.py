@@ -30,10 +30,7 @@ from tests.contract.driver import (
 )
 
 #: what the console does not do yet (see tests/contract/conftest.py)
-KNOWN_GAPS = {
-    "test_a_long_text_is_split_within_the_platforms_limit":
-        "the recorder declares max_text=4000 but records a longer text as one message (no split)",
-}
+KNOWN_GAPS: dict[str, str] = {}
 #: an ``@word`` without the word joiner the core puts after an echoed ``@`` would mention someone
 MENTION = re.compile(r"@(?!\u2060)(\w+)")
 TITLE = "Lerend netwerk Venlo"
