@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import select, text
 
 from adapters.console.harness import Harness
+from bamboe.features import FEATURES
 from bot.core import Core
 from bot.database import Database, create_engine, sqlite_url_for, upgrade
 from bot.events import ButtonPress, MessageIn, Person
@@ -121,7 +122,7 @@ async def test_two_replicas_inserting_at_once_get_different_numbers() -> None:
         setup = await Harness.open(pg, local(2026, 1, 5, 8, 0), chat_id="group-a")
         await setup.setup(dict(NETWORK), [dict(m) for m in MEMBERS])
         await setup.close()
-        replicas = [Core(Database(create_engine(pg)), setup.clock) for _ in range(2)]
+        replicas = [Core(Database(create_engine(pg)), setup.clock, FEATURES) for _ in range(2)]
         chat = setup.chat
         people = [Person(m["id"], m["name"]) for m in MEMBERS]
 
