@@ -261,13 +261,16 @@ class Delivery:
             await self._put_back(row.id, wait)
             return 0
         if self.confirms(row.platform):
-            await self._platform_slot(row.platform)
-            return await self._send(item)
+            return await self._send_in_slot(item)
         async with self._serial.setdefault(row.platform, asyncio.Lock()):  # at most one row in doubt
-            if await self._too_late(item):
-                return 0
-            await self._platform_slot(row.platform)
-            return await self._send(item)
+            return await self._send_in_slot(item)
+
+    async def _send_in_slot(self, item: Claimed) -> int:
+        """Wait for a platform send slot, then send, unless the claim got too short meanwhile."""
+        await self._platform_slot(item.row.platform)
+        if await self._too_late(item):
+            return 0
+        return await self._send(item)
 
     async def _too_late(self, item: Claimed) -> bool:
         """Put the row back when its claim is about to run out (another replica may take it soon)."""
@@ -277,13 +280,8 @@ class Delivery:
         return True
 
     def confirms(self, platform: str) -> bool:
-        """Whether ``platform``'s sender can tell if a row in doubt arrived (its capabilities say
-        so, or it offers ``confirm``)."""
-        sender = self.senders[platform]
-        capabilities = getattr(sender, "capabilities", None)
-        if capabilities is not None and hasattr(capabilities, "confirms"):
-            return bool(capabilities.confirms)
-        return callable(getattr(sender, "confirm", None))
+        """Whether ``platform``'s sender can tell if a row in doubt arrived (``capabilities.confirms``)."""
+        return capabilities_of(self.senders[platform]).confirms
 
     # ------------------------------------------------------------------ limits, shared via the database
     def _limits(self, platform: str) -> Limits:
@@ -364,8 +362,7 @@ class Delivery:
     # ------------------------------------------------------------------ sending
     async def _confirmed(self, row: OutboxMessage) -> bool:
         """For a row in doubt: ask the platform whether the interrupted attempt delivered it."""
-        sender = self.senders[row.platform]
-        confirm = sender.confirm if capabilities_of(sender).confirms else None
+        confirm = self.senders[row.platform].confirm if self.confirms(row.platform) else None
         log.info("outbox %s was in doubt on %s (%s)", row.id, row.platform,
                  "checking" if confirm else "sending again: the platform cannot tell")
         if confirm is None:

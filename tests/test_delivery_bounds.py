@@ -15,6 +15,7 @@ from bot.database import Database, create_engine, upgrade
 from bot.delivery import Delivery
 from bot.events import Address, Outgoing
 from bot.models import OutboxMessage
+from bot.platform import Capabilities
 from tests.conftest import drop_postgres_database, local, new_postgres_database
 
 
@@ -31,6 +32,8 @@ async def db(request: pytest.FixtureRequest, sqlite_url: str):  # noqa: ANN201
 
 class Recorder:
     """A sender that takes a moment per send, and notes what was unrecorded when each send began."""
+
+    capabilities = Capabilities(confirms=False)
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -54,6 +57,8 @@ class Recorder:
 
 class Confirming(Recorder):
     """The same, for a platform that can tell whether a row in doubt arrived (Slack)."""
+
+    capabilities = Capabilities(confirms=True)
 
     async def confirm(self, message: Outgoing) -> str | None:
         return None
