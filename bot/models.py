@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -543,3 +544,75 @@ class SlackEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+# ---------------------------------------------------------------------------- Microsoft Teams (adapter tables)
+# What the Teams adapter keeps so that any replica can post later (Bot Framework "conversation
+# references"): no message text. Teams ids can be longer than the core's 100-character ids, so the
+# core gets a short id (the conversation id itself when it fits, else a hash; a person's Entra
+# object id) and these tables map it back.
+
+
+class TeamsConversation(Base):
+    """A Teams conversation the bot is in (channel, group chat or 1:1): where to post to it."""
+
+    __tablename__ = "teams_conversations"
+
+    #: the core's chat id for it (``Chat.chat_id``, ``OutboxMessage.chat_id``)
+    chat_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    #: Teams' conversation id (without a ``;messageid=`` thread suffix)
+    conversation_id: Mapped[str] = mapped_column(Text)
+    #: the Bot Connector address for it, with its regional path (``…/emea/``)
+    service_url: Mapped[str] = mapped_column(String(500))
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    #: ``channel``, ``groupChat`` or ``personal``
+    kind: Mapped[str] = mapped_column(String(20))
+    team_id: Mapped[str | None] = mapped_column(String(200))
+    #: the bot's own id in it (``28:<app id>``)
+    bot_id: Mapped[str] = mapped_column(String(200))
+    #: False once the app was removed from it (nothing is posted there any more)
+    installed: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime]
+
+
+class TeamsUser(Base):
+    """A person the bot met in Teams: how to reach them privately."""
+
+    __tablename__ = "teams_users"
+
+    #: the core's user id for them (their Entra object id)
+    user_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    #: their Bot Framework id (``29:…``)
+    teams_id: Mapped[str] = mapped_column(Text)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    service_url: Mapped[str] = mapped_column(String(500))
+    #: the 1:1 conversation with the bot, once one exists
+    personal_conversation_id: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_at: Mapped[datetime]
+
+
+class TeamsAsker(Base):
+    """A person's latest message in a group conversation and its thread, so an answer meant for
+    them alone is posted as a reply there (Teams has no "only you see this" for bots)."""
+
+    __tablename__ = "teams_askers"
+
+    chat_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(100))
+    #: the channel thread the message was in (its root message id), if any
+    thread: Mapped[str | None] = mapped_column(String(100), default=None)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class TeamsFile(Base):
+    """A file offered in Teams as a signed, expiring download link; deleted once expired."""
+
+    __tablename__ = "teams_files"
+
+    #: SHA-256 (hex) of the random id in the link: the database alone does not give the link
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    mime: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
