@@ -75,16 +75,6 @@ def assert_once_in_order(api: StandIn, per_chat: int) -> None:
         assert texts == [f"m{chat}:{i}" for i in range(per_chat)], chat  # each once, in order
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url
-        return
-    url = await new_postgres_database()
-    yield url
-    await drop_postgres_database(url)
-
-
 @asynccontextmanager
 async def standin(**options: Any) -> AsyncIterator[StandIn]:
     api = StandIn(**options)
