@@ -263,6 +263,8 @@ class TeamsAdapter:
         kind = activity.get("type")
         now = datetime.now(UTC)
         if kind == "message":
+            if not await self._for_us(activity):
+                return
             await self.store.remember(activity, now)
             for event in translate.message_events(activity):
                 await self.inbound(event)
@@ -272,6 +274,14 @@ class TeamsAdapter:
             await self._installation_update(activity, now)
         elif kind == "invoke":
             await self._invoke(context, activity, now)
+
+    async def _for_us(self, activity: dict[str, Any]) -> bool:
+        """With the RSC permission the bot receives every message of every channel of a team; only a
+        channel it knows (it was added there, or someone @mentioned it there) is a network. A
+        channel message that does not @mention the bot in another channel is left alone."""
+        if translate.kind_of(activity) != "channel" or translate.read_text(activity).addressed:
+            return True
+        return await self.store.conversation(translate.chat_ref(activity).chat_id) is not None
 
     async def _conversation_update(self, activity: dict[str, Any], now: datetime) -> None:
         bot_id = (activity.get("recipient") or {}).get("id")
