@@ -149,12 +149,14 @@ class Member(Base):
 
 
 class Meeting(Base):
-    """A session (bijeenkomst) of the network."""
+    """A session (bijeenkomst) of the network; ``nr`` numbers them per network (1, 2, 3 …)."""
 
     __tablename__ = "meetings"
+    __table_args__ = (UniqueConstraint("network_id", "nr"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    nr: Mapped[int] = mapped_column(Integer)
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     place: Mapped[str] = mapped_column(String(300))
@@ -275,13 +277,16 @@ class Round(Base):
     """An action-learning round (actieleren): five steps, led by a facilitator.
 
     ``active_chat`` holds the chat id while the round is open and NULL afterwards; its unique
-    constraint is what makes two simultaneous starts in one chat give one round.
+    constraint is what makes two simultaneous starts in one chat give one round. ``nr`` numbers the
+    rounds per network.
     """
 
     __tablename__ = "rounds"
+    __table_args__ = (UniqueConstraint("network_id", "nr"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    nr: Mapped[int] = mapped_column(Integer)
     chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
     active_chat: Mapped[int | None] = mapped_column(Integer, unique=True)
     state: Mapped[str] = mapped_column(String(10), default="running")  # running, paused, closed, stopped
@@ -311,12 +316,15 @@ class RoundEntry(Base):
 
 
 class Action(Base):
-    """Who does what by when; followed up on the due date (plan-do-check-act)."""
+    """Who does what by when; followed up on the due date (plan-do-check-act). ``nr`` numbers the
+    actions per network."""
 
     __tablename__ = "actions"
+    __table_args__ = (UniqueConstraint("network_id", "nr"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    nr: Mapped[int] = mapped_column(Integer)
     round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id", ondelete="SET NULL"))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
@@ -403,6 +411,20 @@ class MeetingInput(Base):
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class Counter(Base):
+    """The last number handed out per network and kind (``meeting``, ``round``, ``action``,
+    ``announcement``, ``idea``, ``decision``): members see 1, 2, 3 … in their own network, never a
+    database id. Taking a number updates this row (see :func:`bot.numbers.next_nr`), which
+    serialises concurrent inserts of one kind in one network, also across replicas; a number is
+    never handed out twice, also not after the row it went to was deleted."""
+
+    __tablename__ = "counters"
+
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
 
 
 class Pacing(Base):

@@ -124,6 +124,10 @@ class SeenEvents:
         self.size = size
         self._ids: OrderedDict[str, None] = OrderedDict()
 
+    def forget(self, event_id: str) -> None:
+        """Count ``event_id`` as not seen (it could not be handled)."""
+        self._ids.pop(event_id, None)
+
     def first_time(self, event_id: str | None) -> bool:
         """True the first time ``event_id`` is seen (always True without an id)."""
         if not event_id:
@@ -178,6 +182,16 @@ class SharedSeenEvents:
             log.warning("slack: shared event dedupe failed (%s); handling the event", type(exc).__name__)
             return True
         return claimed
+
+    async def forget(self, event_id: str) -> None:
+        """Count ``event_id`` as not handled, so Slack's retry of it is (the database may well be
+        unreachable too: then its claim stays, and a retry reaching another replica is dropped)."""
+        self.local.forget(event_id)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(delete(SlackEvent).where(SlackEvent.event_id == event_id))
+        except Exception as exc:
+            log.warning("slack: could not forget a handled event (%s)", type(exc).__name__)
 
     async def prune(self, now: datetime | None = None) -> None:
         """Drop ids older than :data:`EVENT_KEEP`."""

@@ -1,7 +1,7 @@
 """teams: conversation references, people, askers' threads and download links of the Teams adapter
 
 Revision ID: 0010_teams
-Revises: 0013
+Revises: 0009
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import bot.models
 
 revision = "0010_teams"
-down_revision = "0013"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

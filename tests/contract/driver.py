@@ -30,7 +30,6 @@ Conventions every driver follows:
 from __future__ import annotations
 
 import abc
-import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Callable
@@ -49,6 +48,7 @@ from bot.core import store_outgoing
 from bot.database import Database
 from bot.events import Address, Attachment, Button, Outgoing
 from bot.models import Chat, OutboxMessage
+from bot.platform import Capabilities
 
 AMS = ZoneInfo("Europe/Amsterdam")
 #: the virtual time every driver starts at (a Monday; the weekly question is due Tuesday 10:00)
@@ -64,33 +64,6 @@ PATIENCE = 30.0
 def private(user: str) -> str:
     """``Sent.to`` of a private message to ``user``."""
     return f"private:{user}"
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a platform can do, as the adapter declares it (mirrors ``bot.platform.Capabilities``).
-
-    The tests read only these to decide what to expect; the driver takes them from the adapter.
-    """
-
-    #: an answer only the asker sees inside the group
-    ephemeral: bool = False
-    #: messages can be posted under a thread root (``Address.thread``)
-    threads: bool = False
-    #: a message can quote another (``Outgoing.reply_to``)
-    replies: bool = False
-    #: inline buttons; without them the adapter renders numbered choices and the text command
-    buttons: bool = False
-    #: the bot can edit a message it sent
-    edits: bool = False
-    #: the bot can start a private chat itself (False: ``NotStarted`` until the member writes first)
-    opens_private: bool = True
-    #: characters per message part (0: no limit)
-    max_text: int = 0
-    #: files can be sent
-    files: bool = False
-    #: ``Sender.confirm`` can tell whether a row in doubt arrived
-    confirms: bool = False
 
 
 @dataclass(frozen=True)
@@ -304,24 +277,21 @@ def readable(text: str) -> str:
 
 @asynccontextmanager
 async def sqlite_unreachable(url: str, *engines: Any) -> AsyncIterator[None]:
-    """Make the SQLite database at ``url`` unreachable for ``engines`` until exit: the file is moved
-    away and a directory put in its place, so every new connection fails to open it (the
-    connections are dropped first). Afterwards the file comes back and the engines reconnect."""
-    path = Path(make_url(url).database or "")
-    away = path.with_name(path.name + ".away")
+    """Make the SQLite database at ``url`` unreachable for ``engines`` until exit: its folder is
+    moved away (with the write-ahead log beside the file), so a new connection can neither open
+    the file nor create another one; the engines' idle connections are dropped first. Afterwards
+    the folder comes back and the engines reconnect. The database must be alone in its folder."""
+    folder = Path(make_url(url).database or "").parent
+    away = folder.with_name(folder.name + ".away")
 
     async def drop_connections() -> None:
         for engine in engines:
             await engine.dispose()
 
     await drop_connections()
-    path.rename(away)
-    path.mkdir()
+    folder.rename(away)
     try:
         yield
     finally:
         await drop_connections()
-        path.rmdir()
-        away.rename(path)
-        await asyncio.sleep(0)
-
+        away.rename(folder)

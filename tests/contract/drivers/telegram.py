@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
+from adapters.telegram.adapter import TelegramAdapter
 from adapters.telegram.translate import PLATFORM
 from bamboe.runtime import App, running
 from bamboe.settings import Settings
@@ -24,7 +25,6 @@ from tests.contract.driver import (
     GROUP,
     PEOPLE,
     START,
-    Capabilities,
     Driver,
     File,
     Sent,
@@ -33,8 +33,6 @@ from tests.contract.driver import (
 )
 from tests.telegram_standin import FILE_FIELDS, Call, Refusal, StandIn, callback, chat_member, group, message, user
 
-CAPABILITIES = Capabilities(ephemeral=False, threads=True, replies=True, buttons=True, edits=False,
-                            opens_private=False, max_text=4096, files=True, confirms=False)
 USERS = {key: user(1001 + n, *PEOPLE[key].split(" ", 1)) for n, key in enumerate(PEOPLE)}
 GROUP_CHAT = group(-1001234567890, "Lerend netwerk Venlo")
 #: an ``@name`` (without the word joiner the core adds to echoed text) mentions that user
@@ -71,7 +69,7 @@ class TelegramDriver(Driver):
     """Telegram's Bot API as a platform around the running stack."""
 
     platform = PLATFORM
-    capabilities = CAPABILITIES
+    capabilities = TelegramAdapter.capabilities
 
     def __init__(self, app: App, api: StandIn, clock: VirtualClock, url: str) -> None:
         self.app = app
