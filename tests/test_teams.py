@@ -511,3 +511,16 @@ async def test_messages_in_another_channel_are_left_alone_unless_the_bot_is_ment
     assert len(await env.rows(TeamsConversation)) == 1
     await env.say(other, ANNA, "status", mention=True)
     await env.until_rows(Chat, Chat.chat_id == "19:other-channel@thread.tacv2")
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_too(postgres_url: str, api: StandIn) -> None:
+    async with stack(postgres_url, api) as env:
+        await env.add_to_channel()
+        await env.join(CEM)
+        nudge = await _the_nudge(env, CHANNEL_ID)
+        await env.say(CHANNEL, CEM, "Samen leren.", thread=nudge)
+        (stored,) = await env.until_rows(Answer)
+        assert stored.text == "Samen leren."
+        assert len(await env.rows(OutboxMessage, OutboxMessage.kind == "help")) == 1  # one welcome
+        assert (await env.rows(TeamsConversation))[0].installed is True
