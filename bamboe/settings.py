@@ -81,14 +81,15 @@ class Settings(BaseSettings):
 
     def configured_platforms(self) -> list[str]:
         """The platforms whose tokens are set (Slack: a bot token, or an OAuth client id and
-        secret for multi-workspace installs; Teams: app id, secret and tenant)."""
+        secret for multi-workspace installs; Teams: any of app id, secret and tenant, so that a
+        missing one is reported rather than Teams silently off)."""
         found = []
         if self.slack_bot_token or (self.slack_client_id and self.slack_client_secret):
             found.append("slack")
         if self.telegram_bot_token:
             found.append("telegram")
-        if self.teams_app_id and self.teams_app_password and self.teams_tenant_id:
-            found.append("teams")
+        if self.teams_app_id or self.teams_app_password or self.teams_tenant_id:
+            found.append("teams")  # the adapter names what is missing, if any
         return found
 
     def resolved_teams_token_url(self) -> str:
