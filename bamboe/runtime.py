@@ -86,6 +86,7 @@ class Adapter(Protocol):
 ADAPTERS: dict[str, str] = {
     "slack": "adapters.slack.adapter:build",
     "telegram": "adapters.telegram.adapter:build",
+    "matrix": "adapters.matrix.adapter:build",
 }
 
 

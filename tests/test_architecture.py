@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PLATFORM_SDKS = {"slack_bolt", "slack_sdk", "telegram"}
+PLATFORM_SDKS = {"slack_bolt", "slack_sdk", "telegram", "nio"}
 
 
 def imported_modules(path: Path) -> set[str]:
