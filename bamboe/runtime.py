@@ -1,7 +1,7 @@
 """The composition root of ``bamboe run``: builds the database, core, delivery and adapters from
 settings, serves the one HTTP server, and runs the dispatcher loop until stopped.
 
-An adapter is built by a factory ``build(settings, inbound) -> Adapter`` named in
+An adapter is built by a factory ``build(settings, inbound, commands) -> Adapter`` named in
 :data:`ADAPTERS`; it hands every inbound event to ``inbound`` (which lets the core decide and
 wakes delivery), offers a :class:`~bot.delivery.Sender` for outgoing messages, and may add
 routes to the shared HTTP server (Slack's HTTP mode, Telegram's webhook).
@@ -31,6 +31,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 from sqlalchemy import func, or_, select, text
 
+from bamboe.features import FEATURES
 from bamboe.settings import Settings
 from bot import metrics
 from bot.clock import Clock, SystemClock
@@ -38,7 +39,9 @@ from bot.core import Core
 from bot.database import Database, create_engine, upgrade
 from bot.delivery import Delivery, Sender
 from bot.events import InboundEvent, Outgoing
-from bot.models import Job, OutboxMessage
+from bot.models import Base, Job, OutboxMessage
+from bot.platform import Capabilities
+from bot.secrets import Resealed, SecretBox, seal_all, sealed_columns
 
 log = logging.getLogger("bamboe")
 
@@ -68,6 +71,8 @@ class Adapter(Protocol):
 
     platform: str
     sender: Sender
+    #: what the platform can do (also on ``sender``)
+    capabilities: Capabilities
 
     def routes(self) -> list[web.RouteDef]:
         """HTTP routes this adapter serves on the shared server (may be empty)."""
@@ -87,10 +92,11 @@ ADAPTERS: dict[str, str] = {
     "slack": "adapters.slack.adapter:build",
     "telegram": "adapters.telegram.adapter:build",
     "matrix": "adapters.matrix.adapter:build",
+    "teams": "adapters.teams.adapter:build",
 }
 
 
-def load_factory(platform: str) -> Callable[[Settings, Inbound], Adapter]:
+def load_factory(platform: str) -> Callable[..., Adapter]:
     """Import the adapter factory registered for ``platform``."""
     module, _, name = ADAPTERS[platform].partition(":")
     return getattr(importlib.import_module(module), name)
@@ -271,11 +277,12 @@ async def open_app(
     settings: Settings, senders: dict[str, Sender] | None = None, clock: Clock | None = None
 ) -> AsyncIterator[App]:
     """Open the database (migrating it), build the core; close everything on exit."""
+    box = settings.secret_box()  # a malformed key stops the start here, before anything runs
     db = Database(create_engine(settings.resolved_database_url()))
     try:
-        await migrate(db)
+        await migrate(db, box)
         clock = clock or SystemClock()
-        core = Core(db, clock)
+        core = Core(db, clock, FEATURES)
         delivery = Delivery(
             db,
             clock,
@@ -291,18 +298,36 @@ async def open_app(
             log.warning("closing the database failed (%s)", type(exc).__name__)
 
 
-async def migrate(db: Database) -> None:
-    """Run the migrations. On PostgreSQL under an advisory lock: replicas that start together
+async def migrate(db: Database, secret_box: SecretBox | None = None) -> None:
+    """Run the migrations, then (with a key) seal any secret still stored in plaintext and check
+    that every sealed one opens. On PostgreSQL under an advisory lock: replicas that start together
     migrate one after another (the later ones find the schema current) instead of racing."""
+
+    async def work() -> None:
+        await upgrade(db.engine, secret_box=secret_box)
+        if secret_box is not None:
+            await seal_secrets(db, secret_box)
+
     if not db.is_postgres:
-        await upgrade(db.engine)
+        await work()
         return
     async with db.engine.connect() as lock:
         await lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
         try:
-            await upgrade(db.engine)
+            await work()
         finally:
             await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+
+
+async def seal_secrets(db: Database, box: SecretBox, *, rotate: bool = False) -> Resealed:
+    """Seal the plaintext secrets in every column marked sealed (``bot.secrets``); with ``rotate``
+    re-encrypt the sealed ones with the first key too. Raises ``SecretError`` when one does not open."""
+    tables = sealed_columns(Base.metadata)
+    async with db.engine.begin() as conn:
+        done = await conn.run_sync(lambda sync: seal_all(sync, box, tables, rotate=rotate))
+    if done.sealed:
+        log.info("sealed %s secret(s) that were stored in plaintext", done.sealed)
+    return done
 
 
 async def _bounded(what: str, work: Awaitable[Any], seconds: float) -> bool:
@@ -359,7 +384,7 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
     (bounded, see :func:`shut_down`)."""
     async with open_app(settings, clock=clock) as app:
         for platform in settings.configured_platforms():
-            adapter = load_factory(platform)(settings, app.receive)
+            adapter = load_factory(platform)(settings, app.receive, app.core.features.commands)
             app.adapters.append(adapter)
             app.delivery.senders[platform] = adapter.sender
         runner = web.AppRunner(app.web_app(), access_log=None, shutdown_timeout=HTTP_GRACE_SECONDS)

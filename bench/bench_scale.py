@@ -30,10 +30,11 @@ from sqlalchemy import func, insert, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bamboe.features import FEATURES  # noqa: E402
 from bench.common import clean_env, fresh_postgres, replicas  # noqa: E402
 from bot.database import Database, create_engine, upgrade  # noqa: E402
-from bot.features import rhythm  # noqa: E402
 from bot.models import Chat, Job, Member, Network  # noqa: E402
+from bot.registry import Registry  # noqa: E402
 from tests.telegram_standin import StandIn  # noqa: E402
 
 
@@ -41,6 +42,7 @@ async def populate(url: str, n: int) -> float:
     db = Database(create_engine(url))
     await upgrade(db.engine)
     now = datetime.now(UTC)
+    features = Registry.of(FEATURES)
     started = time.perf_counter()
     async with db.transaction() as s:
         for start in range(0, n, 1000):
@@ -57,7 +59,7 @@ async def populate(url: str, n: int) -> float:
                                              for nid in ids for k in range(6)])
     async with db.transaction() as s:
         for net in await s.scalars(select(Network)):
-            await rhythm.plan_all(s, net, now)
+            await features.plan_network(s, net, now)
     await db.close()
     return time.perf_counter() - started
 

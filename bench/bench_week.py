@@ -23,13 +23,14 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select
 
+from bamboe.features import FEATURES
 from bot.clock import VirtualClock
 from bot.core import Core
 from bot.database import Database, create_engine, sqlite_url_for, upgrade
 from bot.delivery import Delivery
 from bot.events import Outgoing
-from bot.features import rhythm
 from bot.models import Answer, Chat, Job, Member, Network, Nudge, OutboxMessage
+from bot.registry import Registry
 
 AMS = ZoneInfo("Europe/Amsterdam")
 START = datetime(2026, 1, 5, 8, 0, tzinfo=AMS)
@@ -46,7 +47,7 @@ class CountingSender:
         return f"m{self.count}"
 
 
-async def populate(db: Database, n: int, now: datetime) -> None:
+async def populate(db: Database, n: int, now: datetime, features: Registry) -> None:
     """N networks, one chat and six members each, and their planned rhythm."""
     batch = 1000
     async with db.transaction() as s:
@@ -63,7 +64,7 @@ async def populate(db: Database, n: int, now: datetime) -> None:
                                              for nid in ids for k in range(6)])
     async with db.transaction() as s:
         for net in await s.scalars(select(Network)):
-            await rhythm.plan_all(s, net, now)
+            await features.plan_network(s, net, now)
 
 
 async def answer_some(db: Database, now: datetime) -> None:
@@ -83,11 +84,11 @@ async def run(url: str, n: int) -> dict[str, float]:
     db = Database(create_engine(url))
     await upgrade(db.engine)
     clock = VirtualClock(START)
-    core = Core(db, clock)
+    core = Core(db, clock, FEATURES)
     sender = CountingSender()
     delivery = Delivery(db, clock, {"bench": sender})
     t0 = time.perf_counter()
-    await populate(db, n, clock.now())
+    await populate(db, n, clock.now(), core.features)
     t_plan = time.perf_counter() - t0
 
     end = START + timedelta(days=7)

@@ -17,7 +17,8 @@ from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import i18n
+from bot import directory, i18n
+from bot.cleaning import clean, is_outage
 from bot.clock import Clock
 from bot.database import Database
 from bot.events import (
@@ -36,9 +37,10 @@ from bot.events import (
     Unavailable,
 )
 from bot.jobs import Dispatcher, JobContext
-from bot.markup import Markup
+from bot.markup import Markup, command
 from bot.models import Chat, Member, Network, OutboxMessage
 from bot.parsing import UserError
+from bot.registry import Feature, Registry
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,8 @@ class Ctx:
     out: list[Outgoing] = field(default_factory=list)
     #: run after the transaction committed (e.g. scrubbing the SQLite write-ahead log after an erasure)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    #: the bot's features: the command table, hooks and events
+    features: Registry = field(kw_only=True)
 
     @property
     def lang(self) -> str:
@@ -100,7 +104,7 @@ class Ctx:
                                          tuple(buttons)))
             return
         self.out.append(Outgoing(Address(src.platform, src.chat_id, self.member.user_id), kind, text,
-                                 tuple(buttons), {}, ephemeral=True))
+                                 tuple(buttons), {}, ephemeral=True, reply_to=self.message_id))
 
     def require(self, *roles: str) -> Member:
         """The acting member, if their role is one of ``roles``; a friendly error otherwise."""
@@ -115,26 +119,37 @@ class Ctx:
 class Core:
     """The platform-neutral bot: one instance per process, built by the composition root."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
-        from bot.features import JOB_KINDS
-
+    def __init__(self, db: Database, clock: Clock, features: Iterable[Feature]) -> None:
         self.db = db
         self.clock = clock
-        self.dispatcher = Dispatcher(db, clock, JOB_KINDS)
+        self.features = Registry.of(features)
+        self.dispatcher = Dispatcher(db, clock, self.features.jobs, features=self.features)
 
     # ------------------------------------------------------------------ inbound
     async def handle(self, event: InboundEvent) -> list[Outgoing]:
         """Handle one inbound event; return the messages it produced (already in the outbox).
 
-        Raises :class:`~bot.events.Unavailable` when the database cannot be reached (nothing was
-        stored): the adapter should have the platform deliver the event again later.
+        Every string of the event is cleaned first (:func:`bot.cleaning.clean`). Raises
+        :class:`~bot.events.Unavailable` when the database cannot be reached (nothing was stored):
+        the adapter should have the platform deliver the event again later. A database error that
+        the same event would raise again (a data or integrity error) is not an outage: the event
+        is tried once more (a conflict with another replica's insert passes then), and otherwise
+        dropped with a log line (without its text) and no answer, so the adapter moves on.
         """
-        try:
-            return await self._handle(event)
-        except (DBAPIError, OSError, TimeoutError) as exc:
-            log.warning("inbound %s not handled: database unavailable (%s)", type(event).__name__,
-                        type(exc).__name__)
-            raise Unavailable from exc
+        event = clean(event)
+        for attempt in (1, 2):
+            try:
+                return await self._handle(event)
+            except (DBAPIError, OSError, TimeoutError) as exc:
+                if is_outage(exc):
+                    log.warning("inbound %s not handled: database unavailable (%s)", type(event).__name__,
+                                type(exc).__name__)
+                    raise Unavailable from exc
+                if attempt == 2:
+                    orig = getattr(exc, "orig", None)
+                    log.error("inbound %s dropped: the database refused it (%s, SQLSTATE %s)", type(event).__name__,
+                              type(orig).__name__, getattr(orig, "sqlstate", None) or "-")
+        return []
 
     async def _handle(self, event: InboundEvent) -> list[Outgoing]:
         now = self.clock.now()
@@ -167,47 +182,50 @@ class Core:
                 await ctx.session.refresh(row)
 
     async def _context(self, session: AsyncSession, event: InboundEvent, now: datetime) -> Ctx | None:
-        from bot.features import network as net_feature
-
         chat_ref = event.chat
         person = event.person if isinstance(event, MemberJoined | MemberLeft) else (
             event.added_by if isinstance(event, BotAdded) else event.sender)
+        message_id = getattr(event, "message_id", None)
         if chat_ref.private:
             if person is None:
                 return None
             await release_waiting(session, chat_ref.platform, person.user_id)
-            member = await net_feature.member_for_private_chat(session, chat_ref.platform, person.user_id)
+            member = await directory.member_for_private_chat(session, chat_ref.platform, person.user_id)
             if member is None:  # someone writes the bot privately without being in any network
                 return Ctx(session, now, Network(language=i18n.DEFAULT_LANGUAGE, id=0), [], None, chat_ref,
-                           person=person)
+                           message_id, person, features=self.features)
             network = await session.get(Network, member.network_id)
-            chats = await net_feature.chats_of(session, network.id)
-            return Ctx(session, now, network, chats, member, chat_ref, getattr(event, "message_id", None), person)
-        network, chats, created = await net_feature.ensure_network(session, chat_ref, now)
+            chats = await directory.chats_of(session, network.id)
+            return Ctx(session, now, network, chats, member, chat_ref, message_id, person, features=self.features)
+        network, chats, created = await directory.ensure_network(session, chat_ref, now)
         member = None
         if person is not None and not isinstance(event, MemberLeft):
-            member = await net_feature.ensure_member(session, network, chat_ref.platform, person, now,
-                                                     as_trekker=created)
+            member = await directory.ensure_member(session, network, chat_ref.platform, person, now,
+                                                   as_trekker=created)
         elif person is not None:
-            member = await net_feature.find_by_platform_id(session, network.id, chat_ref.platform,
-                                                           person.user_id)
-        ctx = Ctx(session, now, network, chats, member, chat_ref, getattr(event, "message_id", None), person)
+            member = await directory.find_by_platform_id(session, network.id, chat_ref.platform, person.user_id)
+        ctx = Ctx(session, now, network, chats, member, chat_ref, message_id, person, features=self.features)
         if created:
-            await net_feature.on_network_created(ctx)
+            await self.features.plan_network(session, network, now)
+            for hook in self.features.hooks("on_network_created"):
+                await hook(ctx)
         return ctx
 
     async def _route(self, ctx: Ctx, event: InboundEvent) -> None:
-        from bot.features import commands
-        from bot.features import network as net_feature
-
         if isinstance(event, MessageIn):
-            await commands.on_message(ctx, event)
+            await on_message(ctx, event)
         elif isinstance(event, ButtonPress):
-            await commands.on_button(ctx, event)
+            await on_button(ctx, event)
         elif isinstance(event, MemberJoined):
-            await net_feature.on_joined(ctx, event)
+            if ctx.member is not None:
+                for hook in self.features.hooks("on_join"):
+                    await hook(ctx, ctx.member)
         elif isinstance(event, MemberLeft):
-            await net_feature.on_left(ctx, event)
+            if ctx.member is not None and ctx.member.active:  # they get nothing more and stop counting
+                ctx.member.active = False
+                ctx.member.left_at = ctx.now
+                for hook in self.features.hooks("on_leave"):
+                    await hook(ctx, ctx.member)
         # BotAdded: the network (and its trekker) was made while building the context
 
     async def private_not_started(self, row: OutboxMessage, link: str | None) -> None:
@@ -222,10 +240,8 @@ class Core:
             member = await session.get(Member, row.member_id) if row.member_id else None
             if others is not None or network is None or member is None or not member.active:
                 return
-            from bot.features.network import chats_of
-
-            chats = [c for c in await chats_of(session, network.id) if c.platform == row.platform]
-            ctx = Ctx(session, self.clock.now(), network, chats, member)
+            chats = [c for c in await directory.chats_of(session, network.id) if c.platform == row.platform]
+            ctx = Ctx(session, self.clock.now(), network, chats, member, features=self.features)
             key = "delivery.start_private_link" if link else "delivery.start_private"
             ctx.group("start_private", ctx.t(key, name=member.name, link=link or ""))
             await store_outgoing(session, network.id, ctx.out, ctx.now)
@@ -233,6 +249,78 @@ class Core:
     async def run_due(self) -> int:
         """Run planned work that is due now."""
         return await self.dispatcher.run_due()
+
+# ---------------------------------------------------------------------- routing
+def split_command(text: str, *, addressed: bool = False,
+                  table: Registry | None = None) -> tuple[str, str] | None:
+    """``"/Status@bamboe_bot  x y"`` → ``("status", "x y")``; None when not a command.
+
+    ``addressed`` (the member spoke to the bot, e.g. by an @mention in Teams): a leading word that
+    is a command in ``table`` counts as one without its ``/``.
+    """
+    stripped = text.strip()
+    if not stripped.startswith("/"):
+        if not addressed or table is None:
+            return None
+        head, _, rest = stripped.partition(" ")
+        name = head.lower()
+        return (name, rest.strip()) if name in table.table else None
+    if len(stripped) < 2:
+        return None
+    head, _, rest = stripped[1:].partition(" ")
+    name = head.split("@", 1)[0].lower()
+    if not name:
+        return None
+    return name, rest.strip()
+
+
+async def on_message(ctx: Ctx, msg: MessageIn) -> None:
+    """Route a text message: a command, or one of the features' message hooks."""
+    if len(msg.text) > MAX_TEXT:
+        ctx.reply("hint", ctx.t("errors.too_long", limit=MAX_TEXT, length=len(msg.text)))
+        return
+    for screen in ctx.features.hooks("text_screens"):  # e.g. masking a citizen's personal data first
+        msg = screen(ctx, msg)
+    parsed = split_command(msg.text, addressed=msg.addressed, table=ctx.features)
+    if parsed is not None:
+        await run_command(ctx, *parsed)
+        return
+    for hook in ctx.features.hooks("message_hooks"):
+        if await hook(ctx, msg):
+            return
+    if ctx.source is not None and ctx.source.private:
+        ctx.reply("help", ctx.t("help.private_hint"))
+
+
+async def run_command(ctx: Ctx, name: str, args: str) -> None:
+    """Run command ``name`` with ``args`` after checking its role gate."""
+    cmd = ctx.features.table.get(name)
+    if cmd is None:
+        raise UserError("errors.unknown_command", command=command(name[:40]))
+    if ctx.network.id == 0 and cmd.name not in ("help", "start"):
+        raise UserError("errors.no_network")
+    await _maybe_first_trekker(ctx)
+    if cmd.roles is not None:
+        ctx.require(*cmd.roles)
+    await cmd.handler(ctx, args)
+
+
+async def _maybe_first_trekker(ctx: Ctx) -> None:
+    """With no trekker or procesbegeleider yet, the first member to use a command leads."""
+    if ctx.member is None or ctx.member.role != "deelnemer":
+        return
+    if not await directory.has_leads(ctx.session, ctx.network.id):
+        ctx.member.role = "trekker"
+        ctx.reply("help", ctx.t("network.you_are_trekker"))
+
+
+async def on_button(ctx: Ctx, press: ButtonPress) -> None:
+    """Route a button press by the prefix of its action (``prefix:rest``)."""
+    prefix, _, rest = press.action.partition(":")
+    handler = ctx.features.buttons.get(prefix)
+    if handler is None:
+        raise UserError("errors.unknown_button")
+    await handler(ctx, rest)
 
 
 async def store_outgoing(session: AsyncSession, network_id: int | None, messages: list[Outgoing],
@@ -251,7 +339,7 @@ async def store_outgoing(session: AsyncSession, network_id: int | None, messages
             network_id=network_id or None, platform=msg.address.platform, chat_id=msg.address.chat_id,
             user_id=msg.address.user_id, thread=msg.address.thread, member_id=member_id, kind=msg.kind,
             text=str(msg.text), buttons=[[b.label, b.action] for b in msg.buttons], meta=msg.meta,
-            ephemeral=msg.ephemeral, created_at=now,
+            ephemeral=msg.ephemeral, reply_to=msg.reply_to, created_at=now,
             files=[{"name": f.name, "mime": f.mime, "data": base64.b64encode(f.data).decode()} for f in msg.files],
         )
         session.add(row)
@@ -274,12 +362,11 @@ def network_job(fn: Callable[[Ctx, JobContext], Awaitable[None]]) -> Callable[[J
     """Wrap a job handler so it gets a :class:`Ctx` for its network and its messages are stored."""
 
     async def run(jc: JobContext) -> None:
-        from bot.features.network import chats_of
-
         network = await jc.session.get(Network, jc.job.network_id)
         if network is None:
             return
-        ctx = Ctx(jc.session, jc.now, network, await chats_of(jc.session, network.id), None)
+        ctx = Ctx(jc.session, jc.now, network, await directory.chats_of(jc.session, network.id), None,
+                  features=jc.features)
         await fn(ctx, jc)
         await store_outgoing(jc.session, network.id, ctx.out, jc.now)
 
@@ -293,7 +380,7 @@ def outgoing_from_row(row: OutboxMessage) -> Outgoing:
     return Outgoing(
         Address(row.platform, row.chat_id, row.user_id, row.thread), row.kind, Markup(row.text),
         tuple(Button(label, action) for label, action in row.buttons), dict(row.meta or {}), row.id,
-        ephemeral=row.ephemeral,
+        ephemeral=row.ephemeral, reply_to=row.reply_to,
         files=tuple(Attachment(f["name"], f["mime"], base64.b64decode(f["data"])) for f in row.files or ()),
     )
 

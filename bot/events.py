@@ -63,6 +63,9 @@ class Outgoing:
     ephemeral: bool = False
     #: files to upload with the message (Slack ``files_upload_v2``, Telegram ``sendDocument``)
     files: tuple[Attachment, ...] = ()
+    #: the platform id of the member's message this answers; kept in the outbox row, so whichever
+    #: replica sends it (after a restart too) can quote that message where the platform can
+    reply_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,9 @@ class MessageIn:
     text: str
     message_id: str | None = None
     reply_to: str | None = None
+    #: the member spoke to the bot (an @mention, a 1:1 without a command prefix): a leading word
+    #: that is a command counts as one (``pauze 2w`` as ``/pauze 2w``)
+    addressed: bool = False
 
 
 @dataclass(frozen=True)

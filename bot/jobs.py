@@ -10,13 +10,12 @@ together with marking it done: the effects and the "done" land together or not a
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
@@ -34,16 +33,18 @@ DEFAULT_GRACE = timedelta(hours=3)
 
 async def plan(session: AsyncSession, *, key: str, network_id: int, kind: str, due_at: datetime,
                payload: dict[str, Any] | None = None) -> bool:
-    """Plan work once: insert the row unless ``key`` exists. Returns True when inserted."""
-    exists = await session.scalar(select(Job.id).where(Job.key == key))
-    if exists is not None:
-        return False
-    try:
-        async with session.begin_nested():
-            session.add(Job(key=key, network_id=network_id, kind=kind, due_at=due_at, payload=payload or {}))
-    except IntegrityError:  # planned concurrently by another process
-        return False
-    return True
+    """Plan work once: insert the row unless ``key`` exists. Returns True when inserted.
+
+    One statement (``INSERT … ON CONFLICT (key) DO NOTHING``), also when another process plans the
+    same key at the same moment: no look-up first, no savepoint."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    inserted = await session.scalar(
+        insert(Job).values(key=key, network_id=network_id, kind=kind, due_at=due_at, payload=payload or {})
+        .on_conflict_do_nothing(index_elements=["key"]).returning(Job.id))
+    return inserted is not None
 
 
 async def unplan(session: AsyncSession, network_id: int, kind: str) -> None:
@@ -61,6 +62,8 @@ class JobContext:
     now: datetime
     #: set by a handler that cannot run now (inside a session, quiet hours): run again then
     postpone_to: datetime | None = None
+    #: the bot's features (:class:`bot.registry.Registry`), for handlers that need other features
+    features: Any = None
 
     @property
     def lateness(self) -> timedelta:
@@ -84,10 +87,12 @@ class JobKind:
 class Dispatcher:
     """Claims due jobs and runs them; safe to run in several processes on PostgreSQL."""
 
-    def __init__(self, db: Database, clock: Clock, kinds: dict[str, JobKind]) -> None:
+    def __init__(self, db: Database, clock: Clock, kinds: Mapping[str, JobKind], *, features: Any = None) -> None:
         self.db = db
         self.clock = clock
         self.kinds = kinds
+        #: handed to every job handler (:attr:`JobContext.features`)
+        self.features = features
         #: jobs claimed and not yet run (put back by :meth:`release_claims` on shutdown)
         self._claimed: set[int] = set()
 
@@ -137,7 +142,7 @@ class Dispatcher:
                 if job is None or job.state != "claimed":
                     return
                 kind = self.kinds.get(job.kind)
-                ctx = JobContext(session, job, now)
+                ctx = JobContext(session, job, now, features=self.features)
                 if kind is None:
                     log.error("no handler for job kind %s (job %s)", job.kind, job.id)
                     job.state = "failed"

@@ -1,8 +1,12 @@
 """The core's small Markdown subset, and how user text is made safe inside it.
 
 The core writes ``*bold*``, ``_italic_`` and `` `code` ``; a backslash escapes the next
-character. Anything a person wrote goes through :func:`escape` before it is placed in a
-message, so it can never add markup, and ``@`` is followed by a word joiner so echoed text
+character. A command reference is a span between ``⟦`` and ``⟧`` (prompts write ``{/pauze}``,
+code calls :func:`command`): each adapter renders it the way a member types that command on its
+platform (``/pauze``, ``/bamboe pauze``, ``!pauze``, ``@Bamboe pauze``).
+
+Anything a person wrote goes through :func:`escape` before it is placed in a message, so it can
+never add markup, and ``@`` is followed by a word joiner so echoed text
 never mentions or pings anyone (``@channel``, ``@here``, ``@username``). Adapters turn the
 subset into their own format with :func:`spans` and escape for their platform there
 (Slack: ``& < >``; Telegram: HTML).
@@ -10,9 +14,12 @@ subset into their own format with :func:`spans` and escape for their platform th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-SPECIAL = "\\*_`"
+#: opens and closes a command reference
+CMD_OPEN, CMD_CLOSE = "\u27e6", "\u27e7"
+SPECIAL = "\\*_`" + CMD_OPEN + CMD_CLOSE
 WORD_JOINER = "\u2060"
 #: characters that could mimic layout or hide text direction tricks in echoed text
 _STRIP = {"\u202e": "", "\u202d": "", "\u2066": "", "\u2067": "", "\u2068": "", "\u2069": ""}
@@ -39,25 +46,33 @@ def escape(text: str) -> Markup:
     return Markup("".join(out))
 
 
+def command(text: str) -> Markup:
+    """A command reference: ``command("pauze")`` is shown as ``/pauze`` on Telegram, ``!pauze`` on
+    Matrix… ``text`` is the command name without its prefix, optionally followed by arguments."""
+    return Markup(CMD_OPEN + escape(text) + CMD_CLOSE)
+
+
 @dataclass(frozen=True)
 class Span:
-    """A run of text with one style."""
+    """A run of text with one style; ``command`` marks a command reference (its name first,
+    without a prefix, then any arguments)."""
 
     text: str
     bold: bool = False
     italic: bool = False
     code: bool = False
+    command: bool = False
 
 
 def spans(text: str) -> list[Span]:
     """Split core Markdown into styled runs (unbalanced markers are kept as text)."""
     result: list[Span] = []
     buf: list[str] = []
-    bold = italic = code = False
+    bold = italic = code = cmd = False
 
     def flush() -> None:
         if buf:
-            result.append(Span("".join(buf), bold, italic, code))
+            result.append(Span("".join(buf), bold, italic, code, cmd))
             buf.clear()
 
     i = 0
@@ -67,7 +82,16 @@ def spans(text: str) -> list[Span]:
             buf.append(text[i + 1])
             i += 2
             continue
-        if ch == "`" and (code or _closes(text, i, "`")):
+        if cmd:
+            if ch == CMD_CLOSE:
+                flush()
+                cmd = False
+            else:
+                buf.append(ch)
+        elif ch == CMD_OPEN and not code and _closes(text, i, CMD_CLOSE):
+            flush()
+            cmd = True
+        elif ch == "`" and (code or _closes(text, i, "`")):
             flush()
             code = not code
         elif ch == "*" and not code and (bold or _closes(text, i, "*")):
@@ -99,6 +123,34 @@ def _closes(text: str, start: int, marker: str) -> bool:
     return False
 
 
-def plain(text: str) -> str:
-    """The text without markup (for transcripts, logs of kinds, and plain-text fallbacks)."""
-    return "".join(s.text for s in spans(text))
+def with_commands(text: str, render: Callable[[str], str]) -> Markup:
+    """``text`` with each command reference replaced by ``render(reference)`` (as plain text; the
+    rest of the markup is kept), e.g. ``⟦pauze⟧`` → ``/pauze`` for the console."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            out.append(text[i:i + 2])
+            i += 2
+            continue
+        if ch == CMD_OPEN and _closes(text, i, CMD_CLOSE):
+            end = i + 1
+            reference: list[str] = []
+            while text[end] != CMD_CLOSE:
+                if text[end] == "\\":
+                    end += 1
+                reference.append(text[end])
+                end += 1
+            out.append(escape(render("".join(reference))))
+            i = end + 1
+            continue
+        out.append(ch)
+        i += 1
+    return Markup("".join(out))
+
+
+def plain(text: str, prefix: str = "/") -> str:
+    """The text without markup (for transcripts, logs of kinds, and plain-text fallbacks); command
+    references get ``prefix``."""
+    return "".join(prefix + s.text if s.command else s.text for s in spans(text))

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
+from bamboe.features import FEATURES
 from bot.clock import VirtualClock
 from bot.core import Core, store_outgoing
 from bot.database import Database, create_engine, upgrade
@@ -236,7 +237,7 @@ async def test_private_message_waits_until_the_person_starts_the_bot(db):
         await s.flush()
         await store_outgoing(s, net, [Outgoing(Address("x", None, "u9"), "newcomer_briefing", f"brief{i}")
                                       for i in range(2)], clock.now())
-    core = Core(db, clock)
+    core = Core(db, clock, FEATURES)
     sender = LimitedSender(clock, None)
     delivery = Delivery(db, clock, {"x": sender}, on_not_started=core.private_not_started)
     await delivery.flush()

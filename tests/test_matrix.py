@@ -238,7 +238,9 @@ async def test_a_row_sent_twice_arrives_once(synapse_server: Synapse, sqlite_url
 
 async def test_login_with_a_password_once_and_the_device_is_kept(synapse_server: Synapse, sqlite_url: str) -> None:
     bot = await synapse_server.register()
-    settings = dict(matrix_password=bot.password)
+    from bot.secrets import new_key
+
+    settings = dict(matrix_password=bot.password, bamboe_secret_key=new_key())
     for _ in range(2):
         app_settings = Settings(_env_file=None, database_url=sqlite_url, matrix_homeserver_url=synapse_server.url,
                                 matrix_user_id=bot.user_id, bamboe_http_host="127.0.0.1",
@@ -248,7 +250,8 @@ async def test_login_with_a_password_once_and_the_device_is_kept(synapse_server:
             async with app.db.sessions() as s:
                 account = await s.get(MatrixAccount, bot.user_id)
             device = app.adapters[0].client.device_id
-        assert account.device_id == device and account.access_token and "syt_" not in account.access_token
+        assert account.device_id == device and account.access_token.startswith("fernet:")
+        assert "syt_" not in account.access_token
         if _ == 0:
             first_device = device
     assert device == first_device

@@ -10,18 +10,22 @@ import zlib
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 
+import pytest
 from sqlalchemy import delete, text
 
 from adapters.console.harness import Harness, Sent
 from bot.database import create_engine, sqlite_url_for, upgrade
 from bot.features.report import report_due
+from bot.features.report.data import gather
+from bot.features.report.period import Period, parse_period
+from bot.features.report.render import render
 from bot.models import Job, Network, RoundEntry
 from bot.parsing import UserError
-from bot.report.data import gather
-from bot.report.period import Period, parse_period
-from bot.report.render import render
 from tests.conftest import MEMBERS, local, texts
 from tests.test_rhythm import at_local, command, network, only_error_for, rows, sent
+
+#: every test renders real charts and PDFs: scheduled first so parallel workers finish together
+pytestmark = pytest.mark.slow
 
 PNG, PDF = b"\x89PNG\r\n\x1a\n", b"%PDF-"
 NAMES = [m["name"] for m in MEMBERS] + [m["name"].split()[0] for m in MEMBERS]

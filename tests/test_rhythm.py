@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from adapters.console.harness import Harness, Sent
@@ -436,7 +437,8 @@ async def test_restart_neither_loses_nor_duplicates_the_nudge(harness: Harness) 
     await harness.advance(local(2026, 1, 6, 9, 0))
     restarted = Harness(harness.db, harness.clock, harness.chat.chat_id)
     async with harness.db.transaction() as s:  # a starting process may plan again: a no-op
-        await rhythm.plan_all(s, await s.get(Network, (await network(harness)).id), harness.clock.now())
+        await harness.core.features.plan_network(s, await s.get(Network, (await network(harness)).id),
+                                                 harness.clock.now())
     assert len(await rows(harness, Job, Job.kind == "nudge")) == 1
     await restarted.advance(local(2026, 1, 6, 11, 0))
     await harness.advance(local(2026, 1, 6, 11, 0))  # the old process, if it still ran
@@ -483,6 +485,7 @@ def test_library_walks_every_category_before_repeating() -> None:
         assert {lib.pick(n).category for n in range(start, start + 15)} == set(lib.categories)
 
 
+@pytest.mark.slow
 async def test_sixteen_real_weeks_rotate_through_all_categories(harness: Harness) -> None:
     await harness.advance(local(2026, 4, 22, 12, 0))  # Tuesdays 6 Jan … 21 Apr
     stored = await nudges(harness)

@@ -14,8 +14,10 @@ from telegram import Bot, Update
 from adapters.telegram.adapter import CALLBACK_DATA_MAX, command_lists
 from adapters.telegram.render import TELEGRAM_LIMIT, render_parts, to_html
 from adapters.telegram.translate import Me, addressed_elsewhere, button_press, from_update
+from bamboe.features import FEATURES
 from bot.events import BotAdded, ButtonPress, MemberJoined, MemberLeft, MessageIn
 from bot.markup import escape
+from bot.registry import Registry
 from tests.telegram_standin import callback, chat_member, group, message, private, user
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,7 +179,7 @@ def test_every_core_button_action_fits_telegrams_callback_data() -> None:
 
 
 def test_command_menu_names_and_descriptions_are_valid() -> None:
-    for language, commands in command_lists().items():
+    for language, commands in command_lists(Registry.of(FEATURES).commands).items():
         assert commands, language
         names = [c.command for c in commands]
         assert len(names) == len(set(names))

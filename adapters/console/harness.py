@@ -8,6 +8,7 @@ the clock on, firing everything that falls due on the way, in time order.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -15,15 +16,18 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
+from bamboe.features import FEATURES
+from bot import directory
 from bot.clock import VirtualClock
 from bot.core import Core
 from bot.database import Database, create_engine, upgrade
 from bot.delivery import Delivery
 from bot.events import ButtonPress, ChatRef, MemberJoined, MemberLeft, MessageIn, Outgoing, Person
-from bot.features import network as network_feature
-from bot.features import rhythm
-from bot.markup import plain
-from bot.models import Chat, Network
+from bot.features.network import PERSPECTIVE_ALIASES
+from bot.markup import plain, with_commands
+from bot.models import Base, Chat, Network
+from bot.platform import Capabilities
+from bot.registry import Feature
 
 PLATFORM = "sim"
 
@@ -63,11 +67,19 @@ class Sent:
         return line
 
 
+def console_command(reference: str) -> str:
+    """A command reference as typed in the console (as on Telegram): ``/pauze 2w``."""
+    return "/" + reference
+
+
 @dataclass
 class Recorder:
     """The virtual platform: records what the core sends and hands out message ids."""
 
     clock: VirtualClock
+    #: the console can do everything the core asks for (it only records it)
+    capabilities = Capabilities(ephemeral=True, threads=True, replies=True, buttons=True, edits=True,
+                                opens_private=True, max_text=4000, files=True, confirms=False)
     sent: list[Sent] = field(default_factory=list)
     listeners: list = field(default_factory=list)
     #: where attached files are written (``bamboe simulate --out``); None keeps them in memory only
@@ -79,7 +91,8 @@ class Recorder:
         addr = message.address
         to = "group" if addr.chat_id is not None else f"dm:{addr.user_id}"
         buttons = [(b.label, b.action) for b in message.buttons]
-        sent = Sent(self.clock.now(), to, message.kind, str(message.text), buttons, dict(message.meta),
+        text = with_commands(message.text, console_command)
+        sent = Sent(self.clock.now(), to, message.kind, text, buttons, dict(message.meta),
                     f"m{next(self._ids)}", addr.user_id if message.ephemeral else None,
                     [(f.name, f.mime, f.data) for f in message.files])
         if self.files_dir is not None:
@@ -107,10 +120,11 @@ class HarnessError(ValueError):
 class Harness:
     """The real core in a virtual chat with a virtual clock."""
 
-    def __init__(self, db: Database, clock: VirtualClock, chat_id: str = "group") -> None:
+    def __init__(self, db: Database, clock: VirtualClock, chat_id: str = "group",
+                 features: Iterable[Feature] = FEATURES) -> None:
         self.db = db
         self.clock = clock
-        self.core = Core(db, clock)
+        self.core = Core(db, clock, features)
         self.recorder = Recorder(clock)
         self.delivery = Delivery(db, clock, {PLATFORM: self.recorder})
         self.chat = ChatRef(PLATFORM, chat_id, "")
@@ -119,10 +133,19 @@ class Harness:
         self._message_ids = itertools.count(1)
 
     @classmethod
-    async def open(cls, url: str, start: datetime, chat_id: str = "group") -> Harness:
-        """Open (and migrate) the database at ``url`` and return a harness on it."""
-        db = Database(create_engine(url))
-        await upgrade(db.engine)
+    async def open(cls, url: str, start: datetime, chat_id: str = "group", *, fresh: bool = False) -> Harness:
+        """Open (and migrate) the database at ``url`` and return a harness on it (SQLite runs in
+        this thread: :mod:`bot.sqlite_inline`).
+
+        ``fresh``: ``url`` is a new, private, empty database (``simulate``'s temporary file): its
+        tables are made from the models in one go instead of by replaying every migration (the
+        result is the same schema; tests/test_migrations.py checks that)."""
+        db = Database(create_engine(url, inline=True))
+        if fresh:
+            async with db.engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+        else:
+            await upgrade(db.engine)
         return cls(db, VirtualClock(start), chat_id)
 
     async def close(self) -> None:
@@ -140,18 +163,18 @@ class Harness:
             if old is not None:
                 await session.execute(delete(Network).where(Network.id == old))
                 await session.flush()
-            net, _, _ = await network_feature.ensure_network(session, self.chat, now)
+            net, _, _ = await directory.ensure_network(session, self.chat, now)
             for key in ("name", "intention", "ambition", "language", "timezone"):
                 if network.get(key):
                     setattr(net, key, str(network[key]))
             self.timezone = net.timezone
             for m in members:
-                member = await network_feature.ensure_member(session, net, PLATFORM,
+                member = await directory.ensure_member(session, net, PLATFORM,
                                                              Person(m["id"], m.get("name", m["id"])), now)
                 member.role = m.get("role", "deelnemer")
                 member.perspective = m.get("perspective")
                 self.names[m["id"]] = member.name
-            await rhythm.plan_all(session, net, now)
+            await self.core.features.plan_network(session, net, now)
 
     # ------------------------------------------------------------------ time
     async def advance(self, target: datetime) -> None:
@@ -164,6 +187,8 @@ class Harness:
             await self.core.run_due()
             await self.delivery.flush()
         self.clock.set(target)
+        # also what the loop above cannot see: jobs whose lease ran out (a process died after
+        # claiming them) and messages another process left in the outbox
         await self.core.run_due()
         await self.delivery.flush()
 
@@ -215,8 +240,8 @@ class Harness:
             async with self.db.transaction() as session:
                 net = await session.scalar(select(Chat.network_id).where(Chat.platform == PLATFORM,
                                                                         Chat.chat_id == self.chat.chat_id))
-                member = await network_feature.find_by_platform_id(session, net, PLATFORM, member_id)
-                member.perspective = network_feature.PERSPECTIVE_ALIASES.get(perspective, perspective)
+                member = await directory.find_by_platform_id(session, net, PLATFORM, member_id)
+                member.perspective = PERSPECTIVE_ALIASES.get(perspective, perspective)
 
     async def leave(self, member_id: str) -> None:
         """Someone leaves the group chat."""

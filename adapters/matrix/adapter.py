@@ -2,9 +2,9 @@
 client-server API (Synapse with Element, as in MijnBureau), driven by ``bamboe run``.
 
 * **Login.** ``MATRIX_ACCESS_TOKEN`` is used as it is (its device from ``/whoami``). With
-  ``MATRIX_PASSWORD`` bamboe logs in once and keeps the device id and the token (encrypted) in the
-  database (:mod:`adapters.matrix.store`), so every replica and every restart use one device.
-  That matters: the homeserver deduplicates a retried send per device.
+  ``MATRIX_PASSWORD`` bamboe logs in once and keeps the device id and the token (sealed with
+  ``BAMBOE_SECRET_KEY``) in the database (:mod:`adapters.matrix.store`), so every replica and
+  every restart use one device. That matters: the homeserver deduplicates a retried send per device.
 * **Inbound.** Every replica runs a ``/sync`` loop from the position kept in the database; each
   event is claimed in ``matrix_events`` first, so exactly one replica hands it to the core. When
   the core cannot take an event (database away) the sync position is not advanced and the batch
@@ -31,6 +31,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -51,13 +52,13 @@ from nio import (
 )
 
 from adapters.matrix import render, translate
-from adapters.matrix.store import MatrixStore, seal, unseal
+from adapters.matrix.store import MatrixStore
 from adapters.matrix.translate import PLATFORM
 from bamboe.settings import Settings
 from bot import events as core_events
 from bot import i18n
 from bot.database import Database, create_engine
-from bot.delivery import Limits, RetryAfter, Undeliverable
+from bot.delivery import Limits, RetryAfter, Undeliverable, next_call
 from bot.events import (
     Attachment,
     BotAdded,
@@ -71,6 +72,8 @@ from bot.events import (
     Person,
     Unavailable,
 )
+from bot.platform import Capabilities
+from bot.registry import Command
 
 log = logging.getLogger(__name__)
 # nio logs request paths (with room and event ids) and, at DEBUG, bodies; none of it may reach
@@ -81,6 +84,8 @@ logging.getLogger("nio").setLevel(logging.WARNING)
 SYNC_TIMEOUT_MS = 15_000
 #: seconds any other request may take (then a send counts as failed and is retried)
 REQUEST_TIMEOUT = 20.0
+#: longest wait before a batch the core could not take is fetched again
+BATCH_RETRY_SECONDS = 5.0
 #: what a sync asks for: no presence, typing or receipts; enough timeline that gaps are rare
 SYNC_FILTER = {
     "presence": {"not_types": ["*"]},
@@ -133,8 +138,14 @@ class MatrixAdapter:
     #: Synapse's per-user message limit (``rc_message``) is the homeserver's; its 429s say how long
     #: to wait (``retry_after_ms``), and docs/matrix.md tells the admin how to exempt the bot
     limits = Limits()
+    #: no ephemeral messages, buttons or edits; threads and replies; the bot opens direct rooms
+    #: itself; a row in doubt is confirmed by sending it again with the same transaction ids, which
+    #: the homeserver answers with the event it already has (:meth:`confirm`)
+    capabilities = Capabilities(ephemeral=False, threads=True, replies=True, buttons=False, edits=False,
+                                opens_private=True, max_text=render.PART_LIMIT, files=True, confirms=True)
 
-    def __init__(self, settings: Settings, inbound: Any, *, sync_timeout_ms: int = SYNC_TIMEOUT_MS) -> None:
+    def __init__(self, settings: Settings, inbound: Any, *, sync_timeout_ms: int = SYNC_TIMEOUT_MS,
+                 commands: Sequence[Command] = ()) -> None:
         if not settings.matrix_homeserver_url or not settings.matrix_user_id:
             raise MatrixConfigError("MATRIX_HOMESERVER_URL and MATRIX_USER_ID are both needed")
         user_id = settings.matrix_user_id.strip()
@@ -143,10 +154,15 @@ class MatrixAdapter:
         if not settings.matrix_access_token and not settings.matrix_password:
             raise MatrixConfigError("set MATRIX_ACCESS_TOKEN, or MATRIX_PASSWORD to let bamboe log in once")
         self.inbound = inbound
+        #: the core's command names and aliases: ``!word`` is a command only for these (an
+        #: exclamation like ``!belangrijk`` stays text); empty: every ``!word`` is a command
+        self.command_names = frozenset(n for c in commands for n in (c.name, *c.aliases))
         self.user_id = user_id
         self.homeserver = settings.matrix_homeserver_url.rstrip("/")
         self.token = settings.matrix_access_token.get_secret_value() if settings.matrix_access_token else None
         self.password = settings.matrix_password.get_secret_value() if settings.matrix_password else None
+        #: seals the token bamboe got by logging in (a configured token is never stored)
+        self.box = None if self.token else settings.require_secret_box("Matrix with MATRIX_PASSWORD")
         self.device_id = settings.matrix_device_id or None
         self.servers = allowed_servers(settings, user_id)
         self.sync_timeout_ms = sync_timeout_ms
@@ -215,28 +231,26 @@ class MatrixAdapter:
                                    "(docs/matrix.md) or set MATRIX_PASSWORD instead")
             await self.store.keep_account(self.user_id, device, None)
             return
-        assert self.password is not None
+        assert self.password is not None and self.box is not None
         account = await self.store.account(self.user_id)
         if account is not None and account.access_token:
-            token = unseal(account.access_token, self.password, self.user_id)
-            if token is not None:
-                self.client.access_token = token
-                self.client.device_id = account.device_id or ""
-                if await self._whoami() is not None:
-                    return
+            self.client.access_token = self.box.unseal(account.access_token)
+            self.client.device_id = account.device_id or ""
+            if await self._whoami() is not None:
+                return
             log.warning("matrix: the stored login no longer works; logging in again")
         resp = await self._attempt("login", lambda: self.client.login(
             self.password, device_name=DEVICE_NAME, **({"device_id": self.device_id} if self.device_id else {})))
         if not isinstance(resp, LoginResponse):
             raise RuntimeError(f"Matrix: logging in as {self.user_id} failed ({_code(resp)}); check MATRIX_PASSWORD")
-        sealed = seal(resp.access_token, self.password, self.user_id)
+        sealed = self.box.seal(resp.access_token)
         if account is not None:
             await self.store.replace_login(self.user_id, resp.device_id, sealed)
             return
         kept = await self.store.keep_account(self.user_id, resp.device_id, sealed)
         if kept.access_token != sealed:  # another replica logged in at the same moment: use its device
             await self.client.logout()
-            self.client.access_token = unseal(kept.access_token or "", self.password, self.user_id) or ""
+            self.client.access_token = self.box.unseal(kept.access_token or "")
             self.client.device_id = kept.device_id or ""
 
     async def _whoami(self) -> str | None:
@@ -292,7 +306,7 @@ class MatrixAdapter:
                 raise
             except Exception as exc:  # the database is away: the same batch comes again
                 log.warning("matrix: a sync batch is kept for later (%s)", type(exc).__name__)
-                await asyncio.sleep(delay)
+                await asyncio.sleep(min(delay, BATCH_RETRY_SECONDS))
                 delay = min(60.0, delay * 2)
                 continue
             self._since = resp.next_batch
@@ -393,8 +407,9 @@ class MatrixAdapter:
                 and isinstance(content.get("body"), str) and not translate.is_edit(content):
             chat = await self._chat(room_id)
             person = await self._person(room_id, sender)
-            await self._hand_over(MessageIn(chat, person, translate.core_text(content["body"]), event["event_id"],
-                                            translate.answer_target(content)))
+            text = translate.core_text(content["body"], self.command_names)
+            await self._hand_over(MessageIn(chat, person, text, event["event_id"], translate.answer_target(content),
+                                            addressed=chat.private))
 
     async def _on_membership(self, room_id: str, event: dict[str, Any], user_id: str, prev: str, new: str) -> None:
         name = translate.display_name(event)
@@ -526,23 +541,34 @@ class MatrixAdapter:
             raise Undeliverable("no room and no user")
         text = str(message.text)
         parts = render.render_parts(text, message.buttons) if text.strip() or not message.files else []
-        reply_to = getattr(message, "reply_to", None)
+        reply_to = message.reply_to if addr.chat_id is not None else None
+        calls = 0
         first: str | None = None
         for index, part in enumerate(parts):
             content = part.content()
             _relate(content, addr.thread if addr.chat_id else None, reply_to if index == 0 else None)
-            event_id = await self._put(room, "m.room.message", content, self._txn(message, f"p{index}"))
+            event_id = await self._put(room, "m.room.message", content, self._txn(message, f"p{index}"), calls)
+            calls += 1
             first = first or event_id
             for number, _ in enumerate(part.choices):  # the number reactions, ready to click
                 await self._put(room, "m.reaction", {"m.relates_to": {
                     "rel_type": "m.annotation", "event_id": event_id, "key": render.KEYCAPS[number]}},
-                    self._txn(message, f"r{index}.{number}"))
+                    self._txn(message, f"r{index}.{number}"), calls)
+                calls += 1
         for index, file in enumerate(message.files):
             content = await self._file_content(file)
             _relate(content, addr.thread if addr.chat_id else None, reply_to if first is None else None)
-            event_id = await self._put(room, "m.room.message", content, self._txn(message, f"f{index}"))
+            event_id = await self._put(room, "m.room.message", content, self._txn(message, f"f{index}"), calls)
+            calls += 1
             first = first or event_id
         return first
+
+    async def confirm(self, message: Outgoing) -> str | None:
+        """For a row in doubt (a replica died while sending it): send it again. Every event carries
+        the same transaction id as in the interrupted attempt, so the homeserver answers an event
+        it already has with that event's id instead of posting it again (Synapse keeps transaction
+        ids per device for a day), and sends only the parts still missing."""
+        return await self.send(message)
 
     def _txn(self, message: Outgoing, part: str) -> str:
         """The transaction id of one event of ``message``: the same for every attempt."""
@@ -550,8 +576,11 @@ class MatrixAdapter:
             return f"{self.txn_prefix}.x{uuid.uuid4().hex}.{part}"
         return f"{self.txn_prefix}.{message.outbox_id}.{part}"
 
-    async def _put(self, room: str, event_type: str, content: dict[str, Any], txn: str) -> str:
-        """``PUT /rooms/{room}/send/{type}/{txn}``, with the homeserver's refusals translated."""
+    async def _put(self, room: str, event_type: str, content: dict[str, Any], txn: str, calls: int = 0) -> str:
+        """``PUT /rooms/{room}/send/{type}/{txn}``, with the homeserver's refusals translated; after
+        the first call of a message, within delivery's pacing (:func:`bot.delivery.next_call`)."""
+        if calls:
+            await next_call()
         resp = await self.client.room_send(room, event_type, content, tx_id=txn)
         if isinstance(resp, ErrorResponse):
             code = _code(resp)
@@ -666,6 +695,6 @@ def _safe(value: str) -> str:
     return "".join(ch if ch.isalnum() else "_" for ch in value)[:80]
 
 
-def build(settings: Settings, inbound: Any) -> MatrixAdapter:
+def build(settings: Settings, inbound: Any, commands: Sequence[Command] = ()) -> MatrixAdapter:
     """The factory ``bamboe run`` calls (see :data:`bamboe.runtime.ADAPTERS`)."""
-    return MatrixAdapter(settings, inbound)
+    return MatrixAdapter(settings, inbound, commands=commands)

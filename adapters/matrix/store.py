@@ -1,8 +1,7 @@
 """What the Matrix adapter keeps in the database, shared by every replica.
 
 * ``matrix_accounts``: the bot's one device and, when bamboe logged in with ``MATRIX_PASSWORD``,
-  its access token, encrypted (Fernet) with a key derived from the password and the user id: a
-  copy of the database alone holds no usable token. Also the prefix of our transaction ids and
+  its access token, sealed with ``BAMBOE_SECRET_KEY`` (:mod:`bot.secrets`). Also the prefix of our transaction ids and
   the sync position (where the next sync starts, whichever replica runs it).
 * ``matrix_rooms``: the direct room per member, so any replica reuses it.
 * ``matrix_events``: inbound events claimed by a replica (every replica syncs and sees every
@@ -12,12 +11,9 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import delete, select, update
 
 from bot.database import Database
@@ -27,24 +23,6 @@ from bot.models import MatrixAccount, MatrixEvent, MatrixRoom
 CLAIM_SECONDS = 60
 #: handled event ids are kept this long (a sync never goes back further in practice)
 EVENT_KEEP = timedelta(days=1)
-
-
-def _fernet(password: str, user_id: str) -> Fernet:
-    key = hashlib.scrypt(password.encode(), salt=("bamboe-matrix:" + user_id).encode(), n=2**14, r=8, p=1, dklen=32)
-    return Fernet(base64.urlsafe_b64encode(key))
-
-
-def seal(token: str, password: str, user_id: str) -> str:
-    """Encrypt an access token for storage."""
-    return _fernet(password, user_id).encrypt(token.encode()).decode()
-
-
-def unseal(sealed: str, password: str, user_id: str) -> str | None:
-    """The stored access token, or None when it cannot be decrypted (the password changed)."""
-    try:
-        return _fernet(password, user_id).decrypt(sealed.encode()).decode()
-    except (InvalidToken, ValueError):
-        return None
 
 
 class MatrixStore:

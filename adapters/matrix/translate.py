@@ -49,12 +49,13 @@ def strip_reply_fallback(body: str) -> str:
     return body
 
 
-def core_text(body: str) -> str:
-    """What the member typed, in the core's form: ``!pauze 2w`` → ``/pauze 2w``; a ``/…`` that
-    reached us (a client that sent it as text) is left as it is; other text unchanged."""
+def core_text(body: str, commands: frozenset[str] = frozenset()) -> str:
+    """What the member typed, in the core's form: ``!pauze 2w`` → ``/pauze 2w`` (for a name in
+    ``commands``, or any name when it is empty); a ``/…`` that reached us as text (a client that
+    sent it) is left as it is; other text unchanged."""
     text = strip_reply_fallback(body).strip()
     found = _COMMAND.match(text)
-    if found is not None:
+    if found is not None and (not commands or found.group(1).lower() in commands):
         return "/" + found.group(1).lower() + found.group(2)
     return text
 

@@ -14,7 +14,7 @@ import re
 from typing import Any
 
 from bot.events import Button
-from bot.markup import plain, spans
+from bot.markup import spans
 
 #: Slack's limit for the text of a section block
 SECTION_LIMIT = 3000
@@ -24,6 +24,17 @@ BUTTON_LABEL_LIMIT = 75
 BUTTON_VALUE_LIMIT = 2000
 #: prefix of the action_id of every button we send (the index follows)
 ACTION_PREFIX = "bamboe_"
+#: the app's slash command; every core command is typed after it (``/bamboe pauze 2w``)
+MAIN_COMMAND = "bamboe"
+#: core commands that also have a slash command of their own in the manifest
+SHORTCUTS = ("actieleren", "mededeling", "vier")
+
+
+def slash_command(reference: str) -> str:
+    """A core command reference (``pauze 2w``) as a member types it in Slack (``/bamboe pauze 2w``;
+    ``/vier …`` for a command the manifest has as a shortcut)."""
+    name = reference.split(" ", 1)[0]
+    return f"/{reference}" if name in SHORTCUTS else f"/{MAIN_COMMAND} {reference}"
 
 
 def escape(text: str) -> str:
@@ -45,7 +56,7 @@ def to_mrkdwn(text: str) -> str:
     """Core Markdown (``*bold*``, ``_italic_``, `` `code` ``, backslash escapes) → Slack mrkdwn."""
     out = []
     for span in spans(str(text)):
-        piece = escape(span.text)
+        piece = escape(slash_command(span.text) if span.command else span.text)
         if span.code:
             piece = _wrap(piece, "`")
         else:
@@ -59,7 +70,7 @@ def to_mrkdwn(text: str) -> str:
 
 def fallback(text: str) -> str:
     """The plain-text version Slack shows in notifications (still escaped: it is mrkdwn too)."""
-    return escape(plain(str(text)))
+    return escape("".join(slash_command(s.text) if s.command else s.text for s in spans(str(text))))
 
 
 def split_lines(text: str, limit: int = SECTION_LIMIT) -> list[str]:
@@ -90,9 +101,14 @@ def split_lines(text: str, limit: int = SECTION_LIMIT) -> list[str]:
 def blocks(text: str, buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
     """Block Kit for a message with buttons: the text in section blocks, then one actions block
     whose buttons carry the core's action string as ``value``."""
+    return mrkdwn_blocks(to_mrkdwn(text), buttons)
+
+
+def mrkdwn_blocks(mrkdwn: str, buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
+    """Block Kit for mrkdwn that is already rendered (see :func:`blocks`)."""
     result: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": piece, "verbatim": True}}
-        for piece in split_lines(to_mrkdwn(text))
+        for piece in split_lines(mrkdwn)
         if piece.strip()
     ]
     elements = [

@@ -19,7 +19,7 @@ PART_LIMIT = 4000
 
 
 def _wrap(text: str, span: Span) -> str:
-    out = html.escape(text, quote=False)
+    out = html.escape("/" + text if span.command else text, quote=False)
     if span.code:
         out = f"<code>{out}</code>"
     if span.italic:

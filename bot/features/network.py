@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import i18n
 from bot.core import ROLES, Ctx
-from bot.events import ChatRef, MemberJoined, MemberLeft, Person
-from bot.features.commands import ON_JOIN, ON_LEAVE, ORDER, TABLE, Command
-from bot.markup import Markup, escape
-from bot.models import Chat, Meeting, Member, Network
+from bot.directory import MAX_NAME, active_members
+from bot.markup import Markup, command, escape
+from bot.models import Meeting, Member
 from bot.parsing import UserError
+from bot.registry import Command, Feature
 
 PERSPECTIVES = ("beleid", "onderwijs", "professional", "onderzoek", "gezin")
 PERSPECTIVE_ALIASES = {
@@ -38,35 +38,10 @@ ROLE_ALIASES = {
     "deelnemer": "deelnemer", "participant": "deelnemer", "lid": "deelnemer", "member": "deelnemer",
 }
 MIN_GROUP, MAX_GROUP = 5, 20
-MAX_NAME = 200
 MAX_FIELD = 1000
 
 
 # ---------------------------------------------------------------------------- lookups
-async def chats_of(session: AsyncSession, network_id: int) -> list[Chat]:
-    """The chats linked to a network."""
-    return list(await session.scalars(select(Chat).where(Chat.network_id == network_id).order_by(Chat.id)))
-
-
-async def active_members(session: AsyncSession, network_id: int) -> list[Member]:
-    """Members currently in the network, in order of joining."""
-    return list(await session.scalars(
-        select(Member).where(Member.network_id == network_id, Member.active.is_(True)).order_by(Member.id)))
-
-
-async def find_by_platform_id(session: AsyncSession, network_id: int, platform: str, user_id: str) -> Member | None:
-    """The member with this platform identity in the network."""
-    return await session.scalar(select(Member).where(
-        Member.network_id == network_id, Member.platform == platform, Member.user_id == user_id))
-
-
-async def member_for_private_chat(session: AsyncSession, platform: str, user_id: str) -> Member | None:
-    """The membership a private message belongs to (the most recently joined active one)."""
-    return await session.scalar(
-        select(Member).where(Member.platform == platform, Member.user_id == user_id, Member.active.is_(True))
-        .order_by(Member.joined_at.desc(), Member.id.desc()).limit(1))
-
-
 _MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
@@ -96,73 +71,9 @@ async def find_member(ctx: Ctx, token: str) -> Member:
 
 
 # ---------------------------------------------------------------------------- set-up
-async def ensure_network(session: AsyncSession, chat: ChatRef, now: datetime) -> tuple[Network, list[Chat], bool]:
-    """The network linked to ``chat``, creating it (named after the chat) on first contact."""
-    row = await session.scalar(select(Chat).where(Chat.platform == chat.platform, Chat.chat_id == chat.chat_id))
-    if row is not None:
-        network = await session.get(Network, row.network_id)
-        return network, await chats_of(session, network.id), False
-    network = Network(name=(chat.title or "").strip()[:MAX_NAME] or "Lerend netwerk", created_at=now)
-    session.add(network)
-    await session.flush()
-    row = Chat(network_id=network.id, platform=chat.platform, chat_id=chat.chat_id, title=chat.title[:200])
-    session.add(row)
-    await session.flush()
-    return network, [row], True
-
-
-async def ensure_member(session: AsyncSession, network: Network, platform: str, person: Person, now: datetime,
-                        *, as_trekker: bool = False) -> Member:
-    """The member for ``person``, added (or re-activated) when needed; names kept up to date."""
-    member = await find_by_platform_id(session, network.id, platform, person.user_id)
-    name = (person.name or person.user_id).strip()[:MAX_NAME] or person.user_id
-    if member is None:
-        member = Member(network_id=network.id, platform=platform, user_id=person.user_id, name=name,
-                        role="trekker" if as_trekker else "deelnemer", joined_at=now)
-        session.add(member)
-        await session.flush()
-    else:
-        if not member.active:
-            member.active, member.left_at, member.joined_at = True, None, now
-        if person.name and member.name != name:
-            member.name = name
-    return member
-
-
-async def on_network_created(ctx: Ctx) -> None:
-    """A new network: plan its rhythm and say hello in the group."""
-    from bot.features import rhythm
-
-    await rhythm.plan_all(ctx.session, ctx.network, ctx.now)
+async def welcome(ctx: Ctx) -> None:
+    """A new network: say hello in the group."""
     ctx.group("help", ctx.t("network.welcome", name=ctx.network.name))
-
-
-async def on_joined(ctx: Ctx, event: MemberJoined) -> None:
-    """A person joined the chat (the member row was made when the context was built)."""
-    if ctx.member is not None:
-        for hook in ON_JOIN:
-            await hook(ctx, ctx.member)
-
-
-async def on_left(ctx: Ctx, event: MemberLeft) -> None:
-    """A person left: they get nothing more and stop counting."""
-    if ctx.member is not None and ctx.member.active:
-        ctx.member.active = False
-        ctx.member.left_at = ctx.now
-        for hook in ON_LEAVE:
-            await hook(ctx, ctx.member)
-
-
-async def maybe_first_trekker(ctx: Ctx) -> None:
-    """With no trekker or procesbegeleider yet, the first member to use a command leads."""
-    if ctx.member is None or ctx.member.role != "deelnemer":
-        return
-    leads = await ctx.session.scalar(select(func.count(Member.id)).where(
-        Member.network_id == ctx.network.id, Member.active.is_(True),
-        Member.role.in_(("trekker", "procesbegeleider"))))
-    if not leads:
-        ctx.member.role = "trekker"
-        ctx.reply("help", ctx.t("network.you_are_trekker"))
 
 
 # ---------------------------------------------------------------------------- commands
@@ -170,14 +81,14 @@ async def cmd_help(ctx: Ctx, args: str) -> None:
     """``/help [command]``: what the bot does and which commands there are."""
     topic = args.strip().lstrip("/").lower()
     if topic:
-        cmd = TABLE.get(topic)
+        cmd = ctx.features.table.get(topic)
         if cmd is None:
-            raise UserError("errors.unknown_command", command="/" + topic[:40])
+            raise UserError("errors.unknown_command", command=command(topic[:40]))
         ctx.reply("help", ctx.t(f"help.commands.{cmd.name}.usage"))
         return
     lines = [ctx.t("help.intro")]
     role = ctx.member.role if ctx.member else "deelnemer"
-    for cmd in ORDER:
+    for cmd in ctx.features.commands:
         if not cmd.listed:
             continue
         mark = "" if cmd.roles is None or role in cmd.roles else ctx.t("help.not_for_you")
@@ -230,9 +141,7 @@ async def cmd_network(ctx: Ctx, args: str) -> None:
         except (ZoneInfoNotFoundError, ValueError):
             raise UserError("errors.bad_timezone", value=value[:60]) from None
         ctx.network.timezone = value
-        from bot.features import rhythm
-
-        await rhythm.plan_all(ctx.session, ctx.network, ctx.now, replan=True)
+        await ctx.features.plan_network(ctx.session, ctx.network, ctx.now, replan=True)
     else:
         limit = MAX_NAME if field == "name" else MAX_FIELD
         if len(value) > limit:
@@ -327,11 +236,11 @@ async def cmd_start(ctx: Ctx, args: str) -> None:
     ctx.reply("help", ctx.t("help.start", name=ctx.network.name if ctx.network.id else ""))
 
 
-COMMANDS = [
+FEATURE = Feature("network", on_network_created=(welcome,), commands=(
     Command("help", cmd_help),
     Command("status", cmd_status),
     Command("netwerk", cmd_network, ("network",)),
     Command("rol", cmd_role, ("role",), roles=("trekker",)),
     Command("perspectief", cmd_perspective, ("perspective",)),
     Command("start", cmd_start, (), listed=False),
-]
+))

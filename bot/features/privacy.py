@@ -17,7 +17,6 @@ from bot.core import Ctx, network_job
 from bot.database import scrub_sqlite_wal
 from bot.events import Attachment, Button, MessageIn
 from bot.features import rhythm
-from bot.features.commands import BUTTONS, TEXT_FILTERS, Command
 from bot.jobs import JobContext, JobKind, plan
 from bot.markup import Markup, escape
 from bot.models import (
@@ -37,6 +36,7 @@ from bot.models import (
     RoundEntry,
 )
 from bot.parsing import UserError
+from bot.registry import Command, Feature
 from bot.schedule import local_at
 from bot.timeutil import format_when, local
 
@@ -122,7 +122,7 @@ async def collect(ctx: Ctx, member: Member) -> dict[str, Any]:
         "ideas_and_decisions": [{"kind": e.kind, "nr": e.nr, "text": e.text, "reason": e.reason, "status": e.status,
                                  "at": when(e.created_at)}
                                 for e in await s.scalars(select(LogEntry).where(LogEntry.author_id == member.id))],
-        "actions": [{"nr": a.id, "text": a.text, "due": a.due_date.isoformat() if a.due_date else None,
+        "actions": [{"nr": a.nr, "text": a.text, "due": a.due_date.isoformat() if a.due_date else None,
                      "state": a.state, "outcome": a.outcome}
                     for a in await s.scalars(select(Action).where(Action.owner_id == member.id))],
         "celebrations": [{"text": c.text, "at": when(c.created_at)}
@@ -250,11 +250,15 @@ async def _skip_retention(jc: JobContext) -> None:
 
 
 JOB_KINDS = {"retention": JobKind(run_retention, grace=timedelta(days=1), skip=_skip_retention)}
-COMMANDS = [
-    Command("privacy", cmd_privacy),
-    Command("mijngegevens", cmd_export, ("mydata",)),
-    Command("vergeetmij", cmd_forget, ("forgetme",)),
-]
-BUTTONS["forget"] = on_forget_button
-TEXT_FILTERS.append(screen)
-rhythm.ON_PLAN_ALL.append(plan_retention)
+FEATURE = Feature(
+    "privacy",
+    commands=(
+        Command("privacy", cmd_privacy),
+        Command("mijngegevens", cmd_export, ("mydata",)),
+        Command("vergeetmij", cmd_forget, ("forgetme",)),
+    ),
+    jobs=JOB_KINDS,
+    text_screens=(screen,),
+    buttons={"forget": on_forget_button},
+    planners=(plan_retention,),
+)

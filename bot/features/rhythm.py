@@ -12,17 +12,18 @@ from datetime import datetime, timedelta
 from functools import cache, cached_property
 from importlib import resources
 
-import yaml
 from sqlalchemy import func, select
 
 from bot.core import Ctx, network_job
+from bot.directory import active_members
 from bot.events import MessageIn
-from bot.features.commands import MESSAGE_HOOKS, Command
-from bot.features.network import active_members, next_meeting
+from bot.features.network import next_meeting
+from bot.i18n import load_yaml
 from bot.jobs import DEFAULT_GRACE, JobContext, JobKind, plan, unplan
 from bot.markup import Markup
 from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage
 from bot.parsing import UserError, hhmm, parse_duration, parse_time, parse_weekday
+from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at, weekly_fire_time
 from bot.timeutil import format_when, in_quiet_hours, local, next_open_time
 
@@ -78,7 +79,7 @@ class Library:
 @cache
 def library() -> Library:
     """The question library from ``prompts/questions.yaml`` (read once)."""
-    data = yaml.safe_load(resources.files("prompts").joinpath("questions.yaml").read_text(encoding="utf-8"))
+    data = load_yaml(resources.files("prompts").joinpath("questions.yaml").read_text(encoding="utf-8"))
     categories = tuple(c["key"] for c in data["categories"])
     names = {c["key"]: {"nl": c["nl"], "en": c["en"], "family": c["family"]} for c in data["categories"]}
     grouped: dict[str, list[Question]] = {c: [] for c in categories}
@@ -148,20 +149,14 @@ async def plan_prompt(session, network: Network, kind: str, after: datetime) -> 
                network_id=network.id, kind=kind, due_at=due)
 
 
-async def plan_all(session, network: Network, now: datetime, *, replan: bool = False) -> None:  # noqa: ANN001
-    """Plan the network's recurring work (after creation or a settings change)."""
+async def plan_rhythm(session, network: Network, now: datetime, replan: bool = False) -> None:  # noqa: ANN001
+    """Plan the weekly question and the goal and intention prompts (after creation or a settings change)."""
     if replan:
         for kind in ("nudge", "goal_prompt", "intention_prompt"):
             await unplan(session, network.id, kind)
     await plan_nudge(session, network, now)
     await plan_prompt(session, network, "goal_prompt", now)
     await plan_prompt(session, network, "intention_prompt", now)
-    for hook in ON_PLAN_ALL:
-        await hook(session, network, now, replan)
-
-
-#: other features' recurring work, planned with the rhythm: called with (session, network, now, replan)
-ON_PLAN_ALL: list = []
 
 
 async def busy_until(ctx: Ctx, at: datetime) -> tuple[datetime, str] | None:
@@ -312,7 +307,7 @@ def shorten(text: str, limit: int = QUOTE_LENGTH) -> str:
 
 @cache
 def _stopwords() -> frozenset[str]:
-    data = yaml.safe_load(resources.files("prompts").joinpath(STOPWORDS_FILE).read_text(encoding="utf-8"))
+    data = load_yaml(resources.files("prompts").joinpath(STOPWORDS_FILE).read_text(encoding="utf-8"))
     return frozenset(w for words in data.values() for w in words)
 
 
@@ -341,8 +336,7 @@ async def run_harvest(ctx: Ctx, jc: JobContext) -> None:
     if nudge is None or nudge.harvested:
         return
     nudge.harvested = True
-    for hook in ON_HARVEST:
-        await hook(ctx, nudge)
+    await ctx.features.emit("harvest", ctx, nudge)
     if not answers:
         return  # nothing to harvest; never call out who did not answer
     members = await active_members(ctx.session, ctx.network.id)
@@ -360,8 +354,6 @@ async def run_harvest(ctx: Ctx, jc: JobContext) -> None:
     ctx.group("harvest", Markup("\n".join(lines)), meta={"nudge": nudge.id})
 
 
-#: called with (ctx, nudge) when a nudge's answering window closes (its harvest is due)
-ON_HARVEST: list = []
 
 
 @network_job
@@ -431,23 +423,13 @@ async def on_reply(ctx: Ctx, msg: MessageIn) -> bool:
     if not text:
         return True
     ctx.session.add(Answer(nudge_id=origin.meta["nudge"], member_id=ctx.member.id, text=text, created_at=ctx.now))
-    for hook in ON_ANSWER:
-        await hook(ctx, ctx.member)
+    await ctx.features.emit("answer", ctx, ctx.member)
     return True
 
 
-#: called with (ctx, member) after an answer is stored
-ON_ANSWER: list = []
-MESSAGE_HOOKS.append(on_reply)
 
 
 # ---------------------------------------------------------------------------- commands
-#: other features' ``/ritme <option> …`` settings (option word → handler(ctx, rest of the words))
-RHYTHM_OPTIONS: dict = {}
-#: other features' lines for ``/ritme`` (handler(ctx) → list of lines)
-RHYTHM_LINES: list = []
-#: recurring job kinds whose next moment ``/ritme`` shows
-SHOWN_KINDS: list[str] = ["nudge", "goal_prompt", "intention_prompt"]
 
 
 async def cmd_rhythm(ctx: Ctx, args: str) -> None:
@@ -460,8 +442,8 @@ async def cmd_rhythm(ctx: Ctx, args: str) -> None:
     ctx.require("trekker", "procesbegeleider")
     what = words[0].lower()
     rest = words[1:]
-    if what in RHYTHM_OPTIONS:
-        await RHYTHM_OPTIONS[what](ctx, rest)
+    if what in ctx.features.rhythm_options:  # other features' ``/ritme <option> …`` settings
+        await ctx.features.rhythm_options[what](ctx, rest)
         return
     if what not in ("reflectie", "reflection", "nudge"):
         raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
@@ -498,11 +480,11 @@ async def rhythm_lines(ctx: Ctx) -> list[Markup]:
         lines.append(ctx.t("rhythm.show_nudge", day=ctx.t(f"calendar.weekdays.{net.nudge_weekday}"),
                            time=net.nudge_time, hours=net.reminder_hours))
     lines.append(ctx.t("rhythm.show_prompts", goal_weeks=net.goal_weeks, intention_weeks=net.intention_weeks))
-    for show in RHYTHM_LINES:
+    for show in ctx.features.hooks("rhythm_lines"):
         lines.extend(show(ctx))
     planned = list(await ctx.session.scalars(select(Job).where(
         Job.network_id == net.id, Job.state == "pending",
-        Job.kind.in_(SHOWN_KINDS)).order_by(Job.due_at)))
+        Job.kind.in_(ctx.features.shown_kinds)).order_by(Job.due_at)))
     for job in planned:
         lines.append(ctx.t("rhythm.show_next", what=ctx.t(f"rhythm.kinds.{job.kind}"),
                            when=format_when(net, job.due_at)))
@@ -625,10 +607,19 @@ async def status_lines(ctx: Ctx) -> list[Markup]:
     return [ctx.t("status.participation", items=Markup(", ".join(parts)))]
 
 
-COMMANDS = [
-    Command("ritme", cmd_rhythm, ("rhythm",)),
-    Command("vraag", cmd_question, ("question",)),
-    Command("thema", cmd_theme, ("theme",)),
-    Command("pauze", cmd_pause, ("pause",)),
-    Command("leerdoel", cmd_goal, ("goal",)),
-]
+#: emits ``harvest`` (ctx, nudge) when a question's answering window closes, ``answer`` (ctx, member)
+#: after an answer is stored
+FEATURE = Feature(
+    "rhythm",
+    commands=(
+        Command("ritme", cmd_rhythm, ("rhythm",)),
+        Command("vraag", cmd_question, ("question",)),
+        Command("thema", cmd_theme, ("theme",)),
+        Command("pauze", cmd_pause, ("pause",)),
+        Command("leerdoel", cmd_goal, ("goal",)),
+    ),
+    jobs=JOB_KINDS,
+    message_hooks=(on_reply,),
+    planners=(plan_rhythm,),
+    shown_kinds=("nudge", "goal_prompt", "intention_prompt"),
+)

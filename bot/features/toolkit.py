@@ -11,11 +11,10 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import func, select
 
 from bot.core import Ctx, network_job
+from bot.directory import active_members
 from bot.events import Button, MessageIn
 from bot.features import rhythm
-from bot.features.commands import BUTTONS, MESSAGE_HOOKS, Command
-from bot.features.meetings import ON_MEETING_PLANNED
-from bot.features.network import active_members, find_member, next_meeting
+from bot.features.network import find_member, next_meeting
 from bot.jobs import JobContext, JobKind, plan
 from bot.markup import Markup
 from bot.models import (
@@ -29,7 +28,9 @@ from bot.models import (
     Network,
     Nudge,
 )
+from bot.numbers import next_nr
 from bot.parsing import UserError, parse_time, take_date
+from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at
 from bot.timeutil import format_when, in_quiet_hours, local, next_open_time
 
@@ -89,8 +90,7 @@ async def cmd_announce(ctx: Ctx, args: str) -> None:
         raise UserError("errors.usage", usage=ctx.t("help.commands.mededeling.usage"))
     if len(text) > MAX_ANNOUNCEMENT:
         raise UserError("errors.value_too_long", limit=MAX_ANNOUNCEMENT)
-    nr = (await ctx.session.scalar(select(func.max(Announcement.nr)).where(
-        Announcement.network_id == ctx.network.id)) or 0) + 1
+    nr = await next_nr(ctx.session, ctx.network.id, "announcement")
     ann = Announcement(network_id=ctx.network.id, nr=nr, author_id=member.id, text=text, due_at=due,
                        created_at=ctx.now)
     ctx.session.add(ann)
@@ -387,8 +387,7 @@ async def run_session_end(ctx: Ctx, jc: JobContext) -> None:
     meeting = await _meeting(ctx, jc)
     if meeting is None:
         return
-    for hook in ON_SESSION_END:
-        await hook(ctx, meeting)
+    await ctx.features.emit("session_end", ctx, meeting)
     net = ctx.network
     end = local(net, meeting.ends_at)
     due = meeting.ends_at + timedelta(hours=1)
@@ -412,9 +411,6 @@ async def run_after_session(ctx: Ctx, jc: JobContext) -> None:
     await ctx.session.flush()
     ctx.out[-1].meta["nudge"] = nudge.id
 
-
-#: called with (ctx, meeting) when a session has ended
-ON_SESSION_END: list = []
 
 
 # ---------------------------------------------------------------------------- decisions and ideas
@@ -442,8 +438,7 @@ def split_reason(text: str) -> tuple[str, str]:
 
 async def _next_nr(ctx: Ctx, kind: str) -> int:
     """Decisions and ideas are numbered separately: Besluit 1, 2 …; Idee 1, 2 …"""
-    return (await ctx.session.scalar(select(func.max(LogEntry.nr)).where(
-        LogEntry.network_id == ctx.network.id, LogEntry.kind == kind)) or 0) + 1
+    return await next_nr(ctx.session, ctx.network.id, kind)
 
 
 async def cmd_decision(ctx: Ctx, args: str) -> None:
@@ -590,19 +585,23 @@ JOB_KINDS = {
     "session_end": JobKind(run_session_end, grace=timedelta(days=2)),
     "after_session": JobKind(run_after_session, grace=timedelta(hours=12)),
 }
-COMMANDS = [
-    Command("mededeling", cmd_announce, ("announce", "announcement")),
-    Command("gelezen", cmd_read, ("read",)),
-    Command("inbreng", cmd_input, ("input",)),
-    Command("besluit", cmd_decision, ("decision", "decide")),
-    Command("idee", cmd_idea, ("idea",)),
-    Command("logboek", cmd_log, ("log",)),
-    Command("ambitie", cmd_ambition, ("ambition",)),
-    Command("penvoerder", cmd_penvoerder, ("secretary",)),
-]
-
-MESSAGE_HOOKS.append(on_input_reply)
-BUTTONS["ann"] = on_read_button
-ON_MEETING_PLANNED.append(on_meeting_planned)
-rhythm.RHYTHM_OPTIONS.update(dict.fromkeys(("bijeenkomst", "session", "sessie"), set_session_prep))
-rhythm.RHYTHM_LINES.append(rhythm_lines)
+#: emits ``session_end`` (ctx, meeting) when a session is over
+FEATURE = Feature(
+    "toolkit",
+    commands=(
+        Command("mededeling", cmd_announce, ("announce", "announcement")),
+        Command("gelezen", cmd_read, ("read",)),
+        Command("inbreng", cmd_input, ("input",)),
+        Command("besluit", cmd_decision, ("decision", "decide")),
+        Command("idee", cmd_idea, ("idea",)),
+        Command("logboek", cmd_log, ("log",)),
+        Command("ambitie", cmd_ambition, ("ambition",)),
+        Command("penvoerder", cmd_penvoerder, ("secretary",)),
+    ),
+    jobs=JOB_KINDS,
+    message_hooks=(on_input_reply,),
+    buttons={"ann": on_read_button},
+    listens={"meeting_planned": (on_meeting_planned,)},
+    rhythm_options=dict.fromkeys(("bijeenkomst", "session", "sessie"), set_session_prep),
+    rhythm_lines=(rhythm_lines,),
+)

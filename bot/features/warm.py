@@ -11,14 +11,15 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.core import Ctx, network_job
+from bot.directory import active_members
 from bot.events import MessageIn
-from bot.features import rhythm, rounds, toolkit
-from bot.features.commands import MESSAGE_HOOKS, ON_JOIN, ON_LEAVE, Command
-from bot.features.network import active_members, next_meeting
+from bot.features import rhythm
+from bot.features.network import next_meeting
 from bot.jobs import JobContext, JobKind, plan, unplan
 from bot.markup import Markup, plain
 from bot.models import Action, Answer, Celebration, LogEntry, Meeting, Member, Network, Nudge, OutboxMessage
 from bot.parsing import UserError, hhmm, parse_time, parse_weekday
+from bot.registry import Command, Feature
 from bot.schedule import local_at
 from bot.timeutil import format_when, local, next_open_time
 
@@ -55,7 +56,7 @@ async def plan_anniversary(session, network: Network) -> None:  # noqa: ANN001
 
 
 async def plan_warm(session, network: Network, now: datetime, replan: bool) -> None:  # noqa: ANN001
-    """Plan this feature's recurring work (hooked into :func:`bot.features.rhythm.plan_all`)."""
+    """Plan this feature's recurring work (a planner of the feature)."""
     if replan:
         await unplan(session, network.id, "celebrate_prompt")
     await plan_celebrate(session, network, now)
@@ -330,17 +331,18 @@ JOB_KINDS = {
     "celebrate_prompt": JobKind(run_celebrate_prompt, skip=_skip_celebrate),
     "anniversary": JobKind(run_anniversary, grace=timedelta(days=7)),
 }
-COMMANDS = [Command("vier", cmd_celebrate, ("celebrate",))]
-
-MESSAGE_HOOKS.append(on_celebrate_reply)
-ON_JOIN.append(on_join)
-ON_LEAVE.append(on_leave)
-rounds.ON_ACTION_DONE.append(on_action_done)
-toolkit.ON_SESSION_END.append(on_session_end)
-rhythm.ON_ANSWER.append(on_answer)
-rhythm.ON_HARVEST.append(check_quiet)
-rhythm.ON_PLAN_ALL.append(plan_warm)
-rhythm.RHYTHM_OPTIONS.update(dict.fromkeys(("vieren", "celebrate", "vier"), set_celebrate))
-rhythm.RHYTHM_OPTIONS.update(dict.fromkeys(("stil", "quiet"), set_quiet))
-rhythm.RHYTHM_LINES.append(rhythm_lines)
-rhythm.SHOWN_KINDS.append("celebrate_prompt")
+FEATURE = Feature(
+    "warm",
+    commands=(Command("vier", cmd_celebrate, ("celebrate",)),),
+    jobs=JOB_KINDS,
+    message_hooks=(on_celebrate_reply,),
+    on_join=(on_join,),
+    on_leave=(on_leave,),
+    planners=(plan_warm,),
+    listens={"action_done": (on_action_done,), "session_end": (on_session_end,), "answer": (on_answer,),
+             "harvest": (check_quiet,)},
+    rhythm_options={**dict.fromkeys(("vieren", "celebrate", "vier"), set_celebrate),
+                    **dict.fromkeys(("stil", "quiet"), set_quiet)},
+    rhythm_lines=(rhythm_lines,),
+    shown_kinds=("celebrate_prompt",),
+)

@@ -1,7 +1,7 @@
 """matrix: the bot's login and sync position, its direct rooms, claimed events
 
 Revision ID: 0011_matrix
-Revises: 0007
+Revises: 0010_teams
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 import bot.models
 
 revision = "0011_matrix"
-down_revision = "0007"
+down_revision = "0010_teams"
 branch_labels = None
 depends_on = None
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 
-from bot.report.document import Bullets, Document, Figure, Heading, Para, Table
+from bot.features.report.document import Bullets, Document, Figure, Heading, Para, Table
 
 FONT = "DejaVu"
 MARGIN = 15

@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import i18n
 from bot.features.network import MAX_GROUP, MIN_GROUP, PERSPECTIVES
+from bot.features.report.period import Period
 from bot.features.rhythm import library, shorten, themes
 from bot.guard import Label
 from bot.models import (
@@ -44,7 +45,6 @@ from bot.models import (
     Round,
     RoundEntry,
 )
-from bot.report.period import Period
 
 MAX_QUOTES = 5
 QUOTE_LENGTH = 200
@@ -379,7 +379,7 @@ async def gather(session: AsyncSession, network: Network, period: Period, now: d
         ideas = [e for e in entries if e.round_id == r.id and e.step == 3]
         rounds.append(
             RoundItem(
-                r.id,
+                r.nr,
                 r.started_at,
                 r.state,
                 len(questions),

@@ -7,11 +7,11 @@ import unicodedata
 from dataclasses import dataclass
 
 from bot.events import Attachment
-from bot.report.chart import render_png, spec
-from bot.report.data import ReportData
-from bot.report.document import Document, build, text
-from bot.report.page import render_html
-from bot.report.pdf import render_pdf
+from bot.features.report.chart import render_png, spec
+from bot.features.report.data import ReportData
+from bot.features.report.document import Document, build, text
+from bot.features.report.page import render_html
+from bot.features.report.pdf import render_pdf
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The report as one document model (headings, paragraphs, lists, tables, the chart) in the
-network's language; :mod:`bot.report.page` renders it as HTML and :mod:`bot.report.pdf` as PDF,
+network's language; :mod:`bot.features.report.page` renders it as HTML and :mod:`bot.features.report.pdf` as PDF,
 so both say exactly the same. Texts come from ``prompts/<language>.yaml`` (``report.*``); all
 values are plain text here and escaped by the renderers.
 """
@@ -12,10 +12,10 @@ from typing import Any
 
 from bot import i18n
 from bot.features.network import MAX_GROUP, MIN_GROUP, PERSPECTIVES
+from bot.features.report.data import ActionItem, CelebrationItem, ReportData
+from bot.features.report.period import format_day
 from bot.features.rhythm import library
 from bot.markup import plain
-from bot.report.data import ActionItem, CelebrationItem, ReportData
-from bot.report.period import format_day
 
 
 @dataclass(frozen=True)

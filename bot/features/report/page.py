@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 from html import escape
 
-from bot.report.document import Bullets, Document, Figure, Heading, Para, Table
+from bot.features.report.document import Bullets, Document, Figure, Heading, Para, Table
 
 CSS = """
 :root { color-scheme: light; }

@@ -15,9 +15,9 @@ import io
 import threading
 from dataclasses import dataclass
 
+from bot.features.report.data import ReportData
+from bot.features.report.document import category, day, period_text, text
 from bot.features.rhythm import shorten
-from bot.report.data import ReportData
-from bot.report.document import category, day, period_text, text
 
 #: Okabe & Ito (2008): distinguishable with every common form of colour-blindness
 BLUE, ORANGE, GREEN, VERMILLION, BLACK, GREY = "#0072B2", "#E69F00", "#009E73", "#D55E00", "#000000", "#595959"

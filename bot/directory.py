@@ -1,0 +1,81 @@
+"""Networks, chats and members as the core finds them for an event: below the features.
+
+A chat the bot meets becomes a network named after the chat; whoever adds the bot (or first
+uses a command in a network without a trekker or procesbegeleider) becomes its trekker.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.events import ChatRef, Person
+from bot.models import Chat, Member, Network
+
+MAX_NAME = 200
+
+
+async def chats_of(session: AsyncSession, network_id: int) -> list[Chat]:
+    """The chats linked to a network."""
+    return list(await session.scalars(select(Chat).where(Chat.network_id == network_id).order_by(Chat.id)))
+
+
+async def active_members(session: AsyncSession, network_id: int) -> list[Member]:
+    """Members currently in the network, in order of joining."""
+    return list(await session.scalars(
+        select(Member).where(Member.network_id == network_id, Member.active.is_(True)).order_by(Member.id)))
+
+
+async def find_by_platform_id(session: AsyncSession, network_id: int, platform: str, user_id: str) -> Member | None:
+    """The member with this platform identity in the network."""
+    return await session.scalar(select(Member).where(
+        Member.network_id == network_id, Member.platform == platform, Member.user_id == user_id))
+
+
+async def member_for_private_chat(session: AsyncSession, platform: str, user_id: str) -> Member | None:
+    """The membership a private message belongs to (the most recently joined active one)."""
+    return await session.scalar(
+        select(Member).where(Member.platform == platform, Member.user_id == user_id, Member.active.is_(True))
+        .order_by(Member.joined_at.desc(), Member.id.desc()).limit(1))
+
+
+async def ensure_network(session: AsyncSession, chat: ChatRef, now: datetime) -> tuple[Network, list[Chat], bool]:
+    """The network linked to ``chat``, creating it (named after the chat) on first contact."""
+    row = await session.scalar(select(Chat).where(Chat.platform == chat.platform, Chat.chat_id == chat.chat_id))
+    if row is not None:
+        network = await session.get(Network, row.network_id)
+        return network, await chats_of(session, network.id), False
+    network = Network(name=(chat.title or "").strip()[:MAX_NAME] or "Lerend netwerk", created_at=now)
+    session.add(network)
+    await session.flush()
+    row = Chat(network_id=network.id, platform=chat.platform, chat_id=chat.chat_id, title=chat.title[:200])
+    session.add(row)
+    await session.flush()
+    return network, [row], True
+
+
+async def ensure_member(session: AsyncSession, network: Network, platform: str, person: Person, now: datetime,
+                        *, as_trekker: bool = False) -> Member:
+    """The member for ``person``, added (or re-activated) when needed; names kept up to date."""
+    member = await find_by_platform_id(session, network.id, platform, person.user_id)
+    name = (person.name or person.user_id).strip()[:MAX_NAME] or person.user_id
+    if member is None:
+        member = Member(network_id=network.id, platform=platform, user_id=person.user_id, name=name,
+                        role="trekker" if as_trekker else "deelnemer", joined_at=now)
+        session.add(member)
+        await session.flush()
+    else:
+        if not member.active:
+            member.active, member.left_at, member.joined_at = True, None, now
+        if person.name and member.name != name:
+            member.name = name
+    return member
+
+
+async def has_leads(session: AsyncSession, network_id: int) -> bool:
+    """True when the network has an active trekker or procesbegeleider."""
+    return bool(await session.scalar(select(func.count(Member.id)).where(
+        Member.network_id == network_id, Member.active.is_(True),
+        Member.role.in_(("trekker", "procesbegeleider")))))

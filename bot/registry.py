@@ -1,0 +1,147 @@
+"""Features as values: what a feature adds to the bot, and the registry built from them.
+
+Each feature module exposes one :class:`Feature` value (``FEATURE``) and changes nothing when it is
+imported. The composition root (``bamboe/features.py``) lists the features in order and hands them
+to :class:`~bot.core.Core`, which builds one :class:`Registry`: the command table, the job kinds,
+the hooks. The core never imports a feature; features reach each other only through the registry
+(``ctx.features``), by the names of the events they emit and listen to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+from bot.jobs import JobKind
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from bot.core import Ctx
+    from bot.events import MessageIn
+    from bot.models import Member, Network
+
+#: a command's handler: (ctx, the text after the command name)
+Handler = Callable[["Ctx", str], Awaitable[None]]
+#: a plain message's hook: True when it took the message
+MessageHook = Callable[["Ctx", "MessageIn"], Awaitable[bool]]
+#: applied to every text message before it is routed (e.g. masking personal data)
+TextScreen = Callable[["Ctx", "MessageIn"], "MessageIn"]
+#: a button's handler: (ctx, the action after its ``prefix:``)
+ButtonHandler = Callable[["Ctx", str], Awaitable[None]]
+#: called with (ctx, member) when someone joins, or after a member left
+MemberHook = Callable[["Ctx", "Member"], Awaitable[None]]
+#: plans a network's recurring work: (session, network, now, replan)
+Planner = Callable[["AsyncSession", "Network", datetime, bool], Awaitable[None]]
+#: lines a feature adds to ``/ritme``
+RhythmLines = Callable[["Ctx"], Awaitable[list[Any]]]
+
+@dataclass(frozen=True)
+class Command:
+    """A command: its Dutch name, English aliases, handler and who may use it (None: everyone)."""
+
+    name: str
+    handler: Handler
+    aliases: tuple[str, ...] = ()
+    roles: tuple[str, ...] | None = None
+    #: shown by /help (everything except internal helpers such as /start)
+    listed: bool = True
+
+    def shown(self, language: str) -> str:
+        """The name to show in ``language``: the English alias (the first one) in English."""
+        return self.aliases[0] if language == "en" and self.aliases else self.name
+
+
+@dataclass(frozen=True)
+class Feature:
+    """Everything one feature adds. All fields are optional; order within a field is kept."""
+
+    name: str
+    commands: tuple[Command, ...] = ()
+    #: job kind → handler and late-run policy
+    jobs: Mapping[str, JobKind] = field(default_factory=dict)
+    #: plain (non-command) messages, tried in feature order until one takes the message
+    message_hooks: tuple[MessageHook, ...] = ()
+    text_screens: tuple[TextScreen, ...] = ()
+    #: button action prefix (``prefix:rest``) → handler
+    buttons: Mapping[str, ButtonHandler] = field(default_factory=dict)
+    on_join: tuple[MemberHook, ...] = ()
+    on_leave: tuple[MemberHook, ...] = ()
+    #: a chat the bot met became a new network
+    on_network_created: tuple[Callable[[Ctx], Awaitable[None]], ...] = ()
+    #: plan a network's recurring work (at creation, and with ``replan`` when its settings change)
+    planners: tuple[Planner, ...] = ()
+    #: event name → handlers, for events other features emit (``harvest``, ``answer``, …)
+    listens: Mapping[str, tuple[Callable[..., Awaitable[None]], ...]] = field(default_factory=dict)
+    #: ``/ritme <option> …`` words → handler(ctx, rest)
+    rhythm_options: Mapping[str, Handler] = field(default_factory=dict)
+    rhythm_lines: tuple[RhythmLines, ...] = ()
+    #: job kinds ``/ritme`` lists as planned
+    shown_kinds: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Registry:
+    """The features of one bot, combined: the command table, job kinds and hooks."""
+
+    features: tuple[Feature, ...]
+    commands: tuple[Command, ...] = field(init=False)
+    table: Mapping[str, Command] = field(init=False)
+    jobs: Mapping[str, JobKind] = field(init=False)
+    buttons: Mapping[str, ButtonHandler] = field(init=False)
+    rhythm_options: Mapping[str, Handler] = field(init=False)
+
+    def __post_init__(self) -> None:
+        table: dict[str, Command] = {}
+        for cmd in self._all("commands"):
+            for name in (cmd.name, *cmd.aliases):
+                if name in table:
+                    raise ValueError(f"command /{name} registered twice")
+                table[name] = cmd
+        set_ = object.__setattr__
+        set_(self, "commands", tuple(self._all("commands")))
+        set_(self, "table", MappingProxyType(table))
+        set_(self, "jobs", MappingProxyType(self._merged("jobs")))
+        set_(self, "buttons", MappingProxyType(self._merged("buttons")))
+        set_(self, "rhythm_options", MappingProxyType(self._merged("rhythm_options")))
+
+    @classmethod
+    def of(cls, features: Iterable[Feature]) -> Registry:
+        """The registry of ``features`` (names, aliases, job kinds and button prefixes unique)."""
+        return cls(tuple(features))
+
+    def _all(self, attr: str) -> list[Any]:
+        return [item for feature in self.features for item in getattr(feature, attr)]
+
+    def _merged(self, attr: str) -> dict[str, Any]:
+        merged: dict[str, Any] = {}
+        for feature in self.features:
+            for key, value in getattr(feature, attr).items():
+                if key in merged:
+                    raise ValueError(f"{attr} {key!r} of feature {feature.name!r} is taken")
+                merged[key] = value
+        return merged
+
+    def hooks(self, attr: str) -> list[Any]:
+        """Every feature's entries of a tuple field (``message_hooks``, ``on_join``, …), in order."""
+        return self._all(attr)
+
+    @property
+    def shown_kinds(self) -> tuple[str, ...]:
+        """The job kinds ``/ritme`` lists."""
+        return tuple(self._all("shown_kinds"))
+
+    async def emit(self, event: str, *args: Any) -> None:
+        """Call every handler listening to ``event``, in feature order."""
+        for feature in self.features:
+            for handler in feature.listens.get(event, ()):
+                await handler(*args)
+
+    async def plan_network(self, session: AsyncSession, network: Network, now: datetime, *,
+                           replan: bool = False) -> None:
+        """Plan a network's recurring work: every feature's planner, in order."""
+        for planner in self._all("planners"):
+            await planner(session, network, now, replan)
