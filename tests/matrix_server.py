@@ -11,18 +11,20 @@ test skips with the reason, and fails under ``CI=true``.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import hashlib
 import hmac
 import json
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -222,25 +224,38 @@ def start_synapse(root: Path) -> Synapse:
     raise RuntimeError(f"Synapse did not answer on {url} within {START_SECONDS} s")
 
 
-@pytest.fixture(scope="session")
-def synapse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
-    """One Synapse for the whole test session (skips without it; fails in CI)."""
-    try:
-        import synapse  # noqa: F401
+_SHARED: list[Synapse] = []
 
-        server = start_synapse(tmp_path_factory.mktemp("synapse"))
-    except Exception as exc:  # noqa: BLE001 - any reason it cannot start
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Synapse is required in CI but could not start: {exc!r}")
-        pytest.skip(f"Synapse cannot start here ({type(exc).__name__}: {exc}); install the dev extra")
-    try:
-        yield server
-    finally:
-        server.proc.terminate()
+
+def shared_server() -> Synapse:
+    """The one Synapse of this test process, started on first use and stopped at exit. Skips
+    the calling test when it cannot start (fails it under ``CI=true``)."""
+    if not _SHARED:
         try:
-            server.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            server.proc.kill()
+            import synapse  # noqa: F401
+
+            _SHARED.append(start_synapse(Path(tempfile.mkdtemp(prefix="bamboe-synapse-"))))
+        except Exception as exc:  # noqa: BLE001 - any reason it cannot start
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"Synapse is required in CI but could not start: {exc!r}")
+            pytest.skip(f"Synapse cannot start here ({type(exc).__name__}: {exc}); install the dev extra")
+        atexit.register(_stop, _SHARED[0])
+    return _SHARED[0]
+
+
+def _stop(server: Synapse) -> None:
+    server.proc.terminate()
+    try:
+        server.proc.wait(15)
+    except subprocess.TimeoutExpired:
+        server.proc.kill()
+    shutil.rmtree(server.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def synapse_server() -> Synapse:
+    """The test process's Synapse (skips without it; fails in CI)."""
+    return shared_server()
 
 
 async def until(condition: Any, seconds: float = 30, what: str = "the condition", step: Any = None) -> Any:
