@@ -69,6 +69,7 @@ async def test_invite_makes_a_network_with_the_inviter_as_trekker_and_commands_u
         welcome = (await from_bot(anna, room, bot))[0]["content"]
         assert welcome["format"] == "org.matrix.custom.html" and "<strong>Bamboe</strong>" in welcome["formatted_body"]
         assert welcome["m.mentions"] == {} and "*" not in welcome["body"]
+        assert "!help" in welcome["body"] and "/help" not in welcome["body"]  # commands as typed in Element
         async with app.db.sessions() as s:
             network = await s.scalar(select(Network))
             trekker = await s.scalar(select(Member).where(Member.network_id == network.id))
@@ -255,3 +256,19 @@ async def test_login_with_a_password_once_and_the_device_is_kept(synapse_server:
         if _ == 0:
             first_device = device
     assert device == first_device
+
+
+async def test_an_invite_from_a_server_not_allowed_is_declined(synapse_server: Synapse, sqlite_url: str) -> None:
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot, matrix_allowed_servers="gemeente.example") as app:
+        anna = await synapse_server.register()
+        room = await anna.create_room("Van elders", [bot.user_id])
+
+        async def declined() -> bool:
+            state = await anna.call("GET", f"/_matrix/client/v3/rooms/{room}/state/m.room.member/{bot.user_id}",
+                                    ok=False)
+            return state.get("membership") == "leave"
+
+        await until(declined, 30, "the invite declined")
+        async with app.db.sessions() as s:
+            assert await s.scalar(select(func.count()).select_from(Network)) == 0
