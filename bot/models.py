@@ -546,6 +546,42 @@ class SlackEvent(Base):
     seen_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class MatrixAccount(Base):
+    """The bot's Matrix login, shared by every replica: one device (the homeserver deduplicates a
+    retried send per device), its access token when bamboe logged in itself (sealed with
+    ``BAMBOE_SECRET_KEY``), the prefix of our transaction ids and the sync position."""
+
+    __tablename__ = "matrix_accounts"
+
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    device_id: Mapped[str | None] = mapped_column(String(255))
+    access_token: Mapped[str | None] = mapped_column(Text, info=SEALED)
+    #: random per database, so outbox ids that start again at 1 (a new database) never reuse a txnId
+    txn_prefix: Mapped[str] = mapped_column(String(32))
+    sync_token: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class MatrixRoom(Base):
+    """A direct room of the bot with one member (``direct_with``), created by the bot or by the
+    member, reused for every private message (any replica finds it here)."""
+
+    __tablename__ = "matrix_rooms"
+
+    room_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    direct_with: Mapped[str] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class MatrixEvent(Base):
+    """An inbound Matrix event a replica claimed (every replica syncs): handled once. A claim not
+    marked done within a minute (its replica died) may be taken over; kept for a day."""
+
+    __tablename__ = "matrix_events"
+
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(index=True)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
 # ---------------------------------------------------------------------------- Microsoft Teams (adapter tables)
 # What the Teams adapter keeps so that any replica can post later (Bot Framework "conversation
 # references"): no message text. Teams ids can be longer than the core's 100-character ids, so the
