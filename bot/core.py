@@ -17,7 +17,7 @@ from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import directory, i18n
+from bot import budget, directory, i18n
 from bot.cleaning import clean, is_outage
 from bot.clock import Clock
 from bot.database import Database
@@ -168,6 +168,8 @@ class Core:
                 log.exception("handler failed for %s", type(event).__name__)
                 await self._reload(ctx, before)
                 ctx.reply("error", ctx.t("errors.internal"))
+            if ctx.network.id:
+                await budget.settle(ctx)
             stored = await store_outgoing(session, ctx.network.id, ctx.out, now)
         for callback in ctx.after_commit:
             await callback()
@@ -367,10 +369,15 @@ def network_job(fn: Callable[[Ctx, JobContext], Awaitable[None]]) -> Callable[[J
             return
         ctx = Ctx(jc.session, jc.now, network, await directory.chats_of(jc.session, network.id), None,
                   features=jc.features)
-        await fn(ctx, jc)
+        decision = await budget.admit(ctx, jc)
+        if decision in ("run", "hold"):
+            await fn(ctx, jc)
+            if jc.postpone_to is None:
+                await budget.settle(ctx, jc, decision)
         await store_outgoing(jc.session, network.id, ctx.out, jc.now)
 
     run.__name__ = fn.__name__
+    run.inner = fn  # the budget runs a job due a moment later inside this one, to merge their posts
     run.__doc__ = fn.__doc__
     return run
 

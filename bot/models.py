@@ -108,6 +108,8 @@ class Network(Base):
     #: (None: off), at this local time
     report_day: Mapped[int | None] = mapped_column(Integer, default=1)
     report_time: Mapped[str] = mapped_column(String(5), default="09:00")
+    #: questions about power and money in the weekly rotation (off until the trekker turns them on)
+    power_questions: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime]
 
 
@@ -410,6 +412,55 @@ class MeetingInput(Base):
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Reflection(Base):
+    """A member's reply to the goal prompt or the intention prompt: their own look at the learning
+    goals (``goal``) or at the network's intention and ambition (``intention``)."""
+
+    __tablename__ = "reflections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class BudgetEntry(Base):
+    """The message budget's ledger (:mod:`bot.budget`): each bot-initiated group post, and each post
+    that was merged into another, moved, held back to ride along, or left out. No message text."""
+
+    __tablename__ = "budget_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    #: the ISO week in the network's time zone, e.g. ``2026-W03``
+    week: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(40))
+    #: posted, merged, moved, held, dropped
+    action: Mapped[str] = mapped_column(String(10))
+    #: merged: the kind of the post it joined; moved / dropped: why (gap, week, session, private)
+    detail: Mapped[str] = mapped_column(String(40), default="")
+    moved_to: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class HeldPost(Base):
+    """A bot post that did not get a moment of its own (a milestone, a harvest that did not fit): it
+    rides along with the network's next bot post in the group, and is deleted then."""
+
+    __tablename__ = "held_posts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    #: the member the text is about (a newcomer's first answer), so erasing them removes it
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(40))
+    text: Mapped[str] = mapped_column(Text)
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
 
 

@@ -48,6 +48,10 @@ class Sent:
     files: list[tuple[str, str, bytes]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
 
+    def has(self, kind: str) -> bool:
+        """This message is of ``kind``, or the message budget merged a ``kind`` message into it."""
+        return self.kind == kind or kind in self.meta.get("merged", ())
+
     def transcript(self, timezone: str) -> dict[str, Any]:
         """The JSON object ``bamboe simulate`` prints for this message."""
         from zoneinfo import ZoneInfo
@@ -59,7 +63,7 @@ class Sent:
         }
         if self.visible_to:
             line["visible_to"] = self.visible_to
-        for key in ("step", "round"):
+        for key in ("step", "round", "merged"):
             if key in self.meta:
                 line[key] = self.meta[key]
         if self.files:
@@ -131,9 +135,10 @@ class Recorder:
         return sent.message_id
 
     def latest(self, kind: str, *, to: str | None = None) -> Sent | None:
-        """The latest message of ``kind`` (optionally to one address)."""
+        """The latest message of ``kind`` (optionally to one address), also when the message budget
+        merged it into a post of another kind."""
         for sent in reversed(self.sent):
-            if sent.kind == kind and (to is None or sent.to == to):
+            if sent.has(kind) and (to is None or sent.to == to):
                 return sent
         return None
 
@@ -246,7 +251,7 @@ class Harness:
         person = self.person(member_id)
         seen_kind = False
         for sent in reversed(self.recorder.sent):
-            if sent.kind != on or sent.to not in ("group", f"dm:{member_id}"):
+            if not sent.has(on) or sent.to not in ("group", f"dm:{member_id}"):
                 continue
             seen_kind = True
             for button_label, action in sent.buttons:

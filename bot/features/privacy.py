@@ -25,6 +25,7 @@ from bot.models import (
     Answer,
     Celebration,
     CustomQuestion,
+    HeldPost,
     LogEntry,
     Meeting,
     MeetingInput,
@@ -32,6 +33,7 @@ from bot.models import (
     Network,
     Nudge,
     OutboxMessage,
+    Reflection,
     Round,
     RoundEntry,
 )
@@ -132,6 +134,9 @@ async def collect(ctx: Ctx, member: Member) -> dict[str, Any]:
                                               RoundEntry.member_id == member.id))],
         "announcements": [{"nr": a.nr, "text": a.text, "at": when(a.created_at)}
                           for a in await s.scalars(select(Announcement).where(Announcement.author_id == member.id))],
+        "reflections": [{"about": r.kind, "text": r.text, "at": when(r.created_at)}
+                        for r in await s.scalars(select(Reflection).where(Reflection.member_id == member.id)
+                                                 .order_by(Reflection.created_at))],
     }
     return data
 
@@ -147,7 +152,7 @@ async def cmd_export(ctx: Ctx, args: str) -> None:
                    perspective=ctx.t(f"perspectives.{p['perspective']}") if p["perspective"] else unset,
                    joined=format_when(ctx.network, member.joined_at), goal=p["learning_goal"] or unset,
                    consent=consent(ctx, member))]
-    for key in ("answers", "session_input", "ideas_and_decisions", "actions", "celebrations",
+    for key in ("answers", "reflections", "session_input", "ideas_and_decisions", "actions", "celebrations",
                 "action_learning_contributions", "announcements"):
         lines.append(ctx.t("privacy.export_count", what=ctx.t(f"privacy.parts.{key}"), count=len(data[key])))
     for item in data["answers"][-5:]:
@@ -185,7 +190,7 @@ async def erase(ctx: Ctx, member: Member) -> None:
     mid, platform, user_id = member.id, member.platform, member.user_id
     names = {member.name, str(escape(member.name))}
     await s.execute(update(Answer).where(Answer.member_id == mid).values(text="", member_id=None))
-    for model in (MeetingInput, Celebration, RoundEntry):
+    for model in (MeetingInput, Celebration, RoundEntry, Reflection, HeldPost):
         await s.execute(delete(model).where(model.member_id == mid))
     await s.execute(update(LogEntry).where(LogEntry.author_id == mid).values(
         text=ERASED, reason="", status_reason="", author_id=None))
@@ -194,8 +199,9 @@ async def erase(ctx: Ctx, member: Member) -> None:
     await s.execute(delete(CustomQuestion).where(CustomQuestion.added_by == mid, CustomQuestion.asked_at.is_(None)))
     await s.execute(update(CustomQuestion).where(CustomQuestion.added_by == mid).values(text=ERASED, added_by=None))
     mentions = or_(*(OutboxMessage.text.contains(n) for n in names if n))
-    await s.execute(delete(Celebration).where(Celebration.network_id == ctx.network.id,
-                                              or_(*(Celebration.text.contains(n) for n in names if n))))
+    for model in (Celebration, HeldPost):
+        await s.execute(delete(model).where(model.network_id == ctx.network.id,
+                                            or_(*(model.text.contains(n) for n in names if n))))
     await s.execute(delete(OutboxMessage).where(or_(
         OutboxMessage.member_id == mid,
         (OutboxMessage.platform == platform) & (OutboxMessage.user_id == user_id),
@@ -235,6 +241,7 @@ async def run_retention(ctx: Ctx, jc: JobContext) -> None:
     meeting_ids = select(Meeting.id).where(Meeting.network_id == net).scalar_subquery()
     await s.execute(delete(MeetingInput).where(MeetingInput.meeting_id.in_(meeting_ids),
                                                MeetingInput.created_at < cutoff))
+    await s.execute(delete(Reflection).where(Reflection.network_id == net, Reflection.created_at < cutoff))
 
     round_ids = select(Round.id).where(Round.network_id == net).scalar_subquery()
     await s.execute(delete(RoundEntry).where(RoundEntry.round_id.in_(round_ids), RoundEntry.created_at < cutoff))

@@ -18,7 +18,7 @@ from bot.core import Ctx, network_job
 from bot.directory import active_members
 from bot.events import Button, MessageIn
 from bot.features.network import find_member, next_meeting
-from bot.features.rhythm import themes
+from bot.features.rhythm import open_private_question, shorten, themes
 from bot.guard import Label, classify
 from bot.jobs import JobContext, JobKind, plan, unplan
 from bot.markup import Markup
@@ -34,6 +34,8 @@ STEPS = 5
 MAX_TIMEBOX = 120
 MAX_ACTION = 500
 FOLLOWUP_TIME = "10:00"
+#: the case's first line in a round's record
+CASE_LINE = 160
 _TIMEBOX = re.compile(r"^(\d{1,3})\s*(m|min|mins|minuten|minutes)?$")
 
 
@@ -112,7 +114,7 @@ async def _close(ctx: Ctx, rnd: Round) -> None:
 async def record_text(ctx: Ctx, rnd: Round, entries: list[RoundEntry], actions: list[Action]) -> Markup:
     """The short record of a round: case in one line, question themes, ideas, actions."""
     case = " ".join(e.text for e in entries if e.step == 1).strip()
-    case_line = (case.splitlines() or [""])[0][:160] if case else ""
+    case_line = shorten((case.splitlines() or [""])[0], CASE_LINE) if case else ""
     questions = [e.text for e in entries if e.step == 2 and e.label == Label.OPEN.value]
     ideas = [e.text for e in entries if e.step == 3]
     empty = ctx.t("rounds.nothing")
@@ -453,7 +455,7 @@ async def run_followup(ctx: Ctx, jc: JobContext) -> None:
     if owner is None or not owner.active:
         return
     ctx.private(owner, "action_followup", ctx.t("rounds.followup", name=owner.name.split(" ")[0],
-                                                text=action.text, nr=action.nr),
+                                                line=await action_line(ctx, action)),
                 buttons=(Button(ctx.t("rounds.followup_done_button"), f"action:done:{action.id}"),
                          Button(ctx.t("rounds.followup_busy_button"), f"action:busy:{action.id}")),
                 meta={"action": action.id})
@@ -469,12 +471,30 @@ async def on_action_button(ctx: Ctx, rest: str) -> None:
     if action is None:  # gone (erased), or not this network's
         raise UserError("errors.unknown_button")
     if what == "done":
-        await _finish_action(ctx, action, str(action.nr), "")
+        await _finish_action(ctx, action, str(action.nr), action.outcome)
     elif what == "busy":
         ctx.reply("status", ctx.t("rounds.followup_busy", nr=action.nr))
     else:
         raise UserError("errors.unknown_button")
 
+
+async def on_followup_answer(ctx: Ctx, msg: MessageIn) -> bool:
+    """A plain private reply to the follow-up ("how did it go?") is the answer: kept with the
+    action; the owner then says whether it is done (and shared with the group) or still going."""
+    text = msg.text.strip()
+    origin = await open_private_question(ctx) if text else None
+    if origin is None or origin.kind != "action_followup":
+        return False
+    action = await ctx.session.get(Action, (origin.meta or {}).get("action", 0))
+    if action is None or action.network_id != ctx.network.id or action.state != "open":
+        return False
+    if len(text) > MAX_ACTION:
+        raise UserError("errors.value_too_long", limit=MAX_ACTION)
+    action.outcome = text
+    ctx.reply("status", ctx.t("rounds.followup_noted", nr=action.nr),
+              buttons=(Button(ctx.t("rounds.followup_done_button"), f"action:done:{action.id}"),
+                       Button(ctx.t("rounds.followup_busy_button"), f"action:busy:{action.id}")))
+    return True
 
 
 JOB_KINDS = {
@@ -499,6 +519,6 @@ FEATURE = Feature(
     ),
     jobs=JOB_KINDS,
     # first: while a round runs, the chat's plain messages belong to its current step
-    message_hooks=(on_round_message,),
+    message_hooks=(on_round_message, on_followup_answer),
     buttons={"round": on_volunteer_button, "action": on_action_button},
 )
