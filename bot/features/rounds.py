@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from bot.core import Ctx, network_job
 from bot.directory import active_members
 from bot.events import Button, MessageIn
+from bot.features.link import chat_label
 from bot.features.network import find_member, next_meeting
 from bot.features.rhythm import themes
 from bot.guard import Label, classify
@@ -51,7 +52,9 @@ async def member_name(ctx: Ctx, member_id: int | None) -> str:
 
 
 def _announce(ctx: Ctx, rnd: Round, text: str, buttons: tuple[Button, ...] = ()) -> None:
-    ctx.group("actieleren", text, buttons=buttons, meta={"step": max(1, rnd.step), "round": rnd.id})
+    """Post in the chat the round runs in (a network's other chats only hear that it started)."""
+    ctx.group("actieleren", text, buttons=buttons, meta={"step": max(1, rnd.step), "round": rnd.id},
+              chats=[c for c in ctx.chats if c.id == rnd.chat_id])
 
 
 def _parse_timebox(word: str) -> int | None:
@@ -157,6 +160,10 @@ async def cmd_start(ctx: Ctx, args: str) -> None:
             ctx.session.add(rnd)
     except IntegrityError:  # another facilitator started one at the same moment
         raise UserError("errors.round_running") from None
+    others = [c for c in ctx.chats if c.id != chat.id]
+    if others:  # a network with several chats: the others hear once that a round is on, and where
+        ctx.group("round_elsewhere", ctx.t("link.round_elsewhere", chat=chat_label(ctx, chat),
+                                           facilitator=ctx.member.name), chats=others)
     if bringer is not None:
         await _enter_step(ctx, rnd, 1)
         return
