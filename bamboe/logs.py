@@ -68,8 +68,9 @@ class TextFormatter(logging.Formatter):
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def format(self, record: logging.LogRecord) -> str:
-        """The record as text, its extra fields appended as ``key=value``."""
-        record.message = record.getMessage()
+        """The record as text, its extra fields appended as ``key=value``. Line breaks in the
+        message are shown as ``\\n``: a value someone sent can never start a log line of its own."""
+        record.message = record.getMessage().replace("\r", "\\r").replace("\n", "\\n")
         record.asctime = self.formatTime(record)
         line = self.formatMessage(record)
         fields = extras(record)

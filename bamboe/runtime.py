@@ -39,8 +39,9 @@ from bot.core import Core
 from bot.database import Database, create_engine, upgrade
 from bot.delivery import Delivery, Sender
 from bot.events import InboundEvent, Outgoing
-from bot.models import Job, OutboxMessage
+from bot.models import Base, Job, OutboxMessage
 from bot.platform import Capabilities
+from bot.secrets import Resealed, SecretBox, seal_all, sealed_columns
 
 log = logging.getLogger("bamboe")
 
@@ -90,6 +91,7 @@ class Adapter(Protocol):
 ADAPTERS: dict[str, str] = {
     "slack": "adapters.slack.adapter:build",
     "telegram": "adapters.telegram.adapter:build",
+    "teams": "adapters.teams.adapter:build",
 }
 
 
@@ -274,9 +276,10 @@ async def open_app(
     settings: Settings, senders: dict[str, Sender] | None = None, clock: Clock | None = None
 ) -> AsyncIterator[App]:
     """Open the database (migrating it), build the core; close everything on exit."""
+    box = settings.secret_box()  # a malformed key stops the start here, before anything runs
     db = Database(create_engine(settings.resolved_database_url()))
     try:
-        await migrate(db)
+        await migrate(db, box)
         clock = clock or SystemClock()
         core = Core(db, clock, FEATURES)
         delivery = Delivery(
@@ -294,18 +297,36 @@ async def open_app(
             log.warning("closing the database failed (%s)", type(exc).__name__)
 
 
-async def migrate(db: Database) -> None:
-    """Run the migrations. On PostgreSQL under an advisory lock: replicas that start together
+async def migrate(db: Database, secret_box: SecretBox | None = None) -> None:
+    """Run the migrations, then (with a key) seal any secret still stored in plaintext and check
+    that every sealed one opens. On PostgreSQL under an advisory lock: replicas that start together
     migrate one after another (the later ones find the schema current) instead of racing."""
+
+    async def work() -> None:
+        await upgrade(db.engine, secret_box=secret_box)
+        if secret_box is not None:
+            await seal_secrets(db, secret_box)
+
     if not db.is_postgres:
-        await upgrade(db.engine)
+        await work()
         return
     async with db.engine.connect() as lock:
         await lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK})
         try:
-            await upgrade(db.engine)
+            await work()
         finally:
             await lock.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+
+
+async def seal_secrets(db: Database, box: SecretBox, *, rotate: bool = False) -> Resealed:
+    """Seal the plaintext secrets in every column marked sealed (``bot.secrets``); with ``rotate``
+    re-encrypt the sealed ones with the first key too. Raises ``SecretError`` when one does not open."""
+    tables = sealed_columns(Base.metadata)
+    async with db.engine.begin() as conn:
+        done = await conn.run_sync(lambda sync: seal_all(sync, box, tables, rotate=rotate))
+    if done.sealed:
+        log.info("sealed %s secret(s) that were stored in plaintext", done.sealed)
+    return done
 
 
 async def _bounded(what: str, work: Awaitable[Any], seconds: float) -> bool:

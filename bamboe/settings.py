@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.database import sqlite_url_for
+from bot.secrets import KEY_SETTING, NEW_KEY_HINT, SecretBox, SecretError
 
 
 def default_database_path() -> Path:
@@ -32,6 +33,8 @@ class Settings(BaseSettings):
     bamboe_log_format: str = "text"
     #: how long a replica's claim on a message holds; after a crash, another replica takes it over then
     bamboe_lease_seconds: float = Field(default=90.0, ge=1.0)
+    #: Fernet key(s), comma-separated, for the secrets kept in the database (the first one encrypts)
+    bamboe_secret_key: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
     slack_app_token: SecretStr | None = None
     slack_signing_secret: SecretStr | None = None
@@ -47,17 +50,49 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_url: str | None = None
+    #: Microsoft Teams: the Entra app registration's application (client) id, its client secret and
+    #: the one tenant it serves (activities from other tenants are refused)
+    teams_app_id: str | None = None
+    teams_app_password: SecretStr | None = None
+    teams_tenant_id: str | None = None
+    #: where the Bot Framework publishes the keys that sign inbound tokens (a sovereign cloud has its own)
+    teams_openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    #: the client-credentials token endpoint for outbound calls; default: the tenant's Entra endpoint
+    teams_token_url: str | None = None
+    #: the public https address of this server, for the signed download links of files in Teams
+    #: (e.g. ``https://bamboe.example.org``); default: the address Teams reached the bot at
+    teams_public_url: str | None = None
 
     def resolved_database_url(self) -> str:
         """``DATABASE_URL`` or the default SQLite file."""
         return self.database_url or sqlite_url_for(default_database_path())
 
+    def secret_box(self) -> SecretBox | None:
+        """The box for ``BAMBOE_SECRET_KEY`` (None when unset); raises ``SecretError`` for a bad key."""
+        return SecretBox.from_setting(self.bamboe_secret_key.get_secret_value() if self.bamboe_secret_key else None)
+
+    def require_secret_box(self, what: str) -> SecretBox:
+        """The box, for ``what`` (a platform mode that keeps secrets in the database): raises a
+        ``SecretError`` that says what to do when no key is set."""
+        box = self.secret_box()
+        if box is None:
+            raise SecretError(f"{what} keeps tokens in the database, encrypted: set {KEY_SETTING}; {NEW_KEY_HINT}")
+        return box
+
     def configured_platforms(self) -> list[str]:
         """The platforms whose tokens are set (Slack: a bot token, or an OAuth client id and
-        secret for multi-workspace installs)."""
+        secret for multi-workspace installs; Teams: app id, secret and tenant)."""
         found = []
         if self.slack_bot_token or (self.slack_client_id and self.slack_client_secret):
             found.append("slack")
         if self.telegram_bot_token:
             found.append("telegram")
+        if self.teams_app_id and self.teams_app_password and self.teams_tenant_id:
+            found.append("teams")
         return found
+
+    def resolved_teams_token_url(self) -> str:
+        """``TEAMS_TOKEN_URL`` or the tenant's Entra v2 token endpoint (single-tenant bots get
+        their token from their own tenant)."""
+        return self.teams_token_url or (
+            f"https://login.microsoftonline.com/{self.teams_tenant_id}/oauth2/v2.0/token")

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import directory, i18n
+from bot.cleaning import clean, is_outage
 from bot.clock import Clock
 from bot.database import Database
 from bot.events import (
@@ -144,15 +145,27 @@ class Core:
     async def handle(self, event: InboundEvent) -> list[Outgoing]:
         """Handle one inbound event; return the messages it produced (already in the outbox).
 
-        Raises :class:`~bot.events.Unavailable` when the database cannot be reached (nothing was
-        stored): the adapter should have the platform deliver the event again later.
+        Every string of the event is cleaned first (:func:`bot.cleaning.clean`). Raises
+        :class:`~bot.events.Unavailable` when the database cannot be reached (nothing was stored):
+        the adapter should have the platform deliver the event again later. A database error that
+        the same event would raise again (a data or integrity error) is not an outage: the event
+        is tried once more (a conflict with another replica's insert passes then), and otherwise
+        dropped with a log line (without its text) and no answer, so the adapter moves on.
         """
-        try:
-            return await self._handle(event)
-        except (DBAPIError, OSError, TimeoutError) as exc:
-            log.warning("inbound %s not handled: database unavailable (%s)", type(event).__name__,
-                        type(exc).__name__)
-            raise Unavailable from exc
+        event = clean(event)
+        for attempt in (1, 2):
+            try:
+                return await self._handle(event)
+            except (DBAPIError, OSError, TimeoutError) as exc:
+                if is_outage(exc):
+                    log.warning("inbound %s not handled: database unavailable (%s)", type(event).__name__,
+                                type(exc).__name__)
+                    raise Unavailable from exc
+                if attempt == 2:
+                    orig = getattr(exc, "orig", None)
+                    log.error("inbound %s dropped: the database refused it (%s, SQLSTATE %s)", type(event).__name__,
+                              type(orig).__name__, getattr(orig, "sqlstate", None) or "-")
+        return []
 
     async def _handle(self, event: InboundEvent) -> list[Outgoing]:
         now = self.clock.now()

@@ -70,19 +70,30 @@ def _sqlite_begin(conn) -> None:  # noqa: ANN001 - SQLAlchemy event callback
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """Create the async engine for ``url`` (plain or async form)."""
+def create_engine(url: str, *, echo: bool = False, inline: bool = False) -> AsyncEngine:
+    """Create the async engine for ``url`` (plain or async form).
+
+    ``inline``: on SQLite, run the queries in the event loop's thread instead of aiosqlite's worker
+    thread (:mod:`bot.sqlite_inline`); only for a private database whose loop serves nobody else
+    (``simulate``, the demo, the tests' virtual chat). Ignored for PostgreSQL."""
     full = async_url(url)
     if full.startswith("sqlite"):
-        engine = create_async_engine(full, echo=echo, hide_parameters=True)
+        options: dict[str, Any] = {}
+        database = make_url(full).database
+        if inline and database and database != ":memory:":
+            from bot.sqlite_inline import connector
+
+            options["async_creator"] = connector(database)
+        engine = create_async_engine(full, echo=echo, hide_parameters=True, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(full, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-def alembic_config(connection: Connection | None = None):  # noqa: ANN201 - alembic type is optional
-    """Return an Alembic config pointing at the packaged migrations."""
+def alembic_config(connection: Connection | None = None, secret_box: Any = None):  # noqa: ANN201
+    """Return an Alembic config pointing at the packaged migrations (``secret_box``: a
+    :class:`bot.secrets.SecretBox` for migrations that seal stored secrets)."""
     from alembic.config import Config
 
     folder = resources.files("migrations")
@@ -90,15 +101,18 @@ def alembic_config(connection: Connection | None = None):  # noqa: ANN201 - alem
     cfg.set_main_option("script_location", str(folder))
     if connection is not None:
         cfg.attributes["connection"] = connection
+    if secret_box is not None:
+        cfg.attributes["secret_box"] = secret_box
     return cfg
 
 
-async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Run the migrations up to ``revision`` on ``engine``."""
+async def upgrade(engine: AsyncEngine, revision: str = "head", secret_box: Any = None) -> None:
+    """Run the migrations up to ``revision`` on ``engine`` (with ``secret_box``, stored secrets are
+    sealed; see :mod:`bot.secrets`)."""
     from alembic import command
 
     def run(connection: Connection) -> None:
-        command.upgrade(alembic_config(connection), revision)
+        command.upgrade(alembic_config(connection, secret_box), revision)
 
     async with engine.begin() as conn:
         await conn.run_sync(run)

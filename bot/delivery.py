@@ -13,11 +13,17 @@ another.
   the platform (the process died between the request and the commit). If the adapter can check
   (``Sender.confirm``, Slack via message metadata), the row is marked sent without a second send;
   otherwise it is sent again (Telegram's Bot API cannot tell), which is the one case where a
-  message can arrive twice.
+  message can arrive twice. So that a crash can leave at most one such row, a process sends to a
+  platform that cannot confirm one row at a time: the send and the recording of its outcome hold
+  that platform's lock (other platforms, and other replicas, go on meanwhile).
 * **Limits.** Adapters state their platform's limits (:class:`Limits`). They are kept in the
   ``pacing`` table, so all replicas share them: a conversation that would exceed its limit waits
   (its row is put back until then) while the other conversations go on, and the platform-wide
   rate hands out send slots. A burst is queued, never dropped.
+* **Every call.** An adapter that sends one row as several API calls (Telegram: text parts, then
+  files) awaits :func:`next_call` before each call after the first: it waits the conversation's gap
+  and takes a platform-wide send slot, so the limits hold for every call, not only per row (the
+  lease is renewed meanwhile when a long row needs it).
 * **Answers.** "Too many requests" (:class:`RetryAfter`) makes that conversation wait as told,
   without counting as a failure. A private message the platform will not deliver until the
   person has started a chat with the bot (:class:`NotStarted`, Telegram) waits (state
@@ -34,17 +40,18 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot import metrics
 from bot.clock import Clock
 from bot.core import outgoing_from_row
-from bot.database import Database
+from bot.database import Database, scrub_sqlite_wal
 from bot.events import Outgoing
 from bot.models import OutboxMessage, Pacing
 from bot.platform import Capabilities
@@ -61,6 +68,8 @@ BATCH = 50
 #: sends in flight at once per platform (to different conversations), so a platform's request
 #: round trip does not cap the rate its limits allow
 CONCURRENCY = 8
+#: rows claimed at once for a platform that cannot confirm a row in doubt (they are sent one by one)
+SERIAL_BATCH = 8
 #: platform-wide send slots reserved per database round trip
 SLOTS = 4
 #: stay this much under a platform's stated limits, so timing jitter never provokes a 429
@@ -124,6 +133,19 @@ def capabilities_of(sender: Sender) -> Capabilities:
     return getattr(sender, "capabilities", None) or Capabilities()
 
 
+#: while delivery hands a row to a sender: what :func:`next_call` waits on (None: not in a delivery)
+_next_call: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("bamboe_next_call", default=None)
+
+
+async def next_call() -> None:
+    """For a sender that sends one message as several API calls: wait until the next call keeps the
+    platform's limits (the conversation's gap after the previous call, and a platform-wide send
+    slot). Call it before every call but the first. Returns at once outside a delivery."""
+    pace = _next_call.get()
+    if pace is not None:
+        await pace()
+
+
 #: called with the row that could not be delivered privately and the link to start a chat
 OnNotStarted = Callable[[OutboxMessage, str | None], Awaitable[None]]
 
@@ -162,6 +184,8 @@ class Delivery:
         self._slot_locks: dict[str, asyncio.Lock] = {}
         #: results that could not be recorded (database gone): row id → values to write
         self._unrecorded: dict[int, dict[str, Any]] = {}
+        #: platform → the lock that keeps one send in flight, for platforms that cannot confirm
+        self._serial: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------ the loop
     async def flush(self) -> int:
@@ -189,7 +213,7 @@ class Delivery:
 
     async def _claim(self, platform: str) -> list[Claimed]:
         now = self.clock.now()
-        queued = aliased(OutboxMessage)
+        queued = _QUEUED
         heads = (  # the oldest unsent row of each conversation: only those may go now
             select(func.min(queued.id))
             .where(queued.platform == platform, queued.state.in_(("pending", "sending")))
@@ -200,7 +224,7 @@ class Delivery:
             .where(OutboxMessage.id.in_(heads))
             .where(or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now))
             .order_by(OutboxMessage.id)
-            .limit(self.batch)
+            .limit(self.batch if self.confirms(platform) else min(self.batch, SERIAL_BATCH))
         )
         if self.db.is_postgres:
             query = query.with_for_update(of=OutboxMessage, skip_locked=True)
@@ -219,8 +243,7 @@ class Delivery:
     async def _deliver(self, item: Claimed) -> int:
         """Send one claimed row (or put it back); 1 when it was sent."""
         row = item.row
-        if self.clock.now() > item.lease_until - self.safety:  # another replica may take it soon
-            await self._put_back(row.id, None)
+        if await self._too_late(item):
             return 0
         if item.in_doubt and await self._confirmed(row):
             return 1
@@ -228,8 +251,30 @@ class Delivery:
         if wait is not None:  # keep per-chat order: this conversation waits, the others go on
             await self._put_back(row.id, wait)
             return 0
-        await self._platform_slot(row.platform)
-        return await self._send(row, item.in_doubt)
+        if self.confirms(row.platform):
+            await self._platform_slot(row.platform)
+            return await self._send(item)
+        async with self._serial.setdefault(row.platform, asyncio.Lock()):  # at most one row in doubt
+            if await self._too_late(item):
+                return 0
+            await self._platform_slot(row.platform)
+            return await self._send(item)
+
+    async def _too_late(self, item: Claimed) -> bool:
+        """Put the row back when its claim is about to run out (another replica may take it soon)."""
+        if self.clock.now() <= item.lease_until - self.safety:
+            return False
+        await self._put_back(item.row.id, None)
+        return True
+
+    def confirms(self, platform: str) -> bool:
+        """Whether ``platform``'s sender can tell if a row in doubt arrived (its capabilities say
+        so, or it offers ``confirm``)."""
+        sender = self.senders[platform]
+        capabilities = getattr(sender, "capabilities", None)
+        if capabilities is not None and hasattr(capabilities, "confirms"):
+            return bool(capabilities.confirms)
+        return callable(getattr(sender, "confirm", None))
 
     # ------------------------------------------------------------------ limits, shared via the database
     def _limits(self, platform: str) -> Limits:
@@ -321,10 +366,28 @@ class Delivery:
         await self._finish(row, "sent", platform_id)
         return True
 
-    async def _send(self, row: OutboxMessage, in_doubt: bool) -> int:
+    async def _next_part(self, item: Claimed) -> None:
+        """Before a further API call of the row being sent (see :func:`next_call`): the
+        conversation's gap (real time: the limit is the platform's) and a platform send slot; the
+        claim is renewed when less than the safety margin of it is left."""
+        row = item.row
+        gap = self._gap(row)
+        if gap:
+            await asyncio.sleep(gap * MARGIN)
+        await self._platform_slot(row.platform)
+        now = self.clock.now()
+        if now > item.lease_until - self.safety:
+            item.lease_until = now + self.lease
+            async with self.db.transaction() as session:
+                await session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id)
+                                      .values(lease_until=item.lease_until))
+
+    async def _send(self, item: Claimed) -> int:
         """Send one row and record the outcome; 1 when sent."""
+        row, in_doubt = item.row, item.in_doubt
         message = outgoing_from_row(row)
         self._sending.add(row.id)
+        paced = _next_call.set(lambda: self._next_part(item))
         try:
             platform_id = await self.senders[row.platform].send(message)
         except RetryAfter as exc:  # rate limited: not a failure, this conversation waits as told
@@ -346,12 +409,15 @@ class Delivery:
         except Exception as exc:  # transient: retry with back-off
             metrics.MESSAGES_FAILED.labels(row.platform, "retry").inc()
             log.warning("outbox %s send failed on %s (%s), will retry", row.id, row.platform, type(exc).__name__)
+            if row.attempts >= MAX_ATTEMPTS:
+                await self._finish(row, "failed", None)
+                return 0
             retry_at = self.clock.now() + timedelta(seconds=min(300, 2 ** row.attempts))
-            state = "failed" if row.attempts >= MAX_ATTEMPTS else "pending"
-            await self._write(row.id, {"state": state, "lease_until": retry_at})
+            await self._write(row.id, {"state": "pending", "lease_until": retry_at})
             self._remember_due(retry_at)
             return 0
         finally:
+            _next_call.reset(paced)
             self._sending.discard(row.id)
         metrics.MESSAGES_SENT.labels(row.platform).inc()
         metrics.DISPATCH_LAG.labels(row.platform).observe(max(0.0, (self.clock.now() - row.created_at).total_seconds()))
@@ -368,14 +434,22 @@ class Delivery:
             self._remember_due(until)
 
     async def _finish(self, row: OutboxMessage, state: str, platform_id: str | None, also: Any = None) -> None:
+        """Record a row's outcome. A row marked ``scrub`` keeps no personal content once it is done;
+        ``scrub: all`` (the notice that a person's data was erased) keeps nothing that names the
+        person either: no user id, no conversation key, no pacing row, nothing in SQLite's log."""
+        scrub = (row.meta or {}).get("scrub")
+        if scrub == "all" and state == "waiting":  # would keep the user id until they write: give it up
+            state = "failed"
         values: dict[str, Any] = {"state": state, "sent_at": self.clock.now(), "platform_message_id": platform_id,
                                   "lease_until": None}
-        scrub = (row.meta or {}).get("scrub")
         if scrub and state != "waiting":  # personal content (an export, an erasure notice) is not kept once sent
             values.update(text="", files=[], buttons=[], meta={})
             if scrub == "all":
-                values["user_id"] = None
+                values.update(user_id=None, chat_key=f"erased:{row.id}")
+                also = delete(Pacing).where(Pacing.key == _pace_key(row))
         await self._write(row.id, values, also)
+        if scrub == "all":
+            await scrub_sqlite_wal(self.db.engine)  # the claim wrote the user id to the log again
 
     async def _write(self, row_id: int, values: dict[str, Any], also: Any = None) -> None:
         """Record an outcome (with ``also``, a statement that belongs to it, in the same transaction);
@@ -414,6 +488,11 @@ class Delivery:
                                               attempts=OutboxMessage.attempts - 1))
         self._claimed.clear()
         return len(ids)
+
+
+#: the outbox once more, for the "oldest unsent row of each conversation" subquery (made once: building
+#: an alias's columns costs milliseconds, more than the claim query itself)
+_QUEUED = aliased(OutboxMessage)
 
 
 def _pace_key(row: OutboxMessage) -> str:

@@ -20,6 +20,8 @@ import yaml
 
 from bot.markup import CMD_CLOSE, CMD_OPEN, Markup, escape
 
+#: libyaml's loader when PyYAML was built with it (ten times faster, same result for our files)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LANGUAGES = ("nl", "en")
 DEFAULT_LANGUAGE = "nl"
 #: ``{/name args}`` in a text, where args may hold ``{placeholders}``
@@ -43,7 +45,12 @@ def catalogue(language: str) -> dict[str, Any]:
     if language not in LANGUAGES:
         language = DEFAULT_LANGUAGE
     raw = resources.files("prompts").joinpath(f"{language}.yaml").read_text(encoding="utf-8")
-    return _mark_commands(yaml.safe_load(raw))
+    return _mark_commands(load_yaml(raw))
+
+
+def load_yaml(text: str) -> Any:
+    """Parse trusted YAML (our prompt and question files) safely, with libyaml when available."""
+    return yaml.load(text, Loader=_LOADER)
 
 
 def _lookup(language: str, key: str) -> Any:

@@ -4,7 +4,12 @@ Practice cases from the social domain belong in the chat anonymised ("een moeder
 When a message holds something that looks like personal data — a BSN (passing the 11-proef), a
 Dutch phone number, an e-mail address, an IBAN (passing its mod-97 check) or a postcode with a
 house number — the bot stores the message with that part masked and privately asks the author
-to anonymise it. Checksums keep false alarms on ordinary numbers rare.
+to anonymise it. Checksums keep false alarms on ordinary numbers rare, and a date (with a time)
+is never read as a phone number or a BSN.
+
+Every pattern runs in linear time on any text (the screen sees every inbound message): each one
+either has a bounded length or may only start where a run of its characters starts (a lookbehind
+for the same class), so no start position re-scans what an earlier one scanned.
 """
 
 from __future__ import annotations
@@ -14,11 +19,15 @@ from dataclasses import dataclass
 
 KINDS = ("bsn", "phone", "email", "iban", "address")
 
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
+# the lookbehind makes a local part start only where its run starts (else: quadratic on "____…")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", re.IGNORECASE)
-# 06-12345678, 06 1234 5678, +31 6 12345678, 0031612345678, 010-1234567, 020 123 4567
-_PHONE = re.compile(r"(?<![\w+./-])(?:\+31|0031|0)[ -]?(?:\(0\))?(?:[ -]?\d){9}(?!\d)")
+# 06-12345678, 06 1234 5678, 06-12 34 56 78, +31 6 12345678, +31 (0)6 12345678, 0031612345678,
+# 010-1234567, 020 123 4567, (010) 123 45 67; not followed by ":00" or ".00" (then it ends in a time)
+_PHONE = re.compile(r"(?<![\w+./-])(?:\+31|0031|0|\(0(?=\d{1,3}\)))[ -]?(?:\(0\))?(?:[ -]?\)?[ -]?\d){9}(?!\d|[:.]\d)")
 _BSN = re.compile(r"(?<![\d.:/-])\d(?:[. ]?\d){7,8}(?![\d:/-])")
+#: a Dutch date at the start of a match (01-02-2026, 1.2.2026): then it is a date, not a number
+_DATE = re.compile(r"(?:0?[1-9]|[12]\d|3[01])([-/.])(?:0?[1-9]|1[0-2])\1\d{4}(?!\d)")
 # 1234 AB 12, 1234AB 12a, 1234 ab, 12 (postcode with house number, either order)
 _ADDRESS = re.compile(
     r"\b[1-9]\d{3} ?(?!SA|SD|SS)[A-Z]{2}\b[ ,]*(?:nr\.? ?)?\d{1,5}(?: ?[a-z]\b)?"
@@ -63,10 +72,11 @@ def find(text: str) -> list[Finding]:
         if _iban_ok(m.group()):
             found.append(Finding("iban", m.start(), m.end()))
     for m in _PHONE.finditer(text):
-        found.append(Finding("phone", m.start(), m.end()))
+        if not _DATE.match(m.group()):
+            found.append(Finding("phone", m.start(), m.end()))
     for m in _BSN.finditer(text):
         digits = re.sub(r"\D", "", m.group())
-        if _bsn_ok(digits):
+        if _bsn_ok(digits) and not _DATE.match(m.group()):
             found.append(Finding("bsn", m.start(), m.end()))
     for m in _ADDRESS.finditer(text):
         found.append(Finding("address", m.start(), m.end()))

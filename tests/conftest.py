@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import socket
 import uuid
@@ -31,16 +32,41 @@ MEMBERS = [
 NETWORK = {"name": "Lerend netwerk Test", "intention": "Samen leren over armoede.", "ambition": "Eén aanpak."}
 
 
+#: ports handed out by :func:`free_port` come from below the kernel's ephemeral range (32768-60999 on
+#: Linux), so an outgoing connection can never take one between the check and the server's bind
+PORTS = range(20000, 32000)
+_given: set[int] = set()
+_ports = random.Random(f"{os.getpid()}-{os.environ.get('PYTEST_XDIST_WORKER', '')}-{uuid.uuid4()}")
+
+
 def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that nothing listens on, never the same twice in this process.
+
+    Safe with parallel test workers (pytest-xdist) and other processes on the machine: ports are
+    drawn at random (a different sequence per worker), checked by binding, and remembered."""
+    while True:
+        port = _ports.choice(PORTS)
+        if port in _given:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _given.add(port)
+        return port
 
 
 def local(*args: int) -> datetime:
     """A local (Amsterdam) datetime."""
     return datetime(*args, tzinfo=AMS)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Long tests first: parallel workers (``scripts/test`` runs pytest-xdist) then finish at about
+    the same time instead of one worker running a 40-second test while the others are idle. The
+    sort is stable, so every worker collects the same order (xdist requires that)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 @pytest.fixture(scope="session")

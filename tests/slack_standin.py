@@ -28,7 +28,9 @@ import asyncio
 import base64
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -54,6 +56,10 @@ class Call:
     result: dict[str, Any] | None = None
     #: the bearer token the call carried (``Authorization: Bearer …`` or a ``token`` parameter)
     token: str | None = None
+    #: when it arrived, by the stand-in's ``clock`` (a test's virtual clock), if it has one
+    at: datetime | None = None
+    #: the HTTP status it was answered with
+    status: int = 200
 
 
 @dataclass
@@ -118,10 +124,12 @@ class SlackStandin:
     port: int = 0
     #: channel → the messages posted there (for conversations.history / conversations.replies)
     history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: stamps each call's ``at`` (e.g. a virtual clock's ``now``)
+    clock: Callable[[], datetime] | None = None
 
     def __post_init__(self) -> None:
-        self._throttle: list[float] = []
-        self._throttle_method: dict[str, list[float]] = {}
+        self._throttle: list[float | None] = []
+        self._throttle_method: dict[str, list[float | None]] = {}
         self._files = itertools.count(1)
         self._errors: dict[str, list[str]] = {}
         self._ts = itertools.count(1)
@@ -137,13 +145,12 @@ class SlackStandin:
         """The Web API base URL (for ``SLACK_API_URL``)."""
         return f"http://127.0.0.1:{self.port}/api/"
 
-    def throttle_next(self, n: int, retry_after: float = 1, method: str | None = None) -> None:
+    def throttle_next(self, n: int, retry_after: float = 1, method: str | None = None, after: int = 0) -> None:
         """Answer the next ``n`` calls (of ``method``, else of any method) with 429 and
-        ``Retry-After``; ``method="upload"`` throttles the POSTs to the upload URL."""
-        if method is None:
-            self._throttle.extend([retry_after] * n)
-        else:
-            self._throttle_method.setdefault(method, []).extend([retry_after] * n)
+        ``Retry-After``, after letting ``after`` of them through; ``method="upload"`` throttles the
+        POSTs to the upload URL."""
+        queue = self._throttle if method is None else self._throttle_method.setdefault(method, [])
+        queue.extend([None] * after + [retry_after] * n)
 
     def workspace(
         self,
@@ -235,13 +242,14 @@ class SlackStandin:
         params = await self._params(request)
         auth = request.headers.get("Authorization", "")
         token = auth[7:] if auth.startswith("Bearer ") else params.get("token")
-        call = Call(method, params, token=token)
+        call = Call(method, params, token=token, at=self.clock() if self.clock else None)
         if auth.startswith("Basic "):
             client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
             call.params = params = {**params, "client_id": client_id, "client_secret": secret}
         self.calls.append(call)
         retry = self._throttled(method)
         if retry is not None:
+            call.status = 429
             return web.json_response(
                 {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(int(retry))}
             )
@@ -257,6 +265,7 @@ class SlackStandin:
             return web.json_response({"ok": False, "error": str(exc)})
 
     def _throttled(self, method: str) -> float | None:
+        """The Retry-After for this call, or None to let it through."""
         if self._throttle:
             return self._throttle.pop(0)
         if self._throttle_method.get(method):

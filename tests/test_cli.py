@@ -20,6 +20,7 @@ def bamboe(*args, env=None, stdin=None):
                           env=env, input=stdin, timeout=120)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
 def test_every_example_runs(path):
     result = bamboe("simulate", str(path))
@@ -33,6 +34,7 @@ def test_every_example_runs(path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_simulate_is_deterministic():
     first = bamboe("simulate", str(EXAMPLES[0])).stdout
     assert first == bamboe("simulate", str(EXAMPLES[0])).stdout

@@ -420,6 +420,7 @@ async def test_sigterm_lets_the_send_in_flight_finish_and_exits_0(
     assert slow_api.token not in output
 
 
+@pytest.mark.slow
 async def test_sigterm_with_a_hanging_send_still_exits_0_within_10_s(
     tmp_path: Path, sqlite_url: str, slow_api: SlowStandIn
 ) -> None:

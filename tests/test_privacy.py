@@ -28,6 +28,10 @@ from tests.test_rhythm import command, member, only_error_for, rows, sent
     ("0031612345678", "phone"), ("mail jan.jansen@example.nl", "email"), ("BSN 111222333", "bsn"),
     ("bsn 1112.22.333", "bsn"), ("IBAN NL91 ABNA 0417 1643 00", "iban"), ("NL91ABNA0417164300", "iban"),
     ("ze woont op 5911 AB 12", "address"), ("Kerkstraat 12a", "address"),
+    # Dutch phone numbers as people write them (issue 17, item 5: still caught next to the date fix)
+    ("06 12 34 56 78", "phone"), ("06-12-34-56-78", "phone"), ("+31 (0)6 12345678", "phone"),
+    ("(010) 123 45 67", "phone"), ("020 123 4567", "phone"), ("bel 06-12345678: na 17 uur", "phone"),
+    ("op 01-02-2026 belt ze 0612345678", "phone"), ("0031 6 1234 5678.", "phone"),
 ])
 def test_personal_data_is_found(sample: str, kind: str) -> None:
     assert [f.kind for f in detect.find(sample)] == [kind]
@@ -39,9 +43,24 @@ def test_personal_data_is_found(sample: str, kind: str) -> None:
     "123456789 is geen geldig BSN", "rekening NL91 ABNA 0000 klopt niet", "in 2026 kwamen 5911 mensen",
     "/bijeenkomst 2026-01-19 14:00-16:00 Buurthuis De Linde", "06-1234 is te kort",
     "/rapport 2026-01-01 2026-03-31", "van 01-01-2026 tot 01-03-2026",
+    # Dutch dates and times (issue 17, item 5): a date with a time has a phone number's ten digits
+    "/bijeenkomst 01-02-2026 14:00 X", "/mededeling om 02-02-2026 10:00 Koffie", "01-02-2026 14:00-16:00",
+    "op 01-02-2026 14.00 uur", "01.02.2026 14:00", "31/12/2026 09:30", "03-03-2026 10", "01-02-2026 1400",
+    "om 09:00, 10:00 en 11:00", "14.00-16.00 uur",
 ])
 def test_ordinary_numbers_are_left_alone(sample: str) -> None:
     assert detect.find(sample) == []
+
+
+@pytest.mark.parametrize("line, kind, shown", [
+    ("/bijeenkomst 01-02-2026 14:00 Buurthuis", "session", "zo 1 feb 2026 14:00"),
+    ("/mededeling om 02-02-2026 10:00 Koffie staat klaar", "status", "ma 2 feb 2026 10:00"),
+])
+async def test_commands_with_dutch_dates_work_and_warn_nobody(harness: Harness, line: str, kind: str,
+                                                              shown: str) -> None:
+    replies = await command(harness, "anna", line)
+    assert [(s.kind, s.to) for s in replies] == [(kind, "group")], texts(harness)[-1]
+    assert shown in texts(harness)[-1] and "telefoonnummer" not in texts(harness)[-1]
 
 
 async def test_an_answer_with_personal_data_is_masked_and_the_author_asked_privately(harness: Harness) -> None:

@@ -10,6 +10,7 @@ import zlib
 from datetime import UTC, date, datetime
 from html.parser import HTMLParser
 
+import pytest
 from sqlalchemy import delete, text
 
 from adapters.console.harness import Harness, Sent
@@ -22,6 +23,9 @@ from bot.models import Job, Network, RoundEntry
 from bot.parsing import UserError
 from tests.conftest import MEMBERS, local, texts
 from tests.test_rhythm import at_local, command, network, only_error_for, rows, sent
+
+#: every test renders real charts and PDFs: scheduled first so parallel workers finish together
+pytestmark = pytest.mark.slow
 
 PNG, PDF = b"\x89PNG\r\n\x1a\n", b"%PDF-"
 NAMES = [m["name"] for m in MEMBERS] + [m["name"].split()[0] for m in MEMBERS]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 
 from adapters.console.harness import Harness, Sent
@@ -484,6 +485,7 @@ def test_library_walks_every_category_before_repeating() -> None:
         assert {lib.pick(n).category for n in range(start, start + 15)} == set(lib.categories)
 
 
+@pytest.mark.slow
 async def test_sixteen_real_weeks_rotate_through_all_categories(harness: Harness) -> None:
     await harness.advance(local(2026, 4, 22, 12, 0))  # Tuesdays 6 Jan … 21 Apr
     stored = await nudges(harness)

@@ -346,3 +346,21 @@ async def test_command_in_a_channel_without_the_bot_asks_for_an_invite(sqlite_ur
         await bot.add_bot(BRAM, channel="C0RANDOM")
         await bot.command(BRAM, "status", channel="C0RANDOM", channel_name="random")
         await wait_for(lambda: bot.slack.of("chat.postEphemeral"))
+
+
+async def test_a_command_while_the_database_is_down_asks_to_try_again(sqlite_url):
+    """Slack never sends a slash command again, so the member is told (only they see it) to try
+    once more; nothing is stored."""
+    from bot import i18n
+    from tests.contract.driver import sqlite_unreachable
+
+    async with slack_bot(sqlite_url) as bot:
+        await bot.add_bot(ANNA)
+        adapter = bot.app.adapters[0]
+        async with sqlite_unreachable(sqlite_url, bot.app.db.engine, adapter.engine):
+            status, _ = await bot.command(ANNA, "status")
+            assert status == 200
+            (response,) = await wait_for(lambda: bot.slack.responses)
+        assert response["response_type"] == "ephemeral"
+        assert response["text"] == i18n.t("nl", "errors.internal")
+        assert await bot.rows(OutboxMessage, OutboxMessage.kind == "status") == []

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -40,11 +41,15 @@ from bot.models import (
     SlackInstallation,
     SlackOAuthState,
 )
+from bot.secrets import SecretBox, SecretError, is_sealed
 from tests.conftest import free_port
 from tests.slack_standin import APP_ID, BOT_USER, CLIENT_ID, CLIENT_SECRET, TEAM, SlackStandin, Workspace
 from tests.test_slack_http import SECRET, signature, wait_for
 from tests.test_slack_manifest import manifest
 
+#: the key the multi-workspace tests run with (BAMBOE_SECRET_KEY)
+SECRET_KEY = "Vb0KsI9bQm0vHcPq8y2T8WwS3u5J5kJ9Qe1e3mHh3aE="
+BOX = SecretBox([SECRET_KEY])
 TEAM_A, TEAM_B = "T0AAA", "T0BBB"
 TOKEN_A, TOKEN_B = "xoxb-aaa-111", "xoxb-bbb-222"
 ANNA, BRAM, DEWI = "UANNA", "UBRAM", "UDEWI"
@@ -176,9 +181,16 @@ def oauth_settings(url: str, slack: SlackStandin, port: int, **extra: Any) -> Se
         "slack_redirect_uri": None,
         "slack_scopes": None,
         "slack_api_url": slack.url,
+        "bamboe_secret_key": SECRET_KEY,
         **extra,
     }
     return Settings(_env_file=None, database_url=url, bamboe_http_host="127.0.0.1", bamboe_http_port=port, **values)
+
+
+async def database_bytes(bot: Bot) -> bytes:
+    """Everything in the SQLite database file and its write-ahead log, as bytes."""
+    path = Path(bot.app.db.engine.url.database)
+    return b"".join(p.read_bytes() for p in (path, path.with_name(path.name + "-wal")) if p.exists())
 
 
 @asynccontextmanager
@@ -257,12 +269,15 @@ async def test_install_stores_the_workspace_and_each_team_uses_its_own_token(sql
             installation.app_id,
             installation.team_id,
             installation.team_name,
-            installation.bot_token,
+            BOX.unseal(installation.bot_token),
             installation.bot_user_id,
             installation.user_id,
         ) == (CLIENT_ID, APP_ID, TEAM_A, "Gemeente Aadorp", TOKEN_A, "UBOTA", ANNA)
         (bot_row,) = await bot.rows(SlackBot)
-        assert (bot_row.team_id, bot_row.bot_token, bot_row.bot_id) == (TEAM_A, TOKEN_A, a.bot_id)
+        assert (bot_row.team_id, BOX.unseal(bot_row.bot_token), bot_row.bot_id) == (TEAM_A, TOKEN_A, a.bot_id)
+        # the tokens are encrypted at rest: not in the rows, not anywhere in the database file
+        assert is_sealed(bot_row.bot_token) and is_sealed(installation.bot_token)
+        assert TOKEN_A.encode() not in await database_bytes(bot)
         assert await bot.rows(SlackOAuthState) == []  # a state is used once
         (installer,) = await bot.rows(SlackConversation)
         assert (installer.conversation_id, installer.team_id) == (ANNA, TEAM_A)
@@ -440,7 +455,10 @@ async def test_the_bot_token_workspace_is_taken_over(sqlite_url):
                 break
             await asyncio.sleep(0.02)
         (row,) = await bot.rows(SlackBot)
-        assert (row.team_id, row.bot_token, row.bot_user_id, row.app_id) == (TEAM, "xoxb-test", BOT_USER, APP_ID)
+        assert (row.team_id, BOX.unseal(row.bot_token), row.bot_user_id, row.app_id) == (
+            TEAM, "xoxb-test", BOT_USER, APP_ID
+        )
+        assert is_sealed(row.bot_token) and b"xoxb-test" not in await database_bytes(bot)
         assert (
             await bot.event(
                 TEAM,
@@ -544,6 +562,23 @@ def test_multi_workspace_settings():
             ),
             None,
         )  # type: ignore[arg-type]
+    # the tokens of every workspace are kept encrypted: no key, no start (with a clear message)
+    with pytest.raises(SecretError, match="BAMBOE_SECRET_KEY; generate one with `bamboe secrets new-key`"):
+        SlackAdapter(
+            Settings(_env_file=None, slack_signing_secret="s", slack_client_id="1.2", slack_client_secret="s"),
+            None,  # type: ignore[arg-type]
+        )
+    with pytest.raises(SecretError, match="key 1 in BAMBOE_SECRET_KEY is not a Fernet key"):
+        SlackAdapter(
+            Settings(
+                _env_file=None,
+                slack_signing_secret="s",
+                slack_client_id="1.2",
+                slack_client_secret="s",
+                bamboe_secret_key="not-a-key",
+            ),
+            None,  # type: ignore[arg-type]
+        )
 
 
 # ---------------------------------------------------------------------------- shared event dedupe

@@ -25,7 +25,7 @@ from bot.delivery import Delivery
 from bot.events import ButtonPress, ChatRef, MemberJoined, MemberLeft, MessageIn, Outgoing, Person
 from bot.features.network import PERSPECTIVE_ALIASES
 from bot.markup import Markup, plain, with_commands
-from bot.models import Chat, MemberIdentity, Network
+from bot.models import Base, Chat, MemberIdentity, Network
 from bot.platform import Capabilities
 from bot.registry import Feature
 
@@ -161,10 +161,19 @@ class Harness:
         self._message_ids = itertools.count(1)
 
     @classmethod
-    async def open(cls, url: str, start: datetime, chat_id: str = "group") -> Harness:
-        """Open (and migrate) the database at ``url`` and return a harness on it."""
-        db = Database(create_engine(url))
-        await upgrade(db.engine)
+    async def open(cls, url: str, start: datetime, chat_id: str = "group", *, fresh: bool = False) -> Harness:
+        """Open (and migrate) the database at ``url`` and return a harness on it (SQLite runs in
+        this thread: :mod:`bot.sqlite_inline`).
+
+        ``fresh``: ``url`` is a new, private, empty database (``simulate``'s temporary file): its
+        tables are made from the models in one go instead of by replaying every migration (the
+        result is the same schema; tests/test_migrations.py checks that)."""
+        db = Database(create_engine(url, inline=True))
+        if fresh:
+            async with db.engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+        else:
+            await upgrade(db.engine)
         return cls(db, VirtualClock(start), chat_id)
 
     async def close(self) -> None:
@@ -257,6 +266,8 @@ class Harness:
             await self.core.run_due()
             await self.delivery.flush()
         self.clock.set(target)
+        # also what the loop above cannot see: jobs whose lease ran out (a process died after
+        # claiming them) and messages another process left in the outbox
         await self.core.run_due()
         await self.delivery.flush()
 

@@ -51,7 +51,6 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.app.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError, SlackRequestError
-from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.oauth.state_store.sqlalchemy import AsyncSQLAlchemyOAuthStateStore
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -61,6 +60,7 @@ from adapters.slack.store import (  # noqa: F401 - TTLCache and SeenEvents are r
     CACHE_SIZE,
     SEEN_EVENTS,
     Directory,
+    SealedInstallationStore,
     SeenEvents,
     SharedSeenEvents,
     Team,
@@ -81,6 +81,7 @@ from bot.events import (
     MessageIn,
     Outgoing,
     Person,
+    Unavailable,
 )
 from bot.platform import Capabilities
 from bot.registry import Command
@@ -140,16 +141,19 @@ USER_SUBTYPES = frozenset({None, "thread_broadcast"})
 #: how often (seconds) old handled-event ids and stale conversation rows are pruned
 PRUNE_SECONDS = 600.0
 LANGUAGES = ("nl", "en")
+#: X-Slack-Request-Timestamp: Unix seconds, ASCII digits only
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
 
 Inbound = Callable[[InboundEvent], Awaitable[None]]
 _REDACT = oauth.Redact()
 
 
 def _quiet_logger(name: str) -> logging.Logger:
-    """A logger for the Slack libraries that never emits DEBUG (their DEBUG lines carry bodies)
-    and never shows an OAuth code or a token."""
+    """A logger for the Slack libraries: its level follows ``BAMBOE_LOG_LEVEL`` (the root's), and
+    its filter (:class:`.oauth.Redact`) drops DEBUG lines and keeps bodies, OAuth codes and tokens
+    out of the others."""
     logger = logging.getLogger(name)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(logging.NOTSET)
     if _REDACT not in logger.filters:
         logger.addFilter(_REDACT)
     return logger
@@ -171,27 +175,29 @@ class SlackSender:
         self.directory = directory
         #: user id → the bot's IM channel with them
         self.im_channels: dict[str, str] = {}
-        #: outbox id → ``ts`` of a message whose text was sent but whose files were not (yet):
-        #: a retry uploads the files only, so the text is not posted twice (this process only)
-        self.text_sent: OrderedDict[int, str | None] = OrderedDict()
+        #: outbox id → ``ts`` of the posts of a message that went out while the rest (more posts of
+        #: a long text, the files) did not (yet): a retry posts only what is missing (this process only)
+        self.text_sent: OrderedDict[int, list[str | None]] = OrderedDict()
 
     async def send(self, message: Outgoing) -> str | None:
-        """Post ``message`` and then its files; return the text's ``ts``.
+        """Post ``message`` (a text longer than ``capabilities.max_text`` as several posts, buttons on
+        the last) and then its files; return the first post's ``ts``.
 
-        Raises ``Undeliverable``/``RetryAfter`` as documented. When the text went out but the
-        files failed, a retry of the same outbox row skips the text and uploads the files only.
+        Raises ``Undeliverable``/``RetryAfter`` as documented. A retry of the same outbox row goes
+        on where the last attempt stopped: posts that went out are not posted again, and when only
+        the files failed, only they are uploaded.
         """
         key = message.outbox_id
         client = self.client
         try:
             if self.directory is not None:
                 client = await self.directory.client_for(message.address)
-            if key is not None and key in self.text_sent:
-                ts = self.text_sent[key]
-            else:
-                ts = await self._send_text(client, message)
-                if message.files and key is not None:
-                    self._remember(key, ts)
+            posts = self._posts(message)
+            done = list(self.text_sent.get(key, [])) if key is not None else []
+            for index in range(len(done), len(posts)):
+                done.append(await self._post(client, message, posts[index], last=index == len(posts) - 1))
+                if key is not None and (index < len(posts) - 1 or message.files):
+                    self._remember(key, done)
             if message.files:
                 await self._send_files(client, message)
         except SlackApiError as exc:
@@ -205,31 +211,42 @@ class SlackSender:
             raise upload_error(exc) from None
         if key is not None:
             self.text_sent.pop(key, None)
-        return ts
+        return done[0] if done else None
 
-    def _remember(self, key: int, ts: str | None) -> None:
-        self.text_sent[key] = ts
+    def _remember(self, key: int, posted: list[str | None]) -> None:
+        self.text_sent[key] = list(posted)
         self.text_sent.move_to_end(key)
         while len(self.text_sent) > PENDING_FILES:
             self.text_sent.popitem(last=False)
 
-    async def _send_text(self, client: AsyncWebClient, message: Outgoing) -> str | None:
-        """Post the text (and buttons); None without posting when there is only a file to send."""
-        addr = message.address
+    @staticmethod
+    def _posts(message: Outgoing) -> list[dict[str, Any]]:
+        """The arguments of each post the text needs: none when there is only a file to send, one
+        per ``max_text`` characters of mrkdwn otherwise (Slack's limit for a section block; plain
+        text beyond 40,000 characters Slack would cut off), cut at line ends where it can; the
+        buttons go with the last."""
         if message.files and not message.buttons and not str(message.text).strip():
-            return None
-        args: dict[str, Any] = {"text": render.to_mrkdwn(message.text)}
+            return []
+        pieces = render.split_lines(render.to_mrkdwn(message.text), CAPABILITIES.max_text)
+        posts: list[dict[str, Any]] = [{"text": piece} for piece in pieces]
         if message.buttons:
-            args["blocks"] = render.blocks(message.text, message.buttons)
-            args["text"] = render.fallback(message.text)
+            fallback = render.fallback(message.text) if len(pieces) == 1 else pieces[-1]
+            posts[-1] = {"blocks": render.mrkdwn_blocks(pieces[-1], message.buttons), "text": fallback}
+        return posts
+
+    async def _post(self, client: AsyncWebClient, message: Outgoing, args: dict[str, Any], last: bool) -> str | None:
+        """One post of ``message``'s text: ephemeral for an answer only the asker sees. The last
+        post carries the outbox id in its metadata (see :meth:`confirm`)."""
+        addr = message.address
         if addr.thread:
-            args["thread_ts"] = addr.thread
+            args = {**args, "thread_ts": addr.thread}
         if message.ephemeral and addr.chat_id is not None and addr.user_id is not None:
             resp = await client.chat_postEphemeral(channel=addr.chat_id, user=addr.user_id, **args)
             return resp.get("message_ts")
         channel = await self._channel(client, message)
-        if message.outbox_id is not None:  # lets confirm() find it if the process dies before recording it
-            args["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": str(message.outbox_id)}}
+        if message.outbox_id is not None and last:  # lets confirm() find it if the process dies before recording it
+            args = {**args, "metadata": {"event_type": METADATA_EVENT,
+                                         "event_payload": {"outbox_id": str(message.outbox_id)}}}
         resp = await client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **args)
         return resp.get("ts")
 
@@ -348,6 +365,8 @@ class SlackAdapter:
         secret = settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else ""
         if not self.app_token and not secret:
             raise ValueError("Slack needs SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP mode)")
+        # multi-workspace mode keeps every workspace's bot token in the database, encrypted
+        box = settings.require_secret_box("Slack with several workspaces (OAuth)") if self.multi else None
         base_url = settings.slack_api_url or AsyncWebClient.BASE_URL
         if not base_url.endswith("/"):
             base_url += "/"
@@ -372,12 +391,12 @@ class SlackAdapter:
         # bolt gets its own token-less client: the token comes from ``authorize`` per request
         bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=[], logger=self.client.logger)
         self.directory: Directory | None = None
-        self.installations: AsyncSQLAlchemyInstallationStore | None = None
+        self.installations: SealedInstallationStore | None = None
         if self.multi:
             assert settings.slack_client_id is not None
             store_logger = _quiet_logger("bamboe.slack.oauth")
-            self.installations = AsyncSQLAlchemyInstallationStore(
-                client_id=settings.slack_client_id, engine=self.engine, logger=store_logger
+            self.installations = SealedInstallationStore(
+                settings.slack_client_id, self.engine, box, store_logger
             )
             states = AsyncSQLAlchemyOAuthStateStore(
                 expiration_seconds=oauth.STATE_SECONDS, engine=self.engine, logger=store_logger
@@ -387,6 +406,7 @@ class SlackAdapter:
             self.app = AsyncApp(
                 client=bolt_client,
                 signing_secret=secret,
+                process_before_response=True,
                 oauth_settings=oauth.oauth_settings(settings, self.installations, states, self._installed, bolt_logger),
                 logger=bolt_logger,
             )
@@ -396,7 +416,8 @@ class SlackAdapter:
                 return await self._authorize(enterprise_id, team_id)
 
             self.sender = SlackSender(self.client)
-            self.app = AsyncApp(client=bolt_client, signing_secret=secret, authorize=authorize, logger=bolt_logger)
+            self.app = AsyncApp(client=bolt_client, signing_secret=secret, authorize=authorize, logger=bolt_logger,
+                                process_before_response=True)
         self._register()
 
     def _new_client(self, token: str | None) -> AsyncWebClient:
@@ -539,7 +560,11 @@ class SlackAdapter:
         )
 
     async def _http(self, request: web.Request) -> web.Response:
-        """HTTP mode: bolt verifies the signature (401 when forged or older than 5 minutes)."""
+        """HTTP mode: bolt verifies the signature (401 when forged or older than 5 minutes). A
+        timestamp that is not a plain number is refused here (bolt's ``int()`` would raise)."""
+        if not TIMESTAMP.fullmatch(request.headers.get("X-Slack-Request-Timestamp", "0")):
+            log.info("slack: refused a request whose timestamp is not a number")
+            return web.json_response({"error": "invalid request"}, status=401)
         response = await self.app.async_dispatch(await to_bolt_request(request))
         return await to_aiohttp_response(response)
 
@@ -582,15 +607,23 @@ class SlackAdapter:
 
     # ------------------------------------------------------------------ inbound
     def _register(self) -> None:
-        """Wire bolt's listeners (plain functions: bolt injects arguments by parameter name)."""
+        """Wire bolt's listeners (plain functions: bolt injects arguments by parameter name).
+
+        Events are handled before Slack gets its answer (``process_before_response``): when the core
+        cannot take one (its database is unreachable) the answer is an error and Slack sends the
+        event again (at once, after a minute, after five minutes). Slash commands and button presses
+        are acknowledged at once and handled afterwards (bolt's lazy listeners); Slack does not
+        send those again.
+        """
         app = self.app
 
-        async def on_command(ack: Any, command: dict[str, Any], respond: Any, context: Any) -> None:
+        async def acknowledge(ack: Any) -> None:
             await ack()
+
+        async def on_command(command: dict[str, Any], respond: Any, context: Any) -> None:
             await self._on_command(command, respond, context)
 
-        async def on_action(ack: Any, body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
-            await ack()
+        async def on_action(body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
             await self._on_action(body, action, context)
 
         async def on_message(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
@@ -608,12 +641,18 @@ class SlackAdapter:
         async def on_tokens_revoked(event: dict[str, Any], context: Any) -> None:
             await self._on_tokens_revoked(event, context)
 
+        async def on_error(error: Exception) -> None:
+            if isinstance(error, Unavailable):  # the request fails, Slack sends the event again
+                log.warning("slack: an event was not taken, the database is unavailable; Slack sends it again")
+            else:
+                log.error("slack: a listener failed", exc_info=error)
+
         async def on_other_event() -> None:
             """Events we receive but do not use are acknowledged and dropped."""
 
         for name in (MAIN_COMMAND, *SHORTCUTS):
-            app.command(name)(on_command)
-        app.action(re.compile("^" + re.escape(render.ACTION_PREFIX)))(on_action)
+            app.command(name)(ack=acknowledge, lazy=[on_command])
+        app.action(re.compile("^" + re.escape(render.ACTION_PREFIX)))(ack=acknowledge, lazy=[on_action])
         app.event("message")(on_message)
         app.event("member_joined_channel")(on_joined)
         app.event("member_left_channel")(on_left)
@@ -621,10 +660,19 @@ class SlackAdapter:
             app.event("app_uninstalled")(on_uninstalled)
             app.event("tokens_revoked")(on_tokens_revoked)
         app.event(re.compile(".*"))(on_other_event)
+        app.error(on_error)
 
-    async def _hand_over(self, event: InboundEvent) -> None:
+    async def _hand_over(self, event: InboundEvent, event_id: str | None = None) -> None:
+        """Give ``event`` to the core; other failures are logged. :class:`~bot.events.Unavailable`
+        (the core's database is unreachable) is raised on: for an Events API event (``event_id``)
+        the request then fails and Slack sends it again (its id is forgotten first, or the retry
+        would count as handled already)."""
         try:
             await self.inbound(event)
+        except Unavailable:
+            if event_id is not None:
+                await self._seen.forget(event_id)
+            raise
         except Exception:
             log.exception("slack: handling %s failed", type(event).__name__)
 
@@ -677,15 +725,23 @@ class SlackAdapter:
         if not private:
             info = await self.channel_info(channel_id, command.get("channel_name"), client=client, scope=scope)
             if not info["is_member"]:  # not a network: the bot could not even answer there
-                hint = i18n.t(sender.language or i18n.DEFAULT_LANGUAGE, "slack.invite_first")
-                try:
-                    await respond(text=render.to_mrkdwn(hint), response_type="ephemeral")
-                except Exception as exc:
-                    log.warning("slack: response_url failed (%s)", type(exc).__name__)
+                await self._respond(respond, sender, "slack.invite_first")
                 return
             title = info["name"]
         chat = ChatRef(PLATFORM, channel_id, title, private=private)
-        await self._hand_over(MessageIn(chat, sender, text))
+        try:
+            await self._hand_over(MessageIn(chat, sender, text))
+        except Unavailable:  # Slack does not send a command again: ask the member to, in a moment
+            await self._respond(respond, sender, "errors.internal")
+
+    @staticmethod
+    async def _respond(respond: Callable[..., Awaitable[Any]], sender: Person, key: str) -> None:
+        """Answer a slash command through its response_url, only to the member who typed it."""
+        hint = i18n.t(sender.language or i18n.DEFAULT_LANGUAGE, key)
+        try:
+            await respond(text=render.to_mrkdwn(hint), response_type="ephemeral")
+        except Exception as exc:
+            log.warning("slack: response_url failed (%s)", type(exc).__name__)
 
     async def _on_action(self, body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
         value = action.get("value")
@@ -704,9 +760,12 @@ class SlackAdapter:
             if private
             else await self.channel_title(channel, (body.get("channel") or {}).get("name"), client=client, scope=scope)
         )
-        await self._hand_over(
-            ButtonPress(ChatRef(PLATFORM, channel, title, private=private), sender, value, message_id)
-        )
+        try:
+            await self._hand_over(
+                ButtonPress(ChatRef(PLATFORM, channel, title, private=private), sender, value, message_id)
+            )
+        except Unavailable:
+            log.warning("slack: a button press was not handled, the database is unavailable")
 
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         if event.get("subtype") not in USER_SUBTYPES or event.get("bot_id") or event.get("bot_profile"):
@@ -737,7 +796,8 @@ class SlackAdapter:
                 text,
                 ts,
                 reply_to,
-            )
+            ),
+            body.get("event_id"),
         )
 
     async def _on_joined(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
@@ -755,9 +815,10 @@ class SlackAdapter:
             self._membership(channel, True, scope)
         chat = ChatRef(PLATFORM, channel, await self.channel_title(channel, client=client, scope=scope))
         if user == bot_user:
-            await self._hand_over(BotAdded(chat, added_by))
+            await self._hand_over(BotAdded(chat, added_by), body.get("event_id"))
         else:
-            await self._hand_over(MemberJoined(chat, await self.person(user, client=client, scope=scope), added_by))
+            await self._hand_over(MemberJoined(chat, await self.person(user, client=client, scope=scope), added_by),
+                                  body.get("event_id"))
 
     async def _on_left(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         user, channel = event.get("user"), event.get("channel")
@@ -770,7 +831,8 @@ class SlackAdapter:
             self._membership(channel, False, scope)
             return
         chat = ChatRef(PLATFORM, channel, await self.channel_title(channel, client=client, scope=scope))
-        await self._hand_over(MemberLeft(chat, await self.person(user, client=client, scope=scope)))
+        await self._hand_over(MemberLeft(chat, await self.person(user, client=client, scope=scope)),
+                              body.get("event_id"))
 
     async def _on_uninstalled(self, context: Any) -> None:
         """The app was removed from a workspace: drop its installation and what we recorded."""

@@ -4,8 +4,9 @@
 cookie) and redirects to Slack's consent page; Slack sends the browser back to
 ``GET /slack/oauth_redirect`` with a ``code``, which is exchanged for a bot token
 (``oauth.v2.access``) once state and cookie match. The installation is kept in
-``slack_installations``/``slack_bots`` by slack-sdk's ``AsyncSQLAlchemyInstallationStore``;
-bolt's ``authorize`` then finds each workspace's token there. The browser gets a small bilingual
+``slack_installations``/``slack_bots`` by slack-sdk's ``AsyncSQLAlchemyInstallationStore``, its
+tokens sealed (:class:`.store.SealedInstallationStore`); bolt's ``authorize`` then finds each
+workspace's token there. The browser gets a small bilingual
 page (:mod:`.pages`), also when something went wrong.
 """
 
@@ -55,24 +56,52 @@ Installed = Callable[[Team, Any], Awaitable[None]]
 
 
 class Redact(logging.Filter):
-    """Keeps OAuth codes and tokens out of slack-bolt's and slack-sdk's log lines (bolt logs a
-    failed code exchange with the code)."""
+    """What slack-bolt and slack-sdk may log, made safe; on every logger the adapter hands them
+    (bolt copies the filter to the loggers it derives from those).
+
+    - DEBUG records are dropped: the libraries' DEBUG lines carry request and response bodies
+      (message text). Their level otherwise follows the root logger (``BAMBOE_LOG_LEVEL``).
+    - bolt logs a request with a bad signature or a stale timestamp with its whole body (INFO):
+      that line is replaced by one without the body (only how far the timestamp is off).
+      Likewise the body bolt appends to "a global middleware skipped ``next()``".
+    - OAuth codes and tokens are redacted (bolt logs a failed code exchange with the code).
+    - A message keeps its first line only and at most :data:`MAX_MESSAGE` characters, so a crafted
+      value can neither forge log lines nor flood the log.
+    """
 
     PATTERNS = (
         re.compile(r"(code: )\S+"),
         re.compile(r"\bxox[a-z]-[A-Za-z0-9-]+"),
         re.compile(r"\bxapp-[A-Za-z0-9-]+"),
     )
+    BAD_SIGNATURE = "Invalid request signature detected"
+    #: bolt appends the request body after this
+    BODY_SUFFIX = " for the request ("
+    MAX_MESSAGE = 500
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """Rewrite the record's message without secrets."""
+        """Drop DEBUG records; rewrite the others without bodies, secrets or extra lines."""
+        if record.levelno <= logging.DEBUG:
+            return False
         message = record.getMessage()
-        cleaned = message
-        for pattern in self.PATTERNS:
-            cleaned = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[redacted]", cleaned)
+        if message.startswith(self.BAD_SIGNATURE):
+            cleaned = "slack: refused a request with an invalid signature or a stale timestamp" + _skew(message)
+        else:
+            cleaned = message.split(self.BODY_SUFFIX, 1)[0]
+            cleaned = cleaned.splitlines()[0] if cleaned else cleaned
+            for pattern in self.PATTERNS:
+                cleaned = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "[redacted]", cleaned)
+            if len(cleaned) > self.MAX_MESSAGE:
+                cleaned = cleaned[: self.MAX_MESSAGE] + " [cut]"
         if cleaned != message:
             record.msg, record.args = cleaned, ()
         return True
+
+
+def _skew(message: str) -> str:
+    """`` (timestamp N s off)`` from bolt's bad-signature line, or nothing."""
+    found = re.search(r"timestamp: (\d{1,12}),", message)
+    return f" (timestamp {abs(int(time.time()) - int(found.group(1)))} s off)" if found else ""
 
 
 def scopes(settings: Settings) -> list[str]:

@@ -101,9 +101,14 @@ def split_lines(text: str, limit: int = SECTION_LIMIT) -> list[str]:
 def blocks(text: str, buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
     """Block Kit for a message with buttons: the text in section blocks, then one actions block
     whose buttons carry the core's action string as ``value``."""
+    return mrkdwn_blocks(to_mrkdwn(text), buttons)
+
+
+def mrkdwn_blocks(mrkdwn: str, buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
+    """Block Kit for mrkdwn that is already rendered (see :func:`blocks`)."""
     result: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": piece, "verbatim": True}}
-        for piece in split_lines(to_mrkdwn(text))
+        for piece in split_lines(mrkdwn)
         if piece.strip()
     ]
     elements = [

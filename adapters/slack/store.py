@@ -9,6 +9,11 @@ bounded in-memory set answers repeats on the same replica without a query. Rows 
 hour are pruned now and then (Slack retries within minutes).
 
 Workspaces (``slack_conversations``): see :class:`Directory`.
+
+Tokens (``slack_bots``, ``slack_installations``): slack-sdk's installation store writes and reads
+them itself; :class:`SealedInstallationStore` gives its table objects the
+:class:`~bot.secrets.Sealed` type, so every token is encrypted on its way into the database and
+opened on its way out (``BAMBOE_SECRET_KEY``, see docs/deploy.md).
 """
 
 from __future__ import annotations
@@ -22,14 +27,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
+from slack_sdk.oauth.installation_store.sqlalchemy import AsyncSQLAlchemyInstallationStore
 from slack_sdk.web.async_client import AsyncWebClient
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.delivery import Undeliverable
 from bot.events import Address
-from bot.models import SlackBot, SlackConversation, SlackEvent, SlackOAuthState
+from bot.models import SECRET_LENGTH, Base, SlackConversation, SlackEvent, SlackOAuthState
+from bot.secrets import Sealed, SecretBox
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +105,28 @@ class TTLCache:
             del self._data[key]
 
 
+class SealedInstallationStore(AsyncSQLAlchemyInstallationStore):
+    """slack-sdk's SQLAlchemy installation store whose token columns are sealed with ``box``."""
+
+    def __init__(self, client_id: str, engine: AsyncEngine, box: SecretBox, logger: logging.Logger) -> None:
+        super().__init__(client_id=client_id, engine=engine, logger=logger)
+        for table in (self.bots, self.installations):
+            model = Base.metadata.tables[table.name]  # the columns our models mark as sealed
+            for column in table.columns:
+                if model.c[column.name].info.get("sealed"):
+                    column.type = Sealed(box, SECRET_LENGTH)
+
+
 class SeenEvents:
     """The ids of recently handled events in this process (a bounded LRU)."""
 
     def __init__(self, size: int = SEEN_EVENTS) -> None:
         self.size = size
         self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def forget(self, event_id: str) -> None:
+        """Count ``event_id`` as not seen (it could not be handled)."""
+        self._ids.pop(event_id, None)
 
     def first_time(self, event_id: str | None) -> bool:
         """True the first time ``event_id`` is seen (always True without an id)."""
@@ -161,6 +183,16 @@ class SharedSeenEvents:
             return True
         return claimed
 
+    async def forget(self, event_id: str) -> None:
+        """Count ``event_id`` as not handled, so Slack's retry of it is (the database may well be
+        unreachable too: then its claim stays, and a retry reaching another replica is dropped)."""
+        self.local.forget(event_id)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(delete(SlackEvent).where(SlackEvent.event_id == event_id))
+        except Exception as exc:
+            log.warning("slack: could not forget a handled event (%s)", type(exc).__name__)
+
     async def prune(self, now: datetime | None = None) -> None:
         """Drop ids older than :data:`EVENT_KEEP`."""
         cutoff = (now or datetime.now(UTC)) - EVENT_KEEP
@@ -201,7 +233,7 @@ class Directory:
     def __init__(
         self,
         engine: AsyncEngine,
-        store: AsyncInstallationStore,
+        store: AsyncSQLAlchemyInstallationStore,
         client_id: str,
         make_client: Callable[[str], AsyncWebClient],
     ) -> None:
@@ -337,10 +369,11 @@ class Directory:
 
     async def installed(self) -> list[tuple[Team, str]]:
         """Every installed workspace with its latest bot token, most recently installed first."""
+        bots = self.store.bots.c  # the store's table: its bot_token column opens the sealed token
         stmt = (
-            select(SlackBot.enterprise_id, SlackBot.team_id, SlackBot.is_enterprise_install, SlackBot.bot_token)
-            .where(SlackBot.client_id == self.client_id, SlackBot.bot_token.is_not(None))
-            .order_by(SlackBot.installed_at.desc())
+            select(bots.enterprise_id, bots.team_id, bots.is_enterprise_install, bots.bot_token)
+            .where(bots.client_id == self.client_id, bots.bot_token.is_not(None))
+            .order_by(bots.installed_at.desc())
         )
         async with self.engine.connect() as conn:
             rows = (await conn.execute(stmt)).all()

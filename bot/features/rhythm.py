@@ -12,13 +12,13 @@ from datetime import datetime, timedelta
 from functools import cache, cached_property
 from importlib import resources
 
-import yaml
 from sqlalchemy import func, select
 
 from bot.core import Ctx, network_job
 from bot.directory import active_members
 from bot.events import MessageIn
 from bot.features.network import next_meeting
+from bot.i18n import load_yaml
 from bot.jobs import DEFAULT_GRACE, JobContext, JobKind, plan, unplan
 from bot.markup import Markup
 from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage
@@ -79,7 +79,7 @@ class Library:
 @cache
 def library() -> Library:
     """The question library from ``prompts/questions.yaml`` (read once)."""
-    data = yaml.safe_load(resources.files("prompts").joinpath("questions.yaml").read_text(encoding="utf-8"))
+    data = load_yaml(resources.files("prompts").joinpath("questions.yaml").read_text(encoding="utf-8"))
     categories = tuple(c["key"] for c in data["categories"])
     names = {c["key"]: {"nl": c["nl"], "en": c["en"], "family": c["family"]} for c in data["categories"]}
     grouped: dict[str, list[Question]] = {c: [] for c in categories}
@@ -307,7 +307,7 @@ def shorten(text: str, limit: int = QUOTE_LENGTH) -> str:
 
 @cache
 def _stopwords() -> frozenset[str]:
-    data = yaml.safe_load(resources.files("prompts").joinpath(STOPWORDS_FILE).read_text(encoding="utf-8"))
+    data = load_yaml(resources.files("prompts").joinpath(STOPWORDS_FILE).read_text(encoding="utf-8"))
     return frozenset(w for words in data.values() for w in words)
 
 

@@ -1,7 +1,7 @@
 """one network, several chats: further identities of a member, and one-time link codes
 
 Revision ID: 0014_linked_chats
-Revises: 0008
+Revises: 0010_teams
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from bot.models import UTCDateTime
 
 revision = "0014_linked_chats"
-down_revision = "0008"
+down_revision = "0010_teams"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,220 @@
+"""The conformance suite: what every platform adapter does, proven through its real SDK against
+its stand-in with the real core and a migrated database.
+
+The tests speak only the driver protocol (``driver.py``) and decide what to expect from
+``driver.capabilities``, never from a platform's name.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from bot.events import Attachment, Button
+from bot.models import Answer, Chat, Member, Network, OutboxMessage, Round
+from tests.contract.driver import AMS, GROUP, PEOPLE, Driver, Sent, private, readable
+
+#: echoed into the group by ``/netwerk naam``: every way a platform could format or ping
+ECHO = "*vet* _schuin_ ~weg~ `code` @channel @here <!here> <!channel> @room <at>Anna</at> <b>x</b> &amp; <@U1> [a](b)"
+
+
+async def member(driver: Driver, user: str) -> Member:
+    """The member row of ``user``."""
+    (found,) = await driver.rows(Member, Member.user_id == driver.user_id(user))
+    return found
+
+
+# ---------------------------------------------------------------------------- bot added and removed
+async def test_the_bot_added_makes_the_group_a_network_and_says_hello(driver: Driver) -> None:
+    await driver.add_bot("anna")
+    welcome = await driver.delivered("help")
+    (chat,) = await driver.rows(Chat)
+    assert (chat.platform, chat.chat_id) == (driver.platform, driver.chat_id)
+    (network,) = await driver.rows(Network)
+    assert network.name  # named after the group
+    anna = await member(driver, "anna")
+    assert anna.role == "trekker" and anna.name == PEOPLE["anna"]
+    assert "Bamboe" in welcome.text and welcome.to == GROUP and welcome.visible_to is None
+    await driver.settle()
+    assert len(driver.find(GROUP)) == 1  # one welcome, however many events the platform sent
+
+
+async def test_the_bot_removed_gets_no_answer_and_the_group_refuses_it(group: Driver) -> None:
+    before = len(group.sent())
+    await group.remove_bot("anna")
+    await group.settle()
+    assert len(group.sent()) == before
+    planned = await group.post("Na het vertrek")
+    (row,) = await group.until_rows(OutboxMessage, OutboxMessage.id == planned.outbox_id,
+                                    OutboxMessage.state == "failed", what="the refused message")
+    assert not group.find(GROUP, "Na het vertrek")
+    await group.settle()
+    (row,) = await group.rows(OutboxMessage, OutboxMessage.id == planned.outbox_id)
+    assert row.state == "failed"  # refused for good: not tried again
+
+
+# ---------------------------------------------------------------------------- members
+async def test_members_join_and_leave(group: Driver) -> None:
+    cem = await member(group, "cem")
+    assert cem.active and cem.name == PEOPLE["cem"] and cem.role == "deelnemer"
+    await group.leave("cem")
+    await group.until_rows(Member, Member.user_id == group.user_id("cem"), Member.active.is_(False),
+                           what="Cem gone")
+    bram = await member(group, "bram")
+    assert bram.active
+
+
+# ---------------------------------------------------------------------------- commands
+async def test_a_command_in_the_group_is_answered_to_the_asker(group: Driver) -> None:
+    asked = await group.group_message("anna", "/status")
+    answer = await group.delivered("status")
+    assert "Lerend netwerk" in answer.text or (await group.rows(Network))[0].name in answer.text
+    if group.capabilities.ephemeral:
+        assert answer.visible_to == "anna"
+    else:
+        assert answer.visible_to is None
+        if group.capabilities.replies:
+            assert answer.reply_to == asked
+    await group.settle()
+    assert len(await group.rows(OutboxMessage, OutboxMessage.kind == "status")) == 1
+
+
+async def test_a_private_message_is_answered_privately(group: Driver) -> None:
+    await group.private_message("bram", "/status")
+    answer = await group.delivered("status", private("bram"))
+    assert answer.visible_to is None and answer.reply_to is None and answer.thread is None
+    assert not [s for s in group.find(GROUP) if s.visible_to == "bram"]
+
+
+async def test_a_newcomer_is_briefed_privately(driver: Driver) -> None:
+    """Where the bot may open a private chat it briefs a newcomer at once; where the platform
+    refuses until the member writes first, the group gets one note and the briefing waits."""
+    await driver.add_bot("anna")
+    await driver.delivered("help")
+    if driver.capabilities.opens_private:
+        await driver.join("cem")
+        briefing = await driver.delivered("newcomer_briefing", private("cem"))
+        assert "Cem" in briefing.text
+        return
+    driver.not_started("cem")
+    await driver.join("cem")
+    note = await driver.delivered("start_private")
+    assert PEOPLE["cem"] in note.text
+    (waiting,) = await driver.until_rows(OutboxMessage, OutboxMessage.state == "waiting")
+    assert waiting.kind == "newcomer_briefing" and waiting.user_id == driver.user_id("cem")
+    assert not driver.find(private("cem"))
+    await driver.private_message("cem", "/start")
+    briefing = await driver.delivered("newcomer_briefing", private("cem"))
+    assert "Cem" in briefing.text
+    assert len(driver.find(GROUP, PEOPLE["cem"] + "!")) == 1  # one note, not one per waiting message
+
+
+# ---------------------------------------------------------------------------- the weekly question
+async def test_an_answer_to_the_weekly_question_is_counted(group: Driver) -> None:
+    await group.advance(datetime(2026, 1, 6, 10, 0, tzinfo=AMS))
+    nudge = await group.delivered("nudge")
+    assert nudge.to == GROUP and nudge.visible_to is None
+    await group.group_message("cem", "Wij leerden dat luisteren helpt.", reply_to=nudge)
+    (answer,) = await group.until_rows(Answer, what="the answer")
+    cem = await member(group, "cem")
+    assert answer.member_id == cem.id and answer.text == "Wij leerden dat luisteren helpt."
+
+
+async def test_a_message_that_answers_nothing_is_not_counted(group: Driver) -> None:
+    await group.advance(datetime(2026, 1, 6, 10, 0, tzinfo=AMS))
+    await group.delivered("nudge")
+    await group.group_message("cem", "Wie neemt er koffie mee?")
+    await group.settle()
+    assert await group.rows(Answer) == []
+
+
+# ---------------------------------------------------------------------------- buttons
+async def test_a_choice_is_made_with_a_button_or_its_text_fallback(group: Driver) -> None:
+    await group.group_message("anna", "/actieleren")
+    invitation = await group.delivered("actieleren")
+    choice = "Ik breng een casus in"
+    if group.capabilities.buttons:
+        assert choice in invitation.buttons
+    else:  # numbered choices in the text, and how to choose by typing
+        assert invitation.buttons == () and choice in invitation.text
+    await group.press("cem", invitation, choice)
+    cem = await member(group, "cem")
+    await group.until_rows(Round, Round.bringer_id == cem.id, what="Cem bringing the case")
+
+
+# ---------------------------------------------------------------------------- texts
+def _squeezed(text: str) -> str:
+    return "".join(text.split())
+
+
+async def test_a_long_text_is_split_within_the_platforms_limit(group: Driver) -> None:
+    limit = group.capabilities.max_text
+    lines = max(40, 3 * limit // 170)  # well over the limit, in lines of about 170 characters
+    text = "\n".join(f"*Regel {i}*: " + "woord & " * 20 for i in range(lines))
+    before = len(group.sent())
+    await group.post(text, buttons=(Button("Klaar", "contract:done"),))
+    expected = _squeezed("\n".join(f"Regel {i}: " + "woord & " * 20 for i in range(lines)))
+
+    def all_parts() -> list[Sent]:
+        new = [s for s in group.sent()[before:] if s.to == GROUP]
+        return new if _squeezed("".join(s.text for s in new)) == expected else []
+
+    parts = await group.until(all_parts, "every part of the long text")
+    if limit:
+        assert len(parts) > 1
+        assert all(len(p.text) <= limit for p in parts), [len(p.text) for p in parts]
+    else:
+        assert len(parts) == 1
+    assert "*" not in "".join(p.text for p in parts)  # the bold of each line stays bold in its part
+    if group.capabilities.buttons:
+        assert [bool(p.buttons) for p in parts] == [False] * (len(parts) - 1) + [True]
+
+
+async def test_echoed_user_text_neither_pings_nor_formats(group: Driver) -> None:
+    await group.group_message("anna", f"/netwerk naam {ECHO}")
+    changed = await group.until(lambda: group.find(GROUP, "veranderd in"), "the group told of the new name")
+    await group.group_message("anna", "/netwerk")
+    shown = await group.delivered("status")
+    for sent in (*changed, shown):
+        assert ECHO in readable(sent.text), sent.wire
+        assert sent.pings == (), sent.wire
+    for sent in group.sent():
+        assert sent.pings == (), sent.wire
+
+
+# ---------------------------------------------------------------------------- files
+async def test_a_file_arrives_with_its_message(group: Driver) -> None:
+    data = b"%PDF-1.7 verslag \x00\xff"
+    await group.post("Het verslag", files=(Attachment("verslag.pdf", "application/pdf", data),))
+    if not group.capabilities.files:
+        await group.until(lambda: group.find(GROUP, "Het verslag"), "the text")
+        return
+    (with_file,) = await group.until(lambda: [s for s in group.find(GROUP) if s.files], "the file")
+    assert [(f.name, f.data) for f in with_file.files] == [("verslag.pdf", data)]
+    assert group.find(GROUP, "Het verslag")
+
+
+# ---------------------------------------------------------------------------- faults
+async def test_a_429_is_honoured(group: Driver) -> None:
+    group.fail_next_with_429(3)
+    await group.post("Na de pauze")
+    (after,) = await group.until(lambda: group.find(GROUP, "Na de pauze"), "the message after the pause")
+    (refused,) = group.throttled()
+    assert after.at is not None and after.at - refused >= timedelta(seconds=3)
+    await group.settle()
+    assert len(group.find(GROUP, "Na de pauze")) == 1
+
+
+async def test_what_a_member_did_while_the_database_was_down_is_delivered_again(group: Driver) -> None:
+    await group.advance(datetime(2026, 1, 6, 10, 0, tzinfo=AMS))
+    nudge = await group.delivered("nudge")
+    await group.drained()
+    before = len(group.sent())
+    async with group.database_down():
+        await group.group_message("cem", "Wij leerden dat luisteren helpt.", reply_to=nudge)
+        await group.settle()
+        assert len(group.sent()) == before  # nothing answered, nothing half-done
+    (answer,) = await group.until_rows(Answer, what="the answer, handled once the database is back")
+    cem = await member(group, "cem")
+    assert answer.member_id == cem.id and answer.text == "Wij leerden dat luisteren helpt."
+    await group.settle()
+    assert len(await group.rows(Answer)) == 1  # delivered again, handled once
