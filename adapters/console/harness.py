@@ -32,18 +32,24 @@ from bot.registry import Feature
 PLATFORM = "sim"
 
 
-def _slack_command(reference: str) -> str:
+def _slack_command(reference: str, group: bool) -> str:
     from adapters.slack.render import slash_command  # the Slack adapter's own renderer (no SDK import)
 
     return slash_command(reference)
 
 
-#: how a command reference reads in a chat labelled with a platform (``chats:`` of a scenario); the
-#: Matrix and Teams forms are the platform contract's (docs/architecture.md), everything else as here
+def _teams_command(reference: str, group: bool) -> str:
+    from adapters.teams.render import command_text  # the Teams adapter's own renderer (no SDK import)
+
+    return command_text(reference, group)
+
+
+#: how a command reference reads in a chat labelled with a platform (``chats:`` of a scenario), in a
+#: group (True) or a private chat; Matrix's ``!`` is the platform contract's (docs/architecture.md)
 COMMAND_STYLES = {
     "slack": _slack_command,
-    "matrix": lambda reference: "!" + reference,
-    "teams": lambda reference: "@Bamboe " + reference,
+    "teams": _teams_command,
+    "matrix": lambda reference, group: "!" + reference,
 }
 #: rendered references are escaped like any text (an ``@`` gets a word joiner); ``@Bamboe`` is meant
 BOT_MENTION, BOT_MENTION_ESCAPED = "@Bamboe", "@\u2060Bamboe"
@@ -114,7 +120,9 @@ class Recorder:
         addr = message.address
         to = "group" if addr.chat_id is not None else f"dm:{addr.user_id}"
         buttons = [(b.label, b.action) for b in message.buttons]
-        text = with_commands(message.text, COMMAND_STYLES.get(addr.platform, console_command))
+        style = COMMAND_STYLES.get(addr.platform)
+        text = with_commands(message.text, console_command if style is None else
+                             lambda reference: style(reference, addr.chat_id is not None))
         text = Markup(text.replace(BOT_MENTION_ESCAPED, BOT_MENTION))  # the bot's own name, as Teams shows it
         sent = Sent(self.clock.now(), to, message.kind, text, buttons, dict(message.meta),
                     f"m{next(self._ids)}", addr.user_id if message.ephemeral else None,
