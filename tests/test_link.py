@@ -336,3 +336,26 @@ async def test_codes_are_never_stored_in_clear(sqlite_url: str) -> None:
         stored = list(await s.scalars(select(LinkCode.code_hash)))
     assert stored and all(code.replace("-", "") not in v and code not in v for v in stored)
     await h.close()
+
+
+async def test_rounds_in_two_chats_of_one_network_keep_their_own_timebox(sqlite_url: str) -> None:
+    h = await Harness.open(sqlite_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [
+        {"id": "anna", "name": "Anna de Vries", "role": "trekker", "chats": ["teams", "buurt"]},
+        {"id": "bram", "name": "Bram Peters", "role": "procesbegeleider", "chats": ["teams"]},
+        {"id": "cem", "name": "Cem Yilmaz", "chats": ["teams"]},
+        {"id": "dewi", "name": "Dewi Santoso", "chats": ["buurt"]},
+    ], chats=[{"id": "teams", "platform": "teams", "title": "Professionals"},
+              {"id": "buurt", "platform": "telegram", "title": "Buurt"}])
+    await h.say("bram", "/actieleren Cem 10m")
+    await h.say("anna", "/actieleren Dewi 10m", chat="buurt")
+    notices = [(s.chat, plain(s.text)) for s in h.recorder.sent if s.kind == "round_elsewhere"]
+    assert [c for c, _ in notices] == ["buurt", "teams"]
+    assert "in Professionals (Teams)" in notices[0][1] and "in Buurt (Telegram)" in notices[1][1]
+    await h.say("bram", "/stop")
+    await h.advance(local(2026, 1, 5, 8, 11))
+    steps = [(s.chat, s.meta.get("step")) for s in h.recorder.sent if s.kind == "actieleren" and
+             "Stap 2" in plain(s.text)]
+    assert steps == [("buurt", 2)]  # the buurt's round moved on by its timebox; the stopped one did not
+    assert {s.chat for s in h.recorder.sent if s.kind == "actieleren"} == {"teams", "buurt"}
+    await h.close()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.core import Ctx, network_job
@@ -21,9 +21,9 @@ from bot.features.link import chat_label
 from bot.features.network import find_member, next_meeting
 from bot.features.rhythm import themes
 from bot.guard import Label, classify
-from bot.jobs import JobContext, JobKind, plan, unplan
+from bot.jobs import JobContext, JobKind, plan
 from bot.markup import Markup
-from bot.models import Action, Member, Round, RoundEntry
+from bot.models import Action, Job, Member, Round, RoundEntry
 from bot.numbers import by_id, by_nr, next_nr
 from bot.parsing import UserError, take_date
 from bot.registry import Command, Feature
@@ -83,15 +83,17 @@ async def _plan_timebox(ctx: Ctx, rnd: Round, seconds: float | None = None) -> N
                    due_at=end - timedelta(minutes=1), payload={"round": rnd.id, "step": rnd.step})
 
 
-async def _cancel_timebox(ctx: Ctx) -> None:
-    await unplan(ctx.session, ctx.network.id, "round_step")
-    await unplan(ctx.session, ctx.network.id, "round_warn")
+async def _cancel_timebox(ctx: Ctx, rnd: Round) -> None:
+    """Drop this round's planned step end and warning (another chat of the network may run a round too)."""
+    await ctx.session.execute(delete(Job).where(
+        Job.network_id == ctx.network.id, Job.state == "pending",
+        Job.key.like(f"round_step:{rnd.id}:%") | Job.key.like(f"round_warn:{rnd.id}:%")))
 
 
 # ---------------------------------------------------------------------------- steps
 async def _enter_step(ctx: Ctx, rnd: Round, step: int) -> None:
     """Move the round to ``step`` and announce it in the group."""
-    await _cancel_timebox(ctx)
+    await _cancel_timebox(ctx, rnd)
     rnd.step = step
     rnd.step_started_at = ctx.now
     bringer = await member_name(ctx, rnd.bringer_id)
@@ -236,7 +238,7 @@ async def pause_round(ctx: Ctx) -> bool:
         return False
     if rnd.state == "paused":
         raise UserError("errors.round_already_paused")
-    await _cancel_timebox(ctx)
+    await _cancel_timebox(ctx, rnd)
     if rnd.timebox_minutes and rnd.step_started_at:
         spent = (ctx.now - rnd.step_started_at).total_seconds()
         rnd.paused_left = max(60, int(rnd.timebox_minutes * 60 - spent))
@@ -261,7 +263,7 @@ async def cmd_resume(ctx: Ctx, args: str) -> None:
 async def cmd_stop(ctx: Ctx, args: str) -> None:
     """``/stop``: end the round now; what was said is kept."""
     rnd = await _lead_round(ctx)
-    await _cancel_timebox(ctx)
+    await _cancel_timebox(ctx, rnd)
     rnd.state, rnd.active_chat, rnd.ended_at = "stopped", None, ctx.now
     _announce(ctx, rnd, ctx.t("rounds.stopped", who=ctx.member.name))
 
