@@ -150,6 +150,41 @@ class Member(Base):
     quote_consent: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class MemberIdentity(Base):
+    """A further platform identity of a member: the same person in a linked chat on another platform.
+
+    The member row keeps its first identity (``Member.platform``/``user_id``, where private messages
+    go); each identity the person linked with ``/ikben`` is a row here, so one person is one member
+    row and every count, reminder and erasure is right without deduplicating anywhere.
+    """
+
+    __tablename__ = "member_identities"
+    __table_args__ = (UniqueConstraint("network_id", "platform", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[str] = mapped_column(String(100))
+    linked_at: Mapped[datetime]
+
+
+class LinkCode(Base):
+    """A one-time code (``/koppel``: link a chat; ``/ikben``: link a person's identities), stored
+    only as its SHA-256 hash, valid until ``expires_at`` and spent when ``used_at`` is set."""
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # chat, identity
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class Meeting(Base):
     """A session (bijeenkomst) of the network; ``nr`` numbers them per network (1, 2, 3 …)."""
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 
+from bot import directory
 from bot import privacy as detect
 from bot.core import Ctx, network_job
 from bot.database import scrub_sqlite_wal
@@ -111,6 +112,8 @@ async def collect(ctx: Ctx, member: Member) -> dict[str, Any]:
     data: dict[str, Any] = {
         "network": ctx.network.name,
         "profile": {"name": member.name, "platform": member.platform, "platform_user_id": member.user_id,
+                    "linked_accounts": [{"platform": p, "platform_user_id": u}
+                                        for p, u in (await directory.identities_of(s, member))[1:]],
                     "role": member.role, "perspective": member.perspective, "active": member.active,
                     "joined_at": when(member.joined_at), "left_at": when(member.left_at),
                     "paused_until": when(member.paused_until), "learning_goal": member.goal,
@@ -188,6 +191,7 @@ async def erase(ctx: Ctx, member: Member) -> None:
     stay as empty rows, so the participation figures still add up)."""
     s = ctx.session
     mid, platform, user_id = member.id, member.platform, member.user_id
+    identities = await directory.identities_of(s, member)  # every account the person linked
     names = {member.name, str(escape(member.name))}
     await s.execute(update(Answer).where(Answer.member_id == mid).values(text="", member_id=None))
     for model in (MeetingInput, Celebration, RoundEntry, Reflection, HeldPost):
@@ -204,7 +208,7 @@ async def erase(ctx: Ctx, member: Member) -> None:
                                             or_(*(model.text.contains(n) for n in names if n))))
     await s.execute(delete(OutboxMessage).where(or_(
         OutboxMessage.member_id == mid,
-        (OutboxMessage.platform == platform) & (OutboxMessage.user_id == user_id),
+        *((OutboxMessage.platform == p) & (OutboxMessage.user_id == u) for p, u in identities),
         (OutboxMessage.network_id == ctx.network.id) & mentions)))
     if ctx.network.penvoerder_id == mid:
         ctx.network.penvoerder_id = None
@@ -215,6 +219,8 @@ async def erase(ctx: Ctx, member: Member) -> None:
     from bot import i18n
     from bot.events import Address, Outgoing
 
+    if ctx.source is not None and ctx.person is not None:  # to the account they asked from
+        platform, user_id = ctx.source.platform, ctx.person.user_id
     ctx.out.append(Outgoing(Address(platform, None, user_id), "privacy", i18n.t(lang, "privacy.forgotten"),
                             meta={"scrub": "all"}))
     bind = ctx.session.bind

@@ -11,18 +11,19 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.core import Ctx, network_job
 from bot.directory import active_members
 from bot.events import Button, MessageIn
+from bot.features.link import chat_label
 from bot.features.network import find_member, next_meeting
 from bot.features.rhythm import open_private_question, shorten, themes
 from bot.guard import Label, classify
-from bot.jobs import JobContext, JobKind, plan, unplan
+from bot.jobs import JobContext, JobKind, plan
 from bot.markup import Markup
-from bot.models import Action, Member, Round, RoundEntry
+from bot.models import Action, Job, Member, Round, RoundEntry
 from bot.numbers import by_id, by_nr, next_nr
 from bot.parsing import UserError, take_date
 from bot.registry import Command, Feature
@@ -54,7 +55,9 @@ async def member_name(ctx: Ctx, member_id: int | None) -> str:
 
 
 def _announce(ctx: Ctx, rnd: Round, text: str, buttons: tuple[Button, ...] = ()) -> None:
-    ctx.group("actieleren", text, buttons=buttons, meta={"step": max(1, rnd.step), "round": rnd.id})
+    """Post in the chat the round runs in (a network's other chats only hear that it started)."""
+    ctx.group("actieleren", text, buttons=buttons, meta={"step": max(1, rnd.step), "round": rnd.id},
+              chats=[c for c in ctx.chats if c.id == rnd.chat_id])
 
 
 def _parse_timebox(word: str) -> int | None:
@@ -82,15 +85,17 @@ async def _plan_timebox(ctx: Ctx, rnd: Round, seconds: float | None = None) -> N
                    due_at=end - timedelta(minutes=1), payload={"round": rnd.id, "step": rnd.step})
 
 
-async def _cancel_timebox(ctx: Ctx) -> None:
-    await unplan(ctx.session, ctx.network.id, "round_step")
-    await unplan(ctx.session, ctx.network.id, "round_warn")
+async def _cancel_timebox(ctx: Ctx, rnd: Round) -> None:
+    """Drop this round's planned step end and warning (another chat of the network may run a round too)."""
+    await ctx.session.execute(delete(Job).where(
+        Job.network_id == ctx.network.id, Job.state == "pending",
+        Job.key.like(f"round_step:{rnd.id}:%") | Job.key.like(f"round_warn:{rnd.id}:%")))
 
 
 # ---------------------------------------------------------------------------- steps
 async def _enter_step(ctx: Ctx, rnd: Round, step: int) -> None:
     """Move the round to ``step`` and announce it in the group."""
-    await _cancel_timebox(ctx)
+    await _cancel_timebox(ctx, rnd)
     rnd.step = step
     rnd.step_started_at = ctx.now
     bringer = await member_name(ctx, rnd.bringer_id)
@@ -161,6 +166,10 @@ async def cmd_start(ctx: Ctx, args: str) -> None:
             ctx.session.add(rnd)
     except IntegrityError:  # another facilitator started one at the same moment
         raise UserError("errors.round_running") from None
+    others = [c for c in ctx.chats if c.id != chat.id]
+    if others:  # a network with several chats: the others hear once that a round is on, and where
+        ctx.group("round_elsewhere", ctx.t("link.round_elsewhere", chat=chat_label(ctx, chat),
+                                           facilitator=ctx.member.name), chats=others)
     if bringer is not None:
         await _enter_step(ctx, rnd, 1)
         return
@@ -231,7 +240,7 @@ async def pause_round(ctx: Ctx) -> bool:
         return False
     if rnd.state == "paused":
         raise UserError("errors.round_already_paused")
-    await _cancel_timebox(ctx)
+    await _cancel_timebox(ctx, rnd)
     if rnd.timebox_minutes and rnd.step_started_at:
         spent = (ctx.now - rnd.step_started_at).total_seconds()
         rnd.paused_left = max(60, int(rnd.timebox_minutes * 60 - spent))
@@ -256,7 +265,7 @@ async def cmd_resume(ctx: Ctx, args: str) -> None:
 async def cmd_stop(ctx: Ctx, args: str) -> None:
     """``/stop``: end the round now; what was said is kept."""
     rnd = await _lead_round(ctx)
-    await _cancel_timebox(ctx)
+    await _cancel_timebox(ctx, rnd)
     rnd.state, rnd.active_chat, rnd.ended_at = "stopped", None, ctx.now
     _announce(ctx, rnd, ctx.t("rounds.stopped", who=ctx.member.name))
 
