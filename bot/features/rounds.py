@@ -23,7 +23,7 @@ from bot.features.rhythm import open_private_question, shorten, themes
 from bot.guard import Label, classify
 from bot.jobs import JobContext, JobKind, plan
 from bot.markup import Markup
-from bot.models import Action, Job, Member, Round, RoundEntry
+from bot.models import Action, Job, Member, OutboxMessage, Round, RoundEntry
 from bot.numbers import by_id, by_nr, next_nr
 from bot.parsing import UserError, take_date
 from bot.registry import Command, Feature
@@ -54,10 +54,26 @@ async def member_name(ctx: Ctx, member_id: int | None) -> str:
     return member.name if member else ctx.t("rounds.someone")
 
 
-def _announce(ctx: Ctx, rnd: Round, text: str, buttons: tuple[Button, ...] = ()) -> None:
-    """Post in the chat the round runs in (a network's other chats only hear that it started)."""
+async def _announce(ctx: Ctx, rnd: Round, text: str, buttons: tuple[Button, ...] = ()) -> None:
+    """Post in the chat the round runs in (a network's other chats only hear that it started),
+    in the round's thread once its first message is out: the platform's thread where it has them."""
+    chats = [c for c in ctx.chats if c.id == rnd.chat_id]
     ctx.group("actieleren", text, buttons=buttons, meta={"step": max(1, rnd.step), "round": rnd.id},
-              chats=[c for c in ctx.chats if c.id == rnd.chat_id])
+              chats=chats, thread=await _round_thread(ctx, rnd, chats))
+
+
+async def _round_thread(ctx: Ctx, rnd: Round, chats: list) -> str | None:
+    """The platform id of the round's first message (rounds in one chat never overlap, so it is the
+    first round message posted there since the round started); None until it has been sent."""
+    if not chats:
+        return None
+    first = await ctx.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.network_id == ctx.network.id, OutboxMessage.kind == "actieleren",
+        OutboxMessage.platform == chats[0].platform, OutboxMessage.chat_id == chats[0].chat_id,
+        OutboxMessage.created_at >= rnd.started_at).order_by(OutboxMessage.id).limit(1))
+    if first is None or (first.meta or {}).get("round") != rnd.id:
+        return None
+    return first.thread or first.platform_message_id
 
 
 def _parse_timebox(word: str) -> int | None:
@@ -103,7 +119,7 @@ async def _enter_step(ctx: Ctx, rnd: Round, step: int) -> None:
         await _close(ctx, rnd)
         return
     timebox = ctx.t("rounds.timebox", minutes=rnd.timebox_minutes) if rnd.timebox_minutes else ""
-    _announce(ctx, rnd, ctx.t(f"rounds.step{step}", bringer=bringer, timebox=Markup(timebox)))
+    await _announce(ctx, rnd, ctx.t(f"rounds.step{step}", bringer=bringer, timebox=Markup(timebox)))
     await _plan_timebox(ctx, rnd)
 
 
@@ -112,7 +128,7 @@ async def _close(ctx: Ctx, rnd: Round) -> None:
     entries = list(await ctx.session.scalars(select(RoundEntry).where(RoundEntry.round_id == rnd.id)
                                              .order_by(RoundEntry.id)))
     actions = list(await ctx.session.scalars(select(Action).where(Action.round_id == rnd.id).order_by(Action.id)))
-    _announce(ctx, rnd, await record_text(ctx, rnd, entries, actions))
+    await _announce(ctx, rnd, await record_text(ctx, rnd, entries, actions))
     rnd.state, rnd.active_chat, rnd.ended_at = "closed", None, ctx.now
 
 
@@ -176,7 +192,7 @@ async def cmd_start(ctx: Ctx, args: str) -> None:
     rnd.step = 0
     suggestions = await _fair_suggestions(ctx)
     hint = ctx.t("rounds.suggest", names=", ".join(suggestions)) if suggestions else ""
-    _announce(ctx, rnd, ctx.t("rounds.invite", facilitator=ctx.member.name, suggest=Markup(hint)),
+    await _announce(ctx, rnd, ctx.t("rounds.invite", facilitator=ctx.member.name, suggest=Markup(hint)),
               (Button(ctx.t("rounds.volunteer_button"), f"round:volunteer:{rnd.id}"),))
 
 
@@ -245,7 +261,7 @@ async def pause_round(ctx: Ctx) -> bool:
         spent = (ctx.now - rnd.step_started_at).total_seconds()
         rnd.paused_left = max(60, int(rnd.timebox_minutes * 60 - spent))
     rnd.state = "paused"
-    _announce(ctx, rnd, ctx.t("rounds.paused", who=ctx.member.name))
+    await _announce(ctx, rnd, ctx.t("rounds.paused", who=ctx.member.name))
     return True
 
 
@@ -257,7 +273,7 @@ async def cmd_resume(ctx: Ctx, args: str) -> None:
     rnd.state = "running"
     rnd.step_started_at = ctx.now - (timedelta(minutes=rnd.timebox_minutes or 0)
                                      - timedelta(seconds=rnd.paused_left or 0))
-    _announce(ctx, rnd, ctx.t("rounds.resumed", who=ctx.member.name))
+    await _announce(ctx, rnd, ctx.t("rounds.resumed", who=ctx.member.name))
     await _plan_timebox(ctx, rnd, rnd.paused_left)
     rnd.paused_left = None
 
@@ -267,7 +283,7 @@ async def cmd_stop(ctx: Ctx, args: str) -> None:
     rnd = await _lead_round(ctx)
     await _cancel_timebox(ctx, rnd)
     rnd.state, rnd.active_chat, rnd.ended_at = "stopped", None, ctx.now
-    _announce(ctx, rnd, ctx.t("rounds.stopped", who=ctx.member.name))
+    await _announce(ctx, rnd, ctx.t("rounds.stopped", who=ctx.member.name))
 
 
 def _take_due(words: list[str], today: date) -> tuple[list[str], date | None]:
@@ -326,7 +342,7 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
                due_at=await followup_time(ctx, due), payload={"action": action.id})
     line = await action_line(ctx, action)
     if rnd is not None:
-        _announce(ctx, rnd, ctx.t("rounds.action_recorded", line=line))
+        await _announce(ctx, rnd, ctx.t("rounds.action_recorded", line=line))
     else:
         ctx.group("status", ctx.t("rounds.action_recorded", line=line))
 
@@ -451,7 +467,7 @@ async def run_step_warning(ctx: Ctx, jc: JobContext) -> None:
     rnd = await ctx.session.get(Round, jc.job.payload["round"])
     if rnd is None or rnd.state != "running" or rnd.step != jc.job.payload["step"]:
         return
-    _announce(ctx, rnd, ctx.t("rounds.one_minute"))
+    await _announce(ctx, rnd, ctx.t("rounds.one_minute"))
 
 
 @network_job
