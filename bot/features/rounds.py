@@ -23,7 +23,7 @@ from bot.guard import Label, classify
 from bot.jobs import JobContext, JobKind, plan, unplan
 from bot.markup import Markup
 from bot.models import Action, Member, Round, RoundEntry
-from bot.parsing import UserError, take_date
+from bot.parsing import UserError, button_number, number, take_date
 from bot.registry import Command, Feature
 from bot.schedule import local_at
 from bot.timeutil import local, next_open_time
@@ -56,7 +56,7 @@ def _announce(ctx: Ctx, rnd: Round, text: str, buttons: tuple[Button, ...] = ())
 
 def _parse_timebox(word: str) -> int | None:
     m = _TIMEBOX.match(word.strip().lower())
-    if not m or (m[2] is None and not word.strip().isdigit()):
+    if not m or (m[2] is None and number(word.strip()) is None):
         return None
     minutes = int(m[1])
     if not 1 <= minutes <= MAX_TIMEBOX:
@@ -277,8 +277,8 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
     if not words:
         await _list_actions(ctx)
         return
-    if words[0].lstrip("#").isdigit() and len(words) >= 2 and words[1].lower() in DONE_WORDS:
-        await _finish_action(ctx, int(words[0].lstrip("#")), " ".join(words[2:]))
+    if len(words) >= 2 and words[1].lower() in DONE_WORDS and (nr := number(words[0].lstrip("#"))) is not None:
+        await _finish_action(ctx, nr, " ".join(words[2:]))
         return
     rnd = await active_round(ctx)
     if rnd is not None and rnd.step not in (3, 4):
@@ -383,9 +383,10 @@ async def cmd_rounds(ctx: Ctx, args: str) -> None:
 async def cmd_round(ctx: Ctx, args: str) -> None:
     """``/ronde <nr>``: read a round back."""
     nr = args.strip().lstrip("#")
-    if not nr.isdigit():
+    key = number(nr)
+    if key is None:
         raise UserError("errors.usage", usage=ctx.t("help.commands.ronde.usage"))
-    rnd = await ctx.session.get(Round, int(nr))
+    rnd = await ctx.session.get(Round, key)
     if rnd is None or rnd.network_id != ctx.network.id:
         raise UserError("errors.unknown_round", nr=nr[:12])
     entries = list(await ctx.session.scalars(select(RoundEntry).where(RoundEntry.round_id == rnd.id)
@@ -458,12 +459,13 @@ async def run_followup(ctx: Ctx, jc: JobContext) -> None:
 async def on_action_button(ctx: Ctx, rest: str) -> None:
     """The follow-up's buttons: done (shared with the group) or still busy."""
     what, _, nr = rest.partition(":")
-    if not nr.isdigit():
+    key = button_number(nr)
+    if key is None:
         raise UserError("errors.unknown_button")
     if what == "done":
-        await _finish_action(ctx, int(nr), "")
+        await _finish_action(ctx, key, "")
     elif what == "busy":
-        action = await ctx.session.get(Action, int(nr))
+        action = await ctx.session.get(Action, key)
         if action is None or action.network_id != ctx.network.id:
             raise UserError("errors.unknown_action", nr=nr)
         ctx.reply("status", ctx.t("rounds.followup_busy", nr=action.id))
