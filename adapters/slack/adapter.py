@@ -557,8 +557,11 @@ class SlackAdapter:
         """``GET /slack/install``: a new state (stored, and as a cookie), then on to Slack."""
         flow = self.app.oauth_flow
         assert flow is not None
+        bolt_request = await to_bolt_request(request)
+        if not oauth.valid_team(bolt_request.query.get("team")):  # no state is handed out for it
+            return await self._page(oauth.page_response(400, pages.render("invalid")))
         try:
-            response = await flow.handle_installation(await to_bolt_request(request))
+            response = await flow.handle_installation(bolt_request)
         except Exception as exc:  # the database is down: say so, without a stack trace in the page
             log.warning("slack: install link failed (%s)", type(exc).__name__)
             response = oauth.page_response(503, pages.render("unavailable"))
