@@ -264,7 +264,8 @@ async def test_volunteer_button_reaches_the_core(sqlite_url):
     async with slack_bot(sqlite_url) as bot:
         await bot.add_bot(ANNA)
         assert (await bot.command(ANNA, "", command="/actieleren"))[0] == 200
-        invite = await wait_for(lambda: [c for c in bot.slack.posts() if "blocks" in c.params])
+        invite = await wait_for(lambda: [c for c in bot.slack.posts()
+                                         if c.params.get("blocks", [{}])[-1].get("type") == "actions"])
         params = invite[0].params
         actions = params["blocks"][-1]
         assert actions["type"] == "actions"
@@ -301,7 +302,11 @@ async def test_user_text_is_echoed_escaped(sqlite_url):
         assert "&lt;@\u2060U123&gt;" in text and "&lt;https://x|y&gt;" in text and "&lt;!subteam^S1&gt;" in text
         assert "&amp; " in text
         for call in bot.slack.posts():
-            assert "<!" not in all_text(call) and "<@" not in all_text(call) and "<http" not in all_text(call)
+            assert "<!" not in call.params["text"] and "<@" not in call.params["text"]
+            # the blocks hold the name as literal text elements: never a mention, broadcast or link
+            for block in call.params.get("blocks", []):
+                if block["type"] == "rich_text":
+                    assert {e["type"] for e in block["elements"][0]["elements"]} == {"text"}
 
 
 # ---------------------------------------------------------------------------- delivery

@@ -221,10 +221,10 @@ class SlackSender:
         addr = message.address
         if message.files and not message.buttons and not str(message.text).strip():
             return None
-        args: dict[str, Any] = {"text": render.to_mrkdwn(message.text)}
-        if message.buttons:
-            args["blocks"] = render.blocks(message.text, message.buttons)
-            args["text"] = render.fallback(message.text)
+        # the text as rich_text blocks: literal whatever a member wrote (see render); ``text`` is
+        # only the notification fallback
+        args: dict[str, Any] = {"text": render.fallback(message.text),
+                                "blocks": render.blocks(message.text, message.buttons)}
         if addr.thread:
             args["thread_ts"] = addr.thread
         if message.ephemeral and addr.chat_id is not None and addr.user_id is not None:

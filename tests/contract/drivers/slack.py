@@ -48,8 +48,6 @@ CAPABILITIES = Capabilities(ephemeral=True, threads=True, replies=False, buttons
 KNOWN_GAPS = {
     "test_a_long_text_is_split_within_the_platforms_limit":
         "the Slack sender posts a long text as one message; Slack truncates text beyond 40,000 characters",
-    "test_echoed_user_text_neither_pings_nor_formats":
-        "mrkdwn has no escape for * _ ~ `: echoed '*vet*' shows bold",
     "test_what_a_member_did_while_the_database_was_down_is_delivered_again":
         "bolt acknowledges an event before the core handles it, so Slack never sends it again",
 }
@@ -256,14 +254,21 @@ class SlackDriver(Driver):
             params = call.params
             blocks = params.get("blocks") or []
             sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+            # rich_text: what a member reads is each element's text, literally; a ping is an element
+            # of its own (broadcast, user, usergroup), never something inside a text element
+            rich = [e for b in blocks if b["type"] == "rich_text" for s in b["elements"] for e in s["elements"]]
             wire = "\n".join(sections) if sections else params.get("text", "")
             buttons = tuple(e["text"]["text"] for b in blocks if b["type"] == "actions" for e in b["elements"])
             ephemeral = call.method == "chat.postEphemeral"
             pings = PINGS.findall(wire + "\n" + params.get("text", ""))
+            pings += [e["type"] for e in rich if e["type"] in ("broadcast", "user", "usergroup", "link")]
             if params.get("link_names"):
                 pings += re.findall(r"@(?!\u2060)\w+", wire)
+            shown = "".join(e.get("text", "") for e in rich) if rich else readable_mrkdwn(wire)
+            if rich:
+                wire = json.dumps(blocks, ensure_ascii=False)
             out.append(Sent(
-                id=self._ts(call), to=self._to(params.get("channel")), text=readable_mrkdwn(wire), buttons=buttons,
+                id=self._ts(call), to=self._to(params.get("channel")), text=shown, buttons=buttons,
                 thread=params.get("thread_ts"), visible_to=self.user_key(params["user"]) if ephemeral else None,
                 pings=tuple(pings), at=call.at, wire=wire))
         for shared in self.slack.shared:
