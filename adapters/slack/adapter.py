@@ -3,9 +3,14 @@ r"""The Slack adapter: slack-bolt's ``AsyncApp`` in Socket Mode or HTTP mode, fo
 
 Inbound: slash commands (``/bamboe <command>`` and the shortcuts), channel and DM messages,
 button presses and membership events become the core's dataclasses and go to ``inbound``.
-Every request is acknowledged first (Slack wants an answer within 3 seconds); the core's work
-happens afterwards. Events Slack retries are handled once, also when the retry reaches another
-replica: handled ``event_id``\ s are shared in the database (see :mod:`.store`).
+Slash commands and buttons are acknowledged first (Slack wants an answer within 3 seconds) and
+the core's work happens afterwards. Events (messages, joins, leaves) are acknowledged only once
+the core has them (bolt's ``process_before_response``): when the database is down the core raises
+:class:`~bot.events.Unavailable` and the event is not acknowledged (HTTP mode answers 503, Socket
+Mode sends no ack), so Slack sends it again (``X-Slack-Retry-Num``: at once, after one minute,
+after five). Events Slack retries are handled once, also when the retry reaches another
+replica: handled ``event_id``\ s are shared in the database (see :mod:`.store`); an event the core
+could not take is forgotten there again, so its retry is handled.
 
 Outbound: :class:`SlackSender` turns :class:`~bot.events.Outgoing` into ``chat.postMessage``,
 ``chat.postEphemeral`` or a DM, with all text escaped for mrkdwn (see :mod:`.render`). Files go
@@ -81,6 +86,7 @@ from bot.events import (
     MessageIn,
     Outgoing,
     Person,
+    Unavailable,
 )
 from bot.platform import Capabilities
 from bot.registry import Command
@@ -373,6 +379,8 @@ class SlackAdapter:
         self._socket: Any = None
         self._socket_connected = False
         self._connector: asyncio.Task[None] | None = None
+        #: the core's work for commands and buttons, after their ack
+        self._work: set[asyncio.Task[None]] = set()
         bolt_logger = _quiet_logger("bamboe.slack.bolt")
         # bolt gets its own token-less client: the token comes from ``authorize`` per request
         bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=[], logger=self.client.logger)
@@ -394,6 +402,7 @@ class SlackAdapter:
                 signing_secret=secret,
                 oauth_settings=oauth.oauth_settings(settings, self.installations, states, self._installed, bolt_logger),
                 logger=bolt_logger,
+                process_before_response=True,
             )
         else:
 
@@ -401,7 +410,8 @@ class SlackAdapter:
                 return await self._authorize(enterprise_id, team_id)
 
             self.sender = SlackSender(self.client)
-            self.app = AsyncApp(client=bolt_client, signing_secret=secret, authorize=authorize, logger=bolt_logger)
+            self.app = AsyncApp(client=bolt_client, signing_secret=secret, authorize=authorize, logger=bolt_logger,
+                                process_before_response=True)
         self._register()
 
     def _new_client(self, token: str | None) -> AsyncWebClient:
@@ -599,11 +609,19 @@ class SlackAdapter:
 
         async def on_command(ack: Any, command: dict[str, Any], respond: Any, context: Any) -> None:
             await ack()
-            await self._on_command(command, respond, context)
+            self._after_ack(self._on_command(command, respond, context))
 
         async def on_action(ack: Any, body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
             await ack()
-            await self._on_action(body, action, context)
+            self._after_ack(self._on_action(body, action, context))
+
+        async def on_error(error: Exception, body: dict[str, Any], response: Any) -> None:
+            """An event the core could not take (database down): 503, so Slack sends it again."""
+            if isinstance(error, Unavailable):
+                self._seen.forget(body.get("event_id"))
+                response.status, response.body = 503, ""
+            else:
+                log.error("slack: a listener failed (%s)", type(error).__name__)
 
         async def on_message(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
             await self._on_message(body, event, context)
@@ -633,10 +651,28 @@ class SlackAdapter:
             app.event("app_uninstalled")(on_uninstalled)
             app.event("tokens_revoked")(on_tokens_revoked)
         app.event(re.compile(".*"))(on_other_event)
+        app.error(on_error)
+
+    def _after_ack(self, work: Awaitable[None]) -> None:
+        """Run a command's or a button's work after its ack (Slack does not send those again)."""
+
+        async def run() -> None:
+            try:
+                await work
+            except Unavailable:
+                log.warning("slack: a command or button was not handled: the database is unavailable")
+
+        task = asyncio.ensure_future(run())
+        self._work.add(task)
+        task.add_done_callback(self._work.discard)
 
     async def _hand_over(self, event: InboundEvent) -> None:
+        """Give ``event`` to the core. ``Unavailable`` goes on to bolt (an event is then not
+        acknowledged, see :meth:`_register`); anything else is logged."""
         try:
             await self.inbound(event)
+        except Unavailable:
+            raise
         except Exception:
             log.exception("slack: handling %s failed", type(event).__name__)
 
