@@ -1,4 +1,4 @@
-"""The ``bamboe`` command: ``demo``, ``simulate``, ``run``, ``db upgrade`` and ``secrets``."""
+"""The ``bamboe`` command: ``demo``, ``simulate``, ``run``, ``teams package``, ``db upgrade`` and ``secrets``."""
 
 from __future__ import annotations
 
@@ -35,6 +35,14 @@ configuration table and docs/deploy.md for running it with Docker Compose.
 """
 
 
+TEAMS_HELP = """\
+The Teams app package for your organisation's app catalogue: manifest.json (schema v1.22; a bot
+for teams, group chats and 1:1 chats, command lists in Dutch and English, the resource-specific
+consent permissions that let replies reach the bot without an @mention), en-us.json and the
+colour and outline icons. Upload it in the Teams admin centre (see docs/teams.md).
+"""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (also used by the docs test)."""
     parser = argparse.ArgumentParser(prog="bamboe", description="Bamboe: a companion bot for learning networks.")
@@ -59,6 +67,18 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", default=None, help="folder for files the bot sends (reports)")
 
     sub.add_parser("run", help="run the configured adapters and the dispatcher", description=RUN_HELP)
+
+    teams = sub.add_parser("teams", help="Microsoft Teams: build the app package", description=TEAMS_HELP)
+    teams_sub = teams.add_subparsers(dest="teams_command", metavar="ACTION")
+    pack = teams_sub.add_parser("package", help="write the Teams app package (manifest.json and icons) as a zip")
+    pack.add_argument("--out", type=Path, default=Path("bamboe-teams.zip"), help="the zip to write")
+    pack.add_argument("--app-id", default=None, help="the Entra application (client) id (default: TEAMS_APP_ID)")
+    pack.add_argument("--public-url", default=None,
+                      help="the https address Bamboe is served at (default: TEAMS_PUBLIC_URL)")
+    pack.add_argument("--version", dest="app_version", default="1.0.0", help="the app's version (raise it per update)")
+    pack.add_argument("--developer", default="Bamboe", help="the publisher's name shown in Teams")
+    pack.add_argument("--privacy-url", default=None, help="your privacy statement (default: the public address)")
+    pack.add_argument("--terms-url", default=None, help="your terms of use (default: the public address)")
 
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION")
@@ -126,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         except (RuntimeError, ValueError) as exc:  # configuration or connection problems at start
             print(f"bamboe run: {exc}", file=sys.stderr)
             return 2
+    if args.command == "teams" and args.teams_command == "package":
+        return teams_package(args)
     if args.command == "db" and args.db_command == "upgrade":
         return _maintain("db upgrade", rotate=False)
     if args.command == "secrets" and args.secrets_command == "new-key":
@@ -137,6 +159,27 @@ def main(argv: list[str] | None = None) -> int:
         return _maintain("secrets rotate", rotate=True)
     parser.print_help()
     return 2
+
+
+def teams_package(args: argparse.Namespace) -> int:
+    """``bamboe teams package``: write the app package; 2 with a clear message when it cannot."""
+    from adapters.teams.manifest import PackageError, package
+    from bamboe.features import FEATURES
+    from bamboe.settings import Settings
+    from bot.registry import Registry
+
+    settings = Settings()
+    try:
+        data = package(args.app_id or settings.teams_app_id or "", args.public_url or settings.teams_public_url or "",
+                       Registry.of(FEATURES).commands, version=args.app_version, developer=args.developer,
+                       privacy_url=args.privacy_url, terms_url=args.terms_url)
+    except PackageError as exc:
+        print(f"bamboe teams package: {exc}", file=sys.stderr)
+        return 2
+    args.out.write_bytes(data)
+    print(f"bamboe teams package: wrote {args.out} ({len(data)} bytes). Upload it in the Teams admin centre "
+          "(Teams apps > Manage apps > Upload new app); see docs/teams.md.")
+    return 0
 
 
 def _maintain(name: str, *, rotate: bool) -> int:

@@ -50,6 +50,18 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_url: str | None = None
+    #: Microsoft Teams: the Entra app registration's application (client) id, its client secret and
+    #: the one tenant it serves (activities from other tenants are refused)
+    teams_app_id: str | None = None
+    teams_app_password: SecretStr | None = None
+    teams_tenant_id: str | None = None
+    #: where the Bot Framework publishes the keys that sign inbound tokens (a sovereign cloud has its own)
+    teams_openid_metadata_url: str = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    #: the client-credentials token endpoint for outbound calls; default: the tenant's Entra endpoint
+    teams_token_url: str | None = None
+    #: the public https address of this server, for the signed download links of files in Teams
+    #: (e.g. ``https://bamboe.example.org``); default: the address Teams reached the bot at
+    teams_public_url: str | None = None
 
     def resolved_database_url(self) -> str:
         """``DATABASE_URL`` or the default SQLite file."""
@@ -69,10 +81,18 @@ class Settings(BaseSettings):
 
     def configured_platforms(self) -> list[str]:
         """The platforms whose tokens are set (Slack: a bot token, or an OAuth client id and
-        secret for multi-workspace installs)."""
+        secret for multi-workspace installs; Teams: app id, secret and tenant)."""
         found = []
         if self.slack_bot_token or (self.slack_client_id and self.slack_client_secret):
             found.append("slack")
         if self.telegram_bot_token:
             found.append("telegram")
+        if self.teams_app_id and self.teams_app_password and self.teams_tenant_id:
+            found.append("teams")
         return found
+
+    def resolved_teams_token_url(self) -> str:
+        """``TEAMS_TOKEN_URL`` or the tenant's Entra v2 token endpoint (single-tenant bots get
+        their token from their own tenant)."""
+        return self.teams_token_url or (
+            f"https://login.microsoftonline.com/{self.teams_tenant_id}/oauth2/v2.0/token")

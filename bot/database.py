@@ -70,11 +70,21 @@ def _sqlite_begin(conn) -> None:  # noqa: ANN001 - SQLAlchemy event callback
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
-    """Create the async engine for ``url`` (plain or async form)."""
+def create_engine(url: str, *, echo: bool = False, inline: bool = False) -> AsyncEngine:
+    """Create the async engine for ``url`` (plain or async form).
+
+    ``inline``: on SQLite, run the queries in the event loop's thread instead of aiosqlite's worker
+    thread (:mod:`bot.sqlite_inline`); only for a private database whose loop serves nobody else
+    (``simulate``, the demo, the tests' virtual chat). Ignored for PostgreSQL."""
     full = async_url(url)
     if full.startswith("sqlite"):
-        engine = create_async_engine(full, echo=echo, hide_parameters=True)
+        options: dict[str, Any] = {}
+        database = make_url(full).database
+        if inline and database and database != ":memory:":
+            from bot.sqlite_inline import connector
+
+            options["async_creator"] = connector(database)
+        engine = create_async_engine(full, echo=echo, hide_parameters=True, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine

@@ -13,7 +13,9 @@ another.
   the platform (the process died between the request and the commit). If the adapter can check
   (``Sender.confirm``, Slack via message metadata), the row is marked sent without a second send;
   otherwise it is sent again (Telegram's Bot API cannot tell), which is the one case where a
-  message can arrive twice.
+  message can arrive twice. So that a crash can leave at most one such row, a process sends to a
+  platform that cannot confirm one row at a time: the send and the recording of its outcome hold
+  that platform's lock (other platforms, and other replicas, go on meanwhile).
 * **Limits.** Adapters state their platform's limits (:class:`Limits`). They are kept in the
   ``pacing`` table, so all replicas share them: a conversation that would exceed its limit waits
   (its row is put back until then) while the other conversations go on, and the platform-wide
@@ -66,6 +68,8 @@ BATCH = 50
 #: sends in flight at once per platform (to different conversations), so a platform's request
 #: round trip does not cap the rate its limits allow
 CONCURRENCY = 8
+#: rows claimed at once for a platform that cannot confirm a row in doubt (they are sent one by one)
+SERIAL_BATCH = 8
 #: platform-wide send slots reserved per database round trip
 SLOTS = 4
 #: stay this much under a platform's stated limits, so timing jitter never provokes a 429
@@ -180,6 +184,8 @@ class Delivery:
         self._slot_locks: dict[str, asyncio.Lock] = {}
         #: results that could not be recorded (database gone): row id → values to write
         self._unrecorded: dict[int, dict[str, Any]] = {}
+        #: platform → the lock that keeps one send in flight, for platforms that cannot confirm
+        self._serial: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------ the loop
     async def flush(self) -> int:
@@ -207,7 +213,7 @@ class Delivery:
 
     async def _claim(self, platform: str) -> list[Claimed]:
         now = self.clock.now()
-        queued = aliased(OutboxMessage)
+        queued = _QUEUED
         heads = (  # the oldest unsent row of each conversation: only those may go now
             select(func.min(queued.id))
             .where(queued.platform == platform, queued.state.in_(("pending", "sending")))
@@ -218,7 +224,7 @@ class Delivery:
             .where(OutboxMessage.id.in_(heads))
             .where(or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now))
             .order_by(OutboxMessage.id)
-            .limit(self.batch)
+            .limit(self.batch if self.confirms(platform) else min(self.batch, SERIAL_BATCH))
         )
         if self.db.is_postgres:
             query = query.with_for_update(of=OutboxMessage, skip_locked=True)
@@ -237,8 +243,7 @@ class Delivery:
     async def _deliver(self, item: Claimed) -> int:
         """Send one claimed row (or put it back); 1 when it was sent."""
         row = item.row
-        if self.clock.now() > item.lease_until - self.safety:  # another replica may take it soon
-            await self._put_back(row.id, None)
+        if await self._too_late(item):
             return 0
         if item.in_doubt and await self._confirmed(row):
             return 1
@@ -246,8 +251,30 @@ class Delivery:
         if wait is not None:  # keep per-chat order: this conversation waits, the others go on
             await self._put_back(row.id, wait)
             return 0
-        await self._platform_slot(row.platform)
-        return await self._send(item)
+        if self.confirms(row.platform):
+            await self._platform_slot(row.platform)
+            return await self._send(item)
+        async with self._serial.setdefault(row.platform, asyncio.Lock()):  # at most one row in doubt
+            if await self._too_late(item):
+                return 0
+            await self._platform_slot(row.platform)
+            return await self._send(item)
+
+    async def _too_late(self, item: Claimed) -> bool:
+        """Put the row back when its claim is about to run out (another replica may take it soon)."""
+        if self.clock.now() <= item.lease_until - self.safety:
+            return False
+        await self._put_back(item.row.id, None)
+        return True
+
+    def confirms(self, platform: str) -> bool:
+        """Whether ``platform``'s sender can tell if a row in doubt arrived (its capabilities say
+        so, or it offers ``confirm``)."""
+        sender = self.senders[platform]
+        capabilities = getattr(sender, "capabilities", None)
+        if capabilities is not None and hasattr(capabilities, "confirms"):
+            return bool(capabilities.confirms)
+        return callable(getattr(sender, "confirm", None))
 
     # ------------------------------------------------------------------ limits, shared via the database
     def _limits(self, platform: str) -> Limits:
@@ -461,6 +488,11 @@ class Delivery:
                                               attempts=OutboxMessage.attempts - 1))
         self._claimed.clear()
         return len(ids)
+
+
+#: the outbox once more, for the "oldest unsent row of each conversation" subquery (made once: building
+#: an alias's columns costs milliseconds, more than the claim query itself)
+_QUEUED = aliased(OutboxMessage)
 
 
 def _pace_key(row: OutboxMessage) -> str:

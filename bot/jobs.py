@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
@@ -34,16 +33,18 @@ DEFAULT_GRACE = timedelta(hours=3)
 
 async def plan(session: AsyncSession, *, key: str, network_id: int, kind: str, due_at: datetime,
                payload: dict[str, Any] | None = None) -> bool:
-    """Plan work once: insert the row unless ``key`` exists. Returns True when inserted."""
-    exists = await session.scalar(select(Job.id).where(Job.key == key))
-    if exists is not None:
-        return False
-    try:
-        async with session.begin_nested():
-            session.add(Job(key=key, network_id=network_id, kind=kind, due_at=due_at, payload=payload or {}))
-    except IntegrityError:  # planned concurrently by another process
-        return False
-    return True
+    """Plan work once: insert the row unless ``key`` exists. Returns True when inserted.
+
+    One statement (``INSERT … ON CONFLICT (key) DO NOTHING``), also when another process plans the
+    same key at the same moment: no look-up first, no savepoint."""
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    inserted = await session.scalar(
+        insert(Job).values(key=key, network_id=network_id, kind=kind, due_at=due_at, payload=payload or {})
+        .on_conflict_do_nothing(index_elements=["key"]).returning(Job.id))
+    return inserted is not None
 
 
 async def unplan(session: AsyncSession, network_id: int, kind: str) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -148,12 +149,14 @@ class Member(Base):
 
 
 class Meeting(Base):
-    """A session (bijeenkomst) of the network."""
+    """A session (bijeenkomst) of the network; ``nr`` numbers them per network (1, 2, 3 …)."""
 
     __tablename__ = "meetings"
+    __table_args__ = (UniqueConstraint("network_id", "nr"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    nr: Mapped[int] = mapped_column(Integer)
     starts_at: Mapped[datetime]
     ends_at: Mapped[datetime]
     place: Mapped[str] = mapped_column(String(300))
@@ -274,13 +277,16 @@ class Round(Base):
     """An action-learning round (actieleren): five steps, led by a facilitator.
 
     ``active_chat`` holds the chat id while the round is open and NULL afterwards; its unique
-    constraint is what makes two simultaneous starts in one chat give one round.
+    constraint is what makes two simultaneous starts in one chat give one round. ``nr`` numbers the
+    rounds per network.
     """
 
     __tablename__ = "rounds"
+    __table_args__ = (UniqueConstraint("network_id", "nr"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    nr: Mapped[int] = mapped_column(Integer)
     chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
     active_chat: Mapped[int | None] = mapped_column(Integer, unique=True)
     state: Mapped[str] = mapped_column(String(10), default="running")  # running, paused, closed, stopped
@@ -310,12 +316,15 @@ class RoundEntry(Base):
 
 
 class Action(Base):
-    """Who does what by when; followed up on the due date (plan-do-check-act)."""
+    """Who does what by when; followed up on the due date (plan-do-check-act). ``nr`` numbers the
+    actions per network."""
 
     __tablename__ = "actions"
+    __table_args__ = (UniqueConstraint("network_id", "nr"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    nr: Mapped[int] = mapped_column(Integer)
     round_id: Mapped[int | None] = mapped_column(ForeignKey("rounds.id", ondelete="SET NULL"))
     owner_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
@@ -402,6 +411,20 @@ class MeetingInput(Base):
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+
+
+class Counter(Base):
+    """The last number handed out per network and kind (``meeting``, ``round``, ``action``,
+    ``announcement``, ``idea``, ``decision``): members see 1, 2, 3 … in their own network, never a
+    database id. Taking a number updates this row (see :func:`bot.numbers.next_nr`), which
+    serialises concurrent inserts of one kind in one network, also across replicas; a number is
+    never handed out twice, also not after the row it went to was deleted."""
+
+    __tablename__ = "counters"
+
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer)
 
 
 class Pacing(Base):
@@ -521,3 +544,75 @@ class SlackEvent(Base):
 
     event_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+# ---------------------------------------------------------------------------- Microsoft Teams (adapter tables)
+# What the Teams adapter keeps so that any replica can post later (Bot Framework "conversation
+# references"): no message text. Teams ids can be longer than the core's 100-character ids, so the
+# core gets a short id (the conversation id itself when it fits, else a hash; a person's Entra
+# object id) and these tables map it back.
+
+
+class TeamsConversation(Base):
+    """A Teams conversation the bot is in (channel, group chat or 1:1): where to post to it."""
+
+    __tablename__ = "teams_conversations"
+
+    #: the core's chat id for it (``Chat.chat_id``, ``OutboxMessage.chat_id``)
+    chat_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    #: Teams' conversation id (without a ``;messageid=`` thread suffix)
+    conversation_id: Mapped[str] = mapped_column(Text)
+    #: the Bot Connector address for it, with its regional path (``…/emea/``)
+    service_url: Mapped[str] = mapped_column(String(500))
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    #: ``channel``, ``groupChat`` or ``personal``
+    kind: Mapped[str] = mapped_column(String(20))
+    team_id: Mapped[str | None] = mapped_column(String(200))
+    #: the bot's own id in it (``28:<app id>``)
+    bot_id: Mapped[str] = mapped_column(String(200))
+    #: False once the app was removed from it (nothing is posted there any more)
+    installed: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime]
+
+
+class TeamsUser(Base):
+    """A person the bot met in Teams: how to reach them privately."""
+
+    __tablename__ = "teams_users"
+
+    #: the core's user id for them (their Entra object id)
+    user_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    #: their Bot Framework id (``29:…``)
+    teams_id: Mapped[str] = mapped_column(Text)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    service_url: Mapped[str] = mapped_column(String(500))
+    #: the 1:1 conversation with the bot, once one exists
+    personal_conversation_id: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_at: Mapped[datetime]
+
+
+class TeamsAsker(Base):
+    """A person's latest message in a group conversation and its thread, so an answer meant for
+    them alone is posted as a reply there (Teams has no "only you see this" for bots)."""
+
+    __tablename__ = "teams_askers"
+
+    chat_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(100))
+    #: the channel thread the message was in (its root message id), if any
+    thread: Mapped[str | None] = mapped_column(String(100), default=None)
+    seen_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class TeamsFile(Base):
+    """A file offered in Teams as a signed, expiring download link; deleted once expired."""
+
+    __tablename__ = "teams_files"
+
+    #: SHA-256 (hex) of the random id in the link: the database alone does not give the link
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    mime: Mapped[str] = mapped_column(String(100))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    expires_at: Mapped[datetime] = mapped_column(index=True)

@@ -128,8 +128,8 @@ class SlackStandin:
     clock: Callable[[], datetime] | None = None
 
     def __post_init__(self) -> None:
-        self._throttle: list[float] = []
-        self._throttle_method: dict[str, list[float]] = {}
+        self._throttle: list[float | None] = []
+        self._throttle_method: dict[str, list[float | None]] = {}
         self._files = itertools.count(1)
         self._errors: dict[str, list[str]] = {}
         self._ts = itertools.count(1)
@@ -145,13 +145,12 @@ class SlackStandin:
         """The Web API base URL (for ``SLACK_API_URL``)."""
         return f"http://127.0.0.1:{self.port}/api/"
 
-    def throttle_next(self, n: int, retry_after: float = 1, method: str | None = None) -> None:
+    def throttle_next(self, n: int, retry_after: float = 1, method: str | None = None, after: int = 0) -> None:
         """Answer the next ``n`` calls (of ``method``, else of any method) with 429 and
-        ``Retry-After``; ``method="upload"`` throttles the POSTs to the upload URL."""
-        if method is None:
-            self._throttle.extend([retry_after] * n)
-        else:
-            self._throttle_method.setdefault(method, []).extend([retry_after] * n)
+        ``Retry-After``, after letting ``after`` of them through; ``method="upload"`` throttles the
+        POSTs to the upload URL."""
+        queue = self._throttle if method is None else self._throttle_method.setdefault(method, [])
+        queue.extend([None] * after + [retry_after] * n)
 
     def workspace(
         self,
@@ -266,6 +265,7 @@ class SlackStandin:
             return web.json_response({"ok": False, "error": str(exc)})
 
     def _throttled(self, method: str) -> float | None:
+        """The Retry-After for this call, or None to let it through."""
         if self._throttle:
             return self._throttle.pop(0)
         if self._throttle_method.get(method):

@@ -3,12 +3,14 @@
 It serves ``/bot<token>/<method>`` with the documented answer shape (``{"ok": true, "result": …}``
 or ``{"ok": false, "error_code": …, "description": …, "parameters": …}``), records every call,
 hands out the updates a test queued (getUpdates honours ``offset`` and returns quickly), and can
-be told to refuse calls (429 with retry_after, 403 / 400 with a description). Files sent with
+be told to refuse calls (429 with retry_after, 403 / 400 with a description). A client may put a
+prefix before ``/bot<token>`` (``/r1/bot<token>/sendMessage``): each call records it as ``via``. Files sent with
 sendDocument / sendPhoto (multipart) are recorded as :class:`Upload` values with their bytes.
 
 For fault and load tests it can also enforce the documented sending limits (``enforce_limits``:
 one message per second per chat, 20 per minute per group, 30 per second overall; a call over a
-limit gets 429 and is counted in ``throttled``), add latency (``delay``), and fail a fraction of
+limit gets 429 and is counted in ``throttled``), add latency (``delay``, and up to ``jitter``
+more at random), and fail a fraction of
 the send calls at random (``faults``: 429 with retry_after, 500, or no answer until the client
 gives up), without processing them.
 """
@@ -66,6 +68,8 @@ class Call:
     params: dict[str, Any]
     status: int = 200
     result: Any = None
+    #: the path prefix the call came by (``/<via>/bot<token>/…``), so a test can tell its clients apart
+    via: str | None = None
     #: when it arrived, by the stand-in's ``clock`` (a test's virtual clock), if it has one
     at: datetime | None = None
 
@@ -102,6 +106,8 @@ class StandIn:
     #: fault and load testing (see the module docstring)
     enforce_limits: bool = False
     delay: float = 0.0
+    #: a further delay of up to this many seconds per send call, at random (answer latency)
+    jitter: float = 0.0
     faults: float = 0.0
     #: how long a "no answer" fault holds the request (longer than the client's timeout)
     hang: float = 2.0
@@ -113,16 +119,19 @@ class StandIn:
     throttled_by: dict[str, int] = field(default_factory=lambda: {"all": 0, "chat": 0, "minute": 0})
     injected: dict[str, int] = field(default_factory=lambda: {"429": 0, "500": 0, "timeout": 0})
     _rng: random.Random = field(default_factory=random.Random)
+    _latency: random.Random = field(default_factory=random.Random)
     _recent: dict[Any, deque[float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rng.seed(self.seed)
+        self._latency.seed(self.seed + 1)
 
     # ------------------------------------------------------------------ server
     async def start(self) -> str:
         """Serve on a free port of 127.0.0.1; return the base URL."""
         app = web.Application(client_max_size=MAX_BODY)
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
+        app.router.add_route("*", "/{via}/bot{token}/{method}", self._handle)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -160,7 +169,7 @@ class StandIn:
     async def _handle(self, request: web.Request) -> web.Response:
         method = request.match_info["method"]
         params = await self._params(request)
-        call = Call(method, params, at=self.clock() if self.clock else None)
+        call = Call(method, params, via=request.match_info.get("via"), at=self.clock() if self.clock else None)
         self.calls.append(call)
         if request.match_info["token"] != self.token:
             call.status = 401
@@ -172,8 +181,8 @@ class StandIn:
                                       "description": f"Bad Request: there is no {field_name} in the request"},
                                      status=400)
         if method in SEND_METHODS:
-            if self.delay:
-                await asyncio.sleep(self.delay)
+            if self.delay or self.jitter:
+                await asyncio.sleep(self.delay + self._latency.uniform(0, self.jitter))
             trouble = await self._trouble(params)
             if trouble is not None:
                 call.status = trouble.status

@@ -4,7 +4,7 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PLATFORM_SDKS = {"slack_bolt", "slack_sdk", "telegram"}
+PLATFORM_SDKS = {"slack_bolt", "slack_sdk", "telegram", "microsoft_agents", "microsoft_teams", "botbuilder", "jwt"}
 
 
 def imported_modules(path: Path) -> set[str]:

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 from adapters.telegram import adapter as telegram
+from bamboe.features import FEATURES
 from bamboe.settings import Settings
 from bot.cleaning import clean, is_outage
 from bot.events import ChatRef, MessageIn, Person, Unavailable
@@ -121,7 +122,7 @@ async def test_core_drops_a_deterministic_error_and_reports_an_outage(sqlite_url
     from bot.database import Database, create_engine
     from tests.conftest import local
 
-    core = Core(Database(create_engine(sqlite_url)), VirtualClock(local(2026, 1, 5, 9, 0)))
+    core = Core(Database(create_engine(sqlite_url)), VirtualClock(local(2026, 1, 5, 9, 0)), FEATURES)
     event = MessageIn(ChatRef("telegram", "-1", "Groep"), Person("1", "Anna"), "/status")
     tries: list[int] = []
 

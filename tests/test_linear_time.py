@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from adapters.slack import render as slack_render
 from adapters.telegram import render as telegram_render
 from bot import guard, markup, parsing, privacy
-from bot.features.commands import split_command
+from bot.core import split_command
+from bot.features.report.period import parse_period
 from bot.parsing import UserError
-from bot.report.period import parse_period
 
 N = 1000
 BOUND = 9.0

@@ -125,7 +125,7 @@ async def test_rate_limited_upload_retries_the_files_only(method):
             await s.send(message)
         assert caught.value.seconds == (3 if method != "upload" else 5)
         (post,) = slack.posts()
-        assert slack.shared == [] and s.text_sent == {7: post.result["ts"]}
+        assert slack.shared == [] and s.text_sent == {7: [post.result["ts"]]}
         assert await s.send(message) == post.result["ts"]
         assert len(slack.posts()) == 1 and len(slack.shared) == 1
         assert s.text_sent == {}
@@ -137,7 +137,7 @@ async def test_transient_upload_failure_then_retry_does_not_repeat_the_text():
         message = msg(Address("slack", CHANNEL))
         with pytest.raises(RuntimeError):
             await s.send(message)
-        assert s.text_sent == {7: "1767600000.000001"}
+        assert s.text_sent == {7: ["1767600000.000001"]}
         assert await s.send(message) == "1767600000.000001"
         assert len(slack.posts()) == 1 and len(slack.shared) == 1
         # another message (another outbox row) with the same content is posted as usual
@@ -179,7 +179,7 @@ async def test_buttons_and_files_together():
 async def test_pending_files_are_bounded():
     async with sender() as (s, slack):
         for i in range(PENDING_FILES + 5):
-            s._remember(i, "x")
+            s._remember(i, ["x"])
         assert len(s.text_sent) == PENDING_FILES and next(iter(s.text_sent)) == 5
 
 
@@ -187,3 +187,27 @@ def test_filename_gets_an_extension_from_the_mime_type():
     assert filename(Attachment("rapport", "application/pdf", b"x")) == "rapport.pdf"
     assert filename(Attachment("rapport.html", "text/html", b"x")) == "rapport.html"
     assert filename(Attachment(" ", "image/png", b"x")) == "bestand.png"
+
+
+async def test_a_long_text_goes_as_several_posts_and_a_retry_posts_only_what_is_missing():
+    from adapters.slack.adapter import CAPABILITIES
+
+    text = "\n".join(f"*Regel {i}*: " + "woord & " * 20 for i in range(60))  # ≈ 14,000 characters of mrkdwn
+    message = Outgoing(Address("slack", CHANNEL, None, "1767600000.000042"), "x", text, (Button("Klaar", "x:1"),),
+                       outbox_id=9)
+    async with sender() as (s, slack):
+        slack.throttle_next(1, retry_after=2, method="chat.postMessage", after=1)  # the second post is refused
+        with pytest.raises(RetryAfter):
+            await s.send(message)
+        first = slack.posts()[0].result["ts"]
+        assert s.text_sent == {9: [first]}
+        assert await s.send(message) == first
+        posts = [c for c in slack.posts() if c.result is not None]
+        assert len(posts) >= 5 and len({c.params["text"] for c in posts}) == len(posts)  # none posted twice
+        for call in posts:
+            shown = "\n".join(b["text"]["text"] for b in call.params.get("blocks", []) if b["type"] == "section")
+            assert len(shown or call.params["text"]) <= CAPABILITIES.max_text
+            assert call.params["thread_ts"] == "1767600000.000042"
+        assert [bool(c.params.get("blocks")) for c in posts] == [False] * (len(posts) - 1) + [True]
+        assert [bool(c.params.get("metadata")) for c in posts] == [False] * (len(posts) - 1) + [True]
+        assert s.text_sent == {}

@@ -61,32 +61,32 @@ def test_even_raw_text_renders_inert(text):
 def test_blocks_with_buttons():
     blocks = render.blocks("*Ronde* gestart", (Button("Ik breng een casus in", "round:volunteer:1"),
                                               Button("x" * 100, "action:2")))
-    assert blocks[0] == {"type": "rich_text", "elements": [{"type": "rich_text_section", "elements": [
-        {"type": "text", "text": "Ronde", "style": {"bold": True}}, {"type": "text", "text": " gestart"}]}]}
+    assert blocks[0] == {"type": "section", "text": {"type": "mrkdwn", "text": "*Ronde* gestart", "verbatim": True}}
     elements = blocks[1]["elements"]
     assert [e["value"] for e in elements] == ["round:volunteer:1", "action:2"]
     assert [e["action_id"] for e in elements] == ["bamboe_0", "bamboe_1"]
     assert len(elements[1]["text"]["text"]) == render.BUTTON_LABEL_LIMIT
 
 
-def block_texts(blocks: list[dict]) -> list[str]:
-    return ["".join(e["text"] for e in b["elements"][0]["elements"]) for b in blocks if b["type"] == "rich_text"]
-
-
-def test_long_text_is_split_into_blocks_at_line_ends():
+def test_long_text_is_split_into_sections_at_line_ends():
     text = "\n".join(f"regel {i} " + "x" * 90 for i in range(100))
-    pieces = block_texts(render.blocks(text, (Button("ok", "a"),)))
-    assert len(pieces) > 1 and all(len(p) <= render.SECTION_LIMIT for p in pieces)
-    assert all(p.endswith("\n") for p in pieces[:-1]) and "".join(pieces) == text
-    assert "".join(block_texts(render.blocks("y" * 7000))) == "y" * 7000  # no line end: cut at the limit
+    blocks = render.blocks(text, (Button("ok", "a"),))
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert len(sections) > 1 and all(len(s) <= render.SECTION_LIMIT for s in sections)
+    assert "\n".join(sections) == text
 
 
-@pytest.mark.parametrize("name", ["Venlo *vet* _schuin_", "a*b*c _d_ ~e~ `f` *", "<!channel> &amp; <@U1>"])
+def test_split_never_cuts_an_entity():
+    pieces = render.split_lines("a" * 2998 + "&amp;bc", 3000)
+    assert pieces == ["a" * 2998, "&amp;bc"]
+
+
+@pytest.mark.parametrize("name", ["Venlo *vet* _schuin_", "a*b*c _d_ ~e~ `f` * <!channel> &amp; <@U1>"])
 def test_user_text_stays_literal_and_keeps_the_bots_formatting(name: str) -> None:
     """Issue 17, item 14: a member's markers neither style their words nor break the bot's bold."""
     rendered = i18n.t("nl", "network.welcome", name=name)  # "… Ik help *{name}* om …"
-    (block,) = render.blocks(rendered)
-    elements = block["elements"][0]["elements"]
+    assert render.needs_rich_text(rendered)
+    elements = render.rich_text(rendered)["elements"][0]["elements"]
     assert {e["type"] for e in elements} == {"text"}  # never a mention, broadcast or link element
     shown = "".join(s.text for s in spans(escape(name)))  # as typed ("@" gets a word joiner)
     assert {"type": "text", "text": shown, "style": {"bold": True}} in elements  # bold, literal
@@ -143,3 +143,25 @@ def test_error_translation():
         assert isinstance(translate_error(_error(200, {"ok": False, "error": code})), Undeliverable)
     transient = translate_error(_error(200, {"ok": False, "error": "internal_error"}))
     assert not isinstance(transient, Undeliverable | RetryAfter)
+
+
+def test_text_showing_styling_characters_goes_as_rich_text():
+    echoed = "Naam: " + escape("*vet* _schuin_ ~weg~ `x` <!here> & @channel")
+    assert render.needs_rich_text(echoed)
+    assert not render.needs_rich_text("*Vet* en _schuin_ en `code`")  # styling the core meant
+    assert not render.needs_rich_text("Typ ⟦pauze 2w⟧")  # a command reference is not literal text
+    block = render.rich_text("*Let op:* " + escape("*vet* <!here>") + " ⟦vier iets⟧")
+    (section,) = block["elements"]
+    assert block["type"] == "rich_text" and section["type"] == "rich_text_section"
+    assert section["elements"] == [
+        {"type": "text", "text": "Let op:", "style": {"bold": True}},
+        {"type": "text", "text": " *vet* <!here> "},
+        {"type": "text", "text": "/vier iets"},
+    ]
+
+
+def test_text_is_split_at_line_ends_and_never_after_a_backslash():
+    text = "\n".join(f"*regel {i}*" for i in range(10))
+    pieces = render.split_text(text, 25)
+    assert all(len(p) <= 25 for p in pieces) and "\n".join(pieces) == text
+    assert render.split_text("a" * 9 + "\\*" + "b" * 5, 10) == ["a" * 9, "\\*" + "b" * 5]

@@ -459,12 +459,11 @@ async def test_rejected_token_fails_start_clearly(api: StandIn) -> None:
         assert "123:ABC" not in str(err.value)
 
 
-async def test_an_answer_replies_to_the_message_it_answers_when_the_runtime_says_so(api: StandIn) -> None:
-    """With the core's answers passed back (outbox ids), a quick second message does not steal the reply."""
-    answer = Outgoing(Address("telegram", str(GROUP_ID), "1001"), "status", "Status", outbox_id=5, ephemeral=True)
-
-    async def core(event: Any) -> list[Outgoing]:
-        return [answer] if getattr(event, "text", "") == "/status" else []
+async def test_an_answer_replies_to_the_message_in_its_outbox_row(api: StandIn) -> None:
+    """The message an answer quotes comes with the answer (``Outgoing.reply_to``), in the topic that
+    message was in; a later message of the same member does not take the reply."""
+    async def core(_: Any) -> None:
+        return None
 
     adapter = build(Settings(_env_file=None, telegram_bot_token=api.token, telegram_api_url=api.url + "/bot"), core)
     try:
@@ -476,9 +475,13 @@ async def test_an_answer_replies_to_the_message_it_answers_when_the_runtime_says
             if any((c.params.get("offset") or 0) > 2 for c in api.of("getUpdates")):
                 break
             await asyncio.sleep(0.05)
-        await adapter.send(answer)
-        (sent,) = api.sent(GROUP_ID)
-        assert sent["reply_parameters"]["message_id"] == asked["message_id"] and sent["message_thread_id"] == 9
+        await adapter.send(Outgoing(Address("telegram", str(GROUP_ID), "1001"), "status", "Status", outbox_id=5,
+                                    ephemeral=True, reply_to=str(asked["message_id"])))
+        await adapter.send(Outgoing(Address("telegram", str(GROUP_ID), "1001"), "status", "Zonder", outbox_id=6,
+                                    ephemeral=True))
+        quoted, alone = api.sent(GROUP_ID)
+        assert quoted["reply_parameters"]["message_id"] == asked["message_id"] and quoted["message_thread_id"] == 9
+        assert "reply_parameters" not in alone and "message_thread_id" not in alone
     finally:
         await adapter.stop()
 

@@ -25,7 +25,7 @@ from bot.delivery import Delivery
 from bot.events import ButtonPress, ChatRef, MemberJoined, MemberLeft, MessageIn, Outgoing, Person
 from bot.features.network import PERSPECTIVE_ALIASES
 from bot.markup import plain, with_commands
-from bot.models import Chat, Network
+from bot.models import Base, Chat, Network
 from bot.platform import Capabilities
 from bot.registry import Feature
 
@@ -67,6 +67,28 @@ class Sent:
         return line
 
 
+def split_lines(text: str, limit: int) -> list[str]:
+    """``text`` in parts of at most ``limit`` characters, cut between lines (a line longer than
+    that between words), so the markup of each line stays whole."""
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            cut = line.rfind(" ", 0, limit) + 1 or limit
+            parts.append(line[:cut])
+            line = line[cut:]
+        if current and len(current) + 1 + len(line) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    parts.append(current)
+    return parts
+
+
 def console_command(reference: str) -> str:
     """A command reference as typed in the console (as on Telegram): ``/pauze 2w``."""
     return "/" + reference
@@ -87,22 +109,25 @@ class Recorder:
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def send(self, message: Outgoing) -> str:
-        """Record ``message`` and return its message id."""
+        """Record ``message`` (as several parts when it is longer than ``capabilities.max_text``,
+        the buttons and files with the last) and return the last part's message id."""
         addr = message.address
         to = "group" if addr.chat_id is not None else f"dm:{addr.user_id}"
-        buttons = [(b.label, b.action) for b in message.buttons]
-        text = with_commands(message.text, console_command)
-        sent = Sent(self.clock.now(), to, message.kind, text, buttons, dict(message.meta),
-                    f"m{next(self._ids)}", addr.user_id if message.ephemeral else None,
-                    [(f.name, f.mime, f.data) for f in message.files])
-        if self.files_dir is not None:
-            for name, _, data in sent.files:
-                path = self.files_dir / f"{sent.message_id}-{Path(name).name}"
-                path.write_bytes(data)
-                sent.paths.append(str(path))
-        self.sent.append(sent)
-        for listener in self.listeners:
-            listener(sent)
+        parts = split_lines(with_commands(message.text, console_command), self.capabilities.max_text)
+        for number, text in enumerate(parts, 1):
+            last = number == len(parts)
+            sent = Sent(self.clock.now(), to, message.kind, text,
+                        [(b.label, b.action) for b in message.buttons] if last else [], dict(message.meta),
+                        f"m{next(self._ids)}", addr.user_id if message.ephemeral else None,
+                        [(f.name, f.mime, f.data) for f in message.files] if last else [])
+            if self.files_dir is not None:
+                for name, _, data in sent.files:
+                    path = self.files_dir / f"{sent.message_id}-{Path(name).name}"
+                    path.write_bytes(data)
+                    sent.paths.append(str(path))
+            self.sent.append(sent)
+            for listener in self.listeners:
+                listener(sent)
         return sent.message_id
 
     def latest(self, kind: str, *, to: str | None = None) -> Sent | None:
@@ -133,10 +158,19 @@ class Harness:
         self._message_ids = itertools.count(1)
 
     @classmethod
-    async def open(cls, url: str, start: datetime, chat_id: str = "group") -> Harness:
-        """Open (and migrate) the database at ``url`` and return a harness on it."""
-        db = Database(create_engine(url))
-        await upgrade(db.engine)
+    async def open(cls, url: str, start: datetime, chat_id: str = "group", *, fresh: bool = False) -> Harness:
+        """Open (and migrate) the database at ``url`` and return a harness on it (SQLite runs in
+        this thread: :mod:`bot.sqlite_inline`).
+
+        ``fresh``: ``url`` is a new, private, empty database (``simulate``'s temporary file): its
+        tables are made from the models in one go instead of by replaying every migration (the
+        result is the same schema; tests/test_migrations.py checks that)."""
+        db = Database(create_engine(url, inline=True))
+        if fresh:
+            async with db.engine.begin() as conn:
+                await conn.run_sync(Base.metadata.create_all)
+        else:
+            await upgrade(db.engine)
         return cls(db, VirtualClock(start), chat_id)
 
     async def close(self) -> None:
@@ -178,6 +212,8 @@ class Harness:
             await self.core.run_due()
             await self.delivery.flush()
         self.clock.set(target)
+        # also what the loop above cannot see: jobs whose lease ran out (a process died after
+        # claiming them) and messages another process left in the outbox
         await self.core.run_due()
         await self.delivery.flush()
 

@@ -132,7 +132,7 @@ async def run(scenario: Scenario, *, database_url: str | None, out: TextIO, file
     with tempfile.TemporaryDirectory(prefix="bamboe-sim-") as tmp:
         url = database_url or sqlite_url_for(Path(tmp) / "simulate.sqlite3")
         chat_id = "sim-" + _SLUG.sub("-", str(scenario.network["name"]).lower()).strip("-")
-        harness = await Harness.open(url, scenario.start, chat_id)
+        harness = await Harness.open(url, scenario.start, chat_id, fresh=database_url is None)
         timezone = str(scenario.network.get("timezone", "Europe/Amsterdam"))
 
         def emit(sent: Sent) -> None:

@@ -3,14 +3,9 @@ r"""The Slack adapter: slack-bolt's ``AsyncApp`` in Socket Mode or HTTP mode, fo
 
 Inbound: slash commands (``/bamboe <command>`` and the shortcuts), channel and DM messages,
 button presses and membership events become the core's dataclasses and go to ``inbound``.
-Slash commands and buttons are acknowledged first (Slack wants an answer within 3 seconds) and
-the core's work happens afterwards. Events (messages, joins, leaves) are acknowledged only once
-the core has them (bolt's ``process_before_response``): when the database is down the core raises
-:class:`~bot.events.Unavailable` and the event is not acknowledged (HTTP mode answers 503, Socket
-Mode sends no ack), so Slack sends it again (``X-Slack-Retry-Num``: at once, after one minute,
-after five). Events Slack retries are handled once, also when the retry reaches another
-replica: handled ``event_id``\ s are shared in the database (see :mod:`.store`); an event the core
-could not take is forgotten there again, so its retry is handled.
+Every request is acknowledged first (Slack wants an answer within 3 seconds); the core's work
+happens afterwards. Events Slack retries are handled once, also when the retry reaches another
+replica: handled ``event_id``\ s are shared in the database (see :mod:`.store`).
 
 Outbound: :class:`SlackSender` turns :class:`~bot.events.Outgoing` into ``chat.postMessage``,
 ``chat.postEphemeral`` or a DM, with all text escaped for mrkdwn (see :mod:`.render`). Files go
@@ -180,27 +175,30 @@ class SlackSender:
         self.directory = directory
         #: user id → the bot's IM channel with them
         self.im_channels: dict[str, str] = {}
-        #: outbox id → ``ts`` of a message whose text was sent but whose files were not (yet):
-        #: a retry uploads the files only, so the text is not posted twice (this process only)
-        self.text_sent: OrderedDict[int, str | None] = OrderedDict()
+        #: outbox id → ``ts`` of the posts of a message that went out while the rest (more posts of
+        #: a long text, the files) did not (yet): a retry posts only what is missing (this process only)
+        self.text_sent: OrderedDict[int, list[str | None]] = OrderedDict()
 
     async def send(self, message: Outgoing) -> str | None:
-        """Post ``message`` and then its files; return the text's ``ts``.
+        """Post ``message`` (a text longer than ``capabilities.max_text`` as several posts, buttons on
+        the last; a text showing ``* _ ~ ``` as characters as rich_text blocks) and then its files;
+        return the first post's ``ts``.
 
-        Raises ``Undeliverable``/``RetryAfter`` as documented. When the text went out but the
-        files failed, a retry of the same outbox row skips the text and uploads the files only.
+        Raises ``Undeliverable``/``RetryAfter`` as documented. A retry of the same outbox row goes
+        on where the last attempt stopped: posts that went out are not posted again, and when only
+        the files failed, only they are uploaded.
         """
         key = message.outbox_id
         client = self.client
         try:
             if self.directory is not None:
                 client = await self.directory.client_for(message.address)
-            if key is not None and key in self.text_sent:
-                ts = self.text_sent[key]
-            else:
-                ts = await self._send_text(client, message)
-                if message.files and key is not None:
-                    self._remember(key, ts)
+            posts = self._posts(message)
+            done = list(self.text_sent.get(key, [])) if key is not None else []
+            for index in range(len(done), len(posts)):
+                done.append(await self._post(client, message, posts[index], last=index == len(posts) - 1))
+                if key is not None and (index < len(posts) - 1 or message.files):
+                    self._remember(key, done)
             if message.files:
                 await self._send_files(client, message)
         except SlackApiError as exc:
@@ -214,31 +212,48 @@ class SlackSender:
             raise upload_error(exc) from None
         if key is not None:
             self.text_sent.pop(key, None)
-        return ts
+        return done[0] if done else None
 
-    def _remember(self, key: int, ts: str | None) -> None:
-        self.text_sent[key] = ts
+    def _remember(self, key: int, posted: list[str | None]) -> None:
+        self.text_sent[key] = list(posted)
         self.text_sent.move_to_end(key)
         while len(self.text_sent) > PENDING_FILES:
             self.text_sent.popitem(last=False)
 
-    async def _send_text(self, client: AsyncWebClient, message: Outgoing) -> str | None:
-        """Post the text (and buttons); None without posting when there is only a file to send."""
-        addr = message.address
+    @staticmethod
+    def _posts(message: Outgoing) -> list[dict[str, Any]]:
+        """The arguments of each post the text needs: none when there is only a file to send, one
+        per ``max_text`` characters of mrkdwn otherwise (Slack's limit for a section block; plain
+        text beyond 40,000 characters Slack would cut off), cut at line ends where it can; the
+        buttons go with the last."""
         if message.files and not message.buttons and not str(message.text).strip():
-            return None
-        # the text as rich_text blocks: literal whatever a member wrote (see render); ``text`` is
-        # only the notification fallback
-        args: dict[str, Any] = {"text": render.fallback(message.text),
-                                "blocks": render.blocks(message.text, message.buttons)}
+            return []
+        limit = CAPABILITIES.max_text
+        if render.needs_rich_text(message.text):  # mrkdwn cannot show * _ ~ ` as characters
+            posts = [{"blocks": [render.rich_text(piece)], "text": render.fallback(piece)}
+                     for piece in render.split_text(message.text, limit)]
+            posts[-1]["blocks"] += render.actions(message.buttons)
+            return posts
+        pieces = render.split_lines(render.to_mrkdwn(message.text), limit)
+        posts = [{"text": piece} for piece in pieces]
+        if message.buttons:
+            fallback = render.fallback(message.text) if len(pieces) == 1 else pieces[-1]
+            posts[-1] = {"blocks": render.mrkdwn_blocks(pieces[-1], message.buttons), "text": fallback}
+        return posts
+
+    async def _post(self, client: AsyncWebClient, message: Outgoing, args: dict[str, Any], last: bool) -> str | None:
+        """One post of ``message``'s text: ephemeral for an answer only the asker sees. The last
+        post carries the outbox id in its metadata (see :meth:`confirm`)."""
+        addr = message.address
         if addr.thread:
-            args["thread_ts"] = addr.thread
+            args = {**args, "thread_ts": addr.thread}
         if message.ephemeral and addr.chat_id is not None and addr.user_id is not None:
             resp = await client.chat_postEphemeral(channel=addr.chat_id, user=addr.user_id, **args)
             return resp.get("message_ts")
         channel = await self._channel(client, message)
-        if message.outbox_id is not None:  # lets confirm() find it if the process dies before recording it
-            args["metadata"] = {"event_type": METADATA_EVENT, "event_payload": {"outbox_id": str(message.outbox_id)}}
+        if message.outbox_id is not None and last:  # lets confirm() find it if the process dies before recording it
+            args = {**args, "metadata": {"event_type": METADATA_EVENT,
+                                         "event_payload": {"outbox_id": str(message.outbox_id)}}}
         resp = await client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **args)
         return resp.get("ts")
 
@@ -379,8 +394,6 @@ class SlackAdapter:
         self._socket: Any = None
         self._socket_connected = False
         self._connector: asyncio.Task[None] | None = None
-        #: the core's work for commands and buttons, after their ack
-        self._work: set[asyncio.Task[None]] = set()
         bolt_logger = _quiet_logger("bamboe.slack.bolt")
         # bolt gets its own token-less client: the token comes from ``authorize`` per request
         bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=[], logger=self.client.logger)
@@ -400,9 +413,9 @@ class SlackAdapter:
             self.app = AsyncApp(
                 client=bolt_client,
                 signing_secret=secret,
+                process_before_response=True,
                 oauth_settings=oauth.oauth_settings(settings, self.installations, states, self._installed, bolt_logger),
                 logger=bolt_logger,
-                process_before_response=True,
             )
         else:
 
@@ -604,24 +617,24 @@ class SlackAdapter:
 
     # ------------------------------------------------------------------ inbound
     def _register(self) -> None:
-        """Wire bolt's listeners (plain functions: bolt injects arguments by parameter name)."""
+        """Wire bolt's listeners (plain functions: bolt injects arguments by parameter name).
+
+        Events are handled before Slack gets its answer (``process_before_response``): when the core
+        cannot take one (its database is unreachable) the answer is an error and Slack sends the
+        event again (at once, after a minute, after five minutes). Slash commands and button presses
+        are acknowledged at once and handled afterwards (bolt's lazy listeners); Slack does not
+        send those again.
+        """
         app = self.app
 
-        async def on_command(ack: Any, command: dict[str, Any], respond: Any, context: Any) -> None:
+        async def acknowledge(ack: Any) -> None:
             await ack()
-            self._after_ack(self._on_command(command, respond, context))
 
-        async def on_action(ack: Any, body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
-            await ack()
-            self._after_ack(self._on_action(body, action, context))
+        async def on_command(command: dict[str, Any], respond: Any, context: Any) -> None:
+            await self._on_command(command, respond, context)
 
-        async def on_error(error: Exception, body: dict[str, Any], response: Any) -> None:
-            """An event the core could not take (database down): 503, so Slack sends it again."""
-            if isinstance(error, Unavailable):
-                self._seen.forget(body.get("event_id"))
-                response.status, response.body = 503, ""
-            else:
-                log.error("slack: a listener failed (%s)", type(error).__name__)
+        async def on_action(body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
+            await self._on_action(body, action, context)
 
         async def on_message(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
             await self._on_message(body, event, context)
@@ -638,12 +651,20 @@ class SlackAdapter:
         async def on_tokens_revoked(event: dict[str, Any], context: Any) -> None:
             await self._on_tokens_revoked(event, context)
 
+        async def on_error(error: Exception, response: Any) -> None:
+            if isinstance(error, Unavailable):  # 503 (Socket Mode: no ack), Slack sends the event again
+                log.warning("slack: an event was not taken, the database is unavailable; Slack sends it again")
+                if response is not None:
+                    response.status, response.body = 503, ""
+            else:
+                log.error("slack: a listener failed", exc_info=error)
+
         async def on_other_event() -> None:
             """Events we receive but do not use are acknowledged and dropped."""
 
         for name in (MAIN_COMMAND, *SHORTCUTS):
-            app.command(name)(on_command)
-        app.action(re.compile("^" + re.escape(render.ACTION_PREFIX)))(on_action)
+            app.command(name)(ack=acknowledge, lazy=[on_command])
+        app.action(re.compile("^" + re.escape(render.ACTION_PREFIX)))(ack=acknowledge, lazy=[on_action])
         app.event("message")(on_message)
         app.event("member_joined_channel")(on_joined)
         app.event("member_left_channel")(on_left)
@@ -653,25 +674,16 @@ class SlackAdapter:
         app.event(re.compile(".*"))(on_other_event)
         app.error(on_error)
 
-    def _after_ack(self, work: Awaitable[None]) -> None:
-        """Run a command's or a button's work after its ack (Slack does not send those again)."""
-
-        async def run() -> None:
-            try:
-                await work
-            except Unavailable:
-                log.warning("slack: a command or button was not handled: the database is unavailable")
-
-        task = asyncio.ensure_future(run())
-        self._work.add(task)
-        task.add_done_callback(self._work.discard)
-
-    async def _hand_over(self, event: InboundEvent) -> None:
-        """Give ``event`` to the core. ``Unavailable`` goes on to bolt (an event is then not
-        acknowledged, see :meth:`_register`); anything else is logged."""
+    async def _hand_over(self, event: InboundEvent, event_id: str | None = None) -> None:
+        """Give ``event`` to the core; other failures are logged. :class:`~bot.events.Unavailable`
+        (the core's database is unreachable) is raised on: for an Events API event (``event_id``)
+        the request then fails and Slack sends it again (its id is forgotten first, or the retry
+        would count as handled already)."""
         try:
             await self.inbound(event)
         except Unavailable:
+            if event_id is not None:
+                await self._seen.forget(event_id)
             raise
         except Exception:
             log.exception("slack: handling %s failed", type(event).__name__)
@@ -725,15 +737,23 @@ class SlackAdapter:
         if not private:
             info = await self.channel_info(channel_id, command.get("channel_name"), client=client, scope=scope)
             if not info["is_member"]:  # not a network: the bot could not even answer there
-                hint = i18n.t(sender.language or i18n.DEFAULT_LANGUAGE, "slack.invite_first")
-                try:
-                    await respond(text=render.to_mrkdwn(hint), response_type="ephemeral")
-                except Exception as exc:
-                    log.warning("slack: response_url failed (%s)", type(exc).__name__)
+                await self._respond(respond, sender, "slack.invite_first")
                 return
             title = info["name"]
         chat = ChatRef(PLATFORM, channel_id, title, private=private)
-        await self._hand_over(MessageIn(chat, sender, text))
+        try:
+            await self._hand_over(MessageIn(chat, sender, text))
+        except Unavailable:  # Slack does not send a command again: ask the member to, in a moment
+            await self._respond(respond, sender, "errors.internal")
+
+    @staticmethod
+    async def _respond(respond: Callable[..., Awaitable[Any]], sender: Person, key: str) -> None:
+        """Answer a slash command through its response_url, only to the member who typed it."""
+        hint = i18n.t(sender.language or i18n.DEFAULT_LANGUAGE, key)
+        try:
+            await respond(text=render.to_mrkdwn(hint), response_type="ephemeral")
+        except Exception as exc:
+            log.warning("slack: response_url failed (%s)", type(exc).__name__)
 
     async def _on_action(self, body: dict[str, Any], action: dict[str, Any], context: Any) -> None:
         value = action.get("value")
@@ -752,9 +772,12 @@ class SlackAdapter:
             if private
             else await self.channel_title(channel, (body.get("channel") or {}).get("name"), client=client, scope=scope)
         )
-        await self._hand_over(
-            ButtonPress(ChatRef(PLATFORM, channel, title, private=private), sender, value, message_id)
-        )
+        try:
+            await self._hand_over(
+                ButtonPress(ChatRef(PLATFORM, channel, title, private=private), sender, value, message_id)
+            )
+        except Unavailable:
+            log.warning("slack: a button press was not handled, the database is unavailable")
 
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         if event.get("subtype") not in USER_SUBTYPES or event.get("bot_id") or event.get("bot_profile"):
@@ -785,7 +808,8 @@ class SlackAdapter:
                 text,
                 ts,
                 reply_to,
-            )
+            ),
+            body.get("event_id"),
         )
 
     async def _on_joined(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
@@ -803,9 +827,10 @@ class SlackAdapter:
             self._membership(channel, True, scope)
         chat = ChatRef(PLATFORM, channel, await self.channel_title(channel, client=client, scope=scope))
         if user == bot_user:
-            await self._hand_over(BotAdded(chat, added_by))
+            await self._hand_over(BotAdded(chat, added_by), body.get("event_id"))
         else:
-            await self._hand_over(MemberJoined(chat, await self.person(user, client=client, scope=scope), added_by))
+            await self._hand_over(MemberJoined(chat, await self.person(user, client=client, scope=scope), added_by),
+                                  body.get("event_id"))
 
     async def _on_left(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         user, channel = event.get("user"), event.get("channel")
@@ -818,7 +843,8 @@ class SlackAdapter:
             self._membership(channel, False, scope)
             return
         chat = ChatRef(PLATFORM, channel, await self.channel_title(channel, client=client, scope=scope))
-        await self._hand_over(MemberLeft(chat, await self.person(user, client=client, scope=scope)))
+        await self._hand_over(MemberLeft(chat, await self.person(user, client=client, scope=scope)),
+                              body.get("event_id"))
 
     async def _on_uninstalled(self, context: Any) -> None:
         """The app was removed from a workspace: drop its installation and what we recorded."""

@@ -4,13 +4,6 @@ Outgoing: every run of text is escaped for Slack (``&``, ``<``, ``>`` become ent
 text — echoed user text included — can ever form ``<!channel>``, ``<!here>``, ``<@U…>``,
 ``<#C…>``, ``<!subteam^…>`` or a link; only the styling this module adds is markup.
 
-mrkdwn has no escape for ``*``, ``_``, ``~`` and `` ` ``, so a network named ``Venlo *vet* _schuin_``
-would break the bot's own bold and style the member's words. Messages therefore go out as
-``rich_text`` blocks (:func:`rich_text`), which Slack recommends for user-defined text: each run of
-the core's markup is one ``text`` element with its style given explicitly, and the characters in
-an element are shown as they are, never parsed. The ``text`` field beside the blocks is only the
-notification fallback (:func:`fallback`).
-
 Incoming: Slack sends message text with its own entities and ``<…>`` references; they are
 turned into plain readable text before the core sees it.
 """
@@ -80,44 +73,50 @@ def fallback(text: str) -> str:
     return escape("".join(slash_command(s.text) if s.command else s.text for s in spans(str(text))))
 
 
-def rich_text(text: str, limit: int = SECTION_LIMIT) -> list[dict[str, Any]]:
-    """Core Markdown as ``rich_text`` blocks of at most ``limit`` characters each: every run is a
-    literal ``text`` element with its style (bold, italic, code), so no character a member wrote
-    can format, mention or link."""
-    result: list[dict[str, Any]] = []
-    elements: list[dict[str, Any]] = []
-    size = 0
-
-    def close() -> None:
-        nonlocal elements, size
-        if elements:
-            result.append({"type": "rich_text", "elements": [{"type": "rich_text_section", "elements": elements}]})
-        elements, size = [], 0
-
-    for span in spans(str(text)):
-        piece = slash_command(span.text) if span.command else span.text
-        style = {name: True for name in ("bold", "italic", "code") if getattr(span, name)}
-        while piece:
-            if size >= limit:
-                close()
-            cut = piece[: limit - size]
-            full = len(cut) < len(piece)  # this block is full after ``cut``
-            if full and "\n" in cut:  # then end it at a line end where it can
-                cut = cut[: cut.rindex("\n") + 1]
-            element: dict[str, Any] = {"type": "text", "text": cut}
-            if style:
-                element["style"] = style
-            elements.append(element)
-            size = limit if full else size + len(cut)
-            piece = piece[len(cut) :]
-    close()
-    return result
+def split_lines(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """Cut mrkdwn into pieces of at most ``limit`` characters, at line ends where possible and
+    never inside an ``&…;`` entity (styles never span lines, so they stay intact)."""
+    pieces: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        candidate = line if not current else f"{current}\n{line}"
+        if len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        while len(line) > limit:
+            cut = limit
+            amp = line.rfind("&", max(0, cut - 5), cut)
+            if amp != -1 and ";" not in line[amp:cut]:
+                cut = amp
+            pieces.append(line[:cut])
+            line = line[cut:]
+        current = line
+    if current or not pieces:
+        pieces.append(current)
+    return pieces
 
 
-def blocks(text: str, buttons: tuple[Button, ...] = ()) -> list[dict[str, Any]]:
-    """Block Kit for a message: the text as ``rich_text`` blocks, then (with buttons) one actions
-    block whose buttons carry the core's action string as ``value``."""
-    result = rich_text(text)
+def blocks(text: str, buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
+    """Block Kit for a message with buttons: the text in section blocks, then one actions block
+    whose buttons carry the core's action string as ``value``."""
+    return mrkdwn_blocks(to_mrkdwn(text), buttons)
+
+
+def mrkdwn_blocks(mrkdwn: str, buttons: tuple[Button, ...] = ()) -> list[dict[str, Any]]:
+    """Block Kit for mrkdwn that is already rendered (see :func:`blocks`)."""
+    result: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": piece, "verbatim": True}}
+        for piece in split_lines(mrkdwn)
+        if piece.strip()
+    ]
+    return result + actions(buttons)
+
+
+def actions(buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
+    """The actions block for ``buttons`` (none without buttons); each button's ``value`` is the
+    core's action string."""
     elements = [
         {
             "type": "button",
@@ -127,9 +126,57 @@ def blocks(text: str, buttons: tuple[Button, ...] = ()) -> list[dict[str, Any]]:
         }
         for i, b in enumerate(buttons[:25])
     ]
-    if elements:
-        result.append({"type": "actions", "elements": elements})
-    return result
+    return [{"type": "actions", "elements": elements}] if elements else []
+
+
+# ---------------------------------------------------------------------------- literal styling characters
+#: characters mrkdwn reads as styling; it has no escape for them (a backslash stays visible)
+STYLE_MARKERS = frozenset("*_~`")
+
+
+def needs_rich_text(text: str) -> bool:
+    """True when ``text`` holds a styling character as a character (echoed user text, say), which
+    mrkdwn would read as styling: such a text goes as a rich_text block instead (see :func:`rich_text`)."""
+    return any(not span.command and STYLE_MARKERS & set(span.text) for span in spans(str(text)))
+
+
+def rich_text(text: str) -> dict[str, Any]:
+    """A rich_text block for core Markdown: every run a text element with its style given
+    explicitly, so nothing in the text itself can style, link or mention (Slack reads a text
+    element literally; ``&``, ``<`` and ``>`` need no escaping there)."""
+    elements: list[dict[str, Any]] = []
+    for span in spans(str(text)):
+        piece = slash_command(span.text) if span.command else span.text
+        if not piece:
+            continue
+        element: dict[str, Any] = {"type": "text", "text": piece}
+        style = {name: True for name, on in (("bold", span.bold), ("italic", span.italic), ("code", span.code)) if on}
+        if style:
+            element["style"] = style
+        elements.append(element)
+    return {"type": "rich_text", "elements": [{"type": "rich_text_section", "elements": elements}]}
+
+
+def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """Cut core Markdown into pieces of at most ``limit`` characters, at line ends where possible
+    (styles never span lines, so each piece keeps its styling)."""
+    pieces: list[str] = []
+    current = ""
+    for line in str(text).split("\n"):
+        candidate = line if not current else f"{current}\n{line}"
+        if len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        while len(line) > limit:
+            cut = limit - 1 if line[limit - 1] == "\\" else limit  # never between a backslash and what it escapes
+            pieces.append(line[:cut])
+            line = line[cut:]
+        current = line
+    if current or not pieces:
+        pieces.append(current)
+    return pieces
 
 
 # ---------------------------------------------------------------------------- incoming

@@ -18,7 +18,6 @@ opened on its way out (``BAMBOE_SECRET_KEY``, see docs/deploy.md).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections import OrderedDict
@@ -125,6 +124,10 @@ class SeenEvents:
         self.size = size
         self._ids: OrderedDict[str, None] = OrderedDict()
 
+    def forget(self, event_id: str) -> None:
+        """Count ``event_id`` as not seen (it could not be handled)."""
+        self._ids.pop(event_id, None)
+
     def first_time(self, event_id: str | None) -> bool:
         """True the first time ``event_id`` is seen (always True without an id)."""
         if not event_id:
@@ -136,10 +139,6 @@ class SeenEvents:
         while len(self._ids) > self.size:
             self._ids.popitem(last=False)
         return True
-
-    def forget(self, event_id: str) -> None:
-        """As if ``event_id`` had never been seen."""
-        self._ids.pop(event_id, None)
 
 
 def upsert_for(engine: AsyncEngine) -> Any:
@@ -159,7 +158,6 @@ class SharedSeenEvents:
     def __init__(self, engine: AsyncEngine, size: int = SEEN_EVENTS) -> None:
         self.engine = engine
         self.local = SeenEvents(size)
-        self._releases: set[asyncio.Task[None]] = set()
 
     async def first_time(self, event_id: str | None) -> bool:
         """True when no replica has handled ``event_id`` yet (and claim it)."""
@@ -185,25 +183,15 @@ class SharedSeenEvents:
             return True
         return claimed
 
-    def forget(self, event_id: str | None) -> None:
-        """``event_id`` was not handled after all (the core was unavailable): let its retry in.
-
-        The database row, if the claim got that far, is deleted in the background; while the
-        database is down that fails, and the row goes with the outage (the claim failed too)."""
-        if not event_id:
-            return
+    async def forget(self, event_id: str) -> None:
+        """Count ``event_id`` as not handled, so Slack's retry of it is (the database may well be
+        unreachable too: then its claim stays, and a retry reaching another replica is dropped)."""
         self.local.forget(event_id)
-
-        async def delete_claim() -> None:
-            try:
-                async with self.engine.begin() as conn:
-                    await conn.execute(delete(SlackEvent).where(SlackEvent.event_id == event_id))
-            except Exception as exc:
-                log.warning("slack: could not release a handled-event claim (%s)", type(exc).__name__)
-
-        task = asyncio.ensure_future(delete_claim())
-        self._releases.add(task)
-        task.add_done_callback(self._releases.discard)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(delete(SlackEvent).where(SlackEvent.event_id == event_id))
+        except Exception as exc:
+            log.warning("slack: could not forget a handled event (%s)", type(exc).__name__)
 
     async def prune(self, now: datetime | None = None) -> None:
         """Drop ids older than :data:`EVENT_KEEP`."""

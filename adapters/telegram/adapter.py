@@ -43,7 +43,7 @@ from adapters.telegram.translate import PLATFORM, Me, button_press, from_update
 from bamboe.settings import Settings
 from bot import i18n
 from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable, next_call
-from bot.events import Attachment, InboundEvent, Outgoing, Unavailable
+from bot.events import Attachment, Outgoing, Unavailable
 from bot.markup import plain
 from bot.platform import Capabilities
 from bot.registry import Command
@@ -69,8 +69,6 @@ TIMEOUT = 20.0
 POLL_TIMEOUT = 30
 #: getMe / setWebhook attempts at start before giving up with a clear error
 START_ATTEMPTS = 3
-#: how long an asker's last message is remembered to reply to it (answers "only they see")
-ASKER_MEMORY = 600.0
 #: how many message → topic links are kept in memory
 TOPIC_MEMORY = 10_000
 COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
@@ -193,15 +191,11 @@ class TelegramAdapter:
         self._last_poll_ok = 0.0
         self._webhook_set = False
         self._poller: asyncio.Task | None = None
-        #: (chat, user) → (message id, topic id, when) of the person's latest message there
-        self._askers: _Bounded = _Bounded(TOPIC_MEMORY)
         #: (chat, message id) → forum topic id, for messages seen or sent in a topic
         self._topics: _Bounded = _Bounded(TOPIC_MEMORY)
         #: outbox id → message ids of the parts (text parts, then files) already sent: a retry
         #: after a part failed goes on where it stopped, so nothing is sent twice
         self._partial: _Bounded = _Bounded(1000)
-        #: outbox id → (message id, topic id) of the message the core answered with it
-        self._origins: _Bounded = _Bounded(TOPIC_MEMORY)
         #: updates the core could not take (database unavailable): not confirmed, so they come again
         self._retry: _Bounded = _Bounded(1000)
 
@@ -347,14 +341,10 @@ class TelegramAdapter:
             if update.callback_query is not None:
                 await self._on_button(update)
                 return
-            origin = None
             if update.message is not None:
                 self._remember(update.message)
-                message = update.message
-                origin = (str(message.chat.id), message.message_id,
-                          message.message_thread_id if message.is_topic_message else None)
             for event in from_update(update, self.me):
-                await self._deliver(event, origin)
+                await self.inbound(event)
         except Unavailable:
             self._retry.put(update.update_id, True)
         except Exception:
@@ -366,31 +356,17 @@ class TelegramAdapter:
         try:
             press = button_press(update)
             if press is not None:
-                await self._deliver(press)
+                await self.inbound(press)
         finally:
             try:
                 await query.answer()
             except tg_error.TelegramError as exc:
                 log.info("telegram answerCallbackQuery failed: %s", type(exc).__name__)
 
-    async def _deliver(self, event: InboundEvent, origin: tuple[str, int, int | None] | None = None) -> None:
-        """Hand ``event`` to the core. When the core returns what it answered (outbox ids), the
-        answers in the same chat are linked to the message that caused them (see :meth:`_placement`)."""
-        result = await self.inbound(event)
-        if origin is None or not isinstance(result, list):
-            return
-        for out in result:
-            if isinstance(out, Outgoing) and out.outbox_id is not None and out.address.chat_id == origin[0]:
-                self._origins.put(out.outbox_id, origin[1:])
-
     def _remember(self, message: Message) -> None:
-        """Remember where a person last wrote (to answer them there) and which topic it was in."""
-        topic = message.message_thread_id if message.is_topic_message else None
-        chat = str(message.chat.id)
-        if topic is not None:
-            self._topics.put((chat, str(message.message_id)), topic)
-        if message.from_user is not None:
-            self._askers.put((chat, str(message.from_user.id)), (message.message_id, topic, time.monotonic()))
+        """Remember which forum topic a message was in (to answer it there)."""
+        if message.is_topic_message and message.message_thread_id is not None:
+            self._topics.put((str(message.chat.id), str(message.message_id)), message.message_thread_id)
 
     # ------------------------------------------------------------------ outbound
     async def send(self, message: Outgoing) -> str | None:
@@ -442,29 +418,22 @@ class TelegramAdapter:
         return done[0] if done else None
 
     def _placement(self, message: Outgoing) -> tuple[int | None, int | None]:
-        """The message to reply to and the forum topic to post in, as far as this process knows.
+        """The message to reply to and the forum topic to post in.
 
-        An answer "only the asker sees" is a reply to the asker's message (Telegram has no ephemeral
-        messages), other answers go to that message's topic; a threaded message replies to its
-        thread message. Which message an answer belongs to is known when the runtime passes on
-        what the core returned; otherwise the asker's latest message in the chat is used.
-        The topic is the one that message was in; links are kept in memory, so after a restart a
-        reply still quotes its message but, without the topic, lands in the General topic.
+        An answer to a member's message quotes it: ``reply_to`` is kept in the outbox row, so
+        whichever replica sends the answer, after a restart too, quotes the right message (Telegram
+        has no messages only the asker sees: this is how the asker finds theirs). A threaded message
+        replies to its thread message. The topic is the one that message was in, as far as this
+        process saw it (kept in memory: a reply sent by another replica or after a restart still
+        quotes its message, but lands in the General topic).
         """
         addr = message.address
         if addr.chat_id is None:
             return None, None
-        origin = self._origins.get(message.outbox_id) if message.outbox_id is not None else None
-        if origin is not None and not addr.thread:  # an answer to a message: there, in its topic
-            return (origin[0] if message.ephemeral else None), origin[1]
-        if addr.thread:
-            topic = self._topics.get((addr.chat_id, addr.thread))
-            return (int(addr.thread) if addr.thread.isdigit() else None), topic
-        if message.ephemeral and addr.user_id:
-            seen = self._askers.get((addr.chat_id, addr.user_id))
-            if seen is not None and time.monotonic() - seen[2] <= ASKER_MEMORY:
-                return seen[0], seen[1]
-        return None, None
+        target = message.reply_to or addr.thread
+        if not target:
+            return None, None
+        return (int(target) if target.isdigit() else None), self._topics.get((addr.chat_id, target))
 
     @staticmethod
     def _keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:

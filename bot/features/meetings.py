@@ -10,6 +10,7 @@ from sqlalchemy import select
 from bot.core import Ctx
 from bot.markup import Markup
 from bot.models import Meeting
+from bot.numbers import by_nr, next_nr
 from bot.parsing import UserError, number, parse_time_range, take_date
 from bot.registry import Command, Feature
 from bot.timeutil import format_time, format_when, local
@@ -28,7 +29,7 @@ async def upcoming(ctx: Ctx) -> list[Meeting]:
 
 def describe(ctx: Ctx, meeting: Meeting) -> Markup:
     """One line: number, date, time span and place."""
-    return ctx.t("meetings.line", nr=meeting.id, when=format_when(ctx.network, meeting.starts_at),
+    return ctx.t("meetings.line", nr=meeting.nr, when=format_when(ctx.network, meeting.starts_at),
                  end=format_time(ctx.network, meeting.ends_at), place=meeting.place)
 
 
@@ -64,8 +65,8 @@ async def cmd_meeting(ctx: Ctx, args: str) -> None:
         raise UserError("errors.end_before_start")
     if starts <= ctx.now:
         raise UserError("errors.in_the_past", value=format_when(ctx.network, starts))
-    meeting = Meeting(network_id=ctx.network.id, starts_at=starts, ends_at=ends, place=place,
-                      created_by=ctx.member.id if ctx.member else None)
+    meeting = Meeting(network_id=ctx.network.id, nr=await next_nr(ctx.session, ctx.network.id, "meeting"),
+                      starts_at=starts, ends_at=ends, place=place, created_by=ctx.member.id if ctx.member else None)
     ctx.session.add(meeting)
     await ctx.session.flush()
     await ctx.features.emit("meeting_planned", ctx, meeting)
@@ -76,8 +77,8 @@ async def _cancel(ctx: Ctx, words: list[str]) -> None:
     key = number(words[0].lstrip("#")) if words else None
     if key is None:
         raise UserError("errors.usage", usage=ctx.t("help.commands.bijeenkomst.usage"))
-    meeting = await ctx.session.get(Meeting, key)
-    if meeting is None or meeting.network_id != ctx.network.id or meeting.cancelled:
+    meeting = await by_nr(ctx.session, Meeting, ctx.network.id, key)
+    if meeting is None or meeting.cancelled:
         raise UserError("errors.unknown_meeting", nr=words[0][:12])
     meeting.cancelled = True
     ctx.group("session", ctx.t("meetings.cancelled", line=describe(ctx, meeting)))

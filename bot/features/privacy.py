@@ -123,7 +123,7 @@ async def collect(ctx: Ctx, member: Member) -> dict[str, Any]:
         "ideas_and_decisions": [{"kind": e.kind, "nr": e.nr, "text": e.text, "reason": e.reason, "status": e.status,
                                  "at": when(e.created_at)}
                                 for e in await s.scalars(select(LogEntry).where(LogEntry.author_id == member.id))],
-        "actions": [{"nr": a.id, "text": a.text, "due": a.due_date.isoformat() if a.due_date else None,
+        "actions": [{"nr": a.nr, "text": a.text, "due": a.due_date.isoformat() if a.due_date else None,
                      "state": a.state, "outcome": a.outcome}
                     for a in await s.scalars(select(Action).where(Action.owner_id == member.id))],
         "celebrations": [{"text": c.text, "at": when(c.created_at)}

@@ -23,6 +23,7 @@ from bot.guard import Label, classify
 from bot.jobs import JobContext, JobKind, plan, unplan
 from bot.markup import Markup
 from bot.models import Action, Member, Round, RoundEntry
+from bot.numbers import by_id, by_nr, next_nr
 from bot.parsing import UserError, button_number, number, take_date
 from bot.registry import Command, Feature
 from bot.schedule import local_at
@@ -115,7 +116,7 @@ async def record_text(ctx: Ctx, rnd: Round, entries: list[RoundEntry], actions: 
     questions = [e.text for e in entries if e.step == 2 and e.label == Label.OPEN.value]
     ideas = [e.text for e in entries if e.step == 3]
     empty = ctx.t("rounds.nothing")
-    lines = [ctx.t("rounds.record_title", nr=rnd.id, bringer=await member_name(ctx, rnd.bringer_id)),
+    lines = [ctx.t("rounds.record_title", nr=rnd.nr, bringer=await member_name(ctx, rnd.bringer_id)),
              ctx.t("rounds.record_case", case=case_line or empty)]
     words = themes(questions)
     lines.append(ctx.t("rounds.record_questions", count=len(questions),
@@ -133,7 +134,7 @@ async def record_text(ctx: Ctx, rnd: Round, entries: list[RoundEntry], actions: 
 async def action_line(ctx: Ctx, action: Action) -> Markup:
     """``#3 Cem: belt de school (voor 17-02-2026)``."""
     due = ctx.t("rounds.due", date=f"{action.due_date:%d-%m-%Y}") if action.due_date else ""
-    return ctx.t("rounds.action_line", nr=action.id, owner=await member_name(ctx, action.owner_id),
+    return ctx.t("rounds.action_line", nr=action.nr, owner=await member_name(ctx, action.owner_id),
                  text=action.text, due=Markup(due), state=ctx.t(f"rounds.action_state.{action.state}"))
 
 
@@ -154,6 +155,7 @@ async def cmd_start(ctx: Ctx, args: str) -> None:
                 bringer_id=bringer.id if bringer else None, timebox_minutes=timebox, started_at=ctx.now)
     try:
         async with ctx.session.begin_nested():
+            rnd.nr = await next_nr(ctx.session, ctx.network.id, "round")
             ctx.session.add(rnd)
     except IntegrityError:  # another facilitator started one at the same moment
         raise UserError("errors.round_running") from None
@@ -277,8 +279,9 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
     if not words:
         await _list_actions(ctx)
         return
-    if len(words) >= 2 and words[1].lower() in DONE_WORDS and (nr := number(words[0].lstrip("#"))) is not None:
-        await _finish_action(ctx, nr, " ".join(words[2:]))
+    if len(words) >= 2 and words[1].lower() in DONE_WORDS and (key := number(words[0].lstrip("#"))) is not None:
+        await _finish_action(ctx, await by_nr(ctx.session, Action, ctx.network.id, key), words[0].lstrip("#"),
+                             " ".join(words[2:]))
         return
     rnd = await active_round(ctx)
     if rnd is not None and rnd.step not in (3, 4):
@@ -303,8 +306,8 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
         raise UserError("errors.usage", usage=ctx.t("help.commands.actie.usage"))
     if len(text) > MAX_ACTION:
         raise UserError("errors.value_too_long", limit=MAX_ACTION)
-    action = Action(network_id=ctx.network.id, round_id=rnd.id if rnd else None, owner_id=owner_id, text=text,
-                    due_date=due, created_at=ctx.now)
+    action = Action(network_id=ctx.network.id, nr=await next_nr(ctx.session, ctx.network.id, "action"),
+                    round_id=rnd.id if rnd else None, owner_id=owner_id, text=text, due_date=due, created_at=ctx.now)
     ctx.session.add(action)
     await ctx.session.flush()
     await plan(ctx.session, key=f"action_followup:{action.id}", network_id=ctx.network.id, kind="action_followup",
@@ -332,10 +335,10 @@ async def followup_time(ctx: Ctx, due: date | None) -> datetime:
 DONE_WORDS = ("klaar", "gedaan", "done", "afgerond")
 
 
-async def _finish_action(ctx: Ctx, action_id: int, outcome: str) -> None:
-    action = await ctx.session.get(Action, action_id)
-    if action is None or action.network_id != ctx.network.id:
-        raise UserError("errors.unknown_action", nr=str(action_id))
+async def _finish_action(ctx: Ctx, action: Action | None, asked: str, outcome: str) -> None:
+    """Mark ``action`` (the network's action the member asked for as ``asked``) done."""
+    if action is None:
+        raise UserError("errors.unknown_action", nr=asked[:12])
     member = ctx.require()
     if member.id != action.owner_id and member.role not in LEADS:
         raise UserError("errors.action_owner_only")
@@ -372,7 +375,7 @@ async def cmd_rounds(ctx: Ctx, args: str) -> None:
     for rnd in rounds:
         first = await ctx.session.scalar(select(RoundEntry.text).where(
             RoundEntry.round_id == rnd.id, RoundEntry.step == 1).order_by(RoundEntry.id).limit(1))
-        lines.append(ctx.t("rounds.list_line", nr=rnd.id, date=f"{local(ctx.network, rnd.started_at):%d-%m-%Y}",
+        lines.append(ctx.t("rounds.list_line", nr=rnd.nr, date=f"{local(ctx.network, rnd.started_at):%d-%m-%Y}",
                            bringer=await member_name(ctx, rnd.bringer_id),
                            case=(first or ctx.t("rounds.nothing"))[:80],
                            state=ctx.t(f"rounds.state.{rnd.state}")))
@@ -386,14 +389,14 @@ async def cmd_round(ctx: Ctx, args: str) -> None:
     key = number(nr)
     if key is None:
         raise UserError("errors.usage", usage=ctx.t("help.commands.ronde.usage"))
-    rnd = await ctx.session.get(Round, key)
-    if rnd is None or rnd.network_id != ctx.network.id:
+    rnd = await by_nr(ctx.session, Round, ctx.network.id, key)
+    if rnd is None:
         raise UserError("errors.unknown_round", nr=nr[:12])
     entries = list(await ctx.session.scalars(select(RoundEntry).where(RoundEntry.round_id == rnd.id)
                                              .order_by(RoundEntry.id)))
     actions = list(await ctx.session.scalars(select(Action).where(Action.round_id == rnd.id).order_by(Action.id)))
     text = await record_text(ctx, rnd, entries, actions)
-    outcomes = [ctx.t("rounds.outcome_line", nr=a.id, outcome=a.outcome) for a in actions if a.outcome]
+    outcomes = [ctx.t("rounds.outcome_line", nr=a.nr, outcome=a.outcome) for a in actions if a.outcome]
     ctx.reply("status", Markup("\n".join([text, *outcomes])))
 
 
@@ -450,25 +453,26 @@ async def run_followup(ctx: Ctx, jc: JobContext) -> None:
     if owner is None or not owner.active:
         return
     ctx.private(owner, "action_followup", ctx.t("rounds.followup", name=owner.name.split(" ")[0],
-                                                text=action.text, nr=action.id),
+                                                text=action.text, nr=action.nr),
                 buttons=(Button(ctx.t("rounds.followup_done_button"), f"action:done:{action.id}"),
                          Button(ctx.t("rounds.followup_busy_button"), f"action:busy:{action.id}")),
                 meta={"action": action.id})
 
 
 async def on_action_button(ctx: Ctx, rest: str) -> None:
-    """The follow-up's buttons: done (shared with the group) or still busy."""
-    what, _, nr = rest.partition(":")
-    key = button_number(nr)
+    """The follow-up's buttons (``action:done:<id>``, ``action:busy:<id>``, with the action's
+    database id, which never changes): done (shared with the group) or still busy."""
+    what, _, action_id = rest.partition(":")
+    key = button_number(action_id)
     if key is None:
         raise UserError("errors.unknown_button")
+    action = await by_id(ctx.session, Action, ctx.network.id, key)
+    if action is None:  # gone (erased), or not this network's
+        raise UserError("errors.unknown_button")
     if what == "done":
-        await _finish_action(ctx, key, "")
+        await _finish_action(ctx, action, str(action.nr), "")
     elif what == "busy":
-        action = await ctx.session.get(Action, key)
-        if action is None or action.network_id != ctx.network.id:
-            raise UserError("errors.unknown_action", nr=nr)
-        ctx.reply("status", ctx.t("rounds.followup_busy", nr=action.id))
+        ctx.reply("status", ctx.t("rounds.followup_busy", nr=action.nr))
     else:
         raise UserError("errors.unknown_button")
 

@@ -28,6 +28,7 @@ from bot.models import (
     Network,
     Nudge,
 )
+from bot.numbers import next_nr
 from bot.parsing import UserError, button_number, number, parse_time, take_date
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at
@@ -89,8 +90,7 @@ async def cmd_announce(ctx: Ctx, args: str) -> None:
         raise UserError("errors.usage", usage=ctx.t("help.commands.mededeling.usage"))
     if len(text) > MAX_ANNOUNCEMENT:
         raise UserError("errors.value_too_long", limit=MAX_ANNOUNCEMENT)
-    nr = (await ctx.session.scalar(select(func.max(Announcement.nr)).where(
-        Announcement.network_id == ctx.network.id)) or 0) + 1
+    nr = await next_nr(ctx.session, ctx.network.id, "announcement")
     ann = Announcement(network_id=ctx.network.id, nr=nr, author_id=member.id, text=text, due_at=due,
                        created_at=ctx.now)
     ctx.session.add(ann)
@@ -440,8 +440,7 @@ def split_reason(text: str) -> tuple[str, str]:
 
 async def _next_nr(ctx: Ctx, kind: str) -> int:
     """Decisions and ideas are numbered separately: Besluit 1, 2 …; Idee 1, 2 …"""
-    return (await ctx.session.scalar(select(func.max(LogEntry.nr)).where(
-        LogEntry.network_id == ctx.network.id, LogEntry.kind == kind)) or 0) + 1
+    return await next_nr(ctx.session, ctx.network.id, kind)
 
 
 async def cmd_decision(ctx: Ctx, args: str) -> None:

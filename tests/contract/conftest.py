@@ -19,6 +19,7 @@ DRIVERS = [
     "console",
     "slack",
     "telegram",
+    "teams",
 ]
 
 

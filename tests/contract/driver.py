@@ -30,7 +30,6 @@ Conventions every driver follows:
 from __future__ import annotations
 
 import abc
-import asyncio
 import inspect
 import time
 from collections.abc import AsyncIterator, Callable
@@ -49,6 +48,7 @@ from bot.core import store_outgoing
 from bot.database import Database
 from bot.events import Address, Attachment, Button, Outgoing
 from bot.models import Chat, OutboxMessage
+from bot.platform import Capabilities
 
 AMS = ZoneInfo("Europe/Amsterdam")
 #: the virtual time every driver starts at (a Monday; the weekly question is due Tuesday 10:00)
@@ -64,33 +64,6 @@ PATIENCE = 30.0
 def private(user: str) -> str:
     """``Sent.to`` of a private message to ``user``."""
     return f"private:{user}"
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a platform can do, as the adapter declares it (mirrors ``bot.platform.Capabilities``).
-
-    The tests read only these to decide what to expect; the driver takes them from the adapter.
-    """
-
-    #: an answer only the asker sees inside the group
-    ephemeral: bool = False
-    #: messages can be posted under a thread root (``Address.thread``)
-    threads: bool = False
-    #: a message can quote another (``Outgoing.reply_to``)
-    replies: bool = False
-    #: inline buttons; without them the adapter renders numbered choices and the text command
-    buttons: bool = False
-    #: the bot can edit a message it sent
-    edits: bool = False
-    #: the bot can start a private chat itself (False: ``NotStarted`` until the member writes first)
-    opens_private: bool = True
-    #: characters per message part (0: no limit)
-    max_text: int = 0
-    #: files can be sent
-    files: bool = False
-    #: ``Sender.confirm`` can tell whether a row in doubt arrived
-    confirms: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,6 +111,9 @@ class Driver(abc.ABC):
     clock: VirtualClock
     #: the platform's id of the group chat (``Address.chat_id``)
     chat_id: str
+    #: the database URL (migrated), and whether :meth:`database_down` is in force
+    url: str
+    down: bool = False
 
     # ------------------------------------------------------------------ what members do
     @abc.abstractmethod
@@ -160,7 +136,8 @@ class Driver(abc.ABC):
     async def group_message(self, user: str, text: str, reply_to: Sent | None = None) -> str:
         """``user`` writes ``text`` in the group (a command typed the platform's way), optionally as
         the platform's answer to the bot message ``reply_to`` (a reply, or a post in its thread).
-        Returns the platform's id of the member's message."""
+        Returns the platform's id of the member's message ("" where what the member did has none,
+        as a Slack slash command)."""
 
     @abc.abstractmethod
     async def private_message(self, user: str, text: str) -> str:
@@ -190,12 +167,26 @@ class Driver(abc.ABC):
     def fail_next_with_429(self, retry_after: int) -> None:
         """The platform answers the bot's next send with its 429 and ``retry_after`` seconds."""
 
-    @abc.abstractmethod
-    def database_down(self) -> Any:
-        """An async context manager: the bot's database cannot be reached inside it. The platform
+    @asynccontextmanager
+    async def database_down(self) -> AsyncIterator[None]:
+        """The bot's database cannot be reached inside (``down`` is True meanwhile). The platform
         behaves as it does for real when the bot does not take an event (Telegram keeps the update,
         Slack retries the request); the driver plays that part, so what a member did during the
-        outage reaches the bot once the database is back."""
+        outage reaches the bot once the database is back.
+
+        By default the SQLite folder at ``url`` is moved away for :meth:`engines` (see
+        :func:`sqlite_unreachable`); a driver whose adapter reaches the database otherwise overrides it.
+        """
+        async with sqlite_unreachable(self.url, *self.engines()):
+            self.down = True
+            try:
+                yield
+            finally:
+                self.down = False
+
+    def engines(self) -> tuple[Any, ...]:
+        """The engines that lose the database in :meth:`database_down` (the core's, the adapter's own)."""
+        return (self.db.engine,)
 
     # ------------------------------------------------------------------ time
     @abc.abstractmethod
@@ -304,24 +295,21 @@ def readable(text: str) -> str:
 
 @asynccontextmanager
 async def sqlite_unreachable(url: str, *engines: Any) -> AsyncIterator[None]:
-    """Make the SQLite database at ``url`` unreachable for ``engines`` until exit: the file is moved
-    away and a directory put in its place, so every new connection fails to open it (the
-    connections are dropped first). Afterwards the file comes back and the engines reconnect."""
-    path = Path(make_url(url).database or "")
-    away = path.with_name(path.name + ".away")
+    """Make the SQLite database at ``url`` unreachable for ``engines`` until exit: its folder is
+    moved away (with the write-ahead log beside the file), so a new connection can neither open
+    the file nor create another one; the engines' idle connections are dropped first. Afterwards
+    the folder comes back and the engines reconnect. The database must be alone in its folder."""
+    folder = Path(make_url(url).database or "").parent
+    away = folder.with_name(folder.name + ".away")
 
     async def drop_connections() -> None:
         for engine in engines:
             await engine.dispose()
 
     await drop_connections()
-    path.rename(away)
-    path.mkdir()
+    folder.rename(away)
     try:
         yield
     finally:
         await drop_connections()
-        path.rmdir()
-        away.rename(path)
-        await asyncio.sleep(0)
-
+        away.rename(folder)

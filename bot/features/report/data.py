@@ -379,7 +379,7 @@ async def gather(session: AsyncSession, network: Network, period: Period, now: d
         ideas = [e for e in entries if e.round_id == r.id and e.step == 3]
         rounds.append(
             RoundItem(
-                r.id,
+                r.nr,
                 r.started_at,
                 r.state,
                 len(questions),

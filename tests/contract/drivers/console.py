@@ -23,16 +23,14 @@ from tests.contract.driver import (
     GROUP,
     PEOPLE,
     START,
-    Capabilities,
     Driver,
     File,
     Sent,
     private,
-    sqlite_unreachable,
 )
 
-CAPABILITIES = Capabilities(ephemeral=True, threads=True, replies=True, buttons=True, edits=False,
-                            opens_private=True, max_text=0, files=True, confirms=False)
+#: what the console does not do yet (see tests/contract/conftest.py)
+KNOWN_GAPS: dict[str, str] = {}
 #: an ``@word`` without the word joiner the core puts after an echoed ``@`` would mention someone
 MENTION = re.compile(r"@(?!\u2060)(\w+)")
 TITLE = "Lerend netwerk Venlo"
@@ -65,7 +63,7 @@ class ConsoleDriver(Driver):
     """The console harness as a platform."""
 
     platform = PLATFORM
-    capabilities = CAPABILITIES
+    capabilities = Recorder.capabilities
 
     def __init__(self, harness: Harness, url: str) -> None:
         self.harness = harness
@@ -78,7 +76,6 @@ class ConsoleDriver(Driver):
         self.recorder = ConsolePlatform(harness.recorder)
         harness.recorder = self.recorder
         harness.delivery.senders[PLATFORM] = self.recorder
-        self.down = False
         #: events the core could not take (database down), handed over again once it is back
         self.again: list[InboundEvent] = []
         self._ids = itertools.count(1)
@@ -168,16 +165,6 @@ class ConsoleDriver(Driver):
     def fail_next_with_429(self, retry_after: int) -> None:
         """The next send is refused with 429."""
         self.recorder.throttle.append(retry_after)
-
-    @asynccontextmanager
-    async def database_down(self) -> AsyncIterator[None]:
-        """The database file is unreachable inside; events the core refused are handed over again after."""
-        async with sqlite_unreachable(self.url, self.db.engine):
-            self.down = True
-            try:
-                yield
-            finally:
-                self.down = False
 
     # ------------------------------------------------------------------ time
     async def tick(self) -> None:

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from adapters.slack.adapter import MAIN_COMMAND, PLATFORM, SHORTCUTS
+from adapters.slack.adapter import CAPABILITIES, MAIN_COMMAND, PLATFORM, SHORTCUTS
 from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
@@ -33,26 +33,13 @@ from tests.contract.driver import (
     GROUP,
     PEOPLE,
     START,
-    Capabilities,
     Driver,
     File,
     Sent,
     private,
-    sqlite_unreachable,
 )
 from tests.slack_standin import BOT_USER, TEAM, Call, SlackStandin
 
-CAPABILITIES = Capabilities(ephemeral=True, threads=True, replies=False, buttons=True, edits=False,
-                            opens_private=True, max_text=40_000, files=True, confirms=True)
-#: what the Slack adapter does not do yet (see tests/contract/conftest.py)
-KNOWN_GAPS = {
-    "test_a_long_text_is_split_within_the_platforms_limit":
-        "the Slack sender posts a long text as one message; Slack truncates text beyond 40,000 characters",
-    "test_what_a_member_did_while_the_database_was_down_is_delivered_again":
-        "the contract sends /status as a slash command, which must be acknowledged within 3 s and which Slack "
-        "never sends again; events (messages, joins) are not acknowledged while the database is down, see "
-        "tests/test_slack_http.py::test_an_event_during_a_database_outage_is_not_acknowledged_and_its_retry_is_handled_once",
-}
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 CHANNEL = "C0NETWERK"
 USERS = {key: "U" + key.upper() for key in PEOPLE}
@@ -61,8 +48,8 @@ PINGS = re.compile(r"<(!channel|!here|!everyone|!subteam\^[^>|]+|@[UW][A-Z0-9]+)
 #: Slack's styling: a marker pair around non-space text, the opening one not inside a word
 STYLE = re.compile(r"(?<![\w*_~`])([*_~])(?=\S)(.+?)(?<=\S)\1(?![\w*_~`])")
 CODE = re.compile(r"`([^`\n]+)`")
-#: Slack retries an event it got no 2xx for: at once, after a minute, after five minutes
-RETRIES = 3
+#: Slack sends an event it got no 2xx for again: at once, after a minute, after five minutes
+RETRY_DELAYS = (timedelta(0), timedelta(minutes=1), timedelta(minutes=5))
 _ids = itertools.count(1)
 
 
@@ -108,8 +95,8 @@ class SlackDriver(Driver):
         self.clock = clock
         self.url = url
         self.chat_id = CHANNEL
-        #: requests Slack still has to send again (their first answer was not 2xx)
-        self.again: list[tuple[str, str, int]] = []
+        #: events Slack still has to send again (no 2xx yet): body, retries so far, when next
+        self.again: list[tuple[str, int, datetime]] = []
         #: events the adapter finished handing to the core (its work runs after Slack's ack)
         self.handed_over = 0
         inbound = self.adapter.inbound
@@ -153,7 +140,7 @@ class SlackDriver(Driver):
                            "event": event, "event_id": f"Ev{next(_ids):08d}", "event_time": int(time.time()),
                            "authorizations": [{"team_id": TEAM, "user_id": BOT_USER, "is_bot": True}]})
         if await self._post(body, "application/json", reaches_core=reaches_core) // 100 != 2:
-            self.again.append((body, "application/json", 1))
+            self.again.append((body, 0, self.clock.now() + RETRY_DELAYS[0]))
 
     async def _command(self, user: str, text: str, channel: str) -> None:
         """A slash command the way a member types ``text`` (core form ``/name args``) in Slack."""
@@ -256,23 +243,19 @@ class SlackDriver(Driver):
             params = call.params
             blocks = params.get("blocks") or []
             sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
-            # rich_text: what a member reads is each element's text, literally; a ping is an element
-            # of its own (broadcast, user, usergroup), never something inside a text element
-            rich = [e for b in blocks if b["type"] == "rich_text" for s in b["elements"] for e in s["elements"]]
+            rich = [e for b in blocks if b["type"] == "rich_text" for part in b["elements"] for e in part["elements"]]
             wire = "\n".join(sections) if sections else params.get("text", "")
+            text = "".join(e.get("text", "") for e in rich) if rich else readable_mrkdwn(wire)
             buttons = tuple(e["text"]["text"] for b in blocks if b["type"] == "actions" for e in b["elements"])
             ephemeral = call.method == "chat.postEphemeral"
-            pings = PINGS.findall(wire + "\n" + params.get("text", ""))
-            pings += [e["type"] for e in rich if e["type"] in ("broadcast", "user", "usergroup", "link")]
+            pings = PINGS.findall(("" if rich else wire) + "\n" + params.get("text", ""))
+            pings += [e["type"] for e in rich if e["type"] in ("broadcast", "user", "usergroup")]
             if params.get("link_names"):
                 pings += re.findall(r"@(?!\u2060)\w+", wire)
-            shown = "".join(e.get("text", "") for e in rich) if rich else readable_mrkdwn(wire)
-            if rich:
-                wire = json.dumps(blocks, ensure_ascii=False)
             out.append(Sent(
-                id=self._ts(call), to=self._to(params.get("channel")), text=shown, buttons=buttons,
+                id=self._ts(call), to=self._to(params.get("channel")), text=text, buttons=buttons,
                 thread=params.get("thread_ts"), visible_to=self.user_key(params["user"]) if ephemeral else None,
-                pings=tuple(pings), at=call.at, wire=wire))
+                pings=tuple(pings), at=call.at, wire=json.dumps(blocks, ensure_ascii=False) if rich else wire))
         for shared in self.slack.shared:
             out.append(Sent(id=None, to=self._to(shared.channel_id), text="",
                             files=tuple(File(u.filename, u.data or b"") for u in shared.files),
@@ -288,20 +271,20 @@ class SlackDriver(Driver):
         """The next chat.postMessage gets HTTP 429 with ``Retry-After``."""
         self.slack.throttle_next(1, retry_after=retry_after, method="chat.postMessage")
 
-    @asynccontextmanager
-    async def database_down(self) -> AsyncIterator[None]:
-        """The database is unreachable inside (for the core and the adapter's own connection)."""
-        async with sqlite_unreachable(self.url, self.db.engine, self.adapter.engine):
-            yield
+    def engines(self) -> tuple[Any, ...]:
+        """The core's engine and the adapter's own (event dedupe)."""
+        return self.db.engine, self.adapter.engine
 
     # ------------------------------------------------------------------ time
     async def tick(self) -> None:
         """Five virtual seconds pass; Slack sends again what was not answered 2xx; the dispatcher wakes."""
         self.clock.advance(timedelta(seconds=5))
-        again, self.again = self.again, []
-        for body, content_type, retry in again:
-            if await self._post(body, content_type, retry) // 100 != 2 and retry < RETRIES:
-                self.again.append((body, content_type, retry + 1))
+        now = self.clock.now()
+        due, self.again = [a for a in self.again if a[2] <= now], [a for a in self.again if a[2] > now]
+        for body, tried, _ in due:
+            tried += 1
+            if await self._post(body, "application/json", tried) // 100 != 2 and tried < len(RETRY_DELAYS):
+                self.again.append((body, tried, now + RETRY_DELAYS[tried]))
         self.app.wake.set()
         await asyncio.sleep(0.05)
 

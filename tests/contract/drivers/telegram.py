@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
 
+from adapters.telegram.adapter import TelegramAdapter
 from adapters.telegram.translate import PLATFORM
 from bamboe.runtime import App, running
 from bamboe.settings import Settings
@@ -24,17 +25,13 @@ from tests.contract.driver import (
     GROUP,
     PEOPLE,
     START,
-    Capabilities,
     Driver,
     File,
     Sent,
     private,
-    sqlite_unreachable,
 )
 from tests.telegram_standin import FILE_FIELDS, Call, Refusal, StandIn, callback, chat_member, group, message, user
 
-CAPABILITIES = Capabilities(ephemeral=False, threads=True, replies=True, buttons=True, edits=False,
-                            opens_private=False, max_text=4096, files=True, confirms=False)
 USERS = {key: user(1001 + n, *PEOPLE[key].split(" ", 1)) for n, key in enumerate(PEOPLE)}
 GROUP_CHAT = group(-1001234567890, "Lerend netwerk Venlo")
 #: an ``@name`` (without the word joiner the core adds to echoed text) mentions that user
@@ -71,7 +68,7 @@ class TelegramDriver(Driver):
     """Telegram's Bot API as a platform around the running stack."""
 
     platform = PLATFORM
-    capabilities = CAPABILITIES
+    capabilities = TelegramAdapter.capabilities
 
     def __init__(self, app: App, api: StandIn, clock: VirtualClock, url: str) -> None:
         self.app = app
@@ -80,7 +77,6 @@ class TelegramDriver(Driver):
         self.clock = clock
         self.url = url
         self.chat_id = str(GROUP_CHAT["id"])
-        self.down = False
         self._kicked: Refusal | None = None
         self._not_started: dict[str, Refusal] = {}
 
@@ -191,16 +187,6 @@ class TelegramDriver(Driver):
     def fail_next_with_429(self, retry_after: int) -> None:
         """The next sendMessage gets 429 with ``retry_after``."""
         self.api.refuse("sendMessage", 429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
-
-    @asynccontextmanager
-    async def database_down(self) -> AsyncIterator[None]:
-        """The database is unreachable inside; Telegram keeps an update the adapter does not confirm."""
-        async with sqlite_unreachable(self.url, self.db.engine):
-            self.down = True
-            try:
-                yield
-            finally:
-                self.down = False
 
     # ------------------------------------------------------------------ time
     async def tick(self) -> None:

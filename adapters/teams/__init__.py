@@ -1,0 +1,1 @@
+"""The Microsoft Teams adapter (Bot Framework protocol, Microsoft 365 Agents SDK)."""

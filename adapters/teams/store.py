@@ -1,0 +1,122 @@
+"""What the Teams adapter keeps in the database, shared by all replicas: conversation references
+(where to post), the people it met (how to reach them privately), each person's latest message
+per group conversation (where an answer meant for them goes), and the files behind download
+links. No message text is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+
+from adapters.teams.translate import base_conversation, chat_ref, kind_of, tenant_of, thread_of, user_key
+from bot.database import Database
+from bot.models import TeamsAsker, TeamsConversation, TeamsFile, TeamsUser
+
+#: an asker's latest message is used for their answers this long (then answers go to the conversation)
+ASKER_KEEP = timedelta(days=7)
+
+
+class Store:
+    """The Teams adapter's tables."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def remember(self, activity: dict[str, Any], now: datetime, *, announces_install: bool = False) -> None:
+        """Record the conversation reference, the sender and (group conversations) where the sender
+        last wrote, from an authenticated activity. A conversation first met through the app being
+        added is recorded as not installed yet, so that :meth:`installed` reports the change."""
+        conversation = activity.get("conversation") or {}
+        sender = activity.get("from") or {}
+        service_url = str(activity.get("serviceUrl") or "")
+        tenant = tenant_of(activity) or ""
+        kind = kind_of(activity)
+        chat = chat_ref(activity)
+        full_id = base_conversation(str(conversation.get("id", "")))
+        team = ((activity.get("channelData") or {}).get("team") or {}).get("id")
+        values = {"conversation_id": full_id, "service_url": service_url, "tenant_id": tenant, "kind": kind,
+                  "team_id": team, "bot_id": str((activity.get("recipient") or {}).get("id", "")),
+                  "updated_at": now}
+        async with self.db.transaction() as session:
+            await session.execute(self.db.insert(TeamsConversation).values(chat_id=chat.chat_id,
+                                                                            installed=not announces_install,
+                                                                            **values)
+                                  .on_conflict_do_update(index_elements=["chat_id"], set_=values))
+            if sender.get("id") and sender.get("role") != "bot":
+                user = user_key(sender)
+                person = {"teams_id": str(sender["id"]), "tenant_id": tenant, "service_url": service_url,
+                          "updated_at": now}
+                if kind == "personal":
+                    person["personal_conversation_id"] = full_id
+                await session.execute(self.db.insert(TeamsUser).values(user_id=user, **person)
+                                      .on_conflict_do_update(index_elements=["user_id"], set_=person))
+                if kind != "personal" and activity.get("type") == "message" and activity.get("id"):
+                    thread = thread_of(str(conversation.get("id", ""))) if kind == "channel" else None
+                    asked = {"message_id": str(activity["id"])[:100], "thread": thread, "seen_at": now}
+                    await session.execute(self.db.insert(TeamsAsker).values(chat_id=chat.chat_id, user_id=user,
+                                                                             **asked)
+                                          .on_conflict_do_update(index_elements=["chat_id", "user_id"], set_=asked))
+                    await session.execute(delete(TeamsAsker).where(TeamsAsker.seen_at < now - ASKER_KEEP))
+
+    async def remember_member(self, account: dict[str, Any], tenant: str, service_url: str, now: datetime) -> None:
+        """Record a person seen in a membership change (so they can be reached privately)."""
+        person = {"teams_id": str(account["id"]), "tenant_id": tenant, "service_url": service_url, "updated_at": now}
+        async with self.db.transaction() as session:
+            await session.execute(self.db.insert(TeamsUser).values(user_id=user_key(account), **person)
+                                  .on_conflict_do_update(index_elements=["user_id"], set_=person))
+
+    async def installed(self, chat_id: str, installed: bool) -> bool:
+        """Mark the app as added to (or removed from) a conversation; True when this call changed
+        it (``installationUpdate`` and ``conversationUpdate`` both announce it: handled once)."""
+        async with self.db.transaction() as session:
+            result = await session.execute(update(TeamsConversation)
+                                           .where(TeamsConversation.chat_id == chat_id,
+                                                  TeamsConversation.installed.is_(not installed))
+                                           .values(installed=installed))
+            return bool(result.rowcount)
+
+    async def conversation(self, chat_id: str) -> TeamsConversation | None:
+        """The reference of a group conversation (or 1:1) by the core's chat id."""
+        async with self.db.sessions() as session:
+            return await session.get(TeamsConversation, chat_id)
+
+    async def user(self, user_id: str) -> TeamsUser | None:
+        """What is known to reach a person privately."""
+        async with self.db.sessions() as session:
+            return await session.get(TeamsUser, user_id)
+
+    async def asker(self, chat_id: str, user_id: str) -> TeamsAsker | None:
+        """A person's latest message in a group conversation."""
+        async with self.db.sessions() as session:
+            return await session.get(TeamsAsker, (chat_id, user_id))
+
+    async def set_personal(self, user_id: str, conversation_id: str | None) -> None:
+        """Record (or forget) the 1:1 conversation with a person."""
+        async with self.db.transaction() as session:
+            await session.execute(update(TeamsUser).where(TeamsUser.user_id == user_id)
+                                  .values(personal_conversation_id=conversation_id))
+
+    async def put_file(self, name: str, mime: str, data: bytes, expires_at: datetime, now: datetime) -> str:
+        """Keep a file for a download link until ``expires_at``; return the link's random id.
+        Expired files are deleted on the way."""
+        file_id = secrets.token_urlsafe(24)
+        async with self.db.transaction() as session:
+            await session.execute(delete(TeamsFile).where(TeamsFile.expires_at <= now))
+            session.add(TeamsFile(id_hash=_hash(file_id), name=name[:200], mime=mime[:100], data=data,
+                                  expires_at=expires_at))
+        return file_id
+
+    async def file(self, file_id: str, now: datetime) -> TeamsFile | None:
+        """The file behind a link id, if it has not expired."""
+        async with self.db.sessions() as session:
+            row = await session.scalar(select(TeamsFile).where(TeamsFile.id_hash == _hash(file_id)))
+        return row if row is not None and row.expires_at > now else None
+
+
+def _hash(file_id: str) -> str:
+    return hashlib.sha256(file_id.encode()).hexdigest()

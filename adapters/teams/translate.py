@@ -1,0 +1,194 @@
+"""Bot Framework activities from Teams (as JSON, the wire shape) → the core's events.
+
+* The core's ids: a conversation is known by its Teams id without a ``;messageid=`` thread suffix
+  (or a hash when that is longer than the core's 100 characters); a person by their Entra object
+  id (``aadObjectId``; guests have one in the host tenant too), else a hash of their ``29:`` id.
+* A channel message that @mentions the bot, and every message in a 1:1, is *addressed* to the
+  bot (``MessageIn.addressed``): the mention is removed, and the core takes a leading command word
+  (``pauze 2w``) as a command.
+* What a message answers: in a channel, the thread it sits in (``;messageid=<root>`` in the
+  conversation id, or ``replyToId``); in a group chat, the message it quotes (a ``quotedReply``
+  entity; older clients send an HTML attachment with ``<blockquote itemtype=
+  "http://schema.skype.com/Reply" itemid="…">``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from bot.events import BotAdded, ButtonPress, ChatRef, InboundEvent, MemberJoined, MemberLeft, MessageIn, Person
+
+PLATFORM = "teams"
+#: the core's ids hold at most this many characters
+MAX_ID = 100
+THREAD_SUFFIX = ";messageid="
+#: the key of a card button's data that carries the core's action
+ACTION_KEY = "bamboe"
+_QUOTED = re.compile(r"<quoted\s+messageId=\"[^\"]*\"\s*/>", re.IGNORECASE)
+_LEGACY_QUOTE = re.compile(r"<blockquote[^>]*itemtype=\"http://schema\.skype\.com/Reply\"[^>]*>", re.IGNORECASE)
+_ITEM_ID = re.compile(r"itemid=\"([^\"]+)\"", re.IGNORECASE)
+_SPACE = re.compile(r"[ \t\u00a0]+")
+
+
+def short_id(value: str) -> str:
+    """``value`` if it fits the core's ids, else a stable hash of it (``h:<40 hex>``)."""
+    return value if len(value) <= MAX_ID else "h:" + hashlib.sha256(value.encode()).hexdigest()[:40]
+
+
+def base_conversation(conversation_id: str) -> str:
+    """A conversation id without its thread suffix."""
+    return conversation_id.split(THREAD_SUFFIX, 1)[0]
+
+
+def thread_of(conversation_id: str) -> str | None:
+    """The thread root message id in a channel conversation id (``…;messageid=<root>``)."""
+    _, sep, root = conversation_id.partition(THREAD_SUFFIX)
+    return root or None if sep else None
+
+
+def user_key(account: dict[str, Any]) -> str:
+    """The core's id for a Teams account: its Entra object id, else a hash of its Teams id."""
+    aad = account.get("aadObjectId")
+    if isinstance(aad, str) and aad:
+        return aad.lower()
+    return "h:" + hashlib.sha256(str(account.get("id", "")).encode()).hexdigest()[:40]
+
+
+def kind_of(activity: dict[str, Any]) -> str:
+    """``personal``, ``groupChat`` or ``channel``."""
+    conversation = activity.get("conversation") or {}
+    kind = conversation.get("conversationType")
+    if kind in ("personal", "groupChat", "channel"):
+        return kind
+    return "groupChat" if conversation.get("isGroup") else "personal"
+
+
+def tenant_of(activity: dict[str, Any]) -> str | None:
+    """The tenant an activity comes from (conversation, else channel data)."""
+    tenant = (activity.get("conversation") or {}).get("tenantId")
+    if not tenant:
+        tenant = ((activity.get("channelData") or {}).get("tenant") or {}).get("id")
+    return str(tenant).lower() if tenant else None
+
+
+def chat_ref(activity: dict[str, Any]) -> ChatRef:
+    """The core's view of the activity's conversation."""
+    conversation = activity.get("conversation") or {}
+    data = activity.get("channelData") or {}
+    kind = kind_of(activity)
+    title = ""
+    if kind == "channel":
+        team = (data.get("team") or {}).get("name") or ""
+        channel = (data.get("channel") or {}).get("name") or ""
+        title = " – ".join(p for p in (team, channel) if p) or conversation.get("name") or ""
+    elif kind == "groupChat":
+        title = conversation.get("name") or ""
+    return ChatRef(PLATFORM, short_id(base_conversation(str(conversation.get("id", "")))), title[:200],
+                   private=kind == "personal")
+
+
+def person(account: dict[str, Any]) -> Person:
+    """A Teams account as the core's person."""
+    return Person(user_key(account), (account.get("name") or "").strip() or "Teams")
+
+
+@dataclass(frozen=True)
+class Text:
+    """What a person wrote, cleaned: the text, whether it addressed the bot, what it answers."""
+
+    text: str
+    addressed: bool
+    reply_to: str | None
+
+
+def read_text(activity: dict[str, Any]) -> Text:
+    """The message text without the bot's @mention and quote placeholders, and what it answers."""
+    raw = str(activity.get("text") or "")
+    bot_id = (activity.get("recipient") or {}).get("id")
+    addressed = kind_of(activity) == "personal"
+    for entity in activity.get("entities") or []:
+        if entity.get("type") == "mention" and (entity.get("mentioned") or {}).get("id") == bot_id:
+            addressed = True
+            mention = entity.get("text") or ""
+            if mention:
+                raw = raw.replace(mention, " ")
+    raw = _QUOTED.sub(" ", raw)
+    text = "\n".join(_SPACE.sub(" ", line).strip() for line in html.unescape(raw).replace("\r\n", "\n").split("\n"))
+    return Text(text.strip(), addressed, answers(activity))
+
+
+def answers(activity: dict[str, Any]) -> str | None:
+    """The platform id of the message this one answers (thread root, or the quoted message)."""
+    conversation_id = str((activity.get("conversation") or {}).get("id", ""))
+    if kind_of(activity) == "channel":
+        return thread_of(conversation_id) or activity.get("replyToId") or None
+    for entity in activity.get("entities") or []:
+        if entity.get("type") == "quotedReply":
+            quoted = (entity.get("quotedReply") or {}).get("messageId")
+            if quoted:
+                return str(quoted)
+    for attachment in activity.get("attachments") or []:
+        if attachment.get("contentType") == "text/html" and isinstance(attachment.get("content"), str):
+            block = _LEGACY_QUOTE.search(attachment["content"])
+            if block:
+                item = _ITEM_ID.search(block.group(0))
+                if item:
+                    return item.group(1)
+    return None
+
+
+def button_action(activity: dict[str, Any]) -> str | None:
+    """The core's action of a card button: ``Action.Submit`` (a message with ``value``) or
+    ``Action.Execute`` (an ``adaptiveCard/action`` invoke)."""
+    value = activity.get("value")
+    if not isinstance(value, dict):
+        return None
+    if activity.get("type") == "invoke":
+        value = ((value.get("action") or {}).get("data")) or {}
+    action = value.get(ACTION_KEY) if isinstance(value, dict) else None
+    return action if isinstance(action, str) and action else None
+
+
+def message_events(activity: dict[str, Any]) -> list[InboundEvent]:
+    """A message activity (or a card's submit) as the core's events."""
+    chat = chat_ref(activity)
+    sender = person(activity.get("from") or {})
+    action = button_action(activity)
+    if action is not None:
+        return [ButtonPress(chat, sender, action, activity.get("replyToId"))]
+    text = read_text(activity)
+    if not text.text:
+        return []
+    return [MessageIn(chat, sender, text.text, activity.get("id"), text.reply_to, addressed=text.addressed)]
+
+
+def membership_events(activity: dict[str, Any], names: dict[str, str]) -> tuple[list[InboundEvent], bool, bool]:
+    """A ``conversationUpdate`` as the core's join/leave events, and whether the bot itself was
+    added or removed. ``names`` gives display names by Teams id (``membersAdded`` has none)."""
+    chat = chat_ref(activity)
+    bot_id = (activity.get("recipient") or {}).get("id")
+    events: list[InboundEvent] = []
+    bot_added = bot_removed = False
+    for account in activity.get("membersAdded") or []:
+        if account.get("id") == bot_id:
+            bot_added = True
+        elif not chat.private:
+            named = {**account, "name": account.get("name") or names.get(account.get("id", ""), "")}
+            events.append(MemberJoined(chat, person(named)))
+    for account in activity.get("membersRemoved") or []:
+        if account.get("id") == bot_id:
+            bot_removed = True
+        elif not chat.private:
+            events.append(MemberLeft(chat, person(account)))
+    return events, bot_added, bot_removed
+
+
+def bot_added(activity: dict[str, Any]) -> BotAdded:
+    """The core's event for the app being added to the activity's conversation."""
+    sender = activity.get("from") or {}
+    adder = person(sender) if sender.get("aadObjectId") else None
+    return BotAdded(chat_ref(activity), adder)

@@ -1,0 +1,80 @@
+"""How many rows a crash can leave in doubt: for a platform that cannot confirm whether a row in
+doubt arrived (Telegram), a process has one send in flight at a time, and the next send starts only
+once the previous outcome is recorded; a platform that can confirm keeps sending side by side."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import select
+
+from bot.clock import VirtualClock
+from bot.core import store_outgoing
+from bot.database import Database, create_engine, upgrade
+from bot.delivery import Delivery
+from bot.events import Address, Outgoing
+from bot.models import OutboxMessage
+from tests.conftest import drop_postgres_database, local, new_postgres_database
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def db(request: pytest.FixtureRequest, sqlite_url: str):  # noqa: ANN201
+    url = sqlite_url if request.param == "sqlite" else await new_postgres_database()
+    database = Database(create_engine(url))
+    await upgrade(database.engine)
+    yield database
+    await database.close()
+    if request.param == "postgres":
+        await drop_postgres_database(url)
+
+
+class Recorder:
+    """A sender that takes a moment per send, and notes what was unrecorded when each send began."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.started: list[int] = []
+        #: per send: how many earlier sends were not yet recorded as sent when it began
+        self.unrecorded_at_start: list[int] = []
+
+    async def send(self, message: Outgoing) -> str:
+        async with self.db.sessions() as session:
+            recorded = set(await session.scalars(select(OutboxMessage.id).where(OutboxMessage.state == "sent")))
+        self.unrecorded_at_start.append(len(set(self.started) - recorded))
+        self.started.append(message.outbox_id)
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        await asyncio.sleep(0.02)
+        self.in_flight -= 1
+        return f"p{message.outbox_id}"
+
+
+class Confirming(Recorder):
+    """The same, for a platform that can tell whether a row in doubt arrived (Slack)."""
+
+    async def confirm(self, message: Outgoing) -> str | None:
+        return None
+
+
+async def deliver_to_twenty_chats(db: Database, sender: Recorder) -> None:
+    clock = VirtualClock(local(2026, 1, 5, 9, 0))
+    async with db.transaction() as s:
+        await store_outgoing(s, None, [Outgoing(Address("x", f"c{n}"), "nudge", f"m{n}") for n in range(20)],
+                             clock.now())
+    assert await Delivery(db, clock, {"x": sender}).flush() == 20
+
+
+async def test_one_send_in_flight_where_the_platform_cannot_confirm(db: Database) -> None:
+    sender = Recorder(db)
+    await deliver_to_twenty_chats(db, sender)
+    assert sender.most_in_flight == 1
+    assert sender.unrecorded_at_start == [0] * 20  # a crash at any moment leaves at most one row in doubt
+
+
+async def test_sends_go_side_by_side_where_the_platform_can_confirm(db: Database) -> None:
+    sender = Confirming(db)
+    await deliver_to_twenty_chats(db, sender)
+    assert sender.most_in_flight > 1

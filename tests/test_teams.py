@@ -1,0 +1,503 @@
+"""The Teams adapter end to end: ``bamboe run``'s real stack (database, core, delivery, HTTP server,
+the Agents SDK's CloudAdapter) with activities POSTed to ``/api/messages`` over real HTTP on
+127.0.0.1, signed by a test key that the local OpenID metadata serves, and answers going to the
+local Bot Connector stand-in (:mod:`tests.teams_standin`), with a virtual clock."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import func, select
+
+from bamboe.runtime import App, running
+from bamboe.settings import Settings
+from bot.clock import VirtualClock
+from bot.models import Answer, Chat, Member, OutboxMessage, TeamsConversation, TeamsUser
+from tests.conftest import free_port, local
+from tests.teams_standin import (
+    APP_ID,
+    BOT,
+    SECRET,
+    TEAMS_LIMITS,
+    TENANT,
+    StandIn,
+    channel,
+    conversation_update,
+    group_chat,
+    installation_update,
+    member_details,
+    message,
+    new_key,
+    personal,
+    user,
+)
+
+ANNA = user(1, "Anna de Vries")
+BRAM = user(2, "Bram Peters")
+CEM = user(3, "Cem Yilmaz")
+CHANNEL = channel()
+CHANNEL_ID = CHANNEL["conversation"]["id"]
+GROUP = group_chat()
+GROUP_ID = GROUP["conversation"]["id"]
+#: what the messaging endpoint answers for an activity it took (the SDK answers 202 Accepted)
+OK = (200, 202)
+
+
+@dataclass
+class Env:
+    """The running stack and the stand-in it talks to."""
+
+    app: App
+    clock: VirtualClock
+    api: StandIn
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api/messages"
+
+    async def until(self, condition: Callable[[], Any], what: str = "condition", rounds: int = 200) -> Any:
+        """Wait until ``condition()`` is true, moving the virtual clock on by 5 s per round (so the
+        per-conversation pacing and Retry-After pauses pass) and waking the dispatcher."""
+        for _ in range(rounds):
+            result = condition()
+            if result:
+                return result
+            self.clock.advance(timedelta(seconds=5))
+            self.app.wake.set()
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    async def post(self, activity: dict[str, Any], token: str | None = None, **headers: str) -> aiohttp.ClientResponse:
+        """POST ``activity`` to the messaging endpoint with a valid token (or ``token``)."""
+        auth = {"Authorization": f"Bearer {token or self.api.token(activity)}"} if token != "" else {}
+        async with aiohttp.ClientSession() as http, http.post(self.endpoint, json=activity,
+                                                              headers={**auth, **headers}) as resp:
+            await resp.read()
+            return resp
+
+    async def until_rows(self, model: Any, *where: Any, rounds: int = 200) -> list[Any]:
+        """Wait until rows of ``model`` match ``where`` (moving the clock on like :meth:`until`)."""
+        for _ in range(rounds):
+            found = await self.rows(model, *where)
+            if found:
+                return found
+            self.clock.advance(timedelta(seconds=5))
+            self.app.wake.set()
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {model.__name__} rows")
+
+    async def rows(self, model: Any, *where: Any) -> list[Any]:
+        async with self.app.db.transaction() as s:
+            return list(await s.scalars(select(model).where(*where)))
+
+    async def add_to_channel(self, by: dict[str, Any] = ANNA, where: dict[str, Any] = CHANNEL) -> None:
+        """``by`` adds the app to a team: Teams sends installationUpdate and conversationUpdate."""
+        url = self.api.service_url
+        assert (await self.post(installation_update(where, url, by))).status in OK
+        assert (await self.post(conversation_update(where, url, added=[BOT], by=by,
+                                                    event="teamMemberAdded"))).status in OK
+        conversation = where["conversation"]["id"]
+        await self.until(lambda: self.api.sent(conversation), "the welcome")
+
+    async def join(self, person: dict[str, Any], where: dict[str, Any] = CHANNEL) -> None:
+        self.api.members[person["id"]] = member_details(person)
+        resp = await self.post(conversation_update(where, self.api.service_url, added=[person], by=ANNA,
+                                                   event="teamMemberAdded"))
+        assert resp.status in OK
+
+    async def say(self, where: dict[str, Any], sender: dict[str, Any], text: str, **kw: Any) -> dict[str, Any]:
+        activity = message(where, sender, text, self.api.service_url, **kw)
+        resp = await self.post(activity)
+        assert resp.status in (200, 202), resp.status
+        return activity
+
+    async def sent_containing(self, fragment: str, conversation: str | None = None) -> Any:
+        def found() -> Any:
+            return next((c for c in self.api.sent(conversation) if fragment in str((c.body or {}).get("text"))), None)
+        return await self.until(found, repr(fragment))
+
+
+@pytest.fixture
+async def api() -> AsyncIterator[StandIn]:
+    standin = StandIn()
+    await standin.start()
+    yield standin
+    await standin.close()
+
+
+def settings_for(sqlite_url: str, api: StandIn, port: int, **extra: Any) -> Settings:
+    return Settings(_env_file=None, database_url=sqlite_url, teams_app_id=APP_ID, teams_app_password=SECRET,
+                    teams_tenant_id=TENANT, teams_openid_metadata_url=api.metadata_url,
+                    teams_token_url=api.token_url, bamboe_http_host="127.0.0.1", bamboe_http_port=port, **extra)
+
+
+@asynccontextmanager
+async def stack(sqlite_url: str, api: StandIn, **extra: Any) -> AsyncIterator[Env]:
+    port = free_port()
+    clock = VirtualClock(local(2026, 1, 5, 8, 0))
+    async with running(settings_for(sqlite_url, api, port, **extra), clock=clock) as app:
+        yield Env(app, clock, api, port)
+
+
+@pytest.fixture
+async def env(sqlite_url: str, api: StandIn) -> AsyncIterator[Env]:
+    async with stack(sqlite_url, api) as e:
+        yield e
+
+
+# ---------------------------------------------------------------------------- joining
+async def test_the_app_added_to_a_team_makes_one_network_and_one_welcome(env: Env) -> None:
+    await env.add_to_channel()
+    (chat,) = await env.rows(Chat)
+    assert (chat.platform, chat.chat_id, chat.title) == ("teams", CHANNEL_ID, "Lerend netwerk Venlo")
+    (anna,) = await env.rows(Member)
+    assert (anna.user_id, anna.role) == (ANNA["aadObjectId"], "trekker")
+    (welcome,) = env.api.sent(CHANNEL_ID)  # installationUpdate and conversationUpdate: handled once
+    assert welcome.body["textFormat"] == "xml" and welcome.body["type"] == "message"
+    (ref,) = await env.rows(TeamsConversation)
+    assert (ref.service_url, ref.tenant_id, ref.kind, ref.installed) == (env.api.service_url, TENANT, "channel", True)
+    assert ref.team_id == CHANNEL_ID and ref.bot_id == BOT["id"]
+    async with aiohttp.ClientSession() as http, http.get(f"http://127.0.0.1:{env.port}/readyz") as resp:
+        assert resp.status == 200 and (await resp.json())["checks"]["teams"] is True
+
+
+async def test_members_join_with_their_name_and_leave(env: Env) -> None:
+    await env.add_to_channel()
+    await env.join(CEM)
+    (cem,) = await env.rows(Member, Member.user_id == CEM["aadObjectId"])
+    assert cem.active and cem.name == "Cem Yilmaz"
+    assert any(c.path.endswith(f"/members/{CEM['id']}") for c in env.api.calls)
+    (ref,) = await env.rows(TeamsUser, TeamsUser.user_id == CEM["aadObjectId"])
+    assert ref.teams_id == CEM["id"] and ref.service_url == env.api.service_url
+    resp = await env.post(conversation_update(CHANNEL, env.api.service_url, removed=[CEM], by=ANNA,
+                                              event="teamMemberRemoved"))
+    assert resp.status in OK
+    (cem,) = await env.rows(Member, Member.user_id == CEM["aadObjectId"])
+    assert not cem.active
+
+
+async def test_the_app_removed_stops_posting_there(env: Env) -> None:
+    await env.add_to_channel()
+    assert (await env.post(installation_update(CHANNEL, env.api.service_url, ANNA, "remove"))).status in OK
+    (ref,) = await env.rows(TeamsConversation)
+    assert ref.installed is False
+    before = len(env.api.sent())
+    await env.say(CHANNEL, ANNA, "status", mention=True)
+    (failed,) = await env.until_rows(OutboxMessage, OutboxMessage.state == "failed")
+    assert failed.kind != "welcome" and len(env.api.sent()) == before
+
+
+# ---------------------------------------------------------------------------- commands
+async def test_a_mention_in_a_channel_runs_the_command_and_answers_in_the_askers_thread(env: Env) -> None:
+    await env.add_to_channel()
+    asked = await env.say(CHANNEL, ANNA, "status", mention=True)
+    answer = await env.until(lambda: next((c for c in env.api.sent() if "messageid=" in c.path), None),
+                             "the answer in the thread")
+    assert answer.conversation == f"{CHANNEL_ID};messageid={asked['id']}"
+    assert answer.body["textFormat"] == "xml"
+
+
+async def test_plain_text_in_a_1to1_is_a_command(env: Env) -> None:
+    await env.add_to_channel()
+    where = personal(ANNA)
+    await env.say(where, ANNA, "help")
+    reply = await env.until(lambda: env.api.sent(where["conversation"]["id"]), "the help text")
+    assert "status" in reply[0].body["text"]
+
+
+# ---------------------------------------------------------------------------- inbound authentication
+FORGED = new_key()
+
+
+def _forgeries(api: StandIn, activity: dict[str, Any]) -> dict[str, str]:
+    """Tokens the Bot Connector authentication rules refuse, by what is wrong with them."""
+    import time
+
+    now = int(time.time())
+    return {
+        "signed by another key": api.token(activity, key=FORGED),
+        "unknown kid": api.token(activity, key=FORGED, kid="not-in-the-key-set"),
+        "expired beyond the clock skew": api.token(activity, exp=now - 301, nbf=now - 4000),
+        "not yet valid": api.token(activity, nbf=now + 3600),
+        "no expiry": api.token(activity, exp=None),
+        "wrong audience": api.token(activity, aud="11111111-0000-4000-8000-000000000000"),
+        "wrong issuer": api.token(activity, iss="https://sts.windows.net/evil/"),
+        "serviceurl of another service": api.token(activity, serviceurl="https://evil.example/emea/"),
+        "no serviceurl": api.token(activity, serviceurl=None),
+        "not a JWT": "abc.def.ghi",
+    }
+
+
+async def _nothing_stored(env: Env) -> None:
+    async with env.app.db.transaction() as s:
+        for model in (TeamsConversation, TeamsUser, Chat, Member, OutboxMessage):
+            assert await s.scalar(select(func.count()).select_from(model)) == 0, model.__name__
+
+
+async def test_forged_tokens_get_401_and_nothing_is_stored(env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    activity = message(CHANNEL, ANNA, "Geheime tekst 4711", env.api.service_url, mention=True)
+    for what, token in _forgeries(env.api, activity).items():
+        assert (await env.post(activity, token=token)).status == 401, what
+    assert (await env.post(activity, token="")).status == 401  # no Authorization header
+    assert (await env.post(activity, Authorization="Basic dXNlcjpwdw==", token="")).status == 401
+    await _nothing_stored(env)
+    assert "Geheime tekst" not in caplog.text
+
+
+async def test_a_key_not_endorsed_for_the_channel_is_refused(sqlite_url: str, api: StandIn) -> None:
+    api.endorsements = ["slack", "webchat"]
+    async with stack(sqlite_url, api) as env:
+        activity = message(CHANNEL, ANNA, "status", env.api.service_url, mention=True)
+        assert (await env.post(activity)).status == 401
+        await _nothing_stored(env)
+
+
+async def test_an_activity_from_another_tenant_is_refused(env: Env) -> None:
+    activity = message(CHANNEL, ANNA, "status", env.api.service_url, mention=True)
+    activity["conversation"]["tenantId"] = "99999999-0000-4000-8000-000000000000"
+    activity["channelData"]["tenant"]["id"] = "99999999-0000-4000-8000-000000000000"
+    assert (await env.post(activity)).status == 403
+    await _nothing_stored(env)
+
+
+async def test_a_token_within_the_clock_skew_is_taken(env: Env) -> None:
+    import time
+
+    activity = message(CHANNEL, ANNA, "status", env.api.service_url, mention=True)
+    assert (await env.post(activity, token=env.api.token(activity, exp=int(time.time()) - 120))).status in OK
+
+
+async def test_keys_are_cached_and_an_unknown_kid_refetches_them_at_most_once_a_minute(env: Env) -> None:
+    activity = message(CHANNEL, ANNA, "status", env.api.service_url, mention=True)
+    assert (await env.post(activity)).status in OK
+    hits = env.api.keys_hits
+    for _ in range(3):
+        assert (await env.post(activity)).status in OK
+    assert env.api.keys_hits == hits  # cached
+    for n in range(5):  # a stream of unknown kids: one refetch, then the cache answers
+        assert (await env.post(activity, token=env.api.token(activity, key=FORGED, kid=f"rogue-{n}"))).status == 401
+    assert env.api.keys_hits == hits + 1
+
+
+# ---------------------------------------------------------------------------- answers to the weekly question
+async def _the_nudge(env: Env, conversation: str) -> str:
+    """Move to Tuesday 10:00 and wait until the weekly question is posted and recorded; its id."""
+    env.clock.set(local(2026, 1, 6, 10, 0))
+    env.app.wake.set()
+    call = await env.until(lambda: next((c for c in env.api.sent(conversation) if "Vraag van de week"
+                                         in str(c.body.get("text"))), None), "the nudge")
+    await env.until_rows(OutboxMessage, OutboxMessage.kind == "nudge", OutboxMessage.state == "sent")
+    return call.result["id"]
+
+
+async def test_a_reply_in_the_nudges_channel_thread_is_an_answer(env: Env) -> None:
+    await env.add_to_channel()
+    await env.join(CEM)
+    nudge = await _the_nudge(env, CHANNEL_ID)  # posted at the top of the channel: it starts a thread
+    await env.say(CHANNEL, CEM, "Wij leerden dat luisteren helpt.", thread=nudge)
+    (stored,) = await env.until_rows(Answer)
+    assert stored.text == "Wij leerden dat luisteren helpt."
+    (cem,) = await env.rows(Member, Member.user_id == CEM["aadObjectId"])
+    assert stored.member_id == cem.id
+
+
+async def test_a_quoted_reply_to_the_nudge_in_a_group_chat_is_an_answer(env: Env) -> None:
+    await env.add_to_channel(where=GROUP)
+    await env.join(CEM, where=GROUP)
+    nudge = await _the_nudge(env, GROUP_ID)
+    await env.say(GROUP, CEM, "Samen eten werkt.", quote=nudge)
+    (stored,) = await env.until_rows(Answer)
+    assert stored.text == "Samen eten werkt."  # the quote placeholder is not part of the answer
+
+
+async def test_a_group_chat_answer_for_the_asker_is_a_quoted_reply(env: Env) -> None:
+    await env.add_to_channel(where=GROUP)
+    asked = await env.say(GROUP, ANNA, "status", mention=True)
+    answer = await env.until(lambda: next((c for c in env.api.sent(GROUP_ID)
+                                           if "quotedReply" in str(c.body.get("entities"))), None), "the answer")
+    (entity,) = [e for e in answer.body["entities"] if e["type"] == "quotedReply"]
+    assert entity["quotedReply"]["messageId"] == asked["id"]
+    assert answer.body["text"].startswith(f'<quoted messageId="{asked["id"]}"/>')
+
+
+# ---------------------------------------------------------------------------- rendering
+async def test_command_references_are_typed_with_the_mention_in_a_channel_and_bare_in_a_1to1(env: Env) -> None:
+    await env.add_to_channel()
+    await env.say(CHANNEL, ANNA, "help", mention=True)
+    in_channel = await env.until(lambda: next((t for t in env.api.texts() if "@Bamboe status" in t), None),
+                                 "help in the channel")
+    assert "/status" not in in_channel
+    where = personal(ANNA)
+    await env.say(where, ANNA, "help")
+    (in_1to1,) = await env.until(lambda: env.api.texts(where["conversation"]["id"]), "help in the 1:1")
+    assert "@Bamboe" not in in_1to1 and "status" in in_1to1
+
+
+async def test_echoed_user_text_can_neither_mention_nor_format_nor_link(env: Env) -> None:
+    await env.add_to_channel()
+    await env.say(CHANNEL, ANNA, "vier <at>Cem</at> **vet** [klik](https://evil.example) &amp; _schuin_", mention=True)
+    text = await env.until(lambda: next((t for t in env.api.texts(CHANNEL_ID) if "Cem" in t), None), "the echo")
+    assert "<at>" not in text and "&lt;at&gt;Cem&lt;/at&gt;" in text
+    assert "**" not in text and "&#42;&#42;vet&#42;&#42;" in text
+    assert "[klik](" not in text and "&#91;klik&#93;" in text
+    assert " &amp; " in text and "<i>" not in text and "&#95;schuin&#95;" in text
+
+
+# ---------------------------------------------------------------------------- private messages
+async def test_a_private_message_waits_until_the_person_adds_the_app_then_goes_to_the_1to1(env: Env) -> None:
+    await env.add_to_channel()
+    await env.join(CEM)  # the newcomer briefing: Teams cannot open a 1:1 with Cem yet (403)
+    note = await env.sent_containing("https://teams.microsoft.com/l/chat/0/0?users=28:" + APP_ID, CHANNEL_ID)
+    assert "Cem Yilmaz" in note.body["text"]
+    assert any(c.path == "/emea/v3/conversations" and c.status == 403 for c in env.api.calls)
+    (waiting,) = await env.rows(OutboxMessage, OutboxMessage.state == "waiting",
+                                OutboxMessage.user_id == CEM["aadObjectId"])
+    assert waiting.kind == "newcomer_briefing"
+    env.api.installed_for.add(CEM["id"])  # Cem opens the link and adds the app for himself
+    assert (await env.post(installation_update(personal(CEM), env.api.service_url, CEM))).status in OK
+    personal_id = personal(CEM)["conversation"]["id"]
+    await env.until(lambda: env.api.sent(personal_id), "the briefing in the 1:1")
+    (briefing,) = await env.until_rows(OutboxMessage, OutboxMessage.kind == "newcomer_briefing",
+                                       OutboxMessage.state == "sent")
+    assert briefing.user_id == CEM["aadObjectId"]
+
+
+async def test_the_bot_creates_the_1to1_where_the_app_is_installed_for_the_person(env: Env) -> None:
+    env.api.installed_for.update({ANNA["id"], CEM["id"]})
+    await env.add_to_channel()
+    await env.join(CEM)
+    create = await env.until(lambda: next((c for c in env.api.calls if c.path == "/emea/v3/conversations"
+                                           and c.status == 201 and c.body["members"][0]["id"] == CEM["id"]), None),
+                             "a 1:1 created for Cem")
+    assert create.body["bot"]["id"] == BOT["id"] and create.body["isGroup"] is False
+    assert create.body["tenantId"] == TENANT and create.body["channelData"] == {"tenant": {"id": TENANT}}
+    await env.until(lambda: env.api.sent(create.result["id"]), "the briefing in the new 1:1")
+    (cem,) = await env.rows(TeamsUser, TeamsUser.user_id == CEM["aadObjectId"])
+    assert cem.personal_conversation_id == create.result["id"]
+
+
+# ---------------------------------------------------------------------------- limits
+async def test_a_429_with_retry_after_is_honoured_and_the_message_sent_once(env: Env) -> None:
+    await env.add_to_channel()
+    env.api.refuse(429, times=2, retry_after=30, path_contains="/activities")
+    await env.say(CHANNEL, ANNA, "status", mention=True)
+    sent = await env.until(lambda: [c for c in env.api.sent() if "messageid=" in c.path], "the answer")
+    refused = [c for c in env.api.calls if c.status == 429]
+    assert len(refused) == 2 and len(sent) == 1
+    (row,) = await env.until_rows(OutboxMessage, OutboxMessage.platform_message_id == sent[0].result["id"])
+    assert row.state == "sent" and row.ephemeral
+
+
+async def test_412_502_504_are_retried_with_back_off(env: Env) -> None:
+    await env.add_to_channel()
+    for status in (412, 502):
+        env.api.refuse(status, path_contains="/activities")
+    await env.say(CHANNEL, ANNA, "status", mention=True)
+    await env.until(lambda: [c for c in env.api.sent() if "messageid=" in c.path], "the answer")
+    assert [c.status for c in env.api.calls if c.status >= 400] == [412, 502]
+
+
+def test_one_message_per_conversation_every_two_seconds_keeps_all_of_teams_limits() -> None:
+    from adapters.teams.adapter import TeamsAdapter
+    from bot.delivery import MARGIN
+
+    gap = TeamsAdapter.limits.per_chat * MARGIN  # what delivery keeps between two sends to one conversation
+    for count, seconds in TEAMS_LIMITS:
+        most = int(seconds // gap) + 1  # sends that fit in any window of this length
+        assert most <= count, (count, seconds)
+
+
+async def test_the_stand_in_enforces_teams_limits_and_delivery_stays_within_them(env: Env) -> None:
+    env.api.enforce_limits = True
+    await env.add_to_channel()
+    for n in range(3):
+        await env.say(CHANNEL, ANNA, f"vier mijlpaal {n}", mention=True)
+    for _ in range(600):  # real time here: the stand-in counts in real seconds, delivery in the clock's
+        if len([t for t in env.api.texts() if "mijlpaal" in t]) >= 3:
+            break
+        await asyncio.sleep(0.1)
+        env.clock.advance(timedelta(seconds=0.1))
+        env.app.wake.set()
+    assert len([t for t in env.api.texts() if "mijlpaal" in t]) >= 3
+    assert env.api.throttled == 0
+    burst = message(CHANNEL, ANNA, "x", env.api.service_url)  # the stand-in does refuse a burst
+    async with aiohttp.ClientSession() as http:
+        token = (await (await http.post(env.api.token_url, data={
+            "grant_type": "client_credentials", "client_id": APP_ID, "client_secret": SECRET,
+            "scope": "https://api.botframework.com/.default"})).json())["access_token"]
+        statuses = []
+        for _ in range(8):
+            async with http.post(f"{env.api.service_url}v3/conversations/{CHANNEL_ID}/activities", json=burst,
+                                 headers={"Authorization": f"Bearer {token}"}) as resp:
+                statuses.append(resp.status)
+    assert 429 in statuses
+
+
+# ---------------------------------------------------------------------------- buttons
+async def test_buttons_are_an_adaptive_card_and_a_submit_reaches_the_core(env: Env) -> None:
+    await env.add_to_channel()
+    where = personal(ANNA)
+    await env.say(where, ANNA, "vergeetmij")
+    call = await env.until(lambda: next((c for c in env.api.sent(where["conversation"]["id"])
+                                         if c.body.get("attachments")), None), "the confirmation")
+    (card,) = call.body["attachments"]
+    assert card["contentType"] == "application/vnd.microsoft.card.adaptive"
+    content = card["content"]
+    assert content["type"] == "AdaptiveCard" and content["version"] == "1.5"
+    assert [a["type"] for a in content["actions"]] == ["Action.Submit", "Action.Submit"]
+    assert [a["data"]["bamboe"] for a in content["actions"]] == ["forget:yes", "forget:no"]
+    assert content["fallbackText"].startswith("1. ")
+    press = message(where, ANNA, "", env.api.service_url, value={"bamboe": "forget:no"}, reply_to=call.result["id"])
+    assert (await env.post(press)).status in OK
+    await env.until(lambda: len(env.api.sent(where["conversation"]["id"])) >= 2, "the answer to the press")
+    assert await env.rows(Member, Member.user_id == ANNA["aadObjectId"])  # "no": nothing erased
+
+
+async def test_every_invoke_is_answered(env: Env) -> None:
+    await env.add_to_channel()
+    where = personal(ANNA)
+    invoke = message(where, ANNA, "", env.api.service_url)
+    invoke.update(type="invoke", name="adaptiveCard/action",
+                  value={"action": {"type": "Action.Execute", "verb": "x", "data": {"bamboe": "forget:no"}}})
+    invoke.pop("text", None)
+    async with aiohttp.ClientSession() as http, http.post(
+            env.endpoint, json=invoke, headers={"Authorization": f"Bearer {env.api.token(invoke)}"}) as resp:
+        assert resp.status == 200 and (await resp.json())["statusCode"] == 200
+    other = dict(invoke, name="task/fetch", value={})
+    async with aiohttp.ClientSession() as http, http.post(
+            env.endpoint, json=other, headers={"Authorization": f"Bearer {env.api.token(other)}"}) as resp:
+        assert resp.status == 200
+
+
+# ---------------------------------------------------------------------------- files
+async def test_my_data_arrives_in_the_1to1_as_a_signed_expiring_download_link(env: Env) -> None:
+    await env.add_to_channel()
+    where = personal(ANNA)
+    await env.say(where, ANNA, "mijngegevens")
+    call = await env.until(lambda: next((c for c in env.api.sent(where["conversation"]["id"])
+                                         if "teams/files/" in str(c.body.get("text"))), None), "the link")
+    (card,) = call.body["attachments"]
+    (button,) = card["content"]["actions"]
+    assert button["type"] == "Action.OpenUrl"
+    link = button["url"]
+    assert link.startswith(f"http://127.0.0.1:{env.port}/teams/files/")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(link) as resp:
+            assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+            assert "attachment" in resp.headers["Content-Disposition"]
+            body = await resp.json(content_type=None)
+        assert isinstance(body, dict) and body
+        async with http.get(link[:-3] + "AAA") as resp:  # a tampered signature
+            assert resp.status == 404
+        async with http.get(link.replace("exp=", "exp=1")) as resp:  # another expiry
+            assert resp.status == 404
