@@ -580,8 +580,11 @@ class SlackAdapter:
         """``GET /slack/install``: a new state (stored, and as a cookie), then on to Slack."""
         flow = self.app.oauth_flow
         assert flow is not None
+        bolt_request = await to_bolt_request(request)
+        if not oauth.valid_team(bolt_request.query.get("team")):  # no state is handed out for it
+            return await self._page(oauth.page_response(400, pages.render("invalid")))
         try:
-            response = await flow.handle_installation(await to_bolt_request(request))
+            response = await flow.handle_installation(bolt_request)
         except Exception as exc:  # the database is down: say so, without a stack trace in the page
             log.warning("slack: install link failed (%s)", type(exc).__name__)
             response = oauth.page_response(503, pages.render("unavailable"))
@@ -648,9 +651,11 @@ class SlackAdapter:
         async def on_tokens_revoked(event: dict[str, Any], context: Any) -> None:
             await self._on_tokens_revoked(event, context)
 
-        async def on_error(error: Exception) -> None:
-            if isinstance(error, Unavailable):  # the request fails, Slack sends the event again
+        async def on_error(error: Exception, response: Any) -> None:
+            if isinstance(error, Unavailable):  # 503 (Socket Mode: no ack), Slack sends the event again
                 log.warning("slack: an event was not taken, the database is unavailable; Slack sends it again")
+                if response is not None:
+                    response.status, response.body = 503, ""
             else:
                 log.error("slack: a listener failed", exc_info=error)
 

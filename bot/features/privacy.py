@@ -38,7 +38,7 @@ from bot.models import (
     Round,
     RoundEntry,
 )
-from bot.parsing import UserError
+from bot.parsing import UserError, number
 from bot.registry import Command, Feature
 from bot.schedule import local_at
 from bot.timeutil import format_when, local
@@ -90,9 +90,10 @@ async def cmd_privacy(ctx: Ctx, args: str) -> None:
     if words[0] in ("bewaartermijn", "retention") and len(words) == 2:
         ctx.require("trekker")
         low, high = RETENTION_RANGE
-        if not words[1].isdigit() or not low <= int(words[1]) <= high:
+        months = number(words[1])
+        if months is None or not low <= months <= high:
             raise UserError("errors.retention_range", low=low, high=high)
-        ctx.network.retention_months = int(words[1])
+        ctx.network.retention_months = months
         ctx.group("status", ctx.t("privacy.retention_set", months=ctx.network.retention_months,
                                   who=member.name))
         return

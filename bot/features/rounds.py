@@ -25,7 +25,7 @@ from bot.jobs import JobContext, JobKind, plan
 from bot.markup import Markup
 from bot.models import Action, Job, Member, OutboxMessage, Round, RoundEntry
 from bot.numbers import by_id, by_nr, next_nr
-from bot.parsing import UserError, take_date
+from bot.parsing import UserError, button_number, number, take_date
 from bot.registry import Command, Feature
 from bot.schedule import local_at
 from bot.timeutil import local, next_open_time
@@ -78,7 +78,7 @@ async def _round_thread(ctx: Ctx, rnd: Round, chats: list) -> str | None:
 
 def _parse_timebox(word: str) -> int | None:
     m = _TIMEBOX.match(word.strip().lower())
-    if not m or (m[2] is None and not word.strip().isdigit()):
+    if not m or (m[2] is None and number(word.strip()) is None):
         return None
     minutes = int(m[1])
     if not 1 <= minutes <= MAX_TIMEBOX:
@@ -306,9 +306,8 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
     if not words:
         await _list_actions(ctx)
         return
-    if words[0].lstrip("#").isdigit() and len(words) >= 2 and words[1].lower() in DONE_WORDS:
-        nr = words[0].lstrip("#")
-        await _finish_action(ctx, await by_nr(ctx.session, Action, ctx.network.id, int(nr)), nr,
+    if len(words) >= 2 and words[1].lower() in DONE_WORDS and (key := number(words[0].lstrip("#"))) is not None:
+        await _finish_action(ctx, await by_nr(ctx.session, Action, ctx.network.id, key), words[0].lstrip("#"),
                              " ".join(words[2:]))
         return
     rnd = await active_round(ctx)
@@ -414,9 +413,10 @@ async def cmd_rounds(ctx: Ctx, args: str) -> None:
 async def cmd_round(ctx: Ctx, args: str) -> None:
     """``/ronde <nr>``: read a round back."""
     nr = args.strip().lstrip("#")
-    if not nr.isdigit():
+    key = number(nr)
+    if key is None:
         raise UserError("errors.usage", usage=ctx.t("help.commands.ronde.usage"))
-    rnd = await by_nr(ctx.session, Round, ctx.network.id, int(nr))
+    rnd = await by_nr(ctx.session, Round, ctx.network.id, key)
     if rnd is None:
         raise UserError("errors.unknown_round", nr=nr[:12])
     entries = list(await ctx.session.scalars(select(RoundEntry).where(RoundEntry.round_id == rnd.id)
@@ -490,9 +490,10 @@ async def on_action_button(ctx: Ctx, rest: str) -> None:
     """The follow-up's buttons (``action:done:<id>``, ``action:busy:<id>``, with the action's
     database id, which never changes): done (shared with the group) or still busy."""
     what, _, action_id = rest.partition(":")
-    if not action_id.isdigit():
+    key = button_number(action_id)
+    if key is None:
         raise UserError("errors.unknown_button")
-    action = await by_id(ctx.session, Action, ctx.network.id, int(action_id))
+    action = await by_id(ctx.session, Action, ctx.network.id, key)
     if action is None:  # gone (erased), or not this network's
         raise UserError("errors.unknown_button")
     if what == "done":
