@@ -126,6 +126,17 @@ async def postgres_url() -> AsyncIterator[str]:
     await drop_postgres_database(url)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[str]:
+    """A fresh database for one test, once on SQLite (migrated) and once on PostgreSQL (empty)."""
+    if request.param == "sqlite":
+        yield sqlite_url
+        return
+    url = await new_postgres_database()
+    yield url
+    await drop_postgres_database(url)
+
+
 @pytest.fixture
 async def harness(sqlite_url: str) -> AsyncIterator[Harness]:
     """The real core in a virtual group chat, Monday 5 January 2026 08:00, six members."""

@@ -67,6 +67,28 @@ class Sent:
         return line
 
 
+def split_lines(text: str, limit: int) -> list[str]:
+    """``text`` in parts of at most ``limit`` characters, cut between lines (a line longer than
+    that between words), so the markup of each line stays whole."""
+    parts: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            cut = line.rfind(" ", 0, limit) + 1 or limit
+            parts.append(line[:cut])
+            line = line[cut:]
+        if current and len(current) + 1 + len(line) > limit:
+            parts.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    parts.append(current)
+    return parts
+
+
 def console_command(reference: str) -> str:
     """A command reference as typed in the console (as on Telegram): ``/pauze 2w``."""
     return "/" + reference
@@ -87,22 +109,25 @@ class Recorder:
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def send(self, message: Outgoing) -> str:
-        """Record ``message`` and return its message id."""
+        """Record ``message`` (as several parts when it is longer than ``capabilities.max_text``,
+        the buttons and files with the last) and return the last part's message id."""
         addr = message.address
         to = "group" if addr.chat_id is not None else f"dm:{addr.user_id}"
-        buttons = [(b.label, b.action) for b in message.buttons]
-        text = with_commands(message.text, console_command)
-        sent = Sent(self.clock.now(), to, message.kind, text, buttons, dict(message.meta),
-                    f"m{next(self._ids)}", addr.user_id if message.ephemeral else None,
-                    [(f.name, f.mime, f.data) for f in message.files])
-        if self.files_dir is not None:
-            for name, _, data in sent.files:
-                path = self.files_dir / f"{sent.message_id}-{Path(name).name}"
-                path.write_bytes(data)
-                sent.paths.append(str(path))
-        self.sent.append(sent)
-        for listener in self.listeners:
-            listener(sent)
+        parts = split_lines(with_commands(message.text, console_command), self.capabilities.max_text)
+        for number, text in enumerate(parts, 1):
+            last = number == len(parts)
+            sent = Sent(self.clock.now(), to, message.kind, text,
+                        [(b.label, b.action) for b in message.buttons] if last else [], dict(message.meta),
+                        f"m{next(self._ids)}", addr.user_id if message.ephemeral else None,
+                        [(f.name, f.mime, f.data) for f in message.files] if last else [])
+            if self.files_dir is not None:
+                for name, _, data in sent.files:
+                    path = self.files_dir / f"{sent.message_id}-{Path(name).name}"
+                    path.write_bytes(data)
+                    sent.paths.append(str(path))
+            self.sent.append(sent)
+            for listener in self.listeners:
+                listener(sent)
         return sent.message_id
 
     def latest(self, kind: str, *, to: str | None = None) -> Sent | None:
