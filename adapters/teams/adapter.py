@@ -50,7 +50,7 @@ from adapters.teams.store import Store
 from bamboe.settings import Settings
 from bot import i18n
 from bot.database import Database, create_engine
-from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable
+from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable, next_call
 from bot.events import Attachment as CoreAttachment
 from bot.events import BotAdded, ChatRef, Outgoing, Unavailable
 from bot.markup import plain
@@ -362,16 +362,20 @@ class TeamsAdapter:
         if self.tokens is None or self.session is None:
             raise RuntimeError("teams adapter not started")
         addr = message.address
+        calls = 0  # Bot Connector calls made for this message so far
         if addr.chat_id is None:
             if not addr.user_id:
                 raise Undeliverable("no chat and no user")
-            service_url, target, quote_id, group = await self._private_target(addr.user_id)
+            service_url, target, quote_id, group, calls = await self._private_target(addr.user_id)
         else:
             service_url, target, quote_id, group = await self._group_target(message)
         steps = await self._steps(message, group)
         done: list[str] = list(self._partial.get(message.outbox_id, [])) if message.outbox_id else []
         for index in range(len(done), len(steps)):
             activity = steps[index]
+            if calls:  # every call keeps Teams' limits, not only every message (delivery paces it)
+                await next_call()
+            calls += 1
             if index == 0 and quote_id:
                 _quote(activity, quote_id)
             try:
@@ -407,21 +411,22 @@ class TeamsAdapter:
             return conv.service_url, target, None, True
         return conv.service_url, conv.conversation_id, root, conv.kind != "personal"
 
-    async def _private_target(self, user_id: str) -> tuple[str, str, str | None, bool]:
+    async def _private_target(self, user_id: str) -> tuple[str, str, str | None, bool, int]:
         """The person's 1:1 conversation, created when none is known (possible when the app is
-        installed for them, or in a team they are in); :class:`NotStarted` when Teams refuses."""
+        installed for them, or in a team they are in); :class:`NotStarted` when Teams refuses.
+        The last value is the number of calls that took (0 or 1)."""
         user = await self.store.user(user_id)
         if user is None:
             raise Undeliverable("this person was never seen in Teams")
         if user.personal_conversation_id:
-            return user.service_url, user.personal_conversation_id, None, False
+            return user.service_url, user.personal_conversation_id, None, False, 0
         params = ConversationParameters(is_group=False, bot=ChannelAccount(id=f"28:{self.app_id}"),
                                         members=[ChannelAccount(id=user.teams_id)], tenant_id=user.tenant_id,
                                         channel_data={"tenant": {"id": user.tenant_id}})
         created = await self._call(user.service_url, "u:" + user_id,
                                    lambda c: c.conversations.create_conversation(params), private=True)
         await self.store.set_personal(user_id, created.id)
-        return user.service_url, str(created.id), None, False
+        return user.service_url, str(created.id), None, False, 1
 
     async def _steps(self, message: Outgoing, group: bool) -> list[Activity]:
         """The activities that make up ``message``."""
