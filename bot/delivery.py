@@ -118,9 +118,10 @@ class Sender(Protocol):
     """What an adapter offers the core: deliver one message, return the platform's message id.
 
     A sender states ``capabilities`` (:class:`bot.platform.Capabilities`) and may set ``limits``
-    (:class:`Limits`). When ``capabilities.confirms``, it offers ``async confirm(message) -> str | None``:
-    the platform's id of ``message`` if an earlier, interrupted attempt did deliver it (used for rows
-    found in doubt).
+    (:class:`Limits`). When ``capabilities.confirms``, it offers
+    ``async confirm(message, window) -> str | None``: the platform's id of ``message`` if an earlier,
+    interrupted attempt did deliver it (used for rows found in doubt); ``window`` is when that attempt
+    may have posted it (its claim's start and end), so a lookup can stay small.
     """
 
     capabilities: Capabilities
@@ -254,7 +255,7 @@ class Delivery:
         row = item.row
         if await self._too_late(item):
             return 0
-        if item.in_doubt and await self._confirmed(row):
+        if item.in_doubt and await self._confirmed(row, (item.doubt_since - self.lease, item.doubt_since)):
             return 1
         wait = await self._chat_turn(row, item.doubt_since)
         if wait is not None:  # keep per-chat order: this conversation waits, the others go on
@@ -360,18 +361,20 @@ class Delivery:
             return slots.popleft()
 
     # ------------------------------------------------------------------ sending
-    async def _confirmed(self, row: OutboxMessage) -> bool:
-        """For a row in doubt: ask the platform whether the interrupted attempt delivered it."""
+    async def _confirmed(self, row: OutboxMessage, window: tuple[datetime, datetime]) -> bool:
+        """For a row in doubt: ask the platform whether the interrupted attempt (whose claim ran
+        over ``window``) delivered it."""
         confirm = self.senders[row.platform].confirm if self.confirms(row.platform) else None
         log.info("outbox %s was in doubt on %s (%s)", row.id, row.platform,
                  "checking" if confirm else "sending again: the platform cannot tell")
         if confirm is None:
             return False
         try:
-            platform_id = await confirm(outgoing_from_row(row))
+            platform_id = await confirm(outgoing_from_row(row), window)
         except Exception as exc:  # cannot tell now: try again later rather than risk a second copy
             log.warning("outbox %s: delivery check failed on %s (%s)", row.id, row.platform, type(exc).__name__)
-            await self._put_back(row.id, self.clock.now() + timedelta(seconds=10))
+            wait = exc.seconds if isinstance(exc, RetryAfter) else 10.0  # e.g. Slack's one lookup a minute
+            await self._put_back(row.id, self.clock.now() + timedelta(seconds=max(wait, 1.0)))
             return True
         if platform_id is None:
             return False

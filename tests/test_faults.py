@@ -411,7 +411,7 @@ async def test_slack_row_in_doubt_is_found_by_its_metadata_and_not_posted_again(
 
     db = db_for_doubt
     clock = VirtualClock(local(2026, 1, 5, 9, 0))
-    async with SlackStandin() as slack:
+    async with SlackStandin(clock=clock.now) as slack:  # Slack's history limits on the test's clock
         sender = SlackSender(AsyncWebClient(token="xoxb-test", base_url=slack.url, retry_handlers=[]))
         async with db.transaction() as s:
             rows = await store_outgoing(s, None, [
@@ -427,10 +427,16 @@ async def test_slack_row_in_doubt_is_found_by_its_metadata_and_not_posted_again(
                     await sender.send(outgoing_from_row(row))  # it did reach Slack
         assert len(slack.posts()) == 2
         assert all(c.params["metadata"]["event_type"] == METADATA_EVENT for c in slack.posts())
-        await Delivery(db, clock, {"slack": sender}).flush()
+        delivery = Delivery(db, clock, {"slack": sender})
+        for _ in range(6):  # history answers once a minute: a row that got a 429 waits, unposted
+            await delivery.flush()
+            clock.advance(timedelta(seconds=61))
         posts = slack.posts()
         assert sorted(c.params["channel"] for c in posts) == ["C1", "C2", "C3", "D0ANNA"]  # once each
-        assert {c.method for c in slack.calls} >= {"conversations.history", "conversations.replies"}
+        lookups = [c for c in slack.calls if c.method in ("conversations.history", "conversations.replies")]
+        assert {c.method for c in lookups} >= {"conversations.history", "conversations.replies"}
+        assert all(int(c.params["limit"]) <= 15 and "oldest" in c.params and "latest" in c.params for c in lookups)
+        assert any(c.status == 429 for c in lookups)  # the limit was met, and nothing was posted twice
         async with db.transaction() as s:
             stored = {r.chat_id or "D0ANNA": r for r in await s.scalars(select(OutboxMessage))}
         assert {r.state for r in stored.values()} == {"sent"}

@@ -563,7 +563,7 @@ class MatrixAdapter:
             first = first or event_id
         return first
 
-    async def confirm(self, message: Outgoing) -> str | None:
+    async def confirm(self, message: Outgoing, window: object = None) -> str | None:
         """For a row in doubt (a replica died while sending it): send it again. Every event carries
         the same transaction id as in the interrupted attempt, so the homeserver answers an event
         it already has with that event's id instead of posting it again (Synapse keeps transaction
