@@ -89,9 +89,9 @@ async def test_a_slack_channel_and_a_telegram_group_are_one_network(sqlite_url: 
 
         # the weekly question in both chats; answers from both count in one harvest
         await sl.advance(local(2026, 1, 6, 10, 1))
-        nudge_sl = await sl.until(lambda: [s for s in sl.sent() if s.to == GROUP and "Vraag van de week" in s.text],
+        nudge_sl = await sl.until(lambda: [s for s in sl.sent() if s.to == GROUP and "Weekvraag" in s.text],
                                   "the question in Slack")
-        nudge_tg = await tg.until(lambda: [s for s in tg.sent() if s.to == GROUP and "Vraag van de week" in s.text],
+        nudge_tg = await tg.until(lambda: [s for s in tg.sent() if s.to == GROUP and "Weekvraag" in s.text],
                                   "the question in Telegram")
         await sl.group_message("cem", "Ouders komen pas als de schulden al groot zijn.", reply_to=nudge_sl[0])
         await tg.group_message("bram", "Op school zien we de schulden eerder, bij de kinderen.", reply_to=nudge_tg[0])
@@ -104,12 +104,12 @@ async def test_a_slack_channel_and_a_telegram_group_are_one_network(sqlite_url: 
         await tg.until(lambda: [s for s in tg.sent() if s.to == private("anna") and "Hoi Anna" in s.text],
                        "Anna's reminder")
         await sl.drained()
-        await sl.advance(local(2026, 1, 12, 10, 1))
+        await sl.advance(local(2026, 1, 13, 10, 1))
         harvest_sl = await sl.until(lambda: [s for s in sl.sent() if s.to == GROUP and "Oogst" in s.text],
                                     "the harvest in Slack")
         harvest_tg = await tg.until(lambda: [s for s in tg.sent() if s.to == GROUP and "Oogst" in s.text],
                                     "the harvest in Telegram")
-        assert "2 van de 3" in harvest_sl[0].text and "2 van de 3" in harvest_tg[0].text
+        assert "2 antwoorden" in harvest_sl[0].text and "2 antwoorden" in harvest_tg[0].text
         # one reminder in all: for Anna in Telegram, nothing to her Slack account
         reminders = [s for s in sl.sent() + tg.sent() if s.to != GROUP and s.text.startswith("Hoi ")
                      and "vraag" in s.text]

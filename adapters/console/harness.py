@@ -44,12 +44,18 @@ def _teams_command(reference: str, group: bool) -> str:
     return command_text(reference, group)
 
 
+def _matrix_command(reference: str, group: bool) -> str:
+    from adapters.matrix.render import COMMAND_PREFIX  # the Matrix adapter's own prefix (no SDK import)
+
+    return COMMAND_PREFIX + reference
+
+
 #: how a command reference reads in a chat labelled with a platform (``chats:`` of a scenario), in a
-#: group (True) or a private chat; Matrix's ``!`` is the platform contract's (docs/architecture.md)
+#: group (True) or a private chat, through each adapter's own renderer
 COMMAND_STYLES = {
     "slack": _slack_command,
     "teams": _teams_command,
-    "matrix": lambda reference, group: "!" + reference,
+    "matrix": _matrix_command,
 }
 #: rendered references are escaped like any text (an ``@`` gets a word joiner); ``@Bamboe`` is meant
 BOT_MENTION, BOT_MENTION_ESCAPED = "@Bamboe", "@\u2060Bamboe"
