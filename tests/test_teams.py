@@ -294,7 +294,7 @@ async def _the_nudge(env: Env, conversation: str) -> str:
     """Move to Tuesday 10:00 and wait until the weekly question is posted and recorded; its id."""
     env.clock.set(local(2026, 1, 6, 10, 0))
     env.app.wake.set()
-    call = await env.until(lambda: next((c for c in env.api.sent(conversation) if "Vraag van de week"
+    call = await env.until(lambda: next((c for c in env.api.sent(conversation) if "Weekvraag"
                                          in str(c.body.get("text"))), None), "the nudge")
     await env.until_rows(OutboxMessage, OutboxMessage.kind == "nudge", OutboxMessage.state == "sent")
     return call.result["id"]
