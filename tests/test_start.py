@@ -17,7 +17,7 @@ from tests.conftest import free_port
 from tests.telegram_standin import StandIn
 
 #: never needed to start: the report libraries load when a report is made, other SDKs when configured
-HEAVY = ("matplotlib", "fpdf", "PIL", "numpy", "slack_sdk", "slack_bolt")
+HEAVY = ("matplotlib", "fpdf", "PIL", "numpy", "slack_sdk", "slack_bolt", "microsoft_agents", "jwt")
 
 PROBE = """
 import asyncio, json, sys
@@ -41,7 +41,7 @@ async def test_a_telegram_only_start_imports_nothing_heavy(sqlite_url: str) -> N
     api = StandIn()
     await api.start()
     try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TELEGRAM_", "BAMBOE_"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TELEGRAM_", "TEAMS_", "BAMBOE_"))}
         env.update(DATABASE_URL=sqlite_url, TELEGRAM_BOT_TOKEN=api.token, TELEGRAM_API_URL=api.url + "/bot",
                    BAMBOE_HTTP_HOST="127.0.0.1", BAMBOE_HTTP_PORT=str(free_port()), BAMBOE_LOG_LEVEL="WARNING")
         proc = await asyncio.create_subprocess_exec(sys.executable, "-c", PROBE, env=env,

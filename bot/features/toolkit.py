@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from bot import budget, i18n
 from bot.core import Ctx, network_job
 from bot.directory import active_members
 from bot.events import Button, MessageIn
@@ -29,7 +30,7 @@ from bot.models import (
     Nudge,
 )
 from bot.numbers import next_nr
-from bot.parsing import UserError, parse_time, take_date
+from bot.parsing import UserError, button_number, number, parse_time, take_date
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at
 from bot.timeutil import format_when, in_quiet_hours, local, next_open_time
@@ -48,6 +49,8 @@ NEXT_MORNING = "09:00"
 AT_WORDS = ("om", "op", "at", "on")
 CANCEL_WORDS = ("annuleer", "annuleren", "cancel")
 BECAUSE_WORDS = (" omdat ", " want ", " because ", " reden: ", " reason: ")
+#: conjunctions that begin a subordinate clause: the reason keeps them
+KEEP_CONJUNCTION = ("omdat", "because")
 NOT_CHOSEN = (("niet", "gekozen"), ("not", "chosen"))
 CHOSEN = (("gekozen",), ("chosen",))
 PREVIEW = 80
@@ -69,8 +72,8 @@ async def cmd_announce(ctx: Ctx, args: str) -> None:
         return
     member = ctx.require("trekker")
     first = words[0].lower()
-    if first.lstrip("#").isdigit() and len(words) == 1:
-        await _show_reads(ctx, int(first.lstrip("#")))
+    if len(words) == 1 and (nr := number(first.lstrip("#"))) is not None:
+        await _show_reads(ctx, nr)
         return
     if first in CANCEL_WORDS:
         await _cancel_announcement(ctx, words[1:])
@@ -149,8 +152,9 @@ async def _cancel_announcement(ctx: Ctx, words: list[str]) -> None:
 
 async def _announcement(ctx: Ctx, token: str) -> Announcement:
     token = token.lstrip("#")
+    nr = number(token)
     ann = await ctx.session.scalar(select(Announcement).where(
-        Announcement.network_id == ctx.network.id, Announcement.nr == int(token))) if token.isdigit() else None
+        Announcement.network_id == ctx.network.id, Announcement.nr == nr)) if nr is not None else None
     if ann is None:
         raise UserError("errors.unknown_announcement", nr=token[:12] or "?")
     return ann
@@ -187,9 +191,12 @@ async def _list_announcements(ctx: Ctx) -> None:
             lines.append(ctx.t("toolkit.announcement_line_planned", nr=ann.nr, text=preview(ann.text),
                                when=format_when(ctx.network, ann.due_at)))
         else:
-            done, todo = await readers(ctx, ann)
-            lines.append(ctx.t("toolkit.announcement_line", nr=ann.nr, text=preview(ann.text),
-                               read=len(done), total=len(done) + len(todo)))
+            if ctx.member is not None and ctx.member.role == "trekker":
+                done, todo = await readers(ctx, ann)
+                lines.append(ctx.t("toolkit.announcement_line_reads", nr=ann.nr, text=preview(ann.text),
+                                   count=len(done), total=len(done) + len(todo)))
+            else:
+                lines.append(ctx.t("toolkit.announcement_line", nr=ann.nr, text=preview(ann.text)))
     ctx.reply("status", Markup("\n".join(lines)))
 
 
@@ -208,7 +215,8 @@ async def mark_read(ctx: Ctx, ann: Announcement) -> None:
 async def on_read_button(ctx: Ctx, rest: str) -> None:
     """The "gelezen" button: ``ann:read:<id>``."""
     what, _, ann_id = rest.partition(":")
-    ann = await ctx.session.get(Announcement, int(ann_id)) if what == "read" and ann_id.isdigit() else None
+    key = button_number(ann_id)
+    ann = await ctx.session.get(Announcement, key) if what == "read" and key is not None else None
     if ann is None or ann.network_id != ctx.network.id:
         raise UserError("errors.unknown_button")
     await mark_read(ctx, ann)
@@ -341,13 +349,13 @@ async def run_digest(ctx: Ctx, jc: JobContext) -> None:
             lines.append(ctx.t("toolkit.digest_input_themes", themes=", ".join(words)))
     else:
         lines.append(ctx.t("toolkit.digest_no_input"))
-    unread = []
+    unread, counts = [], []
     for ann in await ctx.session.scalars(select(Announcement).where(
             Announcement.network_id == net.id, Announcement.state == "posted").order_by(Announcement.nr)):
         done, todo = await readers(ctx, ann)
-        if todo:
-            unread.append(ctx.t("toolkit.digest_announcement", nr=ann.nr, text=preview(ann.text), read=len(done),
-                                total=len(done) + len(todo)))
+        if todo:  # the group sees which ones to read; only the trekker sees how many did
+            unread.append(ctx.t("toolkit.digest_announcement", nr=ann.nr, text=preview(ann.text)))
+            counts.append(ctx.t("toolkit.digest_private_read", nr=ann.nr, count=len(done), total=len(done) + len(todo)))
     if unread:
         lines += [ctx.t("toolkit.digest_unread")] + unread
     from bot.features.rounds import action_line
@@ -359,13 +367,16 @@ async def run_digest(ctx: Ctx, jc: JobContext) -> None:
     newcomers = await _newcomers(ctx, meeting)
     if newcomers:
         lines.append(ctx.t("toolkit.digest_newcomers", names=", ".join(m.name for m in newcomers)))
-    lines.append(ctx.t("toolkit.digest_outro"))
+    lines.append(i18n.vary(ctx.lang, "toolkit.digest_outro", await budget.occurrence(ctx, "digest")))
     ctx.group("digest", Markup("\n".join(lines)), meta={"meeting": meeting.id})
-    if not given:
+    if not given and not counts:
         return
-    summary = [ctx.t("toolkit.digest_private_title", when=when, count=len(writers))]
-    summary += [ctx.t("toolkit.digest_private_line", name=name, text=row.text) for row, name in given]
-    summary.append(ctx.t("toolkit.digest_private_outro"))
+    summary = [ctx.t("toolkit.digest_private_title", when=when)]
+    if given:
+        summary.append(ctx.t("toolkit.digest_private_input", count=len(writers)))
+        summary += [ctx.t("toolkit.digest_private_line", name=name, text=row.text) for row, name in given]
+    summary += counts
+    summary.append(ctx.t("toolkit.digest_private_outro") if given else ctx.t("toolkit.digest_private_outro_reads"))
     for lead in await active_members(ctx.session, net.id):
         if lead.role == "trekker":
             ctx.private(lead, "digest", Markup("\n".join(summary)), meta={"meeting": meeting.id})
@@ -427,13 +438,24 @@ def _require_decider(ctx: Ctx) -> Member:
 
 
 def split_reason(text: str) -> tuple[str, str]:
-    """``"we kiezen X omdat Y"`` → ``("we kiezen X", "Y")``."""
+    """``"we kiezen X omdat Y"`` → ``("we kiezen X", "omdat Y")``: a subordinate clause keeps its
+    conjunction (``omdat``, ``because``), so "Waarom? Omdat ouders daarom vroegen." reads right;
+    ``want``/``reden:`` start a main clause and are dropped."""
     low = f" {text.lower()} "
     for word in BECAUSE_WORDS:
         at = low.find(word)
         if at > 0:
-            return text[:at - 1].strip(" ,.;"), text[at - 1 + len(word):].strip()
+            reason = text[at - 1 + len(word):].strip().rstrip(".")
+            if word.strip() in KEEP_CONJUNCTION and reason:
+                reason = f"{text[at:at + len(word) - 2].strip()} {reason}"
+            return text[:at - 1].strip(" ,.;"), reason
     return text.strip(), ""
+
+
+def why_line(ctx: Ctx, reason: str) -> Markup:
+    """``Waarom? Omdat ouders daarom vroegen.``: the reason as its own sentence."""
+    reason = reason.strip().rstrip(".!;, ")
+    return ctx.t("toolkit.why", reason=reason[:1].upper() + reason[1:])
 
 
 async def _next_nr(ctx: Ctx, kind: str) -> int:
@@ -455,7 +477,7 @@ async def cmd_decision(ctx: Ctx, args: str) -> None:
     entry = LogEntry(network_id=ctx.network.id, nr=await _next_nr(ctx, "decision"), kind="decision",
                      author_id=member.id, text=text, reason=reason, status="decided", created_at=ctx.now)
     ctx.session.add(entry)
-    why = ctx.t("toolkit.why", reason=reason) if reason else ctx.t("toolkit.why_missing")
+    why = why_line(ctx, reason) if reason else ctx.t("toolkit.why_missing")
     ctx.group("decision", ctx.t("toolkit.decision", nr=entry.nr, text=text, who=member.name, why=why))
 
 
@@ -466,8 +488,8 @@ async def cmd_idea(ctx: Ctx, args: str) -> None:
         await _show_log(ctx, "idea")
         return
     member = ctx.require()
-    if words[0].lstrip("#").isdigit() and len(words) > 1:
-        await _mark_idea(ctx, int(words[0].lstrip("#")), words[1:])
+    if len(words) > 1 and (nr := number(words[0].lstrip("#"))) is not None:
+        await _mark_idea(ctx, nr, words[1:])
         return
     text = args.strip()
     if len(text) < 3:
@@ -496,7 +518,7 @@ async def _mark_idea(ctx: Ctx, nr: int, words: list[str]) -> None:
     if len(reason) > MAX_ENTRY:
         raise UserError("errors.value_too_long", limit=MAX_ENTRY)
     entry.status, entry.status_reason = status, reason
-    why = ctx.t("toolkit.why", reason=reason) if reason else Markup("")
+    why = why_line(ctx, reason) if reason else Markup("")
     ctx.group("idea", ctx.t(f"toolkit.idea_{status}", nr=entry.nr, text=preview(entry.text), why=why))
 
 
@@ -511,7 +533,7 @@ async def _show_log(ctx: Ctx, kind: str | None) -> None:
         return
     lines = [ctx.t("toolkit.log_title")]
     for entry, name in reversed(rows):
-        why = ctx.t("toolkit.why", reason=entry.reason or entry.status_reason) \
+        why = why_line(ctx, entry.reason or entry.status_reason) \
             if entry.reason or entry.status_reason else Markup("")
         lines.append(ctx.t(f"toolkit.log_{entry.kind}", nr=entry.nr, text=entry.text, why=why,
                            who=name or ctx.t("rounds.someone"), date=f"{local(ctx.network, entry.created_at):%d-%m}",
@@ -561,20 +583,21 @@ async def cmd_ambition(ctx: Ctx, args: str) -> None:
 async def set_session_prep(ctx: Ctx, rest: list[str]) -> None:
     """``/ritme bijeenkomst <dagen>`` (input question so many days before; 0 = not) and
     ``/ritme bijeenkomst <dagen> <HH:MM>`` (also the time of the question and the digest)."""
-    if len(rest) not in (1, 2) or not rest[0].isdigit() or int(rest[0]) > 14:
+    days = number(rest[0]) if len(rest) in (1, 2) else None
+    if days is None or days > 14:
         raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
     net = ctx.network
-    net.pre_session_days = int(rest[0])
+    net.pre_session_days = days
     if len(rest) == 2:
         net.digest_time = f"{parse_time(rest[1]):%H:%M}"
-    ctx.reply("status", ctx.t("toolkit.prep_set", days=net.pre_session_days, time=net.digest_time)
+    ctx.reply("status", ctx.t("toolkit.prep_set", count=net.pre_session_days, time=net.digest_time)
               if net.pre_session_days else ctx.t("toolkit.prep_set_off", time=net.digest_time))
 
 
 def rhythm_lines(ctx: Ctx) -> list[Markup]:
     """This feature's line in ``/ritme``."""
     net = ctx.network
-    return [ctx.t("toolkit.show_prep", days=net.pre_session_days, time=net.digest_time) if net.pre_session_days
+    return [ctx.t("toolkit.show_prep", count=net.pre_session_days, time=net.digest_time) if net.pre_session_days
             else ctx.t("toolkit.show_prep_off", time=net.digest_time)]
 
 
@@ -596,7 +619,7 @@ FEATURE = Feature(
         Command("idee", cmd_idea, ("idea",)),
         Command("logboek", cmd_log, ("log",)),
         Command("ambitie", cmd_ambition, ("ambition",)),
-        Command("penvoerder", cmd_penvoerder, ("secretary",)),
+        Command("penvoerder", cmd_penvoerder, ("decider", "secretary")),
     ),
     jobs=JOB_KINDS,
     message_hooks=(on_input_reply,),
