@@ -77,11 +77,51 @@ def raw(language: str, key: str) -> Any:
     return _lookup(language, key)
 
 
+#: the forms a counted text may have (``one`` for exactly 1, ``other`` for the rest, 0 included)
+PLURAL_FORMS = ("one", "other")
+
+
+def plural_form(count: Any) -> str:
+    """``one`` or ``other`` for ``count`` (the same rule in Dutch and English)."""
+    return "one" if count == 1 else "other"
+
+
+def _counted(template: Any, key: str, params: dict[str, Any]) -> Any:
+    """A text with ``one``/``other`` forms picks the form for its ``count`` parameter."""
+    if isinstance(template, dict) and set(template) == set(PLURAL_FORMS):
+        if "count" not in params:
+            raise TypeError(f"prompt {key!r} has plural forms and needs a count")
+        return template[plural_form(params["count"])]
+    return template
+
+
 def t(language: str, key: str, /, **params: Any) -> Markup:
-    """Render text ``key`` in ``language`` with ``params`` (user values escaped)."""
-    template = _lookup(language, key)
+    """Render text ``key`` in ``language`` with ``params`` (user values escaped); a text with
+    ``one``/``other`` forms is chosen by the ``count`` parameter (``1 lid``, ``2 leden``)."""
+    template = _counted(_lookup(language, key), key, params)
     if not isinstance(template, str):
         raise TypeError(f"prompt {key!r} is not a text")
+    return _format(template, params)
+
+
+def vary(language: str, key: str, n: int, /, **params: Any) -> Markup:
+    """Render the ``n``-th phrasing of a recurring text (a list of at least three): counting the
+    occurrences gives a different one each time, the same for the same history."""
+    options = _lookup(language, key)
+    if not isinstance(options, list) or not options:
+        raise TypeError(f"prompt {key!r} has no phrasings")
+    return _format(_counted(options[n % len(options)], key, params), params)
+
+
+def decimal(language: str, value: float) -> str:
+    """A number with one decimal as people write it (``0,4`` in Dutch, ``0.4`` in English)."""
+    text = f"{value:.1f}"
+    return text.replace(".", ",") if language == "nl" else text
+
+
+def _format(template: str, params: dict[str, Any]) -> Markup:
+    if not isinstance(template, str):
+        raise TypeError("prompt is not a text")
     safe = {k: v if isinstance(v, Markup) else escape(str(v)) for k, v in params.items()}
     return Markup(template.format(**safe))
 

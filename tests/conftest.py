@@ -150,4 +150,8 @@ def texts(h: Harness, kind: str | None = None, to: str | None = None) -> list[st
     """The plain texts the bot sent (optionally of one kind, to one address)."""
     from bot.markup import plain
 
-    return [plain(s.text) for s in h.recorder.sent if (kind is None or s.kind == kind) and (to is None or s.to == to)]
+    return [plain(s.text) for s in h.recorder.sent if (kind is None or s.has(kind)) and (to is None or s.to == to)]
+
+
+# the session's Synapse homeserver for the Matrix tests (started only when a test asks for it)
+from tests.matrix_server import synapse_server  # noqa: E402,F401 - a fixture

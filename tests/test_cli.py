@@ -100,7 +100,7 @@ async def test_demo_session(tmp_path):
     text = out.getvalue()
     assert code == 0
     assert "Status van Lerend netwerk" in text and "Ritme" in text
-    assert "Vraag van de week" in text and "Bamboe* in de groep" not in text  # no ANSI/markup leaks
+    assert "Weekvraag" in text and "Bamboe* in de groep" not in text  # no ANSI/markup leaks
     assert "privé aan Els Janssen" in text and "pauze tot" in text
     assert "Er is nog geen bericht met knoppen" in text
     assert "begrijp ik niet" in text  # :wacht 2x

@@ -91,7 +91,7 @@ async def test_answers_are_counted_not_quoted_unless_the_member_agrees(harness: 
     await harness.advance(local(2026, 1, 6, 10, 0))
     await harness.say("els", "Ik voelde me gehoord toen de school eerst vroeg wat wij nodig hadden.", reply_to="nudge")
     await harness.say("cem", "Een vader liet ongeopende post zien.", reply_to="nudge")
-    await harness.advance(local(2026, 1, 12, 12, 0))
+    await harness.advance(local(2026, 1, 13, 12, 0))  # the harvest rides along with the next weekly question
     (harvest,) = texts(harness, "harvest")
     assert "“Ik voelde me gehoord toen de school eerst vroeg wat wij nodig hadden.”" in harvest
     assert "ongeopende post" not in harvest and "Els" not in harvest

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def leaves(node, prefix=""):
-    if isinstance(node, dict):
+    if isinstance(node, dict) and set(node) != set(i18n.PLURAL_FORMS):  # a counted text is one leaf
         for key, value in node.items():
             yield from leaves(value, f"{prefix}{key}.")
     else:

@@ -244,8 +244,8 @@ async def test_rapport_sends_chart_page_and_pdf_privately_with_the_scenarios_fig
         r[0]: r[2:] for r in html.rows if len(r) == 4 and r[1] in ("aspect van het kader", "stap van de leercyclus")
     }
     assert len(coverage) == 11
-    assert coverage["Intentie"] == ["1", "3"] and coverage["Ervaren"] == ["1", "1"]
-    assert coverage["Activiteit"] == ["1", "0"] and coverage["Context"] == ["0", "0"]
+    assert coverage["Bedoeling"] == ["1", "3"] and coverage["Ervaren"] == ["1", "1"]
+    assert coverage["Wat we doen"] == ["1", "0"] and coverage["Omgeving"] == ["0", "0"]
     open_questions = len(await rows(harness, RoundEntry, RoundEntry.step == 2, RoundEntry.label == "open"))
     words = page_text(f["html"])
     for part in (
@@ -498,7 +498,7 @@ def test_report_day_skips_weekends_and_dutch_public_holidays() -> None:
 async def test_networks_from_before_reports_get_their_monthly_report_planned(harness: Harness) -> None:
     async with harness.db.transaction() as s:
         await s.execute(delete(Job).where(Job.kind == "report"))
-    await harness.advance(local(2026, 1, 12, 12, 0))  # the first harvest
+    await harness.advance(local(2026, 1, 13, 12, 0))  # the first harvest (with the second weekly question)
     (job,) = await rows(harness, Job, Job.kind == "report")
     assert job.due_at == local(2026, 2, 2, 9, 0) and job.key.endswith(":2026-01")
 

@@ -24,7 +24,7 @@ EVERYONE = [m["id"] for m in MEMBERS]
 # ---------------------------------------------------------------------------- helpers
 def sent(h: Harness, kind: str, to: str | None = None) -> list[Sent]:
     """What the bot sent of ``kind`` (optionally to one address), in order."""
-    return [s for s in h.recorder.sent if s.kind == kind and (to is None or s.to == to)]
+    return [s for s in h.recorder.sent if s.has(kind) and (to is None or s.to == to)]
 
 
 def at_local(s: Sent) -> datetime:
@@ -91,7 +91,7 @@ async def test_first_nudge_is_tuesday_10_in_the_group(harness: Harness) -> None:
     (nudge,) = sent(harness, "nudge")
     assert nudge.to == "group"
     assert at_local(nudge) == local(2026, 1, 6, 10, 0)
-    assert "Vraag van de week" in plain(nudge.text)
+    assert "Weekvraag" in plain(nudge.text)
     (row,) = await nudges(harness)
     assert row.sent_at == nudge.at
     assert nudge.meta["nudge"] == row.id
@@ -263,7 +263,7 @@ async def test_one_private_reminder_48h_later_to_who_did_not_answer(harness: Har
     reminders = sent(harness, "reminder")
     assert sorted(s.to for s in reminders) == ["dm:anna", "dm:bram", "dm:els", "dm:fleur"]
     assert all(at_local(s) == local(2026, 1, 8, 10, 0) for s in reminders)
-    assert all("2 anderen" in plain(s.text) for s in reminders)
+    assert all(len(plain(s.text)) < 160 and "/pauze 2w" in plain(s.text) for s in reminders)  # short, no pressure
     assert all(s.visible_to is None for s in reminders)
     assert sent(harness, "reminder", to="group") == []
     # a week later: still exactly one reminder per member for that first nudge
@@ -274,17 +274,22 @@ async def test_one_private_reminder_48h_later_to_who_did_not_answer(harness: Har
     assert (job.key, job.state) == (f"reminder:{n1.id}", "done")
 
 
-async def test_every_week_has_its_own_single_reminder_round(harness: Harness) -> None:
+async def test_reminders_stop_after_two_unanswered_questions_in_a_row(harness: Harness) -> None:
     await harness.advance(local(2026, 1, 6, 11, 0))
     await harness.say("cem", "Mijn antwoord.", reply_to="nudge")
-    await harness.advance(local(2026, 1, 27, 9, 0))  # three nudges, three reminder rounds
+    await harness.advance(local(2026, 1, 27, 9, 0))  # three nudges
     starts = [s.at for s in sent(harness, "nudge")] + [local(2026, 1, 27, 9, 0)]
-    for start, end in zip(starts, starts[1:], strict=False):
-        round_ = between(sent(harness, "reminder"), start, end)
-        expected = [m for m in EVERYONE if not (start == starts[0] and m == "cem")]
-        assert sorted(s.to for s in round_) == sorted(f"dm:{m}" for m in expected)
-    week2 = between(sent(harness, "reminder"), starts[1], starts[2])
-    assert all("Jij kunt de eerste zijn" in plain(s.text) for s in week2)
+    rounds_ = [sorted(s.to for s in between(sent(harness, "reminder"), a, b))
+               for a, b in zip(starts, starts[1:], strict=False)]
+    others = [f"dm:{m}" for m in EVERYONE if m != "cem"]
+    assert rounds_ == [sorted(others), sorted(others + ["dm:cem"]), ["dm:cem"]]
+    # the same member never gets the same phrasing twice in a row
+    dewi = [plain(s.text) for s in sent(harness, "reminder", to="dm:dewi")]
+    assert dewi[0] != dewi[1]
+    # a member who answers again is reminded again
+    await harness.say("dewi", "Toch nog een antwoord.", reply_to="nudge")
+    await harness.advance(local(2026, 2, 6, 9, 0))
+    assert [at_local(s) for s in sent(harness, "reminder", to="dm:dewi")][-1] == local(2026, 2, 5, 10, 0)
     assert sent(harness, "reminder", to="group") == []
 
 
@@ -297,8 +302,8 @@ async def test_reminder_never_falls_in_quiet_hours(harness: Harness) -> None:
     assert reminders, "48 h after Friday is Sunday: the reminder should come on Monday morning"
     net = await network(harness)
     assert not any(in_quiet_hours(net, s.at) for s in reminders)
-    assert {at_local(s) for s in reminders} == {local(2026, 1, 12, 7, 0), local(2026, 1, 19, 7, 0),
-                                                local(2026, 1, 26, 7, 0)}
+    # two rounds: after two questions without an answer the reminders stop
+    assert {at_local(s) for s in reminders} == {local(2026, 1, 12, 7, 0), local(2026, 1, 19, 7, 0)}
 
 
 async def test_late_evening_nudge_reminder_waits_for_the_morning(harness: Harness) -> None:
@@ -319,7 +324,8 @@ async def test_reminder_only_for_members_who_were_there_when_asked(harness: Harn
     await harness.join("gijs", "Gijs de Boer")  # joins after the question
     await harness.leave("fleur")
     await harness.advance(local(2026, 1, 8, 12, 0))
-    assert sorted(s.to for s in sent(harness, "reminder")) == ["dm:anna", "dm:bram", "dm:cem", "dm:dewi", "dm:els"]
+    # Anna (trekker) already had a message from me this week (the newcomer notice): no reminder on top
+    assert sorted(s.to for s in sent(harness, "reminder")) == ["dm:bram", "dm:cem", "dm:dewi", "dm:els"]
     await harness.advance(local(2026, 1, 15, 12, 0))
     week2 = between(sent(harness, "reminder"), local(2026, 1, 13, 0, 0), local(2026, 1, 16, 0, 0))
     assert "dm:gijs" in {s.to for s in week2} and "dm:fleur" not in {s.to for s in week2}
@@ -357,23 +363,26 @@ async def test_bad_pause_duration_is_an_error(harness: Harness) -> None:
 # ---------------------------------------------------------------------------- 8. harvest
 async def test_harvest_counts_answers_without_quoting_them(harness: Harness) -> None:
     answers = ["Ik leerde veel over armoede in de buurt vandaag.",
-               "Armoede in de buurt is groter dan ik dacht."]
+               "Armoede in de buurt is groter dan ik dacht.",
+               "De school ziet het ook."]
     await harness.advance(local(2026, 1, 6, 11, 0))
     await harness.say("cem", answers[0], reply_to="nudge")
     await harness.say("dewi", answers[1], reply_to="nudge")
+    await harness.say("els", answers[2], reply_to="nudge")
     await harness.advance(local(2026, 1, 13, 11, 0))
     (harvest,) = sent(harness, "harvest")
     second_nudge = sent(harness, "nudge")[1]
-    assert harvest.to == "group"
-    assert sent(harness, "nudge")[0].at < harvest.at < second_nudge.at
+    # the harvest rides along with the next weekly question: one post, the question last
+    assert harvest is second_nudge and harvest.to == "group" and harvest.meta["merged"] == ["harvest"]
     assert not in_quiet_hours(await network(harness), harvest.at)
     text = plain(harvest.text)
-    assert "2 van de 6" in text
+    assert text.index("Oogst") < text.index("Weekvraag")
+    assert "3 antwoorden" in text and "van de 6" not in text  # thanks, without counting who did not
     assert "armoede" in text.lower() and "buurt" in text.lower()  # the shared themes
     for answer in answers:
         assert answer not in text and answer.rstrip(".") not in text
     n1, n2 = await nudges(harness)
-    assert harvest.meta["nudge"] == n1.id
+    assert harvest.meta["nudge"] == n2.id  # a reply answers the new question
     assert n1.harvested
 
 
@@ -479,8 +488,11 @@ def test_library_walks_every_category_before_repeating() -> None:
     first = [lib.pick(n).category for n in range(15)]
     assert sorted(first) == sorted(lib.categories)
     assert lib.season_length == 90
-    ids = [lib.pick(n).id for n in range(90)]
+    ids = [lib.pick(n, power=True).id for n in range(90)]
     assert len(set(ids)) == 90
+    # questions about power and money only when the trekker turned them on (/ritme macht aan)
+    assert not any(lib.by_id[lib.pick(n).id].power for n in range(90))
+    assert {q.id for q in lib.by_id.values() if q.power} >= {"context-2", "context-6"}
     for start in range(0, 90, 15):  # each block of 15 is a full round of categories
         assert {lib.pick(n).category for n in range(start, start + 15)} == set(lib.categories)
 
@@ -513,7 +525,7 @@ async def test_facilitator_question_comes_next(harness: Harness) -> None:
     # the library carries on where it was: its first question comes the week after
     assert n2.question_id == rhythm.library().pick(0).id
     assert "Wat wil je deze week uitproberen?" not in plain(second.text)
-    assert "Wat wil je deze week uitproberen?" in plain(sent(harness, "reminder")[0].text)
+    assert "weekvraag" in plain(sent(harness, "reminder")[0].text)
 
 
 async def test_deelnemer_cannot_add_a_question(harness: Harness) -> None:
@@ -567,9 +579,12 @@ async def test_goal_and_intention_prompts_every_four_and_six_weeks(harness: Harn
     await harness.advance(local(2026, 4, 6, 8, 0))  # 13 weeks
     goal = [at_local(s) for s in sent(harness, "goal_prompt", to="group")]
     intention = [at_local(s) for s in sent(harness, "intention_prompt", to="group")]
-    assert len(goal) == 3 and len(intention) == 2
-    assert [b - a for a, b in zip(goal, goal[1:], strict=False)] == [timedelta(weeks=4)] * 2
-    assert intention[1] - intention[0] == timedelta(weeks=6)
+    assert len(goal) == 3 and len(intention) == 2, (goal, intention)
+    # every four and six weeks; the message budget may move one a bit (half an hour, or a week when
+    # the week is full), never earlier
+    assert all(timedelta(weeks=4) <= b - a <= timedelta(weeks=5, hours=2)
+               for a, b in zip(goal, goal[1:], strict=False))
+    assert timedelta(weeks=6) <= intention[1] - intention[0] <= timedelta(weeks=7, hours=2)
     net = await network(harness)
     assert not any(in_quiet_hours(net, d) for d in goal + intention)
     assert all("Samen een aanpak maken" in plain(s.text) for s in sent(harness, "goal_prompt", to="group"))

@@ -249,7 +249,7 @@ async def test_answer_in_a_thread_under_the_nudge_is_stored(sqlite_url):
         clock.set(local(2026, 1, 6, 10, 0))
         bot.app.wake.set()
         nudge = await wait_for(lambda: [c for c in bot.slack.of("chat.postMessage")
-                                        if "Vraag van de week" in c.params["text"]])
+                                        if "Weekvraag" in c.params["text"]])
         # recorded as sent just after Slack answered
         (row,) = await wait_rows(bot, OutboxMessage, OutboxMessage.kind == "nudge", OutboxMessage.state == "sent")
         assert row.platform_message_id == nudge[0].result["ts"]

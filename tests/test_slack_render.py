@@ -122,3 +122,25 @@ def test_error_translation():
         assert isinstance(translate_error(_error(200, {"ok": False, "error": code})), Undeliverable)
     transient = translate_error(_error(200, {"ok": False, "error": "internal_error"}))
     assert not isinstance(transient, Undeliverable | RetryAfter)
+
+
+def test_text_showing_styling_characters_goes_as_rich_text():
+    echoed = "Naam: " + escape("*vet* _schuin_ ~weg~ `x` <!here> & @channel")
+    assert render.needs_rich_text(echoed)
+    assert not render.needs_rich_text("*Vet* en _schuin_ en `code`")  # styling the core meant
+    assert not render.needs_rich_text("Typ ⟦pauze 2w⟧")  # a command reference is not literal text
+    block = render.rich_text("*Let op:* " + escape("*vet* <!here>") + " ⟦vier iets⟧")
+    (section,) = block["elements"]
+    assert block["type"] == "rich_text" and section["type"] == "rich_text_section"
+    assert section["elements"] == [
+        {"type": "text", "text": "Let op:", "style": {"bold": True}},
+        {"type": "text", "text": " *vet* <!here> "},
+        {"type": "text", "text": "/vier iets"},
+    ]
+
+
+def test_text_is_split_at_line_ends_and_never_after_a_backslash():
+    text = "\n".join(f"*regel {i}*" for i in range(10))
+    pieces = render.split_text(text, 25)
+    assert all(len(p) <= 25 for p in pieces) and "\n".join(pieces) == text
+    assert render.split_text("a" * 9 + "\\*" + "b" * 5, 10) == ["a" * 9, "\\*" + "b" * 5]

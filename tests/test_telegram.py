@@ -217,7 +217,7 @@ async def test_a_reply_to_the_nudge_is_stored_as_an_answer(env: Env) -> None:
     env.clock.set(local(2026, 1, 6, 10, 0))
     env.app.wake.set()
     call = await env.until(lambda: next((c for c in env.api.of("sendMessage", ok=True)
-                                          if "Vraag van de week" in c.params["text"]), None), "the nudge")
+                                          if "Weekvraag" in c.params["text"]), None), "the nudge")
     nudge_message = call.result
     for _ in range(100):  # recorded as sent (with its message id) just after Telegram answered
         if await env.rows(OutboxMessage, OutboxMessage.kind == "nudge", OutboxMessage.state == "sent"):

@@ -107,15 +107,17 @@ async def test_input_question_three_days_before_and_digest_the_day_before(harnes
     (digest,) = sent(harness, "digest", to="group")
     assert at_local(digest) == local(2026, 1, 14, 10, 0)
     text = texts(harness, "digest", to="group")[0]
-    for part in ("Morgen bijeenkomst: do 15 jan 2026 14:00-16:00, Buurthuis De Linde",
-                 "Elk gezin in de wijk weet", "3 leden gaven vooraf hun inbreng", "ouders, scholen",
-                 "1. De zaal is veranderd. (2 van 6 gelezen)", "Cem Yilmaz: belt de school",
-                 "Nieuw sinds de vorige keer: Gijs de Vries", "Mededelingen doen we aan het eind"):
+    for part in ("Vooruitblik: morgen bijeenkomst do 15 jan 2026 14:00-16:00, Buurthuis De Linde",
+                 "Elk gezin in de wijk weet", "3 leden gaven vooraf inbreng", "ouders, scholen",
+                 "1. De zaal is veranderd.", "Cem Yilmaz: belt de school",
+                 "Nieuw sinds de vorige bijeenkomst: Gijs de Vries", "Mededelingen doen we aan het eind"):
         assert part in text, part
     assert "schulden" not in text  # what members wrote goes to the trekker, not the group
+    assert "gelezen" not in text and "2 van" not in text  # read counts only for the trekker
     (private,) = sent(harness, "digest", to="dm:anna")
     mine = texts(harness, "digest", to="dm:anna")[0]
     assert "Els Janssen: Ik neem een casus mee over een gezin met schulden." in mine and "samenvatting" in mine
+    assert "Mededeling 1: 2 van de 6 leden lazen hem." in mine
     assert not [s for s in sent(harness, "digest") if s.to not in ("group", "dm:anna")]
 
 
@@ -163,11 +165,11 @@ async def test_decisions_by_trekker_or_penvoerder_with_who_and_why(harness: Harn
     (post,) = await command(harness, "anna", "/besluit we bezoeken twee scholen omdat ouders daarom vroegen")
     assert (post.kind, post.to) == ("decision", "group")
     assert "Besluit 1: we bezoeken twee scholen" in texts(harness)[-1]
-    assert "Vastgelegd door Anna de Vries. Waarom: ouders daarom vroegen" in texts(harness)[-1]
+    assert "Waarom? Omdat ouders daarom vroegen. Vastgelegd door Anna de Vries." in texts(harness)[-1]
     only_error_for(await command(harness, "cem", "/penvoerder cem"), "cem")
     await command(harness, "anna", "/penvoerder Cem")
     (post,) = await command(harness, "cem", "/besluit de werkgroep start in maart")
-    assert post.kind == "decision" and "Waarom?" in texts(harness)[-1]
+    assert post.kind == "decision" and "De reden staat er nog niet bij." in texts(harness)[-1]
     (first, second) = await rows(harness, LogEntry, order=LogEntry.nr)
     assert (first.reason, second.reason, second.status) == ("ouders daarom vroegen", "", "decided")
 

@@ -181,7 +181,8 @@ class SlackSender:
 
     async def send(self, message: Outgoing) -> str | None:
         """Post ``message`` (a text longer than ``capabilities.max_text`` as several posts, buttons on
-        the last) and then its files; return the first post's ``ts``.
+        the last; a text showing ``* _ ~ ``` as characters as rich_text blocks) and then its files;
+        return the first post's ``ts``.
 
         Raises ``Undeliverable``/``RetryAfter`` as documented. A retry of the same outbox row goes
         on where the last attempt stopped: posts that went out are not posted again, and when only
@@ -227,8 +228,14 @@ class SlackSender:
         buttons go with the last."""
         if message.files and not message.buttons and not str(message.text).strip():
             return []
-        pieces = render.split_lines(render.to_mrkdwn(message.text), CAPABILITIES.max_text)
-        posts: list[dict[str, Any]] = [{"text": piece} for piece in pieces]
+        limit = CAPABILITIES.max_text
+        if render.needs_rich_text(message.text):  # mrkdwn cannot show * _ ~ ` as characters
+            posts = [{"blocks": [render.rich_text(piece)], "text": render.fallback(piece)}
+                     for piece in render.split_text(message.text, limit)]
+            posts[-1]["blocks"] += render.actions(message.buttons)
+            return posts
+        pieces = render.split_lines(render.to_mrkdwn(message.text), limit)
+        posts = [{"text": piece} for piece in pieces]
         if message.buttons:
             fallback = render.fallback(message.text) if len(pieces) == 1 else pieces[-1]
             posts[-1] = {"blocks": render.mrkdwn_blocks(pieces[-1], message.buttons), "text": fallback}

@@ -104,13 +104,19 @@ def blocks(text: str, buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
     return mrkdwn_blocks(to_mrkdwn(text), buttons)
 
 
-def mrkdwn_blocks(mrkdwn: str, buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
+def mrkdwn_blocks(mrkdwn: str, buttons: tuple[Button, ...] = ()) -> list[dict[str, Any]]:
     """Block Kit for mrkdwn that is already rendered (see :func:`blocks`)."""
     result: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": piece, "verbatim": True}}
         for piece in split_lines(mrkdwn)
         if piece.strip()
     ]
+    return result + actions(buttons)
+
+
+def actions(buttons: tuple[Button, ...]) -> list[dict[str, Any]]:
+    """The actions block for ``buttons`` (none without buttons); each button's ``value`` is the
+    core's action string."""
     elements = [
         {
             "type": "button",
@@ -120,9 +126,57 @@ def mrkdwn_blocks(mrkdwn: str, buttons: tuple[Button, ...]) -> list[dict[str, An
         }
         for i, b in enumerate(buttons[:25])
     ]
-    if elements:
-        result.append({"type": "actions", "elements": elements})
-    return result
+    return [{"type": "actions", "elements": elements}] if elements else []
+
+
+# ---------------------------------------------------------------------------- literal styling characters
+#: characters mrkdwn reads as styling; it has no escape for them (a backslash stays visible)
+STYLE_MARKERS = frozenset("*_~`")
+
+
+def needs_rich_text(text: str) -> bool:
+    """True when ``text`` holds a styling character as a character (echoed user text, say), which
+    mrkdwn would read as styling: such a text goes as a rich_text block instead (see :func:`rich_text`)."""
+    return any(not span.command and STYLE_MARKERS & set(span.text) for span in spans(str(text)))
+
+
+def rich_text(text: str) -> dict[str, Any]:
+    """A rich_text block for core Markdown: every run a text element with its style given
+    explicitly, so nothing in the text itself can style, link or mention (Slack reads a text
+    element literally; ``&``, ``<`` and ``>`` need no escaping there)."""
+    elements: list[dict[str, Any]] = []
+    for span in spans(str(text)):
+        piece = slash_command(span.text) if span.command else span.text
+        if not piece:
+            continue
+        element: dict[str, Any] = {"type": "text", "text": piece}
+        style = {name: True for name, on in (("bold", span.bold), ("italic", span.italic), ("code", span.code)) if on}
+        if style:
+            element["style"] = style
+        elements.append(element)
+    return {"type": "rich_text", "elements": [{"type": "rich_text_section", "elements": elements}]}
+
+
+def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
+    """Cut core Markdown into pieces of at most ``limit`` characters, at line ends where possible
+    (styles never span lines, so each piece keeps its styling)."""
+    pieces: list[str] = []
+    current = ""
+    for line in str(text).split("\n"):
+        candidate = line if not current else f"{current}\n{line}"
+        if len(candidate) <= limit:
+            current = candidate
+            continue
+        if current:
+            pieces.append(current)
+        while len(line) > limit:
+            cut = limit - 1 if line[limit - 1] == "\\" else limit  # never between a backslash and what it escapes
+            pieces.append(line[:cut])
+            line = line[cut:]
+        current = line
+    if current or not pieces:
+        pieces.append(current)
+    return pieces
 
 
 # ---------------------------------------------------------------------------- incoming

@@ -96,7 +96,7 @@ class _ClientFactory:
     async def create_connector_client(self, context: Any, claims_identity: Any, service_url: str, audience: str,
                                       scopes: Any = None, use_anonymous: bool = False) -> ConnectorClient:
         tokens = self.adapter.tokens
-        return ConnectorClient(service_url, (tokens.cached() if tokens else None) or "")
+        return self.adapter.connector(service_url, (tokens.cached() if tokens else None) or "")
 
     async def create_user_token_client(self, context: Any, claims_identity: Any,
                                        use_anonymous: bool = False) -> UserTokenClient:
@@ -147,9 +147,8 @@ class TeamsAdapter:
                                             ("TEAMS_TENANT_ID", settings.teams_tenant_id)) if not value]
         if missing:
             raise TeamsConfigError(f"Teams needs {', '.join(missing)}")
+        del commands  # Teams' command menu is in the app package (bamboe teams package)
         self.inbound = inbound
-        #: the core's commands (for the app package's command lists)
-        self.commands = tuple(commands)
         self.app_id = str(settings.teams_app_id)
         self.tenant_id = str(settings.teams_tenant_id).lower()
         self._secret = settings.teams_app_password.get_secret_value()
@@ -263,6 +262,8 @@ class TeamsAdapter:
         kind = activity.get("type")
         now = datetime.now(UTC)
         if kind == "message":
+            if not await self._for_us(activity):
+                return
             await self.store.remember(activity, now)
             for event in translate.message_events(activity):
                 await self.inbound(event)
@@ -272,6 +273,14 @@ class TeamsAdapter:
             await self._installation_update(activity, now)
         elif kind == "invoke":
             await self._invoke(context, activity, now)
+
+    async def _for_us(self, activity: dict[str, Any]) -> bool:
+        """With the RSC permission the bot receives every message of every channel of a team; only a
+        channel it knows (it was added there, or someone @mentioned it there) is a network. A
+        channel message that does not @mention the bot in another channel is left alone."""
+        if translate.kind_of(activity) != "channel" or translate.read_text(activity).addressed:
+            return True
+        return await self.store.conversation(translate.chat_ref(activity).chat_id) is not None
 
     async def _conversation_update(self, activity: dict[str, Any], now: datetime) -> None:
         bot_id = (activity.get("recipient") or {}).get("id")
@@ -492,10 +501,7 @@ class TeamsAdapter:
         assert self.tokens is not None and self._pool is not None
         renewed = False
         for attempt in range(1, TRANSIENT_TRIES + 1):
-            token = await self.tokens.token()
-            session = aiohttp.ClientSession(base_url=service_url.rstrip("/") + "/", connector=self._pool,
-                                            connector_owner=False, timeout=HTTP_TIMEOUT)
-            client = ConnectorClient(service_url, token, session=session)
+            client = self.connector(service_url, await self.tokens.token())
             try:
                 result = await call(client)
                 self._throttled.pop(conversation, None)
@@ -517,8 +523,15 @@ class TeamsAdapter:
                     raise Undeliverable(f"teams refused ({status})") from None
                 raise RuntimeError(f"teams answered {status}") from None
             finally:
-                await session.close()
+                await client.close()
         raise RuntimeError("teams kept answering with a transient error")
+
+    def connector(self, service_url: str, token: str) -> ConnectorClient:
+        """The SDK's Bot Connector client for ``service_url`` (its regional path kept), on this
+        adapter's connection pool (closing the client leaves the pool open)."""
+        session = aiohttp.ClientSession(base_url=service_url.rstrip("/") + "/", connector=self._pool,
+                                        connector_owner=False, timeout=HTTP_TIMEOUT)
+        return ConnectorClient(service_url, token, session=session)
 
     def _retry_after(self, conversation: str, headers: Any) -> float:
         value = (headers or {}).get("Retry-After")

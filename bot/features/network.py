@@ -147,9 +147,10 @@ async def cmd_network(ctx: Ctx, args: str) -> None:
         if len(value) > limit:
             raise UserError("errors.value_too_long", limit=limit)
         setattr(ctx.network, field, value)
-    ctx.reply("status", ctx.t("network.changed", field=field_word.lower()))
-    if field in ("intention", "ambition", "name"):
+    if field in ("intention", "ambition", "name"):  # the group hears it once; no second note to the trekker
         ctx.group("status", ctx.t(f"network.changed_{field}", who=ctx.member.name, value=value))
+    else:
+        ctx.reply("status", ctx.t("network.changed", field=field_word.lower()))
 
 
 async def cmd_role(ctx: Ctx, args: str) -> None:
@@ -206,7 +207,7 @@ async def cmd_status(ctx: Ctx, args: str) -> None:
     roles = {m.role for m in members}
     lines = [
         ctx.t("status.title", name=ctx.network.name),
-        ctx.t(f"status.size_{size_key}", size=size, min=MIN_GROUP, max=MAX_GROUP),
+        ctx.t(f"status.size_{size_key}", count=size, min=MIN_GROUP, max=MAX_GROUP),
         ctx.t("status.perspectives_missing",
               missing=Markup(", ".join(ctx.t(f"perspectives.{p}") for p in missing)))
         if missing else ctx.t("status.perspectives_all"),

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 
+from bot import directory
 from bot import privacy as detect
 from bot.core import Ctx, network_job
 from bot.database import scrub_sqlite_wal
@@ -25,6 +26,7 @@ from bot.models import (
     Answer,
     Celebration,
     CustomQuestion,
+    HeldPost,
     LogEntry,
     Meeting,
     MeetingInput,
@@ -32,6 +34,7 @@ from bot.models import (
     Network,
     Nudge,
     OutboxMessage,
+    Reflection,
     Round,
     RoundEntry,
 )
@@ -109,6 +112,8 @@ async def collect(ctx: Ctx, member: Member) -> dict[str, Any]:
     data: dict[str, Any] = {
         "network": ctx.network.name,
         "profile": {"name": member.name, "platform": member.platform, "platform_user_id": member.user_id,
+                    "linked_accounts": [{"platform": p, "platform_user_id": u}
+                                        for p, u in (await directory.identities_of(s, member))[1:]],
                     "role": member.role, "perspective": member.perspective, "active": member.active,
                     "joined_at": when(member.joined_at), "left_at": when(member.left_at),
                     "paused_until": when(member.paused_until), "learning_goal": member.goal,
@@ -132,6 +137,9 @@ async def collect(ctx: Ctx, member: Member) -> dict[str, Any]:
                                               RoundEntry.member_id == member.id))],
         "announcements": [{"nr": a.nr, "text": a.text, "at": when(a.created_at)}
                           for a in await s.scalars(select(Announcement).where(Announcement.author_id == member.id))],
+        "reflections": [{"about": r.kind, "text": r.text, "at": when(r.created_at)}
+                        for r in await s.scalars(select(Reflection).where(Reflection.member_id == member.id)
+                                                 .order_by(Reflection.created_at))],
     }
     return data
 
@@ -147,7 +155,7 @@ async def cmd_export(ctx: Ctx, args: str) -> None:
                    perspective=ctx.t(f"perspectives.{p['perspective']}") if p["perspective"] else unset,
                    joined=format_when(ctx.network, member.joined_at), goal=p["learning_goal"] or unset,
                    consent=consent(ctx, member))]
-    for key in ("answers", "session_input", "ideas_and_decisions", "actions", "celebrations",
+    for key in ("answers", "reflections", "session_input", "ideas_and_decisions", "actions", "celebrations",
                 "action_learning_contributions", "announcements"):
         lines.append(ctx.t("privacy.export_count", what=ctx.t(f"privacy.parts.{key}"), count=len(data[key])))
     for item in data["answers"][-5:]:
@@ -183,9 +191,10 @@ async def erase(ctx: Ctx, member: Member) -> None:
     stay as empty rows, so the participation figures still add up)."""
     s = ctx.session
     mid, platform, user_id = member.id, member.platform, member.user_id
+    identities = await directory.identities_of(s, member)  # every account the person linked
     names = {member.name, str(escape(member.name))}
     await s.execute(update(Answer).where(Answer.member_id == mid).values(text="", member_id=None))
-    for model in (MeetingInput, Celebration, RoundEntry):
+    for model in (MeetingInput, Celebration, RoundEntry, Reflection, HeldPost):
         await s.execute(delete(model).where(model.member_id == mid))
     await s.execute(update(LogEntry).where(LogEntry.author_id == mid).values(
         text=ERASED, reason="", status_reason="", author_id=None))
@@ -194,11 +203,12 @@ async def erase(ctx: Ctx, member: Member) -> None:
     await s.execute(delete(CustomQuestion).where(CustomQuestion.added_by == mid, CustomQuestion.asked_at.is_(None)))
     await s.execute(update(CustomQuestion).where(CustomQuestion.added_by == mid).values(text=ERASED, added_by=None))
     mentions = or_(*(OutboxMessage.text.contains(n) for n in names if n))
-    await s.execute(delete(Celebration).where(Celebration.network_id == ctx.network.id,
-                                              or_(*(Celebration.text.contains(n) for n in names if n))))
+    for model in (Celebration, HeldPost):
+        await s.execute(delete(model).where(model.network_id == ctx.network.id,
+                                            or_(*(model.text.contains(n) for n in names if n))))
     await s.execute(delete(OutboxMessage).where(or_(
         OutboxMessage.member_id == mid,
-        (OutboxMessage.platform == platform) & (OutboxMessage.user_id == user_id),
+        *((OutboxMessage.platform == p) & (OutboxMessage.user_id == u) for p, u in identities),
         (OutboxMessage.network_id == ctx.network.id) & mentions)))
     if ctx.network.penvoerder_id == mid:
         ctx.network.penvoerder_id = None
@@ -209,6 +219,8 @@ async def erase(ctx: Ctx, member: Member) -> None:
     from bot import i18n
     from bot.events import Address, Outgoing
 
+    if ctx.source is not None and ctx.person is not None:  # to the account they asked from
+        platform, user_id = ctx.source.platform, ctx.person.user_id
     ctx.out.append(Outgoing(Address(platform, None, user_id), "privacy", i18n.t(lang, "privacy.forgotten"),
                             meta={"scrub": "all"}))
     bind = ctx.session.bind
@@ -235,6 +247,7 @@ async def run_retention(ctx: Ctx, jc: JobContext) -> None:
     meeting_ids = select(Meeting.id).where(Meeting.network_id == net).scalar_subquery()
     await s.execute(delete(MeetingInput).where(MeetingInput.meeting_id.in_(meeting_ids),
                                                MeetingInput.created_at < cutoff))
+    await s.execute(delete(Reflection).where(Reflection.network_id == net, Reflection.created_at < cutoff))
 
     round_ids = select(Round.id).where(Round.network_id == net).scalar_subquery()
     await s.execute(delete(RoundEntry).where(RoundEntry.round_id.in_(round_ids), RoundEntry.created_at < cutoff))

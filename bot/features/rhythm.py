@@ -14,6 +14,7 @@ from importlib import resources
 
 from sqlalchemy import func, select
 
+from bot import budget, i18n
 from bot.core import Ctx, network_job
 from bot.directory import active_members
 from bot.events import MessageIn
@@ -21,7 +22,7 @@ from bot.features.network import next_meeting
 from bot.i18n import load_yaml
 from bot.jobs import DEFAULT_GRACE, JobContext, JobKind, plan, unplan
 from bot.markup import Markup
-from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage
+from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage, Reflection
 from bot.parsing import UserError, hhmm, parse_duration, parse_time, parse_weekday
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at, weekly_fire_time
@@ -37,6 +38,8 @@ DAYS = ("ma", "di", "wo", "do", "vr", "za", "zo")
 #: the category of the after-session question (a reflection, but not the weekly rhythm)
 SESSION_CATEGORY = "session"
 ON_WORDS = ("aan", "on")
+#: ``/ritme macht aan|uit``: questions about power and money in the rotation
+POWER_WORDS = ("macht", "power")
 
 
 # ---------------------------------------------------------------------------- question library
@@ -48,6 +51,8 @@ class Question:
     category: str
     type: str
     texts: dict[str, str]
+    #: about power or money: asked only when the trekker turns such questions on
+    power: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,11 +63,12 @@ class Library:
     names: dict[str, dict[str, str]]
     by_category: dict[str, tuple[Question, ...]]
 
-    def pick(self, n: int) -> Question:
+    def pick(self, n: int, power: bool = False) -> Question:
         """The ``n``-th library question of a network: walks every category before repeating one,
-        and every question before repeating any (one season = all questions once)."""
+        and every question before repeating any (one season = all questions once). Questions about
+        power and money only come when the network turned them on (``power``)."""
         category = self.categories[n % len(self.categories)]
-        questions = self.by_category[category]
+        questions = [q for q in self.by_category[category] if power or not q.power] or self.by_category[category]
         return questions[(n // len(self.categories)) % len(questions)]
 
     @property
@@ -84,7 +90,8 @@ def library() -> Library:
     names = {c["key"]: {"nl": c["nl"], "en": c["en"], "family": c["family"]} for c in data["categories"]}
     grouped: dict[str, list[Question]] = {c: [] for c in categories}
     for q in data["questions"]:
-        grouped[q["category"]].append(Question(q["id"], q["category"], q["type"], {"nl": q["nl"], "en": q["en"]}))
+        grouped[q["category"]].append(Question(q["id"], q["category"], q["type"], {"nl": q["nl"], "en": q["en"]},
+                                               bool(q.get("power", False))))
     return Library(categories, names, {c: tuple(qs) for c, qs in grouped.items()})
 
 
@@ -192,7 +199,7 @@ async def _choose(ctx: Ctx) -> tuple[str, str, str]:
     if custom is not None:
         custom.asked_at = ctx.now
         return f"custom-{custom.id}", "eigen", custom.text
-    q = library().pick(ctx.network.nudge_count)
+    q = library().pick(ctx.network.nudge_count, power=ctx.network.power_questions)
     ctx.network.nudge_count += 1
     return q.id, q.category, q.texts[ctx.lang]
 
@@ -200,8 +207,6 @@ async def _choose(ctx: Ctx) -> tuple[str, str, str]:
 def category_name(lang: str, category: str) -> str:
     """A category's display name (``eigen`` for a facilitator's own question)."""
     if category == "eigen":
-        from bot import i18n
-
         return i18n.t(lang, "rhythm.own_question")
     return library().names[category][lang]
 
@@ -217,8 +222,9 @@ async def run_nudge(ctx: Ctx, jc: JobContext) -> None:
     month = f"{local(net, ctx.now):%Y-%m}"
     if net.theme and net.theme_month == month:
         theme = ctx.t("rhythm.theme_line", theme=net.theme)
+    footer = i18n.vary(ctx.lang, "rhythm.nudge_footer", await budget.occurrence(ctx, "nudge"))
     ctx.group("nudge", ctx.t("rhythm.nudge", category=category_name(ctx.lang, category), theme=Markup(theme),
-                             question=text))
+                             question=text, footer=footer))
     nudge = Nudge(network_id=net.id, question_id=qid, category=category, sent_at=ctx.now)
     ctx.session.add(nudge)
     await ctx.session.flush()
@@ -234,14 +240,15 @@ async def run_nudge(ctx: Ctx, jc: JobContext) -> None:
 
 
 async def harvest_time(ctx: Ctx, remind_at: datetime, next_nudge: datetime) -> datetime:
-    """A day before the next nudge or session (whichever comes first), after the reminder."""
-    target = next_nudge
+    """The harvest goes out with the next weekly question, or with the digest of a session that
+    comes first (the budget merges them into one post), and never before the reminder."""
     meeting = await next_meeting(ctx.session, ctx.network.id, ctx.now)
-    if meeting is not None and meeting.starts_at < target:
-        target = meeting.starts_at
-    due = max(target - timedelta(days=1), remind_at + timedelta(hours=4))
-    due = next_open_time(ctx.network, due)
-    return min(due, target - timedelta(minutes=5))
+    if meeting is not None and meeting.starts_at < next_nudge:
+        digest = await ctx.session.scalar(select(Job.due_at).where(Job.key == f"digest:{meeting.id}",
+                                                                   Job.state == "pending"))
+        if digest is not None and remind_at + timedelta(hours=4) <= digest < next_nudge:
+            return digest
+    return next_nudge
 
 
 async def _skip_nudge(jc: JobContext) -> None:
@@ -262,8 +269,6 @@ async def _nudge_and_answers(ctx: Ctx, nudge_id: int) -> tuple[Nudge | None, lis
 async def nudge_question(ctx: Ctx, nudge: Nudge) -> str:
     """The question a nudge asked (a facilitator's own, or the library's in the network's language)."""
     if nudge.category == SESSION_CATEGORY:
-        from bot import i18n
-
         return i18n.t(ctx.lang, "toolkit.after_session_question_short")
     if nudge.question_id.startswith("custom-"):
         custom = await ctx.session.get(CustomQuestion, int(nudge.question_id.removeprefix("custom-")))
@@ -272,9 +277,36 @@ async def nudge_question(ctx: Ctx, nudge: Nudge) -> str:
     return q.texts[ctx.lang] if q else ""
 
 
+#: no reminder after this many unanswered questions in a row (they resume after an answer)
+REMINDER_STREAK = 2
+
+
+async def unanswered_streak(ctx: Ctx, member: Member, before: Nudge) -> int:
+    """How many weekly questions before ``before`` the member was reminded of and left unanswered,
+    in a row (a question they were not reminded of, e.g. during a pause, neither counts nor breaks
+    the row; an answer ends it)."""
+    nudges = list(await ctx.session.scalars(select(Nudge).where(
+        Nudge.network_id == ctx.network.id, Nudge.category != SESSION_CATEGORY, Nudge.id != before.id,
+        Nudge.sent_at <= before.sent_at, Nudge.sent_at >= member.joined_at).order_by(Nudge.sent_at.desc())))
+    answered = set(await ctx.session.scalars(select(Answer.nudge_id).where(Answer.member_id == member.id)))
+    reminded = {(m or {}).get("nudge") for m in await ctx.session.scalars(select(OutboxMessage.meta).where(
+        OutboxMessage.member_id == member.id, OutboxMessage.kind == "reminder", OutboxMessage.chat_id.is_(None)))}
+    streak = 0
+    for nudge in nudges:
+        if nudge.id in answered:
+            break
+        if nudge.id in reminded:
+            streak += 1
+            if streak >= REMINDER_STREAK:
+                break
+    return streak
+
+
 @network_job
 async def run_reminder(ctx: Ctx, jc: JobContext) -> None:
-    """One private, gentle reminder to each eligible member who has not answered yet."""
+    """One short private reminder to each eligible member who has not answered yet; none to a
+    member who left the last two questions unanswered (until they answer again), and none to a
+    member the trekker has been told is quiet."""
     if in_quiet_hours(ctx.network, ctx.now):
         jc.postpone_to = next_open_time(ctx.network, ctx.now)
         return
@@ -282,16 +314,14 @@ async def run_reminder(ctx: Ctx, jc: JobContext) -> None:
     if nudge is None:
         return
     answered = {a.member_id for a in answers}
-    question = await nudge_question(ctx, nudge)
     for member in await active_members(ctx.session, ctx.network.id):
         if member.id in answered or not eligible(member, nudge.sent_at) or not eligible(member, ctx.now):
             continue
-        others = len(answered)
-        ctx.private(member, "reminder", ctx.t("rhythm.reminder", name=member.name.split(" ")[0],
-                                              question=question, others=ctx.t(
-                                                  ("rhythm.others_none", "rhythm.others_one")[others] if others < 2
-                                                  else "rhythm.others_some",
-                                                  count=others)))
+        if member.quiet_noted_at is not None or await unanswered_streak(ctx, member, nudge) >= REMINDER_STREAK:
+            continue
+        n = await budget.occurrence(ctx, "reminder", member)
+        ctx.private(member, "reminder", i18n.vary(ctx.lang, "rhythm.reminder", n, name=member.name.split(" ")[0]),
+                    meta={"nudge": nudge.id})
 
 
 STOPWORDS_FILE = "stopwords.yaml"
@@ -314,13 +344,21 @@ def _stopwords() -> frozenset[str]:
 _WORD = re.compile(r"[^\W\d_]{4,}", re.UNICODE)
 
 
-def themes(texts: list[str], limit: int = 5) -> list[str]:
-    """Words that come back in at least two answers (no stop words, no numbers), most shared first.
+#: themes are only looked for in at least this many answers
+MIN_ANSWERS_FOR_THEMES = 3
+
+
+def themes(texts: list[str], limit: int = 5, question: str = "") -> list[str]:
+    """Words that come back in at least two answers (no stop words, no numbers), most shared first;
+    nothing from fewer than :data:`MIN_ANSWERS_FOR_THEMES` answers.
 
     Deliberately modest: a theme only counts when several people used it, so one person's
     words (or a name they mentioned) never end up in the group's harvest.
     """
-    stop = _stopwords()
+    texts = [t for t in texts if t and t.strip()]
+    if len(texts) < MIN_ANSWERS_FOR_THEMES:
+        return []
+    stop = _stopwords() | {w.lower() for w in _WORD.findall(question)}
     per_answer = [{w.lower() for w in _WORD.findall(t)} - stop for t in texts]
     counts = Counter(w for words in per_answer for w in words)
     return [w for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= 2][:limit]
@@ -340,17 +378,15 @@ async def run_harvest(ctx: Ctx, jc: JobContext) -> None:
     if not answers:
         return  # nothing to harvest; never call out who did not answer
     members = await active_members(ctx.session, ctx.network.id)
-    counted = {m.id for m in members if eligible(m, nudge.sent_at)}
-    answered = {a.member_id for a in answers if a.member_id is not None}
-    words = themes([a.text for a in answers])
-    lines = [ctx.t("rhythm.harvest", question=await nudge_question(ctx, nudge), answered=len(answered),
-                   total=max(len(counted | answered), len(answered)))]
+    question = await nudge_question(ctx, nudge)
+    words = themes([a.text for a in answers], question=question)
+    lines = [ctx.t("rhythm.harvest", question=question, count=len(answers))]
     if words:
         lines.append(ctx.t("rhythm.harvest_themes", themes=", ".join(words)))
     consenting = {m.id for m in members if m.quote_consent}
     quotes = [a.text for a in answers if a.member_id in consenting and a.text][:MAX_QUOTES]
     lines += [ctx.t("rhythm.harvest_quote", text=shorten(q)) for q in quotes]
-    lines.append(ctx.t("rhythm.harvest_outro"))
+    lines.append(i18n.vary(ctx.lang, "rhythm.harvest_outro", await budget.occurrence(ctx, "harvest")))
     ctx.group("harvest", Markup("\n".join(lines)), meta={"nudge": nudge.id})
 
 
@@ -412,21 +448,109 @@ async def reply_origin(ctx: Ctx, msg: MessageIn) -> OutboxMessage | None:
 
 #: bot messages whose replies are reflection answers (the weekly nudge, the after-session question)
 ANSWERABLE = ("nudge", "after_session_question")
+#: bot messages whose replies are a member's own reflection on the goals or the intention
+REFLECTIONS = {"goal_prompt": "goal", "intention_prompt": "intention"}
+MAX_REFLECTION = 1500
+#: how long a private question of the bot stays open for a plain private reply
+PRIVATE_ANSWER_WINDOW = timedelta(days=14)
+
+
+async def store_answer(ctx: Ctx, nudge_id: int, text: str) -> None:
+    """Store a member's answer to a nudge and tell the other features."""
+    ctx.session.add(Answer(nudge_id=nudge_id, member_id=ctx.member.id, text=text, created_at=ctx.now))
+    await ctx.features.emit("answer", ctx, ctx.member)
+
+
+def store_reflection(ctx: Ctx, kind: str, text: str) -> None:
+    """Keep a member's reply to the goal or intention prompt as their own reflection."""
+    ctx.session.add(Reflection(network_id=ctx.network.id, member_id=ctx.member.id, kind=kind,
+                               text=text[:MAX_REFLECTION], created_at=ctx.now))
 
 
 async def on_reply(ctx: Ctx, msg: MessageIn) -> bool:
-    """A reply to a nudge is an answer: store it with its author."""
+    """A reply to a nudge is an answer; a reply to the goal or intention prompt a reflection."""
     origin = await reply_origin(ctx, msg)
-    if origin is None or origin.kind not in ANSWERABLE or "nudge" not in (origin.meta or {}):
+    if origin is None:
         return False
     text = msg.text.strip()
-    if not text:
+    if origin.kind in REFLECTIONS:
+        if text:
+            store_reflection(ctx, REFLECTIONS[origin.kind], text)
         return True
-    ctx.session.add(Answer(nudge_id=origin.meta["nudge"], member_id=ctx.member.id, text=text, created_at=ctx.now))
-    await ctx.features.emit("answer", ctx, ctx.member)
+    if origin.kind not in ANSWERABLE or "nudge" not in (origin.meta or {}):
+        return False
+    if text:
+        await store_answer(ctx, origin.meta["nudge"], text)
     return True
 
 
+#: private messages of the bot that ask a question: a plain private reply answers the latest one
+PRIVATE_QUESTIONS = ("reminder", "goal_prompt", "action_followup")
+
+
+async def open_private_question(ctx: Ctx) -> OutboxMessage | None:
+    """The latest question the bot asked this member privately in the last two weeks, if any
+    (the action-learning feature answers its follow-up itself, with the same rule)."""
+    if ctx.member is None or ctx.source is None or not ctx.source.private:
+        return None
+    return await ctx.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.member_id == ctx.member.id, OutboxMessage.chat_id.is_(None),
+        OutboxMessage.kind.in_(PRIVATE_QUESTIONS), OutboxMessage.created_at >= ctx.now - PRIVATE_ANSWER_WINDOW)
+        .order_by(OutboxMessage.id.desc()).limit(1))
+
+
+async def on_private_message(ctx: Ctx, msg: MessageIn) -> bool:
+    """A plain private message after a private question of the bot is the answer to it (the
+    action follow-up, the reminder of the weekly question, the goal question)."""
+    if ctx.member is None or ctx.source is None or not ctx.source.private or not msg.text.strip():
+        return False
+    origin = await open_private_question(ctx)
+    if origin is not None and origin.kind in PRIVATE_ANSWERS:
+        if await PRIVATE_ANSWERS[origin.kind](ctx, origin, msg.text.strip()):
+            return True
+    elif origin is not None:
+        return False  # another feature's question (the action follow-up)
+    # no open private question: while this week's question waits for their answer, this is it
+    nudge = await ctx.session.scalar(select(Nudge).where(
+        Nudge.network_id == ctx.network.id, Nudge.category != SESSION_CATEGORY,
+        Nudge.sent_at >= ctx.now - timedelta(weeks=1)).order_by(Nudge.sent_at.desc()).limit(1))
+    if nudge is None or not eligible(ctx.member, nudge.sent_at):
+        return False
+    done = await ctx.session.scalar(select(Answer.id).where(Answer.nudge_id == nudge.id,
+                                                            Answer.member_id == ctx.member.id).limit(1))
+    if done is not None:
+        return False
+    await store_answer(ctx, nudge.id, msg.text.strip())
+    ctx.reply("status", ctx.t("rhythm.private_answer_kept", question=await nudge_question(ctx, nudge)))
+    return True
+
+
+async def _reminder_answer(ctx: Ctx, origin: OutboxMessage, text: str) -> bool:
+    nudge_id = (origin.meta or {}).get("nudge")
+    if nudge_id is None or await ctx.session.get(Nudge, nudge_id) is None:
+        return False
+    done = await ctx.session.scalar(select(Answer.id).where(Answer.nudge_id == nudge_id,
+                                                            Answer.member_id == ctx.member.id).limit(1))
+    if done is not None:
+        return False
+    await store_answer(ctx, nudge_id, text)
+    ctx.reply("status", ctx.t("rhythm.private_answer_thanks"))
+    return True
+
+
+async def _goal_answer(ctx: Ctx, origin: OutboxMessage, text: str) -> bool:
+    done = await ctx.session.scalar(select(Reflection.id).where(
+        Reflection.member_id == ctx.member.id, Reflection.kind == "goal",
+        Reflection.created_at >= origin.created_at).limit(1))
+    if done is not None:
+        return False
+    store_reflection(ctx, "goal", text)
+    ctx.reply("status", ctx.t("rhythm.reflection_thanks"))
+    return True
+
+
+#: this feature's private questions whose plain private reply is their answer: kind → handler
+PRIVATE_ANSWERS = {"reminder": _reminder_answer, "goal_prompt": _goal_answer}
 
 
 # ---------------------------------------------------------------------------- commands
@@ -444,6 +568,12 @@ async def cmd_rhythm(ctx: Ctx, args: str) -> None:
     rest = words[1:]
     if what in ctx.features.rhythm_options:  # other features' ``/ritme <option> …`` settings
         await ctx.features.rhythm_options[what](ctx, rest)
+        return
+    if what in POWER_WORDS:
+        if len(rest) != 1 or rest[0].lower() not in OFF_WORDS + ON_WORDS:
+            raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
+        net.power_questions = rest[0].lower() in ON_WORDS
+        ctx.reply("status", ctx.t("rhythm.power_on") if net.power_questions else ctx.t("rhythm.power_off"))
         return
     if what not in ("reflectie", "reflection", "nudge"):
         raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
@@ -480,6 +610,7 @@ async def rhythm_lines(ctx: Ctx) -> list[Markup]:
         lines.append(ctx.t("rhythm.show_nudge", day=ctx.t(f"calendar.weekdays.{net.nudge_weekday}"),
                            time=net.nudge_time, hours=net.reminder_hours))
     lines.append(ctx.t("rhythm.show_prompts", goal_weeks=net.goal_weeks, intention_weeks=net.intention_weeks))
+    lines.append(ctx.t("rhythm.show_power_on") if net.power_questions else ctx.t("rhythm.show_power_off"))
     for show in ctx.features.hooks("rhythm_lines"):
         lines.extend(show(ctx))
     planned = list(await ctx.session.scalars(select(Job).where(
@@ -488,7 +619,7 @@ async def rhythm_lines(ctx: Ctx) -> list[Markup]:
     for job in planned:
         lines.append(ctx.t("rhythm.show_next", what=ctx.t(f"rhythm.kinds.{job.kind}"),
                            when=format_when(net, job.due_at)))
-    return lines
+    return lines + await budget.lines(ctx)
 
 
 async def cmd_question(ctx: Ctx, args: str) -> None:
@@ -619,7 +750,7 @@ FEATURE = Feature(
         Command("leerdoel", cmd_goal, ("goal",)),
     ),
     jobs=JOB_KINDS,
-    message_hooks=(on_reply,),
+    message_hooks=(on_reply, on_private_message),
     planners=(plan_rhythm,),
     shown_kinds=("nudge", "goal_prompt", "intention_prompt"),
 )

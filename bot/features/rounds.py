@@ -11,18 +11,19 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.core import Ctx, network_job
 from bot.directory import active_members
 from bot.events import Button, MessageIn
+from bot.features.link import chat_label
 from bot.features.network import find_member, next_meeting
-from bot.features.rhythm import themes
+from bot.features.rhythm import open_private_question, shorten, themes
 from bot.guard import Label, classify
-from bot.jobs import JobContext, JobKind, plan, unplan
+from bot.jobs import JobContext, JobKind, plan
 from bot.markup import Markup
-from bot.models import Action, Member, Round, RoundEntry
+from bot.models import Action, Job, Member, Round, RoundEntry
 from bot.numbers import by_id, by_nr, next_nr
 from bot.parsing import UserError, take_date
 from bot.registry import Command, Feature
@@ -34,6 +35,8 @@ STEPS = 5
 MAX_TIMEBOX = 120
 MAX_ACTION = 500
 FOLLOWUP_TIME = "10:00"
+#: the case's first line in a round's record
+CASE_LINE = 160
 _TIMEBOX = re.compile(r"^(\d{1,3})\s*(m|min|mins|minuten|minutes)?$")
 
 
@@ -52,7 +55,9 @@ async def member_name(ctx: Ctx, member_id: int | None) -> str:
 
 
 def _announce(ctx: Ctx, rnd: Round, text: str, buttons: tuple[Button, ...] = ()) -> None:
-    ctx.group("actieleren", text, buttons=buttons, meta={"step": max(1, rnd.step), "round": rnd.id})
+    """Post in the chat the round runs in (a network's other chats only hear that it started)."""
+    ctx.group("actieleren", text, buttons=buttons, meta={"step": max(1, rnd.step), "round": rnd.id},
+              chats=[c for c in ctx.chats if c.id == rnd.chat_id])
 
 
 def _parse_timebox(word: str) -> int | None:
@@ -80,15 +85,17 @@ async def _plan_timebox(ctx: Ctx, rnd: Round, seconds: float | None = None) -> N
                    due_at=end - timedelta(minutes=1), payload={"round": rnd.id, "step": rnd.step})
 
 
-async def _cancel_timebox(ctx: Ctx) -> None:
-    await unplan(ctx.session, ctx.network.id, "round_step")
-    await unplan(ctx.session, ctx.network.id, "round_warn")
+async def _cancel_timebox(ctx: Ctx, rnd: Round) -> None:
+    """Drop this round's planned step end and warning (another chat of the network may run a round too)."""
+    await ctx.session.execute(delete(Job).where(
+        Job.network_id == ctx.network.id, Job.state == "pending",
+        Job.key.like(f"round_step:{rnd.id}:%") | Job.key.like(f"round_warn:{rnd.id}:%")))
 
 
 # ---------------------------------------------------------------------------- steps
 async def _enter_step(ctx: Ctx, rnd: Round, step: int) -> None:
     """Move the round to ``step`` and announce it in the group."""
-    await _cancel_timebox(ctx)
+    await _cancel_timebox(ctx, rnd)
     rnd.step = step
     rnd.step_started_at = ctx.now
     bringer = await member_name(ctx, rnd.bringer_id)
@@ -112,7 +119,7 @@ async def _close(ctx: Ctx, rnd: Round) -> None:
 async def record_text(ctx: Ctx, rnd: Round, entries: list[RoundEntry], actions: list[Action]) -> Markup:
     """The short record of a round: case in one line, question themes, ideas, actions."""
     case = " ".join(e.text for e in entries if e.step == 1).strip()
-    case_line = (case.splitlines() or [""])[0][:160] if case else ""
+    case_line = shorten((case.splitlines() or [""])[0], CASE_LINE) if case else ""
     questions = [e.text for e in entries if e.step == 2 and e.label == Label.OPEN.value]
     ideas = [e.text for e in entries if e.step == 3]
     empty = ctx.t("rounds.nothing")
@@ -159,6 +166,10 @@ async def cmd_start(ctx: Ctx, args: str) -> None:
             ctx.session.add(rnd)
     except IntegrityError:  # another facilitator started one at the same moment
         raise UserError("errors.round_running") from None
+    others = [c for c in ctx.chats if c.id != chat.id]
+    if others:  # a network with several chats: the others hear once that a round is on, and where
+        ctx.group("round_elsewhere", ctx.t("link.round_elsewhere", chat=chat_label(ctx, chat),
+                                           facilitator=ctx.member.name), chats=others)
     if bringer is not None:
         await _enter_step(ctx, rnd, 1)
         return
@@ -229,7 +240,7 @@ async def pause_round(ctx: Ctx) -> bool:
         return False
     if rnd.state == "paused":
         raise UserError("errors.round_already_paused")
-    await _cancel_timebox(ctx)
+    await _cancel_timebox(ctx, rnd)
     if rnd.timebox_minutes and rnd.step_started_at:
         spent = (ctx.now - rnd.step_started_at).total_seconds()
         rnd.paused_left = max(60, int(rnd.timebox_minutes * 60 - spent))
@@ -254,7 +265,7 @@ async def cmd_resume(ctx: Ctx, args: str) -> None:
 async def cmd_stop(ctx: Ctx, args: str) -> None:
     """``/stop``: end the round now; what was said is kept."""
     rnd = await _lead_round(ctx)
-    await _cancel_timebox(ctx)
+    await _cancel_timebox(ctx, rnd)
     rnd.state, rnd.active_chat, rnd.ended_at = "stopped", None, ctx.now
     _announce(ctx, rnd, ctx.t("rounds.stopped", who=ctx.member.name))
 
@@ -453,7 +464,7 @@ async def run_followup(ctx: Ctx, jc: JobContext) -> None:
     if owner is None or not owner.active:
         return
     ctx.private(owner, "action_followup", ctx.t("rounds.followup", name=owner.name.split(" ")[0],
-                                                text=action.text, nr=action.nr),
+                                                line=await action_line(ctx, action)),
                 buttons=(Button(ctx.t("rounds.followup_done_button"), f"action:done:{action.id}"),
                          Button(ctx.t("rounds.followup_busy_button"), f"action:busy:{action.id}")),
                 meta={"action": action.id})
@@ -469,12 +480,30 @@ async def on_action_button(ctx: Ctx, rest: str) -> None:
     if action is None:  # gone (erased), or not this network's
         raise UserError("errors.unknown_button")
     if what == "done":
-        await _finish_action(ctx, action, str(action.nr), "")
+        await _finish_action(ctx, action, str(action.nr), action.outcome)
     elif what == "busy":
         ctx.reply("status", ctx.t("rounds.followup_busy", nr=action.nr))
     else:
         raise UserError("errors.unknown_button")
 
+
+async def on_followup_answer(ctx: Ctx, msg: MessageIn) -> bool:
+    """A plain private reply to the follow-up ("how did it go?") is the answer: kept with the
+    action; the owner then says whether it is done (and shared with the group) or still going."""
+    text = msg.text.strip()
+    origin = await open_private_question(ctx) if text else None
+    if origin is None or origin.kind != "action_followup":
+        return False
+    action = await ctx.session.get(Action, (origin.meta or {}).get("action", 0))
+    if action is None or action.network_id != ctx.network.id or action.state != "open":
+        return False
+    if len(text) > MAX_ACTION:
+        raise UserError("errors.value_too_long", limit=MAX_ACTION)
+    action.outcome = text
+    ctx.reply("status", ctx.t("rounds.followup_noted", nr=action.nr),
+              buttons=(Button(ctx.t("rounds.followup_done_button"), f"action:done:{action.id}"),
+                       Button(ctx.t("rounds.followup_busy_button"), f"action:busy:{action.id}")))
+    return True
 
 
 JOB_KINDS = {
@@ -499,6 +528,6 @@ FEATURE = Feature(
     ),
     jobs=JOB_KINDS,
     # first: while a round runs, the chat's plain messages belong to its current step
-    message_hooks=(on_round_message,),
+    message_hooks=(on_round_message, on_followup_answer),
     buttons={"round": on_volunteer_button, "action": on_action_button},
 )

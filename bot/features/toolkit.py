@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from bot import budget, i18n
 from bot.core import Ctx, network_job
 from bot.directory import active_members
 from bot.events import Button, MessageIn
@@ -48,6 +49,8 @@ NEXT_MORNING = "09:00"
 AT_WORDS = ("om", "op", "at", "on")
 CANCEL_WORDS = ("annuleer", "annuleren", "cancel")
 BECAUSE_WORDS = (" omdat ", " want ", " because ", " reden: ", " reason: ")
+#: conjunctions that begin a subordinate clause: the reason keeps them
+KEEP_CONJUNCTION = ("omdat", "because")
 NOT_CHOSEN = (("niet", "gekozen"), ("not", "chosen"))
 CHOSEN = (("gekozen",), ("chosen",))
 PREVIEW = 80
@@ -187,9 +190,12 @@ async def _list_announcements(ctx: Ctx) -> None:
             lines.append(ctx.t("toolkit.announcement_line_planned", nr=ann.nr, text=preview(ann.text),
                                when=format_when(ctx.network, ann.due_at)))
         else:
-            done, todo = await readers(ctx, ann)
-            lines.append(ctx.t("toolkit.announcement_line", nr=ann.nr, text=preview(ann.text),
-                               read=len(done), total=len(done) + len(todo)))
+            if ctx.member is not None and ctx.member.role == "trekker":
+                done, todo = await readers(ctx, ann)
+                lines.append(ctx.t("toolkit.announcement_line_reads", nr=ann.nr, text=preview(ann.text),
+                                   count=len(done), total=len(done) + len(todo)))
+            else:
+                lines.append(ctx.t("toolkit.announcement_line", nr=ann.nr, text=preview(ann.text)))
     ctx.reply("status", Markup("\n".join(lines)))
 
 
@@ -341,13 +347,13 @@ async def run_digest(ctx: Ctx, jc: JobContext) -> None:
             lines.append(ctx.t("toolkit.digest_input_themes", themes=", ".join(words)))
     else:
         lines.append(ctx.t("toolkit.digest_no_input"))
-    unread = []
+    unread, counts = [], []
     for ann in await ctx.session.scalars(select(Announcement).where(
             Announcement.network_id == net.id, Announcement.state == "posted").order_by(Announcement.nr)):
         done, todo = await readers(ctx, ann)
-        if todo:
-            unread.append(ctx.t("toolkit.digest_announcement", nr=ann.nr, text=preview(ann.text), read=len(done),
-                                total=len(done) + len(todo)))
+        if todo:  # the group sees which ones to read; only the trekker sees how many did
+            unread.append(ctx.t("toolkit.digest_announcement", nr=ann.nr, text=preview(ann.text)))
+            counts.append(ctx.t("toolkit.digest_private_read", nr=ann.nr, count=len(done), total=len(done) + len(todo)))
     if unread:
         lines += [ctx.t("toolkit.digest_unread")] + unread
     from bot.features.rounds import action_line
@@ -359,13 +365,16 @@ async def run_digest(ctx: Ctx, jc: JobContext) -> None:
     newcomers = await _newcomers(ctx, meeting)
     if newcomers:
         lines.append(ctx.t("toolkit.digest_newcomers", names=", ".join(m.name for m in newcomers)))
-    lines.append(ctx.t("toolkit.digest_outro"))
+    lines.append(i18n.vary(ctx.lang, "toolkit.digest_outro", await budget.occurrence(ctx, "digest")))
     ctx.group("digest", Markup("\n".join(lines)), meta={"meeting": meeting.id})
-    if not given:
+    if not given and not counts:
         return
-    summary = [ctx.t("toolkit.digest_private_title", when=when, count=len(writers))]
-    summary += [ctx.t("toolkit.digest_private_line", name=name, text=row.text) for row, name in given]
-    summary.append(ctx.t("toolkit.digest_private_outro"))
+    summary = [ctx.t("toolkit.digest_private_title", when=when)]
+    if given:
+        summary.append(ctx.t("toolkit.digest_private_input", count=len(writers)))
+        summary += [ctx.t("toolkit.digest_private_line", name=name, text=row.text) for row, name in given]
+    summary += counts
+    summary.append(ctx.t("toolkit.digest_private_outro") if given else ctx.t("toolkit.digest_private_outro_reads"))
     for lead in await active_members(ctx.session, net.id):
         if lead.role == "trekker":
             ctx.private(lead, "digest", Markup("\n".join(summary)), meta={"meeting": meeting.id})
@@ -427,13 +436,24 @@ def _require_decider(ctx: Ctx) -> Member:
 
 
 def split_reason(text: str) -> tuple[str, str]:
-    """``"we kiezen X omdat Y"`` → ``("we kiezen X", "Y")``."""
+    """``"we kiezen X omdat Y"`` → ``("we kiezen X", "omdat Y")``: a subordinate clause keeps its
+    conjunction (``omdat``, ``because``), so "Waarom? Omdat ouders daarom vroegen." reads right;
+    ``want``/``reden:`` start a main clause and are dropped."""
     low = f" {text.lower()} "
     for word in BECAUSE_WORDS:
         at = low.find(word)
         if at > 0:
-            return text[:at - 1].strip(" ,.;"), text[at - 1 + len(word):].strip()
+            reason = text[at - 1 + len(word):].strip().rstrip(".")
+            if word.strip() in KEEP_CONJUNCTION and reason:
+                reason = f"{text[at:at + len(word) - 2].strip()} {reason}"
+            return text[:at - 1].strip(" ,.;"), reason
     return text.strip(), ""
+
+
+def why_line(ctx: Ctx, reason: str) -> Markup:
+    """``Waarom? Omdat ouders daarom vroegen.``: the reason as its own sentence."""
+    reason = reason.strip().rstrip(".!;, ")
+    return ctx.t("toolkit.why", reason=reason[:1].upper() + reason[1:])
 
 
 async def _next_nr(ctx: Ctx, kind: str) -> int:
@@ -455,7 +475,7 @@ async def cmd_decision(ctx: Ctx, args: str) -> None:
     entry = LogEntry(network_id=ctx.network.id, nr=await _next_nr(ctx, "decision"), kind="decision",
                      author_id=member.id, text=text, reason=reason, status="decided", created_at=ctx.now)
     ctx.session.add(entry)
-    why = ctx.t("toolkit.why", reason=reason) if reason else ctx.t("toolkit.why_missing")
+    why = why_line(ctx, reason) if reason else ctx.t("toolkit.why_missing")
     ctx.group("decision", ctx.t("toolkit.decision", nr=entry.nr, text=text, who=member.name, why=why))
 
 
@@ -496,7 +516,7 @@ async def _mark_idea(ctx: Ctx, nr: int, words: list[str]) -> None:
     if len(reason) > MAX_ENTRY:
         raise UserError("errors.value_too_long", limit=MAX_ENTRY)
     entry.status, entry.status_reason = status, reason
-    why = ctx.t("toolkit.why", reason=reason) if reason else Markup("")
+    why = why_line(ctx, reason) if reason else Markup("")
     ctx.group("idea", ctx.t(f"toolkit.idea_{status}", nr=entry.nr, text=preview(entry.text), why=why))
 
 
@@ -511,7 +531,7 @@ async def _show_log(ctx: Ctx, kind: str | None) -> None:
         return
     lines = [ctx.t("toolkit.log_title")]
     for entry, name in reversed(rows):
-        why = ctx.t("toolkit.why", reason=entry.reason or entry.status_reason) \
+        why = why_line(ctx, entry.reason or entry.status_reason) \
             if entry.reason or entry.status_reason else Markup("")
         lines.append(ctx.t(f"toolkit.log_{entry.kind}", nr=entry.nr, text=entry.text, why=why,
                            who=name or ctx.t("rounds.someone"), date=f"{local(ctx.network, entry.created_at):%d-%m}",
@@ -567,14 +587,14 @@ async def set_session_prep(ctx: Ctx, rest: list[str]) -> None:
     net.pre_session_days = int(rest[0])
     if len(rest) == 2:
         net.digest_time = f"{parse_time(rest[1]):%H:%M}"
-    ctx.reply("status", ctx.t("toolkit.prep_set", days=net.pre_session_days, time=net.digest_time)
+    ctx.reply("status", ctx.t("toolkit.prep_set", count=net.pre_session_days, time=net.digest_time)
               if net.pre_session_days else ctx.t("toolkit.prep_set_off", time=net.digest_time))
 
 
 def rhythm_lines(ctx: Ctx) -> list[Markup]:
     """This feature's line in ``/ritme``."""
     net = ctx.network
-    return [ctx.t("toolkit.show_prep", days=net.pre_session_days, time=net.digest_time) if net.pre_session_days
+    return [ctx.t("toolkit.show_prep", count=net.pre_session_days, time=net.digest_time) if net.pre_session_days
             else ctx.t("toolkit.show_prep_off", time=net.digest_time)]
 
 
@@ -596,7 +616,7 @@ FEATURE = Feature(
         Command("idee", cmd_idea, ("idea",)),
         Command("logboek", cmd_log, ("log",)),
         Command("ambitie", cmd_ambition, ("ambition",)),
-        Command("penvoerder", cmd_penvoerder, ("secretary",)),
+        Command("penvoerder", cmd_penvoerder, ("decider", "secretary")),
     ),
     jobs=JOB_KINDS,
     message_hooks=(on_input_reply,),

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot import budget, i18n
 from bot.core import Ctx, network_job
 from bot.directory import active_members
 from bot.events import MessageIn
@@ -68,7 +69,8 @@ async def run_celebrate_prompt(ctx: Ctx, jc: JobContext) -> None:
     """Every other Friday afternoon: what went well, however small?"""
     if await rhythm.postpone_if_busy(ctx, jc):
         return
-    ctx.group("celebrate_prompt", ctx.t("warm.celebrate_prompt"))
+    ctx.group("celebrate_prompt", i18n.vary(ctx.lang, "warm.celebrate_prompt",
+                                            await budget.occurrence(ctx, "celebrate_prompt")))
     await plan_celebrate(ctx.session, ctx.network, jc.job.due_at)
     await plan_anniversary(ctx.session, ctx.network)  # networks from before this feature get theirs too
 
@@ -122,8 +124,9 @@ async def on_celebrate_reply(ctx: Ctx, msg: MessageIn) -> bool:
 
 
 # ---------------------------------------------------------------------------- milestones
-async def milestone(ctx: Ctx, key: str, text: Markup) -> bool:
-    """Propose to celebrate a milestone, at most once per network (``key``); True when new."""
+async def milestone(ctx: Ctx, key: str, text: Markup, about: Member | None = None) -> bool:
+    """Propose to celebrate a milestone, at most once per network (``key``); True when new. The
+    budget lets it ride along with the post that caused it or with the next bot post."""
     exists = await ctx.session.scalar(select(Celebration.id).where(
         Celebration.network_id == ctx.network.id, Celebration.key == key))
     if exists is not None:
@@ -134,7 +137,7 @@ async def milestone(ctx: Ctx, key: str, text: Markup) -> bool:
                                         text=plain(text), created_at=ctx.now))
     except IntegrityError:  # another process noticed the same milestone a moment earlier
         return False
-    ctx.group("milestone", ctx.t("warm.milestone", text=text))
+    ctx.group("milestone", ctx.t("warm.milestone", text=text), meta={"about": about.id} if about else None)
     return True
 
 
@@ -149,7 +152,7 @@ async def on_answer(ctx: Ctx, member: Member) -> None:
     await ctx.session.flush()
     mine = await ctx.session.scalar(select(func.count(Answer.id)).where(Answer.member_id == member.id))
     if mine == 1 and is_newcomer(ctx.network, member):
-        await milestone(ctx, f"first_answer:{member.id}", ctx.t("warm.ms_first_answer", name=member.name))
+        await milestone(ctx, f"first_answer:{member.id}", ctx.t("warm.ms_first_answer", name=member.name), member)
     total = await ctx.session.scalar(select(func.count(Answer.id)).join(Nudge, Nudge.id == Answer.nudge_id)
                                      .where(Nudge.network_id == ctx.network.id))
     if total in ANSWER_MILESTONES:
@@ -269,12 +272,19 @@ async def check_quiet(ctx: Ctx, nudge: Nudge) -> None:
         for lead in [m for m in members if m.role == "trekker"]:
             ctx.private(lead, "quiet_member", ctx.t("warm.quiet_many", quiet=len(quiet), total=len(counted),
                                                     count=n))
-    else:
+    else:  # one message per lead, however many went quiet at once
+        notes: dict[int, tuple[Member, list[Member]]] = {}
         for member in newly:
             leads = [m for m in members if m.role == "trekker" and m.id != member.id] or \
                     [m for m in members if m.role == "procesbegeleider" and m.id != member.id]
             for lead in leads:
-                ctx.private(lead, "quiet_member", ctx.t("warm.quiet_member", name=member.name, count=n))
+                notes.setdefault(lead.id, (lead, []))[1].append(member)
+        for lead, quiet_ones in notes.values():
+            if len(quiet_ones) == 1:
+                ctx.private(lead, "quiet_member", ctx.t("warm.quiet_member", name=quiet_ones[0].name, count=n))
+            else:
+                ctx.private(lead, "quiet_member", ctx.t("warm.quiet_members", count=n, names=ctx.t(
+                    "common.and_list", first=", ".join(m.name for m in quiet_ones[:-1]), last=quiet_ones[-1].name)))
     for member in newly:
         member.quiet_noted_at = ctx.now
 
@@ -300,7 +310,7 @@ async def set_celebrate(ctx: Ctx, rest: list[str]) -> None:
     net.celebrate_weekday, net.celebrate_time, net.celebrate_weeks = weekday, at, weeks
     await unplan(ctx.session, net.id, "celebrate_prompt")
     due = await plan_celebrate(ctx.session, net, ctx.now)
-    ctx.group("status", ctx.t("warm.celebrate_set", who=ctx.member.name, weeks=weeks,
+    ctx.group("status", ctx.t("warm.celebrate_set", who=ctx.member.name, count=weeks,
                               day=ctx.t(f"calendar.weekdays.{weekday}"), time=at, next=format_when(net, due)))
 
 
@@ -320,7 +330,7 @@ async def set_quiet(ctx: Ctx, rest: list[str]) -> None:
 def rhythm_lines(ctx: Ctx) -> list[Markup]:
     """This feature's lines in ``/ritme``."""
     net = ctx.network
-    lines = [ctx.t("warm.show_celebrate", weeks=net.celebrate_weeks, time=net.celebrate_time,
+    lines = [ctx.t("warm.show_celebrate", count=net.celebrate_weeks, time=net.celebrate_time,
                    day=ctx.t(f"calendar.weekdays.{net.celebrate_weekday}")) if net.celebrate_weekday is not None
              else ctx.t("warm.show_celebrate_off")]
     lines.append(ctx.t("warm.show_quiet", count=net.quiet_after) if net.quiet_after else ctx.t("warm.show_quiet_off"))

@@ -111,6 +111,9 @@ class Driver(abc.ABC):
     clock: VirtualClock
     #: the platform's id of the group chat (``Address.chat_id``)
     chat_id: str
+    #: the database URL (migrated), and whether :meth:`database_down` is in force
+    url: str
+    down: bool = False
 
     # ------------------------------------------------------------------ what members do
     @abc.abstractmethod
@@ -133,7 +136,8 @@ class Driver(abc.ABC):
     async def group_message(self, user: str, text: str, reply_to: Sent | None = None) -> str:
         """``user`` writes ``text`` in the group (a command typed the platform's way), optionally as
         the platform's answer to the bot message ``reply_to`` (a reply, or a post in its thread).
-        Returns the platform's id of the member's message."""
+        Returns the platform's id of the member's message ("" where what the member did has none,
+        as a Slack slash command)."""
 
     @abc.abstractmethod
     async def private_message(self, user: str, text: str) -> str:
@@ -163,12 +167,26 @@ class Driver(abc.ABC):
     def fail_next_with_429(self, retry_after: int) -> None:
         """The platform answers the bot's next send with its 429 and ``retry_after`` seconds."""
 
-    @abc.abstractmethod
-    def database_down(self) -> Any:
-        """An async context manager: the bot's database cannot be reached inside it. The platform
+    @asynccontextmanager
+    async def database_down(self) -> AsyncIterator[None]:
+        """The bot's database cannot be reached inside (``down`` is True meanwhile). The platform
         behaves as it does for real when the bot does not take an event (Telegram keeps the update,
         Slack retries the request); the driver plays that part, so what a member did during the
-        outage reaches the bot once the database is back."""
+        outage reaches the bot once the database is back.
+
+        By default the SQLite folder at ``url`` is moved away for :meth:`engines` (see
+        :func:`sqlite_unreachable`); a driver whose adapter reaches the database otherwise overrides it.
+        """
+        async with sqlite_unreachable(self.url, *self.engines()):
+            self.down = True
+            try:
+                yield
+            finally:
+                self.down = False
+
+    def engines(self) -> tuple[Any, ...]:
+        """The engines that lose the database in :meth:`database_down` (the core's, the adapter's own)."""
+        return (self.db.engine,)
 
     # ------------------------------------------------------------------ time
     @abc.abstractmethod

@@ -77,6 +77,7 @@ def summary(ctx: Ctx, data: ReportData) -> Markup:
         done=data.actions_done,
         open=data.actions_open,
         celebrations=data.celebrations_total,
+        reflections=data.reflections,
         decisions=len(data.decisions),
         ideas=len(data.ideas),
         size=comp.size,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import i18n
@@ -42,6 +42,7 @@ from bot.models import (
     Member,
     Network,
     Nudge,
+    Reflection,
     Round,
     RoundEntry,
 )
@@ -187,6 +188,8 @@ class ReportData:
     decisions: tuple[LogItem, ...]
     ideas: tuple[LogItem, ...]
     composition: Composition
+    #: members' replies to the goal and intention prompts (their own reflections)
+    reflections: int = 0
 
     @property
     def empty(self) -> bool:
@@ -464,4 +467,6 @@ async def gather(session: AsyncSession, network: Network, period: Period, now: d
         decisions=tuple(e for e in entries_log if e.kind == "decision"),
         ideas=tuple(e for e in entries_log if e.kind == "idea"),
         composition=composition,
+        reflections=await session.scalar(select(func.count(Reflection.id)).where(
+            Reflection.network_id == nid, _in(start, end, Reflection.created_at))) or 0,
     )

@@ -27,14 +27,10 @@ from tests.contract.driver import (
     File,
     Sent,
     private,
-    sqlite_unreachable,
 )
 
 #: what the console does not do yet (see tests/contract/conftest.py)
-KNOWN_GAPS = {
-    "test_a_long_text_is_split_within_the_platforms_limit":
-        "the recorder declares max_text=4000 but records a longer text as one message (no split)",
-}
+KNOWN_GAPS: dict[str, str] = {}
 #: an ``@word`` without the word joiner the core puts after an echoed ``@`` would mention someone
 MENTION = re.compile(r"@(?!\u2060)(\w+)")
 TITLE = "Lerend netwerk Venlo"
@@ -80,7 +76,6 @@ class ConsoleDriver(Driver):
         self.recorder = ConsolePlatform(harness.recorder)
         harness.recorder = self.recorder
         harness.delivery.senders[PLATFORM] = self.recorder
-        self.down = False
         #: events the core could not take (database down), handed over again once it is back
         self.again: list[InboundEvent] = []
         self._ids = itertools.count(1)
@@ -170,16 +165,6 @@ class ConsoleDriver(Driver):
     def fail_next_with_429(self, retry_after: int) -> None:
         """The next send is refused with 429."""
         self.recorder.throttle.append(retry_after)
-
-    @asynccontextmanager
-    async def database_down(self) -> AsyncIterator[None]:
-        """The database file is unreachable inside; events the core refused are handed over again after."""
-        async with sqlite_unreachable(self.url, self.db.engine):
-            self.down = True
-            try:
-                yield
-            finally:
-                self.down = False
 
     # ------------------------------------------------------------------ time
     async def tick(self) -> None:

@@ -37,15 +37,9 @@ from tests.contract.driver import (
     File,
     Sent,
     private,
-    sqlite_unreachable,
 )
 from tests.slack_standin import BOT_USER, TEAM, Call, SlackStandin
 
-#: what the Slack adapter does not do yet (see tests/contract/conftest.py)
-KNOWN_GAPS = {
-    "test_echoed_user_text_neither_pings_nor_formats":
-        "mrkdwn has no escape for * _ ~ `: echoed '*vet*' shows bold",
-}
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 CHANNEL = "C0NETWERK"
 USERS = {key: "U" + key.upper() for key in PEOPLE}
@@ -249,16 +243,19 @@ class SlackDriver(Driver):
             params = call.params
             blocks = params.get("blocks") or []
             sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+            rich = [e for b in blocks if b["type"] == "rich_text" for part in b["elements"] for e in part["elements"]]
             wire = "\n".join(sections) if sections else params.get("text", "")
+            text = "".join(e.get("text", "") for e in rich) if rich else readable_mrkdwn(wire)
             buttons = tuple(e["text"]["text"] for b in blocks if b["type"] == "actions" for e in b["elements"])
             ephemeral = call.method == "chat.postEphemeral"
-            pings = PINGS.findall(wire + "\n" + params.get("text", ""))
+            pings = PINGS.findall(("" if rich else wire) + "\n" + params.get("text", ""))
+            pings += [e["type"] for e in rich if e["type"] in ("broadcast", "user", "usergroup")]
             if params.get("link_names"):
                 pings += re.findall(r"@(?!\u2060)\w+", wire)
             out.append(Sent(
-                id=self._ts(call), to=self._to(params.get("channel")), text=readable_mrkdwn(wire), buttons=buttons,
+                id=self._ts(call), to=self._to(params.get("channel")), text=text, buttons=buttons,
                 thread=params.get("thread_ts"), visible_to=self.user_key(params["user"]) if ephemeral else None,
-                pings=tuple(pings), at=call.at, wire=wire))
+                pings=tuple(pings), at=call.at, wire=json.dumps(blocks, ensure_ascii=False) if rich else wire))
         for shared in self.slack.shared:
             out.append(Sent(id=None, to=self._to(shared.channel_id), text="",
                             files=tuple(File(u.filename, u.data or b"") for u in shared.files),
@@ -274,11 +271,9 @@ class SlackDriver(Driver):
         """The next chat.postMessage gets HTTP 429 with ``Retry-After``."""
         self.slack.throttle_next(1, retry_after=retry_after, method="chat.postMessage")
 
-    @asynccontextmanager
-    async def database_down(self) -> AsyncIterator[None]:
-        """The database is unreachable inside (for the core and the adapter's own connection)."""
-        async with sqlite_unreachable(self.url, self.db.engine, self.adapter.engine):
-            yield
+    def engines(self) -> tuple[Any, ...]:
+        """The core's engine and the adapter's own (event dedupe)."""
+        return self.db.engine, self.adapter.engine
 
     # ------------------------------------------------------------------ time
     async def tick(self) -> None:

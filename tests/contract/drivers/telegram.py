@@ -29,7 +29,6 @@ from tests.contract.driver import (
     File,
     Sent,
     private,
-    sqlite_unreachable,
 )
 from tests.telegram_standin import FILE_FIELDS, Call, Refusal, StandIn, callback, chat_member, group, message, user
 
@@ -78,7 +77,6 @@ class TelegramDriver(Driver):
         self.clock = clock
         self.url = url
         self.chat_id = str(GROUP_CHAT["id"])
-        self.down = False
         self._kicked: Refusal | None = None
         self._not_started: dict[str, Refusal] = {}
 
@@ -189,16 +187,6 @@ class TelegramDriver(Driver):
     def fail_next_with_429(self, retry_after: int) -> None:
         """The next sendMessage gets 429 with ``retry_after``."""
         self.api.refuse("sendMessage", 429, f"Too Many Requests: retry after {retry_after}", retry_after=retry_after)
-
-    @asynccontextmanager
-    async def database_down(self) -> AsyncIterator[None]:
-        """The database is unreachable inside; Telegram keeps an update the adapter does not confirm."""
-        async with sqlite_unreachable(self.url, self.db.engine):
-            self.down = True
-            try:
-                yield
-            finally:
-                self.down = False
 
     # ------------------------------------------------------------------ time
     async def tick(self) -> None:
