@@ -120,8 +120,21 @@ async def upgrade(engine: AsyncEngine, revision: str = "head", secret_box: Any =
     def run(connection: Connection) -> None:
         command.upgrade(alembic_config(connection, secret_box), revision)
 
-    async with engine.begin() as conn:
-        await conn.run_sync(run)
+    if engine.dialect.name != "sqlite":
+        async with engine.begin() as conn:
+            await conn.run_sync(run)
+        return
+    # SQLite: a batch migration rebuilds a table (copy, drop, rename); with foreign keys on, dropping
+    # a parent table (networks, meetings, rounds) would cascade and delete its children's rows. So
+    # they are off while migrating (the pragma only takes effect outside a transaction) and on again after.
+    async with engine.connect() as conn:
+        raw = (await conn.get_raw_connection()).driver_connection
+        await (await raw.execute("PRAGMA foreign_keys=OFF")).close()
+        try:
+            async with conn.begin():
+                await conn.run_sync(run)
+        finally:
+            await (await raw.execute("PRAGMA foreign_keys=ON")).close()
 
 
 _REVISION = re.compile(r'^revision\s*=\s*"([^"]+)"', re.M)

@@ -16,8 +16,8 @@ another.
   message can arrive twice. So that a crash can leave at most one such row, a process sends to a
   platform that cannot confirm one row at a time: the send and the recording of its outcome hold
   that platform's lock (other platforms, and other replicas, go on meanwhile). A row sent again
-  waits the conversation's gap counted from when the earlier claim ran out (it may have arrived
-  as late as that, and no turn was recorded for it).
+  there waits the conversation's gap counted from when the earlier claim ran out (it may have
+  arrived as late as that, and no turn was recorded for it).
 * **Limits.** Adapters state their platform's limits (:class:`Limits`). They are kept in the
   ``pacing`` table, so all replicas share them: a conversation that would exceed its limit waits
   (its row is put back until then) while the other conversations go on, and the platform-wide
@@ -257,7 +257,8 @@ class Delivery:
             return 0
         if item.in_doubt and await self._confirmed(row, (item.doubt_since - self.lease, item.doubt_since)):
             return 1
-        wait = await self._chat_turn(row, item.doubt_since)
+        # a platform that confirms said the earlier attempt did not arrive; otherwise it may have
+        wait = await self._chat_turn(row, None if self.confirms(row.platform) else item.doubt_since)
         if wait is not None:  # keep per-chat order: this conversation waits, the others go on
             await self._put_back(row.id, wait)
             return 0

@@ -246,7 +246,7 @@ async def test_replicas_killed_twenty_times_lose_nothing_and_send_nothing_twice(
                 while len(killed) < 20:
                     victim = rng.randrange(len(replicas))
                     tag, process = replicas[victim]
-                    await until(process.ready, 60, "a replica to be ready")
+                    await until(process.ready, 180, "a replica to be ready")
                     before = delivered_by(tag)
                     while delivered_by(tag) <= before:  # it is at work: it just delivered a message
                         assert time.monotonic() < deadline, "the kills took too long"
@@ -259,7 +259,7 @@ async def test_replicas_killed_twenty_times_lose_nothing_and_send_nothing_twice(
                     replicas[victim] = replica()
                 await until(backlog_sent(backlog), 180, "every message sent")
                 for _, process in replicas:  # the last one started may still be starting up
-                    await until(process.ready, 60, "every replica to be ready before it is stopped")
+                    await until(process.ready, 180, "every replica to be ready before it is stopped")
             finally:
                 codes = [process.stop() for _, process in replicas]
         assert codes == [0, 0, 0]
