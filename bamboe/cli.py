@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if not settings.configured_platforms():
             print(
-                "bamboe run: no chat platform is configured. Set SLACK_BOT_TOKEN or TELEGRAM_BOT_TOKEN "
+                "bamboe run: no chat platform is configured. Set SLACK_BOT_TOKEN, TELEGRAM_BOT_TOKEN or "
+                "TEAMS_APP_ID with TEAMS_APP_PASSWORD and TEAMS_TENANT_ID "
                 "(see README.md, 'Configuration'), or try the bot first with: bamboe demo",
                 file=sys.stderr,
             )

@@ -6,11 +6,12 @@ features: while an action-learning round runs, its step takes the chat's message
 
 from __future__ import annotations
 
-from bot.features import meetings, network, privacy, report, rhythm, rounds, toolkit, warm
+from bot.features import link, meetings, network, privacy, report, rhythm, rounds, toolkit, warm
 from bot.registry import Feature
 
 FEATURES: tuple[Feature, ...] = (
     network.FEATURE,
+    link.FEATURE,
     meetings.FEATURE,
     rounds.FEATURE,
     rhythm.FEATURE,

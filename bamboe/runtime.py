@@ -91,6 +91,7 @@ class Adapter(Protocol):
 ADAPTERS: dict[str, str] = {
     "slack": "adapters.slack.adapter:build",
     "telegram": "adapters.telegram.adapter:build",
+    "matrix": "adapters.matrix.adapter:build",
     "teams": "adapters.teams.adapter:build",
 }
 

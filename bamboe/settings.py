@@ -50,6 +50,18 @@ class Settings(BaseSettings):
     telegram_webhook_url: str | None = None
     telegram_webhook_secret: SecretStr | None = None
     telegram_api_url: str | None = None
+    #: the homeserver's client-server API, e.g. ``https://matrix.example.org``
+    matrix_homeserver_url: str | None = None
+    #: the bot's full user id, e.g. ``@bamboe:example.org``
+    matrix_user_id: str | None = None
+    #: an access token of the bot's account (or set MATRIX_PASSWORD: bamboe logs in once and keeps
+    #: the device and its token, sealed with BAMBOE_SECRET_KEY, in the database)
+    matrix_access_token: SecretStr | None = None
+    matrix_password: SecretStr | None = None
+    #: the device to use (with a password: log in as this device); optional
+    matrix_device_id: str | None = None
+    #: comma-separated server names whose users may invite the bot; ``*`` for any; default: the bot's own
+    matrix_allowed_servers: str | None = None
     #: Microsoft Teams: the Entra app registration's application (client) id, its client secret and
     #: the one tenant it serves (activities from other tenants are refused)
     teams_app_id: str | None = None
@@ -81,14 +93,18 @@ class Settings(BaseSettings):
 
     def configured_platforms(self) -> list[str]:
         """The platforms whose tokens are set (Slack: a bot token, or an OAuth client id and
-        secret for multi-workspace installs; Teams: app id, secret and tenant)."""
+        secret for multi-workspace installs; Teams: any of app id, secret and tenant, so that a
+        missing one is reported rather than Teams silently off; Matrix: a homeserver, a user and a
+        token or password)."""
         found = []
         if self.slack_bot_token or (self.slack_client_id and self.slack_client_secret):
             found.append("slack")
         if self.telegram_bot_token:
             found.append("telegram")
-        if self.teams_app_id and self.teams_app_password and self.teams_tenant_id:
-            found.append("teams")
+        if self.teams_app_id or self.teams_app_password or self.teams_tenant_id:
+            found.append("teams")  # the adapter names what is missing, if any
+        if self.matrix_homeserver_url and self.matrix_user_id and (self.matrix_access_token or self.matrix_password):
+            found.append("matrix")
         return found
 
     def resolved_teams_token_url(self) -> str:

@@ -38,7 +38,7 @@ async def fresh_postgres(admin_url: str) -> AsyncIterator[str]:
 
 def clean_env(**settings: str) -> dict[str, str]:
     """This process's environment without Bamboe's settings, plus ``settings``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TELEGRAM_", "BAMBOE_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TELEGRAM_", "TEAMS_", "BAMBOE_"))}
     return {**env, "BAMBOE_HTTP_HOST": "127.0.0.1", "BAMBOE_LOG_LEVEL": "WARNING", **settings}
 
 

@@ -38,7 +38,7 @@ from bot.events import (
 )
 from bot.jobs import Dispatcher, JobContext
 from bot.markup import Markup, command
-from bot.models import Chat, Member, Network, OutboxMessage
+from bot.models import Chat, Member, MemberIdentity, Network, OutboxMessage
 from bot.parsing import UserError
 from bot.registry import Feature, Registry
 
@@ -78,32 +78,48 @@ class Ctx:
         return i18n.t(self.lang, key, **params)
 
     def group(self, kind: str, text: str, *, buttons: Iterable[Button] = (), thread: str | None = None,
-              meta: dict[str, Any] | None = None, files: Iterable[Attachment] = ()) -> None:
-        """Post ``text`` (and ``files``) in the network's group chat(s)."""
-        files = tuple(files)
-        for chat in self.chats:
-            self.out.append(Outgoing(Address(chat.platform, chat.chat_id, None, thread), kind, text,
-                                     tuple(buttons), dict(meta or {}), files=files))
+              meta: dict[str, Any] | None = None, files: Iterable[Attachment] = (),
+              chats: Iterable[Chat] | None = None) -> None:
+        """Post ``text`` (and ``files``) in every chat of the network (or only in ``chats``).
+
+        The copies share one ``meta`` dict, so a handler that adds to ``ctx.out[-1].meta`` after
+        posting (the nudge's id) marks the message in every chat. ``thread`` belongs to one chat:
+        it is only used when posting to a single chat.
+        """
+        files, shared = tuple(files), dict(meta or {})
+        targets = list(self.chats if chats is None else chats)
+        root = thread if len(targets) == 1 else None
+        for chat in targets:
+            self.out.append(Outgoing(Address(chat.platform, chat.chat_id, None, root), kind, text,
+                                     tuple(buttons), shared, files=files))
 
     def private(self, member: Member, kind: str, text: str, *, buttons: Iterable[Button] = (),
                 meta: dict[str, Any] | None = None, files: Iterable[Attachment] = ()) -> None:
-        """Send ``text`` (and ``files``) to one member privately (never in the group)."""
+        """Send ``text`` (and ``files``) to one member privately (never in the group).
+
+        To the acting member: on the account they are writing from (a person who linked two
+        accounts gets the answer where they asked); to anyone else: on their first account.
+        """
         if not member.active:
             return
-        self.out.append(Outgoing(Address(member.platform, None, member.user_id), kind, text,
+        platform, user_id = member.platform, member.user_id
+        if member is self.member and self.source is not None and self.person is not None:
+            platform, user_id = self.source.platform, self.person.user_id
+        self.out.append(Outgoing(Address(platform, None, user_id), kind, text,
                                  tuple(buttons), dict(meta or {}), files=tuple(files)))
 
     def reply(self, kind: str, text: str, *, buttons: Iterable[Button] = ()) -> None:
         """Answer the member where they wrote; in a group only they see it where the platform can."""
         src = self.source
-        if src is None or src.private or self.member is None:
+        # the identity the member wrote from: with linked identities, not always their first one
+        if src is None or self.person is None:
             if self.member is not None:
                 self.private(self.member, kind, text, buttons=buttons)
-            elif src is not None and self.person is not None:
-                self.out.append(Outgoing(Address(src.platform, None, self.person.user_id), kind, text,
-                                         tuple(buttons)))
             return
-        self.out.append(Outgoing(Address(src.platform, src.chat_id, self.member.user_id), kind, text,
+        if src.private or self.member is None:
+            self.out.append(Outgoing(Address(src.platform, None, self.person.user_id), kind, text, tuple(buttons)))
+            return
+        self.out.append(Outgoing(Address(src.platform, src.chat_id, self.person.user_id), kind, text,
                                  tuple(buttons), {}, ephemeral=True, reply_to=self.message_id))
 
     def require(self, *roles: str) -> Member:
@@ -223,6 +239,9 @@ class Core:
                 for hook in self.features.hooks("on_join"):
                     await hook(ctx, ctx.member)
         elif isinstance(event, MemberLeft):
+            if ctx.member is not None and ctx.member.active and ctx.person is not None and \
+                    await directory.drop_identity(ctx.session, ctx.member, event.chat.platform, ctx.person.user_id):
+                return  # a linked person left one of their chats: still in the network through another
             if ctx.member is not None and ctx.member.active:  # they get nothing more and stop counting
                 ctx.member.active = False
                 ctx.member.left_at = ctx.now
@@ -335,6 +354,10 @@ async def store_outgoing(session: AsyncSession, network_id: int | None, messages
         members = {(p, u): i for p, u, i in await session.execute(select(
             Member.platform, Member.user_id, Member.id).where(Member.network_id == network_id,
                                                               Member.user_id.in_(user_ids)))}
+        if user_ids - {u for _, u in members}:  # identities a member linked (a person in two chats)
+            members.update({(p, u): i for p, u, i in await session.execute(select(
+                MemberIdentity.platform, MemberIdentity.user_id, MemberIdentity.member_id).where(
+                MemberIdentity.network_id == network_id, MemberIdentity.user_id.in_(user_ids)))})
     for msg in messages:
         member_id = members.get((msg.address.platform, msg.address.user_id or ""))
         row = OutboxMessage(

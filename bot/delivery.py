@@ -15,7 +15,9 @@ another.
   otherwise it is sent again (Telegram's Bot API cannot tell), which is the one case where a
   message can arrive twice. So that a crash can leave at most one such row, a process sends to a
   platform that cannot confirm one row at a time: the send and the recording of its outcome hold
-  that platform's lock (other platforms, and other replicas, go on meanwhile).
+  that platform's lock (other platforms, and other replicas, go on meanwhile). A row sent again
+  waits the conversation's gap counted from when the earlier claim ran out (it may have arrived
+  as late as that, and no turn was recorded for it).
 * **Limits.** Adapters state their platform's limits (:class:`Limits`). They are kept in the
   ``pacing`` table, so all replicas share them: a conversation that would exceed its limit waits
   (its row is put back until then) while the other conversations go on, and the platform-wide
@@ -116,9 +118,10 @@ class Sender(Protocol):
     """What an adapter offers the core: deliver one message, return the platform's message id.
 
     A sender states ``capabilities`` (:class:`bot.platform.Capabilities`) and may set ``limits``
-    (:class:`Limits`). When ``capabilities.confirms``, it offers ``async confirm(message) -> str | None``:
-    the platform's id of ``message`` if an earlier, interrupted attempt did deliver it (used for rows
-    found in doubt).
+    (:class:`Limits`). When ``capabilities.confirms``, it offers
+    ``async confirm(message, window) -> str | None``: the platform's id of ``message`` if an earlier,
+    interrupted attempt did deliver it (used for rows found in doubt); ``window`` is when that attempt
+    may have posted it (its claim's start and end), so a lookup can stay small.
     """
 
     capabilities: Capabilities
@@ -156,7 +159,13 @@ class Claimed:
 
     row: OutboxMessage
     lease_until: datetime
-    in_doubt: bool
+    #: when an earlier attempt's claim ran out, if that attempt may have delivered it (in doubt)
+    doubt_since: datetime | None = None
+
+    @property
+    def in_doubt(self) -> bool:
+        """Whether an earlier, interrupted attempt may have delivered the row."""
+        return self.doubt_since is not None
 
 
 class Delivery:
@@ -233,32 +242,36 @@ class Delivery:
             rows = list(await session.scalars(query))
             if not rows:
                 return []
-            doubt = {r.id for r in rows if r.state == "sending"}  # read before the update below changes it
+            # read before the update below changes them: a row still sending is in doubt since its lease ran out
+            doubt = {r.id: r.lease_until or now for r in rows if r.state == "sending"}
             await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows]))
                                   .values(state="sending", lease_until=lease_until,
                                           attempts=OutboxMessage.attempts + 1))
         self._claimed.update(r.id for r in rows)
-        return [Claimed(r, lease_until, r.id in doubt) for r in rows]
+        return [Claimed(r, lease_until, doubt.get(r.id)) for r in rows]
 
     async def _deliver(self, item: Claimed) -> int:
         """Send one claimed row (or put it back); 1 when it was sent."""
         row = item.row
         if await self._too_late(item):
             return 0
-        if item.in_doubt and await self._confirmed(row):
+        if item.in_doubt and await self._confirmed(row, (item.doubt_since - self.lease, item.doubt_since)):
             return 1
-        wait = await self._chat_turn(row)
+        wait = await self._chat_turn(row, item.doubt_since)
         if wait is not None:  # keep per-chat order: this conversation waits, the others go on
             await self._put_back(row.id, wait)
             return 0
         if self.confirms(row.platform):
-            await self._platform_slot(row.platform)
-            return await self._send(item)
+            return await self._send_in_slot(item)
         async with self._serial.setdefault(row.platform, asyncio.Lock()):  # at most one row in doubt
-            if await self._too_late(item):
-                return 0
-            await self._platform_slot(row.platform)
-            return await self._send(item)
+            return await self._send_in_slot(item)
+
+    async def _send_in_slot(self, item: Claimed) -> int:
+        """Wait for a platform send slot, then send, unless the claim got too short meanwhile."""
+        await self._platform_slot(item.row.platform)
+        if await self._too_late(item):
+            return 0
+        return await self._send(item)
 
     async def _too_late(self, item: Claimed) -> bool:
         """Put the row back when its claim is about to run out (another replica may take it soon)."""
@@ -268,13 +281,8 @@ class Delivery:
         return True
 
     def confirms(self, platform: str) -> bool:
-        """Whether ``platform``'s sender can tell if a row in doubt arrived (its capabilities say
-        so, or it offers ``confirm``)."""
-        sender = self.senders[platform]
-        capabilities = getattr(sender, "capabilities", None)
-        if capabilities is not None and hasattr(capabilities, "confirms"):
-            return bool(capabilities.confirms)
-        return callable(getattr(sender, "confirm", None))
+        """Whether ``platform``'s sender can tell if a row in doubt arrived (``capabilities.confirms``)."""
+        return capabilities_of(self.senders[platform]).confirms
 
     # ------------------------------------------------------------------ limits, shared via the database
     def _limits(self, platform: str) -> Limits:
@@ -284,16 +292,22 @@ class Delivery:
         limits = self._limits(row.platform)
         return limits.per_chat if row.chat_id is not None else limits.per_person
 
-    async def _chat_turn(self, row: OutboxMessage) -> datetime | None:
+    async def _chat_turn(self, row: OutboxMessage, doubt_since: datetime | None = None) -> datetime | None:
         """None when this conversation may get its next message now, else when it may.
 
         The turn is set when a message was *delivered* (:meth:`_next_turn`): the platform saw it no
         later than that, so however long a send took, two messages never arrive closer together
-        than the limit. Only one row per conversation is sent at a time, so reading suffices."""
-        if not self._gap(row):
+        than the limit. Only one row per conversation is sent at a time, so reading suffices.
+        A row in doubt may have arrived as late as its earlier claim ran out (``doubt_since``; no
+        send outlives its claim) without a turn being recorded: sent again, it waits the gap from then."""
+        gap = self._gap(row)
+        if not gap:
             return None
         async with self.db.sessions() as session:
             next_at = await session.scalar(select(Pacing.next_at).where(Pacing.key == _pace_key(row)))
+        if doubt_since is not None:
+            after_doubt = doubt_since + timedelta(seconds=gap * MARGIN)
+            next_at = after_doubt if next_at is None else max(next_at, after_doubt)
         return next_at if next_at is not None and next_at > self.clock.now() else None
 
     def _next_turn(self, row: OutboxMessage) -> Any | None:
@@ -347,19 +361,20 @@ class Delivery:
             return slots.popleft()
 
     # ------------------------------------------------------------------ sending
-    async def _confirmed(self, row: OutboxMessage) -> bool:
-        """For a row in doubt: ask the platform whether the interrupted attempt delivered it."""
-        sender = self.senders[row.platform]
-        confirm = sender.confirm if capabilities_of(sender).confirms else None
+    async def _confirmed(self, row: OutboxMessage, window: tuple[datetime, datetime]) -> bool:
+        """For a row in doubt: ask the platform whether the interrupted attempt (whose claim ran
+        over ``window``) delivered it."""
+        confirm = self.senders[row.platform].confirm if self.confirms(row.platform) else None
         log.info("outbox %s was in doubt on %s (%s)", row.id, row.platform,
                  "checking" if confirm else "sending again: the platform cannot tell")
         if confirm is None:
             return False
         try:
-            platform_id = await confirm(outgoing_from_row(row))
+            platform_id = await confirm(outgoing_from_row(row), window)
         except Exception as exc:  # cannot tell now: try again later rather than risk a second copy
             log.warning("outbox %s: delivery check failed on %s (%s)", row.id, row.platform, type(exc).__name__)
-            await self._put_back(row.id, self.clock.now() + timedelta(seconds=10))
+            wait = exc.seconds if isinstance(exc, RetryAfter) else 10.0  # e.g. Slack's one lookup a minute
+            await self._put_back(row.id, self.clock.now() + timedelta(seconds=max(wait, 1.0)))
             return True
         if platform_id is None:
             return False

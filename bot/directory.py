@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.events import ChatRef, Person
-from bot.models import Chat, Member, Network
+from bot.models import Chat, Member, MemberIdentity, Network
 
 MAX_NAME = 200
 
@@ -29,16 +29,57 @@ async def active_members(session: AsyncSession, network_id: int) -> list[Member]
 
 
 async def find_by_platform_id(session: AsyncSession, network_id: int, platform: str, user_id: str) -> Member | None:
-    """The member with this platform identity in the network."""
-    return await session.scalar(select(Member).where(
+    """The member with this platform identity in the network (their first one, or one they linked)."""
+    member = await session.scalar(select(Member).where(
         Member.network_id == network_id, Member.platform == platform, Member.user_id == user_id))
+    if member is None:
+        member = await session.scalar(select(Member).join(MemberIdentity, MemberIdentity.member_id == Member.id)
+                                      .where(MemberIdentity.network_id == network_id,
+                                             MemberIdentity.platform == platform, MemberIdentity.user_id == user_id))
+    return member
 
 
 async def member_for_private_chat(session: AsyncSession, platform: str, user_id: str) -> Member | None:
     """The membership a private message belongs to (the most recently joined active one)."""
-    return await session.scalar(
+    member = await session.scalar(
         select(Member).where(Member.platform == platform, Member.user_id == user_id, Member.active.is_(True))
         .order_by(Member.joined_at.desc(), Member.id.desc()).limit(1))
+    if member is None:
+        member = await session.scalar(
+            select(Member).join(MemberIdentity, MemberIdentity.member_id == Member.id)
+            .where(MemberIdentity.platform == platform, MemberIdentity.user_id == user_id, Member.active.is_(True))
+            .order_by(Member.joined_at.desc(), Member.id.desc()).limit(1))
+    return member
+
+
+def is_primary(member: Member, platform: str, user_id: str) -> bool:
+    """True when ``platform``/``user_id`` is the member's first identity (where private messages go)."""
+    return member.platform == platform and member.user_id == user_id
+
+
+async def identities_of(session: AsyncSession, member: Member) -> list[tuple[str, str]]:
+    """Every platform identity of a member: the first one, then those linked to it."""
+    linked = await session.execute(select(MemberIdentity.platform, MemberIdentity.user_id)
+                                   .where(MemberIdentity.member_id == member.id).order_by(MemberIdentity.id))
+    return [(member.platform, member.user_id), *((p, u) for p, u in linked)]
+
+
+async def drop_identity(session: AsyncSession, member: Member, platform: str, user_id: str) -> bool:
+    """A linked person left the chat of one of their identities: forget that identity and keep the
+    member (they are still in the network through another). False when it is their only one."""
+    linked = list(await session.scalars(select(MemberIdentity).where(MemberIdentity.member_id == member.id)
+                                        .order_by(MemberIdentity.id)))
+    if not linked:
+        return False
+    if is_primary(member, platform, user_id):  # the next identity becomes the first one
+        member.platform, member.user_id = linked[0].platform, linked[0].user_id
+        await session.delete(linked[0])
+    else:
+        for row in linked:
+            if row.platform == platform and row.user_id == user_id:
+                await session.delete(row)
+    await session.flush()
+    return True
 
 
 async def ensure_network(session: AsyncSession, chat: ChatRef, now: datetime) -> tuple[Network, list[Chat], bool]:
@@ -69,7 +110,7 @@ async def ensure_member(session: AsyncSession, network: Network, platform: str, 
     else:
         if not member.active:
             member.active, member.left_at, member.joined_at = True, None, now
-        if person.name and member.name != name:
+        if person.name and member.name != name and is_primary(member, platform, person.user_id):
             member.name = name
     return member
 

@@ -150,6 +150,41 @@ class Member(Base):
     quote_consent: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
+class MemberIdentity(Base):
+    """A further platform identity of a member: the same person in a linked chat on another platform.
+
+    The member row keeps its first identity (``Member.platform``/``user_id``, where private messages
+    go); each identity the person linked with ``/ikben`` is a row here, so one person is one member
+    row and every count, reminder and erasure is right without deduplicating anywhere.
+    """
+
+    __tablename__ = "member_identities"
+    __table_args__ = (UniqueConstraint("network_id", "platform", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(20))
+    user_id: Mapped[str] = mapped_column(String(100))
+    linked_at: Mapped[datetime]
+
+
+class LinkCode(Base):
+    """A one-time code (``/koppel``: link a chat; ``/ikben``: link a person's identities), stored
+    only as its SHA-256 hash, valid until ``expires_at`` and spent when ``used_at`` is set."""
+
+    __tablename__ = "link_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(10))  # chat, identity
+    network_id: Mapped[int] = mapped_column(ForeignKey("networks.id", ondelete="CASCADE"), index=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
 class Meeting(Base):
     """A session (bijeenkomst) of the network; ``nr`` numbers them per network (1, 2, 3 …)."""
 
@@ -597,6 +632,42 @@ class SlackEvent(Base):
     seen_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class MatrixAccount(Base):
+    """The bot's Matrix login, shared by every replica: one device (the homeserver deduplicates a
+    retried send per device), its access token when bamboe logged in itself (sealed with
+    ``BAMBOE_SECRET_KEY``), the prefix of our transaction ids and the sync position."""
+
+    __tablename__ = "matrix_accounts"
+
+    user_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    device_id: Mapped[str | None] = mapped_column(String(255))
+    access_token: Mapped[str | None] = mapped_column(Text, info=SEALED)
+    #: random per database, so outbox ids that start again at 1 (a new database) never reuse a txnId
+    txn_prefix: Mapped[str] = mapped_column(String(32))
+    sync_token: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column()
+
+
+class MatrixRoom(Base):
+    """A direct room of the bot with one member (``direct_with``), created by the bot or by the
+    member, reused for every private message (any replica finds it here)."""
+
+    __tablename__ = "matrix_rooms"
+
+    room_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    direct_with: Mapped[str] = mapped_column(String(255), index=True)
+    created_at: Mapped[datetime] = mapped_column()
+
+
+class MatrixEvent(Base):
+    """An inbound Matrix event a replica claimed (every replica syncs): handled once. A claim not
+    marked done within a minute (its replica died) may be taken over; kept for a day."""
+
+    __tablename__ = "matrix_events"
+
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    claimed_at: Mapped[datetime] = mapped_column(index=True)
+    done: Mapped[bool] = mapped_column(Boolean, default=False)
 # ---------------------------------------------------------------------------- Microsoft Teams (adapter tables)
 # What the Teams adapter keeps so that any replica can post later (Bot Framework "conversation
 # references"): no message text. Teams ids can be longer than the core's 100-character ids, so the

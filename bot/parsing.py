@@ -1,4 +1,4 @@
-"""Parsing what people type: dates, times, durations, weekdays.
+"""Parsing what people type: numbers, dates, times, durations, weekdays.
 
 Errors are :class:`UserError` with a prompt key, so the member gets a clear answer in their
 network's language saying what was wrong and how to write it.
@@ -18,6 +18,34 @@ class UserError(Exception):
         super().__init__(key)
         self.key = key
         self.params = params
+
+
+#: the largest number a member can type for something the bot numbered or counts (a meeting, an
+#: action, an announcement, a count of weeks): it fits an INTEGER column on SQLite and PostgreSQL alike
+MAX_NUMBER = 2**31 - 1
+#: dates outside these years are refused (the clock arithmetic of a date near year 9999 overflows)
+YEARS = (1900, 2200)
+
+
+def number(token: str) -> int | None:
+    """``token`` as a whole number, or None when it is not one.
+
+    Only the ASCII digits 0-9 count: ``²`` and ``٣`` pass ``str.isdigit()`` but are no number a
+    member meant (and ``int("²")`` fails). A number above :data:`MAX_NUMBER` is a
+    :class:`UserError` that says so (no row and no setting has such a number)."""
+    if not token or not token.isascii() or not token.isdigit():
+        return None
+    if len(token) > 10 or int(token) > MAX_NUMBER:
+        raise UserError("errors.number_too_large", value=token[:15] + ("…" if len(token) > 15 else ""))
+    return int(token)
+
+
+def button_number(token: str) -> int | None:
+    """The number in a button's payload, or None when a forged payload holds none (or one too large)."""
+    try:
+        return number(token)
+    except UserError:
+        return None
 
 
 MONTHS = {
@@ -49,13 +77,17 @@ RELATIVE_UNITS = {"dag": 1, "dagen": 1, "day": 1, "days": 1, "week": 7, "weken":
                   "maand": 30, "maanden": 30, "month": 30, "months": 30}
 RELATIVE_DAYS = {"vandaag": 0, "today": 0, "morgen": 1, "tomorrow": 1, "overmorgen": 2}
 
-_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
-_DMY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})(?:[-/.](\d{2,4}))?$")
-_TIME = re.compile(r"^(\d{1,2})(?:[:.](\d{2})|u|h)?$")
-_DURATION = re.compile(r"^(\d{1,3})\s*(d|dag|dagen|day|days|w|wk|week|weken|weeks|m|mnd|maand|maanden|month|months)$")
+# re.ASCII: \d is 0-9 only (not "٣" or other scripts' digits)
+_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$", re.ASCII)
+_DMY = re.compile(r"^(\d{1,2})[-/.](\d{1,2})(?:[-/.](\d{2,4}))?$", re.ASCII)
+_TIME = re.compile(r"^(\d{1,2})(?:[:.](\d{2})|u|h)?$", re.ASCII)
+_DURATION = re.compile(
+    r"^(\d{1,3})\s*(d|dag|dagen|day|days|w|wk|week|weken|weeks|m|mnd|maand|maanden|month|months)$", re.ASCII)
 
 
 def _make_date(year: int, month: int, day: int, raw: str) -> date:
+    if not YEARS[0] <= year <= YEARS[1]:
+        raise UserError("errors.date_out_of_range", value=raw, low=YEARS[0], high=YEARS[1])
     try:
         return date(year, month, day)
     except ValueError:
@@ -73,10 +105,10 @@ def take_date(words: list[str], today: date) -> tuple[date, int]:
     first = words[0].lower().rstrip(",")
     if first in RELATIVE_DAYS:
         return today + timedelta(days=RELATIVE_DAYS[first]), 1
-    if first in ("over", "in") and len(words) >= 3 and words[1].isdigit():
+    if first in ("over", "in") and len(words) >= 3 and (count := number(words[1])) is not None:
         unit = words[2].lower().rstrip(".,")
-        if unit in RELATIVE_UNITS and 0 < int(words[1]) <= 366:
-            return today + timedelta(days=int(words[1]) * RELATIVE_UNITS[unit]), 3
+        if unit in RELATIVE_UNITS and 0 < count <= 366:
+            return today + timedelta(days=count * RELATIVE_UNITS[unit]), 3
     if m := _ISO.match(first):
         return _make_date(int(m[1]), int(m[2]), int(m[3]), words[0]), 1
     if m := _DMY.match(first):
@@ -85,15 +117,17 @@ def take_date(words: list[str], today: date) -> tuple[date, int]:
             year = int(m[3]) + (2000 if len(m[3]) == 2 else 0)
             return _make_date(year, month, day, words[0]), 1
         return _future(day, month, today, words[0]), 1
-    if first.isdigit() and len(words) > 1 and words[1].lower().rstrip(",.") in MONTHS:
+    if (day := number(first)) is not None and len(words) > 1 and words[1].lower().rstrip(",.") in MONTHS:
         month = MONTHS[words[1].lower().rstrip(",.")]
-        if len(words) > 2 and re.fullmatch(r"\d{4}", words[2]):
-            return _make_date(int(words[2]), month, int(first), " ".join(words[:3])), 3
-        return _future(int(first), month, today, " ".join(words[:2])), 2
+        if len(words) > 2 and re.fullmatch(r"[0-9]{4}", words[2]):
+            return _make_date(int(words[2]), month, day, " ".join(words[:3])), 3
+        return _future(day, month, today, " ".join(words[:2])), 2
     raise UserError("errors.bad_date", value=words[0])
 
 
 def _future(day: int, month: int, today: date, raw: str) -> date:
+    if not 1 <= month <= 12 or not 1 <= day <= 31:
+        raise UserError("errors.bad_date", value=raw)
     candidate = _make_date(today.year, month, day, raw)
     if candidate < today:
         candidate = _make_date(today.year + 1, month, day, raw)

@@ -126,6 +126,17 @@ async def postgres_url() -> AsyncIterator[str]:
     await drop_postgres_database(url)
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[str]:
+    """A fresh database for one test, once on SQLite (migrated) and once on PostgreSQL (empty)."""
+    if request.param == "sqlite":
+        yield sqlite_url
+        return
+    url = await new_postgres_database()
+    yield url
+    await drop_postgres_database(url)
+
+
 @pytest.fixture
 async def harness(sqlite_url: str) -> AsyncIterator[Harness]:
     """The real core in a virtual group chat, Monday 5 January 2026 08:00, six members."""
@@ -140,3 +151,7 @@ def texts(h: Harness, kind: str | None = None, to: str | None = None) -> list[st
     from bot.markup import plain
 
     return [plain(s.text) for s in h.recorder.sent if (kind is None or s.has(kind)) and (to is None or s.to == to)]
+
+
+# the session's Synapse homeserver for the Matrix tests (started only when a test asks for it)
+from tests.matrix_server import synapse_server  # noqa: E402,F401 - a fixture

@@ -28,6 +28,7 @@ import asyncio
 import base64
 import itertools
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -45,6 +46,11 @@ CLIENT_ID = "1111.2222"
 CLIENT_SECRET = "standin-client-secret"
 
 
+
+#: conversations.history and conversations.replies for apps outside the Slack Marketplace (since
+#: 2025): at most 15 messages a call, one call a minute
+HISTORY_METHODS = ("conversations.history", "conversations.replies")
+HISTORY_LIMIT = 15
 
 @dataclass
 class Call:
@@ -133,6 +139,11 @@ class SlackStandin:
         self._files = itertools.count(1)
         self._errors: dict[str, list[str]] = {}
         self._ts = itertools.count(1)
+        #: ts → when it was posted (seconds since the epoch, by ``clock`` when given): what Slack's
+        #: ``oldest`` and ``latest`` compare with
+        self._posted: dict[str, float] = {}
+        #: history method → when it last answered (apps outside the Marketplace: one call a minute)
+        self._history_calls: dict[str, float] = {}
         self._sockets: list[web.WebSocketResponse] = []
         self._codes: dict[str, Workspace] = {}
         self._code_ids = itertools.count(1)
@@ -265,7 +276,13 @@ class SlackStandin:
             return web.json_response({"ok": False, "error": str(exc)})
 
     def _throttled(self, method: str) -> float | None:
-        """The Retry-After for this call, or None to let it through."""
+        """The Retry-After for this call, or None to let it through. ``conversations.history`` and
+        ``conversations.replies`` answer an app outside the Slack Marketplace once a minute."""
+        if method in HISTORY_METHODS:
+            now, last = self._now(), self._history_calls.get(method)
+            if last is not None and now - last < 60:
+                return 60 - (now - last)
+            self._history_calls[method] = now
         if self._throttle:
             return self._throttle.pop(0)
         if self._throttle_method.get(method):
@@ -382,7 +399,11 @@ class SlackStandin:
         if params.get("metadata"):
             message["metadata"] = params["metadata"]
         self.history.setdefault(str(params.get("channel")), []).append(message)
+        self._posted[ts] = self._now()
         return {"channel": params.get("channel"), "ts": ts, "message": message}
+
+    def _now(self) -> float:
+        return self.clock().timestamp() if self.clock else time.time()
 
     def _m_conversations_history(self, params: dict[str, Any], _: Call) -> dict[str, Any]:
         """The channel's top-level messages, newest first (metadata only with include_all_metadata)."""
@@ -396,9 +417,12 @@ class SlackStandin:
                  if m["ts"] == ts or m.get("thread_ts") == ts]
         return {"messages": self._listed(found, params), "has_more": False}
 
-    @staticmethod
-    def _listed(messages: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
-        limit = int(params.get("limit") or 100)
+    def _listed(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+        """At most 15 messages (Slack's cap for apps outside the Marketplace), within ``oldest`` and
+        ``latest`` when given."""
+        limit = min(int(params.get("limit") or HISTORY_LIMIT), HISTORY_LIMIT)
+        oldest, latest = float(params.get("oldest") or 0), float(params.get("latest") or "inf")
+        messages = [m for m in messages if oldest <= self._posted.get(m["ts"], 0) <= latest]
         if str(params.get("include_all_metadata")).lower() in ("true", "1"):
             return messages[:limit]
         return [{k: v for k, v in m.items() if k != "metadata"} for m in messages[:limit]]

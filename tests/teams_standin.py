@@ -12,7 +12,8 @@
   ``POST /v3/conversations/{id}/activities/{activityId}``, ``GET /v3/conversations/{id}/members``
   and ``…/members/{memberId}``. Every call needs the bearer token the token endpoint gave out. It
   can be told to refuse calls (:meth:`StandIn.refuse`: 429 with or without ``Retry-After``, 412,
-  403, …) and to enforce Teams' per-conversation limits (7/1 s, 8/2 s, 60/30 s, 1,800/h: 429).
+  403, …) and to enforce Teams' limits (per conversation 7/1 s, 8/2 s, 60/30 s, 1,800/h; 50 a
+  second per tenant: 429).
 
 Activity builders (:func:`channel`, :func:`group_chat`, :func:`personal`, :func:`message`,
 :func:`conversation_update`, :func:`installation_update`) give the JSON shapes of Microsoft's
@@ -40,6 +41,8 @@ SECRET = "test-client-secret"
 BOT_ID = f"28:{APP_ID}"
 #: Teams' per-conversation limits: (messages, seconds)
 TEAMS_LIMITS = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
+#: the global limit per app per tenant: requests a second
+TENANT_RPS = 50
 
 
 def _b64(number: int) -> str:
@@ -206,6 +209,11 @@ class StandIn:
 
     def _over_limit(self, conversation: str) -> bool:
         now = time.monotonic()
+        tenant = self._recent.setdefault("", deque())
+        while tenant and now - tenant[0] >= 1.0:
+            tenant.popleft()
+        if len(tenant) >= TENANT_RPS:
+            return True
         recent = self._recent.setdefault(conversation, deque())
         while recent and now - recent[0] > TEAMS_LIMITS[-1][1]:
             recent.popleft()
@@ -213,6 +221,7 @@ class StandIn:
             if sum(1 for t in recent if now - t < seconds) >= count:
                 return True
         recent.append(now)
+        tenant.append(now)
         return False
 
     async def _connector(self, request: web.Request) -> web.Response:

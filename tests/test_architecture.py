@@ -4,7 +4,8 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PLATFORM_SDKS = {"slack_bolt", "slack_sdk", "telegram", "microsoft_agents", "microsoft_teams", "botbuilder", "jwt"}
+PLATFORM_SDKS = {"slack_bolt", "slack_sdk", "telegram", "microsoft_agents", "microsoft_teams", "botbuilder", "jwt",
+                 "nio"}
 
 
 def imported_modules(path: Path) -> set[str]:

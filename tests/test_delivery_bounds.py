@@ -15,6 +15,7 @@ from bot.database import Database, create_engine, upgrade
 from bot.delivery import Delivery
 from bot.events import Address, Outgoing
 from bot.models import OutboxMessage
+from bot.platform import Capabilities
 from tests.conftest import drop_postgres_database, local, new_postgres_database
 
 
@@ -31,6 +32,8 @@ async def db(request: pytest.FixtureRequest, sqlite_url: str):  # noqa: ANN201
 
 class Recorder:
     """A sender that takes a moment per send, and notes what was unrecorded when each send began."""
+
+    capabilities = Capabilities(confirms=False)
 
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -55,6 +58,8 @@ class Recorder:
 class Confirming(Recorder):
     """The same, for a platform that can tell whether a row in doubt arrived (Slack)."""
 
+    capabilities = Capabilities(confirms=True)
+
     async def confirm(self, message: Outgoing) -> str | None:
         return None
 
@@ -78,3 +83,27 @@ async def test_sends_go_side_by_side_where_the_platform_can_confirm(db: Database
     sender = Confirming(db)
     await deliver_to_twenty_chats(db, sender)
     assert sender.most_in_flight > 1
+
+
+async def test_a_row_in_doubt_is_sent_again_only_a_gap_after_its_claim_ran_out(db: Database) -> None:
+    """The interrupted attempt may have reached the platform as late as its claim ran out, and no
+    turn was recorded for it: sent again, the row waits the conversation's gap from then (a kill
+    test on a loaded machine once saw a 429 there)."""
+    from datetime import timedelta
+
+    from bot.delivery import MARGIN, Limits
+
+    clock = VirtualClock(local(2026, 1, 5, 9, 0))
+    sender = Recorder(db)
+    sender.limits = Limits(per_person=1.0)
+    async with db.transaction() as s:
+        await store_outgoing(s, None, [Outgoing(Address("x", None, "u1"), "reminder", "hoi")], clock.now())
+    async with db.transaction() as s:  # the dead process's claim: still sending, its lease ran out just now
+        row = await s.scalar(select(OutboxMessage))
+        row.state, row.attempts, row.lease_until = "sending", 1, clock.now() - timedelta(seconds=0.1)
+    delivery = Delivery(db, clock, {"x": sender})
+    assert await delivery.flush() == 0 and sender.started == []
+    clock.advance(timedelta(seconds=MARGIN - 0.2))
+    assert await delivery.flush() == 0 and sender.started == []
+    clock.advance(timedelta(seconds=0.2))
+    assert await delivery.flush() == 1 and len(sender.started) == 1

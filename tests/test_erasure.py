@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from sqlalchemy import String, Text, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.models import Base, Member, OutboxMessage, Pacing
-from tests.conftest import drop_postgres_database, new_postgres_database
 from tests.telegram_standin import StandIn, message, private, user
 from tests.test_telegram import stack
 
@@ -34,16 +32,6 @@ async def rows_naming(session: AsyncSession, needle: str) -> dict[str, int]:
             if count:
                 found[table.name] = count
     return found
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, sqlite_url: str):  # noqa: ANN201
-    if request.param == "sqlite":
-        yield sqlite_url
-        return
-    url = await new_postgres_database()
-    yield url
-    await drop_postgres_database(url)
 
 
 async def test_erasure_leaves_no_platform_user_id_once_its_confirmation_is_delivered(database_url: str) -> None:

@@ -7,13 +7,13 @@ existing rows per network."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, text
 
 from adapters.console.harness import Harness
+from bamboe.features import FEATURES
 from bot.core import Core
 from bot.database import Database, create_engine, sqlite_url_for, upgrade
 from bot.events import ButtonPress, MessageIn, Person
@@ -21,16 +21,6 @@ from bot.markup import plain
 from bot.models import Action, Announcement, LogEntry, Meeting, Round
 from bot.numbers import next_nr
 from tests.conftest import MEMBERS, NETWORK, drop_postgres_database, local, new_postgres_database
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url
-        return
-    pg = await new_postgres_database()
-    yield pg
-    await drop_postgres_database(pg)
 
 
 async def two_networks(url: str) -> tuple[Harness, Harness]:
@@ -58,8 +48,8 @@ async def make_one_of_each(h: Harness) -> dict[str, str]:
     }
 
 
-async def test_each_network_numbers_from_one_and_commands_resolve_in_it(url: str) -> None:
-    a, b = await two_networks(url)
+async def test_each_network_numbers_from_one_and_commands_resolve_in_it(database_url: str) -> None:
+    a, b = await two_networks(database_url)
     try:
         await make_one_of_each(a)
         said = await make_one_of_each(b)
@@ -95,8 +85,8 @@ async def test_each_network_numbers_from_one_and_commands_resolve_in_it(url: str
         await b.close()
 
 
-async def test_a_button_works_only_in_its_own_network(url: str) -> None:
-    a, b = await two_networks(url)
+async def test_a_button_works_only_in_its_own_network(database_url: str) -> None:
+    a, b = await two_networks(database_url)
     try:
         await say(a, "cem", "/actie Cem belt de school")
         await say(b, "cem", "/actie Cem belt het wijkteam")
@@ -121,7 +111,7 @@ async def test_two_replicas_inserting_at_once_get_different_numbers() -> None:
         setup = await Harness.open(pg, local(2026, 1, 5, 8, 0), chat_id="group-a")
         await setup.setup(dict(NETWORK), [dict(m) for m in MEMBERS])
         await setup.close()
-        replicas = [Core(Database(create_engine(pg)), setup.clock) for _ in range(2)]
+        replicas = [Core(Database(create_engine(pg)), setup.clock, FEATURES) for _ in range(2)]
         chat = setup.chat
         people = [Person(m["id"], m["name"]) for m in MEMBERS]
 

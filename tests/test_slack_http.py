@@ -364,3 +364,32 @@ async def test_a_command_while_the_database_is_down_asks_to_try_again(sqlite_url
         assert response["response_type"] == "ephemeral"
         assert response["text"] == i18n.t("nl", "errors.internal")
         assert await bot.rows(OutboxMessage, OutboxMessage.kind == "status") == []
+async def test_an_event_during_a_database_outage_is_not_acknowledged_and_its_retry_is_handled_once(sqlite_url):
+    """Issue 17, item 10: the core is Unavailable, so the event gets 503 (Slack sends it again with
+    X-Slack-Retry-Num); the retry after the outage is handled, a further retry is not."""
+    from tests.contract.driver import sqlite_unreachable
+
+    async with slack_bot(sqlite_url) as bot:
+        await bot.add_bot(ANNA)
+        adapter = bot.app.adapters[0]
+        joined = {"type": "member_joined_channel", "user": DEWI, "channel": CHANNEL, "channel_type": "C",
+                  "team": TEAM}
+        before = len(bot.slack.posts())
+        async with sqlite_unreachable(sqlite_url, bot.app.db.engine, adapter.engine):
+            status, _ = await bot.event(joined, event_id="EvOUTAGE1")
+            assert status == 503
+        assert len(bot.slack.posts()) == before
+        # the database is back (the stand-in outage moved its file: connections opened meanwhile are stale)
+        await bot.app.db.engine.dispose()
+        await adapter.engine.dispose()
+        assert [m.user_id for m in await bot.rows(Member)] == [ANNA]  # nothing of the event was kept
+        for retry in ("1", "2"):  # Slack's retries (the second one as if the first answer got lost)
+            status, _ = await bot.event(joined, event_id="EvOUTAGE1",
+                                        headers={"X-Slack-Retry-Num": retry, "X-Slack-Retry-Reason": "http_error"})
+            assert status == 200
+        await wait_rows(bot, Member, Member.user_id == DEWI)
+        assert [m.user_id for m in await bot.rows(Member)] == [ANNA, DEWI]
+        assert len(await bot.rows(Member, Member.user_id == DEWI)) == 1
+        # a slash command is acknowledged at once as before (Slack does not send those again)
+        started = time.monotonic()
+        assert (await bot.command(ANNA, "status"))[0] == 200 and time.monotonic() - started < 3

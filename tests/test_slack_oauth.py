@@ -722,3 +722,34 @@ async def test_old_conversations_and_expired_states_are_pruned(sqlite_url):
         assert not await states.async_consume(state)
     finally:
         await engine.dispose()
+
+
+async def test_the_team_of_an_install_link_is_checked_and_encoded(sqlite_url):
+    """``/slack/install?team=…`` (issue 17, item 8): a Slack id preselects the workspace; anything
+    else, e.g. a value that smuggles in more scopes, gets a page and no state."""
+    async with oauth_bot(sqlite_url) as bot:
+        async with bot.http.get(f"{bot.base}/slack/install?team=T0AAA", allow_redirects=False) as resp:
+            assert resp.status == 302
+            query = parse_qs(urlparse(resp.headers["Location"]).query, keep_blank_values=True)
+        assert query["team"] == ["T0AAA"] and query["scope"][0].split(",") == list(DEFAULT_SCOPES)
+        assert set(query) == {"state", "client_id", "scope", "user_scope", "team"}
+        states = len(await bot.rows(SlackOAuthState))
+
+        crafted = urlencode({"team": "T0AAA&scope=admin,chat:write&redirect_uri=https://evil.example"})
+        for bad in (crafted, "team=t0aaa", "team=T0AAA&team=T0BBB", "team=", "team=T%0AX", "team=T0A%20A"):
+            async with bot.http.get(f"{bot.base}/slack/install?{bad}", allow_redirects=False) as resp:
+                page = await resp.text()
+                assert resp.status == 400, bad
+                assert "Location" not in resp.headers and "Installatielink klopt niet" in page, bad
+        assert len(await bot.rows(SlackOAuthState)) == states  # no state handed out for them
+
+
+def test_the_authorize_url_encodes_every_parameter():
+    from adapters.slack.oauth import EncodedAuthorizeUrlGenerator
+
+    url = EncodedAuthorizeUrlGenerator(client_id="1.2", scopes=["chat:write", "commands"], user_scopes=[],
+                                       redirect_uri="https://b.example/slack/oauth_redirect?x=1&y=2").generate(
+        "s&t", team="T1&scope=admin")
+    query = parse_qs(urlparse(url).query, keep_blank_values=True)
+    assert query == {"state": ["s&t"], "client_id": ["1.2"], "scope": ["chat:write,commands"], "user_scope": [""],
+                     "redirect_uri": ["https://b.example/slack/oauth_redirect?x=1&y=2"], "team": ["T1&scope=admin"]}

@@ -3,6 +3,7 @@ slash-command translation and Web API error mapping."""
 
 from __future__ import annotations
 
+import html
 from types import SimpleNamespace
 
 import pytest
@@ -12,9 +13,11 @@ from slack_sdk.errors import SlackApiError
 
 from adapters.slack import render
 from adapters.slack.adapter import SeenEvents, command_text, is_dm, translate_error
+from adapters.telegram.render import to_html
+from bot import i18n
 from bot.delivery import RetryAfter, Undeliverable
 from bot.events import Button
-from bot.markup import escape
+from bot.markup import escape, plain, spans
 
 DANGEROUS = ("<!", "<@", "<#", "<http")
 
@@ -76,6 +79,24 @@ def test_long_text_is_split_into_sections_at_line_ends():
 def test_split_never_cuts_an_entity():
     pieces = render.split_lines("a" * 2998 + "&amp;bc", 3000)
     assert pieces == ["a" * 2998, "&amp;bc"]
+
+
+@pytest.mark.parametrize("name", ["Venlo *vet* _schuin_", "a*b*c _d_ ~e~ `f` * <!channel> &amp; <@U1>"])
+def test_user_text_stays_literal_and_keeps_the_bots_formatting(name: str) -> None:
+    """Issue 17, item 14: a member's markers neither style their words nor break the bot's bold."""
+    rendered = i18n.t("nl", "network.welcome", name=name)  # "… Ik help *{name}* om …"
+    assert render.needs_rich_text(rendered)
+    elements = render.rich_text(rendered)["elements"][0]["elements"]
+    assert {e["type"] for e in elements} == {"text"}  # never a mention, broadcast or link element
+    shown = "".join(s.text for s in spans(escape(name)))  # as typed ("@" gets a word joiner)
+    assert {"type": "text", "text": shown, "style": {"bold": True}} in elements  # bold, literal
+    expected = [(render.slash_command(s.text) if s.command else s.text, s.bold, s.italic, s.code)
+                for s in spans(rendered)]
+    got = [(e["text"], *(bool(e.get("style", {}).get(k)) for k in ("bold", "italic", "code"))) for e in elements]
+    assert got == expected  # exactly the bot's own styling, as the core meant it
+    # Telegram (HTML) and the console: the same text, literal
+    assert f"<b>{html.escape(shown, quote=False)}</b>" in to_html(rendered)
+    assert f"Ik help {shown} om" in plain(rendered)
 
 
 def test_inbound_text_becomes_plain():

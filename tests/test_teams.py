@@ -501,3 +501,26 @@ async def test_my_data_arrives_in_the_1to1_as_a_signed_expiring_download_link(en
             assert resp.status == 404
         async with http.get(link.replace("exp=", "exp=1")) as resp:  # another expiry
             assert resp.status == 404
+
+
+async def test_messages_in_another_channel_are_left_alone_unless_the_bot_is_mentioned(env: Env) -> None:
+    await env.add_to_channel()
+    other = channel(channel_id="19:other-channel@thread.tacv2", channel_name="Koffiehoek")
+    await env.say(other, ANNA, "Wie heeft er koffie?")  # delivered to the bot by RSC, not meant for it
+    assert [c.chat_id for c in await env.rows(Chat)] == [CHANNEL_ID]
+    assert len(await env.rows(TeamsConversation)) == 1
+    await env.say(other, ANNA, "status", mention=True)
+    await env.until_rows(Chat, Chat.chat_id == "19:other-channel@thread.tacv2")
+
+
+@pytest.mark.postgres
+async def test_on_postgresql_too(postgres_url: str, api: StandIn) -> None:
+    async with stack(postgres_url, api) as env:
+        await env.add_to_channel()
+        await env.join(CEM)
+        nudge = await _the_nudge(env, CHANNEL_ID)
+        await env.say(CHANNEL, CEM, "Samen leren.", thread=nudge)
+        (stored,) = await env.until_rows(Answer)
+        assert stored.text == "Samen leren."
+        assert len(await env.rows(OutboxMessage, OutboxMessage.kind == "help")) == 1  # one welcome
+        assert (await env.rows(TeamsConversation))[0].installed is True

@@ -175,3 +175,16 @@ def test_bamboe_teams_package_writes_the_zip(tmp_path: Path, monkeypatch: pytest
     monkeypatch.delenv("TEAMS_APP_ID")
     assert main(["teams", "package", "--out", "x.zip"]) == 2
     assert "TEAMS_APP_ID" in capsys.readouterr().err
+
+
+def test_a_partial_teams_configuration_is_reported_not_ignored() -> None:
+    from adapters.teams.adapter import TeamsAdapter, TeamsConfigError
+    from bamboe.settings import Settings
+
+    settings = Settings(_env_file=None, teams_app_id=APP_ID, teams_app_password="s")
+    assert settings.configured_platforms() == ["teams"]
+    with pytest.raises(TeamsConfigError, match="TEAMS_TENANT_ID"):
+        TeamsAdapter(settings, None)
+    assert Settings(_env_file=None).configured_platforms() == []
+    assert Settings(_env_file=None, teams_tenant_id="t").resolved_teams_token_url() == \
+        "https://login.microsoftonline.com/t/oauth2/v2.0/token"

@@ -24,12 +24,41 @@ from bot.database import Database, create_engine, upgrade
 from bot.delivery import Delivery
 from bot.events import ButtonPress, ChatRef, MemberJoined, MemberLeft, MessageIn, Outgoing, Person
 from bot.features.network import PERSPECTIVE_ALIASES
-from bot.markup import plain, with_commands
-from bot.models import Base, Chat, Network
+from bot.markup import Markup, plain, with_commands
+from bot.models import Base, Chat, MemberIdentity, Network
 from bot.platform import Capabilities
 from bot.registry import Feature
 
 PLATFORM = "sim"
+
+
+def _slack_command(reference: str, group: bool) -> str:
+    from adapters.slack.render import slash_command  # the Slack adapter's own renderer (no SDK import)
+
+    return slash_command(reference)
+
+
+def _teams_command(reference: str, group: bool) -> str:
+    from adapters.teams.render import command_text  # the Teams adapter's own renderer (no SDK import)
+
+    return command_text(reference, group)
+
+
+def _matrix_command(reference: str, group: bool) -> str:
+    from adapters.matrix.render import COMMAND_PREFIX  # the Matrix adapter's own prefix (no SDK import)
+
+    return COMMAND_PREFIX + reference
+
+
+#: how a command reference reads in a chat labelled with a platform (``chats:`` of a scenario), in a
+#: group (True) or a private chat, through each adapter's own renderer
+COMMAND_STYLES = {
+    "slack": _slack_command,
+    "teams": _teams_command,
+    "matrix": _matrix_command,
+}
+#: rendered references are escaped like any text (an ``@`` gets a word joiner); ``@Bamboe`` is meant
+BOT_MENTION, BOT_MENTION_ESCAPED = "@Bamboe", "@\u2060Bamboe"
 
 
 @dataclass
@@ -47,6 +76,8 @@ class Sent:
     #: attached files: (name, mime type, content); ``paths`` where ``simulate --out`` wrote them
     files: list[tuple[str, str, bytes]] = field(default_factory=list)
     paths: list[str] = field(default_factory=list)
+    #: which chat of a network with several (the scenario's chat id); None with a single chat
+    chat: str | None = None
 
     def has(self, kind: str) -> bool:
         """This message is of ``kind``, or the message budget merged a ``kind`` message into it."""
@@ -61,6 +92,8 @@ class Sent:
             "to": self.to, "kind": self.kind, "text": plain(self.text),
             "buttons": [label for label, _ in self.buttons],
         }
+        if self.chat is not None:
+            line["chat"] = self.chat
         if self.visible_to:
             line["visible_to"] = self.visible_to
         for key in ("step", "round", "merged"):
@@ -110,6 +143,8 @@ class Recorder:
     listeners: list = field(default_factory=list)
     #: where attached files are written (``bamboe simulate --out``); None keeps them in memory only
     files_dir: Path | None = None
+    #: (platform, chat id) → the scenario's name for the chat, when a network has several
+    chat_names: dict[tuple[str, str], str] = field(default_factory=dict)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(1))
 
     async def send(self, message: Outgoing) -> str:
@@ -117,13 +152,18 @@ class Recorder:
         the buttons and files with the last) and return the last part's message id."""
         addr = message.address
         to = "group" if addr.chat_id is not None else f"dm:{addr.user_id}"
-        parts = split_lines(with_commands(message.text, console_command), self.capabilities.max_text)
+        style = COMMAND_STYLES.get(addr.platform)
+        rendered = with_commands(message.text, console_command if style is None else
+                                 lambda reference: style(reference, addr.chat_id is not None))
+        rendered = Markup(rendered.replace(BOT_MENTION_ESCAPED, BOT_MENTION))  # the bot's own name, as Teams shows it
+        chat = self.chat_names.get((addr.platform, addr.chat_id)) if addr.chat_id is not None else None
+        parts = split_lines(rendered, self.capabilities.max_text)
         for number, text in enumerate(parts, 1):
             last = number == len(parts)
             sent = Sent(self.clock.now(), to, message.kind, text,
                         [(b.label, b.action) for b in message.buttons] if last else [], dict(message.meta),
                         f"m{next(self._ids)}", addr.user_id if message.ephemeral else None,
-                        [(f.name, f.mime, f.data) for f in message.files] if last else [])
+                        [(f.name, f.mime, f.data) for f in message.files] if last else [], chat=chat)
             if self.files_dir is not None:
                 for name, _, data in sent.files:
                     path = self.files_dir / f"{sent.message_id}-{Path(name).name}"
@@ -134,11 +174,11 @@ class Recorder:
                 listener(sent)
         return sent.message_id
 
-    def latest(self, kind: str, *, to: str | None = None) -> Sent | None:
-        """The latest message of ``kind`` (optionally to one address), also when the message budget
-        merged it into a post of another kind."""
+    def latest(self, kind: str, *, to: str | None = None, chat: str | None = None) -> Sent | None:
+        """The latest message of ``kind`` (optionally to one address, or in one chat of several),
+        also when the message budget merged it into a post of another kind."""
         for sent in reversed(self.sent):
-            if sent.has(kind) and (to is None or sent.to == to):
+            if sent.has(kind) and (to is None or sent.to == to) and (chat is None or sent.chat in (chat, None)):
                 return sent
         return None
 
@@ -148,7 +188,7 @@ class HarnessError(ValueError):
 
 
 class Harness:
-    """The real core in a virtual chat with a virtual clock."""
+    """The real core in a virtual chat with a virtual clock (or a network of several virtual chats)."""
 
     def __init__(self, db: Database, clock: VirtualClock, chat_id: str = "group",
                  features: Iterable[Feature] = FEATURES) -> None:
@@ -158,6 +198,9 @@ class Harness:
         self.recorder = Recorder(clock)
         self.delivery = Delivery(db, clock, {PLATFORM: self.recorder})
         self.chat = ChatRef(PLATFORM, chat_id, "")
+        #: a network with several chats: the scenario's chat id → the chat, and each member's chats
+        self.chats: dict[str, ChatRef] = {}
+        self.member_chats: dict[str, list[str]] = {}
         self.names: dict[str, str] = {}
         self.timezone = "Europe/Amsterdam"
         self._message_ids = itertools.count(1)
@@ -183,28 +226,79 @@ class Harness:
         await self.db.close()
 
     # ------------------------------------------------------------------ set-up
-    async def setup(self, network: dict[str, Any], members: list[dict[str, Any]]) -> None:
-        """Create the network afresh (removing an earlier one on the same chat) with its members."""
+    async def setup(self, network: dict[str, Any], members: list[dict[str, Any]],
+                    chats: list[dict[str, Any]] | None = None) -> None:
+        """Create the network afresh (removing an earlier one on the same chat) with its members.
+
+        ``chats`` (``[{id, platform, title}]``) gives the network several chats, each on the
+        platform it names (a label: the core and delivery treat it as that platform; commands are
+        shown the way that platform's members type them). A member's ``chats`` says where they are;
+        a member in chats on two platforms is one person with two linked identities.
+        """
         now = self.clock.now()
-        self.chat = ChatRef(PLATFORM, self.chat.chat_id, network.get("name", "Lerend netwerk"))
+        title = network.get("name", "Lerend netwerk")
+        if chats:
+            self.chats = {c["id"]: ChatRef(c.get("platform", PLATFORM), f"{self.chat.chat_id}-{c['id']}",
+                                           c.get("title") or title) for c in chats}
+            self.recorder.chat_names = {(ref.platform, ref.chat_id): key for key, ref in self.chats.items()}
+            self.delivery = Delivery(self.db, self.clock, {ref.platform: self.recorder for ref in self.chats.values()})
+            self.chat = next(iter(self.chats.values()))
+        else:
+            self.chat = ChatRef(PLATFORM, self.chat.chat_id, title)
         async with self.db.transaction() as session:
-            old = await session.scalar(select(Chat.network_id).where(Chat.platform == PLATFORM,
-                                                                    Chat.chat_id == self.chat.chat_id))
-            if old is not None:
-                await session.execute(delete(Network).where(Network.id == old))
-                await session.flush()
+            for ref in self.chats.values() or [self.chat]:
+                old = await session.scalar(select(Chat.network_id).where(Chat.platform == ref.platform,
+                                                                        Chat.chat_id == ref.chat_id))
+                if old is not None:
+                    await session.execute(delete(Network).where(Network.id == old))
+                    await session.flush()
             net, _, _ = await directory.ensure_network(session, self.chat, now)
-            for key in ("name", "intention", "ambition", "language", "timezone"):
+            net.name = str(title)
+            for ref in list(self.chats.values())[1:]:
+                session.add(Chat(network_id=net.id, platform=ref.platform, chat_id=ref.chat_id, title=ref.title))
+            for key in ("intention", "ambition", "language", "timezone"):
                 if network.get(key):
                     setattr(net, key, str(network[key]))
             self.timezone = net.timezone
             for m in members:
-                member = await directory.ensure_member(session, net, PLATFORM,
-                                                             Person(m["id"], m.get("name", m["id"])), now)
+                where = [str(c) for c in m.get("chats") or list(self.chats)[:1]]
+                self.member_chats[m["id"]] = where
+                refs = [self._chat(c) for c in where] or [self.chat]
+                member = await directory.ensure_member(session, net, refs[0].platform,
+                                                       Person(m["id"], m.get("name", m["id"])), now)
+                for platform in dict.fromkeys(r.platform for r in refs[1:]):
+                    if platform != refs[0].platform:  # the same person in a chat on another platform
+                        session.add(MemberIdentity(member_id=member.id, network_id=net.id, platform=platform,
+                                                   user_id=m["id"], linked_at=now))
                 member.role = m.get("role", "deelnemer")
                 member.perspective = m.get("perspective")
                 self.names[m["id"]] = member.name
             await self.core.features.plan_network(session, net, now)
+
+    def add_chat(self, key: str, platform: str, title: str) -> ChatRef:
+        """A further chat the bot has not met yet (it becomes a network of its own on first contact)."""
+        ref = ChatRef(platform, f"{self.chat.chat_id}-{key}", title)
+        self.chats = self.chats or {self.chat_key(self.chat) or "group": self.chat}
+        self.chats[key] = ref
+        self.recorder.chat_names[(platform, ref.chat_id)] = key
+        self.delivery = Delivery(self.db, self.clock, {r.platform: self.recorder for r in self.chats.values()})
+        return ref
+
+    def _chat(self, key: str | None, member_id: str | None = None) -> ChatRef:
+        """The chat a step happens in: the one named, else the member's first, else the only one."""
+        if not self.chats:
+            if key is not None:
+                raise HarnessError(f"chat {key!r}: this scenario has no chats list")
+            return self.chat
+        if key is None:
+            key = (self.member_chats.get(member_id or "") or list(self.chats))[0]
+        if key not in self.chats:
+            raise HarnessError(f"unknown chat {key!r}; the chats are {', '.join(self.chats)}")
+        return self.chats[key]
+
+    def chat_key(self, ref: ChatRef) -> str | None:
+        """The scenario's name of a chat (None with a single chat)."""
+        return self.recorder.chat_names.get((ref.platform, ref.chat_id))
 
     # ------------------------------------------------------------------ time
     async def advance(self, target: datetime) -> None:
@@ -233,46 +327,57 @@ class Harness:
         await self.core.handle(event)
         await self.delivery.flush()
 
-    async def say(self, member_id: str, text: str, *, reply_to: str | None = None, private: bool = False) -> None:
+    async def say(self, member_id: str, text: str, *, reply_to: str | None = None, private: bool = False,
+                  chat: str | None = None) -> None:
         """``member_id`` writes ``text`` in the group (or privately), optionally replying to the
-        latest bot message of kind ``reply_to``."""
+        latest bot message of kind ``reply_to``; with several chats, in ``chat`` (default: their first).
+        A private message goes to the bot on the platform of that chat."""
+        person = self.person(member_id)
+        where = self._chat(chat, member_id)
         ref = None
         if reply_to is not None:
-            target = self.recorder.latest(reply_to)
+            target = self.recorder.latest(reply_to, chat=self.chat_key(where))
             if target is None:
                 raise HarnessError(f"there is no bot message of kind {reply_to!r} to reply to yet")
             ref = target.message_id
-        chat = ChatRef(PLATFORM, f"dm-{member_id}", "", private=True) if private else self.chat
-        await self._handle(MessageIn(chat, self.person(member_id), text, f"u{next(self._message_ids)}", ref))
+        if private:
+            where = ChatRef(where.platform, f"dm-{member_id}", "", private=True)
+        await self._handle(MessageIn(where, person, text, f"u{next(self._message_ids)}", ref))
 
-    async def press(self, member_id: str, label: str, on: str) -> None:
+    async def press(self, member_id: str, label: str, on: str, *, chat: str | None = None) -> None:
         """``member_id`` presses the button labelled ``label`` on the latest message of kind ``on``
         that has it (buttons stay on older messages, as in a real chat)."""
         person = self.person(member_id)
+        where = self._chat(chat, member_id)
+        key = self.chat_key(where)
         seen_kind = False
         for sent in reversed(self.recorder.sent):
-            if not sent.has(on) or sent.to not in ("group", f"dm:{member_id}"):
+            if not sent.has(on) or sent.to not in ("group", f"dm:{member_id}") or (
+                    sent.to == "group" and sent.chat != key):
                 continue
             seen_kind = True
             for button_label, action in sent.buttons:
                 if button_label.casefold() == label.casefold():
-                    await self._handle(ButtonPress(self.chat, person, action, sent.message_id))
+                    await self._handle(ButtonPress(where, person, action, sent.message_id))
                     return
         if seen_kind:
             raise HarnessError(f"no {on!r} message has a button {label!r}")
         raise HarnessError(f"there is no bot message of kind {on!r} yet")
 
-    async def join(self, member_id: str, name: str, perspective: str | None = None) -> None:
-        """Someone joins the group chat."""
+    async def join(self, member_id: str, name: str, perspective: str | None = None, *,
+                   chat: str | None = None) -> None:
+        """Someone joins the group chat (with several chats: ``chat``, default the first)."""
         self.names[member_id] = name
-        await self._handle(MemberJoined(self.chat, Person(member_id, name)))
+        where = self._chat(chat)
+        self.member_chats.setdefault(member_id, [k for k, r in self.chats.items() if r == where])
+        await self._handle(MemberJoined(where, Person(member_id, name)))
         if perspective:
             async with self.db.transaction() as session:
-                net = await session.scalar(select(Chat.network_id).where(Chat.platform == PLATFORM,
-                                                                        Chat.chat_id == self.chat.chat_id))
-                member = await directory.find_by_platform_id(session, net, PLATFORM, member_id)
+                net = await session.scalar(select(Chat.network_id).where(Chat.platform == where.platform,
+                                                                        Chat.chat_id == where.chat_id))
+                member = await directory.find_by_platform_id(session, net, where.platform, member_id)
                 member.perspective = PERSPECTIVE_ALIASES.get(perspective, perspective)
 
-    async def leave(self, member_id: str) -> None:
-        """Someone leaves the group chat."""
-        await self._handle(MemberLeft(self.chat, self.person(member_id)))
+    async def leave(self, member_id: str, *, chat: str | None = None) -> None:
+        """Someone leaves the group chat (with several chats: ``chat``, default their first)."""
+        await self._handle(MemberLeft(self._chat(chat, member_id), self.person(member_id)))

@@ -10,7 +10,7 @@ import json
 import re
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -51,6 +51,8 @@ class Scenario:
     members: list[dict[str, Any]]
     start: datetime
     steps: list[Step]
+    #: several chats of one network (``[{id, platform, title}]``); empty: one chat, as always
+    chats: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _parse_local(value: Any, zone: ZoneInfo, where: str) -> datetime:
@@ -84,6 +86,7 @@ def load(text: str) -> Scenario:
         raise ScenarioError(f"network: unknown timezone {tz_name!r}") from None
     if str(network.get("language", "nl")) not in ("nl", "en"):
         raise ScenarioError(f"network: language must be nl or en, not {network.get('language')!r}")
+    chats = _chats(data.get("chats"))
     members = data.get("members") or []
     if not isinstance(members, list):
         raise ScenarioError("members: must be a list")
@@ -96,6 +99,13 @@ def load(text: str) -> Scenario:
             raise ScenarioError(f"members[{i}]: duplicate id {mid!r}")
         seen.add(mid)
         m["id"] = mid
+        if m.get("chats") is not None:
+            where = m["chats"] if isinstance(m["chats"], list) else [m["chats"]]
+            unknown = [str(c) for c in where if str(c) not in {c["id"] for c in chats}]
+            if not chats or not where or unknown:
+                raise ScenarioError(f"members[{i}] ({mid}): chats must name chats of the top-level chats list"
+                                    + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+            m["chats"] = [str(c) for c in where]
         if m.get("role", "deelnemer") not in ROLES:
             raise ScenarioError(f"members[{i}] ({mid}): unknown role {m.get('role')!r}; use one of {', '.join(ROLES)}")
         if m.get("perspective") is not None:
@@ -111,7 +121,26 @@ def load(text: str) -> Scenario:
         if not isinstance(raw, dict) or not any(k in raw for k in STEP_KINDS):
             raise ScenarioError(f"{step.where()}: a step needs one of: text (with from), press, join, leave, until")
         steps.append(step)
-    return Scenario(network, members, start, steps)
+    return Scenario(network, members, start, steps, chats)
+
+
+def _chats(raw: Any) -> list[dict[str, Any]]:
+    """The top-level ``chats:`` list, validated: unique ids, each with a platform label."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not raw:
+        raise ScenarioError("chats: must be a list like [{id: teams, platform: teams, title: \"…\"}]")
+    seen: set[str] = set()
+    chats = []
+    for i, c in enumerate(raw, 1):
+        if not isinstance(c, dict) or not c.get("id") or not c.get("platform"):
+            raise ScenarioError(f"chats[{i}]: needs an id and a platform")
+        cid = str(c["id"])
+        if cid in seen:
+            raise ScenarioError(f"chats[{i}]: duplicate id {cid!r}")
+        seen.add(cid)
+        chats.append({"id": cid, "platform": str(c["platform"]).lower(), "title": str(c.get("title") or "")})
+    return chats
 
 
 def _step_lines(root: yaml.Node | None) -> list[int]:
@@ -143,7 +172,7 @@ async def run(scenario: Scenario, *, database_url: str | None, out: TextIO, file
             files_dir.mkdir(parents=True, exist_ok=True)
             harness.recorder.files_dir = files_dir
         try:
-            await harness.setup(scenario.network, scenario.members)
+            await harness.setup(scenario.network, scenario.members, scenario.chats)
             previous = scenario.start
             for step in scenario.steps:
                 at_value = step.data.get("until", step.data.get("at"))
@@ -166,16 +195,17 @@ async def _do(harness: Harness, step: Step) -> None:
     d = step.data
     if "until" in d:
         return
+    chat = str(d["chat"]) if d.get("chat") is not None else None
     if "join" in d:
         j = d["join"]
         if not isinstance(j, dict) or not j.get("id"):
             raise ScenarioError(f"{step.where()}: join needs an id and a name")
         if j.get("perspective") and str(j["perspective"]).lower() not in PERSPECTIVE_ALIASES:
             raise ScenarioError(f"{step.where()}: unknown perspective {j['perspective']!r}")
-        await harness.join(str(j["id"]), str(j.get("name", j["id"])), j.get("perspective"))
+        await harness.join(str(j["id"]), str(j.get("name", j["id"])), j.get("perspective"), chat=chat)
         return
     if "leave" in d:
-        await harness.leave(str(d["leave"]))
+        await harness.leave(str(d["leave"]), chat=chat)
         return
     who = d.get("from")
     if who is None:
@@ -184,12 +214,12 @@ async def _do(harness: Harness, step: Step) -> None:
         on = d.get("on", d.get(True))  # YAML 1.1 reads a bare `on:` key as the boolean True
         if not on:
             raise ScenarioError(f"{step.where()}: press needs 'on' (the kind of message with the button)")
-        await harness.press(str(who), str(d["press"]), str(on))
+        await harness.press(str(who), str(d["press"]), str(on), chat=chat)
         return
     text = d.get("text")
     if not isinstance(text, str):
         raise ScenarioError(f"{step.where()}: text must be a string")
-    await harness.say(str(who), text, reply_to=d.get("reply_to"), private=bool(d.get("private")))
+    await harness.say(str(who), text, reply_to=d.get("reply_to"), private=bool(d.get("private")), chat=chat)
 
 
 async def main(path: str, database_url: str | None, out_dir: str | None) -> int:

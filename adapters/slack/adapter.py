@@ -43,6 +43,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
+from datetime import datetime
 from typing import Any
 
 import aiohttp
@@ -133,7 +134,11 @@ PENDING_FILES = 1000
 #: message metadata type that carries the outbox id (looked for by ``SlackSender.confirm``)
 METADATA_EVENT = "bamboe_outbox"
 #: how many of the latest messages ``confirm`` looks through
-CONFIRM_LOOKBACK = 100
+#: conversations.history / .replies give apps outside the Slack Marketplace at most 15 messages a
+#: call (and one call a minute) since 2025: the lookup asks only for the attempt's time window
+CONFIRM_LOOKBACK = 15
+#: seconds Slack's clock (its ts) may differ from ours: added to both ends of that window
+CLOCK_SKEW = 60
 #: auth.test errors that mean the configuration is wrong (fail at start instead of retrying)
 BAD_TOKEN = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 #: message subtypes that are a person's ordinary message
@@ -257,11 +262,14 @@ class SlackSender:
         resp = await client.chat_postMessage(channel=channel, unfurl_links=False, unfurl_media=False, **args)
         return resp.get("ts")
 
-    async def confirm(self, message: Outgoing) -> str | None:
+    async def confirm(self, message: Outgoing, window: tuple[datetime, datetime] | None = None) -> str | None:
         """The ``ts`` of ``message`` if an interrupted earlier attempt did post it, else None.
 
-        Looks for the outbox id in the message metadata of the channel's latest messages (or of
-        the thread). An ephemeral answer leaves no trace to look for: None (it is sent again)."""
+        Looks for the outbox id in the message metadata of the channel's (or thread's) messages
+        posted while that attempt held its claim (``window``): later rows of the conversation wait
+        for this one, so only members' messages can crowd it out of the 15 Slack hands out. A 429
+        (one such call a minute) raises RetryAfter: the row waits, it is not posted again. An
+        ephemeral answer leaves no trace to look for: None (it is sent again)."""
         if message.outbox_id is None or (message.ephemeral and message.address.chat_id is not None):
             return None
         client = self.client
@@ -269,12 +277,16 @@ class SlackSender:
             if self.directory is not None:
                 client = await self.directory.client_for(message.address)
             channel = await self._channel(client, message)
+            bounds = {} if window is None else {"oldest": f"{window[0].timestamp() - CLOCK_SKEW:.6f}",
+                                                "latest": f"{window[1].timestamp() + CLOCK_SKEW:.6f}",
+                                                "inclusive": True}
             if message.address.thread:
                 resp = await client.conversations_replies(channel=channel, ts=message.address.thread,
-                                                          include_all_metadata=True, limit=CONFIRM_LOOKBACK)
+                                                          include_all_metadata=True, limit=CONFIRM_LOOKBACK,
+                                                          **bounds)
             else:
                 resp = await client.conversations_history(channel=channel, include_all_metadata=True,
-                                                          limit=CONFIRM_LOOKBACK)
+                                                          limit=CONFIRM_LOOKBACK, **bounds)
         except SlackApiError as exc:
             raise translate_error(exc) from None
         wanted = str(message.outbox_id)
@@ -580,8 +592,11 @@ class SlackAdapter:
         """``GET /slack/install``: a new state (stored, and as a cookie), then on to Slack."""
         flow = self.app.oauth_flow
         assert flow is not None
+        bolt_request = await to_bolt_request(request)
+        if not oauth.valid_team(bolt_request.query.get("team")):  # no state is handed out for it
+            return await self._page(oauth.page_response(400, pages.render("invalid")))
         try:
-            response = await flow.handle_installation(await to_bolt_request(request))
+            response = await flow.handle_installation(bolt_request)
         except Exception as exc:  # the database is down: say so, without a stack trace in the page
             log.warning("slack: install link failed (%s)", type(exc).__name__)
             response = oauth.page_response(503, pages.render("unavailable"))
@@ -648,9 +663,11 @@ class SlackAdapter:
         async def on_tokens_revoked(event: dict[str, Any], context: Any) -> None:
             await self._on_tokens_revoked(event, context)
 
-        async def on_error(error: Exception) -> None:
-            if isinstance(error, Unavailable):  # the request fails, Slack sends the event again
+        async def on_error(error: Exception, response: Any) -> None:
+            if isinstance(error, Unavailable):  # 503 (Socket Mode: no ack), Slack sends the event again
                 log.warning("slack: an event was not taken, the database is unavailable; Slack sends it again")
+                if response is not None:
+                    response.status, response.body = 503, ""
             else:
                 log.error("slack: a listener failed", exc_info=error)
 

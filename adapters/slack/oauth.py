@@ -17,10 +17,12 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from slack_bolt.oauth.async_callback_options import AsyncCallbackOptions, AsyncFailureArgs, AsyncSuccessArgs
 from slack_bolt.oauth.async_oauth_settings import AsyncOAuthSettings
 from slack_bolt.response import BoltResponse
+from slack_sdk.oauth import AuthorizeUrlGenerator
 from slack_sdk.oauth.installation_store import Bot
 from slack_sdk.oauth.installation_store.async_installation_store import AsyncInstallationStore
 from slack_sdk.oauth.state_store.async_state_store import AsyncOAuthStateStore
@@ -51,6 +53,8 @@ DEFAULT_SCOPES = (
     "users:read",
 )
 HTML = "text/html; charset=utf-8"
+#: a Slack workspace (T…) or Enterprise Grid org (E…) id, as ``/slack/install?team=`` may carry
+TEAM_ID = re.compile(r"[TE][A-Z0-9]{2,31}")
 
 Installed = Callable[[Team, Any], Awaitable[None]]
 
@@ -104,6 +108,30 @@ def _skew(message: str) -> str:
     return f" (timestamp {abs(int(time.time()) - int(found.group(1)))} s off)" if found else ""
 
 
+class EncodedAuthorizeUrlGenerator(AuthorizeUrlGenerator):
+    """Slack's authorize URL with every parameter URL-encoded (slack-sdk's generator pastes them in
+    as they are, so a crafted ``team`` could add parameters such as more scopes)."""
+
+    def generate(self, state: str, team: str | None = None) -> str:
+        """The URL of Slack's consent page for ``state`` (and, optionally, one workspace)."""
+        params = {
+            "state": state,
+            "client_id": self.client_id,
+            "scope": ",".join(self.scopes or ()),
+            "user_scope": ",".join(self.user_scopes or ()),
+        }
+        if self.redirect_uri is not None:
+            params["redirect_uri"] = self.redirect_uri
+        if team is not None:
+            params["team"] = team
+        return f"{self.authorization_url}?{urlencode(params)}"
+
+
+def valid_team(values: list[str] | None) -> bool:
+    """True when ``/slack/install`` has no ``team`` or exactly one that is a Slack id."""
+    return values is None or (len(values) == 1 and TEAM_ID.fullmatch(values[0]) is not None)
+
+
 def scopes(settings: Settings) -> list[str]:
     """The bot scopes to ask for."""
     if settings.slack_scopes:
@@ -136,6 +164,13 @@ def oauth_settings(
         state_store=state_store,
         state_expiration_seconds=STATE_SECONDS,
         logger=logger,
+    )
+    result.authorize_url_generator = EncodedAuthorizeUrlGenerator(
+        client_id=result.client_id,
+        redirect_uri=result.redirect_uri,
+        scopes=result.scopes,
+        user_scopes=result.user_scopes,
+        authorization_url=result.authorization_url,
     )
     # auth.test once per token instead of once per event (the store is still read every time,
     # so an uninstalled workspace stops at once)

@@ -63,6 +63,14 @@ TEXTS: dict[str, tuple[str, str, str, str]] = {
         "whoever runs Bamboe.",
         "Opnieuw installeren · Install again",
     ),
+    "invalid": (
+        "Installatielink klopt niet · Install link not valid",
+        "Deze installatielink klopt niet: wat na <code>?team=</code> staat is geen Slack-werkruimte-id "
+        "(zoals T0123ABCD). Begin opnieuw.",
+        "This install link is not valid: what follows <code>?team=</code> is no Slack workspace id "
+        "(such as T0123ABCD). Please start again.",
+        "Opnieuw installeren · Install again",
+    ),
     "unavailable": (
         "Installatie niet gelukt · Installation failed",
         "Bamboe kon de installatie nu niet afronden. Probeer het over een paar minuten opnieuw.",

@@ -50,7 +50,7 @@ from adapters.teams.store import Store
 from bamboe.settings import Settings
 from bot import i18n
 from bot.database import Database, create_engine
-from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable
+from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable, next_call
 from bot.events import Attachment as CoreAttachment
 from bot.events import BotAdded, ChatRef, Outgoing, Unavailable
 from bot.markup import plain
@@ -96,7 +96,7 @@ class _ClientFactory:
     async def create_connector_client(self, context: Any, claims_identity: Any, service_url: str, audience: str,
                                       scopes: Any = None, use_anonymous: bool = False) -> ConnectorClient:
         tokens = self.adapter.tokens
-        return ConnectorClient(service_url, (tokens.cached() if tokens else None) or "")
+        return self.adapter.connector(service_url, (tokens.cached() if tokens else None) or "")
 
     async def create_user_token_client(self, context: Any, claims_identity: Any,
                                        use_anonymous: bool = False) -> UserTokenClient:
@@ -147,9 +147,8 @@ class TeamsAdapter:
                                             ("TEAMS_TENANT_ID", settings.teams_tenant_id)) if not value]
         if missing:
             raise TeamsConfigError(f"Teams needs {', '.join(missing)}")
+        del commands  # Teams' command menu is in the app package (bamboe teams package)
         self.inbound = inbound
-        #: the core's commands (for the app package's command lists)
-        self.commands = tuple(commands)
         self.app_id = str(settings.teams_app_id)
         self.tenant_id = str(settings.teams_tenant_id).lower()
         self._secret = settings.teams_app_password.get_secret_value()
@@ -263,6 +262,8 @@ class TeamsAdapter:
         kind = activity.get("type")
         now = datetime.now(UTC)
         if kind == "message":
+            if not await self._for_us(activity):
+                return
             await self.store.remember(activity, now)
             for event in translate.message_events(activity):
                 await self.inbound(event)
@@ -272,6 +273,14 @@ class TeamsAdapter:
             await self._installation_update(activity, now)
         elif kind == "invoke":
             await self._invoke(context, activity, now)
+
+    async def _for_us(self, activity: dict[str, Any]) -> bool:
+        """With the RSC permission the bot receives every message of every channel of a team; only a
+        channel it knows (it was added there, or someone @mentioned it there) is a network. A
+        channel message that does not @mention the bot in another channel is left alone."""
+        if translate.kind_of(activity) != "channel" or translate.read_text(activity).addressed:
+            return True
+        return await self.store.conversation(translate.chat_ref(activity).chat_id) is not None
 
     async def _conversation_update(self, activity: dict[str, Any], now: datetime) -> None:
         bot_id = (activity.get("recipient") or {}).get("id")
@@ -353,16 +362,20 @@ class TeamsAdapter:
         if self.tokens is None or self.session is None:
             raise RuntimeError("teams adapter not started")
         addr = message.address
+        calls = 0  # Bot Connector calls made for this message so far
         if addr.chat_id is None:
             if not addr.user_id:
                 raise Undeliverable("no chat and no user")
-            service_url, target, quote_id, group = await self._private_target(addr.user_id)
+            service_url, target, quote_id, group, calls = await self._private_target(addr.user_id)
         else:
             service_url, target, quote_id, group = await self._group_target(message)
         steps = await self._steps(message, group)
         done: list[str] = list(self._partial.get(message.outbox_id, [])) if message.outbox_id else []
         for index in range(len(done), len(steps)):
             activity = steps[index]
+            if calls:  # every call keeps Teams' limits, not only every message (delivery paces it)
+                await next_call()
+            calls += 1
             if index == 0 and quote_id:
                 _quote(activity, quote_id)
             try:
@@ -398,21 +411,22 @@ class TeamsAdapter:
             return conv.service_url, target, None, True
         return conv.service_url, conv.conversation_id, root, conv.kind != "personal"
 
-    async def _private_target(self, user_id: str) -> tuple[str, str, str | None, bool]:
+    async def _private_target(self, user_id: str) -> tuple[str, str, str | None, bool, int]:
         """The person's 1:1 conversation, created when none is known (possible when the app is
-        installed for them, or in a team they are in); :class:`NotStarted` when Teams refuses."""
+        installed for them, or in a team they are in); :class:`NotStarted` when Teams refuses.
+        The last value is the number of calls that took (0 or 1)."""
         user = await self.store.user(user_id)
         if user is None:
             raise Undeliverable("this person was never seen in Teams")
         if user.personal_conversation_id:
-            return user.service_url, user.personal_conversation_id, None, False
+            return user.service_url, user.personal_conversation_id, None, False, 0
         params = ConversationParameters(is_group=False, bot=ChannelAccount(id=f"28:{self.app_id}"),
                                         members=[ChannelAccount(id=user.teams_id)], tenant_id=user.tenant_id,
                                         channel_data={"tenant": {"id": user.tenant_id}})
         created = await self._call(user.service_url, "u:" + user_id,
                                    lambda c: c.conversations.create_conversation(params), private=True)
         await self.store.set_personal(user_id, created.id)
-        return user.service_url, str(created.id), None, False
+        return user.service_url, str(created.id), None, False, 1
 
     async def _steps(self, message: Outgoing, group: bool) -> list[Activity]:
         """The activities that make up ``message``."""
@@ -492,10 +506,7 @@ class TeamsAdapter:
         assert self.tokens is not None and self._pool is not None
         renewed = False
         for attempt in range(1, TRANSIENT_TRIES + 1):
-            token = await self.tokens.token()
-            session = aiohttp.ClientSession(base_url=service_url.rstrip("/") + "/", connector=self._pool,
-                                            connector_owner=False, timeout=HTTP_TIMEOUT)
-            client = ConnectorClient(service_url, token, session=session)
+            client = self.connector(service_url, await self.tokens.token())
             try:
                 result = await call(client)
                 self._throttled.pop(conversation, None)
@@ -517,8 +528,15 @@ class TeamsAdapter:
                     raise Undeliverable(f"teams refused ({status})") from None
                 raise RuntimeError(f"teams answered {status}") from None
             finally:
-                await session.close()
+                await client.close()
         raise RuntimeError("teams kept answering with a transient error")
+
+    def connector(self, service_url: str, token: str) -> ConnectorClient:
+        """The SDK's Bot Connector client for ``service_url`` (its regional path kept), on this
+        adapter's connection pool (closing the client leaves the pool open)."""
+        session = aiohttp.ClientSession(base_url=service_url.rstrip("/") + "/", connector=self._pool,
+                                        connector_owner=False, timeout=HTTP_TIMEOUT)
+        return ConnectorClient(service_url, token, session=session)
 
     def _retry_after(self, conversation: str, headers: Any) -> float:
         value = (headers or {}).get("Retry-After")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,10 @@ from bot.models import TeamsAsker, TeamsConversation, TeamsFile, TeamsUser
 
 #: an asker's latest message is used for their answers this long (then answers go to the conversation)
 ASKER_KEEP = timedelta(days=7)
+#: a conversation reference read for sending is trusted this long without asking the database again
+#: (another replica's "app removed" shows after at most this; Teams refuses such a post anyway)
+REFERENCE_SECONDS = 30.0
+REFERENCE_CACHE = 10_000
 
 
 class Store:
@@ -26,6 +31,9 @@ class Store:
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        #: chat id → (reference, monotonic time it was read): one database read per conversation a
+        #: while, not one per message of a burst
+        self._references: dict[str, tuple[TeamsConversation, float]] = {}
 
     async def remember(self, activity: dict[str, Any], now: datetime, *, announces_install: bool = False) -> None:
         """Record the conversation reference, the sender and (group conversations) where the sender
@@ -42,6 +50,7 @@ class Store:
         values = {"conversation_id": full_id, "service_url": service_url, "tenant_id": tenant, "kind": kind,
                   "team_id": team, "bot_id": str((activity.get("recipient") or {}).get("id", "")),
                   "updated_at": now}
+        self._references.pop(chat.chat_id, None)
         async with self.db.transaction() as session:
             await session.execute(self.db.insert(TeamsConversation).values(chat_id=chat.chat_id,
                                                                             installed=not announces_install,
@@ -73,6 +82,7 @@ class Store:
     async def installed(self, chat_id: str, installed: bool) -> bool:
         """Mark the app as added to (or removed from) a conversation; True when this call changed
         it (``installationUpdate`` and ``conversationUpdate`` both announce it: handled once)."""
+        self._references.pop(chat_id, None)
         async with self.db.transaction() as session:
             result = await session.execute(update(TeamsConversation)
                                            .where(TeamsConversation.chat_id == chat_id,
@@ -82,8 +92,16 @@ class Store:
 
     async def conversation(self, chat_id: str) -> TeamsConversation | None:
         """The reference of a group conversation (or 1:1) by the core's chat id."""
+        cached = self._references.get(chat_id)
+        if cached is not None and time.monotonic() - cached[1] < REFERENCE_SECONDS:
+            return cached[0]
         async with self.db.sessions() as session:
-            return await session.get(TeamsConversation, chat_id)
+            found = await session.get(TeamsConversation, chat_id)
+        if found is not None:
+            if len(self._references) >= REFERENCE_CACHE:
+                self._references.clear()
+            self._references[chat_id] = (found, time.monotonic())
+        return found
 
     async def user(self, user_id: str) -> TeamsUser | None:
         """What is known to reach a person privately."""

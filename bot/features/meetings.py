@@ -11,7 +11,7 @@ from bot.core import Ctx
 from bot.markup import Markup
 from bot.models import Meeting
 from bot.numbers import by_nr, next_nr
-from bot.parsing import UserError, parse_time_range, take_date
+from bot.parsing import UserError, number, parse_time_range, take_date
 from bot.registry import Command, Feature
 from bot.timeutil import format_time, format_when, local
 
@@ -74,9 +74,10 @@ async def cmd_meeting(ctx: Ctx, args: str) -> None:
 
 
 async def _cancel(ctx: Ctx, words: list[str]) -> None:
-    if not words or not words[0].lstrip("#").isdigit():
+    key = number(words[0].lstrip("#")) if words else None
+    if key is None:
         raise UserError("errors.usage", usage=ctx.t("help.commands.bijeenkomst.usage"))
-    meeting = await by_nr(ctx.session, Meeting, ctx.network.id, int(words[0].lstrip("#")))
+    meeting = await by_nr(ctx.session, Meeting, ctx.network.id, key)
     if meeting is None or meeting.cancelled:
         raise UserError("errors.unknown_meeting", nr=words[0][:12])
     meeting.cancelled = True

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 
+from bot import directory
 from bot import privacy as detect
 from bot.core import Ctx, network_job
 from bot.database import scrub_sqlite_wal
@@ -37,7 +38,7 @@ from bot.models import (
     Round,
     RoundEntry,
 )
-from bot.parsing import UserError
+from bot.parsing import UserError, number
 from bot.registry import Command, Feature
 from bot.schedule import local_at
 from bot.timeutil import format_when, local
@@ -89,9 +90,10 @@ async def cmd_privacy(ctx: Ctx, args: str) -> None:
     if words[0] in ("bewaartermijn", "retention") and len(words) == 2:
         ctx.require("trekker")
         low, high = RETENTION_RANGE
-        if not words[1].isdigit() or not low <= int(words[1]) <= high:
+        months = number(words[1])
+        if months is None or not low <= months <= high:
             raise UserError("errors.retention_range", low=low, high=high)
-        ctx.network.retention_months = int(words[1])
+        ctx.network.retention_months = months
         ctx.group("status", ctx.t("privacy.retention_set", months=ctx.network.retention_months,
                                   who=member.name))
         return
@@ -111,6 +113,8 @@ async def collect(ctx: Ctx, member: Member) -> dict[str, Any]:
     data: dict[str, Any] = {
         "network": ctx.network.name,
         "profile": {"name": member.name, "platform": member.platform, "platform_user_id": member.user_id,
+                    "linked_accounts": [{"platform": p, "platform_user_id": u}
+                                        for p, u in (await directory.identities_of(s, member))[1:]],
                     "role": member.role, "perspective": member.perspective, "active": member.active,
                     "joined_at": when(member.joined_at), "left_at": when(member.left_at),
                     "paused_until": when(member.paused_until), "learning_goal": member.goal,
@@ -188,6 +192,7 @@ async def erase(ctx: Ctx, member: Member) -> None:
     stay as empty rows, so the participation figures still add up)."""
     s = ctx.session
     mid, platform, user_id = member.id, member.platform, member.user_id
+    identities = await directory.identities_of(s, member)  # every account the person linked
     names = {member.name, str(escape(member.name))}
     await s.execute(update(Answer).where(Answer.member_id == mid).values(text="", member_id=None))
     for model in (MeetingInput, Celebration, RoundEntry, Reflection, HeldPost):
@@ -204,7 +209,7 @@ async def erase(ctx: Ctx, member: Member) -> None:
                                             or_(*(model.text.contains(n) for n in names if n))))
     await s.execute(delete(OutboxMessage).where(or_(
         OutboxMessage.member_id == mid,
-        (OutboxMessage.platform == platform) & (OutboxMessage.user_id == user_id),
+        *((OutboxMessage.platform == p) & (OutboxMessage.user_id == u) for p, u in identities),
         (OutboxMessage.network_id == ctx.network.id) & mentions)))
     if ctx.network.penvoerder_id == mid:
         ctx.network.penvoerder_id = None
@@ -215,6 +220,8 @@ async def erase(ctx: Ctx, member: Member) -> None:
     from bot import i18n
     from bot.events import Address, Outgoing
 
+    if ctx.source is not None and ctx.person is not None:  # to the account they asked from
+        platform, user_id = ctx.source.platform, ctx.person.user_id
     ctx.out.append(Outgoing(Address(platform, None, user_id), "privacy", i18n.t(lang, "privacy.forgotten"),
                             meta={"scrub": "all"}))
     bind = ctx.session.bind

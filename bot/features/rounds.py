@@ -11,20 +11,21 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.core import Ctx, network_job
 from bot.directory import active_members
 from bot.events import Button, MessageIn
+from bot.features.link import chat_label
 from bot.features.network import find_member, next_meeting
 from bot.features.rhythm import open_private_question, shorten, themes
 from bot.guard import Label, classify
-from bot.jobs import JobContext, JobKind, plan, unplan
+from bot.jobs import JobContext, JobKind, plan
 from bot.markup import Markup
-from bot.models import Action, Member, Round, RoundEntry
+from bot.models import Action, Job, Member, OutboxMessage, Round, RoundEntry
 from bot.numbers import by_id, by_nr, next_nr
-from bot.parsing import UserError, take_date
+from bot.parsing import UserError, button_number, number, take_date
 from bot.registry import Command, Feature
 from bot.schedule import local_at
 from bot.timeutil import local, next_open_time
@@ -53,13 +54,31 @@ async def member_name(ctx: Ctx, member_id: int | None) -> str:
     return member.name if member else ctx.t("rounds.someone")
 
 
-def _announce(ctx: Ctx, rnd: Round, text: str, buttons: tuple[Button, ...] = ()) -> None:
-    ctx.group("actieleren", text, buttons=buttons, meta={"step": max(1, rnd.step), "round": rnd.id})
+async def _announce(ctx: Ctx, rnd: Round, text: str, buttons: tuple[Button, ...] = ()) -> None:
+    """Post in the chat the round runs in (a network's other chats only hear that it started),
+    in the round's thread once its first message is out: the platform's thread where it has them."""
+    chats = [c for c in ctx.chats if c.id == rnd.chat_id]
+    ctx.group("actieleren", text, buttons=buttons, meta={"step": max(1, rnd.step), "round": rnd.id},
+              chats=chats, thread=await _round_thread(ctx, rnd, chats))
+
+
+async def _round_thread(ctx: Ctx, rnd: Round, chats: list) -> str | None:
+    """The platform id of the round's first message (rounds in one chat never overlap, so it is the
+    first round message posted there since the round started); None until it has been sent."""
+    if not chats:
+        return None
+    first = await ctx.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.network_id == ctx.network.id, OutboxMessage.kind == "actieleren",
+        OutboxMessage.platform == chats[0].platform, OutboxMessage.chat_id == chats[0].chat_id,
+        OutboxMessage.created_at >= rnd.started_at).order_by(OutboxMessage.id).limit(1))
+    if first is None or (first.meta or {}).get("round") != rnd.id:
+        return None
+    return first.thread or first.platform_message_id
 
 
 def _parse_timebox(word: str) -> int | None:
     m = _TIMEBOX.match(word.strip().lower())
-    if not m or (m[2] is None and not word.strip().isdigit()):
+    if not m or (m[2] is None and number(word.strip()) is None):
         return None
     minutes = int(m[1])
     if not 1 <= minutes <= MAX_TIMEBOX:
@@ -82,15 +101,17 @@ async def _plan_timebox(ctx: Ctx, rnd: Round, seconds: float | None = None) -> N
                    due_at=end - timedelta(minutes=1), payload={"round": rnd.id, "step": rnd.step})
 
 
-async def _cancel_timebox(ctx: Ctx) -> None:
-    await unplan(ctx.session, ctx.network.id, "round_step")
-    await unplan(ctx.session, ctx.network.id, "round_warn")
+async def _cancel_timebox(ctx: Ctx, rnd: Round) -> None:
+    """Drop this round's planned step end and warning (another chat of the network may run a round too)."""
+    await ctx.session.execute(delete(Job).where(
+        Job.network_id == ctx.network.id, Job.state == "pending",
+        Job.key.like(f"round_step:{rnd.id}:%") | Job.key.like(f"round_warn:{rnd.id}:%")))
 
 
 # ---------------------------------------------------------------------------- steps
 async def _enter_step(ctx: Ctx, rnd: Round, step: int) -> None:
     """Move the round to ``step`` and announce it in the group."""
-    await _cancel_timebox(ctx)
+    await _cancel_timebox(ctx, rnd)
     rnd.step = step
     rnd.step_started_at = ctx.now
     bringer = await member_name(ctx, rnd.bringer_id)
@@ -98,7 +119,7 @@ async def _enter_step(ctx: Ctx, rnd: Round, step: int) -> None:
         await _close(ctx, rnd)
         return
     timebox = ctx.t("rounds.timebox", minutes=rnd.timebox_minutes) if rnd.timebox_minutes else ""
-    _announce(ctx, rnd, ctx.t(f"rounds.step{step}", bringer=bringer, timebox=Markup(timebox)))
+    await _announce(ctx, rnd, ctx.t(f"rounds.step{step}", bringer=bringer, timebox=Markup(timebox)))
     await _plan_timebox(ctx, rnd)
 
 
@@ -107,7 +128,7 @@ async def _close(ctx: Ctx, rnd: Round) -> None:
     entries = list(await ctx.session.scalars(select(RoundEntry).where(RoundEntry.round_id == rnd.id)
                                              .order_by(RoundEntry.id)))
     actions = list(await ctx.session.scalars(select(Action).where(Action.round_id == rnd.id).order_by(Action.id)))
-    _announce(ctx, rnd, await record_text(ctx, rnd, entries, actions))
+    await _announce(ctx, rnd, await record_text(ctx, rnd, entries, actions))
     rnd.state, rnd.active_chat, rnd.ended_at = "closed", None, ctx.now
 
 
@@ -161,13 +182,17 @@ async def cmd_start(ctx: Ctx, args: str) -> None:
             ctx.session.add(rnd)
     except IntegrityError:  # another facilitator started one at the same moment
         raise UserError("errors.round_running") from None
+    others = [c for c in ctx.chats if c.id != chat.id]
+    if others:  # a network with several chats: the others hear once that a round is on, and where
+        ctx.group("round_elsewhere", ctx.t("link.round_elsewhere", chat=chat_label(ctx, chat),
+                                           facilitator=ctx.member.name), chats=others)
     if bringer is not None:
         await _enter_step(ctx, rnd, 1)
         return
     rnd.step = 0
     suggestions = await _fair_suggestions(ctx)
     hint = ctx.t("rounds.suggest", names=", ".join(suggestions)) if suggestions else ""
-    _announce(ctx, rnd, ctx.t("rounds.invite", facilitator=ctx.member.name, suggest=Markup(hint)),
+    await _announce(ctx, rnd, ctx.t("rounds.invite", facilitator=ctx.member.name, suggest=Markup(hint)),
               (Button(ctx.t("rounds.volunteer_button"), f"round:volunteer:{rnd.id}"),))
 
 
@@ -231,12 +256,12 @@ async def pause_round(ctx: Ctx) -> bool:
         return False
     if rnd.state == "paused":
         raise UserError("errors.round_already_paused")
-    await _cancel_timebox(ctx)
+    await _cancel_timebox(ctx, rnd)
     if rnd.timebox_minutes and rnd.step_started_at:
         spent = (ctx.now - rnd.step_started_at).total_seconds()
         rnd.paused_left = max(60, int(rnd.timebox_minutes * 60 - spent))
     rnd.state = "paused"
-    _announce(ctx, rnd, ctx.t("rounds.paused", who=ctx.member.name))
+    await _announce(ctx, rnd, ctx.t("rounds.paused", who=ctx.member.name))
     return True
 
 
@@ -248,7 +273,7 @@ async def cmd_resume(ctx: Ctx, args: str) -> None:
     rnd.state = "running"
     rnd.step_started_at = ctx.now - (timedelta(minutes=rnd.timebox_minutes or 0)
                                      - timedelta(seconds=rnd.paused_left or 0))
-    _announce(ctx, rnd, ctx.t("rounds.resumed", who=ctx.member.name))
+    await _announce(ctx, rnd, ctx.t("rounds.resumed", who=ctx.member.name))
     await _plan_timebox(ctx, rnd, rnd.paused_left)
     rnd.paused_left = None
 
@@ -256,9 +281,9 @@ async def cmd_resume(ctx: Ctx, args: str) -> None:
 async def cmd_stop(ctx: Ctx, args: str) -> None:
     """``/stop``: end the round now; what was said is kept."""
     rnd = await _lead_round(ctx)
-    await _cancel_timebox(ctx)
+    await _cancel_timebox(ctx, rnd)
     rnd.state, rnd.active_chat, rnd.ended_at = "stopped", None, ctx.now
-    _announce(ctx, rnd, ctx.t("rounds.stopped", who=ctx.member.name))
+    await _announce(ctx, rnd, ctx.t("rounds.stopped", who=ctx.member.name))
 
 
 def _take_due(words: list[str], today: date) -> tuple[list[str], date | None]:
@@ -281,9 +306,8 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
     if not words:
         await _list_actions(ctx)
         return
-    if words[0].lstrip("#").isdigit() and len(words) >= 2 and words[1].lower() in DONE_WORDS:
-        nr = words[0].lstrip("#")
-        await _finish_action(ctx, await by_nr(ctx.session, Action, ctx.network.id, int(nr)), nr,
+    if len(words) >= 2 and words[1].lower() in DONE_WORDS and (key := number(words[0].lstrip("#"))) is not None:
+        await _finish_action(ctx, await by_nr(ctx.session, Action, ctx.network.id, key), words[0].lstrip("#"),
                              " ".join(words[2:]))
         return
     rnd = await active_round(ctx)
@@ -317,7 +341,7 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
                due_at=await followup_time(ctx, due), payload={"action": action.id})
     line = await action_line(ctx, action)
     if rnd is not None:
-        _announce(ctx, rnd, ctx.t("rounds.action_recorded", line=line))
+        await _announce(ctx, rnd, ctx.t("rounds.action_recorded", line=line))
     else:
         ctx.group("status", ctx.t("rounds.action_recorded", line=line))
 
@@ -389,9 +413,10 @@ async def cmd_rounds(ctx: Ctx, args: str) -> None:
 async def cmd_round(ctx: Ctx, args: str) -> None:
     """``/ronde <nr>``: read a round back."""
     nr = args.strip().lstrip("#")
-    if not nr.isdigit():
+    key = number(nr)
+    if key is None:
         raise UserError("errors.usage", usage=ctx.t("help.commands.ronde.usage"))
-    rnd = await by_nr(ctx.session, Round, ctx.network.id, int(nr))
+    rnd = await by_nr(ctx.session, Round, ctx.network.id, key)
     if rnd is None:
         raise UserError("errors.unknown_round", nr=nr[:12])
     entries = list(await ctx.session.scalars(select(RoundEntry).where(RoundEntry.round_id == rnd.id)
@@ -442,7 +467,7 @@ async def run_step_warning(ctx: Ctx, jc: JobContext) -> None:
     rnd = await ctx.session.get(Round, jc.job.payload["round"])
     if rnd is None or rnd.state != "running" or rnd.step != jc.job.payload["step"]:
         return
-    _announce(ctx, rnd, ctx.t("rounds.one_minute"))
+    await _announce(ctx, rnd, ctx.t("rounds.one_minute"))
 
 
 @network_job
@@ -465,9 +490,10 @@ async def on_action_button(ctx: Ctx, rest: str) -> None:
     """The follow-up's buttons (``action:done:<id>``, ``action:busy:<id>``, with the action's
     database id, which never changes): done (shared with the group) or still busy."""
     what, _, action_id = rest.partition(":")
-    if not action_id.isdigit():
+    key = button_number(action_id)
+    if key is None:
         raise UserError("errors.unknown_button")
-    action = await by_id(ctx.session, Action, ctx.network.id, int(action_id))
+    action = await by_id(ctx.session, Action, ctx.network.id, key)
     if action is None:  # gone (erased), or not this network's
         raise UserError("errors.unknown_button")
     if what == "done":

@@ -30,7 +30,7 @@ from bot.models import (
     Nudge,
 )
 from bot.numbers import next_nr
-from bot.parsing import UserError, parse_time, take_date
+from bot.parsing import UserError, button_number, number, parse_time, take_date
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at
 from bot.timeutil import format_when, in_quiet_hours, local, next_open_time
@@ -72,8 +72,8 @@ async def cmd_announce(ctx: Ctx, args: str) -> None:
         return
     member = ctx.require("trekker")
     first = words[0].lower()
-    if first.lstrip("#").isdigit() and len(words) == 1:
-        await _show_reads(ctx, int(first.lstrip("#")))
+    if len(words) == 1 and (nr := number(first.lstrip("#"))) is not None:
+        await _show_reads(ctx, nr)
         return
     if first in CANCEL_WORDS:
         await _cancel_announcement(ctx, words[1:])
@@ -152,8 +152,9 @@ async def _cancel_announcement(ctx: Ctx, words: list[str]) -> None:
 
 async def _announcement(ctx: Ctx, token: str) -> Announcement:
     token = token.lstrip("#")
+    nr = number(token)
     ann = await ctx.session.scalar(select(Announcement).where(
-        Announcement.network_id == ctx.network.id, Announcement.nr == int(token))) if token.isdigit() else None
+        Announcement.network_id == ctx.network.id, Announcement.nr == nr)) if nr is not None else None
     if ann is None:
         raise UserError("errors.unknown_announcement", nr=token[:12] or "?")
     return ann
@@ -214,7 +215,8 @@ async def mark_read(ctx: Ctx, ann: Announcement) -> None:
 async def on_read_button(ctx: Ctx, rest: str) -> None:
     """The "gelezen" button: ``ann:read:<id>``."""
     what, _, ann_id = rest.partition(":")
-    ann = await ctx.session.get(Announcement, int(ann_id)) if what == "read" and ann_id.isdigit() else None
+    key = button_number(ann_id)
+    ann = await ctx.session.get(Announcement, key) if what == "read" and key is not None else None
     if ann is None or ann.network_id != ctx.network.id:
         raise UserError("errors.unknown_button")
     await mark_read(ctx, ann)
@@ -486,8 +488,8 @@ async def cmd_idea(ctx: Ctx, args: str) -> None:
         await _show_log(ctx, "idea")
         return
     member = ctx.require()
-    if words[0].lstrip("#").isdigit() and len(words) > 1:
-        await _mark_idea(ctx, int(words[0].lstrip("#")), words[1:])
+    if len(words) > 1 and (nr := number(words[0].lstrip("#"))) is not None:
+        await _mark_idea(ctx, nr, words[1:])
         return
     text = args.strip()
     if len(text) < 3:
@@ -581,10 +583,11 @@ async def cmd_ambition(ctx: Ctx, args: str) -> None:
 async def set_session_prep(ctx: Ctx, rest: list[str]) -> None:
     """``/ritme bijeenkomst <dagen>`` (input question so many days before; 0 = not) and
     ``/ritme bijeenkomst <dagen> <HH:MM>`` (also the time of the question and the digest)."""
-    if len(rest) not in (1, 2) or not rest[0].isdigit() or int(rest[0]) > 14:
+    days = number(rest[0]) if len(rest) in (1, 2) else None
+    if days is None or days > 14:
         raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
     net = ctx.network
-    net.pre_session_days = int(rest[0])
+    net.pre_session_days = days
     if len(rest) == 2:
         net.digest_time = f"{parse_time(rest[1]):%H:%M}"
     ctx.reply("status", ctx.t("toolkit.prep_set", count=net.pre_session_days, time=net.digest_time)

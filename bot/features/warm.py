@@ -19,7 +19,7 @@ from bot.features.network import next_meeting
 from bot.jobs import JobContext, JobKind, plan, unplan
 from bot.markup import Markup, plain
 from bot.models import Action, Answer, Celebration, LogEntry, Meeting, Member, Network, Nudge, OutboxMessage
-from bot.parsing import UserError, hhmm, parse_time, parse_weekday
+from bot.parsing import UserError, hhmm, number, parse_time, parse_weekday
 from bot.registry import Command, Feature
 from bot.schedule import local_at
 from bot.timeutil import format_when, local, next_open_time
@@ -301,10 +301,10 @@ async def set_celebrate(ctx: Ctx, rest: list[str]) -> None:
         return
     if len(words) == 1 and words[0] in rhythm.ON_WORDS:
         words = [rhythm.DAYS[4 if net.celebrate_weekday is None else net.celebrate_weekday], net.celebrate_time]
-    if len(words) not in (2, 3) or (len(words) == 3 and not words[2].isdigit()):
+    weeks = number(words[2]) if len(words) == 3 else net.celebrate_weeks or 2
+    if len(words) not in (2, 3) or weeks is None:
         raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
     weekday, at = parse_weekday(words[0]), hhmm(parse_time(words[1]))
-    weeks = int(words[2]) if len(words) == 3 else net.celebrate_weeks or 2
     if not 1 <= weeks <= 8:
         raise UserError("errors.weeks_range", low=1, high=8)
     net.celebrate_weekday, net.celebrate_time, net.celebrate_weeks = weekday, at, weeks
@@ -319,8 +319,8 @@ async def set_quiet(ctx: Ctx, rest: list[str]) -> None:
     words = [w.lower() for w in rest]
     if len(words) == 1 and words[0] in rhythm.OFF_WORDS:
         ctx.network.quiet_after = 0
-    elif len(words) == 1 and words[0].isdigit() and 2 <= int(words[0]) <= 10:
-        ctx.network.quiet_after = int(words[0])
+    elif len(words) == 1 and (count := number(words[0])) is not None and 2 <= count <= 10:
+        ctx.network.quiet_after = count
     else:
         raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
     ctx.reply("status", ctx.t("warm.quiet_set", count=ctx.network.quiet_after) if ctx.network.quiet_after

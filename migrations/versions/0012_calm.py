@@ -2,7 +2,7 @@
 reflections, and the switch for questions about power and money
 
 Revision ID: 0012_calm
-Revises: 0010_teams
+Revises: 0011_matrix
 """
 
 import sqlalchemy as sa
@@ -11,7 +11,7 @@ from alembic import op
 import bot.models
 
 revision = "0012_calm"
-down_revision = "0010_teams"
+down_revision = "0011_matrix"
 branch_labels = None
 depends_on = None
 

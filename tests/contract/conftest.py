@@ -20,6 +20,7 @@ DRIVERS = [
     "slack",
     "telegram",
     "teams",
+    "matrix",
 ]
 
 

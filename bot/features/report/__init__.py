@@ -30,7 +30,7 @@ from bot.features.report.period import Period, month_period, parse_period, previ
 from bot.jobs import JobContext, JobKind, plan, unplan
 from bot.markup import Markup
 from bot.models import Job, Member, Network
-from bot.parsing import UserError, hhmm, parse_time
+from bot.parsing import UserError, hhmm, number, parse_time
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at
 from bot.timeutil import format_when, in_quiet_hours, local, next_open_time
@@ -228,12 +228,13 @@ async def set_report(ctx: Ctx, rest: list[str]) -> None:
     if not 1 <= len(words) <= 2:
         raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
     low, high = REPORT_DAYS
-    if not words[0].isdigit() or not low <= int(words[0]) <= high:
+    day = number(words[0])
+    if day is None or not low <= day <= high:
         raise UserError("errors.report_day", low=low, high=high)
     at = hhmm(parse_time(words[1])) if len(words) == 2 else net.report_time
     if in_quiet_hours(net, local_at(_SAMPLE_DAY, at, net.timezone)):
         raise UserError("errors.rhythm_in_quiet_hours", start=net.quiet_start, end=net.quiet_end)
-    net.report_day, net.report_time = int(words[0]), at
+    net.report_day, net.report_time = day, at
     await unplan(ctx.session, net.id, "report")
     due = await plan_report(ctx.session, net, ctx.now)
     ctx.reply(

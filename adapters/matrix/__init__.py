@@ -1,0 +1,1 @@
+"""The Matrix adapter (Synapse, Element): matrix-nio against the client-server API."""

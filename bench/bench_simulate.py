@@ -1,0 +1,81 @@
+"""``bamboe simulate`` on a season: CPU time, wall time, messages, SQL statements and transactions.
+
+    .venv/bin/python bench/bench_simulate.py                       # bench/season.yaml, 3 runs
+    .venv/bin/python bench/bench_simulate.py examples/warm-seizoen.yaml --runs 5
+
+Two figures per run: the simulation inside one process (imports excluded: what a test or a second
+scenario pays) and the whole ``bamboe simulate`` command in a fresh process (interpreter start and
+imports included). CPU is user+system time of this process (which includes the report rendering
+thread) or of the child; on a machine shared with other work, compare CPU, not wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy import event  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
+
+from adapters.console import simulate  # noqa: E402
+
+SEASON = Path(__file__).resolve().parent / "season.yaml"
+
+
+def cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("scenario", nargs="?", default=str(SEASON))
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    text = Path(args.scenario).read_text(encoding="utf-8")
+    counts = {"statements": 0, "transactions": 0}
+
+    @event.listens_for(Engine, "before_cursor_execute")
+    def _count(conn, cursor, statement, *_):  # noqa: ANN001, ANN202
+        counts["statements"] += 1
+        counts["transactions"] += statement.startswith("BEGIN")
+
+    inside, messages = [], 0
+    for _ in range(args.runs):
+        counts.update(statements=0, transactions=0)
+        out = io.StringIO()
+        started, wall = cpu(), time.perf_counter()
+        asyncio.run(simulate.run(simulate.load(text), database_url=None, out=out))
+        inside.append((cpu() - started, time.perf_counter() - wall))
+        messages = out.getvalue().count("\n")
+    whole = []
+    for _ in range(args.runs):
+        before, wall = children_cpu(), time.perf_counter()
+        subprocess.run([sys.executable, "-m", "bamboe", "simulate", args.scenario], check=True,
+                       stdout=subprocess.DEVNULL)
+        whole.append((children_cpu() - before, time.perf_counter() - wall))
+    med = statistics.median
+    print(f"{args.scenario}: {messages} messages, {counts['statements']} SQL statements in "
+          f"{counts['transactions']} transactions")
+    print(f"  in one process (imports excluded): CPU median {med(c for c, _ in inside):.2f} s "
+          f"(min {min(c for c, _ in inside):.2f}), wall median {med(w for _, w in inside):.2f} s")
+    print(f"  whole command (fresh process):     CPU median {med(c for c, _ in whole):.2f} s "
+          f"(min {min(c for c, _ in whole):.2f}), wall median {med(w for _, w in whole):.2f} s")
+
+
+if __name__ == "__main__":
+    main()

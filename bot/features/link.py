@@ -1,0 +1,313 @@
+"""One network, several chats (PRODUCT §3.1): ``/koppel`` links a chat on any platform to the
+network, ``/ikben`` links one person's identities so they are counted, reminded and erased once.
+
+Both work with a one-time code: made on request, sent privately to the person who asked (never in a
+group, where someone else could use it), stored only as its SHA-256 hash, valid for 24 hours and
+spent by its first use.
+
+A person is one :class:`~bot.models.Member` row; identities they link are
+:class:`~bot.models.MemberIdentity` rows of that member. Linking merges the second member row into
+the first (everything that pointed at it moves over), so no count anywhere has to deduplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import UniqueConstraint, and_, delete, exists, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import directory, i18n
+from bot.core import Ctx, store_outgoing
+from bot.markup import Markup, command
+from bot.models import (
+    Action,
+    Announcement,
+    Answer,
+    Base,
+    Celebration,
+    Chat,
+    CustomQuestion,
+    LinkCode,
+    LogEntry,
+    Meeting,
+    Member,
+    MemberIdentity,
+    Network,
+    Nudge,
+    Round,
+)
+from bot.parsing import UserError
+from bot.registry import Command, Feature
+
+CODE_VALID = timedelta(hours=24)
+#: no 0/O, 1/I/L: a code is read from one screen and typed on another
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+UNLINK_WORDS = ("los", "ontkoppel", "unlink", "remove")
+REPLACE_WORDS = ("vervang", "replace")
+ROLE_RANK = {"deelnemer": 0, "procesbegeleider": 1, "trekker": 2}
+#: what counts as a network's own history (a chat with any of it is only linked on ``vervang``)
+HISTORY = {
+    "answers": lambda n: select(func.count(Answer.id)).join(Nudge, Nudge.id == Answer.nudge_id)
+    .where(Nudge.network_id == n),
+    "meetings": lambda n: select(func.count(Meeting.id)).where(Meeting.network_id == n),
+    "rounds": lambda n: select(func.count(Round.id)).where(Round.network_id == n),
+    "actions": lambda n: select(func.count(Action.id)).where(Action.network_id == n),
+    "announcements": lambda n: select(func.count(Announcement.id)).where(Announcement.network_id == n),
+    "log": lambda n: select(func.count(LogEntry.id)).where(LogEntry.network_id == n),
+    "celebrations": lambda n: select(func.count(Celebration.id)).where(Celebration.network_id == n,
+                                                                        Celebration.source != "milestone"),
+    "questions": lambda n: select(func.count(CustomQuestion.id)).where(CustomQuestion.network_id == n),
+}
+
+
+# ---------------------------------------------------------------------------- codes
+def code_hash(code: str) -> str:
+    """The stored form of a code: SHA-256 of its normalised text (case, spaces and dashes ignored)."""
+    normal = "".join(ch for ch in code.upper() if ch.isalnum())
+    return hashlib.sha256(normal.encode()).hexdigest()
+
+
+async def new_code(ctx: Ctx, kind: str) -> str:
+    """Make a one-time code of ``kind`` for the acting member; only its hash is stored."""
+    raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+    ctx.session.add(LinkCode(code_hash=code_hash(raw), kind=kind, network_id=ctx.network.id,
+                             member_id=ctx.member.id, created_at=ctx.now, expires_at=ctx.now + CODE_VALID))
+    return f"{raw[:4]}-{raw[4:]}"
+
+
+def shown(ctx: Ctx, name: str, rest: str = "") -> Markup:
+    """A command reference by its name in the network's language (``/koppel``, ``/link``)."""
+    cmd = ctx.features.table[name].shown(ctx.lang)
+    return command(f"{cmd} {rest}" if rest else cmd)
+
+
+async def spend_code(ctx: Ctx, code: str, kind: str, again: str) -> LinkCode:
+    """The valid code row for ``code`` (marked used); a friendly error when unknown, spent or expired."""
+    row = await ctx.session.scalar(select(LinkCode).where(LinkCode.code_hash == code_hash(code),
+                                                          LinkCode.kind == kind))
+    if row is None:
+        raise UserError("link.code_unknown", again=shown(ctx, again))
+    if row.used_at is not None:
+        raise UserError("link.code_used", again=shown(ctx, again))
+    if row.expires_at <= ctx.now:
+        raise UserError("link.code_expired", again=shown(ctx, again))
+    row.used_at = ctx.now
+    return row
+
+
+def platform_name(ctx: Ctx, platform: str) -> str:
+    """``Telegram``, ``Teams``…: the platform's name as members know it."""
+    key = f"link.platforms.{platform}"
+    return str(i18n.t(ctx.lang, key)) if i18n.has(ctx.lang, key) else platform
+
+
+def chat_label(ctx: Ctx, chat: Chat) -> Markup:
+    """``Buurtgroep (Telegram)``."""
+    return ctx.t("link.chat_label", title=chat.title or ctx.t("link.untitled"),
+                 platform=platform_name(ctx, chat.platform))
+
+
+# ---------------------------------------------------------------------------- merging
+async def merge_members(session: AsyncSession, keep: Member, drop: Member, now: datetime) -> None:
+    """One person: ``drop`` becomes an identity of ``keep``. Everything that pointed at ``drop``
+    (answers, actions, reads, …: every foreign key to ``members``) points at ``keep`` afterwards;
+    a row that would then exist twice (a read of the same announcement) is kept once."""
+    await session.flush()
+    members_id = Member.__table__.c.id
+    for table in Base.metadata.sorted_tables:
+        for fk in table.foreign_keys:
+            if fk.column is not members_id:
+                continue
+            col = fk.parent
+            for unique in (c for c in table.constraints if isinstance(c, UniqueConstraint) and col.name in c.columns):
+                twin = table.alias()
+                same = [twin.c[c.name] == table.c[c.name] for c in unique.columns if c is not col]
+                await session.execute(delete(table).where(col == drop.id, exists().where(
+                    and_(twin.c[col.name] == keep.id, *same))))
+            await session.execute(update(table).where(col == drop.id).values({col.name: keep.id}))
+    await session.execute(update(MemberIdentity).where(MemberIdentity.member_id == keep.id)
+                          .values(network_id=keep.network_id))
+    network = await session.get(Network, keep.network_id)
+    if network is not None and network.penvoerder_id == drop.id:
+        network.penvoerder_id = keep.id
+    if ROLE_RANK.get(drop.role, 0) > ROLE_RANK.get(keep.role, 0):
+        keep.role = drop.role
+    keep.perspective = keep.perspective or drop.perspective
+    keep.goal = keep.goal or drop.goal
+    keep.quote_consent = keep.quote_consent or drop.quote_consent
+    keep.joined_at = min(keep.joined_at, drop.joined_at)
+    if drop.paused_until and (keep.paused_until is None or drop.paused_until > keep.paused_until):
+        keep.paused_until = drop.paused_until
+    keep.active, keep.left_at = True, None
+    platform, user_id = drop.platform, drop.user_id
+    await session.delete(drop)
+    await session.flush()
+    session.add(MemberIdentity(member_id=keep.id, network_id=keep.network_id, platform=platform,
+                               user_id=user_id, linked_at=now))
+    await session.flush()
+
+
+async def absorb(session: AsyncSession, old: Network, into: Network, now: datetime) -> None:
+    """Move the people and chats of network ``old`` into ``into`` and remove ``old`` with everything
+    else it had (its settings, planned work, history). A person already in ``into`` with the same
+    platform identity is merged with their membership there."""
+    for member in list(await session.scalars(select(Member).where(Member.network_id == old.id).order_by(Member.id))):
+        twin = None
+        for platform, user_id in await directory.identities_of(session, member):
+            twin = twin or await directory.find_by_platform_id(session, into.id, platform, user_id)
+        if twin is not None:
+            await merge_members(session, twin, member, now)
+        else:
+            member.network_id = into.id
+            await session.execute(update(MemberIdentity).where(MemberIdentity.member_id == member.id)
+                                  .values(network_id=into.id))
+    await session.execute(update(Chat).where(Chat.network_id == old.id).values(network_id=into.id))
+    await session.flush()
+    await session.delete(old)
+    await session.flush()
+
+
+# ---------------------------------------------------------------------------- /koppel
+async def cmd_link(ctx: Ctx, args: str) -> None:
+    """``/koppel``: the network's chats (and, for a trekker, a code privately); ``/koppel <code>
+    [vervang]`` links this chat; ``/koppel los <nr>`` unlinks one."""
+    words = args.split()
+    if not words:
+        await _list(ctx)
+    elif words[0].lower() in UNLINK_WORDS:
+        await _unlink(ctx, words[1:])
+    else:
+        await _redeem_chat(ctx, words[0], replace=len(words) > 1 and words[1].lower() in REPLACE_WORDS)
+
+
+async def _list(ctx: Ctx) -> None:
+    lines = [ctx.t("link.list_title", network=ctx.network.name)]
+    lines += [ctx.t("link.list_line", nr=i, chat=chat_label(ctx, c)) for i, c in enumerate(ctx.chats, 1)]
+    if ctx.member is not None and ctx.member.role == "trekker" and ctx.source is not None and ctx.person:
+        code = await new_code(ctx, "chat")
+        ctx.private(ctx.member, "link", ctx.t("link.code_chat", code=code, network=ctx.network.name))
+        lines.append(ctx.t("link.code_sent"))
+    else:
+        lines.append(ctx.t("link.list_outro"))
+    ctx.reply("status", Markup("\n".join(lines)))
+
+
+async def _redeem_chat(ctx: Ctx, code: str, *, replace: bool) -> None:
+    if ctx.source is None or ctx.source.private:
+        raise UserError("link.in_group")
+    ctx.require("trekker")
+    row = await spend_code(ctx, code, "chat", "koppel")
+    target = await ctx.session.get(Network, row.network_id)
+    if target is None:
+        raise UserError("link.code_unknown", again=shown(ctx, "koppel"))
+    if target.id == ctx.network.id:
+        raise UserError("link.already_linked", network=target.name)
+    if len(ctx.chats) > 1:
+        raise UserError("link.has_other_chats")
+    if not replace:
+        found = [ctx.t(f"link.history.{part}") for part, query in HISTORY.items()
+                 if await ctx.session.scalar(query(ctx.network.id))]
+        if found:
+            raise UserError("link.has_history", what=Markup(", ".join(found)), network=target.name,
+                            again=shown(ctx, "koppel", f"{code[:20]} {REPLACE_WORDS[ctx.lang == 'en']}"))
+    here = next(c for c in ctx.chats if c.platform == ctx.source.platform and c.chat_id == ctx.source.chat_id)
+    person = ctx.person
+    await absorb(ctx.session, ctx.network, target, ctx.now)
+    ctx.network = target
+    ctx.chats = await directory.chats_of(ctx.session, target.id)
+    ctx.member = await directory.find_by_platform_id(ctx.session, target.id, ctx.source.platform, person.user_id)
+    ctx.group("link", ctx.t("link.linked", chat=chat_label(ctx, here), network=target.name,
+                            count=len(ctx.chats)))
+
+
+async def _unlink(ctx: Ctx, rest: list[str]) -> None:
+    ctx.require("trekker")
+    if len(rest) != 1 or not rest[0].lstrip("#").isdigit():
+        raise UserError("errors.usage", usage=ctx.t("help.commands.koppel.usage"))
+    nr = int(rest[0].lstrip("#"))
+    if not 1 <= nr <= len(ctx.chats):
+        raise UserError("link.unknown_chat", nr=nr)
+    if len(ctx.chats) == 1:
+        raise UserError("link.last_chat")
+    chat = ctx.chats[nr - 1]
+    if await ctx.session.scalar(select(Round.id).where(Round.active_chat == chat.id)) is not None:
+        raise UserError("link.round_running_there", chat=chat_label(ctx, chat))
+    old = ctx.network
+    new = Network(name=(chat.title or old.name)[:directory.MAX_NAME], language=old.language,
+                  timezone=old.timezone, created_at=ctx.now)
+    ctx.session.add(new)
+    await ctx.session.flush()
+    chat.network_id = new.id
+    await _take_people(ctx.session, old, new, chat, [c for c in ctx.chats if c.id != chat.id], ctx.now)
+    await ctx.features.plan_network(ctx.session, new, ctx.now)
+    label = chat_label(ctx, chat)
+    ctx.chats = [c for c in ctx.chats if c.id != chat.id]
+    ctx.group("link", ctx.t("link.unlinked_others", chat=label))
+    there = Ctx(ctx.session, ctx.now, new, [chat], None, features=ctx.features)
+    there.group("link", there.t("link.unlinked_here", network=old.name, name=new.name))
+    await store_outgoing(ctx.session, new.id, there.out, ctx.now)
+
+
+async def _take_people(session: AsyncSession, old: Network, new: Network, chat: Chat, staying: list[Chat],
+                       now: datetime) -> None:
+    """The members an unlinked chat takes along: those known only by identities on its platform
+    (when no chat staying behind is on that platform too). A linked person keeps their membership
+    and gets a fresh one in the new network for the identity on the chat's platform."""
+    if any(c.platform == chat.platform for c in staying):
+        return  # we cannot tell who is in which of two chats on one platform: they stay, and join anew
+    for member in list(await session.scalars(select(Member).where(Member.network_id == old.id))):
+        ids = await directory.identities_of(session, member)
+        here = [(p, u) for p, u in ids if p == chat.platform]
+        if not here:
+            continue
+        if len(here) == len(ids):
+            member.network_id = new.id
+            await session.execute(update(MemberIdentity).where(MemberIdentity.member_id == member.id)
+                                  .values(network_id=new.id))
+            continue
+        for platform, user_id in here:
+            await directory.drop_identity(session, member, platform, user_id)
+            session.add(Member(network_id=new.id, platform=platform, user_id=user_id, name=member.name,
+                               role=member.role, perspective=member.perspective, joined_at=now))
+    await session.flush()
+
+
+# ---------------------------------------------------------------------------- /ikben
+async def cmd_iam(ctx: Ctx, args: str) -> None:
+    """``/ikben``: a code, privately, to link another account; ``/ikben <code>`` (from that other
+    account, in a private chat): both accounts are one person from now on."""
+    ctx.require()
+    code = args.strip()
+    if ctx.source is None or ctx.person is None:
+        raise UserError("errors.unknown_member_self")
+    if not code:
+        made = await new_code(ctx, "identity")
+        ctx.private(ctx.member, "link", ctx.t("link.code_identity", code=made))
+        if not ctx.source.private:
+            ctx.reply("status", ctx.t("link.code_sent"))
+        return
+    row = await spend_code(ctx, code, "identity", "ikben")
+    keep = await ctx.session.get(Member, row.member_id)
+    network = await ctx.session.get(Network, row.network_id)
+    if keep is None or network is None or not keep.active:
+        raise UserError("link.code_unknown", again=shown(ctx, "ikben"))
+    me = await directory.find_by_platform_id(ctx.session, network.id, ctx.source.platform, ctx.person.user_id)
+    if me is None:
+        raise UserError("link.identity_unknown_here", network=network.name)
+    if me.id == keep.id:
+        raise UserError("link.identity_same")
+    await merge_members(ctx.session, keep, me, ctx.now)
+    ctx.network, ctx.member = network, keep
+    ctx.chats = await directory.chats_of(ctx.session, network.id)
+    ctx.reply("status", ctx.t("link.identity_linked", name=keep.name.split(" ")[0],
+                              platform=platform_name(ctx, keep.platform)))
+
+
+FEATURE = Feature("link", commands=(
+    Command("koppel", cmd_link, ("link",)),
+    Command("ikben", cmd_iam, ("iam",)),
+))

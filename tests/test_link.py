@@ -1,0 +1,362 @@
+"""One network, several chats (issue 21): linking chats with a one-time code, everything said in
+every chat, answers and members counted together, one person with two linked accounts counted,
+reminded and erased once, rounds in their own chat, and the simulator's ``chats:`` scenarios.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import select
+
+from adapters.console import simulate
+from adapters.console.harness import Harness
+from bot.features.link import code_hash
+from bot.markup import plain
+from bot.models import Answer, Chat, LinkCode, Member, MemberIdentity, Network, OutboxMessage
+from tests.conftest import NETWORK, local
+from tests.test_rhythm import rows
+
+ROOT = Path(__file__).resolve().parents[1]
+CODE = re.compile(r"\b([A-Z2-9]{4}-[A-Z2-9]{4})\b")
+TEAMS_PEOPLE = [
+    {"id": "anna", "name": "Anna de Vries", "role": "trekker", "perspective": "beleid"},
+    {"id": "bram", "name": "Bram Peters", "role": "procesbegeleider", "perspective": "onderzoek"},
+    {"id": "cem", "name": "Cem Yilmaz", "perspective": "professional"},
+]
+
+
+async def two_networks(sqlite_url: str) -> Harness:
+    """A network in a Teams-labelled chat, and a Telegram-labelled group the bot has just met:
+    Anna (as ``anna-tg``) added the bot there, so it is a fresh network with her as trekker."""
+    h = await Harness.open(sqlite_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(m, chats=["teams"]) for m in TEAMS_PEOPLE],
+                  chats=[{"id": "teams", "platform": "teams", "title": "Armoede (professionals)"}])
+    h.add_chat("buurt", "telegram", "Buurtgroep")
+    for uid, name in (("anna-tg", "Anna de Vries"), ("dewi", "Dewi Santoso"), ("eva", "Eva Bakker")):
+        h.names[uid] = name
+        h.member_chats[uid] = ["buurt"]
+    await h.say("anna-tg", "/help")  # the bot meets the group: a network of its own, Anna its trekker
+    await h.say("dewi", "hallo allemaal")
+    await h.say("eva", "hoi")
+    return h
+
+
+def since(h: Harness, before: int) -> list:
+    return h.recorder.sent[before:]
+
+
+async def ask_code(h: Harness, who: str, command: str = "/koppel", chat: str | None = None) -> str:
+    before = len(h.recorder.sent)
+    await h.say(who, command, chat=chat)
+    (code,) = [m[1] for s in since(h, before) if s.to == f"dm:{who}" for m in [CODE.search(plain(s.text))] if m]
+    return code
+
+
+async def link_buurt(h: Harness) -> None:
+    code = await ask_code(h, "anna")
+    await h.say("anna-tg", f"/koppel {code}", chat="buurt")
+
+
+async def networks(h: Harness) -> list[Network]:
+    return await rows(h, Network, order=Network.id)
+
+
+# ---------------------------------------------------------------------------- linking chats
+async def test_a_trekker_links_a_chat_on_another_platform_with_a_one_time_code(sqlite_url: str) -> None:
+    h = await two_networks(sqlite_url)
+    assert len(await networks(h)) == 2
+    before = len(h.recorder.sent)
+    code = await ask_code(h, "anna")
+    new = since(h, before)
+    # the code goes privately to the trekker, never into the group; the group hears it was sent
+    assert {(s.to, s.kind) for s in new} == {("dm:anna", "link"), ("group", "status")}
+    assert code not in "".join(s.text for s in new if s.to == "group")
+    (stored,) = await rows(h, LinkCode)
+    assert stored.code_hash == code_hash(code) and code.replace("-", "") not in stored.code_hash
+    assert stored.expires_at == h.clock.now() + timedelta(hours=24)
+
+    before = len(h.recorder.sent)
+    await h.say("anna-tg", f"/koppel {code.lower()}", chat="buurt")  # typed in lower case: still the code
+    linked = [s for s in since(h, before) if s.kind == "link"]
+    assert sorted(s.chat for s in linked) == ["buurt", "teams"]
+    assert "Buurtgroep (Telegram)" in plain(linked[0].text)
+    (network,) = await networks(h)  # the buurt's fresh network is gone, its chat and people moved
+    assert network.name == NETWORK["name"]
+    assert [(c.platform, c.title) for c in await rows(h, Chat, order=Chat.id)] == [
+        ("teams", "Armoede (professionals)"), ("telegram", "Buurtgroep")]
+    people = {m.user_id: m for m in await rows(h, Member)}
+    assert set(people) == {"anna", "bram", "cem", "anna-tg", "dewi", "eva"}
+    assert {m.network_id for m in people.values()} == {network.id}
+    assert people["anna-tg"].role == "trekker"  # she stays trekker of what was her chat
+
+    # /koppel now lists both chats; the next weekly question goes to both
+    before = len(h.recorder.sent)
+    await h.say("dewi", "/koppel", chat="buurt")
+    (listing,) = since(h, before)
+    assert "1. Armoede (professionals) (Teams)" in plain(listing.text) and "2. Buurtgroep (Telegram)" in \
+        plain(listing.text) and listing.chat == "buurt" and listing.visible_to == "dewi"
+    await h.advance(local(2026, 1, 6, 10, 1))
+    assert sorted(s.chat for s in h.recorder.sent if s.kind == "nudge") == ["buurt", "teams"]
+    await h.close()
+
+
+async def test_a_code_expires_after_a_day_and_works_once(sqlite_url: str) -> None:
+    h = await two_networks(sqlite_url)
+    old = await ask_code(h, "anna")
+    h.clock.set(h.clock.now() + timedelta(hours=24, minutes=1))
+    before = len(h.recorder.sent)
+    await h.say("anna-tg", f"/koppel {old}", chat="buurt")
+    (refusal,) = since(h, before)
+    assert refusal.kind == "error" and "verlopen" in plain(refusal.text) and "/koppel" in plain(refusal.text)
+    assert len(await networks(h)) == 2
+
+    code = await ask_code(h, "anna")
+    await h.say("anna-tg", f"/koppel {code}", chat="buurt")
+    assert len(await networks(h)) == 1
+    h.add_chat("school", "telegram", "Hogeschool")
+    h.names["tom"] = "Tom Visser"
+    h.member_chats["tom"] = ["school"]
+    before = len(h.recorder.sent)
+    await h.say("tom", f"/koppel {code}", chat="school")  # Tom is trekker of his own new chat
+    refusals = [s for s in since(h, before) if s.kind == "error"]
+    assert len(refusals) == 1 and "al gebruikt" in plain(refusals[0].text)
+    await h.say("tom", "/koppel NOPE-NOPE", chat="school")
+    assert "ken ik niet" in plain(h.recorder.sent[-1].text)
+    assert len(await networks(h)) == 2 and len(await rows(h, Chat)) == 3
+    await h.close()
+
+
+async def test_only_a_trekker_asks_for_a_code_and_links(sqlite_url: str) -> None:
+    h = await two_networks(sqlite_url)
+    before = len(h.recorder.sent)
+    await h.say("cem", "/koppel")  # a participant sees the chats, gets no code
+    assert [s.to for s in since(h, before)] == ["group"] and not CODE.search(plain(h.recorder.sent[-1].text))
+    code = await ask_code(h, "anna")
+    before = len(h.recorder.sent)
+    await h.say("dewi", f"/koppel {code}", chat="buurt")  # dewi is no trekker of the buurt
+    (refusal,) = since(h, before)
+    assert refusal.kind == "error" and "trekker" in plain(refusal.text)
+    await h.say("cem", "/koppel los 1")
+    assert h.recorder.sent[-1].kind == "error" and "trekker" in plain(h.recorder.sent[-1].text)
+    # the refused attempt did not spend the code
+    await h.say("anna-tg", f"/koppel {code}", chat="buurt")
+    assert len(await networks(h)) == 1
+    await h.close()
+
+
+async def test_a_chat_with_its_own_history_is_only_linked_when_the_trekker_says_so(sqlite_url: str) -> None:
+    h = await two_networks(sqlite_url)
+    await h.say("anna-tg", "/vier De ruilkast staat!", chat="buurt")
+    code = await ask_code(h, "anna")
+    before = len(h.recorder.sent)
+    await h.say("anna-tg", f"/koppel {code}", chat="buurt")
+    (refusal,) = since(h, before)
+    assert "vieringen" in plain(refusal.text) and f"/koppel {code} vervang" in plain(refusal.text)
+    assert len(await networks(h)) == 2
+    await h.say("anna-tg", f"/koppel {code} vervang", chat="buurt")
+    assert len(await networks(h)) == 1 and {m.user_id for m in await rows(h, Member)} >= {"dewi", "eva"}
+    await h.close()
+
+
+async def test_unlinking_gives_the_chat_its_people_and_a_network_of_its_own(sqlite_url: str) -> None:
+    h = await two_networks(sqlite_url)
+    await link_buurt(h)
+    before = len(h.recorder.sent)
+    await h.say("anna", "/koppel los 2")
+    said = {s.chat: plain(s.text) for s in since(h, before) if s.kind == "link"}
+    assert "Buurtgroep (Telegram) hoort niet meer bij dit netwerk" in said["teams"]
+    assert "eigen netwerk" in said["buurt"]
+    first, second = await networks(h)
+    assert second.name == "Buurtgroep"
+    where = {m.user_id: m.network_id for m in await rows(h, Member)}
+    assert where == {"anna": first.id, "bram": first.id, "cem": first.id,
+                     "anna-tg": second.id, "dewi": second.id, "eva": second.id}
+    await h.say("anna", "/koppel los 1")
+    assert h.recorder.sent[-1].kind == "error" and "enige chat" in plain(h.recorder.sent[-1].text)
+    await h.advance(local(2026, 1, 6, 10, 1))  # each network asks its own question again
+    nudges = [s for s in h.recorder.sent if s.kind == "nudge"]
+    assert sorted(s.chat for s in nudges) == ["buurt", "teams"]
+    await h.close()
+
+
+# ---------------------------------------------------------------------------- one person, two accounts
+async def test_a_person_links_two_accounts_and_is_counted_reminded_and_erased_once(sqlite_url: str) -> None:
+    h = await two_networks(sqlite_url)
+    await link_buurt(h)
+    await h.say("anna-tg", "hoi", chat="buurt")
+    h.names["dewi-teams"] = "Dewi Santoso"  # Dewi (a student) is in the Teams channel as a guest too
+    h.member_chats["dewi-teams"] = ["teams"]
+    await h.say("dewi-teams", "hallo")
+    before = len(h.recorder.sent)
+    await h.say("anna", "/status")
+    assert "7 leden" in plain(since(h, before)[0].text)
+
+    code = await ask_code(h, "dewi-teams", "/ikben")
+    before = len(h.recorder.sent)
+    await h.say("dewi", f"/ikben {code}", chat="buurt", private=True)
+    (done,) = since(h, before)
+    assert done.to == "dm:dewi" and "gekoppeld" in plain(done.text)
+    dewi = [m for m in await rows(h, Member) if m.name == "Dewi Santoso"]
+    assert len(dewi) == 1
+    assert [(i.platform, i.user_id) for i in await rows(h, MemberIdentity)] == [("telegram", "dewi")]
+    await h.say("dewi", f"/ikben {code}", chat="buurt", private=True)
+    assert "al gebruikt" in plain(h.recorder.sent[-1].text)
+
+    # anna and anna-tg linked too: the network is 5 people in 2 chats
+    code = await ask_code(h, "anna", "/ikben")
+    await h.say("anna-tg", f"/ikben {code}", chat="buurt", private=True)
+    before = len(h.recorder.sent)
+    await h.say("anna", "/status")
+    assert "5 leden" in plain(since(h, before)[0].text)
+
+    await h.advance(local(2026, 1, 6, 10, 1))
+    await h.say("dewi", "Op school zien we het als eerste.", chat="buurt", reply_to="nudge")
+    await h.say("cem", "In de wijk ook, als het al laat is.", reply_to="nudge")
+    await h.advance(local(2026, 1, 8, 12, 0))
+    reminders = Counter(s.to for s in h.recorder.sent if s.kind == "reminder")
+    assert reminders == {"dm:anna": 1, "dm:bram": 1, "dm:eva": 1}  # Dewi answered on one account: none
+    await h.advance(local(2026, 1, 13, 12, 0))
+    # the harvest (it may ride along with the next question): both chats, both answers counted
+    harvests = [s for s in h.recorder.sent if s.to == "group" and "Oogst" in plain(s.text)]
+    assert sorted(s.chat for s in harvests) == ["buurt", "teams"]
+    assert all("2 antwoorden" in plain(s.text) for s in harvests)
+
+    # /mijngegevens from either account covers both; /vergeetmij erases both identities
+    before = len(h.recorder.sent)
+    await h.say("dewi", "/mijngegevens", chat="buurt", private=True)
+    (export,) = since(h, before)
+    data = json.loads(h.recorder.sent[-1].files[0][2])
+    assert export.to == "dm:dewi" and data["profile"]["linked_accounts"] == [
+        {"platform": "telegram", "platform_user_id": "dewi"}] and len(data["answers"]) == 1
+    await h.say("dewi-teams", "/vergeetmij ja")
+    assert [m for m in await rows(h, Member) if m.name == "Dewi Santoso"] == []
+    assert [(i.platform, i.user_id) for i in await rows(h, MemberIdentity)] == [("telegram", "anna-tg")]
+    assert h.recorder.sent[-1].to == "dm:dewi-teams" and "verwijderd" in plain(h.recorder.sent[-1].text)
+    assert [r for r in await rows(h, OutboxMessage) if r.user_id in ("dewi", "dewi-teams")] == []
+    (answer,) = [a for a in await rows(h, Answer) if a.member_id is None]
+    assert answer.text == ""
+    await h.close()
+
+
+async def test_an_identity_code_is_only_for_another_account_in_the_same_network(sqlite_url: str) -> None:
+    h = await two_networks(sqlite_url)
+    code = await ask_code(h, "anna", "/ikben")
+    await h.say("anna", f"/ikben {code}", private=True)
+    assert "dit account zelf" in plain(h.recorder.sent[-1].text)
+    await h.say("dewi", f"/ikben {code}", chat="buurt", private=True)  # buurt is not linked: another network
+    assert "nog niet uit een chat" in plain(h.recorder.sent[-1].text)
+    assert await rows(h, MemberIdentity) == []
+    await h.close()
+
+
+async def test_a_linked_person_who_leaves_one_chat_stays_in_the_network(sqlite_url: str) -> None:
+    h = await two_networks(sqlite_url)
+    await link_buurt(h)
+    code = await ask_code(h, "anna", "/ikben")
+    await h.say("anna-tg", f"/ikben {code}", chat="buurt", private=True)
+    await h.leave("anna-tg", chat="buurt")
+    (anna,) = [m for m in await rows(h, Member) if m.name == "Anna de Vries"]
+    assert anna.active and (anna.platform, anna.user_id) == ("teams", "anna")
+    assert await rows(h, MemberIdentity) == []
+    await h.leave("anna")
+    (anna,) = [m for m in await rows(h, Member) if m.name == "Anna de Vries"]
+    assert not anna.active
+    await h.close()
+
+
+# ---------------------------------------------------------------------------- the simulator
+def run_scenario(path: Path) -> list[dict]:
+    out = io.StringIO()
+    import asyncio
+
+    asyncio.run(simulate.run(simulate.load(path.read_text(encoding="utf-8")), database_url=None, out=out))
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_a_month_with_a_teams_chat_and_a_telegram_chat_in_simulate() -> None:
+    lines = run_scenario(ROOT / "examples" / "twee-chats.yaml")
+    group = [x for x in lines if x["to"] == "group"]
+    assert {x["chat"] for x in group} == {"teams", "buurt"}
+    assert all("chat" not in x for x in lines if x["to"] != "group")
+    # one weekly question per chat, every week
+    nudges = Counter(x["at"][:10] for x in group if x["kind"] == "nudge")
+    assert list(nudges.values()) == [2] * 5 and len(nudges) == 5
+    assert Counter(x["chat"] for x in group if x["kind"] == "nudge") == {"teams": 5, "buurt": 5}
+    # answers from both chats in one harvest (riding with the next question), the same in both chats
+    first = [x for x in group if "Oogst" in x["text"]][:2]
+    assert {x["chat"] for x in first} == {"teams", "buurt"}
+    assert all("4 antwoorden" in x["text"] and "schulden" in x["text"] for x in first)
+    # /status counts both chats; Anna (in both) once
+    (status,) = [x for x in group if x["kind"] == "status" and "Groep:" in x["text"]]
+    assert "6 leden" in status["text"] and "Alle perspectieven zijn er" in status["text"]
+    # one reminder per person per question: never two to Anna
+    reminders = Counter((x["to"], x["at"][:10]) for x in lines if x["kind"] == "reminder")
+    assert set(reminders.values()) == {1}
+    assert ("dm:anna", "2026-01-08") not in reminders  # she answered in the buurt group
+    # the round runs in Teams; the buurt hears once that it is on, and where
+    assert {x["chat"] for x in group if x["kind"] == "actieleren"} == {"teams"}
+    (notice,) = [x for x in group if x["kind"] == "round_elsewhere"]
+    assert notice["chat"] == "buurt" and "Armoede Venlo (professionals) (Teams)" in notice["text"]
+    # each chat reads commands the way its platform types them
+    teams = " ".join(x["text"] for x in group if x["chat"] == "teams")
+    buurt = " ".join(x["text"] for x in group if x["chat"] == "buurt")
+    assert "@Bamboe vier" in teams and "/vier" not in teams and "/vier" in buurt and "@Bamboe" not in buurt
+
+
+def test_a_scenario_names_unknown_chats_clearly(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('network: {name: "X"}\nchats: [{id: a, platform: teams}]\n'
+                   'members: [{id: anna, chats: [b]}]\nstart: "2026-01-05T08:00"\nsteps: []\n', encoding="utf-8")
+    try:
+        run_scenario(bad)
+    except simulate.ScenarioError as exc:
+        assert "members[1] (anna)" in str(exc) and "unknown: b" in str(exc)
+    else:
+        raise AssertionError("an unknown chat must be refused")
+    bad.write_text('network: {name: "X"}\nchats: [{id: a, platform: teams}]\nmembers: [{id: anna}]\n'
+                   'start: "2026-01-05T08:00"\nsteps: [{at: "2026-01-05T09:00", from: anna, chat: zz, text: hoi}]\n',
+                   encoding="utf-8")
+    try:
+        run_scenario(bad)
+    except simulate.ScenarioError as exc:
+        assert "step 1" in str(exc) and "unknown chat 'zz'" in str(exc)
+    else:
+        raise AssertionError("an unknown chat must be refused")
+
+
+async def test_codes_are_never_stored_in_clear(sqlite_url: str) -> None:
+    h = await two_networks(sqlite_url)
+    code = await ask_code(h, "anna")
+    async with h.db.transaction() as s:
+        stored = list(await s.scalars(select(LinkCode.code_hash)))
+    assert stored and all(code.replace("-", "") not in v and code not in v for v in stored)
+    await h.close()
+
+
+async def test_rounds_in_two_chats_of_one_network_keep_their_own_timebox(sqlite_url: str) -> None:
+    h = await Harness.open(sqlite_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [
+        {"id": "anna", "name": "Anna de Vries", "role": "trekker", "chats": ["teams", "buurt"]},
+        {"id": "bram", "name": "Bram Peters", "role": "procesbegeleider", "chats": ["teams"]},
+        {"id": "cem", "name": "Cem Yilmaz", "chats": ["teams"]},
+        {"id": "dewi", "name": "Dewi Santoso", "chats": ["buurt"]},
+    ], chats=[{"id": "teams", "platform": "teams", "title": "Professionals"},
+              {"id": "buurt", "platform": "telegram", "title": "Buurt"}])
+    await h.say("bram", "/actieleren Cem 10m")
+    await h.say("anna", "/actieleren Dewi 10m", chat="buurt")
+    notices = [(s.chat, plain(s.text)) for s in h.recorder.sent if s.kind == "round_elsewhere"]
+    assert [c for c, _ in notices] == ["buurt", "teams"]
+    assert "in Professionals (Teams)" in notices[0][1] and "in Buurt (Telegram)" in notices[1][1]
+    await h.say("bram", "/stop")
+    await h.advance(local(2026, 1, 5, 8, 11))
+    steps = [(s.chat, s.meta.get("step")) for s in h.recorder.sent if s.kind == "actieleren" and
+             "Stap 2" in plain(s.text)]
+    assert steps == [("buurt", 2)]  # the buurt's round moved on by its timebox; the stopped one did not
+    assert {s.chat for s in h.recorder.sent if s.kind == "actieleren"} == {"teams", "buurt"}
+    await h.close()

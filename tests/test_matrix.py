@@ -1,0 +1,274 @@
+"""The Matrix adapter against a real Synapse (tests/matrix_server.py): the bot under test runs
+``bamboe run``'s stack with MATRIX_* settings; members are other accounts on the same homeserver
+calling the client-server API as Element does. Every test makes its own bot account and rooms."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from adapters.matrix import render
+from bamboe.runtime import App, running
+from bamboe.settings import Settings
+from bot.clock import VirtualClock
+from bot.core import store_outgoing
+from bot.events import Address, Outgoing
+from bot.models import Answer, MatrixAccount, MatrixRoom, Member, Network, OutboxMessage
+from tests.conftest import free_port, local
+from tests.matrix_server import Synapse, User, until
+
+pytestmark = pytest.mark.synapse
+
+
+@asynccontextmanager
+async def bot_running(server: Synapse, database_url: str, bot: User, **extra: Any) -> AsyncIterator[App]:
+    settings = Settings(_env_file=None, database_url=database_url, matrix_homeserver_url=server.url,
+                        matrix_user_id=bot.user_id, matrix_access_token=bot.token, bamboe_http_host="127.0.0.1",
+                        bamboe_http_port=free_port(), **extra)
+    clock = VirtualClock(local(2026, 1, 5, 10, 0))  # Monday 10:00: outside quiet hours
+    async with running(settings, clock=clock) as app:
+        adapter = app.adapters[0]
+        adapter.sync_timeout_ms = 1000
+        await until(lambda: _ready(app), 30, "the Matrix adapter to be ready")
+        yield app
+
+
+async def _ready(app: App) -> bool:
+    return app.adapters[0].ready()
+
+
+async def from_bot(member: User, room: str, bot: User, count: int = 1, what: str = "a message from the bot",
+                   msgtype: str | None = None) -> list[dict[str, Any]]:
+    """Wait until the bot has sent at least ``count`` messages in ``room``; return them all."""
+    async def found() -> list[dict[str, Any]] | None:
+        events = [e for e in await member.events(room, "m.room.message") if e["sender"] == bot.user_id
+                  and (msgtype is None or e["content"].get("msgtype") == msgtype)]
+        return events if len(events) >= count else None
+
+    return await until(found, 30, what)
+
+
+async def network_room(server: Synapse, app: App, bot: User, name: str = "Netwerk Armoede") -> tuple[User, str]:
+    """A trekker (Anna) makes a room and invites the bot; returns once the welcome is there."""
+    anna = await server.register(displayname="Anna de Vries")
+    room = await anna.create_room(name, [bot.user_id])
+    await from_bot(anna, room, bot, what="the welcome")
+    return anna, room
+
+
+async def test_invite_makes_a_network_with_the_inviter_as_trekker_and_commands_use_the_bang(
+        synapse_server: Synapse, sqlite_url: str) -> None:
+    bot = await synapse_server.register(displayname="Bamboe")
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna, room = await network_room(synapse_server, app, bot)
+        welcome = (await from_bot(anna, room, bot))[0]["content"]
+        assert welcome["format"] == "org.matrix.custom.html" and "<strong>Bamboe</strong>" in welcome["formatted_body"]
+        assert welcome["m.mentions"] == {} and "*" not in welcome["body"]
+        assert "!help" in welcome["body"] and "/help" not in welcome["body"]  # commands as typed in Element
+        async with app.db.sessions() as s:
+            network = await s.scalar(select(Network))
+            trekker = await s.scalar(select(Member).where(Member.network_id == network.id))
+        assert network.name == "Netwerk Armoede"
+        assert (trekker.user_id, trekker.name, trekker.role) == (anna.user_id, "Anna de Vries", "trekker")
+
+        await anna.say(room, "!status")
+        answers = await from_bot(anna, room, bot, 2, "the answer to !status")
+        assert "Netwerk Armoede" in answers[-1]["content"]["body"]
+        async with app.db.sessions() as s:  # the sent message is recorded with its event id
+            ids = set(await s.scalars(select(OutboxMessage.platform_message_id)))
+        assert {e["event_id"] for e in answers} <= ids
+
+
+async def test_the_weekly_question_is_answered_by_a_reply_and_in_its_thread(
+        synapse_server: Synapse, sqlite_url: str) -> None:
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna, room = await network_room(synapse_server, app, bot)
+        cem = await synapse_server.register(displayname="Cem Yilmaz")
+        await anna.invite(room, cem.user_id)
+        await cem.join(room)
+        clock = app.clock
+        clock.advance(timedelta(days=1, minutes=5))  # Tuesday 10:05: the weekly question is due
+        app.wake.set()
+        nudge = await until(lambda: _sent_of_kind(app, "nudge"), 30, "the weekly question")
+        await anna.say(room, "Ik leerde dat luisteren helpt.", thread=nudge)
+        await cem.say(room, "> <@bot> vraag\n\nBij ons werkte een vast spreekuur.", reply_to=nudge)
+        await until(lambda: _answers(app, 2), 30, "two answers stored")
+        async with app.db.sessions() as s:
+            texts = sorted(await s.scalars(select(Answer.text)))
+        assert texts == ["Bij ons werkte een vast spreekuur.", "Ik leerde dat luisteren helpt."]
+
+
+async def _sent_of_kind(app: App, kind: str) -> str | None:
+    async with app.db.sessions() as s:
+        return await s.scalar(select(OutboxMessage.platform_message_id).where(
+            OutboxMessage.kind == kind, OutboxMessage.state == "sent"))
+
+
+async def _answers(app: App, count: int) -> bool:
+    async with app.db.sessions() as s:
+        return (await s.scalar(select(func.count()).select_from(Answer))) >= count
+
+
+async def test_a_newcomer_is_briefed_in_a_direct_room_the_bot_opens_once_and_reuses(
+        synapse_server: Synapse, sqlite_url: str) -> None:
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna, room = await network_room(synapse_server, app, bot)
+        dewi = await synapse_server.register(displayname="Dewi Santoso")
+        await anna.invite(room, dewi.user_id)
+        await dewi.join(room)
+        invites = await until(dewi.invites, 30, "the bot's invite to a direct room")
+        (direct, state), = invites.items()
+        mine = next(e for e in state if e["type"] == "m.room.member" and e["state_key"] == dewi.user_id)
+        assert mine["sender"] == bot.user_id and mine["content"].get("is_direct") is True
+        await dewi.join(direct)
+        briefing = await from_bot(dewi, direct, bot, what="the newcomer briefing")
+        assert "Netwerk Armoede" in briefing[0]["content"]["body"]
+        m_direct = await bot.account_data("m.direct")
+        assert m_direct.get(dewi.user_id) == [direct]
+        async with app.db.sessions() as s:
+            assert await s.scalar(select(MatrixRoom.room_id).where(MatrixRoom.direct_with == dewi.user_id)) == direct
+        await dewi.say(direct, "!mijngegevens")  # answered privately, in the same room
+        await from_bot(dewi, direct, bot, 2, "the answer in the direct room")
+        assert await dewi.invites() == {}, await dewi.invites()
+
+
+async def test_choices_answered_by_a_reaction_or_by_the_text_command(
+        synapse_server: Synapse, sqlite_url: str) -> None:
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna, room = await network_room(synapse_server, app, bot)
+        await anna.say(room, "!mededeling Volgende week geen bijeenkomst.")
+        async def announcement() -> dict[str, Any] | None:
+            for event in await anna.events(room, "m.room.message"):
+                if render.CHOICES_KEY in event["content"]:
+                    return event
+            return None
+
+        event = await until(announcement, 30, "the announcement with a choice")
+        assert render.KEYCAPS[0] in event["content"]["body"]
+        reactions = await until(lambda: _reactions(anna, room, event["event_id"], bot), 30, "the bot's 1️⃣")
+        assert reactions == [render.KEYCAPS[0]]
+        bram = await synapse_server.register(displayname="Bram Peters")
+        await anna.invite(room, bram.user_id)
+        await bram.join(room)
+        await bram.react(room, event["event_id"], render.KEYCAPS[0])
+        await until(lambda: _reads(app, 1), 30, "the read recorded from the reaction")
+        cem = await synapse_server.register(displayname="Cem Yilmaz")
+        await anna.invite(room, cem.user_id)
+        await cem.join(room)
+        await cem.say(room, "!gelezen")
+        await until(lambda: _reads(app, 2), 30, "the read recorded from the text command")
+
+
+async def _reactions(member: User, room: str, event_id: str, bot: User) -> list[str]:
+    return [e["content"]["m.relates_to"]["key"] for e in await member.events(room, "m.reaction")
+            if e["sender"] == bot.user_id and e["content"]["m.relates_to"]["event_id"] == event_id]
+
+
+async def _reads(app: App, count: int) -> bool:
+    from bot.models import AnnouncementRead
+
+    async with app.db.sessions() as s:
+        return (await s.scalar(select(func.count()).select_from(AnnouncementRead))) >= count
+
+
+async def test_an_encrypted_room_is_told_once_in_both_languages_and_left(
+        synapse_server: Synapse, sqlite_url: str) -> None:
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna = await synapse_server.register()
+        room = await anna.create_room("Versleuteld", [bot.user_id], encrypted=True)
+        notice = (await from_bot(anna, room, bot, what="the encryption notice"))[0]["content"]
+        assert "versleuteld" in notice["body"] and "encrypted" in notice["body"]
+
+        async def left() -> bool:
+            return any(e["type"] == "m.room.member" and e["state_key"] == bot.user_id
+                       and e["content"]["membership"] == "leave" for e in await anna.events(room))
+
+        await until(left, 30, "the bot to leave")
+        assert len(await from_bot(anna, room, bot)) == 1
+        async with app.db.sessions() as s:
+            assert await s.scalar(select(func.count()).select_from(Network)) == 0
+
+
+async def test_echoed_text_never_pings_nor_formats(synapse_server: Synapse, sqlite_url: str) -> None:
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna, room = await network_room(synapse_server, app, bot)
+        await anna.say(room, '!vier @room <b>wij</b> *vet* <a href="https://matrix.to/#/@x:y">x</a>')
+
+        async def celebration() -> dict[str, Any] | None:
+            for event in await anna.events(room, "m.room.message"):
+                if event["sender"] == bot.user_id and "wij" in event["content"]["body"]:
+                    return event["content"]
+            return None
+
+        content = await until(celebration, 30, "the celebration")
+        assert content["m.mentions"] == {}
+        assert "@room" not in content["body"] and "@\u2060room" in content["body"]
+        assert "<b>" not in content["formatted_body"] and "&lt;b&gt;wij&lt;/b&gt;" in content["formatted_body"]
+        assert "<a " not in content["formatted_body"] and "*vet*" in content["body"]
+
+
+async def test_a_row_sent_twice_arrives_once(synapse_server: Synapse, sqlite_url: str) -> None:
+    """The second attempt of a row in doubt uses the same transaction ids: Synapse answers with
+    the first event, nothing is posted again (also for a text of several parts)."""
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna, room = await network_room(synapse_server, app, bot)
+        adapter = app.adapters[0]
+        long_text = "\n".join(f"Regel {n}: " + "woord " * 30 for n in range(120))  # > 8000 characters
+        async with app.db.transaction() as s:
+            (stored,) = await store_outgoing(s, None, [Outgoing(Address("matrix", room), "digest", long_text)],
+                                             app.clock.now())
+        first = await adapter.send(stored)
+        again = await adapter.send(stored)
+        assert first == again
+        parts = [e for e in await anna.events(room, "m.room.message") if e["content"]["body"].startswith("Regel")]
+        assert len(parts) == len(render.render_parts(long_text)) >= 2
+        assert all(len(p["content"]["body"]) <= render.PART_LIMIT for p in parts)
+        assert "".join(p["content"]["body"] for p in parts).count("Regel") == 120
+
+
+async def test_login_with_a_password_once_and_the_device_is_kept(synapse_server: Synapse, sqlite_url: str) -> None:
+    bot = await synapse_server.register()
+    from bot.secrets import new_key
+
+    settings = dict(matrix_password=bot.password, bamboe_secret_key=new_key())
+    for _ in range(2):
+        app_settings = Settings(_env_file=None, database_url=sqlite_url, matrix_homeserver_url=synapse_server.url,
+                                matrix_user_id=bot.user_id, bamboe_http_host="127.0.0.1",
+                                bamboe_http_port=free_port(), **settings)
+        async with running(app_settings, clock=VirtualClock(local(2026, 1, 5, 8, 0))) as app:
+            await until(lambda a=app: _ready(a), 30, "ready")
+            async with app.db.sessions() as s:
+                account = await s.get(MatrixAccount, bot.user_id)
+            device = app.adapters[0].client.device_id
+        assert account.device_id == device and account.access_token.startswith("fernet:")
+        assert "syt_" not in account.access_token
+        if _ == 0:
+            first_device = device
+    assert device == first_device
+
+
+async def test_an_invite_from_a_server_not_allowed_is_declined(synapse_server: Synapse, sqlite_url: str) -> None:
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot, matrix_allowed_servers="gemeente.example") as app:
+        anna = await synapse_server.register()
+        room = await anna.create_room("Van elders", [bot.user_id])
+
+        async def declined() -> bool:
+            state = await anna.call("GET", f"/_matrix/client/v3/rooms/{room}/state/m.room.member/{bot.user_id}",
+                                    ok=False)
+            return state.get("membership") == "leave"
+
+        await until(declined, 30, "the invite declined")
+        async with app.db.sessions() as s:
+            assert await s.scalar(select(func.count()).select_from(Network)) == 0
