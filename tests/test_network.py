@@ -37,7 +37,7 @@ async def test_help_lists_commands_for_the_asker_only(harness):
         assert command in sent.text
     assert "niet voor jouw rol" in sent.text  # /rol is marked for a deelnemer
     await harness.say("cem", "/help bijeenkomst")
-    assert "/bijeenkomst <datum>" in last(harness).text
+    assert "/bijeenkomst 2026-01-19 14:00-16:00" in last(harness).text
 
 
 async def test_english_alias_and_botname_suffix(harness):
@@ -64,7 +64,7 @@ async def test_role_errors_say_how(harness):
     await harness.say("anna", "/rol Zoltan deelnemer")
     assert last(harness).kind == "error" and "Zoltan" in last(harness).text
     await harness.say("anna", "/rol")
-    assert last(harness).kind == "error" and "/rol <naam> <rol>" in last(harness).text
+    assert last(harness).kind == "error" and "/rol Bram procesbegeleider" in last(harness).text
 
 
 async def test_last_trekker_cannot_step_down(harness):
@@ -111,7 +111,7 @@ async def test_plan_list_and_cancel_sessions(harness):
     ]
     assert "ma 19 jan 2026 14:00-16:00, Buurthuis De Linde" in texts(harness, "session")[0]
     await harness.say("cem", "/bijeenkomst")
-    assert "#1" in last(harness).text and "#2" in last(harness).text
+    assert "1. " in last(harness).text and "2. " in last(harness).text
     await harness.say("anna", f"/bijeenkomst annuleer {rows[0].id}")
     assert "gaat niet door" in last(harness).text
     assert [m.cancelled for m in await meetings(harness)] == [True, False]

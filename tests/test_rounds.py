@@ -179,7 +179,7 @@ async def test_followup_button_and_reading_rounds_back(harness):
     await harness.press("cem", "Gelukt, klaar", "action_followup")
     assert last(harness).to == "group" and "afgerond" in last(harness).text
     await harness.say("els", "/rondes")
-    assert "#1" in last(harness).text and "Een gezin met schulden" in last(harness).text
+    assert "1. " in last(harness).text and "Een gezin met schulden" in last(harness).text
     await harness.say("els", "/ronde 1")
     assert "bel de school" in last(harness).text and "klaar" in last(harness).text
     await harness.say("els", "/ronde 99")

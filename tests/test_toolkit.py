@@ -171,7 +171,7 @@ async def test_decisions_by_trekker_or_penvoerder_with_who_and_why(harness: Harn
     (post,) = await command(harness, "cem", "/besluit de werkgroep start in maart")
     assert post.kind == "decision" and "De reden staat er nog niet bij." in texts(harness)[-1]
     (first, second) = await rows(harness, LogEntry, order=LogEntry.nr)
-    assert (first.reason, second.reason, second.status) == ("ouders daarom vroegen", "", "decided")
+    assert (first.reason, second.reason, second.status) == ("omdat ouders daarom vroegen", "", "decided")
 
 
 async def test_ideas_are_kept_also_when_not_chosen(harness: Harness) -> None:
@@ -186,8 +186,8 @@ async def test_ideas_are_kept_also_when_not_chosen(harness: Harness) -> None:
     await command(harness, "els", "/logboek")
     log = texts(harness)[-1]
     assert harness.recorder.sent[-1].visible_to == "els"
-    assert "een ouderpanel dat meekijkt [gekozen]" in log
-    assert "een spreekuur op school [niet gekozen] Waarom: het budget is dit jaar op" in log
+    assert "een ouderpanel dat meekijkt (gekozen)" in log
+    assert "een spreekuur op school (niet gekozen). Waarom? Het budget is dit jaar op" in log
     assert "besluit (Anna de Vries): het ouderpanel start in februari" in log
     states = [(e.kind, e.nr, e.status) for e in await rows(harness, LogEntry, order=LogEntry.id)]
     assert states == [("idea", 1, "chosen"), ("idea", 2, "not_chosen"), ("decision", 1, "decided")]
@@ -197,7 +197,7 @@ async def test_ideas_are_kept_also_when_not_chosen(harness: Harness) -> None:
 
 async def test_ambition_show_and_set(harness: Harness) -> None:
     await command(harness, "cem", "/ambitie")
-    assert "Onze gezamenlijke ambitie: Eén aanpak." in texts(harness)[-1]
+    assert "De gezamenlijke ambitie: Eén aanpak." in texts(harness)[-1]
     only_error_for(await command(harness, "cem", "/ambitie iets anders"), "cem")
     (post,) = await command(harness, "anna", "/ambitie Geen gezin valt tussen wal en schip.")
     assert post.to == "group" and (await network(harness)).ambition == "Geen gezin valt tussen wal en schip."

@@ -52,7 +52,7 @@ async def test_celebrate_rhythm_can_change_and_stop(harness: Harness) -> None:
     assert len(sent(harness, "celebrate_prompt")) == 2
     assert (await network(harness)).celebrate_weekday is None
     await command(harness, "anna", "/ritme")
-    assert "Het vieren-moment staat uit" in texts(harness)[-1]
+    assert "De vraag om te vieren staat uit" in texts(harness)[-1]
 
 
 async def test_vier_posts_in_the_group_and_keeps_a_log(harness: Harness) -> None:

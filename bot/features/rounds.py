@@ -404,7 +404,7 @@ async def cmd_rounds(ctx: Ctx, args: str) -> None:
             RoundEntry.round_id == rnd.id, RoundEntry.step == 1).order_by(RoundEntry.id).limit(1))
         lines.append(ctx.t("rounds.list_line", nr=rnd.nr, date=f"{local(ctx.network, rnd.started_at):%d-%m-%Y}",
                            bringer=await member_name(ctx, rnd.bringer_id),
-                           case=(first or ctx.t("rounds.nothing"))[:80],
+                           case=shorten(first, 80) if first else ctx.t("rounds.nothing"),
                            state=ctx.t(f"rounds.state.{rnd.state}")))
     lines.append(ctx.t("rounds.list_outro"))
     ctx.reply("status", Markup("\n".join(lines)))

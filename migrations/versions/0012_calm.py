@@ -17,8 +17,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("networks", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("power_questions", sa.Boolean(), nullable=False, server_default=sa.false()))
+    # a plain ADD COLUMN: a batch copy of the networks table would cascade-delete every row that
+    # refers to it on SQLite
+    op.add_column("networks", sa.Column("power_questions", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_table(
         "reflections",
         sa.Column("id", sa.Integer(), nullable=False),
