@@ -71,7 +71,7 @@ PRIVATE_KINDS = frozenset({"reminder", "goal_prompt", "newcomer_briefing", "newc
                            "digest", "action_followup"})
 #: private messages left out when the member already had one from the bot that week
 PRIVATE_OPTIONAL = frozenset({"reminder", "goal_prompt"})
-#: kinds shown in /ritme's list of what was merged, moved or held
+#: how many merged, moved, held or left-out posts /ritme lists
 RECENT = 5
 
 

@@ -101,7 +101,7 @@ async def test_answers_are_counted_not_quoted_unless_the_member_agrees(harness: 
 
 async def test_privacy_shows_and_the_trekker_sets_retention(harness: Harness) -> None:
     await command(harness, "cem", "/privacy")
-    assert "12 maanden" in texts(harness)[-1] and "niet geciteerd" in texts(harness)[-1]
+    assert "12 maanden" in texts(harness)[-1] and "citeer ze niet" in texts(harness)[-1]
     only_error_for(await command(harness, "cem", "/privacy bewaartermijn 6"), "cem")
     only_error_for(await command(harness, "anna", "/privacy bewaartermijn 0"), "anna")
     await command(harness, "anna", "/privacy bewaartermijn 6")

@@ -321,7 +321,7 @@ async def test_only_trekker_and_procesbegeleider_get_reports(harness: Harness) -
 async def test_a_bad_period_gets_a_clear_answer(harness: Harness) -> None:
     await harness.advance(local(2026, 3, 10, 12, 0))
     cases = {
-        "/rapport morgenochtend": 'De periode "morgenochtend" begrijp ik niet. Schrijf bijvoorbeeld: /rapport',
+        "/rapport morgenochtend": 'De periode "morgenochtend" begrijp ik niet. Schrijf bijvoorbeeld /rapport',
         "/rapport 2026-03-01 tot 2026-02-01": "De einddatum (1 feb 2026) ligt voor de begindatum (1 mrt 2026)",
         "/rapport 2027": "Die periode begint pas op 1 jan 2027",
         "/rapport 2025": "Toen was er nog geen netwerk: het begon op 5 jan 2026",
