@@ -16,6 +16,7 @@ from sqlalchemy import select, text
 
 from adapters.console.harness import Harness
 from bot import privacy as detect
+from bot.cleaning import clean_text
 from bot.core import split_command
 from bot.models import Answer, Celebration, LogEntry, MeetingInput, Member, OutboxMessage
 from tests.conftest import MEMBERS, NETWORK, local, texts
@@ -270,7 +271,7 @@ async def test_any_text_gets_no_crash_and_commands_get_an_answer(harness: Harnes
         await harness.say("anna", candidate)
         new = harness.recorder.sent[before:]
         assert not any(s.kind == "error" and "ging bij mij iets mis" in s.text for s in new), candidate
-        if split_command(candidate) is not None:  # every command gets an answer
+        if split_command(clean_text(candidate)) is not None:  # every command (as the core gets it) is answered
             assert new, candidate
 
 

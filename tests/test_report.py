@@ -89,13 +89,19 @@ def page_text(html: bytes) -> str:
 def pdf_text(data: bytes) -> str:
     """The text of a PDF made by fpdf2 (TrueType fonts as Identity-H with a ToUnicode map)."""
     objects = {}
-    for m in re.finditer(rb"(\d+) 0 obj\s*(.*?)endobj", data, re.S):
-        head, stream = m[2], None
-        if s := re.search(rb"stream\r?\n(.*?)\r?\nendstream", m[2], re.S):
-            head, stream = m[2][: s.start()], s[1]
+    at = 0
+    while m := re.compile(rb"(\d+) 0 obj\s*").search(data, at):
+        end = data.index(b"endobj", m.end())
+        head, stream = data[m.end():end], None
+        if (s := re.search(rb"stream\r?\n", head)) and (n := re.search(rb"/Length (\d+)", head[: s.start()])):
+            # the stream's bytes by its /Length: compressed data may itself hold "endobj"
+            start = m.end() + s.end()
+            stream, head = data[start:start + int(n[1])], head[: s.start()]
+            end = data.index(b"endobj", start + int(n[1]))
             if b"/FlateDecode" in head:
                 stream = zlib.decompress(stream)
         objects[int(m[1])] = (head, stream)
+        at = end + len(b"endobj")
 
     def cmap(stream: bytes) -> dict[int, str]:
         found = {}
@@ -214,12 +220,12 @@ async def test_rapport_sends_chart_page_and_pdf_privately_with_the_scenarios_fig
     f = files(report)
     assert f["png"].startswith(PNG) and f["pdf"].startswith(PDF) and f["html"].startswith(b"<!DOCTYPE html>")
     assert "5 jan 2026 t/m 30 jan 2026" in report.text and "wethouder" in report.text
-    assert "Vragen: 5 · antwoorden: 4" in report.text and "acties afgerond: 1" in report.text
+    assert "Weekvragen: 5 · antwoorden: 4" in report.text and "acties afgerond: 1" in report.text
 
     # five questions (four weekly, one after the session), four answers by three of six members
     expected = {
         "Bijeenkomsten gehouden": "1",
-        "Reflectievragen gesteld": "5",
+        "Weekvragen gesteld": "5",
         "Antwoorden": "4",
         "Leden die minstens één keer antwoordden": "3 van 6",
         "Gemiddeld meedoen per week (weken met een vraag)": "17%",  # (3/6 + 1/6 + 0 + 0) / 4
@@ -273,7 +279,7 @@ async def test_rapport_sends_chart_page_and_pdf_privately_with_the_scenarios_fig
     pdf = pdf_text(f["pdf"])
     for part in (
         "Rapport Lerend netwerk Test",
-        "Reflectievragen gesteld 5",
+        "Weekvragen gesteld 5",
         "Antwoorden 4",
         "Leden die minstens één keer antwoordden 3 van 6",
         "17%",
@@ -420,7 +426,7 @@ async def test_a_network_in_english_gets_an_english_report(harness: Harness) -> 
     assert report.files[0][0] == "bamboe-report-lerend-netwerk-test-2026-01-05-2026-01-07.png"
     words = page_text(f["html"])
     assert '<html lang="en">' in f["html"].decode() and "Participation per week" in words
-    assert "5 Jan 2026 to 7 Jan 2026" in words and "Reflection questions asked 1" in pdf_text(f["pdf"])
+    assert "5 Jan 2026 to 7 Jan 2026" in words and "Weekly questions asked 1" in pdf_text(f["pdf"])
     assert "There are no quotes in this report" in words  # cem did not consent
     assert "Report Lerend netwerk Test" in report.text and "Answers" in words
 
