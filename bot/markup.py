@@ -123,6 +123,20 @@ def _closes(text: str, start: int, marker: str) -> bool:
     return False
 
 
+def cut(text: str, size: int) -> list[str]:
+    """Cut plain ``text`` into pieces of at most ``size`` characters, preferring to cut after a
+    space (for adapters that split a long message into parts)."""
+    pieces = []
+    while len(text) > size:
+        at = text.rfind(" ", 0, size)
+        at = at + 1 if at > 0 else size
+        pieces.append(text[:at])
+        text = text[at:]
+    if text:
+        pieces.append(text)
+    return pieces
+
+
 def with_commands(text: str, render: Callable[[str], str]) -> Markup:
     """``text`` with each command reference replaced by ``render(reference)`` (as plain text; the
     rest of the markup is kept), e.g. ``⟦pauze⟧`` → ``/pauze`` for the console."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.events import Button
-from bot.markup import Span, plain, spans
+from bot.markup import Span, cut, plain, spans
 
 #: most characters of ``body`` per event; an event (both bodies, JSON, signatures) may hold 64 KiB
 PART_LIMIT = 8000
@@ -94,18 +94,6 @@ class Part:
         return content
 
 
-def _cut(text: str, size: int) -> list[str]:
-    """Cut ``text`` into pieces of at most ``size`` characters, preferring to cut after a space."""
-    pieces = []
-    while len(text) > size:
-        at = text.rfind(" ", 0, size)
-        at = at + 1 if at > 0 else size
-        pieces.append(text[:at])
-        text = text[at:]
-    if text:
-        pieces.append(text)
-    return pieces
-
 
 def _units(line: str, limit: int, byte_limit: int) -> list[tuple[str, str]]:
     """A line as (plain, html) units that each fit in one part."""
@@ -119,7 +107,7 @@ def _units(line: str, limit: int, byte_limit: int) -> list[tuple[str, str]]:
         if is_command(span):  # a command is short and never cut
             units.append((_span_plain(span), _span_html(span)))
             continue
-        for piece in _cut(span.text, room):
+        for piece in cut(span.text, room):
             same = Span(piece, span.bold, span.italic, span.code)
             units.append((_span_plain(same), _span_html(same)))
     return units

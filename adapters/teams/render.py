@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 
-from bot.markup import Span, spans
+from bot.markup import Span, cut, spans
 
 #: bytes of rendered text per message part (Teams' limit is about 28 KB for the whole activity)
 PART_BYTES = 24_000
@@ -63,18 +63,6 @@ def _size(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def _cut(text: str, room: int) -> list[str]:
-    """Cut plain ``text`` into pieces of at most ``room`` characters, preferring after a space."""
-    pieces = []
-    while len(text) > room:
-        at = text.rfind(" ", 0, room)
-        at = at + 1 if at > 0 else room
-        pieces.append(text[:at])
-        text = text[at:]
-    if text:
-        pieces.append(text)
-    return pieces
-
 
 def _line_units(line: str, limit: int, group: bool) -> list[str]:
     rendered = to_xml(line, group)
@@ -84,7 +72,7 @@ def _line_units(line: str, limit: int, group: bool) -> list[str]:
     for span in spans(line):
         # worst case per character: a 4-byte character, or a 5-byte reference such as "&amp;"
         room = max(1, (limit - _size(_wrap("", span, group))) // 6)
-        units.extend(_wrap(piece, span, group) for piece in _cut(span.text, room))
+        units.extend(_wrap(piece, span, group) for piece in cut(span.text, room))
     return units
 
 

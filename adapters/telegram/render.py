@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 
-from bot.markup import Span, spans
+from bot.markup import Span, cut, spans
 
 #: Telegram's limit for one text message
 TELEGRAM_LIMIT = 4096
@@ -34,18 +34,6 @@ def to_html(text: str) -> str:
     return "".join(_wrap(s.text, s) for s in spans(text))
 
 
-def _cut(text: str, size: int) -> list[str]:
-    """Cut ``text`` into pieces of at most ``size`` characters, preferring to cut after a space."""
-    pieces = []
-    while len(text) > size:
-        at = text.rfind(" ", 0, size)
-        at = at + 1 if at > 0 else size
-        pieces.append(text[:at])
-        text = text[at:]
-    if text:
-        pieces.append(text)
-    return pieces
-
 
 def _line_units(line: str, limit: int) -> list[str]:
     """A line's HTML, as one unit when it fits, else as self-contained pieces that each fit."""
@@ -56,7 +44,7 @@ def _line_units(line: str, limit: int) -> list[str]:
     for span in spans(line):
         # the worst case of escaping is 5 characters per character ("&amp;"), plus the tags
         room = max(1, (limit - len(_wrap("", span))) // 5)
-        units.extend(_wrap(piece, span) for piece in _cut(span.text, room))
+        units.extend(_wrap(piece, span) for piece in cut(span.text, room))
     return units
 
 
