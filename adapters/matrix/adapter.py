@@ -30,7 +30,6 @@ import json
 import logging
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import quote
@@ -51,6 +50,7 @@ from nio import (
     WhoamiResponse,
 )
 
+from adapters.common import Bounded, cancel
 from adapters.matrix import render, translate
 from adapters.matrix.store import MatrixStore
 from adapters.matrix.translate import PLATFORM
@@ -111,20 +111,6 @@ class MatrixConfigError(ValueError):
     """The Matrix settings cannot work (a missing user id, a token of another user, …)."""
 
 
-class _Bounded(OrderedDict):
-    """A small LRU mapping."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def put(self, key: Any, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
-
-
 def allowed_servers(settings: Settings, user_id: str) -> frozenset[str]:
     """The servers whose users may invite the bot: ``MATRIX_ALLOWED_SERVERS`` or the bot's own."""
     raw = settings.matrix_allowed_servers or translate.server_of(user_id)
@@ -180,9 +166,9 @@ class MatrixAdapter:
         self._syncer: asyncio.Task | None = None
         self._last_sync_ok = 0.0
         #: (room, user) → display name; room → name
-        self._names: _Bounded = _Bounded(NAME_MEMORY)
+        self._names: Bounded = Bounded(NAME_MEMORY)
         #: room → inviter, from invites this process saw (a homeserver without ``prev_sender``)
-        self._inviters: _Bounded = _Bounded(NAME_MEMORY)
+        self._inviters: Bounded = Bounded(NAME_MEMORY)
 
     # ------------------------------------------------------------------ lifecycle
     def routes(self) -> list[web.RouteDef]:
@@ -210,13 +196,8 @@ class MatrixAdapter:
         """Stop syncing and close the connections (the device and its token stay for the next start)."""
         self._stopped = True
         self._started.clear()
-        if self._syncer is not None:
-            self._syncer.cancel()
-            try:
-                await self._syncer
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._syncer = None
+        await cancel(self._syncer)
+        self._syncer = None
         await self.client.close()
         await self.db.close()
 

@@ -27,7 +27,6 @@ import logging
 import random
 import time
 import warnings
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +42,7 @@ from microsoft_agents.hosting.core.connector.client import ConnectorClient, User
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
+from adapters.common import Bounded
 from adapters.teams import translate
 from adapters.teams.auth import AuthError, InboundAuth, TokenClient
 from adapters.teams.render import MAX_TEXT, render_parts
@@ -113,20 +113,6 @@ class _Agent:
         await self.adapter.on_turn(context)
 
 
-class _Bounded(OrderedDict):
-    """A small LRU mapping."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def put(self, key: Any, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
-
-
 class TeamsAdapter:
     """One Teams bot (one Entra app registration in one tenant); its own sender."""
 
@@ -171,9 +157,9 @@ class TeamsAdapter:
         self._learned: str | None = None
         self._file_key = hmac.new(self._secret.encode(), b"bamboe-teams-files", hashlib.sha256).digest()
         #: outbox id → ids of the parts already sent (a retry goes on where it stopped)
-        self._partial = _Bounded(1000)
+        self._partial = Bounded(1000)
         #: conversation → consecutive 429s without Retry-After (for the back-off)
-        self._throttled = _Bounded(10_000)
+        self._throttled = Bounded(10_000)
 
     # ------------------------------------------------------------------ lifecycle
     def routes(self) -> list[web.RouteDef]:

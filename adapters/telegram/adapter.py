@@ -18,7 +18,6 @@ import logging
 import os
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -38,6 +37,7 @@ from telegram import (
 from telegram import error as tg_error
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from adapters.common import Bounded, cancel
 from adapters.telegram.render import TELEGRAM_LIMIT, render_parts
 from adapters.telegram.translate import PLATFORM, Me, button_press, from_update
 from bamboe.settings import Settings
@@ -120,20 +120,6 @@ def command_lists(table: Sequence[Command]) -> dict[str | None, list[BotCommand]
     return lists
 
 
-class _Bounded(OrderedDict):
-    """A small LRU mapping (the oldest entries go first)."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def put(self, key: Any, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
-
-
 class TelegramAdapter:
     """One Telegram bot, as ``bamboe run`` drives it; it is its own :class:`~bot.delivery.Sender`."""
 
@@ -192,12 +178,12 @@ class TelegramAdapter:
         self._webhook_set = False
         self._poller: asyncio.Task | None = None
         #: (chat, message id) → forum topic id, for messages seen or sent in a topic
-        self._topics: _Bounded = _Bounded(TOPIC_MEMORY)
+        self._topics: Bounded = Bounded(TOPIC_MEMORY)
         #: outbox id → message ids of the parts (text parts, then files) already sent: a retry
         #: after a part failed goes on where it stopped, so nothing is sent twice
-        self._partial: _Bounded = _Bounded(1000)
+        self._partial: Bounded = Bounded(1000)
         #: updates the core could not take (database unavailable): not confirmed, so they come again
-        self._retry: _Bounded = _Bounded(1000)
+        self._retry: Bounded = Bounded(1000)
 
     # ------------------------------------------------------------------ lifecycle
     def routes(self) -> list[web.RouteDef]:
@@ -235,13 +221,8 @@ class TelegramAdapter:
         """Stop polling and close the HTTP connections (a webhook stays set for other replicas)."""
         self._stopped = True
         self._started.clear()
-        if self._poller is not None:
-            self._poller.cancel()
-            try:
-                await self._poller
-            except (asyncio.CancelledError, Exception):
-                pass
-            self._poller = None
+        await cancel(self._poller)
+        self._poller = None
         if self.application.running:
             await self.application.stop()
         await self.application.shutdown()
