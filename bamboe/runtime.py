@@ -9,8 +9,8 @@ routes to the shared HTTP server (Slack's HTTP mode, Telegram's webhook).
 The HTTP server always serves ``/healthz`` (the process is alive), ``/readyz`` (the database
 answers and every adapter is connected; 503 otherwise and while shutting down) and ``/metrics``
 (Prometheus). On SIGTERM the process stops within :data:`SHUTDOWN_SECONDS`: the dispatch tick in
-progress may finish, then adapters stop, the jobs and messages this process claimed but did not
-finish go back to the queue for another replica, and the database is closed.
+progress may finish, then adapters stop, the messages this process claimed but did not send go
+back to the queue for another replica, and the database is closed.
 """
 
 from __future__ import annotations
@@ -259,17 +259,13 @@ class App:
         return server
 
     async def release_claims(self) -> None:
-        """Put the messages and jobs this process claimed but did not finish back in the queue,
-        so another replica (or the next start) takes them at once instead of after the lease."""
+        """Put the messages this process claimed but did not send back in the queue, so another
+        replica (or the next start) takes them at once instead of after the lease. (A job holds
+        nothing between transactions: one cut off by the stop rolled back and is due again.)"""
         messages = await self.delivery.release_claims()
-        jobs = await self.core.dispatcher.release_claims()
-        if messages or jobs:
-            log.info(
-                "released %s message(s) and %s job(s) this process had claimed",
-                messages or 0,
-                jobs or 0,
-                extra={"released_messages": messages or 0, "released_jobs": jobs or 0},
-            )
+        if messages:
+            log.info("released %s message(s) this process had claimed", messages,
+                     extra={"released_messages": messages})
 
 
 @asynccontextmanager

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import aliased
 
 from bot import metrics
@@ -215,40 +215,32 @@ class Delivery:
                 return await self._deliver(item)
 
         while True:
-            claimed = await self._claim(platform)
-            if not claimed:  # sending a row makes its conversation's next row claimable: go on until none
-                return sent
+            claimed, more = await self._claim(platform)
             sent += sum(await _all(deliver(item) for item in claimed))
+            if not more:  # sending a row makes its conversation's next row claimable: go on while there is one
+                return sent
 
-    async def _claim(self, platform: str) -> list[Claimed]:
+    async def _claim(self, platform: str) -> tuple[list[Claimed], bool]:
+        """Claim the sendable heads of this platform's conversations; also whether more rows wait
+        behind them (or beyond the batch). When nothing is sendable, remember when a lease runs out."""
         now = self.clock.now()
-        queued = _QUEUED
-        heads = (  # the oldest unsent row of each conversation: only those may go now
-            select(func.min(queued.id))
-            .where(queued.platform == platform, queued.state.in_(("pending", "sending")))
-            .group_by(queued.chat_key)
-        )
-        query = (
-            select(OutboxMessage)
-            .where(OutboxMessage.id.in_(heads))
-            .where(or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= now))
-            .order_by(OutboxMessage.id)
-            .limit(self.batch if self.confirms(platform) else min(self.batch, SERIAL_BATCH))
-        )
-        if self.db.is_postgres:
-            query = query.with_for_update(of=OutboxMessage, skip_locked=True)
+        limit = self.batch if self.confirms(platform) else min(self.batch, SERIAL_BATCH)
         lease_until = now + self.lease
         async with self.db.transaction() as session:
-            rows = list(await session.scalars(query))
-            if not rows:
-                return []
+            found = list(await session.execute(_CLAIM_LOCKED if self.db.is_postgres else _CLAIM,
+                                               {"platform": platform, "now": now, "limit": limit}))
+            if not found:
+                self._remember_due(await session.scalar(_LEASE_ENDS, {"platform": platform, "now": now}))
+                return [], False
+            rows = [row for row, _ in found]
             # read before the update below changes them: a row still sending is in doubt since its lease ran out
             doubt = {r.id: r.lease_until or now for r in rows if r.state == "sending"}
             await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows]))
                                   .values(state="sending", lease_until=lease_until,
                                           attempts=OutboxMessage.attempts + 1))
         self._claimed.update(r.id for r in rows)
-        return [Claimed(r, lease_until, doubt.get(r.id)) for r in rows]
+        more = len(rows) == limit or any(queued > 1 for _, queued in found)
+        return [Claimed(r, lease_until, doubt.get(r.id)) for r in rows], more
 
     async def _deliver(self, item: Claimed) -> int:
         """Send one claimed row (or put it back); 1 when it was sent."""
@@ -488,8 +480,9 @@ class Delivery:
                 await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
             del self._unrecorded[row_id]
 
-    def _remember_due(self, when: datetime) -> None:
-        self.next_due = when if self.next_due is None else min(self.next_due, when)
+    def _remember_due(self, when: datetime | None) -> None:
+        if when is not None:
+            self.next_due = when if self.next_due is None else min(self.next_due, when)
 
     async def release_claims(self) -> int:
         """On shutdown: record what was sent, and put back the rows claimed but not sent, so another
@@ -506,9 +499,28 @@ class Delivery:
         return len(ids)
 
 
-#: the outbox once more, for the "oldest unsent row of each conversation" subquery (made once: building
-#: an alias's columns costs milliseconds, more than the claim query itself)
-_QUEUED = aliased(OutboxMessage)
+def _claim_query() -> Any:
+    """The sendable heads of one platform's conversations (``:platform``, ``:now``, ``:limit``):
+    the oldest unsent row of each (only those may go now, so per-chat order holds), whose lease is
+    free, with the number of unsent rows in its conversation. Built once: building the statement
+    (the outbox aliased for the subquery) costs more than running it."""
+    queued = aliased(OutboxMessage)
+    heads = (select(func.min(queued.id).label("head"), func.count().label("queued"))
+             .where(queued.platform == bindparam("platform"), queued.state.in_(("pending", "sending")))
+             .group_by(queued.chat_key).subquery())
+    return (select(OutboxMessage, heads.c.queued)
+            .join(heads, OutboxMessage.id == heads.c.head)
+            .where(or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= bindparam("now")))
+            .order_by(OutboxMessage.id)
+            .limit(bindparam("limit")))
+
+
+_CLAIM = _claim_query()
+_CLAIM_LOCKED = _CLAIM.with_for_update(of=OutboxMessage, skip_locked=True)
+#: when the first lease of an unsent row runs out (a row put back until then, or another process's claim)
+_LEASE_ENDS = select(func.min(OutboxMessage.lease_until)).where(
+    OutboxMessage.platform == bindparam("platform"), OutboxMessage.state.in_(("pending", "sending")),
+    OutboxMessage.lease_until > bindparam("now"))
 
 
 def _pace_key(row: OutboxMessage) -> str:

@@ -2,9 +2,9 @@
 
 Each planned thing is a :class:`~bot.models.Job` row with a due time and a unique key (for
 example ``nudge:12:2026-W02``). Planning the same key twice is a no-op, so a restart or a
-second replica can never plan (or send) the same thing twice. The dispatcher claims due rows
-with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL), then runs each in its own transaction
-together with marking it done: the effects and the "done" land together or not at all.
+second replica can never plan (or send) the same thing twice. The dispatcher runs each due row
+in one transaction that takes the row (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and marks it
+done: the effects and the "done" land together or not at all.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, case, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import metrics
@@ -25,7 +25,6 @@ from bot.models import Job
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 5
 #: recurring work that fell due longer ago than this (bot down) is skipped, not replayed
 DEFAULT_GRACE = timedelta(hours=3)
@@ -85,7 +84,13 @@ class JobKind:
 
 
 class Dispatcher:
-    """Claims due jobs and runs them; safe to run in several processes on PostgreSQL."""
+    """Runs due jobs; safe to run in several processes on PostgreSQL.
+
+    Each job runs in one transaction that first takes its row (``FOR UPDATE SKIP LOCKED`` on
+    PostgreSQL; on SQLite the transaction holds the write lock): the handler's effects and the
+    job marked done commit together, or, if the process dies meanwhile, not at all and the job
+    stays due for the next replica. A row left ``claimed`` with a lease (by an older version)
+    is taken over once its lease ran out."""
 
     def __init__(self, db: Database, clock: Clock, kinds: Mapping[str, JobKind], *, features: Any = None) -> None:
         self.db = db
@@ -93,54 +98,32 @@ class Dispatcher:
         self.kinds = kinds
         #: handed to every job handler (:attr:`JobContext.features`)
         self.features = features
-        #: jobs claimed and not yet run (put back by :meth:`release_claims` on shutdown)
-        self._claimed: set[int] = set()
+        #: when the earliest pending job falls due, as read at the end of the last :meth:`run_due`
+        #: (None: none is planned); newer plans by other transactions are not in it
+        self.upcoming: datetime | None = None
 
     async def next_due(self) -> datetime | None:
         """When the earliest pending job falls due."""
         async with self.db.sessions() as session:
-            return await session.scalar(select(func.min(Job.due_at)).where(Job.state == "pending"))
+            return await session.scalar(_NEXT_DUE)
 
-    async def _claim(self, now: datetime, limit: int) -> list[int]:
-        async with self.db.transaction() as session:
-            query = (
-                select(Job.id)
-                .where(or_(Job.state == "pending", (Job.state == "claimed") & (Job.lease_until < now)))
-                .where(Job.due_at <= now)
-                .order_by(Job.due_at, Job.id)
-                .limit(limit)
-            )
-            if self.db.is_postgres:
-                query = query.with_for_update(skip_locked=True)
-            ids = list(await session.scalars(query))
-            if ids:
-                await session.execute(
-                    update(Job).where(Job.id.in_(ids))
-                    .values(state="claimed", lease_until=now + LEASE, attempts=Job.attempts + 1)
-                )
-        self._claimed.update(ids)
-        return ids
-
-    async def run_due(self, limit: int = 200) -> int:
-        """Run every job due now (in batches); return how many ran."""
+    async def run_due(self) -> int:
+        """Run every job due now, one transaction each, earliest first; return how many ran."""
         total = 0
-        while True:
-            now = self.clock.now()
-            ids = await self._claim(now, limit)
-            for job_id in ids:
-                await self._run_one(job_id)
-                self._claimed.discard(job_id)
-            total += len(ids)
-            if len(ids) < limit:
-                return total
+        while await self._run_next(self.clock.now()):
+            total += 1
+        return total
 
-    async def _run_one(self, job_id: int) -> None:
-        now = self.clock.now()
+    async def _run_next(self, now: datetime) -> bool:
+        """Run the earliest due job; False when none is due (then :attr:`upcoming` is set)."""
+        job_id = None
         try:
             async with self.db.transaction() as session:
-                job = await session.get(Job, job_id, with_for_update=self.db.is_postgres)
-                if job is None or job.state != "claimed":
-                    return
+                job = await session.scalar(_DUE_LOCKED if self.db.is_postgres else _DUE, {"now": now})
+                if job is None:
+                    self.upcoming = await session.scalar(_NEXT_DUE)
+                    return False
+                job_id = job.id
                 kind = self.kinds.get(job.kind)
                 ctx = JobContext(session, job, now, features=self.features)
                 if kind is None:
@@ -161,10 +144,13 @@ class Dispatcher:
                     job.finished_at = now
             metrics.JOBS_RUN.labels(job.state).inc()
         except Exception:
+            if job_id is None:  # the database itself failed: the caller's loop retries later
+                raise
             log.exception("job %s failed", job_id)
             async with self.db.transaction() as session:
                 job = await session.get(Job, job_id)
                 if job is not None:
+                    job.attempts += 1
                     if job.attempts >= MAX_ATTEMPTS:
                         job.state = "failed"
                     else:
@@ -172,13 +158,18 @@ class Dispatcher:
                         job.due_at = now + timedelta(minutes=2 ** job.attempts)
                     job.lease_until = None
                     metrics.JOBS_RUN.labels("error").inc()
+        return True
 
-    async def release_claims(self) -> int:
-        """On shutdown: put the jobs this process claimed but did not run back, for another replica."""
-        ids = sorted(self._claimed)
-        if ids:
-            async with self.db.transaction() as session:
-                await session.execute(update(Job).where(Job.id.in_(ids), Job.state == "claimed")
-                                      .values(state="pending", lease_until=None, attempts=Job.attempts - 1))
-        self._claimed.clear()
-        return len(ids)
+
+#: the earliest due job: pending, or claimed by a process whose lease ran out (``:now``)
+_DUE = (
+    select(Job)
+    .where(or_(Job.state == "pending", (Job.state == "claimed") & (Job.lease_until <= bindparam("now"))))
+    .where(Job.due_at <= bindparam("now"))
+    .order_by(Job.due_at, Job.id)
+    .limit(1)
+)
+_DUE_LOCKED = _DUE.with_for_update(skip_locked=True)
+#: when the earliest job falls due (a row left claimed by an older version: when its lease runs out)
+_NEXT_DUE = select(func.min(case((Job.state == "claimed", Job.lease_until), else_=Job.due_at))).where(
+    Job.state.in_(("pending", "claimed")))

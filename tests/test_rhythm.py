@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from adapters.console.harness import Harness, Sent
 from bot.features import rhythm
@@ -470,7 +470,9 @@ async def test_restart_between_deciding_and_sending(harness: Harness) -> None:
 
 async def test_restart_after_claiming_but_before_running(harness: Harness) -> None:
     harness.clock.set(local(2026, 1, 6, 10, 0))
-    await harness.core.dispatcher._claim(harness.clock.now(), 10)  # claimed … then the process dies
+    async with harness.db.transaction() as s:  # claimed with a lease by an older version … which died
+        await s.execute(update(Job).where(Job.kind == "nudge", Job.due_at <= harness.clock.now())
+                        .values(state="claimed", lease_until=harness.clock.now() + timedelta(minutes=5)))
     restarted = Harness(harness.db, harness.clock, harness.chat.chat_id)
     await restarted.advance(local(2026, 1, 6, 10, 1))
     assert sent(restarted, "nudge") == []  # still leased to the dead process

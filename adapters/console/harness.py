@@ -183,6 +183,11 @@ class Recorder:
         return None
 
 
+def _earliest(*times: datetime | None) -> datetime | None:
+    known = [t for t in times if t is not None]
+    return min(known) if known else None
+
+
 class HarnessError(ValueError):
     """Something the caller asked of the virtual chat cannot be done (unknown member, …)."""
 
@@ -204,6 +209,7 @@ class Harness:
         self.names: dict[str, str] = {}
         self.timezone = "Europe/Amsterdam"
         self._message_ids = itertools.count(1)
+        self._flushed = False
 
     @classmethod
     async def open(cls, url: str, start: datetime, chat_id: str = "group", *, fresh: bool = False) -> Harness:
@@ -302,19 +308,19 @@ class Harness:
 
     # ------------------------------------------------------------------ time
     async def advance(self, target: datetime) -> None:
-        """Move the clock to ``target``, running everything due on the way, in time order."""
-        while True:
-            due = await self.core.dispatcher.next_due()
-            if due is None or due > target:
-                break
+        """Move the clock to ``target``, running everything due on the way, in time order: jobs,
+        and messages that wait (a conversation's gap, a retry, another process's lease)."""
+        if not self._flushed:  # once: what another process (a bot before a restart) left in the outbox
+            await self.delivery.flush()
+            self._flushed = True
+        due = _earliest(await self.core.dispatcher.next_due(), self.delivery.next_due)
+        while due is not None and due <= target:
             self.clock.set(due)
             await self.core.run_due()
             await self.delivery.flush()
+            # delivery plans no jobs: the next job is the one the dispatcher saw last
+            due = _earliest(self.core.dispatcher.upcoming, self.delivery.next_due)
         self.clock.set(target)
-        # also what the loop above cannot see: jobs whose lease ran out (a process died after
-        # claiming them) and messages another process left in the outbox
-        await self.core.run_due()
-        await self.delivery.flush()
 
     # ------------------------------------------------------------------ people
     def person(self, member_id: str) -> Person:
@@ -324,8 +330,9 @@ class Harness:
         return Person(member_id, self.names[member_id])
 
     async def _handle(self, event: Any) -> None:
-        await self.core.handle(event)
-        await self.delivery.flush()
+        stored = await self.core.handle(event)
+        if stored or event.chat.private:  # a private message also releases what waited for the person
+            await self.delivery.flush()
 
     async def say(self, member_id: str, text: str, *, reply_to: str | None = None, private: bool = False,
                   chat: str | None = None) -> None:
