@@ -212,8 +212,7 @@ class Core:
             if member is None:  # someone writes the bot privately without being in any network
                 return Ctx(session, now, Network(language=i18n.DEFAULT_LANGUAGE, id=0), [], None, chat_ref,
                            message_id, person, features=self.features)
-            network = await session.get(Network, member.network_id)
-            chats = await directory.chats_of(session, network.id)
+            network, chats = await directory.network_with_chats(session, member.network_id)
             return Ctx(session, now, network, chats, member, chat_ref, message_id, person, features=self.features)
         network, chats, created = await directory.ensure_network(session, chat_ref, now)
         member = None
@@ -387,11 +386,10 @@ def network_job(fn: Callable[[Ctx, JobContext], Awaitable[None]]) -> Callable[[J
     """Wrap a job handler so it gets a :class:`Ctx` for its network and its messages are stored."""
 
     async def run(jc: JobContext) -> None:
-        network = await jc.session.get(Network, jc.job.network_id)
+        network, chats = await directory.network_with_chats(jc.session, jc.job.network_id)
         if network is None:
             return
-        ctx = Ctx(jc.session, jc.now, network, await directory.chats_of(jc.session, network.id), None,
-                  features=jc.features)
+        ctx = Ctx(jc.session, jc.now, network, chats, None, features=jc.features)
         decision = await budget.admit(ctx, jc)
         if decision in ("run", "hold"):
             await fn(ctx, jc)

@@ -22,6 +22,28 @@ async def chats_of(session: AsyncSession, network_id: int) -> list[Chat]:
     return list(await session.scalars(select(Chat).where(Chat.network_id == network_id).order_by(Chat.id)))
 
 
+async def network_with_chats(session: AsyncSession, network_id: int) -> tuple[Network | None, list[Chat]]:
+    """A network and its chats, in one query."""
+    return _network_and_chats(await session.execute(_WITH_CHATS.where(Network.id == network_id)))
+
+
+async def network_of_chat(session: AsyncSession, platform: str, chat_id: str) -> tuple[Network | None, list[Chat]]:
+    """The network ``platform``/``chat_id`` belongs to, and all its chats, in one query."""
+    linked = select(Chat.network_id).where(Chat.platform == platform, Chat.chat_id == chat_id).scalar_subquery()
+    return _network_and_chats(await session.execute(_WITH_CHATS.where(Network.id == linked)))
+
+
+#: a network with each of its chats (a network without chats: one row with no chat)
+_WITH_CHATS = select(Network, Chat).outerjoin(Chat, Chat.network_id == Network.id).order_by(Chat.id)
+
+
+def _network_and_chats(rows) -> tuple[Network | None, list[Chat]]:  # noqa: ANN001 - a Result
+    found = list(rows)
+    if not found:
+        return None, []
+    return found[0][0], [chat for _, chat in found if chat is not None]
+
+
 async def active_members(session: AsyncSession, network_id: int) -> list[Member]:
     """Members currently in the network, in order of joining."""
     return list(await session.scalars(
@@ -84,10 +106,9 @@ async def drop_identity(session: AsyncSession, member: Member, platform: str, us
 
 async def ensure_network(session: AsyncSession, chat: ChatRef, now: datetime) -> tuple[Network, list[Chat], bool]:
     """The network linked to ``chat``, creating it (named after the chat) on first contact."""
-    row = await session.scalar(select(Chat).where(Chat.platform == chat.platform, Chat.chat_id == chat.chat_id))
-    if row is not None:
-        network = await session.get(Network, row.network_id)
-        return network, await chats_of(session, network.id), False
+    network, chats = await network_of_chat(session, chat.platform, chat.chat_id)
+    if network is not None:
+        return network, chats, False
     network = Network(name=(chat.title or "").strip()[:MAX_NAME] or "Lerend netwerk", created_at=now)
     session.add(network)
     await session.flush()

@@ -112,10 +112,13 @@ class Dispatcher:
         total = 0
         while await self._run_next(self.clock.now()):
             total += 1
+            if self.upcoming is None or self.upcoming > self.clock.now():  # read with the job: no more due
+                return total
         return total
 
     async def _run_next(self, now: datetime) -> bool:
-        """Run the earliest due job; False when none is due (then :attr:`upcoming` is set)."""
+        """Run the earliest due job; False when none is due. Either way :attr:`upcoming` is read
+        in the same transaction."""
         job_id = None
         try:
             async with self.db.transaction() as session:
@@ -142,6 +145,7 @@ class Dispatcher:
                     job.state, job.due_at, job.attempts = "pending", ctx.postpone_to, 0
                 else:
                     job.finished_at = now
+                self.upcoming = await session.scalar(_NEXT_DUE)  # the job's own row is flushed first
             metrics.JOBS_RUN.labels(job.state).inc()
         except Exception:
             if job_id is None:  # the database itself failed: the caller's loop retries later
@@ -158,6 +162,7 @@ class Dispatcher:
                         job.due_at = now + timedelta(minutes=2 ** job.attempts)
                     job.lease_until = None
                     metrics.JOBS_RUN.labels("error").inc()
+            self.upcoming = now  # look again: others may be due
         return True
 
 

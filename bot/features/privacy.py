@@ -10,7 +10,7 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, exists, or_, select, update
 
 from bot import directory
 from bot import privacy as detect
@@ -243,17 +243,21 @@ async def run_retention(ctx: Ctx, jc: JobContext) -> None:
     cutoff = ctx.now - timedelta(days=30 * ctx.network.retention_months)
     net = ctx.network.id
     s = ctx.session
-    nudge_ids = select(Nudge.id).where(Nudge.network_id == net).scalar_subquery()
-    await s.execute(delete(Answer).where(Answer.nudge_id.in_(nudge_ids), Answer.created_at < cutoff))
-    meeting_ids = select(Meeting.id).where(Meeting.network_id == net).scalar_subquery()
-    await s.execute(delete(MeetingInput).where(MeetingInput.meeting_id.in_(meeting_ids),
-                                               MeetingInput.created_at < cutoff))
-    await s.execute(delete(Reflection).where(Reflection.network_id == net, Reflection.created_at < cutoff))
-
-    round_ids = select(Round.id).where(Round.network_id == net).scalar_subquery()
-    await s.execute(delete(RoundEntry).where(RoundEntry.round_id.in_(round_ids), RoundEntry.created_at < cutoff))
-    await s.execute(delete(OutboxMessage).where(OutboxMessage.network_id == net, OutboxMessage.created_at < cutoff,
-                                                OutboxMessage.state.in_(("sent", "failed", "cancelled"))))
+    old = (
+        (Answer, Answer.nudge_id.in_(select(Nudge.id).where(Nudge.network_id == net).scalar_subquery())
+         & (Answer.created_at < cutoff)),
+        (MeetingInput, MeetingInput.meeting_id.in_(select(Meeting.id).where(Meeting.network_id == net)
+                                                   .scalar_subquery()) & (MeetingInput.created_at < cutoff)),
+        (Reflection, (Reflection.network_id == net) & (Reflection.created_at < cutoff)),
+        (RoundEntry, RoundEntry.round_id.in_(select(Round.id).where(Round.network_id == net).scalar_subquery())
+         & (RoundEntry.created_at < cutoff)),
+        (OutboxMessage, (OutboxMessage.network_id == net) & (OutboxMessage.created_at < cutoff)
+         & OutboxMessage.state.in_(("sent", "failed", "cancelled"))),
+    )
+    # most days nothing is old enough: one query to find out, the deletes only when something is
+    if await s.scalar(select(or_(*(exists().where(where) for _, where in old)))):
+        for model, where in old:
+            await s.execute(delete(model).where(where))
     await plan_retention(s, ctx.network, jc.job.due_at)
 
 
