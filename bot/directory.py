@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.events import ChatRef, Person
@@ -29,12 +29,14 @@ async def network_with_chats(session: AsyncSession, network_id: int) -> tuple[Ne
 
 async def network_of_chat(session: AsyncSession, platform: str, chat_id: str) -> tuple[Network | None, list[Chat]]:
     """The network ``platform``/``chat_id`` belongs to, and all its chats, in one query."""
-    linked = select(Chat.network_id).where(Chat.platform == platform, Chat.chat_id == chat_id).scalar_subquery()
-    return _network_and_chats(await session.execute(_WITH_CHATS.where(Network.id == linked)))
+    return _network_and_chats(await session.execute(_OF_CHAT, {"platform": platform, "chat_id": chat_id}))
 
 
 #: a network with each of its chats (a network without chats: one row with no chat)
 _WITH_CHATS = select(Network, Chat).outerjoin(Chat, Chat.network_id == Network.id).order_by(Chat.id)
+#: the same for the network of one chat (built once: building a statement costs as much as running it)
+_OF_CHAT = _WITH_CHATS.where(Network.id == select(Chat.network_id).where(
+    Chat.platform == bindparam("platform"), Chat.chat_id == bindparam("chat_id")).scalar_subquery())
 
 
 def _network_and_chats(rows) -> tuple[Network | None, list[Chat]]:  # noqa: ANN001 - a Result
@@ -52,13 +54,19 @@ async def active_members(session: AsyncSession, network_id: int) -> list[Member]
 
 async def find_by_platform_id(session: AsyncSession, network_id: int, platform: str, user_id: str) -> Member | None:
     """The member with this platform identity in the network (their first one, or one they linked)."""
-    member = await session.scalar(select(Member).where(
-        Member.network_id == network_id, Member.platform == platform, Member.user_id == user_id))
+    identity = {"network_id": network_id, "platform": platform, "user_id": user_id}
+    member = await session.scalar(_BY_FIRST_IDENTITY, identity)
     if member is None:
-        member = await session.scalar(select(Member).join(MemberIdentity, MemberIdentity.member_id == Member.id)
-                                      .where(MemberIdentity.network_id == network_id,
-                                             MemberIdentity.platform == platform, MemberIdentity.user_id == user_id))
+        member = await session.scalar(_BY_LINKED_IDENTITY, identity)
     return member
+
+
+_BY_FIRST_IDENTITY = select(Member).where(Member.network_id == bindparam("network_id"),
+                                          Member.platform == bindparam("platform"),
+                                          Member.user_id == bindparam("user_id"))
+_BY_LINKED_IDENTITY = select(Member).join(MemberIdentity, MemberIdentity.member_id == Member.id).where(
+    MemberIdentity.network_id == bindparam("network_id"), MemberIdentity.platform == bindparam("platform"),
+    MemberIdentity.user_id == bindparam("user_id"))
 
 
 async def member_for_private_chat(session: AsyncSession, platform: str, user_id: str) -> Member | None:

@@ -150,8 +150,8 @@ async def on_answer(ctx: Ctx, member: Member) -> None:
     """After an answer: the member is no longer quiet; newcomer's first answer; answer counts."""
     member.quiet_noted_at = None
     await ctx.session.flush()
-    mine = await ctx.session.scalar(select(func.count(Answer.id)).where(Answer.member_id == member.id))
-    if mine == 1 and is_newcomer(ctx.network, member):
+    if is_newcomer(ctx.network, member) and await ctx.session.scalar(
+            select(func.count(Answer.id)).where(Answer.member_id == member.id)) == 1:
         await milestone(ctx, f"first_answer:{member.id}", ctx.t("warm.ms_first_answer", name=member.name), member)
     total = await ctx.session.scalar(select(func.count(Answer.id)).join(Nudge, Nudge.id == Answer.nudge_id)
                                      .where(Nudge.network_id == ctx.network.id))
