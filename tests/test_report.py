@@ -546,3 +546,24 @@ async def test_rendering_logs_no_text(harness: Harness, caplog) -> None:  # noqa
         if "Zwanenburg" in r.getMessage() or "🎉" in r.getMessage() or "😀" in r.getMessage()
     ]
     assert leaks == []
+
+
+@pytest.mark.parametrize("lang", ["nl", "en"])
+def test_the_files_texts_name_no_command(lang: str) -> None:
+    """The chart, page and PDF are read outside any chat, perhaps by someone on another platform:
+    their texts name no command (a chat message would render it the way its platform types it)."""
+    from bot import i18n
+
+    def strings(value):
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for item in value.values():
+                yield from strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item)
+
+    for part in ("doc", "chart", "milestone"):
+        found = [s for s in strings(i18n.raw(lang, f"report.{part}")) if "⟦" in s]
+        assert found == [], f"report.{part} names a command: {found}"
