@@ -1,17 +1,26 @@
-"""Start-up: how long a real ``bamboe run`` (Telegram only, against the stand-in on 127.0.0.1) needs until
-``/readyz`` answers 200, and the CPU time it used to get there.
+"""Start-up: how long a real ``bamboe run`` for one platform (against a stand-in on 127.0.0.1)
+needs until ``/readyz`` answers 200, and the CPU time it used to get there.
 
-    .venv/bin/python bench/bench_start.py --runs 5
+    .venv/bin/python bench/bench_start.py --runs 5                      # Telegram (long polling)
+    .venv/bin/python bench/bench_start.py --runs 5 --platform slack     # Socket Mode
+    .venv/bin/python bench/bench_start.py --runs 5 --platform teams
+    .venv/bin/python bench/bench_start.py --runs 5 --platform matrix    # an access token
+    .venv/bin/python bench/bench_start.py --runs 5 --platform all       # the four, one after another
 
 Each run starts a fresh process on an already migrated SQLite file (as after the first start of a
 deployment), polls ``/readyz`` every 10 ms, and stops the process with SIGTERM. The CPU time is the
 child's user+system time read from ``/proc/<pid>/stat`` at the moment it became ready (Linux).
+
+Bamboe's own modules are compiled to bytecode first (``compileall``), as ``pip install`` does for
+the Docker image: a checkout run with ``PYTHONDONTWRITEBYTECODE=1`` would otherwise compile them
+from source on every start, which a deployment never does.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import os
 import signal
 import statistics
@@ -19,19 +28,86 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from aiohttp import web
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
 from bench.common import clean_env, free_port, ready  # noqa: E402
 from bot.database import create_engine, sqlite_url_for, upgrade  # noqa: E402
-from tests.telegram_standin import StandIn  # noqa: E402
+
+PLATFORMS = ("telegram", "slack", "teams", "matrix")
+MATRIX_USER = "@bamboe:bench.test"
 
 
 def cpu_seconds(pid: int) -> float:
     """User+system CPU seconds of a running process (Linux ``/proc``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@asynccontextmanager
+async def matrix_standin() -> AsyncIterator[str]:
+    """Just enough of a homeserver for a start with an access token: ``whoami`` and an empty,
+    long-polled ``sync``. Yields the homeserver URL."""
+
+    async def whoami(_: web.Request) -> web.Response:
+        return web.json_response({"user_id": MATRIX_USER, "device_id": "BENCH"})
+
+    async def sync(request: web.Request) -> web.Response:
+        await asyncio.sleep(min(30.0, int(request.query.get("timeout", "0")) / 1000))
+        return web.json_response({"next_batch": "s1", "rooms": {}})
+
+    app = web.Application()
+    app.router.add_get("/_matrix/client/{version}/account/whoami", whoami)
+    app.router.add_get("/_matrix/client/{version}/sync", sync)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+
+
+@asynccontextmanager
+async def platform_env(platform: str) -> AsyncIterator[dict[str, str]]:
+    """The settings that configure ``platform`` against its stand-in, which runs meanwhile."""
+    if platform == "telegram":
+        from tests.telegram_standin import StandIn
+
+        api = StandIn()
+        await api.start()
+        try:
+            yield {"TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_URL": api.url + "/bot"}
+        finally:
+            await api.close()
+    elif platform == "slack":
+        from tests.slack_standin import SlackStandin
+
+        async with SlackStandin() as slack:
+            yield {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_APP_TOKEN": "xapp-bench", "SLACK_API_URL": slack.url}
+    elif platform == "teams":
+        from tests import teams_standin
+
+        standin = teams_standin.StandIn()
+        await standin.start()
+        try:
+            yield {"TEAMS_APP_ID": teams_standin.APP_ID, "TEAMS_APP_PASSWORD": teams_standin.SECRET,
+                   "TEAMS_TENANT_ID": teams_standin.TENANT,
+                   "TEAMS_OPENID_METADATA_URL": f"{standin.url}/v1/.well-known/openidconfiguration",
+                   "TEAMS_TOKEN_URL": f"{standin.url}/{teams_standin.TENANT}/oauth2/v2.0/token"}
+        finally:
+            await standin.close()
+    else:
+        async with matrix_standin() as homeserver:
+            yield {"MATRIX_HOMESERVER_URL": homeserver, "MATRIX_USER_ID": MATRIX_USER,
+                   "MATRIX_ACCESS_TOKEN": "bench-token"}
 
 
 async def one_start(env: dict[str, str]) -> tuple[float, float]:
@@ -50,26 +126,29 @@ async def one_start(env: dict[str, str]) -> tuple[float, float]:
         proc.wait(15)
 
 
+async def bench(platform: str, runs: int, url: str) -> None:
+    async with platform_env(platform) as settings:
+        results = [await one_start(clean_env(DATABASE_URL=url, **settings)) for _ in range(runs)]
+    walls, cpus = [w for w, _ in results], [c for _, c in results]
+    print(f"{platform}: runs={runs} ready after: median {statistics.median(walls):.2f} s (min {min(walls):.2f}, "
+          f"max {max(walls):.2f}); CPU until ready: median {statistics.median(cpus):.2f} s "
+          f"(min {min(cpus):.2f}, max {max(cpus):.2f})", flush=True)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--platform", choices=(*PLATFORMS, "all"), default="telegram")
     args = parser.parse_args()
+    for package in ("bamboe", "bot", "adapters"):
+        compileall.compile_dir(ROOT / package, quiet=1)
     with tempfile.TemporaryDirectory(prefix="bamboe-start-") as tmp:
         url = sqlite_url_for(Path(tmp) / "start.sqlite3")
         engine = create_engine(url)
         await upgrade(engine)
         await engine.dispose()
-        api = StandIn()
-        await api.start()
-        try:
-            env = clean_env(DATABASE_URL=url, TELEGRAM_BOT_TOKEN=api.token, TELEGRAM_API_URL=api.url + "/bot")
-            results = [await one_start(env) for _ in range(args.runs)]
-        finally:
-            await api.close()
-    walls, cpus = [w for w, _ in results], [c for _, c in results]
-    print(f"runs={args.runs} ready after: median {statistics.median(walls):.2f} s (min {min(walls):.2f}, "
-          f"max {max(walls):.2f}); CPU until ready: median {statistics.median(cpus):.2f} s "
-          f"(min {min(cpus):.2f}, max {max(cpus):.2f})")
+        for platform in PLATFORMS if args.platform == "all" else (args.platform,):
+            await bench(platform, args.runs, url)
 
 
 if __name__ == "__main__":
