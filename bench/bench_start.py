@@ -4,7 +4,7 @@ needs until ``/readyz`` answers 200, and the CPU time it used to get there.
     .venv/bin/python bench/bench_start.py --runs 5                      # Telegram (long polling)
     .venv/bin/python bench/bench_start.py --runs 5 --platform slack     # Socket Mode
     .venv/bin/python bench/bench_start.py --runs 5 --platform teams
-    .venv/bin/python bench/bench_start.py --runs 5 --platform matrix    # an access token
+    .venv/bin/python bench/bench_start.py --runs 5 --platform matrix    # an access token, a minimal homeserver
     .venv/bin/python bench/bench_start.py --runs 5 --platform all       # the four, one after another
 
 Each run starts a fresh process on an already migrated SQLite file (as after the first start of a
@@ -28,86 +28,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-
-from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import clean_env, free_port, ready  # noqa: E402
 from bot.database import create_engine, sqlite_url_for, upgrade  # noqa: E402
-
-PLATFORMS = ("telegram", "slack", "teams", "matrix")
-MATRIX_USER = "@bamboe:bench.test"
+from tests.standins import PLATFORMS, platform_env  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:
     """User+system CPU seconds of a running process (Linux ``/proc``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-@asynccontextmanager
-async def matrix_standin() -> AsyncIterator[str]:
-    """Just enough of a homeserver for a start with an access token: ``whoami`` and an empty,
-    long-polled ``sync``. Yields the homeserver URL."""
-
-    async def whoami(_: web.Request) -> web.Response:
-        return web.json_response({"user_id": MATRIX_USER, "device_id": "BENCH"})
-
-    async def sync(request: web.Request) -> web.Response:
-        await asyncio.sleep(min(30.0, int(request.query.get("timeout", "0")) / 1000))
-        return web.json_response({"next_batch": "s1", "rooms": {}})
-
-    app = web.Application()
-    app.router.add_get("/_matrix/client/{version}/account/whoami", whoami)
-    app.router.add_get("/_matrix/client/{version}/sync", sync)
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        await runner.cleanup()
-
-
-@asynccontextmanager
-async def platform_env(platform: str) -> AsyncIterator[dict[str, str]]:
-    """The settings that configure ``platform`` against its stand-in, which runs meanwhile."""
-    if platform == "telegram":
-        from tests.telegram_standin import StandIn
-
-        api = StandIn()
-        await api.start()
-        try:
-            yield {"TELEGRAM_BOT_TOKEN": api.token, "TELEGRAM_API_URL": api.url + "/bot"}
-        finally:
-            await api.close()
-    elif platform == "slack":
-        from tests.slack_standin import SlackStandin
-
-        async with SlackStandin() as slack:
-            yield {"SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_APP_TOKEN": "xapp-bench", "SLACK_API_URL": slack.url}
-    elif platform == "teams":
-        from tests import teams_standin
-
-        standin = teams_standin.StandIn()
-        await standin.start()
-        try:
-            yield {"TEAMS_APP_ID": teams_standin.APP_ID, "TEAMS_APP_PASSWORD": teams_standin.SECRET,
-                   "TEAMS_TENANT_ID": teams_standin.TENANT,
-                   "TEAMS_OPENID_METADATA_URL": f"{standin.url}/v1/.well-known/openidconfiguration",
-                   "TEAMS_TOKEN_URL": f"{standin.url}/{teams_standin.TENANT}/oauth2/v2.0/token"}
-        finally:
-            await standin.close()
-    else:
-        async with matrix_standin() as homeserver:
-            yield {"MATRIX_HOMESERVER_URL": homeserver, "MATRIX_USER_ID": MATRIX_USER,
-                   "MATRIX_ACCESS_TOKEN": "bench-token"}
 
 
 async def one_start(env: dict[str, str]) -> tuple[float, float]:
