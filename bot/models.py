@@ -2,9 +2,10 @@
 
 Migrations in ``migrations/`` must produce exactly this schema; a test compares them.
 Instants are stored as UTC; :class:`UTCDateTime` restores the time zone SQLite drops.
-"""
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: SQLAlchemy would have to evaluate each of the
+300 ``Mapped[…]`` annotations from its text at import, a sixth of this module's import time.
+"""
 
 from datetime import UTC, date, datetime
 from typing import Any

@@ -1,19 +1,22 @@
 """Calendar arithmetic for recurring work: weekly fire times and Dutch public holidays.
 
-This is the only module that imports APScheduler (3.x). Its cron trigger computes weekly fire
-times in a network's time zone (so 10:00 stays 10:00 across daylight-saving changes). The
-database is the only record of planned work (``bot.jobs``); ``bamboe run``'s loop
-(``bamboe.runtime.App.pump``) wakes the dispatcher.
+This is the only module that imports APScheduler (3.x) and the holiday calendar, each where it
+is first used rather than at import (``bamboe run`` needs neither to become ready; see the
+start-up section of docs/performance.md). Its cron trigger computes weekly fire times in a
+network's time zone (so 10:00 stays 10:00 across daylight-saving changes). The database is the
+only record of planned work (``bot.jobs``); ``bamboe run``'s loop (``bamboe.runtime.App.pump``)
+wakes the dispatcher.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-import holidays
-from apscheduler.triggers.cron import CronTrigger
+if TYPE_CHECKING:
+    import holidays
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -26,6 +29,8 @@ def parse_hhmm(value: str) -> time:
 
 def weekly_fire_time(weekday: int, at: str, timezone: str, after: datetime) -> datetime:
     """The first ``weekday`` ``at`` (local time in ``timezone``) strictly after ``after`` (UTC)."""
+    from apscheduler.triggers.cron import CronTrigger
+
     hh = parse_hhmm(at)
     trigger = CronTrigger(day_of_week=WEEKDAYS[weekday], hour=hh.hour, minute=hh.minute, timezone=timezone)
     fire = trigger.get_next_fire_time(None, after.astimezone(ZoneInfo(timezone)) + timedelta(seconds=1))
@@ -39,6 +44,8 @@ def local_at(day: date, at: str, timezone: str) -> datetime:
 
 @cache
 def _dutch_holidays(year: int) -> holidays.HolidayBase:
+    import holidays
+
     return holidays.country_holidays("NL", years=year)
 
 

@@ -8,7 +8,8 @@ database fails to open instead of yielding garbage.
 
 A sealed value is ``fernet:`` followed by the Fernet token; anything without that prefix is a
 plaintext value written before encryption was turned on (read as it is, and sealed at the next
-start). Columns that hold secrets are marked ``info=SEALED`` in their model; :func:`seal_all` walks
+start). ``cryptography`` is imported when a box is made, so a start without a key never loads it.
+Columns that hold secrets are marked ``info=SEALED`` in their model; :func:`seal_all` walks
 them (at start, in the migration, for rotation). An adapter uses the box directly (``seal`` /
 ``unseal``) or gives a column the :class:`Sealed` type built with its box. There is no module-level
 key: the composition root or the adapter's factory builds the box from settings.
@@ -20,7 +21,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import MetaData, String, Table, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
@@ -43,6 +43,8 @@ class SecretError(ValueError):
 
 def new_key() -> str:
     """A fresh random key for ``BAMBOE_SECRET_KEY``."""
+    from cryptography.fernet import Fernet
+
     return Fernet.generate_key().decode("ascii")
 
 
@@ -55,6 +57,8 @@ class SecretBox:
     """Encrypts and decrypts secrets with one or more keys (the first one encrypts)."""
 
     def __init__(self, keys: Sequence[str]) -> None:
+        from cryptography.fernet import Fernet, MultiFernet
+
         keys = [k.strip() for k in keys if k and k.strip()]
         if not keys:
             raise SecretError(f"{KEY_SETTING} holds no key; {NEW_KEY_HINT}")
@@ -85,6 +89,8 @@ class SecretBox:
         """The plaintext of a stored value; a value stored before encryption is returned as it is.
 
         Raises :class:`SecretError` when no configured key opens it (wrong key, or changed)."""
+        from cryptography.fernet import InvalidToken
+
         if not is_sealed(stored):
             return stored
         try:

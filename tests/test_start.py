@@ -1,9 +1,10 @@
 """Start-up stays lean: ``bamboe run`` for one platform imports that platform's SDK and nothing heavy.
 
 The check runs a real start in a fresh interpreter (this test process has imported everything
-already): the settings from the environment, the migrations, the Telegram adapter connected to
-the stand-in, the HTTP server answering ``/readyz``; then it lists the imported modules. By module
-list, not by time, so a busy machine cannot make it fail.
+already): the settings from the environment, the migrations, the platform's adapter connected to
+its stand-in (:mod:`tests.standins`), the HTTP server answering ``/readyz``; then it lists the
+imported modules. By module list, not by time, so a busy machine cannot make it fail. The CPU
+time of these starts is measured by ``bench/bench_start.py`` (docs/performance.md, "Start-up").
 """
 
 from __future__ import annotations
@@ -13,11 +14,29 @@ import json
 import os
 import sys
 
-from tests.conftest import free_port
-from tests.telegram_standin import StandIn
+import pytest
 
-#: never needed to start: the report libraries load when a report is made, other SDKs when configured
-HEAVY = ("matplotlib", "fpdf", "PIL", "numpy", "slack_sdk", "slack_bolt", "microsoft_agents", "jwt")
+from tests.conftest import free_port
+from tests.standins import PLATFORMS, platform_env
+
+#: never needed to start: the report libraries load when a report is made, Alembic only when the
+#: database is behind the newest migration, the holiday calendar when a holiday is looked up
+NEVER = ("matplotlib", "fpdf", "PIL", "numpy", "alembic", "holidays")
+#: each platform's SDK (and what only that SDK needs): loaded when, and only when, it is configured
+SDKS = {
+    "telegram": ("telegram",),
+    "slack": ("slack_sdk", "slack_bolt"),
+    "teams": ("microsoft_agents", "jwt"),
+    "matrix": ("nio",),
+}
+#: loaded only when used (APScheduler's cron trigger for a weekly time, cryptography for a
+#: BAMBOE_SECRET_KEY), unless the platform's SDK brings them itself: python-telegram-bot's
+#: telegram.ext imports APScheduler (JobQueue) and cryptography (Passport); PyJWT cryptography
+WHEN_USED = {"apscheduler", "cryptography"}
+SDK_BRINGS = {"telegram": {"apscheduler", "cryptography"}, "teams": {"cryptography"}}
+#: imported at the first activity or send, not to start: the Microsoft 365 Agents SDK (Teams
+#: starts with the token endpoint and PyJWT only)
+FIRST_USE = {"teams": {"microsoft_agents"}}
 
 PROBE = """
 import asyncio, json, sys
@@ -37,20 +56,27 @@ asyncio.run(main())
 """
 
 
-async def test_a_telegram_only_start_imports_nothing_heavy(sqlite_url: str) -> None:
-    api = StandIn()
-    await api.start()
-    try:
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "TELEGRAM_", "TEAMS_", "BAMBOE_"))}
-        env.update(DATABASE_URL=sqlite_url, TELEGRAM_BOT_TOKEN=api.token, TELEGRAM_API_URL=api.url + "/bot",
-                   BAMBOE_HTTP_HOST="127.0.0.1", BAMBOE_HTTP_PORT=str(free_port()), BAMBOE_LOG_LEVEL="WARNING")
+@pytest.mark.parametrize("platform", PLATFORMS)
+async def test_a_single_platform_start_imports_only_that_platform_and_nothing_heavy(
+    platform: str, sqlite_url: str
+) -> None:
+    async with platform_env(platform) as settings:
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith(("SLACK_", "TELEGRAM_", "TEAMS_", "MATRIX_", "BAMBOE_"))}
+        env.update(DATABASE_URL=sqlite_url, BAMBOE_HTTP_HOST="127.0.0.1", BAMBOE_HTTP_PORT=str(free_port()),
+                   BAMBOE_LOG_LEVEL="WARNING", **settings)
         proc = await asyncio.create_subprocess_exec(sys.executable, "-c", PROBE, env=env,
                                                     stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         out, err = await asyncio.wait_for(proc.communicate(), 120)
-    finally:
-        await api.close()
     assert proc.returncode == 0, err.decode()[-2000:]
     modules = set(json.loads(out.decode().strip().splitlines()[-1]))
-    assert "telegram" in modules and "adapters.telegram.adapter" in modules  # the configured platform did start
-    loaded = sorted(m for m in modules if m.split(".")[0] in HEAVY)
+    assert f"adapters.{platform}.adapter" in modules  # the configured platform did start
+    deferred = FIRST_USE.get(platform, set())
+    assert set(SDKS[platform]) - deferred <= {m.split(".")[0] for m in modules}
+    others = [m for p, sdk in SDKS.items() if p != platform for m in sdk]
+    unwanted = set(NEVER) | set(others) | deferred | (WHEN_USED - SDK_BRINGS.get(platform, set()))
+    loaded = sorted(m for m in modules if m.split(".")[0] in unwanted)
     assert loaded == [], loaded
+    other_adapters = sorted(m for m in modules if m.startswith("adapters.") and m != "adapters.common"
+                            and m.split(".")[1] != platform)
+    assert other_adapters == []

@@ -14,6 +14,9 @@ a channel thread via the ``;messageid=<root>`` conversation id, a group chat rep
 reply, a private message to the 1:1 conversation, which it creates (``POST /v3/conversations``)
 when none is known yet. Buttons are an Adaptive Card with ``Action.Submit``; files are signed,
 expiring download links served by this server (``GET /teams/files/{id}``).
+
+The SDK is imported where it is first used (the first activity or send), not at import: a start
+only checks the credentials with the token endpoint and reads the signing keys.
 """
 
 from __future__ import annotations
@@ -29,16 +32,11 @@ import time
 import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
-from microsoft_agents.activity import Activity, Attachment, ChannelAccount, ConversationParameters, Entity
-from microsoft_agents.hosting.aiohttp import CloudAdapter
-from microsoft_agents.hosting.core import TurnContext
-from microsoft_agents.hosting.core.authorization import ClaimsIdentity
-from microsoft_agents.hosting.core.connector.client import ConnectorClient, UserTokenClient
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
@@ -57,6 +55,12 @@ from bot.markup import plain
 from bot.models import Chat, Member, Network
 from bot.platform import Capabilities
 from bot.registry import Command
+
+if TYPE_CHECKING:  # the SDK itself is imported where first used: a start needs none of it
+    from microsoft_agents.activity import Activity, Attachment
+    from microsoft_agents.hosting.aiohttp import CloudAdapter
+    from microsoft_agents.hosting.core import TurnContext
+    from microsoft_agents.hosting.core.connector.client import ConnectorClient, UserTokenClient
 
 log = logging.getLogger(__name__)
 # the SDK logs request details at INFO (conversation ids, activity types), and its connector logs
@@ -100,6 +104,8 @@ class _ClientFactory:
 
     async def create_user_token_client(self, context: Any, claims_identity: Any,
                                        use_anonymous: bool = False) -> UserTokenClient:
+        from microsoft_agents.hosting.core.connector.client import UserTokenClient
+
         return UserTokenClient(self.adapter.token_service_url, "", app_id=self.adapter.app_id)
 
 
@@ -145,8 +151,7 @@ class TeamsAdapter:
         self.db = Database(create_engine(settings.resolved_database_url()))
         self.store = Store(self.db)
         self.sender = self
-        self.cloud = CloudAdapter(channel_service_client_factory=_ClientFactory(self))
-        self.cloud.on_turn_error = None  # errors reach our route (the SDK's handler would post them to the chat)
+        self._cloud: CloudAdapter | None = None  # made at the first activity (see :attr:`cloud`)
         self.agent = _Agent(self)
         self.session: aiohttp.ClientSession | None = None
         self.auth: InboundAuth | None = None
@@ -160,6 +165,17 @@ class TeamsAdapter:
         self._partial = Bounded(1000)
         #: conversation → consecutive 429s without Retry-After (for the back-off)
         self._throttled = Bounded(10_000)
+
+    @property
+    def cloud(self) -> CloudAdapter:
+        """The SDK's entry point for inbound activities, made when the first one arrives: the
+        Agents SDK takes a fifth of a second of CPU to import, which a start does not need."""
+        if self._cloud is None:
+            from microsoft_agents.hosting.aiohttp import CloudAdapter
+
+            self._cloud = CloudAdapter(channel_service_client_factory=_ClientFactory(self))
+            self._cloud.on_turn_error = None  # errors reach our route (the SDK's handler would post them to the chat)
+        return self._cloud
 
     # ------------------------------------------------------------------ lifecycle
     def routes(self) -> list[web.RouteDef]:
@@ -223,6 +239,8 @@ class TeamsAdapter:
             return web.Response(status=403)
         if self.public_url is None:
             self._learn_address(request)
+        from microsoft_agents.hosting.core.authorization import ClaimsIdentity
+
         with warnings.catch_warnings():  # the SDK reads the identity under this plain string key
             warnings.simplefilter("ignore", web.NotAppKeyWarning)
             request["claims_identity"] = ClaimsIdentity(claims, authentication_type="Bearer")
@@ -318,6 +336,8 @@ class TeamsAdapter:
 
     async def _invoke(self, context: TurnContext, activity: dict[str, Any], now: datetime) -> None:
         """Every invoke is answered (200); an ``Action.Execute`` press reaches the core."""
+        from microsoft_agents.activity import Activity
+
         body: dict[str, Any] = {}
         if activity.get("name") == INVOKE_CARD_ACTION:
             await self.store.remember(activity, now)
@@ -406,6 +426,8 @@ class TeamsAdapter:
             raise Undeliverable("this person was never seen in Teams")
         if user.personal_conversation_id:
             return user.service_url, user.personal_conversation_id, None, False, 0
+        from microsoft_agents.activity import ChannelAccount, ConversationParameters
+
         params = ConversationParameters(is_group=False, bot=ChannelAccount(id=f"28:{self.app_id}"),
                                         members=[ChannelAccount(id=user.teams_id)], tenant_id=user.tenant_id,
                                         channel_data={"tenant": {"id": user.tenant_id}})
@@ -416,6 +438,8 @@ class TeamsAdapter:
 
     async def _steps(self, message: Outgoing, group: bool) -> list[Activity]:
         """The activities that make up ``message``."""
+        from microsoft_agents.activity import Activity
+
         text = str(message.text)
         parts = render_parts(text, group) if text.strip() or not (message.files or message.buttons) else []
         steps = [Activity(type="message", text=part, text_format="xml") for part in parts]
@@ -434,6 +458,8 @@ class TeamsAdapter:
     async def _file_step(self, file: CoreAttachment, lang: str, group: bool) -> Activity:
         """A file as a message with its signed, expiring download link, and a card whose button
         (``Action.OpenUrl``, titled with the file name) opens it."""
+        from microsoft_agents.activity import Activity, Attachment
+
         now = datetime.now(UTC)
         expires = now + timedelta(hours=FILE_HOURS)
         file_id = await self.store.put_file(file.name, file.mime, file.data, expires, now)
@@ -520,6 +546,8 @@ class TeamsAdapter:
     def connector(self, service_url: str, token: str) -> ConnectorClient:
         """The SDK's Bot Connector client for ``service_url`` (its regional path kept), on this
         adapter's connection pool (closing the client leaves the pool open)."""
+        from microsoft_agents.hosting.core.connector.client import ConnectorClient
+
         session = aiohttp.ClientSession(base_url=service_url.rstrip("/") + "/", connector=self._pool,
                                         connector_owner=False, timeout=HTTP_TIMEOUT)
         return ConnectorClient(service_url, token, session=session)
@@ -546,6 +574,8 @@ def _jitter(seconds: float) -> float:
 def _quote(activity: Activity, message_id: str) -> None:
     """Make ``activity`` a quoted reply to ``message_id`` (a ``quotedReply`` entity with its
     placeholder before the text, as Teams marks a quoted reply)."""
+    from microsoft_agents.activity import Entity
+
     activity.entities = [*(activity.entities or []), Entity(type="quotedReply", quoted_reply={"messageId": message_id})]
     activity.text = f'<quoted messageId="{_attr(message_id)}"/>{activity.text or ""}'
 
@@ -557,6 +587,8 @@ def _attr(value: str) -> str:
 def _card(message: Outgoing) -> Attachment:
     """The message's buttons as an Adaptive Card (``Action.Submit``, the core's action in its data)
     with the numbered choices as the text for clients that cannot show cards."""
+    from microsoft_agents.activity import Attachment
+
     actions = [{"type": "Action.Submit", "title": plain(b.label)[:80], "data": {translate.ACTION_KEY: b.action}}
                for b in message.buttons]
     fallback = "\n".join(f"{n}. {plain(b.label)}" for n, b in enumerate(message.buttons, 1))

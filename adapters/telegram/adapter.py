@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 from aiohttp import web
 from telegram import (
     BotCommand,
@@ -36,6 +37,7 @@ from telegram import (
 )
 from telegram import error as tg_error
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, TypeHandler
+from telegram.request import HTTPXRequest
 
 from adapters.common import Bounded, cancel
 from adapters.telegram.render import TELEGRAM_LIMIT, render_parts
@@ -155,18 +157,22 @@ class TelegramAdapter:
                 log.warning("TELEGRAM_WEBHOOK_URL does not end in %s, the path bamboe serves", WEBHOOK_PATH)
         self._secret = secret.encode()
         self.api_url = settings.telegram_api_url or "https://api.telegram.org/bot"
+        # the two connections (calls, long polling) as PTB's builder would make them, but with one
+        # TLS context: each would otherwise load the CA bundle again (a tenth of the start's CPU)
+        tls = httpx.create_ssl_context()
+        calls = HTTPXRequest(connection_pool_size=256, connect_timeout=10.0, read_timeout=TIMEOUT,
+                             write_timeout=TIMEOUT, media_write_timeout=MEDIA_WRITE_TIMEOUT,
+                             httpx_kwargs={"verify": tls})
+        polling = HTTPXRequest(connection_pool_size=1, connect_timeout=10.0, read_timeout=10.0,
+                               httpx_kwargs={"verify": tls})
         builder: ApplicationBuilder = (
             Application.builder()
             .token(settings.telegram_bot_token.get_secret_value())
             .base_url(self.api_url)
             .updater(None)
             .job_queue(None)
-            .connect_timeout(10.0)
-            .read_timeout(TIMEOUT)
-            .write_timeout(TIMEOUT)
-            .media_write_timeout(MEDIA_WRITE_TIMEOUT)
-            .get_updates_connect_timeout(10.0)
-            .get_updates_read_timeout(10.0)
+            .request(calls)
+            .get_updates_request(polling)
         )
         self.application: Application = builder.build()
         self.application.add_handler(TypeHandler(Update, self._on_update))
