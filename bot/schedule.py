@@ -9,7 +9,7 @@ database is the only record of planned work (``bot.jobs``); ``bamboe run``'s loo
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -24,10 +24,16 @@ def parse_hhmm(value: str) -> time:
     return time(int(hour), int(minute))
 
 
+@lru_cache(maxsize=1024)
+def _weekly_trigger(weekday: int, at: str, timezone: str) -> CronTrigger:
+    """One trigger per weekly time (building one costs more than the look-up; they are never changed)."""
+    hh = parse_hhmm(at)
+    return CronTrigger(day_of_week=WEEKDAYS[weekday], hour=hh.hour, minute=hh.minute, timezone=timezone)
+
+
 def weekly_fire_time(weekday: int, at: str, timezone: str, after: datetime) -> datetime:
     """The first ``weekday`` ``at`` (local time in ``timezone``) strictly after ``after`` (UTC)."""
-    hh = parse_hhmm(at)
-    trigger = CronTrigger(day_of_week=WEEKDAYS[weekday], hour=hh.hour, minute=hh.minute, timezone=timezone)
+    trigger = _weekly_trigger(weekday, at, timezone)
     fire = trigger.get_next_fire_time(None, after.astimezone(ZoneInfo(timezone)) + timedelta(seconds=1))
     return fire.astimezone(UTC)
 
