@@ -74,8 +74,17 @@ CONCURRENCY = 8
 SERIAL_BATCH = 8
 #: platform-wide send slots reserved per database round trip
 SLOTS = 4
-#: stay this much under a platform's stated limits, so timing jitter never provokes a 429
-MARGIN = 1.08
+#: a conversation's next message waits this much more than the platform's gap. The gap is counted
+#: from when the previous message was delivered (the platform had it by then, however long the send
+#: took), so only clock granularity needs covering (and Teams' 1,800 an hour at a 2 s gap).
+MARGIN = 1.01
+#: the platform-wide send slots (shared by all replicas) are this much further apart than the
+#: messages-per-second limit allows: a send may reach the platform a little after its slot (a busy
+#: process wakes late, the request takes time), and another replica's message 30 slots later must
+#: not catch up with it. Within one process the limit is kept exactly, by measured send times.
+RATE_MARGIN = 1.03
+#: the window over which a platform counts its messages-per-second limit
+RATE_WINDOW = 1.0
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -195,6 +204,10 @@ class Delivery:
         self._unrecorded: dict[int, dict[str, Any]] = {}
         #: platform → the lock that keeps one send in flight, for platforms that cannot confirm
         self._serial: dict[str, asyncio.Lock] = {}
+        #: platform → this process's sends in its rate window (see :meth:`_platform_slot`); row id →
+        #: the permit its current API call holds
+        self._window: dict[str, asyncio.Semaphore] = {}
+        self._permits: dict[int, asyncio.Semaphore] = {}
 
     # ------------------------------------------------------------------ the loop
     async def flush(self) -> int:
@@ -269,10 +282,13 @@ class Delivery:
 
     async def _send_in_slot(self, item: Claimed) -> int:
         """Wait for a platform send slot, then send, unless the claim got too short meanwhile."""
-        await self._platform_slot(item.row.platform)
-        if await self._too_late(item):
-            return 0
-        return await self._send(item)
+        await self._platform_slot(item.row)
+        try:
+            if await self._too_late(item):
+                return 0
+            return await self._send(item)
+        finally:
+            self._call_done(item.row)
 
     async def _too_late(self, item: Claimed) -> bool:
         """Put the row back when its claim is about to run out (another replica may take it soon)."""
@@ -321,18 +337,48 @@ class Delivery:
         return (self.db.insert(Pacing).values(key=_pace_key(row), next_at=turn)
                 .on_conflict_do_update(index_elements=["key"], set_={"next_at": turn}))
 
-    async def _platform_slot(self, platform: str) -> None:
-        """Wait for this platform's next free send slot (its messages-per-second limit, all replicas
-        together). Slots are reserved from the database a few at a time and handed out here.
-        Real time, also under a virtual clock: the limit is the platform's, not the story's."""
+    async def _platform_slot(self, row: OutboxMessage) -> None:
+        """Before an API call for ``row``: wait until the platform's messages-per-second limit allows
+        it, then return holding a permit of this process's rate window, which the caller gives back
+        with :meth:`_call_done` once the call returned (also when it failed).
+
+        Two rules, both in real time (also under a virtual clock: the limit is the platform's, not the
+        story's):
+
+        * **Within this process, exactly, by measured send times.** A call holds one of
+          ``per_second`` permits from before it starts until :data:`RATE_WINDOW` after it returned.
+          The platform received the message between those two moments, so any window of that length
+          holds at most ``per_second`` of this process's messages, however the sends were delayed
+          or bunched: no margin needed.
+        * **All replicas together, by shared slots.** Send slots :data:`RATE_MARGIN` / ``per_second``
+          apart are reserved from the database a few at a time and handed out here; a slot woken up
+          too late for is given up (sending then could bunch up with other replicas' next slots)."""
+        platform = row.platform
         per_second = self._limits(platform).per_second
         if not per_second:
             return
-        interval = timedelta(seconds=MARGIN / per_second)
+        window = self._window.setdefault(platform, asyncio.Semaphore(max(1, int(per_second))))
+        await window.acquire()
+        try:
+            await self._shared_slot(platform, per_second)
+        except BaseException:
+            window.release()
+            raise
+        self._permits[row.id] = window
+
+    def _call_done(self, row: OutboxMessage) -> None:
+        """An API call for ``row`` returned (or was not made): its rate-window permit comes back
+        :data:`RATE_WINDOW` from now."""
+        window = self._permits.pop(row.id, None)
+        if window is not None:
+            asyncio.get_running_loop().call_later(RATE_WINDOW, window.release)
+
+    async def _shared_slot(self, platform: str, per_second: float) -> None:
+        """Wait for this platform's next free send slot of all replicas together."""
+        interval = timedelta(seconds=RATE_MARGIN / per_second)
         # a send at most this late after its slot, with up to three times as much delay again before
-        # it reaches the platform, never puts more than ``per_second`` in any second (slots are
-        # ``interval`` apart)
-        tolerance = timedelta(seconds=(MARGIN - 1) / 4)
+        # it reaches the platform, never catches up with the message ``per_second`` slots later
+        tolerance = timedelta(seconds=(RATE_MARGIN - 1) / 4)
         while True:
             slot = await self._next_slot(platform, interval)
             delay = (slot - datetime.now(UTC)).total_seconds()
@@ -341,7 +387,7 @@ class Delivery:
             if datetime.now(UTC) - slot <= tolerance:
                 return
             # woke too late (a busy process): sending now could bunch up with the next slots'
-            # messages and exceed the limit over some second, so this slot is given up
+            # messages (another replica's too) and exceed the limit over some second, so this slot is given up
 
     async def _next_slot(self, platform: str, interval: timedelta) -> datetime:
         slots = self._slots.setdefault(platform, deque())
@@ -387,10 +433,11 @@ class Delivery:
         conversation's gap (real time: the limit is the platform's) and a platform send slot; the
         claim is renewed when less than the safety margin of it is left."""
         row = item.row
+        self._call_done(row)  # the previous call returned
         gap = self._gap(row)
         if gap:
             await asyncio.sleep(gap * MARGIN)
-        await self._platform_slot(row.platform)
+        await self._platform_slot(row)
         now = self.clock.now()
         if now > item.lease_until - self.safety:
             item.lease_until = now + self.lease
