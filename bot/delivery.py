@@ -78,11 +78,12 @@ SLOTS = 4
 #: from when the previous message was delivered (the platform had it by then, however long the send
 #: took), so only clock granularity needs covering (and Teams' 1,800 an hour at a 2 s gap).
 MARGIN = 1.01
-#: the platform-wide send slots (shared by all replicas) are this much further apart than the
-#: messages-per-second limit allows: a send may reach the platform a little after its slot (a busy
-#: process wakes late, the request takes time), and another replica's message 30 slots later must
-#: not catch up with it. Within one process the limit is kept exactly, by measured send times.
-RATE_MARGIN = 1.03
+#: while several replicas send to a platform, their shared send slots are this much further apart
+#: than its messages-per-second limit allows: a send may reach the platform a little after its slot
+#: (a busy process wakes late, the request takes time), and another replica's message 30 slots later
+#: must not catch up with it. Within one process the limit is kept exactly, by measured send times,
+#: so a process alone needs no margin (see ``Delivery._next_slot``).
+RATE_MARGIN = 1.08
 #: the window over which a platform counts its messages-per-second limit
 RATE_WINDOW = 1.0
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
@@ -208,6 +209,9 @@ class Delivery:
         #: the permit its current API call holds
         self._window: dict[str, asyncio.Semaphore] = {}
         self._permits: dict[int, asyncio.Semaphore] = {}
+        #: platform → the end of the slots this process reserved last, and whether it was alone then
+        self._slots_end: dict[str, datetime] = {}
+        self._alone: dict[str, bool] = {}
 
     # ------------------------------------------------------------------ the loop
     async def flush(self) -> int:
@@ -350,9 +354,11 @@ class Delivery:
           The platform received the message between those two moments, so any window of that length
           holds at most ``per_second`` of this process's messages, however the sends were delayed
           or bunched: no margin needed.
-        * **All replicas together, by shared slots.** Send slots :data:`RATE_MARGIN` / ``per_second``
-          apart are reserved from the database a few at a time and handed out here; a slot woken up
-          too late for is given up (sending then could bunch up with other replicas' next slots)."""
+        * **All replicas together, by shared slots.** Send slots are reserved from the database a
+          few at a time and handed out here: :data:`RATE_MARGIN` / ``per_second`` apart while
+          other replicas send to the platform too, and a slot woken up too late for is given up
+          (sending then could bunch up with their next slots); ``1 / per_second`` apart while this
+          process is alone (:meth:`_next_slot`)."""
         platform = row.platform
         per_second = self._limits(platform).per_second
         if not per_second:
@@ -375,25 +381,34 @@ class Delivery:
 
     async def _shared_slot(self, platform: str, per_second: float) -> None:
         """Wait for this platform's next free send slot of all replicas together."""
-        interval = timedelta(seconds=RATE_MARGIN / per_second)
         # a send at most this late after its slot, with up to three times as much delay again before
         # it reaches the platform, never catches up with the message ``per_second`` slots later
         tolerance = timedelta(seconds=(RATE_MARGIN - 1) / 4)
         while True:
-            slot = await self._next_slot(platform, interval)
+            slot, alone = await self._next_slot(platform, per_second)
             delay = (slot - datetime.now(UTC)).total_seconds()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if datetime.now(UTC) - slot <= tolerance:
+            if alone or datetime.now(UTC) - slot <= tolerance:
                 return
             # woke too late (a busy process): sending now could bunch up with the next slots'
-            # messages (another replica's too) and exceed the limit over some second, so this slot is given up
+            # messages of another replica and exceed the limit over some second, so this slot is given up
 
-    async def _next_slot(self, platform: str, interval: timedelta) -> datetime:
+    async def _next_slot(self, platform: str, per_second: float) -> tuple[datetime, bool]:
+        """The next send slot this process may use, and whether it was reserved while no other
+        replica sent to the platform.
+
+        Alone (no other process reserved slots since this one's previous reservation, or for a
+        whole window), slots are ``1 / per_second`` apart and used however late: this process's
+        rate window (:meth:`_platform_slot`) already keeps the limit exactly. Should another replica
+        start meanwhile, its first slots follow the few reserved here, :data:`RATE_MARGIN` apart, and
+        it sees that it is not alone. Otherwise slots are :data:`RATE_MARGIN` / ``per_second``
+        apart, and a late one is given up (:meth:`_shared_slot`)."""
         slots = self._slots.setdefault(platform, deque())
+        shared = timedelta(seconds=RATE_MARGIN / per_second)
         async with self._slot_locks.setdefault(platform, asyncio.Lock()):
             now = datetime.now(UTC)
-            while slots and slots[0] < now - interval:  # a slot left unused too long is given up
+            while slots and slots[0] < now - shared:  # a slot left unused too long is given up
                 slots.popleft()
             if not slots:
                 async with self.db.transaction() as session:
@@ -402,10 +417,17 @@ class Delivery:
                         await session.execute(self.db.insert(Pacing).values(key=platform, next_at=EPOCH)
                                               .on_conflict_do_nothing(index_elements=["key"]))
                         pace = await session.get(Pacing, platform, with_for_update=self.db.is_postgres)
+                    end = self._slots_end.get(platform)
+                    # the stored end may differ from ours in the last microsecond
+                    alone = (end is not None and pace.next_at < end + timedelta(milliseconds=1)) or (
+                        pace.next_at < now - timedelta(seconds=RATE_WINDOW))
+                    interval = timedelta(seconds=1 / per_second) if alone else shared
                     first = max(pace.next_at, now)
                     pace.next_at = first + SLOTS * interval
                 slots.extend(first + n * interval for n in range(SLOTS))
-            return slots.popleft()
+                self._slots_end[platform] = first + SLOTS * interval
+                self._alone[platform] = alone
+            return slots.popleft(), self._alone[platform]
 
     # ------------------------------------------------------------------ sending
     async def _confirmed(self, row: OutboxMessage, window: tuple[datetime, datetime]) -> bool:
