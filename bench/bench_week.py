@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_week.py --networks 10000
     .venv/bin/python bench/bench_week.py --networks 10000 --database-url postgresql://postgres@127.0.0.1/bench
+    .venv/bin/python bench/bench_week.py --networks 10000 --plan-only    # only the planning phase
 
 Creates N networks with six members each (bulk insert), plans their rhythm, then moves a virtual
 clock through one week: every nudge, reminder and harvest is claimed, run and delivered to a sender
@@ -47,8 +48,10 @@ class CountingSender:
         return f"m{self.count}"
 
 
-async def populate(db: Database, n: int, now: datetime, features: Registry) -> None:
-    """N networks, one chat and six members each, and their planned rhythm."""
+async def populate(db: Database, n: int, now: datetime, features: Registry) -> tuple[float, float]:
+    """N networks, one chat and six members each, and their planned rhythm.
+
+    Returns the wall and CPU seconds of the planning alone (the bulk insert before it not counted)."""
     batch = 1000
     async with db.transaction() as s:
         for start in range(0, n, batch):
@@ -62,9 +65,10 @@ async def populate(db: Database, n: int, now: datetime, features: Registry) -> N
                                               "name": f"Lid {k}", "role": "trekker" if k == 0 else "deelnemer",
                                               "joined_at": now - timedelta(days=1)}
                                              for nid in ids for k in range(6)])
+    wall, cpu = time.perf_counter(), time.process_time()
     async with db.transaction() as s:
-        for net in await s.scalars(select(Network)):
-            await features.plan_network(s, net, now)
+        await features.plan_networks(s, await s.scalars(select(Network).order_by(Network.id)), now)
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 async def answer_some(db: Database, now: datetime) -> None:
@@ -80,7 +84,7 @@ async def answer_some(db: Database, now: datetime) -> None:
             await s.execute(insert(Answer), rows)
 
 
-async def run(url: str, n: int) -> dict[str, float]:
+async def run(url: str, n: int, plan_only: bool = False) -> dict[str, float]:
     db = Database(create_engine(url))
     await upgrade(db.engine)
     clock = VirtualClock(START)
@@ -88,14 +92,16 @@ async def run(url: str, n: int) -> dict[str, float]:
     sender = CountingSender()
     delivery = Delivery(db, clock, {"bench": sender})
     t0 = time.perf_counter()
-    await populate(db, n, clock.now(), core.features)
+    planning, planning_cpu = await populate(db, n, clock.now(), core.features)
     t_plan = time.perf_counter() - t0
+    async with db.sessions() as s:
+        planned = await s.scalar(select(func.count(Job.id)))
 
     end = START + timedelta(days=7)
     jobs_run = 0
     t1 = time.perf_counter()
     answered = False
-    while True:
+    while not plan_only:
         due = await core.dispatcher.next_due()
         if due is None or due > end:
             break
@@ -110,7 +116,8 @@ async def run(url: str, n: int) -> dict[str, float]:
         outbox = await s.scalar(select(func.count(OutboxMessage.id)))
         pending = await s.scalar(select(func.count(Job.id)).where(Job.state == "pending"))
     await db.close()
-    return {"networks": n, "plan_s": t_plan, "dispatch_s": t_dispatch, "jobs": jobs_run, "messages": sender.count,
+    return {"networks": n, "plan_s": t_plan, "planning_s": planning, "planning_cpu_s": planning_cpu,
+            "planned": planned, "dispatch_s": t_dispatch, "jobs": jobs_run, "messages": sender.count,
             "outbox": outbox, "pending_after": pending,
             "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -119,6 +126,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--networks", type=int, default=10_000)
     parser.add_argument("--database-url", default=None, help="postgresql://… (a fresh database is made in it)")
+    parser.add_argument("--plan-only", action="store_true", help="stop after planning (no week dispatched)")
     args = parser.parse_args()
     if args.database_url:
         import asyncpg
@@ -129,7 +137,7 @@ async def main() -> None:
         await conn.execute(f'CREATE DATABASE "{name}"')
         await conn.close()
         try:
-            result = await run(args.database_url.rsplit("/", 1)[0] + "/" + name, args.networks)
+            result = await run(args.database_url.rsplit("/", 1)[0] + "/" + name, args.networks, args.plan_only)
         finally:
             conn = await asyncpg.connect(admin)
             await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -137,11 +145,13 @@ async def main() -> None:
         backend = "postgresql"
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            result = await run(sqlite_url_for(Path(tmp) / "bench.sqlite3"), args.networks)
+            result = await run(sqlite_url_for(Path(tmp) / "bench.sqlite3"), args.networks, args.plan_only)
         backend = "sqlite"
     per_job = result["dispatch_s"] / max(1, result["jobs"]) * 1000
     per_msg = result["dispatch_s"] / max(1, result["messages"]) * 1000
     print(f"backend={backend} networks={result['networks']} plan={result['plan_s']:.1f}s "
+          f"(planning alone {result['planning_s']:.1f}s, cpu {result['planning_cpu_s']:.1f}s, "
+          f"{result['planned']} jobs) "
           f"dispatch_week={result['dispatch_s']:.1f}s jobs={result['jobs']} messages={result['messages']} "
           f"per_job={per_job:.2f}ms per_message={per_msg:.2f}ms max_rss={result['max_rss_mb']:.0f}MB "
           f"pending_after={result['pending_after']}")

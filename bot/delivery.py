@@ -74,8 +74,18 @@ CONCURRENCY = 8
 SERIAL_BATCH = 8
 #: platform-wide send slots reserved per database round trip
 SLOTS = 4
-#: stay this much under a platform's stated limits, so timing jitter never provokes a 429
-MARGIN = 1.08
+#: a conversation's next message waits this much more than the platform's gap. The gap is counted
+#: from when the previous message was delivered (the platform had it by then, however long the send
+#: took), so only clock granularity needs covering (and Teams' 1,800 an hour at a 2 s gap).
+MARGIN = 1.01
+#: while several replicas send to a platform, their shared send slots are this much further apart
+#: than its messages-per-second limit allows: a send may reach the platform a little after its slot
+#: (a busy process wakes late, the request takes time), and another replica's message 30 slots later
+#: must not catch up with it. Within one process the limit is kept exactly, by measured send times,
+#: so a process alone needs no margin (see ``Delivery._next_slot``).
+RATE_MARGIN = 1.08
+#: the window over which a platform counts its messages-per-second limit
+RATE_WINDOW = 1.0
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -195,6 +205,13 @@ class Delivery:
         self._unrecorded: dict[int, dict[str, Any]] = {}
         #: platform → the lock that keeps one send in flight, for platforms that cannot confirm
         self._serial: dict[str, asyncio.Lock] = {}
+        #: platform → this process's sends in its rate window (see :meth:`_platform_slot`); row id →
+        #: the permit its current API call holds
+        self._window: dict[str, asyncio.Semaphore] = {}
+        self._permits: dict[int, asyncio.Semaphore] = {}
+        #: platform → the end of the slots this process reserved last, and whether it was alone then
+        self._slots_end: dict[str, datetime] = {}
+        self._alone: dict[str, bool] = {}
 
     # ------------------------------------------------------------------ the loop
     async def flush(self) -> int:
@@ -261,10 +278,13 @@ class Delivery:
 
     async def _send_in_slot(self, item: Claimed) -> int:
         """Wait for a platform send slot, then send, unless the claim got too short meanwhile."""
-        await self._platform_slot(item.row.platform)
-        if await self._too_late(item):
-            return 0
-        return await self._send(item)
+        await self._platform_slot(item.row)
+        try:
+            if await self._too_late(item):
+                return 0
+            return await self._send(item)
+        finally:
+            self._call_done(item.row)
 
     async def _too_late(self, item: Claimed) -> bool:
         """Put the row back when its claim is about to run out (another replica may take it soon)."""
@@ -313,33 +333,74 @@ class Delivery:
         return (self.db.insert(Pacing).values(key=_pace_key(row), next_at=turn)
                 .on_conflict_do_update(index_elements=["key"], set_={"next_at": turn}))
 
-    async def _platform_slot(self, platform: str) -> None:
-        """Wait for this platform's next free send slot (its messages-per-second limit, all replicas
-        together). Slots are reserved from the database a few at a time and handed out here.
-        Real time, also under a virtual clock: the limit is the platform's, not the story's."""
+    async def _platform_slot(self, row: OutboxMessage) -> None:
+        """Before an API call for ``row``: wait until the platform's messages-per-second limit allows
+        it, then return holding a permit of this process's rate window, which the caller gives back
+        with :meth:`_call_done` once the call returned (also when it failed).
+
+        Two rules, both in real time (also under a virtual clock: the limit is the platform's, not the
+        story's):
+
+        * **Within this process, exactly, by measured send times.** A call holds one of
+          ``per_second`` permits from before it starts until :data:`RATE_WINDOW` after it returned.
+          The platform received the message between those two moments, so any window of that length
+          holds at most ``per_second`` of this process's messages, however the sends were delayed
+          or bunched: no margin needed.
+        * **All replicas together, by shared slots.** Send slots are reserved from the database a
+          few at a time and handed out here: :data:`RATE_MARGIN` / ``per_second`` apart while
+          other replicas send to the platform too, and a slot woken up too late for is given up
+          (sending then could bunch up with their next slots); ``1 / per_second`` apart while this
+          process is alone (:meth:`_next_slot`)."""
+        platform = row.platform
         per_second = self._limits(platform).per_second
         if not per_second:
             return
-        interval = timedelta(seconds=MARGIN / per_second)
+        window = self._window.setdefault(platform, asyncio.Semaphore(max(1, int(per_second))))
+        await window.acquire()
+        try:
+            await self._shared_slot(platform, per_second)
+        except BaseException:
+            window.release()
+            raise
+        self._permits[row.id] = window
+
+    def _call_done(self, row: OutboxMessage) -> None:
+        """An API call for ``row`` returned (or was not made): its rate-window permit comes back
+        :data:`RATE_WINDOW` from now."""
+        window = self._permits.pop(row.id, None)
+        if window is not None:
+            asyncio.get_running_loop().call_later(RATE_WINDOW, window.release)
+
+    async def _shared_slot(self, platform: str, per_second: float) -> None:
+        """Wait for this platform's next free send slot of all replicas together."""
         # a send at most this late after its slot, with up to three times as much delay again before
-        # it reaches the platform, never puts more than ``per_second`` in any second (slots are
-        # ``interval`` apart)
-        tolerance = timedelta(seconds=(MARGIN - 1) / 4)
+        # it reaches the platform, never catches up with the message ``per_second`` slots later
+        tolerance = timedelta(seconds=(RATE_MARGIN - 1) / 4)
         while True:
-            slot = await self._next_slot(platform, interval)
+            slot, alone = await self._next_slot(platform, per_second)
             delay = (slot - datetime.now(UTC)).total_seconds()
             if delay > 0:
                 await asyncio.sleep(delay)
-            if datetime.now(UTC) - slot <= tolerance:
+            if alone or datetime.now(UTC) - slot <= tolerance:
                 return
             # woke too late (a busy process): sending now could bunch up with the next slots'
-            # messages and exceed the limit over some second, so this slot is given up
+            # messages of another replica and exceed the limit over some second, so this slot is given up
 
-    async def _next_slot(self, platform: str, interval: timedelta) -> datetime:
+    async def _next_slot(self, platform: str, per_second: float) -> tuple[datetime, bool]:
+        """The next send slot this process may use, and whether it was reserved while no other
+        replica sent to the platform.
+
+        Alone (no other process reserved slots since this one's previous reservation, or for a
+        whole window), slots are ``1 / per_second`` apart and used however late: this process's
+        rate window (:meth:`_platform_slot`) already keeps the limit exactly. Should another replica
+        start meanwhile, its first slots follow the few reserved here, :data:`RATE_MARGIN` apart, and
+        it sees that it is not alone. Otherwise slots are :data:`RATE_MARGIN` / ``per_second``
+        apart, and a late one is given up (:meth:`_shared_slot`)."""
         slots = self._slots.setdefault(platform, deque())
+        shared = timedelta(seconds=RATE_MARGIN / per_second)
         async with self._slot_locks.setdefault(platform, asyncio.Lock()):
             now = datetime.now(UTC)
-            while slots and slots[0] < now - interval:  # a slot left unused too long is given up
+            while slots and slots[0] < now - shared:  # a slot left unused too long is given up
                 slots.popleft()
             if not slots:
                 async with self.db.transaction() as session:
@@ -348,10 +409,17 @@ class Delivery:
                         await session.execute(self.db.insert(Pacing).values(key=platform, next_at=EPOCH)
                                               .on_conflict_do_nothing(index_elements=["key"]))
                         pace = await session.get(Pacing, platform, with_for_update=self.db.is_postgres)
+                    end = self._slots_end.get(platform)
+                    # the stored end may differ from ours in the last microsecond
+                    alone = (end is not None and pace.next_at < end + timedelta(milliseconds=1)) or (
+                        pace.next_at < now - timedelta(seconds=RATE_WINDOW))
+                    interval = timedelta(seconds=1 / per_second) if alone else shared
                     first = max(pace.next_at, now)
                     pace.next_at = first + SLOTS * interval
                 slots.extend(first + n * interval for n in range(SLOTS))
-            return slots.popleft()
+                self._slots_end[platform] = first + SLOTS * interval
+                self._alone[platform] = alone
+            return slots.popleft(), self._alone[platform]
 
     # ------------------------------------------------------------------ sending
     async def _confirmed(self, row: OutboxMessage, window: tuple[datetime, datetime]) -> bool:
@@ -379,10 +447,11 @@ class Delivery:
         conversation's gap (real time: the limit is the platform's) and a platform send slot; the
         claim is renewed when less than the safety margin of it is left."""
         row = item.row
+        self._call_done(row)  # the previous call returned
         gap = self._gap(row)
         if gap:
             await asyncio.sleep(gap * MARGIN)
-        await self._platform_slot(row.platform)
+        await self._platform_slot(row)
         now = self.clock.now()
         if now > item.lease_until - self.safety:
             item.lease_until = now + self.lease

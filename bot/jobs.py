@@ -10,8 +10,9 @@ done: the effects and the "done" land together or not at all.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,24 +31,110 @@ MAX_ATTEMPTS = 5
 DEFAULT_GRACE = timedelta(hours=3)
 
 
+#: ``session.info`` key of the :class:`Plans` collecting the session's planned rows (see :func:`planning`)
+_PLANS = "bamboe.plans"
+#: networks per look-up of those without jobs (far below SQLite's 32,766 parameters)
+_CHUNK = 500
+
+
+@dataclass
+class Plans:
+    """Job rows planned inside :func:`planning`, not yet written (key → row, in planning order)."""
+
+    rows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: networks known to have had no job row at all when the planning began (no state to read)
+    fresh: set[int] = field(default_factory=set)
+
+
+def _insert(session: AsyncSession, table: Any = Job) -> Any:
+    if session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table)
+
+
 async def plan(session: AsyncSession, *, key: str, network_id: int, kind: str, due_at: datetime,
                payload: dict[str, Any] | None = None) -> bool:
     """Plan work once: insert the row unless ``key`` exists. Returns True when inserted.
 
     One statement (``INSERT … ON CONFLICT (key) DO NOTHING``), also when another process plans the
-    same key at the same moment: no look-up first, no savepoint."""
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    same key at the same moment: no look-up first, no savepoint. Inside :func:`planning` the row is
+    collected instead and written with the others when the planning ends (then True means collected,
+    the first time for this key: whether the key already existed shows only when it is written)."""
+    plans: Plans | None = session.info.get(_PLANS)
+    if plans is not None:
+        if key in plans.rows:
+            return False
+        plans.rows[key] = {"key": key, "network_id": network_id, "kind": kind, "due_at": due_at,
+                           "payload": payload or {}}
+        return True
     inserted = await session.scalar(
-        insert(Job).values(key=key, network_id=network_id, kind=kind, due_at=due_at, payload=payload or {})
+        _insert(session).values(key=key, network_id=network_id, kind=kind, due_at=due_at, payload=payload or {})
         .on_conflict_do_nothing(index_elements=["key"]).returning(Job.id))
     return inserted is not None
 
 
+async def job_state(session: AsyncSession, key: str, network_id: int) -> str | None:
+    """The state of the job with ``key`` (a job of network ``network_id``); None when there is none.
+
+    Inside :func:`planning` a row collected there counts as ``pending``, and for a network that had
+    no job row when the planning began the answer (None) needs no query."""
+    plans: Plans | None = session.info.get(_PLANS)
+    if plans is not None:
+        if key in plans.rows:
+            return "pending"
+        if network_id in plans.fresh:
+            return None
+    return await session.scalar(select(Job.state).where(Job.key == key))
+
+
+@asynccontextmanager
+async def planning(session: AsyncSession, network_ids: Iterable[int] = ()) -> AsyncIterator[Plans]:
+    """Plan many jobs at the cost of a few statements.
+
+    Inside, :func:`plan` collects the rows; at the end they are written with multi-row
+    ``INSERT … ON CONFLICT (key) DO NOTHING`` statements (SQLAlchemy's "insertmanyvalues": up to
+    1,000 rows each), in the order they were planned: the same rows as planning them one by one, and
+    planning twice is still a no-op. ``network_ids`` are the networks about to be planned: one query
+    finds those without any job row, whose job states :func:`job_state` then knows without a query.
+    Nested, the outermost planning writes everything. Nothing is written when the block raises."""
+    ids = set(network_ids)
+    outer: Plans | None = session.info.get(_PLANS)
+    if outer is not None:
+        outer.fresh |= await _without_jobs(session, ids - outer.fresh)
+        yield outer
+        return
+    plans = Plans(fresh=await _without_jobs(session, ids))
+    session.info[_PLANS] = plans
+    try:
+        yield plans
+    finally:
+        del session.info[_PLANS]
+    if plans.rows:  # compiled once; RETURNING makes SQLAlchemy batch the rows into multi-row VALUES
+        connection = await session.connection()
+        await connection.execute(_insert(session, Job.__table__).on_conflict_do_nothing(index_elements=["key"])
+                                 .returning(Job.__table__.c.id),
+                                 list(plans.rows.values()))
+
+
+async def _without_jobs(session: AsyncSession, network_ids: set[int]) -> set[int]:
+    """Those of ``network_ids`` that have no job row (one query per 500 networks)."""
+    ids = sorted(network_ids)
+    found: set[int] = set()
+    for start in range(0, len(ids), _CHUNK):
+        chunk = ids[start:start + _CHUNK]
+        found.update(await session.scalars(select(Job.network_id).where(Job.network_id.in_(chunk)).distinct()))
+    return network_ids - found
+
+
 async def unplan(session: AsyncSession, network_id: int, kind: str) -> None:
-    """Remove pending (not yet started) work of ``kind`` for a network, e.g. when a rhythm changes."""
+    """Remove pending (not yet started) work of ``kind`` for a network, e.g. when a rhythm changes
+    (also rows of it collected by a :func:`planning` in progress)."""
+    plans: Plans | None = session.info.get(_PLANS)
+    if plans is not None:
+        for key in [k for k, row in plans.rows.items() if row["network_id"] == network_id and row["kind"] == kind]:
+            del plans.rows[key]
     await session.execute(delete(Job).where(Job.network_id == network_id, Job.kind == kind,
                                             Job.state == "pending"))
 

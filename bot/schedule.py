@@ -11,12 +11,13 @@ wakes the dispatcher.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 if TYPE_CHECKING:
     import holidays
+    from apscheduler.triggers.cron import CronTrigger
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
@@ -27,12 +28,18 @@ def parse_hhmm(value: str) -> time:
     return time(int(hour), int(minute))
 
 
-def weekly_fire_time(weekday: int, at: str, timezone: str, after: datetime) -> datetime:
-    """The first ``weekday`` ``at`` (local time in ``timezone``) strictly after ``after`` (UTC)."""
-    from apscheduler.triggers.cron import CronTrigger
+@lru_cache(maxsize=1024)
+def _weekly_trigger(weekday: int, at: str, timezone: str) -> CronTrigger:
+    """One trigger per weekly time (building one costs more than the look-up; they are never changed)."""
+    from apscheduler.triggers.cron import CronTrigger  # on first use: not needed to start
 
     hh = parse_hhmm(at)
-    trigger = CronTrigger(day_of_week=WEEKDAYS[weekday], hour=hh.hour, minute=hh.minute, timezone=timezone)
+    return CronTrigger(day_of_week=WEEKDAYS[weekday], hour=hh.hour, minute=hh.minute, timezone=timezone)
+
+
+def weekly_fire_time(weekday: int, at: str, timezone: str, after: datetime) -> datetime:
+    """The first ``weekday`` ``at`` (local time in ``timezone``) strictly after ``after`` (UTC)."""
+    trigger = _weekly_trigger(weekday, at, timezone)
     fire = trigger.get_next_fire_time(None, after.astimezone(ZoneInfo(timezone)) + timedelta(seconds=1))
     return fire.astimezone(UTC)
 

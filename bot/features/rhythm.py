@@ -20,7 +20,7 @@ from bot.directory import active_members
 from bot.events import MessageIn
 from bot.features.network import next_meeting
 from bot.i18n import load_yaml
-from bot.jobs import DEFAULT_GRACE, JobContext, JobKind, plan, unplan
+from bot.jobs import DEFAULT_GRACE, JobContext, JobKind, job_state, plan, unplan
 from bot.markup import Markup
 from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage, Reflection
 from bot.parsing import UserError, hhmm, parse_duration, parse_time, parse_weekday
@@ -139,7 +139,7 @@ async def plan_nudge(session, network: Network, after: datetime) -> datetime | N
     if network.nudge_weekday is None:
         return None
     due, week = next_nudge_time(network, after)
-    state = await session.scalar(select(Job.state).where(Job.key == f"nudge:{network.id}:{week}"))
+    state = await job_state(session, f"nudge:{network.id}:{week}", network.id)
     if state is not None and state != "pending":
         due, week = next_nudge_time(network, due)
     await plan(session, key=f"nudge:{network.id}:{week}", network_id=network.id, kind="nudge", due_at=due)

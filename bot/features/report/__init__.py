@@ -20,16 +20,14 @@ import asyncio
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from bot.core import Ctx, network_job
 from bot.directory import active_members
 from bot.events import Attachment
 from bot.features import rhythm
 from bot.features.report.period import Period, month_period, parse_period, previous_month
-from bot.jobs import JobContext, JobKind, plan, unplan
+from bot.jobs import JobContext, JobKind, job_state, plan, unplan
 from bot.markup import Markup
-from bot.models import Job, Member, Network
+from bot.models import Member, Network
 from bot.parsing import UserError, hhmm, number, parse_time
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at
@@ -140,7 +138,7 @@ async def plan_report(session, network: Network, after: datetime) -> datetime | 
         reported, reported_end = previous_month(month)
         key = f"report:{network.id}:{reported:%Y-%m}"
         if due > after and reported_end >= started(network):
-            state = await session.scalar(select(Job.state).where(Job.key == key))
+            state = await job_state(session, key, network.id)
             if state == "pending":  # already planned (the weekly harvest asks again: one query)
                 return due
             if state is None:
