@@ -64,6 +64,9 @@ def _config(root: Path, port: int, secret: str) -> str:
         "enable_metrics": False,
         "presence": {"enabled": False},
         "url_preview_enabled": False,
+        # bcrypt's least work factor (Synapse's default is 12): each user the tests register or log
+        # in cost Synapse about 0.25 s of CPU at 12; the tests' passwords need no protection
+        "bcrypt_rounds": 4,
         # repeated identical syncs (the tests' members poll) must see new invites at once
         "caches": {"sync_response_cache_duration": 0},
         **limits,

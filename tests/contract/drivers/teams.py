@@ -32,7 +32,18 @@ from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
 from tests.conftest import free_port
-from tests.contract.driver import GROUP, PEOPLE, START, Capabilities, Driver, File, Sent, private, sqlite_unreachable
+from tests.contract.driver import (
+    GROUP,
+    PEOPLE,
+    START,
+    Capabilities,
+    Driver,
+    File,
+    Sent,
+    private,
+    quick_pacing,
+    sqlite_unreachable,
+)
 from tests.teams_standin import (
     APP_ID,
     BOT,
@@ -268,6 +279,7 @@ async def open_driver(url: str) -> AsyncIterator[Any]:
                         teams_token_url=api.token_url, bamboe_http_host="127.0.0.1", bamboe_http_port=port)
     try:
         async with running(settings, clock=clock) as app:
+            quick_pacing(app.delivery.senders[PLATFORM])
             yield TeamsDriver(app, api, clock, url, port)
     finally:
         await api.close()

@@ -29,6 +29,7 @@ from tests.contract.driver import (
     File,
     Sent,
     private,
+    quick_pacing,
 )
 from tests.telegram_standin import FILE_FIELDS, Call, Refusal, StandIn, callback, chat_member, group, message, user
 
@@ -216,6 +217,7 @@ async def open_driver(url: str) -> AsyncIterator[Any]:
     await api.start()
     try:
         async with running(settings_for(url, api), clock=clock) as app:
+            quick_pacing(app.delivery.senders[PLATFORM])
             yield TelegramDriver(app, api, clock, url)
     finally:
         await api.close()
