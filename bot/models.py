@@ -205,12 +205,12 @@ class Meeting(Base):
 class Job(Base):
     """A piece of planned work: due time, what to do, and an idempotency key.
 
-    The dispatcher claims due rows (a lease that expires if a process dies), runs them and
-    marks them done in the same transaction as their effects.
+    The dispatcher takes a due row, runs it and marks it done in one transaction with its effects
+    (``claimed`` with a lease is a state only older versions left behind).
     """
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_state_due", "state", "due_at"),)
+    __table_args__ = (Index("ix_jobs_state_due_id", "state", "due_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
