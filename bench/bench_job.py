@@ -65,7 +65,8 @@ async def run(url: str, n: int) -> None:
     c2, w2 = cpu(), time.perf_counter()
     await db.close()
     print(f"backend={db.engine.dialect.name} networks={n} due at once: {dict(kinds)}")
-    print(f"  jobs:     {jobs} in {w1 - w0:.1f} s wall, CPU {c1 - c0:.1f} s = {(c1 - c0) / max(1, jobs) * 1000:.2f} ms a job")
+    print(f"  jobs:     {jobs} in {w1 - w0:.1f} s wall, CPU {c1 - c0:.1f} s = "
+          f"{(c1 - c0) / max(1, jobs) * 1000:.2f} ms a job")
     print(f"  delivery: {sender.count} messages in {w2 - w1:.1f} s wall, CPU {c2 - c1:.1f} s = "
           f"{(c2 - c1) / max(1, sender.count) * 1000:.2f} ms a message")
 
