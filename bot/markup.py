@@ -14,7 +14,7 @@ subset into their own format with :func:`spans` and escape for their platform th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 #: opens and closes a command reference
@@ -135,6 +135,27 @@ def cut(text: str, size: int) -> list[str]:
     if text:
         pieces.append(text)
     return pieces
+
+
+def pack(lines: Iterable[list[str]], limit: int, *, joiner: str = "\n",
+         size: Callable[[str], int] = len) -> list[str]:
+    """Rendered lines (each as the units it may be cut into) packed into as few parts of at most
+    ``limit`` (measured by ``size``) as they fit in, lines joined by ``joiner``; never an empty part
+    unless the text is empty (for adapters that split a long message into parts)."""
+    parts: list[str] = []
+    current = ""
+    for units in lines:
+        for index, unit in enumerate(units):
+            glue = joiner if index == 0 and current else ""
+            if size(current) + len(glue) + size(unit) <= limit:
+                current += glue + unit
+            else:
+                if current.strip():
+                    parts.append(current)
+                current = unit
+    if current.strip() or not parts:
+        parts.append(current)
+    return parts
 
 
 def with_commands(text: str, render: Callable[[str], str]) -> Markup:

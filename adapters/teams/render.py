@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 
-from bot.markup import Span, cut, spans
+from bot.markup import Span, cut, pack, spans
 
 #: bytes of rendered text per message part (Teams' limit is about 28 KB for the whole activity)
 PART_BYTES = 24_000
@@ -78,17 +78,4 @@ def _line_units(line: str, limit: int, group: bool) -> list[str]:
 
 def render_parts(text: str, group: bool = True, limit: int = PART_BYTES) -> list[str]:
     """Teams xml for ``text``, split into parts of at most ``limit`` bytes each."""
-    parts: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        for index, unit in enumerate(_line_units(line, limit, group)):
-            joiner = "<br>" if index == 0 and current else ""
-            if _size(current) + len(joiner) + _size(unit) <= limit:
-                current += joiner + unit
-            else:
-                if current.strip():
-                    parts.append(current)
-                current = unit
-    if current.strip() or not parts:
-        parts.append(current)
-    return parts
+    return pack((_line_units(line, limit, group) for line in text.split("\n")), limit, joiner="<br>", size=_size)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 
-from bot.markup import Span, cut, spans
+from bot.markup import Span, cut, pack, spans
 
 #: Telegram's limit for one text message
 TELEGRAM_LIMIT = 4096
@@ -50,18 +50,4 @@ def _line_units(line: str, limit: int) -> list[str]:
 
 def render_parts(text: str, limit: int = PART_LIMIT) -> list[str]:
     """Telegram HTML for ``text``, split into parts of at most ``limit`` characters each."""
-    parts: list[str] = []
-    current = ""
-    for line in text.split("\n"):
-        units = _line_units(line, limit)
-        for index, unit in enumerate(units):
-            joiner = "\n" if index == 0 and current else ""
-            if len(current) + len(joiner) + len(unit) <= limit:
-                current += joiner + unit
-            else:
-                if current.strip():
-                    parts.append(current)
-                current = unit
-    if current.strip() or not parts:
-        parts.append(current)
-    return parts
+    return pack((_line_units(line, limit) for line in text.split("\n")), limit)
