@@ -11,6 +11,7 @@ turned into plain readable text before the core sees it.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from bot.events import Button
@@ -76,6 +77,16 @@ def fallback(text: str) -> str:
 def split_lines(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     """Cut mrkdwn into pieces of at most ``limit`` characters, at line ends where possible and
     never inside an ``&…;`` entity (styles never span lines, so they stay intact)."""
+    def cut_at(line: str) -> int:
+        amp = line.rfind("&", max(0, limit - 5), limit)
+        return amp if amp != -1 and ";" not in line[amp:limit] else limit
+
+    return _split(text, limit, cut_at)
+
+
+def _split(text: str, limit: int, cut_at: Callable[[str], int]) -> list[str]:
+    """``text`` in pieces of at most ``limit`` characters: whole lines where they fit, a longer
+    line cut where ``cut_at`` says (given the rest of the line; at most ``limit``)."""
     pieces: list[str] = []
     current = ""
     for line in text.split("\n"):
@@ -86,10 +97,7 @@ def split_lines(text: str, limit: int = SECTION_LIMIT) -> list[str]:
         if current:
             pieces.append(current)
         while len(line) > limit:
-            cut = limit
-            amp = line.rfind("&", max(0, cut - 5), cut)
-            if amp != -1 and ";" not in line[amp:cut]:
-                cut = amp
+            cut = cut_at(line)
             pieces.append(line[:cut])
             line = line[cut:]
         current = line
@@ -160,23 +168,8 @@ def rich_text(text: str) -> dict[str, Any]:
 def split_text(text: str, limit: int = SECTION_LIMIT) -> list[str]:
     """Cut core Markdown into pieces of at most ``limit`` characters, at line ends where possible
     (styles never span lines, so each piece keeps its styling)."""
-    pieces: list[str] = []
-    current = ""
-    for line in str(text).split("\n"):
-        candidate = line if not current else f"{current}\n{line}"
-        if len(candidate) <= limit:
-            current = candidate
-            continue
-        if current:
-            pieces.append(current)
-        while len(line) > limit:
-            cut = limit - 1 if line[limit - 1] == "\\" else limit  # never between a backslash and what it escapes
-            pieces.append(line[:cut])
-            line = line[cut:]
-        current = line
-    if current or not pieces:
-        pieces.append(current)
-    return pieces
+    # never between a backslash and what it escapes
+    return _split(str(text), limit, lambda line: limit - 1 if line[limit - 1] == "\\" else limit)
 
 
 # ---------------------------------------------------------------------------- incoming
