@@ -16,29 +16,18 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
-import pytest
 from sqlalchemy import select
 
 from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
 from bot.models import OutboxMessage
-from tests.conftest import drop_postgres_database, free_port, local, new_postgres_database
+from tests.conftest import free_port, local
 from tests.telegram_standin import StandIn, chat_member, group, message, user
 
 SECRET = "replica-Secret_1"
 GROUP_CHAT = group(-1001234567890, "Lerend netwerk Venlo")
 MEMBERS = [user(2000 + n, f"Lid{n}", "Test") for n in range(6)]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> AsyncIterator[str]:
-    if request.param == "sqlite":
-        yield sqlite_url
-        return
-    url = await new_postgres_database()
-    yield url
-    await drop_postgres_database(url)
 
 
 @asynccontextmanager
