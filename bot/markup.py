@@ -64,6 +64,17 @@ class Span:
     command: bool = False
 
 
+def tagged(escaped: str, span: Span, italic: str = "i", bold: str = "b") -> str:
+    """``escaped`` (already escaped text of ``span``) in the HTML tags of the span's styles."""
+    if span.code:
+        escaped = f"<code>{escaped}</code>"
+    if span.italic:
+        escaped = f"<{italic}>{escaped}</{italic}>"
+    if span.bold:
+        escaped = f"<{bold}>{escaped}</{bold}>"
+    return escaped
+
+
 def spans(text: str) -> list[Span]:
     """Split core Markdown into styled runs (unbalanced markers are kept as text)."""
     result: list[Span] = []

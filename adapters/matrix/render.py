@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.events import Button
-from bot.markup import Span, cut, plain, spans
+from bot.markup import Span, cut, plain, spans, tagged
 
 #: most characters of ``body`` per event; an event (both bodies, JSON, signatures) may hold 64 KiB
 PART_LIMIT = 8000
@@ -47,14 +47,7 @@ def _span_plain(span: Span) -> str:
 def _span_html(span: Span) -> str:
     if is_command(span):
         return f"<code>{html.escape(COMMAND_PREFIX + span.text, quote=False)}</code>"
-    out = html.escape(span.text, quote=False).replace("\n", "<br>")
-    if span.code:
-        out = f"<code>{out}</code>"
-    if span.italic:
-        out = f"<em>{out}</em>"
-    if span.bold:
-        out = f"<strong>{out}</strong>"
-    return out
+    return tagged(html.escape(span.text, quote=False).replace("\n", "<br>"), span, italic="em", bold="strong")
 
 
 def to_plain(text: str) -> str:

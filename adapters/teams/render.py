@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import html
 
-from bot.markup import Span, cut, pack, spans
+from bot.markup import Span, cut, pack, spans, tagged
 
 #: bytes of rendered text per message part (Teams' limit is about 28 KB for the whole activity)
 PART_BYTES = 24_000
@@ -44,14 +44,7 @@ def command_text(command: str, group: bool) -> str:
 def _wrap(text: str, span: Span, group: bool) -> str:
     if span.command:
         text = command_text(text, group)
-    out = escape_text(text)
-    if span.code:
-        out = f"<code>{out}</code>"
-    if span.italic:
-        out = f"<i>{out}</i>"
-    if span.bold:
-        out = f"<b>{out}</b>"
-    return out
+    return tagged(escape_text(text), span)
 
 
 def to_xml(text: str, group: bool = True) -> str:

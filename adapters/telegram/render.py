@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 
-from bot.markup import Span, cut, pack, spans
+from bot.markup import Span, cut, pack, spans, tagged
 
 #: Telegram's limit for one text message
 TELEGRAM_LIMIT = 4096
@@ -19,14 +19,7 @@ PART_LIMIT = 4000
 
 
 def _wrap(text: str, span: Span) -> str:
-    out = html.escape("/" + text if span.command else text, quote=False)
-    if span.code:
-        out = f"<code>{out}</code>"
-    if span.italic:
-        out = f"<i>{out}</i>"
-    if span.bold:
-        out = f"<b>{out}</b>"
-    return out
+    return tagged(html.escape("/" + text if span.command else text, quote=False), span)
 
 
 def to_html(text: str) -> str:
