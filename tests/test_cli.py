@@ -83,6 +83,7 @@ def test_db_upgrade_creates_the_schema(tmp_path):
 async def test_demo_session(tmp_path):
     script = "\n".join([
         "/status",
+        ":antwoord Te vroeg.",  # no weekly question yet
         ":als bram",
         "/ritme",
         ":wacht 1d",           # Tuesday 10:00 nudge comes in
@@ -106,3 +107,4 @@ async def test_demo_session(tmp_path):
     assert "begrijp ik niet" in text  # :wacht 2x
     assert "herinnering" not in text.lower() or "Hoi" in text
     assert ":onbekend ken ik niet" in text
+    assert "Er is nog geen weekvraag om op te antwoorden" in text and "there is no bot message" not in text

@@ -159,7 +159,10 @@ class Demo:
             await self.h.advance(datetime.combine(day, at, zone))
             print(self.t("now", when=self.when(self.h.clock.now())), file=self.stdout)
         elif cmd in ("antwoord", "reply"):
-            await self.h.say(self.speaker, rest, reply_to="nudge")
+            if self.h.recorder.latest("nudge") is None:
+                print(self.t("no_question"), file=self.stdout)
+            else:
+                await self.h.say(self.speaker, rest, reply_to="nudge")
         elif cmd in ("privé", "prive", "private", "dm"):
             await self.h.say(self.speaker, rest, private=True)
         elif cmd in ("knop", "button", "press"):
