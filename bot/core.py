@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import budget, directory, i18n
 from bot.cleaning import clean, is_outage
 from bot.clock import Clock
-from bot.database import Database
+from bot.database import Database, mark_queued
 from bot.events import (
     Address,
     Attachment,
@@ -368,6 +368,8 @@ async def store_outgoing(session: AsyncSession, network_id: int | None, messages
         )
         session.add(row)
         rows.append(row)
+    if rows:
+        mark_queued(session)
     await session.flush()
     return [outgoing_from_row(r) for r in rows]
 
@@ -379,6 +381,8 @@ async def release_waiting(session: AsyncSession, platform: str, user_id: str) ->
         .where(OutboxMessage.state == "waiting", OutboxMessage.platform == platform,
                OutboxMessage.user_id == user_id, OutboxMessage.chat_id.is_(None))
         .values(state="pending", lease_until=None))
+    if result.rowcount:
+        mark_queued(session)
     return result.rowcount or 0
 
 

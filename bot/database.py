@@ -171,6 +171,15 @@ async def _at_head(engine: AsyncEngine) -> bool:
     return versions == [head]
 
 
+_QUEUED = "bamboe_queued"
+
+
+def mark_queued(session: AsyncSession) -> None:
+    """Note that ``session``'s transaction makes outbox rows sendable (counted in
+    :attr:`Database.queued` once it commits)."""
+    session.info[_QUEUED] = True
+
+
 class Database:
     """The engine and a session factory; one per process (built by the composition root)."""
 
@@ -178,6 +187,10 @@ class Database:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        #: how many of this process's committed transactions made outbox rows sendable (see
+        #: :func:`mark_queued`): a caller that delivers after its own work compares it before and
+        #: after, and skips a delivery round that could only find nothing new
+        self.queued = 0
 
     @property
     def is_postgres(self) -> bool:
@@ -203,6 +216,7 @@ class Database:
         if self._write_lock is None or _in_transaction.get():
             async with self.sessions() as session, session.begin():
                 yield session
+            self._count_queued(session)
             return
         async with self._write_lock:
             token = _in_transaction.set(True)
@@ -211,6 +225,11 @@ class Database:
                     yield session
             finally:
                 _in_transaction.reset(token)
+        self._count_queued(session)
+
+    def _count_queued(self, session: AsyncSession) -> None:
+        if session.info.pop(_QUEUED, False):
+            self.queued += 1
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""

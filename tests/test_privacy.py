@@ -6,7 +6,7 @@ retention, the role matrix, and fuzzing of commands and inbound text.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,7 @@ from adapters.console.harness import Harness
 from bot import privacy as detect
 from bot.cleaning import clean_text
 from bot.core import split_command
-from bot.models import Answer, Celebration, LogEntry, MeetingInput, Member, OutboxMessage
+from bot.models import Answer, Celebration, Job, LogEntry, MeetingInput, Member, OutboxMessage
 from tests.conftest import MEMBERS, NETWORK, local, texts
 from tests.test_rhythm import command, member, only_error_for, rows, sent
 
@@ -225,6 +225,32 @@ async def test_answers_older_than_the_retention_period_are_removed(harness: Harn
     async with harness.db.transaction() as s:
         oldest = await s.scalar(select(OutboxMessage.created_at).order_by(OutboxMessage.created_at).limit(1))
     assert oldest >= local(2026, 2, 6, 4, 0) - timedelta(days=30)
+
+
+async def retention_jobs(harness: Harness) -> list[tuple[str, datetime]]:
+    async with harness.db.transaction() as s:
+        return [tuple(row) for row in await s.execute(
+            select(Job.state, Job.due_at).where(Job.kind == "retention").order_by(Job.due_at))]
+
+
+async def test_retention_runs_only_on_nights_when_something_can_be_old_enough(harness: Harness) -> None:
+    # the first night's run finds nothing older than 12 months: the next is the night after the
+    # oldest row it may remove (the welcome message) turns 12 months (of 30 days) old, not every night
+    await harness.advance(local(2026, 4, 30, 12, 0))
+    async with harness.db.transaction() as s:
+        oldest = await s.scalar(select(OutboxMessage.created_at).order_by(OutboxMessage.created_at).limit(1))
+    due = oldest + timedelta(days=360)
+    night = local(due.year, due.month, due.day, 3, 0)
+    night = night if night > due else night + timedelta(days=1)
+    assert await retention_jobs(harness) == [("done", local(2026, 1, 6, 3, 0)), ("pending", night)]
+    # a shorter period: the next run is tomorrow night again, and it removes what is now too old
+    await command(harness, "anna", "/privacy bewaartermijn 1")
+    assert (await retention_jobs(harness))[1:] == [("pending", local(2026, 5, 1, 3, 0))]
+    await harness.advance(local(2026, 5, 1, 4, 0))
+    async with harness.db.transaction() as s:
+        oldest = await s.scalar(select(OutboxMessage.created_at).order_by(OutboxMessage.created_at).limit(1))
+    assert oldest >= local(2026, 5, 1, 3, 0) - timedelta(days=30)
+    assert [state for state, _ in await retention_jobs(harness)] == ["done", "done", "pending"]
 
 
 # ---------------------------------------------------------------------------- role matrix

@@ -7,10 +7,10 @@ What is stored, why and for how long is written down in ``docs/privacy.md``; kee
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from bot import directory
 from bot import privacy as detect
@@ -27,6 +27,7 @@ from bot.models import (
     Celebration,
     CustomQuestion,
     HeldPost,
+    Job,
     LogEntry,
     Meeting,
     MeetingInput,
@@ -94,6 +95,7 @@ async def cmd_privacy(ctx: Ctx, args: str) -> None:
         if months is None or not low <= months <= high:
             raise UserError("errors.retention_range", low=low, high=high)
         ctx.network.retention_months = months
+        await replan_retention(ctx.session, ctx.network, ctx.now)
         ctx.group("status", ctx.t("privacy.retention_set", months=ctx.network.retention_months,
                                   who=member.name))
         return
@@ -230,35 +232,63 @@ async def erase(ctx: Ctx, member: Member) -> None:
 
 # ---------------------------------------------------------------------------- retention
 async def plan_retention(session, network: Network, now: datetime, replan: bool = False) -> None:  # noqa: ANN001
-    """Plan tomorrow's retention run (03:00 local)."""
-    day = local(network, now).date() + timedelta(days=1)
-    await plan(session, key=f"retention:{network.id}:{day.isoformat()}", network_id=network.id, kind="retention",
-               due_at=local_at(day, RETENTION_TIME, network.timezone))
+    """Plan tomorrow's retention run (03:00 local); each run plans the next (:func:`run_retention`)."""
+    await plan(session, **_retention_job(network, local(network, now).date() + timedelta(days=1)))
+
+
+def _retention_job(network: Network, day: date) -> dict[str, Any]:
+    return {"key": f"retention:{network.id}:{day.isoformat()}", "network_id": network.id, "kind": "retention",
+            "due_at": local_at(day, RETENTION_TIME, network.timezone)}
+
+
+def _kept(network_id: int) -> tuple[tuple[Any, Any, Any], ...]:
+    """What retention removes: (model, its rows of this network, their creation time)."""
+    return (
+        (Answer, Answer.nudge_id.in_(select(Nudge.id).where(Nudge.network_id == network_id).scalar_subquery()),
+         Answer.created_at),
+        (MeetingInput, MeetingInput.meeting_id.in_(select(Meeting.id).where(Meeting.network_id == network_id)
+                                                   .scalar_subquery()), MeetingInput.created_at),
+        (Reflection, Reflection.network_id == network_id, Reflection.created_at),
+        (RoundEntry, RoundEntry.round_id.in_(select(Round.id).where(Round.network_id == network_id)
+                                             .scalar_subquery()), RoundEntry.created_at),
+        (OutboxMessage, (OutboxMessage.network_id == network_id)
+         & OutboxMessage.state.in_(("sent", "failed", "cancelled")), OutboxMessage.created_at),
+    )
+
+
+async def _oldest(session, kept: tuple[tuple[Any, Any, Any], ...]) -> datetime | None:  # noqa: ANN001
+    """When the oldest row retention may remove was made (None: there is none), in one query."""
+    firsts = await session.execute(select(*(select(func.min(made)).where(where).scalar_subquery()
+                                            for _, where, made in kept)))
+    return min((t for t in firsts.one() if t is not None), default=None)
 
 
 @network_job
 async def run_retention(ctx: Ctx, jc: JobContext) -> None:
     """Remove answers, session input, action-learning texts and sent messages older than the
-    network's retention period (months of 30 days)."""
-    cutoff = ctx.now - timedelta(days=30 * ctx.network.retention_months)
-    net = ctx.network.id
-    s = ctx.session
-    old = (
-        (Answer, Answer.nudge_id.in_(select(Nudge.id).where(Nudge.network_id == net).scalar_subquery())
-         & (Answer.created_at < cutoff)),
-        (MeetingInput, MeetingInput.meeting_id.in_(select(Meeting.id).where(Meeting.network_id == net)
-                                                   .scalar_subquery()) & (MeetingInput.created_at < cutoff)),
-        (Reflection, (Reflection.network_id == net) & (Reflection.created_at < cutoff)),
-        (RoundEntry, RoundEntry.round_id.in_(select(Round.id).where(Round.network_id == net).scalar_subquery())
-         & (RoundEntry.created_at < cutoff)),
-        (OutboxMessage, (OutboxMessage.network_id == net) & (OutboxMessage.created_at < cutoff)
-         & OutboxMessage.state.in_(("sent", "failed", "cancelled"))),
-    )
-    # most days nothing is old enough: one query to find out, the deletes only when something is
-    if await s.scalar(select(or_(*(exists().where(where) for _, where in old)))):
-        for model, where in old:
-            await s.execute(delete(model).where(where))
-    await plan_retention(s, ctx.network, jc.job.due_at)
+    network's retention period (months of 30 days), then plan the next run for the night after
+    the oldest row left grows older than that. Nights when nothing can be old enough get no run."""
+    period = timedelta(days=30 * ctx.network.retention_months)
+    cutoff = ctx.now - period
+    kept = _kept(ctx.network.id)
+    oldest = await _oldest(ctx.session, kept)
+    if oldest is not None and oldest < cutoff:
+        for model, where, made in kept:
+            await ctx.session.execute(delete(model).where(where & (made < cutoff)))
+        oldest = await _oldest(ctx.session, kept)
+    # a row made later is younger than any left now, so none is due before the oldest one left
+    due = (oldest if oldest is not None else ctx.now) + period
+    day = max(local(ctx.network, jc.job.due_at).date() + timedelta(days=1), local(ctx.network, due).date())
+    if local_at(day, RETENTION_TIME, ctx.network.timezone) <= due:
+        day += timedelta(days=1)
+    await plan(ctx.session, **_retention_job(ctx.network, day))
+
+
+async def replan_retention(session, network: Network, now: datetime) -> None:  # noqa: ANN001
+    """After the retention period changed: the next run is tomorrow night again (it plans the one after)."""
+    await session.execute(delete(Job).where(Job.network_id == network.id, Job.kind == "retention",
+                                            Job.state == "pending"))
+    await plan_retention(session, network, now)
 
 
 async def _skip_retention(jc: JobContext) -> None:
