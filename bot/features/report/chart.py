@@ -231,7 +231,7 @@ class _Chart:
         # label, and of the category names (wrapped onto two lines, if need be)
         n = max(1, len(c.categories))
         room = HEIGHT - margin - y - 2 * axes_title - 2 * below_axis - legend - 8
-        top_h = round(room / 2.15)
+        top_h = round(room / 2.15)  # the panels 1 : 1.15, as before
         bottom_h = room - top_h
         pitch = bottom_h / n
         size = min(11.0, max(6.0, pitch / PX / 1.35))
