@@ -5,6 +5,7 @@ consent, action-learning cases), the role gate, periods, and the monthly job on 
 
 from __future__ import annotations
 
+import io
 import re
 import zlib
 from datetime import UTC, date, datetime
@@ -410,7 +411,6 @@ def test_the_chart_fits_long_names_and_many_categories_the_same_every_time() -> 
     """A long network name wraps, a long category name is cut with …, twenty categories get a
     smaller font: nothing is drawn in the image's outer edge, and the same input gives the same bytes."""
     import dataclasses
-    import io
 
     from PIL import Image
 
@@ -444,6 +444,41 @@ def test_the_chart_fits_long_names_and_many_categories_the_same_every_time() -> 
     # a period without questions: the same canvas, with the note instead of bars
     empty = render_png(dataclasses.replace(chart, questions=(0,) * weeks, answers=(0,) * weeks))
     assert empty.startswith(PNG) and empty != png
+
+
+def test_pdf_tables_and_paragraphs_keep_every_word_across_pages() -> None:
+    """The PDF breaks paragraphs and one-line tables itself (fpdf2's multi_cell for the rest): a
+    long table repeats its heading on every page, a cell too long for one line still shows whole."""
+    from bot.features.report.document import Document, Para, Table
+    from bot.features.report.pdf import render_pdf
+
+    long_cell = " ".join(f"woord{i}" for i in range(60))
+    rows = tuple((f"Rij {i}", str(i)) for i in range(80))
+    doc = Document(
+        "nl",
+        "Titel",
+        "Ondertitel",
+        (
+            Para(" ".join(f"zin{i}" for i in range(400))),
+            Table(("Naam", "Aantal"), rows, (False, True), (3, 1)),
+            Table(("Wat", "Aantal"), (("kort", "1"), (long_cell, "2")), (False, True), (3, 1)),
+        ),
+        "Voet",
+    )
+    png = render_png_for_test()
+    words = pdf_text(render_pdf(doc, png, datetime(2026, 1, 1, tzinfo=UTC))).split()
+    assert [w for w in words if w.startswith("zin")] == [f"zin{i}" for i in range(400)]
+    assert [w for w in words if w.startswith("woord")] == [f"woord{i}" for i in range(60)]
+    assert all(f"Rij {i} {i}" in " ".join(words) for i in range(80))
+    assert words.count("Naam") >= 2  # the heading again at the top of the next page
+
+
+def render_png_for_test() -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (10, 10), "white").save(buf, format="PNG")
+    return buf.getvalue()
 
 
 async def test_names_people_wrote_in_the_networks_records_are_left_out(harness: Harness) -> None:

@@ -7,7 +7,8 @@ rendered), so the same report gives the same bytes.
 Cost: reading a DejaVu font is most of a PDF's time (fpdf2 reads the whole file per document,
 about 25 ms a style), so a document loads only the styles it uses (the italic one only for a
 quote), each restricted (``unicode_range``) to the characters the document contains; paragraphs
-are broken into lines here and written with ``cell()`` (see ``paragraph``); and the chart comes as
+are broken into lines here and written with ``cell()`` (see ``paragraph``), and so are tables whose
+cells all fit on one line (:func:`simple_table`, the look of ``FPDF.table``); and the chart comes as
 the image :mod:`~bot.features.report.chart` drew, not as PNG bytes to decode. Only fpdf2's public
 API is used.
 """
@@ -24,6 +25,9 @@ from typing import TYPE_CHECKING
 from bot.features.report.document import Bullets, Document, Figure, Heading, Para, Table
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from fpdf import FPDF
     from PIL.Image import Image
 
 FONT = "DejaVu"
@@ -77,6 +81,57 @@ def texts(doc: Document) -> list[str]:
 
 #: besides the document's own texts: the header's and page footer's characters, and ASCII
 FIXED = "BAMBOE • · /0123456789" + "".join(map(chr, range(0x20, 0x7F)))
+
+
+#: a table's cell padding and line height (mm)
+PADDING, LINE = 1.2, 4.8
+
+
+def simple_table(pdf: FPDF, block: Table, numeric: Sequence[bool]) -> bool:
+    """``block`` drawn as ``FPDF.table`` (with the settings in :func:`render_pdf`) would draw it,
+    when every cell fits on one line: the same rows, fill, lines, page breaks and repeated headings,
+    with one ``cell()`` per cell instead of fpdf2's two ``multi_cell()`` layouts. False (and nothing
+    drawn) when a cell needs more than one line."""
+    rows = (block.headers, *block.rows)
+    widths = block.widths or (1,) * len(block.headers)
+    if any(len(row) != len(widths) for row in rows) or len(numeric) != len(widths):
+        return False
+    columns = [w / sum(widths) * pdf.epw for w in widths]
+    cells = [[printable(v) for v in row] for row in rows]
+    for i, row in enumerate(cells):
+        pdf.set_font(FONT, "B" if i == 0 else "", 9)
+        fits = all(pdf.get_string_width(v) <= w - 2 * PADDING for v, w in zip(row, columns, strict=True))
+        pdf.set_font(FONT, "", 9)
+        if not fits:
+            return False
+    height = LINE + 2 * PADDING
+
+    def draw(i: int) -> None:
+        y, x = pdf.get_y(), pdf.l_margin
+        pdf.set_font(FONT, "B" if i == 0 else "", 9)
+        for value, w, right in zip(cells[i], columns, numeric, strict=True):
+            if i == 0:
+                with pdf.local_context(fill_color=LIGHT):
+                    pdf.rect(x, y, w, height, style="F")
+            if i > 0:
+                pdf.line(x, y, x + w, y)
+            if i < len(rows) - 1:
+                pdf.line(x, y + height, x + w, y + height)
+            pdf.set_xy(x + PADDING - pdf.c_margin, y + PADDING)
+            pdf.cell(w - 2 * PADDING + 2 * pdf.c_margin, LINE, value, align="R" if right else "L")
+            x += w
+        pdf.set_xy(pdf.l_margin, y + height)
+
+    if len(rows) > 1 and pdf.will_page_break(2 * height):  # headings never alone at a page's foot
+        pdf.add_page()
+    for i in range(len(rows)):
+        if pdf.will_page_break(height):
+            pdf.add_page()
+            if i > 0:
+                draw(0)
+        draw(i)
+    pdf.set_font(FONT, "", 9)
+    return True
 
 
 def render_pdf(doc: Document, chart: bytes | Image, made_at: datetime) -> bytes:
@@ -199,12 +254,15 @@ def render_pdf(doc: Document, chart: bytes | Image, made_at: datetime) -> bytes:
             pdf.set_font(FONT, "", 9)
             pdf.set_draw_color(200, 200, 200)
             numeric = block.numeric or (False,) * len(block.headers)
+            if simple_table(pdf, block, numeric):
+                pdf.ln(2)
+                continue
             align = tuple("RIGHT" if n else "LEFT" for n in numeric)
             with pdf.table(
                 col_widths=block.widths or None,
                 text_align=align,
-                line_height=4.8,
-                padding=1.2,
+                line_height=LINE,
+                padding=PADDING,
                 headings_style=FontFace(emphasis="BOLD", fill_color=LIGHT),
                 borders_layout="HORIZONTAL_LINES",
                 repeat_headings=1,
