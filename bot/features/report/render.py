@@ -25,7 +25,7 @@ class Rendered:
 
 
 def render(data: ReportData) -> Rendered:
-    """Build and render the report (CPU-bound, about a quarter of a second: run it in a worker thread)."""
+    """Build and render the report (CPU-bound, about a fifth of a second: run it in a worker thread)."""
     doc = build(data)
     image = draw(spec(data))
     png = encode(image)
