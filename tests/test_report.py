@@ -5,6 +5,7 @@ consent, action-learning cases), the role gate, periods, and the monthly job on 
 
 from __future__ import annotations
 
+import io
 import re
 import zlib
 from datetime import UTC, date, datetime
@@ -404,6 +405,80 @@ async def test_rendering_is_deterministic_and_the_page_escapes_what_people_typed
     assert "<script>alert(1)</script> & *vet* _schuin_" in pdf_text(first.pdf)
     assert "http" not in re.sub(r'content="[^"]*"', "", first.html)  # self-contained: nothing fetched
     assert "@media print" in first.html and '<html lang="nl">' in first.html
+
+
+def test_the_chart_fits_long_names_and_many_categories_the_same_every_time() -> None:
+    """A long network name wraps, a long category name is cut with …, twenty categories get a
+    smaller font: nothing is drawn in the image's outer edge, and the same input gives the same bytes."""
+    import dataclasses
+
+    from PIL import Image
+
+    from bot.features.report.chart import ChartSpec, labels, render_png
+
+    weeks = 30
+    chart = ChartSpec(
+        title="Lerend netwerk Armoede en Schulden in de regio Noord-Limburg en omstreken, met een lange naam",
+        subtitle="5 jan 2026 t/m 27 jul 2026",
+        week_labels=tuple(f"{i + 1} jan" for i in range(weeks)),
+        questions=tuple(int(i % 5 != 2) for i in range(weeks)),
+        answers=tuple((i * 3) % 9 for i in range(weeks)),
+        answered=tuple((i * 2) % 7 for i in range(weeks)),
+        members=tuple(8 + i // 6 for i in range(weeks)),
+        categories=tuple(
+            f"Onderdeel {i} met een heel erg lange naam die nooit naast de grafiek past" if i % 3 == 0 else f"Stap {i}"
+            for i in range(20)
+        ),
+        families=tuple("aspect" if i < 12 else "kolb" for i in range(20)),
+        category_answers=tuple((i * 7) % 23 for i in range(20)),
+        category_questions=tuple(int(i % 4 != 1) for i in range(20)),
+        labels=labels("nl"),
+    )
+    png = render_png(chart)
+    assert png.startswith(PNG) and png == render_png(chart)
+    assert b"Software" not in png and b"tEXt" not in png and b"tIME" not in png
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    assert image.size == (1000, 1000)
+    for edge in ((0, 0, 1000, 4), (0, 996, 1000, 1000), (0, 0, 4, 1000), (996, 0, 1000, 1000)):
+        assert image.crop(edge).getcolors() == [(4000, (255, 255, 255))], edge
+    # a period without questions: the same canvas, with the note instead of bars
+    empty = render_png(dataclasses.replace(chart, questions=(0,) * weeks, answers=(0,) * weeks))
+    assert empty.startswith(PNG) and empty != png
+
+
+def test_pdf_tables_and_paragraphs_keep_every_word_across_pages() -> None:
+    """The PDF breaks paragraphs and one-line tables itself (fpdf2's multi_cell for the rest): a
+    long table repeats its heading on every page, a cell too long for one line still shows whole."""
+    from bot.features.report.document import Document, Para, Table
+    from bot.features.report.pdf import render_pdf
+
+    long_cell = " ".join(f"woord{i}" for i in range(60))
+    rows = tuple((f"Rij {i}", str(i)) for i in range(80))
+    doc = Document(
+        "nl",
+        "Titel",
+        "Ondertitel",
+        (
+            Para(" ".join(f"zin{i}" for i in range(400))),
+            Table(("Naam", "Aantal"), rows, (False, True), (3, 1)),
+            Table(("Wat", "Aantal"), (("kort", "1"), (long_cell, "2")), (False, True), (3, 1)),
+        ),
+        "Voet",
+    )
+    png = render_png_for_test()
+    words = pdf_text(render_pdf(doc, png, datetime(2026, 1, 1, tzinfo=UTC))).split()
+    assert [w for w in words if w.startswith("zin")] == [f"zin{i}" for i in range(400)]
+    assert [w for w in words if w.startswith("woord")] == [f"woord{i}" for i in range(60)]
+    assert all(f"Rij {i} {i}" in " ".join(words) for i in range(80))
+    assert words.count("Naam") >= 2  # the heading again at the top of the next page
+
+
+def render_png_for_test() -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (10, 10), "white").save(buf, format="PNG")
+    return buf.getvalue()
 
 
 async def test_names_people_wrote_in_the_networks_records_are_left_out(harness: Harness) -> None:

@@ -10,8 +10,9 @@ The package's modules: :mod:`~bot.features.report.period` reads the period peopl
 :mod:`~bot.features.report.data` gathers the figures from the database,
 :mod:`~bot.features.report.document` turns them into one plain-text document model in the
 network's language, and :mod:`~bot.features.report.chart`, :mod:`~bot.features.report.page`
-(HTML) and :mod:`~bot.features.report.pdf` render it. matplotlib and fpdf2 are imported only when
-a report is rendered, so starting the bot (and the benchmark's 10,000 networks) does not pay for them.
+(HTML) and :mod:`~bot.features.report.pdf` render it. Pillow (the chart) and fpdf2 (the PDF) are
+imported only when a report is rendered, so starting the bot (and the benchmark's 10,000 networks)
+does not pay for them; matplotlib is only where the DejaVu fonts come from, and is never imported.
 """
 
 from __future__ import annotations

@@ -3,6 +3,14 @@ subsets so every Dutch and English character prints). fpdf2 is imported on first
 
 The PDF carries the report's title, language and the time it was made (not the time it was
 rendered), so the same report gives the same bytes.
+
+Cost: reading a DejaVu font is most of a PDF's time (fpdf2 reads the whole file per document,
+about 25 ms a style), so a document loads only the styles it uses (the italic one only for a
+quote), each restricted (``unicode_range``) to the characters the document contains; paragraphs
+are broken into lines here and written with ``cell()`` (see ``paragraph``), and so are tables whose
+cells all fit on one line (:func:`simple_table`, the look of ``FPDF.table``); and the chart comes as
+the image :mod:`~bot.features.report.chart` drew, not as PNG bytes to decode. Only fpdf2's public
+API is used.
 """
 
 from __future__ import annotations
@@ -12,8 +20,15 @@ import io
 from datetime import datetime
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.features.report.document import Bullets, Document, Figure, Heading, Para, Table
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from fpdf import FPDF
+    from PIL.Image import Image
 
 FONT = "DejaVu"
 MARGIN = 15
@@ -48,8 +63,80 @@ def printable(value: str) -> str:
     return "".join(ch for ch in value if ord(ch) in glyphs or ch in "\n\t")
 
 
-def render_pdf(doc: Document, png: bytes, made_at: datetime) -> bytes:
-    """The whole report as PDF bytes (CPU-bound: call it in a worker thread from async code)."""
+def texts(doc: Document) -> list[str]:
+    """Every text ``doc`` puts on a page."""
+    out = [doc.title, doc.subtitle, doc.footer]
+    for block in doc.blocks:
+        if isinstance(block, Heading | Para):
+            out.append(block.text)
+        elif isinstance(block, Bullets):
+            out.extend(block.items)
+        elif isinstance(block, Table):
+            out.extend(block.headers)
+            out.extend(value for row in block.rows for value in row)
+        elif isinstance(block, Figure):
+            out.append(block.caption)
+    return out
+
+
+#: besides the document's own texts: the header's and page footer's characters, and ASCII
+FIXED = "BAMBOE • · /0123456789" + "".join(map(chr, range(0x20, 0x7F)))
+
+
+#: a table's cell padding and line height (mm)
+PADDING, LINE = 1.2, 4.8
+
+
+def simple_table(pdf: FPDF, block: Table, numeric: Sequence[bool]) -> bool:
+    """``block`` drawn as ``FPDF.table`` (with the settings in :func:`render_pdf`) would draw it,
+    when every cell fits on one line: the same rows, fill, lines, page breaks and repeated headings,
+    with one ``cell()`` per cell instead of fpdf2's two ``multi_cell()`` layouts. False (and nothing
+    drawn) when a cell needs more than one line."""
+    rows = (block.headers, *block.rows)
+    widths = block.widths or (1,) * len(block.headers)
+    if any(len(row) != len(widths) for row in rows) or len(numeric) != len(widths):
+        return False
+    columns = [w / sum(widths) * pdf.epw for w in widths]
+    cells = [[printable(v) for v in row] for row in rows]
+    for i, row in enumerate(cells):
+        pdf.set_font(FONT, "B" if i == 0 else "", 9)
+        fits = all(pdf.get_string_width(v) <= w - 2 * PADDING for v, w in zip(row, columns, strict=True))
+        pdf.set_font(FONT, "", 9)
+        if not fits:
+            return False
+    height = LINE + 2 * PADDING
+
+    def draw(i: int) -> None:
+        y, x = pdf.get_y(), pdf.l_margin
+        pdf.set_font(FONT, "B" if i == 0 else "", 9)
+        for value, w, right in zip(cells[i], columns, numeric, strict=True):
+            if i == 0:
+                with pdf.local_context(fill_color=LIGHT):
+                    pdf.rect(x, y, w, height, style="F")
+            if i > 0:
+                pdf.line(x, y, x + w, y)
+            if i < len(rows) - 1:
+                pdf.line(x, y + height, x + w, y + height)
+            pdf.set_xy(x + PADDING - pdf.c_margin, y + PADDING)
+            pdf.cell(w - 2 * PADDING + 2 * pdf.c_margin, LINE, value, align="R" if right else "L")
+            x += w
+        pdf.set_xy(pdf.l_margin, y + height)
+
+    if len(rows) > 1 and pdf.will_page_break(2 * height):  # headings never alone at a page's foot
+        pdf.add_page()
+    for i in range(len(rows)):
+        if pdf.will_page_break(height):
+            pdf.add_page()
+            if i > 0:
+                draw(0)
+        draw(i)
+    pdf.set_font(FONT, "", 9)
+    return True
+
+
+def render_pdf(doc: Document, chart: bytes | Image, made_at: datetime) -> bytes:
+    """The whole report as PDF bytes (CPU-bound: call it in a worker thread from async code).
+    ``chart``: the chart as PNG bytes, or as the image :func:`bot.features.report.chart.draw` made."""
     from fpdf import FPDF
     from fpdf.fonts import FontFace
 
@@ -64,9 +151,12 @@ def render_pdf(doc: Document, png: bytes, made_at: datetime) -> bytes:
     pdf.set_margins(MARGIN, MARGIN, MARGIN)
     pdf.set_auto_page_break(True, margin=18)
     fonts = font_dir()
-    pdf.add_font(FONT, "", str(fonts / "DejaVuSans.ttf"))
-    pdf.add_font(FONT, "B", str(fonts / "DejaVuSans-Bold.ttf"))
-    pdf.add_font(FONT, "I", str(fonts / "DejaVuSans-Oblique.ttf"))
+    used = sorted({ord(ch) for value in (*texts(doc), FIXED) for ch in printable(value)})
+    styles = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
+    if any(isinstance(block, Para) and block.style == "quote" for block in doc.blocks):
+        styles["I"] = "DejaVuSans-Oblique.ttf"
+    for style, name in styles.items():
+        pdf.add_font(FONT, style, str(fonts / name), unicode_range=used)
     pdf.set_title(printable(doc.title))
     pdf.set_subject(printable(doc.subtitle))
     pdf.set_author("Bamboe")
@@ -76,15 +166,40 @@ def render_pdf(doc: Document, png: bytes, made_at: datetime) -> bytes:
     pdf.add_page()
     width = pdf.epw
 
+    def paragraph(w: float, h: float, value: str) -> None:
+        """``multi_cell(w, h, value)``, left-aligned, then on at the left margin. The lines are
+        broken here, at spaces, where fpdf2 would break them (a text's width is the sum of its
+        characters' widths), and each goes out with ``cell()``: fpdf2's line breaker measures a
+        line again for every character, most of a report's cost. A word wider than a line, or a
+        line break in the text, is left to ``multi_cell()``."""
+        x = pdf.get_x()
+        room = (w or pdf.w - pdf.r_margin - x) - 2 * pdf.c_margin
+        words = value.rstrip(" ").split(" ")
+        widths = [pdf.get_string_width(word) for word in words]
+        if "\n" in value or max(widths, default=0) > room:
+            pdf.multi_cell(w, h, value, new_x="LMARGIN", new_y="NEXT", align="L")
+            return
+        space = pdf.get_string_width(" ")
+        line, used = [words[0]], widths[0]
+        for word, width in zip(words[1:], widths[1:], strict=True):
+            if used + space + width > room + 1e-6:
+                pdf.cell(w, h, " ".join(line).rstrip(" "), new_x="LMARGIN", new_y="NEXT", align="L")
+                pdf.set_x(x)
+                line, used = [word], width
+            else:
+                line.append(word)
+                used += space + width
+        pdf.cell(w, h, " ".join(line), new_x="LMARGIN", new_y="NEXT", align="L")
+
     pdf.set_font(FONT, "B", 9)
     pdf.set_text_color(*GREEN)
     pdf.cell(0, 5, "BAMBOE", new_x="LMARGIN", new_y="NEXT", align="L")
     pdf.set_text_color(0, 0, 0)
     pdf.set_font(FONT, "B", 19)
-    pdf.multi_cell(0, 8.5, printable(doc.title), new_x="LMARGIN", new_y="NEXT", align="L")
+    paragraph(0, 8.5, printable(doc.title))
     pdf.set_font(FONT, "", 10.5)
     pdf.set_text_color(*GREY)
-    pdf.multi_cell(0, 5.5, printable(doc.subtitle), new_x="LMARGIN", new_y="NEXT", align="L")
+    paragraph(0, 5.5, printable(doc.subtitle))
     pdf.set_text_color(0, 0, 0)
     pdf.set_draw_color(*GREEN)
     pdf.set_line_width(1.0)
@@ -103,14 +218,14 @@ def render_pdf(doc: Document, png: bytes, made_at: datetime) -> bytes:
                 pdf.add_page()
             pdf.ln(4 if block.level == 2 else 2)
             pdf.set_font(FONT, "B", size)
-            pdf.multi_cell(0, size * 0.5, printable(block.text), new_x="LMARGIN", new_y="NEXT", align="L")
+            paragraph(0, size * 0.5, printable(block.text))
             pdf.ln(1)
         elif isinstance(block, Para):
             if block.style == "quote":  # kept on one page, with a bar beside it
                 pdf.set_font(FONT, "I", 10.5)
                 quote = printable(block.text)
-                lines = pdf.multi_cell(width - 4, 5.5, quote, dry_run=True, output="LINES")
-                if pdf.get_y() + 5.5 * len(lines) > pdf.page_break_trigger:
+                quote_lines = pdf.multi_cell(width - 4, 5.5, quote, dry_run=True, output="LINES")
+                if pdf.get_y() + 5.5 * len(quote_lines) > pdf.page_break_trigger:
                     pdf.add_page()
                 top = pdf.get_y()
                 pdf.set_x(MARGIN + 4)
@@ -125,7 +240,7 @@ def render_pdf(doc: Document, png: bytes, made_at: datetime) -> bytes:
                 note = block.style == "note"
                 pdf.set_font(FONT, "", 9 if note else (11.5 if block.style == "lead" else 10.5))
                 pdf.set_text_color(*(GREY if note else (0, 0, 0)))
-                pdf.multi_cell(0, 4.6 if note else 5.5, printable(block.text), new_x="LMARGIN", new_y="NEXT", align="L")
+                paragraph(0, 4.6 if note else 5.5, printable(block.text))
                 pdf.set_text_color(0, 0, 0)
                 pdf.ln(1.5)
         elif isinstance(block, Bullets):
@@ -133,18 +248,21 @@ def render_pdf(doc: Document, png: bytes, made_at: datetime) -> bytes:
             for item in block.items:
                 pdf.set_x(MARGIN + 2)
                 pdf.cell(4, 5.5, "•")
-                pdf.multi_cell(width - 6, 5.5, printable(item), new_x="LMARGIN", new_y="NEXT", align="L")
+                paragraph(width - 6, 5.5, printable(item))
             pdf.ln(1.5)
         elif isinstance(block, Table):
             pdf.set_font(FONT, "", 9)
             pdf.set_draw_color(200, 200, 200)
             numeric = block.numeric or (False,) * len(block.headers)
+            if simple_table(pdf, block, numeric):
+                pdf.ln(2)
+                continue
             align = tuple("RIGHT" if n else "LEFT" for n in numeric)
             with pdf.table(
                 col_widths=block.widths or None,
                 text_align=align,
-                line_height=4.8,
-                padding=1.2,
+                line_height=LINE,
+                padding=PADDING,
                 headings_style=FontFace(emphasis="BOLD", fill_color=LIGHT),
                 borders_layout="HORIZONTAL_LINES",
                 repeat_headings=1,
@@ -157,14 +275,15 @@ def render_pdf(doc: Document, png: bytes, made_at: datetime) -> bytes:
         elif isinstance(block, Figure):
             if pdf.get_y() + side > pdf.page_break_trigger:
                 pdf.add_page()
-            pdf.image(io.BytesIO(png), x=MARGIN + (width - side) / 2, w=side, h=side, alt_text=printable(block.alt))
+            image = io.BytesIO(chart) if isinstance(chart, bytes) else chart
+            pdf.image(image, x=MARGIN + (width - side) / 2, w=side, h=side, alt_text=printable(block.alt))
             pdf.set_font(FONT, "", 9)
             pdf.set_text_color(*GREY)
-            pdf.multi_cell(0, 4.6, printable(block.caption), new_x="LMARGIN", new_y="NEXT", align="L")
+            paragraph(0, 4.6, printable(block.caption))
             pdf.set_text_color(0, 0, 0)
             pdf.ln(2)
     pdf.ln(4)
     pdf.set_font(FONT, "", 8.5)
     pdf.set_text_color(*GREY)
-    pdf.multi_cell(0, 4.4, printable(doc.footer), new_x="LMARGIN", new_y="NEXT", align="L")
+    paragraph(0, 4.4, printable(doc.footer))
     return bytes(pdf.output())
