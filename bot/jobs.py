@@ -75,6 +75,28 @@ async def plan(session: AsyncSession, *, key: str, network_id: int, kind: str, d
     return inserted is not None
 
 
+async def plan_all(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Plan several jobs at once (each row as :func:`plan` takes its arguments); return the keys
+    that were new.
+
+    One statement (``INSERT … ON CONFLICT (key) DO NOTHING RETURNING key``) for all rows. Inside
+    :func:`planning` the rows are collected as :func:`plan` does (a key counts as new the first
+    time it is collected)."""
+    if not rows:
+        return set()
+    if in_planning(session):
+        return {row["key"] for row in rows if await plan(session, **row)}
+    connection = await session.connection()
+    inserted = await connection.execute(_PLAN_ALL[session.bind.dialect.name],
+                                        [{"payload": {}, **row} for row in rows])
+    return set(inserted.scalars())
+
+
+def in_planning(session: AsyncSession) -> bool:
+    """True inside :func:`planning` (then :func:`plan` collects rows instead of writing them)."""
+    return _PLANS in session.info
+
+
 async def job_state(session: AsyncSession, key: str, network_id: int) -> str | None:
     """The state of the job with ``key`` (a job of network ``network_id``); None when there is none.
 
@@ -116,6 +138,19 @@ async def planning(session: AsyncSession, network_ids: Iterable[int] = ()) -> As
         await connection.execute(_insert(session, Job.__table__).on_conflict_do_nothing(index_elements=["key"])
                                  .returning(Job.__table__.c.id),
                                  list(plans.rows.values()))
+
+
+def _plan_all(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = Job.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+
+
+#: :func:`plan_all`'s statement per dialect (built once)
+_PLAN_ALL = {"postgresql": _plan_all("postgresql"), "sqlite": _plan_all("sqlite")}
 
 
 async def _without_jobs(session: AsyncSession, network_ids: set[int]) -> set[int]:
