@@ -37,6 +37,7 @@ from sqlalchemy import Integer, String, and_, bindparam, case, cast, delete, fun
 
 from bot import i18n
 from bot.events import Outgoing
+from bot.jobs import planned_before
 from bot.markup import Markup
 from bot.models import BudgetEntry, HeldPost, Job, Meeting, Member, OutboxMessage, UTCDateTime
 from bot.timeutil import format_when, local, next_open_time, tz
@@ -174,7 +175,8 @@ class Week:
     end: datetime
     #: sessions not cancelled that start in the week or have not ended: (starts_at, ends_at, id)
     meetings: list[MeetingTimes] = field(default_factory=list)
-    #: planned group posts and session ends due in the week: (id, kind, state, due_at)
+    #: planned group posts and session ends due in the week, and those still to run that are due
+    #: within :data:`GAP` (:func:`_merge_due`): (id, kind, state, due_at)
     jobs: list[tuple[int, str, str, datetime]] = field(default_factory=list)
     #: ledger entries of the week per (kind, action)
     this_week: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -199,7 +201,8 @@ _READ_WEEK = union_all(
                Meeting.ends_at > bindparam("now"))),
     select(literal_column("'j'", String), Job.kind, Job.state, Job.due_at, _WHEN, Job.id, _COUNT)
     .where(Job.network_id == bindparam("network_id"), Job.kind.in_([*JOB_POSTS, "session_end"]),
-           Job.due_at >= bindparam("start"), Job.due_at < bindparam("end")),
+           or_(and_(Job.due_at >= bindparam("start"), Job.due_at < bindparam("end")),
+               and_(Job.state.in_(("pending", "claimed")), Job.due_at <= bindparam("soon")))),
     select(literal_column("'l'", String), BudgetEntry.kind, BudgetEntry.action, func.max(BudgetEntry.at), _WHEN,
            func.count(BudgetEntry.id), func.sum(case((_IN_WEEK, 1), else_=0)))
     .where(BudgetEntry.network_id == bindparam("network_id")).group_by(BudgetEntry.kind, BudgetEntry.action),
@@ -219,7 +222,7 @@ async def _read_week(ctx: Ctx) -> Week:
     start, end, _ = week_of(ctx, ctx.now)
     week = Week(ctx.now, start, end)
     rows = await ctx.session.execute(_READ_WEEK, {"network_id": ctx.network.id, "start": start, "end": end,
-                                                  "now": ctx.now})
+                                                  "now": ctx.now, "soon": ctx.now + GAP})
     for source, kind, what, at, until, n, in_week in rows:
         if source == "m":
             week.meetings.append(MeetingTimes(at, until, n))
@@ -295,7 +298,7 @@ async def admit(ctx: Ctx, jc: JobContext) -> str:
     if kind == "harvest" and await posted(ctx, start, end, ("harvest",), merged=True):
         return "hold"
     session = any(start <= m.starts_at < end for m in week.meetings) or any(
-        k in ("pre_session", "digest") and state != "skipped" for _, k, state, _ in week.jobs)
+        k in ("pre_session", "digest") and state != "skipped" and start <= due < end for _, k, state, due in week.jobs)
     cap = SESSION_WEEK if session else ORDINARY_WEEK
     if await posted(ctx, start, end) + _reserved(week, jc, kind) + 1 > cap:
         if kind == "harvest":
@@ -340,18 +343,28 @@ def _rank(kind: str) -> int:
     return PRIORITY.index(kind) if kind in PRIORITY else len(PRIORITY)
 
 
+#: the jobs due within :data:`GAP` that could join a post (:func:`_merge_due`), built once
+_MERGE = select(Job).where(
+    Job.network_id == bindparam("network_id"), Job.kind.in_(list(JOB_POSTS)), Job.state.in_(("pending", "claimed")),
+    Job.id != bindparam("job_id"), Job.due_at <= bindparam("soon")).order_by(Job.due_at, Job.id)
+_MERGE_LOCKED = _MERGE.with_for_update(skip_locked=True)
+
+
 async def _merge_due(ctx: Ctx, jc: JobContext, kinds: set[str]) -> None:
     """Run the jobs due within :data:`GAP` whose posts can join this one, and add their messages."""
     from bot.core import Ctx as CoreCtx
     from bot.jobs import JobContext as Context
 
+    week = _week(ctx)
+    soon = ctx.now + GAP
+    if week is not None and not planned_before(ctx.session, soon) and not any(
+            k in JOB_POSTS and state in ("pending", "claimed") and job_id != jc.job.id and due <= soon
+            for job_id, k, state, due in week.jobs):
+        return  # none was due when the week was read, and none was planned since
     start, end, _ = week_of(ctx, ctx.now)
-    query = select(Job).where(
-        Job.network_id == ctx.network.id, Job.kind.in_(list(JOB_POSTS)), Job.state.in_(("pending", "claimed")),
-        Job.id != jc.job.id, Job.due_at <= ctx.now + GAP).order_by(Job.due_at, Job.id)
-    if ctx.session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    for job in list(await ctx.session.scalars(query)):
+    query = _MERGE_LOCKED if ctx.session.bind.dialect.name == "postgresql" else _MERGE
+    for job in list(await ctx.session.scalars(query, {"network_id": ctx.network.id, "job_id": jc.job.id,
+                                                      "soon": soon})):
         kind = JOB_POSTS[job.kind]
         kind_of = ctx.features.jobs.get(job.kind) if ctx.features is not None else None
         inner = getattr(kind_of.run, "inner", None) if kind_of is not None else None

@@ -14,7 +14,7 @@ from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from bot import budget, i18n
 from bot.core import Ctx, network_job
@@ -210,11 +210,14 @@ def eligible(member: Member, at: datetime) -> bool:
 
 
 # ---------------------------------------------------------------------------- jobs
+#: a facilitator's first question not asked yet (built once)
+_NEXT_CUSTOM = (select(CustomQuestion).where(CustomQuestion.network_id == bindparam("network_id"),
+                                             CustomQuestion.asked_at.is_(None)).order_by(CustomQuestion.id).limit(1))
+
+
 async def _choose(ctx: Ctx) -> tuple[str, str, str]:
     """(question id, category, text) for the next nudge: a facilitator's own question first."""
-    custom = await ctx.session.scalar(select(CustomQuestion).where(
-        CustomQuestion.network_id == ctx.network.id, CustomQuestion.asked_at.is_(None))
-        .order_by(CustomQuestion.id).limit(1))
+    custom = await ctx.session.scalar(_NEXT_CUSTOM, {"network_id": ctx.network.id})
     if custom is not None:
         custom.asked_at = ctx.now
         return f"custom-{custom.id}", "eigen", custom.text
