@@ -14,7 +14,7 @@ from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, func, insert, select
 
 from bot import budget, i18n
 from bot.core import Ctx, network_job
@@ -210,6 +210,8 @@ def eligible(member: Member, at: datetime) -> bool:
 
 
 # ---------------------------------------------------------------------------- jobs
+#: a weekly question sent (built once)
+_ADD_NUDGE = insert(Nudge.__table__).returning(Nudge.__table__.c.id)
 #: a facilitator's first question not asked yet (built once)
 _NEXT_CUSTOM = (select(CustomQuestion).where(CustomQuestion.network_id == bindparam("network_id"),
                                              CustomQuestion.asked_at.is_(None)).order_by(CustomQuestion.id).limit(1))
@@ -247,18 +249,18 @@ async def run_nudge(ctx: Ctx, jc: JobContext) -> None:
     footer = i18n.vary(ctx.lang, "rhythm.nudge_footer", await budget.occurrence(ctx, "nudge"))
     ctx.group("nudge", ctx.t("rhythm.nudge", category=category_name(ctx.lang, category), theme=Markup(theme),
                              question=text, footer=footer))
-    nudge = Nudge(network_id=net.id, question_id=qid, category=category, sent_at=ctx.now)
-    ctx.session.add(nudge)
-    await ctx.session.flush()
-    ctx.out[-1].meta["nudge"] = nudge.id
+    # inserted on its own for its id (the other writes are flushed once, with the job's row)
+    nudge_id = await (await ctx.session.connection()).scalar(
+        _ADD_NUDGE, {"network_id": net.id, "question_id": qid, "category": category, "sent_at": ctx.now})
+    ctx.out[-1].meta["nudge"] = nudge_id
     remind_at = next_open_time(net, ctx.now + timedelta(hours=net.reminder_hours))
     next_due, _ = next_nudge_time(net, jc.job.due_at)
     rows = []
     if remind_at < next_due:
-        rows.append({"key": f"reminder:{nudge.id}", "network_id": net.id, "kind": "reminder",
-                     "due_at": remind_at, "payload": {"nudge": nudge.id}})
-    rows.append({"key": f"harvest:{nudge.id}", "network_id": net.id, "kind": "harvest",
-                 "due_at": await harvest_time(ctx, remind_at, next_due), "payload": {"nudge": nudge.id}})
+        rows.append({"key": f"reminder:{nudge_id}", "network_id": net.id, "kind": "reminder",
+                     "due_at": remind_at, "payload": {"nudge": nudge_id}})
+    rows.append({"key": f"harvest:{nudge_id}", "network_id": net.id, "kind": "harvest",
+                 "due_at": await harvest_time(ctx, remind_at, next_due), "payload": {"nudge": nudge_id}})
     await plan_nudge(ctx.session, net, jc.job.due_at, also=rows)  # the three in one statement
 
 
