@@ -32,8 +32,21 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import Integer, String, and_, bindparam, case, cast, delete, func, literal_column, null, or_, select, \
-    union_all
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 
 from bot import i18n
 from bot.events import Outgoing
