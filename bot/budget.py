@@ -27,16 +27,32 @@ out, without text; ``/ritme`` shows it (:func:`lines`).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
 
 from bot import i18n
 from bot.events import Outgoing
+from bot.jobs import planned_before
 from bot.markup import Markup
-from bot.models import BudgetEntry, HeldPost, Job, Meeting, Member, OutboxMessage
+from bot.models import BudgetEntry, HeldPost, Job, Meeting, Member, OutboxMessage, UTCDateTime
 from bot.timeutil import format_when, local, next_open_time, tz
 
 if TYPE_CHECKING:
@@ -110,6 +126,10 @@ async def posted(ctx: Ctx, start: datetime, end: datetime, kinds: tuple[str, ...
     """Bot-initiated group posts between ``start`` and ``end`` (of ``kinds``; with ``merged``,
     posts that went out inside another one count too)."""
     actions = ("posted", "merged") if merged else ("posted",)
+    week = _week(ctx)
+    if week is not None and (week.start, week.end) == (start, end):
+        return sum(n for (kind, action), n in week.this_week.items()
+                   if action in actions and (kinds is None or kind in kinds))
     query = select(func.count(BudgetEntry.id)).where(
         BudgetEntry.network_id == ctx.network.id, BudgetEntry.action.in_(actions),
         BudgetEntry.at >= start, BudgetEntry.at < end)
@@ -125,6 +145,9 @@ async def occurrence(ctx: Ctx, kind: str, member: Member | None = None) -> int:
         return await ctx.session.scalar(select(func.count(OutboxMessage.id)).where(
             OutboxMessage.member_id == member.id, OutboxMessage.kind == kind,
             OutboxMessage.chat_id.is_(None))) or 0
+    week = _week(ctx)
+    if week is not None:
+        return week.totals[kind]
     return await ctx.session.scalar(select(func.count(BudgetEntry.id)).where(
         BudgetEntry.network_id == ctx.network.id, BudgetEntry.kind == kind,
         BudgetEntry.action.in_(("posted", "merged")))) or 0
@@ -133,6 +156,118 @@ async def occurrence(ctx: Ctx, kind: str, member: Member | None = None) -> int:
 def _log(ctx: Ctx, kind: str, action: str, detail: str = "", moved_to: datetime | None = None) -> None:
     ctx.session.add(BudgetEntry(network_id=ctx.network.id, at=ctx.now, week=week_of(ctx, ctx.now)[2], kind=kind,
                                 action=action, detail=detail, moved_to=moved_to))
+    week = _week(ctx)
+    if week is not None:  # what a query would now find, as the entry is flushed before it
+        week.this_week[(kind, action)] += 1
+        if action in ("posted", "merged"):
+            week.totals[kind] += 1
+        if action == "posted" and (week.last_posted is None or ctx.now > week.last_posted):
+            week.last_posted = ctx.now
+        if action == "held":
+            week.held = True
+
+
+# ---------------------------------------------------------------------------- what a job reads once
+class MeetingTimes(NamedTuple):
+    """When a session starts and ends (what the budget and the rhythm need of a :class:`~bot.models.Meeting`)."""
+
+    starts_at: datetime
+    ends_at: datetime
+    id: int
+
+
+@dataclass
+class Week:
+    """What the budget decides a planned post by, read in one statement when the job is admitted
+    (:func:`_read_week`) and kept up to date by :func:`_log` for the rest of the transaction:
+    :func:`posted` and :func:`occurrence` answer from it instead of querying the ledger again."""
+
+    #: the job's moment and the ISO week around it (UTC)
+    now: datetime
+    start: datetime
+    end: datetime
+    #: sessions not cancelled that start in the week or have not ended: (starts_at, ends_at, id)
+    meetings: list[MeetingTimes] = field(default_factory=list)
+    #: planned group posts and session ends due in the week, and those still to run that are due
+    #: within :data:`GAP` (:func:`_merge_due`): (id, kind, state, due_at)
+    jobs: list[tuple[int, str, str, datetime]] = field(default_factory=list)
+    #: ledger entries of the week per (kind, action)
+    this_week: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: posted or merged entries ever, per kind
+    totals: Counter[str] = field(default_factory=Counter)
+    #: the latest posted entry ever
+    last_posted: datetime | None = None
+    #: whether the network has held posts
+    held: bool = False
+
+
+#: ``session.info`` key of the :class:`Week` read for a network in this transaction
+_WEEK = "bamboe.budget.week"
+_TEXT, _WHEN, _COUNT = cast(null(), String), cast(null(), UTCDateTime()), cast(null(), Integer)
+_IN_WEEK = and_(BudgetEntry.at >= bindparam("start"), BudgetEntry.at < bindparam("end"))
+#: one statement for everything :func:`admit` and :func:`settle` read (rows: source, kind, state or
+#: action, time, end time, id or count, count in the week); built once, with bound parameters
+_READ_WEEK = union_all(
+    select(literal_column("'m'", String), _TEXT, _TEXT, Meeting.starts_at, Meeting.ends_at, Meeting.id, _COUNT)
+    .where(Meeting.network_id == bindparam("network_id"), Meeting.cancelled.is_(False),
+           or_(and_(Meeting.starts_at >= bindparam("start"), Meeting.starts_at < bindparam("end")),
+               Meeting.ends_at > bindparam("now"))),
+    select(literal_column("'j'", String), Job.kind, Job.state, Job.due_at, _WHEN, Job.id, _COUNT)
+    .where(Job.network_id == bindparam("network_id"), Job.kind.in_([*JOB_POSTS, "session_end"]),
+           or_(and_(Job.due_at >= bindparam("start"), Job.due_at < bindparam("end")),
+               and_(Job.state.in_(("pending", "claimed")), Job.due_at <= bindparam("soon")))),
+    select(literal_column("'l'", String), BudgetEntry.kind, BudgetEntry.action, func.max(BudgetEntry.at), _WHEN,
+           func.count(BudgetEntry.id), func.sum(case((_IN_WEEK, 1), else_=0)))
+    .where(BudgetEntry.network_id == bindparam("network_id")).group_by(BudgetEntry.kind, BudgetEntry.action),
+    select(literal_column("'h'", String), _TEXT, _TEXT, _WHEN, _WHEN, func.count(HeldPost.id), _COUNT)
+    .where(HeldPost.network_id == bindparam("network_id")),
+)
+
+
+def _week(ctx: Ctx) -> Week | None:
+    """The :class:`Week` read for this job's network and moment, if any."""
+    week = ctx.session.info.get(_WEEK, {}).get(ctx.network.id)
+    return week if week is not None and week.now == ctx.now else None
+
+
+async def _read_week(ctx: Ctx) -> Week:
+    """Read the network's :class:`Week` around ``ctx.now`` (one statement) and keep it for the transaction."""
+    start, end, _ = week_of(ctx, ctx.now)
+    week = Week(ctx.now, start, end)
+    rows = await ctx.session.execute(_READ_WEEK, {"network_id": ctx.network.id, "start": start, "end": end,
+                                                  "now": ctx.now, "soon": ctx.now + GAP})
+    for source, kind, what, at, until, n, in_week in rows:
+        if source == "m":
+            week.meetings.append(MeetingTimes(at, until, n))
+        elif source == "j":
+            week.jobs.append((n, kind, what, at))
+        elif source == "l":
+            week.this_week[(kind, what)] += in_week or 0
+            if what in ("posted", "merged"):
+                week.totals[kind] += n
+            if what == "posted" and (week.last_posted is None or at > week.last_posted):
+                week.last_posted = at
+        else:
+            week.held = bool(n)
+    week.meetings.sort(key=lambda m: (m.starts_at, m.id))
+    ctx.session.info.setdefault(_WEEK, {})[ctx.network.id] = week
+    return week
+
+
+_NEXT_MEETING = (select(Meeting.starts_at, Meeting.ends_at, Meeting.id)
+                 .where(Meeting.network_id == bindparam("network_id"), Meeting.cancelled.is_(False),
+                        Meeting.ends_at > bindparam("now")).order_by(Meeting.starts_at, Meeting.id).limit(1))
+
+
+async def next_meeting(ctx: Ctx) -> MeetingTimes | None:
+    """The next session at ``ctx.now`` that has not ended and is not cancelled (as
+    :func:`bot.features.network.next_meeting`), from the job's :class:`Week` when it was read:
+    sessions change only by commands, never inside a job's transaction."""
+    week = _week(ctx)
+    if week is not None:
+        return next((m for m in week.meetings if m.ends_at > ctx.now), None)
+    row = (await ctx.session.execute(_NEXT_MEETING, {"network_id": ctx.network.id, "now": ctx.now})).first()
+    return MeetingTimes(*row) if row is not None else None
 
 
 # ---------------------------------------------------------------------------- before a job runs
@@ -141,26 +276,6 @@ async def _session_near(ctx: Ctx, at: datetime) -> Meeting | None:
     return await ctx.session.scalar(select(Meeting).where(
         Meeting.network_id == ctx.network.id, Meeting.cancelled.is_(False),
         Meeting.starts_at <= at + BEFORE_SESSION, Meeting.ends_at > at).order_by(Meeting.starts_at).limit(1))
-
-
-async def _reserved(ctx: Ctx, jc: JobContext, kind: str, end: datetime) -> int:
-    """Moments still planned this week for posts of higher priority than ``kind`` (posts within
-    :data:`GAP` of each other count once: they will be merged)."""
-    higher = set(PRIORITY[:PRIORITY.index(kind)])
-    job_kinds = [j for j, post in JOB_POSTS.items() if post in higher]
-    dues = list(await ctx.session.scalars(select(Job.due_at).where(
-        Job.network_id == ctx.network.id, Job.kind.in_(job_kinds), Job.state.in_(("pending", "claimed")),
-        Job.id != jc.job.id, Job.due_at >= ctx.now, Job.due_at < end)))
-    if "after_session_question" in higher:  # planned only when its session ends
-        dues += [d + timedelta(hours=1) for d in await ctx.session.scalars(select(Job.due_at).where(
-            Job.network_id == ctx.network.id, Job.kind == "session_end", Job.state == "pending",
-            Job.due_at >= ctx.now, Job.due_at < end - timedelta(hours=1)))]
-    moments, last = 0, None
-    for due in sorted(dues):
-        if last is None or due - last > GAP:
-            moments += 1
-            last = due
-    return moments
 
 
 def _move(ctx: Ctx, jc: JobContext, kind: str, to: datetime, why: str) -> str:
@@ -172,33 +287,64 @@ def _move(ctx: Ctx, jc: JobContext, kind: str, to: datetime, why: str) -> str:
 
 async def admit(ctx: Ctx, jc: JobContext) -> str:
     """Whether a planned job may run now: ``run``, ``hold`` (run, but its post waits to ride along
-    with the next one), ``moved`` (``jc.postpone_to`` is set) or ``skip`` (left out)."""
+    with the next one), ``moved`` (``jc.postpone_to`` is set) or ``skip`` (left out).
+
+    A group post reads what it is decided by in one statement (:class:`Week`)."""
     kind = JOB_POSTS.get(jc.job.kind)
     if kind is None and jc.job.kind not in PRIVATE_JOBS:
         return "run"
-    meeting = await _session_near(ctx, ctx.now)
-    if meeting is not None:
-        return _move(ctx, jc, kind or jc.job.kind, meeting.ends_at, "session")
     if kind is None:
+        meeting = await _session_near(ctx, ctx.now)
+        if meeting is not None:
+            return _move(ctx, jc, jc.job.kind, meeting.ends_at, "session")
         return "run"
-    start, end, _ = week_of(ctx, ctx.now)
-    last = await ctx.session.scalar(select(func.max(BudgetEntry.at)).where(
-        BudgetEntry.network_id == ctx.network.id, BudgetEntry.action == "posted"))
-    if last is not None and ctx.now - last < GAP:
+    week = await _read_week(ctx)
+    now, start, end = ctx.now, week.start, week.end
+    near = next((m for m in week.meetings if m.starts_at <= now + BEFORE_SESSION and m.ends_at > now), None)
+    if near is not None:
+        return _move(ctx, jc, kind, near.ends_at, "session")
+    last = week.last_posted
+    if last is not None and now - last < GAP:
         if kind == "harvest":
             return "hold"
         return _move(ctx, jc, kind, last + GAP, "gap")
     if kind == "harvest" and await posted(ctx, start, end, ("harvest",), merged=True):
         return "hold"
-    cap = SESSION_WEEK if await session_week(ctx, start, end) else ORDINARY_WEEK
-    if await posted(ctx, start, end) + await _reserved(ctx, jc, kind, end) + 1 > cap:
+    session = any(start <= m.starts_at < end for m in week.meetings) or any(
+        k in ("pre_session", "digest") and state != "skipped" and start <= due < end for _, k, state, due in week.jobs)
+    cap = SESSION_WEEK if session else ORDINARY_WEEK
+    if await posted(ctx, start, end) + _reserved(week, jc, kind) + 1 > cap:
         if kind == "harvest":
             return "hold"
         if kind in SESSION_BOUND:
             _log(ctx, kind, "dropped", "week")
             return "skip"
-        return _move(ctx, jc, kind, ctx.now + timedelta(weeks=1), "week")
+        return _move(ctx, jc, kind, now + timedelta(weeks=1), "week")
     return "run"
+
+
+def _reserved(week: Week, jc: JobContext, kind: str) -> int:
+    """Moments still planned this week for posts of higher priority than ``kind`` (posts within
+    :data:`GAP` of each other count once: they will be merged)."""
+    higher = set(PRIORITY[:PRIORITY.index(kind)])
+    job_kinds = {j for j, post in JOB_POSTS.items() if post in higher}
+    now, end = week.now, week.end
+    dues = [due for job_id, k, state, due in week.jobs
+            if k in job_kinds and state in ("pending", "claimed") and job_id != jc.job.id and now <= due < end]
+    if "after_session_question" in higher:  # planned only when its session ends
+        dues += [due + timedelta(hours=1) for _, k, state, due in week.jobs
+                 if k == "session_end" and state == "pending" and now <= due < end - timedelta(hours=1)]
+    return _moments(dues)
+
+
+def _moments(dues: list[datetime]) -> int:
+    """How many posts ``dues`` make (those within :data:`GAP` of each other are merged)."""
+    moments, last = 0, None
+    for due in sorted(dues):
+        if last is None or due - last > GAP:
+            moments += 1
+            last = due
+    return moments
 
 
 # ---------------------------------------------------------------------------- after it ran
@@ -210,18 +356,28 @@ def _rank(kind: str) -> int:
     return PRIORITY.index(kind) if kind in PRIORITY else len(PRIORITY)
 
 
+#: the jobs due within :data:`GAP` that could join a post (:func:`_merge_due`), built once
+_MERGE = select(Job).where(
+    Job.network_id == bindparam("network_id"), Job.kind.in_(list(JOB_POSTS)), Job.state.in_(("pending", "claimed")),
+    Job.id != bindparam("job_id"), Job.due_at <= bindparam("soon")).order_by(Job.due_at, Job.id)
+_MERGE_LOCKED = _MERGE.with_for_update(skip_locked=True)
+
+
 async def _merge_due(ctx: Ctx, jc: JobContext, kinds: set[str]) -> None:
     """Run the jobs due within :data:`GAP` whose posts can join this one, and add their messages."""
     from bot.core import Ctx as CoreCtx
     from bot.jobs import JobContext as Context
 
+    week = _week(ctx)
+    soon = ctx.now + GAP
+    if week is not None and not planned_before(ctx.session, soon) and not any(
+            k in JOB_POSTS and state in ("pending", "claimed") and job_id != jc.job.id and due <= soon
+            for job_id, k, state, due in week.jobs):
+        return  # none was due when the week was read, and none was planned since
     start, end, _ = week_of(ctx, ctx.now)
-    query = select(Job).where(
-        Job.network_id == ctx.network.id, Job.kind.in_(list(JOB_POSTS)), Job.state.in_(("pending", "claimed")),
-        Job.id != jc.job.id, Job.due_at <= ctx.now + GAP).order_by(Job.due_at, Job.id)
-    if ctx.session.bind.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    for job in list(await ctx.session.scalars(query)):
+    query = _MERGE_LOCKED if ctx.session.bind.dialect.name == "postgresql" else _MERGE
+    for job in list(await ctx.session.scalars(query, {"network_id": ctx.network.id, "job_id": jc.job.id,
+                                                      "soon": soon})):
         kind = JOB_POSTS[job.kind]
         kind_of = ctx.features.jobs.get(job.kind) if ctx.features is not None else None
         inner = getattr(kind_of.run, "inner", None) if kind_of is not None else None
@@ -319,8 +475,9 @@ async def settle(ctx: Ctx, jc: JobContext | None = None, decision: str = "run") 
         return
     await _merge_due(ctx, jc, {m.kind for m in own})
     posts = [m for m in ctx.out if _is_post(m)]
-    held = list(await ctx.session.scalars(select(HeldPost).where(HeldPost.network_id == ctx.network.id)
-                                          .order_by(HeldPost.id)))
+    week = _week(ctx)
+    held = [] if week is not None and not week.held else list(await ctx.session.scalars(
+        select(HeldPost).where(HeldPost.network_id == ctx.network.id).order_by(HeldPost.id)))
     start, end, _ = week_of(ctx, ctx.now)
     if any(m.kind == "harvest" for m in posts) or await posted(ctx, start, end, ("harvest",), merged=True):
         held = [h for h in held if h.kind != "harvest"]  # at most one harvest a week: it waits

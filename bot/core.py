@@ -346,6 +346,14 @@ async def on_button(ctx: Ctx, press: ButtonPress) -> None:
 async def store_outgoing(session: AsyncSession, network_id: int | None, messages: list[Outgoing],
                          now: datetime) -> list[Outgoing]:
     """Write ``messages`` to the outbox; return them with their outbox ids."""
+    rows = await add_outgoing(session, network_id, messages, now)
+    await session.flush()
+    return [outgoing_from_row(r) for r in rows]
+
+
+async def add_outgoing(session: AsyncSession, network_id: int | None, messages: list[Outgoing],
+                       now: datetime) -> list[OutboxMessage]:
+    """Add ``messages`` to the outbox in the session: written with its next flush (or commit)."""
     rows = []
     user_ids = {m.address.user_id for m in messages if m.address.user_id}
     members: dict[tuple[str, str], int] = {}
@@ -370,8 +378,7 @@ async def store_outgoing(session: AsyncSession, network_id: int | None, messages
         rows.append(row)
     if rows:
         mark_queued(session)
-    await session.flush()
-    return [outgoing_from_row(r) for r in rows]
+    return rows
 
 
 async def release_waiting(session: AsyncSession, platform: str, user_id: str) -> int:
@@ -399,7 +406,8 @@ def network_job(fn: Callable[[Ctx, JobContext], Awaitable[None]]) -> Callable[[J
             await fn(ctx, jc)
             if jc.postpone_to is None:
                 await budget.settle(ctx, jc, decision)
-        await store_outgoing(jc.session, network.id, ctx.out, jc.now)
+        # flushed with the job's own row (one flush for the job's writes)
+        await add_outgoing(jc.session, network.id, ctx.out, jc.now)
 
     run.__name__ = fn.__name__
     run.inner = fn  # the budget runs a job due a moment later inside this one, to merge their posts

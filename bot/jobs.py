@@ -33,6 +33,8 @@ DEFAULT_GRACE = timedelta(hours=3)
 
 #: ``session.info`` key of the :class:`Plans` collecting the session's planned rows (see :func:`planning`)
 _PLANS = "bamboe.plans"
+#: ``session.info`` key of the earliest due time planned in the session (see :func:`planned_before`)
+_EARLIEST = "bamboe.planned.earliest"
 #: networks per look-up of those without jobs (far below SQLite's 32,766 parameters)
 _CHUNK = 500
 
@@ -62,6 +64,7 @@ async def plan(session: AsyncSession, *, key: str, network_id: int, kind: str, d
     same key at the same moment: no look-up first, no savepoint. Inside :func:`planning` the row is
     collected instead and written with the others when the planning ends (then True means collected,
     the first time for this key: whether the key already existed shows only when it is written)."""
+    _planned(session, due_at)
     plans: Plans | None = session.info.get(_PLANS)
     if plans is not None:
         if key in plans.rows:
@@ -73,6 +76,42 @@ async def plan(session: AsyncSession, *, key: str, network_id: int, kind: str, d
         _insert(session).values(key=key, network_id=network_id, kind=kind, due_at=due_at, payload=payload or {})
         .on_conflict_do_nothing(index_elements=["key"]).returning(Job.id))
     return inserted is not None
+
+
+async def plan_all(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
+    """Plan several jobs at once (each row as :func:`plan` takes its arguments); return the keys
+    that were new.
+
+    One statement (``INSERT … ON CONFLICT (key) DO NOTHING RETURNING key``) for all rows. Inside
+    :func:`planning` the rows are collected as :func:`plan` does (a key counts as new the first
+    time it is collected)."""
+    if not rows:
+        return set()
+    if in_planning(session):
+        return {row["key"] for row in rows if await plan(session, **row)}
+    _planned(session, min(row["due_at"] for row in rows))
+    connection = await session.connection()
+    inserted = await connection.execute(_PLAN_ALL[session.bind.dialect.name],
+                                        [{"payload": {}, **row} for row in rows])
+    return set(inserted.scalars())
+
+
+def _planned(session: AsyncSession, due_at: datetime) -> None:
+    earliest = session.info.get(_EARLIEST)
+    if earliest is None or due_at < earliest:
+        session.info[_EARLIEST] = due_at
+
+
+def planned_before(session: AsyncSession, at: datetime) -> bool:
+    """True when :func:`plan` or :func:`plan_all` planned a job due before or at ``at`` in this
+    session (whether or not its key was new): what a job read earlier in the transaction may miss."""
+    earliest = session.info.get(_EARLIEST)
+    return earliest is not None and earliest <= at
+
+
+def in_planning(session: AsyncSession) -> bool:
+    """True inside :func:`planning` (then :func:`plan` collects rows instead of writing them)."""
+    return _PLANS in session.info
 
 
 async def job_state(session: AsyncSession, key: str, network_id: int) -> str | None:
@@ -116,6 +155,19 @@ async def planning(session: AsyncSession, network_ids: Iterable[int] = ()) -> As
         await connection.execute(_insert(session, Job.__table__).on_conflict_do_nothing(index_elements=["key"])
                                  .returning(Job.__table__.c.id),
                                  list(plans.rows.values()))
+
+
+def _plan_all(dialect: str) -> Any:
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    table = Job.__table__
+    return insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
+
+
+#: :func:`plan_all`'s statement per dialect (built once)
+_PLAN_ALL = {"postgresql": _plan_all("postgresql"), "sqlite": _plan_all("sqlite")}
 
 
 async def _without_jobs(session: AsyncSession, network_ids: set[int]) -> set[int]:

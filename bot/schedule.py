@@ -37,8 +37,12 @@ def _weekly_trigger(weekday: int, at: str, timezone: str) -> CronTrigger:
     return CronTrigger(day_of_week=WEEKDAYS[weekday], hour=hh.hour, minute=hh.minute, timezone=timezone)
 
 
+@lru_cache(maxsize=4096)
 def weekly_fire_time(weekday: int, at: str, timezone: str, after: datetime) -> datetime:
-    """The first ``weekday`` ``at`` (local time in ``timezone``) strictly after ``after`` (UTC)."""
+    """The first ``weekday`` ``at`` (local time in ``timezone``) strictly after ``after`` (UTC).
+
+    Remembered: networks with the same rhythm ask it for the same moment (all their weekly
+    questions fall due at once), and a nudge job asks it twice (its reminder's window, the next week)."""
     trigger = _weekly_trigger(weekday, at, timezone)
     fire = trigger.get_next_fire_time(None, after.astimezone(ZoneInfo(timezone)) + timedelta(seconds=1))
     return fire.astimezone(UTC)

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, cached_property
 from importlib import resources
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select
 
 from bot import budget, i18n
 from bot.core import Ctx, network_job
@@ -20,7 +22,7 @@ from bot.directory import active_members
 from bot.events import MessageIn
 from bot.features.network import next_meeting
 from bot.i18n import load_yaml
-from bot.jobs import DEFAULT_GRACE, JobContext, JobKind, job_state, plan, unplan
+from bot.jobs import DEFAULT_GRACE, JobContext, JobKind, in_planning, job_state, plan, plan_all, unplan
 from bot.markup import Markup
 from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage, Reflection
 from bot.parsing import UserError, hhmm, parse_duration, parse_time, parse_weekday
@@ -130,20 +132,37 @@ def every_weeks_time(network: Network, weeks: int, after: datetime, weekday: int
         k += 1
 
 
-async def plan_nudge(session, network: Network, after: datetime) -> datetime | None:  # noqa: ANN001
-    """Plan the next weekly nudge (nothing when switched off); return when it is due.
+async def plan_nudge(session, network: Network, after: datetime,  # noqa: ANN001
+                     also: Sequence[dict[str, Any]] = ()) -> datetime | None:
+    """Plan the next weekly nudge (nothing when switched off); return when it is due. ``also``:
+    other jobs to plan with it (rows as :func:`bot.jobs.plan` takes them), in the same statement.
 
     A week whose nudge already ran (e.g. the day was moved later after it went out) gets the
     following week's instead, so the rhythm neither doubles up nor stops.
     """
     if network.nudge_weekday is None:
+        await plan_all(session, list(also))
         return None
     due, week = next_nudge_time(network, after)
-    state = await job_state(session, f"nudge:{network.id}:{week}", network.id)
+    key = f"nudge:{network.id}:{week}"
+    if in_planning(session):  # the states of new networks' jobs are known there without a query
+        state = await job_state(session, key, network.id)
+        if state is not None and state != "pending":
+            due, week = next_nudge_time(network, due)
+        await plan_all(session, [*also, _nudge_row(network, due, week)])
+        return due
+    # plan it first (one statement); only a week whose key exists already has its state read
+    if key in await plan_all(session, [*also, _nudge_row(network, due, week)]):
+        return due
+    state = await job_state(session, key, network.id)
     if state is not None and state != "pending":
         due, week = next_nudge_time(network, due)
-    await plan(session, key=f"nudge:{network.id}:{week}", network_id=network.id, kind="nudge", due_at=due)
+    await plan(session, **_nudge_row(network, due, week))
     return due
+
+
+def _nudge_row(network: Network, due: datetime, week: str) -> dict[str, Any]:
+    return {"key": f"nudge:{network.id}:{week}", "network_id": network.id, "kind": "nudge", "due_at": due}
 
 
 async def plan_prompt(session, network: Network, kind: str, after: datetime) -> None:  # noqa: ANN001
@@ -169,7 +188,7 @@ async def plan_rhythm(session, network: Network, now: datetime, replan: bool = F
 async def busy_until(ctx: Ctx, at: datetime) -> tuple[datetime, str] | None:
     """When a group message due at ``at`` may go out instead, and why: after the session it would
     interrupt (``session``) or after quiet hours (``quiet``); None when ``at`` is fine."""
-    meeting = await next_meeting(ctx.session, ctx.network.id, at)
+    meeting = await (budget.next_meeting(ctx) if at == ctx.now else next_meeting(ctx.session, ctx.network.id, at))
     if meeting is not None and meeting.starts_at <= at:
         return next_open_time(ctx.network, meeting.ends_at), "session"
     if in_quiet_hours(ctx.network, at):
@@ -191,11 +210,16 @@ def eligible(member: Member, at: datetime) -> bool:
 
 
 # ---------------------------------------------------------------------------- jobs
+#: a weekly question sent (built once)
+_ADD_NUDGE = insert(Nudge.__table__).returning(Nudge.__table__.c.id)
+#: a facilitator's first question not asked yet (built once)
+_NEXT_CUSTOM = (select(CustomQuestion).where(CustomQuestion.network_id == bindparam("network_id"),
+                                             CustomQuestion.asked_at.is_(None)).order_by(CustomQuestion.id).limit(1))
+
+
 async def _choose(ctx: Ctx) -> tuple[str, str, str]:
     """(question id, category, text) for the next nudge: a facilitator's own question first."""
-    custom = await ctx.session.scalar(select(CustomQuestion).where(
-        CustomQuestion.network_id == ctx.network.id, CustomQuestion.asked_at.is_(None))
-        .order_by(CustomQuestion.id).limit(1))
+    custom = await ctx.session.scalar(_NEXT_CUSTOM, {"network_id": ctx.network.id})
     if custom is not None:
         custom.asked_at = ctx.now
         return f"custom-{custom.id}", "eigen", custom.text
@@ -225,24 +249,25 @@ async def run_nudge(ctx: Ctx, jc: JobContext) -> None:
     footer = i18n.vary(ctx.lang, "rhythm.nudge_footer", await budget.occurrence(ctx, "nudge"))
     ctx.group("nudge", ctx.t("rhythm.nudge", category=category_name(ctx.lang, category), theme=Markup(theme),
                              question=text, footer=footer))
-    nudge = Nudge(network_id=net.id, question_id=qid, category=category, sent_at=ctx.now)
-    ctx.session.add(nudge)
-    await ctx.session.flush()
-    ctx.out[-1].meta["nudge"] = nudge.id
+    # inserted on its own for its id (the other writes are flushed once, with the job's row)
+    nudge_id = await (await ctx.session.connection()).scalar(
+        _ADD_NUDGE, {"network_id": net.id, "question_id": qid, "category": category, "sent_at": ctx.now})
+    ctx.out[-1].meta["nudge"] = nudge_id
     remind_at = next_open_time(net, ctx.now + timedelta(hours=net.reminder_hours))
     next_due, _ = next_nudge_time(net, jc.job.due_at)
+    rows = []
     if remind_at < next_due:
-        await plan(ctx.session, key=f"reminder:{nudge.id}", network_id=net.id, kind="reminder",
-                   due_at=remind_at, payload={"nudge": nudge.id})
-    await plan(ctx.session, key=f"harvest:{nudge.id}", network_id=net.id, kind="harvest",
-               due_at=await harvest_time(ctx, remind_at, next_due), payload={"nudge": nudge.id})
-    await plan_nudge(ctx.session, net, jc.job.due_at)
+        rows.append({"key": f"reminder:{nudge_id}", "network_id": net.id, "kind": "reminder",
+                     "due_at": remind_at, "payload": {"nudge": nudge_id}})
+    rows.append({"key": f"harvest:{nudge_id}", "network_id": net.id, "kind": "harvest",
+                 "due_at": await harvest_time(ctx, remind_at, next_due), "payload": {"nudge": nudge_id}})
+    await plan_nudge(ctx.session, net, jc.job.due_at, also=rows)  # the three in one statement
 
 
 async def harvest_time(ctx: Ctx, remind_at: datetime, next_nudge: datetime) -> datetime:
     """The harvest goes out with the next weekly question, or with the digest of a session that
     comes first (the budget merges them into one post), and never before the reminder."""
-    meeting = await next_meeting(ctx.session, ctx.network.id, ctx.now)
+    meeting = await budget.next_meeting(ctx)
     if meeting is not None and meeting.starts_at < next_nudge:
         digest = await ctx.session.scalar(select(Job.due_at).where(Job.key == f"digest:{meeting.id}",
                                                                    Job.state == "pending"))
