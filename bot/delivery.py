@@ -20,13 +20,11 @@ another.
   arrived as late as that, and no turn was recorded for it).
 * **Limits.** Adapters state their platform's limits (:class:`Limits`). They are kept in the
   ``pacing`` table, so all replicas share them: a conversation that would exceed its limit waits
-  (its row is put back until then) while the other conversations go on. A platform with a
-  messages-per-second limit is sent to by one process at a time, the holder of its send lease,
-  which keeps the limit exactly by measured send times and hands them over with the lease. A
-  burst is queued, never dropped.
+  (its row is put back until then) while the other conversations go on, and the platform-wide
+  rate hands out send slots. A burst is queued, never dropped.
 * **Every call.** An adapter that sends one row as several API calls (Telegram: text parts, then
   files) awaits :func:`next_call` before each call after the first: it waits the conversation's gap
-  and a permit of the platform's rate window, so the limits hold for every call, not only per row (the
+  and takes a platform-wide send slot, so the limits hold for every call, not only per row (the
   lease is renewed meanwhile when a long row needs it).
 * **Answers.** "Too many requests" (:class:`RetryAfter`) makes that conversation wait as told,
   without counting as a failure. A private message the platform will not deliver until the
@@ -42,8 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
@@ -76,20 +72,20 @@ BATCH = 50
 CONCURRENCY = 8
 #: rows claimed at once for a platform that cannot confirm a row in doubt (they are sent one by one)
 SERIAL_BATCH = 8
+#: platform-wide send slots reserved per database round trip
+SLOTS = 4
 #: a conversation's next message waits this much more than the platform's gap. The gap is counted
 #: from when the previous message was delivered (the platform had it by then, however long the send
 #: took), so only clock granularity needs covering (and Teams' 1,800 an hour at a 2 s gap).
 MARGIN = 1.01
+#: while several replicas send to a platform, their shared send slots are this much further apart
+#: than its messages-per-second limit allows: a send may reach the platform a little after its slot
+#: (a busy process wakes late, the request takes time), and another replica's message 30 slots later
+#: must not catch up with it. Within one process the limit is kept exactly, by measured send times,
+#: so a process alone needs no margin (see ``Delivery._next_slot``).
+RATE_MARGIN = 1.08
 #: the window over which a platform counts its messages-per-second limit
 RATE_WINDOW = 1.0
-#: one process at a time sends to a rate-limited platform: it holds the platform's send lease this
-#: long, renewed while it has messages for it (see ``Delivery._platform_slot``)
-HOLD = timedelta(seconds=2)
-#: a holder renews its lease before a call when less than this is left, so no call starts near its end
-HOLD_GUARD = timedelta(seconds=0.5)
-#: replicas' clocks may differ a little (NTP keeps them closer): the send times a lease hands over
-#: count this much longer
-CLOCK_SKEW = 0.02
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -156,8 +152,8 @@ _next_call: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("bambo
 
 async def next_call() -> None:
     """For a sender that sends one message as several API calls: wait until the next call keeps the
-    platform's limits (the conversation's gap after the previous call, and a permit of the
-    platform's rate window). Call it before every call but the first. Returns at once outside a delivery."""
+    platform's limits (the conversation's gap after the previous call, and a platform-wide send
+    slot). Call it before every call but the first. Returns at once outside a delivery."""
     pace = _next_call.get()
     if pace is not None:
         await pace()
@@ -202,6 +198,9 @@ class Delivery:
         self._claimed: set[int] = set()
         #: the rows being sent right now (their outcome is unknown until the platform answers)
         self._sending: set[int] = set()
+        #: platform → send slots reserved and not yet used; one reservation at a time per platform
+        self._slots: dict[str, deque[datetime]] = {}
+        self._slot_locks: dict[str, asyncio.Lock] = {}
         #: results that could not be recorded (database gone): row id → values to write
         self._unrecorded: dict[int, dict[str, Any]] = {}
         #: platform → the lock that keeps one send in flight, for platforms that cannot confirm
@@ -210,15 +209,9 @@ class Delivery:
         #: the permit its current API call holds
         self._window: dict[str, asyncio.Semaphore] = {}
         self._permits: dict[int, asyncio.Semaphore] = {}
-        #: this process's name on the platforms' send leases (:class:`bot.models.Pacing`)
-        self.name = uuid.uuid4().hex
-        #: platform → when the send lease this process holds runs out (real time); one renewal at a time
-        self._held: dict[str, datetime] = {}
-        self._hold_locks: dict[str, asyncio.Lock] = {}
-        #: platform → when another process's send lease runs out (real time)
-        self._free_at: dict[str, datetime] = {}
-        #: platform → when this process's last calls to it returned (POSIX seconds), handed over with the lease
-        self._returns: dict[str, deque[float]] = {}
+        #: platform → the end of the slots this process reserved last, and whether it was alone then
+        self._slots_end: dict[str, datetime] = {}
+        self._alone: dict[str, bool] = {}
 
     # ------------------------------------------------------------------ the loop
     async def flush(self) -> int:
@@ -238,18 +231,11 @@ class Delivery:
             async with gate:
                 return await self._deliver(item)
 
-        paced = bool(self._limits(platform).per_second)
-        if paced and not await self._hold(platform):  # another process sends to it now: it takes the rows
-            return 0
-        try:
-            while True:
-                claimed, more = await self._claim(platform)
-                sent += sum(await _all(deliver(item) for item in claimed))
-                if not more:  # sending a row makes its conversation's next row claimable: go on while there is one
-                    return sent
-        finally:
-            if paced:
-                await self._give_back(platform)
+        while True:
+            claimed, more = await self._claim(platform)
+            sent += sum(await _all(deliver(item) for item in claimed))
+            if not more:  # sending a row makes its conversation's next row claimable: go on while there is one
+                return sent
 
     async def _claim(self, platform: str) -> tuple[list[Claimed], bool]:
         """Claim the sendable heads of this platform's conversations; also whether more rows wait
@@ -291,7 +277,7 @@ class Delivery:
             return await self._send_in_slot(item)
 
     async def _send_in_slot(self, item: Claimed) -> int:
-        """Wait for a permit of the platform's rate window, then send, unless the claim got too short meanwhile."""
+        """Wait for a platform send slot, then send, unless the claim got too short meanwhile."""
         await self._platform_slot(item.row)
         try:
             if await self._too_late(item):
@@ -349,38 +335,34 @@ class Delivery:
 
     async def _platform_slot(self, row: OutboxMessage) -> None:
         """Before an API call for ``row``: wait until the platform's messages-per-second limit allows
-        it, then return holding a permit of the platform's rate window, which the caller gives back
+        it, then return holding a permit of this process's rate window, which the caller gives back
         with :meth:`_call_done` once the call returned (also when it failed).
 
-        The limit is kept exactly, by measured send times, over all replicas together:
+        Two rules, both in real time (also under a virtual clock: the limit is the platform's, not the
+        story's):
 
-        * **One process at a time sends to the platform**: the one holding its send lease (the
-          ``pacing`` row of the platform, :meth:`_hold`). The lease is renewed here while less
-          than :data:`HOLD_GUARD` of it is left; the others leave the platform's rows to it.
-        * **Within the holder**, a call holds one of ``per_second`` permits from before it starts
-          until :data:`RATE_WINDOW` after it returned. The platform received the message between
-          those two moments, so any window of that length holds at most ``per_second`` messages,
-          however late a busy process woke or how the requests bunched up: no margin needed.
-        * **From one holder to the next**, the lease hands over when the last calls returned: the
-          next holder's window starts with those permits taken (:meth:`_take_over`).
-
-        In real time, also under a virtual clock: the limit is the platform's, not the story's."""
+        * **Within this process, exactly, by measured send times.** A call holds one of
+          ``per_second`` permits from before it starts until :data:`RATE_WINDOW` after it returned.
+          The platform received the message between those two moments, so any window of that length
+          holds at most ``per_second`` of this process's messages, however the sends were delayed
+          or bunched: no margin needed.
+        * **All replicas together, by shared slots.** Send slots are reserved from the database a
+          few at a time and handed out here: :data:`RATE_MARGIN` / ``per_second`` apart while
+          other replicas send to the platform too, and a slot woken up too late for is given up
+          (sending then could bunch up with their next slots); ``1 / per_second`` apart while this
+          process is alone (:meth:`_next_slot`)."""
         platform = row.platform
         per_second = self._limits(platform).per_second
         if not per_second:
             return
-        window = self._window_of(platform)
+        window = self._window.setdefault(platform, asyncio.Semaphore(max(1, int(per_second))))
         await window.acquire()
         try:
-            while not await self._hold(platform):  # lost while this process stalled: wait for its turn
-                await asyncio.sleep(max(0.05, (self._free_at[platform] - datetime.now(UTC)).total_seconds()))
+            await self._shared_slot(platform, per_second)
         except BaseException:
             window.release()
             raise
         self._permits[row.id] = window
-
-    def _window_of(self, platform: str) -> asyncio.Semaphore:
-        return self._window.setdefault(platform, asyncio.Semaphore(window_size(self._limits(platform))))
 
     def _call_done(self, row: OutboxMessage) -> None:
         """An API call for ``row`` returned (or was not made): its rate-window permit comes back
@@ -388,64 +370,56 @@ class Delivery:
         window = self._permits.pop(row.id, None)
         if window is not None:
             asyncio.get_running_loop().call_later(RATE_WINDOW, window.release)
-            self._returns.setdefault(row.platform, deque(maxlen=window_size(self._limits(row.platform)))).append(
-                time.time())
 
-    async def _hold(self, platform: str) -> bool:
-        """Make sure this process holds ``platform``'s send lease for at least :data:`HOLD_GUARD`
-        more (taking it when it is free or ran out, renewing it when short); False when another
-        process holds it (then :attr:`next_due` says when to look again)."""
-        async with self._hold_locks.setdefault(platform, asyncio.Lock()):
-            now = datetime.now(UTC)
-            end = self._held.get(platform)
-            if end is not None and end - now > HOLD_GUARD:
-                return True
-            async with self.db.transaction() as session:
-                pace = await session.get(Pacing, platform, with_for_update=self.db.is_postgres)
-                if pace is None:
-                    await session.execute(self.db.insert(Pacing).values(key=platform, next_at=EPOCH)
-                                          .on_conflict_do_nothing(index_elements=["key"]))
-                    pace = await session.get(Pacing, platform, with_for_update=self.db.is_postgres)
-                if pace.holder not in (None, self.name) and pace.next_at > now:
-                    self._held.pop(platform, None)
-                    self._free_at[platform] = pace.next_at
-                    self._remember_due(self.clock.now() + (pace.next_at - now))
-                    return False
-                if pace.holder != self.name:
-                    await self._take_over(platform, pace)
-                pace.holder, pace.next_at = self.name, now + HOLD
-            self._held[platform] = now + HOLD
-            return True
-
-    async def _take_over(self, platform: str, pace: Pacing) -> None:
-        """Start this process's rate window where the previous holder's ended: a permit for each of
-        its last calls, until :data:`RATE_WINDOW` after it returned. A lease that ran out without
-        being given back (its process died, or stalled) counts as a full window ending then."""
-        window = self._window_of(platform)
-        if pace.holder is None:
-            returns = [float(t) for t in pace.sends or ()]
-        else:
-            returns = [pace.next_at.timestamp()] * window_size(self._limits(platform))
-        loop = asyncio.get_running_loop()
-        for returned in returns:
-            left = returned + RATE_WINDOW + CLOCK_SKEW - time.time()
-            if left > 0 and not window.locked():  # a free permit is taken at once, without waiting
-                await window.acquire()
-                loop.call_later(left, window.release)
-
-    async def _give_back(self, platform: str) -> None:
-        """Hand the platform's send lease back (nothing more to send for now), with the times of this
-        process's last calls to it, so another process may send at once."""
-        async with self._hold_locks.setdefault(platform, asyncio.Lock()):
-            if self._held.pop(platform, None) is None:
+    async def _shared_slot(self, platform: str, per_second: float) -> None:
+        """Wait for this platform's next free send slot of all replicas together."""
+        # a send at most this late after its slot, with up to three times as much delay again before
+        # it reaches the platform, never catches up with the message ``per_second`` slots later
+        tolerance = timedelta(seconds=(RATE_MARGIN - 1) / 4)
+        while True:
+            slot, alone = await self._next_slot(platform, per_second)
+            delay = (slot - datetime.now(UTC)).total_seconds()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if alone or datetime.now(UTC) - slot <= tolerance:
                 return
-            recent = [t for t in self._returns.get(platform, ()) if t > time.time() - RATE_WINDOW - CLOCK_SKEW]
-            try:
+            # woke too late (a busy process): sending now could bunch up with the next slots'
+            # messages of another replica and exceed the limit over some second, so this slot is given up
+
+    async def _next_slot(self, platform: str, per_second: float) -> tuple[datetime, bool]:
+        """The next send slot this process may use, and whether it was reserved while no other
+        replica sent to the platform.
+
+        Alone (no other process reserved slots since this one's previous reservation, or for a
+        whole window), slots are ``1 / per_second`` apart and used however late: this process's
+        rate window (:meth:`_platform_slot`) already keeps the limit exactly. Should another replica
+        start meanwhile, its first slots follow the few reserved here, :data:`RATE_MARGIN` apart, and
+        it sees that it is not alone. Otherwise slots are :data:`RATE_MARGIN` / ``per_second``
+        apart, and a late one is given up (:meth:`_shared_slot`)."""
+        slots = self._slots.setdefault(platform, deque())
+        shared = timedelta(seconds=RATE_MARGIN / per_second)
+        async with self._slot_locks.setdefault(platform, asyncio.Lock()):
+            now = datetime.now(UTC)
+            while slots and slots[0] < now - shared:  # a slot left unused too long is given up
+                slots.popleft()
+            if not slots:
                 async with self.db.transaction() as session:
-                    await session.execute(update(Pacing).where(Pacing.key == platform, Pacing.holder == self.name)
-                                          .values(holder=None, next_at=datetime.now(UTC), sends=recent))
-            except Exception as exc:  # the lease runs out by itself
-                log.warning("could not hand back the send lease of %s (%s)", platform, type(exc).__name__)
+                    pace = await session.get(Pacing, platform, with_for_update=self.db.is_postgres)
+                    if pace is None:
+                        await session.execute(self.db.insert(Pacing).values(key=platform, next_at=EPOCH)
+                                              .on_conflict_do_nothing(index_elements=["key"]))
+                        pace = await session.get(Pacing, platform, with_for_update=self.db.is_postgres)
+                    end = self._slots_end.get(platform)
+                    # the stored end may differ from ours in the last microsecond
+                    alone = (end is not None and pace.next_at < end + timedelta(milliseconds=1)) or (
+                        pace.next_at < now - timedelta(seconds=RATE_WINDOW))
+                    interval = timedelta(seconds=1 / per_second) if alone else shared
+                    first = max(pace.next_at, now)
+                    pace.next_at = first + SLOTS * interval
+                slots.extend(first + n * interval for n in range(SLOTS))
+                self._slots_end[platform] = first + SLOTS * interval
+                self._alone[platform] = alone
+            return slots.popleft(), self._alone[platform]
 
     # ------------------------------------------------------------------ sending
     async def _confirmed(self, row: OutboxMessage, window: tuple[datetime, datetime]) -> bool:
@@ -470,8 +444,8 @@ class Delivery:
 
     async def _next_part(self, item: Claimed) -> None:
         """Before a further API call of the row being sent (see :func:`next_call`): the
-        conversation's gap (real time: the limit is the platform's) and a permit of the platform's
-        rate window; the claim is renewed when less than the safety margin of it is left."""
+        conversation's gap (real time: the limit is the platform's) and a platform send slot; the
+        claim is renewed when less than the safety margin of it is left."""
         row = item.row
         self._call_done(row)  # the previous call returned
         gap = self._gap(row)
@@ -592,11 +566,6 @@ class Delivery:
                                               attempts=OutboxMessage.attempts - 1))
         self._claimed.clear()
         return len(ids)
-
-
-def window_size(limits: Limits) -> int:
-    """How many calls a platform's messages-per-second limit allows in one :data:`RATE_WINDOW`."""
-    return max(1, int(limits.per_second * RATE_WINDOW))
 
 
 def _claim_query() -> Any:

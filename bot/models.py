@@ -515,21 +515,16 @@ class Counter(Base):
 
 
 class Pacing(Base):
-    """Who may send to a platform, and when one conversation on it may next get a message: shared
-    by all replicas (:class:`bot.delivery.Delivery` reads and moves them under a row lock).
+    """When a platform, or one conversation on it, may next be sent to: shared by all replicas.
 
-    ``key`` ``<platform>|<chat_key>``: ``next_at`` is the conversation's next turn. ``key``
-    ``<platform>``: the platform's send lease, held by the process ``holder`` until ``next_at``
-    (``holder`` None: given back then), and ``sends``, when its last calls to the platform returned
-    (POSIX seconds), so the next holder's messages-per-second window starts where it left off.
+    ``key`` is ``<platform>`` for the platform-wide rate or ``<platform>|<chat_key>`` for one
+    conversation; :class:`bot.delivery.Delivery` reads and moves ``next_at`` under a row lock.
     """
 
     __tablename__ = "pacing"
 
     key: Mapped[str] = mapped_column(String(140), primary_key=True)
     next_at: Mapped[datetime]
-    holder: Mapped[str | None] = mapped_column(String(40))
-    sends: Mapped[list[Any] | None]
 
 
 # ---------------------------------------------------------------------------- Slack (adapter tables)

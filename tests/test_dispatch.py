@@ -1,7 +1,5 @@
 """Planned work and the outbox: idempotent planning, leases, late work, retries in order."""
 
-import asyncio
-import contextlib
 from datetime import timedelta
 
 import pytest
@@ -256,72 +254,3 @@ async def test_private_message_waits_until_the_person_starts_the_bot(db):
     await core.handle(MessageIn(ChatRef("x", "u9", private=True), Person("u9", "Nina"), "/start"))
     await Delivery(db, clock, {"x": sender_ok}).flush()
     assert sender_ok.sent[:2] == ["brief0", "brief1"]
-
-
-class GatedSender:
-    """Sends only when let through (``gate``), so a test can hold one process mid-send."""
-
-    def __init__(self, limits):
-        self.limits = limits
-        self.gate = asyncio.Event()
-        self.sent: list[str] = []
-
-    async def send(self, message: Outgoing):
-        await self.gate.wait()
-        self.sent.append(str(message.text))
-        return str(len(self.sent))
-
-
-async def test_one_replica_at_a_time_sends_to_a_rate_limited_platform_and_hands_over_its_window(db, monkeypatch):
-    """The send lease: while one replica sends to a platform with a messages-per-second limit, another
-    leaves the platform's rows alone (claims none) and knows when to look again; once the first gives
-    the lease back, the second takes it over with the first one's last send times, so its window
-    starts full: the limit holds over both together."""
-    import bot.delivery as delivery_module
-    from bot.delivery import HOLD, Limits
-    from bot.models import Pacing
-
-    # the permits handed over come back long after this test (however slow the machine)
-    monkeypatch.setattr(delivery_module, "CLOCK_SKEW", 60.0)
-    clock = VirtualClock(local(2026, 1, 5, 10, 0))
-    net = await add_network(db, clock)
-
-    async def queue(*texts):
-        async with db.transaction() as s:
-            await store_outgoing(s, net, [Outgoing(Address("x", t), "status", t) for t in texts], clock.now())
-
-    async def states():
-        async with db.transaction() as s:
-            return dict((await s.execute(select(OutboxMessage.text, OutboxMessage.state))).all())
-
-    async def pacing():
-        async with db.transaction() as s:
-            return await s.get(Pacing, "x")
-
-    await queue("m0", "m1")
-    limits = Limits(per_second=2)
-    first_sender, second_sender = GatedSender(limits), GatedSender(limits)
-    first, second = Delivery(db, clock, {"x": first_sender}), Delivery(db, clock, {"x": second_sender})
-    second_sender.gate.set()
-    sending = asyncio.create_task(first.flush())
-    while not first._permits:  # the first replica holds the lease and is in its first call
-        assert not sending.done()
-        await asyncio.sleep(0.01)
-    await queue("m2")
-    assert await second.flush() == 0 and second_sender.sent == []
-    assert (await states())["m2"] == "pending" and (await pacing()).holder == first.name
-    assert clock.now() < second.next_due <= clock.now() + HOLD  # it looks again when the lease runs out
-    first_sender.gate.set()
-    assert await asyncio.wait_for(sending, 10) == 2 and first_sender.sent == ["m0", "m1"]
-    pace = await pacing()
-    assert pace.holder is None and len(pace.sends) == 2  # given back, with the times of its two calls
-    taking = asyncio.create_task(second.flush())
-    while (await states())["m2"] != "sending":  # the second took the lease and claimed the row ...
-        assert not taking.done(), second_sender.sent
-        await asyncio.sleep(0.01)
-    assert (await pacing()).holder == second.name
-    await asyncio.sleep(0.1)
-    assert second_sender.sent == [] and not taking.done()  # ... but its window is full: it waits
-    taking.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await taking
