@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import resource
 import sys
 import tempfile
 import time
@@ -26,28 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy import func, select  # noqa: E402
 
-from bamboe.features import FEATURES  # noqa: E402
-from bench.bench_week import START, CountingSender, populate  # noqa: E402
-from bench.common import fresh_postgres  # noqa: E402
-from bot.clock import VirtualClock  # noqa: E402
-from bot.core import Core  # noqa: E402
-from bot.database import Database, create_engine, sqlite_url_for, upgrade  # noqa: E402
-from bot.delivery import Delivery  # noqa: E402
+from bench.bench_week import populate, stack  # noqa: E402
+from bench.common import cpu, fresh_postgres  # noqa: E402
+from bot.database import sqlite_url_for  # noqa: E402
 from bot.models import Job  # noqa: E402
 
 
-def cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
 async def run(url: str, n: int) -> None:
-    db = Database(create_engine(url))
-    await upgrade(db.engine)
-    clock = VirtualClock(START)
-    core = Core(db, clock, FEATURES)
-    sender = CountingSender()
-    delivery = Delivery(db, clock, {"bench": sender})
+    db, clock, core, sender, delivery = await stack(url)
     await populate(db, n, clock.now(), core.features)
     async with db.sessions() as s:  # the first weekly question (all networks share its due time)
         due = await s.scalar(select(func.min(Job.due_at)).where(Job.kind == "nudge", Job.state == "pending"))

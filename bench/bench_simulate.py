@@ -27,18 +27,10 @@ from sqlalchemy import event  # noqa: E402
 from sqlalchemy.engine import Engine  # noqa: E402
 
 from adapters.console import simulate  # noqa: E402
+from bench.common import cpu  # noqa: E402
 
 SEASON = Path(__file__).resolve().parent / "season.yaml"
 
-
-def cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -64,10 +56,10 @@ def main() -> None:
         messages = out.getvalue().count("\n")
     whole = []
     for _ in range(args.runs):
-        before, wall = children_cpu(), time.perf_counter()
+        before, wall = cpu(resource.RUSAGE_CHILDREN), time.perf_counter()
         subprocess.run([sys.executable, "-m", "bamboe", "simulate", args.scenario], check=True,
                        stdout=subprocess.DEVNULL)
-        whole.append((children_cpu() - before, time.perf_counter() - wall))
+        whole.append((cpu(resource.RUSAGE_CHILDREN) - before, time.perf_counter() - wall))
     med = statistics.median
     print(f"{args.scenario}: {messages} messages, {counts['statements']} SQL statements in "
           f"{counts['transactions']} transactions")

@@ -84,13 +84,17 @@ async def answer_some(db: Database, now: datetime) -> None:
             await s.execute(insert(Answer), rows)
 
 
-async def run(url: str, n: int, plan_only: bool = False) -> dict[str, float]:
+async def stack(url: str) -> tuple[Database, VirtualClock, Core, CountingSender, Delivery]:
+    """The bot's core and delivery on the (migrated) database at ``url``, with a counting sender."""
     db = Database(create_engine(url))
     await upgrade(db.engine)
     clock = VirtualClock(START)
-    core = Core(db, clock, FEATURES)
     sender = CountingSender()
-    delivery = Delivery(db, clock, {"bench": sender})
+    return db, clock, Core(db, clock, FEATURES), sender, Delivery(db, clock, {"bench": sender})
+
+
+async def run(url: str, n: int, plan_only: bool = False) -> dict[str, float]:
+    db, clock, core, sender, delivery = await stack(url)
     t0 = time.perf_counter()
     planning, planning_cpu = await populate(db, n, clock.now(), core.features)
     t_plan = time.perf_counter() - t0

@@ -1,9 +1,10 @@
-"""Shared by the benchmarks: a fresh PostgreSQL database for one run, and real ``bamboe run`` replicas."""
+"""Shared by the benchmarks: CPU time, a fresh PostgreSQL database for one run, and real ``bamboe run`` replicas."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -16,6 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+
+def cpu(who: int = resource.RUSAGE_SELF) -> float:
+    """CPU time (user + system) of this process so far, or of its finished children (``RUSAGE_CHILDREN``)."""
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
 
 
 @asynccontextmanager
