@@ -8,6 +8,7 @@ private chats, so a pacing row exists) against the stand-in Bot API.
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from sqlalchemy import String, Text, func, or_, select
@@ -34,6 +35,19 @@ async def rows_naming(session: AsyncSession, needle: str) -> dict[str, int]:
     return found
 
 
+async def recorded(env) -> None:
+    """Wait until every outbox row is recorded as sent."""
+    async def done() -> bool:
+        async with env.app.db.transaction() as s:
+            return not await s.scalar(select(func.count()).select_from(OutboxMessage)
+                                      .where(OutboxMessage.state != "sent"))
+    for _ in range(400):  # up to 20 s, however slow the machine
+        if await done():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("the outbox was not recorded as sent")
+
+
 async def test_erasure_leaves_no_platform_user_id_once_its_confirmation_is_delivered(database_url: str) -> None:
     api = StandIn()
     await api.start()
@@ -44,19 +58,13 @@ async def test_erasure_leaves_no_platform_user_id_once_its_confirmation_is_deliv
             await env.join(CEM)
             await env.push({"message": message(private(CEM), CEM, "/status")})
             await env.until(lambda: api.sent(CEM_ID), "the private answer")
+            await recorded(env)  # the delivery and its pacing row are written after the platform took it
             async with env.app.db.transaction() as s:  # the id is where we will look for it
                 assert {"members", "outbox", "pacing"} <= set(await rows_naming(s, needle))
             await env.push({"message": message(private(CEM), CEM, "/vergeetmij ja")})
             await env.until(lambda: any("verwijderd" in p["text"] for p in api.sent(CEM_ID)), "the confirmation")
 
-            async def done() -> bool:
-                async with env.app.db.transaction() as s:
-                    return not await s.scalar(select(func.count()).select_from(OutboxMessage)
-                                              .where(OutboxMessage.state != "sent"))
-            for _ in range(100):
-                if await done():
-                    break
-                await env.until(lambda: True)
+            await recorded(env)
             async with env.app.db.transaction() as s:
                 assert await rows_naming(s, needle) == {}
                 assert not await s.scalar(select(func.count()).select_from(Member)

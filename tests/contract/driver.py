@@ -316,8 +316,10 @@ def readable(text: str) -> str:
 async def sqlite_unreachable(url: str, *engines: Any) -> AsyncIterator[None]:
     """Make the SQLite database at ``url`` unreachable for ``engines`` until exit: its folder is
     moved away (with the write-ahead log beside the file), so a new connection can neither open
-    the file nor create another one; the engines' idle connections are dropped first. Afterwards
-    the folder comes back and the engines reconnect. The database must be alone in its folder."""
+    the file nor create another one; then the engines' idle connections are dropped (in that
+    order: a background task could open a connection between a drop and the move, and carry on on
+    it as if nothing happened). Afterwards the folder comes back and the engines reconnect. The
+    database must be alone in its folder."""
     folder = Path(make_url(url).database or "").parent
     away = folder.with_name(folder.name + ".away")
 
@@ -325,8 +327,8 @@ async def sqlite_unreachable(url: str, *engines: Any) -> AsyncIterator[None]:
         for engine in engines:
             await engine.dispose()
 
-    await drop_connections()
     folder.rename(away)
+    await drop_connections()
     try:
         yield
     finally:
