@@ -19,9 +19,17 @@ fi
 # (re)install when pyproject.toml changed since the last install
 if [ ! -f .venv/.bamboe-installed ] || [ pyproject.toml -nt .venv/.bamboe-installed ]; then
   echo "Installing Bamboe and its dependencies into .venv ..." >&2
-  # pip byte-compiles what it installs one file at a time (half of the install's time); compileall
-  # does the same afterwards on every core. A file it cannot compile still fails when imported.
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-compile -e ".[$EXTRAS]"
-  .venv/bin/python -m compileall -q -j 0 "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null 2>&1 || true
+  # uv resolves and installs the same releases as pip in a third of the time (and byte-compiles on
+  # every core); where uv cannot be had or cannot reach the index, pip does it. pip byte-compiles
+  # one file at a time (half of its install's time), so compileall does that afterwards on every
+  # core. A file that cannot be compiled still fails when imported. BAMBOE_PIP=1 skips uv.
+  if [ -z "${BAMBOE_PIP:-}" ] &&
+     .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-compile uv >/dev/null 2>&1 &&
+     .venv/bin/python -m uv pip install --quiet --python .venv/bin/python --compile-bytecode -e ".[$EXTRAS]"; then
+    :
+  else
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-compile -e ".[$EXTRAS]"
+    .venv/bin/python -m compileall -q -j 0 "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null 2>&1 || true
+  fi
   touch .venv/.bamboe-installed
 fi
