@@ -9,6 +9,7 @@ private chats, so a pacing row exists) against the stand-in Bot API.
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import String, Text, func, or_, select
@@ -35,15 +36,18 @@ async def rows_naming(session: AsyncSession, needle: str) -> dict[str, int]:
     return found
 
 
-async def recorded(env) -> None:
-    """Wait until every outbox row is recorded as sent."""
+async def recorded(env, *where) -> None:  # noqa: ANN001 - the Telegram stack of tests.test_telegram
+    """Wait until every outbox row (``where``: of those) is recorded as sent, moving the virtual clock
+    on as :meth:`until` does."""
     async def done() -> bool:
         async with env.app.db.transaction() as s:
             return not await s.scalar(select(func.count()).select_from(OutboxMessage)
-                                      .where(OutboxMessage.state != "sent"))
+                                      .where(OutboxMessage.state != "sent", *where))
     for _ in range(400):  # up to 20 s, however slow the machine
         if await done():
             return
+        env.clock.advance(timedelta(seconds=5))  # a second private message waits the per-person gap
+        env.app.wake.set()
         await asyncio.sleep(0.05)
     raise AssertionError("the outbox was not recorded as sent")
 
@@ -58,7 +62,7 @@ async def test_erasure_leaves_no_platform_user_id_once_its_confirmation_is_deliv
             await env.join(CEM)
             await env.push({"message": message(private(CEM), CEM, "/status")})
             await env.until(lambda: api.sent(CEM_ID), "the private answer")
-            await recorded(env)  # the delivery and its pacing row are written after the platform took it
+            await recorded(env, OutboxMessage.user_id == needle)  # the delivery and its pacing row are written after the platform took it
             async with env.app.db.transaction() as s:  # the id is where we will look for it
                 assert {"members", "outbox", "pacing"} <= set(await rows_naming(s, needle))
             await env.push({"message": message(private(CEM), CEM, "/vergeetmij ja")})
