@@ -20,11 +20,14 @@ another.
   arrived as late as that, and no turn was recorded for it).
 * **Limits.** Adapters state their platform's limits (:class:`Limits`). They are kept in the
   ``pacing`` table, so all replicas share them: a conversation that would exceed its limit waits
-  (its row is put back until then) while the other conversations go on, and the platform-wide
-  rate hands out send slots. A burst is queued, never dropped.
+  (its row is put back until then) while the other conversations go on. A platform's
+  messages-per-second limit is kept exactly, by measured send times: each process that sends to it
+  holds a share of its rate window, published in the platform's ``pacing`` row, and the shares
+  never add up to more than the limit (:meth:`Delivery._platform_slot`). A burst is queued, never
+  dropped.
 * **Every call.** An adapter that sends one row as several API calls (Telegram: text parts, then
   files) awaits :func:`next_call` before each call after the first: it waits the conversation's gap
-  and takes a platform-wide send slot, so the limits hold for every call, not only per row (the
+  and a permit of the process's share of the rate window, so the limits hold for every call, not only per row (the
   lease is renewed meanwhile when a long row needs it).
 * **Answers.** "Too many requests" (:class:`RetryAfter`) makes that conversation wait as told,
   without counting as a failure. A private message the platform will not deliver until the
@@ -39,11 +42,15 @@ another.
 from __future__ import annotations
 
 import asyncio
+import bisect
+import contextlib
 import logging
-from collections import deque
+import math
+import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -72,20 +79,24 @@ BATCH = 50
 CONCURRENCY = 8
 #: rows claimed at once for a platform that cannot confirm a row in doubt (they are sent one by one)
 SERIAL_BATCH = 8
-#: platform-wide send slots reserved per database round trip
-SLOTS = 4
 #: a conversation's next message waits this much more than the platform's gap. The gap is counted
 #: from when the previous message was delivered (the platform had it by then, however long the send
 #: took), so only clock granularity needs covering (and Teams' 1,800 an hour at a 2 s gap).
 MARGIN = 1.01
-#: while several replicas send to a platform, their shared send slots are this much further apart
-#: than its messages-per-second limit allows: a send may reach the platform a little after its slot
-#: (a busy process wakes late, the request takes time), and another replica's message 30 slots later
-#: must not catch up with it. Within one process the limit is kept exactly, by measured send times,
-#: so a process alone needs no margin (see ``Delivery._next_slot``).
-RATE_MARGIN = 1.08
 #: the window over which a platform counts its messages-per-second limit
 RATE_WINDOW = 1.0
+#: a process holds its share of a platform's rate window (see ``Delivery._platform_slot``) this many
+#: seconds, renewed every :data:`RENEW` seconds while it sends to the platform
+HOLD = 2.0
+RENEW = 0.25
+#: no call starts with less than this left of the process's hold on its share (seconds)
+GUARD = 0.5
+#: while its share is not complete yet (others still give up theirs), a process looks again at the
+#: moment another's permit comes back, but not sooner than this (seconds)
+MIN_POLL = 0.05
+#: replicas' clocks may differ a little (NTP keeps them closer): the times other processes publish
+#: count this much longer (seconds)
+CLOCK_SKEW = 0.02
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -152,8 +163,8 @@ _next_call: ContextVar[Callable[[], Awaitable[None]] | None] = ContextVar("bambo
 
 async def next_call() -> None:
     """For a sender that sends one message as several API calls: wait until the next call keeps the
-    platform's limits (the conversation's gap after the previous call, and a platform-wide send
-    slot). Call it before every call but the first. Returns at once outside a delivery."""
+    platform's limits (the conversation's gap after the previous call, and a permit of the
+    platform's rate window). Call it before every call but the first. Returns at once outside a delivery."""
     pace = _next_call.get()
     if pace is not None:
         await pace()
@@ -198,20 +209,16 @@ class Delivery:
         self._claimed: set[int] = set()
         #: the rows being sent right now (their outcome is unknown until the platform answers)
         self._sending: set[int] = set()
-        #: platform → send slots reserved and not yet used; one reservation at a time per platform
-        self._slots: dict[str, deque[datetime]] = {}
-        self._slot_locks: dict[str, asyncio.Lock] = {}
         #: results that could not be recorded (database gone): row id → values to write
         self._unrecorded: dict[int, dict[str, Any]] = {}
         #: platform → the lock that keeps one send in flight, for platforms that cannot confirm
         self._serial: dict[str, asyncio.Lock] = {}
-        #: platform → this process's sends in its rate window (see :meth:`_platform_slot`); row id →
-        #: the permit its current API call holds
-        self._window: dict[str, asyncio.Semaphore] = {}
-        self._permits: dict[int, asyncio.Semaphore] = {}
-        #: platform → the end of the slots this process reserved last, and whether it was alone then
-        self._slots_end: dict[str, datetime] = {}
-        self._alone: dict[str, bool] = {}
+        #: this process's name in the platforms' shares of their rate windows (:class:`bot.models.Pacing`)
+        self.name = uuid.uuid4().hex
+        #: platform → this process's share of its rate window (see :meth:`_platform_slot`); row id →
+        #: the share whose permit its current API call holds
+        self._shares: dict[str, _Share] = {}
+        self._permits: dict[int, _Share] = {}
 
     # ------------------------------------------------------------------ the loop
     async def flush(self) -> int:
@@ -231,11 +238,14 @@ class Delivery:
             async with gate:
                 return await self._deliver(item)
 
-        while True:
-            claimed, more = await self._claim(platform)
-            sent += sum(await _all(deliver(item) for item in claimed))
-            if not more:  # sending a row makes its conversation's next row claimable: go on while there is one
-                return sent
+        try:
+            while True:
+                claimed, more = await self._claim(platform)
+                sent += sum(await _all(deliver(item) for item in claimed))
+                if not more:  # sending a row makes its conversation's next row claimable: go on while there is one
+                    return sent
+        finally:
+            await self._leave(platform)  # nothing more to send for now: the others may grow their shares
 
     async def _claim(self, platform: str) -> tuple[list[Claimed], bool]:
         """Claim the sendable heads of this platform's conversations; also whether more rows wait
@@ -277,7 +287,7 @@ class Delivery:
             return await self._send_in_slot(item)
 
     async def _send_in_slot(self, item: Claimed) -> int:
-        """Wait for a platform send slot, then send, unless the claim got too short meanwhile."""
+        """Wait for a permit of the platform's rate window, then send, unless the claim got too short meanwhile."""
         await self._platform_slot(item.row)
         try:
             if await self._too_late(item):
@@ -335,91 +345,130 @@ class Delivery:
 
     async def _platform_slot(self, row: OutboxMessage) -> None:
         """Before an API call for ``row``: wait until the platform's messages-per-second limit allows
-        it, then return holding a permit of this process's rate window, which the caller gives back
-        with :meth:`_call_done` once the call returned (also when it failed).
+        it, then return holding a permit of this process's share of the rate window, which the caller
+        gives back with :meth:`_call_done` once the call returned (also when it failed).
 
-        Two rules, both in real time (also under a virtual clock: the limit is the platform's, not the
-        story's):
+        The limit is kept exactly, by measured send times, over all replicas together (in real time,
+        also under a virtual clock: the limit is the platform's, not the story's):
 
-        * **Within this process, exactly, by measured send times.** A call holds one of
-          ``per_second`` permits from before it starts until :data:`RATE_WINDOW` after it returned.
-          The platform received the message between those two moments, so any window of that length
-          holds at most ``per_second`` of this process's messages, however the sends were delayed
-          or bunched: no margin needed.
-        * **All replicas together, by shared slots.** Send slots are reserved from the database a
-          few at a time and handed out here: :data:`RATE_MARGIN` / ``per_second`` apart while
-          other replicas send to the platform too, and a slot woken up too late for is given up
-          (sending then could bunch up with their next slots); ``1 / per_second`` apart while this
-          process is alone (:meth:`_next_slot`)."""
+        * **Within this process**, a call holds a permit from before it starts until
+          :data:`RATE_WINDOW` after it returned. The platform received the message between those two
+          moments, so any window of that length holds at most as many of the process's messages as
+          it holds permits at the window's end, however late a busy process woke or how the
+          requests bunched up: no margin needed.
+        * **Across processes**, each one that sends to the platform holds a *share* of the
+          ``per_second`` permits (:meth:`_renew`, the ``pacing`` row of the platform): it publishes
+          its share with the times its permits come back, and takes more only where the others'
+          published shares and permits leave room, so the permits held by all processes together
+          never exceed ``per_second``. A process that joins starts with what is free and grows to its
+          part (``per_second`` / the number of processes with work) as the others' permits come back;
+          theirs shrink at their next renewal. A share is held :data:`HOLD` seconds, renewed every
+          :data:`RENEW` while the process sends; it is given back (with its permits' times) when the
+          process has nothing more to send, and counts one window beyond its end when it ran out
+          (a killed or stalled process)."""
         platform = row.platform
-        per_second = self._limits(platform).per_second
-        if not per_second:
+        if not window_size(self._limits(platform)):
             return
-        window = self._window.setdefault(platform, asyncio.Semaphore(max(1, int(per_second))))
-        await window.acquire()
-        try:
-            await self._shared_slot(platform, per_second)
-        except BaseException:
-            window.release()
-            raise
-        self._permits[row.id] = window
+        share = self._shares.setdefault(platform, _Share())
+        while True:
+            if share.keeper is None:  # join: the share is taken, and then kept, by a task of its own
+                share.stop = asyncio.Event()
+                share.keeper = asyncio.create_task(self._keep(platform, share, share.stop))
+            now = time.time()
+            changed = share.changed
+            if now < share.until - GUARD:
+                if share.held(now) < share.cap:
+                    share.flight += 1
+                    self._permits[row.id] = share
+                    return
+                timeout = share.back[0] - now if share.back and share.cap else None
+            elif share.error is not None:  # the share could not be renewed (the database is gone)
+                raise share.error
+            else:
+                timeout = None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), timeout)
 
     def _call_done(self, row: OutboxMessage) -> None:
-        """An API call for ``row`` returned (or was not made): its rate-window permit comes back
+        """An API call for ``row`` returned (or was not made): its permit comes back
         :data:`RATE_WINDOW` from now."""
-        window = self._permits.pop(row.id, None)
-        if window is not None:
-            asyncio.get_running_loop().call_later(RATE_WINDOW, window.release)
+        share = self._permits.pop(row.id, None)
+        if share is not None:
+            share.flight -= 1
+            bisect.insort(share.back, time.time() + RATE_WINDOW)
+            share.notify()
 
-    async def _shared_slot(self, platform: str, per_second: float) -> None:
-        """Wait for this platform's next free send slot of all replicas together."""
-        # a send at most this late after its slot, with up to three times as much delay again before
-        # it reaches the platform, never catches up with the message ``per_second`` slots later
-        tolerance = timedelta(seconds=(RATE_MARGIN - 1) / 4)
-        while True:
-            slot, alone = await self._next_slot(platform, per_second)
-            delay = (slot - datetime.now(UTC)).total_seconds()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            if alone or datetime.now(UTC) - slot <= tolerance:
-                return
-            # woke too late (a busy process): sending now could bunch up with the next slots'
-            # messages of another replica and exceed the limit over some second, so this slot is given up
+    async def _keep(self, platform: str, share: _Share, stop: asyncio.Event) -> None:
+        """Take this process's share of ``platform``'s rate window and renew it until ``stop`` (:meth:`_leave`)."""
+        while not stop.is_set():
+            try:
+                delay = await self._renew(platform, share, want=True)
+            except Exception as exc:  # the database is gone: the share runs out, calls wait (or fail)
+                log.warning("could not renew the share of %s's rate (%s)", platform, type(exc).__name__)
+                share.error = exc
+                share.notify()
+                delay = RENEW
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
 
-    async def _next_slot(self, platform: str, per_second: float) -> tuple[datetime, bool]:
-        """The next send slot this process may use, and whether it was reserved while no other
-        replica sent to the platform.
+    async def _leave(self, platform: str) -> None:
+        """Give this process's share of ``platform``'s rate window back (with the times its permits
+        come back), so the others may grow theirs once those permits are free."""
+        share = self._shares.get(platform)
+        if share is None or share.keeper is None:
+            return
+        keeper, share.keeper = share.keeper, None
+        share.stop.set()
+        await asyncio.wait([keeper])  # ends after its current renewal
+        share.cap, share.until, share.error = 0, 0.0, None
+        share.notify()
+        try:
+            await self._renew(platform, share, want=False)
+        except Exception as exc:  # the share runs out by itself
+            log.warning("could not give back the share of %s's rate (%s)", platform, type(exc).__name__)
 
-        Alone (no other process reserved slots since this one's previous reservation, or for a
-        whole window), slots are ``1 / per_second`` apart and used however late: this process's
-        rate window (:meth:`_platform_slot`) already keeps the limit exactly. Should another replica
-        start meanwhile, its first slots follow the few reserved here, :data:`RATE_MARGIN` apart, and
-        it sees that it is not alone. Otherwise slots are :data:`RATE_MARGIN` / ``per_second``
-        apart, and a late one is given up (:meth:`_shared_slot`)."""
-        slots = self._slots.setdefault(platform, deque())
-        shared = timedelta(seconds=RATE_MARGIN / per_second)
-        async with self._slot_locks.setdefault(platform, asyncio.Lock()):
-            now = datetime.now(UTC)
-            while slots and slots[0] < now - shared:  # a slot left unused too long is given up
-                slots.popleft()
-            if not slots:
-                async with self.db.transaction() as session:
+    async def _renew(self, platform: str, share: _Share, *, want: bool) -> float:
+        """Publish this process's share of ``platform``'s rate window (in its ``pacing`` row, under
+        the row's lock) and return when to renew it.
+
+        The share aimed at is ``per_second`` divided among the processes whose shares are held
+        (the first ones, by name, get one more when it does not divide). A smaller share is taken
+        at once (the process's own permits above it are still counted, until they come back); a
+        larger one only as far as the others' published shares and permits leave room now.
+        Invariant: for every process, its published share, or the permits it held when it published
+        that are not back yet, whichever is more, is an upper bound of the permits it holds; and the
+        sum of these bounds never exceeds ``per_second``. Without ``want``, the share is given back."""
+        size = window_size(self._limits(platform))
+        async with share.renewing:  # one renewal at a time: the local share follows the published one
+            async with self.db.transaction() as session:
+                pace = await session.get(Pacing, platform, with_for_update=self.db.is_postgres)
+                if pace is None:
+                    await session.execute(self.db.insert(Pacing).values(key=platform, next_at=EPOCH)
+                                          .on_conflict_do_nothing(index_elements=["key"]))
                     pace = await session.get(Pacing, platform, with_for_update=self.db.is_postgres)
-                    if pace is None:
-                        await session.execute(self.db.insert(Pacing).values(key=platform, next_at=EPOCH)
-                                              .on_conflict_do_nothing(index_elements=["key"]))
-                        pace = await session.get(Pacing, platform, with_for_update=self.db.is_postgres)
-                    end = self._slots_end.get(platform)
-                    # the stored end may differ from ours in the last microsecond
-                    alone = (end is not None and pace.next_at < end + timedelta(milliseconds=1)) or (
-                        pace.next_at < now - timedelta(seconds=RATE_WINDOW))
-                    interval = timedelta(seconds=1 / per_second) if alone else shared
-                    first = max(pace.next_at, now)
-                    pace.next_at = first + SLOTS * interval
-                slots.extend(first + n * interval for n in range(SLOTS))
-                self._slots_end[platform] = first + SLOTS * interval
-                self._alone[platform] = alone
-            return slots.popleft(), self._alone[platform]
+                now = time.time()
+                stored = dict(pace.shares or {})
+                mine = stored.pop(self.name, None)
+                others = {name: entry for name, entry in stored.items() if _counts(entry, now)}
+                published = mine["cap"] if mine is not None and _counts(mine, now) else 0
+                target = _part(size, others, self.name, now) if want else 0
+                if target <= published:
+                    cap = target
+                else:
+                    room = size - sum(_bound(entry, now) for entry in others.values())
+                    cap = max(published, min(target, room))
+                share.cap = min(share.cap, cap)  # a smaller share holds before it is published
+                until = now + HOLD if want or share.flight else now
+                share.held(now)
+                others[self.name] = {"cap": cap, "until": _up(until), "want": want, "flight": share.flight,
+                                     "back": [_up(t) for t in share.back]}
+                pace.shares = others
+            if want:  # a larger share holds once it is published
+                share.cap, share.until, share.error = cap, until, None
+                share.notify()
+        if not want or cap >= target:
+            return RENEW
+        return _next_look(size, others, self.name, now)
 
     # ------------------------------------------------------------------ sending
     async def _confirmed(self, row: OutboxMessage, window: tuple[datetime, datetime]) -> bool:
@@ -444,8 +493,8 @@ class Delivery:
 
     async def _next_part(self, item: Claimed) -> None:
         """Before a further API call of the row being sent (see :func:`next_call`): the
-        conversation's gap (real time: the limit is the platform's) and a platform send slot; the
-        claim is renewed when less than the safety margin of it is left."""
+        conversation's gap (real time: the limit is the platform's) and a permit of the platform's
+        rate window; the claim is renewed when less than the safety margin of it is left."""
         row = item.row
         self._call_done(row)  # the previous call returned
         gap = self._gap(row)
@@ -566,6 +615,88 @@ class Delivery:
                                               attempts=OutboxMessage.attempts - 1))
         self._claimed.clear()
         return len(ids)
+
+
+def window_size(limits: Limits) -> int:
+    """How many calls a platform's messages-per-second limit allows in one :data:`RATE_WINDOW`."""
+    return int(limits.per_second * RATE_WINDOW)
+
+
+@dataclass
+class _Share:
+    """This process's share of one platform's rate window: how many permits it may hold, and until when."""
+
+    #: permits this process may hold (never more than the share it published)
+    cap: int = 0
+    #: until when (POSIX seconds) it holds that share; no call starts less than :data:`GUARD` before it
+    until: float = 0.0
+    #: permits held by calls in flight, and when the others come back (their calls returned), in order
+    flight: int = 0
+    back: list[float] = field(default_factory=list)
+    #: set (and replaced) whenever a permit comes back or the share changes
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: the task that takes and renews the share while this process sends to the platform
+    keeper: asyncio.Task[None] | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    #: held while the share is published (one renewal at a time)
+    renewing: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: why the last renewal failed, if it did
+    error: Exception | None = None
+
+    def held(self, now: float) -> int:
+        """How many permits this process holds now (calls in flight, and returned ones less than a window ago)."""
+        while self.back and self.back[0] <= now:
+            self.back.pop(0)
+        return self.flight + len(self.back)
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+# A process's share as published in the platform's ``pacing`` row (``Pacing.shares``, by process name):
+# ``cap`` the share, ``until`` when it runs out, ``want`` whether the process is sending (False: given
+# back), ``flight`` its calls in flight and ``back`` when its other permits come back, when it published.
+
+def _counts(entry: dict[str, Any], now: float) -> bool:
+    """Whether a published share still counts: until one window after it ran out (a process that
+    died, or stalled, may have sent up to then)."""
+    return now < entry["until"] + RATE_WINDOW + CLOCK_SKEW
+
+
+def _bound(entry: dict[str, Any], at: float) -> int:
+    """The most permits the process of a published share may hold at ``at`` (after it published)."""
+    if not _counts(entry, at):
+        return 0
+    back = sum(1 for t in entry["back"] if t + CLOCK_SKEW > at)
+    return max(entry["cap"], back + entry["flight"])
+
+
+def _part(size: int, others: dict[str, dict[str, Any]], name: str, now: float) -> int:
+    """The share process ``name`` aims at: ``size`` permits divided among the processes sending now."""
+    sending = sorted([other for other, entry in others.items() if entry["want"] and entry["until"] > now] + [name])
+    base, extra = divmod(size, len(sending))
+    return base + (1 if sending.index(name) < extra else 0)
+
+
+def _next_look(size: int, others: dict[str, dict[str, Any]], name: str, now: float) -> float:
+    """For a process below its part: when the others' bounds shrink next (a permit comes back, a share
+    stops counting), or soon if one of them still has to shrink its share; within :data:`MIN_POLL`..:data:`RENEW`."""
+    at = now + RENEW
+    for other, entry in others.items():
+        if other == name or not _counts(entry, now):
+            continue
+        if entry["want"] and entry["until"] > now and entry["cap"] > _part(size, {
+                n: e for n, e in others.items() if n != other}, other, now):
+            return MIN_POLL
+        at = min([at, entry["until"] + RATE_WINDOW + CLOCK_SKEW] +
+                 [t + CLOCK_SKEW for t in entry["back"] if t + CLOCK_SKEW > now])
+    return min(RENEW, max(MIN_POLL, at - now))
+
+
+def _up(t: float) -> float:
+    """A time as published: to the millisecond, rounded up."""
+    return math.ceil(t * 1000) / 1000
 
 
 def _claim_query() -> Any:

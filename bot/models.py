@@ -517,14 +517,18 @@ class Counter(Base):
 class Pacing(Base):
     """When a platform, or one conversation on it, may next be sent to: shared by all replicas.
 
-    ``key`` is ``<platform>`` for the platform-wide rate or ``<platform>|<chat_key>`` for one
-    conversation; :class:`bot.delivery.Delivery` reads and moves ``next_at`` under a row lock.
+    ``key`` is ``<platform>|<chat_key>`` for one conversation: ``next_at`` is its next turn. ``key``
+    ``<platform>`` is the platform-wide rate: ``shares`` holds each sending process's share of the
+    platform's messages-per-second window (by process name: the share, until when it holds, and when
+    its permits come back; see ``bot.delivery``). :class:`bot.delivery.Delivery` reads and moves
+    them under the row's lock.
     """
 
     __tablename__ = "pacing"
 
     key: Mapped[str] = mapped_column(String(140), primary_key=True)
     next_at: Mapped[datetime]
+    shares: Mapped[dict[str, Any] | None]
 
 
 # ---------------------------------------------------------------------------- Slack (adapter tables)
