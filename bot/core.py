@@ -397,7 +397,10 @@ def network_job(fn: Callable[[Ctx, JobContext], Awaitable[None]]) -> Callable[[J
     """Wrap a job handler so it gets a :class:`Ctx` for its network and its messages are stored."""
 
     async def run(jc: JobContext) -> None:
-        network, chats = await directory.network_with_chats(jc.session, jc.job.network_id)
+        if jc.chats is not None:  # loaded with the job
+            network, chats = jc.network, jc.chats
+        else:
+            network, chats = await directory.network_with_chats(jc.session, jc.job.network_id)
         if network is None:
             return
         ctx = Ctx(jc.session, jc.now, network, chats, None, features=jc.features)

@@ -18,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
 class DatabaseUrlError(ValueError):
@@ -206,22 +206,31 @@ class Database:
         return insert(table)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """Open a session in a transaction that commits on success, rolls back on error.
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection for several :meth:`transaction` calls in a row (checked out, and on
+        PostgreSQL pinged, once)."""
+        async with self.engine.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def transaction(self, connection: AsyncConnection | None = None) -> AsyncIterator[AsyncSession]:
+        """Open a session in a transaction that commits on success, rolls back on error (on
+        ``connection`` when given, a connection from :meth:`connection` outside a transaction).
 
         On SQLite (one writer at a time) the transactions of this process take turns on an
         asyncio lock, first come first served, instead of polling SQLite's busy handler, whose
         growing sleeps would give a few unlucky writers long waits.
         """
+        options = {} if connection is None else {"bind": connection}
         if self._write_lock is None or _in_transaction.get():
-            async with self.sessions() as session, session.begin():
+            async with self.sessions(**options) as session, session.begin():
                 yield session
             self._count_queued(session)
             return
         async with self._write_lock:
             token = _in_transaction.set(True)
             try:
-                async with self.sessions() as session, session.begin():
+                async with self.sessions(**options) as session, session.begin():
                     yield session
             finally:
                 _in_transaction.reset(token)

@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, delete, func, select, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import metrics
 from bot.clock import Clock
 from bot.database import Database
-from bot.models import Job
+from bot.models import Chat, Job, Network
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +204,9 @@ class JobContext:
     postpone_to: datetime | None = None
     #: the bot's features (:class:`bot.registry.Registry`), for handlers that need other features
     features: Any = None
+    #: the job's network and its chats, loaded with the job row by the dispatcher (None: not loaded)
+    network: Network | None = None
+    chats: list[Chat] | None = None
 
     @property
     def lateness(self) -> timedelta:
@@ -240,6 +245,8 @@ class Dispatcher:
         #: when the earliest pending job falls due, as read at the end of the last :meth:`run_due`
         #: (None: none is planned); newer plans by other transactions are not in it
         self.upcoming: datetime | None = None
+        #: whether the last job run failed (its transaction rolled back)
+        self._failed = False
 
     async def next_due(self) -> datetime | None:
         """When the earliest pending job falls due."""
@@ -247,46 +254,58 @@ class Dispatcher:
             return await _next_due(session)
 
     async def run_due(self) -> int:
-        """Run every job due now, one transaction each, earliest first; return how many ran."""
+        """Run every job due now, one transaction each, earliest first; return how many ran.
+
+        The jobs of one call share one pooled connection (checked out, and on PostgreSQL pinged,
+        once); after a job that failed, the next ones check out their own again."""
         total = 0
+        async with self.db.connection() as connection:
+            while await self._run_next(self.clock.now(), connection):
+                total += 1
+                if self.upcoming is None or self.upcoming > self.clock.now():  # read with the job: no more due
+                    return total
+                if self._failed:
+                    break
         while await self._run_next(self.clock.now()):
             total += 1
-            if self.upcoming is None or self.upcoming > self.clock.now():  # read with the job: no more due
+            if self.upcoming is None or self.upcoming > self.clock.now():
                 return total
         return total
 
-    async def _run_next(self, now: datetime) -> bool:
-        """Run the earliest due job; False when none is due. Either way :attr:`upcoming` is read
-        in the same transaction."""
-        job_id = None
+    async def _run_next(self, now: datetime, connection: AsyncConnection | None = None) -> bool:
+        """Run the earliest due job (on ``connection`` when given); False when none is due. Either
+        way :attr:`upcoming` is read in the same transaction."""
+        job_id, self._failed = None, False
         try:
-            async with self.db.transaction() as session:
-                pending, claimed = _DUE_LOCKED if self.db.is_postgres else _DUE
-                job = await session.scalar(pending, {"now": now}) or await session.scalar(claimed, {"now": now})
-                if job is None:
+            async with self.db.transaction(connection) as session:
+                pending, claimed = _CLAIM_LOCKED if self.db.is_postgres else _CLAIM
+                rows = (await session.execute(pending, {"now": now})).all() or \
+                    (await session.execute(claimed, {"now": now})).all()
+                if not rows:
                     self.upcoming = await _next_due(session)
                     return False
+                job = rows[0][0]
                 job_id = job.id
                 kind = self.kinds.get(job.kind)
-                ctx = JobContext(session, job, now, features=self.features)
+                ctx = JobContext(session, job, now, features=self.features, network=rows[0][1],
+                                 chats=[chat for _, _, chat in rows if chat is not None])
                 if kind is None:
                     log.error("no handler for job kind %s (job %s)", job.kind, job.id)
-                    job.state = "failed"
+                    state = "failed"
                 elif kind.grace is not None and ctx.lateness > kind.grace:
                     log.info("skipping %s job %s: %s late", job.kind, job.id, ctx.lateness)
                     if kind.skip:
                         await kind.skip(ctx)
-                    job.state = "skipped"
+                    state = "skipped"
                 else:
                     await kind.run(ctx)
-                    job.state = "done"
-                job.lease_until = None
-                if ctx.postpone_to is not None and job.state == "done":
-                    job.state, job.due_at, job.attempts = "pending", ctx.postpone_to, 0
+                    state = "done"
+                if ctx.postpone_to is not None and state == "done":
+                    values = {"state": "pending", "due_at": ctx.postpone_to, "attempts": 0, "lease_until": None}
                 else:
-                    job.finished_at = now
-                self.upcoming = await _next_due(session)  # the job's own row is flushed first
-            metrics.JOBS_RUN.labels(job.state).inc()
+                    values = {"state": state, "lease_until": None, "finished_at": now}
+                self.upcoming = await _finish(session, job, values)
+            metrics.JOBS_RUN.labels(state).inc()
         except Exception:
             if job_id is None:  # the database itself failed: the caller's loop retries later
                 raise
@@ -302,7 +321,8 @@ class Dispatcher:
                         job.due_at = now + timedelta(minutes=2 ** job.attempts)
                     job.lease_until = None
                     metrics.JOBS_RUN.labels("error").inc()
-            self.upcoming = now  # look again: others may be due
+            self.upcoming = now  # look again: others may be due (on a connection of their own)
+            self._failed = True
         return True
 
 
@@ -316,13 +336,45 @@ def _due(state: str, ready: Any) -> Any:
 #: the earliest due job, and one left claimed by an older version whose lease ran out
 _DUE = (_due("pending", true()), _due("claimed", Job.lease_until <= bindparam("now")))
 _DUE_LOCKED = tuple(query.with_for_update(skip_locked=True) for query in _DUE)
+
+
+def _claim(due: Any) -> Any:
+    """The due job with its network and each of the network's chats (rows of job, network, chat):
+    the row lock (on PostgreSQL) covers the job's row only."""
+    job = aliased(Job, due.cte("due"))
+    return (select(job, Network, Chat).outerjoin(Network, Network.id == job.network_id)
+            .outerjoin(Chat, Chat.network_id == Network.id).order_by(Chat.id))
+
+
+_CLAIM = tuple(_claim(query) for query in _DUE)
+_CLAIM_LOCKED = tuple(_claim(query) for query in _DUE_LOCKED)
 #: when the next job falls due: the earliest pending one, and the earliest lease of a claimed one
 #: (each the first entry of an index range: a ``case`` over both states would read every row)
 _NEXT_DUE = select(
     select(func.min(Job.due_at)).where(Job.state == "pending").scalar_subquery(),
     select(func.min(Job.lease_until)).where(Job.state == "claimed").scalar_subquery(),
 )
+_JOBS, _OTHER = Job.__table__, Job.__table__.alias("other")
+_OTHERS = _OTHER.c.id != bindparam("job_id")
+#: a job's own row written when it ran, returning when the next other job falls due (as
+#: :data:`_NEXT_DUE`, without the job itself: the statement does not see its own change)
+_FINISH = update(_JOBS).where(_JOBS.c.id == bindparam("job_id")).returning(
+    select(func.min(_OTHER.c.due_at)).where(_OTHER.c.state == "pending", _OTHERS).scalar_subquery(),
+    select(func.min(_OTHER.c.lease_until)).where(_OTHER.c.state == "claimed", _OTHERS).scalar_subquery(),
+)
 
 
 async def _next_due(session: AsyncSession) -> datetime | None:
     return min((t for t in (await session.execute(_NEXT_DUE)).one() if t is not None), default=None)
+
+
+async def _finish(session: AsyncSession, job: Job, values: dict[str, Any]) -> datetime | None:
+    """Write the job's own row (``values``) after what its handler changed; return when the next
+    job falls due (this one too, when it is pending again)."""
+    await session.flush()  # the handler's changes first (e.g. its payload, other jobs it merged)
+    connection = await session.connection()
+    times = (await connection.execute(_FINISH, {"job_id": job.id, **values})).one()
+    for name, value in values.items():  # the loaded row as written (no second write at commit)
+        set_committed_value(job, name, value)
+    own = [values["due_at"]] if values["state"] == "pending" else []
+    return min((t for t in (*times, *own) if t is not None), default=None)
