@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, insert, inspect, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -169,6 +169,30 @@ async def _at_head(engine: AsyncEngine) -> bool:
     except Exception:  # noqa: BLE001 - no such table yet (a new database) or unreadable: migrate normally
         return False
     return versions == [head]
+
+
+async def insert_pending(session: AsyncSession, objects: list[Any]) -> None:
+    """Write those of ``objects`` still pending in ``session`` (added, not flushed) with Core
+    INSERTs instead of the unit of work, in their order (one statement per run of rows of one
+    table); they leave the session, without their ids. For plain rows (no relationships) that
+    nothing reads back in the transaction: the unit of work for a few rows costs more than the
+    statements."""
+    batches: list[tuple[Any, list[dict[str, Any]]]] = []
+    for obj in objects:
+        state = inspect(obj)
+        if not state.pending:
+            continue
+        mapper = state.mapper
+        row = {attr.key: state.dict[attr.key] for attr in mapper.column_attrs if attr.key in state.dict}
+        if batches and batches[-1][0] is mapper.local_table and batches[-1][1][0].keys() == row.keys():
+            batches[-1][1].append(row)
+        else:
+            batches.append((mapper.local_table, [row]))
+        session.expunge(obj)
+    if batches:
+        connection = await session.connection()
+        for table, rows in batches:
+            await connection.execute(insert(table), rows)
 
 
 _QUEUED = "bamboe_queued"

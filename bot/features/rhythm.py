@@ -14,7 +14,8 @@ from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import budget, i18n
 from bot.core import Ctx, network_job
@@ -212,6 +213,9 @@ def eligible(member: Member, at: datetime) -> bool:
 # ---------------------------------------------------------------------------- jobs
 #: a weekly question sent (built once)
 _ADD_NUDGE = insert(Nudge.__table__).returning(Nudge.__table__.c.id)
+#: a library question asked: the network's count of them (built once)
+_COUNT_NUDGE = (update(Network.__table__).where(Network.__table__.c.id == bindparam("network_id"))
+                .values(nudge_count=Network.__table__.c.nudge_count + 1))
 #: a facilitator's first question not asked yet (built once)
 _NEXT_CUSTOM = (select(CustomQuestion).where(CustomQuestion.network_id == bindparam("network_id"),
                                              CustomQuestion.asked_at.is_(None)).order_by(CustomQuestion.id).limit(1))
@@ -224,7 +228,9 @@ async def _choose(ctx: Ctx) -> tuple[str, str, str]:
         custom.asked_at = ctx.now
         return f"custom-{custom.id}", "eigen", custom.text
     q = library().pick(ctx.network.nudge_count, power=ctx.network.power_questions)
-    ctx.network.nudge_count += 1
+    # one UPDATE instead of the unit of work; the loaded network shows the count as written
+    await (await ctx.session.connection()).execute(_COUNT_NUDGE, {"network_id": ctx.network.id})
+    set_committed_value(ctx.network, "nudge_count", ctx.network.nudge_count + 1)
     return q.id, q.category, q.texts[ctx.lang]
 
 
