@@ -245,8 +245,11 @@ async def _read_week(ctx: Ctx) -> Week:
     """Read the network's :class:`Week` around ``ctx.now`` (one statement) and keep it for the transaction."""
     start, end, _ = week_of(ctx, ctx.now)
     week = Week(ctx.now, start, end)
-    rows = await ctx.session.execute(_READ_WEEK, {"network_id": ctx.network.id, "start": start, "end": end,
-                                                  "now": ctx.now, "soon": ctx.now + GAP})
+    session = ctx.session
+    if session.new or session.dirty or session.deleted:  # what the ORM's autoflush would write first
+        await session.flush()
+    rows = await (await session.connection()).execute(  # Core: plain rows, no ORM result to build
+        _READ_WEEK, {"network_id": ctx.network.id, "start": start, "end": end, "now": ctx.now, "soon": ctx.now + GAP})
     for source, kind, what, at, until, n, in_week in rows:
         if source == "m":
             week.meetings.append(MeetingTimes(at, until, n))

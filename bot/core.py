@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import budget, directory, i18n
 from bot.cleaning import clean, is_outage
 from bot.clock import Clock
-from bot.database import Database, insert_pending, mark_queued
+from bot.database import Database, defer_pending, mark_queued
 from bot.events import (
     Address,
     Attachment,
@@ -409,9 +409,9 @@ def network_job(fn: Callable[[Ctx, JobContext], Awaitable[None]]) -> Callable[[J
             await fn(ctx, jc)
             if jc.postpone_to is None:
                 await budget.settle(ctx, jc, decision)
-        # the ledger entries and the outbox rows with Core INSERTs: nothing reads them back here
-        await insert_pending(jc.session, [*budget.pending_entries(ctx),
-                                          *await add_outgoing(jc.session, network.id, ctx.out, jc.now)])
+        # the ledger entries and the outbox rows with Core INSERTs, written with the job's own row
+        defer_pending(jc.session, [*budget.pending_entries(ctx),
+                                   *await add_outgoing(jc.session, network.id, ctx.out, jc.now)])
 
     run.__name__ = fn.__name__
     run.inner = fn  # the budget runs a job due a moment later inside this one, to merge their posts

@@ -23,7 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import metrics
 from bot.clock import Clock
-from bot.database import Database
+from bot.database import Database, Deferred, deferred_statements, deferred_together, take_deferred
 from bot.models import Chat, Job, Network
 
 log = logging.getLogger(__name__)
@@ -355,13 +355,34 @@ _NEXT_DUE = select(
     select(func.min(Job.lease_until)).where(Job.state == "claimed").scalar_subquery(),
 )
 _JOBS, _OTHER = Job.__table__, Job.__table__.alias("other")
-_OTHERS = _OTHER.c.id != bindparam("job_id")
+_OTHERS = _OTHER.c.id != bindparam("finish_id")
 #: a job's own row written when it ran, returning when the next other job falls due (as
-#: :data:`_NEXT_DUE`, without the job itself: the statement does not see its own change)
-_FINISH = update(_JOBS).where(_JOBS.c.id == bindparam("job_id")).returning(
-    select(func.min(_OTHER.c.due_at)).where(_OTHER.c.state == "pending", _OTHERS).scalar_subquery(),
-    select(func.min(_OTHER.c.lease_until)).where(_OTHER.c.state == "claimed", _OTHERS).scalar_subquery(),
-)
+#: :data:`_NEXT_DUE`, without the job itself: the statement does not see its own change); one
+#: statement per set of columns written, built once (its parameters named apart from those of the
+#: writes it carries, see :func:`_finish`)
+_FINISH = {
+    names: update(_JOBS).where(_JOBS.c.id == bindparam("finish_id"))
+    .values({name: bindparam(f"finish_{name}") for name in names})
+    .returning(select(func.min(_OTHER.c.due_at)).where(_OTHER.c.state == "pending", _OTHERS).scalar_subquery(),
+               select(func.min(_OTHER.c.lease_until)).where(_OTHER.c.state == "claimed", _OTHERS)
+               .scalar_subquery())
+    for names in (("state", "lease_until", "finished_at"), ("state", "due_at", "attempts", "lease_until"))
+}
+
+
+_WITH_WRITES: dict[tuple, Any] = {}
+
+
+def _with_writes(names: tuple[str, ...], deferred: Deferred) -> Any:
+    """:data:`_FINISH` with ``deferred``'s writes as ``WITH`` clauses (PostgreSQL), built once per shape."""
+    key = (names, deferred.shape)
+    statement = _WITH_WRITES.get(key)
+    if statement is None:
+        writes = deferred_together(deferred)
+        statement = _FINISH[names].add_cte(*(write.cte(f"w{n}") for n, write in enumerate(writes)))
+        if len(_WITH_WRITES) < 1000:
+            _WITH_WRITES[key] = statement
+    return statement
 
 
 async def _next_due(session: AsyncSession) -> datetime | None:
@@ -373,7 +394,18 @@ async def _finish(session: AsyncSession, job: Job, values: dict[str, Any]) -> da
     job falls due (this one too, when it is pending again)."""
     await session.flush()  # the handler's changes first (e.g. its payload, other jobs it merged)
     connection = await session.connection()
-    times = (await connection.execute(_FINISH, {"job_id": job.id, **values})).one()
+    names, deferred = tuple(values), take_deferred(session)
+    params = {"finish_id": job.id, **{f"finish_{name}": value for name, value in values.items()}}
+    statement = _FINISH[names]
+    if deferred is not None and session.bind.dialect.name == "postgresql" and deferred_together(deferred):
+        statement = _with_writes(names, deferred)  # one round trip for the job's writes
+        params.update(deferred.params)
+    elif deferred is not None:
+        for write in deferred_statements(deferred):
+            await connection.execute(write, deferred.params)
+    times = (await connection.execute(statement, params)).first()
+    if times is None:  # the handler removed the job's own row (e.g. unplanned its kind): nothing to mark
+        return await _next_due(session)
     for name, value in values.items():  # the loaded row as written (no second write at commit)
         set_committed_value(job, name, value)
     own = [values["due_at"]] if values["state"] == "pending" else []
