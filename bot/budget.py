@@ -207,7 +207,7 @@ class Week:
 
 def pending_entries(ctx: Ctx) -> list[BudgetEntry]:
     """The ledger entries the job added for its network while its :class:`Week` was read (those a
-    query since has flushed included: :func:`bot.database.insert_pending` writes only the others)."""
+    query since has flushed included: :func:`bot.database.defer_pending` takes only the others)."""
     week = _week(ctx)
     return week.entries if week is not None else []
 

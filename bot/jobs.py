@@ -234,7 +234,11 @@ class Dispatcher:
     PostgreSQL; on SQLite the transaction holds the write lock): the handler's effects and the
     job marked done commit together, or, if the process dies meanwhile, not at all and the job
     stays due for the next replica. A row left ``claimed`` with a lease (by an older version)
-    is taken over once its lease ran out."""
+    is taken over once its lease ran out.
+
+    Per job: one statement claims the row with its network and chats (:attr:`JobContext.network`),
+    and one writes the row when the handler is done, carrying the writes the handler put off
+    (:func:`bot.database.defer_insert`) and returning when the next job is due."""
 
     def __init__(self, db: Database, clock: Clock, kinds: Mapping[str, JobKind], *, features: Any = None) -> None:
         self.db = db

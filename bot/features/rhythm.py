@@ -223,7 +223,8 @@ _ASKED = update(_CUSTOM).where(_CUSTOM.c.id == bindparam("custom_id")).values(as
 
 async def _choose(ctx: Ctx) -> tuple[str, str, str]:
     """(question id, category, text) for the next nudge: a facilitator's own question first."""
-    connection = await ctx.session.connection()  # Core: no ORM object to load for a row read once
+    # Core: no ORM object to build, and no autoflush needed (only commands add these rows)
+    connection = await ctx.session.connection()
     custom = (await connection.execute(_NEXT_CUSTOM, {"network_id": ctx.network.id})).first()
     if custom is not None:
         await connection.execute(_ASKED, {"custom_id": custom.id, "asked_at": ctx.now})
