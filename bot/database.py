@@ -178,9 +178,11 @@ _DEFERRED = "bamboe.deferred"
 
 @dataclass(frozen=True)
 class Deferred:
-    """Writes put off to the transaction's last statement: their statements (built once per
-    shape: which tables and columns, see :func:`deferred_statements`) and their parameters."""
+    """Writes put off to the transaction's last statement: each (``insert`` or ``update``, table,
+    row), their shape (which tables and columns: what the statements carrying them are built
+    once for) and their parameters for one statement carrying them all (named ``w<n>_<column>``)."""
 
+    writes: list[tuple[str, Any, dict[str, Any]]]
     shape: tuple[tuple[str, Any, tuple[str, ...]], ...]
     params: dict[str, Any]
 
@@ -209,7 +211,7 @@ def take_deferred(session: AsyncSession) -> Deferred | None:
         return None
     shape = tuple((op, table, tuple(row)) for op, table, row in writes)
     params = {f"w{n}_{name}": value for n, (_, _, row) in enumerate(writes) for name, value in row.items()}
-    return Deferred(shape, params)
+    return Deferred(writes, shape, params)
 
 
 def _bind(n: int, table: Any, name: str) -> Any:
@@ -223,18 +225,34 @@ def _write(n: int, op: str, table: Any, names: tuple[str, ...]) -> Any:
         {name: _bind(n, table, name) for name in names if name != "id"})
 
 
-_STATEMENTS: dict[tuple, list[Any]] = {}
+_ONE: dict[tuple, Any] = {}
 
 
-def deferred_statements(deferred: Deferred) -> list[Any]:
-    """The statements of ``deferred``, one per write, to run in order (parameters named
-    ``w<n>_<column>``); built once per shape."""
-    statements = _STATEMENTS.get(deferred.shape)
-    if statements is None:
-        statements = [_write(n, op, table, names) for n, (op, table, names) in enumerate(deferred.shape)]
-        if len(_STATEMENTS) < 1000:  # a handful of shapes in practice
-            _STATEMENTS[deferred.shape] = statements
-    return statements
+def _one(op: str, table: Any, names: tuple[str, ...]) -> Any:
+    """One write's statement, whatever else is deferred with it (parameters named ``v_<column>``)."""
+    statement = _ONE.get((op, table, names))
+    if statement is None:
+        def bind(name: str) -> Any:
+            return bindparam(f"v_{name}", type_=table.c[name].type)
+
+        if op == "insert":
+            statement = insert(table).values({name: bind(name) for name in names})
+        else:
+            statement = update(table).where(table.c.id == bind("id")).values(
+                {name: bind(name) for name in names if name != "id"})
+        _ONE[(op, table, names)] = statement
+    return statement
+
+
+async def run_deferred(connection: AsyncConnection, deferred: Deferred) -> None:
+    """Run ``deferred``'s writes in order, one statement per run of writes of the same shape
+    (executed for each of their rows)."""
+    batch: list[dict[str, Any]] = []
+    for n, (op, table, row) in enumerate(deferred.writes):
+        batch.append({f"v_{name}": value for name, value in row.items()})
+        if n + 1 == len(deferred.writes) or deferred.shape[n + 1] != deferred.shape[n]:
+            await connection.execute(_one(op, table, deferred.shape[n][2]), batch if len(batch) > 1 else batch[0])
+            batch = []
 
 
 _TOGETHER: dict[tuple, list[Any] | None] = {}
@@ -273,9 +291,7 @@ async def write_deferred(session: AsyncSession) -> None:
     """Run the writes put off so far, now."""
     deferred = take_deferred(session)
     if deferred is not None:
-        connection = await session.connection()
-        for statement in deferred_statements(deferred):
-            await connection.execute(statement, deferred.params)
+        await run_deferred(await session.connection(), deferred)
 
 
 def defer_pending(session: AsyncSession, objects: list[Any]) -> None:

@@ -23,7 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import metrics
 from bot.clock import Clock
-from bot.database import Database, Deferred, deferred_statements, deferred_together, take_deferred
+from bot.database import Database, Deferred, deferred_together, run_deferred, take_deferred
 from bot.models import Chat, Job, Network
 
 log = logging.getLogger(__name__)
@@ -270,6 +270,8 @@ class Dispatcher:
                     return total
                 if self._failed:
                     break
+            else:  # none (more) due
+                return total
         while await self._run_next(self.clock.now()):
             total += 1
             if self.upcoming is None or self.upcoming > self.clock.now():
@@ -405,8 +407,7 @@ async def _finish(session: AsyncSession, job: Job, values: dict[str, Any]) -> da
         statement = _with_writes(names, deferred)  # one round trip for the job's writes
         params.update(deferred.params)
     elif deferred is not None:
-        for write in deferred_statements(deferred):
-            await connection.execute(write, deferred.params)
+        await run_deferred(connection, deferred)
     times = (await connection.execute(statement, params)).first()
     if times is None:  # the handler removed the job's own row (e.g. unplanned its kind): nothing to mark
         return await _next_due(session)
