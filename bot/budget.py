@@ -154,10 +154,12 @@ async def occurrence(ctx: Ctx, kind: str, member: Member | None = None) -> int:
 
 
 def _log(ctx: Ctx, kind: str, action: str, detail: str = "", moved_to: datetime | None = None) -> None:
-    ctx.session.add(BudgetEntry(network_id=ctx.network.id, at=ctx.now, week=week_of(ctx, ctx.now)[2], kind=kind,
-                                action=action, detail=detail, moved_to=moved_to))
+    entry = BudgetEntry(network_id=ctx.network.id, at=ctx.now, week=week_of(ctx, ctx.now)[2], kind=kind,
+                        action=action, detail=detail, moved_to=moved_to)
+    ctx.session.add(entry)
     week = _week(ctx)
     if week is not None:  # what a query would now find, as the entry is flushed before it
+        week.entries.append(entry)
         week.this_week[(kind, action)] += 1
         if action in ("posted", "merged"):
             week.totals[kind] += 1
@@ -199,6 +201,15 @@ class Week:
     last_posted: datetime | None = None
     #: whether the network has held posts
     held: bool = False
+    #: the ledger entries :func:`_log` added since (see :func:`pending_entries`)
+    entries: list[BudgetEntry] = field(default_factory=list)
+
+
+def pending_entries(ctx: Ctx) -> list[BudgetEntry]:
+    """The ledger entries the job added for its network while its :class:`Week` was read (those a
+    query since has flushed included: :func:`bot.database.defer_pending` takes only the others)."""
+    week = _week(ctx)
+    return week.entries if week is not None else []
 
 
 #: ``session.info`` key of the :class:`Week` read for a network in this transaction
@@ -234,8 +245,11 @@ async def _read_week(ctx: Ctx) -> Week:
     """Read the network's :class:`Week` around ``ctx.now`` (one statement) and keep it for the transaction."""
     start, end, _ = week_of(ctx, ctx.now)
     week = Week(ctx.now, start, end)
-    rows = await ctx.session.execute(_READ_WEEK, {"network_id": ctx.network.id, "start": start, "end": end,
-                                                  "now": ctx.now, "soon": ctx.now + GAP})
+    session = ctx.session
+    if session.new or session.dirty or session.deleted:  # what the ORM's autoflush would write first
+        await session.flush()
+    rows = await (await session.connection()).execute(  # Core: plain rows, no ORM result to build
+        _READ_WEEK, {"network_id": ctx.network.id, "start": start, "end": end, "now": ctx.now, "soon": ctx.now + GAP})
     for source, kind, what, at, until, n, in_week in rows:
         if source == "m":
             week.meetings.append(MeetingTimes(at, until, n))

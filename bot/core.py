@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import budget, directory, i18n
 from bot.cleaning import clean, is_outage
 from bot.clock import Clock
-from bot.database import Database, mark_queued
+from bot.database import Database, defer_pending, mark_queued
 from bot.events import (
     Address,
     Attachment,
@@ -397,7 +397,10 @@ def network_job(fn: Callable[[Ctx, JobContext], Awaitable[None]]) -> Callable[[J
     """Wrap a job handler so it gets a :class:`Ctx` for its network and its messages are stored."""
 
     async def run(jc: JobContext) -> None:
-        network, chats = await directory.network_with_chats(jc.session, jc.job.network_id)
+        if jc.chats is not None:  # loaded with the job
+            network, chats = jc.network, jc.chats
+        else:
+            network, chats = await directory.network_with_chats(jc.session, jc.job.network_id)
         if network is None:
             return
         ctx = Ctx(jc.session, jc.now, network, chats, None, features=jc.features)
@@ -406,8 +409,9 @@ def network_job(fn: Callable[[Ctx, JobContext], Awaitable[None]]) -> Callable[[J
             await fn(ctx, jc)
             if jc.postpone_to is None:
                 await budget.settle(ctx, jc, decision)
-        # flushed with the job's own row (one flush for the job's writes)
-        await add_outgoing(jc.session, network.id, ctx.out, jc.now)
+        # the ledger entries and the outbox rows with Core INSERTs, written with the job's own row
+        defer_pending(jc.session, [*budget.pending_entries(ctx),
+                                   *await add_outgoing(jc.session, network.id, ctx.out, jc.now)])
 
     run.__name__ = fn.__name__
     run.inner = fn  # the budget runs a job due a moment later inside this one, to merge their posts

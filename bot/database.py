@@ -12,13 +12,14 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import bindparam, event, insert, inspect, literal, select, text, union_all, update
 from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
 class DatabaseUrlError(ValueError):
@@ -171,6 +172,165 @@ async def _at_head(engine: AsyncEngine) -> bool:
     return versions == [head]
 
 
+#: ``session.info`` key of the writes :func:`defer_insert` and :func:`defer_update` put off
+_DEFERRED = "bamboe.deferred"
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """Writes put off to the transaction's last statement: each (``insert`` or ``update``, table,
+    row), their shape (which tables and columns: what the statements carrying them are built
+    once for) and their parameters for one statement carrying them all (named ``w<n>_<column>``)."""
+
+    writes: list[tuple[str, Any, dict[str, Any]]]
+    shape: tuple[tuple[str, Any, tuple[str, ...]], ...]
+    params: dict[str, Any]
+
+
+def defer_insert(session: AsyncSession, table: Any, row: dict[str, Any]) -> None:
+    """Insert ``row`` into ``table`` with the transaction's last statement instead of now: the
+    dispatcher makes it a ``WITH`` clause of the job's own row update on PostgreSQL (one round trip
+    for the job's writes) and runs it just before that on SQLite; :meth:`Database.transaction` runs
+    what is left before it commits. Only for rows that nothing in the transaction reads back (they
+    are not visible to its queries until then). ``table``'s Python-side defaults are filled in."""
+    row = dict(row)
+    _fill_defaults(table, row)
+    session.info.setdefault(_DEFERRED, []).append(("insert", table, row))
+
+
+def defer_update(session: AsyncSession, table: Any, key: Any, values: dict[str, Any]) -> None:
+    """Set ``values`` in ``table``'s row with primary key ``key``, as :func:`defer_insert` puts
+    off an insert."""
+    session.info.setdefault(_DEFERRED, []).append(("update", table, {**values, "id": key}))
+
+
+def take_deferred(session: AsyncSession) -> Deferred | None:
+    """The writes put off so far (None: none); the caller runs them."""
+    writes = session.info.pop(_DEFERRED, None)
+    if not writes:
+        return None
+    shape = tuple((op, table, tuple(row)) for op, table, row in writes)
+    params = {f"w{n}_{name}": value for n, (_, _, row) in enumerate(writes) for name, value in row.items()}
+    return Deferred(writes, shape, params)
+
+
+def _bind(n: int, table: Any, name: str) -> Any:
+    return bindparam(f"w{n}_{name}", type_=table.c[name].type)
+
+
+def _write(n: int, op: str, table: Any, names: tuple[str, ...]) -> Any:
+    if op == "insert":
+        return insert(table).values({name: _bind(n, table, name) for name in names})
+    return update(table).where(table.c.id == _bind(n, table, "id")).values(
+        {name: _bind(n, table, name) for name in names if name != "id"})
+
+
+_ONE: dict[tuple, Any] = {}
+
+
+def _one(op: str, table: Any, names: tuple[str, ...]) -> Any:
+    """One write's statement, whatever else is deferred with it (parameters named ``v_<column>``)."""
+    statement = _ONE.get((op, table, names))
+    if statement is None:
+        def bind(name: str) -> Any:
+            return bindparam(f"v_{name}", type_=table.c[name].type)
+
+        if op == "insert":
+            statement = insert(table).values({name: bind(name) for name in names})
+        else:
+            statement = update(table).where(table.c.id == bind("id")).values(
+                {name: bind(name) for name in names if name != "id"})
+        _ONE[(op, table, names)] = statement
+    return statement
+
+
+async def run_deferred(connection: AsyncConnection, deferred: Deferred) -> None:
+    """Run ``deferred``'s writes in order, one statement per run of writes of the same shape
+    (executed for each of their rows)."""
+    batch: list[dict[str, Any]] = []
+    for n, (op, table, row) in enumerate(deferred.writes):
+        batch.append({f"v_{name}": value for name, value in row.items()})
+        if n + 1 == len(deferred.writes) or deferred.shape[n + 1] != deferred.shape[n]:
+            await connection.execute(_one(op, table, deferred.shape[n][2]), batch if len(batch) > 1 else batch[0])
+            batch = []
+
+
+_TOGETHER: dict[tuple, list[Any] | None] = {}
+
+
+def deferred_together(deferred: Deferred) -> list[Any] | None:
+    """The statements of ``deferred`` to run at once (as ``WITH`` clauses of one statement, whose
+    parts PostgreSQL runs in no set order): one per table, the rows of one table inserted in the
+    order they were deferred (``INSERT … SELECT … ORDER BY``: their ids in that order, as one
+    flush would give them). None when that cannot be done: two updates of one table, or rows of one
+    table with different columns. Built once per shape."""
+    if deferred.shape in _TOGETHER:
+        return _TOGETHER[deferred.shape]
+    tables: dict[tuple[str, Any], list[int]] = {}
+    for n, (op, table, _) in enumerate(deferred.shape):
+        tables.setdefault((op, table), []).append(n)
+    statements: list[Any] | None = []
+    for (op, table), writes in tables.items():
+        names = deferred.shape[writes[0]][2]
+        if len(writes) == 1:
+            statements.append(_write(writes[0], op, table, names))
+        elif op == "update" or any(deferred.shape[n][2] != names for n in writes):
+            statements = None
+            break
+        else:
+            rows = union_all(*(select(*(_bind(n, table, name).label(name) for name in names),
+                                      literal(k).label("deferred_order")) for k, n in enumerate(writes))).subquery()
+            statements.append(insert(table).from_select(
+                names, select(*(rows.c[name] for name in names)).order_by(rows.c.deferred_order)))
+    if len(_TOGETHER) < 1000:
+        _TOGETHER[deferred.shape] = statements
+    return statements
+
+
+async def write_deferred(session: AsyncSession) -> None:
+    """Run the writes put off so far, now."""
+    deferred = take_deferred(session)
+    if deferred is not None:
+        await run_deferred(await session.connection(), deferred)
+
+
+def defer_pending(session: AsyncSession, objects: list[Any]) -> None:
+    """Write those of ``objects`` still pending in ``session`` (added, not flushed) with Core
+    INSERTs (:func:`defer_insert`, in their order) instead of the unit of work; they leave the
+    session, without their ids. For plain rows (no relationships) that nothing reads back in the
+    transaction."""
+    for obj in objects:
+        state = inspect(obj)
+        if not state.pending:
+            continue
+        row = {attr.key: state.dict[attr.key] for attr in state.mapper.column_attrs if attr.key in state.dict}
+        session.expunge(obj)
+        defer_insert(session, state.mapper.local_table, row)
+
+
+class _Row:
+    """What a column default that reads the row's other values gets (as from SQLAlchemy's execution context)."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+
+    def get_current_parameters(self) -> dict[str, Any]:
+        return self.row
+
+
+def _fill_defaults(table: Any, row: dict[str, Any]) -> None:
+    """Add ``table``'s Python-side column defaults to ``row`` (an INSERT inside a ``WITH`` clause
+    does not get them from SQLAlchemy)."""
+    for column in table.columns:
+        default = column.default
+        if column.key in row or default is None:
+            continue
+        if default.is_scalar:
+            row[column.key] = default.arg
+        elif default.is_callable:
+            row[column.key] = default.arg(_Row(row))
+
+
 _QUEUED = "bamboe_queued"
 
 
@@ -206,23 +366,34 @@ class Database:
         return insert(table)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """Open a session in a transaction that commits on success, rolls back on error.
+    async def connection(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection for several :meth:`transaction` calls in a row (checked out, and on
+        PostgreSQL pinged, once)."""
+        async with self.engine.connect() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def transaction(self, connection: AsyncConnection | None = None) -> AsyncIterator[AsyncSession]:
+        """Open a session in a transaction that commits on success, rolls back on error (on
+        ``connection`` when given, a connection from :meth:`connection` outside a transaction).
 
         On SQLite (one writer at a time) the transactions of this process take turns on an
         asyncio lock, first come first served, instead of polling SQLite's busy handler, whose
         growing sleeps would give a few unlucky writers long waits.
         """
+        options = {} if connection is None else {"bind": connection}
         if self._write_lock is None or _in_transaction.get():
-            async with self.sessions() as session, session.begin():
+            async with self.sessions(**options) as session, session.begin():
                 yield session
+                await write_deferred(session)
             self._count_queued(session)
             return
         async with self._write_lock:
             token = _in_transaction.set(True)
             try:
-                async with self.sessions() as session, session.begin():
+                async with self.sessions(**options) as session, session.begin():
                     yield session
+                    await write_deferred(session)
             finally:
                 _in_transaction.reset(token)
         self._count_queued(session)

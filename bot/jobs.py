@@ -16,13 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, delete, func, select, true, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import aliased
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import metrics
 from bot.clock import Clock
-from bot.database import Database
-from bot.models import Job
+from bot.database import Database, Deferred, deferred_together, run_deferred, take_deferred
+from bot.models import Chat, Job, Network
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +204,9 @@ class JobContext:
     postpone_to: datetime | None = None
     #: the bot's features (:class:`bot.registry.Registry`), for handlers that need other features
     features: Any = None
+    #: the job's network and its chats, loaded with the job row by the dispatcher (None: not loaded)
+    network: Network | None = None
+    chats: list[Chat] | None = None
 
     @property
     def lateness(self) -> timedelta:
@@ -229,7 +234,11 @@ class Dispatcher:
     PostgreSQL; on SQLite the transaction holds the write lock): the handler's effects and the
     job marked done commit together, or, if the process dies meanwhile, not at all and the job
     stays due for the next replica. A row left ``claimed`` with a lease (by an older version)
-    is taken over once its lease ran out."""
+    is taken over once its lease ran out.
+
+    Per job: one statement claims the row with its network and chats (:attr:`JobContext.network`),
+    and one writes the row when the handler is done, carrying the writes the handler put off
+    (:func:`bot.database.defer_insert`) and returning when the next job is due."""
 
     def __init__(self, db: Database, clock: Clock, kinds: Mapping[str, JobKind], *, features: Any = None) -> None:
         self.db = db
@@ -240,6 +249,8 @@ class Dispatcher:
         #: when the earliest pending job falls due, as read at the end of the last :meth:`run_due`
         #: (None: none is planned); newer plans by other transactions are not in it
         self.upcoming: datetime | None = None
+        #: whether the last job run failed (its transaction rolled back)
+        self._failed = False
 
     async def next_due(self) -> datetime | None:
         """When the earliest pending job falls due."""
@@ -247,46 +258,60 @@ class Dispatcher:
             return await _next_due(session)
 
     async def run_due(self) -> int:
-        """Run every job due now, one transaction each, earliest first; return how many ran."""
+        """Run every job due now, one transaction each, earliest first; return how many ran.
+
+        The jobs of one call share one pooled connection (checked out, and on PostgreSQL pinged,
+        once); after a job that failed, the next ones check out their own again."""
         total = 0
+        async with self.db.connection() as connection:
+            while await self._run_next(self.clock.now(), connection):
+                total += 1
+                if self.upcoming is None or self.upcoming > self.clock.now():  # read with the job: no more due
+                    return total
+                if self._failed:
+                    break
+            else:  # none (more) due
+                return total
         while await self._run_next(self.clock.now()):
             total += 1
-            if self.upcoming is None or self.upcoming > self.clock.now():  # read with the job: no more due
+            if self.upcoming is None or self.upcoming > self.clock.now():
                 return total
         return total
 
-    async def _run_next(self, now: datetime) -> bool:
-        """Run the earliest due job; False when none is due. Either way :attr:`upcoming` is read
-        in the same transaction."""
-        job_id = None
+    async def _run_next(self, now: datetime, connection: AsyncConnection | None = None) -> bool:
+        """Run the earliest due job (on ``connection`` when given); False when none is due. Either
+        way :attr:`upcoming` is read in the same transaction."""
+        job_id, self._failed = None, False
         try:
-            async with self.db.transaction() as session:
-                pending, claimed = _DUE_LOCKED if self.db.is_postgres else _DUE
-                job = await session.scalar(pending, {"now": now}) or await session.scalar(claimed, {"now": now})
-                if job is None:
+            async with self.db.transaction(connection) as session:
+                pending, claimed = _CLAIM_LOCKED if self.db.is_postgres else _CLAIM
+                rows = (await session.execute(pending, {"now": now})).all() or \
+                    (await session.execute(claimed, {"now": now})).all()
+                if not rows:
                     self.upcoming = await _next_due(session)
                     return False
+                job = rows[0][0]
                 job_id = job.id
                 kind = self.kinds.get(job.kind)
-                ctx = JobContext(session, job, now, features=self.features)
+                ctx = JobContext(session, job, now, features=self.features, network=rows[0][1],
+                                 chats=[chat for _, _, chat in rows if chat is not None])
                 if kind is None:
                     log.error("no handler for job kind %s (job %s)", job.kind, job.id)
-                    job.state = "failed"
+                    state = "failed"
                 elif kind.grace is not None and ctx.lateness > kind.grace:
                     log.info("skipping %s job %s: %s late", job.kind, job.id, ctx.lateness)
                     if kind.skip:
                         await kind.skip(ctx)
-                    job.state = "skipped"
+                    state = "skipped"
                 else:
                     await kind.run(ctx)
-                    job.state = "done"
-                job.lease_until = None
-                if ctx.postpone_to is not None and job.state == "done":
-                    job.state, job.due_at, job.attempts = "pending", ctx.postpone_to, 0
+                    state = "done"
+                if ctx.postpone_to is not None and state == "done":
+                    values = {"state": "pending", "due_at": ctx.postpone_to, "attempts": 0, "lease_until": None}
                 else:
-                    job.finished_at = now
-                self.upcoming = await _next_due(session)  # the job's own row is flushed first
-            metrics.JOBS_RUN.labels(job.state).inc()
+                    values = {"state": state, "lease_until": None, "finished_at": now}
+                self.upcoming = await _finish(session, job, values)
+            metrics.JOBS_RUN.labels(state).inc()
         except Exception:
             if job_id is None:  # the database itself failed: the caller's loop retries later
                 raise
@@ -302,7 +327,8 @@ class Dispatcher:
                         job.due_at = now + timedelta(minutes=2 ** job.attempts)
                     job.lease_until = None
                     metrics.JOBS_RUN.labels("error").inc()
-            self.upcoming = now  # look again: others may be due
+            self.upcoming = now  # look again: others may be due (on a connection of their own)
+            self._failed = True
         return True
 
 
@@ -316,13 +342,76 @@ def _due(state: str, ready: Any) -> Any:
 #: the earliest due job, and one left claimed by an older version whose lease ran out
 _DUE = (_due("pending", true()), _due("claimed", Job.lease_until <= bindparam("now")))
 _DUE_LOCKED = tuple(query.with_for_update(skip_locked=True) for query in _DUE)
+
+
+def _claim(due: Any) -> Any:
+    """The due job with its network and each of the network's chats (rows of job, network, chat):
+    the row lock (on PostgreSQL) covers the job's row only."""
+    job = aliased(Job, due.cte("due"))
+    return (select(job, Network, Chat).outerjoin(Network, Network.id == job.network_id)
+            .outerjoin(Chat, Chat.network_id == Network.id).order_by(Chat.id))
+
+
+_CLAIM = tuple(_claim(query) for query in _DUE)
+_CLAIM_LOCKED = tuple(_claim(query) for query in _DUE_LOCKED)
 #: when the next job falls due: the earliest pending one, and the earliest lease of a claimed one
 #: (each the first entry of an index range: a ``case`` over both states would read every row)
 _NEXT_DUE = select(
     select(func.min(Job.due_at)).where(Job.state == "pending").scalar_subquery(),
     select(func.min(Job.lease_until)).where(Job.state == "claimed").scalar_subquery(),
 )
+_JOBS, _OTHER = Job.__table__, Job.__table__.alias("other")
+_OTHERS = _OTHER.c.id != bindparam("finish_id")
+#: a job's own row written when it ran, returning when the next other job falls due (as
+#: :data:`_NEXT_DUE`, without the job itself: the statement does not see its own change); one
+#: statement per set of columns written, built once (its parameters named apart from those of the
+#: writes it carries, see :func:`_finish`)
+_FINISH = {
+    names: update(_JOBS).where(_JOBS.c.id == bindparam("finish_id"))
+    .values({name: bindparam(f"finish_{name}") for name in names})
+    .returning(select(func.min(_OTHER.c.due_at)).where(_OTHER.c.state == "pending", _OTHERS).scalar_subquery(),
+               select(func.min(_OTHER.c.lease_until)).where(_OTHER.c.state == "claimed", _OTHERS)
+               .scalar_subquery())
+    for names in (("state", "lease_until", "finished_at"), ("state", "due_at", "attempts", "lease_until"))
+}
+
+
+_WITH_WRITES: dict[tuple, Any] = {}
+
+
+def _with_writes(names: tuple[str, ...], deferred: Deferred) -> Any:
+    """:data:`_FINISH` with ``deferred``'s writes as ``WITH`` clauses (PostgreSQL), built once per shape."""
+    key = (names, deferred.shape)
+    statement = _WITH_WRITES.get(key)
+    if statement is None:
+        writes = deferred_together(deferred)
+        statement = _FINISH[names].add_cte(*(write.cte(f"w{n}") for n, write in enumerate(writes)))
+        if len(_WITH_WRITES) < 1000:
+            _WITH_WRITES[key] = statement
+    return statement
 
 
 async def _next_due(session: AsyncSession) -> datetime | None:
     return min((t for t in (await session.execute(_NEXT_DUE)).one() if t is not None), default=None)
+
+
+async def _finish(session: AsyncSession, job: Job, values: dict[str, Any]) -> datetime | None:
+    """Write the job's own row (``values``) after what its handler changed; return when the next
+    job falls due (this one too, when it is pending again)."""
+    await session.flush()  # the handler's changes first (e.g. its payload, other jobs it merged)
+    connection = await session.connection()
+    names, deferred = tuple(values), take_deferred(session)
+    params = {"finish_id": job.id, **{f"finish_{name}": value for name, value in values.items()}}
+    statement = _FINISH[names]
+    if deferred is not None and session.bind.dialect.name == "postgresql" and deferred_together(deferred):
+        statement = _with_writes(names, deferred)  # one round trip for the job's writes
+        params.update(deferred.params)
+    elif deferred is not None:
+        await run_deferred(connection, deferred)
+    times = (await connection.execute(statement, params)).first()
+    if times is None:  # the handler removed the job's own row (e.g. unplanned its kind): nothing to mark
+        return await _next_due(session)
+    for name, value in values.items():  # the loaded row as written (no second write at commit)
+        set_committed_value(job, name, value)
+    own = [values["due_at"]] if values["state"] == "pending" else []
+    return min((t for t in (*times, *own) if t is not None), default=None)

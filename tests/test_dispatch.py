@@ -254,3 +254,63 @@ async def test_private_message_waits_until_the_person_starts_the_bot(db):
     await core.handle(MessageIn(ChatRef("x", "u9", private=True), Person("u9", "Nina"), "/start"))
     await Delivery(db, clock, {"x": sender_ok}).flush()
     assert sender_ok.sent[:2] == ["brief0", "brief1"]
+
+
+async def test_a_run_reads_when_the_next_job_is_due_with_each_job_and_keeps_its_writes_in_order(db):
+    """The job's own row is written with the writes it put off (one statement on PostgreSQL):
+    its outbox rows keep their order, the network and its chats come with the claim, and
+    :attr:`Dispatcher.upcoming` is the next job due (a postponed job's new time included)."""
+    from bot.core import Ctx, network_job
+    from bot.models import Chat, Member
+
+    clock = VirtualClock(local(2026, 1, 5, 10, 0))
+    net = await add_network(db, clock)
+    async with db.transaction() as s:
+        s.add(Chat(network_id=net, platform="console", chat_id="g1", title=""))
+        s.add_all([Member(network_id=net, platform="console", user_id=f"u{k}", name=f"M{k}", role="deelnemer",
+                          joined_at=clock.now()) for k in range(3)])
+        await plan(s, key="say", network_id=net, kind="say", due_at=clock.now())
+        await plan(s, key="later", network_id=net, kind="say", due_at=clock.now() + timedelta(hours=5))
+        await plan(s, key="wait", network_id=net, kind="wait", due_at=clock.now())
+    seen = []
+
+    async def say(ctx: Ctx, jc) -> None:
+        seen.append((ctx.network.id, [c.chat_id for c in ctx.chats]))
+        for k in (2, 0, 1):
+            ctx.out.append(Outgoing(Address("console", None, f"u{k}"), "info", f"to u{k}"))
+        ctx.group("info", "to the group")
+
+    async def wait(jc) -> None:
+        jc.postpone_to = clock.now() + timedelta(hours=2)
+
+    dispatcher = Dispatcher(db, clock, {"say": JobKind(network_job(say)), "wait": JobKind(wait)})
+    assert await dispatcher.run_due() == 2
+    assert seen == [(net, ["g1"])]
+    assert dispatcher.upcoming == clock.now() + timedelta(hours=2)  # the postponed one, before "later"
+    async with db.transaction() as s:
+        rows = (await s.execute(select(OutboxMessage.text, OutboxMessage.chat_key, OutboxMessage.member_id)
+                                .order_by(OutboxMessage.id))).all()
+        states = dict((await s.execute(select(Job.key, Job.state))).all())
+    assert [text for text, _, _ in rows] == ["to u2", "to u0", "to u1", "to the group"]
+    assert [key for _, key, _ in rows] == ["u:u2", "u:u0", "u:u1", "c:g1"]
+    assert all(member is not None for _, _, member in rows[:3])
+    assert states == {"say": "done", "later": "pending", "wait": "pending"}
+
+
+async def test_a_job_that_removes_its_own_row_is_not_a_failure(db):
+    from bot.jobs import unplan
+
+    clock = VirtualClock(local(2026, 1, 5, 10, 0))
+    net = await add_network(db, clock)
+
+    async def drop(ctx):
+        await unplan(ctx.session, ctx.job.network_id, "w")
+
+    async with db.transaction() as s:
+        await plan(s, key="a", network_id=net, kind="w", due_at=clock.now())
+        await plan(s, key="b", network_id=net, kind="v", due_at=clock.now() + timedelta(hours=1))
+    dispatcher = Dispatcher(db, clock, {"w": JobKind(drop), "v": JobKind(drop)})
+    assert await dispatcher.run_due() == 1
+    assert dispatcher.upcoming == clock.now() + timedelta(hours=1)
+    async with db.transaction() as s:
+        assert dict((await s.execute(select(Job.key, Job.state))).all()) == {"b": "pending"}

@@ -14,10 +14,12 @@ from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import budget, i18n
 from bot.core import Ctx, network_job
+from bot.database import defer_update
 from bot.directory import active_members
 from bot.events import MessageIn
 from bot.features.network import next_meeting
@@ -213,18 +215,25 @@ def eligible(member: Member, at: datetime) -> bool:
 #: a weekly question sent (built once)
 _ADD_NUDGE = insert(Nudge.__table__).returning(Nudge.__table__.c.id)
 #: a facilitator's first question not asked yet (built once)
-_NEXT_CUSTOM = (select(CustomQuestion).where(CustomQuestion.network_id == bindparam("network_id"),
-                                             CustomQuestion.asked_at.is_(None)).order_by(CustomQuestion.id).limit(1))
+_CUSTOM = CustomQuestion.__table__
+_NEXT_CUSTOM = (select(_CUSTOM.c.id, _CUSTOM.c.text).where(_CUSTOM.c.network_id == bindparam("network_id"),
+                                                          _CUSTOM.c.asked_at.is_(None)).order_by(_CUSTOM.c.id).limit(1))
+_ASKED = update(_CUSTOM).where(_CUSTOM.c.id == bindparam("custom_id")).values(asked_at=bindparam("asked_at"))
 
 
 async def _choose(ctx: Ctx) -> tuple[str, str, str]:
     """(question id, category, text) for the next nudge: a facilitator's own question first."""
-    custom = await ctx.session.scalar(_NEXT_CUSTOM, {"network_id": ctx.network.id})
+    # Core: no ORM object to build, and no autoflush needed (only commands add these rows)
+    connection = await ctx.session.connection()
+    custom = (await connection.execute(_NEXT_CUSTOM, {"network_id": ctx.network.id})).first()
     if custom is not None:
-        custom.asked_at = ctx.now
+        await connection.execute(_ASKED, {"custom_id": custom.id, "asked_at": ctx.now})
         return f"custom-{custom.id}", "eigen", custom.text
     q = library().pick(ctx.network.nudge_count, power=ctx.network.power_questions)
-    ctx.network.nudge_count += 1
+    # written with the job's own row (nothing reads it back from the table); the loaded network
+    # shows the count as written
+    defer_update(ctx.session, Network.__table__, ctx.network.id, {"nudge_count": ctx.network.nudge_count + 1})
+    set_committed_value(ctx.network, "nudge_count", ctx.network.nudge_count + 1)
     return q.id, q.category, q.texts[ctx.lang]
 
 
