@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from adapters.console.harness import Harness
-from bot.database import create_engine, sqlite_url_for, upgrade
+from bot.database import Database, create_engine, sqlite_url_for, upgrade
 
 AMS = ZoneInfo("Europe/Amsterdam")
 PG_ADMIN = os.environ.get("BAMBOE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -135,6 +135,15 @@ async def database_url(request: pytest.FixtureRequest, sqlite_url: str) -> Async
     url = await new_postgres_database()
     yield url
     await drop_postgres_database(url)
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    """A migrated database for one test, once on SQLite and once on PostgreSQL (as ``database_url``)."""
+    database = Database(create_engine(database_url))
+    await upgrade(database.engine)
+    yield database
+    await database.close()
 
 
 @pytest.fixture

@@ -6,28 +6,16 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 from sqlalchemy import select
 
 from bot.clock import VirtualClock
 from bot.core import store_outgoing
-from bot.database import Database, create_engine, upgrade
+from bot.database import Database
 from bot.delivery import Delivery
 from bot.events import Address, Outgoing
 from bot.models import OutboxMessage
 from bot.platform import Capabilities
-from tests.conftest import drop_postgres_database, local, new_postgres_database
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db(request: pytest.FixtureRequest, sqlite_url: str):  # noqa: ANN201
-    url = sqlite_url if request.param == "sqlite" else await new_postgres_database()
-    database = Database(create_engine(url))
-    await upgrade(database.engine)
-    yield database
-    await database.close()
-    if request.param == "postgres":
-        await drop_postgres_database(url)
+from tests.conftest import local
 
 
 class Recorder:

@@ -2,7 +2,6 @@
 
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import select
 
 from bamboe.features import FEATURES
@@ -13,7 +12,7 @@ from bot.delivery import Delivery, Undeliverable
 from bot.events import Address, Outgoing
 from bot.jobs import Dispatcher, JobKind, plan
 from bot.models import Job, Network, OutboxMessage
-from tests.conftest import drop_postgres_database, local, new_postgres_database
+from tests.conftest import local
 
 
 async def make_db(url):
@@ -28,16 +27,6 @@ async def add_network(db, clock):
         s.add(net)
         await s.flush()
         return net.id
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def db(request, sqlite_url):
-    url = sqlite_url if request.param == "sqlite" else await new_postgres_database()
-    database = await make_db(url)
-    yield database
-    await database.close()
-    if request.param == "postgres":
-        await drop_postgres_database(url)
 
 
 async def test_planning_is_idempotent_and_runs_once(db):
