@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -214,34 +215,22 @@ def take_deferred(session: AsyncSession) -> Deferred | None:
     return Deferred(writes, shape, params)
 
 
-def _bind(n: int, table: Any, name: str) -> Any:
-    return bindparam(f"w{n}_{name}", type_=table.c[name].type)
+def _bind(prefix: str, table: Any, name: str) -> Any:
+    return bindparam(f"{prefix}{name}", type_=table.c[name].type)
 
 
-def _write(n: int, op: str, table: Any, names: tuple[str, ...]) -> Any:
+def _write(op: str, table: Any, names: tuple[str, ...], prefix: str) -> Any:
+    """The statement of one write (``insert``, or ``update`` by ``id``), its parameters named ``<prefix><column>``."""
     if op == "insert":
-        return insert(table).values({name: _bind(n, table, name) for name in names})
-    return update(table).where(table.c.id == _bind(n, table, "id")).values(
-        {name: _bind(n, table, name) for name in names if name != "id"})
+        return insert(table).values({name: _bind(prefix, table, name) for name in names})
+    return update(table).where(table.c.id == _bind(prefix, table, "id")).values(
+        {name: _bind(prefix, table, name) for name in names if name != "id"})
 
 
-_ONE: dict[tuple, Any] = {}
-
-
+@cache
 def _one(op: str, table: Any, names: tuple[str, ...]) -> Any:
     """One write's statement, whatever else is deferred with it (parameters named ``v_<column>``)."""
-    statement = _ONE.get((op, table, names))
-    if statement is None:
-        def bind(name: str) -> Any:
-            return bindparam(f"v_{name}", type_=table.c[name].type)
-
-        if op == "insert":
-            statement = insert(table).values({name: bind(name) for name in names})
-        else:
-            statement = update(table).where(table.c.id == bind("id")).values(
-                {name: bind(name) for name in names if name != "id"})
-        _ONE[(op, table, names)] = statement
-    return statement
+    return _write(op, table, names, "v_")
 
 
 async def run_deferred(connection: AsyncConnection, deferred: Deferred) -> None:
@@ -273,12 +262,12 @@ def deferred_together(deferred: Deferred) -> list[Any] | None:
     for (op, table), writes in tables.items():
         names = deferred.shape[writes[0]][2]
         if len(writes) == 1:
-            statements.append(_write(writes[0], op, table, names))
+            statements.append(_write(op, table, names, f"w{writes[0]}_"))
         elif op == "update" or any(deferred.shape[n][2] != names for n in writes):
             statements = None
             break
         else:
-            rows = union_all(*(select(*(_bind(n, table, name).label(name) for name in names),
+            rows = union_all(*(select(*(_bind(f"w{n}_", table, name).label(name) for name in names),
                                       literal(k).label("deferred_order")) for k, n in enumerate(writes))).subquery()
             statements.append(insert(table).from_select(
                 names, select(*(rows.c[name] for name in names)).order_by(rows.c.deferred_order)))

@@ -262,20 +262,13 @@ class Dispatcher:
 
         The jobs of one call share one pooled connection (checked out, and on PostgreSQL pinged,
         once); after a job that failed, the next ones check out their own again."""
-        total = 0
+        total, shared = 0, True
         async with self.db.connection() as connection:
-            while await self._run_next(self.clock.now(), connection):
+            while await self._run_next(self.clock.now(), connection if shared else None):
                 total += 1
+                shared = shared and not self._failed
                 if self.upcoming is None or self.upcoming > self.clock.now():  # read with the job: no more due
-                    return total
-                if self._failed:
                     break
-            else:  # none (more) due
-                return total
-        while await self._run_next(self.clock.now()):
-            total += 1
-            if self.upcoming is None or self.upcoming > self.clock.now():
-                return total
         return total
 
     async def _run_next(self, now: datetime, connection: AsyncConnection | None = None) -> bool:
