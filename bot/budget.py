@@ -138,13 +138,17 @@ async def posted(ctx: Ctx, start: datetime, end: datetime, kinds: tuple[str, ...
     return await ctx.session.scalar(query) or 0
 
 
+#: how many private messages of ``:kind`` member ``:member`` had (built once)
+_PRIVATE_OF_KIND = select(func.count(OutboxMessage.id)).where(
+    OutboxMessage.member_id == bindparam("member"), OutboxMessage.kind == bindparam("kind"),
+    OutboxMessage.chat_id.is_(None))
+
+
 async def occurrence(ctx: Ctx, kind: str, member: Member | None = None) -> int:
     """How often a recurring text went out before (chooses its phrasing: never the same twice in a
     row, and the same for the same history, so ``simulate`` stays reproducible)."""
     if member is not None:
-        return await ctx.session.scalar(select(func.count(OutboxMessage.id)).where(
-            OutboxMessage.member_id == member.id, OutboxMessage.kind == kind,
-            OutboxMessage.chat_id.is_(None))) or 0
+        return await ctx.session.scalar(_PRIVATE_OF_KIND, {"member": member.id, "kind": kind}) or 0
     week = _week(ctx)
     if week is not None:
         return week.totals[kind]
@@ -424,6 +428,14 @@ async def _hold(ctx: Ctx, posts: list[Outgoing]) -> None:
     ctx.out[:] = [m for m in ctx.out if m not in posts]
 
 
+#: private bot messages to ``:user`` of network ``:network`` since ``:start`` (built once: building
+#: a statement costs as much as running it)
+_PRIVATE_SINCE = select(func.count(OutboxMessage.id)).where(
+    OutboxMessage.network_id == bindparam("network"), OutboxMessage.user_id == bindparam("user"),
+    OutboxMessage.chat_id.is_(None), OutboxMessage.kind.in_(sorted(PRIVATE_KINDS)),
+    OutboxMessage.created_at >= bindparam("start"))
+
+
 async def _limit_private(ctx: Ctx) -> None:
     """Leave out a reminder or goal question for a member who already had a bot message this week."""
     start, _, _ = week_of(ctx, ctx.now)
@@ -435,10 +447,8 @@ async def _limit_private(ctx: Ctx) -> None:
             keep.append(msg)
             continue
         if user not in counted:
-            counted[user] = await ctx.session.scalar(select(func.count(OutboxMessage.id)).where(
-                OutboxMessage.network_id == ctx.network.id, OutboxMessage.user_id == user,
-                OutboxMessage.chat_id.is_(None), OutboxMessage.kind.in_(PRIVATE_KINDS),
-                OutboxMessage.created_at >= start)) or 0
+            counted[user] = await ctx.session.scalar(
+                _PRIVATE_SINCE, {"network": ctx.network.id, "user": user, "start": start}) or 0
         if msg.kind in PRIVATE_OPTIONAL and counted[user] >= PRIVATE_PER_MEMBER:
             _log(ctx, msg.kind, "dropped", "private")
             continue

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import inspect, select, update
+from sqlalchemy import bindparam, inspect, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -351,6 +351,14 @@ async def store_outgoing(session: AsyncSession, network_id: int | None, messages
     return [outgoing_from_row(r) for r in rows]
 
 
+#: the members of network ``:network`` with one of the user ids ``:users``, by their first or by a
+#: linked identity (built once: building a statement costs as much as running it)
+_RECIPIENTS = select(Member.platform, Member.user_id, Member.id).where(
+    Member.network_id == bindparam("network"), Member.user_id.in_(bindparam("users", expanding=True)))
+_LINKED_RECIPIENTS = select(MemberIdentity.platform, MemberIdentity.user_id, MemberIdentity.member_id).where(
+    MemberIdentity.network_id == bindparam("network"), MemberIdentity.user_id.in_(bindparam("users", expanding=True)))
+
+
 async def add_outgoing(session: AsyncSession, network_id: int | None, messages: list[Outgoing],
                        now: datetime) -> list[OutboxMessage]:
     """Add ``messages`` to the outbox in the session: written with its next flush (or commit)."""
@@ -358,13 +366,10 @@ async def add_outgoing(session: AsyncSession, network_id: int | None, messages: 
     user_ids = {m.address.user_id for m in messages if m.address.user_id}
     members: dict[tuple[str, str], int] = {}
     if user_ids and network_id:  # one query for all recipients, not one per message
-        members = {(p, u): i for p, u, i in await session.execute(select(
-            Member.platform, Member.user_id, Member.id).where(Member.network_id == network_id,
-                                                              Member.user_id.in_(user_ids)))}
+        params = {"network": network_id, "users": sorted(user_ids)}
+        members = {(p, u): i for p, u, i in await session.execute(_RECIPIENTS, params)}
         if user_ids - {u for _, u in members}:  # identities a member linked (a person in two chats)
-            members.update({(p, u): i for p, u, i in await session.execute(select(
-                MemberIdentity.platform, MemberIdentity.user_id, MemberIdentity.member_id).where(
-                MemberIdentity.network_id == network_id, MemberIdentity.user_id.in_(user_ids)))})
+            members.update({(p, u): i for p, u, i in await session.execute(_LINKED_RECIPIENTS, params)})
     for msg in messages:
         member_id = members.get((msg.address.platform, msg.address.user_id or ""))
         row = OutboxMessage(

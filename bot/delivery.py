@@ -52,6 +52,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
@@ -262,9 +263,8 @@ class Delivery:
             rows = [row for row, _ in found]
             # read before the update below changes them: a row still sending is in doubt since its lease ran out
             doubt = {r.id: r.lease_until or now for r in rows if r.state == "sending"}
-            await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_([r.id for r in rows]))
-                                  .values(state="sending", lease_until=lease_until,
-                                          attempts=OutboxMessage.attempts + 1))
+            await (await session.connection()).execute(
+                _TAKE, {"ids": [r.id for r in rows], "until": lease_until})
         self._claimed.update(r.id for r in rows)
         more = len(rows) == limit or any(queued > 1 for _, queued in found)
         return [Claimed(r, lease_until, doubt.get(r.id)) for r in rows], more
@@ -555,7 +555,7 @@ class Delivery:
     # ------------------------------------------------------------------ recording
     async def _put_back(self, row_id: int, until: datetime | None) -> None:
         """Return a claimed row to the queue, sendable from ``until`` (the attempt does not count)."""
-        await self._write(row_id, {"state": "pending", "lease_until": until, "attempts": OutboxMessage.attempts - 1})
+        await self._write(row_id, {"state": "pending", "lease_until": until}, undo_attempt=True)
         if until is not None:
             self._remember_due(until)
 
@@ -577,14 +577,17 @@ class Delivery:
         if scrub == "all":
             await scrub_sqlite_wal(self.db.engine)  # the claim wrote the user id to the log again
 
-    async def _write(self, row_id: int, values: dict[str, Any], also: Any = None) -> None:
-        """Record an outcome (with ``also``, a statement that belongs to it, in the same transaction);
-        if the database is gone, keep the outcome to record later (never send twice)."""
+    async def _write(self, row_id: int, values: dict[str, Any], also: Any = None, *,
+                     undo_attempt: bool = False) -> None:
+        """Record an outcome (with ``also``, a statement that belongs to it, in the same transaction;
+        ``undo_attempt``: the claim's attempt does not count); if the database is gone, keep the
+        outcome to record later (never send twice)."""
         try:
             async with self.db.transaction() as session:
+                connection = await session.connection()
                 if also is not None:
-                    await session.execute(also)
-                await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
+                    await connection.execute(also)
+                await connection.execute(_set(tuple(values), undo_attempt), _row_values(row_id, values))
         except Exception:
             if values.get("state") in ("sent", "waiting", "failed"):
                 self._unrecorded[row_id] = values
@@ -595,7 +598,7 @@ class Delivery:
     async def _record_unrecorded(self) -> None:
         for row_id, values in list(self._unrecorded.items()):
             async with self.db.transaction() as session:
-                await session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id).values(**values))
+                await (await session.connection()).execute(_set(tuple(values)), _row_values(row_id, values))
             del self._unrecorded[row_id]
 
     def _remember_due(self, when: datetime | None) -> None:
@@ -721,6 +724,26 @@ _CLAIM_LOCKED = _CLAIM.with_for_update(of=OutboxMessage, skip_locked=True)
 _LEASE_ENDS = select(func.min(OutboxMessage.lease_until)).where(
     OutboxMessage.platform == bindparam("platform"), OutboxMessage.state.in_(("pending", "sending")),
     OutboxMessage.lease_until > bindparam("now"))
+
+
+#: the claim of rows ``:ids``: sending, leased ``:until``, one attempt more
+_TAKE = (update(OutboxMessage).where(OutboxMessage.id.in_(bindparam("ids", expanding=True)))
+         .values(state="sending", lease_until=bindparam("until"), attempts=OutboxMessage.attempts + 1))
+
+
+@cache
+def _set(names: tuple[str, ...], undo_attempt: bool = False) -> Any:
+    """``UPDATE outbox SET <names> WHERE id = :row_id`` (with ``undo_attempt``, also one attempt
+    less), built once per set of names: building a statement costs as much as running it."""
+    values: dict[str, Any] = {name: bindparam(f"new_{name}") for name in names}
+    if undo_attempt:
+        values["attempts"] = OutboxMessage.attempts - 1
+    return update(OutboxMessage).where(OutboxMessage.id == bindparam("row_id")).values(values)
+
+
+def _row_values(row_id: int, values: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of :func:`_set` for ``values``."""
+    return {"row_id": row_id, **{f"new_{name}": value for name, value in values.items()}}
 
 
 def _pace_key(row: OutboxMessage) -> str:

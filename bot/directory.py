@@ -48,8 +48,11 @@ def _network_and_chats(rows) -> tuple[Network | None, list[Chat]]:  # noqa: ANN0
 
 async def active_members(session: AsyncSession, network_id: int) -> list[Member]:
     """Members currently in the network, in order of joining."""
-    return list(await session.scalars(
-        select(Member).where(Member.network_id == network_id, Member.active.is_(True)).order_by(Member.id)))
+    return list(await session.scalars(_ACTIVE, {"network_id": network_id}))
+
+
+_ACTIVE = (select(Member).where(Member.network_id == bindparam("network_id"), Member.active.is_(True))
+           .order_by(Member.id))
 
 
 async def find_by_platform_id(session: AsyncSession, network_id: int, platform: str, user_id: str) -> Member | None:
@@ -146,6 +149,8 @@ async def ensure_member(session: AsyncSession, network: Network, platform: str, 
 
 async def has_leads(session: AsyncSession, network_id: int) -> bool:
     """True when the network has an active trekker or procesbegeleider."""
-    return bool(await session.scalar(select(func.count(Member.id)).where(
-        Member.network_id == network_id, Member.active.is_(True),
-        Member.role.in_(("trekker", "procesbegeleider")))))
+    return bool(await session.scalar(_LEADS, {"network_id": network_id}))
+
+
+_LEADS = select(func.count(Member.id)).where(Member.network_id == bindparam("network_id"), Member.active.is_(True),
+                                             Member.role.in_(("trekker", "procesbegeleider")))

@@ -50,14 +50,6 @@ class Plans:
     fresh: set[int] = field(default_factory=set)
 
 
-def _insert(session: AsyncSession, table: Any = Job) -> Any:
-    if session.bind.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
-
-
 async def plan(session: AsyncSession, *, key: str, network_id: int, kind: str, due_at: datetime,
                payload: dict[str, Any] | None = None) -> bool:
     """Plan work once: insert the row unless ``key`` exists. Returns True when inserted.
@@ -74,10 +66,10 @@ async def plan(session: AsyncSession, *, key: str, network_id: int, kind: str, d
         plans.rows[key] = {"key": key, "network_id": network_id, "kind": kind, "due_at": due_at,
                            "payload": payload or {}}
         return True
-    inserted = await session.scalar(
-        _insert(session).values(key=key, network_id=network_id, kind=kind, due_at=due_at, payload=payload or {})
-        .on_conflict_do_nothing(index_elements=["key"]).returning(Job.id))
-    return inserted is not None
+    connection = await session.connection()
+    inserted = await connection.execute(_PLAN_ALL[session.bind.dialect.name], {
+        "key": key, "network_id": network_id, "kind": kind, "due_at": due_at, "payload": payload or {}})
+    return inserted.scalar() is not None
 
 
 async def plan_all(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str]:
@@ -154,9 +146,7 @@ async def planning(session: AsyncSession, network_ids: Iterable[int] = ()) -> As
         del session.info[_PLANS]
     if plans.rows:  # compiled once; RETURNING makes SQLAlchemy batch the rows into multi-row VALUES
         connection = await session.connection()
-        await connection.execute(_insert(session, Job.__table__).on_conflict_do_nothing(index_elements=["key"])
-                                 .returning(Job.__table__.c.id),
-                                 list(plans.rows.values()))
+        await connection.execute(_PLAN_ALL[session.bind.dialect.name], list(plans.rows.values()))
 
 
 def _plan_all(dialect: str) -> Any:

@@ -296,8 +296,12 @@ async def _nudge_and_answers(ctx: Ctx, nudge_id: int) -> tuple[Nudge | None, lis
     nudge = await ctx.session.get(Nudge, nudge_id)
     if nudge is None:
         return None, []
-    answers = list(await ctx.session.scalars(select(Answer).where(Answer.nudge_id == nudge_id)))
+    answers = list(await ctx.session.scalars(_ANSWERS_TO, {"nudge": nudge_id}))
     return nudge, answers
+
+
+#: the answers to weekly question ``:nudge`` (built once)
+_ANSWERS_TO = select(Answer).where(Answer.nudge_id == bindparam("nudge"))
 
 
 async def nudge_question(ctx: Ctx, nudge: Nudge) -> str:
@@ -314,17 +318,25 @@ async def nudge_question(ctx: Ctx, nudge: Nudge) -> str:
 #: no reminder after this many unanswered questions in a row (they resume after an answer)
 REMINDER_STREAK = 2
 
+#: :func:`unanswered_streak`'s three queries, built once (building costs as much as running):
+#: the network's weekly questions before ``:before`` (sent ``:sent``) since ``:joined``, newest first;
+#: the questions ``:member`` answered; the reminders they had
+_EARLIER_NUDGES = select(Nudge).where(
+    Nudge.network_id == bindparam("network"), Nudge.category != SESSION_CATEGORY, Nudge.id != bindparam("before"),
+    Nudge.sent_at <= bindparam("sent"), Nudge.sent_at >= bindparam("joined")).order_by(Nudge.sent_at.desc())
+_ANSWERED = select(Answer.nudge_id).where(Answer.member_id == bindparam("member"))
+_REMINDERS = select(OutboxMessage.meta).where(
+    OutboxMessage.member_id == bindparam("member"), OutboxMessage.kind == "reminder", OutboxMessage.chat_id.is_(None))
+
 
 async def unanswered_streak(ctx: Ctx, member: Member, before: Nudge) -> int:
     """How many weekly questions before ``before`` the member was reminded of and left unanswered,
     in a row (a question they were not reminded of, e.g. during a pause, neither counts nor breaks
     the row; an answer ends it)."""
-    nudges = list(await ctx.session.scalars(select(Nudge).where(
-        Nudge.network_id == ctx.network.id, Nudge.category != SESSION_CATEGORY, Nudge.id != before.id,
-        Nudge.sent_at <= before.sent_at, Nudge.sent_at >= member.joined_at).order_by(Nudge.sent_at.desc())))
-    answered = set(await ctx.session.scalars(select(Answer.nudge_id).where(Answer.member_id == member.id)))
-    reminded = {(m or {}).get("nudge") for m in await ctx.session.scalars(select(OutboxMessage.meta).where(
-        OutboxMessage.member_id == member.id, OutboxMessage.kind == "reminder", OutboxMessage.chat_id.is_(None)))}
+    nudges = list(await ctx.session.scalars(_EARLIER_NUDGES, {
+        "network": ctx.network.id, "before": before.id, "sent": before.sent_at, "joined": member.joined_at}))
+    answered = set(await ctx.session.scalars(_ANSWERED, {"member": member.id}))
+    reminded = {(m or {}).get("nudge") for m in await ctx.session.scalars(_REMINDERS, {"member": member.id})}
     streak = 0
     for nudge in nudges:
         if nudge.id in answered:
@@ -475,9 +487,15 @@ async def reply_origin(ctx: Ctx, msg: MessageIn) -> OutboxMessage | None:
     """The bot's message that ``msg`` replies to (Telegram reply, Slack thread), if any."""
     if not msg.reply_to or ctx.source is None or ctx.member is None:
         return None
-    return await ctx.session.scalar(select(OutboxMessage).where(
-        OutboxMessage.platform == ctx.source.platform, OutboxMessage.chat_id == ctx.source.chat_id,
-        OutboxMessage.platform_message_id == msg.reply_to))
+    return await ctx.session.scalar(_REPLIED_TO, {"platform": ctx.source.platform, "chat": ctx.source.chat_id,
+                                                  "message": msg.reply_to})
+
+
+#: the bot's message ``:message`` in chat ``:platform``/``:chat`` (built once: building a statement
+#: costs as much as running it)
+_REPLIED_TO = select(OutboxMessage).where(
+    OutboxMessage.platform == bindparam("platform"), OutboxMessage.chat_id == bindparam("chat"),
+    OutboxMessage.platform_message_id == bindparam("message"))
 
 
 #: bot messages whose replies are reflection answers (the weekly nudge, the after-session question)

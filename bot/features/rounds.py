@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.core import Ctx, network_job
@@ -45,7 +45,11 @@ async def active_round(ctx: Ctx) -> Round | None:
     """The open round in the chat the event came from; from a private chat, in the network's chats."""
     here = [c.id for c in ctx.chats if ctx.source is not None and c.chat_id == ctx.source.chat_id]
     chat_ids = here or [c.id for c in ctx.chats]
-    return await ctx.session.scalar(select(Round).where(Round.active_chat.in_(chat_ids)).limit(1))
+    return await ctx.session.scalar(_OPEN_IN, {"chats": chat_ids})
+
+
+#: an open round in one of the chats ``:chats`` (built once: building costs as much as running)
+_OPEN_IN = select(Round).where(Round.active_chat.in_(bindparam("chats", expanding=True))).limit(1)
 
 
 async def member_name(ctx: Ctx, member_id: int | None) -> str:

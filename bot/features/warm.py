@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot import budget, i18n
@@ -150,13 +150,18 @@ async def on_answer(ctx: Ctx, member: Member) -> None:
     """After an answer: the member is no longer quiet; newcomer's first answer; answer counts."""
     member.quiet_noted_at = None
     await ctx.session.flush()
-    if is_newcomer(ctx.network, member) and await ctx.session.scalar(
-            select(func.count(Answer.id)).where(Answer.member_id == member.id)) == 1:
+    if is_newcomer(ctx.network, member) and await ctx.session.scalar(_MEMBER_ANSWERS, {"member": member.id}) == 1:
         await milestone(ctx, f"first_answer:{member.id}", ctx.t("warm.ms_first_answer", name=member.name), member)
-    total = await ctx.session.scalar(select(func.count(Answer.id)).join(Nudge, Nudge.id == Answer.nudge_id)
-                                     .where(Nudge.network_id == ctx.network.id))
+    total = await ctx.session.scalar(_NETWORK_ANSWERS, {"network": ctx.network.id})
     if total in ANSWER_MILESTONES:
         await milestone(ctx, f"answers:{total}", ctx.t("warm.ms_answers", count=total))
+
+
+#: how many answers member ``:member`` gave, and network ``:network`` had (built once: building a
+#: statement costs as much as running it, and one of them runs after every answer)
+_MEMBER_ANSWERS = select(func.count(Answer.id)).where(Answer.member_id == bindparam("member"))
+_NETWORK_ANSWERS = (select(func.count(Answer.id)).join(Nudge, Nudge.id == Answer.nudge_id)
+                    .where(Nudge.network_id == bindparam("network")))
 
 
 async def on_action_done(ctx: Ctx, action: Action) -> None:
