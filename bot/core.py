@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, inspect, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -132,6 +132,14 @@ class Ctx:
         return self.member
 
 
+class _Failed(Exception):
+    """A handler failed: roll its transaction back, then answer with the text ``key``."""
+
+    def __init__(self, key: str, params: dict[str, Any]) -> None:
+        super().__init__(key)
+        self.key, self.params = key, params
+
+
 class Core:
     """The platform-neutral bot: one instance per process, built by the composition root."""
 
@@ -168,36 +176,40 @@ class Core:
         return []
 
     async def _handle(self, event: InboundEvent) -> list[Outgoing]:
+        """One transaction; when the handler fails, it is rolled back whole (nothing of the failed
+        command is kept) and a second one answers with the error. No savepoint around the
+        handler: on every event it would cost more than most handlers, for a rare failure."""
         now = self.clock.now()
-        async with self.db.transaction() as session:
-            ctx = await self._context(session, event, now)
-            if ctx is None:
-                return []
-            before = len(ctx.out)
-            try:
-                async with session.begin_nested():
+        try:
+            async with self.db.transaction() as session:
+                ctx = await self._context(session, event, now)
+                if ctx is None:
+                    return []
+                try:
                     await self._route(ctx, event)
-            except UserError as err:  # nothing of the failed command is kept
-                await self._reload(ctx, before)
-                ctx.reply("error", ctx.t(err.key, **err.params))
-            except Exception:
-                log.exception("handler failed for %s", type(event).__name__)
-                await self._reload(ctx, before)
-                ctx.reply("error", ctx.t("errors.internal"))
-            if ctx.network.id:
-                await budget.settle(ctx)
-            stored = await store_outgoing(session, ctx.network.id, ctx.out, now)
+                except UserError as err:
+                    raise _Failed(err.key, err.params) from err
+                except Exception as exc:
+                    log.exception("handler failed for %s", type(event).__name__)
+                    raise _Failed("errors.internal", {}) from exc
+                stored = await self._store(ctx, now)
+        except _Failed as failed:
+            async with self.db.transaction() as session:
+                ctx = await self._context(session, event, now)
+                if ctx is None:
+                    return []
+                ctx.reply("error", ctx.t(failed.key, **failed.params))
+                stored = await self._store(ctx, now)
         for callback in ctx.after_commit:
             await callback()
         return stored
 
     @staticmethod
-    async def _reload(ctx: Ctx, keep: int) -> None:
-        """After a rolled-back savepoint: drop its messages, reload the rows it may have touched."""
-        del ctx.out[keep:]
-        for row in (ctx.network, ctx.member):
-            if row is not None and inspect(row).persistent:
-                await ctx.session.refresh(row)
+    async def _store(ctx: Ctx, now: datetime) -> list[Outgoing]:
+        """Keep to the message budget and write what goes out to the outbox."""
+        if ctx.network.id:
+            await budget.settle(ctx)
+        return await store_outgoing(ctx.session, ctx.network.id, ctx.out, now)
 
     async def _context(self, session: AsyncSession, event: InboundEvent, now: datetime) -> Ctx | None:
         chat_ref = event.chat

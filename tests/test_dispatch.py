@@ -1,7 +1,9 @@
 """Planned work and the outbox: idempotent planning, leases, late work, retries in order."""
 
+import logging
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from bamboe.features import FEATURES
@@ -303,3 +305,45 @@ async def test_a_job_that_removes_its_own_row_is_not_a_failure(db):
     assert dispatcher.upcoming == clock.now() + timedelta(hours=1)
     async with db.transaction() as s:
         assert dict((await s.execute(select(Job.key, Job.state))).all()) == {"b": "pending"}
+
+
+@pytest.mark.parametrize("failure", ["user", "bug"])
+async def test_a_failed_command_keeps_nothing_and_the_member_hears_why(db, failure, caplog):
+    """A command that wrote rows, planned a job and then failed: its whole transaction is gone
+    (the network the event created too: the answer's transaction makes it again, once), and the
+    member gets the specific message (a user error) or the general one (a bug), on SQLite and on
+    PostgreSQL (where the failed statement would otherwise have aborted the transaction)."""
+    from bot import i18n
+    from bot.core import Core
+    from bot.events import ChatRef, MessageIn, Person
+    from bot.models import Chat, LogEntry, Member
+    from bot.parsing import UserError
+    from bot.registry import Command, Feature
+
+    async def broken(ctx, _args):  # noqa: ANN001, ANN202
+        ctx.session.add(LogEntry(network_id=ctx.network.id, nr=1, kind="decision", text="half", created_at=ctx.now,
+                                 author_id=ctx.member.id))
+        await ctx.session.flush()
+        await plan(ctx.session, key="half", network_id=ctx.network.id, kind="x", due_at=ctx.now)
+        ctx.reply("hint", "not this")
+        if failure == "user":
+            raise UserError("errors.unknown_button")
+        await ctx.session.execute(select(Job).where(Job.id == "not a number"))  # fails on PostgreSQL
+        raise RuntimeError("a bug")
+
+    clock = VirtualClock(local(2026, 1, 5, 10, 0))
+    core = Core(db, clock, [*FEATURES, Feature("broken", commands=(Command("kapot", broken),))])
+    caplog.set_level(logging.ERROR)
+    replies = await core.handle(MessageIn(ChatRef("x", "g1", "Groep"), Person("u1", "Ada"), "/kapot"))
+    key = "errors.unknown_button" if failure == "user" else "errors.internal"
+    assert [r.text for r in replies if r.kind == "error"] == [i18n.t("nl", key)]
+    assert all(r.text != "not this" for r in replies)
+    async with db.transaction() as s:
+        assert list(await s.scalars(select(LogEntry))) == []
+        assert list(await s.scalars(select(Job).where(Job.key == "half"))) == []
+        assert [c.chat_id for c in await s.scalars(select(Chat))] == ["g1"]
+        assert [m.name for m in await s.scalars(select(Member))] == ["Ada"]
+        assert len(list(await s.scalars(select(Network)))) == 1
+        stored = list(await s.scalars(select(OutboxMessage.text)))
+    assert i18n.t("nl", key) in stored and "not this" not in stored
+    assert ("handler failed" in caplog.text) == (failure == "bug")
