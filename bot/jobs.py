@@ -244,8 +244,8 @@ class Dispatcher:
 
     async def next_due(self) -> datetime | None:
         """When the earliest pending job falls due."""
-        async with self.db.sessions() as session:
-            return await _next_due(session)
+        async with self.db.engine.connect() as connection:  # no ORM session: nothing to load
+            return await _next_due(connection)
 
     async def run_due(self) -> int:
         """Run every job due now, one transaction each, earliest first; return how many ran.
@@ -374,8 +374,8 @@ def _with_writes(names: tuple[str, ...], deferred: Deferred) -> Any:
     return statement
 
 
-async def _next_due(session: AsyncSession) -> datetime | None:
-    return min((t for t in (await session.execute(_NEXT_DUE)).one() if t is not None), default=None)
+async def _next_due(on: AsyncSession | AsyncConnection) -> datetime | None:
+    return min((t for t in (await on.execute(_NEXT_DUE)).one() if t is not None), default=None)
 
 
 async def _finish(session: AsyncSession, job: Job, values: dict[str, Any]) -> datetime | None:
