@@ -104,15 +104,19 @@ def week_of(ctx: Ctx, at: datetime) -> tuple[datetime, datetime, str]:
 
 async def session_week(ctx: Ctx, start: datetime, end: datetime) -> bool:
     """A session starts in the week, or its input question or digest is due in it."""
-    meeting = await ctx.session.scalar(select(Meeting.id).where(
-        Meeting.network_id == ctx.network.id, Meeting.cancelled.is_(False),
-        Meeting.starts_at >= start, Meeting.starts_at < end).limit(1))
-    if meeting is not None:
+    params = {"network": ctx.network.id, "start": start, "end": end}
+    if await ctx.session.scalar(_MEETING_IN, params) is not None:
         return True
-    prep = await ctx.session.scalar(select(Job.id).where(
-        Job.network_id == ctx.network.id, Job.kind.in_(("pre_session", "digest")), Job.state != "skipped",
-        Job.due_at >= start, Job.due_at < end).limit(1))
-    return prep is not None
+    return await ctx.session.scalar(_PREPARATION_IN, params) is not None
+
+
+#: :func:`session_week`'s two queries, built once (building costs as much as running)
+_MEETING_IN = select(Meeting.id).where(
+    Meeting.network_id == bindparam("network"), Meeting.cancelled.is_(False),
+    Meeting.starts_at >= bindparam("start"), Meeting.starts_at < bindparam("end")).limit(1)
+_PREPARATION_IN = select(Job.id).where(
+    Job.network_id == bindparam("network"), Job.kind.in_(("pre_session", "digest")), Job.state != "skipped",
+    Job.due_at >= bindparam("start"), Job.due_at < bindparam("end")).limit(1)
 
 
 async def week_cap(ctx: Ctx, at: datetime) -> int:

@@ -119,7 +119,10 @@ async def job_state(session: AsyncSession, key: str, network_id: int) -> str | N
             return "pending"
         if network_id in plans.fresh:
             return None
-    return await session.scalar(select(Job.state).where(Job.key == key))
+    return await session.scalar(_STATE, {"key": key})
+
+
+_STATE = select(Job.state).where(Job.key == bindparam("key"))
 
 
 @asynccontextmanager

@@ -10,7 +10,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import i18n
@@ -227,9 +227,12 @@ async def cmd_status(ctx: Ctx, args: str) -> None:
 
 async def next_meeting(session: AsyncSession, network_id: int, now: datetime) -> Meeting | None:
     """The next session that has not ended and is not cancelled."""
-    return await session.scalar(select(Meeting).where(
-        Meeting.network_id == network_id, Meeting.cancelled.is_(False), Meeting.ends_at > now)
-        .order_by(Meeting.starts_at).limit(1))
+    return await session.scalar(_NEXT_MEETING, {"network": network_id, "now": now})
+
+
+_NEXT_MEETING = select(Meeting).where(
+    Meeting.network_id == bindparam("network"), Meeting.cancelled.is_(False), Meeting.ends_at > bindparam("now")
+).order_by(Meeting.starts_at).limit(1)
 
 
 async def cmd_start(ctx: Ctx, args: str) -> None:

@@ -250,17 +250,23 @@ async def on_leave(ctx: Ctx, member: Member) -> None:
 
 
 # ---------------------------------------------------------------------------- quiet members
+#: the network's latest ``:limit`` weekly questions up to ``:sent``, and who answered ``:nudges``
+#: (built once: building a statement costs as much as running it)
+_LATEST_NUDGES = select(Nudge).where(
+    Nudge.network_id == bindparam("network"), Nudge.category != rhythm.SESSION_CATEGORY,
+    Nudge.sent_at <= bindparam("sent")).order_by(Nudge.sent_at.desc()).limit(bindparam("limit"))
+_ANSWERS_OF = select(Answer.nudge_id, Answer.member_id).where(Answer.nudge_id.in_(bindparam("nudges", expanding=True)))
+
+
 async def check_quiet(ctx: Ctx, nudge: Nudge) -> None:
     """When a nudge's window closes: a member who left the last few nudges unanswered is mentioned
     privately to the trekker, once per quiet spell — never in the group, never to the member."""
     n = ctx.network.quiet_after
     if n <= 0:
         return
-    nudges = list(await ctx.session.scalars(select(Nudge).where(
-        Nudge.network_id == ctx.network.id, Nudge.category != rhythm.SESSION_CATEGORY,
-        Nudge.sent_at <= nudge.sent_at).order_by(Nudge.sent_at.desc()).limit(4 * n)))
-    answered = {(nid, mid) for nid, mid in await ctx.session.execute(
-        select(Answer.nudge_id, Answer.member_id).where(Answer.nudge_id.in_([x.id for x in nudges])))}
+    nudges = list(await ctx.session.scalars(_LATEST_NUDGES, {"network": ctx.network.id, "sent": nudge.sent_at,
+                                                             "limit": 4 * n}))
+    answered = {(nid, mid) for nid, mid in await ctx.session.execute(_ANSWERS_OF, {"nudges": [x.id for x in nudges]})}
     members = await active_members(ctx.session, ctx.network.id)
     counted = [m for m in members if rhythm.eligible(m, nudge.sent_at)]
     newly = []
