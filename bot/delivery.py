@@ -179,7 +179,8 @@ OnNotStarted = Callable[[OutboxMessage, str | None], Awaitable[None]]
 class Claimed:
     """A row this process holds, and whether an earlier attempt may have delivered it."""
 
-    row: OutboxMessage
+    #: the outbox row as read (its columns as attributes, like an ``OutboxMessage``)
+    row: Any
     lease_until: datetime
     #: when an earlier attempt's claim ran out, if that attempt may have delivered it (in doubt)
     doubt_since: datetime | None = None
@@ -254,19 +255,18 @@ class Delivery:
         now = self.clock.now()
         limit = self.batch if self.confirms(platform) else min(self.batch, SERIAL_BATCH)
         lease_until = now + self.lease
-        async with self.db.transaction() as session:
-            found = list(await session.execute(_CLAIM_LOCKED if self.db.is_postgres else _CLAIM,
-                                               {"platform": platform, "now": now, "limit": limit}))
-            if not found:
-                self._remember_due(await session.scalar(_LEASE_ENDS, {"platform": platform, "now": now}))
+        async with self.db.transaction() as session:  # plain rows (Core): nothing here needs the ORM
+            connection = await session.connection()
+            rows = list(await connection.execute(_CLAIM_LOCKED if self.db.is_postgres else _CLAIM,
+                                                 {"platform": platform, "now": now, "limit": limit}))
+            if not rows:
+                self._remember_due(await connection.scalar(_LEASE_ENDS, {"platform": platform, "now": now}))
                 return [], False
-            rows = [row for row, _ in found]
             # read before the update below changes them: a row still sending is in doubt since its lease ran out
             doubt = {r.id: r.lease_until or now for r in rows if r.state == "sending"}
-            await (await session.connection()).execute(
-                _TAKE, {"ids": [r.id for r in rows], "until": lease_until})
+            await connection.execute(_TAKE, {"ids": [r.id for r in rows], "until": lease_until})
         self._claimed.update(r.id for r in rows)
-        more = len(rows) == limit or any(queued > 1 for _, queued in found)
+        more = len(rows) == limit or any(r.queued > 1 for r in rows)
         return [Claimed(r, lease_until, doubt.get(r.id)) for r in rows], more
 
     async def _deliver(self, item: Claimed) -> int:
@@ -711,7 +711,7 @@ def _claim_query() -> Any:
     heads = (select(func.min(queued.id).label("head"), func.count().label("queued"))
              .where(queued.platform == bindparam("platform"), queued.state.in_(("pending", "sending")))
              .group_by(queued.chat_key).subquery())
-    return (select(OutboxMessage, heads.c.queued)
+    return (select(*OutboxMessage.__table__.c, heads.c.queued)
             .join(heads, OutboxMessage.id == heads.c.head)
             .where(or_(OutboxMessage.lease_until.is_(None), OutboxMessage.lease_until <= bindparam("now")))
             .order_by(OutboxMessage.id)
@@ -719,7 +719,7 @@ def _claim_query() -> Any:
 
 
 _CLAIM = _claim_query()
-_CLAIM_LOCKED = _CLAIM.with_for_update(of=OutboxMessage, skip_locked=True)
+_CLAIM_LOCKED = _CLAIM.with_for_update(of=OutboxMessage.__table__, skip_locked=True)
 #: when the first lease of an unsent row runs out (a row put back until then, or another process's claim)
 _LEASE_ENDS = select(func.min(OutboxMessage.lease_until)).where(
     OutboxMessage.platform == bindparam("platform"), OutboxMessage.state.in_(("pending", "sending")),

@@ -134,13 +134,30 @@ class Sender:
         return f"p{message.outbox_id}"
 
 
+async def lag_per_message(db, clock: VirtualClock, limit: int, count: int = 45) -> float:  # noqa: ANN001
+    """How far one delivery alone falls behind the limit on this machine now, per message (a
+    loaded machine's event loop wakes late): the time it takes beyond the minimum, over ``count``."""
+    async with db.transaction() as s:
+        await store_outgoing(s, None, [Outgoing(Address("y", f"s{n}"), "status", f"s{n}") for n in range(count)],
+                             clock.now())
+    platform = Platform(limit)
+    delivery = Delivery(db, clock, {"y": Sender(platform, limit)}, lease=timedelta(seconds=60))
+    while len(platform.arrived) < count:
+        await delivery.flush()
+        await asyncio.sleep(0.05)
+    elapsed = platform.arrived[-1] - platform.arrived[0]
+    return max(0.0, elapsed - (count - 1) / limit) / count
+
+
 async def test_three_replicas_share_the_limit_exactly_and_reach_it(db, monkeypatch):
     """Three deliveries on one database start one after another, one is killed in the middle (its
     share is neither renewed nor given back) and a new one takes its place: no second ever holds
     more messages than the limit, every message goes out, and together they send at close to the
-    limit (the first process alone sends at the full limit, so only joins and the kill cost time)."""
+    limit (the first process alone sends at the full limit, so only joins and the kill cost time,
+    and what this machine's load costs one delivery alone, measured first)."""
     limit, count = 30, 240
     clock = VirtualClock(local(2026, 1, 5, 10, 0))
+    lag = await lag_per_message(db, clock, limit)
     async with db.transaction() as s:
         await store_outgoing(s, None, [Outgoing(Address("x", f"g{n}"), "status", f"m{n}") for n in range(count)],
                              clock.now())
@@ -149,7 +166,7 @@ async def test_three_replicas_share_the_limit_exactly_and_reach_it(db, monkeypat
     async def left() -> int:
         async with db.sessions() as s:
             return await s.scalar(select(func.count()).select_from(OutboxMessage)
-                                  .where(OutboxMessage.state != "sent"))
+                                  .where(OutboxMessage.state != "sent", OutboxMessage.platform == "x"))
 
     async def replica(delay: float) -> Delivery:
         await asyncio.sleep(delay)
@@ -190,4 +207,5 @@ async def test_three_replicas_share_the_limit_exactly_and_reach_it(db, monkeypat
     minimum = (len(platform.arrived) - 1) / limit
     # a join costs little (the joiner takes each permit as it comes back), the kill about a window
     # and a share's hold of the killed process's part
-    assert elapsed < minimum + (HOLD + RATE_WINDOW) / 3 + 1.0, (elapsed, minimum, time.monotonic() - started)
+    assert elapsed < minimum + (HOLD + RATE_WINDOW) / 3 + 1.0 + lag * count, (
+        elapsed, minimum, lag, time.monotonic() - started)
