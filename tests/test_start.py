@@ -77,6 +77,9 @@ async def test_a_single_platform_start_imports_only_that_platform_and_nothing_he
     unwanted = set(NEVER) | set(others) | deferred | (WHEN_USED - SDK_BRINGS.get(platform, set()))
     loaded = sorted(m for m in modules if m.split(".")[0] in unwanted)
     assert loaded == [], loaded
+    # on SQLite, SQLAlchemy's PostgreSQL dialect (and asyncpg) stay out too
+    postgres = sorted(m for m in modules if m.startswith("sqlalchemy.dialects.postgresql") or m.split(".")[0] == "asyncpg")
+    assert postgres == [], postgres
     other_adapters = sorted(m for m in modules if m.startswith("adapters.") and m != "adapters.common"
                             and m.split(".")[1] != platform)
     assert other_adapters == []
