@@ -20,8 +20,9 @@ from tests.conftest import free_port
 from tests.standins import PLATFORMS, platform_env
 
 #: never needed to start: the report libraries load when a report is made, Alembic only when the
-#: database is behind the newest migration, the holiday calendar when a holiday is looked up
-NEVER = ("matplotlib", "fpdf", "PIL", "numpy", "alembic", "holidays")
+#: database is behind the newest migration, the holiday calendar when a holiday is looked up,
+#: pydantic only for a ``.env`` file or a setting it must convert or refuse (bamboe/settings.py)
+NEVER = ("matplotlib", "fpdf", "PIL", "numpy", "alembic", "holidays", "pydantic", "pydantic_settings")
 #: each platform's SDK (and what only that SDK needs): loaded when, and only when, it is configured
 SDKS = {
     "telegram": ("telegram",),
