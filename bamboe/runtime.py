@@ -16,6 +16,7 @@ back to the queue for another replica, and the database is closed.
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import logging
 import signal
@@ -61,6 +62,9 @@ METRICS_QUERY_SECONDS = 5.0
 QUEUE_STATES = ("pending", "sending", "waiting")
 #: PostgreSQL advisory lock held while migrating, so replicas starting together migrate one by one
 MIGRATION_LOCK = 0x62616D62  # "bamb"
+#: the command line starts with the garbage collector off (bamboe/cli.py); it is back on when the
+#: process is ready, or after this many seconds of a start still waiting for a platform
+GC_PAUSE_SECONDS = 10.0
 
 #: an adapter's way in: hand over an event, get back the messages the core decided to send
 Inbound = Callable[[InboundEvent], Awaitable[object]]
@@ -403,6 +407,15 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
             await shut_down(app, stop, pump, runner)
 
 
+def resume_gc() -> None:
+    """Turn the garbage collector back on if the start turned it off, after moving everything
+    allocated so far (modules, classes, mappers, compiled statements: nearly all of it lives as
+    long as the process) to the permanent generation, where no collection scans it again."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 async def serve(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM, then stop gracefully (within 10 s) and return 0. A signal while
     still starting (a platform slow to answer) stops the start-up the same way."""
@@ -410,6 +423,7 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    gc_later = loop.call_later(GC_PAUSE_SECONDS, resume_gc)
     try:
         async with AsyncExitStack() as stack:
             starting = asyncio.ensure_future(stack.enter_async_context(running(settings)))
@@ -423,6 +437,7 @@ async def serve(settings: Settings) -> int:
                 if starting.cancelled():
                     return 0
             app = starting.result()  # raises what made the start fail
+            resume_gc()
             log.info(
                 "bamboe running for %s on port %s",
                 ", ".join(a.platform for a in app.adapters),
@@ -433,6 +448,7 @@ async def serve(settings: Settings) -> int:
             started = loop.time()
         log.info("bamboe stopped in %.1f s", loop.time() - started)
     finally:
+        gc_later.cancel()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     return 0

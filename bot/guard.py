@@ -28,6 +28,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from enum import Enum
+from typing import Any, cast
 
 
 class Label(str, Enum):  # noqa: UP042 - the agreed interface; compares equal to its value
@@ -248,29 +249,49 @@ def _words(words: tuple[str, ...]) -> str:
     return "|".join(re.escape(w) for w in words)
 
 
+class _Lazy:
+    """A regular expression compiled at its first use: compiling all of this module's takes about
+    0.03 s, which a start need not pay (they serve action-learning rounds and reports)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def __getattr__(self, name: str) -> Any:  # not for the methods once compiled: they are set then
+        pattern = self.__dict__.get("pattern_")
+        if pattern is None:
+            pattern = self.pattern_ = re.compile(self.source)
+            for method in ("search", "match", "fullmatch", "sub", "split", "finditer", "findall"):
+                setattr(self, method, getattr(pattern, method))
+        return getattr(pattern, name)
+
+
 def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns))
+    return _lazy("|".join(f"(?:{p})" for p in patterns))
+
+
+def _lazy(source: str) -> re.Pattern[str]:
+    return cast("re.Pattern[str]", _Lazy(source))
 
 
 _ADVICE_QUESTION_RE = _compile(ADVICE_QUESTION_PATTERNS)
 _ADVICE_RE = _compile(ADVICE_PATTERNS)
 _ADVICE_EXCEPTION_RE = _compile(ADVICE_EXCEPTIONS)
 _EXCLAMATION_RE = _compile(EXCLAMATIONS)
-_INDIRECT_RE = re.compile(rf"^(?:{'|'.join(INDIRECT_OPENERS)})\b[ ,:]*(?:(?P<closed>{INDIRECT_CLOSED})|(?P<rest>\w))")
-_OPEN_RE = re.compile(rf"^(?:{'|'.join(OPEN_OPENERS)})\b")
-_CLOSED_RE = re.compile(
+_INDIRECT_RE = _lazy(rf"^(?:{'|'.join(INDIRECT_OPENERS)})\b[ ,:]*(?:(?P<closed>{INDIRECT_CLOSED})|(?P<rest>\w))")
+_OPEN_RE = _lazy(rf"^(?:{'|'.join(OPEN_OPENERS)})\b")
+_CLOSED_RE = _lazy(
     rf"^(?:(?:{_words(NL_CLOSED_VERBS)}) {SUBJECTS}\b|(?:{_words(EN_CLOSED_VERBS)}) {SUBJECTS}\b|"
     rf"(?:klopt het|klopt dat|begrijp ik|snap ik|zie ik|hoor ik|lees ik)\b|(?:of|whether) \w)"
 )
-_TELLING_RE = re.compile(
+_TELLING_RE = _lazy(
     rf"^(?:kun|kunt|kan|zou|zoudt|wil|wilt|mag ik|can|could|would|will|might) "
     rf"(?:je|jij|u|jullie|you|ik je|ik u)\b(?: \w+){{0,6}}? (?:{_words(TELLING_VERBS)})\b"
 )
-_CHECKING_RE = re.compile(
+_CHECKING_RE = _lazy(
     rf"^(?:kun|kunt|kan|zou|can|could) (?:je|jij|u|you)\b(?: \w+){{0,4}}? (?:{_words(CHECKING_VERBS)})\b"
 )
-_IMPERATIVE_RE = re.compile(rf"^(?:{_words(NL_IMPERATIVES)}|{_words(EN_IMPERATIVES)}) (?!{PERSONAL_PRONOUNS}\b)\w")
-_FILLER_RE = re.compile(rf"^(?:(?:{_words(FILLERS)})\b[ ,!.]*)+")
+_IMPERATIVE_RE = _lazy(rf"^(?:{_words(NL_IMPERATIVES)}|{_words(EN_IMPERATIVES)}) (?!{PERSONAL_PRONOUNS}\b)\w")
+_FILLER_RE = _lazy(rf"^(?:(?:{_words(FILLERS)})\b[ ,!.]*)+")
 
 _SENTENCE_SPLIT_RE = re.compile(r"(?<=[.!?…])\s+|\n+|(?<=\?)(?=[^?\s])")
 _CLAUSE_SPLIT_RE = re.compile(r"\s*[,;:]\s*|\s+[-–—]\s+")

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mappin
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, true, update
@@ -85,7 +86,7 @@ async def plan_all(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str
         return {row["key"] for row in rows if await plan(session, **row)}
     _planned(session, min(row["due_at"] for row in rows))
     connection = await session.connection()
-    inserted = await connection.execute(_PLAN_ALL[session.bind.dialect.name],
+    inserted = await connection.execute(_plan_all(session.bind.dialect.name),
                                         [{"payload": {}, **row} for row in rows])
     return set(inserted.scalars())
 
@@ -152,17 +153,16 @@ async def planning(session: AsyncSession, network_ids: Iterable[int] = ()) -> As
         await connection.execute(_PLAN_ALL[session.bind.dialect.name], list(plans.rows.values()))
 
 
+@cache
 def _plan_all(dialect: str) -> Any:
+    """:func:`plan_all`'s statement for ``dialect``, built once (at first use: a start on SQLite
+    never imports SQLAlchemy's PostgreSQL dialect)."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
     table = Job.__table__
     return insert(table).on_conflict_do_nothing(index_elements=["key"]).returning(table.c.key)
-
-
-#: :func:`plan_all`'s statement per dialect (built once)
-_PLAN_ALL = {"postgresql": _plan_all("postgresql"), "sqlite": _plan_all("sqlite")}
 
 
 async def _without_jobs(session: AsyncSession, network_ids: set[int]) -> set[int]:

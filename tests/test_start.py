@@ -20,8 +20,9 @@ from tests.conftest import free_port
 from tests.standins import PLATFORMS, platform_env
 
 #: never needed to start: the report libraries load when a report is made, Alembic only when the
-#: database is behind the newest migration, the holiday calendar when a holiday is looked up
-NEVER = ("matplotlib", "fpdf", "PIL", "numpy", "alembic", "holidays")
+#: database is behind the newest migration, the holiday calendar when a holiday is looked up,
+#: pydantic only for a ``.env`` file or a setting it must convert or refuse (bamboe/settings.py)
+NEVER = ("matplotlib", "fpdf", "PIL", "numpy", "alembic", "holidays", "pydantic", "pydantic_settings")
 #: each platform's SDK (and what only that SDK needs): loaded when, and only when, it is configured
 SDKS = {
     "telegram": ("telegram",),
@@ -77,6 +78,9 @@ async def test_a_single_platform_start_imports_only_that_platform_and_nothing_he
     unwanted = set(NEVER) | set(others) | deferred | (WHEN_USED - SDK_BRINGS.get(platform, set()))
     loaded = sorted(m for m in modules if m.split(".")[0] in unwanted)
     assert loaded == [], loaded
+    # on SQLite, SQLAlchemy's PostgreSQL dialect (and asyncpg) stay out too
+    postgres = sorted(m for m in modules if m.startswith("sqlalchemy.dialects.postgresql") or m.split(".")[0] == "asyncpg")
+    assert postgres == [], postgres
     other_adapters = sorted(m for m in modules if m.startswith("adapters.") and m != "adapters.common"
                             and m.split(".")[1] != platform)
     assert other_adapters == []
