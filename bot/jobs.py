@@ -68,7 +68,7 @@ async def plan(session: AsyncSession, *, key: str, network_id: int, kind: str, d
                            "payload": payload or {}}
         return True
     connection = await session.connection()
-    inserted = await connection.execute(_PLAN_ALL[session.bind.dialect.name], {
+    inserted = await connection.execute(_plan_all(session.bind.dialect.name), {
         "key": key, "network_id": network_id, "kind": kind, "due_at": due_at, "payload": payload or {}})
     return inserted.scalar() is not None
 
@@ -150,7 +150,7 @@ async def planning(session: AsyncSession, network_ids: Iterable[int] = ()) -> As
         del session.info[_PLANS]
     if plans.rows:  # compiled once; RETURNING makes SQLAlchemy batch the rows into multi-row VALUES
         connection = await session.connection()
-        await connection.execute(_PLAN_ALL[session.bind.dialect.name], list(plans.rows.values()))
+        await connection.execute(_plan_all(session.bind.dialect.name), list(plans.rows.values()))
 
 
 @cache
