@@ -315,16 +315,13 @@ class Harness:
         if not self._flushed:  # once: what another process (a bot before a restart) left in the outbox
             await self.delivery.flush()
             self._flushed = True
-        job = await self.core.dispatcher.next_due()
-        due = _earliest(job, self.delivery.next_due)
+        due = _earliest(await self.core.dispatcher.next_due(), self.delivery.next_due)
         while due is not None and due <= target:
             self.clock.set(due)
-            if job is not None and job <= due:  # not when only a message waited for its turn
-                await self.core.run_due()
+            await self.core.run_due()
             await self._deliver()
             # delivery plans no jobs: the next job is the one the dispatcher saw last
-            job = self.core.dispatcher.upcoming
-            due = _earliest(job, self.delivery.next_due)
+            due = _earliest(self.core.dispatcher.upcoming, self.delivery.next_due)
         self.clock.set(target)
 
     async def _deliver(self) -> None:
