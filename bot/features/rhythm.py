@@ -318,34 +318,48 @@ async def nudge_question(ctx: Ctx, nudge: Nudge) -> str:
 #: no reminder after this many unanswered questions in a row (they resume after an answer)
 REMINDER_STREAK = 2
 
-#: :func:`unanswered_streak`'s three queries, built once (building costs as much as running):
-#: the network's weekly questions before ``:before`` (sent ``:sent``) since ``:joined``, newest first;
-#: the questions ``:member`` answered; the reminders they had
-_EARLIER_NUDGES = select(Nudge).where(
+#: :func:`reminder_history`'s three queries, built once (building costs as much as running): the
+#: network's weekly questions before ``:before`` (sent ``:sent``), newest first; the questions the
+#: members ``:members`` answered; the reminders they had
+_EARLIER_NUDGES = select(Nudge.id, Nudge.sent_at).where(
     Nudge.network_id == bindparam("network"), Nudge.category != SESSION_CATEGORY, Nudge.id != bindparam("before"),
-    Nudge.sent_at <= bindparam("sent"), Nudge.sent_at >= bindparam("joined")).order_by(Nudge.sent_at.desc())
-_ANSWERED = select(Answer.nudge_id).where(Answer.member_id == bindparam("member"))
-_REMINDERS = select(OutboxMessage.meta).where(
-    OutboxMessage.member_id == bindparam("member"), OutboxMessage.kind == "reminder", OutboxMessage.chat_id.is_(None))
+    Nudge.sent_at <= bindparam("sent")).order_by(Nudge.sent_at.desc())
+_ANSWERED = select(Answer.member_id, Answer.nudge_id).where(Answer.member_id.in_(bindparam("members", expanding=True)))
+_REMINDERS = select(OutboxMessage.member_id, OutboxMessage.meta).where(
+    OutboxMessage.member_id.in_(bindparam("members", expanding=True)), OutboxMessage.kind == "reminder",
+    OutboxMessage.chat_id.is_(None))
 
 
-async def unanswered_streak(ctx: Ctx, member: Member, before: Nudge) -> int:
-    """How many weekly questions before ``before`` the member was reminded of and left unanswered,
-    in a row (a question they were not reminded of, e.g. during a pause, neither counts nor breaks
-    the row; an answer ends it)."""
-    nudges = list(await ctx.session.scalars(_EARLIER_NUDGES, {
-        "network": ctx.network.id, "before": before.id, "sent": before.sent_at, "joined": member.joined_at}))
-    answered = set(await ctx.session.scalars(_ANSWERED, {"member": member.id}))
-    reminded = {(m or {}).get("nudge") for m in await ctx.session.scalars(_REMINDERS, {"member": member.id})}
-    streak = 0
-    for nudge in nudges:
-        if nudge.id in answered:
-            break
-        if nudge.id in reminded:
-            streak += 1
-            if streak >= REMINDER_STREAK:
+async def reminder_history(ctx: Ctx, members: list[Member], before: Nudge) -> dict[int, tuple[int, int]]:
+    """For each of ``members``: how many weekly questions before ``before`` they were reminded of
+    and left unanswered, in a row (a question they were not reminded of, e.g. during a pause or
+    before they joined, neither counts nor breaks the row; an answer ends it), and how many
+    reminders they had in all. Three queries, whatever the number of members."""
+    ids = [m.id for m in members]
+    if not ids:
+        return {}
+    nudges = list(await ctx.session.execute(_EARLIER_NUDGES, {
+        "network": ctx.network.id, "before": before.id, "sent": before.sent_at}))
+    answered = set(await ctx.session.execute(_ANSWERED, {"members": ids}))
+    reminded: dict[int, set[Any]] = {i: set() for i in ids}
+    count: Counter[int] = Counter()
+    for member_id, meta in await ctx.session.execute(_REMINDERS, {"members": ids}):
+        reminded[member_id].add((meta or {}).get("nudge"))
+        count[member_id] += 1
+    history = {}
+    for member in members:
+        streak = 0
+        for nudge_id, sent_at in nudges:
+            if sent_at < member.joined_at:
+                break  # older ones too: newest first
+            if (member.id, nudge_id) in answered:
                 break
-    return streak
+            if nudge_id in reminded[member.id]:
+                streak += 1
+                if streak >= REMINDER_STREAK:
+                    break
+        history[member.id] = (streak, count[member.id])
+    return history
 
 
 @network_job
@@ -360,14 +374,15 @@ async def run_reminder(ctx: Ctx, jc: JobContext) -> None:
     if nudge is None:
         return
     answered = {a.member_id for a in answers}
-    for member in await active_members(ctx.session, ctx.network.id):
-        if member.id in answered or not eligible(member, nudge.sent_at) or not eligible(member, ctx.now):
+    members = [m for m in await active_members(ctx.session, ctx.network.id) if m.id not in answered
+               and eligible(m, nudge.sent_at) and eligible(m, ctx.now) and m.quiet_noted_at is None]
+    history = await reminder_history(ctx, members, nudge)
+    for member in members:
+        streak, reminders = history[member.id]
+        if streak >= REMINDER_STREAK:
             continue
-        if member.quiet_noted_at is not None or await unanswered_streak(ctx, member, nudge) >= REMINDER_STREAK:
-            continue
-        n = await budget.occurrence(ctx, "reminder", member)
-        ctx.private(member, "reminder", i18n.vary(ctx.lang, "rhythm.reminder", n, name=member.name.split(" ")[0]),
-                    meta={"nudge": nudge.id})
+        ctx.private(member, "reminder", i18n.vary(ctx.lang, "rhythm.reminder", reminders,
+                                                  name=member.name.split(" ")[0]), meta={"nudge": nudge.id})
 
 
 STOPWORDS_FILE = "stopwords.yaml"
