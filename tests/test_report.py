@@ -481,6 +481,92 @@ def render_png_for_test() -> bytes:
     return buf.getvalue()
 
 
+def prepared_fonts_test_doc(extra: str = ""):  # noqa: ANN201
+    from bot.features.report.document import Bullets, Document, Heading, Para, Table
+
+    return Document(
+        "nl",
+        "Netwerk Café Zoë " + extra,
+        "Ondertitel – ĳverig “Ελλάδα” Київ € 5 … № ™ → ≤ ✓",
+        (
+            Heading("Ça va, Łódź, Śląsk, Ærø, Ørsted, Şişli, Cluj-Napoca (ș ț)"),
+            Para("Een alinea met ‘aanhalingstekens’ en een • opsomming · en e\u0301 (combinerend)"),
+            Bullets(("één", "twee ½ × 3", "drie ♥ ★")),
+            Table(("Wat", "Aantal"), (("Zoë’s idee", "1"), ("Ψυχή en душа", "2")), (False, True), (3, 1)),
+            Para("Een citaat van een lid dat instemde.", "quote"),
+        ),
+        "Voet",
+    )
+
+
+def test_pdf_fonts_come_prepared_from_a_cache_and_give_the_same_pdf(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """fpdf2 reads a prepared copy of each DejaVu Sans file (its Latin, Greek and Cyrillic glyphs),
+    made once and kept in the cache directory, instead of the whole file: the PDF is byte for byte
+    the same. A document with a character outside the copies gets the whole files (and still shows
+    it); a damaged copy in the cache is not used."""
+    from bot.features.report import pdf
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(pdf, "_ready", {})
+    made = datetime(2026, 1, 1, tzinfo=UTC)
+    png = render_png_for_test()
+    doc = prepared_fonts_test_doc()
+    prepared = pdf.render_pdf(doc, png, made)
+    cache = tmp_path / "bamboe" / "fonts"
+    copies = sorted(cache.iterdir())
+    assert sorted("-".join(c.name.split("-")[:-2]) for c in copies) == [
+        "DejaVuSans",
+        "DejaVuSans-Bold",
+        "DejaVuSans-Oblique",
+    ]
+    assert all(c.stat().st_size < 200_000 for c in copies)  # the whole files: 330-760 kB
+    assert "Ψυχή en душа" in pdf_text(prepared) and "Київ" in pdf_text(prepared)
+
+    # a new process finds the copies and does not make them again
+    monkeypatch.setattr(pdf, "_ready", {})
+    monkeypatch.setattr(pdf, "_make", lambda source: pytest.fail(f"made {source} again"))
+    assert pdf.render_pdf(doc, png, made) == prepared
+    assert sorted(cache.iterdir()) == copies
+
+    # the whole files give the same bytes
+    monkeypatch.setattr(pdf, "_ready", {})
+    monkeypatch.setattr(pdf, "_prepared", lambda: frozenset())
+    assert pdf.render_pdf(doc, png, made) == prepared
+    monkeypatch.undo()
+
+    # a character the copies lack (an aeroplane): the whole files, the same as before this cache
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(pdf, "_ready", {})
+    other = prepared_fonts_test_doc("✈")
+    assert pdf.font_file("DejaVuSans.ttf", [ord("✈")]) == pdf.font_dir() / "DejaVuSans.ttf"
+    assert "Netwerk Café Zoë ✈" in pdf_text(pdf.render_pdf(other, png, made))
+
+    # a damaged copy is passed over: a good one is made again
+    damaged = next(c for c in copies if c.name.split("-")[1] not in ("Bold", "Oblique"))
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    monkeypatch.setattr(pdf, "_ready", {})
+    assert pdf.render_pdf(doc, png, made) == prepared
+    assert damaged.stat().st_size > 1000
+
+
+def test_pdf_fonts_without_a_writable_cache_directory(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """When the cache directory cannot be made, the prepared fonts go to a temporary directory of
+    the process (removed at exit); the PDF is the same."""
+    from bot.features.report import pdf
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    monkeypatch.setattr(pdf, "_ready", {})
+    made = datetime(2026, 1, 1, tzinfo=UTC)
+    doc = prepared_fonts_test_doc()
+    first = pdf.render_pdf(doc, render_png_for_test(), made)
+    assert pdf._ready["DejaVuSans.ttf"].parent == pdf._private_dir()  # noqa: SLF001
+    monkeypatch.setattr(pdf, "_ready", {})
+    monkeypatch.setattr(pdf, "_prepared", lambda: frozenset())
+    assert pdf.render_pdf(doc, render_png_for_test(), made) == first
+
+
 async def test_names_people_wrote_in_the_networks_records_are_left_out(harness: Harness) -> None:
     await command(harness, "anna", "/besluit Cem en Dewi Santoso bezoeken de school omdat Els het voorstelde")
     await command(harness, "fleur", "/idee Anna nodigt de wethouder uit; Elske en cement blijven staan")
