@@ -93,11 +93,11 @@ def pdf_text(data: bytes) -> str:
     at = 0
     while m := re.compile(rb"(\d+) 0 obj\s*").search(data, at):
         end = data.index(b"endobj", m.end())
-        head, stream = data[m.end():end], None
+        head, stream = data[m.end() : end], None
         if (s := re.search(rb"stream\r?\n", head)) and (n := re.search(rb"/Length (\d+)", head[: s.start()])):
             # the stream's bytes by its /Length: compressed data may itself hold "endobj"
             start = m.end() + s.end()
-            stream, head = data[start:start + int(n[1])], head[: s.start()]
+            stream, head = data[start : start + int(n[1])], head[: s.start()]
             end = data.index(b"endobj", start + int(n[1]))
             if b"/FlateDecode" in head:
                 stream = zlib.decompress(stream)
@@ -471,6 +471,56 @@ def test_pdf_tables_and_paragraphs_keep_every_word_across_pages() -> None:
     assert [w for w in words if w.startswith("woord")] == [f"woord{i}" for i in range(60)]
     assert all(f"Rij {i} {i}" in " ".join(words) for i in range(80))
     assert words.count("Naam") >= 2  # the heading again at the top of the next page
+
+
+def test_pdf_tables_with_cells_on_several_lines_look_as_fpdf2_draws_them(monkeypatch) -> None:  # noqa: ANN001
+    """A table whose cells need more than one line (a long heading in a narrow column, long texts)
+    is drawn by the report itself, line by line: every text at the same place as ``FPDF.table``
+    puts it (the rows as high as their tallest cell, the other cells centred), across pages."""
+    from bot.features.report import pdf
+    from bot.features.report.document import Document, Para, Table
+
+    def placed(data: bytes) -> list[tuple[str, str, bytes]]:
+        found = []
+        for m in re.finditer(rb"(?<!end)stream\r?\n", data):
+            try:
+                raw = zlib.decompressobj().decompress(data[m.end() : data.index(b"endstream", m.end())])
+            except zlib.error:  # not compressed (metadata)
+                continue
+            if b"BT" in raw:
+                text = rb"BT (\S+) (\S+) Td(?: \S+ g)? \(((?:\\.|[^\\)])*)\) Tj ET"
+                found += [(f"{float(x):.1f}", f"{float(y):.1f}", t) for x, y, t in re.findall(text, raw)]
+        return sorted(found)
+
+    rows = tuple(
+        (f"7 jan {i}", " ".join([f"een langere omschrijving van week {i}"] * (i % 3)), str(i), f"{i} van 12 leden")
+        for i in range(40)
+    )
+    doc = Document(
+        "nl",
+        "Titel",
+        "Ondertitel",
+        (
+            Para("Inleiding " * 200),
+            Table(
+                ("Week van", "Wat er gebeurde", "Leden die antwoordden", "Leden"),
+                rows,
+                (False, False, True, True),
+                (3, 6, 2, 2),
+            ),
+        ),
+        "Voet",
+    )
+    drawn = []
+    real = pdf.simple_table
+    monkeypatch.setattr(pdf, "simple_table", lambda *a: drawn.append(real(*a)) or drawn[-1])
+    made = datetime(2026, 1, 1, tzinfo=UTC)
+    ours = pdf.render_pdf(doc, render_png_for_test(), made)
+    assert drawn == [True]
+    monkeypatch.setattr(pdf, "simple_table", lambda *a: False)
+    theirs = pdf.render_pdf(doc, render_png_for_test(), made)
+    assert len(placed(ours)) > 150 and placed(ours) == placed(theirs)
+    assert pdf_text(ours).count("Leden die") >= 2  # the heading (on two lines) again on the next page
 
 
 def render_png_for_test() -> bytes:

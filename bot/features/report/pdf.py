@@ -251,29 +251,64 @@ FIXED = "BAMBOE • · /0123456789" + "".join(map(chr, range(0x20, 0x7F)))
 PADDING, LINE = 1.2, 4.8
 
 
+def wrap(pdf: FPDF, value: str, room: float) -> list[str] | None:
+    """``value`` broken into lines no wider than ``room`` (mm, in the current font) where fpdf2's
+    ``multi_cell`` breaks them: at spaces, a text's width being the sum of its characters' widths.
+    None when a word is wider than ``room`` or the text has a line break (``multi_cell`` then)."""
+    words = value.rstrip(" ").split(" ")
+    widths = [pdf.get_string_width(word) for word in words]
+    if "\n" in value or max(widths, default=0) > room:
+        return None
+    space = pdf.get_string_width(" ")
+    lines: list[str] = []
+    line, used = [words[0]], widths[0]
+    for word, width in zip(words[1:], widths[1:], strict=True):
+        if used + space + width > room + 1e-6:
+            lines.append(" ".join(line).rstrip(" "))
+            line, used = [word], width
+        else:
+            line.append(word)
+            used += space + width
+    lines.append(" ".join(line))
+    return lines
+
+
 def simple_table(pdf: FPDF, block: Table, numeric: Sequence[bool]) -> bool:
-    """``block`` drawn as ``FPDF.table`` (with the settings in :func:`render_pdf`) would draw it,
-    when every cell fits on one line: the same rows, fill, lines, page breaks and repeated headings,
-    with one ``cell()`` per cell instead of fpdf2's two ``multi_cell()`` layouts. False (and nothing
-    drawn) when a cell needs more than one line."""
+    """``block`` drawn as ``FPDF.table`` (with the settings in :func:`render_pdf`) would draw it:
+    the same rows, fill, lines, page breaks and repeated headings; a cell's text broken into lines
+    where fpdf2 breaks it (:func:`wrap`), the row as high as its tallest cell, the others centred
+    in it. One ``cell()`` per line instead of fpdf2's two ``multi_cell()`` layouts per cell. False
+    (and nothing drawn) when a cell that needs several lines has a word wider than its column, a
+    line break, or spaces at either end or two in a row."""
     rows = (block.headers, *block.rows)
     widths = block.widths or (1,) * len(block.headers)
     if any(len(row) != len(widths) for row in rows) or len(numeric) != len(widths):
         return False
     columns = [w / sum(widths) * pdf.epw for w in widths]
-    cells = [[printable(v) for v in row] for row in rows]
-    for i, row in enumerate(cells):
+    cells: list[list[list[str]]] = []
+    for i, row in enumerate(rows):
         pdf.set_font(FONT, "B" if i == 0 else "", 9)
-        fits = all(pdf.get_string_width(v) <= w - 2 * PADDING for v, w in zip(row, columns, strict=True))
-        pdf.set_font(FONT, "", 9)
-        if not fits:
-            return False
-    height = LINE + 2 * PADDING
+        broken = []
+        for value, w in zip(row, columns, strict=True):
+            text = printable(value)
+            if pdf.get_string_width(text) <= w - 2 * PADDING:
+                lines: list[str] | None = [text]
+            elif text.strip(" ") != text or "  " in text:  # where fpdf2 keeps such spaces: its own way
+                lines = None
+            else:
+                lines = wrap(pdf, text, w - 2 * PADDING)
+            if lines is None:
+                pdf.set_font(FONT, "", 9)
+                return False
+            broken.append(lines)
+        cells.append(broken)
+    pdf.set_font(FONT, "", 9)
+    heights = [max(len(lines) for lines in row) * LINE + 2 * PADDING for row in cells]
 
     def draw(i: int) -> None:
-        y, x = pdf.get_y(), pdf.l_margin
+        y, x, height = pdf.get_y(), pdf.l_margin, heights[i]
         pdf.set_font(FONT, "B" if i == 0 else "", 9)
-        for value, w, right in zip(cells[i], columns, numeric, strict=True):
+        for lines, w, right in zip(cells[i], columns, numeric, strict=True):
             if i == 0:
                 with pdf.local_context(fill_color=LIGHT):
                     pdf.rect(x, y, w, height, style="F")
@@ -281,15 +316,17 @@ def simple_table(pdf: FPDF, block: Table, numeric: Sequence[bool]) -> bool:
                 pdf.line(x, y, x + w, y)
             if i < len(rows) - 1:
                 pdf.line(x, y + height, x + w, y + height)
-            pdf.set_xy(x + PADDING - pdf.c_margin, y + PADDING)
-            pdf.cell(w - 2 * PADDING + 2 * pdf.c_margin, LINE, value, align="R" if right else "L")
+            top = y + (height - len(lines) * LINE - 2 * PADDING) / 2 + PADDING
+            for k, line in enumerate(lines):
+                pdf.set_xy(x + PADDING - pdf.c_margin, top + k * LINE)
+                pdf.cell(w - 2 * PADDING + 2 * pdf.c_margin, LINE, line, align="R" if right else "L")
             x += w
         pdf.set_xy(pdf.l_margin, y + height)
 
-    if len(rows) > 1 and pdf.will_page_break(2 * height):  # headings never alone at a page's foot
+    if len(rows) > 1 and pdf.will_page_break(heights[0] + heights[1]):  # headings never alone at a page's foot
         pdf.add_page()
     for i in range(len(rows)):
-        if pdf.will_page_break(height):
+        if pdf.will_page_break(heights[i]):
             pdf.add_page()
             if i > 0:
                 draw(0)
@@ -336,23 +373,14 @@ def render_pdf(doc: Document, chart: bytes | Image, made_at: datetime) -> bytes:
         line again for every character, most of a report's cost. A word wider than a line, or a
         line break in the text, is left to ``multi_cell()``."""
         x = pdf.get_x()
-        room = (w or pdf.w - pdf.r_margin - x) - 2 * pdf.c_margin
-        words = value.rstrip(" ").split(" ")
-        widths = [pdf.get_string_width(word) for word in words]
-        if "\n" in value or max(widths, default=0) > room:
+        lines = wrap(pdf, value, (w or pdf.w - pdf.r_margin - x) - 2 * pdf.c_margin)
+        if lines is None:
             pdf.multi_cell(w, h, value, new_x="LMARGIN", new_y="NEXT", align="L")
             return
-        space = pdf.get_string_width(" ")
-        line, used = [words[0]], widths[0]
-        for word, width in zip(words[1:], widths[1:], strict=True):
-            if used + space + width > room + 1e-6:
-                pdf.cell(w, h, " ".join(line).rstrip(" "), new_x="LMARGIN", new_y="NEXT", align="L")
-                pdf.set_x(x)
-                line, used = [word], width
-            else:
-                line.append(word)
-                used += space + width
-        pdf.cell(w, h, " ".join(line), new_x="LMARGIN", new_y="NEXT", align="L")
+        for line in lines[:-1]:
+            pdf.cell(w, h, line, new_x="LMARGIN", new_y="NEXT", align="L")
+            pdf.set_x(x)
+        pdf.cell(w, h, lines[-1], new_x="LMARGIN", new_y="NEXT", align="L")
 
     pdf.set_font(FONT, "B", 9)
     pdf.set_text_color(*GREEN)
