@@ -93,11 +93,11 @@ def pdf_text(data: bytes) -> str:
     at = 0
     while m := re.compile(rb"(\d+) 0 obj\s*").search(data, at):
         end = data.index(b"endobj", m.end())
-        head, stream = data[m.end():end], None
+        head, stream = data[m.end() : end], None
         if (s := re.search(rb"stream\r?\n", head)) and (n := re.search(rb"/Length (\d+)", head[: s.start()])):
             # the stream's bytes by its /Length: compressed data may itself hold "endobj"
             start = m.end() + s.end()
-            stream, head = data[start:start + int(n[1])], head[: s.start()]
+            stream, head = data[start : start + int(n[1])], head[: s.start()]
             end = data.index(b"endobj", start + int(n[1]))
             if b"/FlateDecode" in head:
                 stream = zlib.decompress(stream)
@@ -473,12 +473,206 @@ def test_pdf_tables_and_paragraphs_keep_every_word_across_pages() -> None:
     assert words.count("Naam") >= 2  # the heading again at the top of the next page
 
 
+def test_pdf_tables_with_cells_on_several_lines_look_as_fpdf2_draws_them(monkeypatch) -> None:  # noqa: ANN001
+    """A table whose cells need more than one line (a long heading in a narrow column, long texts)
+    is drawn by the report itself, line by line: every text at the same place as ``FPDF.table``
+    puts it (the rows as high as their tallest cell, the other cells centred), across pages."""
+    from bot.features.report import pdf
+    from bot.features.report.document import Document, Para, Table
+
+    def placed(data: bytes) -> list[tuple[str, str, bytes]]:
+        found = []
+        for m in re.finditer(rb"(?<!end)stream\r?\n", data):
+            try:
+                raw = zlib.decompressobj().decompress(data[m.end() : data.index(b"endstream", m.end())])
+            except zlib.error:  # not compressed (metadata)
+                continue
+            if b"BT" in raw:
+                text = rb"BT (\S+) (\S+) Td(?: \S+ g)? \(((?:\\.|[^\\)])*)\) Tj ET"
+                found += [(f"{float(x):.1f}", f"{float(y):.1f}", t) for x, y, t in re.findall(text, raw)]
+        return sorted(found)
+
+    rows = tuple(
+        (f"7 jan {i}", " ".join([f"een langere omschrijving van week {i}"] * (i % 3)), str(i), f"{i} van 12 leden")
+        for i in range(40)
+    )
+    doc = Document(
+        "nl",
+        "Titel",
+        "Ondertitel",
+        (
+            Para("Inleiding " * 200),
+            Table(
+                ("Week van", "Wat er gebeurde", "Leden die antwoordden", "Leden"),
+                rows,
+                (False, False, True, True),
+                (3, 6, 2, 2),
+            ),
+        ),
+        "Voet",
+    )
+    drawn = []
+    real = pdf.simple_table
+    monkeypatch.setattr(pdf, "simple_table", lambda *a: drawn.append(real(*a)) or drawn[-1])
+    made = datetime(2026, 1, 1, tzinfo=UTC)
+    ours = pdf.render_pdf(doc, render_png_for_test(), made)
+    assert drawn == [True]
+    monkeypatch.setattr(pdf, "simple_table", lambda *a: False)
+    theirs = pdf.render_pdf(doc, render_png_for_test(), made)
+    assert len(placed(ours)) > 150 and placed(ours) == placed(theirs)
+    assert pdf_text(ours).count("Leden die") >= 2  # the heading (on two lines) again on the next page
+
+
 def render_png_for_test() -> bytes:
     from PIL import Image
 
     buf = io.BytesIO()
     Image.new("RGB", (10, 10), "white").save(buf, format="PNG")
     return buf.getvalue()
+
+
+def prepared_fonts_test_doc(extra: str = ""):  # noqa: ANN201
+    from bot.features.report.document import Bullets, Document, Heading, Para, Table
+
+    return Document(
+        "nl",
+        "Netwerk Café Zoë " + extra,
+        "Ondertitel – ĳverig “Ελλάδα” Київ € 5 … № ™ → ≤ ✓",
+        (
+            Heading("Ça va, Łódź, Śląsk, Ærø, Ørsted, Şişli, Cluj-Napoca (ș ț)"),
+            Para("Een alinea met ‘aanhalingstekens’ en een • opsomming · en e\u0301 (combinerend)"),
+            Bullets(("één", "twee ½ × 3", "drie ♥ ★")),
+            Table(("Wat", "Aantal"), (("Zoë’s idee", "1"), ("Ψυχή en душа", "2")), (False, True), (3, 1)),
+            Para("Een citaat van een lid dat instemde.", "quote"),
+        ),
+        "Voet",
+    )
+
+
+def test_pdf_fonts_come_prepared_from_a_cache_and_give_the_same_pdf(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """fpdf2 reads a prepared copy of each DejaVu Sans file (its Latin, Greek and Cyrillic glyphs),
+    made once and kept in the cache directory, instead of the whole file: the PDF is byte for byte
+    the same. A document with a character outside the copies gets the whole files (and still shows
+    it); a damaged copy in the cache is not used."""
+    from bot.features.report import pdf
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(pdf, "_ready", {})
+    made = datetime(2026, 1, 1, tzinfo=UTC)
+    png = render_png_for_test()
+    doc = prepared_fonts_test_doc()
+    prepared = pdf.render_pdf(doc, png, made)
+    cache = tmp_path / "bamboe" / "fonts"
+    copies = sorted(cache.iterdir())
+    assert sorted("-".join(c.name.split("-")[:-2]) for c in copies) == [
+        "DejaVuSans",
+        "DejaVuSans-Bold",
+        "DejaVuSans-Oblique",
+    ]
+    assert all(c.stat().st_size < 200_000 for c in copies)  # the whole files: 630-760 kB
+    assert "Ψυχή en душа" in pdf_text(prepared) and "Київ" in pdf_text(prepared)
+
+    # a new process finds the copies and does not make them again
+    monkeypatch.setattr(pdf, "_ready", {})
+    monkeypatch.setattr(pdf, "_make", lambda source: pytest.fail(f"made {source} again"))
+    assert pdf.render_pdf(doc, png, made) == prepared
+    assert sorted(cache.iterdir()) == copies
+
+    # the whole files give the same bytes
+    monkeypatch.setattr(pdf, "_ready", {})
+    monkeypatch.setattr(pdf, "_prepared", lambda: frozenset())
+    assert pdf.render_pdf(doc, png, made) == prepared
+    monkeypatch.undo()
+
+    # a character the copies lack (an aeroplane): the whole files, the same as before this cache
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(pdf, "_ready", {})
+    other = prepared_fonts_test_doc("✈")
+    assert pdf.font_file("DejaVuSans.ttf", [ord("✈")]) == pdf.font_dir() / "DejaVuSans.ttf"
+    assert "Netwerk Café Zoë ✈" in pdf_text(pdf.render_pdf(other, png, made))
+
+    # a damaged copy is passed over: a good one is made again
+    damaged = next(c for c in copies if c.name.split("-")[1] not in ("Bold", "Oblique"))
+    damaged.write_bytes(damaged.read_bytes()[:1000])
+    monkeypatch.setattr(pdf, "_ready", {})
+    assert pdf.render_pdf(doc, png, made) == prepared
+    assert damaged.stat().st_size > 1000
+
+
+FRESH_PDF = """
+import hashlib, io, sys, threading
+from datetime import UTC, datetime
+from PIL import Image
+from bot.features.report.document import Document, Para
+if sys.argv[1] == "numpy":  # fpdf2 then finds them and uses them: the same PDF
+    import numpy, cryptography.hazmat.primitives.ciphers
+from bot.features.report.pdf import render_pdf
+buf = io.BytesIO()
+Image.new("RGB", (10, 10), "white").save(buf, format="PNG")
+doc = Document("nl", "Titel", "Ondertitel", (Para("Een alinea."),), "Voet")
+out = []
+worker = threading.Thread(target=lambda: out.append(render_pdf(doc, buf.getvalue(), datetime(2026, 1, 1, tzinfo=UTC))))
+worker.start()
+worker.join()
+import fpdf.image_parsing
+print(sorted({"numpy", "cryptography"} & set(sys.modules)), fpdf.image_parsing.numpy is None, hashlib.sha256(out[0]).hexdigest())
+"""
+
+
+def test_pdf_fpdf2_comes_without_numpy_and_cryptography(tmp_path) -> None:  # noqa: ANN001
+    """A process's first report imports fpdf2 without numpy and cryptography (optional for fpdf2,
+    for features a report does not use); the PDF is the same as when fpdf2 has them. Only the
+    importing thread is kept from them: another thread can import them meanwhile."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
+    runs = [
+        subprocess.run([sys.executable, "-c", FRESH_PDF, how], env=env, capture_output=True, text=True, timeout=120)
+        for how in ("plain", "numpy")
+    ]
+    assert all(run.returncode == 0 for run in runs), [run.stderr[-2000:] for run in runs]
+    (plain, without, digest), (present, with_, same) = (run.stdout.strip().rsplit(" ", 2) for run in runs)
+    assert (plain, without) == ("[]", "True") and (present, with_) == ("['cryptography', 'numpy']", "False")
+    assert digest == same
+
+    import threading
+
+    from bot.features.report.pdf import _Without
+
+    sys.modules.pop("tabnanny", None)
+    finder = _Without(["tabnanny"])
+    sys.meta_path.insert(0, finder)
+    try:
+        with pytest.raises(ModuleNotFoundError):
+            import tabnanny  # noqa: F401
+        elsewhere: list[object] = []
+        thread = threading.Thread(target=lambda: elsewhere.append(__import__("tabnanny")))
+        thread.start()
+        thread.join()
+        assert elsewhere and elsewhere[0].__name__ == "tabnanny"
+    finally:
+        sys.meta_path.remove(finder)
+        sys.modules.pop("tabnanny", None)
+
+
+def test_pdf_fonts_without_a_writable_cache_directory(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """When the cache directory cannot be made, the prepared fonts go to a temporary directory of
+    the process (removed at exit); the PDF is the same."""
+    from bot.features.report import pdf
+
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+    monkeypatch.setattr(pdf, "_ready", {})
+    made = datetime(2026, 1, 1, tzinfo=UTC)
+    doc = prepared_fonts_test_doc()
+    first = pdf.render_pdf(doc, render_png_for_test(), made)
+    assert pdf._ready["DejaVuSans.ttf"].parent == pdf._private_dir()  # noqa: SLF001
+    monkeypatch.setattr(pdf, "_ready", {})
+    monkeypatch.setattr(pdf, "_prepared", lambda: frozenset())
+    assert pdf.render_pdf(doc, render_png_for_test(), made) == first
 
 
 async def test_names_people_wrote_in_the_networks_records_are_left_out(harness: Harness) -> None:

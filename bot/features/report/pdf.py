@@ -1,12 +1,16 @@
 """The report as a PDF (A4) with fpdf2, in DejaVu Sans (the fonts matplotlib ships, embedded as
-subsets so every Dutch and English character prints). fpdf2 is imported on first use.
+subsets so every Dutch and English character prints). fpdf2 is imported on first use, without
+the numpy and cryptography it would load for features a report does not use (:func:`import_fpdf`).
 
 The PDF carries the report's title, language and the time it was made (not the time it was
 rendered), so the same report gives the same bytes.
 
-Cost: reading a DejaVu font is most of a PDF's time (fpdf2 reads the whole file per document,
-about 25 ms a style), so a document loads only the styles it uses (the italic one only for a
-quote), each restricted (``unicode_range``) to the characters the document contains; paragraphs
+Cost: reading a DejaVu font was most of a PDF's time (fpdf2 reads the whole file it is given per
+document, 30-60 ms a style, and subsets it again when writing), so fpdf2 gets a prepared copy of
+each file with only its Latin, Greek and Cyrillic glyphs, made once and kept in a cache directory
+(:func:`font_file`; the PDF is byte for byte the same as with the whole file); a document loads
+only the styles it uses (the italic one only for a quote), each restricted (``unicode_range``) to
+the characters the document contains; paragraphs
 are broken into lines here and written with ``cell()`` (see ``paragraph``), and so are tables whose
 cells all fit on one line (:func:`simple_table`, the look of ``FPDF.table``); and the chart comes as
 the image :mod:`~bot.features.report.chart` drew, not as PNG bytes to decode. Only fpdf2's public
@@ -15,8 +19,18 @@ API is used.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import hashlib
+import importlib.abc
 import importlib.util
 import io
+import logging
+import os
+import shutil
+import sys
+import tempfile
+import threading
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -29,6 +43,8 @@ if TYPE_CHECKING:
 
     from fpdf import FPDF
     from PIL.Image import Image
+
+log = logging.getLogger(__name__)
 
 FONT = "DejaVu"
 MARGIN = 15
@@ -55,6 +71,188 @@ def _glyphs() -> frozenset[int]:
 
     with TTFont(font_dir() / "DejaVuSans.ttf", lazy=True) as font:
         return frozenset(font.getBestCmap())
+
+
+#: the characters of the prepared fonts (:func:`font_file`): Latin with its diacritics (also as
+#: combining marks), Greek, Cyrillic, punctuation, currency signs and a few common symbols (№ ™ ←↑→↓
+#: − ≤ ≥ ★ ♥ ✓ ✔). Not DejaVu's other scripts, symbols, dingbats and shapes, nor Vietnamese: each
+#: glyph makes every document's fonts slower to read (a document with one gets the whole files).
+PREPARED = (
+    (0x20, 0x7E),
+    (0xA0, 0x24F),
+    (0x2B0, 0x36F),
+    (0x370, 0x3FF),
+    (0x400, 0x4FF),
+    (0x2000, 0x206F),
+    (0x20A0, 0x20CF),
+    (0x2116, 0x2116),
+    (0x2122, 0x2122),
+    (0x2190, 0x2193),
+    (0x2212, 0x2212),
+    (0x2264, 0x2265),
+    (0x2605, 0x2605),
+    (0x2665, 0x2665),
+    (0x2713, 0x2714),
+)
+#: the tables fpdf2 leaves out of an embedded font anyway (and ``kern``, which fontTools leaves out
+#: when the font has ``GPOS``), so a prepared font gives the same embedded subset as the whole file
+UNUSED_TABLES = ("FFTM", "GDEF", "GPOS", "GSUB", "MATH", "hdmx", "meta", "kern")
+#: changes when the way a prepared font is made changes (part of its file name)
+PREPARED_VERSION = "1"
+
+
+def prepared_range() -> frozenset[int]:
+    """The characters :data:`PREPARED` lists."""
+    return _prepared()
+
+
+@cache
+def _prepared() -> frozenset[int]:
+    return frozenset(code for start, end in PREPARED for code in range(start, end + 1))
+
+
+_lock = threading.Lock()
+#: font file name → its prepared copy (or None: it could not be made, use the whole file)
+_ready: dict[str, Path | None] = {}
+
+
+def cache_dir() -> Path:
+    """Where prepared fonts are kept between processes: ``$XDG_CACHE_HOME/bamboe/fonts`` (or
+    ``~/.cache/bamboe/fonts``), else (not writable) a temporary directory of this process."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = Path(base) / "bamboe" / "fonts"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if os.access(path, os.W_OK):
+            return path
+    except OSError:
+        pass
+    return _private_dir()
+
+
+@cache
+def _private_dir() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="bamboe-fonts-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:20]
+
+
+def _make(source: Path) -> bytes:
+    """``source`` cut down to the glyphs of :data:`PREPARED`.
+
+    Every other character that maps to one of those glyphs stays in the character map, glyph
+    names stay, and the tables fpdf2 drops are dropped first, so fpdf2's subset of the prepared
+    file is byte for byte the subset it makes of the whole file; the bounding box in the header
+    stays the whole font's (fpdf2 copies it into the PDF's font descriptor)."""
+    from fontTools import subset
+    from fontTools.ttLib import TTFont
+
+    with TTFont(source, recalcTimestamp=False, recalcBBoxes=False, lazy=True) as font:
+        for tag in UNUSED_TABLES:
+            if tag in font:
+                del font[tag]
+        cmap = font.getBestCmap()
+        keep = {cmap[code] for code in prepared_range() if code in cmap} | set(font.getGlyphOrder()[:4])
+        subsetter = subset.Subsetter(subset.Options(notdef_outline=True, recommended_glyphs=True, glyph_names=True))
+        subsetter.populate(unicodes=sorted(code for code, glyph in cmap.items() if glyph in keep))
+        subsetter.subset(font)
+        out = io.BytesIO()
+        font.save(out)
+        return out.getvalue()
+
+
+def _prepare(source: Path) -> Path:
+    """The prepared copy of ``source``: found in the cache directory (named after ``source``'s
+    contents, the fontTools version and :data:`PREPARED`, and after its own contents, which are
+    checked), else made and written there (atomically: several processes may share the directory)."""
+    from fontTools import version
+
+    key = hashlib.sha256(f"{PREPARED_VERSION} {version} {PREPARED}\n".encode())
+    key.update(source.read_bytes())
+    prefix = f"{source.stem}-{key.hexdigest()[:20]}-"
+    data = None
+    for directory in dict.fromkeys((cache_dir(), _private_dir())):
+        for found in sorted(directory.glob(f"{prefix}*.ttf")):
+            if found.name == f"{prefix}{_digest(found.read_bytes())}.ttf":
+                return found
+        if data is None:
+            data = _make(source)
+        target = directory / f"{prefix}{_digest(data)}.ttf"
+        temporary = None
+        try:
+            with tempfile.NamedTemporaryFile(dir=directory, prefix=".", suffix=".ttf", delete=False) as f:
+                temporary = f.name
+                f.write(data)
+            os.replace(temporary, target)
+        except OSError:
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+            continue
+        return target
+    raise OSError("nowhere to keep a prepared font")
+
+
+def prepared(name: str) -> Path | None:
+    """The prepared copy (:func:`_prepare`) of the font file ``name``, or None when it cannot be
+    had; looked for (or made) once per process."""
+    with _lock:
+        if name not in _ready:
+            try:
+                _ready[name] = _prepare(font_dir() / name)
+            except Exception:  # the whole file does the same, only slower
+                log.warning("could not prepare the report font %s", name, exc_info=True)
+                _ready[name] = None
+        return _ready[name]
+
+
+def font_file(name: str, used: Sequence[int]) -> Path:
+    """The file to give fpdf2 for the font ``name`` when a document uses the characters ``used``:
+    its prepared copy (:func:`prepared`) if it has them all, else the whole file.
+
+    fpdf2 reads the whole file it is given (``glyf``, ``hmtx``, ``post``: about 40 ms for DejaVu
+    Sans) and subsets it again when writing the PDF; a copy with 2,000 instead of 6,000 glyphs
+    makes both cheaper and, as :func:`_make` ensures, gives the same PDF."""
+    if prepared_range().issuperset(used):
+        path = prepared(name)
+        if path is not None:
+            return path
+    return font_dir() / name
+
+
+#: what fpdf2 imports when it can, for features a report does not use: numpy (faster LZW images
+#: and alpha-channel checks), cryptography and endesive (signing, AES encryption); 0.15-0.25 s of
+#: CPU on a process's first report, more than the report itself
+UNUSED_EXTRAS = ("numpy", "cryptography", "endesive")
+
+
+class _Without(importlib.abc.MetaPathFinder):
+    """Makes importing the given top-level packages fail, in the thread that made it only (other
+    threads may import them meanwhile)."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names, self.thread = frozenset(names), threading.get_ident()
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        if fullname.partition(".")[0] in self.names and threading.get_ident() == self.thread:
+            raise ModuleNotFoundError(f"{fullname}: not for a report", name=fullname)
+
+
+def import_fpdf() -> None:
+    """Import fpdf2 (once per process) without :data:`UNUSED_EXTRAS`, unless already imported; it
+    treats each as optional. The PDF is the same."""
+    if "fpdf" in sys.modules:
+        return
+    finder = _Without([name for name in UNUSED_EXTRAS if name not in sys.modules])
+    sys.meta_path.insert(0, finder)
+    try:
+        import fpdf  # noqa: F401
+    finally:
+        sys.meta_path.remove(finder)
 
 
 def printable(value: str) -> str:
@@ -87,29 +285,64 @@ FIXED = "BAMBOE • · /0123456789" + "".join(map(chr, range(0x20, 0x7F)))
 PADDING, LINE = 1.2, 4.8
 
 
+def wrap(pdf: FPDF, value: str, room: float) -> list[str] | None:
+    """``value`` broken into lines no wider than ``room`` (mm, in the current font) where fpdf2's
+    ``multi_cell`` breaks them: at spaces, a text's width being the sum of its characters' widths.
+    None when a word is wider than ``room`` or the text has a line break (``multi_cell`` then)."""
+    words = value.rstrip(" ").split(" ")
+    widths = [pdf.get_string_width(word) for word in words]
+    if "\n" in value or max(widths, default=0) > room:
+        return None
+    space = pdf.get_string_width(" ")
+    lines: list[str] = []
+    line, used = [words[0]], widths[0]
+    for word, width in zip(words[1:], widths[1:], strict=True):
+        if used + space + width > room + 1e-6:
+            lines.append(" ".join(line).rstrip(" "))
+            line, used = [word], width
+        else:
+            line.append(word)
+            used += space + width
+    lines.append(" ".join(line))
+    return lines
+
+
 def simple_table(pdf: FPDF, block: Table, numeric: Sequence[bool]) -> bool:
-    """``block`` drawn as ``FPDF.table`` (with the settings in :func:`render_pdf`) would draw it,
-    when every cell fits on one line: the same rows, fill, lines, page breaks and repeated headings,
-    with one ``cell()`` per cell instead of fpdf2's two ``multi_cell()`` layouts. False (and nothing
-    drawn) when a cell needs more than one line."""
+    """``block`` drawn as ``FPDF.table`` (with the settings in :func:`render_pdf`) would draw it:
+    the same rows, fill, lines, page breaks and repeated headings; a cell's text broken into lines
+    where fpdf2 breaks it (:func:`wrap`), the row as high as its tallest cell, the others centred
+    in it. One ``cell()`` per line instead of fpdf2's two ``multi_cell()`` layouts per cell. False
+    (and nothing drawn) when a cell that needs several lines has a word wider than its column, a
+    line break, or spaces at either end or two in a row."""
     rows = (block.headers, *block.rows)
     widths = block.widths or (1,) * len(block.headers)
     if any(len(row) != len(widths) for row in rows) or len(numeric) != len(widths):
         return False
     columns = [w / sum(widths) * pdf.epw for w in widths]
-    cells = [[printable(v) for v in row] for row in rows]
-    for i, row in enumerate(cells):
+    cells: list[list[list[str]]] = []
+    for i, row in enumerate(rows):
         pdf.set_font(FONT, "B" if i == 0 else "", 9)
-        fits = all(pdf.get_string_width(v) <= w - 2 * PADDING for v, w in zip(row, columns, strict=True))
-        pdf.set_font(FONT, "", 9)
-        if not fits:
-            return False
-    height = LINE + 2 * PADDING
+        broken = []
+        for value, w in zip(row, columns, strict=True):
+            text = printable(value)
+            if pdf.get_string_width(text) <= w - 2 * PADDING:
+                lines: list[str] | None = [text]
+            elif text.strip(" ") != text or "  " in text:  # where fpdf2 keeps such spaces: its own way
+                lines = None
+            else:
+                lines = wrap(pdf, text, w - 2 * PADDING)
+            if lines is None:
+                pdf.set_font(FONT, "", 9)
+                return False
+            broken.append(lines)
+        cells.append(broken)
+    pdf.set_font(FONT, "", 9)
+    heights = [max(len(lines) for lines in row) * LINE + 2 * PADDING for row in cells]
 
     def draw(i: int) -> None:
-        y, x = pdf.get_y(), pdf.l_margin
+        y, x, height = pdf.get_y(), pdf.l_margin, heights[i]
         pdf.set_font(FONT, "B" if i == 0 else "", 9)
-        for value, w, right in zip(cells[i], columns, numeric, strict=True):
+        for lines, w, right in zip(cells[i], columns, numeric, strict=True):
             if i == 0:
                 with pdf.local_context(fill_color=LIGHT):
                     pdf.rect(x, y, w, height, style="F")
@@ -117,15 +350,17 @@ def simple_table(pdf: FPDF, block: Table, numeric: Sequence[bool]) -> bool:
                 pdf.line(x, y, x + w, y)
             if i < len(rows) - 1:
                 pdf.line(x, y + height, x + w, y + height)
-            pdf.set_xy(x + PADDING - pdf.c_margin, y + PADDING)
-            pdf.cell(w - 2 * PADDING + 2 * pdf.c_margin, LINE, value, align="R" if right else "L")
+            top = y + (height - len(lines) * LINE - 2 * PADDING) / 2 + PADDING
+            for k, line in enumerate(lines):
+                pdf.set_xy(x + PADDING - pdf.c_margin, top + k * LINE)
+                pdf.cell(w - 2 * PADDING + 2 * pdf.c_margin, LINE, line, align="R" if right else "L")
             x += w
         pdf.set_xy(pdf.l_margin, y + height)
 
-    if len(rows) > 1 and pdf.will_page_break(2 * height):  # headings never alone at a page's foot
+    if len(rows) > 1 and pdf.will_page_break(heights[0] + heights[1]):  # headings never alone at a page's foot
         pdf.add_page()
     for i in range(len(rows)):
-        if pdf.will_page_break(height):
+        if pdf.will_page_break(heights[i]):
             pdf.add_page()
             if i > 0:
                 draw(0)
@@ -137,6 +372,7 @@ def simple_table(pdf: FPDF, block: Table, numeric: Sequence[bool]) -> bool:
 def render_pdf(doc: Document, chart: bytes | Image, made_at: datetime) -> bytes:
     """The whole report as PDF bytes (CPU-bound: call it in a worker thread from async code).
     ``chart``: the chart as PNG bytes, or as the image :func:`bot.features.report.chart.draw` made."""
+    import_fpdf()
     from fpdf import FPDF
     from fpdf.fonts import FontFace
 
@@ -150,13 +386,12 @@ def render_pdf(doc: Document, chart: bytes | Image, made_at: datetime) -> bytes:
     pdf = ReportPDF(format="A4", unit="mm")
     pdf.set_margins(MARGIN, MARGIN, MARGIN)
     pdf.set_auto_page_break(True, margin=18)
-    fonts = font_dir()
     used = sorted({ord(ch) for value in (*texts(doc), FIXED) for ch in printable(value)})
     styles = {"": "DejaVuSans.ttf", "B": "DejaVuSans-Bold.ttf"}
     if any(isinstance(block, Para) and block.style == "quote" for block in doc.blocks):
         styles["I"] = "DejaVuSans-Oblique.ttf"
     for style, name in styles.items():
-        pdf.add_font(FONT, style, str(fonts / name), unicode_range=used)
+        pdf.add_font(FONT, style, str(font_file(name, used)), unicode_range=used)
     pdf.set_title(printable(doc.title))
     pdf.set_subject(printable(doc.subtitle))
     pdf.set_author("Bamboe")
@@ -173,23 +408,14 @@ def render_pdf(doc: Document, chart: bytes | Image, made_at: datetime) -> bytes:
         line again for every character, most of a report's cost. A word wider than a line, or a
         line break in the text, is left to ``multi_cell()``."""
         x = pdf.get_x()
-        room = (w or pdf.w - pdf.r_margin - x) - 2 * pdf.c_margin
-        words = value.rstrip(" ").split(" ")
-        widths = [pdf.get_string_width(word) for word in words]
-        if "\n" in value or max(widths, default=0) > room:
+        lines = wrap(pdf, value, (w or pdf.w - pdf.r_margin - x) - 2 * pdf.c_margin)
+        if lines is None:
             pdf.multi_cell(w, h, value, new_x="LMARGIN", new_y="NEXT", align="L")
             return
-        space = pdf.get_string_width(" ")
-        line, used = [words[0]], widths[0]
-        for word, width in zip(words[1:], widths[1:], strict=True):
-            if used + space + width > room + 1e-6:
-                pdf.cell(w, h, " ".join(line).rstrip(" "), new_x="LMARGIN", new_y="NEXT", align="L")
-                pdf.set_x(x)
-                line, used = [word], width
-            else:
-                line.append(word)
-                used += space + width
-        pdf.cell(w, h, " ".join(line), new_x="LMARGIN", new_y="NEXT", align="L")
+        for line in lines[:-1]:
+            pdf.cell(w, h, line, new_x="LMARGIN", new_y="NEXT", align="L")
+            pdf.set_x(x)
+        pdf.cell(w, h, lines[-1], new_x="LMARGIN", new_y="NEXT", align="L")
 
     pdf.set_font(FONT, "B", 9)
     pdf.set_text_color(*GREEN)
