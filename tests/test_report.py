@@ -599,64 +599,6 @@ def test_pdf_fonts_come_prepared_from_a_cache_and_give_the_same_pdf(tmp_path, mo
     assert damaged.stat().st_size > 1000
 
 
-FRESH_PDF = """
-import hashlib, io, sys, threading
-from datetime import UTC, datetime
-from PIL import Image
-from bot.features.report.document import Document, Para
-if sys.argv[1] == "numpy":  # fpdf2 then finds them and uses them: the same PDF
-    import numpy, cryptography.hazmat.primitives.ciphers
-from bot.features.report.pdf import render_pdf
-buf = io.BytesIO()
-Image.new("RGB", (10, 10), "white").save(buf, format="PNG")
-doc = Document("nl", "Titel", "Ondertitel", (Para("Een alinea."),), "Voet")
-out = []
-worker = threading.Thread(target=lambda: out.append(render_pdf(doc, buf.getvalue(), datetime(2026, 1, 1, tzinfo=UTC))))
-worker.start()
-worker.join()
-import fpdf.image_parsing
-print(sorted({"numpy", "cryptography"} & set(sys.modules)), fpdf.image_parsing.numpy is None, hashlib.sha256(out[0]).hexdigest())
-"""
-
-
-def test_pdf_fpdf2_comes_without_numpy_and_cryptography(tmp_path) -> None:  # noqa: ANN001
-    """A process's first report imports fpdf2 without numpy and cryptography (optional for fpdf2,
-    for features a report does not use); the PDF is the same as when fpdf2 has them. Only the
-    importing thread is kept from them: another thread can import them meanwhile."""
-    import os
-    import subprocess
-    import sys
-
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path)}
-    runs = [
-        subprocess.run([sys.executable, "-c", FRESH_PDF, how], env=env, capture_output=True, text=True, timeout=120)
-        for how in ("plain", "numpy")
-    ]
-    assert all(run.returncode == 0 for run in runs), [run.stderr[-2000:] for run in runs]
-    (plain, without, digest), (present, with_, same) = (run.stdout.strip().rsplit(" ", 2) for run in runs)
-    assert (plain, without) == ("[]", "True") and (present, with_) == ("['cryptography', 'numpy']", "False")
-    assert digest == same
-
-    import threading
-
-    from bot.features.report.pdf import _Without
-
-    sys.modules.pop("tabnanny", None)
-    finder = _Without(["tabnanny"])
-    sys.meta_path.insert(0, finder)
-    try:
-        with pytest.raises(ModuleNotFoundError):
-            import tabnanny  # noqa: F401
-        elsewhere: list[object] = []
-        thread = threading.Thread(target=lambda: elsewhere.append(__import__("tabnanny")))
-        thread.start()
-        thread.join()
-        assert elsewhere and elsewhere[0].__name__ == "tabnanny"
-    finally:
-        sys.meta_path.remove(finder)
-        sys.modules.pop("tabnanny", None)
-
-
 def test_pdf_fonts_without_a_writable_cache_directory(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     """When the cache directory cannot be made, the prepared fonts go to a temporary directory of
     the process (removed at exit); the PDF is the same."""

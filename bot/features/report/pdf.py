@@ -1,6 +1,5 @@
 """The report as a PDF (A4) with fpdf2, in DejaVu Sans (the fonts matplotlib ships, embedded as
-subsets so every Dutch and English character prints). fpdf2 is imported on first use, without
-the numpy and cryptography it would load for features a report does not use (:func:`import_fpdf`).
+subsets so every Dutch and English character prints). fpdf2 is imported on first use.
 
 The PDF carries the report's title, language and the time it was made (not the time it was
 rendered), so the same report gives the same bytes.
@@ -22,13 +21,11 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
-import importlib.abc
 import importlib.util
 import io
 import logging
 import os
 import shutil
-import sys
 import tempfile
 import threading
 from datetime import datetime
@@ -224,37 +221,6 @@ def font_file(name: str, used: Sequence[int]) -> Path:
     return font_dir() / name
 
 
-#: what fpdf2 imports when it can, for features a report does not use: numpy (faster LZW images
-#: and alpha-channel checks), cryptography and endesive (signing, AES encryption); 0.15-0.25 s of
-#: CPU on a process's first report, more than the report itself
-UNUSED_EXTRAS = ("numpy", "cryptography", "endesive")
-
-
-class _Without(importlib.abc.MetaPathFinder):
-    """Makes importing the given top-level packages fail, in the thread that made it only (other
-    threads may import them meanwhile)."""
-
-    def __init__(self, names: Sequence[str]) -> None:
-        self.names, self.thread = frozenset(names), threading.get_ident()
-
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
-        if fullname.partition(".")[0] in self.names and threading.get_ident() == self.thread:
-            raise ModuleNotFoundError(f"{fullname}: not for a report", name=fullname)
-
-
-def import_fpdf() -> None:
-    """Import fpdf2 (once per process) without :data:`UNUSED_EXTRAS`, unless already imported; it
-    treats each as optional. The PDF is the same."""
-    if "fpdf" in sys.modules:
-        return
-    finder = _Without([name for name in UNUSED_EXTRAS if name not in sys.modules])
-    sys.meta_path.insert(0, finder)
-    try:
-        import fpdf  # noqa: F401
-    finally:
-        sys.meta_path.remove(finder)
-
-
 def printable(value: str) -> str:
     """``value`` without characters the font lacks (emoji): fpdf2 would log a warning naming them."""
     glyphs = _glyphs()
@@ -372,7 +338,6 @@ def simple_table(pdf: FPDF, block: Table, numeric: Sequence[bool]) -> bool:
 def render_pdf(doc: Document, chart: bytes | Image, made_at: datetime) -> bytes:
     """The whole report as PDF bytes (CPU-bound: call it in a worker thread from async code).
     ``chart``: the chart as PNG bytes, or as the image :func:`bot.features.report.chart.draw` made."""
-    import_fpdf()
     from fpdf import FPDF
     from fpdf.fonts import FontFace
 
