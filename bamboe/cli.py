@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import sys
 from datetime import datetime
 from pathlib import Path
 
-from bamboe import __version__
+from bamboe import __version__, gcpause
 
 DEMO_HELP = """\
 An interactive group chat in your terminal with the real Bamboe core, a local SQLite file and a
@@ -109,7 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from platformdirs import user_data_path
 
-        from adapters.console import demo
+        gcpause.pause()  # while importing (bamboe/gcpause.py)
+        try:
+            from adapters.console import demo
+        finally:
+            gcpause.resume()
 
         database = args.database or user_data_path("bamboe", appauthor=False) / "demo.sqlite3"
         database.parent.mkdir(parents=True, exist_ok=True)
@@ -122,19 +125,18 @@ def main(argv: list[str] | None = None) -> int:
                 start = start.replace(tzinfo=ZoneInfo("Europe/Amsterdam"))
         return asyncio.run(demo.main(args.lang, database, start))
     if args.command == "simulate":
-        from adapters.console import simulate
-
+        gcpause.pause()  # while importing (bamboe/gcpause.py)
+        try:
+            from adapters.console import simulate
+        finally:
+            gcpause.resume()
         return asyncio.run(simulate.main(args.file, args.database_url, args.out))
     if args.command == "run":
-        # no cyclic garbage collection while starting: the imports allocate some 200,000 objects
-        # that live as long as the process, and the collector would scan them over and over (two
-        # full collections and about thirty of the middle generation, a fifth of the start's CPU).
-        # serve() freezes what the start built and turns collection back on once ready.
-        gc.disable()
+        gcpause.pause()  # serve() resumes it once ready (bamboe/gcpause.py)
         try:
             return _run()
         finally:
-            gc.enable()
+            gcpause.resume()
     if args.command == "teams" and args.teams_command == "package":
         return teams_package(args)
     if args.command == "db" and args.db_command == "upgrade":

@@ -16,7 +16,6 @@ back to the queue for another replica, and the database is closed.
 from __future__ import annotations
 
 import asyncio
-import gc
 import importlib
 import logging
 import signal
@@ -32,6 +31,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.exposition import choose_encoder
 from sqlalchemy import func, or_, select, text
 
+from bamboe import gcpause
 from bamboe.features import FEATURES
 from bamboe.settings import Settings
 from bot import metrics
@@ -407,15 +407,6 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
             await shut_down(app, stop, pump, runner)
 
 
-def resume_gc() -> None:
-    """Turn the garbage collector back on if the start turned it off, after moving everything
-    allocated so far (modules, classes, mappers, compiled statements: nearly all of it lives as
-    long as the process) to the permanent generation, where no collection scans it again."""
-    if not gc.isenabled():
-        gc.freeze()
-        gc.enable()
-
-
 async def serve(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM, then stop gracefully (within 10 s) and return 0. A signal while
     still starting (a platform slow to answer) stops the start-up the same way."""
@@ -423,7 +414,7 @@ async def serve(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    gc_later = loop.call_later(GC_PAUSE_SECONDS, resume_gc)
+    gc_later = loop.call_later(GC_PAUSE_SECONDS, gcpause.resume)
     try:
         async with AsyncExitStack() as stack:
             starting = asyncio.ensure_future(stack.enter_async_context(running(settings)))
@@ -437,7 +428,7 @@ async def serve(settings: Settings) -> int:
                 if starting.cancelled():
                     return 0
             app = starting.result()  # raises what made the start fail
-            resume_gc()
+            gcpause.resume()
             log.info(
                 "bamboe running for %s on port %s",
                 ", ".join(a.platform for a in app.adapters),

@@ -108,3 +108,20 @@ async def test_demo_session(tmp_path):
     assert "herinnering" not in text.lower() or "Hoi" in text
     assert ":onbekend ken ik niet" in text
     assert "Er is nog geen weekvraag om op te antwoorden" in text and "there is no bot message" not in text
+
+
+def test_simulate_collects_garbage_again_after_its_imports(capsys):
+    """``bamboe simulate`` imports with the cyclic garbage collector off, then freezes what the
+    imports made and runs the scenario with the collector on (bamboe/gcpause.py)."""
+    import gc
+
+    from bamboe.cli import main
+
+    frozen = gc.get_freeze_count()
+    try:
+        assert main(["simulate", str(ROOT / "examples" / "foundation.yaml")]) == 0
+        assert gc.isenabled() and gc.get_freeze_count() > frozen
+        assert capsys.readouterr().out.count("\n") > 0
+    finally:
+        gc.unfreeze()
+        gc.enable()

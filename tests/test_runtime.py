@@ -9,7 +9,8 @@ import time
 
 import aiohttp
 
-from bamboe.runtime import resume_gc, running, serve
+from bamboe.gcpause import resume as resume_gc
+from bamboe.runtime import running, serve
 from bamboe.settings import Settings
 from tests.conftest import free_port
 
