@@ -9,6 +9,7 @@ import json
 import os
 import random
 import time
+from contextlib import ExitStack
 from urllib.parse import quote
 
 import pytest
@@ -20,7 +21,7 @@ from bot.events import Address, Outgoing
 from bot.models import OutboxMessage
 from tests.conftest import local
 from tests.matrix_server import Synapse, User
-from tests.test_faults import Replica, _claimed_again, collapse, until
+from tests.test_faults import Replica, _claimed_again, collapse, replica_host, until
 
 
 async def unsent(db: Database) -> int:
@@ -54,6 +55,7 @@ async def test_matrix_replicas_killed_lose_nothing_and_post_nothing_twice(synaps
 
     url = await new_postgres_database()
     db = Database(create_engine(url))  # the test's own connection, for planning and watching the outbox
+    stack = ExitStack()  # the replica host, closed after its replicas are stopped
     try:
         bot = await synapse_server.register(displayname="Bamboe")
         anna = await synapse_server.register()
@@ -87,7 +89,8 @@ async def test_matrix_replicas_killed_lose_nothing_and_post_nothing_twice(synaps
                    MATRIX_ACCESS_TOKEN=bot.token, BAMBOE_HTTP_HOST="127.0.0.1", BAMBOE_LEASE_SECONDS="3",
                    BAMBOE_LOG_LEVEL="INFO")
         rng = random.Random(20)
-        replicas = [Replica(env, tmp_path / f"replica{n}.log") for n in range(3)]
+        host = stack.enter_context(replica_host(env))
+        replicas = [Replica(host, {}, tmp_path / f"replica{n}.log") for n in range(3)]
         kills = 0
         try:
             deadline = time.monotonic() + 240
@@ -104,7 +107,7 @@ async def test_matrix_replicas_killed_lose_nothing_and_post_nothing_twice(synaps
                 await asyncio.sleep(rng.uniform(0, 0.3))
                 replicas[victim].kill()
                 kills += 1
-                replicas[victim] = Replica(env, tmp_path / f"replica{kills + 3}.log")
+                replicas[victim] = Replica(host, {}, tmp_path / f"replica{kills + 3}.log")
             await until(_all_sent, 180, "every message sent")
             for replica in replicas:
                 await until(replica.ready, 60, "every replica to be ready before it is stopped")
@@ -122,5 +125,6 @@ async def test_matrix_replicas_killed_lose_nothing_and_post_nothing_twice(synaps
         print(f"matrix kills={kills} messages={sum(planned)} in_doubt={len(doubted)} sent_twice={repeated}")
         assert repeated == 0  # a retried row carries the same transaction ids: Synapse posts it once
     finally:
+        stack.close()
         await db.close()
         await drop_postgres_database(url)
