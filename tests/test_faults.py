@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
+import queue
 import random
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,6 +40,7 @@ from tests.telegram_standin import StandIn
 #: long-running (real processes, outages): scheduled first so parallel workers finish together
 pytestmark = pytest.mark.slow
 
+ROOT = Path(__file__).resolve().parents[1]
 GROUPS = [-1001000000000 - n for n in range(12)]
 PEOPLE = [5000 + n for n in range(6)]
 
@@ -126,14 +131,71 @@ async def _none_unsent(app: App) -> bool:
 
 
 # ---------------------------------------------------------------------------- replicas killed with SIGKILL
-class Replica:
-    """One ``bamboe run`` process."""
+class ReplicaHost:
+    """The :mod:`tests.replica_host` process: forks ``bamboe run`` replicas that share its imports
+    (a fresh interpreter per replica spent most of its start-up CPU importing). It reports each
+    replica's end with its exit status, as ``Popen.wait`` would."""
 
-    def __init__(self, env: dict[str, str], log_path: Any) -> None:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.replica_host"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, env=env, cwd=ROOT, text=True, bufsize=1)
+        self.started: queue.Queue[int] = queue.Queue()
+        self.ended: dict[int, int] = {}
+        self.changed = threading.Condition()
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            what, pid, *code = line.split()
+            if what == "started":
+                self.started.put(int(pid))
+            else:
+                with self.changed:
+                    self.ended[int(pid)] = int(code[0])
+                    self.changed.notify_all()
+
+    def fork(self, env: dict[str, str], log_path: Any) -> int:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"env": env, "log": str(log_path)}) + "\n")
+        self.proc.stdin.flush()
+        return self.started.get(timeout=60)
+
+    def wait(self, pid: int, seconds: float) -> int:
+        """The replica's exit status; raises ``subprocess.TimeoutExpired`` after ``seconds``."""
+        with self.changed:
+            if not self.changed.wait_for(lambda: pid in self.ended, seconds):
+                raise subprocess.TimeoutExpired(f"replica {pid}", seconds)
+            return self.ended[pid]
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.reader.join(5)
+
+
+@contextmanager
+def replica_host(env: dict[str, str]) -> Iterator[ReplicaHost]:
+    host = ReplicaHost(env)
+    try:
+        yield host
+    finally:
+        host.close()
+
+
+class Replica:
+    """One ``bamboe run`` process, forked by ``host`` with ``env`` on top of the host's environment."""
+
+    def __init__(self, host: ReplicaHost, env: dict[str, str], log_path: Any) -> None:
         self.port = free_port()
-        self.log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([sys.executable, "-m", "bamboe", "run"], stdout=self.log, stderr=self.log,
-                                     env={**env, "BAMBOE_HTTP_PORT": str(self.port)})
+        self.host = host
+        self.pid = host.fork({**env, "BAMBOE_HTTP_PORT": str(self.port)}, log_path)
 
     async def ready(self) -> bool:
         import aiohttp
@@ -146,19 +208,17 @@ class Replica:
             return False
 
     def kill(self) -> None:
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-        self.log.close()
+        os.kill(self.pid, signal.SIGKILL)
+        assert self.host.wait(self.pid, 10) == -signal.SIGKILL
 
     def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
+        os.kill(self.pid, signal.SIGTERM)
         try:
-            code = self.proc.wait(15)
+            return self.host.wait(self.pid, 15)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            code = -9
-        self.log.close()
-        return code
+            os.kill(self.pid, signal.SIGKILL)
+            self.host.wait(self.pid, 10)
+            return -9
 
 
 def collapse(texts: list[str]) -> tuple[list[str], list[str]]:
@@ -222,6 +282,7 @@ async def test_replicas_killed_twenty_times_lose_nothing_and_send_nothing_twice(
     then came less than a second after the first (one 429 in about one run of three)."""
     url = await new_postgres_database()
     backlog = Backlog(url)
+    stack = ExitStack()  # the replica host, closed after its replicas are stopped
     try:
         await upgrade(backlog.db.engine)
         await backlog.top_up()
@@ -232,9 +293,11 @@ async def test_replicas_killed_twenty_times_lose_nothing_and_send_nothing_twice(
             rng = random.Random(20)
             started = itertools.count()
 
+            host = stack.enter_context(replica_host(env))
+
             def replica() -> tuple[str, Replica]:
                 tag = f"r{next(started)}"
-                return tag, Replica({**env, "TELEGRAM_API_URL": f"{api.url}/{tag}/bot"}, tmp_path / f"{tag}.log")
+                return tag, Replica(host, {"TELEGRAM_API_URL": f"{api.url}/{tag}/bot"}, tmp_path / f"{tag}.log")
 
             def delivered_by(tag: str) -> int:
                 return sum(1 for c in api.of("sendMessage", ok=True) if c.via == tag)
@@ -279,6 +342,7 @@ async def test_replicas_killed_twenty_times_lose_nothing_and_send_nothing_twice(
         total = sum(backlog.planned.values())
         print(f"kills={len(killed)} messages={total} in_doubt={len(doubted)} sent_twice={sum(twice.values())}")
     finally:
+        stack.close()
         await backlog.db.close()
         await drop_postgres_database(url)
 
