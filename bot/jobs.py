@@ -155,8 +155,9 @@ async def planning(session: AsyncSession, network_ids: Iterable[int] = ()) -> As
 
 @cache
 def _plan_all(dialect: str) -> Any:
-    """:func:`plan_all`'s statement for ``dialect``, built once (at first use: a start on SQLite
-    never imports SQLAlchemy's PostgreSQL dialect)."""
+    """The jobs' ``INSERT … ON CONFLICT (key) DO NOTHING RETURNING key`` for ``dialect`` (of
+    :func:`plan`, :func:`plan_all` and :func:`planning`), built once, at first use: a start on
+    SQLite never imports SQLAlchemy's PostgreSQL dialect."""
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
