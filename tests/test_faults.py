@@ -462,7 +462,8 @@ def assert_once_in_order_plus(api: StandIn) -> None:
 
 
 # ---------------------------------------------------------------------------- Slack: rows in doubt are checked
-async def test_slack_row_in_doubt_is_found_by_its_metadata_and_not_posted_again(db_for_doubt) -> None:
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_slack_row_in_doubt_is_found_by_its_metadata_and_not_posted_again(db) -> None:
     """A replica died after Slack took a message but before it was recorded: the next replica finds
     the message by the outbox id in its metadata (conversations.history / conversations.replies)
     and records it without posting it again; a row in doubt that never reached Slack is posted once."""
@@ -473,7 +474,6 @@ async def test_slack_row_in_doubt_is_found_by_its_metadata_and_not_posted_again(
     from bot.delivery import Delivery
     from tests.slack_standin import SlackStandin
 
-    db = db_for_doubt
     clock = VirtualClock(local(2026, 1, 5, 9, 0))
     async with SlackStandin(clock=clock.now) as slack:  # Slack's history limits on the test's clock
         sender = SlackSender(AsyncWebClient(token="xoxb-test", base_url=slack.url, retry_handlers=[]))
@@ -508,9 +508,3 @@ async def test_slack_row_in_doubt_is_found_by_its_metadata_and_not_posted_again(
     assert rows
 
 
-@pytest.fixture
-async def db_for_doubt(sqlite_url: str) -> AsyncIterator[Database]:
-    db = Database(create_engine(sqlite_url))
-    await upgrade(db.engine)
-    yield db
-    await db.close()
