@@ -81,13 +81,12 @@ def create_engine(url: str, *, echo: bool = False, inline: bool = False) -> Asyn
     (``simulate``, the demo, the tests' virtual chat). Ignored for PostgreSQL."""
     full = async_url(url)
     if full.startswith("sqlite"):
-        options: dict[str, Any] = {}
         database = make_url(full).database
         if inline and database and database != ":memory:":
-            from bot.sqlite_inline import connector
+            from bot.sqlite_inline import DRIVER
 
-            options["async_creator"] = connector(database)
-        engine = create_async_engine(full, echo=echo, hide_parameters=True, **options)
+            full = make_url(full).set(drivername=f"sqlite+{DRIVER}").render_as_string(hide_password=False)
+        engine = create_async_engine(full, echo=echo, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
@@ -130,13 +129,22 @@ async def upgrade(engine: AsyncEngine, revision: str = "head", secret_box: Any =
     # a parent table (networks, meetings, rounds) would cascade and delete its children's rows. So
     # they are off while migrating (the pragma only takes effect outside a transaction) and on again after.
     async with engine.connect() as conn:
-        raw = (await conn.get_raw_connection()).driver_connection
-        await (await raw.execute("PRAGMA foreign_keys=OFF")).close()
+        await conn.run_sync(_outside_transaction, "PRAGMA foreign_keys=OFF")
         try:
             async with conn.begin():
                 await conn.run_sync(run)
         finally:
-            await (await raw.execute("PRAGMA foreign_keys=ON")).close()
+            await conn.run_sync(_outside_transaction, "PRAGMA foreign_keys=ON")
+
+
+def _outside_transaction(connection: Connection, sql: str) -> None:
+    """Run ``sql`` on the DBAPI connection itself, outside SQLAlchemy's transaction (a pragma that
+    only takes effect there)."""
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql)
+    finally:
+        cursor.close()
 
 
 _REVISION = re.compile(r'^revision\s*=\s*"([^"]+)"', re.M)
@@ -402,7 +410,5 @@ async def scrub_sqlite_wal(engine: AsyncEngine) -> None:
     if engine.dialect.name != "sqlite":
         return
     async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        cursor = await raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        await cursor.close()
+        await conn.run_sync(_outside_transaction, "PRAGMA wal_checkpoint(TRUNCATE)")
 
