@@ -82,13 +82,15 @@ def create_engine(url: str, *, echo: bool = False, inline: bool = False) -> Asyn
     full = async_url(url)
     if full.startswith("sqlite"):
         database = make_url(full).database
-        if inline and database and database != ":memory:":
-            from bot.sqlite_inline import DRIVER
+        inline = inline and bool(database) and database != ":memory:"
+        if inline:
+            from bot.sqlite_inline import DRIVER  # its dialect begins with BEGIN IMMEDIATE itself
 
             full = make_url(full).set(drivername=f"sqlite+{DRIVER}").render_as_string(hide_password=False)
         engine = create_async_engine(full, echo=echo, hide_parameters=True)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        if not inline:
+            event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(full, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
