@@ -432,27 +432,33 @@ async def _hold(ctx: Ctx, posts: list[Outgoing]) -> None:
     ctx.out[:] = [m for m in ctx.out if m not in posts]
 
 
-#: private bot messages to ``:user`` of network ``:network`` since ``:start`` (built once: building
-#: a statement costs as much as running it)
-_PRIVATE_SINCE = select(func.count(OutboxMessage.id)).where(
-    OutboxMessage.network_id == bindparam("network"), OutboxMessage.user_id == bindparam("user"),
+#: private bot messages to each of ``:users`` of network ``:network`` since ``:start`` (built once:
+#: building a statement costs as much as running it)
+_PRIVATE_SINCE = select(OutboxMessage.user_id, func.count(OutboxMessage.id)).where(
+    OutboxMessage.network_id == bindparam("network"), OutboxMessage.user_id.in_(bindparam("users", expanding=True)),
     OutboxMessage.chat_id.is_(None), OutboxMessage.kind.in_(sorted(PRIVATE_KINDS)),
-    OutboxMessage.created_at >= bindparam("start"))
+    OutboxMessage.created_at >= bindparam("start")).group_by(OutboxMessage.user_id)
+
+
+def _is_private(msg: Outgoing) -> bool:
+    return msg.address.chat_id is None and msg.kind in PRIVATE_KINDS and msg.address.user_id is not None
 
 
 async def _limit_private(ctx: Ctx) -> None:
     """Leave out a reminder or goal question for a member who already had a bot message this week."""
+    users = sorted({msg.address.user_id for msg in ctx.out if _is_private(msg)})
+    if not users:
+        return
     start, _, _ = week_of(ctx, ctx.now)
-    counted: dict[str, int] = {}
+    counted = dict.fromkeys(users, 0)
+    counted.update((await ctx.session.execute(
+        _PRIVATE_SINCE, {"network": ctx.network.id, "users": users, "start": start})).all())
     keep = []
     for msg in ctx.out:
-        user = msg.address.user_id
-        if msg.address.chat_id is not None or msg.kind not in PRIVATE_KINDS or user is None:
+        if not _is_private(msg):
             keep.append(msg)
             continue
-        if user not in counted:
-            counted[user] = await ctx.session.scalar(
-                _PRIVATE_SINCE, {"network": ctx.network.id, "user": user, "start": start}) or 0
+        user = msg.address.user_id
         if msg.kind in PRIVATE_OPTIONAL and counted[user] >= PRIVATE_PER_MEMBER:
             _log(ctx, msg.kind, "dropped", "private")
             continue
