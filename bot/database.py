@@ -381,21 +381,32 @@ class Database:
         growing sleeps would give a few unlucky writers long waits.
         """
         options = {} if connection is None else {"bind": connection}
-        if self._write_lock is None or _in_transaction.get():
+        async with self._turn():
             async with self.sessions(**options) as session, session.begin():
                 yield session
                 await write_deferred(session)
-            self._count_queued(session)
+        self._count_queued(session)
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction on a plain connection, for Core statements only (no ORM session: a tenth
+        of a millisecond less per transaction, e.g. each "sent" mark of delivery); on SQLite it
+        takes its turn as :meth:`transaction` does."""
+        async with self._turn(), self.engine.begin() as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        """On SQLite, wait for this process's write lock (not when this task already holds it)."""
+        if self._write_lock is None or _in_transaction.get():
+            yield
             return
         async with self._write_lock:
             token = _in_transaction.set(True)
             try:
-                async with self.sessions(**options) as session, session.begin():
-                    yield session
-                    await write_deferred(session)
+                yield
             finally:
                 _in_transaction.reset(token)
-        self._count_queued(session)
 
     def _count_queued(self, session: AsyncSession) -> None:
         if session.info.pop(_QUEUED, False):

@@ -255,8 +255,7 @@ class Delivery:
         now = self.clock.now()
         limit = self.batch if self.confirms(platform) else min(self.batch, SERIAL_BATCH)
         lease_until = now + self.lease
-        async with self.db.transaction() as session:  # plain rows (Core): nothing here needs the ORM
-            connection = await session.connection()
+        async with self.db.begin() as connection:  # plain rows (Core): nothing here needs the ORM
             rows = list(await connection.execute(_CLAIM_LOCKED if self.db.is_postgres else _CLAIM,
                                                  {"platform": platform, "now": now, "limit": limit}))
             if not rows:
@@ -583,8 +582,7 @@ class Delivery:
         ``undo_attempt``: the claim's attempt does not count); if the database is gone, keep the
         outcome to record later (never send twice)."""
         try:
-            async with self.db.transaction() as session:
-                connection = await session.connection()
+            async with self.db.begin() as connection:
                 if also is not None:
                     await connection.execute(also)
                 await connection.execute(_set(tuple(values), undo_attempt), _row_values(row_id, values))
@@ -597,8 +595,8 @@ class Delivery:
 
     async def _record_unrecorded(self) -> None:
         for row_id, values in list(self._unrecorded.items()):
-            async with self.db.transaction() as session:
-                await (await session.connection()).execute(_set(tuple(values)), _row_values(row_id, values))
+            async with self.db.begin() as connection:
+                await connection.execute(_set(tuple(values)), _row_values(row_id, values))
             del self._unrecorded[row_id]
 
     def _remember_due(self, when: datetime | None) -> None:
