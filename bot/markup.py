@@ -14,6 +14,7 @@ subset into their own format with :func:`spans` and escape for their platform th
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -23,6 +24,10 @@ SPECIAL = "\\*_`" + CMD_OPEN + CMD_CLOSE
 WORD_JOINER = "\u2060"
 #: characters that could mimic layout or hide text direction tricks in echoed text
 _STRIP = {"\u202e": "", "\u202d": "", "\u2066": "", "\u2067": "", "\u2068": "", "\u2069": ""}
+#: what :func:`escape` does to each character it changes
+_ESCAPE = str.maketrans({**_STRIP, **{ch: "\\" + ch for ch in SPECIAL}, "@": "@" + WORD_JOINER})
+#: a run of characters that mean nothing to the markup (copied as they are, not one by one)
+_PLAIN_RUN = re.compile("[^" + re.escape(SPECIAL) + "]+")
 
 
 class Markup(str):
@@ -33,17 +38,7 @@ class Markup(str):
 
 def escape(text: str) -> Markup:
     """Make user-written ``text`` inert: no markup, no mentions, no direction overrides."""
-    out = []
-    for ch in str(text):
-        if ch in _STRIP:
-            continue
-        if ch in SPECIAL:
-            out.append("\\" + ch)
-        elif ch == "@":
-            out.append("@" + WORD_JOINER)
-        else:
-            out.append(ch)
-    return Markup("".join(out))
+    return Markup(str(text).translate(_ESCAPE))
 
 
 def command(text: str) -> Markup:
@@ -88,6 +83,10 @@ def spans(text: str) -> list[Span]:
 
     i = 0
     while i < len(text):
+        if run := _PLAIN_RUN.match(text, i):
+            buf.append(run.group())
+            i = run.end()
+            continue
         ch = text[i]
         if ch == "\\" and i + 1 < len(text):
             buf.append(text[i + 1])
@@ -175,6 +174,10 @@ def with_commands(text: str, render: Callable[[str], str]) -> Markup:
     out: list[str] = []
     i = 0
     while i < len(text):
+        if run := _PLAIN_RUN.match(text, i):
+            out.append(run.group())
+            i = run.end()
+            continue
         ch = text[i]
         if ch == "\\" and i + 1 < len(text):
             out.append(text[i:i + 2])
