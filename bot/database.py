@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import datetime
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -331,6 +332,9 @@ def _fill_defaults(table: Any, row: dict[str, Any]) -> None:
 
 
 _QUEUED = "bamboe_queued"
+#: ``session.info`` key of the earliest due time of the jobs planned in the session (set by
+#: :func:`bot.jobs.plan`; counted in :attr:`Database.planned` once the transaction commits)
+PLANNED = "bamboe.planned.earliest"
 
 
 def mark_queued(session: AsyncSession) -> None:
@@ -350,6 +354,9 @@ class Database:
         #: :func:`mark_queued`): a caller that delivers after its own work compares it before and
         #: after, and skips a delivery round that could only find nothing new
         self.queued = 0
+        #: the earliest due time of the jobs this process's committed transactions planned, until
+        #: taken (:meth:`bot.jobs.Dispatcher.known_due`)
+        self.planned: datetime | None = None
 
     @property
     def is_postgres(self) -> bool:
@@ -411,6 +418,9 @@ class Database:
     def _count_queued(self, session: AsyncSession) -> None:
         if session.info.pop(_QUEUED, False):
             self.queued += 1
+        planned = session.info.get(PLANNED)
+        if planned is not None and (self.planned is None or planned < self.planned):
+            self.planned = planned
 
     async def close(self) -> None:
         """Dispose of the engine's connections."""

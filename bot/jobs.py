@@ -24,7 +24,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import metrics
 from bot.clock import Clock
-from bot.database import Database, Deferred, deferred_together, run_deferred, take_deferred
+from bot.database import PLANNED, Database, Deferred, deferred_together, run_deferred, take_deferred
 from bot.models import Chat, Job, Network
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,6 @@ DEFAULT_GRACE = timedelta(hours=3)
 
 #: ``session.info`` key of the :class:`Plans` collecting the session's planned rows (see :func:`planning`)
 _PLANS = "bamboe.plans"
-#: ``session.info`` key of the earliest due time planned in the session (see :func:`planned_before`)
-_EARLIEST = "bamboe.planned.earliest"
 #: networks per look-up of those without jobs (far below SQLite's 32,766 parameters)
 _CHUNK = 500
 
@@ -92,15 +90,15 @@ async def plan_all(session: AsyncSession, rows: list[dict[str, Any]]) -> set[str
 
 
 def _planned(session: AsyncSession, due_at: datetime) -> None:
-    earliest = session.info.get(_EARLIEST)
+    earliest = session.info.get(PLANNED)
     if earliest is None or due_at < earliest:
-        session.info[_EARLIEST] = due_at
+        session.info[PLANNED] = due_at
 
 
 def planned_before(session: AsyncSession, at: datetime) -> bool:
     """True when :func:`plan` or :func:`plan_all` planned a job due before or at ``at`` in this
     session (whether or not its key was new): what a job read earlier in the transaction may miss."""
-    earliest = session.info.get(_EARLIEST)
+    earliest = session.info.get(PLANNED)
     return earliest is not None and earliest <= at
 
 
@@ -250,6 +248,16 @@ class Dispatcher:
         """When the earliest pending job falls due."""
         async with self.db.engine.connect() as connection:  # no ORM session: nothing to load
             return await _next_due(connection)
+
+    def known_due(self) -> datetime | None:
+        """When the next job falls due as far as this process knows without asking the database:
+        :attr:`upcoming`, or sooner when a transaction of this process planned a job due sooner
+        since (:attr:`bot.database.Database.planned`). Only for a process that alone writes its
+        database (``simulate``'s virtual chat): jobs other processes plan are not in it."""
+        planned, self.db.planned = self.db.planned, None
+        if planned is not None and (self.upcoming is None or planned < self.upcoming):
+            self.upcoming = planned
+        return self.upcoming
 
     async def run_due(self) -> int:
         """Run every job due now, one transaction each, earliest first; return how many ran.

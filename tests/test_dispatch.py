@@ -307,6 +307,31 @@ async def test_a_job_that_removes_its_own_row_is_not_a_failure(db):
         assert dict((await s.execute(select(Job.key, Job.state))).all()) == {"b": "pending"}
 
 
+async def test_the_dispatcher_knows_the_next_job_its_own_transactions_planned(db):
+    """``known_due`` (what the virtual chat moves by instead of asking the database before every
+    step): the last read, lowered by a committed plan due sooner; a later plan, or one whose
+    transaction rolled back, changes nothing; each plan is taken once."""
+    clock = VirtualClock(local(2026, 1, 5, 10, 0))
+    net = await add_network(db, clock)
+    dispatcher = Dispatcher(db, clock, {"w": JobKind(lambda ctx: None)})
+    async with db.transaction() as s:
+        await plan(s, key="noon", network_id=net, kind="w", due_at=local(2026, 1, 5, 12, 0))
+    dispatcher.upcoming = await dispatcher.next_due()
+    assert dispatcher.known_due() == local(2026, 1, 5, 12, 0)
+    async with db.transaction() as s:
+        await plan(s, key="later", network_id=net, kind="w", due_at=local(2026, 1, 5, 15, 0))
+    assert dispatcher.known_due() == local(2026, 1, 5, 12, 0)
+    with pytest.raises(RuntimeError):
+        async with db.transaction() as s:
+            await plan(s, key="gone", network_id=net, kind="w", due_at=local(2026, 1, 5, 10, 30))
+            raise RuntimeError("rolled back")
+    assert dispatcher.known_due() == local(2026, 1, 5, 12, 0)
+    async with db.transaction() as s:
+        await plan(s, key="soon", network_id=net, kind="w", due_at=local(2026, 1, 5, 11, 0))
+    assert dispatcher.known_due() == local(2026, 1, 5, 11, 0) == await dispatcher.next_due()
+    assert db.planned is None  # taken
+
+
 @pytest.mark.parametrize("failure", ["user", "bug"])
 async def test_a_failed_command_keeps_nothing_and_the_member_hears_why(db, failure, caplog):
     """A command that wrote rows, planned a job and then failed: its whole transaction is gone
