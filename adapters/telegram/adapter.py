@@ -7,7 +7,7 @@ rendered as Telegram HTML (:mod:`adapters.telegram.render`) and sent with sendMe
 after the text with sendPhoto (PNG/JPEG images) or sendDocument (everything else). Scheduling,
 state and throttling belong to the core, and the adapter polls and dispatches updates itself, so
 PTB's ``telegram.ext`` (its Application, JobQueue, persistence and rate limiter) is not used: not
-importing it saves a tenth of the start.
+importing it saves 0.06-0.08 s of CPU at every start.
 """
 
 from __future__ import annotations
