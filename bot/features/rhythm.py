@@ -523,9 +523,16 @@ PRIVATE_ANSWER_WINDOW = timedelta(days=14)
 
 
 async def store_answer(ctx: Ctx, nudge_id: int, text: str) -> None:
-    """Store a member's answer to a nudge and tell the other features."""
-    ctx.session.add(Answer(nudge_id=nudge_id, member_id=ctx.member.id, text=text, created_at=ctx.now))
+    """Store a member's answer to a nudge and tell the other features (the row is written at once:
+    what they count next includes it)."""
+    await (await ctx.session.connection()).execute(_ADD_ANSWER, {
+        "nudge_id": nudge_id, "member_id": ctx.member.id, "text": text, "created_at": ctx.now})
     await ctx.features.emit("answer", ctx, ctx.member)
+
+
+#: one answer, as a plain INSERT (nothing in the transaction needs it as an ORM object; the unit
+#: of work would cost more than the statement, after every answer)
+_ADD_ANSWER = insert(Answer.__table__)
 
 
 def store_reflection(ctx: Ctx, kind: str, text: str) -> None:

@@ -149,7 +149,6 @@ def is_newcomer(network: Network, member: Member) -> bool:
 async def on_answer(ctx: Ctx, member: Member) -> None:
     """After an answer: the member is no longer quiet; newcomer's first answer; answer counts."""
     member.quiet_noted_at = None
-    await ctx.session.flush()
     if is_newcomer(ctx.network, member) and await ctx.session.scalar(_MEMBER_ANSWERS, {"member": member.id}) == 1:
         await milestone(ctx, f"first_answer:{member.id}", ctx.t("warm.ms_first_answer", name=member.name), member)
     total = await ctx.session.scalar(_NETWORK_ANSWERS, {"network": ctx.network.id})
