@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import budget, directory, i18n
 from bot.cleaning import clean, is_outage
 from bot.clock import Clock
-from bot.database import Database, defer_pending, mark_queued
+from bot.database import Database, defer_insert, defer_pending, mark_queued
 from bot.events import (
     Address,
     Attachment,
@@ -357,10 +357,17 @@ async def on_button(ctx: Ctx, press: ButtonPress) -> None:
 
 async def store_outgoing(session: AsyncSession, network_id: int | None, messages: list[Outgoing],
                          now: datetime) -> list[Outgoing]:
-    """Write ``messages`` to the outbox; return them with their outbox ids."""
-    rows = await add_outgoing(session, network_id, messages, now)
-    await session.flush()
-    return [outgoing_from_row(r) for r in rows]
+    """Write ``messages`` to the outbox now (one statement); return them with their outbox ids."""
+    rows = await outbox_rows(session, network_id, messages, now)
+    if not rows:
+        return []
+    stored = await (await session.connection()).execute(_STORE, rows)
+    return [outgoing_from_row(row) for row in stored]
+
+
+#: outbox rows, returned as stored (ids and defaults) in the order given (built once: building a
+#: statement costs as much as running it)
+_STORE = insert(OutboxMessage.__table__).returning(*OutboxMessage.__table__.c, sort_by_parameter_order=True)
 
 
 #: the members of network ``:network`` with one of the user ids ``:users``, by their first or by a
@@ -371,9 +378,11 @@ _LINKED_RECIPIENTS = select(MemberIdentity.platform, MemberIdentity.user_id, Mem
     MemberIdentity.network_id == bindparam("network"), MemberIdentity.user_id.in_(bindparam("users", expanding=True)))
 
 
-async def add_outgoing(session: AsyncSession, network_id: int | None, messages: list[Outgoing],
-                       now: datetime) -> list[OutboxMessage]:
-    """Add ``messages`` to the outbox in the session: written with its next flush (or commit)."""
+async def outbox_rows(session: AsyncSession, network_id: int | None, messages: list[Outgoing],
+                      now: datetime) -> list[dict[str, Any]]:
+    """The outbox rows (plain column values) of ``messages``, their recipients' member ids looked
+    up; the caller writes them. Plain rows, not ORM objects: nothing in the transaction changes or
+    reads them back, and the unit of work would cost more than the INSERT."""
     rows = []
     user_ids = {m.address.user_id for m in messages if m.address.user_id}
     members: dict[tuple[str, str], int] = {}
@@ -384,15 +393,13 @@ async def add_outgoing(session: AsyncSession, network_id: int | None, messages: 
             members.update({(p, u): i for p, u, i in await session.execute(_LINKED_RECIPIENTS, params)})
     for msg in messages:
         member_id = members.get((msg.address.platform, msg.address.user_id or ""))
-        row = OutboxMessage(
-            network_id=network_id or None, platform=msg.address.platform, chat_id=msg.address.chat_id,
-            user_id=msg.address.user_id, thread=msg.address.thread, member_id=member_id, kind=msg.kind,
-            text=str(msg.text), buttons=[[b.label, b.action] for b in msg.buttons], meta=msg.meta,
-            ephemeral=msg.ephemeral, reply_to=msg.reply_to, created_at=now,
-            files=[{"name": f.name, "mime": f.mime, "data": base64.b64encode(f.data).decode()} for f in msg.files],
-        )
-        session.add(row)
-        rows.append(row)
+        rows.append({
+            "network_id": network_id or None, "platform": msg.address.platform, "chat_id": msg.address.chat_id,
+            "user_id": msg.address.user_id, "thread": msg.address.thread, "member_id": member_id, "kind": msg.kind,
+            "text": str(msg.text), "buttons": [[b.label, b.action] for b in msg.buttons], "meta": msg.meta,
+            "ephemeral": msg.ephemeral, "reply_to": msg.reply_to, "created_at": now,
+            "files": [{"name": f.name, "mime": f.mime, "data": base64.b64encode(f.data).decode()} for f in msg.files],
+        })
     if rows:
         mark_queued(session)
     return rows
@@ -427,8 +434,9 @@ def network_job(fn: Callable[[Ctx, JobContext], Awaitable[None]]) -> Callable[[J
             if jc.postpone_to is None:
                 await budget.settle(ctx, jc, decision)
         # the ledger entries and the outbox rows with Core INSERTs, written with the job's own row
-        defer_pending(jc.session, [*budget.pending_entries(ctx),
-                                   *await add_outgoing(jc.session, network.id, ctx.out, jc.now)])
+        defer_pending(jc.session, budget.pending_entries(ctx))
+        for row in await outbox_rows(jc.session, network.id, ctx.out, jc.now):
+            defer_insert(jc.session, OutboxMessage.__table__, row)
 
     run.__name__ = fn.__name__
     run.inner = fn  # the budget runs a job due a moment later inside this one, to merge their posts
