@@ -108,11 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from platformdirs import user_data_path
 
-        gcpause.pause()  # while importing (bamboe/gcpause.py)
-        try:
+        with gcpause.paused():  # while importing (bamboe/gcpause.py)
             from adapters.console import demo
-        finally:
-            gcpause.resume()
 
         database = args.database or user_data_path("bamboe", appauthor=False) / "demo.sqlite3"
         database.parent.mkdir(parents=True, exist_ok=True)
@@ -125,11 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                 start = start.replace(tzinfo=ZoneInfo("Europe/Amsterdam"))
         return asyncio.run(demo.main(args.lang, database, start))
     if args.command == "simulate":
-        gcpause.pause()  # while importing (bamboe/gcpause.py)
-        try:
+        with gcpause.paused():  # while importing (bamboe/gcpause.py)
             from adapters.console import simulate
-        finally:
-            gcpause.resume()
         return asyncio.run(simulate.main(args.file, args.database_url, args.out))
     if args.command == "run":
         gcpause.pause()  # serve() resumes it once ready (bamboe/gcpause.py)

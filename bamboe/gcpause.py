@@ -11,6 +11,8 @@ turns collection back on.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 def pause() -> None:
@@ -23,3 +25,13 @@ def resume() -> None:
     if not gc.isenabled():
         gc.freeze()
         gc.enable()
+
+
+@contextmanager
+def paused() -> Iterator[None]:
+    """:func:`pause` for the block (e.g. a command's imports), :func:`resume` after it."""
+    pause()
+    try:
+        yield
+    finally:
+        resume()

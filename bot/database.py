@@ -392,7 +392,7 @@ class Database:
             async with self.sessions(**options) as session, session.begin():
                 yield session
                 await write_deferred(session)
-        self._count_queued(session)
+        self._committed(session)
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -415,7 +415,8 @@ class Database:
             finally:
                 _in_transaction.reset(token)
 
-    def _count_queued(self, session: AsyncSession) -> None:
+    def _committed(self, session: AsyncSession) -> None:
+        """Count what ``session``'s committed transaction queued and planned (:attr:`queued`, :attr:`planned`)."""
         if session.info.pop(_QUEUED, False):
             self.queued += 1
         planned = session.info.get(PLANNED)

@@ -503,9 +503,9 @@ class Delivery:
         now = self.clock.now()
         if now > item.lease_until - self.safety:
             item.lease_until = now + self.lease
-            async with self.db.transaction() as session:
-                await session.execute(update(OutboxMessage).where(OutboxMessage.id == row.id)
-                                      .values(lease_until=item.lease_until))
+            async with self.db.begin() as connection:
+                await connection.execute(update(OutboxMessage).where(OutboxMessage.id == row.id)
+                                         .values(lease_until=item.lease_until))
 
     async def _send(self, item: Claimed) -> int:
         """Send one row and record the outcome; 1 when sent."""
@@ -609,11 +609,11 @@ class Delivery:
         await self._record_unrecorded()
         ids = sorted(self._claimed - self._sending)
         if ids:
-            async with self.db.transaction() as session:
-                await session.execute(update(OutboxMessage)
-                                      .where(OutboxMessage.id.in_(ids), OutboxMessage.state == "sending")
-                                      .values(state="pending", lease_until=None,
-                                              attempts=OutboxMessage.attempts - 1))
+            async with self.db.begin() as connection:
+                await connection.execute(update(OutboxMessage)
+                                         .where(OutboxMessage.id.in_(ids), OutboxMessage.state == "sending")
+                                         .values(state="pending", lease_until=None,
+                                                 attempts=OutboxMessage.attempts - 1))
         self._claimed.clear()
         return len(ids)
 

@@ -18,8 +18,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import ExitStack, asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import ExitStack, asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -169,6 +169,12 @@ class ReplicaHost:
                 raise subprocess.TimeoutExpired(f"replica {pid}", seconds)
             return self.ended[pid]
 
+    def __enter__(self) -> ReplicaHost:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def close(self) -> None:
         assert self.proc.stdin is not None
         self.proc.stdin.close()
@@ -178,15 +184,6 @@ class ReplicaHost:
             self.proc.kill()
             self.proc.wait()
         self.reader.join(5)
-
-
-@contextmanager
-def replica_host(env: dict[str, str]) -> Iterator[ReplicaHost]:
-    host = ReplicaHost(env)
-    try:
-        yield host
-    finally:
-        host.close()
 
 
 class Replica:
@@ -293,7 +290,7 @@ async def test_replicas_killed_twenty_times_lose_nothing_and_send_nothing_twice(
             rng = random.Random(20)
             started = itertools.count()
 
-            host = stack.enter_context(replica_host(env))
+            host = stack.enter_context(ReplicaHost(env))
 
             def replica() -> tuple[str, Replica]:
                 tag = f"r{next(started)}"

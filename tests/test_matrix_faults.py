@@ -21,7 +21,7 @@ from bot.events import Address, Outgoing
 from bot.models import OutboxMessage
 from tests.conftest import local
 from tests.matrix_server import Synapse, User
-from tests.test_faults import Replica, _claimed_again, collapse, replica_host, until
+from tests.test_faults import Replica, ReplicaHost, _claimed_again, collapse, until
 
 
 async def unsent(db: Database) -> int:
@@ -89,7 +89,7 @@ async def test_matrix_replicas_killed_lose_nothing_and_post_nothing_twice(synaps
                    MATRIX_ACCESS_TOKEN=bot.token, BAMBOE_HTTP_HOST="127.0.0.1", BAMBOE_LEASE_SECONDS="3",
                    BAMBOE_LOG_LEVEL="INFO")
         rng = random.Random(20)
-        host = stack.enter_context(replica_host(env))
+        host = stack.enter_context(ReplicaHost(env))
         replicas = [Replica(host, {}, tmp_path / f"replica{n}.log") for n in range(3)]
         kills = 0
         try:
