@@ -29,6 +29,7 @@ from adapters.matrix.translate import PLATFORM
 from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
+from bot.models import Member
 from tests.conftest import free_port
 from tests.contract.driver import GROUP, PEOPLE, START, Driver, File, Sent, private, sqlite_unreachable
 from tests.matrix_server import Synapse, User, shared_server
@@ -160,14 +161,19 @@ class MatrixDriver(Driver):
         await self.settle()
 
     async def join(self, user: str) -> None:
-        """Anna invites ``user``, who joins."""
+        """Anna invites ``user``, who joins; back once the bot has seen it (its sync brings the
+        join whenever Synapse sends it: a fixed wait is too short on a busy machine)."""
         await self.users["anna"].invite(self.chat_id, self.user_id(user))
         await self.users[user].join(self.chat_id)
-        await self.settle(3)
+        await self._member_is(user, active=True)
 
     async def leave(self, user: str) -> None:
         await self.users[user].leave(self.chat_id)
-        await self.settle(3)
+        await self._member_is(user, active=False)
+
+    async def _member_is(self, user: str, *, active: bool) -> None:
+        await self.until_rows(Member, Member.user_id == self.user_id(user), Member.active.is_(active),
+                              what=f"{user} {'in' if active else 'out of'} the network")
 
     @staticmethod
     def _typed(text: str) -> str:
