@@ -84,14 +84,15 @@ def create_engine(url: str, *, echo: bool = False, inline: bool = False) -> Asyn
     if full.startswith("sqlite"):
         database = make_url(full).database
         inline = inline and bool(database) and database != ":memory:"
-        if inline:
-            from bot.sqlite_inline import DRIVER  # its dialect begins with BEGIN IMMEDIATE itself
+        if not inline:
+            engine = create_async_engine(full, echo=echo, hide_parameters=True)
+            event.listen(engine.sync_engine, "begin", _sqlite_begin)
+        else:  # its dialect begins with BEGIN IMMEDIATE itself
+            from bot.sqlite_inline import DRIVER, InlineEngine
 
             full = make_url(full).set(drivername=f"sqlite+{DRIVER}").render_as_string(hide_password=False)
-        engine = create_async_engine(full, echo=echo, hide_parameters=True)
+            engine = InlineEngine(create_async_engine(full, echo=echo, hide_parameters=True).sync_engine)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-        if not inline:
-            event.listen(engine.sync_engine, "begin", _sqlite_begin)
         return engine
     return create_async_engine(full, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
@@ -348,7 +349,9 @@ class Database:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
-        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        #: an inline engine's sessions run their calls in line (:class:`bot.sqlite_inline.InlineSession`)
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False,
+                                           class_=getattr(engine, "session_class", AsyncSession))
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         #: how many of this process's committed transactions made outbox rows sendable (see
         #: :func:`mark_queued`): a caller that delivers after its own work compares it before and

@@ -13,18 +13,29 @@ on, so the SQL, the types and the pragmas are exactly those of ``bamboe run`` on
 usable by :func:`sqlalchemy.ext.asyncio.create_async_engine`: its calls never wait, so the asyncio
 layer runs each of them at once. (A statement awaits one finished coroutine, because the asyncio
 layer insists that executing one awaits something.) It is registered as ``sqlite+bamboe_inline``.
+
+The asyncio layer itself costs as much again: every call of a session or connection runs in a new
+greenlet, and leaving one runs its ``close()`` in a task of its own. :class:`InlineEngine` (what
+:func:`bot.database.create_engine` returns for an inline database) hands out
+:class:`InlineConnection` and, through :class:`bot.database.Database`, :class:`InlineSession`:
+the same API, whose calls run the synchronous ones straight away (:func:`_in_line`). Only taking a
+connection from the pool still goes through a greenlet: the pool waits on an asyncio queue. A
+statement run any other way, outside a greenlet (an attribute that loads lazily, say), raises
+:class:`~sqlalchemy.exc.MissingGreenlet` as it would with aiosqlite.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import pool, util
+from sqlalchemy import event, pool, util
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
-from sqlalchemy.exc import MissingGreenlet
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, AsyncSessionTransaction, AsyncTransaction
+from sqlalchemy.orm import Session
 
 #: SQLAlchemy's bridge from a blocking call to the event loop (``await_only`` before 2.1)
 _await = getattr(util, "await_", None) or util.await_only
@@ -37,12 +48,28 @@ async def _done() -> None:
     """A coroutine that finishes at once."""
 
 
-def _await_once() -> None:
-    # AsyncConnection.execute() refuses a statement during which nothing was awaited
+#: how many calls of :class:`InlineSession` or :class:`InlineConnection` are running (0 or 1:
+#: they never wait, so no other task runs meanwhile)
+_inline_calls = 0
+
+
+@contextmanager
+def _in_line() -> Iterator[None]:
+    """Around a synchronous SQLAlchemy call made straight from a coroutine (no greenlet)."""
+    global _inline_calls
+    _inline_calls += 1
     try:
-        _await(_done())
-    except MissingGreenlet:  # called outside SQLAlchemy's asyncio layer: nothing to satisfy
-        pass
+        yield
+    finally:
+        _inline_calls -= 1
+
+
+def _await_once() -> None:
+    if _inline_calls:
+        return
+    # in a greenlet, AsyncConnection.execute() refuses a statement during which nothing was
+    # awaited; outside one (and outside _in_line) this raises MissingGreenlet, as aiosqlite would
+    _await(_done())
 
 
 class _Cursor(sqlite3.Cursor):
@@ -95,3 +122,217 @@ class InlineDialect(SQLiteDialect_pysqlite):
 
 
 registry.register(f"sqlite.{DRIVER}", __name__, "InlineDialect")
+
+
+class InlineTransaction(AsyncTransaction):
+    """A transaction of an :class:`InlineConnection`: begun and ended in line."""
+
+    async def start(self, is_ctxmanager: bool = False) -> InlineTransaction:
+        connection = self.connection._proxied
+        with _in_line():
+            self.sync_transaction = self._assign_proxied(connection.begin_nested() if self.nested
+                                                         else connection.begin())
+            if is_ctxmanager:
+                self.sync_transaction.__enter__()
+        return self
+
+    async def commit(self) -> None:
+        with _in_line():
+            self._proxied.commit()
+
+    async def rollback(self) -> None:
+        with _in_line():
+            self._proxied.rollback()
+
+    async def close(self) -> None:
+        with _in_line():
+            self._proxied.close()
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        with _in_line():
+            self._proxied.__exit__(type_, value, traceback)
+
+
+class InlineConnection(AsyncConnection):
+    """An :class:`~sqlalchemy.ext.asyncio.AsyncConnection` whose calls run in line, once it holds
+    its pooled connection (:meth:`start` takes it through a greenlet, as usual)."""
+
+    @classmethod
+    def _regenerate_proxy_for_target(cls, target: Any, **_: Any) -> InlineConnection:
+        # the connection an InlineSession hands out (AsyncConnection would make a plain one)
+        return cls(AsyncEngine._retrieve_proxy_for_target(target.engine), target)
+
+    def begin(self) -> InlineTransaction:
+        assert self._proxied
+        return InlineTransaction(self)
+
+    def begin_nested(self) -> InlineTransaction:
+        assert self._proxied
+        return InlineTransaction(self, nested=True)
+
+    async def execute(self, statement: Any, parameters: Any = None, *, execution_options: Any = None) -> Any:
+        with _in_line():
+            return self._proxied.execute(statement, parameters, execution_options=execution_options)
+
+    async def scalar(self, statement: Any, parameters: Any = None, *, execution_options: Any = None) -> Any:
+        with _in_line():
+            return self._proxied.scalar(statement, parameters, execution_options=execution_options)
+
+    async def scalars(self, statement: Any, parameters: Any = None, *, execution_options: Any = None) -> Any:
+        return (await self.execute(statement, parameters, execution_options=execution_options)).scalars()
+
+    async def exec_driver_sql(self, statement: str, parameters: Any = None, execution_options: Any = None) -> Any:
+        with _in_line():
+            return self._proxied.exec_driver_sql(statement, parameters, execution_options)
+
+    async def commit(self) -> None:
+        with _in_line():
+            self._proxied.commit()
+
+    async def rollback(self) -> None:
+        with _in_line():
+            self._proxied.rollback()
+
+    async def close(self) -> None:
+        with _in_line():  # back to the pool: a put on its queue that never waits
+            self._proxied.close()
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        await self.close()  # nothing here waits, so nothing can cancel it halfway (no task needed)
+
+
+class _SyncSession(Session):
+    """The synchronous session of an :class:`InlineSession`: knows whether it holds a connection."""
+
+    holds_connection = False
+
+
+@event.listens_for(_SyncSession, "after_begin")
+def _took(session: _SyncSession, _transaction: Any, _connection: Any) -> None:
+    session.holds_connection = True
+
+
+@event.listens_for(_SyncSession, "after_transaction_end")
+def _gave_back(session: _SyncSession, transaction: Any) -> None:
+    if transaction.parent is None:
+        session.holds_connection = False
+
+
+#: what AsyncSession asks of every statement (its rows are read at once)
+_BUFFERED = util.immutabledict({"prebuffer_rows": True})
+
+
+def _options(execution_options: Any) -> Any:
+    return util.immutabledict(execution_options).union(_BUFFERED) if execution_options else _BUFFERED
+
+
+class InlineSessionTransaction(AsyncSessionTransaction):
+    """``InlineSession.begin()``: begun and ended in line (a savepoint as usual)."""
+
+    async def start(self, is_ctxmanager: bool = False) -> InlineSessionTransaction:
+        if self.nested:
+            return await super().start(is_ctxmanager)
+        with _in_line():  # no I/O: the connection is taken by the first statement
+            self.sync_transaction = self._assign_proxied(self.session.sync_session.begin())
+            if is_ctxmanager:
+                self.sync_transaction.__enter__()
+        return self
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        if self.nested:
+            return await super().__aexit__(type_, value, traceback)
+        if type_ is None:
+            await self.session._before_commit()
+        with _in_line():
+            self._sync_transaction().__exit__(type_, value, traceback)
+
+
+class InlineSession(AsyncSession):
+    """An :class:`~sqlalchemy.ext.asyncio.AsyncSession` whose calls run in line; the first that
+    needs the database takes the connection through a greenlet (:meth:`_connect`)."""
+
+    sync_session_class = _SyncSession
+
+    async def _connect(self) -> None:
+        if not self.sync_session.holds_connection:
+            await AsyncSession.connection(self)
+
+    async def _before_commit(self) -> None:
+        sync = self.sync_session
+        if not sync.holds_connection and (sync.new or sync.dirty or sync.deleted):
+            await self._connect()  # the commit flushes
+
+    async def execute(self, statement: Any, params: Any = None, *, execution_options: Any = util.EMPTY_DICT,
+                      bind_arguments: Any = None, **kw: Any) -> Any:
+        await self._connect()
+        with _in_line():
+            return self.sync_session.execute(statement, params, execution_options=_options(execution_options),
+                                             bind_arguments=bind_arguments, **kw)
+
+    async def scalar(self, statement: Any, params: Any = None, *, execution_options: Any = util.EMPTY_DICT,
+                     bind_arguments: Any = None, **kw: Any) -> Any:
+        await self._connect()
+        with _in_line():
+            return self.sync_session.scalar(statement, params, execution_options=_options(execution_options),
+                                            bind_arguments=bind_arguments, **kw)
+
+    async def scalars(self, statement: Any, params: Any = None, *, execution_options: Any = util.EMPTY_DICT,
+                      bind_arguments: Any = None, **kw: Any) -> Any:
+        result = await self.execute(statement, params, execution_options=execution_options,
+                                    bind_arguments=bind_arguments, **kw)
+        return result.scalars()
+
+    async def get(self, entity: Any, ident: Any, **kw: Any) -> Any:
+        await self._connect()
+        with _in_line():
+            return self.sync_session.get(entity, ident, **kw)
+
+    async def flush(self, objects: Any = None) -> None:
+        await self._connect()
+        with _in_line():
+            self.sync_session.flush(objects=objects)
+
+    async def delete(self, instance: object) -> None:
+        await self._connect()
+        with _in_line():
+            self.sync_session.delete(instance)
+
+    async def refresh(self, instance: object, attribute_names: Any = None, with_for_update: Any = None) -> None:
+        await self._connect()
+        with _in_line():
+            self.sync_session.refresh(instance, attribute_names=attribute_names, with_for_update=with_for_update)
+
+    async def connection(self, bind_arguments: Any = None, execution_options: Any = None,
+                         **kw: Any) -> InlineConnection:
+        await self._connect()
+        with _in_line():
+            sync = self.sync_session.connection(bind_arguments=bind_arguments,
+                                                execution_options=execution_options, **kw)
+        return InlineConnection._retrieve_proxy_for_target(sync)
+
+    def begin(self) -> InlineSessionTransaction:
+        return InlineSessionTransaction(self)
+
+    async def commit(self) -> None:
+        await self._before_commit()
+        with _in_line():
+            self.sync_session.commit()
+
+    async def rollback(self) -> None:
+        with _in_line():
+            self.sync_session.rollback()
+
+    async def close(self) -> None:
+        with _in_line():
+            self.sync_session.close()
+
+    async def __aexit__(self, type_: Any, value: Any, traceback: Any) -> None:
+        await self.close()  # nothing here waits, so nothing can cancel it halfway (no task needed)
+
+
+class InlineEngine(AsyncEngine):
+    """The asyncio engine of an inline database: its connections are :class:`InlineConnection`,
+    and :class:`bot.database.Database` makes its sessions :class:`InlineSession`."""
+
+    _connection_cls = InlineConnection
+    session_class = InlineSession

@@ -94,3 +94,42 @@ async def test_a_busy_database_is_sqlalchemys_operational_error(inline):
                 assert (await connection.execute(text("SELECT 1"))).scalar() == 1
     finally:
         other.close()
+
+
+async def test_sessions_and_connections_run_their_statements_in_line(inline):
+    """No greenlet per call (what made the asyncio layer cost as much as the statements): only
+    taking a connection from the pool goes through one."""
+    from sqlalchemy import event
+    from sqlalchemy.util.concurrency import in_greenlet
+
+    seen: list[tuple[str, bool]] = []
+
+    @event.listens_for(inline.engine.sync_engine, "before_cursor_execute")
+    def _seen(conn, cursor, statement, *_):  # noqa: ANN001, ANN202
+        seen.append((statement.split()[0], in_greenlet()))
+
+    async with inline.transaction() as session:
+        network = Network(name="N", created_at=NOW)
+        session.add(network)
+        await session.flush()
+        await session.scalar(select(func.count(Chat.id)))
+        await (await session.connection()).execute(insert(Chat.__table__).values(
+            network_id=network.id, platform="console", chat_id="g", title="G"))
+    async with inline.begin() as connection:
+        await connection.execute(text("SELECT 1"))
+    assert seen == [("INSERT", False), ("SELECT", False), ("INSERT", False), ("SELECT", False)]
+
+
+async def test_a_lazy_load_fails_outside_the_asyncio_layer_as_with_aiosqlite(inline):
+    """Running calls in line must not let a lazy load pass unnoticed: bamboe run's drivers refuse it."""
+    from sqlalchemy.exc import MissingGreenlet
+
+    async with inline.transaction() as session:
+        network = Network(name="N", created_at=NOW)
+        session.add(network)
+        await session.flush()
+        session.expire(network)
+        with pytest.raises(MissingGreenlet):
+            _ = network.name  # reloads with a statement, outside any session call
+        await session.refresh(network)  # as session calls, the same works
+        assert network.name == "N"
