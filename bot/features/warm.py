@@ -148,7 +148,8 @@ def is_newcomer(network: Network, member: Member) -> bool:
 
 async def on_answer(ctx: Ctx, member: Member) -> None:
     """After an answer: the member is no longer quiet; newcomer's first answer; answer counts."""
-    member.quiet_noted_at = None
+    if member.quiet_noted_at is not None:  # set only when it changes: setting it leaves the member to flush
+        member.quiet_noted_at = None
     if is_newcomer(ctx.network, member) and await ctx.session.scalar(_MEMBER_ANSWERS, {"member": member.id}) == 1:
         await milestone(ctx, f"first_answer:{member.id}", ctx.t("warm.ms_first_answer", name=member.name), member)
     total = await ctx.session.scalar(_NETWORK_ANSWERS, {"network": ctx.network.id})
@@ -274,7 +275,7 @@ async def check_quiet(ctx: Ctx, nudge: Nudge) -> None:
         if len(theirs) == n and not any((x.id, member.id) in answered for x in theirs):
             if member.quiet_noted_at is None:
                 newly.append(member)
-        else:
+        elif member.quiet_noted_at is not None:
             member.quiet_noted_at = None  # answered lately: a new quiet spell may start later
     quiet = [m for m in counted if m.quiet_noted_at is not None] + newly
     if len(newly) > 1 and 2 * len(quiet) > len(counted):
