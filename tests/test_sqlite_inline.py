@@ -133,3 +133,27 @@ async def test_a_lazy_load_fails_outside_the_asyncio_layer_as_with_aiosqlite(inl
             _ = network.name  # reloads with a statement, outside any session call
         await session.refresh(network)  # as session calls, the same works
         assert network.name == "N"
+
+
+async def test_inline_engines_share_their_compiled_statements(inline, sqlite_url):
+    """A second inline engine (the next test, the next scenario) finds the statements the first
+    compiled: nothing is compiled twice in a process."""
+    import uuid
+
+    from sqlalchemy import bindparam, literal_column
+
+    from bot.sqlite_inline import COMPILED
+
+    statement = select(func.count(Network.id).label(f"n_{uuid.uuid4().hex}")).where(
+        Network.name != bindparam("name"), literal_column("1") == 1)  # a statement no other test runs
+    before = len(COMPILED)
+    async with inline.transaction() as session:
+        assert await session.scalar(statement, {"name": "x"}) == 0
+    assert len(COMPILED) == before + 1
+    other = Database(create_engine(sqlite_url, inline=True))
+    try:
+        async with other.transaction() as session:
+            assert await session.scalar(statement, {"name": "x"}) == 0
+    finally:
+        await other.close()
+    assert len(COMPILED) == before + 1
