@@ -67,6 +67,8 @@ class Ctx:
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     #: the bot's features: the command table, hooks and events
     features: Registry = field(kw_only=True)
+    #: what handlers looked up once for this event and may share (e.g. the message a reply answers)
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @property
     def lang(self) -> str:

@@ -14,7 +14,7 @@ from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import budget, i18n
@@ -498,17 +498,21 @@ JOB_KINDS = {
 
 
 # ---------------------------------------------------------------------------- answers
-async def reply_origin(ctx: Ctx, msg: MessageIn) -> OutboxMessage | None:
-    """The bot's message that ``msg`` replies to (Telegram reply, Slack thread), if any."""
+async def reply_origin(ctx: Ctx, msg: MessageIn) -> Row | None:
+    """The kind and meta of the bot's message that ``msg`` replies to (Telegram reply, Slack
+    thread), if any; looked up once per event (several features' message hooks ask)."""
     if not msg.reply_to or ctx.source is None or ctx.member is None:
         return None
-    return await ctx.session.scalar(_REPLIED_TO, {"platform": ctx.source.platform, "chat": ctx.source.chat_id,
-                                                  "message": msg.reply_to})
+    if "reply_origin" not in ctx.memo:
+        ctx.memo["reply_origin"] = (await ctx.session.execute(_REPLIED_TO, {
+            "platform": ctx.source.platform, "chat": ctx.source.chat_id, "message": msg.reply_to})).first()
+    return ctx.memo["reply_origin"]
 
 
-#: the bot's message ``:message`` in chat ``:platform``/``:chat`` (built once: building a statement
-#: costs as much as running it)
-_REPLIED_TO = select(OutboxMessage).where(
+#: the kind and meta of the bot's message ``:message`` in chat ``:platform``/``:chat`` (columns, not
+#: the row as an object: its text and files are not needed; built once: building a statement costs
+#: as much as running it)
+_REPLIED_TO = select(OutboxMessage.kind, OutboxMessage.meta).where(
     OutboxMessage.platform == bindparam("platform"), OutboxMessage.chat_id == bindparam("chat"),
     OutboxMessage.platform_message_id == bindparam("message"))
 
