@@ -88,11 +88,10 @@ def create_engine(url: str, *, echo: bool = False, inline: bool = False) -> Asyn
             engine = create_async_engine(full, echo=echo, hide_parameters=True)
             event.listen(engine.sync_engine, "begin", _sqlite_begin)
         else:  # its dialect begins with BEGIN IMMEDIATE itself
-            from bot.sqlite_inline import COMPILED, DRIVER, InlineEngine
+            from bot.sqlite_inline import DRIVER, InlineEngine
 
             full = make_url(full).set(drivername=f"sqlite+{DRIVER}").render_as_string(hide_password=False)
-            engine = InlineEngine(create_async_engine(full, echo=echo, hide_parameters=True,
-                                                      execution_options={"compiled_cache": COMPILED}).sync_engine)
+            engine = InlineEngine(create_async_engine(full, echo=echo, hide_parameters=True).sync_engine)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(full, echo=echo, hide_parameters=True, pool_pre_ping=True, pool_size=10, max_overflow=10)

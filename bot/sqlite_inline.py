@@ -333,3 +333,7 @@ class InlineEngine(AsyncEngine):
 
     _connection_cls = InlineConnection
     session_class = InlineSession
+
+    def __init__(self, sync_engine: Any) -> None:
+        super().__init__(sync_engine)
+        sync_engine.update_execution_options(compiled_cache=COMPILED)  # shared (see InlineDialect)
