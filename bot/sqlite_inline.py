@@ -18,10 +18,10 @@ The asyncio layer itself costs as much again: every call of a session or connect
 greenlet, and leaving one runs its ``close()`` in a task of its own. :class:`InlineEngine` (what
 :func:`bot.database.create_engine` returns for an inline database) hands out
 :class:`InlineConnection` and, through :class:`bot.database.Database`, :class:`InlineSession`:
-the same API, whose calls run the synchronous ones straight away (:func:`_in_line`). Only taking a
-connection from the pool still goes through a greenlet: the pool waits on an asyncio queue. A
-statement run any other way, outside a greenlet (an attribute that loads lazily, say), raises
-:class:`~sqlalchemy.exc.MissingGreenlet` as it would with aiosqlite.
+the same API, whose calls run the synchronous ones straight away (:func:`_in_line`). Their pool
+(:class:`_Pool`) never waits, so taking a connection runs in line as well, except the pool's very
+first one (:func:`_checkout`). A statement run any other way, outside a greenlet (an attribute
+that loads lazily, say), raises :class:`~sqlalchemy.exc.MissingGreenlet` as it would with aiosqlite.
 """
 
 from __future__ import annotations
@@ -31,11 +31,13 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event, pool, util
+from sqlalchemy import event, exc, pool, util
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, AsyncSessionTransaction, AsyncTransaction
 from sqlalchemy.orm import Session
+from sqlalchemy.util import greenlet_spawn
 
 #: SQLAlchemy's bridge from a blocking call to the event loop (``await_only`` before 2.1)
 _await = getattr(util, "await_", None) or util.await_only
@@ -100,6 +102,40 @@ class _Connection(sqlite3.Connection):
         return super().cursor(factory)
 
 
+class _Pool(pool.QueuePool):
+    """SQLAlchemy's queue pool without a limit: a checkout finds a free connection or opens one,
+    and never waits for one (aiosqlite's pool waits on an asyncio queue, through a greenlet;
+    waiting here would block the loop). The transactions of one process take turns anyway
+    (:meth:`bot.database.Database.transaction`), so it rarely holds more than one or two."""
+
+    _is_asyncio = True  # made for an asyncio engine (as AsyncAdaptedQueuePool is)
+    #: set once it made a connection: the first one runs SQLAlchemy's first-connect events under
+    #: an asyncio lock, so it is taken through a greenlet; every later one is taken in line
+    connected = False
+
+    def __init__(self, creator: Any, **kw: Any) -> None:
+        super().__init__(creator, **{**kw, "max_overflow": -1})
+
+
+def _in_line_checkout(engine: Any) -> bool:
+    """Whether a connection of ``engine`` (a synchronous Engine, or a Connection: nothing to take)
+    can be taken in line (:attr:`_Pool.connected`)."""
+    return not isinstance(engine, Engine) or getattr(engine.pool, "connected", False)
+
+
+async def _checkout(engine: Any, fn: Any, *args: Any, **kw: Any) -> Any:
+    """``fn(*args, **kw)``, a call that may take a connection of ``engine`` from its pool: in line,
+    or (the pool's first connection) through a greenlet."""
+    if _in_line_checkout(engine):
+        return _call(fn, *args, **kw)
+    result = await greenlet_spawn(fn, *args, **kw)
+    engine.pool.connected = True
+    return result
+
+    def __init__(self, creator: Any, **kw: Any) -> None:
+        super().__init__(creator, **{**kw, "max_overflow": -1})
+
+
 class InlineDialect(SQLiteDialect_pysqlite):
     """pysqlite for the asyncio engine: blocking calls, run in the event loop's thread.
 
@@ -120,8 +156,8 @@ class InlineDialect(SQLiteDialect_pysqlite):
 
     @classmethod
     def get_pool_class(cls, url: Any) -> type[pool.Pool]:
-        """As aiosqlite's dialect: a queue that waits for a free connection without blocking the loop."""
-        return pool.AsyncAdaptedQueuePool if cls._is_url_file_db(url) else pool.StaticPool
+        """A pool whose checkout never waits (:class:`_Pool`), so connections are taken in line too."""
+        return _Pool if cls._is_url_file_db(url) else pool.StaticPool
 
     def do_begin(self, dbapi_connection: Any) -> None:
         """Begin with the write lock, as :func:`bot.database.create_engine`'s ``begin`` event does
@@ -170,7 +206,13 @@ class InlineTransaction(AsyncTransaction):
 
 class InlineConnection(AsyncConnection):
     """An :class:`~sqlalchemy.ext.asyncio.AsyncConnection` whose calls run in line, once it holds
-    its pooled connection (:meth:`start` takes it through a greenlet, as usual)."""
+    its pooled connection (:meth:`start` takes it, in line too: :func:`_checkout`)."""
+
+    async def start(self, is_ctxmanager: bool = False) -> InlineConnection:
+        if self.sync_connection:
+            raise exc.InvalidRequestError("connection is already started")
+        self.sync_connection = self._assign_proxied(await _checkout(self.sync_engine, self.sync_engine.connect))
+        return self
 
     @classmethod
     def _regenerate_proxy_for_target(cls, target: Any, **_: Any) -> InlineConnection:
@@ -257,13 +299,13 @@ class InlineSessionTransaction(AsyncSessionTransaction):
 
 class InlineSession(AsyncSession):
     """An :class:`~sqlalchemy.ext.asyncio.AsyncSession` whose calls run in line; the first that
-    needs the database takes the connection through a greenlet (:meth:`_connect`)."""
+    needs the database takes the connection (:meth:`_connect`, in line too: :func:`_checkout`)."""
 
     sync_session_class = _SyncSession
 
     async def _connect(self) -> None:
         if not self.sync_session.holds_connection:
-            await AsyncSession.connection(self)
+            await _checkout(self.sync_session.get_bind(), self.sync_session.connection)
 
     async def _before_commit(self) -> None:
         sync = self.sync_session

@@ -120,6 +120,37 @@ async def test_sessions_and_connections_run_their_statements_in_line(inline):
     assert seen == [("INSERT", False), ("SELECT", False), ("INSERT", False), ("SELECT", False)]
 
 
+async def test_connections_are_taken_from_the_pool_in_line_after_the_first(inline):
+    """Only the pool's first connection goes through a greenlet (SQLAlchemy's first-connect events
+    wait on an asyncio lock); later checkouts, by sessions and plain connections, run in line."""
+    from sqlalchemy import event
+    from sqlalchemy.util.concurrency import in_greenlet
+
+    checkouts: list[bool] = []
+
+    @event.listens_for(inline.engine.sync_engine.pool, "checkout")
+    def _checkout(*_):  # noqa: ANN002, ANN202
+        checkouts.append(in_greenlet())
+
+    for _ in range(3):
+        async with inline.transaction() as session:
+            await session.scalar(text("SELECT 1"))
+        async with inline.begin() as connection:
+            await connection.execute(text("SELECT 1"))
+    assert checkouts == [True] + [False] * 5
+
+
+async def test_the_pool_never_waits_for_a_free_connection(inline):
+    """A checkout that waited would block the event loop's thread (nothing could give one back):
+    more connections than QueuePool's default size and overflow are all handed out at once."""
+    held = [await inline.engine.connect() for _ in range(20)]  # QueuePool would wait 30 s for the 16th
+    try:
+        assert len({id(await connection.get_raw_connection()) for connection in held}) == 20
+    finally:
+        for connection in held:
+            await connection.close()
+
+
 async def test_a_lazy_load_fails_outside_the_asyncio_layer_as_with_aiosqlite(inline):
     """Running calls in line must not let a lazy load pass unnoticed: bamboe run's drivers refuse it."""
     from sqlalchemy.exc import MissingGreenlet
