@@ -117,23 +117,14 @@ class _Pool(pool.QueuePool):
         super().__init__(creator, **{**kw, "max_overflow": -1})
 
 
-def _in_line_checkout(engine: Any) -> bool:
-    """Whether a connection of ``engine`` (a synchronous Engine, or a Connection: nothing to take)
-    can be taken in line (:attr:`_Pool.connected`)."""
-    return not isinstance(engine, Engine) or getattr(engine.pool, "connected", False)
-
-
-async def _checkout(engine: Any, fn: Any, *args: Any, **kw: Any) -> Any:
-    """``fn(*args, **kw)``, a call that may take a connection of ``engine`` from its pool: in line,
-    or (the pool's first connection) through a greenlet."""
-    if _in_line_checkout(engine):
-        return _call(fn, *args, **kw)
-    result = await greenlet_spawn(fn, *args, **kw)
-    engine.pool.connected = True
+async def _checkout(bind: Any, fn: Any) -> Any:
+    """``fn()``, a call that may take a connection from the pool of ``bind`` (a synchronous Engine,
+    or a Connection: nothing to take): in line, or (the pool's first connection) through a greenlet."""
+    if not isinstance(bind, Engine) or getattr(bind.pool, "connected", False):
+        return _call(fn)
+    result = await greenlet_spawn(fn)
+    bind.pool.connected = True
     return result
-
-    def __init__(self, creator: Any, **kw: Any) -> None:
-        super().__init__(creator, **{**kw, "max_overflow": -1})
 
 
 class InlineDialect(SQLiteDialect_pysqlite):
