@@ -97,8 +97,8 @@ async def test_a_busy_database_is_sqlalchemys_operational_error(inline):
 
 
 async def test_sessions_and_connections_run_their_statements_in_line(inline):
-    """No greenlet per call (what made the asyncio layer cost as much as the statements): only
-    taking a connection from the pool goes through one."""
+    """No greenlet per call (what made the asyncio layer cost as much as the statements); taking
+    a connection from the pool: see the next test."""
     from sqlalchemy import event
     from sqlalchemy.util.concurrency import in_greenlet
 
