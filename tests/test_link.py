@@ -31,10 +31,10 @@ TEAMS_PEOPLE = [
 ]
 
 
-async def two_networks(sqlite_url: str) -> Harness:
+async def two_networks(url: str) -> Harness:
     """A network in a Teams-labelled chat, and a Telegram-labelled group the bot has just met:
     Anna (as ``anna-tg``) added the bot there, so it is a fresh network with her as trekker."""
-    h = await Harness.open(sqlite_url, local(2026, 1, 5, 8, 0))
+    h = await Harness.open(url, local(2026, 1, 5, 8, 0))
     await h.setup(dict(NETWORK), [dict(m, chats=["teams"]) for m in TEAMS_PEOPLE],
                   chats=[{"id": "teams", "platform": "teams", "title": "Armoede (professionals)"}])
     h.add_chat("buurt", "telegram", "Buurtgroep")
@@ -68,8 +68,8 @@ async def networks(h: Harness) -> list[Network]:
 
 
 # ---------------------------------------------------------------------------- linking chats
-async def test_a_trekker_links_a_chat_on_another_platform_with_a_one_time_code(sqlite_url: str) -> None:
-    h = await two_networks(sqlite_url)
+async def test_a_trekker_links_a_chat_on_another_platform_with_a_one_time_code(database_url: str) -> None:
+    h = await two_networks(database_url)
     assert len(await networks(h)) == 2
     before = len(h.recorder.sent)
     code = await ask_code(h, "anna")
@@ -106,8 +106,8 @@ async def test_a_trekker_links_a_chat_on_another_platform_with_a_one_time_code(s
     await h.close()
 
 
-async def test_a_code_expires_after_a_day_and_works_once(sqlite_url: str) -> None:
-    h = await two_networks(sqlite_url)
+async def test_a_code_expires_after_a_day_and_works_once(database_url: str) -> None:
+    h = await two_networks(database_url)
     old = await ask_code(h, "anna")
     h.clock.set(h.clock.now() + timedelta(hours=24, minutes=1))
     before = len(h.recorder.sent)
@@ -132,8 +132,8 @@ async def test_a_code_expires_after_a_day_and_works_once(sqlite_url: str) -> Non
     await h.close()
 
 
-async def test_only_a_trekker_asks_for_a_code_and_links(sqlite_url: str) -> None:
-    h = await two_networks(sqlite_url)
+async def test_only_a_trekker_asks_for_a_code_and_links(database_url: str) -> None:
+    h = await two_networks(database_url)
     before = len(h.recorder.sent)
     await h.say("cem", "/koppel")  # a participant sees the chats, gets no code
     assert [s.to for s in since(h, before)] == ["group"] and not CODE.search(plain(h.recorder.sent[-1].text))
@@ -150,8 +150,8 @@ async def test_only_a_trekker_asks_for_a_code_and_links(sqlite_url: str) -> None
     await h.close()
 
 
-async def test_a_chat_with_its_own_history_is_only_linked_when_the_trekker_says_so(sqlite_url: str) -> None:
-    h = await two_networks(sqlite_url)
+async def test_a_chat_with_its_own_history_is_only_linked_when_the_trekker_says_so(database_url: str) -> None:
+    h = await two_networks(database_url)
     await h.say("anna-tg", "/vier De ruilkast staat!", chat="buurt")
     code = await ask_code(h, "anna")
     before = len(h.recorder.sent)
@@ -164,8 +164,8 @@ async def test_a_chat_with_its_own_history_is_only_linked_when_the_trekker_says_
     await h.close()
 
 
-async def test_unlinking_gives_the_chat_its_people_and_a_network_of_its_own(sqlite_url: str) -> None:
-    h = await two_networks(sqlite_url)
+async def test_unlinking_gives_the_chat_its_people_and_a_network_of_its_own(database_url: str) -> None:
+    h = await two_networks(database_url)
     await link_buurt(h)
     before = len(h.recorder.sent)
     await h.say("anna", "/koppel los 2")
@@ -186,8 +186,8 @@ async def test_unlinking_gives_the_chat_its_people_and_a_network_of_its_own(sqli
 
 
 # ---------------------------------------------------------------------------- one person, two accounts
-async def test_a_person_links_two_accounts_and_is_counted_reminded_and_erased_once(sqlite_url: str) -> None:
-    h = await two_networks(sqlite_url)
+async def test_a_person_links_two_accounts_and_is_counted_reminded_and_erased_once(database_url: str) -> None:
+    h = await two_networks(database_url)
     await link_buurt(h)
     await h.say("anna-tg", "hoi", chat="buurt")
     h.names["dewi-teams"] = "Dewi Santoso"  # Dewi (a student) is in the Teams channel as a guest too
@@ -244,8 +244,8 @@ async def test_a_person_links_two_accounts_and_is_counted_reminded_and_erased_on
     await h.close()
 
 
-async def test_an_identity_code_is_only_for_another_account_in_the_same_network(sqlite_url: str) -> None:
-    h = await two_networks(sqlite_url)
+async def test_an_identity_code_is_only_for_another_account_in_the_same_network(database_url: str) -> None:
+    h = await two_networks(database_url)
     code = await ask_code(h, "anna", "/ikben")
     await h.say("anna", f"/ikben {code}", private=True)
     assert "dit account zelf" in plain(h.recorder.sent[-1].text)
@@ -255,8 +255,8 @@ async def test_an_identity_code_is_only_for_another_account_in_the_same_network(
     await h.close()
 
 
-async def test_a_linked_person_who_leaves_one_chat_stays_in_the_network(sqlite_url: str) -> None:
-    h = await two_networks(sqlite_url)
+async def test_a_linked_person_who_leaves_one_chat_stays_in_the_network(database_url: str) -> None:
+    h = await two_networks(database_url)
     await link_buurt(h)
     code = await ask_code(h, "anna", "/ikben")
     await h.say("anna-tg", f"/ikben {code}", chat="buurt", private=True)
@@ -330,8 +330,8 @@ def test_a_scenario_names_unknown_chats_clearly(tmp_path: Path) -> None:
         raise AssertionError("an unknown chat must be refused")
 
 
-async def test_codes_are_never_stored_in_clear(sqlite_url: str) -> None:
-    h = await two_networks(sqlite_url)
+async def test_codes_are_never_stored_in_clear(database_url: str) -> None:
+    h = await two_networks(database_url)
     code = await ask_code(h, "anna")
     async with h.db.transaction() as s:
         stored = list(await s.scalars(select(LinkCode.code_hash)))
@@ -339,8 +339,8 @@ async def test_codes_are_never_stored_in_clear(sqlite_url: str) -> None:
     await h.close()
 
 
-async def test_rounds_in_two_chats_of_one_network_keep_their_own_timebox(sqlite_url: str) -> None:
-    h = await Harness.open(sqlite_url, local(2026, 1, 5, 8, 0))
+async def test_rounds_in_two_chats_of_one_network_keep_their_own_timebox(database_url: str) -> None:
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
     await h.setup(dict(NETWORK), [
         {"id": "anna", "name": "Anna de Vries", "role": "trekker", "chats": ["teams", "buurt"]},
         {"id": "bram", "name": "Bram Peters", "role": "procesbegeleider", "chats": ["teams"]},
