@@ -139,6 +139,37 @@ async def test_a_newcomer_is_briefed_in_a_direct_room_the_bot_opens_once_and_reu
         assert await dewi.invites() == {}, await dewi.invites()
 
 
+async def test_a_direct_room_opened_but_not_recorded_before_a_stop_is_used_not_a_second_one(
+        synapse_server: Synapse, sqlite_url: str) -> None:
+    """A replica stopped after createRoom, before it recorded the room (in the database and in
+    ``m.direct``): the next one finds the room, so the member is not invited twice."""
+    bot = await synapse_server.register()
+    dewi = await synapse_server.register(displayname="Dewi Santoso")
+    cem = await synapse_server.register(displayname="Cem Yilmaz")
+    orphan = await bot.create_room("", [dewi.user_id], direct=True)  # what the stopped replica left
+    # rooms that are not it: Cem invited too, or Dewi invited but not as a direct chat; made until
+    # one is looked at before it (the unknown rooms are looked at in the order of their ids)
+    decoys: list[str] = []
+    while len(decoys) < 2 or min(decoys) > orphan and len(decoys) < 20:
+        invite, direct = ([dewi.user_id, cem.user_id], True) if len(decoys) % 2 == 0 else ([dewi.user_id], False)
+        decoys.append(await bot.create_room("", invite, direct=direct))
+    assert min(decoys) < orphan
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna, room = await network_room(synapse_server, app, bot)
+        await anna.invite(room, dewi.user_id)
+        await dewi.join(room)
+        # read as the bot: Dewi has not accepted the invite yet
+        briefing = await from_bot(bot, orphan, bot, what="the newcomer briefing in the room already opened")
+        assert "Netwerk Armoede" in briefing[0]["content"]["body"]
+        assert set(await dewi.invites()) == {orphan, *decoys}  # no new one
+        for decoy in decoys:
+            assert await bot.events(decoy, "m.room.message") == []
+        assert (await bot.account_data("m.direct")).get(dewi.user_id) == [orphan]
+        async with app.db.sessions() as s:
+            assert list(await s.scalars(select(MatrixRoom.room_id).where(MatrixRoom.direct_with == dewi.user_id))) \
+                == [orphan]
+
+
 async def test_choices_answered_by_a_reaction_or_by_the_text_command(
         synapse_server: Synapse, sqlite_url: str) -> None:
     bot = await synapse_server.register()

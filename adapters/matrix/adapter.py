@@ -43,6 +43,7 @@ from nio import (
     LoginResponse,
     RoomCreateError,
     RoomGetEventError,
+    RoomGetStateError,
     RoomGetStateEventError,
     RoomPreset,
     SyncError,
@@ -589,7 +590,9 @@ class MatrixAdapter:
 
     async def _direct_room(self, user_id: str) -> str:
         """The direct room with ``user_id``: the one kept in the database, else one the bot's
-        ``m.direct`` lists and it is still in, else a new one (``is_direct``, recorded in ``m.direct``)."""
+        ``m.direct`` lists and it is still in, else one the bot opened for them but did not get
+        to record (:meth:`_unrecorded_direct_room`), else a new one (``is_direct``, recorded in
+        ``m.direct``)."""
         room = await self.store.direct_room(user_id)
         if room is not None:
             return room
@@ -600,6 +603,10 @@ class MatrixAdapter:
             if candidate in mine and await self._member(candidate, user_id):
                 await self.store.keep_direct_room(candidate, user_id)
                 return candidate
+        room = await self._unrecorded_direct_room(mine, user_id)
+        if room is not None:
+            await self._record_direct_room(direct, room, user_id)
+            return room
         resp = await self.client.room_create(is_direct=True, invite=[user_id], preset=RoomPreset.trusted_private_chat)
         if isinstance(resp, RoomCreateError):
             code = _code(resp)
@@ -608,13 +615,35 @@ class MatrixAdapter:
             if code in ("M_FORBIDDEN", "M_NOT_FOUND", "M_UNKNOWN"):
                 raise Undeliverable(f"cannot open a direct room ({code})")
             raise RuntimeError(f"matrix createRoom failed: {code}")
-        room = resp.room_id
+        await self._record_direct_room(direct, resp.room_id, user_id)
+        return resp.room_id
+
+    async def _record_direct_room(self, direct: dict[str, Any], room: str, user_id: str) -> None:
+        """Keep ``room`` as the direct room with ``user_id``: in the database and in ``m.direct``."""
         await self.store.keep_direct_room(room, user_id)
         direct.setdefault(user_id, [])
         if room not in direct[user_id]:
             direct[user_id].append(room)
         await self._set_account_data("m.direct", direct)
-        return room
+
+    async def _unrecorded_direct_room(self, joined: set[str], user_id: str) -> str | None:
+        """A room the bot is in that is neither a network's chat nor a known direct room, whose
+        only other member is ``user_id`` (joined, or invited as a direct chat): the one a replica
+        opened before it stopped, between creating the room and recording it. Without this, the
+        member would get a second invite from the bot. Such rooms are rare: this costs a look-up
+        of the known rooms, and one state request per unknown room."""
+        for room in sorted(joined - await self.store.known_rooms()):
+            state = await self.client.room_get_state(room)
+            if isinstance(state, RoomGetStateError):
+                continue
+            members = {e.get("state_key"): e.get("content") or {} for e in state.events
+                       if e.get("type") == "m.room.member"}
+            present = {who for who, content in members.items() if content.get("membership") in ("join", "invite")}
+            theirs = members.get(user_id, {})
+            if present == {self.user_id, user_id} and (
+                    theirs.get("membership") == "join" or theirs.get("is_direct") is True):
+                return room
+        return None
 
     async def _member(self, room_id: str, user_id: str) -> bool:
         """True when ``user_id`` is joined to or invited into ``room_id``."""

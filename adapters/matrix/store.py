@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import delete, select, update
 
 from bot.database import Database
-from bot.models import MatrixAccount, MatrixEvent, MatrixRoom
+from bot.models import Chat, MatrixAccount, MatrixEvent, MatrixRoom
 
 #: a claimed event not marked done after this long may be claimed by another replica
 CLAIM_SECONDS = 60
@@ -113,6 +113,13 @@ class MatrixStore:
                 room_id=room_id, direct_with=user_id, created_at=datetime.now(UTC))
                 .on_conflict_do_nothing(index_elements=["room_id"]))
         self._direct[room_id] = user_id
+
+    async def known_rooms(self) -> set[str]:
+        """Every room that is a network's chat or a direct room."""
+        async with self.db.sessions() as session:
+            chats = await session.scalars(select(Chat.chat_id).where(Chat.platform == "matrix"))
+            direct = await session.scalars(select(MatrixRoom.room_id))
+            return {*chats, *direct}
 
     async def forget_room(self, room_id: str) -> None:
         """The bot left ``room_id`` (or the member left the direct room)."""
