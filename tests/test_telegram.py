@@ -442,6 +442,20 @@ async def test_a_vanished_topic_falls_back_to_general(api: StandIn) -> None:
         assert failed.params["message_thread_id"] == 77 and "message_thread_id" not in ok.params
 
 
+async def test_a_reply_to_a_deleted_message_goes_out_unquoted(api: StandIn) -> None:
+    """In a forum topic Telegram takes every reply as strict: when the member deleted the message
+    the answer quotes, it refuses; the answer then goes out without the quote, in the same topic."""
+    async with adapter_on(api) as adapter:
+        await adapter.start()
+        adapter._topics.put((str(GROUP_ID), "5"), 77)  # noqa: SLF001 - a topic seen earlier
+        api.refuse("sendMessage", 400, "Bad Request: message to be replied not found")
+        assert await adapter.send(Outgoing(Address("telegram", str(GROUP_ID), "1001"), "status", "Status",
+                                           ephemeral=True, reply_to="5"))
+        failed, ok = api.of("sendMessage")
+        assert failed.params["reply_parameters"]["message_id"] == 5 and "reply_parameters" not in ok.params
+        assert ok.params["message_thread_id"] == 77 and ok.params["text"] == failed.params["text"]
+
+
 async def test_unreachable_api_fails_start_clearly(api: StandIn, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("adapters.telegram.adapter.START_ATTEMPTS", 1)
     async with adapter_on(api, f"http://127.0.0.1:{free_port()}/bot") as adapter:

@@ -76,6 +76,8 @@ START_ATTEMPTS = 3
 TOPIC_MEMORY = 10_000
 COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,32}$")
 SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+#: Telegram's descriptions of a reply whose message is gone (the wording changed over the years)
+REPLY_GONE = ("message to be replied not found", "replied message not found", "reply message not found")
 #: Telegram's descriptions that mean a private message cannot be delivered yet / ever
 NOT_STARTED = ("can't initiate conversation", "bot can't initiate")
 #: image types Telegram shows as a photo (sendPhoto); other files go as documents
@@ -401,8 +403,11 @@ class TelegramAdapter:
         whichever replica sends the answer, after a restart too, quotes the right message (Telegram
         has no messages only the asker sees: this is how the asker finds theirs). A threaded message
         replies to its thread message. The topic is the one that message was in, as far as this
-        process saw it (kept in memory: a reply sent by another replica or after a restart still
-        quotes its message, but lands in the General topic).
+        process saw it (kept in memory). Without it the reply still lands in that topic: Telegram
+        takes a reply in a forum topic as strict ("allow_sending_without_reply: always False for
+        replies in another chat or forum topic", Bot API) and posts it where the quoted message is;
+        only a reply whose message was deleted meanwhile (:meth:`_call` then sends it unquoted)
+        needs the topic from memory, else it goes to General.
         """
         addr = message.address
         if addr.chat_id is None:
@@ -465,7 +470,7 @@ class TelegramAdapter:
 
     async def _call(self, method: Any, kwargs: dict[str, Any], private: bool) -> Message:
         """Call a send method of the bot, with Telegram's refusals translated for the core's delivery."""
-        for _ in range(3):  # at most: once as asked, once without a vanished topic / in the new chat
+        for _ in range(4):  # as asked, then without a vanished topic or quoted message, or in the new chat
             try:
                 return await method(**kwargs)
             except tg_error.RetryAfter as exc:
@@ -483,6 +488,11 @@ class TelegramAdapter:
                 text = exc.message.lower()
                 if "thread not found" in text and kwargs["message_thread_id"] is not None:
                     kwargs["message_thread_id"] = None  # the topic was deleted or closed: post in General
+                    continue
+                if any(gone in text for gone in REPLY_GONE) and kwargs["reply_parameters"] is not None:
+                    # the message to quote was deleted: in a forum topic Telegram takes every reply as
+                    # strict (allow_sending_without_reply is "always False" there), so send it unquoted
+                    kwargs["reply_parameters"] = None
                     continue
                 if "can't parse entities" in text and kwargs.get("parse_mode") is not None:
                     log.error("telegram refused our HTML; sending the part as plain text")
