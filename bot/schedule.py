@@ -2,10 +2,11 @@
 
 This is the only module that imports APScheduler (3.x), where it is first used rather than at
 import (``bamboe run`` does not need it to become ready; see the start-up section of
-docs/performance.md). Its cron trigger computes weekly fire times in a
-network's time zone (so 10:00 stays 10:00 across daylight-saving changes). The database is the
-only record of planned work (``bot.jobs``); ``bamboe run``'s loop (``bamboe.runtime.App.pump``)
-wakes the dispatcher.
+docs/performance.md). Its cron trigger computes weekly fire times in a network's time zone (so
+10:00 stays 10:00 across daylight-saving changes). The public holidays are computed here (a dozen
+lines instead of a package that loads the calendars of every country). The database is the only
+record of planned work (``bot.jobs``); ``bamboe run``'s loop (``bamboe.runtime.App.pump``) wakes
+the dispatcher.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete, select, update
 
+from adapters.matrix.translate import PLATFORM
 from bot.database import Database
 from bot.models import Chat, MatrixAccount, MatrixEvent, MatrixRoom
 
@@ -117,7 +118,7 @@ class MatrixStore:
     async def known_rooms(self) -> set[str]:
         """Every room that is a network's chat or a direct room."""
         async with self.db.sessions() as session:
-            chats = await session.scalars(select(Chat.chat_id).where(Chat.platform == "matrix"))
+            chats = await session.scalars(select(Chat.chat_id).where(Chat.platform == PLATFORM))
             direct = await session.scalars(select(MatrixRoom.room_id))
             return {*chats, *direct}
 
