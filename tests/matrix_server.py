@@ -41,7 +41,8 @@ RELAXED = {"per_second": 1000, "burst_count": 1000}
 
 def _config(root: Path, port: int, secret: str) -> str:
     limits = {name: RELAXED for name in ("rc_message", "rc_registration", "rc_admin_redaction",
-                                          "rc_joins_per_room", "rc_3pid_validation", "rc_presence")}
+                                          "rc_joins_per_room", "rc_3pid_validation", "rc_presence",
+                                          "rc_room_creation")}  # ten rooms per user at once by default
     limits["rc_login"] = {"address": RELAXED, "account": RELAXED, "failed_attempts": RELAXED}
     limits["rc_joins"] = {"local": RELAXED, "remote": RELAXED}
     limits["rc_invites"] = {"per_room": RELAXED, "per_user": RELAXED, "per_issuer": RELAXED}
