@@ -101,11 +101,12 @@ async def _pg_admin(sql: str) -> None:
         await conn.close()
 
 
-async def new_postgres_database() -> str:
-    """Create an empty PostgreSQL database; skip off CI when no server runs, fail in CI."""
+async def new_postgres_database(template: str | None = None) -> str:
+    """Create a PostgreSQL database, empty or a copy of the database ``template``; skip off
+    CI when no server runs, fail in CI."""
     name = f"bamboe_test_{uuid.uuid4().hex[:10]}"
     try:
-        await _pg_admin(f'CREATE DATABASE "{name}"')
+        await _pg_admin(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
     except Exception as exc:  # noqa: BLE001 - any connection problem means "no server here"
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL at {PG_ADMIN} is required in CI but unreachable: {exc!r}")
@@ -133,9 +134,7 @@ async def migrated_postgres_database() -> str:
         await upgrade(engine)
         await engine.dispose()  # a template must have no connections
         _pg_template = url
-    name = f"bamboe_test_{uuid.uuid4().hex[:10]}"
-    await _pg_admin(f'CREATE DATABASE "{name}" TEMPLATE "{_pg_template.rsplit("/", 1)[1]}"')
-    return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+    return await new_postgres_database(template=_pg_template.rsplit("/", 1)[1])
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:  # noqa: ARG001 - pytest's signature
