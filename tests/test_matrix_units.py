@@ -1,5 +1,6 @@
 """The Matrix adapter's pure parts: rendering (commands as ``!``, escaping, choices, splitting) and
-reading what members typed (commands, replies, threads, reactions)."""
+reading what members typed (commands, replies, threads, reactions), and which room is a
+direct room the bot opened."""
 
 from adapters.matrix import render, translate
 from bot import i18n
@@ -64,3 +65,21 @@ def test_invites_from_other_servers_are_not_allowed_by_default():
     servers = frozenset({"example.org"})
     assert translate.allowed("@anna:example.org", servers) and not translate.allowed("@eve:evil.test", servers)
     assert translate.allowed("@eve:evil.test", frozenset({"*"}))
+
+
+def test_only_a_room_the_bot_opened_for_the_member_is_its_direct_room():
+    bot, dewi, cem = "@bot:x", "@dewi:x", "@cem:x"
+
+    def state(creator: str, **members: dict) -> list[dict]:  # GET /rooms/{id}/state
+        return [{"type": "m.room.create", "state_key": "", "sender": creator, "content": {"room_version": "10"}},
+                *({"type": "m.room.member", "state_key": who, "sender": creator, "content": content}
+                  for who, content in members.items())]
+
+    joined, direct = {"membership": "join"}, {"membership": "invite", "is_direct": True}
+    assert translate.opened_for(state(bot, **{bot: joined, dewi: direct}), bot, dewi)
+    assert translate.opened_for(state(bot, **{bot: joined, dewi: joined}), bot, dewi)  # she accepted it
+    assert not translate.opened_for(state(bot, **{bot: joined, dewi: direct, cem: direct}), bot, dewi)
+    assert not translate.opened_for(state(bot, **{bot: joined, dewi: {"membership": "invite"}}), bot, dewi)
+    assert not translate.opened_for(state(dewi, **{dewi: joined, bot: joined}), bot, dewi)  # her room
+    assert not translate.opened_for(state(bot, **{bot: joined, dewi: {"membership": "leave"}}), bot, dewi)
+    assert translate.opened_for(state(bot, **{bot: joined, dewi: direct, cem: {"membership": "leave"}}), bot, dewi)

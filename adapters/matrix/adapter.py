@@ -627,22 +627,14 @@ class MatrixAdapter:
         await self._set_account_data("m.direct", direct)
 
     async def _unrecorded_direct_room(self, joined: set[str], user_id: str) -> str | None:
-        """A room the bot created that is neither a network's chat nor a known direct room, whose
-        only other member is ``user_id`` (joined, or invited as a direct chat): the one a replica
+        """A room the bot is in that is neither a network's chat nor a known direct room, and that
+        it opened for ``user_id`` (:func:`~adapters.matrix.translate.opened_for`): the one a replica
         opened before it stopped, between creating the room and recording it. Without this, the
         member would get a second invite from the bot. Such rooms are rare: this costs a look-up
         of the known rooms, and one state request per unknown room."""
         for room in sorted(joined - await self.store.known_rooms()):
             state = await self.client.room_get_state(room)
-            if isinstance(state, RoomGetStateError):
-                continue
-            created_by = next((e.get("sender") for e in state.events if e.get("type") == "m.room.create"), None)
-            members = {e.get("state_key"): e.get("content") or {} for e in state.events
-                       if e.get("type") == "m.room.member"}
-            present = {who for who, content in members.items() if content.get("membership") in ("join", "invite")}
-            theirs = members.get(user_id, {})
-            if created_by == self.user_id and present == {self.user_id, user_id} and (
-                    theirs.get("membership") == "join" or theirs.get("is_direct") is True):
+            if not isinstance(state, RoomGetStateError) and translate.opened_for(state.events, self.user_id, user_id):
                 return room
         return None
 

@@ -118,3 +118,14 @@ def invited_as_direct(event: dict[str, Any]) -> bool:
     prev = (event.get("unsigned") or {}).get("prev_content") or {}
     return bool(content.get("is_direct") or prev.get("is_direct"))
 
+
+def opened_for(state: list[dict[str, Any]], bot_id: str, user_id: str) -> bool:
+    """True when a room's state (``GET /rooms/{id}/state``) is that of a direct room the bot
+    ``bot_id`` opened for ``user_id``: the bot created it, and its only other member is that
+    person, joined or invited as a direct chat (``is_direct``)."""
+    creator = next((e.get("sender") for e in state if e.get("type") == "m.room.create"), None)
+    members = {e.get("state_key"): e.get("content") or {} for e in state if e.get("type") == "m.room.member"}
+    present = {who for who, content in members.items() if content.get("membership") in ("join", "invite")}
+    theirs = members.get(user_id, {})
+    return creator == bot_id and present == {bot_id, user_id} and (
+        theirs.get("membership") == "join" or theirs.get("is_direct") is True)
