@@ -333,7 +333,7 @@ async def start_bamboe(tmp_path: Path, sqlite_url: str, api: StandIn) -> tuple[a
                 async with http.get(f"http://127.0.0.1:{port}/readyz") as resp:
                     if resp.status == 200:
                         return proc, port, log_path
-            except aiohttp.ClientError:
+            except (aiohttp.ClientError, TimeoutError):  # not up yet, or busy starting on a loaded machine
                 pass
             if time.monotonic() > deadline:
                 proc.kill()
