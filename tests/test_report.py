@@ -446,6 +446,25 @@ def test_the_chart_fits_long_names_and_many_categories_the_same_every_time() -> 
     assert empty.startswith(PNG) and empty != png
 
 
+def test_the_png_holds_exactly_the_drawn_pixels_and_its_checksums_hold() -> None:
+    """The chart's own PNG writer: Pillow reads every pixel back as drawn, its CRCs check out, and
+    an image that is not RGB is refused rather than written wrongly."""
+    from PIL import Image
+
+    from bot.features.report.chart import encode
+
+    image = Image.new("RGB", (7, 3), "white")
+    image.putpixel((0, 0), (1, 2, 3))
+    image.putpixel((6, 2), (250, 128, 0))
+    png = encode(image)
+    assert png.startswith(PNG) and png.endswith(b"IEND\xaeB`\x82")  # IEND's CRC is fixed
+    Image.open(io.BytesIO(png)).verify()  # chunk lengths and CRCs
+    back = Image.open(io.BytesIO(png))
+    assert back.mode == "RGB" and back.size == (7, 3) and back.tobytes() == image.tobytes()
+    with pytest.raises(ValueError):
+        encode(Image.new("RGBA", (2, 2)))
+
+
 def test_pdf_tables_and_paragraphs_keep_every_word_across_pages() -> None:
     """The PDF breaks paragraphs and one-line tables itself (fpdf2's multi_cell for the rest): a
     long table repeats its heading on every page, a cell too long for one line still shows whole."""
