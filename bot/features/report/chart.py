@@ -49,6 +49,8 @@ WEEK_TICKS = 14
 TITLE_LENGTH = 70
 #: the PNG's zlib level: 1 is about twice as fast as the default 6 for a few kB more
 COMPRESS_LEVEL = 1
+#: the smooth layer is laid over the chart in bands of this many rows (:meth:`_Chart.smooth`)
+INK_BAND = 20
 #: Pillow's font objects are shared between report threads: one chart at a time
 _LOCK = threading.Lock()
 
@@ -227,7 +229,17 @@ class _Chart:
             self.text((10, self.heading_top + i * self.heading_line), value, self.title_font)
         self.participation()
         self.coverage()
-        self.image.paste(BLACK, (0, 0), self.ink.reduce(self.scale))
+        self.smooth()
+
+    def smooth(self) -> None:
+        """Lay the smooth layer over the chart, band by band and only where it has ink: pasting
+        through the whole mask blends every pixel, though the ink covers about an eighth of them."""
+        ink = self.ink.reduce(self.scale)
+        for top in range(0, HEIGHT, INK_BAND):
+            band = ink.crop((0, top, WIDTH, min(top + INK_BAND, HEIGHT)))
+            box = band.getbbox()
+            if box is not None:
+                self.image.paste(BLACK, (box[0], top + box[1]), band.crop(box))
 
     # ------------------------------------------------------------ layout
     def layout(self) -> None:
