@@ -12,7 +12,7 @@ The package's modules: :mod:`~bot.features.report.period` reads the period peopl
 network's language, and :mod:`~bot.features.report.chart`, :mod:`~bot.features.report.page`
 (HTML) and :mod:`~bot.features.report.pdf` render it. Pillow (the chart) and fpdf2 (the PDF) are
 imported only when a report is rendered, so starting the bot (and the benchmark's 10,000 networks)
-does not pay for them; matplotlib is only where the DejaVu fonts come from, and is never imported.
+does not pay for them. The DejaVu Sans files they use are in ``fonts/``.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ line, a category name too, and what still does not fit is cut with …). Colours
 Okabe-Ito palette, safe for colour-blind readers, with hatching as a second cue so the chart also
 reads in black and white; every bar carries its number, and the same figures are in the
 document's tables (the chart is never the only carrier). Fonts: DejaVu Sans, the files
-matplotlib ships (found without importing matplotlib, :func:`bot.features.report.pdf.font_dir`).
+kept with the package (:func:`bot.features.report.pdf.font_dir`).
 
 The output is deterministic for a given input: fixed size, Pillow's own text layout (not
 libraqm's, which a machine may or may not have), no metadata in the PNG (no software version,

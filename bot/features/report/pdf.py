@@ -1,4 +1,4 @@
-"""The report as a PDF (A4) with fpdf2, in DejaVu Sans (the fonts matplotlib ships, embedded as
+"""The report as a PDF (A4) with fpdf2, in DejaVu Sans (the font files in ``fonts/``, embedded as
 subsets so every Dutch and English character prints). fpdf2 is imported on first use.
 
 The PDF carries the report's title, language and the time it was made (not the time it was
@@ -21,7 +21,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import hashlib
-import importlib.util
 import io
 import logging
 import os
@@ -44,6 +43,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FONT = "DejaVu"
+#: DejaVu Sans 2.35 (the files matplotlib ships), kept with the package: depending on
+#: matplotlib for them installed it and NumPy (about 110 MB), and fpdf2 imports NumPy when present
+FONTS = Path(__file__).resolve().parent / "fonts"
 MARGIN = 15
 GREEN = (0, 158, 115)
 ORANGE = (230, 159, 0)
@@ -54,11 +56,9 @@ FIGURE = 165
 
 
 def font_dir() -> Path:
-    """Where matplotlib keeps its DejaVu fonts (found without importing matplotlib)."""
-    spec = importlib.util.find_spec("matplotlib")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("matplotlib is needed for the report fonts")
-    return Path(next(iter(spec.submodule_search_locations))) / "mpl-data" / "fonts" / "ttf"
+    """Where the DejaVu Sans files are: ``fonts/`` beside this module (regular, bold and oblique,
+    with their licence, ``LICENSE_DEJAVU``)."""
+    return FONTS
 
 
 @cache
