@@ -513,6 +513,30 @@ def test_the_package_holds_every_module_the_image_needs() -> None:
     assert found - listed == set(), "packages missing from [tool.setuptools.packages.find] in pyproject.toml"
 
 
+@pytest.mark.slow
+def test_the_wheel_the_image_installs_holds_every_file_the_packages_read(tmp_path: Path) -> None:
+    """The wheel built as the Dockerfile builds it (from the folders it copies) holds every file of
+    those folders: the modules, and the prompts, migrations' templates, report fonts and licence."""
+    import shutil
+    import subprocess
+    import zipfile
+
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    tops = ("bamboe", "bot", "adapters", "prompts", "migrations")
+    for top in tops:
+        shutil.copytree(ROOT / top, source / top, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--wheel-dir", str(tmp_path / "wheels"), str(source)], check=True, capture_output=True)
+    (wheel,) = (tmp_path / "wheels").glob("bamboe-*.whl")
+    held = set(zipfile.ZipFile(wheel).namelist())
+    files = {str(p.relative_to(source)) for top in tops for p in (source / top).rglob("*") if p.is_file()}
+    assert files - held == set(), "files the image would lack: list them in [tool.setuptools.package-data]"
+    assert "bot/features/report/fonts/DejaVuSans.ttf" in held and "bot/features/report/fonts/LICENSE_DEJAVU" in held
+
+
 def test_dockerfile_runs_bamboe_as_a_non_root_user_with_a_healthcheck() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     instructions = [line.split(None, 1)[0] for line in text.splitlines() if line and not line.startswith((" ", "#"))]
