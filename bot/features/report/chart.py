@@ -49,6 +49,8 @@ WEEK_TICKS = 14
 TITLE_LENGTH = 70
 #: the PNG's zlib level: 1 is about twice as fast as the default 6 for a few kB more
 COMPRESS_LEVEL = 1
+#: the first eight bytes of every PNG file (PNG specification, section 5.2)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: the smooth layer is laid over the chart in bands of this many rows (:meth:`_Chart.smooth`)
 INK_BAND = 20
 #: Pillow's font objects are shared between report threads: one chart at a time
@@ -140,10 +142,6 @@ def encode(image: Image) -> bytes:
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits per sample, truecolour
     return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(rows, COMPRESS_LEVEL)) \
         + _chunk(b"IEND", b"")
-
-
-#: the first eight bytes of every PNG file (PNG specification, section 5.2)
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
