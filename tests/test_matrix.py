@@ -79,9 +79,13 @@ async def test_invite_makes_a_network_with_the_inviter_as_trekker_and_commands_u
         await anna.say(room, "!status")
         answers = await from_bot(anna, room, bot, 2, "the answer to !status")
         assert "Netwerk Armoede" in answers[-1]["content"]["body"]
-        async with app.db.sessions() as s:  # the sent message is recorded with its event id
-            ids = set(await s.scalars(select(OutboxMessage.platform_message_id)))
-        assert {e["event_id"] for e in answers} <= ids
+        sent = {e["event_id"] for e in answers}
+
+        async def recorded() -> bool:  # Anna may see the message before the bot has recorded it
+            async with app.db.sessions() as s:
+                return sent <= set(await s.scalars(select(OutboxMessage.platform_message_id)))
+
+        await until(recorded, 30, "the sent messages recorded with their event ids")
 
 
 async def test_the_weekly_question_is_answered_by_a_reply_and_in_its_thread(
