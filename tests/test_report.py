@@ -446,9 +446,9 @@ def test_the_chart_fits_long_names_and_many_categories_the_same_every_time() -> 
     assert empty.startswith(PNG) and empty != png
 
 
-def test_the_png_holds_exactly_the_drawn_pixels_and_its_checksums_hold() -> None:
-    """The chart's own PNG writer: Pillow reads every pixel back as drawn, its CRCs check out, and
-    an image that is not RGB is refused rather than written wrongly."""
+def test_the_png_holds_exactly_the_drawn_pixels() -> None:
+    """The chart's PNG (written by :mod:`bot.png`): Pillow reads every pixel back as drawn, and an
+    image that is not RGB is refused rather than written wrongly."""
     from PIL import Image
 
     from bot.features.report.chart import encode
@@ -458,7 +458,6 @@ def test_the_png_holds_exactly_the_drawn_pixels_and_its_checksums_hold() -> None
     image.putpixel((6, 2), (250, 128, 0))
     png = encode(image)
     assert png.startswith(PNG) and png.endswith(b"IEND\xaeB`\x82")  # IEND's CRC is fixed
-    Image.open(io.BytesIO(png)).verify()  # chunk lengths and CRCs
     back = Image.open(io.BytesIO(png))
     assert back.mode == "RGB" and back.size == (7, 3) and back.tobytes() == image.tobytes()
     with pytest.raises(ValueError):

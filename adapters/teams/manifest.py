@@ -15,15 +15,14 @@ from __future__ import annotations
 import io
 import json
 import re
-import struct
 import zipfile
-import zlib
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
 from bot import i18n
 from bot.markup import plain
+from bot.png import png
 from bot.registry import Command
 
 SCHEMA_VERSION = "1.22"
@@ -142,15 +141,9 @@ def problems(doc: dict[str, Any]) -> list[str]:
     return found
 
 
-def png(width: int, height: int, pixel: Any) -> bytes:
-    """A PNG (RGBA, 8 bits) whose pixel at (x, y) is ``pixel(x, y)`` → (r, g, b, a)."""
-    rows = b"".join(b"\0" + b"".join(bytes(pixel(x, y)) for x in range(width)) for y in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b"")
+def icon(size: int, pixel: Any) -> bytes:
+    """A square RGBA PNG whose pixel at (x, y) is ``pixel(x, y)`` → (r, g, b, a)."""
+    return png(size, size, b"".join(bytes(pixel(x, y)) for y in range(size) for x in range(size)), 4, 9)
 
 
 def _stalks(x: float, y: float) -> bool:
@@ -163,12 +156,12 @@ def _stalks(x: float, y: float) -> bool:
 
 def color_icon(size: int = 192) -> bytes:
     """The colour icon: light stalks on Bamboe's green (full bleed, as Teams wants)."""
-    return png(size, size, lambda x, y: (*LEAF, 255) if _stalks(x / size, y / size) else (*GREEN, 255))
+    return icon(size, lambda x, y: (*LEAF, 255) if _stalks(x / size, y / size) else (*GREEN, 255))
 
 
 def outline_icon(size: int = 32) -> bytes:
     """The outline icon: white stalks on a transparent background."""
-    return png(size, size, lambda x, y: (255, 255, 255, 255) if _stalks((x + .5) / size, (y + .5) / size)
+    return icon(size, lambda x, y: (255, 255, 255, 255) if _stalks((x + .5) / size, (y + .5) / size)
                else (0, 0, 0, 0))
 
 
