@@ -285,7 +285,7 @@ async def test_my_data_arrives_privately_as_text_and_a_json_document(env: Env) -
     assert file.json()["profile"]["name"] == "Anna de Vries"
     assert upload.result["document"]["file_name"] == file.filename
     assert "reply_parameters" not in upload.params and "message_thread_id" not in upload.params
-    (row,) = await sent_rows(env, "privacy")
+    (row,) = await sent_rows(env, OutboxMessage.kind == "privacy")
     text_call = next(c for c in env.api.of("sendMessage", ok=True) if c.params is text)
     assert row.platform_message_id == str(text_call.result["message_id"])
     assert row.files == [] and row.text == ""  # personal content is not kept once sent
@@ -300,20 +300,21 @@ async def test_a_rate_limited_file_is_retried_without_sending_the_text_again(env
     texts = [p for p in env.api.sent(ANNA["id"]) if "Wat ik over jou bewaar" in p["text"]]
     assert len(texts) == 1
     assert env.api.upload(env.api.uploads(ANNA["id"])[0]).json()["profile"]["name"] == "Anna de Vries"
-    (row,) = await sent_rows(env, "privacy")
+    (row,) = await sent_rows(env, OutboxMessage.kind == "privacy")
     first_text = next(c for c in env.api.of("sendMessage", ok=True) if c.params is texts[0])
     assert row.platform_message_id == str(first_text.result["message_id"])
 
 
-async def sent_rows(env: Env, kind: str) -> list[OutboxMessage]:
-    """The outbox rows of ``kind``, once they are all marked sent."""
+async def sent_rows(env: Env, *where: Any) -> list[OutboxMessage]:
+    """The outbox rows matching ``where``, once they are all marked sent (the stand-in answers a
+    call before the bot has recorded it: wait for the mark, not for the call)."""
     for _ in range(100):
-        rows = await env.rows(OutboxMessage, OutboxMessage.kind == kind)
+        rows = await env.rows(OutboxMessage, *where)
         if rows and all(r.state == "sent" for r in rows):
             return rows
         env.app.wake.set()
         await asyncio.sleep(0.05)
-    raise AssertionError(f"{kind} rows not sent")
+    raise AssertionError(f"outbox rows {where} not sent")
 
 
 # ---------------------------------------------------------------------------- delivery
@@ -325,12 +326,7 @@ async def test_rate_limit_then_delivered_once_in_order(env: Env) -> None:
     attempts = [(c.status, c.params["text"]) for c in env.api.of("sendMessage")][1:]  # after the welcome
     assert [s for s, _ in attempts] == [429, 200]  # refused once, then delivered once
     assert attempts[1] == (200, attempts[0][1]) and "Nieuwe naam" in attempts[1][1]
-    # the stand-in answered before the bot recorded the answer: wait for the mark, not for the call
-    for _ in range(100):
-        rows = await env.rows(OutboxMessage, OutboxMessage.state == "sent")
-        if len(rows) >= 2:
-            break
-        await asyncio.sleep(0.05)
+    rows = await sent_rows(env)  # the welcome and the answer
     assert len(rows) == 2 and all(r.platform_message_id for r in rows)
 
 
@@ -346,7 +342,7 @@ async def test_private_message_waits_until_the_person_starts_the_bot(env: Env) -
     refusal.times = 0  # Cem opens the link and presses Start
     await env.push({"message": message(private(CEM), CEM, "/start hi")})
     await env.until(lambda: len(env.api.sent(CEM["id"])) >= 2, "the briefing and the /start answer")
-    (briefing,) = await sent_rows(env, "newcomer_briefing")
+    (briefing,) = await sent_rows(env, OutboxMessage.kind == "newcomer_briefing")
     assert briefing.user_id == "1003"
 
 

@@ -43,9 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 FONT = "DejaVu"
-#: DejaVu Sans 2.35 (the files matplotlib ships), kept with the package: depending on
-#: matplotlib for them installed it and NumPy (about 110 MB), and fpdf2 imports NumPy when present
-FONTS = Path(__file__).resolve().parent / "fonts"
 MARGIN = 15
 GREEN = (0, 158, 115)
 ORANGE = (230, 159, 0)
@@ -55,10 +52,12 @@ LIGHT = (238, 244, 241)
 FIGURE = 165
 
 
+@cache
 def font_dir() -> Path:
-    """Where the DejaVu Sans files are: ``fonts/`` beside this module (regular, bold and oblique,
-    with their licence, ``LICENSE_DEJAVU``)."""
-    return FONTS
+    """Where the DejaVu Sans 2.35 files are: ``fonts/`` beside this module (regular, bold and
+    oblique, with their licence, ``LICENSE_DEJAVU``; the files matplotlib ships, kept here because
+    depending on matplotlib for them installed it and NumPy, which fpdf2 imports when present)."""
+    return Path(__file__).resolve().parent / "fonts"
 
 
 @cache
