@@ -221,15 +221,18 @@ async def test_rapport_sends_chart_page_and_pdf_privately_with_the_scenarios_fig
     f = files(report)
     assert f["png"].startswith(PNG) and f["pdf"].startswith(PDF) and f["html"].startswith(b"<!DOCTYPE html>")
     assert "5 jan 2026 t/m 30 jan 2026" in report.text and "wethouder" in report.text
-    assert "Weekvragen: 5 · antwoorden: 4" in report.text and "acties afgerond: 1" in report.text
+    assert "Weekvragen: 4 · antwoorden: 4" in report.text and "acties afgerond: 1" in report.text
+    assert "Vragen na een bijeenkomst: 1 · antwoorden: 0" in report.text
 
-    # five questions (four weekly, one after the session), four answers by three of six members
+    # four weekly questions, four answers by three of six members; the question after the session apart
     expected = {
         "Bijeenkomsten gehouden": "1",
-        "Weekvragen gesteld": "5",
-        "Antwoorden": "4",
-        "Leden die minstens één keer antwoordden": "3 van 6",
-        "Gemiddeld meedoen per week (weken met een vraag)": "17%",  # (3/6 + 1/6 + 0 + 0) / 4
+        "Weekvragen gesteld": "4",
+        "Antwoorden op de weekvragen": "4",
+        "Leden die minstens één keer een weekvraag beantwoordden (van de leden die meetelden)": "3 van 6",
+        "Gemiddeld meedoen per week (weken met een weekvraag)": "17%",  # (3/6 + 1/6 + 0 + 0) / 4
+        "Vragen na een bijeenkomst": "1",
+        "Antwoorden op de vragen na een bijeenkomst": "0",
         "Rondes actieleren": "1",
         "Acties: nieuw / klaar / open aan het eind": "1 / 1 / 0",
         "Vieringen en mijlpalen": "3",
@@ -243,7 +246,7 @@ async def test_rapport_sends_chart_page_and_pdf_privately_with_the_scenarios_fig
     weeks = [r for r in html.rows if r[0].endswith("jan 2026") and all(v.isdigit() for v in r[1:])]
     assert weeks == [
         ["5 jan 2026", "1", "3", "3", "6"],
-        ["12 jan 2026", "2", "1", "1", "6"],
+        ["12 jan 2026", "1", "1", "1", "6"],
         ["19 jan 2026", "1", "0", "0", "6"],
         ["26 jan 2026", "1", "0", "0", "6"],
     ]
@@ -280,9 +283,10 @@ async def test_rapport_sends_chart_page_and_pdf_privately_with_the_scenarios_fig
     pdf = pdf_text(f["pdf"])
     for part in (
         "Rapport Lerend netwerk Test",
-        "Weekvragen gesteld 5",
-        "Antwoorden 4",
-        "Leden die minstens één keer antwoordden 3 van 6",
+        "Weekvragen gesteld 4",
+        "Antwoorden op de weekvragen 4",
+        "Leden die minstens één keer een weekvraag beantwoordden (van de leden die meetelden) 3 van 6",
+        "Vragen na een bijeenkomst 1",
         "17%",
         f"“{CONSENTED}”",
         "we bezoeken twee scholen",
@@ -292,7 +296,7 @@ async def test_rapport_sends_chart_page_and_pdf_privately_with_the_scenarios_fig
         assert part in pdf, part
     # the chart is not the only carrier: alt text and tables
     (image,) = html.images
-    assert image["src"].startswith("data:image/png;base64,") and "4 antwoorden op 5 vragen" in image["alt"]
+    assert image["src"].startswith("data:image/png;base64,") and "4 antwoorden op 4 weekvragen" in image["alt"]
     assert_private(report)
 
 
@@ -306,6 +310,87 @@ async def test_rapport_groep_posts_the_same_files_in_the_group(harness: Harness)
     assert sorted(files(report)) == ["html", "pdf", "png"]
     assert "Het netwerk begon op 5 jan 2026" in page_text(files(report)["html"])
     assert_private(report)
+
+
+async def report_data(h: Harness, start: date, end: date):  # noqa: ANN201
+    """The figures of a report over ``start``..``end``, as /rapport would gather them now."""
+    async with h.db.transaction() as s:
+        net = await s.get(Network, (await network(h)).id)
+        return await gather(s, net, Period(start, end), h.clock.now())
+
+
+def week_rows(html: bytes) -> list[list[str]]:
+    """The "Meedoen per week" table: week, questions, answers, members who answered, members who counted."""
+    return [r for r in page(html).rows if len(r) == 5 and r[0].endswith("2026") and all(v.isdigit() for v in r[1:])]
+
+
+ANSWERED = "Leden die minstens één keer een weekvraag beantwoordden (van de leden die meetelden)"
+
+
+async def test_who_answered_is_counted_over_the_same_members_with_a_leaver_and_a_silent_member(
+    harness: Harness,
+) -> None:
+    await command(harness, "anna", "/bijeenkomst 2026-01-14 14:00-16:00 Buurthuis De Linde")
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    for who in ("anna", "bram", "cem", "els", "fleur"):  # everyone but dewi, who never answers
+        await harness.say(who, "Ouders vinden de weg naar hulp niet.", reply_to="nudge")
+    await harness.leave("fleur")
+    await harness.advance(local(2026, 1, 14, 17, 30))
+    await harness.say("cem", "Dat ouders vaker zelf met oplossingen komen.", reply_to="after_session_question")
+    await harness.advance(local(2026, 1, 30, 12, 0))
+
+    data = await report_data(harness, date(2026, 1, 5), date(2026, 1, 30))
+    # fleur answered and left, dewi stayed and never answered: five of the six who got a weekly question
+    assert (data.answered, data.counted, data.composition.size) == (5, 6, 5)
+    assert (data.questions, data.answers, data.session_questions, data.session_answers) == (4, 5, 1, 1)
+    (report, _) = await command(harness, "anna", "/rapport")
+    assert "Weekvragen: 4 · antwoorden: 5" in report.text
+    assert "Vragen na een bijeenkomst: 1 · antwoorden: 1" in report.text
+    f = files(report)
+    table = summary_table(f["html"])
+    assert table[ANSWERED] == "5 van 6" and table["Leden aan het eind van de periode"] == "5 (goed: 5 tot 20)"
+    assert (table["Antwoorden op de weekvragen"], table["Antwoorden op de vragen na een bijeenkomst"]) == ("5", "1")
+    assert f"{ANSWERED} 5 van 6" in pdf_text(f["pdf"])
+    # fleur counts in the week she was there, not in the weeks after she left
+    assert week_rows(f["html"]) == [
+        ["5 jan 2026", "1", "5", "5", "6"],
+        ["12 jan 2026", "1", "0", "0", "5"],
+        ["19 jan 2026", "1", "0", "0", "5"],
+        ["26 jan 2026", "1", "0", "0", "5"],
+    ]
+    assert "Na een bijeenkomst stelt Bamboe nog een vraag" in page_text(f["html"])
+
+
+async def test_paused_members_do_not_count_in_the_report_just_as_in_status(harness: Harness) -> None:
+    await command(harness, "cem", "/pauze 3w")  # until 26 January: the first three weekly questions
+    await command(harness, "els", "/pauze 10d")  # until 15 January, but answers the first one anyway
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    for who in ("anna", "bram", "els"):
+        await harness.say(who, "Ouders vinden de weg naar hulp niet.", reply_to="nudge")
+    await harness.advance(local(2026, 1, 13, 11, 0))
+    await harness.say("anna", "Samen met ouders zoeken werkt beter.", reply_to="nudge")
+    await harness.advance(local(2026, 1, 28, 12, 0))
+
+    await command(harness, "anna", "/status")
+    assert "Meedoen aan de weekvraag: 06-01: 3 van 5, 13-01: 1 van 4, 20-01: 0 van 5, 27-01: 0 van 6." in texts(
+        harness
+    )[-1]
+    data = await report_data(harness, date(2026, 1, 5), date(2026, 1, 28))
+    assert [(w.answered, w.members) for w in data.weeks] == [(3, 5), (1, 4), (0, 5), (0, 6)]
+    assert round(data.participation, 4) == round((3 / 5 + 1 / 4) / 4, 4)
+    (report, _) = await command(harness, "anna", "/rapport")
+    assert "gemiddeld meedoen per week: 21%" in report.text
+    f = files(report)
+    assert week_rows(f["html"]) == [
+        ["5 jan 2026", "1", "3", "3", "5"],
+        ["12 jan 2026", "1", "1", "1", "4"],
+        ["19 jan 2026", "1", "0", "0", "5"],
+        ["26 jan 2026", "1", "0", "0", "6"],
+    ]
+    table = summary_table(f["html"])
+    assert table["Gemiddeld meedoen per week (weken met een weekvraag)"] == "21%"
+    assert table[ANSWERED] == "3 van 6"
+    assert "Mee telt wie toen lid was en geen pauze had" in page_text(f["html"])
 
 
 async def test_rapport_from_a_private_chat_answers_there(harness: Harness) -> None:
@@ -674,7 +759,7 @@ async def test_monthly_report_on_the_first_working_day_to_the_trekker_until_swit
     january, february = reports
     assert "Maandrapport Lerend netwerk Test" in january.text and "5 jan 2026 t/m 31 jan 2026" in january.text
     assert "februari 2026" in february.text and "/ritme rapport uit" in february.text
-    assert summary_table(files(january)["html"])["Antwoorden"] == "1"
+    assert summary_table(files(january)["html"])["Antwoorden op de weekvragen"] == "1"
     assert all(sorted(files(s)) == ["html", "pdf", "png"] for s in reports)
 
     await command(harness, "bram", "/ritme")

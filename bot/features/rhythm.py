@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, insert, select, update
+from sqlalchemy import Row, bindparam, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import budget, i18n
@@ -207,8 +207,19 @@ async def postpone_if_busy(ctx: Ctx, jc: JobContext) -> bool:
 
 
 def eligible(member: Member, at: datetime) -> bool:
-    """Counts for a nudge sent at ``at``: active, not paused, and already a member then."""
-    return member.active and member.joined_at <= at and not (member.paused_until and member.paused_until > at)
+    """Counts for a nudge sent at ``at``: a member then (joined, not left yet) and not paused then."""
+    member_then = member.joined_at <= at and (member.active if member.left_at is None else member.left_at > at)
+    return member_then and not (member.paused_until and member.paused_until > at)
+
+
+def participants(members: Iterable[Member], at: datetime,
+                 answerers: Iterable[int | None]) -> tuple[set[object], set[object]]:
+    """Who counts for a weekly question sent at ``at``, and who of them answered (``answerers``: the
+    answers' member ids). Counted are the members eligible then and anyone who answered anyway, so
+    the answered are always among the counted; an erased member's answer (no member id) counts as one
+    person. The one rule for participation: ``/status`` and the report both use it."""
+    answered: set[object] = {m if m is not None else object() for m in answerers}
+    return {m.id for m in members if eligible(m, at)} | answered, answered
 
 
 # ---------------------------------------------------------------------------- jobs
@@ -806,13 +817,12 @@ async def status_lines(ctx: Ctx) -> list[Markup]:
     if not nudges:
         return [ctx.t("status.participation_none")]
     parts = []
-    members = await active_members(ctx.session, ctx.network.id)
+    members = list(await ctx.session.scalars(select(Member).where(Member.network_id == ctx.network.id)))
     for nudge in reversed(nudges):
-        answered = await ctx.session.scalar(select(func.count(func.distinct(Answer.member_id)))
-                                            .where(Answer.nudge_id == nudge.id))
-        total = sum(1 for m in members if eligible(m, nudge.sent_at))
+        answerers = await ctx.session.scalars(select(Answer.member_id).where(Answer.nudge_id == nudge.id))
+        total, answered = participants(members, nudge.sent_at, answerers)
         parts.append(ctx.t("status.participation_item", date=f"{local(ctx.network, nudge.sent_at):%d-%m}",
-                           answered=answered or 0, total=total))
+                           answered=len(answered), total=len(total)))
     return [ctx.t("status.participation", items=Markup(", ".join(parts)))]
 
 

@@ -72,6 +72,8 @@ def summary(ctx: Ctx, data: ReportData) -> Markup:
         questions=data.questions,
         answers=data.answers,
         share=percent(data.participation),
+        session_questions=data.session_questions,
+        session_answers=data.session_answers,
         rounds=len(data.rounds),
         done=data.actions_done,
         open=data.actions_open,

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import i18n
 from bot.features.network import MAX_GROUP, MIN_GROUP, PERSPECTIVES
 from bot.features.report.period import Period
-from bot.features.rhythm import library, shorten, themes
+from bot.features.rhythm import SESSION_CATEGORY, library, participants, shorten, themes
 from bot.guard import Label
 from bot.models import (
     Action,
@@ -56,13 +56,13 @@ FAMILIES = ("aspect", "kolb")
 
 @dataclass(frozen=True)
 class Week:
-    """Reflection in one calendar week (Monday first)."""
+    """The weekly questions in one calendar week (Monday first)."""
 
     monday: date
     questions: int
     answers: int
     answered: int  # members who answered at least one of the week's questions
-    members: int  # members in the network that week
+    members: int  # members who counted: in the network and not paused (rhythm.participants)
 
 
 @dataclass(frozen=True)
@@ -170,10 +170,10 @@ class ReportData:
     started: date
     weeks: tuple[Week, ...]
     coverage: tuple[Coverage, ...]
-    other_questions: int  # Derksen's dimensions, own questions, after-session questions
-    questions: int
-    answers: int
-    answered: int  # members who answered at least once
+    other_questions: int  # weekly questions outside the aspects and Kolb: Derksen's dimensions, own questions
+    questions: int  # weekly questions (not the question after a session: session_questions)
+    answers: int  # answers to the weekly questions
+    answered: int  # members who answered a weekly question at least once, out of ``counted``
     themes: tuple[str, ...]
     quotes: tuple[str, ...]
     sessions: tuple[Session, ...]
@@ -190,12 +190,19 @@ class ReportData:
     composition: Composition
     #: members' replies to the goal and intention prompts (their own reflections)
     reflections: int = 0
+    #: members who counted for at least one weekly question (in the network and not paused when it
+    #: came, or who answered it anyway): the ``answered`` are among them
+    counted: int = 0
+    #: the questions after a session ("what do you take with you?") and their answers
+    session_questions: int = 0
+    session_answers: int = 0
 
     @property
     def empty(self) -> bool:
         """Nothing happened in the period (a monthly report is then not sent)."""
         return not (
             self.questions
+            or self.session_questions
             or self.sessions
             or self.rounds
             or self.actions
@@ -208,7 +215,7 @@ class ReportData:
 
     @property
     def participation(self) -> float | None:
-        """The average share of members who answered, over the weeks that had a question."""
+        """The average share of the counted members who answered, over the weeks with a weekly question."""
         shares = [w.answered / w.members for w in self.weeks if w.questions and w.members]
         return sum(shares) / len(shares) if shares else None
 
@@ -264,28 +271,41 @@ async def gather(session: AsyncSession, network: Network, period: Period, now: d
     clean, clean_words = redactor([m.name for m in members], i18n.raw(network.language, "report.name_removed"))
 
     # ---------------------------------------------------------------- reflections
-    nudges = list(
+    all_nudges = list(
         await session.scalars(
             select(Nudge)
             .where(Nudge.network_id == nid, _in(start, end, Nudge.sent_at))
             .order_by(Nudge.sent_at, Nudge.id)
         )
     )
-    answers = (
+    all_answers = (
         list(
             await session.scalars(
-                select(Answer).where(Answer.nudge_id.in_([n.id for n in nudges])).order_by(Answer.created_at, Answer.id)
+                select(Answer)
+                .where(Answer.nudge_id.in_([n.id for n in all_nudges]))
+                .order_by(Answer.created_at, Answer.id)
             )
         )
-        if nudges
+        if all_nudges
         else []
     )
     by_nudge: dict[int, list[Answer]] = defaultdict(list)
-    for a in answers:
+    for a in all_answers:
         by_nudge[a.nudge_id].append(a)
+    # the weekly questions; the question after a session is counted apart, as in /status
+    nudges = [n for n in all_nudges if n.category != SESSION_CATEGORY]
+    after_session = [n for n in all_nudges if n.category == SESSION_CATEGORY]
+    answers = [a for n in nudges for a in by_nudge[n.id]]
 
-    def who(items: list[Answer]) -> int:  # an erased member's answers stay, without a member: count each
-        return len({a.member_id for a in items if a.member_id is not None}) + sum(a.member_id is None for a in items)
+    def counts(items: list[Nudge]) -> tuple[set[object], set[object]]:
+        """Members who counted for any of these questions, and those of them who answered."""
+        counted: set[object] = set()
+        answered: set[object] = set()
+        for n in items:
+            c, a = participants(members, n.sent_at, (x.member_id for x in by_nudge[n.id]))
+            counted |= c
+            answered |= a
+        return counted, answered
 
     weeks = []
     monday = period.start - timedelta(days=period.start.weekday())
@@ -294,12 +314,13 @@ async def gather(session: AsyncSession, network: Network, period: Period, now: d
         week_end = min(datetime.combine(monday + timedelta(days=7), time(0), zone).astimezone(UTC), end)
         mine = [n for n in nudges if week_start <= n.sent_at < week_end]
         mine_answers = [a for n in mine for a in by_nudge[n.id]]
-        ref = mine[0].sent_at if mine else max(week_start, week_end - timedelta(seconds=1))
         partial = monday < period.start or monday + timedelta(days=6) > period.end
         if mine or not partial:  # a bit of a week at either end without a question is left out
-            weeks.append(
-                Week(monday, len(mine), len(mine_answers), who(mine_answers), sum(_present(m, ref) for m in members))
-            )
+            if mine:
+                counted, answered = counts(mine)
+            else:  # no question: who would have counted at the week's end
+                counted, answered = participants(members, max(week_start, week_end - timedelta(seconds=1)), ())
+            weeks.append(Week(monday, len(mine), len(mine_answers), len(answered), len(counted)))
         monday += timedelta(days=7)
 
     lib = library()
@@ -314,8 +335,9 @@ async def gather(session: AsyncSession, network: Network, period: Period, now: d
         if lib.names[c]["family"] == family
     )
     covered = {c.key for c in coverage}
+    counted, answered = counts(nudges)
     quotes: list[str] = []
-    for n in nudges:
+    for n in all_nudges:
         for a in by_nudge[n.id]:
             if a.member_id in consenting and a.text.strip() and len(quotes) < MAX_QUOTES:
                 quotes.append(shorten(clean(a.text), QUOTE_LENGTH))
@@ -452,8 +474,8 @@ async def gather(session: AsyncSession, network: Network, period: Period, now: d
         other_questions=sum(v for k, v in asked.items() if k not in covered),
         questions=len(nudges),
         answers=len(answers),
-        answered=who(answers),
-        themes=tuple(clean_words(themes([a.text for a in answers], MAX_THEMES + 4))[:MAX_THEMES]),
+        answered=len(answered),
+        themes=tuple(clean_words(themes([a.text for a in all_answers], MAX_THEMES + 4))[:MAX_THEMES]),
         quotes=tuple(quotes),
         sessions=sessions,
         next_session=next_session,
@@ -469,4 +491,7 @@ async def gather(session: AsyncSession, network: Network, period: Period, now: d
         composition=composition,
         reflections=await session.scalar(select(func.count(Reflection.id)).where(
             Reflection.network_id == nid, _in(start, end, Reflection.created_at))) or 0,
+        counted=len(counted),
+        session_questions=len(after_session),
+        session_answers=sum(len(by_nudge[n.id]) for n in after_session),
     )

@@ -139,8 +139,13 @@ def build(data: ReportData) -> Document:
                 (t("doc.sum_sessions"), str(held)),
                 (t("doc.sum_questions"), str(data.questions)),
                 (t("doc.sum_answers"), str(data.answers)),
-                (t("doc.sum_answered"), t("doc.x_of_y", x=data.answered, y=comp.size)),
+                (
+                    t("doc.sum_answered"),
+                    t("doc.x_of_y", x=data.answered, y=data.counted) if data.counted else percent(None),
+                ),
                 (t("doc.sum_participation"), percent(data.participation)),
+                (t("doc.sum_session_questions"), str(data.session_questions)),
+                (t("doc.sum_session_answers"), str(data.session_answers)),
                 (t("doc.sum_rounds"), str(len(data.rounds))),
                 (
                     t("doc.sum_actions"),
@@ -175,6 +180,8 @@ def build(data: ReportData) -> Document:
         blocks.append(Para(t("doc.participation_text", share=percent(data.participation))))
     else:
         blocks.append(Para(t("doc.no_questions")))
+    if data.session_questions:
+        blocks.append(Para(t("doc.session_questions")))
     blocks.append(
         Table(
             (t("doc.week_of"), t("doc.questions"), t("doc.answers"), t("doc.answered"), t("doc.members")),
