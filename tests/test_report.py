@@ -377,6 +377,11 @@ async def test_paused_members_do_not_count_in_the_report_just_as_in_status(harne
     )[-1]
     data = await report_data(harness, date(2026, 1, 5), date(2026, 1, 28))
     assert [(w.answered, w.members) for w in data.weeks] == [(3, 5), (1, 4), (0, 5), (0, 6)]
+    from bot.features.report.chart import labels, spec
+
+    chart = spec(data)  # the chart draws the same figures, with the same words
+    assert (chart.answered, chart.members) == ((3, 1, 0, 0), (5, 4, 5, 6))
+    assert labels("nl")["members"] == "Leden die meetelden"
     assert round(data.participation, 4) == round((3 / 5 + 1 / 4) / 4, 4)
     (report, _) = await command(harness, "anna", "/rapport")
     assert "gemiddeld meedoen per week: 21%" in report.text
