@@ -38,7 +38,7 @@ from bot import metrics
 from bot.clock import Clock, SystemClock
 from bot.core import Core
 from bot.database import Database, create_engine, upgrade
-from bot.delivery import Delivery, Sender
+from bot.delivery import Delivery, Sender, capabilities_of
 from bot.events import InboundEvent, Outgoing
 from bot.models import Base, Job, OutboxMessage
 from bot.platform import Capabilities
@@ -282,7 +282,7 @@ async def open_app(
     try:
         await migrate(db, box)
         clock = clock or SystemClock()
-        core = Core(db, clock, FEATURES)
+        core = Core(db, clock, FEATURES, {p: capabilities_of(s) for p, s in (senders or {}).items()})
         delivery = Delivery(
             db,
             clock,
@@ -387,6 +387,7 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
             adapter = load_factory(platform)(settings, app.receive, app.core.features.commands)
             app.adapters.append(adapter)
             app.delivery.senders[platform] = adapter.sender
+            app.core.platforms[platform] = capabilities_of(adapter.sender)  # can an answer be for one person?
         runner = web.AppRunner(app.web_app(), access_log=None, shutdown_timeout=HTTP_GRACE_SECONDS)
         await runner.setup()
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,6 +40,7 @@ from bot.jobs import Dispatcher, JobContext
 from bot.markup import Markup, command
 from bot.models import Chat, Member, MemberIdentity, Network, OutboxMessage
 from bot.parsing import UserError
+from bot.platform import Capabilities
 from bot.registry import Feature, Registry
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 #: a message longer than this is not processed (answers and commands alike)
 MAX_TEXT = 4000
 ROLES = ("trekker", "procesbegeleider", "deelnemer")
+#: what is assumed of a platform the core was not told about: no answers only the asker sees
+_NO_EPHEMERAL = Capabilities(ephemeral=False)
 
 
 @dataclass
@@ -69,6 +72,9 @@ class Ctx:
     features: Registry = field(kw_only=True)
     #: what handlers looked up once for this event and may share (e.g. the message a reply answers)
     memo: dict[str, Any] = field(default_factory=dict)
+    #: platform → what its adapter can do (:class:`Core` is told by the composition root); a
+    #: platform not listed is taken to have no ephemeral answers, so a confidential answer goes privately
+    platforms: Mapping[str, Capabilities] = field(default_factory=dict, kw_only=True)
 
     @property
     def lang(self) -> str:
@@ -124,6 +130,18 @@ class Ctx:
         self.out.append(Outgoing(Address(src.platform, src.chat_id, self.person.user_id), kind, text,
                                  tuple(buttons), {}, ephemeral=True, reply_to=self.message_id))
 
+    def confidential(self, kind: str, text: str, *, buttons: Iterable[Button] = ()) -> None:
+        """Answer the asker with what only they may see (it names or counts members, or holds
+        their own private data): shown to them alone in the group where their platform can
+        (ephemeral), otherwise sent to them privately with a short neutral pointer in the group."""
+        src = self.source
+        if src is None or src.private or self.member is None or self.person is None \
+                or self.platforms.get(src.platform, _NO_EPHEMERAL).ephemeral:
+            self.reply(kind, text, buttons=buttons)  # privately, or ephemeral in the group
+            return
+        self.private(self.member, kind, text, buttons=buttons)
+        self.reply("hint", self.t("common.sent_privately"))
+
     def require(self, *roles: str) -> Member:
         """The acting member, if their role is one of ``roles``; a friendly error otherwise."""
         if self.member is None:
@@ -145,10 +163,14 @@ class _Failed(Exception):
 class Core:
     """The platform-neutral bot: one instance per process, built by the composition root."""
 
-    def __init__(self, db: Database, clock: Clock, features: Iterable[Feature]) -> None:
+    def __init__(self, db: Database, clock: Clock, features: Iterable[Feature],
+                 platforms: Mapping[str, Capabilities] | None = None) -> None:
         self.db = db
         self.clock = clock
         self.features = Registry.of(features)
+        #: platform → its adapter's capabilities (the composition root adds each adapter's); the
+        #: core never asks which platform it is, only what the asker's can do (``Ctx.confidential``)
+        self.platforms: dict[str, Capabilities] = dict(platforms or {})
         self.dispatcher = Dispatcher(db, clock, self.features.jobs, features=self.features)
 
     # ------------------------------------------------------------------ inbound
@@ -225,9 +247,10 @@ class Core:
             member = await directory.member_for_private_chat(session, chat_ref.platform, person.user_id)
             if member is None:  # someone writes the bot privately without being in any network
                 return Ctx(session, now, Network(language=i18n.DEFAULT_LANGUAGE, id=0), [], None, chat_ref,
-                           message_id, person, features=self.features)
+                           message_id, person, features=self.features, platforms=self.platforms)
             network, chats = await directory.network_with_chats(session, member.network_id)
-            return Ctx(session, now, network, chats, member, chat_ref, message_id, person, features=self.features)
+            return Ctx(session, now, network, chats, member, chat_ref, message_id, person, features=self.features,
+                       platforms=self.platforms)
         network, chats, created = await directory.ensure_network(session, chat_ref, now)
         member = None
         if person is not None and not isinstance(event, MemberLeft):
@@ -235,7 +258,8 @@ class Core:
                                                    as_trekker=created)
         elif person is not None:
             member = await directory.find_by_platform_id(session, network.id, chat_ref.platform, person.user_id)
-        ctx = Ctx(session, now, network, chats, member, chat_ref, message_id, person, features=self.features)
+        ctx = Ctx(session, now, network, chats, member, chat_ref, message_id, person, features=self.features,
+                  platforms=self.platforms)
         if created:
             await self.features.plan_network(session, network, now)
             for hook in self.features.hooks("on_network_created"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,10 @@ from bot.platform import Capabilities
 from bot.registry import Feature
 
 PLATFORM = "sim"
+#: platforms a scenario's chat may be labelled with whose adapters cannot show an answer to one
+#: person inside the group (``Capabilities.ephemeral``; tests/test_confidential.py checks this
+#: against the adapters): the core answers confidentially in a private chat there, as it would for real
+NO_EPHEMERAL = frozenset({"telegram", "teams", "matrix"})
 
 
 def _slack_command(reference: str, group: bool) -> str:
@@ -174,6 +178,11 @@ class Recorder:
                 listener(sent)
         return sent.message_id
 
+    def capabilities_for(self, platform: str) -> Capabilities:
+        """What the core is told a chat labelled ``platform`` can do: everything, except answers
+        only the asker sees where that platform's adapter has none."""
+        return replace(self.capabilities, ephemeral=platform not in NO_EPHEMERAL)
+
     def latest(self, kind: str, *, to: str | None = None, chat: str | None = None) -> Sent | None:
         """The latest message of ``kind`` (optionally to one address, or in one chat of several),
         also when the message budget merged it into a post of another kind."""
@@ -199,8 +208,8 @@ class Harness:
                  features: Iterable[Feature] = FEATURES) -> None:
         self.db = db
         self.clock = clock
-        self.core = Core(db, clock, features)
         self.recorder = Recorder(clock)
+        self.core = Core(db, clock, features, {PLATFORM: self.recorder.capabilities_for(PLATFORM)})
         self.delivery = Delivery(db, clock, {PLATFORM: self.recorder})
         self.chat = ChatRef(PLATFORM, chat_id, "")
         #: a network with several chats: the scenario's chat id → the chat, and each member's chats
@@ -250,6 +259,8 @@ class Harness:
                                            c.get("title") or title) for c in chats}
             self.recorder.chat_names = {(ref.platform, ref.chat_id): key for key, ref in self.chats.items()}
             self.delivery = Delivery(self.db, self.clock, {ref.platform: self.recorder for ref in self.chats.values()})
+            self.core.platforms.update({ref.platform: self.recorder.capabilities_for(ref.platform)
+                                        for ref in self.chats.values()})
             self.chat = next(iter(self.chats.values()))
         else:
             self.chat = ChatRef(PLATFORM, self.chat.chat_id, title)
@@ -290,6 +301,7 @@ class Harness:
         self.chats[key] = ref
         self.recorder.chat_names[(platform, ref.chat_id)] = key
         self.delivery = Delivery(self.db, self.clock, {r.platform: self.recorder for r in self.chats.values()})
+        self.core.platforms[platform] = self.recorder.capabilities_for(platform)
         return ref
 
     def _chat(self, key: str | None, member_id: str | None = None) -> ChatRef:

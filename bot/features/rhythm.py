@@ -788,8 +788,8 @@ async def cmd_goal(ctx: Ctx, args: str) -> None:
     text = args.strip()
     empty = ctx.t("common.not_set")
     if not text:
-        ctx.reply("status", ctx.t("rhythm.goals_show", own=member.goal or empty,
-                                  group=ctx.network.group_goal or empty))
+        ctx.confidential("status", ctx.t("rhythm.goals_show", own=member.goal or empty,  # their own goal is private
+                                         group=ctx.network.group_goal or empty))
         return
     first, _, rest = text.partition(" ")
     if first.lower() in ("groep", "group"):

@@ -173,9 +173,9 @@ async def _show_reads(ctx: Ctx, nr: int) -> None:
     ann = await _announcement(ctx, str(nr))
     done, todo = await readers(ctx, ann)
     nobody = ctx.t("toolkit.nobody")
-    ctx.reply("status", ctx.t("toolkit.reads", nr=ann.nr, text=preview(ann.text),
-                              read=", ".join(m.name for m in done) or nobody,
-                              unread=", ".join(m.name for m in todo) or nobody))
+    ctx.confidential("status", ctx.t("toolkit.reads", nr=ann.nr, text=preview(ann.text),
+                                     read=", ".join(m.name for m in done) or nobody,
+                                     unread=", ".join(m.name for m in todo) or nobody))
 
 
 async def _list_announcements(ctx: Ctx) -> None:
@@ -186,6 +186,7 @@ async def _list_announcements(ctx: Ctx) -> None:
         ctx.reply("status", ctx.t("toolkit.announcements_none"))
         return
     lines = [ctx.t("toolkit.announcements_title")]
+    counted = False  # the trekker's list counts who read each announcement: for the trekker alone
     for ann in rows:
         if ann.state == "planned":
             lines.append(ctx.t("toolkit.announcement_line_planned", nr=ann.nr, text=preview(ann.text),
@@ -195,9 +196,10 @@ async def _list_announcements(ctx: Ctx) -> None:
                 done, todo = await readers(ctx, ann)
                 lines.append(ctx.t("toolkit.announcement_line_reads", nr=ann.nr, text=preview(ann.text),
                                    count=len(done), total=len(done) + len(todo)))
+                counted = True
             else:
                 lines.append(ctx.t("toolkit.announcement_line", nr=ann.nr, text=preview(ann.text)))
-    ctx.reply("status", Markup("\n".join(lines)))
+    (ctx.confidential if counted else ctx.reply)("status", Markup("\n".join(lines)))
 
 
 async def mark_read(ctx: Ctx, ann: Announcement) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
+
 from bot.events import Attachment, Button
 from bot.models import Answer, Chat, Member, Network, OutboxMessage, Round
 from tests.contract.driver import AMS, GROUP, PEOPLE, Driver, private, readable
@@ -83,6 +85,47 @@ async def test_a_private_message_is_answered_privately(group: Driver) -> None:
     answer = await group.delivered("status", private("bram"))
     assert answer.visible_to is None and answer.reply_to is None and answer.thread is None
     assert not [s for s in group.find(GROUP) if s.visible_to == "bram"]
+
+
+async def test_an_answer_that_names_members_reaches_the_asker_alone(group: Driver) -> None:
+    """The trekker's read list names who has not read an announcement: shown to the trekker alone
+    in the group where the platform can, otherwise sent privately with a pointer that names nobody."""
+    await group.group_message("anna", "/mededeling De zaal is veranderd.")
+    await group.delivered("announcement")
+    await group.group_message("anna", "/mededeling 1")
+    if group.capabilities.ephemeral:
+        overview = await group.delivered("status")
+        assert overview.visible_to == "anna"
+    else:
+        overview = await group.delivered("status", private("anna"))
+        pointer = await group.delivered("hint")
+        assert "persoonlijk bericht" in readable(pointer.text)
+        assert not [name for name in PEOPLE.values() if name in readable(pointer.text)]
+    assert f"Nog niet gelezen: {PEOPLE['bram']}, {PEOPLE['cem']}" in readable(overview.text)
+    await group.settle()
+    in_group = [s.visible_to for s in group.find(GROUP, "Nog niet gelezen")]
+    assert in_group == (["anna"] if group.capabilities.ephemeral else [])
+
+
+async def test_a_confidential_answer_waits_until_the_asker_starts_a_private_chat(group: Driver) -> None:
+    """Where the group cannot show an answer to one person and the bot cannot open a private chat,
+    the read list waits for the trekker to write the bot; the group hears how, and no names."""
+    if group.capabilities.ephemeral or group.capabilities.opens_private:
+        pytest.skip("only where an answer for one person has to wait for a private chat")
+    group.not_started("anna")
+    await group.group_message("anna", "/mededeling De zaal is veranderd.")
+    await group.delivered("announcement")
+    await group.group_message("anna", "/mededeling 1")
+    note = await group.delivered("start_private")
+    assert PEOPLE["anna"] in readable(note.text)
+    (waiting,) = await group.until_rows(OutboxMessage, OutboxMessage.state == "waiting")
+    assert waiting.kind == "status" and waiting.chat_id is None and "Nog niet gelezen" in waiting.text
+    await group.delivered("hint")
+    await group.settle()
+    assert not group.find(GROUP, "Nog niet gelezen") and not group.find(private("anna"))
+    await group.private_message("anna", "/start")
+    overview = await group.delivered("status", private("anna"))
+    assert f"Nog niet gelezen: {PEOPLE['bram']}, {PEOPLE['cem']}" in readable(overview.text)
 
 
 async def test_a_newcomer_is_briefed_privately(driver: Driver) -> None:
