@@ -62,6 +62,9 @@ METRICS_QUERY_SECONDS = 5.0
 QUEUE_STATES = ("pending", "sending", "waiting")
 #: PostgreSQL advisory lock held while migrating, so replicas starting together migrate one by one
 MIGRATION_LOCK = 0x62616D62  # "bamb"
+#: how often the adapters' housekeeping runs (deleting what they keep only for a while, such as
+#: Teams' download files); also at the first tick
+HOUSEKEEPING_INTERVAL = timedelta(hours=1)
 #: the command line starts with the garbage collector off (bamboe/cli.py); it is back on when the
 #: process is ready, or after this many seconds of a start still waiting for a platform
 GC_PAUSE_SECONDS = 10.0
@@ -89,6 +92,10 @@ class Adapter(Protocol):
 
     def ready(self) -> bool:
         """True while the adapter is connected and can send."""
+
+    # optional: ``clock`` (an attribute: :func:`running` sets it to the app's clock) and
+    # ``async def housekeeping(self) -> None`` (run every :data:`HOUSEKEEPING_INTERVAL` by
+    # :meth:`App.tick`: delete what the adapter keeps only for a while)
 
 
 #: platform name → "module:factory"; imported only when that platform is configured
@@ -119,6 +126,8 @@ class App:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     #: set once shutdown began: ``/readyz`` answers 503 so a load balancer sends work elsewhere
     draining: bool = False
+    #: when the adapters' housekeeping is due next (None: at the first tick)
+    housekeeping_due: datetime | None = None
 
     async def receive(self, event: InboundEvent) -> list[Outgoing]:
         """An adapter's inbound event: let the core decide, then wake delivery. Returns what the
@@ -151,7 +160,7 @@ class App:
                 with suppress(TimeoutError):
                     await asyncio.wait_for(jobs_done.wait(), DELIVERY_ROUND_SECONDS)
 
-        results = await asyncio.gather(run_jobs(), deliver(), return_exceptions=True)
+        results = await asyncio.gather(run_jobs(), deliver(), self.housekeeping(), return_exceptions=True)
         for result in results:  # the loop must survive a database hiccup; the next tick retries
             if isinstance(result, Exception):
                 log.error("dispatch tick failed", exc_info=result)
@@ -170,6 +179,20 @@ class App:
             await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
+
+    async def housekeeping(self) -> None:
+        """Every :data:`HOUSEKEEPING_INTERVAL`: the adapters' ``housekeeping()``, where they have one."""
+        now = self.clock.now()
+        if self.housekeeping_due is not None and now < self.housekeeping_due:
+            return
+        self.housekeeping_due = now + HOUSEKEEPING_INTERVAL
+        for adapter in self.adapters:
+            tidy = getattr(adapter, "housekeeping", None)
+            if tidy is not None:
+                try:
+                    await tidy()
+                except Exception as exc:  # noqa: BLE001 - a database hiccup: the next interval retries
+                    log.warning("housekeeping of %s failed (%s)", adapter.platform, type(exc).__name__)
 
     async def _next_job_due(self) -> datetime | None:
         try:
@@ -385,6 +408,8 @@ async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterat
     async with open_app(settings, clock=clock) as app:
         for platform in settings.configured_platforms():
             adapter = load_factory(platform)(settings, app.receive, app.core.features.commands)
+            if hasattr(adapter, "clock"):
+                adapter.clock = app.clock
             app.adapters.append(adapter)
             app.delivery.senders[platform] = adapter.sender
             app.core.platforms[platform] = capabilities_of(adapter.sender)  # can an answer be for one person?

@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
-from bot.models import Answer, Chat, Member, OutboxMessage, TeamsConversation, TeamsUser
+from bot.models import Answer, Chat, Member, OutboxMessage, TeamsConversation, TeamsFile, TeamsUser
 from tests.conftest import free_port, local
 from tests.teams_standin import (
     APP_ID,
@@ -501,6 +501,26 @@ async def test_my_data_arrives_in_the_1to1_as_a_signed_expiring_download_link(en
             assert resp.status == 404
         async with http.get(link.replace("exp=", "exp=1")) as resp:  # another expiry
             assert resp.status == 404
+
+
+async def test_an_expired_download_file_is_deleted_by_the_hourly_housekeeping(env: Env) -> None:
+    await env.add_to_channel()
+    await env.say(personal(ANNA), ANNA, "mijngegevens")
+    await env.until_rows(TeamsFile)
+
+    async def housekeeping_after(hours: int) -> None:
+        env.clock.advance(timedelta(hours=hours))
+        env.app.wake.set()
+        for _ in range(200):  # the dispatcher's next tick runs the housekeeping that fell due
+            if env.app.housekeeping_due is not None and env.app.housekeeping_due > env.clock.now():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError("the housekeeping did not run")
+
+    await housekeeping_after(23)  # the link still works: the file stays
+    assert len(await env.rows(TeamsFile)) == 1
+    await housekeeping_after(2)  # expired; no new file was stored since
+    assert await env.rows(TeamsFile) == []
 
 
 async def test_messages_in_another_channel_are_left_alone_unless_the_bot_is_mentioned(env: Env) -> None:

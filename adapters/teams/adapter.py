@@ -28,7 +28,6 @@ import hmac
 import json
 import logging
 import random
-import time
 import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -47,6 +46,7 @@ from adapters.teams.render import MAX_TEXT, render_parts
 from adapters.teams.store import Store
 from bamboe.settings import Settings
 from bot import i18n
+from bot.clock import Clock, SystemClock
 from bot.database import Database, create_engine
 from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable, next_call
 from bot.events import Attachment as CoreAttachment
@@ -150,6 +150,8 @@ class TeamsAdapter:
         self.public_url = (settings.teams_public_url or "").rstrip("/") or None
         self.db = Database(create_engine(settings.resolved_database_url()))
         self.store = Store(self.db)
+        #: the time of the download links (``bamboe run`` hands in the app's clock)
+        self.clock: Clock = SystemClock()
         self.sender = self
         self._cloud: CloudAdapter | None = None  # made at the first activity (see :attr:`cloud`)
         self.agent = _Agent(self)
@@ -215,6 +217,13 @@ class TeamsAdapter:
         if self._pool is not None:
             await self._pool.close()
         await self.db.close()
+
+    async def housekeeping(self) -> None:
+        """Delete the files whose download links have expired (``bamboe run`` calls this hourly,
+        so an export does not stay in the database when no new file follows it)."""
+        deleted = await self.store.delete_expired_files(self.clock.now())
+        if deleted:
+            log.info("teams: deleted %s expired download file(s)", deleted)
 
     # ------------------------------------------------------------------ inbound
     async def _messages(self, request: web.Request) -> web.StreamResponse:
@@ -460,7 +469,7 @@ class TeamsAdapter:
         (``Action.OpenUrl``, titled with the file name) opens it."""
         from microsoft_agents.activity import Activity, Attachment
 
-        now = datetime.now(UTC)
+        now = self.clock.now()
         expires = now + timedelta(hours=FILE_HOURS)
         file_id = await self.store.put_file(file.name, file.mime, file.data, expires, now)
         exp = int(expires.timestamp())
@@ -486,9 +495,10 @@ class TeamsAdapter:
             exp = int(request.query.get("exp", ""))
         except ValueError:
             return web.Response(status=404)
-        if exp < time.time() or not hmac.compare_digest(request.query.get("sig", ""), self._sign(file_id, exp)):
+        now = self.clock.now()
+        if exp < now.timestamp() or not hmac.compare_digest(request.query.get("sig", ""), self._sign(file_id, exp)):
             return web.Response(status=404)
-        row = await self.store.file(file_id, datetime.now(UTC))
+        row = await self.store.file(file_id, now)
         if row is None:
             return web.Response(status=404)
         name = quote(row.name)

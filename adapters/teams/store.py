@@ -121,13 +121,19 @@ class Store:
 
     async def put_file(self, name: str, mime: str, data: bytes, expires_at: datetime, now: datetime) -> str:
         """Keep a file for a download link until ``expires_at``; return the link's random id.
-        Expired files are deleted on the way."""
+        Expired files are deleted on the way (and by :meth:`delete_expired_files`, hourly)."""
         file_id = secrets.token_urlsafe(24)
         async with self.db.transaction() as session:
             await session.execute(delete(TeamsFile).where(TeamsFile.expires_at <= now))
             session.add(TeamsFile(id_hash=_hash(file_id), name=name[:200], mime=mime[:100], data=data,
                                   expires_at=expires_at))
         return file_id
+
+    async def delete_expired_files(self, now: datetime) -> int:
+        """Delete every file whose link has expired; return how many there were."""
+        async with self.db.transaction() as session:
+            result = await session.execute(delete(TeamsFile).where(TeamsFile.expires_at <= now))
+            return int(result.rowcount or 0)
 
     async def file(self, file_id: str, now: datetime) -> TeamsFile | None:
         """The file behind a link id, if it has not expired."""
