@@ -71,7 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     teams = sub.add_parser("teams", help="Microsoft Teams: build the app package", description=TEAMS_HELP)
     teams_sub = teams.add_subparsers(dest="teams_command", metavar="ACTION")
     pack = teams_sub.add_parser("package", help="write the Teams app package (manifest.json and icons) as a zip")
-    pack.add_argument("--out", type=Path, default=Path("bamboe-teams.zip"), help="the zip to write")
+    pack.add_argument("--out", type=Path, default=Path("bamboe-teams.zip"),
+                      help="the zip to write; - writes it to stdout (e.g. out of a container: "
+                           "docker compose run --rm -T bot bamboe teams package --out - > bamboe-teams.zip)")
     pack.add_argument("--app-id", default=None, help="the Entra application (client) id (default: TEAMS_APP_ID)")
     pack.add_argument("--public-url", default=None,
                       help="the https address Bamboe is served at (default: TEAMS_PUBLIC_URL)")
@@ -158,10 +160,15 @@ def _run() -> int:
     except ValueError as exc:  # pydantic's ValidationError is a ValueError too
         print(f"bamboe run: invalid configuration: {exc}", file=sys.stderr)
         return 2
+    problems = settings.configuration_problems()
+    if problems:
+        print(f"bamboe run: invalid configuration: {'; '.join(problems)}", file=sys.stderr)
+        return 2
     if not settings.configured_platforms():
         print(
-            "bamboe run: no chat platform is configured. Set SLACK_BOT_TOKEN, TELEGRAM_BOT_TOKEN or "
-            "TEAMS_APP_ID with TEAMS_APP_PASSWORD and TEAMS_TENANT_ID "
+            "bamboe run: no chat platform is configured. Set SLACK_BOT_TOKEN, TELEGRAM_BOT_TOKEN, "
+            "TEAMS_APP_ID with TEAMS_APP_PASSWORD and TEAMS_TENANT_ID, or MATRIX_HOMESERVER_URL with "
+            "MATRIX_USER_ID and MATRIX_ACCESS_TOKEN (or MATRIX_PASSWORD) "
             "(see README.md, 'Configuration'), or try the bot first with: bamboe demo",
             file=sys.stderr,
         )
@@ -180,6 +187,11 @@ def teams_package(args: argparse.Namespace) -> int:
     from bamboe.settings import Settings
     from bot.registry import Registry
 
+    to_stdout = str(args.out) == "-"
+    if to_stdout and sys.stdout.isatty():
+        print("bamboe teams package: --out - writes the zip to stdout; redirect it to a file "
+              "(… --out - > bamboe-teams.zip)", file=sys.stderr)
+        return 2
     settings = Settings()
     try:
         data = package(args.app_id or settings.teams_app_id or "", args.public_url or settings.teams_public_url or "",
@@ -188,9 +200,15 @@ def teams_package(args: argparse.Namespace) -> int:
     except PackageError as exc:
         print(f"bamboe teams package: {exc}", file=sys.stderr)
         return 2
-    args.out.write_bytes(data)
-    print(f"bamboe teams package: wrote {args.out} ({len(data)} bytes). Upload it in the Teams admin centre "
-          "(Teams apps > Manage apps > Upload new app); see docs/teams.md.")
+    if to_stdout:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        args.out.write_bytes(data)
+    # the status goes to stderr, so that stdout holds only the zip (--out - or --out /dev/stdout)
+    print(f"bamboe teams package: wrote {'the zip to stdout' if to_stdout else args.out} ({len(data)} bytes). "
+          "Upload it in the Teams admin centre (Teams apps > Manage apps > Upload new app); see docs/teams.md.",
+          file=sys.stderr)
     return 0
 
 

@@ -404,7 +404,10 @@ async def shut_down(app: App, stop: asyncio.Event, pump: asyncio.Task, runner: w
 @asynccontextmanager
 async def running(settings: Settings, clock: Clock | None = None) -> AsyncIterator[App]:
     """Start every configured adapter, the HTTP server and the dispatcher; stop them on exit
-    (bounded, see :func:`shut_down`)."""
+    (bounded, see :func:`shut_down`). A half-configured platform is a ``ValueError`` naming what is missing."""
+    problems = settings.configuration_problems()
+    if problems:
+        raise ValueError("; ".join(problems))
     async with open_app(settings, clock=clock) as app:
         for platform in settings.configured_platforms():
             adapter = load_factory(platform)(settings, app.receive, app.core.features.commands)

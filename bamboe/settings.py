@@ -202,6 +202,28 @@ class Settings:
             found.append("matrix")
         return found
 
+    def configuration_problems(self) -> list[str]:
+        """What is half configured, naming the missing variables: Slack's OAuth pair, Teams'
+        three values, Matrix's homeserver, user and token or password. ``bamboe run`` refuses to
+        start with any of these rather than run with that platform silently off."""
+        problems = []
+        if bool(self.slack_client_id) != bool(self.slack_client_secret):
+            missing, given = (("SLACK_CLIENT_SECRET", "SLACK_CLIENT_ID") if self.slack_client_id
+                              else ("SLACK_CLIENT_ID", "SLACK_CLIENT_SECRET"))
+            problems.append(f"Slack with several workspaces (OAuth) needs {missing} too ({given} is set; "
+                            "see docs/slack.md, section 9)")
+        teams = (("TEAMS_APP_ID", self.teams_app_id), ("TEAMS_APP_PASSWORD", self.teams_app_password),
+                 ("TEAMS_TENANT_ID", self.teams_tenant_id))
+        if any(value for _, value in teams) and not all(value for _, value in teams):
+            missing_teams = [name for name, value in teams if not value]
+            problems.append(f"Teams needs {' and '.join(missing_teams)} too (see docs/teams.md)")
+        matrix = (("MATRIX_HOMESERVER_URL", self.matrix_homeserver_url), ("MATRIX_USER_ID", self.matrix_user_id),
+                  ("MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD", self.matrix_access_token or self.matrix_password))
+        if any(value for _, value in matrix) and not all(value for _, value in matrix):
+            missing_matrix = [name for name, value in matrix if not value]
+            problems.append(f"Matrix needs {' and '.join(missing_matrix)} too (see docs/matrix.md)")
+        return problems
+
     def resolved_teams_token_url(self) -> str:
         """``TEAMS_TOKEN_URL`` or the tenant's Entra v2 token endpoint (single-tenant bots get
         their token from their own tenant)."""

@@ -5,6 +5,7 @@ import io
 import json
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,36 @@ def test_run_without_configuration_points_to_demo(tmp_path):
     result = bamboe("run", env=env)
     assert result.returncode == 2
     assert "bamboe demo" in result.stderr and "SLACK_BOT_TOKEN" in result.stderr
+    assert "MATRIX_HOMESERVER_URL" in result.stderr and "MATRIX_USER_ID" in result.stderr
+
+
+@pytest.mark.parametrize("given, missing", [
+    ({"SLACK_CLIENT_ID": "1.2", "TELEGRAM_BOT_TOKEN": "1:abc"}, "needs SLACK_CLIENT_SECRET too"),
+    ({"MATRIX_HOMESERVER_URL": "https://matrix.example.org", "MATRIX_ACCESS_TOKEN": "syt_x"},
+     "Matrix needs MATRIX_USER_ID too"),
+])
+def test_run_with_a_half_configured_platform_names_the_missing_variable(tmp_path, given, missing):
+    result = bamboe("run", env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **given})
+    assert result.returncode == 2
+    assert "bamboe run: invalid configuration: " in result.stderr and missing in result.stderr
+    assert "Traceback" not in result.stderr and "running for" not in result.stderr
+
+
+APP_ID = "7a1f0c9e-3b2d-4c5e-8f6a-0b1c2d3e4f5a"
+
+
+@pytest.mark.parametrize("out", ["-", "/dev/stdout"])
+def test_teams_package_to_stdout_writes_only_the_zip_and_the_status_to_stderr(tmp_path, out):
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TEAMS_APP_ID": APP_ID,
+           "TEAMS_PUBLIC_URL": "https://bamboe.gemeente.example"}
+    result = subprocess.run([sys.executable, "-m", "bamboe", "teams", "package", "--out", out], cwd=tmp_path,
+                            env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    archive = zipfile.ZipFile(io.BytesIO(result.stdout))
+    assert archive.testzip() is None
+    assert json.loads(archive.read("manifest.json"))["validDomains"] == ["bamboe.gemeente.example"]
+    assert b"bamboe teams package: wrote" in result.stderr and b"bytes" in result.stderr
+    assert not list(tmp_path.glob("*.zip"))  # nothing written next to it (a container would throw it away)
 
 
 def test_demo_help_explains_it():

@@ -122,3 +122,32 @@ def test_reading_the_settings_directly_imports_no_pydantic() -> None:
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pydantic', 'pydantic_settings')))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("values, problem", [
+    ({"slack_client_id": "1.2", "telegram_bot_token": "1:t"},
+     "Slack with several workspaces (OAuth) needs SLACK_CLIENT_SECRET too (SLACK_CLIENT_ID is set"),
+    ({"slack_client_secret": "s", "slack_bot_token": "xoxb-1"},
+     "Slack with several workspaces (OAuth) needs SLACK_CLIENT_ID too (SLACK_CLIENT_SECRET is set"),
+    ({"matrix_homeserver_url": "https://m.example.org", "matrix_access_token": "syt"},
+     "Matrix needs MATRIX_USER_ID too"),
+    ({"matrix_user_id": "@b:m.example.org", "matrix_password": "p"}, "Matrix needs MATRIX_HOMESERVER_URL too"),
+    ({"matrix_homeserver_url": "https://m.example.org", "matrix_user_id": "@b:m.example.org"},
+     "Matrix needs MATRIX_ACCESS_TOKEN or MATRIX_PASSWORD too"),
+    ({"teams_app_id": "a", "teams_tenant_id": "t"}, "Teams needs TEAMS_APP_PASSWORD too"),
+])
+def test_a_half_configured_platform_is_a_problem_naming_what_is_missing(values: dict, problem: str) -> None:
+    (found,) = Settings(_env_file=None, **values).configuration_problems()
+    assert found.startswith(problem)
+
+
+@pytest.mark.parametrize("values", [
+    {},
+    {"slack_client_id": "1.2", "slack_client_secret": "s"},
+    {"slack_bot_token": "xoxb-1", "telegram_bot_token": "1:t"},
+    {"matrix_homeserver_url": "https://m.example.org", "matrix_user_id": "@b:m.example.org", "matrix_password": "p"},
+    {"matrix_device_id": "DEV", "matrix_allowed_servers": "*"},  # options alone configure nothing
+    {"teams_app_id": "a", "teams_app_password": "p", "teams_tenant_id": "t"},
+])
+def test_complete_or_absent_platforms_are_no_problem(values: dict) -> None:
+    assert Settings(_env_file=None, **values).configuration_problems() == []
