@@ -286,9 +286,10 @@ class Core:
                     await hook(ctx, ctx.member)
         # BotAdded: the network (and its trekker) was made while building the context
 
-    async def private_not_started(self, row: OutboxMessage, link: str | None) -> None:
+    async def private_not_started(self, row: OutboxMessage, link: str | None, prompt: str | None = None) -> None:
         """A private message waits until its person starts a chat with the bot: tell them in the
-        group how to (once per waiting spell, not once per message)."""
+        group how to (once per waiting spell, not once per message), with the platform's own note
+        ``prompt`` where it has one."""
         async with self.db.transaction() as session:
             others = await session.scalar(select(OutboxMessage.id).where(
                 OutboxMessage.state == "waiting", OutboxMessage.platform == row.platform,
@@ -300,7 +301,7 @@ class Core:
                 return
             chats = [c for c in await directory.chats_of(session, network.id) if c.platform == row.platform]
             ctx = Ctx(session, self.clock.now(), network, chats, member, features=self.features)
-            key = "delivery.start_private_link" if link else "delivery.start_private"
+            key = prompt or ("delivery.start_private_link" if link else "delivery.start_private")
             ctx.group("start_private", ctx.t(key, name=member.name, link=link or ""))
             await store_outgoing(session, network.id, ctx.out, ctx.now)
 

@@ -109,11 +109,14 @@ class NotStarted(Undeliverable):
     """A private message the platform refuses until the person starts a chat with the bot.
 
     ``link`` is where they can do that (``https://t.me/<bot>?start=…``), if the platform has one.
+    ``prompt`` is the key of the platform's own note for the group (with ``{name}`` and ``{link}``),
+    where the general one (``delivery.start_private_link``) would not be right there.
     """
 
-    def __init__(self, link: str | None = None) -> None:
+    def __init__(self, link: str | None = None, prompt: str | None = None) -> None:
         super().__init__(link)
         self.link = link
+        self.prompt = prompt
 
 
 class RetryAfter(Exception):
@@ -171,8 +174,9 @@ async def next_call() -> None:
         await pace()
 
 
-#: called with the row that could not be delivered privately and the link to start a chat
-OnNotStarted = Callable[[OutboxMessage, str | None], Awaitable[None]]
+#: called with the row that could not be delivered privately, the link to start a chat and the
+#: platform's own note (a prompt key; None: the general one)
+OnNotStarted = Callable[[OutboxMessage, str | None, str | None], Awaitable[None]]
 
 
 @dataclass
@@ -524,7 +528,7 @@ class Delivery:
             log.info("outbox %s waits until the person starts a private chat on %s", row.id, row.platform)
             await self._finish(row, "waiting", None)
             if self.on_not_started is not None:
-                await self.on_not_started(row, exc.link)
+                await self.on_not_started(row, exc.link, exc.prompt)
             return 0
         except Undeliverable as exc:
             metrics.MESSAGES_FAILED.labels(row.platform, "undeliverable").inc()

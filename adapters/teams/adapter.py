@@ -546,7 +546,7 @@ class TeamsAdapter:
                     continue
                 if status in (403, 404):
                     if private:
-                        raise NotStarted(self.install_link()) from None
+                        raise NotStarted(self.install_link(), prompt="teams.start_private") from None
                     raise Undeliverable(f"teams refused ({status})") from None
                 raise RuntimeError(f"teams answered {status}") from None
             finally:
