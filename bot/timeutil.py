@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import i18n
@@ -18,6 +18,25 @@ def tz(network: Network) -> ZoneInfo:
 def local(network: Network, instant: datetime) -> datetime:
     """``instant`` on the network's wall clock."""
     return instant.astimezone(tz(network))
+
+
+def local_instant(network: Network, day: date, at: time) -> datetime | None:
+    """The instant (UTC) of wall-clock time ``at`` on ``day``, or None when that time does not
+    exist there (the hour the clocks skip when summer time starts). A time that occurs twice (the
+    hour repeated when summer time ends) is its first occurrence, still in summer time."""
+    zone = tz(network)
+    wall = datetime.combine(day, at)
+    instant = wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    return instant if instant.astimezone(zone).replace(tzinfo=None) == wall else None
+
+
+def add_local(network: Network, instant: datetime, delta: timedelta) -> datetime:
+    """``instant`` plus ``delta`` counted on the network's wall clock: ten days after Friday 09:01
+    is Monday 09:01, also across a change to or from summer time (UTC arithmetic would be an hour
+    off). A result in the skipped hour moves an hour on; one in the repeated hour is its first."""
+    zone = tz(network)
+    wall = instant.astimezone(zone).replace(tzinfo=None) + delta
+    return wall.replace(tzinfo=zone, fold=0).astimezone(UTC)
 
 
 def in_quiet_hours(network: Network, instant: datetime) -> bool:
@@ -61,6 +80,14 @@ def format_when(network: Network, instant: datetime, language: str | None = None
     days = i18n.raw(lang, "calendar.weekdays_short")
     months = i18n.raw(lang, "calendar.months_short")
     return f"{days[loc.weekday()]} {loc.day} {months[loc.month - 1]} {loc.year} {loc:%H:%M}"
+
+
+def format_date(network: Network, day: date, language: str | None = None) -> str:
+    """A readable date, e.g. ``zo 29 mrt 2026``."""
+    lang = language or network.language
+    days = i18n.raw(lang, "calendar.weekdays_short")
+    months = i18n.raw(lang, "calendar.months_short")
+    return f"{days[day.weekday()]} {day.day} {months[day.month - 1]} {day.year}"
 
 
 def format_time(network: Network, instant: datetime) -> str:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import select
 
@@ -13,7 +12,7 @@ from bot.models import Meeting
 from bot.numbers import by_nr, next_nr
 from bot.parsing import UserError, number, parse_time_range, take_date
 from bot.registry import Command, Feature
-from bot.timeutil import format_time, format_when, local
+from bot.timeutil import add_local, format_date, format_time, format_when, local, local_instant
 
 DEFAULT_LENGTH = timedelta(hours=2)
 MAX_PLACE = 300
@@ -48,7 +47,6 @@ async def cmd_meeting(ctx: Ctx, args: str) -> None:
     if words[0].lower() in CANCEL_WORDS:
         await _cancel(ctx, words[1:])
         return
-    zone = ZoneInfo(ctx.network.timezone)
     today = local(ctx.network, ctx.now).date()
     day, used = take_date(words, today)
     if len(words) <= used:
@@ -59,18 +57,34 @@ async def cmd_meeting(ctx: Ctx, args: str) -> None:
         raise UserError("errors.missing_place", usage=ctx.t("help.commands.bijeenkomst.usage"))
     if len(place) > MAX_PLACE:
         raise UserError("errors.value_too_long", limit=MAX_PLACE)
-    starts = datetime.combine(day, start_t, zone)
-    ends = datetime.combine(day, end_t, zone) if end_t else starts + DEFAULT_LENGTH
-    if ends <= starts:
+    starts = _instant(ctx, day, start_t)
+    ends = _instant(ctx, day, end_t) if end_t else add_local(ctx.network, starts, DEFAULT_LENGTH)
+    if ends == starts:
+        raise UserError("errors.end_equals_start")
+    if ends < starts:
         raise UserError("errors.end_before_start")
     if starts <= ctx.now:
         raise UserError("errors.in_the_past", value=format_when(ctx.network, starts))
+    clash = await ctx.session.scalar(select(Meeting).where(
+        Meeting.network_id == ctx.network.id, Meeting.cancelled.is_(False),
+        Meeting.starts_at < ends, Meeting.ends_at > starts).order_by(Meeting.starts_at).limit(1))
+    if clash is not None:
+        raise UserError("errors.meeting_overlap", line=describe(ctx, clash), nr=clash.nr)
     meeting = Meeting(network_id=ctx.network.id, nr=await next_nr(ctx.session, ctx.network.id, "meeting"),
                       starts_at=starts, ends_at=ends, place=place, created_by=ctx.member.id if ctx.member else None)
     ctx.session.add(meeting)
     await ctx.session.flush()
     await ctx.features.emit("meeting_planned", ctx, meeting)
     ctx.group("session", ctx.t("meetings.planned", line=describe(ctx, meeting)))
+
+
+def _instant(ctx: Ctx, day: date, at: time) -> datetime:
+    """The instant of ``at`` on ``day`` in the network's time zone; a time the clocks skip that
+    night is refused (one that occurs twice is the first, see ``local_instant``)."""
+    instant = local_instant(ctx.network, day, at)
+    if instant is None:
+        raise UserError("errors.time_skipped", time=f"{at:%H:%M}", date=format_date(ctx.network, day))
+    return instant
 
 
 async def _cancel(ctx: Ctx, words: list[str]) -> None:

@@ -33,7 +33,7 @@ from bot.numbers import next_nr
 from bot.parsing import UserError, button_number, number, parse_time, take_date
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at
-from bot.timeutil import format_when, in_quiet_hours, local, next_open_time
+from bot.timeutil import format_date, format_when, in_quiet_hours, local, local_instant, next_open_time
 
 MAX_ANNOUNCEMENT = 2000
 MAX_ENTRY = 1000
@@ -85,7 +85,10 @@ async def cmd_announce(ctx: Ctx, args: str) -> None:
         day, used = take_date(words[1:], today)
         if len(words) < used + 2:
             raise UserError("errors.usage", usage=ctx.t("help.commands.mededeling.usage"))
-        due = local_at(day, f"{parse_time(words[1 + used]):%H:%M}", ctx.network.timezone)
+        at = parse_time(words[1 + used])
+        due = local_instant(ctx.network, day, at)
+        if due is None:
+            raise UserError("errors.time_skipped", time=f"{at:%H:%M}", date=format_date(ctx.network, day))
         if due <= ctx.now:
             raise UserError("errors.in_the_past", value=format_when(ctx.network, due))
         text = " ".join(words[2 + used:])

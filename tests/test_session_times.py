@@ -1,0 +1,84 @@
+"""Sessions and local time: the digest says when the session is counted from the day it goes out,
+overlapping sessions are refused, a clock time the DST change skips is refused and one it repeats is
+read one way, an end equal to the start gets its own answer, the question after a Friday-evening
+session comes on the next working morning, and a pause ends at the same local time across DST.
+Everything runs through the console harness on the fake clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from adapters.console.harness import Harness
+from bot.models import Announcement, Job, Meeting
+from tests.conftest import texts
+from tests.test_rhythm import command, only_error_for, rows
+
+
+def group_digests(h: Harness) -> list[str]:
+    return texts(h, "digest", to="group")
+
+
+# ---------------------------------------------------------------------------- overlapping sessions
+async def test_overlapping_or_duplicate_session_is_refused_and_nothing_stored(harness: Harness) -> None:
+    await command(harness, "anna", "/bijeenkomst 19 januari 14:00 Bieb")
+    jobs_before = len(await rows(harness, Job))
+    for text in ("/bijeenkomst 19 januari 14:00 Bieb", "/bijeenkomst 2026-01-19 15:30-17:00 Stadhuis",
+                 "/bijeenkomst 2026-01-19 13:00-14:30 Stadhuis"):
+        replies = await command(harness, "anna", text)
+        only_error_for(replies, "anna")
+        answer = texts(harness)[-1]
+        assert "Op dat moment is er al een bijeenkomst: 1. ma 19 jan 2026 14:00-16:00, Bieb." in answer, text
+        assert "/bijeenkomst annuleer 1" in answer
+    assert [m.place for m in await rows(harness, Meeting)] == ["Bieb"]
+    assert len(await rows(harness, Job)) == jobs_before  # no second digest, input or after-session question
+    await command(harness, "anna", "/bijeenkomst 2026-01-19 16:00-17:00 Aansluitend")  # right after: fine
+    await command(harness, "anna", "/bijeenkomst annuleer 1")
+    await command(harness, "anna", "/bijeenkomst 2026-01-19 14:00-15:30 Bieb")  # a cancelled one does not block
+    assert [(m.nr, m.cancelled) for m in await rows(harness, Meeting, order=Meeting.nr)] == [
+        (1, True), (2, False), (3, False)]
+
+
+async def test_overlap_is_refused_in_english_too(harness: Harness) -> None:
+    await command(harness, "anna", "/netwerk taal en")
+    await command(harness, "anna", "/session 19 January 14:00 Library")
+    only_error_for(await command(harness, "anna", "/session 19 januari 14:00 Bieb"), "anna")
+    assert ("There is already a session at that time: 1. Mon 19 Jan 2026 14:00-16:00, Library."
+            in texts(harness)[-1]) and "/session cancel 1" in texts(harness)[-1]
+    assert len(await rows(harness, Meeting)) == 1
+
+
+# ---------------------------------------------------------------------------- DST and odd times
+async def test_a_time_the_clocks_skip_is_refused(harness: Harness) -> None:
+    for text in ("/bijeenkomst 2026-03-29 02:30 Nachtbijeenkomst", "/bijeenkomst 2026-03-29 01:30-02:15 Nacht"):
+        only_error_for(await command(harness, "anna", text), "anna")
+        answer = texts(harness)[-1]
+        assert "bestaat niet op zo 29 mrt 2026: de klok gaat die nacht een uur vooruit" in answer, text
+    assert "02:15 bestaat niet" in texts(harness)[-1]
+    only_error_for(await command(harness, "anna", "/mededeling om 2026-03-29 02:00 Zomertijd!"), "anna")
+    assert "02:00 bestaat niet op zo 29 mrt 2026" in texts(harness)[-1]
+    assert await rows(harness, Meeting) == [] and await rows(harness, Announcement) == []
+    await command(harness, "anna", "/bijeenkomst 2026-03-29 03:00 Na de wissel")
+    assert "zo 29 mrt 2026 03:00-05:00, Na de wissel" in texts(harness, "session")[-1]
+    (meeting,) = await rows(harness, Meeting)
+    assert meeting.starts_at == datetime(2026, 3, 29, 1, 0, tzinfo=UTC)
+
+
+async def test_the_repeated_hour_is_its_first_occurrence_and_shown_the_same(harness: Harness) -> None:
+    await command(harness, "anna", "/bijeenkomst 2026-10-25 02:30 Nacht van de wintertijd")
+    (meeting,) = await rows(harness, Meeting)
+    assert meeting.starts_at == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)  # 02:30 summer time
+    assert meeting.ends_at == datetime(2026, 10, 25, 3, 30, tzinfo=UTC)  # 04:30 winter time
+    planned = texts(harness, "session")[-1]
+    await command(harness, "cem", "/bijeenkomst")
+    listed = texts(harness)[-1]
+    for shown in (planned, listed):
+        assert "zo 25 okt 2026 02:30-04:30, Nacht van de wintertijd" in shown
+
+
+async def test_end_equal_to_start_gets_its_own_answer(harness: Harness) -> None:
+    only_error_for(await command(harness, "anna", "/bijeenkomst 2026-01-19 14:00-14:00 X"), "anna")
+    answer = texts(harness)[-1]
+    assert "De eindtijd is gelijk aan de begintijd" in answer and "voor de begintijd" not in answer
+    only_error_for(await command(harness, "anna", "/bijeenkomst 2026-01-19 16:00-14:00 X"), "anna")
+    assert "De eindtijd ligt voor de begintijd" in texts(harness)[-1]
+    assert await rows(harness, Meeting) == []
