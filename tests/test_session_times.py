@@ -10,12 +10,69 @@ from datetime import UTC, datetime
 
 from adapters.console.harness import Harness
 from bot.models import Announcement, Job, Meeting
-from tests.conftest import texts
-from tests.test_rhythm import command, only_error_for, rows
+from tests.conftest import local, texts
+from tests.test_rhythm import at_local, command, only_error_for, open_harness, rows, sent
 
 
 def group_digests(h: Harness) -> list[str]:
     return texts(h, "digest", to="group")
+
+
+# ---------------------------------------------------------------------------- the digest's day
+async def test_digest_on_friday_for_a_monday_session_says_monday(harness: Harness) -> None:
+    await command(harness, "anna", "/bijeenkomst 2026-01-19 14:00-16:00 Buurthuis")  # a Monday
+    await harness.advance(local(2026, 1, 6, 9, 0))
+    await harness.join("gijs", "Gijs de Vries")
+    await harness.advance(local(2026, 1, 19, 12, 0))
+    (digest,) = sent(harness, "digest", to="group")
+    assert at_local(digest) == local(2026, 1, 16, 10, 0)  # the Friday before
+    (text,) = group_digests(harness)
+    assert text.startswith("📋 Vooruitblik: maandag bijeenkomst ma 19 jan 2026 14:00-16:00, Buurthuis")
+    assert "De trekker vertelt maandag wie er is aangeschoven." in text
+    assert text.endswith("Tot maandag!") or "Tot maandag! Mededelingen" in text
+    assert "morgen" not in text
+
+
+async def test_digest_the_day_before_still_says_tomorrow(harness: Harness) -> None:
+    await command(harness, "anna", "/bijeenkomst 2026-01-15 14:00-16:00 Buurthuis")  # a Thursday
+    await harness.advance(local(2026, 1, 15, 12, 0))
+    (text,) = group_digests(harness)
+    assert text.startswith("📋 Vooruitblik: morgen bijeenkomst do 15 jan 2026")
+    assert "Tot morgen!" in text
+
+
+async def test_digest_sent_on_the_day_itself_says_today(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 7, 9, 0))
+    await command(harness, "anna", "/bijeenkomst 2026-01-07 14:00-16:00 Buurthuis")  # planned at short notice
+    await harness.advance(local(2026, 1, 7, 9, 5))
+    (digest,) = sent(harness, "digest", to="group")
+    assert at_local(digest) == local(2026, 1, 7, 9, 0)
+    (text,) = group_digests(harness)
+    assert text.startswith("📋 Vooruitblik: vandaag bijeenkomst wo 7 jan 2026") and "Tot straks!" in text
+    assert "morgen" not in text
+
+
+async def test_digest_before_kings_day_names_the_day(sqlite_url: str) -> None:
+    h = await open_harness(sqlite_url, local(2026, 4, 20, 8, 0))
+    try:
+        await command(h, "anna", "/bijeenkomst 2026-04-28 14:00-16:00 Na Koningsdag")  # Mon 27 Apr is King's Day
+        await h.advance(local(2026, 4, 28, 12, 0))
+        (digest,) = sent(h, "digest", to="group")
+        assert at_local(digest) == local(2026, 4, 24, 10, 0)  # Friday: not the weekend, not King's Day
+        (text,) = group_digests(h)
+        assert text.startswith("📋 Vooruitblik: dinsdag bijeenkomst di 28 apr 2026") and "Tot dinsdag!" in text
+        assert "morgen" not in text
+    finally:
+        await h.close()
+
+
+async def test_english_digest_on_friday_says_on_monday(harness: Harness) -> None:
+    await command(harness, "anna", "/netwerk taal en")
+    await command(harness, "anna", "/session 2026-01-12 14:00-16:00 Library")
+    await harness.advance(local(2026, 1, 12, 12, 0))
+    (text,) = group_digests(harness)
+    assert text.startswith("📋 Preview: session on Monday Mon 12 Jan 2026 14:00-16:00, Library")
+    assert "See you on Monday!" in text and "tomorrow" not in text
 
 
 # ---------------------------------------------------------------------------- overlapping sessions

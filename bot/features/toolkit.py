@@ -341,7 +341,8 @@ async def run_digest(ctx: Ctx, jc: JobContext) -> None:
         return
     net = ctx.network
     when = format_when(net, meeting.starts_at)
-    lines = [ctx.t("toolkit.digest_title", when=when, end=f"{local(net, meeting.ends_at):%H:%M}",
+    day, see = session_day(ctx, meeting.starts_at)
+    lines = [ctx.t("toolkit.digest_title", day=day, when=when, end=f"{local(net, meeting.ends_at):%H:%M}",
                    place=meeting.place)]
     if net.ambition:
         lines.append(ctx.t("toolkit.digest_ambition", ambition=net.ambition))
@@ -371,8 +372,8 @@ async def run_digest(ctx: Ctx, jc: JobContext) -> None:
         lines += [ctx.t("toolkit.digest_actions")] + [await action_line(ctx, a) for a in actions]
     newcomers = await _newcomers(ctx, meeting)
     if newcomers:
-        lines.append(ctx.t("toolkit.digest_newcomers", names=", ".join(m.name for m in newcomers)))
-    lines.append(i18n.vary(ctx.lang, "toolkit.digest_outro", await budget.occurrence(ctx, "digest")))
+        lines.append(ctx.t("toolkit.digest_newcomers", day=day, names=", ".join(m.name for m in newcomers)))
+    lines.append(i18n.vary(ctx.lang, "toolkit.digest_outro", await budget.occurrence(ctx, "digest"), see=see))
     ctx.group("digest", Markup("\n".join(lines)), meta={"meeting": meeting.id})
     if not given and not counts:
         return
@@ -385,6 +386,19 @@ async def run_digest(ctx: Ctx, jc: JobContext) -> None:
     for lead in await active_members(ctx.session, net.id):
         if lead.role == "trekker":
             ctx.private(lead, "digest", Markup("\n".join(summary)), meta={"meeting": meeting.id})
+
+
+def session_day(ctx: Ctx, starts: datetime) -> tuple[Markup, Markup]:
+    """When a session is, counted from now on the network's calendar (``morgen``, ``maandag``,
+    ``over 8 dagen``), and the matching goodbye (``Tot morgen``, ``Tot maandag``): the digest may
+    go out days before when a weekend, a public holiday or the message budget moved it earlier."""
+    net = ctx.network
+    day = local(net, starts).date()
+    days = (day - local(net, ctx.now).date()).days
+    form = "today" if days <= 0 else "tomorrow" if days == 1 else "weekday" if days < 7 else "later"
+    weekday = i18n.raw(ctx.lang, "calendar.weekdays")[day.weekday()]
+    return (ctx.t(f"toolkit.digest_day.{form}", weekday=weekday, n=days),
+            ctx.t(f"toolkit.digest_see.{form}", weekday=weekday, n=days))
 
 
 async def _newcomers(ctx: Ctx, meeting: Meeting) -> list[Member]:
