@@ -139,3 +139,20 @@ async def test_end_equal_to_start_gets_its_own_answer(harness: Harness) -> None:
     only_error_for(await command(harness, "anna", "/bijeenkomst 2026-01-19 16:00-14:00 X"), "anna")
     assert "De eindtijd ligt voor de begintijd" in texts(harness)[-1]
     assert await rows(harness, Meeting) == []
+
+
+# ---------------------------------------------------------------------------- after a Friday evening
+async def test_after_a_friday_evening_session_the_question_comes_monday_at_nine(harness: Harness) -> None:
+    await command(harness, "anna", "/bijeenkomst 2026-01-16 19:00-21:00 Vrijdagavond")
+    await harness.advance(local(2026, 1, 20, 12, 0))
+    assert [at_local(s) for s in sent(harness, "after_session_question")] == [local(2026, 1, 19, 9, 0)]
+
+
+async def test_after_a_friday_session_before_kings_day_the_question_comes_tuesday(sqlite_url: str) -> None:
+    h = await open_harness(sqlite_url, local(2026, 4, 20, 8, 0))
+    try:
+        await command(h, "anna", "/bijeenkomst 2026-04-24 19:00-21:00 Vrijdagavond")
+        await h.advance(local(2026, 4, 29, 12, 0))
+        assert [at_local(s) for s in sent(h, "after_session_question")] == [local(2026, 4, 28, 9, 0)]
+    finally:
+        await h.close()

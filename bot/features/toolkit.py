@@ -422,9 +422,20 @@ async def run_session_end(ctx: Ctx, jc: JobContext) -> None:
     end = local(net, meeting.ends_at)
     due = meeting.ends_at + timedelta(hours=1)
     if end.hour >= EVENING_HOUR or in_quiet_hours(net, due):
-        due = local_at(end.date() + timedelta(days=1), NEXT_MORNING, net.timezone)
+        due = next_working_morning(net, end.date())
     await plan(ctx.session, key=f"after_session:{meeting.id}", network_id=net.id, kind="after_session",
                due_at=next_open_time(net, due), payload={"meeting": meeting.id})
+
+
+def next_working_morning(network: Network, day: date) -> datetime:
+    """09:00 on the first working day after ``day``: after a Friday-evening session that is Monday
+    09:00, not the end of the quiet weekend (07:00), and a public holiday is skipped too."""
+    candidate = day + timedelta(days=1)
+    for _ in range(14):
+        if not is_public_holiday(candidate) and not (network.quiet_weekends and candidate.weekday() >= 5):
+            break
+        candidate += timedelta(days=1)
+    return local_at(candidate, NEXT_MORNING, network.timezone)
 
 
 @network_job
