@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from adapters.console.harness import Harness
 from bot.models import Announcement, Job, Meeting
 from tests.conftest import local, texts
-from tests.test_rhythm import at_local, command, only_error_for, open_harness, rows, sent
+from tests.test_rhythm import at_local, command, member, only_error_for, open_harness, rows, sent
 
 
 def group_digests(h: Harness) -> list[str]:
@@ -154,5 +154,33 @@ async def test_after_a_friday_session_before_kings_day_the_question_comes_tuesda
         await command(h, "anna", "/bijeenkomst 2026-04-24 19:00-21:00 Vrijdagavond")
         await h.advance(local(2026, 4, 29, 12, 0))
         assert [at_local(s) for s in sent(h, "after_session_question")] == [local(2026, 4, 28, 9, 0)]
+    finally:
+        await h.close()
+
+
+# ---------------------------------------------------------------------------- pause across DST
+async def test_pause_ends_at_the_same_local_time_across_summer_time(sqlite_url: str) -> None:
+    h = await open_harness(sqlite_url, local(2026, 3, 20, 9, 1))  # Friday before 29 March
+    try:
+        await command(h, "cem", "/pauze 10d")
+        assert "pauze tot ma 30 mrt 2026 09:01" in texts(h)[-1]
+        assert (await member(h, "cem")).paused_until == local(2026, 3, 30, 9, 1)
+    finally:
+        await h.close()
+
+
+async def test_pause_of_months_and_weeks_keeps_the_local_time(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 5, 9, 1))
+    await command(harness, "cem", "/pauze 3m")  # months count as 30 days
+    assert "pauze tot zo 5 apr 2026 09:01" in texts(harness)[-1]
+    assert (await member(harness, "cem")).paused_until == local(2026, 4, 5, 9, 1)
+
+
+async def test_pause_ends_at_the_same_local_time_across_the_fall_back(sqlite_url: str) -> None:
+    h = await open_harness(sqlite_url, local(2026, 10, 20, 9, 1))
+    try:
+        await command(h, "dewi", "/pauze 1w")  # across the fall-back of 25 October
+        assert "pauze tot di 27 okt 2026 09:01" in texts(h)[-1]
+        assert (await member(h, "dewi")).paused_until == local(2026, 10, 27, 9, 1)
     finally:
         await h.close()

@@ -30,7 +30,7 @@ from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, Outb
 from bot.parsing import UserError, hhmm, parse_duration, parse_time, parse_weekday
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at, weekly_fire_time
-from bot.timeutil import format_when, in_quiet_hours, local, next_open_time
+from bot.timeutil import add_local, format_when, in_quiet_hours, local, next_open_time
 
 MAX_QUESTION = 300
 MAX_GOAL = 500
@@ -778,7 +778,7 @@ async def cmd_pause(ctx: Ctx, args: str) -> None:
         member.paused_until = None
         ctx.reply("status", ctx.t("rhythm.pause_ended"))
         return
-    member.paused_until = ctx.now + parse_duration(value)
+    member.paused_until = add_local(ctx.network, ctx.now, parse_duration(value))  # same local time, also across DST
     ctx.reply("status", ctx.t("rhythm.paused", until=format_when(ctx.network, member.paused_until)))
 
 
