@@ -27,12 +27,24 @@ MAX_NUMBER = 2**31 - 1
 YEARS = (1900, 2200)
 
 
+def ascii_digits(token: str) -> str:
+    """``token`` with every decimal digit of any script (``٣``, full-width ``３``) as its ASCII digit.
+
+    Only decimal digits (Unicode category Nd) count: ``²`` and ``①`` pass ``str.isdigit()`` but are
+    no digit a member types for a number, so they stay as they are."""
+    if token.isascii():
+        return token
+    return "".join(str(int(ch)) if ch.isdecimal() else ch for ch in token)
+
+
 def number(token: str) -> int | None:
     """``token`` as a whole number, or None when it is not one.
 
-    Only the ASCII digits 0-9 count: ``²`` and ``٣`` pass ``str.isdigit()`` but are no number a
-    member meant (and ``int("²")`` fails). A number above :data:`MAX_NUMBER` is a
-    :class:`UserError` that says so (no row and no setting has such a number)."""
+    Decimal digits of every script count (``٦`` and full-width ``６`` are 6, see
+    :func:`ascii_digits`): every command that takes a number parses it here. ``²`` and ``①`` pass
+    ``str.isdigit()`` but are no number a member meant (and ``int("²")`` fails). A number above
+    :data:`MAX_NUMBER` is a :class:`UserError` that says so (no row and no setting has such a number)."""
+    token = ascii_digits(token)
     if not token or not token.isascii() or not token.isdigit():
         return None
     if len(token) > 10 or int(token) > MAX_NUMBER:
@@ -75,7 +87,13 @@ WEEKDAYS = {
 
 RELATIVE_UNITS = {"dag": 1, "dagen": 1, "day": 1, "days": 1, "week": 7, "weken": 7, "weeks": 7,
                   "maand": 30, "maanden": 30, "month": 30, "months": 30}
-RELATIVE_DAYS = {"vandaag": 0, "today": 0, "morgen": 1, "tomorrow": 1, "overmorgen": 2}
+RELATIVE_DAYS = {"vandaag": 0, "today": 0, "morgen": 1, "tomorrow": 1, "overmorgen": 2,
+                 # a past day is still a date: the command then says it is over (errors.in_the_past)
+                 "gisteren": -1, "yesterday": -1, "eergisteren": -2}
+#: ``over 2 weken``, ``binnen 2 weken``, ``in 2 weeks``, ``within a week``
+RELATIVE_WORDS = ("over", "in", "binnen", "within")
+#: ``binnen een week``, ``in a week``: one
+ONE_WORDS = ("een", "één", "a", "an", "one")
 
 # re.ASCII: \d is 0-9 only (not "٣" or other scripts' digits)
 _ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$", re.ASCII)
@@ -97,17 +115,21 @@ def _make_date(year: int, month: int, day: int, raw: str) -> date:
 def take_date(words: list[str], today: date) -> tuple[date, int]:
     """Parse a date from the start of ``words``; return it and how many words it used.
 
-    Accepts ``2026-01-19``, ``19-1-2026``, ``19-1``, ``19 januari [2026]``, ``morgen``.
+    Accepts ``2026-01-19``, ``19-1-2026``, ``19-1``, ``19 januari [2026]``, ``morgen``, ``gisteren``,
+    ``over 2 weken``, ``binnen 2 weken``, ``in 2 weeks``, ``within a week`` (digits of any script).
     Dates without a year fall on or after ``today``.
     """
     if not words:
         raise UserError("errors.missing_date")
+    words = [ascii_digits(w) for w in words]
     first = words[0].lower().rstrip(",")
     if first in RELATIVE_DAYS:
         return today + timedelta(days=RELATIVE_DAYS[first]), 1
-    if first in ("over", "in") and len(words) >= 3 and (count := number(words[1])) is not None:
+    if first in RELATIVE_WORDS and len(words) >= 3 and (count := _count(words[1])) is not None:
         unit = words[2].lower().rstrip(".,")
-        if unit in RELATIVE_UNITS and 0 < count <= 366:
+        if unit in RELATIVE_UNITS:
+            if not 0 < count <= 366:
+                raise UserError("errors.bad_date", value=" ".join(words[:3]))
             return today + timedelta(days=count * RELATIVE_UNITS[unit]), 3
     if m := _ISO.match(first):
         return _make_date(int(m[1]), int(m[2]), int(m[3]), words[0]), 1
@@ -123,6 +145,37 @@ def take_date(words: list[str], today: date) -> tuple[date, int]:
             return _make_date(int(words[2]), month, day, " ".join(words[:3])), 3
         return _future(day, month, today, " ".join(words[:2])), 2
     raise UserError("errors.bad_date", value=words[0])
+
+
+def _count(token: str) -> int | None:
+    """The count in ``over 2 weken`` / ``in a week``."""
+    return 1 if token.lower() in ONE_WORDS else number(token)
+
+
+def looks_like_date(words: list[str]) -> bool:
+    """True when ``words`` begin with what can only be meant as a date (``2026-02-30``, ``30-2``,
+    ``30 februari``, ``gisteren``, ``vrijdag``, ``over 2 weken``), even one :func:`take_date` refuses;
+    False for words such as ``de kinderen`` or ``3 kinderen``."""
+    if not words:
+        return False
+    first = ascii_digits(words[0]).lower().rstrip(",.")
+    if first in RELATIVE_DAYS or (len(first) > 2 and first in WEEKDAYS):
+        return True
+    if re.match(r"[0-9]+[-/.][0-9]", first):
+        return True
+    if first.isascii() and first.isdigit():
+        return len(words) > 1 and words[1].lower().rstrip(",.") in MONTHS
+    return (first in RELATIVE_WORDS and len(words) >= 3 and _count(words[1]) is not None
+            and words[2].lower().rstrip(".,") in RELATIVE_UNITS)
+
+
+def take_due_date(words: list[str], today: date) -> tuple[date, int]:
+    """:func:`take_date`, and also a weekday: ``vrijdag``/``friday`` is the coming one (a week on
+    when it is that day today). Two-letter abbreviations (``ma``, ``do``, ``zo``) are Dutch words too,
+    so only full names and ``fri``-style abbreviations count."""
+    if words and len(first := words[0].lower().rstrip(",.")) > 2 and first in WEEKDAYS:
+        return today + timedelta(days=(WEEKDAYS[first] - today.weekday() - 1) % 7 + 1), 1
+    return take_date(words, today)
 
 
 def _future(day: int, month: int, today: date, raw: str) -> date:

@@ -16,12 +16,18 @@ TODAY = date(2026, 1, 5)
     (["17", "februari"], date(2026, 2, 17), 2),
     (["17", "February", "2027", "x"], date(2027, 2, 17), 3),
     (["morgen"], date(2026, 1, 6), 1),
+    # a past day is a date: the command refuses it as passed (errors.in_the_past), see test_input_checks
+    (["gisteren"], date(2026, 1, 4), 1),
+    (["binnen", "2", "weken"], date(2026, 1, 19), 3),
+    (["in", "a", "week"], date(2026, 1, 12), 3),
+    (["١٩-١-٢٠٢٦"], date(2026, 1, 19), 1),
 ])
 def test_dates(words, expected, used):
     assert take_date(words, TODAY) == (expected, used)
 
 
-@pytest.mark.parametrize("value", ["2026-13-45", "31-2-2026", "gisteren", "30", "29 februari 2026"])
+@pytest.mark.parametrize("value", ["2026-13-45", "31-2-2026", "eergisteravond", "30", "29 februari 2026",
+                                   "over 400 dagen"])
 def test_bad_dates(value):
     with pytest.raises(UserError) as err:
         take_date(value.split(), TODAY)

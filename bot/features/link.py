@@ -39,7 +39,7 @@ from bot.models import (
     Nudge,
     Round,
 )
-from bot.parsing import UserError
+from bot.parsing import UserError, number
 from bot.registry import Command, Feature
 
 CODE_VALID = timedelta(hours=24)
@@ -226,9 +226,9 @@ async def _redeem_chat(ctx: Ctx, code: str, *, replace: bool) -> None:
 
 async def _unlink(ctx: Ctx, rest: list[str]) -> None:
     ctx.require("trekker")
-    if len(rest) != 1 or not rest[0].lstrip("#").isdigit():
+    nr = number(rest[0].lstrip("#")) if len(rest) == 1 else None
+    if nr is None:
         raise UserError("errors.usage", usage=ctx.t("help.commands.koppel.usage"))
-    nr = int(rest[0].lstrip("#"))
     if not 1 <= nr <= len(ctx.chats):
         raise UserError("link.unknown_chat", nr=nr)
     if len(ctx.chats) == 1:
