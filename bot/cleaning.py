@@ -4,6 +4,12 @@ PostgreSQL ``text`` cannot hold U+0000, and no UTF-8 text can hold a lone surrog
 U+DFFF, which a platform's JSON may still carry as ``\\ud83d``). :func:`clean` removes both from
 every string of an inbound event (names, titles, texts, button payloads) before the core sees it,
 so such a character never turns into a database error and nothing else of the message is lost.
+It also removes invisible characters (zero-width space and joiners U+200B-U+200D, the word joiner
+U+2060, U+FEFF and the other format characters) that stand at the start or the end of a string or
+next to whitespace: there they join nothing, and text of only such characters (``/vier \u200b``)
+is empty, so a command answers as it does without text instead of storing something invisible.
+Between two visible characters they are kept: an emoji sequence (👩‍👧) or a ZWNJ in a Persian
+word needs them.
 
 :func:`is_outage` tells a database that is away (connection refused or lost, a timeout, a lock or
 serialization conflict: trying again later helps) from an error the same input will raise every
@@ -20,6 +26,14 @@ from sqlalchemy.exc import DBAPIError
 
 #: characters PostgreSQL text (or UTF-8) cannot hold
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: invisible characters: the format characters (Unicode category Cf) that show nothing (the
+#: prepended number signs such as U+0600 do show, and the tag characters U+E0020-U+E007F end an emoji
+#: flag sequence), and the Hangul fillers, which show as blank
+_FORMAT_CLASS = ("[\u00ad\u061c\u115f\u1160\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+                 "\u3164\ufeff\uffa0\ufff9-\ufffb\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001]")
+#: a run of invisible characters at an edge of the string or next to whitespace
+INVISIBLE_EDGE = re.compile(rf"(?:^|(?<=\s)){_FORMAT_CLASS}+|{_FORMAT_CLASS}+(?=\s|$)")
+_ANY_FORMAT = re.compile(_FORMAT_CLASS)
 #: SQLSTATE classes that mean "this statement will fail again the same way": data exception,
 #: integrity constraint violation, syntax error or access rule violation, feature not supported
 DETERMINISTIC_SQLSTATES = ("22", "23", "42", "0A")
@@ -30,8 +44,13 @@ T = TypeVar("T")
 
 
 def clean_text(text: str) -> str:
-    """``text`` without the characters the database cannot store."""
-    return UNSTORABLE.sub("", text) if UNSTORABLE.search(text) else text
+    """``text`` without the characters the database cannot store, and without invisible characters
+    that join nothing (at an edge or next to whitespace)."""
+    if UNSTORABLE.search(text):
+        text = UNSTORABLE.sub("", text)
+    if _ANY_FORMAT.search(text):
+        text = INVISIBLE_EDGE.sub("", text)
+    return text
 
 
 def clean(value: T) -> T:
