@@ -25,10 +25,19 @@ from bot.jobs import JobContext, JobKind, plan
 from bot.markup import Markup
 from bot.models import Action, Job, Member, OutboxMessage, Round, RoundEntry
 from bot.numbers import by_id, by_nr, next_nr
-from bot.parsing import UserError, button_number, number, take_date
+from bot.parsing import (
+    RELATIVE_WORDS,
+    UserError,
+    ascii_digits,
+    button_number,
+    looks_like_date,
+    number,
+    take_date,
+    take_due_date,
+)
 from bot.registry import Command, Feature
 from bot.schedule import local_at
-from bot.timeutil import local, next_open_time
+from bot.timeutil import format_date, local, next_open_time
 
 LEADS = ("trekker", "procesbegeleider")
 STEPS = 5
@@ -37,7 +46,8 @@ MAX_ACTION = 500
 FOLLOWUP_TIME = "10:00"
 #: the case's first line in a round's record
 CASE_LINE = 160
-_TIMEBOX = re.compile(r"^(\d{1,3})\s*(m|min|mins|minuten|minutes)?$")
+# re.ASCII after bot.parsing.ascii_digits; any length, so "99999999m" is a timebox out of range
+_TIMEBOX = re.compile(r"^(\d+)\s*(m|min|mins|minuten|minutes)?$", re.ASCII)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -81,13 +91,12 @@ async def _round_thread(ctx: Ctx, rnd: Round, chats: list) -> str | None:
 
 
 def _parse_timebox(word: str) -> int | None:
-    m = _TIMEBOX.match(word.strip().lower())
-    if not m or (m[2] is None and number(word.strip()) is None):
+    m = _TIMEBOX.match(ascii_digits(word.strip().lower()))
+    if not m:
         return None
-    minutes = int(m[1])
-    if not 1 <= minutes <= MAX_TIMEBOX:
+    if len(m[1]) > 3 or not 1 <= int(m[1]) <= MAX_TIMEBOX:
         raise UserError("errors.bad_timebox", max=MAX_TIMEBOX)
-    return minutes
+    return int(m[1])
 
 
 async def _plan_timebox(ctx: Ctx, rnd: Round, seconds: float | None = None) -> None:
@@ -290,16 +299,33 @@ async def cmd_stop(ctx: Ctx, args: str) -> None:
     await _announce(ctx, rnd, ctx.t("rounds.stopped", who=ctx.member.name))
 
 
+#: words before an action's due date: ``voor 17 februari``, ``by Friday``
+DUE_WORDS = ("voor", "by", "before", "uiterlijk")
+
+
 def _take_due(words: list[str], today: date) -> tuple[list[str], date | None]:
-    """Split ``… voor <datum>`` off the end of an action."""
+    """Split the due date off the end of an action: ``… voor <datum>`` / ``… by <date>``, or a
+    period of its own (``… over 2 weken``, ``… binnen 2 weken``, ``… in 2 weeks``).
+
+    After ``voor``/``by`` words that can only be a date (``2026-02-30``, ``gisteren``) but are no
+    date that exists are a :class:`UserError` about that date; other words (``voor de kinderen``)
+    stay part of the action's text."""
     for i in range(len(words) - 1, -1, -1):
-        if words[i].lower() in ("voor", "by", "before", "uiterlijk"):
+        low = words[i].lower()
+        rest = words[i + 1:]
+        if low in DUE_WORDS and rest:
             try:
-                due, used = take_date(words[i + 1:], today)
+                due, used = take_due_date(rest, today)
             except UserError:
+                if looks_like_date(rest):
+                    raise
                 continue
-            if i + 1 + used == len(words):
+            if used == len(rest):
                 return words[:i], due
+        elif low in RELATIVE_WORDS and i == len(words) - 3 and looks_like_date(words[i:]):
+            due, _ = take_date(words[i:], today)
+            before = i - 1 if i > 0 and words[i - 1].lower() in DUE_WORDS else i  # "voor over 2 weken"
+            return words[:before], due
     return words, None
 
 
@@ -341,13 +367,17 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
                     round_id=rnd.id if rnd else None, owner_id=owner_id, text=text, due_date=due, created_at=ctx.now)
     ctx.session.add(action)
     await ctx.session.flush()
+    ask = await followup_time(ctx, due)
     await plan(ctx.session, key=f"action_followup:{action.id}", network_id=ctx.network.id, kind="action_followup",
-               due_at=await followup_time(ctx, due), payload={"action": action.id})
+               due_at=ask, payload={"action": action.id})
     line = await action_line(ctx, action)
+    # without a date there is no agreed day: say when the bot will ask instead
+    recorded = ctx.t("rounds.action_recorded", line=line) if due is not None else \
+        ctx.t("rounds.action_recorded_undated", line=line, when=format_date(ctx.network, local(ctx.network, ask).date()))
     if rnd is not None:
-        await _announce(ctx, rnd, ctx.t("rounds.action_recorded", line=line))
+        await _announce(ctx, rnd, recorded)
     else:
-        ctx.group("status", ctx.t("rounds.action_recorded", line=line))
+        ctx.group("status", recorded)
 
 
 async def followup_time(ctx: Ctx, due: date | None) -> datetime:

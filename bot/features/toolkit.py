@@ -474,6 +474,8 @@ def split_reason(text: str) -> tuple[str, str]:
     low = f" {text.lower()} "
     for word in BECAUSE_WORDS:
         at = low.find(word)
+        if at == 0:  # only a reason ("omdat …"): no decision
+            return "", text.strip()[len(word) - 2:].strip()
         if at > 0:
             reason = text[at - 1 + len(word):].strip().rstrip(".")
             if word.strip() in KEEP_CONJUNCTION and reason:
@@ -500,6 +502,8 @@ async def cmd_decision(ctx: Ctx, args: str) -> None:
         return
     member = _require_decider(ctx)
     text, reason = split_reason(args)
+    if not text:
+        raise UserError("errors.decision_without_text")
     if len(text) < 3:
         raise UserError("errors.usage", usage=ctx.t("help.commands.besluit.usage"))
     if len(args) > MAX_ENTRY:
@@ -533,7 +537,8 @@ async def cmd_idea(ctx: Ctx, args: str) -> None:
 
 
 async def _mark_idea(ctx: Ctx, nr: int, words: list[str]) -> None:
-    _require_decider(ctx)
+    if not may_decide(ctx.network, ctx.require()):
+        raise UserError("errors.idea_mark_decider_only")
     entry = await ctx.session.scalar(select(LogEntry).where(
         LogEntry.network_id == ctx.network.id, LogEntry.nr == nr, LogEntry.kind == "idea"))
     if entry is None:

@@ -1,0 +1,253 @@
+"""Bad input in numbered subcommands, due dates and empty-looking text (review 1): a specific answer
+in the member's language, and nothing stored."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy import select
+
+from adapters.console.harness import Harness
+from bot.cleaning import clean_text
+from bot.markup import plain
+from bot.models import Action, Celebration, Job, LogEntry, Member, Network, Round
+from bot.parsing import number, take_date
+from tests.conftest import AMS
+from tests.test_rhythm import command, only_error_for, rows
+
+# the harness starts on Monday 5 January 2026
+TODAY = date(2026, 1, 5)
+ZWSP, ZWNJ, ZWJ = "\u200b", "\u200c", "\u200d"
+
+
+async def english(h: Harness) -> None:
+    await h.say("anna", "/network language en")
+
+
+async def followups(h: Harness) -> list[Job]:
+    return await rows(h, Job, Job.kind == "action_followup")
+
+
+def error_text(replies: list, who: str) -> str:
+    only_error_for(replies, who)
+    return plain(replies[0].text)
+
+
+# ---------------------------------------------------------------------------- 1. due dates
+@pytest.mark.parametrize("line, answer", [
+    ("/actie iets doen voor 2026-02-30", 'De datum "2026-02-30" klopt niet.'),
+    ("/actie iets doen voor 30 februari", 'De datum "30 februari" klopt niet.'),
+    ("/actie iets doen voor gisteren", "04-01-2026 is al voorbij."),
+    ("/actie iets doen voor 2025-01-01", "01-01-2025 is al voorbij."),
+    ("/actie iets doen over 500 dagen", 'De datum "over 500 dagen" klopt niet.'),
+])
+async def test_a_wrong_due_date_is_refused_and_nothing_stored(harness: Harness, line: str, answer: str) -> None:
+    assert answer in error_text(await command(harness, "cem", line), "cem")
+    assert await rows(harness, Action) == [] and await followups(harness) == []
+
+
+@pytest.mark.parametrize("line, answer", [
+    ("/action call the school by 2026-02-30", 'The date "2026-02-30" isn\'t right.'),
+    ("/action call the school by yesterday", "04-01-2026 has already passed."),
+])
+async def test_a_wrong_due_date_is_refused_in_english(harness: Harness, line: str, answer: str) -> None:
+    await english(harness)
+    assert answer in error_text(await command(harness, "cem", line), "cem")
+    assert await rows(harness, Action) == [] and await followups(harness) == []
+
+
+@pytest.mark.parametrize("line, text, due", [
+    ("/actie Cem belt de school voor 17 februari", "belt de school", date(2026, 2, 17)),
+    ("/actie Cem belt de school voor vrijdag", "belt de school", date(2026, 1, 9)),
+    ("/actie Cem belt de school voor maandag", "belt de school", date(2026, 1, 12)),  # today is Monday
+    ("/actie Cem belt de school binnen 2 weken", "belt de school", date(2026, 1, 19)),
+    ("/actie Cem belt de school over 2 weken", "belt de school", date(2026, 1, 19)),
+    ("/actie Cem belt de school voor over 2 weken", "belt de school", date(2026, 1, 19)),
+    ("/actie Cem belt de school voor ２０-１-２０２６", "belt de school", date(2026, 1, 20)),
+    ("/action Cem calls the school in 2 weeks", "calls the school", date(2026, 1, 19)),
+    ("/action Cem calls the school by Friday", "calls the school", date(2026, 1, 9)),
+    ("/action Cem calls the school within a week", "calls the school", date(2026, 1, 12)),
+    ("/action Cem calls the school by 2026-02-03", "calls the school", date(2026, 2, 3)),
+])
+async def test_natural_due_dates(harness: Harness, line: str, text: str, due: date) -> None:
+    (reply,) = await command(harness, "anna", line)
+    (action,) = await rows(harness, Action)
+    assert (action.text, action.due_date) == (text, due)
+    assert "Op de afgesproken dag vraag ik hoe het ging." in plain(reply.text)
+    (job,) = await followups(harness)
+    assert job.due_at.astimezone(AMS).date() == due
+
+
+async def test_voor_without_a_date_stays_text(harness: Harness) -> None:
+    """``voor`` is an ordinary word too: "voor de kinderen", "voor 3 kinderen" are no date."""
+    await command(harness, "cem", "/actie Ik zoek een school voor 3 kinderen")
+    (action,) = await rows(harness, Action)
+    assert (action.text, action.due_date) == ("Ik zoek een school voor 3 kinderen", None)
+
+
+async def test_an_action_without_a_date_promises_no_agreed_day(harness: Harness) -> None:
+    (reply,) = await command(harness, "cem", "/actie Ik bel de school")
+    text = plain(reply.text)
+    assert "afgesproken dag" not in text
+    # no session planned: the follow-up comes after two weeks, and the answer says so
+    assert "Er staat geen datum bij. Op ma 19 jan 2026 vraag ik hoe het ging." in text
+    (action,) = await rows(harness, Action)
+    assert action.due_date is None
+    (job,) = await followups(harness)
+    assert job.due_at.astimezone(AMS).date() == date(2026, 1, 19)
+
+
+async def test_an_action_without_a_date_in_english(harness: Harness) -> None:
+    await english(harness)
+    (reply,) = await command(harness, "cem", "/action call the school")
+    text = plain(reply.text)
+    assert "agreed day" not in text
+    assert "There is no date with it. On Mon 19 Jan 2026 I'll ask how it went." in text
+
+
+def test_the_example_texts_are_natural() -> None:
+    from bot import i18n
+
+    en = i18n.t("en", "help.commands.actie.usage") + i18n.t("en", "rounds.step4", bringer="Cem", timebox="")
+    nl = i18n.t("nl", "help.commands.actie.usage") + i18n.t("nl", "rounds.step4", bringer="Cem", timebox="")
+    assert "by in" not in en and "in 2 weeks" in en and "by Friday" in en
+    assert "voor over" not in nl and "binnen 2 weken" in nl and "voor vrijdag" in nl
+
+
+def test_take_date_refuses_a_period_out_of_range() -> None:
+    assert take_date(["binnen", "een", "week"], TODAY) == (date(2026, 1, 12), 3)
+    assert take_date(["gisteren"], TODAY) == (date(2026, 1, 4), 1)
+
+
+# ---------------------------------------------------------------------------- 2. empty content
+@pytest.mark.parametrize("invisible", [ZWSP, ZWJ + ZWNJ + ZWSP, "\u2060", "\ufeff", " \u00ad ", "\u3164"])
+def test_invisible_only_text_is_empty(invisible: str) -> None:
+    assert clean_text(f"/vier {invisible}").strip() == "/vier"
+    assert clean_text(invisible).strip() == ""
+
+
+def test_joiners_between_visible_characters_stay() -> None:
+    family = "👩" + ZWJ + "👧"
+    persian = "می" + ZWNJ + "خواهم"
+    assert clean_text(f"/vier {family} {persian}") == f"/vier {family} {persian}"
+
+
+async def test_invisible_celebration_idea_and_goal_store_nothing(harness: Harness) -> None:
+    (reply,) = await command(harness, "cem", f"/vier {ZWSP}")
+    assert "Er is nog niets gevierd." in plain(reply.text)  # as /vier without text
+    (reply,) = await command(harness, "cem", f"/idee {ZWJ}{ZWNJ}{ZWSP}")
+    assert "Het logboek is nog leeg." in plain(reply.text)
+    (reply,) = await command(harness, "cem", f"/leerdoel {ZWSP}")
+    assert "(nog niet ingevuld)" in plain(reply.text) and "genoteerd" not in plain(reply.text)
+    assert not [s for s in harness.recorder.sent if s.kind in ("celebration", "idea")]
+    assert await rows(harness, Celebration) == [] and await rows(harness, LogEntry) == []
+    (cem,) = await rows(harness, Member, Member.user_id == "cem")
+    assert not cem.goal
+
+
+async def test_invisible_celebration_in_english(harness: Harness) -> None:
+    await english(harness)
+    (reply,) = await command(harness, "cem", f"/celebrate {ZWSP}")
+    assert "Nothing has been celebrated yet" in plain(reply.text)
+    assert await rows(harness, Celebration) == []
+
+
+@pytest.mark.parametrize("line", ["/besluit omdat", "/besluit omdat ouders het vroegen", "/besluit want het moet"])
+async def test_a_reason_without_a_decision(harness: Harness, line: str) -> None:
+    text = error_text(await command(harness, "anna", line), "anna")
+    assert text.startswith("Ik zie een reden, maar nog geen besluit.")
+    assert await rows(harness, LogEntry) == []
+
+
+async def test_a_reason_without_a_decision_in_english(harness: Harness) -> None:
+    await english(harness)
+    text = error_text(await command(harness, "anna", "/decision because parents asked"), "anna")
+    assert text.startswith("I see a reason, but no decision yet.")
+    assert await rows(harness, LogEntry) == []
+
+
+async def test_a_decision_with_its_reason_still_works(harness: Harness) -> None:
+    await command(harness, "anna", "/besluit We bezoeken twee scholen omdat ouders daarom vroegen")
+    (entry,) = await rows(harness, LogEntry)
+    assert (entry.text, entry.reason) == ("We bezoeken twee scholen", "omdat ouders daarom vroegen")
+
+
+# ---------------------------------------------------------------------------- 3. digits of any script
+@pytest.mark.parametrize("token, value", [("٦", 6), ("６", 6), ("١٢", 12), ("12", 12), ("²", None), ("①", None)])
+def test_number_takes_decimal_digits_of_any_script(token: str, value: int | None) -> None:
+    assert number(token) == value
+
+
+async def test_idea_and_action_by_non_ascii_number(harness: Harness) -> None:
+    await command(harness, "cem", "/idee We nodigen de wijkagent uit")
+    (reply,) = await command(harness, "anna", "/idee ١ gekozen")
+    assert "Idee 1 is gekozen" in plain(reply.text)
+    (idea,) = await rows(harness, LogEntry)
+    assert (idea.nr, idea.status) == (1, "chosen")
+    await command(harness, "cem", "/actie Ik bel de school")
+    await command(harness, "cem", "/actie Ik mail de wijkagent")
+    (reply,) = await command(harness, "cem", "/actie ２ klaar")
+    assert "Ik mail de wijkagent" in plain(reply.text)
+    actions = await rows(harness, Action, order=Action.nr)
+    assert [(a.nr, a.text, a.state) for a in actions] == [
+        (1, "Ik bel de school", "open"), (2, "Ik mail de wijkagent", "done")]
+
+
+async def test_retention_by_non_ascii_number(harness: Harness) -> None:
+    (reply,) = await command(harness, "anna", "/privacy bewaartermijn ٦")
+    assert "6 maanden" in plain(reply.text)
+    async with harness.db.transaction() as s:
+        assert (await s.scalar(select(Network.retention_months))) == 6
+
+
+async def test_action_by_non_ascii_number_in_english(harness: Harness) -> None:
+    await english(harness)
+    await command(harness, "cem", "/action call the school")
+    await command(harness, "cem", "/action ١ done")
+    (action,) = await rows(harness, Action)
+    assert (action.text, action.state) == ("call the school", "done")
+
+
+# ---------------------------------------------------------------------------- 4. timebox
+@pytest.mark.parametrize("timebox", ["99999999m", "0m", "121", "٩٩٩٩m"])
+async def test_a_timebox_out_of_range(harness: Harness, timebox: str) -> None:
+    text = error_text(await command(harness, "anna", f"/actieleren Cem {timebox}"), "anna")
+    assert text.startswith("Een stap duurt 1 tot 120 minuten.")
+    assert await rows(harness, Round) == []
+
+
+async def test_a_timebox_out_of_range_in_english(harness: Harness) -> None:
+    await english(harness)
+    text = error_text(await command(harness, "anna", "/actionlearning Cem 99999999m"), "anna")
+    assert text.startswith("A step takes 1 to 120 minutes.")
+    assert await rows(harness, Round) == []
+
+
+async def test_a_timebox_in_arabic_digits(harness: Harness) -> None:
+    await command(harness, "anna", "/actieleren Cem ١٠m")
+    (rnd,) = await rows(harness, Round)
+    assert rnd.timebox_minutes == 10
+
+
+# ---------------------------------------------------------------------------- 5. marking an idea
+async def test_a_participant_cannot_mark_an_idea(harness: Harness) -> None:
+    await command(harness, "cem", "/idee We nodigen de wijkagent uit")
+    text = error_text(await command(harness, "cem", "/idee 1 gekozen"), "cem")
+    assert text.startswith("Een idee op gekozen of niet gekozen zetten doen de trekker of de penvoerder.")
+    assert "besluit" not in text.lower()
+    (idea,) = await rows(harness, LogEntry)
+    assert idea.status != "chosen"
+    await command(harness, "anna", "/penvoerder Cem")  # the penvoerder may
+    await command(harness, "cem", "/idee 1 niet gekozen We doen eerst de scholen")
+    (idea,) = await rows(harness, LogEntry)
+    assert idea.status == "not_chosen"
+
+
+async def test_a_participant_cannot_mark_an_idea_in_english(harness: Harness) -> None:
+    await english(harness)
+    await command(harness, "cem", "/idea We invite the police officer")
+    text = error_text(await command(harness, "cem", "/idea 1 chosen"), "cem")
+    assert text.startswith("Marking an idea as chosen or not chosen is for the lead or the decision-maker.")
+    (idea,) = await rows(harness, LogEntry)
+    assert idea.status != "chosen"
