@@ -189,7 +189,7 @@ def _future(day: int, month: int, today: date, raw: str) -> date:
 
 def parse_time(value: str) -> time:
     """``14:00``, ``14.30``, ``9u``, ``14`` → a time; anything else is a :class:`UserError`."""
-    m = _TIME.match(value.strip().lower())
+    m = _TIME.match(ascii_digits(value.strip().lower()))
     if not m:
         raise UserError("errors.bad_time", value=value)
     hour, minute = int(m[1]), int(m[2] or 0)
@@ -208,7 +208,7 @@ def parse_time_range(value: str) -> tuple[time, time | None]:
 
 def parse_duration(value: str) -> timedelta:
     """``2w``, ``10d``, ``3 weken``, ``1 maand`` → a timedelta (at most a year)."""
-    m = _DURATION.match(value.strip().lower())
+    m = _DURATION.match(ascii_digits(value.strip().lower()))
     if not m:
         raise UserError("errors.bad_duration", value=value)
     n, unit = int(m[1]), m[2]

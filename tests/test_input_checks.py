@@ -251,3 +251,10 @@ async def test_a_participant_cannot_mark_an_idea_in_english(harness: Harness) ->
     assert text.startswith("Marking an idea as chosen or not chosen is for the lead or the decision-maker.")
     (idea,) = await rows(harness, LogEntry)
     assert idea.status != "chosen"
+
+
+async def test_pause_with_full_width_digits(harness: Harness) -> None:
+    (reply,) = await command(harness, "cem", "/pauze ２w")
+    assert plain(reply.text).startswith("Je hebt pauze tot ma 19 jan 2026 08:00.")
+    (cem,) = await rows(harness, Member, Member.user_id == "cem")
+    assert cem.paused_until is not None

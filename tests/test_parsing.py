@@ -53,3 +53,10 @@ def test_durations_and_weekdays():
     assert parse_weekday("di") == 1 and parse_weekday("Thursday") == 3
     with pytest.raises(UserError):
         parse_weekday("xx")
+
+
+def test_times_and_durations_take_digits_of_any_script():
+    assert parse_time("١٤:٣٠") == time(14, 30)
+    assert parse_duration("２w") == timedelta(weeks=2)
+    with pytest.raises(UserError):
+        parse_duration("²w")
