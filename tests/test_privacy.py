@@ -213,6 +213,71 @@ async def test_erasure_can_be_cancelled_and_works_with_ja(harness: Harness) -> N
     assert await rows(harness, Member, Member.user_id == "dewi") == []
 
 
+@pytest.mark.parametrize("lang, line, answer", [
+    ("nl", "/vergeetmij nee", "Goed, ik verwijder niets."),
+    ("nl", "/vergeetmij n", "Goed, ik verwijder niets."),
+    ("en", "/forgetme no", "All right, I won't remove anything."),
+])
+async def test_erasure_answered_with_no_removes_nothing_and_asks_nothing(harness: Harness, lang: str, line: str,
+                                                                          answer: str) -> None:
+    if lang == "en":
+        await command(harness, "anna", "/netwerk taal en")
+    await harness.say("cem", line, private=True)
+    (reply,) = sent(harness, "privacy", to="dm:cem")
+    assert texts(harness, "privacy")[-1] == answer and not reply.buttons  # no "are you sure?", no button
+    assert await rows(harness, Member, Member.user_id == "cem")
+
+
+@pytest.mark.parametrize("lang, yes, no, said_yes, said_no", [
+    ("nl", "/privacy citeren ja", "/privacy citeren nee",
+     "🔒 Genoteerd: ik mag je antwoorden citeren in de oogst en in verslagen, altijd zonder je naam. "
+     "Wil je dat toch niet meer? Typ /privacy citeren nee.",
+     "🔒 Genoteerd: ik citeer je antwoorden niet. Ze tellen alleen mee in de aantallen. "
+     "Vind je citeren zonder naam later toch goed? Typ /privacy citeren ja."),
+    ("en", "/privacy quote yes", "/privacy quote no",
+     "🔒 Noted: I may quote your answers in harvests and reports, always without your name. "
+     "Changed your mind? Type /privacy quote no.",
+     "🔒 Noted: I won't quote your answers. They only count in the numbers. "
+     "If quoting without your name is fine with you later, type /privacy quote yes."),
+])
+async def test_quote_consent_is_confirmed_in_whole_sentences(harness: Harness, lang: str, yes: str, no: str,
+                                                             said_yes: str, said_no: str) -> None:
+    if lang == "en":
+        await command(harness, "anna", "/netwerk taal en")
+    (reply,) = await command(harness, "els", yes)
+    assert (reply.kind, reply.visible_to, texts(harness)[-1]) == ("status", "els", said_yes)
+    assert (await member(harness, "els")).quote_consent
+    (reply,) = await command(harness, "els", no)
+    assert texts(harness)[-1] == said_no
+    assert not (await member(harness, "els")).quote_consent
+
+
+@pytest.mark.parametrize("lang, heading, count_line", [
+    ("nl", "Je laatste 2 antwoorden op de weekvraag:", "• antwoorden op de weekvraag: 2"),
+    ("en", "Your latest 2 answers to the weekly question:", "• answers to the weekly question: 2"),
+])
+async def test_export_puts_the_latest_answers_under_their_own_heading(harness: Harness, lang: str, heading: str,
+                                                                      count_line: str) -> None:
+    if lang == "en":
+        await command(harness, "anna", "/netwerk taal en")
+    await harness.advance(local(2026, 1, 6, 10, 0))
+    await harness.say("cem", "Eerst luisteren.", reply_to="nudge")
+    await harness.advance(local(2026, 1, 13, 10, 0))
+    await harness.say("cem", "Samen met school bellen.", reply_to="nudge")
+    await harness.say("cem", "/mijngegevens", private=True)
+    lines = texts(harness, "privacy", to="dm:cem")[-1].splitlines()
+    assert count_line in lines and "hieronder" not in lines[lines.index(count_line)] and "below" not in count_line
+    at = lines.index(heading)
+    assert at > max(i for i, line in enumerate(lines) if line.startswith("• "))  # after every count
+    assert lines[at + 1:at + 3] == ["  – Eerst luisteren.", "  – Samen met school bellen."]
+
+
+async def test_export_without_answers_has_no_answer_heading(harness: Harness) -> None:
+    await harness.say("cem", "/mijngegevens", private=True)
+    export = texts(harness, "privacy", to="dm:cem")[-1]
+    assert "• antwoorden op de weekvraag: 0" in export and "laatste" not in export
+
+
 # ---------------------------------------------------------------------------- retention
 async def test_answers_older_than_the_retention_period_are_removed(harness: Harness) -> None:
     await command(harness, "anna", "/privacy bewaartermijn 1")

@@ -50,6 +50,8 @@ RETENTION_RANGE = (1, 60)
 #: the retention job runs daily at this local time (no message is sent)
 RETENTION_TIME = "03:00"
 ERASED = "—"
+#: how many of the latest answers the readable export quotes (the JSON file has them all)
+EXPORT_LATEST = 5
 
 
 # ---------------------------------------------------------------------------- personal-data warning
@@ -86,7 +88,7 @@ async def cmd_privacy(ctx: Ctx, args: str) -> None:
         return
     if words[0] in ("citeren", "quote", "quotes") and len(words) == 2 and words[1] in YES + NO:
         member.quote_consent = words[1] in YES
-        ctx.reply("status", consent(ctx, member))
+        ctx.reply("status", ctx.t("privacy.quote_set_yes" if member.quote_consent else "privacy.quote_set_no"))
         return
     if words[0] in ("bewaartermijn", "retention") and len(words) == 2:
         ctx.require("trekker")
@@ -161,7 +163,10 @@ async def cmd_export(ctx: Ctx, args: str) -> None:
     for key in ("answers", "reflections", "session_input", "ideas_and_decisions", "actions", "celebrations",
                 "action_learning_contributions", "announcements"):
         lines.append(ctx.t("privacy.export_count", what=ctx.t(f"privacy.parts.{key}"), count=len(data[key])))
-    for item in data["answers"][-5:]:
+    latest = data["answers"][-EXPORT_LATEST:]
+    if latest:  # under their own heading, so they do not read as part of the last count
+        lines.append(ctx.t("privacy.export_answers_title", count=len(latest)))
+    for item in latest:
         lines.append(ctx.t("privacy.export_answer", text=rhythm.shorten(item["answer"], 120)))
     lines.append(ctx.t("privacy.export_outro", months=ctx.network.retention_months))
     file = Attachment(f"bamboe-mijn-gegevens-{local(ctx.network, ctx.now):%Y-%m-%d}.json", "application/json",
@@ -171,10 +176,15 @@ async def cmd_export(ctx: Ctx, args: str) -> None:
 
 # ---------------------------------------------------------------------------- erasure
 async def cmd_forget(ctx: Ctx, args: str) -> None:
-    """``/vergeetmij``: asks for confirmation (button, or ``/vergeetmij ja``), then erases."""
+    """``/vergeetmij``: asks for confirmation (button, or ``/vergeetmij ja``), then erases;
+    ``/vergeetmij nee`` erases nothing."""
     member = ctx.require()
-    if args.strip().lower() in YES:
+    answer = args.strip().lower()
+    if answer in YES:
         await erase(ctx, member)
+        return
+    if answer in NO:
+        ctx.private(member, "privacy", ctx.t("privacy.forget_cancelled"))
         return
     ctx.private(member, "privacy", ctx.t("privacy.forget_confirm"), buttons=(
         Button(ctx.t("privacy.forget_yes"), "forget:yes"), Button(ctx.t("privacy.forget_no"), "forget:no")))
