@@ -3,6 +3,7 @@
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
 from adapters.console.harness import Harness
@@ -191,3 +192,41 @@ async def test_round_texts_in_english(harness):
     await harness.say("anna", "/actionlearning")
     assert "Who brings a case?" in last(harness).text and last(harness).buttons[0][0] == "I'll bring a case"
     assert texts(harness, "actieleren")
+
+
+def suggestion(h: Harness) -> str:
+    """The last line of the latest round invitation: who might bring a case."""
+    return texts(h, "actieleren")[-1].splitlines()[-1]
+
+
+async def test_invitation_names_everyone_who_had_no_turn_yet(harness):
+    await harness.say("anna", "/actieleren")
+    assert suggestion(harness) == ("Nog niet eerder aan de beurt: Bram Peters, Cem Yilmaz, Dewi Santoso, "
+                                   "Els Janssen, Fleur Bakker.")
+    await harness.say("anna", "/stop")
+    for who in ("bram", "cem", "dewi", "els"):  # four of them bring a case
+        await harness.say("anna", f"/actieleren {who}")
+        await harness.say("anna", "/stop")
+    await harness.say("anna", "/actieleren")
+    assert suggestion(harness) == "Nog niet eerder aan de beurt: Fleur Bakker."
+    await harness.say("anna", "/stop")
+    await harness.say("anna", "/actieleren fleur")
+    await harness.say("anna", "/stop")
+    await harness.say("anna", "/actieleren")  # everyone had one turn: no "not had a turn yet"
+    assert suggestion(harness) == ("Het minst vaak aan de beurt geweest: Bram Peters, Cem Yilmaz, Dewi Santoso, "
+                                   "Els Janssen, Fleur Bakker.")
+
+
+@pytest.mark.parametrize("lang, expected", [
+    ("nl", "Nog niet eerder aan de beurt, onder anderen: Bram Peters, Cem Yilmaz, Dewi Santoso, Els Janssen, "
+           "Fleur Bakker, Gijs Smit, Hanna Vos, Ivo de Boer (en nog 2)."),
+    ("en", "Not had a turn yet, among others: Bram Peters, Cem Yilmaz, Dewi Santoso, Els Janssen, Fleur Bakker, "
+           "Gijs Smit, Hanna Vos, Ivo de Boer (and 2 more)."),
+])
+async def test_invitation_says_how_many_more_when_the_list_is_long(harness, lang, expected):
+    if lang == "en":
+        await harness.say("anna", "/netwerk taal en")
+    for i, name in enumerate(("Gijs Smit", "Hanna Vos", "Ivo de Boer", "Joke Mulder", "Karim Bouali")):
+        await harness.join(f"new{i}", name)
+    await harness.say("anna", "/actieleren")
+    assert suggestion(harness) == expected

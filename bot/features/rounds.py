@@ -40,6 +40,8 @@ from bot.schedule import local_at
 from bot.timeutil import format_date, local, next_open_time
 
 LEADS = ("trekker", "procesbegeleider")
+#: the invitation names at most this many members who had no turn yet (and says how many more)
+SUGGEST_MAX = 8
 STEPS = 5
 MAX_TIMEBOX = 120
 MAX_ACTION = 500
@@ -203,20 +205,25 @@ async def cmd_start(ctx: Ctx, args: str) -> None:
         await _enter_step(ctx, rnd, 1)
         return
     rnd.step = 0
-    suggestions = await _fair_suggestions(ctx)
-    hint = ctx.t("rounds.suggest", names=", ".join(suggestions)) if suggestions else ""
+    hint = await _fair_suggestions(ctx)
     await _announce(ctx, rnd, ctx.t("rounds.invite", facilitator=ctx.member.name, suggest=Markup(hint)),
               (Button(ctx.t("rounds.volunteer_button"), f"round:volunteer:{rnd.id}"),))
 
 
-async def _fair_suggestions(ctx: Ctx) -> list[str]:
-    """Members who brought the fewest cases so far (none first), at most three."""
+async def _fair_suggestions(ctx: Ctx) -> Markup:
+    """The line naming who brought the fewest cases so far (nobody had a turn: everyone), by name;
+    beyond :data:`SUGGEST_MAX` names it says how many more there are. Empty when nobody else is there."""
     counts = dict((await ctx.session.execute(select(Round.bringer_id, func.count(Round.id)).where(
         Round.network_id == ctx.network.id, Round.bringer_id.is_not(None)).group_by(Round.bringer_id))).all())
     members = [m for m in await active_members(ctx.session, ctx.network.id) if m.id != ctx.member.id]
-    members.sort(key=lambda m: (counts.get(m.id, 0), m.id))
-    fewest = counts.get(members[0].id, 0) if members else 0
-    return [m.name for m in members if counts.get(m.id, 0) == fewest][:3]
+    if not members:
+        return Markup("")
+    fewest = min(counts.get(m.id, 0) for m in members)
+    names = sorted((m.name for m in members if counts.get(m.id, 0) == fewest), key=str.casefold)
+    key = "rounds.suggest" if fewest == 0 else "rounds.suggest_fewest"
+    if len(names) > SUGGEST_MAX:
+        return ctx.t(f"{key}_some", names=", ".join(names[:SUGGEST_MAX]), count=len(names) - SUGGEST_MAX)
+    return ctx.t(key, names=", ".join(names))
 
 
 async def _volunteer(ctx: Ctx, rnd: Round) -> None:
