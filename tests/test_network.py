@@ -212,3 +212,41 @@ async def test_help_in_english_shows_english_command_names(harness):
     await harness.say("cem", "/help")
     text = last(harness).text
     assert "/network:" in text and "/session:" in text and "/actionlearning:" in text and "/netwerk:" not in text
+
+
+async def test_network_names_who_has_which_role_so_the_role_error_points_somewhere_real(harness):
+    await harness.say("cem", "/rol Dewi trekker")
+    assert last(harness).kind == "error" and "Met /netwerk zie je wie dat is." in texts(harness)[-1]
+    await harness.say("cem", "/netwerk")
+    lines = texts(harness)[-1].splitlines()
+    assert "Trekker: Anna de Vries" in lines and "Procesbegeleider: Bram Peters" in lines
+    await harness.say("anna", "/rol Fleur trekker")
+    await harness.leave("bram")
+    await harness.say("cem", "/netwerk")
+    lines = texts(harness)[-1].splitlines()
+    assert "Trekkers: Anna de Vries, Fleur Bakker" in lines
+    assert "Procesbegeleider: nog niemand. De trekker kan iemand die rol geven, bijvoorbeeld: " \
+           "/rol Bram procesbegeleider." in lines
+    assert not any("Cem" in line or "Dewi" in line for line in lines)  # only the two roles, not the members
+
+
+async def test_network_in_english_names_the_lead_and_facilitator(harness):
+    await harness.say("anna", "/netwerk taal en")
+    await harness.say("cem", "/role Dewi lead")
+    assert last(harness).kind == "error" and "/network shows who that is." in texts(harness)[-1]
+    await harness.say("cem", "/network")
+    lines = texts(harness)[-1].splitlines()
+    assert "Lead: Anna de Vries" in lines and "Facilitator: Bram Peters" in lines
+
+
+async def test_language_switch_is_confirmed_in_the_new_language(harness):
+    await harness.say("anna", "/netwerk taal en")
+    assert (last(harness).kind, texts(harness)[-1]) == ("status", "Done: I now speak English in this network.")
+    await harness.say("anna", "/network timezone Europe/London")
+    assert texts(harness)[-1] == "Done: the time zone is now Europe/London. I use it for all times."
+    await harness.say("anna", "/network language nl")
+    assert texts(harness)[-1] == "Klaar: ik praat nu Nederlands in dit netwerk."
+    await harness.say("anna", "/netwerk tijdzone Europe/Amsterdam")
+    assert texts(harness)[-1] == "Klaar: de tijdzone is nu Europe/Amsterdam. Ik reken alle tijden daarmee."
+    assert (await network(harness)).language == "nl"
+

@@ -117,10 +117,21 @@ def network_summary(ctx: Ctx) -> Markup:
                              weekends=ctx.t("network.quiet_weekends") if n.quiet_weekends else ""))
 
 
+async def role_holders(ctx: Ctx) -> list[Markup]:
+    """Who the trekkers and procesbegeleiders are, by name (roles are not private in a network)."""
+    members = await active_members(ctx.session, ctx.network.id)
+    lines = []
+    for role in ("trekker", "procesbegeleider"):
+        names = [m.name for m in members if m.role == role]
+        lines.append(ctx.t(f"network.holders.{role}", count=len(names), names=", ".join(names)) if names
+                     else ctx.t(f"network.holders_none.{role}"))
+    return lines
+
+
 async def cmd_network(ctx: Ctx, args: str) -> None:
     """``/netwerk [veld waarde]``: show the network, or (trekker) change a field."""
     if not args:
-        ctx.reply("status", network_summary(ctx))
+        ctx.reply("status", Markup("\n".join([network_summary(ctx), *await role_holders(ctx)])))
         return
     field_word, _, value = args.partition(" ")
     field = NETWORK_FIELDS.get(field_word.lower())
@@ -150,7 +161,9 @@ async def cmd_network(ctx: Ctx, args: str) -> None:
     if field in ("intention", "ambition", "name"):  # the group hears it once; no second note to the trekker
         ctx.group("status", ctx.t(f"network.changed_{field}", who=ctx.member.name, value=value))
     else:
-        ctx.reply("status", ctx.t("network.changed", field=field_word.lower()))
+        # in the network's (possibly new) language, so a language switch is confirmed in that language
+        ctx.reply("status", ctx.t(f"network.changed_{field}", value=ctx.t(f"languages.{ctx.network.language}")
+                                  if field == "language" else ctx.network.timezone))
 
 
 async def cmd_role(ctx: Ctx, args: str) -> None:
