@@ -47,6 +47,8 @@ class Command:
     handler: Handler
     aliases: tuple[str, ...] = ()
     roles: tuple[str, ...] | None = None
+    #: the roles /help names for a command that checks them itself (``roles`` when not given)
+    help_roles: tuple[str, ...] | None = None
     #: shown by /help (everything except internal helpers such as /start)
     listed: bool = True
 

@@ -250,3 +250,36 @@ async def test_language_switch_is_confirmed_in_the_new_language(harness):
     assert texts(harness)[-1] == "Klaar: de tijdzone is nu Europe/Amsterdam. Ik reken alle tijden daarmee."
     assert (await network(harness)).language == "nl"
 
+
+def help_lines(h: Harness) -> dict[str, str]:
+    """The last /help, command → the rest of its line."""
+    lines = [line.removeprefix("• ") for line in texts(h)[-1].splitlines() if line.startswith("• ")]
+    return dict(line.split(": ", 1) for line in lines)
+
+
+async def test_help_marks_every_role_bound_command_once(harness):
+    await harness.say("cem", "/help")
+    lines = help_lines(harness)
+    for name, roles in [("/rol", "trekker"), ("/mededeling", "trekker"),
+                        ("/actieleren", "trekker, procesbegeleider"), ("/volgende", "trekker, procesbegeleider"),
+                        ("/verder", "trekker, procesbegeleider"), ("/stop", "trekker, procesbegeleider"),
+                        ("/rapport", "trekker, procesbegeleider")]:
+        assert lines[name].endswith(f" ({roles}; niet voor jouw rol)"), lines[name]
+    for name in ("/status", "/casus", "/vier", "/idee", "/besluit", "/koppel"):
+        assert "niet voor jouw rol" not in lines[name], lines[name]
+    assert all(line.count("(") <= 1 for line in lines.values()), lines  # never two brackets on one line
+    await harness.say("bram", "/help")
+    lines = help_lines(harness)
+    assert lines["/volgende"].endswith(" (trekker, procesbegeleider)")
+    assert lines["/rol"].endswith(" (trekker; niet voor jouw rol)")
+
+
+async def test_help_in_english_marks_roles_with_english_names(harness):
+    await harness.say("anna", "/netwerk taal en")
+    await harness.say("cem", "/help")
+    lines = help_lines(harness)
+    assert lines["/next"] == "go to the round's next step (lead, facilitator; not for your role)"
+    assert lines["/role"] == "give someone a role (lead; not for your role)"
+    assert lines["/link"] == "this network's chats, also on another platform; a lead links them"
+    assert lines["/decider"] == "who records decisions besides the lead (the decision-maker)"
+    assert not any(word in line for line in lines.values() for word in ("trekker", "procesbegeleider", "penvoerder"))

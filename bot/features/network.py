@@ -91,7 +91,9 @@ async def cmd_help(ctx: Ctx, args: str) -> None:
     for cmd in ctx.features.commands:
         if not cmd.listed:
             continue
-        mark = "" if cmd.roles is None or role in cmd.roles else ctx.t("help.not_for_you")
+        needed = cmd.roles or cmd.help_roles
+        names = Markup(", ".join(ctx.t(f"roles.{r}") for r in needed or ()))
+        mark = "" if not needed else ctx.t("help.for_roles" if role in needed else "help.not_for_you", roles=names)
         lines.append(ctx.t("help.line", command=cmd.shown(ctx.lang), summary=ctx.t(f"help.commands.{cmd.name}.summary"),
                            mark=mark))
     lines.append(ctx.t("help.outro"))

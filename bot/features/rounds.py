@@ -577,9 +577,9 @@ FEATURE = Feature(
     commands=(
         Command("actieleren", cmd_start, ("actionlearning",), roles=LEADS),
         Command("casus", cmd_case, ("case",)),
-        Command("volgende", cmd_next, ("next",)),
-        Command("verder", cmd_resume, ("resume",)),
-        Command("stop", cmd_stop),
+        Command("volgende", cmd_next, ("next",), help_roles=LEADS),
+        Command("verder", cmd_resume, ("resume",), help_roles=LEADS),
+        Command("stop", cmd_stop, help_roles=LEADS),
         Command("actie", cmd_action, ("action",)),
         Command("rondes", cmd_rounds, ("rounds",)),
         Command("ronde", cmd_round, ("round",)),

@@ -647,7 +647,7 @@ JOB_KINDS = {
 FEATURE = Feature(
     "toolkit",
     commands=(
-        Command("mededeling", cmd_announce, ("announce", "announcement")),
+        Command("mededeling", cmd_announce, ("announce", "announcement"), help_roles=("trekker",)),
         Command("gelezen", cmd_read, ("read",)),
         Command("inbreng", cmd_input, ("input",)),
         Command("besluit", cmd_decision, ("decision", "decide")),
