@@ -360,3 +360,17 @@ async def test_rounds_in_two_chats_of_one_network_keep_their_own_timebox(databas
     assert steps == [("buurt", 2)]  # the buurt's round moved on by its timebox; the stopped one did not
     assert {s.chat for s in h.recorder.sent if s.kind == "actieleren"} == {"teams", "buurt"}
     await h.close()
+
+
+async def test_link_in_english_speaks_of_a_lead(harness: Harness) -> None:
+    await harness.say("anna", "/netwerk taal en")
+    await harness.say("cem", "/link")
+    assert plain(harness.recorder.sent[-1].text).splitlines()[-1] == \
+        "A lead can link a chat, also on another platform: see /help link."
+    await harness.say("anna", "/link")
+    (code,) = [plain(s.text) for s in harness.recorder.sent if s.kind == "link" and s.to == "dm:anna"]
+    assert "In the other chat (where you are a lead too), type: /link " in code and "trekker" not in code
+    await harness.say("cem", "/help link")
+    usage = plain(harness.recorder.sent[-1].text)
+    assert "a lead gets a code privately" in usage and "(where you are a lead too)" in usage
+    assert "trekker" not in usage

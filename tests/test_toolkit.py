@@ -219,3 +219,14 @@ async def test_input_question_and_digest_move_earlier_over_a_weekend(harness: Ha
     await harness.advance(local(2026, 1, 19, 12, 0))
     assert [at_local(s) for s in sent(harness, "pre_session_question")] == [local(2026, 1, 15, 10, 0)]  # Thu, not Fri
     assert [at_local(s) for s in sent(harness, "digest", to="group")] == [local(2026, 1, 16, 10, 0)]  # Fri, not Sun
+
+
+async def test_decision_maker_in_english_is_named_without_dutch_words(harness: Harness) -> None:
+    await command(harness, "anna", "/netwerk taal en")
+    await command(harness, "cem", "/decider")
+    assert texts(harness)[-1] == ("There is no decision-maker. The lead records decisions, and can name a "
+                                  "decision-maker, for example: /decider Ivo.")
+    await command(harness, "anna", "/decider Cem")
+    assert texts(harness, to="group")[-1] == "📌 Cem Yilmaz is now the decision-maker and records decisions besides the lead."
+    await command(harness, "dewi", "/decider")
+    assert texts(harness)[-1] == "The decision-maker is Cem Yilmaz. They record decisions besides the lead."
