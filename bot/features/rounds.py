@@ -380,7 +380,8 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
     line = await action_line(ctx, action)
     # without a date there is no agreed day: say when the bot will ask instead
     recorded = ctx.t("rounds.action_recorded", line=line) if due is not None else \
-        ctx.t("rounds.action_recorded_undated", line=line, when=format_date(ctx.network, local(ctx.network, ask).date()))
+        ctx.t("rounds.action_recorded_undated", line=line,
+              when=format_date(ctx.network, local(ctx.network, ask).date()))
     if rnd is not None:
         await _announce(ctx, rnd, recorded)
     else:
