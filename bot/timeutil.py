@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 from bot import i18n
 from bot.models import Network
-from bot.schedule import parse_hhmm
+from bot.schedule import is_public_holiday, local_at, parse_hhmm
 
 
 def tz(network: Network) -> ZoneInfo:
@@ -70,6 +70,21 @@ def next_open_time(network: Network, instant: datetime) -> datetime:
         candidate = datetime.combine(day, end, zone).astimezone(UTC)
         if candidate <= instant:
             candidate = instant + timedelta(minutes=1)
+    return candidate
+
+
+def next_working_time(network: Network, instant: datetime) -> datetime:
+    """The first instant at or after ``instant`` outside quiet hours and not on a Dutch public
+    holiday: a holiday moves it to the same wall-clock time on the next day (then past quiet hours
+    and further holidays again). For private messages the bot starts itself (reminders, follow-ups),
+    which wait for a working day as its group messages do."""
+    candidate = next_open_time(network, instant)
+    for _ in range(10):
+        loc = local(network, candidate)
+        if not is_public_holiday(loc.date()):
+            return candidate
+        candidate = next_open_time(network, local_at(loc.date() + timedelta(days=1), f"{loc:%H:%M}",
+                                                     network.timezone))
     return candidate
 
 

@@ -306,6 +306,35 @@ async def test_reminder_never_falls_in_quiet_hours(harness: Harness) -> None:
     assert {at_local(s) for s in reminders} == {local(2026, 1, 12, 7, 0), local(2026, 1, 19, 7, 0)}
 
 
+async def test_reminder_on_ascension_day_moves_to_the_next_working_day(sqlite_url: str) -> None:
+    h = await open_harness(sqlite_url, local(2026, 5, 11, 8, 0))
+    try:
+        await h.advance(local(2026, 5, 12, 11, 0))
+        await h.say("cem", "Mijn antwoord.", reply_to="nudge")
+        # 48 h after Tuesday 12 May 10:00 is Ascension Day (Thursday 14 May): nothing private then
+        await h.advance(local(2026, 5, 14, 23, 0))
+        assert sent(h, "reminder") == []
+        await h.advance(local(2026, 5, 15, 12, 0))
+        reminders = sent(h, "reminder")
+        assert sorted(s.to for s in reminders) == sorted(f"dm:{m}" for m in EVERYONE if m != "cem")
+        assert {at_local(s) for s in reminders} == {local(2026, 5, 15, 10, 0)}
+    finally:
+        await h.close()
+
+
+async def test_reminder_after_good_friday_and_easter_waits_for_tuesday(sqlite_url: str) -> None:
+    h = await open_harness(sqlite_url, local(2026, 3, 30, 8, 0))
+    try:
+        await command(h, "anna", "/ritme reflectie wo 10:00")
+        # Wednesday 1 April + 48 h = Good Friday; the weekend and Easter Monday follow
+        await h.advance(local(2026, 4, 7, 12, 0))
+        (nudge,) = sent(h, "nudge")
+        assert at_local(nudge) == local(2026, 4, 1, 10, 0)
+        assert {at_local(s) for s in sent(h, "reminder")} == {local(2026, 4, 7, 7, 0)}
+    finally:
+        await h.close()
+
+
 async def test_late_evening_nudge_reminder_waits_for_the_morning(harness: Harness) -> None:
     await command(harness, "anna", "/ritme reflectie wo 21:30")
     await harness.advance(local(2026, 1, 10, 12, 0))

@@ -170,6 +170,15 @@ async def test_action_owner_date_and_follow_up(harness):
     assert (await rows(harness, Action))[0].state == "done"
 
 
+async def test_follow_up_due_on_a_holiday_comes_the_next_working_day(harness):
+    await harness.say("bram", "/actie Dewi belt de schuldhulp voor 2026-04-27")  # King's Day
+    (action,) = await rows(harness, Action)
+    assert action.due_date.isoformat() == "2026-04-27"
+    await harness.advance(local(2026, 4, 29, 12, 0))
+    followups = [s for s in harness.recorder.sent if s.kind == "action_followup"]
+    assert [(f.to, f.at) for f in followups] == [("dm:dewi", local(2026, 4, 28, 10, 0))]
+
+
 async def test_followup_button_and_reading_rounds_back(harness):
     await run_round_to_step2(harness)
     await harness.say("bram", "/volgende")

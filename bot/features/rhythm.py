@@ -30,7 +30,7 @@ from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, Outb
 from bot.parsing import UserError, hhmm, parse_duration, parse_time, parse_weekday
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at, weekly_fire_time
-from bot.timeutil import add_local, format_when, in_quiet_hours, local, next_open_time
+from bot.timeutil import add_local, format_when, in_quiet_hours, local, next_open_time, next_working_time
 
 MAX_QUESTION = 300
 MAX_GOAL = 500
@@ -273,7 +273,7 @@ async def run_nudge(ctx: Ctx, jc: JobContext) -> None:
     nudge_id = await (await ctx.session.connection()).scalar(
         _ADD_NUDGE, {"network_id": net.id, "question_id": qid, "category": category, "sent_at": ctx.now})
     ctx.out[-1].meta["nudge"] = nudge_id
-    remind_at = next_open_time(net, ctx.now + timedelta(hours=net.reminder_hours))
+    remind_at = next_working_time(net, ctx.now + timedelta(hours=net.reminder_hours))
     next_due, _ = next_nudge_time(net, jc.job.due_at)
     rows = []
     if remind_at < next_due:
@@ -377,9 +377,9 @@ async def reminder_history(ctx: Ctx, members: list[Member], before: Nudge) -> di
 async def run_reminder(ctx: Ctx, jc: JobContext) -> None:
     """One short private reminder to each eligible member who has not answered yet; none to a
     member who left the last two questions unanswered (until they answer again), and none to a
-    member the trekker has been told is quiet."""
-    if in_quiet_hours(ctx.network, ctx.now):
-        jc.postpone_to = next_open_time(ctx.network, ctx.now)
+    member the trekker has been told is quiet. Never in quiet hours or on a public holiday."""
+    if (open_at := next_working_time(ctx.network, ctx.now)) > ctx.now:
+        jc.postpone_to = open_at
         return
     nudge, answers = await _nudge_and_answers(ctx, jc.job.payload["nudge"])
     if nudge is None:

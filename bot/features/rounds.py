@@ -37,7 +37,7 @@ from bot.parsing import (
 )
 from bot.registry import Command, Feature
 from bot.schedule import local_at
-from bot.timeutil import format_date, local, next_open_time
+from bot.timeutil import format_date, local, next_working_time
 
 LEADS = ("trekker", "procesbegeleider")
 #: the invitation names at most this many members who had no turn yet (and says how many more)
@@ -389,16 +389,16 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
 
 
 async def followup_time(ctx: Ctx, due: date | None) -> datetime:
-    """On the due date at 10:00 (outside quiet hours); without a date, before the next session,
-    or in two weeks when none is planned."""
+    """On the due date at 10:00 (outside quiet hours; a public holiday moves it a day); without a
+    date, before the next session, or in two weeks when none is planned."""
     if due is not None:
-        return next_open_time(ctx.network, local_at(due, FOLLOWUP_TIME, ctx.network.timezone))
+        return next_working_time(ctx.network, local_at(due, FOLLOWUP_TIME, ctx.network.timezone))
     meeting = await next_meeting(ctx.session, ctx.network.id, ctx.now + timedelta(days=1))
     if meeting is not None:
         day_before = local(ctx.network, meeting.starts_at).date() - timedelta(days=1)
-        return next_open_time(ctx.network, local_at(day_before, FOLLOWUP_TIME, ctx.network.timezone))
+        return next_working_time(ctx.network, local_at(day_before, FOLLOWUP_TIME, ctx.network.timezone))
     two_weeks = local(ctx.network, ctx.now).date() + timedelta(days=14)
-    return next_open_time(ctx.network, local_at(two_weeks, FOLLOWUP_TIME, ctx.network.timezone))
+    return next_working_time(ctx.network, local_at(two_weeks, FOLLOWUP_TIME, ctx.network.timezone))
 
 
 DONE_WORDS = ("klaar", "gedaan", "done", "afgerond")
@@ -514,7 +514,11 @@ async def run_step_warning(ctx: Ctx, jc: JobContext) -> None:
 
 @network_job
 async def run_followup(ctx: Ctx, jc: JobContext) -> None:
-    """Ask the action's owner, privately, how it went (plan-do-check-act)."""
+    """Ask the action's owner, privately, how it went (plan-do-check-act); never in quiet hours or
+    on a public holiday."""
+    if (open_at := next_working_time(ctx.network, ctx.now)) > ctx.now:
+        jc.postpone_to = open_at
+        return
     action = await ctx.session.get(Action, jc.job.payload["action"])
     if action is None or action.state != "open":
         return
