@@ -64,17 +64,62 @@ async def test_planned_announcement_and_one_that_lands_in_a_session(harness: Har
     await command(harness, "anna", "/bijeenkomst 2026-01-08 09:00-11:00 Stadhuis")
     replies = await command(harness, "anna", "/mededeling om 2026-01-07 09:30 Denk aan je ID-bewijs morgen.")
     assert [(s.kind, s.visible_to) for s in replies] == [("status", "anna")]
-    await command(harness, "anna", "/mededeling om 2026-01-08 10:00 Lunch staat klaar in de kantine.")
+    assert texts(harness)[-1] == "📣 Mededeling 1 staat klaar voor wo 7 jan 2026 09:30."
+    replies = await command(harness, "anna", "/mededeling om 2026-01-08 10:00 Lunch staat klaar in de kantine.")
+    # the confirmation says at once when it really goes out, and why
+    assert [(s.kind, s.visible_to) for s in replies] == [("status", "anna")]
+    assert texts(harness)[-1] == ("📣 Mededeling 2 gaat do 8 jan 2026 11:00 de groep in, want do 8 jan 2026 10:00 "
+                                  "valt in de bijeenkomst. Mededelingen horen aan het eind.")
     await command(harness, "anna", "/mededeling om 2026-01-09 10:00 Deze gaat niet door.")
     await command(harness, "anna", "/mededeling annuleer 3")
     await harness.advance(local(2026, 1, 12, 12, 0))
     posts = sent(harness, "announcement")
     assert [at_local(s) for s in posts] == [local(2026, 1, 7, 9, 30), local(2026, 1, 8, 11, 0)]
     assert "ID-bewijs" in posts[0].text and "Lunch" in posts[1].text
-    held = [t for t in texts(harness, to="dm:anna") if "Mededeling 2" in t]
-    assert len(held) == 1 and "do 8 jan 2026 11:00" in held[0]
+    assert texts(harness, kind="status", to="dm:anna") == []  # no later surprise: nothing changed since
     assert [a.state for a in await rows(harness, Announcement, order=Announcement.nr)] == [
         "posted", "posted", "cancelled"]
+
+
+async def test_announcement_planned_in_the_weekend_is_confirmed_for_monday(harness: Harness) -> None:
+    replies = await command(harness, "anna", "/mededeling om 2026-01-10 09:00 Op zaterdag")
+    assert [(s.kind, s.visible_to) for s in replies] == [("status", "anna")]
+    assert texts(harness)[-1] == ("📣 Mededeling 1 gaat ma 12 jan 2026 07:00 de groep in, want za 10 jan 2026 09:00 "
+                                  "is in het weekend. Dan is het rusttijd in de groep.")
+    (ann,) = await rows(harness, Announcement)
+    assert ann.due_at == local(2026, 1, 12, 7, 0)
+    await harness.advance(local(2026, 1, 12, 6, 59))
+    assert sent(harness, "announcement") == []
+    await harness.advance(local(2026, 1, 12, 12, 0))
+    assert [at_local(s) for s in sent(harness, "announcement")] == [local(2026, 1, 12, 7, 0)]
+    assert texts(harness, kind="status", to="dm:anna") == []
+
+
+async def test_announcement_planned_at_night_names_the_quiet_hours_in_english(harness: Harness) -> None:
+    await command(harness, "anna", "/netwerk taal en")
+    await command(harness, "anna", "/mededeling om 2026-01-07 23:30 Late one")
+    assert texts(harness)[-1] == ("📣 Announcement 1 goes to the group Thu 8 Jan 2026 07:00, because Wed 7 Jan 2026 "
+                                  "23:30 falls in quiet hours (22:00-07:00).")
+
+
+async def test_session_then_quiet_hours_are_both_counted_in_the_confirmation(harness: Harness) -> None:
+    await command(harness, "anna", "/bijeenkomst 2026-01-09 20:00-23:00 Buurthuis")
+    await command(harness, "anna", "/mededeling om 2026-01-09 21:00 Na afloop")
+    # after the session it is night, then weekend: Monday morning
+    assert "gaat ma 12 jan 2026 07:00 de groep in, want vr 9 jan 2026 21:00 valt in de bijeenkomst" in texts(harness)[-1]
+    await harness.advance(local(2026, 1, 12, 12, 0))
+    assert [at_local(s) for s in sent(harness, "announcement")] == [local(2026, 1, 12, 7, 0)]
+    assert texts(harness, kind="status", to="dm:anna") == []
+
+
+async def test_a_session_planned_later_still_holds_it_and_tells_the_trekker(harness: Harness) -> None:
+    await command(harness, "anna", "/mededeling om 2026-01-08 10:00 Lunch")
+    assert texts(harness)[-1] == "📣 Mededeling 1 staat klaar voor do 8 jan 2026 10:00."
+    await command(harness, "anna", "/bijeenkomst 2026-01-08 09:00-11:00 Stadhuis")
+    await harness.advance(local(2026, 1, 8, 12, 0))
+    assert [at_local(s) for s in sent(harness, "announcement")] == [local(2026, 1, 8, 11, 0)]
+    (held,) = texts(harness, kind="status", to="dm:anna")
+    assert "Mededeling 1" in held and "do 8 jan 2026 11:00" in held
 
 
 async def test_announcement_bad_input_gets_a_clear_answer(harness: Harness) -> None:

@@ -102,18 +102,41 @@ async def cmd_announce(ctx: Ctx, args: str) -> None:
     ctx.session.add(ann)
     await ctx.session.flush()
     payload = {"announcement": ann.id}
+    goes_out, why = await going_out(ctx, due)
     if due == ctx.now:
-        held = await rhythm.busy_until(ctx, due)
-        if held is None:
+        if why is None:
             _post(ctx, ann, member)
             return
-        ann.due_at, payload["held"] = held[0], True
-        ctx.private(member, "status", ctx.t(f"toolkit.announcement_held_{held[1]}", nr=nr,
-                                            when=format_when(ctx.network, held[0])))
-    else:
+        ann.due_at, payload["held"] = goes_out, True
+        ctx.private(member, "status", ctx.t(f"toolkit.announcement_held_{why}", nr=nr,
+                                            when=format_when(ctx.network, goes_out)))
+    elif why is None:
         ctx.reply("status", ctx.t("toolkit.announcement_planned", nr=nr, when=format_when(ctx.network, due)))
+    else:
+        # said at once: the job finds the new time free and says nothing more (unless a session
+        # planned since then holds it again)
+        ann.due_at = goes_out
+        if why == "quiet" and ctx.network.quiet_weekends and local(ctx.network, due).weekday() >= 5:
+            why = "weekend"
+        ctx.reply("status", ctx.t(f"toolkit.announcement_planned_{why}", nr=nr, when=format_when(ctx.network, goes_out),
+                                  asked=format_when(ctx.network, due), start=ctx.network.quiet_start,
+                                  end=ctx.network.quiet_end))
     await plan(ctx.session, key=f"announcement:{ann.id}", network_id=ctx.network.id, kind="announcement",
                due_at=ann.due_at, payload=payload)
+
+
+async def going_out(ctx: Ctx, at: datetime) -> tuple[datetime, str | None]:
+    """When an announcement due at ``at`` really goes into the group, by the rule that holds it
+    back when it falls due (:func:`bot.features.rhythm.busy_until`: after a session, after quiet
+    hours, again until neither holds), and why it moves first (``session``, ``quiet``; None: it
+    goes out at ``at``)."""
+    why = None
+    for _ in range(10):
+        busy = await rhythm.busy_until(ctx, at)
+        if busy is None:
+            break
+        at, why = busy[0], why or busy[1]
+    return at, why
 
 
 def _post(ctx: Ctx, ann: Announcement, author: Member | None) -> None:
