@@ -166,6 +166,47 @@ async def test_input_question_three_days_before_and_digest_the_day_before(harnes
     assert not [s for s in sent(harness, "digest") if s.to not in ("group", "dm:anna")]
 
 
+async def test_digest_points_only_to_announcements_still_relevant(harness: Harness) -> None:
+    await command(harness, "anna", "/bijeenkomst 2026-01-15 14:00-16:00 Buurthuis De Linde")
+    await command(harness, "anna", "/bijeenkomst 2026-01-29 14:00-16:00 Wijkcentrum Oost")
+    await command(harness, "anna", "/mededeling De bijeenkomst van 15 januari is in de grote zaal.")
+    await harness.advance(local(2026, 1, 15, 15, 0))
+    await command(harness, "anna", "/mededeling De presentatie van vandaag staat in de gedeelde map.")  # held to 16:00
+    await harness.advance(local(2026, 1, 20, 9, 0))
+    await command(harness, "anna", "/mededeling De excursie van 2026-01-22 om 10.30 gaat door.")
+    await command(harness, "anna", "/mededeling Er is op 5 februari een extra avond.")
+    await harness.advance(local(2026, 1, 28, 12, 0))
+    first, second = texts(harness, "digest", to="group")
+    assert "1. De bijeenkomst van 15 januari is in de grote zaal." in first  # the day has not come yet
+    # since the first session: not the one about 15 January, nor the one about the 22nd (both past)
+    assert "1. De bijeenkomst" not in second and "excursie" not in second
+    assert "2. De presentatie van vandaag staat in de gedeelde map." in second
+    assert "4. Er is op 5 februari een extra avond." in second
+    # the trekker's read counts are about the same announcements
+    mine = texts(harness, "digest", to="dm:anna")[-1]
+    assert "Mededeling 2:" in mine and "Mededeling 4:" in mine
+    assert "Mededeling 1:" not in mine and "Mededeling 3:" not in mine
+
+
+async def test_digest_leaves_out_announcements_older_than_four_weeks(harness: Harness) -> None:
+    await command(harness, "anna", "/mededeling De zaal is veranderd.")
+    await command(harness, "anna", "/bijeenkomst 2026-02-12 14:00-16:00 Buurthuis")
+    await harness.advance(local(2026, 2, 11, 12, 0))
+    (digest,) = texts(harness, "digest", to="group")
+    assert "De zaal is veranderd" not in digest and "Lees deze" not in digest
+
+
+def test_named_dates_are_calendar_dates_only() -> None:
+    from datetime import date
+
+    from bot.features.toolkit import named_dates
+    posted = date(2026, 1, 20)
+    assert named_dates("De excursie van 2026-01-22 om 10.30 gaat door.", posted) == [date(2026, 1, 22)]
+    assert named_dates("Op 5 februari en 12-2 (en 3/3/2026)!", posted) == [
+        date(2026, 2, 5), date(2026, 2, 12), date(2026, 3, 3)]
+    assert named_dates("Morgen om 11.05 koffie, vandaag niet; bel 06-12345678", posted) == []
+
+
 async def test_session_planned_late_still_gets_its_digest_and_cancelled_gets_nothing(harness: Harness) -> None:
     await harness.advance(local(2026, 1, 7, 9, 0))
     await command(harness, "anna", "/bijeenkomst 2026-01-08 14:00-16:00 Buurthuis")

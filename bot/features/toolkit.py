@@ -43,6 +43,8 @@ LATEST_INPUT = timedelta(days=1)
 LATEST_DIGEST = timedelta(hours=3)
 #: the input question is skipped when the digest (which also invites input) follows within this
 INPUT_BEFORE_DIGEST = timedelta(hours=12)
+#: the digest points to announcements posted since the previous session, at most this long ago
+DIGEST_ANNOUNCEMENTS = timedelta(weeks=4)
 #: a session ending after this local hour gets its after-session question the next morning
 EVENING_HOUR = 18
 NEXT_MORNING = "09:00"
@@ -379,8 +381,7 @@ async def run_digest(ctx: Ctx, jc: JobContext) -> None:
     else:
         lines.append(ctx.t("toolkit.digest_no_input"))
     unread, counts = [], []
-    for ann in await ctx.session.scalars(select(Announcement).where(
-            Announcement.network_id == net.id, Announcement.state == "posted").order_by(Announcement.nr)):
+    for ann in await still_relevant(ctx):
         done, todo = await readers(ctx, ann)
         if todo:  # the group sees which ones to read; only the trekker sees how many did
             unread.append(ctx.t("toolkit.digest_announcement", nr=ann.nr, text=preview(ann.text)))
@@ -422,6 +423,43 @@ def session_day(ctx: Ctx, starts: datetime) -> tuple[Markup, Markup]:
     weekday = i18n.raw(ctx.lang, "calendar.weekdays")[day.weekday()]
     return (ctx.t(f"toolkit.digest_day.{form}", weekday=weekday, n=days),
             ctx.t(f"toolkit.digest_see.{form}", weekday=weekday, n=days))
+
+
+async def still_relevant(ctx: Ctx) -> list[Announcement]:
+    """The posted announcements a digest may still point to: posted since the previous session
+    ended (and in the last :data:`DIGEST_ANNOUNCEMENTS`), and not about a day that has passed —
+    one naming calendar dates (:func:`named_dates`) that are all before today is left out."""
+    previous = await ctx.session.scalar(select(func.max(Meeting.ends_at)).where(
+        Meeting.network_id == ctx.network.id, Meeting.cancelled.is_(False), Meeting.ends_at <= ctx.now))
+    since = max(previous or ctx.network.created_at, ctx.now - DIGEST_ANNOUNCEMENTS)
+    today = local(ctx.network, ctx.now).date()
+    posted = await ctx.session.scalars(select(Announcement).where(
+        Announcement.network_id == ctx.network.id, Announcement.state == "posted",
+        Announcement.posted_at >= since).order_by(Announcement.nr))
+    relevant = []
+    for ann in posted:
+        days = named_dates(ann.text, local(ctx.network, ann.posted_at).date())
+        if not days or max(days) >= today:
+            relevant.append(ann)
+    return relevant
+
+
+def named_dates(text: str, posted: date) -> list[date]:
+    """The calendar dates a text names: ``2026-01-15``, ``15-1-2026``, ``15/1``, ``15 januari
+    [2026]`` (without a year: on or after ``posted``, the day it was written). Words such as
+    ``morgen`` or ``vandaag`` are not counted ("de presentatie van vandaag" stays worth reading), nor
+    anything with a dot (``10.30`` is a time)."""
+    words = [w.strip(".,;:!?()\"'") for w in text.split()]
+    found = []
+    for i, word in enumerate(words):
+        if not word[:1].isdigit() or "." in word:
+            continue
+        try:
+            day, _ = take_date(words[i:], posted)
+        except UserError:
+            continue
+        found.append(day)
+    return found
 
 
 async def _newcomers(ctx: Ctx, meeting: Meeting) -> list[Member]:
