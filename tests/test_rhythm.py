@@ -415,6 +415,55 @@ async def test_harvest_counts_answers_without_quoting_them(harness: Harness) -> 
     assert n1.harvested
 
 
+# answers from the example scenarios, where function words came up as "themes"
+TWEE_CHATS = ["Ik merk dat ouders pas komen als de schulden al groot zijn.",
+              "Op school zien we het aan kinderen zonder ontbijt, lang voordat de ouders komen.",
+              "Ik durfde niet te vragen; de schulden waren al groot voordat iemand het wist.",
+              "Wat ik hoor: de schulden zijn groot voordat wij het zien."]
+WARM_SEIZOEN = ["Ik wilde dat gezinnen niet meer van loket naar loket hoeven.",
+                "Als moeder wilde ik laten zien hoe het voelt om steeds opnieuw je verhaal te doen.",
+                "Ik wil dat beleid aansluit bij wat gezinnen echt nodig hebben.",
+                "Ik wil begrijpen hoe samen leren in de wijk werkt.",
+                "Ik zie gezinnen die de weg naar hulp niet vinden.",
+                "Een vader vertelde over ongeopende post; we lazen samen de brieven.",
+                "Ik voelde me gehoord toen de school eerst vroeg wat wij nodig hadden.",
+                "Een leerkracht belde over een kind zonder ontbijt.",
+                "Ik merk dat we vaak over gezinnen praten in plaats van met ze.",
+                "Ik heb een moeder naar de schuldhulp gebracht.",
+                "Ik durf nu eerder te zeggen wat ik nodig heb."]
+SEIZOEN_WEEK_10 = ["Een vader liet me een stapel ongeopende post zien.", "De juf belde me op tijd, dat hielp echt.",
+                   "Een leerkracht belde over een kind zonder ontbijt.",
+                   "Ik merk dat we vaak over gezinnen praten in plaats van met ze.",
+                   "Op mijn stage zag ik een gezin dat alle hulp afhield.",
+                   "Als jongerenwerker zie ik dat tieners zich schamen voor schulden thuis."]
+
+
+def test_themes_leave_out_function_words_and_keep_real_themes() -> None:
+    assert rhythm.themes(TWEE_CHATS) == ["schulden", "ouders"]  # not "voordat"
+    assert rhythm.themes(WARM_SEIZOEN) == ["gezinnen", "moeder"]  # not "nodig"
+    assert rhythm.themes(SEIZOEN_WEEK_10) == []  # not "belde"
+
+
+def test_themes_leave_out_conjunctions_auxiliaries_and_adverbs_in_both_languages() -> None:
+    dutch = ["Omdat de schulden groot waren, moesten ouders eigenlijk gewoon wachten terwijl niemand belde.",
+             "Nadat ouders hadden gebeld, werden de schulden eigenlijk gewoon groter, terwijl het nodig was.",
+             "Omdat de schulden bleven, konden ouders nadat ze hadden gewacht gewoon niets, terwijl het nodig was."]
+    assert rhythm.themes(dutch) == ["ouders", "schulden"]
+    english = ["Because debts were growing, parents actually couldn't wait although they needed help.",
+               "Although parents had called, debts became bigger because nobody actually needed them.",
+               "Parents would have waited, although the debts seemed small, because they probably needed time."]
+    assert rhythm.themes(english) == ["debts", "parents"]
+
+
+async def test_harvest_shows_the_real_themes_of_the_answers(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    for who, text in zip(("cem", "dewi", "els", "fleur"), TWEE_CHATS, strict=True):
+        await harness.say(who, text, reply_to="nudge")
+    await harness.advance(local(2026, 1, 13, 12, 0))
+    (harvest,) = sent(harness, "harvest")
+    assert "Wat vaker terugkwam: schulden, ouders." in plain(harvest.text)
+
+
 async def test_no_harvest_when_nobody_answered(harness: Harness) -> None:
     await harness.advance(local(2026, 1, 20, 11, 0))
     assert sent(harness, "harvest") == []
