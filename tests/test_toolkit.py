@@ -129,6 +129,26 @@ async def test_announcement_bad_input_gets_a_clear_answer(harness: Harness) -> N
     assert await rows(harness, Announcement) == []
 
 
+async def test_an_announcement_that_begins_with_op_or_om_is_posted_as_written(harness: Harness) -> None:
+    """Planning takes a date and then a clock time; a sentence that merely begins with "Op" or "Om"
+    (or "On"/"At") goes out now, word for word. A wrong date before a time is still an attempt to plan."""
+    await harness.advance(local(2026, 1, 5, 11, 0))
+    for line in ("Op 5 februari is er geen bijeenkomst.", "Om 10 uur begint de markt.",
+                 "Op maandag komt de wethouder.", "Op 5 februari om 10 uur is er markt."):
+        (post,) = await command(harness, "anna", f"/mededeling {line}")
+        assert (post.kind, post.to) == ("announcement", "group") and line in texts(harness)[-1]
+    assert [a.text for a in await rows(harness, Announcement)] == [
+        "Op 5 februari is er geen bijeenkomst.", "Om 10 uur begint de markt.", "Op maandag komt de wethouder.",
+        "Op 5 februari om 10 uur is er markt."]
+    (reply,) = await command(harness, "anna", "/mededeling op 5 februari om 09:00 Denk aan de markt.")
+    assert reply.kind == "status" and texts(harness)[-1] == "📣 Mededeling 5 staat klaar voor do 5 feb 2026 09:00."
+    planned = (await rows(harness, Announcement))[-1]
+    assert planned.text == "Denk aan de markt." and planned.state != "posted"
+    only_error_for(await command(harness, "anna", "/mededeling om 2026-02-30 09:00 Markt"), "anna")
+    assert 'De datum "2026-02-30" klopt niet' in texts(harness)[-1]
+    assert len(await rows(harness, Announcement)) == 5
+
+
 # ---------------------------------------------------------------------------- before and after a session
 async def plan_session(h: Harness) -> None:
     await command(h, "anna", "/ambitie Elk gezin in de wijk weet binnen een week waar het terechtkan.")

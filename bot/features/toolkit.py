@@ -30,7 +30,7 @@ from bot.models import (
     Nudge,
 )
 from bot.numbers import next_nr
-from bot.parsing import UserError, button_number, number, parse_time, take_date
+from bot.parsing import UserError, button_number, looks_like_date, number, parse_time, take_date
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at
 from bot.timeutil import format_date, format_when, in_quiet_hours, local, local_instant, next_open_time
@@ -82,18 +82,18 @@ async def cmd_announce(ctx: Ctx, args: str) -> None:
         return
     due = ctx.now
     text = args.strip()
-    if first in AT_WORDS and len(words) > 1:
-        today = local(ctx.network, ctx.now).date()
-        day, used = take_date(words[1:], today)
-        if len(words) < used + 2:
+    today = local(ctx.network, ctx.now).date()
+    if (when := _plans(words, today)) is not None:
+        day, _ = take_date(words[1:], today)
+        if len(words) < when + 1:
             raise UserError("errors.usage", usage=ctx.t("help.commands.mededeling.usage"))
-        at = parse_time(words[1 + used])
+        at = parse_time(words[when])
         due = local_instant(ctx.network, day, at)
         if due is None:
             raise UserError("errors.time_skipped", time=f"{at:%H:%M}", date=format_date(ctx.network, day))
         if due <= ctx.now:
             raise UserError("errors.in_the_past", value=format_when(ctx.network, due))
-        text = " ".join(words[2 + used:])
+        text = " ".join(words[when + 1:])
     if len(text) < 2:
         raise UserError("errors.usage", usage=ctx.t("help.commands.mededeling.usage"))
     if len(text) > MAX_ANNOUNCEMENT:
@@ -125,6 +125,36 @@ async def cmd_announce(ctx: Ctx, args: str) -> None:
                                   end=ctx.network.quiet_end))
     await plan(ctx.session, key=f"announcement:{ann.id}", network_id=ctx.network.id, kind="announcement",
                due_at=ann.due_at, payload=payload)
+
+
+def _plans(words: list[str], today: date) -> int | None:
+    """Where the time stands in ``/mededeling om|op <date> [om] <time> <text>``, or None when the
+    words are an announcement that happens to begin with such a word ("Op 5 februari is er geen
+    bijeenkomst.", "Om 10 uur begint de markt."): planning takes a date followed by a time. A
+    wrong date before a time (``om 2026-02-30 09:00``) and a date with nothing after it still count
+    as an attempt to plan, so the trekker hears what is wrong instead of the text going out now."""
+    if len(words) < 2 or words[0].lower() not in AT_WORDS:
+        return None
+    try:
+        _, used = take_date(words[1:], today)
+    except UserError:
+        return 2 if looks_like_date(words[1:]) and any(_is_clock(w) for w in words[2:5]) else None
+    when = 1 + used
+    if when < len(words) and words[when].lower() in ("om", "at") and when + 1 < len(words):
+        when += 1  # "op 5 februari om 09:00"
+    return when if when >= len(words) or _is_clock(words[when]) else None
+
+
+def _is_clock(word: str) -> bool:
+    """A time written as on a clock (``09:00``, ``9.30``, ``9u``); a bare number is not one here
+    ("om 10 uur begint de markt" is a sentence, not a plan)."""
+    if not any(mark in word.lower() for mark in ":.u"):
+        return False
+    try:
+        parse_time(word)
+    except UserError:
+        return False
+    return True
 
 
 async def going_out(ctx: Ctx, at: datetime) -> tuple[datetime, str | None]:
