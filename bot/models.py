@@ -144,6 +144,8 @@ class Member(Base):
     joined_at: Mapped[datetime]
     left_at: Mapped[datetime | None] = mapped_column(default=None)
     paused_until: Mapped[datetime | None] = mapped_column(default=None)
+    #: when that pause began (None: a pause from before this was kept, taken to have always held)
+    paused_from: Mapped[datetime | None] = mapped_column(default=None)
     goal: Mapped[str] = mapped_column(Text, default="")
     #: when the trekker was told this member has gone quiet; cleared by their next answer
     quiet_noted_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -16,7 +16,7 @@ from bot.features import rhythm
 from bot.markup import plain
 from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge
 from bot.timeutil import in_quiet_hours
-from tests.conftest import AMS, MEMBERS, NETWORK, local
+from tests.conftest import AMS, MEMBERS, NETWORK, local, texts
 
 EVERYONE = [m["id"] for m in MEMBERS]
 
@@ -371,9 +371,25 @@ async def test_pause_skips_reminders_until_ended(harness: Harness) -> None:
 
     replies = await command(harness, "cem", "/pauze uit")
     assert [(s.kind, s.visible_to) for s in replies] == [("status", "cem")]
-    assert (await member(harness, "cem")).paused_until is None
+    cem = await member(harness, "cem")  # ended now: the questions asked meanwhile stay uncounted
+    assert (cem.paused_from, cem.paused_until) == (local(2026, 1, 5, 8, 0), local(2026, 1, 16, 12, 0))
     await harness.advance(local(2026, 1, 23, 12, 0))
     assert [at_local(s) for s in sent(harness, "reminder", to="dm:cem")] == [local(2026, 1, 22, 10, 0)]
+
+
+async def test_a_pause_counts_only_for_the_questions_asked_while_it_lasted(harness: Harness) -> None:
+    """/status (and the report, by the same rule) leaves a member out of a question only when it was
+    asked during their pause: not before it began, and not after /pauze uit ended it."""
+    await harness.advance(local(2026, 1, 6, 12, 0))  # the first weekly question, before the pause
+    await command(harness, "dewi", "/pauze 3w")
+    await harness.advance(local(2026, 1, 13, 12, 0))  # the second, during it
+    await command(harness, "dewi", "/pauze 3w")  # longer: the pause keeps its start
+    await command(harness, "dewi", "/pauze uit")
+    dewi = await member(harness, "dewi")
+    assert (dewi.paused_from, dewi.paused_until) == (local(2026, 1, 6, 12, 0), local(2026, 1, 13, 12, 0))
+    await harness.advance(local(2026, 1, 20, 12, 0))  # the third, after it
+    await command(harness, "anna", "/status")
+    assert "06-01: 0 van 6, 13-01: 0 van 5, 20-01: 0 van 6" in texts(harness)[-1]
 
 
 async def test_pause_during_the_week_blocks_the_pending_reminder(harness: Harness) -> None:

@@ -141,7 +141,7 @@ async def merge_members(session: AsyncSession, keep: Member, drop: Member, now: 
     keep.quote_consent = keep.quote_consent or drop.quote_consent
     keep.joined_at = min(keep.joined_at, drop.joined_at)
     if drop.paused_until and (keep.paused_until is None or drop.paused_until > keep.paused_until):
-        keep.paused_until = drop.paused_until
+        keep.paused_until, keep.paused_from = drop.paused_until, drop.paused_from
     keep.active, keep.left_at = True, None
     platform, user_id = drop.platform, drop.user_id
     await session.delete(drop)

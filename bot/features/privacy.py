@@ -121,8 +121,8 @@ async def collect(ctx: Ctx, member: Member) -> dict[str, Any]:
                                         for p, u in (await directory.identities_of(s, member))[1:]],
                     "role": member.role, "perspective": member.perspective, "active": member.active,
                     "joined_at": when(member.joined_at), "left_at": when(member.left_at),
-                    "paused_until": when(member.paused_until), "learning_goal": member.goal,
-                    "quote_consent": member.quote_consent},
+                    "paused_from": when(member.paused_from), "paused_until": when(member.paused_until),
+                    "learning_goal": member.goal, "quote_consent": member.quote_consent},
         "answers": [{"question": await rhythm.nudge_question(ctx, n), "answer": a.text, "at": when(a.created_at)}
                     for a, n in answers],
         "session_input": [{"session": when(m.starts_at), "text": i.text, "at": when(i.created_at)}

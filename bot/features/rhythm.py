@@ -209,7 +209,13 @@ async def postpone_if_busy(ctx: Ctx, jc: JobContext) -> bool:
 def eligible(member: Member, at: datetime) -> bool:
     """Counts for a nudge sent at ``at``: a member then (joined, not left yet) and not paused then."""
     member_then = member.joined_at <= at and (member.active if member.left_at is None else member.left_at > at)
-    return member_then and not (member.paused_until and member.paused_until > at)
+    return member_then and not paused(member, at)
+
+
+def paused(member: Member, at: datetime) -> bool:
+    """True while ``member``'s (latest) pause held at ``at``: from when it began until it ends."""
+    return bool(member.paused_until and member.paused_until > at
+                and (member.paused_from is None or member.paused_from <= at))
 
 
 def participants(members: Iterable[Member], at: datetime,
@@ -769,15 +775,18 @@ async def cmd_pause(ctx: Ctx, args: str) -> None:
 
         if await pause_round(ctx):  # a lead's bare /pauze during an action-learning round pauses the round
             return
-        if member.paused_until and member.paused_until > ctx.now:
+        if paused(member, ctx.now):
             ctx.reply("status", ctx.t("rhythm.paused_until", until=format_when(ctx.network, member.paused_until)))
         else:
             raise UserError("errors.usage", usage=ctx.t("help.commands.pauze.usage"))
         return
     if value.lower() in OFF_WORDS:
-        member.paused_until = None
+        if paused(member, ctx.now):  # ended now: the questions asked meanwhile stay uncounted
+            member.paused_until = ctx.now
         ctx.reply("status", ctx.t("rhythm.pause_ended"))
         return
+    if not paused(member, ctx.now):  # a new pause (a longer one keeps its start)
+        member.paused_from = ctx.now
     member.paused_until = add_local(ctx.network, ctx.now, parse_duration(value))  # same local time, also across DST
     ctx.reply("status", ctx.t("rhythm.paused", until=format_when(ctx.network, member.paused_until)))
 

@@ -268,7 +268,8 @@ async def check_quiet(ctx: Ctx, nudge: Nudge) -> None:
                                                              "limit": 4 * n}))
     answered = {(nid, mid) for nid, mid in await ctx.session.execute(_ANSWERS_OF, {"nudges": [x.id for x in nudges]})}
     members = await active_members(ctx.session, ctx.network.id)
-    counted = [m for m in members if rhythm.eligible(m, nudge.sent_at)]
+    # not who is paused now, though the pause began after this question
+    counted = [m for m in members if rhythm.eligible(m, nudge.sent_at) and not rhythm.paused(m, ctx.now)]
     newly = []
     for member in counted:
         theirs = [x for x in nudges if rhythm.eligible(member, x.sent_at)][:n]
