@@ -185,7 +185,6 @@ class App:
         now = self.clock.now()
         if self.housekeeping_due is not None and now < self.housekeeping_due:
             return
-        self.housekeeping_due = now + HOUSEKEEPING_INTERVAL
         for adapter in self.adapters:
             tidy = getattr(adapter, "housekeeping", None)
             if tidy is not None:
@@ -193,6 +192,7 @@ class App:
                     await tidy()
                 except Exception as exc:  # noqa: BLE001 - a database hiccup: the next interval retries
                     log.warning("housekeeping of %s failed (%s)", adapter.platform, type(exc).__name__)
+        self.housekeeping_due = now + HOUSEKEEPING_INTERVAL  # once done: the next tick sees it ran
 
     async def _next_job_due(self) -> datetime | None:
         try:
