@@ -53,7 +53,7 @@ from bot.events import Outgoing
 from bot.jobs import planned_before
 from bot.markup import Markup
 from bot.models import BudgetEntry, HeldPost, Job, Meeting, Member, OutboxMessage, UTCDateTime
-from bot.timeutil import format_when, local, next_open_time, tz
+from bot.timeutil import format_when, local, next_working_time, tz
 
 if TYPE_CHECKING:
     from bot.core import Ctx
@@ -81,7 +81,7 @@ JOB_POSTS = {"nudge": "nudge", "harvest": "harvest", "goal_prompt": "goal_prompt
              "intention_prompt": "intention_prompt", "celebrate_prompt": "celebrate_prompt",
              "pre_session": "pre_session_question", "digest": "digest", "after_session": "after_session_question"}
 #: planned jobs that only write privately (they still keep the hour before a session free)
-PRIVATE_JOBS = frozenset({"reminder", "action_followup"})
+PRIVATE_JOBS = frozenset({"reminder", "action_followup", "report"})
 #: private messages the bot sends on its own initiative
 PRIVATE_KINDS = frozenset({"reminder", "goal_prompt", "newcomer_briefing", "newcomer_notice", "quiet_member",
                            "digest", "action_followup"})
@@ -301,7 +301,7 @@ async def _session_near(ctx: Ctx, at: datetime) -> Meeting | None:
 
 
 def _move(ctx: Ctx, jc: JobContext, kind: str, to: datetime, why: str) -> str:
-    to = next_open_time(ctx.network, to)
+    to = next_working_time(ctx.network, to)  # past quiet hours and public holidays
     jc.postpone_to = to
     _log(ctx, kind, "moved", why, to)
     return "moved"

@@ -221,3 +221,50 @@ async def test_replies_to_the_goal_prompt_are_reflections(season):
     _, url = season
     reflections = await stored(url, Reflection)
     assert {r.kind for r in reflections} >= {"goal"}
+
+
+def _simulate(text: str) -> list[dict]:
+    """The transcript of a small scenario (``bamboe simulate``'s runner, a fresh database)."""
+    import asyncio
+
+    out = io.StringIO()
+    asyncio.run(simulate.run(simulate.load(text), database_url=None, out=out))
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+MEMBERS = """members:
+  - {id: anna, name: "Anna de Vries", role: trekker, perspective: beleid}
+  - {id: bram, name: "Bram Peters", role: procesbegeleider, perspective: onderzoek}
+  - {id: cem, name: "Cem Yilmaz", perspective: professional}
+  - {id: dewi, name: "Dewi Santoso", perspective: onderwijs}
+"""
+
+
+def test_a_post_moved_a_week_skips_public_holidays():
+    # two sessions fill the week of 15 December, so the celebrate prompt of Friday 18 December
+    # moves a week: onto Christmas Day, and then Boxing Day (a Saturday) before the next working day
+    lines = _simulate('network: {name: "Edge", language: nl, timezone: Europe/Amsterdam}\n' + MEMBERS + """
+start: "2026-12-07T08:00"
+steps:
+  - {at: "2026-12-07T09:00", from: anna, text: "/bijeenkomst 2026-12-15 10:45-12:00 Buurthuis"}
+  - {at: "2026-12-07T09:01", from: anna, text: "/bijeenkomst 2026-12-17 10:30-11:30 Online"}
+  - {until: "2027-01-01T12:00"}
+""")
+    bot_lines = [x for x in lines if not x["kind"].startswith("session")]
+    days = {datetime.fromisoformat(x["at"]).date().isoformat() for x in bot_lines}
+    assert not days & {"2026-12-25", "2026-12-26"}
+    celebrate = [x for x in lines if x["to"] == "group" and "celebrate_prompt" in kinds(x)]
+    assert celebrate and datetime.fromisoformat(celebrate[0]["at"]).date().isoformat() == "2026-12-28"
+
+
+def test_the_monthly_report_waits_until_the_session_is_over():
+    lines = _simulate('network: {name: "Edge5", language: en, timezone: Europe/Amsterdam}\n' + MEMBERS + """
+start: "2027-02-08T08:00"
+steps:
+  - {at: "2027-02-08T09:00", from: anna, text: "/session 2027-03-01 09:30-10:30 Online"}
+  - {until: "2027-03-01T12:00"}
+""")
+    start, end = datetime(2027, 3, 1, 8, 30, tzinfo=AMS), datetime(2027, 3, 1, 10, 30, tzinfo=AMS)
+    assert not [x for x in lines if start <= datetime.fromisoformat(x["at"]) < end]
+    report = [x for x in lines if x["kind"] == "report"]
+    assert [(x["to"], x["at"]) for x in report] == [("dm:anna", "2027-03-01T10:30:00+01:00")]
