@@ -166,3 +166,30 @@ def test_simulate_collects_garbage_again_after_its_imports(capsys):
     finally:
         gc.unfreeze()
         gc.enable()
+
+
+async def test_demo_clock_commands(tmp_path):
+    start = demo_module.next_monday_morning(local(2026, 12, 3, 15, 0), "Europe/Amsterdam")
+    assert start == local(2026, 12, 7, 10, 30)
+    script = "\n".join([
+        ":wacht 1d",            # the Tuesday question comes at 10:00
+        ":antwoord",            # no text: the usage
+        ":wacht 3 dagen",       # days, not hours
+        ":wacht 2 weken",
+        ":wacht 2 maanden",     # refused like :wacht -1d
+        ":tot gisteren",
+        ":tot over 10 weken",
+        ":stop",
+    ]) + "\n"
+    out = io.StringIO()
+    code = await demo_module.main("nl", tmp_path / "demo.sqlite3", start, io.StringIO(script), out)
+    text = out.getvalue()
+    assert code == 0
+    first = text.split("Het is nu", 1)[0]
+    assert "Weekvraag" in first  # shown before the first :wacht 1d reports the time
+    assert "Schrijf je antwoord achter :antwoord" in text
+    nows = [line.split("Het is nu ", 1)[1] for line in text.splitlines() if "Het is nu " in line]
+    assert [n.split(" ")[:3] for n in nows] == [["di", "8", "dec"], ["vr", "11", "dec"], ["vr", "25", "dec"]]
+    assert "\"2 maanden\" begrijp ik niet" in text
+    assert "is al voorbij" in text
+    assert "meer dan 8 weken vooruit" in text

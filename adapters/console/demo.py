@@ -6,6 +6,7 @@ and a procesbegeleider) and move the clock on to see what the bot sends meanwhil
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 from datetime import datetime, timedelta
@@ -22,6 +23,9 @@ from bot.markup import spans
 from bot.models import Network
 from bot.parsing import UserError, parse_time, take_date
 from bot.timeutil import format_when
+
+#: the furthest ``:tot`` jumps at once (a longer jump plays months of posts unasked)
+MAX_JUMP = timedelta(weeks=8)
 
 BOLD, ITALIC, DIM, RESET = "\033[1m", "\033[3m", "\033[2m", "\033[0m"
 
@@ -43,9 +47,14 @@ def render(text: str, color: bool) -> str:
 
 
 def parse_wait(value: str) -> timedelta:
-    """``2d``, ``3u``/``3h``, ``45m``, ``1w`` → a timedelta."""
+    """``2d``, ``3u``/``3h``, ``45m``, ``1w``, also written out (``3 dagen``, ``2 weeks``, ``1 uur``) → a timedelta."""
     value = value.strip().lower()
     units = {"m": 1 / 60, "min": 1 / 60, "u": 1, "h": 1, "d": 24, "w": 24 * 7}
+    words = {"minuut": "m", "minuten": "m", "minute": "m", "minutes": "m", "uur": "u", "uren": "u", "hour": "h",
+             "hours": "h", "dag": "d", "dagen": "d", "day": "d", "days": "d", "week": "w", "weken": "w",
+             "weeks": "w"}
+    if (m := re.fullmatch(r"(\d+)\s*([a-z]+)", value)) and m[2] in words:
+        return timedelta(hours=int(m[1]) * units[words[m[2]]])
     for suffix in sorted(units, key=len, reverse=True):
         if value.endswith(suffix) and value[: -len(suffix)].strip().isdigit():
             return timedelta(hours=int(value[: -len(suffix)]) * units[suffix])
@@ -149,17 +158,26 @@ class Demo:
         elif cmd in ("wie", "who"):
             self.list_members()
         elif cmd in ("wacht", "wait"):
-            await self.h.advance(self.h.clock.now() + parse_wait(args[0] if args else "1d"))
+            await self.h.advance(self.h.clock.now() + parse_wait(" ".join(args) if args else "1d"))
             print(self.t("now", when=self.when(self.h.clock.now())), file=self.stdout)
         elif cmd in ("tot", "until"):
             zone = ZoneInfo(self.h.timezone)
             local_now = self.h.clock.now().astimezone(zone)
             day, used = take_date(args, local_now.date())
             at = parse_time(args[used]) if len(args) > used else parse_time("09:00")
-            await self.h.advance(datetime.combine(day, at, zone))
+            if len(args) > used + 1:
+                raise UserError("console.bad_until", value=" ".join(args))
+            target = datetime.combine(day, at, zone)
+            if target <= local_now:
+                raise UserError("console.until_past", when=self.when(target))
+            if target - local_now > MAX_JUMP:
+                raise UserError("console.until_far", when=self.when(target), weeks=MAX_JUMP.days // 7)
+            await self.h.advance(target)
             print(self.t("now", when=self.when(self.h.clock.now())), file=self.stdout)
         elif cmd in ("antwoord", "reply"):
-            if self.h.recorder.latest("nudge") is None:
+            if not rest:
+                print(self.t("reply_usage"), file=self.stdout)
+            elif self.h.recorder.latest("nudge") is None:
                 print(self.t("no_question"), file=self.stdout)
             else:
                 await self.h.say(self.speaker, rest, reply_to="nudge")
@@ -184,10 +202,10 @@ class Demo:
 
 
 def next_monday_morning(now: datetime, timezone: str) -> datetime:
-    """Monday 09:00 local time of the coming week: a quiet start before Tuesday's nudge."""
+    """Monday 10:30 local time of the coming week: a quiet start, and `:wacht 1d` then shows Tuesday's 10:00 nudge."""
     loc = now.astimezone(ZoneInfo(timezone))
     day = loc.date() + timedelta(days=(7 - loc.weekday()) % 7 or 7)
-    return datetime.combine(day, datetime.min.time().replace(hour=9), ZoneInfo(timezone))
+    return datetime.combine(day, datetime.min.time().replace(hour=10, minute=30), ZoneInfo(timezone))
 
 
 async def main(lang: str, database: Path, start: datetime | None, stdin: TextIO = sys.stdin,
