@@ -323,8 +323,17 @@ async def test_english_network_uses_english_commands_and_texts(harness: Harness)
 async def test_input_question_and_digest_move_earlier_over_a_weekend(harness: Harness) -> None:
     await command(harness, "anna", "/bijeenkomst 2026-01-19 14:00-16:00 Buurthuis")  # a Monday
     await harness.advance(local(2026, 1, 19, 12, 0))
-    assert [at_local(s) for s in sent(harness, "pre_session_question")] == [local(2026, 1, 15, 10, 0)]  # Thu, not Fri
+    # three working days before: Fri 16, Thu 15, Wed 14 (the weekend does not count)
+    assert [at_local(s) for s in sent(harness, "pre_session_question")] == [local(2026, 1, 14, 10, 0)]
     assert [at_local(s) for s in sent(harness, "digest", to="group")] == [local(2026, 1, 16, 10, 0)]  # Fri, not Sun
+
+
+async def test_input_question_counts_working_days_past_a_public_holiday(harness: Harness) -> None:
+    await command(harness, "anna", "/bijeenkomst 2026-05-19 14:00-16:00 Buurthuis")  # a Tuesday
+    await harness.advance(local(2026, 5, 19, 12, 0))
+    # Mon 18, Fri 15, (Thu 14 is Ascension Day) Wed 13
+    assert [at_local(s) for s in sent(harness, "pre_session_question")] == [local(2026, 5, 13, 10, 0)]
+    assert [at_local(s) for s in sent(harness, "digest", to="group")] == [local(2026, 5, 18, 10, 0)]
 
 
 async def test_decision_maker_in_english_is_named_without_dutch_words(harness: Harness) -> None:

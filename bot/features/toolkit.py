@@ -315,14 +315,16 @@ async def on_meeting_planned(ctx: Ctx, meeting: Meeting) -> None:
 
 
 def working_day_before(network: Network, day: date, days: int) -> datetime:
-    """``days`` before ``day`` at the network's digest time, moved earlier (not later: it is
-    about preparing) while that falls on a weekend, a public holiday or in quiet hours."""
-    candidate = day - timedelta(days=days)
-    for _ in range(7):
+    """``days`` working days before ``day`` at the network's digest time: weekends (when they are
+    quiet), public holidays and days whose digest time is in quiet hours do not count."""
+    candidate, left = day, max(days, 1)
+    for _ in range(7 * left + 14):
+        candidate -= timedelta(days=1)
         at = local_at(candidate, network.digest_time, network.timezone)
         if not in_quiet_hours(network, at) and not is_public_holiday(candidate):
-            return at
-        candidate -= timedelta(days=1)
+            left -= 1
+            if left == 0:
+                return at
     return local_at(day - timedelta(days=days), network.digest_time, network.timezone)
 
 
