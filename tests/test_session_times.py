@@ -27,7 +27,7 @@ async def test_digest_on_friday_for_a_monday_session_says_monday(harness: Harnes
     (digest,) = sent(harness, "digest", to="group")
     assert at_local(digest) == local(2026, 1, 16, 10, 0)  # the Friday before
     (text,) = group_digests(harness)
-    assert text.startswith("📋 Vooruitblik: maandag bijeenkomst ma 19 jan 2026 14:00-16:00, Buurthuis")
+    assert text.startswith("📋 Vooruitblik: maandag bijeenkomst 19 jan 2026 14:00-16:00, Buurthuis")
     assert "De trekker vertelt maandag wie er is aangeschoven." in text
     assert text.endswith("Tot maandag!") or "Tot maandag! Mededelingen" in text
     assert "morgen" not in text
@@ -60,7 +60,7 @@ async def test_digest_before_kings_day_names_the_day(sqlite_url: str) -> None:
         (digest,) = sent(h, "digest", to="group")
         assert at_local(digest) == local(2026, 4, 24, 10, 0)  # Friday: not the weekend, not King's Day
         (text,) = group_digests(h)
-        assert text.startswith("📋 Vooruitblik: dinsdag bijeenkomst di 28 apr 2026") and "Tot dinsdag!" in text
+        assert text.startswith("📋 Vooruitblik: dinsdag bijeenkomst 28 apr 2026") and "Tot dinsdag!" in text
         assert "morgen" not in text
     finally:
         await h.close()
@@ -71,7 +71,7 @@ async def test_english_digest_on_friday_says_on_monday(harness: Harness) -> None
     await command(harness, "anna", "/session 2026-01-12 14:00-16:00 Library")
     await harness.advance(local(2026, 1, 12, 12, 0))
     (text,) = group_digests(harness)
-    assert text.startswith("📋 Preview: session on Monday Mon 12 Jan 2026 14:00-16:00, Library")
+    assert text.startswith("📋 Preview: session on Monday 12 Jan 2026 14:00-16:00, Library")
     assert "See you on Monday!" in text and "tomorrow" not in text
 
 

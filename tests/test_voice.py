@@ -52,7 +52,7 @@ AVOID = {
     "en": ("question of the week", "reflection question", "secretary", "(s)", "trekker", "participant"),
 }
 PROGRAMMER = re.compile(r"<[a-z][a-z ]*>|\[<|\[(?!naam\]|name\])[a-z]+\]")  # [naam] marks a redacted name
-DOUBLED = re.compile(r"(?<!\.)\.\.(?!\.)|\?\?|!!|,,|\s[.,!?]|\.\s*\.")
+DOUBLED = re.compile(r"(?<!\.)\.\.(?!\.)|\?\?|!!|,,|\s[.,!?]|\.\s*\.|…\.")
 #: recurring texts that must vary
 RECURRING = ("rhythm.nudge_footer", "rhythm.reminder", "rhythm.harvest_outro", "warm.celebrate_prompt",
              "toolkit.digest_outro")

@@ -399,6 +399,8 @@ async def run_digest(ctx: Ctx, jc: JobContext) -> None:
     net = ctx.network
     when = format_when(net, meeting.starts_at)
     day, see = session_day(ctx, meeting.starts_at)
+    if 1 < (local(net, meeting.starts_at).date() - local(net, ctx.now).date()).days < 7:
+        when = when.split(" ", 1)[1]  # the day already names the weekday: "maandag bijeenkomst 19 jan"
     lines = [ctx.t("toolkit.digest_title", day=day, when=when, end=f"{local(net, meeting.ends_at):%H:%M}",
                    place=meeting.place)]
     if net.ambition:
