@@ -26,14 +26,12 @@ LANGUAGES = ("nl", "en")
 DEFAULT_LANGUAGE = "nl"
 #: ``{/name args}`` in a text, where args may hold ``{placeholders}``
 _COMMAND_REF = re.compile(r"\{/((?:[^{}\n]|\{[a-z_]+\})+)\}")
-#: a command reference ending in "…" followed by a full stop (rendered "/vier …." otherwise)
-_ELLIPSIS_DOT = re.compile(r"(\{/(?:[^{}\n]|\{[a-z_]+\})*…\})\.")
 
 
 def _mark_commands(node: Any) -> Any:
     """Turn every ``{/…}`` in the loaded texts into a command span."""
-    if isinstance(node, str):  # a command ending in "…" ends the sentence too: no full stop after it
-        return _COMMAND_REF.sub(lambda m: CMD_OPEN + m.group(1) + CMD_CLOSE, _ELLIPSIS_DOT.sub(r"\1", node))
+    if isinstance(node, str):
+        return _COMMAND_REF.sub(lambda m: CMD_OPEN + m.group(1) + CMD_CLOSE, node)
     if isinstance(node, dict):
         return {k: _mark_commands(v) for k, v in node.items()}
     if isinstance(node, list):
