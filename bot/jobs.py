@@ -360,9 +360,10 @@ _OTHERS = _OTHER.c.id != bindparam("finish_id")
 #: a job's own row written when it ran, returning when the next other job falls due (as
 #: :data:`_NEXT_DUE`, without the job itself: the statement does not see its own change); one
 #: statement per set of columns written, built once (its parameters named apart from those of the
-#: writes it carries, see :func:`_finish`)
+#: writes it carries, see :func:`_finish`). The row is matched by id and key: a handler may delete its
+#: own row and plan another one, which SQLite may give the same (reused) id, never the same key
 _FINISH = {
-    names: update(_JOBS).where(_JOBS.c.id == bindparam("finish_id"))
+    names: update(_JOBS).where(_JOBS.c.id == bindparam("finish_id"), _JOBS.c.key == bindparam("finish_key"))
     .values({name: bindparam(f"finish_{name}") for name in names})
     .returning(select(func.min(_OTHER.c.due_at)).where(_OTHER.c.state == "pending", _OTHERS).scalar_subquery(),
                select(func.min(_OTHER.c.lease_until)).where(_OTHER.c.state == "claimed", _OTHERS)
@@ -396,7 +397,7 @@ async def _finish(session: AsyncSession, job: Job, values: dict[str, Any]) -> da
     await session.flush()  # the handler's changes first (e.g. its payload, other jobs it merged)
     connection = await session.connection()
     names, deferred = tuple(values), take_deferred(session)
-    params = {"finish_id": job.id, **{f"finish_{name}": value for name, value in values.items()}}
+    params = {"finish_id": job.id, "finish_key": job.key, **{f"finish_{name}": value for name, value in values.items()}}
     statement = _FINISH[names]
     if deferred is not None and session.bind.dialect.name == "postgresql" and deferred_together(deferred):
         statement = _with_writes(names, deferred)  # one round trip for the job's writes

@@ -307,6 +307,33 @@ async def test_a_job_that_removes_its_own_row_is_not_a_failure(db):
         assert dict((await s.execute(select(Job.key, Job.state))).all()) == {"b": "pending"}
 
 
+async def test_a_job_that_replaces_its_own_row_keeps_the_new_one_pending_even_with_the_same_id(db):
+    from sqlalchemy import delete
+
+    clock = VirtualClock(local(2026, 1, 5, 10, 0))
+    net = await add_network(db, clock)
+    ran = []
+
+    async def step(ctx):
+        ran.append(ctx.job.key)
+        if ctx.job.key == "step:1":
+            await ctx.session.execute(delete(Job).where(Job.id == ctx.job.id))
+            await ctx.session.flush()
+            await plan(ctx.session, key="step:2", network_id=net, kind="w", due_at=ctx.now + timedelta(minutes=1))
+            if ctx.session.bind.dialect.name == "sqlite":  # SQLite hands out the deleted (highest) id again
+                assert await ctx.session.scalar(select(Job.id).where(Job.key == "step:2")) == ctx.job.id
+
+    async with db.transaction() as s:
+        await plan(s, key="step:1", network_id=net, kind="w", due_at=clock.now())
+    dispatcher = Dispatcher(db, clock, {"w": JobKind(step)})
+    assert await dispatcher.run_due() == 1
+    async with db.transaction() as s:
+        assert dict((await s.execute(select(Job.key, Job.state))).all()) == {"step:2": "pending"}
+    clock.advance(timedelta(minutes=1))
+    assert await dispatcher.run_due() == 1
+    assert ran == ["step:1", "step:2"]
+
+
 async def test_the_dispatcher_knows_the_next_job_its_own_transactions_planned(db):
     """``known_due`` (what the virtual chat moves by instead of asking the database before every
     step): the last read, lowered by a committed plan due sooner; a later plan, or one whose
