@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from adapters.console.harness import Harness
 from bot.events import MessageIn
-from bot.models import Action, Round, RoundEntry
+from bot.models import Action, Job, Round, RoundEntry
 from tests.conftest import local, texts
 
 
@@ -113,6 +113,16 @@ async def test_timebox_moves_on_and_warns_a_minute_before(harness):
     msgs = [(round((s.at - start).total_seconds() / 60), s.meta["step"], "Nog één minuut" in s.text) for s in round_msgs(harness)]
     assert msgs == [(0, 1, False), (4, 1, True), (5, 2, False), (9, 2, True), (10, 3, False), (14, 3, True),
                     (15, 4, False), (19, 4, True), (20, 5, False)]
+
+
+async def test_a_one_minute_timebox_goes_through_every_step_by_itself(harness):
+    await harness.say("bram", "/actieleren cem 1m")
+    start = harness.clock.now()
+    await harness.advance(start + timedelta(minutes=5))
+    assert [(round((s.at - start).total_seconds() / 60), s.meta["step"]) for s in round_msgs(harness)] == \
+        [(0, 1), (1, 2), (2, 3), (3, 4), (4, 5)]
+    steps = [(j.key.split(":")[2], j.state) for j in await rows(harness, Job) if j.kind == "round_step"]
+    assert steps == [("1", "done"), ("2", "done"), ("3", "done"), ("4", "done")]  # each step end ran, none deleted
 
 
 async def test_pause_freezes_the_timebox_and_resume_continues(harness):

@@ -116,17 +116,18 @@ async def _plan_timebox(ctx: Ctx, rnd: Round, seconds: float | None = None) -> N
                    due_at=end - timedelta(minutes=1), payload={"round": rnd.id, "step": rnd.step})
 
 
-async def _cancel_timebox(ctx: Ctx, rnd: Round) -> None:
-    """Drop this round's planned step end and warning (another chat of the network may run a round too)."""
+async def _cancel_timebox(ctx: Ctx, rnd: Round, running: int | None = None) -> None:
+    """Drop this round's planned step end and warning (another chat of the network may run a round too);
+    never the job ``running`` (the step end that is running now: the dispatcher marks it done)."""
     await ctx.session.execute(delete(Job).where(
-        Job.network_id == ctx.network.id, Job.state == "pending",
+        Job.network_id == ctx.network.id, Job.state == "pending", Job.id != (running or 0),
         Job.key.like(f"round_step:{rnd.id}:%") | Job.key.like(f"round_warn:{rnd.id}:%")))
 
 
 # ---------------------------------------------------------------------------- steps
-async def _enter_step(ctx: Ctx, rnd: Round, step: int) -> None:
-    """Move the round to ``step`` and announce it in the group."""
-    await _cancel_timebox(ctx, rnd)
+async def _enter_step(ctx: Ctx, rnd: Round, step: int, running: int | None = None) -> None:
+    """Move the round to ``step`` and announce it in the group (``running``: the step-end job moving it)."""
+    await _cancel_timebox(ctx, rnd, running)
     rnd.step = step
     rnd.step_started_at = ctx.now
     bringer = await member_name(ctx, rnd.bringer_id)
@@ -500,7 +501,7 @@ async def run_step_end(ctx: Ctx, jc: JobContext) -> None:
     rnd = await ctx.session.get(Round, jc.job.payload["round"])
     if rnd is None or rnd.state != "running" or rnd.step != jc.job.payload["step"]:
         return
-    await _enter_step(ctx, rnd, rnd.step + 1)
+    await _enter_step(ctx, rnd, rnd.step + 1, running=jc.job.id)
 
 
 @network_job
