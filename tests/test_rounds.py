@@ -140,6 +140,46 @@ async def test_pause_freezes_the_timebox_and_resume_continues(harness):
     assert last(harness).kind == "error"  # a deelnemer's bare /pauze is their own pause (needs a duration)
 
 
+async def test_resume_before_a_volunteer_keeps_waiting_without_a_timer(harness):
+    await harness.say("bram", "/actieleren 5m")
+    await harness.say("bram", "/pauze")
+    await harness.say("bram", "/verder")
+    assert "weer op" in last(harness).text
+    assert [j for j in await rows(harness, Job) if j.kind.startswith("round_")] == []  # no step-0 timebox
+    await harness.advance(harness.clock.now() + timedelta(minutes=30))
+    await harness.say("cem", "/casus")
+    assert [s.meta["step"] for s in round_msgs(harness)][-1] == 1 and "Cem" in last(harness).text
+    assert (await rows(harness, Round))[0].bringer_id is not None
+
+
+async def test_volunteering_during_a_pause_waits_for_resume_and_keeps_the_case(harness):
+    await harness.say("bram", "/actieleren 5m")
+    await harness.say("bram", "/pauze")
+    await harness.say("cem", "/casus")
+    assert "stap 1 begint met /verder" in last(harness).text
+    assert [s.meta["step"] for s in round_msgs(harness)] == [1, 1, 1]  # invitation, pause, the volunteer noted
+    assert (await rows(harness, Round))[0].step == 0
+    await harness.say("bram", "/verder")
+    assert [s.meta["step"] for s in round_msgs(harness)][-1] == 1 and "Inbreng" in last(harness).text
+    await harness.say("cem", "Een gezin met schulden komt niet meer naar afspraken.")
+    assert [e.text for e in await rows(harness, RoundEntry)] == ["Een gezin met schulden komt niet meer naar afspraken."]
+    start = harness.clock.now()
+    await harness.advance(start + timedelta(minutes=5))
+    assert (await rows(harness, Round))[0].step == 2  # the timebox runs from /verder
+
+
+async def test_next_just_after_the_timebox_moved_on_skips_nothing(harness):
+    await harness.say("bram", "/actieleren cem 3m")
+    start = harness.clock.now()
+    await harness.advance(start + timedelta(minutes=3))
+    await harness.say("bram", "/volgende")  # typed for step 1, arrives as step 2 begins
+    assert "Ik sla daarom geen stap over" in last(harness).text
+    assert [s.meta["step"] for s in round_msgs(harness)] == [1, 1, 2]
+    await harness.advance(start + timedelta(minutes=3, seconds=20))
+    await harness.say("bram", "/volgende")  # later: a real move
+    assert [s.meta["step"] for s in round_msgs(harness)] == [1, 1, 2, 3]
+
+
 async def test_stop_keeps_what_was_said(harness):
     await run_round_to_step2(harness)
     await harness.say("dewi", "Wat maakt het lastig?")

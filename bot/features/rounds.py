@@ -44,6 +44,8 @@ LEADS = ("trekker", "procesbegeleider")
 SUGGEST_MAX = 8
 STEPS = 5
 MAX_TIMEBOX = 120
+#: a /volgende this soon after the timebox moved the round on was meant for the step before: it skips nothing
+NEXT_GRACE = timedelta(seconds=10)
 MAX_ACTION = 500
 FOLLOWUP_TIME = "10:00"
 #: the case's first line in a round's record
@@ -103,8 +105,8 @@ def _parse_timebox(word: str) -> int | None:
 
 async def _plan_timebox(ctx: Ctx, rnd: Round, seconds: float | None = None) -> None:
     """Plan the step's end (and a warning a minute before) when the round has a timebox."""
-    if not rnd.timebox_minutes or rnd.state != "running" or rnd.step >= STEPS:
-        return
+    if not rnd.timebox_minutes or rnd.state != "running" or not 1 <= rnd.step < STEPS:
+        return  # step 0 waits for a volunteer, without a clock
     length = timedelta(seconds=seconds) if seconds is not None else timedelta(minutes=rnd.timebox_minutes)
     end = ctx.now + length
     # keys carry the start time, so a step resumed after a pause gets fresh jobs
@@ -231,6 +233,9 @@ async def _volunteer(ctx: Ctx, rnd: Round) -> None:
     if rnd.step != 0 or rnd.bringer_id is not None:
         raise UserError("errors.round_has_bringer")
     rnd.bringer_id = ctx.require().id
+    if rnd.state == "paused":  # noted; the case is told once the round goes on (/verder)
+        await _announce(ctx, rnd, ctx.t("rounds.volunteer_paused", bringer=ctx.member.name))
+        return
     await _enter_step(ctx, rnd, 1)
 
 
@@ -263,11 +268,25 @@ async def _lead_round(ctx: Ctx) -> Round:
 async def cmd_next(ctx: Ctx, args: str) -> None:
     """``/volgende``: the facilitator moves the round to its next step (or resumes a paused one)."""
     rnd = await _lead_round(ctx)
-    if rnd.step == 0:
+    if rnd.step == 0 and rnd.bringer_id is None:
         raise UserError("errors.round_needs_bringer")
     if rnd.state == "paused":
-        rnd.state = "running"
+        rnd.state, rnd.paused_left = "running", None
+    elif await _moved_by_timer_just_now(ctx, rnd):  # meant for the step the timebox just ended
+        ctx.reply("status", ctx.t("rounds.next_too_soon", step=rnd.step))
+        return
     await _enter_step(ctx, rnd, rnd.step + 1)
+
+
+async def _moved_by_timer_just_now(ctx: Ctx, rnd: Round) -> bool:
+    """True when the timebox moved the round into its current step less than :data:`NEXT_GRACE` ago
+    (its step-end job ran then): a ``/volgende`` now was typed for the step before and skips nothing."""
+    if rnd.step < 2 or rnd.step_started_at is None or ctx.now - rnd.step_started_at > NEXT_GRACE:
+        return False
+    return await ctx.session.scalar(select(Job.id).where(
+        Job.network_id == ctx.network.id, Job.kind == "round_step", Job.state == "done",
+        Job.key.like(f"round_step:{rnd.id}:{rnd.step - 1}:%"),
+        Job.finished_at >= ctx.now - NEXT_GRACE).limit(1)) is not None
 
 
 async def pause_round(ctx: Ctx) -> bool:
@@ -292,6 +311,11 @@ async def cmd_resume(ctx: Ctx, args: str) -> None:
     if rnd.state != "paused":
         raise UserError("errors.round_not_paused")
     rnd.state = "running"
+    if rnd.step == 0 and rnd.bringer_id is not None:  # someone volunteered during the pause: the case starts now
+        await _announce(ctx, rnd, ctx.t("rounds.resumed", who=ctx.member.name))
+        rnd.paused_left = None
+        await _enter_step(ctx, rnd, 1)
+        return
     rnd.step_started_at = ctx.now - (timedelta(minutes=rnd.timebox_minutes or 0)
                                      - timedelta(seconds=rnd.paused_left or 0))
     await _announce(ctx, rnd, ctx.t("rounds.resumed", who=ctx.member.name))
