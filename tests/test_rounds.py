@@ -289,3 +289,25 @@ async def test_invitation_says_how_many_more_when_the_list_is_long(harness, lang
         await harness.join(f"new{i}", name)
     await harness.say("anna", "/actieleren")
     assert suggestion(harness) == expected
+
+
+async def test_a_private_next_moves_the_round_the_member_leads_or_asks_which(sqlite_url):
+    h = await Harness.open(sqlite_url, local(2026, 1, 5, 8, 0))
+    await h.setup({"name": "Netwerk"}, [
+        {"id": "anna", "name": "Anna de Vries", "role": "trekker", "chats": ["teams", "buurt"]},
+        {"id": "bram", "name": "Bram Peters", "role": "procesbegeleider", "chats": ["teams"]},
+        {"id": "els", "name": "Els Janssen", "role": "trekker", "chats": ["teams"]},
+        {"id": "cem", "name": "Cem Yilmaz", "chats": ["teams"]},
+        {"id": "dewi", "name": "Dewi Santoso", "chats": ["buurt"]},
+    ], chats=[{"id": "teams", "platform": "teams", "title": "Professionals"},
+              {"id": "buurt", "platform": "telegram", "title": "Buurt"}])
+    await h.say("anna", "/actieleren Dewi", chat="buurt")
+    await h.say("bram", "/actieleren Cem")
+    await h.say("bram", "/volgende", private=True)
+    assert [r.step for r in await rows(h, Round)] == [1, 2]  # Bram's round (teams) moved, Anna's did not
+    await h.say("els", "/volgende", private=True)  # leads neither round
+    assert "meer dan één groep" in last(h).text and last(h).to == "dm:els"
+    assert [r.step for r in await rows(h, Round)] == [1, 2]
+    await h.say("anna", "/volgende", private=True)
+    assert [r.step for r in await rows(h, Round)] == [2, 2]
+    await h.close()

@@ -56,14 +56,25 @@ _TIMEBOX = re.compile(r"^(\d+)\s*(m|min|mins|minuten|minutes)?$", re.ASCII)
 
 # ---------------------------------------------------------------------------- helpers
 async def active_round(ctx: Ctx) -> Round | None:
-    """The open round in the chat the event came from; from a private chat, in the network's chats."""
+    """The open round in the chat the event came from; from a private chat, the open round in the
+    network's chats, or when several chats run one, the one the member leads (facilitator); when that
+    does not decide, a :class:`UserError` asking to type it in the round's chat."""
     here = [c.id for c in ctx.chats if ctx.source is not None and c.chat_id == ctx.source.chat_id]
-    chat_ids = here or [c.id for c in ctx.chats]
-    return await ctx.session.scalar(_OPEN_IN, {"chats": chat_ids})
+    if here:
+        return await ctx.session.scalar(_OPEN_IN, {"chats": here})
+    rounds = list(await ctx.session.scalars(_OPEN_ALL, {"chats": [c.id for c in ctx.chats]}))
+    if len(rounds) > 1 and ctx.member is not None:
+        led = [r for r in rounds if r.facilitator_id == ctx.member.id]
+        rounds = led if len(led) == 1 else rounds
+    if len(rounds) > 1:
+        raise UserError("errors.round_which_chat")
+    return rounds[0] if rounds else None
 
 
 #: an open round in one of the chats ``:chats`` (built once: building costs as much as running)
 _OPEN_IN = select(Round).where(Round.active_chat.in_(bindparam("chats", expanding=True))).limit(1)
+#: every open round in the chats ``:chats``
+_OPEN_ALL = select(Round).where(Round.active_chat.in_(bindparam("chats", expanding=True))).order_by(Round.id)
 
 
 async def member_name(ctx: Ctx, member_id: int | None) -> str:
