@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from adapters.console.harness import Harness
 from bot.events import MessageIn
-from bot.models import Action, Job, Round, RoundEntry
+from bot.models import Action, Answer, Job, Round, RoundEntry
 from tests.conftest import local, texts
 
 
@@ -311,3 +311,14 @@ async def test_a_private_next_moves_the_round_the_member_leads_or_asks_which(sql
     await h.say("anna", "/volgende", private=True)
     assert [r.step for r in await rows(h, Round)] == [2, 2]
     await h.close()
+
+
+async def test_a_reply_to_the_weekly_question_during_a_round_is_an_answer(harness):
+    await harness.advance(local(2026, 1, 6, 10, 0))
+    assert harness.recorder.latest("nudge") is not None
+    await harness.say("bram", "/actieleren cem")
+    await harness.say("cem", "Bij ons in de wijk merken we het als eerste.", reply_to="nudge")
+    assert [a.text for a in await rows(harness, Answer)] == ["Bij ons in de wijk merken we het als eerste."]
+    assert await rows(harness, RoundEntry) == []
+    await harness.say("cem", "Een gezin met schulden komt niet meer naar afspraken.")
+    assert [e.text for e in await rows(harness, RoundEntry)] == ["Een gezin met schulden komt niet meer naar afspraken."]

@@ -19,7 +19,7 @@ from bot.directory import active_members
 from bot.events import Button, MessageIn
 from bot.features.link import chat_label
 from bot.features.network import find_member, next_meeting
-from bot.features.rhythm import open_private_question, shorten, themes
+from bot.features.rhythm import ANSWERABLE, REFLECTIONS, open_private_question, reply_origin, shorten, themes
 from bot.guard import Label, classify
 from bot.jobs import JobContext, JobKind, plan
 from bot.markup import Markup
@@ -513,6 +513,9 @@ async def on_round_message(ctx: Ctx, msg: MessageIn) -> bool:
     rnd = await active_round(ctx)
     if rnd is None or rnd.state != "running" or rnd.step == 0:
         return False
+    origin = await reply_origin(ctx, msg)
+    if origin is not None and (origin.kind in ANSWERABLE or origin.kind in REFLECTIONS):
+        return False  # a reply to the weekly question (or a reflection prompt) is an answer to it
     text = msg.text.strip()
     if not text:
         return True
