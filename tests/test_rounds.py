@@ -322,3 +322,17 @@ async def test_a_reply_to_the_weekly_question_during_a_round_is_an_answer(harnes
     assert await rows(harness, RoundEntry) == []
     await harness.say("cem", "Een gezin met schulden komt niet meer naar afspraken.")
     assert [e.text for e in await rows(harness, RoundEntry)] == ["Een gezin met schulden komt niet meer naar afspraken."]
+
+
+async def test_the_weekly_question_waits_until_the_round_is_over(harness):
+    """The bot's own group messages do not break into a running (or paused) round: the weekly
+    question due at Tuesday 10:00 goes out once the round has stopped, looked at every ten minutes."""
+    await harness.advance(local(2026, 1, 6, 9, 50))
+    await harness.say("bram", "/actieleren cem")
+    await harness.say("cem", "/casus")
+    await harness.advance(local(2026, 1, 6, 10, 25))
+    assert [s for s in harness.recorder.sent if s.kind == "nudge"] == []
+    await harness.say("bram", "/stop")
+    await harness.advance(local(2026, 1, 6, 10, 45))
+    (nudge,) = [s for s in harness.recorder.sent if s.kind == "nudge"]
+    assert local(2026, 1, 6, 10, 25) < nudge.at <= local(2026, 1, 6, 10, 40)

@@ -26,13 +26,15 @@ from bot.features.network import next_meeting
 from bot.i18n import load_yaml
 from bot.jobs import DEFAULT_GRACE, JobContext, JobKind, in_planning, job_state, plan, plan_all, unplan
 from bot.markup import Markup
-from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage, Reflection
+from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage, Reflection, Round
 from bot.parsing import UserError, hhmm, parse_duration, parse_time, parse_weekday
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at, weekly_fire_time
 from bot.timeutil import add_local, format_when, in_quiet_hours, local, next_open_time, next_working_time
 
 MAX_QUESTION = 300
+#: how often a group message held back by a running action-learning round looks again
+ROUND_RECHECK = timedelta(minutes=10)
 MAX_GOAL = 500
 #: recurring prompts are planned on this weekday/time (Thursday 10:00), away from the nudge
 PROMPT_WEEKDAY, PROMPT_TIME = 3, "10:00"
@@ -189,12 +191,17 @@ async def plan_rhythm(session, network: Network, now: datetime, replan: bool = F
 
 async def busy_until(ctx: Ctx, at: datetime) -> tuple[datetime, str] | None:
     """When a group message due at ``at`` may go out instead, and why: after the session it would
-    interrupt (``session``) or after quiet hours (``quiet``); None when ``at`` is fine."""
+    interrupt (``session``), after quiet hours (``quiet``), or, for one due now, after the
+    action-learning round running (or paused) in one of the network's chats (``round``: a round has
+    no known end, so it is looked at again every :data:`ROUND_RECHECK`); None when ``at`` is fine."""
     meeting = await (budget.next_meeting(ctx) if at == ctx.now else next_meeting(ctx.session, ctx.network.id, at))
     if meeting is not None and meeting.starts_at <= at:
         return next_open_time(ctx.network, meeting.ends_at), "session"
     if in_quiet_hours(ctx.network, at):
         return next_open_time(ctx.network, at), "quiet"
+    if at <= ctx.now and await ctx.session.scalar(select(Round.id).where(
+            Round.network_id == ctx.network.id, Round.active_chat.is_not(None)).limit(1)) is not None:
+        return ctx.now + ROUND_RECHECK, "round"
     return None
 
 
