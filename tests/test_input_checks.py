@@ -109,8 +109,8 @@ async def test_an_action_without_a_date_in_english(harness: Harness) -> None:
 def test_the_example_texts_are_natural() -> None:
     from bot import i18n
 
-    en = i18n.t("en", "help.commands.actie.usage") + i18n.t("en", "rounds.step4", bringer="Cem", timebox="")
-    nl = i18n.t("nl", "help.commands.actie.usage") + i18n.t("nl", "rounds.step4", bringer="Cem", timebox="")
+    en = i18n.t("en", "help.commands.actie.usage") + i18n.t("en", "rounds.step4", bringer="Cem", first="Cem", timebox="")
+    nl = i18n.t("nl", "help.commands.actie.usage") + i18n.t("nl", "rounds.step4", bringer="Cem", first="Cem", timebox="")
     assert "by in" not in en and "in 2 weeks" in en and "by Friday" in en
     assert "voor over" not in nl and "binnen 2 weken" in nl and "voor vrijdag" in nl
 

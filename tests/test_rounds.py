@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from adapters.console.harness import Harness
 from bot.events import MessageIn
-from bot.models import Action, Answer, Job, Round, RoundEntry
+from bot.models import Action, Answer, Job, Member, Round, RoundEntry
 from tests.conftest import local, texts
 
 
@@ -69,13 +69,163 @@ async def test_guard_hints_privately_and_says_nothing_in_the_group(harness):
     await harness.say("els", "Heb je al geprobeerd om de school te bellen?")
     await harness.say("anna", "Is de moeder op de hoogte?")
     await harness.say("fleur", "Je moet gewoon een huisbezoek doen.")
-    await harness.say("bram", "Why don't you call the school?")
+    await harness.say("dewi", "Why don't you call the school?")
     hints = [s for s in harness.recorder.sent if s.kind == "hint"]
-    assert [h.to for h in hints] == ["dm:els", "dm:anna", "dm:fleur", "dm:bram"]
+    assert [h.to for h in hints] == ["dm:els", "dm:anna", "dm:fleur", "dm:dewi"]
     assert "stap 3" in hints[0].text and "ja of nee" in hints[1].text
     assert len([s for s in harness.recorder.sent if s.to == "group"]) == before_group
     labels = [(e.member_id is not None, e.label) for e in await rows(harness, RoundEntry) if e.step == 2]
     assert [label for _, label in labels] == ["open", "advice_question", "closed", "statement", "advice_question"]
+
+
+async def test_the_bringer_answers_and_the_facilitator_guides_without_hints_or_ideas(harness):
+    """Step 2: the group asks, the bringer answers; step 3: the group offers directions while the
+    bringer listens. The bringer's and the facilitator's own messages are no questions or ideas."""
+    await run_round_to_step2(harness)  # bram leads, cem brings the case
+    await harness.say("dewi", "Wat merkt de school precies?")
+    await harness.say("cem", "De oudste komt vaak te laat en heeft geen lunch bij zich.")
+    await harness.say("bram", "Goed zo, mooie vragen allemaal.")
+    await harness.say("els", "Je moet gewoon een huisbezoek doen.")
+    assert [s.to for s in harness.recorder.sent if s.kind == "hint"] == ["dm:els"]
+    await harness.say("bram", "/volgende")
+    await harness.say("els", "Laat haar zelf kiezen waar jullie afspreken.")
+    await harness.say("cem", "Dank je, goed idee!")
+    await harness.say("bram", "Nog twee minuten voor deze stap.")
+    await harness.say("bram", "/volgende")
+    await harness.say("bram", "/volgende")
+    record = round_msgs(harness)[-1].text
+    assert "Ideeën:* 1 idee" in record and "Laat haar zelf kiezen waar jullie afspreken." in record
+    assert "Dank je" not in record and "Nog twee minuten" not in record
+    assert "Vragen:* 1 open vraag" in record
+    stored = [(e.step, e.text) for e in await rows(harness, RoundEntry) if e.step > 1]
+    assert stored == [(2, "Wat merkt de school precies?"), (2, "Je moet gewoon een huisbezoek doen."),
+                      (3, "Laat haar zelf kiezen waar jullie afspreken.")]
+
+
+async def member_id(h: Harness, name: str) -> int:
+    return next(m.id for m in await rows(h, Member) if m.name == name)
+
+
+async def run_round_to_step4(h: Harness, bringer="cem"):
+    await run_round_to_step2(h, bringer)
+    await h.say("bram", "/volgende")
+    await h.say("bram", "/volgende")
+
+
+async def test_an_action_names_a_whole_name_and_ik_is_the_sender(harness):
+    await run_round_to_step4(harness)
+    await harness.say("dewi", "/actie De intern begeleider bellen voor vrijdag")  # "De" is no Dewi
+    await harness.say("dewi", "/actie Ik zoek de folder van schuldhulp op voor morgen")
+    await harness.say("bram", "/actie dewi belt de school")
+    await harness.say("bram", "/actie Els Janssen belt de wijkagent")
+    await harness.say("bram", "/actie El belt de huisarts")  # a prefix names nobody: the bringer does it
+    await harness.say("bram", "/volgende")
+    actions = await rows(harness, Action)
+    got = [(a.text, a.owner_id) for a in actions]
+    ids = {m: await member_id(harness, name) for m, name in
+           (("cem", "Cem Yilmaz"), ("dewi", "Dewi Santoso"), ("els", "Els Janssen"))}
+    assert got == [("De intern begeleider bellen", ids["cem"]),
+                   ("Ik zoek de folder van schuldhulp op", ids["dewi"]),
+                   ("belt de school", ids["dewi"]), ("belt de wijkagent", ids["els"]),
+                   ("El belt de huisarts", ids["cem"])]
+    assert "Actie 2:* Dewi Santoso: Ik zoek de folder van schuldhulp op" in round_msgs(harness)[-1].text
+    await harness.advance(local(2026, 1, 6, 12, 0))
+    followups = [s for s in harness.recorder.sent if s.kind == "action_followup"]
+    assert [(f.to, "folder" in f.text) for f in followups] == [("dm:dewi", True)]
+    await harness.say("dewi", "/actie 2 klaar Ligt bij de balie.")  # her own action: she closes it
+    assert last(harness).to == "group" and "Ligt bij de balie." in last(harness).text
+    assert (await rows(harness, Action))[1].state == "done"
+
+
+async def test_an_english_action_starting_with_i_is_the_senders(harness):
+    await harness.say("anna", "/network language en")
+    await harness.join("ivo", "Ivo de Boer")  # "I" used to match Ivo by prefix
+    await run_round_to_step4(harness)
+    await harness.say("els", "/action I will call the school by Friday")
+    (action,) = await rows(harness, Action)
+    assert (action.text, action.owner_id) == ("I will call the school", await member_id(harness, "Els Janssen"))
+    assert "Els Janssen: I will call the school" in last(harness).text
+
+
+async def test_when_the_owner_left_the_sender_gets_it_and_the_facilitator_hears(harness):
+    await run_round_to_step4(harness)
+    await harness.say("bram", "/actie Cem belt de wijkagent voor morgen")
+    await harness.leave("cem")
+    await harness.say("bram", "/actie zoekt de folder op voor morgen")  # no name, the bringer left: bram
+    actions = await rows(harness, Action)
+    assert actions[1].owner_id == await member_id(harness, "Bram Peters")
+    assert "Bram Peters: zoekt de folder op" in last(harness).text
+    await harness.advance(local(2026, 1, 6, 12, 0))
+    sent = [s for s in harness.recorder.sent if s.kind == "action_followup"]
+    assert [s.to for s in sent] == ["dm:bram", "dm:bram"]  # cem's action to the facilitator, and his own
+    left = next(s.text for s in sent if "wijkagent" in s.text)
+    assert "niet meer in het netwerk" in left and "vervallen" in left and not [s for s in sent if s.to == "dm:cem"]
+    actions = await rows(harness, Action)
+    assert [a.state for a in actions] == ["dropped", "open"]
+
+
+async def test_still_going_plans_one_more_follow_up_and_says_when(harness):
+    await run_round_to_step4(harness)
+    await harness.say("cem", "/actie Ik bel de school voor morgen")
+    await harness.say("bram", "/volgende")
+    await harness.advance(local(2026, 1, 6, 12, 0))
+    await harness.press("cem", "Loopt nog", "action_followup")
+    assert "Op di 20 jan 2026 vraag ik opnieuw hoe het gaat." in last(harness).text
+    await harness.press("cem", "Loopt nog", "action_followup")  # twice: still one more follow-up
+    await harness.advance(local(2026, 1, 21, 12, 0))
+    followups = [s for s in harness.recorder.sent if s.kind == "action_followup"]
+    assert [(f.to, f.at) for f in followups] == [("dm:cem", local(2026, 1, 6, 10, 0)),
+                                                 ("dm:cem", local(2026, 1, 20, 10, 0))]
+
+
+LONG_CASE = ("Een moeder met drie kinderen heeft al maanden huurachterstand en komt niet meer naar afspraken. "
+             "School maakt zich zorgen over de oudste, die vaak te laat komt. "
+             "Mijn vraag: hoe blijf ik in contact zonder dat ze zich gecontroleerd voelt?")
+
+
+async def test_the_record_keeps_every_idea_and_the_bringers_question(harness):
+    await harness.say("bram", "/actieleren cem")
+    await harness.say("cem", LONG_CASE)
+    await harness.say("bram", "/volgende")
+    await harness.say("bram", "/volgende")
+    ideas = [f"Idee {n}: iets anders proberen." for n in range(1, 8)]
+    for n, idea in enumerate(ideas):
+        await harness.say(("dewi", "els", "anna")[n % 3], idea)
+    await harness.say("bram", "/volgende")
+    await harness.say("bram", "/volgende")
+    record = round_msgs(harness)[-1].text
+    assert "7 ideeën" in record and all(f"• {idea}" in record for idea in ideas)
+    assert "Mijn vraag: hoe blijf ik in contact zonder dat ze zich gecontroleerd voelt?" in record
+    assert "Stap 5 van 5" in record and "is rond" in record
+    await harness.say("els", "/ronde 1")
+    back = last(harness).text
+    assert "Stap 5 van 5" not in back and "is rond" not in back and "Dank jullie wel" not in back
+    assert back.startswith("🔄 *Ronde 1* · 05-01-2026 · casus van Cem Yilmaz (rond)")
+    assert "Idee 7: iets anders proberen." in back and "zich gecontroleerd voelt?" in back
+
+
+async def test_an_action_just_after_the_round_belongs_to_it(harness):
+    await run_round_to_step4(harness)
+    await harness.say("bram", "/volgende")
+    assert "Dat kan alsnog met /actie" in round_msgs(harness)[-1].text
+    await harness.say("cem", "/actie Ik bel de school")
+    await harness.say("els", "/ronde 1")
+    assert "Cem Yilmaz: Ik bel de school" in last(harness).text and "nog geen actie" not in last(harness).text
+    harness.clock.set(harness.clock.now() + timedelta(hours=3))
+    await harness.say("cem", "/actie Ik mail de wijkagent")  # hours later: an action of its own
+    rnd = (await rows(harness, Round))[0]
+    assert [a.round_id for a in await rows(harness, Action)] == [rnd.id, None]
+
+
+async def test_step_texts_name_the_bringer_and_a_one_minute_step_promises_no_warning(harness):
+    await harness.say("bram", "/actieleren dewi 1m")
+    assert "Deze stap duurt 1 minuut." in last(harness).text and "van tevoren" not in last(harness).text
+    await harness.say("dewi", "Een leerling vertelt over geldzorgen thuis.")
+    for _ in range(3):
+        await harness.say("bram", "/volgende")
+    step4 = round_msgs(harness)[-1]
+    assert step4.meta["step"] == 4 and "/actie Dewi belt de school binnen 2 weken" in step4.text
+    assert "Cem" not in step4.text
 
 
 async def test_next_from_others_or_outside_a_round(harness):

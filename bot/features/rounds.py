@@ -147,8 +147,10 @@ async def _enter_step(ctx: Ctx, rnd: Round, step: int, running: int | None = Non
     if step == STEPS:
         await _close(ctx, rnd)
         return
-    timebox = ctx.t("rounds.timebox", minutes=rnd.timebox_minutes) if rnd.timebox_minutes else ""
-    await _announce(ctx, rnd, ctx.t(f"rounds.step{step}", bringer=bringer, timebox=Markup(timebox)))
+    timebox = ctx.t("rounds.timebox", count=rnd.timebox_minutes) if rnd.timebox_minutes else ""
+    # step 4's example names the real bringer: {/actie Cem belt de school binnen 2 weken}
+    await _announce(ctx, rnd, ctx.t(f"rounds.step{step}", bringer=bringer, timebox=Markup(timebox),
+                                    first=bringer.split(" ")[0]))
     await _plan_timebox(ctx, rnd)
 
 
@@ -161,20 +163,43 @@ async def _close(ctx: Ctx, rnd: Round) -> None:
     rnd.state, rnd.active_chat, rnd.ended_at = "closed", None, ctx.now
 
 
-async def record_text(ctx: Ctx, rnd: Round, entries: list[RoundEntry], actions: list[Action]) -> Markup:
-    """The short record of a round: case in one line, question themes, ideas, actions."""
+def _development_question(case: str) -> str:
+    """The bringer's own question in the case: its last sentence that asks something."""
+    asks = [part for part in _SENTENCE.split(case) if part.rstrip().endswith("?")]
+    return asks[-1].strip() if asks else ""
+
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+async def record_text(ctx: Ctx, rnd: Round, entries: list[RoundEntry], actions: list[Action],
+                      read_back: bool = False) -> Markup:
+    """The short record of a round: case in one line and the bringer's own question (kept whole),
+    question themes, every idea (minority ideas too), actions. ``read_back``: for ``/ronde``, with
+    a plain title instead of step 5's "… is rond"."""
     case = " ".join(e.text for e in entries if e.step == 1).strip()
-    case_line = shorten((case.splitlines() or [""])[0], CASE_LINE) if case else ""
+    case = " ".join(case.split())
+    question = _development_question(case) if len(case) > CASE_LINE else ""
+    if question == case:  # the case is its question: shown whole
+        case, question = shorten(case, MAX_ACTION), ""
+    # a long case is cut, but never its question (usually last): that line is kept whole
+    case_line = shorten(case.replace(question, "").strip() if question else case, CASE_LINE)
+    question = shorten(question, MAX_ACTION)
     questions = [e.text for e in entries if e.step == 2 and e.label == Label.OPEN.value]
     ideas = [e.text for e in entries if e.step == 3]
     empty = ctx.t("rounds.nothing")
-    lines = [ctx.t("rounds.record_title", nr=rnd.nr, bringer=await member_name(ctx, rnd.bringer_id)),
-             ctx.t("rounds.record_case", case=case_line or empty)]
+    bringer = await member_name(ctx, rnd.bringer_id)
+    title = ctx.t("rounds.record_title_back", nr=rnd.nr, bringer=bringer,
+                  date=f"{local(ctx.network, rnd.started_at):%d-%m-%Y}", state=ctx.t(f"rounds.state.{rnd.state}")) \
+        if read_back else ctx.t("rounds.record_title", nr=rnd.nr, bringer=bringer)
+    lines = [title, ctx.t("rounds.record_case", case=case_line or empty)]
+    if question:
+        lines.append(ctx.t("rounds.record_case_question", question=question))
     words = themes(questions)
     lines.append(ctx.t("rounds.record_questions", count=len(questions),
                        themes=", ".join(words) if words else ctx.t("rounds.no_themes")))
     lines.append(ctx.t("rounds.record_ideas", count=len(ideas)))
-    lines += [ctx.t("rounds.record_idea", text=idea[:200]) for idea in ideas[:6]]
+    lines += [ctx.t("rounds.record_idea", text=shorten(idea, 200)) for idea in ideas]
     if actions:
         for action in actions:
             lines.append(await action_line(ctx, action))
@@ -390,15 +415,16 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
     words, due = _take_due(words, today)
     if due is not None and due < today:
         raise UserError("errors.in_the_past", value=f"{due:%d-%m-%Y}")
+    # just after a round closed its record says "Dat kan alsnog met /actie": the action is that round's
+    of_round = rnd or await _just_closed_round(ctx)
     owner = None
     if len(words) > 1:
-        try:
-            owner = await find_member(ctx, words[0])
-            words = words[1:]
-        except UserError:
-            owner = None
+        owner, used = await _named_owner(ctx, words)
+        words = words[used:]
     if owner is None:
-        owner_id = rnd.bringer_id if rnd is not None and rnd.bringer_id else member.id
+        bringer = await ctx.session.get(Member, of_round.bringer_id) if of_round and of_round.bringer_id else None
+        # the bringer does it, unless they left the network: then whoever records it
+        owner_id = bringer.id if bringer is not None and bringer.active else member.id
     else:
         owner_id = owner.id
     text = " ".join(words).strip()
@@ -407,7 +433,8 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
     if len(text) > MAX_ACTION:
         raise UserError("errors.value_too_long", limit=MAX_ACTION)
     action = Action(network_id=ctx.network.id, nr=await next_nr(ctx.session, ctx.network.id, "action"),
-                    round_id=rnd.id if rnd else None, owner_id=owner_id, text=text, due_date=due, created_at=ctx.now)
+                    round_id=of_round.id if of_round else None, owner_id=owner_id, text=text, due_date=due,
+                    created_at=ctx.now)
     ctx.session.add(action)
     await ctx.session.flush()
     ask = await followup_time(ctx, due)
@@ -422,6 +449,47 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
         await _announce(ctx, rnd, recorded)
     else:
         ctx.group("status", recorded)
+
+
+#: first words of an action that mean the sender: ``/actie Ik bel de school``, ``/action I will call``
+SELF_WORDS = ("ik", "i")
+#: how long after a round closed an ``/actie`` in its chat still belongs to it
+JUST_CLOSED = timedelta(hours=2)
+
+
+async def _named_owner(ctx: Ctx, words: list[str]) -> tuple[Member | None, int]:
+    """Who an action's first words name, and how many of the words that took: ``Ik``/``I`` is the
+    sender (the words stay the action's text), a mention or user id, a whole first name or a full
+    name (case-insensitive). Never a prefix: ``De intern begeleider …`` is no Dewi. (None, 0) when
+    the words name nobody."""
+    first = words[0].casefold()
+    if first in SELF_WORDS:
+        return ctx.member, 0
+    if first.startswith(("@", "<@")):
+        return await find_member(ctx, words[0]), 1
+    members = await active_members(ctx.session, ctx.network.id)
+    full = [m for m in members if " ".join(words[:len(m.name.split())]).casefold() == m.name.casefold()
+            and len(m.name.split()) < len(words)]
+    if full:
+        best = max(full, key=lambda m: len(m.name.split()))
+        return best, len(best.name.split())
+    hits = [m for m in members if first in (m.user_id.casefold(), m.name.casefold().split(" ")[0])]
+    if len(hits) > 1:
+        raise UserError("errors.ambiguous_member", value=words[0][:80],
+                        names=", ".join(h.name for h in hits))
+    return (hits[0], 1) if hits else (None, 0)
+
+
+async def _just_closed_round(ctx: Ctx) -> Round | None:
+    """The round that closed in this group chat within :data:`JUST_CLOSED`, if any."""
+    if ctx.source is None or ctx.source.private:
+        return None
+    here = [c.id for c in ctx.chats if c.chat_id == ctx.source.chat_id]
+    if not here:
+        return None
+    return await ctx.session.scalar(select(Round).where(
+        Round.network_id == ctx.network.id, Round.chat_id.in_(here), Round.state == "closed",
+        Round.ended_at >= ctx.now - JUST_CLOSED).order_by(Round.ended_at.desc()).limit(1))
 
 
 async def followup_time(ctx: Ctx, due: date | None) -> datetime:
@@ -500,7 +568,7 @@ async def cmd_round(ctx: Ctx, args: str) -> None:
     entries = list(await ctx.session.scalars(select(RoundEntry).where(RoundEntry.round_id == rnd.id)
                                              .order_by(RoundEntry.id)))
     actions = list(await ctx.session.scalars(select(Action).where(Action.round_id == rnd.id).order_by(Action.id)))
-    text = await record_text(ctx, rnd, entries, actions)
+    text = await record_text(ctx, rnd, entries, actions, read_back=True)
     outcomes = [ctx.t("rounds.outcome_line", nr=a.nr, outcome=a.outcome) for a in actions if a.outcome]
     ctx.reply("status", Markup("\n".join([text, *outcomes])))
 
@@ -523,6 +591,11 @@ async def on_round_message(ctx: Ctx, msg: MessageIn) -> bool:
     if rnd.step == 1:
         if ctx.member.id != rnd.bringer_id:
             return True  # others listen while the case is told; nothing is stored
+    elif rnd.step in (2, 3) and ctx.member.id in (rnd.bringer_id, rnd.facilitator_id):
+        # step 2: the group asks and the bringer answers; step 3: the group offers directions while
+        # the bringer listens. The bringer's answers and the facilitator's remarks are no questions or
+        # ideas: no hint, nothing stored
+        return True
     elif rnd.step == 2:
         label = classify(text).value
         if label != Label.OPEN.value:
@@ -563,12 +636,39 @@ async def run_followup(ctx: Ctx, jc: JobContext) -> None:
         return
     owner = await ctx.session.get(Member, action.owner_id) if action.owner_id else None
     if owner is None or not owner.active:
+        await _drop_left_action(ctx, action)
         return
     ctx.private(owner, "action_followup", ctx.t("rounds.followup", name=owner.name.split(" ")[0],
                                                 line=await action_line(ctx, action)),
                 buttons=(Button(ctx.t("rounds.followup_done_button"), f"action:done:{action.id}"),
                          Button(ctx.t("rounds.followup_busy_button"), f"action:busy:{action.id}")),
                 meta={"action": action.id})
+
+
+async def _drop_left_action(ctx: Ctx, action: Action) -> None:
+    """The owner left the network: the action lapses, and the round's facilitator (or else a trekker
+    or procesbegeleider) hears it privately, so someone can take it on with a new ``/actie``."""
+    line = await action_line(ctx, action)  # before: it says who had it
+    action.state, action.closed_at = "dropped", ctx.now
+    rnd = await ctx.session.get(Round, action.round_id) if action.round_id else None
+    facilitator = await ctx.session.get(Member, rnd.facilitator_id) if rnd and rnd.facilitator_id else None
+    if facilitator is None or not facilitator.active:
+        leads = [m for m in await active_members(ctx.session, ctx.network.id) if m.role in LEADS]
+        facilitator = min(leads, key=lambda m: (LEADS.index(m.role), m.id)) if leads else None
+    if facilitator is not None:
+        ctx.private(facilitator, "action_followup", ctx.t("rounds.followup_owner_left", line=line,
+                                                          name=facilitator.name.split(" ")[0]),
+                    meta={"action": action.id})
+
+
+async def _plan_next_followup(ctx: Ctx, action: Action) -> datetime:
+    """"Still going": ask once more, before the next session or in two weeks (plan-do-check-act)."""
+    ask = await followup_time(ctx, None)
+    await ctx.session.execute(delete(Job).where(
+        Job.network_id == ctx.network.id, Job.state == "pending", Job.key.like(f"action_followup:{action.id}:%")))
+    await plan(ctx.session, key=f"action_followup:{action.id}:{int(ctx.now.timestamp())}",
+               network_id=ctx.network.id, kind="action_followup", due_at=ask, payload={"action": action.id})
+    return ask
 
 
 async def on_action_button(ctx: Ctx, rest: str) -> None:
@@ -584,7 +684,11 @@ async def on_action_button(ctx: Ctx, rest: str) -> None:
     if what == "done":
         await _finish_action(ctx, action, str(action.nr), action.outcome)
     elif what == "busy":
-        ctx.reply("status", ctx.t("rounds.followup_busy", nr=action.nr))
+        if action.state != "open":
+            raise UserError("errors.action_already_done")
+        ask = await _plan_next_followup(ctx, action)
+        ctx.reply("status", ctx.t("rounds.followup_busy", nr=action.nr,
+                                  when=format_date(ctx.network, local(ctx.network, ask).date())))
     else:
         raise UserError("errors.unknown_button")
 
