@@ -374,3 +374,18 @@ async def test_link_in_english_speaks_of_a_lead(harness: Harness) -> None:
     usage = plain(harness.recorder.sent[-1].text)
     assert "a lead gets a code privately" in usage and "(where you are a lead too)" in usage
     assert "trekker" not in usage
+
+
+async def test_a_member_who_joins_another_chat_of_the_network_gets_no_newcomer_briefing(database_url: str) -> None:
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(TEAMS_PEOPLE[0], chats=["noord"]), dict(TEAMS_PEOPLE[2], chats=["noord"])],
+                  chats=[{"id": "noord", "platform": "telegram", "title": "Groep Noord"},
+                         {"id": "zuid", "platform": "telegram", "title": "Groep Zuid"}])
+    await h.advance(local(2026, 1, 7, 9, 0))
+    before = len(h.recorder.sent)
+    await h.join("cem", "Cem Yilmaz", chat="zuid")  # already a member, through Groep Noord
+    assert [s.kind for s in since(h, before)] == []
+    await h.join("gijs", "Gijs Kok", chat="zuid")  # a real newcomer still gets the briefing
+    assert [(s.kind, s.to) for s in since(h, before)] == [("newcomer_briefing", "dm:gijs"),
+                                                          ("newcomer_notice", "dm:anna")]
+    await h.close()

@@ -190,7 +190,10 @@ async def run_anniversary(ctx: Ctx, jc: JobContext) -> None:
 # ---------------------------------------------------------------------------- newcomers
 async def on_join(ctx: Ctx, member: Member) -> None:
     """Brief the newcomer privately and tell the trekker, so they can introduce them at the next
-    session instead of a round of introductions (seed 001)."""
+    session instead of a round of introductions (seed 001). A member who joins another chat of the
+    network they are already in (their membership did not begin now) is no newcomer: nothing."""
+    if member.joined_at != ctx.now:
+        return
     ctx.private(member, "newcomer_briefing", await briefing(ctx, member))
     if not is_newcomer(ctx.network, member):
         return
