@@ -47,6 +47,24 @@ def command(text: str) -> Markup:
     return Markup(CMD_OPEN + escape(text) + CMD_CLOSE)
 
 
+#: how a member types a command (``koppel X``) on each platform, for a text that asks them to type it in
+#: a chat other than the one it is sent to (each adapter renders references in its own chat only):
+#: (in a group, in a private chat). tests/test_link.py checks these against the adapters' renderers.
+TYPED = {
+    "telegram": ("/{}", "/{}"),
+    "slack": ("/bamboe {}", "/bamboe {}"),
+    "teams": ("@Bamboe {}", "{}"),
+    "matrix": ("!{}", "!{}"),
+}
+
+
+def typed_on(platform: str, reference: str, *, group: bool = True) -> Markup | None:
+    """``reference`` (a command without prefix, maybe with arguments) as it is typed on ``platform``,
+    as code; ``None`` for a platform not in :data:`TYPED`."""
+    forms = TYPED.get(platform)
+    return None if forms is None else Markup("`" + escape(forms[not group].format(reference)) + "`")
+
+
 @dataclass(frozen=True)
 class Span:
     """A run of text with one style; ``command`` marks a command reference (its name first,

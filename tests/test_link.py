@@ -389,3 +389,53 @@ async def test_a_member_who_joins_another_chat_of_the_network_gets_no_newcomer_b
     assert [(s.kind, s.to) for s in since(h, before)] == [("newcomer_briefing", "dm:gijs"),
                                                           ("newcomer_notice", "dm:anna")]
     await h.close()
+
+
+async def three_platforms(url: str) -> Harness:
+    """A network with a Teams, a Slack and a Matrix chat (the reviewer's koppel-code scenario)."""
+    h = await Harness.open(url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(TEAMS_PEOPLE[0], chats=["teams", "sl"]),
+                                  dict(TEAMS_PEOPLE[1], chats=["mx"]), dict(TEAMS_PEOPLE[2], chats=["sl"])],
+                  chats=[{"id": "teams", "platform": "teams", "title": "Teams kanaal"},
+                         {"id": "sl", "platform": "slack", "title": "Slack kanaal"},
+                         {"id": "mx", "platform": "matrix", "title": "Matrix kamer"}])
+    return h
+
+
+async def test_a_command_to_type_in_another_chat_is_written_as_it_is_typed_there(database_url: str) -> None:
+    h = await three_platforms(database_url)
+    before = len(h.recorder.sent)
+    await h.say("anna", "/koppel", chat="teams")  # the code goes to her Teams DM, the other chat is unknown
+    (dm,) = [plain(s.text) for s in since(h, before) if s.to == "dm:anna"]
+    code = CODE.search(dm)[1]
+    assert f"Typ in de andere chat (waar jij ook trekker bent): /bamboe koppel {code} in Slack, " \
+           f"@Bamboe koppel {code} in Teams, !koppel {code} in Matrix." in dm
+    before = len(h.recorder.sent)
+    await h.say("cem", "/ikben", chat="sl")  # from Slack: the other account may be on any platform
+    (dm,) = [plain(s.text) for s in since(h, before) if s.to == "dm:cem"]
+    code = CODE.search(dm)[1]
+    assert f"privé: /bamboe ikben {code} in Slack, ikben {code} in Teams, !ikben {code} in Matrix." in dm
+    await h.say("bram", "/actieleren Bram 10m", chat="mx")
+    before = len(h.recorder.sent)
+    await h.say("anna", "/koppel los 3", chat="teams")  # the round runs in Matrix: stop it there, as typed there
+    assert plain(since(h, before)[-1].text).endswith("stop hem in die chat met !stop.")
+    await h.say("anna", "/koppel NIET-GOED", chat="teams")
+    assert plain(h.recorder.sent[-1].text).endswith(
+        "vraag een nieuwe met /bamboe koppel in Slack, @Bamboe koppel in Teams, !koppel in Matrix.")
+    assert len(await rows(h, Chat)) == 3  # nothing unlinked, nothing linked
+    await h.close()
+
+
+def test_the_typed_forms_agree_with_the_adapters_renderers() -> None:
+    from adapters.matrix.render import COMMAND_PREFIX
+    from adapters.slack.render import slash_command
+    from adapters.teams.render import command_text
+    from adapters.telegram.render import to_html
+    from bot.markup import TYPED, command
+
+    for reference in ("koppel AB12-CD34", "ikben AB12-CD34", "stop"):
+        assert TYPED["slack"][0].format(reference) == slash_command(reference)
+        assert TYPED["teams"][0].format(reference) == command_text(reference, True)
+        assert TYPED["teams"][1].format(reference) == command_text(reference, False)
+        assert TYPED["matrix"][0].format(reference) == COMMAND_PREFIX + reference
+        assert TYPED["telegram"][0].format(reference) == to_html(command(reference))

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import directory, i18n
 from bot.core import Ctx, store_outgoing
-from bot.markup import Markup, command
+from bot.markup import TYPED, Markup, command, typed_on
 from bot.models import (
     Action,
     Announcement,
@@ -85,16 +85,31 @@ def shown(ctx: Ctx, name: str, rest: str = "") -> Markup:
     return command(f"{cmd} {rest}" if rest else cmd)
 
 
+def shown_on(ctx: Ctx, platform: str, name: str, rest: str = "", *, group: bool = True) -> Markup:
+    """A command to be typed in a chat on ``platform`` (not necessarily the one this text goes to),
+    written the way it is typed there; the usual reference when the platform is not known."""
+    cmd = ctx.features.table[name].shown(ctx.lang)
+    return typed_on(platform, f"{cmd} {rest}" if rest else cmd, group=group) or shown(ctx, name, rest)
+
+
+def shown_anywhere(ctx: Ctx, name: str, rest: str = "", *, group: bool = True) -> Markup:
+    """A command to be typed in a chat whose platform is not known: its form on each platform the
+    bot runs on (``/koppel X (Telegram), !koppel X (Matrix)``); the usual reference when none is known."""
+    forms = [ctx.t("link.typed_on", command=shown_on(ctx, p, name, rest, group=group),
+                   platform=platform_name(ctx, p)) for p in TYPED if p in ctx.platforms]
+    return Markup(", ".join(forms)) if forms else shown(ctx, name, rest)
+
+
 async def spend_code(ctx: Ctx, code: str, kind: str, again: str) -> LinkCode:
     """The valid code row for ``code`` (marked used); a friendly error when unknown, spent or expired."""
     row = await ctx.session.scalar(select(LinkCode).where(LinkCode.code_hash == code_hash(code),
                                                           LinkCode.kind == kind))
     if row is None:
-        raise UserError("link.code_unknown", again=shown(ctx, again))
+        raise UserError("link.code_unknown", again=shown_anywhere(ctx, again))
     if row.used_at is not None:
-        raise UserError("link.code_used", again=shown(ctx, again))
+        raise UserError("link.code_used", again=shown_anywhere(ctx, again))
     if row.expires_at <= ctx.now:
-        raise UserError("link.code_expired", again=shown(ctx, again))
+        raise UserError("link.code_expired", again=shown_anywhere(ctx, again))
     row.used_at = ctx.now
     return row
 
@@ -189,7 +204,8 @@ async def _list(ctx: Ctx) -> None:
     lines += [ctx.t("link.list_line", nr=i, chat=chat_label(ctx, c)) for i, c in enumerate(ctx.chats, 1)]
     if ctx.member is not None and ctx.member.role == "trekker" and ctx.source is not None and ctx.person:
         code = await new_code(ctx, "chat")
-        ctx.private(ctx.member, "link", ctx.t("link.code_chat", code=code, network=ctx.network.name))
+        ctx.private(ctx.member, "link", ctx.t("link.code_chat", code=code, network=ctx.network.name,
+                                                      typed=shown_anywhere(ctx, "koppel", code)))
         lines.append(ctx.t("link.code_sent"))
     else:
         lines.append(ctx.t("link.list_outro"))
@@ -235,7 +251,8 @@ async def _unlink(ctx: Ctx, rest: list[str]) -> None:
         raise UserError("link.last_chat")
     chat = ctx.chats[nr - 1]
     if await ctx.session.scalar(select(Round.id).where(Round.active_chat == chat.id)) is not None:
-        raise UserError("link.round_running_there", chat=chat_label(ctx, chat))
+        raise UserError("link.round_running_there", chat=chat_label(ctx, chat),
+                        stop=shown_on(ctx, chat.platform, "stop"))
     old = ctx.network
     new = Network(name=(chat.title or old.name)[:directory.MAX_NAME], language=old.language,
                   timezone=old.timezone, created_at=ctx.now)
@@ -286,7 +303,8 @@ async def cmd_iam(ctx: Ctx, args: str) -> None:
         raise UserError("errors.unknown_member_self")
     if not code:
         made = await new_code(ctx, "identity")
-        ctx.private(ctx.member, "link", ctx.t("link.code_identity", code=made))
+        ctx.private(ctx.member, "link", ctx.t("link.code_identity", code=made,
+                                                          typed=shown_anywhere(ctx, "ikben", made, group=False)))
         if not ctx.source.private:
             ctx.reply("status", ctx.t("link.code_sent"))
         return
