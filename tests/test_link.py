@@ -422,6 +422,9 @@ async def test_a_command_to_type_in_another_chat_is_written_as_it_is_typed_there
     await h.say("anna", "/koppel NIET-GOED", chat="teams")
     assert plain(h.recorder.sent[-1].text).endswith(
         "vraag een nieuwe met /bamboe koppel in Slack, @Bamboe koppel in Teams, !koppel in Matrix.")
+    await h.say("anna", "/koppel NIET-GOED", chat="teams", private=True)  # in a private chat: which group?
+    assert plain(h.recorder.sent[-1].text).endswith("niet in een privéchat: /bamboe koppel <code> in Slack, "
+                                                    "@Bamboe koppel <code> in Teams, !koppel <code> in Matrix.")
     assert len(await rows(h, Chat)) == 3  # nothing unlinked, nothing linked
     await h.close()
 

@@ -214,7 +214,7 @@ async def _list(ctx: Ctx) -> None:
 
 async def _redeem_chat(ctx: Ctx, code: str, *, replace: bool) -> None:
     if ctx.source is None or ctx.source.private:
-        raise UserError("link.in_group")
+        raise UserError("link.in_group", typed=shown_anywhere(ctx, "koppel", "<code>"))
     ctx.require("trekker")
     row = await spend_code(ctx, code, "chat", "koppel")
     target = await ctx.session.get(Network, row.network_id)
