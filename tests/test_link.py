@@ -442,3 +442,17 @@ def test_the_typed_forms_agree_with_the_adapters_renderers() -> None:
         assert TYPED["teams"][1].format(reference) == command_text(reference, False)
         assert TYPED["matrix"][0].format(reference) == COMMAND_PREFIX + reference
         assert TYPED["telegram"][0].format(reference) == to_html(command(reference))
+
+
+async def test_no_follow_up_of_the_old_network_reaches_a_member_who_moved_out_with_an_unlinked_chat(
+        database_url: str) -> None:
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(TEAMS_PEOPLE[0], chats=["teams", "sl"]), dict(TEAMS_PEOPLE[2], chats=["sl"])],
+                  chats=[{"id": "teams", "platform": "teams", "title": "Teams kanaal"},
+                         {"id": "sl", "platform": "slack", "title": "Slack kanaal"}])
+    await h.say("cem", "/actie Cem belt de schuldhulp voor 2026-01-09", chat="sl")
+    await h.say("anna", "/koppel los 2", chat="teams")  # Cem is only in the Slack chat: he moves with it
+    before = len(h.recorder.sent)
+    await h.advance(local(2026, 1, 20, 12, 0))
+    assert [s for s in since(h, before) if s.kind == "action_followup"] == []
+    await h.close()

@@ -635,6 +635,8 @@ async def run_followup(ctx: Ctx, jc: JobContext) -> None:
     if action is None or action.state != "open":
         return
     owner = await ctx.session.get(Member, action.owner_id) if action.owner_id else None
+    if owner is not None and owner.network_id != ctx.network.id:
+        return  # moved out with an unlinked chat: this network cannot take their reply any more
     if owner is None or not owner.active:
         await _drop_left_action(ctx, action)
         return
