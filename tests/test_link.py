@@ -456,3 +456,22 @@ async def test_no_follow_up_of_the_old_network_reaches_a_member_who_moved_out_wi
     await h.advance(local(2026, 1, 20, 12, 0))
     assert [s for s in since(h, before) if s.kind == "action_followup"] == []
     await h.close()
+
+
+async def test_members_who_move_out_with_an_unlinked_chat_leave_the_old_participation_with_their_answers(
+        database_url: str) -> None:
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(TEAMS_PEOPLE[0], chats=["teams", "sl"]), dict(TEAMS_PEOPLE[1], chats=["teams"]),
+                                  dict(TEAMS_PEOPLE[2], chats=["sl"]), {"id": "dewi", "name": "Dewi Santoso",
+                                                                        "chats": ["sl"]}],
+                  chats=[{"id": "teams", "platform": "teams", "title": "Teams kanaal"},
+                         {"id": "sl", "platform": "slack", "title": "Slack kanaal"}])
+    await h.advance(local(2026, 1, 6, 10, 0))
+    for who in ("anna", "cem"):  # Cem answers in Slack, Dewi (Slack too) does not
+        await h.say(who, f"Antwoord van {who}.", reply_to="nudge")
+    await h.say("anna", "/status", chat="teams")
+    assert "06-01: 2 van 4" in plain(h.recorder.sent[-1].text)
+    await h.say("anna", "/koppel los 2", chat="teams")  # Cem and Dewi move out with the Slack chat
+    await h.say("anna", "/status", chat="teams")
+    assert "06-01: 1 van 2" in plain(h.recorder.sent[-1].text)  # neither Cem nor his answer counts here
+    await h.close()

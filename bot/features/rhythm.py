@@ -230,8 +230,13 @@ def participants(members: Iterable[Member], at: datetime,
     """Who counts for a weekly question sent at ``at``, and who of them answered (``answerers``: the
     answers' member ids). Counted are the members eligible then and anyone who answered anyway, so
     the answered are always among the counted; an erased member's answer (no member id) counts as one
-    person. The one rule for participation: ``/status`` and the report both use it."""
-    answered: set[object] = {m if m is not None else object() for m in answerers}
+    person. ``members`` are all of the network's members (also those who left): an answer of someone
+    who is not among them any more (they moved out with a chat taken out by ``/koppel los``) counts
+    no more than they do, so they and their answers leave this network's figures together. The one
+    rule for participation: ``/status`` and the report both use it."""
+    members = list(members)
+    ours = {m.id for m in members}
+    answered: set[object] = {m if m is not None else object() for m in answerers if m is None or m in ours}
     return {m.id for m in members if eligible(m, at)} | answered, answered
 
 
