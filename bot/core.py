@@ -256,6 +256,9 @@ class Core:
         if person is not None and not isinstance(event, MemberLeft):
             member = await directory.ensure_member(session, network, chat_ref.platform, person, now,
                                                    as_trekker=created)
+            here = directory.chat_row(chats, chat_ref)
+            if here is not None:
+                await directory.note_presence(session, here, person.user_id)
         elif person is not None:
             member = await directory.find_by_platform_id(session, network.id, chat_ref.platform, person.user_id)
         ctx = Ctx(session, now, network, chats, member, chat_ref, message_id, person, features=self.features,
@@ -276,6 +279,10 @@ class Core:
                 for hook in self.features.hooks("on_join"):
                     await hook(ctx, ctx.member)
         elif isinstance(event, MemberLeft):
+            here = directory.chat_row(ctx.chats, event.chat)
+            if ctx.member is not None and ctx.member.active and ctx.person is not None and here is not None \
+                    and await directory.leave_chat(ctx.session, ctx.chats, here, ctx.person.user_id):
+                return  # still in another chat of the network on this platform: nothing changes
             if ctx.member is not None and ctx.member.active and ctx.person is not None and \
                     await directory.drop_identity(ctx.session, ctx.member, event.chat.platform, ctx.person.user_id):
                 return  # a linked person left one of their chats: still in the network through another

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.events import ChatRef, Person
-from bot.models import Chat, Member, MemberIdentity, Network
+from bot.models import Chat, ChatPresence, Member, MemberIdentity, Network
 
 MAX_NAME = 200
 
@@ -95,6 +95,49 @@ async def identities_of(session: AsyncSession, member: Member) -> list[tuple[str
     linked = await session.execute(select(MemberIdentity.platform, MemberIdentity.user_id)
                                    .where(MemberIdentity.member_id == member.id).order_by(MemberIdentity.id))
     return [(member.platform, member.user_id), *((p, u) for p, u in linked)]
+
+
+def chat_row(chats: list[Chat], ref: ChatRef) -> Chat | None:
+    """The network's row of the chat ``ref`` (None when it is not one of ``chats``)."""
+    return next((c for c in chats if c.platform == ref.platform and c.chat_id == ref.chat_id), None)
+
+
+async def note_presence(session: AsyncSession, chat: Chat, user_id: str) -> None:
+    """Remember that ``user_id`` (on the chat's platform) is in ``chat``."""
+    if await session.scalar(_PRESENT, {"chat_id": chat.id, "user_id": user_id}) is None:
+        session.add(ChatPresence(chat_id=chat.id, user_id=user_id))
+        await session.flush()
+
+
+_PRESENT = select(ChatPresence.id).where(ChatPresence.chat_id == bindparam("chat_id"),
+                                         ChatPresence.user_id == bindparam("user_id"))
+
+
+async def leave_chat(session: AsyncSession, chats: list[Chat], chat: Chat, user_id: str) -> bool:
+    """``user_id`` left ``chat``: forget that presence. True when the identity is still known to be
+    in another chat of the network on the same platform (then it stays as it is); False when it is
+    in none or its presence there is unknown (data from before presence was kept)."""
+    await session.execute(delete(ChatPresence).where(ChatPresence.chat_id == chat.id,
+                                                     ChatPresence.user_id == user_id))
+    others = [c.id for c in chats if c.platform == chat.platform and c.id != chat.id]
+    if not others:
+        return False
+    return await session.scalar(select(ChatPresence.id).where(
+        ChatPresence.chat_id.in_(others), ChatPresence.user_id == user_id).limit(1)) is not None
+
+
+async def forget_presence(session: AsyncSession, chats: list[Chat], identities: list[tuple[str, str]]) -> None:
+    """Remove what is known of where these identities are in the network's ``chats`` (an erasure)."""
+    for platform, user_id in identities:
+        ids = [c.id for c in chats if c.platform == platform]
+        if ids:
+            await session.execute(delete(ChatPresence).where(ChatPresence.chat_id.in_(ids),
+                                                             ChatPresence.user_id == user_id))
+
+
+async def forget_chat_presence(session: AsyncSession, chat: Chat) -> None:
+    """Remove what is known of who is in ``chat`` (it leaves its network)."""
+    await session.execute(delete(ChatPresence).where(ChatPresence.chat_id == chat.id))
 
 
 async def drop_identity(session: AsyncSession, member: Member, platform: str, user_id: str) -> bool:

@@ -172,6 +172,19 @@ class MemberIdentity(Base):
     linked_at: Mapped[datetime]
 
 
+class ChatPresence(Base):
+    """A platform identity seen in one chat of its network (by a join or a message there), so a
+    leave from one chat drops the identity only when it is in no other chat on that platform.
+    Ids only: the chat row and the user id on the chat's platform."""
+
+    __tablename__ = "chat_presence"
+    __table_args__ = (UniqueConstraint("chat_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(100))
+
+
 class LinkCode(Base):
     """A one-time code (``/koppel``: link a chat; ``/ikben``: link a person's identities), stored
     only as its SHA-256 hash, valid until ``expires_at`` and spent when ``used_at`` is set."""

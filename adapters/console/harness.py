@@ -289,6 +289,10 @@ class Harness:
                     if platform != refs[0].platform:  # the same person in a chat on another platform
                         session.add(MemberIdentity(member_id=member.id, network_id=net.id, platform=platform,
                                                    user_id=m["id"], linked_at=now))
+                for ref in refs:  # where the scenario says they are
+                    row = await session.scalar(select(Chat).where(Chat.platform == ref.platform,
+                                                                  Chat.chat_id == ref.chat_id))
+                    await directory.note_presence(session, row, m["id"])
                 member.role = m.get("role", "deelnemer")
                 member.perspective = m.get("perspective")
                 self.names[m["id"]] = member.name

@@ -258,6 +258,7 @@ async def _unlink(ctx: Ctx, rest: list[str]) -> None:
                   timezone=old.timezone, created_at=ctx.now)
     ctx.session.add(new)
     await ctx.session.flush()
+    await directory.forget_chat_presence(ctx.session, chat)  # who is there is learnt anew
     chat.network_id = new.id
     await _take_people(ctx.session, old, new, chat, [c for c in ctx.chats if c.id != chat.id], ctx.now)
     await ctx.features.plan_network(ctx.session, new, ctx.now)

@@ -223,6 +223,7 @@ async def erase(ctx: Ctx, member: Member) -> None:
         OutboxMessage.member_id == mid,
         *((OutboxMessage.platform == p) & (OutboxMessage.user_id == u) for p, u in identities),
         (OutboxMessage.network_id == ctx.network.id) & mentions)))
+    await directory.forget_presence(s, ctx.chats, identities)
     if ctx.network.penvoerder_id == mid:
         ctx.network.penvoerder_id = None
     await s.delete(member)
