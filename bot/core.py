@@ -25,6 +25,7 @@ from bot.events import (
     Address,
     Attachment,
     BotAdded,
+    BotRemoved,
     Button,
     ButtonPress,
     ChatRef,
@@ -237,6 +238,12 @@ class Core:
 
     async def _context(self, session: AsyncSession, event: InboundEvent, now: datetime) -> Ctx | None:
         chat_ref = event.chat
+        if isinstance(event, BotRemoved):  # never makes a network: only the one the chat is in
+            network, chats = await directory.network_of_chat(session, chat_ref.platform, chat_ref.chat_id)
+            if network is None or chat_ref.private:
+                return None
+            return Ctx(session, now, network, chats, None, chat_ref, features=self.features,
+                       platforms=self.platforms)
         person = event.person if isinstance(event, MemberJoined | MemberLeft) else (
             event.added_by if isinstance(event, BotAdded) else event.sender)
         message_id = getattr(event, "message_id", None)
@@ -291,7 +298,33 @@ class Core:
                 ctx.member.left_at = ctx.now
                 for hook in self.features.hooks("on_leave"):
                     await hook(ctx, ctx.member)
+        elif isinstance(event, BotRemoved):
+            await self._bot_removed(ctx)
         # BotAdded: the network (and its trekker) was made while building the context
+
+    async def _bot_removed(self, ctx: Ctx) -> None:
+        """The chat leaves its network (as with ``/koppel los``); its members who are in no other
+        chat of the network leave; the trekker hears of it privately. A network left without chats
+        goes quiet: its jobs find no chat to post in and no member to remind."""
+        here = directory.chat_row(ctx.chats, ctx.source) if ctx.source is not None else None
+        if here is None:
+            return
+        staying = [c for c in ctx.chats if c.id != here.id]
+        members = await directory.active_members(ctx.session, ctx.network.id)
+        ctx.chats = staying
+        for member in members:
+            if not staying or not await directory.present_without(ctx.session, member, here, staying):
+                member.active = False
+                member.left_at = ctx.now
+                for hook in self.features.hooks("on_leave"):
+                    await hook(ctx, member)
+        label = here.title or ctx.network.name
+        await ctx.session.delete(here)
+        await ctx.session.flush()
+        if staying:
+            for member in members:
+                if member.active and member.role == "trekker":
+                    ctx.private(member, "link", ctx.t("members.bot_removed", chat=label))
 
     async def private_not_started(self, row: OutboxMessage, link: str | None, prompt: str | None = None) -> None:
         """A private message waits until its person starts a chat with the bot: tell them in the

@@ -126,6 +126,21 @@ async def leave_chat(session: AsyncSession, chats: list[Chat], chat: Chat, user_
         ChatPresence.chat_id.in_(others), ChatPresence.user_id == user_id).limit(1)) is not None
 
 
+async def present_without(session: AsyncSession, member: Member, gone: Chat, staying: list[Chat]) -> bool:
+    """True when the member is still in one of the ``staying`` chats once ``gone`` is no longer
+    theirs: one of their identities is known to be in one, or is on the platform of one and where
+    it is, is unknown (data from before presence was kept)."""
+    for platform, user_id in await identities_of(session, member):
+        there = [c.id for c in staying if c.platform == platform]
+        if not there:
+            continue
+        seen = set(await session.scalars(select(ChatPresence.chat_id).where(
+            ChatPresence.chat_id.in_([*there, gone.id]), ChatPresence.user_id == user_id)))
+        if seen - {gone.id} or not seen:
+            return True
+    return False
+
+
 async def forget_presence(session: AsyncSession, chats: list[Chat], identities: list[tuple[str, str]]) -> None:
     """Remove what is known of where these identities are in the network's ``chats`` (an erasure)."""
     for platform, user_id in identities:

@@ -141,7 +141,14 @@ class BotAdded:
     added_by: Person | None = None
 
 
-InboundEvent = MessageIn | ButtonPress | MemberJoined | MemberLeft | BotAdded
+@dataclass(frozen=True)
+class BotRemoved:
+    """The bot was removed from a chat (or left it): the chat leaves its network."""
+
+    chat: ChatRef
+
+
+InboundEvent = MessageIn | ButtonPress | MemberJoined | MemberLeft | BotAdded | BotRemoved
 
 
 class Unavailable(Exception):

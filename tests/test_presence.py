@@ -9,8 +9,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from adapters.console.harness import Harness
-from bot.events import ChatRef
-from bot.models import Chat, ChatPresence
+from bot.events import BotRemoved, ChatRef
+from bot.markup import plain
+from bot.models import Chat, ChatPresence, Member
 from tests.conftest import NETWORK, local
 from tests.test_link import run_scenario
 
@@ -132,4 +133,46 @@ async def test_a_join_and_a_message_record_presence_and_vergeetmij_removes_it(da
     assert await presence(h) == {("noord", "anna"), ("zuid", "anna")}
     await h.say("anna", "/koppel los 2")
     assert await presence(h) == {("noord", "anna")}
+    await h.close()
+
+
+async def three_chats(database_url: str) -> Harness:
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [{"id": "anna", "name": "Anna de Vries", "role": "trekker", "chats": ["noord"]},
+                                  {"id": "dewi", "name": "Dewi Santoso", "chats": ["noord", "zuid"]},
+                                  {"id": "eva", "name": "Eva Bakker", "chats": ["zuid"]},
+                                  {"id": "fien", "name": "Fien Smit", "chats": ["zuid", "slack"]}],
+                  chats=[{"id": "noord", "platform": "telegram", "title": "Noord"},
+                         {"id": "zuid", "platform": "telegram", "title": "Zuid"},
+                         {"id": "slack", "platform": "slack", "title": "Slack"}])
+    return h
+
+
+async def test_a_chat_that_removed_the_bot_leaves_the_network_with_its_own_members(database_url: str) -> None:
+    h = await three_chats(database_url)
+    before = len(h.recorder.sent)
+    await h._handle(BotRemoved(h.chats["zuid"]))
+    (told,) = h.recorder.sent[before:]
+    assert told.to == "dm:anna" and "Ik ben uit de chat Zuid gehaald" in plain(told.text)
+    async with h.db.transaction() as session:
+        assert set(await session.scalars(select(Chat.title))) == {"Noord", "Slack"}
+        active = {m.user_id for m in await session.scalars(select(Member)) if m.active}
+    assert active == {"anna", "dewi", "fien"}  # Eva was only in Zuid; Fien is in Slack too
+    await h.say("anna", "/status")
+    assert "3 leden" in plain(h.recorder.sent[-1].text)
+    await h.advance(local(2026, 1, 9, 0, 0))
+    assert not [s for s in h.recorder.sent if s.chat == "zuid" or s.to == "dm:eva"]
+    assert {s.to for s in h.recorder.sent if s.kind == "reminder"} == {"dm:anna", "dm:dewi", "dm:fien"}
+    await h.close()
+
+
+async def test_a_network_whose_only_chat_removed_the_bot_goes_quiet(database_url: str) -> None:
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [{"id": "anna", "name": "Anna de Vries", "role": "trekker"},
+                                  {"id": "dewi", "name": "Dewi Santoso"}])
+    await h._handle(BotRemoved(h.chat))
+    await h.advance(local(2026, 1, 20, 0, 0))
+    assert h.recorder.sent == []
+    async with h.db.transaction() as session:
+        assert [m.active for m in await session.scalars(select(Member))] == [False, False]
     await h.close()
