@@ -15,7 +15,7 @@ from adapters.telegram.adapter import CALLBACK_DATA_MAX, command_lists
 from adapters.telegram.render import TELEGRAM_LIMIT, render_parts, to_html
 from adapters.telegram.translate import Me, addressed_elsewhere, button_press, from_update
 from bamboe.features import FEATURES
-from bot.events import BotAdded, ButtonPress, MemberJoined, MemberLeft, MessageIn
+from bot.events import BotAdded, BotRemoved, ButtonPress, ChatRef, MemberJoined, MemberLeft, MessageIn
 from bot.markup import escape
 from bot.registry import Registry
 from tests.telegram_standin import callback, chat_member, group, message, private, user
@@ -136,7 +136,9 @@ def test_my_chat_member_adds_the_bot_only_when_it_arrives() -> None:
     assert isinstance(added, BotAdded) and added.added_by.user_id == "1001"
     assert len(events(chat_member(GROUP, ANNA, BOT_USER, "kicked", "administrator"))) == 1
     assert events(chat_member(GROUP, ANNA, BOT_USER, "member", "administrator")) == []  # a promotion
-    assert events(chat_member(GROUP, ANNA, BOT_USER, "member", "left")) == []
+    assert events(chat_member(GROUP, ANNA, BOT_USER, "member", "left")) == [BotRemoved(ChatRef("telegram", str(GROUP["id"]), GROUP["title"]))]
+    assert events(chat_member(GROUP, ANNA, BOT_USER, "administrator", "kicked")) == [BotRemoved(ChatRef("telegram", str(GROUP["id"]), GROUP["title"]))]
+    assert events(chat_member(GROUP, ANNA, BOT_USER, "left", "kicked")) == []  # it was not there
     assert events(chat_member(private(ANNA), ANNA, BOT_USER, "kicked", "member")) == []
 
 

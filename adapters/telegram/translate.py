@@ -11,7 +11,17 @@ from dataclasses import dataclass
 
 from telegram import Chat, ChatMember, Message, Update, User
 
-from bot.events import BotAdded, ButtonPress, ChatRef, InboundEvent, MemberJoined, MemberLeft, MessageIn, Person
+from bot.events import (
+    BotAdded,
+    BotRemoved,
+    ButtonPress,
+    ChatRef,
+    InboundEvent,
+    MemberJoined,
+    MemberLeft,
+    MessageIn,
+    Person,
+)
 
 PLATFORM = "telegram"
 #: the chat types the bot works in; channels are ignored
@@ -114,6 +124,8 @@ def from_update(update: Update, me: Me) -> list[InboundEvent]:
         if is_in and not was_in:
             adder = member.from_user
             return [BotAdded(chat_ref(member.chat), person(adder) if adder and not adder.is_bot else None)]
+        if was_in and member.new_chat_member.status in (ChatMember.LEFT, ChatMember.BANNED):
+            return [BotRemoved(chat_ref(member.chat))]  # the bot left or was removed ("left" / "kicked")
     return []
 
 
