@@ -187,13 +187,16 @@ async def test_members_join_with_their_name_and_leave(env: Env) -> None:
 
 async def test_the_app_removed_stops_posting_there(env: Env) -> None:
     await env.add_to_channel()
+    queued = len(await env.rows(OutboxMessage))
     assert (await env.post(installation_update(CHANNEL, env.api.service_url, ANNA, "remove"))).status in OK
+    assert (await env.post(conversation_update(CHANNEL, env.api.service_url, removed=[BOT], by=ANNA,
+                                               event="teamMemberRemoved"))).status in OK
     (ref,) = await env.rows(TeamsConversation)
     assert ref.installed is False
-    before = len(env.api.sent())
-    await env.say(CHANNEL, ANNA, "status", mention=True)
-    (failed,) = await env.until_rows(OutboxMessage, OutboxMessage.state == "failed")
-    assert failed.kind != "welcome" and len(env.api.sent()) == before
+    # the core was told (once): the channel left its network, which goes quiet, its members left
+    assert await env.rows(Chat, Chat.chat_id == CHANNEL_ID) == []
+    assert [m.active for m in await env.rows(Member)] == [False]
+    assert len(await env.rows(OutboxMessage)) == queued  # nothing new goes out
 
 
 # ---------------------------------------------------------------------------- commands

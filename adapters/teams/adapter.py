@@ -50,7 +50,7 @@ from bot.clock import Clock, SystemClock
 from bot.database import Database, create_engine
 from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable, next_call
 from bot.events import Attachment as CoreAttachment
-from bot.events import BotAdded, ChatRef, Outgoing, Unavailable
+from bot.events import BotAdded, BotRemoved, ChatRef, Outgoing, Unavailable
 from bot.markup import plain
 from bot.models import Chat, Member, Network
 from bot.platform import Capabilities
@@ -340,6 +340,8 @@ class TeamsAdapter:
         chat = translate.chat_ref(activity)
         if await self.store.installed(chat.chat_id, False):
             log.info("teams: the app was removed from a %s", translate.kind_of(activity))
+            if not chat.private:  # the chat leaves its network (announced twice, handed over once)
+                await self.inbound(BotRemoved(chat))
         if chat.private:
             await self.store.set_personal(translate.user_key(activity.get("from") or {}), None)
 
