@@ -18,7 +18,7 @@ from bamboe.settings import Settings
 from bot.clock import VirtualClock
 from bot.core import store_outgoing
 from bot.events import Address, Outgoing
-from bot.models import Answer, MatrixAccount, MatrixRoom, Member, Network, OutboxMessage
+from bot.models import Answer, Chat, MatrixAccount, MatrixRoom, Member, Network, OutboxMessage
 from tests.conftest import free_port, local
 from tests.matrix_server import Synapse, User, until
 
@@ -308,3 +308,19 @@ async def test_an_invite_from_a_server_not_allowed_is_declined(synapse_server: S
         await until(declined, 30, "the invite declined")
         async with app.db.sessions() as s:
             assert await s.scalar(select(func.count()).select_from(Network)) == 0
+
+
+async def test_the_bot_kicked_from_a_room_takes_the_room_out_of_its_network(
+        synapse_server: Synapse, sqlite_url: str) -> None:
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna, room = await network_room(synapse_server, app, bot)
+        await anna.kick(room, bot.user_id)
+
+        async def gone() -> bool:
+            async with app.db.sessions() as s:
+                return await s.scalar(select(func.count()).select_from(Chat)) == 0
+
+        await until(gone, 30, "the room taken out of its network")
+        async with app.db.sessions() as s:
+            assert [m.active for m in await s.scalars(select(Member))] == [False]

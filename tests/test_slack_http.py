@@ -203,6 +203,15 @@ async def test_bot_invited_makes_a_network_with_the_inviter_as_trekker(sqlite_ur
         await bot.event({"type": "member_left_channel", "user": BRAM, "channel": CHANNEL, "channel_type": "C",
                          "team": TEAM})
         await wait_rows(bot, Member, Member.user_id == BRAM, Member.active.is_(False))
+        # the bot is removed from the channel: it leaves its network (the network's only chat: it goes quiet)
+        await bot.event({"type": "member_left_channel", "user": BOT_USER, "channel": CHANNEL, "channel_type": "C",
+                         "team": TEAM})
+        for _ in range(50):
+            if not await bot.rows(Chat):
+                break
+            await asyncio.sleep(0.05)
+        assert await bot.rows(Chat) == []
+        assert [m.active for m in await bot.rows(Member)] == [False, False]
 
 
 async def test_retried_event_is_handled_once(sqlite_url):

@@ -438,9 +438,7 @@ class MatrixAdapter:
         kicked_by = event.get("sender")
         log.info("matrix: the bot is no longer in a room (%s)", "removed" if kicked_by != self.user_id else "left")
         await self.store.forget_room(room_id)
-        removed = getattr(core_events, "BotRemoved", None)  # the core's event, where it has one
-        if removed is not None:
-            await self._hand_over(removed(await self._chat(room_id)))
+        await self._hand_over(core_events.BotRemoved(await self._chat(room_id)))  # the room leaves its network
 
     async def _on_reaction(self, room_id: str, event: dict[str, Any], content: dict[str, Any]) -> None:
         """A number reaction on one of the bot's messages with choices is a button press."""

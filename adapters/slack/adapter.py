@@ -74,6 +74,7 @@ from bot.delivery import Limits, RetryAfter, Undeliverable
 from bot.events import (
     Attachment,
     BotAdded,
+    BotRemoved,
     ButtonPress,
     ChatRef,
     InboundEvent,
@@ -851,8 +852,9 @@ class SlackAdapter:
         if not await self._first_time(body.get("event_id")):
             return
         client, scope = context.client, self._scope(context)
-        if user == self._bot_user(context):  # the core has no "bot removed" event; sends will fail as undeliverable
+        if user == self._bot_user(context):  # the bot left or was removed: the channel leaves its network
             self._membership(channel, False, scope)
+            await self._hand_over(BotRemoved(ChatRef(PLATFORM, channel)), body.get("event_id"))
             return
         chat = ChatRef(PLATFORM, channel, await self.channel_title(channel, client=client, scope=scope))
         await self._hand_over(MemberLeft(chat, await self.person(user, client=client, scope=scope)),
