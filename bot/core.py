@@ -258,14 +258,13 @@ class Core:
             network, chats = await directory.network_with_chats(session, member.network_id)
             return Ctx(session, now, network, chats, member, chat_ref, message_id, person, features=self.features,
                        platforms=self.platforms)
-        network, chats, created = await directory.ensure_network(session, chat_ref, now)
+        present = person is not None and not isinstance(event, MemberLeft)  # who is in this chat now
+        network, chats, created = await directory.ensure_network(session, chat_ref, now,
+                                                                 person.user_id if present else None)
         member = None
-        if person is not None and not isinstance(event, MemberLeft):
+        if present:
             member = await directory.ensure_member(session, network, chat_ref.platform, person, now,
                                                    as_trekker=created)
-            here = directory.chat_row(chats, chat_ref)
-            if here is not None:
-                await directory.note_presence(session, here, person.user_id)
         elif person is not None:
             member = await directory.find_by_platform_id(session, network.id, chat_ref.platform, person.user_id)
         ctx = Ctx(session, now, network, chats, member, chat_ref, message_id, person, features=self.features,

@@ -39,11 +39,18 @@ _OF_CHAT = _WITH_CHATS.where(Network.id == select(Chat.network_id).where(
     Chat.platform == bindparam("platform"), Chat.chat_id == bindparam("chat_id")).scalar_subquery())
 
 
+#: the same, with whether ``:user_id`` is known to be in each chat (``chat_presence``): what an event
+#: from a person in a group needs, still in one query
+_OF_CHAT_FOR = (select(Network, Chat, select(ChatPresence.id).where(
+    ChatPresence.chat_id == Chat.id, ChatPresence.user_id == bindparam("user_id")).exists())
+    .outerjoin(Chat, Chat.network_id == Network.id).where(_OF_CHAT.whereclause).order_by(Chat.id))
+
+
 def _network_and_chats(rows) -> tuple[Network | None, list[Chat]]:  # noqa: ANN001 - a Result
     found = list(rows)
     if not found:
         return None, []
-    return found[0][0], [chat for _, chat in found if chat is not None]
+    return found[0][0], [row[1] for row in found if row[1] is not None]
 
 
 async def active_members(session: AsyncSession, network_id: int) -> list[Member]:
@@ -173,9 +180,20 @@ async def drop_identity(session: AsyncSession, member: Member, platform: str, us
     return True
 
 
-async def ensure_network(session: AsyncSession, chat: ChatRef, now: datetime) -> tuple[Network, list[Chat], bool]:
-    """The network linked to ``chat``, creating it (named after the chat) on first contact."""
-    network, chats = await network_of_chat(session, chat.platform, chat.chat_id)
+async def ensure_network(session: AsyncSession, chat: ChatRef, now: datetime,
+                         user_id: str | None = None) -> tuple[Network, list[Chat], bool]:
+    """The network linked to ``chat``, creating it (named after the chat) on first contact; with
+    ``user_id`` (a person who wrote or joined there), also noting that they are in it
+    (``chat_presence``, read with the network: no statement more unless it is new)."""
+    if user_id is None:
+        network, chats = await network_of_chat(session, chat.platform, chat.chat_id)
+    else:
+        rows = list(await session.execute(_OF_CHAT_FOR, {"platform": chat.platform, "chat_id": chat.chat_id,
+                                                          "user_id": user_id}))
+        network, chats = _network_and_chats(rows)
+        here = [c for _, c, present in rows if c is not None and c.chat_id == chat.chat_id
+                and c.platform == chat.platform and not present]
+        session.add_all(ChatPresence(chat_id=c.id, user_id=user_id) for c in here)  # written with the event
     if network is not None:
         return network, chats, False
     network = Network(name=(chat.title or "").strip()[:MAX_NAME] or "Lerend netwerk", created_at=now)
@@ -184,6 +202,8 @@ async def ensure_network(session: AsyncSession, chat: ChatRef, now: datetime) ->
     row = Chat(network_id=network.id, platform=chat.platform, chat_id=chat.chat_id, title=chat.title[:200])
     session.add(row)
     await session.flush()
+    if user_id is not None:
+        session.add(ChatPresence(chat_id=row.id, user_id=user_id))
     return network, [row], True
 
 
