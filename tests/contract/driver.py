@@ -270,10 +270,11 @@ class Driver(abc.ABC):
         return Address(self.platform, None, self.user_id(to.removeprefix("private:")))
 
     async def post(self, text: str, *, to: str = GROUP, kind: str = "contract", buttons: tuple[Button, ...] = (),
-                   files: tuple[Attachment, ...] = ()) -> Outgoing:
-        """Have the core send a message (written to the outbox as planned work does); return it."""
+                   files: tuple[Attachment, ...] = (), network: int | None = None) -> Outgoing:
+        """Have the core send a message (written to the outbox as planned work does); return it.
+        ``network``: the network it belongs to (default: the group's, which must still have it)."""
         message = Outgoing(self.address(to), kind, text, buttons, files=files)
-        network = await self.network_id()
+        network = network or await self.network_id()
         async with self.db.transaction() as session:
             (stored,) = await store_outgoing(session, network, [message], self.clock.now())
         await self.tick()

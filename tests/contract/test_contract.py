@@ -40,12 +40,18 @@ async def test_the_bot_added_makes_the_group_a_network_and_says_hello(driver: Dr
     assert len(driver.find(GROUP)) == 1  # one welcome, however many events the platform sent
 
 
-async def test_the_bot_removed_gets_no_answer_and_the_group_refuses_it(group: Driver) -> None:
-    before = len(group.sent())
+async def test_the_bot_removed_gets_no_answer_the_chat_leaves_and_the_group_refuses_it(group: Driver) -> None:
+    """The platform's removal reaches the core (BotRemoved): the chat leaves its network and its
+    members, in no other chat of it, leave too; a message planned before that was handled (say by
+    another replica) is refused by the platform and not tried again."""
+    network, before = await group.network_id(), len(group.sent())
     await group.remove_bot("anna")
+    await group.until_rows(Member, Member.user_id == group.user_id("cem"), Member.active.is_(False),
+                           what="Cem gone with the chat")
+    assert await group.rows(Chat, Chat.platform == group.platform, Chat.chat_id == group.chat_id) == []
     await group.settle()
     assert len(group.sent()) == before
-    planned = await group.post("Na het vertrek")
+    planned = await group.post("Na het vertrek", network=network)
     (row,) = await group.until_rows(OutboxMessage, OutboxMessage.id == planned.outbox_id,
                                     OutboxMessage.state == "failed", what="the refused message")
     assert not group.find(GROUP, "Na het vertrek")

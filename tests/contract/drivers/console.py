@@ -17,7 +17,17 @@ from typing import Any
 
 from adapters.console.harness import PLATFORM, Harness, Recorder
 from bot.delivery import RetryAfter, Undeliverable
-from bot.events import BotAdded, ButtonPress, ChatRef, InboundEvent, MessageIn, Outgoing, Person, Unavailable
+from bot.events import (
+    BotAdded,
+    BotRemoved,
+    ButtonPress,
+    ChatRef,
+    InboundEvent,
+    MessageIn,
+    Outgoing,
+    Person,
+    Unavailable,
+)
 from bot.markup import plain
 from tests.contract.driver import (
     GROUP,
@@ -108,8 +118,9 @@ class ConsoleDriver(Driver):
         await self._hand_over(BotAdded(self.harness.chat, self._person(by)))
 
     async def remove_bot(self, by: str = "anna") -> None:
-        """The console has no event for it: the group just refuses the bot from now on."""
+        """As a platform would: the core hears of it (BotRemoved), and the group refuses the bot from now on."""
         self.recorder.removed = True
+        await self._hand_over(BotRemoved(self.harness.chat))
 
     async def join(self, user: str) -> None:
         """``user`` joins the group."""
