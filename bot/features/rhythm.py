@@ -199,10 +199,16 @@ async def busy_until(ctx: Ctx, at: datetime) -> tuple[datetime, str] | None:
         return next_open_time(ctx.network, meeting.ends_at), "session"
     if in_quiet_hours(ctx.network, at):
         return next_open_time(ctx.network, at), "quiet"
-    if at <= ctx.now and await ctx.session.scalar(select(Round.id).where(
-            Round.network_id == ctx.network.id, Round.active_chat.is_not(None)).limit(1)) is not None:
+    # on the session's connection: a plain read, with no autoflush of the job's writes so far
+    if at <= ctx.now and await (await ctx.session.connection()).scalar(
+            _OPEN_ROUND, {"network_id": ctx.network.id}) is not None:
         return ctx.now + ROUND_RECHECK, "round"
     return None
+
+
+#: an action-learning round open in one of a network's chats (built once)
+_OPEN_ROUND = select(Round.id).where(Round.network_id == bindparam("network_id"),
+                                     Round.active_chat.is_not(None)).limit(1)
 
 
 async def postpone_if_busy(ctx: Ctx, jc: JobContext) -> bool:
