@@ -90,11 +90,8 @@ def next_working_time(network: Network, instant: datetime) -> datetime:
 
 def format_when(network: Network, instant: datetime, language: str | None = None) -> str:
     """A readable local date and time, e.g. ``di 19 jan 2026 14:00``."""
-    lang = language or network.language
     loc = local(network, instant)
-    days = i18n.raw(lang, "calendar.weekdays_short")
-    months = i18n.raw(lang, "calendar.months_short")
-    return f"{days[loc.weekday()]} {loc.day} {months[loc.month - 1]} {loc.year} {loc:%H:%M}"
+    return f"{format_date(network, loc.date(), language)} {loc:%H:%M}"
 
 
 def format_date(network: Network, day: date, language: str | None = None) -> str:
