@@ -23,12 +23,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import func, select  # noqa: E402
+from sqlalchemy import event, func, select  # noqa: E402
+from sqlalchemy.engine import Engine  # noqa: E402
 
 from bench.bench_week import populate, stack  # noqa: E402
 from bench.common import cpu, fresh_postgres  # noqa: E402
 from bot.database import sqlite_url_for  # noqa: E402
 from bot.models import Job  # noqa: E402
+
+STATEMENTS = [0]
+
+
+@event.listens_for(Engine, "before_cursor_execute")
+def _count(*_) -> None:  # noqa: ANN002
+    STATEMENTS[0] += 1
 
 
 async def run(url: str, n: int) -> None:
@@ -43,17 +51,18 @@ async def run(url: str, n: int) -> None:
         kinds = Counter(dict((await s.execute(select(Job.kind, func.count()).where(
             Job.state == "pending", Job.due_at <= due).group_by(Job.kind))).all()))
     clock.set(due)
-    c0, w0 = cpu(), time.perf_counter()
+    c0, w0, s0 = cpu(), time.perf_counter(), STATEMENTS[0]
     jobs = await core.run_due()
-    c1, w1 = cpu(), time.perf_counter()
+    c1, w1, s1 = cpu(), time.perf_counter(), STATEMENTS[0]
     await delivery.flush()
-    c2, w2 = cpu(), time.perf_counter()
+    c2, w2, s2 = cpu(), time.perf_counter(), STATEMENTS[0]
     await db.close()
     print(f"backend={db.engine.dialect.name} networks={n} due at once: {dict(kinds)}")
     print(f"  jobs:     {jobs} in {w1 - w0:.1f} s wall, CPU {c1 - c0:.1f} s = "
-          f"{(c1 - c0) / max(1, jobs) * 1000:.2f} ms a job")
+          f"{(c1 - c0) / max(1, jobs) * 1000:.2f} ms a job, {(s1 - s0) / max(1, jobs):.2f} statements a job")
     print(f"  delivery: {sender.count} messages in {w2 - w1:.1f} s wall, CPU {c2 - c1:.1f} s = "
-          f"{(c2 - c1) / max(1, sender.count) * 1000:.2f} ms a message")
+          f"{(c2 - c1) / max(1, sender.count) * 1000:.2f} ms a message, "
+          f"{(s2 - s1) / max(1, sender.count):.2f} statements a message")
 
 
 async def main() -> None:

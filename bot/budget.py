@@ -52,7 +52,7 @@ from bot import i18n
 from bot.events import Outgoing
 from bot.jobs import planned_before
 from bot.markup import Markup
-from bot.models import BudgetEntry, HeldPost, Job, Meeting, Member, OutboxMessage, UTCDateTime
+from bot.models import BudgetEntry, HeldPost, Job, Meeting, Member, OutboxMessage, Round, UTCDateTime
 from bot.timeutil import format_when, local, next_working_time, tz
 
 if TYPE_CHECKING:
@@ -209,6 +209,8 @@ class Week:
     last_posted: datetime | None = None
     #: whether the network has held posts
     held: bool = False
+    #: whether an action-learning round is open (running or paused) in one of the network's chats
+    round_open: bool = False
     #: the ledger entries :func:`_log` added since (see :func:`pending_entries`)
     entries: list[BudgetEntry] = field(default_factory=list)
 
@@ -224,8 +226,9 @@ def pending_entries(ctx: Ctx) -> list[BudgetEntry]:
 _WEEK = "bamboe.budget.week"
 _TEXT, _WHEN, _COUNT = cast(null(), String), cast(null(), UTCDateTime()), cast(null(), Integer)
 _IN_WEEK = and_(BudgetEntry.at >= bindparam("start"), BudgetEntry.at < bindparam("end"))
-#: one statement for everything :func:`admit` and :func:`settle` read (rows: source, kind, state or
-#: action, time, end time, id or count, count in the week); built once, with bound parameters
+#: one statement for everything :func:`admit`, :func:`settle` and :func:`round_open` read (rows:
+#: source, kind, state or action, time, end time, id or count, count in the week); built once, with
+#: bound parameters
 _READ_WEEK = union_all(
     select(literal_column("'m'", String), _TEXT, _TEXT, Meeting.starts_at, Meeting.ends_at, Meeting.id, _COUNT)
     .where(Meeting.network_id == bindparam("network_id"), Meeting.cancelled.is_(False),
@@ -240,6 +243,8 @@ _READ_WEEK = union_all(
     .where(BudgetEntry.network_id == bindparam("network_id")).group_by(BudgetEntry.kind, BudgetEntry.action),
     select(literal_column("'h'", String), _TEXT, _TEXT, _WHEN, _WHEN, func.count(HeldPost.id), _COUNT)
     .where(HeldPost.network_id == bindparam("network_id")),
+    select(literal_column("'r'", String), _TEXT, _TEXT, _WHEN, _WHEN, func.count(Round.id), _COUNT)
+    .where(Round.network_id == bindparam("network_id"), Round.active_chat.is_not(None)),
 )
 
 
@@ -269,8 +274,10 @@ async def _read_week(ctx: Ctx) -> Week:
                 week.totals[kind] += n
             if what == "posted" and (week.last_posted is None or at > week.last_posted):
                 week.last_posted = at
-        else:
+        elif source == "h":
             week.held = bool(n)
+        else:
+            week.round_open = bool(n)
     week.meetings.sort(key=lambda m: (m.starts_at, m.id))
     ctx.session.info.setdefault(_WEEK, {})[ctx.network.id] = week
     return week
@@ -290,6 +297,22 @@ async def next_meeting(ctx: Ctx) -> MeetingTimes | None:
         return next((m for m in week.meetings if m.ends_at > ctx.now), None)
     row = (await ctx.session.execute(_NEXT_MEETING, {"network_id": ctx.network.id, "now": ctx.now})).first()
     return MeetingTimes(*row) if row is not None else None
+
+
+#: an action-learning round open in one of a network's chats
+_OPEN_ROUND = select(Round.id).where(Round.network_id == bindparam("network_id"),
+                                     Round.active_chat.is_not(None)).limit(1)
+
+
+async def round_open(ctx: Ctx) -> bool:
+    """Whether an action-learning round is open (running or paused) in one of the network's chats,
+    from the job's :class:`Week` when it was read: rounds start and end by commands and their own
+    jobs, never inside a group post's transaction. Otherwise a plain read on the session's
+    connection, with no autoflush of what the transaction wrote so far."""
+    week = _week(ctx)
+    if week is not None:
+        return week.round_open
+    return await (await ctx.session.connection()).scalar(_OPEN_ROUND, {"network_id": ctx.network.id}) is not None
 
 
 # ---------------------------------------------------------------------------- before a job runs

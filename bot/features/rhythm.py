@@ -26,7 +26,7 @@ from bot.features.network import next_meeting
 from bot.i18n import load_yaml
 from bot.jobs import DEFAULT_GRACE, JobContext, JobKind, in_planning, job_state, plan, plan_all, unplan
 from bot.markup import Markup
-from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage, Reflection, Round
+from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage, Reflection
 from bot.parsing import UserError, hhmm, parse_duration, parse_time, parse_weekday
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at, weekly_fire_time
@@ -199,16 +199,9 @@ async def busy_until(ctx: Ctx, at: datetime) -> tuple[datetime, str] | None:
         return next_open_time(ctx.network, meeting.ends_at), "session"
     if in_quiet_hours(ctx.network, at):
         return next_open_time(ctx.network, at), "quiet"
-    # on the session's connection: a plain read, with no autoflush of the job's writes so far
-    if at <= ctx.now and await (await ctx.session.connection()).scalar(
-            _OPEN_ROUND, {"network_id": ctx.network.id}) is not None:
+    if at <= ctx.now and await budget.round_open(ctx):
         return ctx.now + ROUND_RECHECK, "round"
     return None
-
-
-#: an action-learning round open in one of a network's chats (built once)
-_OPEN_ROUND = select(Round.id).where(Round.network_id == bindparam("network_id"),
-                                     Round.active_chat.is_not(None)).limit(1)
 
 
 async def postpone_if_busy(ctx: Ctx, jc: JobContext) -> bool:
