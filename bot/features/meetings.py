@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from bot.core import Ctx
 from bot.markup import Markup
-from bot.models import Meeting
+from bot.models import Meeting, Network
 from bot.numbers import by_nr, next_nr
 from bot.parsing import UserError, number, parse_time_range, take_date
 from bot.registry import Command, Feature
@@ -17,6 +17,9 @@ from bot.timeutil import add_local, format_date, format_time, format_when, local
 DEFAULT_LENGTH = timedelta(hours=2)
 MAX_PLACE = 300
 CANCEL_WORDS = ("annuleer", "annuleren", "cancel", "afzeggen")
+#: PostgreSQL: the network's row, locked so that two transactions planning in one network take turns
+#: (``FOR NO KEY UPDATE``: other transactions' inserts of rows that refer to the network do not wait)
+_PLANNING_TURN = select(Network.id).where(Network.id == bindparam("network_id")).with_for_update(key_share=True)
 
 
 async def upcoming(ctx: Ctx) -> list[Meeting]:
@@ -65,6 +68,7 @@ async def cmd_meeting(ctx: Ctx, args: str) -> None:
         raise UserError("errors.end_before_start")
     if starts <= ctx.now:
         raise UserError("errors.in_the_past", value=format_when(ctx.network, starts))
+    await _take_planning_turn(ctx)
     clash = await ctx.session.scalar(select(Meeting).where(
         Meeting.network_id == ctx.network.id, Meeting.cancelled.is_(False),
         Meeting.starts_at < ends, Meeting.ends_at > starts).order_by(Meeting.starts_at).limit(1))
@@ -76,6 +80,18 @@ async def cmd_meeting(ctx: Ctx, args: str) -> None:
     await ctx.session.flush()
     await ctx.features.emit("meeting_planned", ctx, meeting)
     ctx.group("session", ctx.t("meetings.planned", line=describe(ctx, meeting)))
+
+
+async def _take_planning_turn(ctx: Ctx) -> None:
+    """Wait until no other transaction is planning a session in the network, so the overlap check
+    that follows sees every session planned before it: without this, two replicas (or two concurrent
+    transactions) could each check, find no clash, and both store theirs. On PostgreSQL a row lock
+    on the network, held to the end of the transaction (at PostgreSQL's default READ COMMITTED the
+    check, a later statement, then sees the other's committed session). SQLite needs nothing: every
+    transaction begins with ``BEGIN IMMEDIATE`` (:mod:`bot.database`), so only one writes at a time
+    and it sees all that was committed before."""
+    if ctx.session.bind.dialect.name == "postgresql":
+        await ctx.session.execute(_PLANNING_TURN, {"network_id": ctx.network.id})
 
 
 def _instant(ctx: Ctx, day: date, at: time) -> datetime:
