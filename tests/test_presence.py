@@ -6,12 +6,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from adapters.console.harness import Harness
 from bot.events import BotRemoved, ChatRef
 from bot.markup import plain
-from bot.models import Chat, ChatPresence, Member
+from bot.models import Chat, ChatPresence, Job, Member, Nudge
 from tests.conftest import NETWORK, local
 from tests.test_link import run_scenario
 
@@ -175,4 +175,8 @@ async def test_a_network_whose_only_chat_removed_the_bot_goes_quiet(database_url
     assert h.recorder.sent == []
     async with h.db.transaction() as session:
         assert [m.active for m in await session.scalars(select(Member))] == [False, False]
+        # its jobs ran without failing: the weekly question asks nobody and plans no next week
+        assert list(await session.scalars(select(Job.kind).where(Job.state == "failed"))) == []
+        assert list(await session.scalars(select(Job.kind).where(Job.state == "pending", Job.kind == "nudge"))) == []
+        assert await session.scalar(select(func.count()).select_from(Nudge)) == 0
     await h.close()

@@ -537,8 +537,8 @@ def next_working_morning(network: Network, day: date) -> datetime:
 async def run_after_session(ctx: Ctx, jc: JobContext) -> None:
     """Ask what people take with them; answers are reflections (replies, like the weekly nudge)."""
     meeting = await _meeting(ctx, jc)
-    if meeting is None or await rhythm.postpone_if_busy(ctx, jc):
-        return
+    if meeting is None or not ctx.chats or await rhythm.postpone_if_busy(ctx, jc):
+        return  # (no chats: every chat of the network removed the bot)
     ctx.group("after_session_question", ctx.t("toolkit.after_session", when=format_when(ctx.network,
                                                                                          meeting.starts_at)))
     nudge = Nudge(network_id=ctx.network.id, question_id=f"session-{meeting.id}", category=rhythm.SESSION_CATEGORY,
