@@ -106,6 +106,24 @@ async def test_a_trekker_links_a_chat_on_another_platform_with_a_one_time_code(d
     await h.close()
 
 
+async def test_linking_never_hands_out_an_outbox_id_twice(database_url: str) -> None:
+    """The linked chat's own network goes, but its outbox rows stay (what it still had to send is
+    dropped): the platforms deduplicate by outbox id (Matrix transaction ids, Slack's metadata), and
+    SQLite hands out the highest id again once its row is gone, so the next message would be taken
+    for one already sent."""
+    h = await two_networks(database_url)
+    code = await ask_code(h, "anna")
+    await h.say("dewi", "/status", chat="buurt")  # the newest outbox row is the fresh network's
+    before = {r.id: (r.kind, r.text) for r in await rows(h, OutboxMessage)}
+    await h.say("anna-tg", f"/koppel {code}", chat="buurt")
+    after = {r.id: (r.kind, r.text) for r in await rows(h, OutboxMessage)}
+    assert {i: after.get(i) for i in before} == before
+    assert min(i for i in after if i not in before) > max(before)
+    (network,) = await networks(h)
+    assert {r.network_id for r in await rows(h, OutboxMessage)} == {network.id}
+    await h.close()
+
+
 async def test_a_code_expires_after_a_day_and_works_once(database_url: str) -> None:
     h = await two_networks(database_url)
     old = await ask_code(h, "anna")

@@ -37,6 +37,7 @@ from bot.models import (
     MemberIdentity,
     Network,
     Nudge,
+    OutboxMessage,
     Round,
 )
 from bot.parsing import UserError, number
@@ -168,8 +169,8 @@ async def merge_members(session: AsyncSession, keep: Member, drop: Member, now: 
 
 async def absorb(session: AsyncSession, old: Network, into: Network, now: datetime) -> None:
     """Move the people and chats of network ``old`` into ``into`` and remove ``old`` with everything
-    else it had (its settings, planned work, history). A person already in ``into`` with the same
-    platform identity is merged with their membership there."""
+    else it had (its settings, planned work, history; its outbox rows stay, as ``into``'s). A person
+    already in ``into`` with the same platform identity is merged with their membership there."""
     for member in list(await session.scalars(select(Member).where(Member.network_id == old.id).order_by(Member.id))):
         twin = None
         for platform, user_id in await directory.identities_of(session, member):
@@ -181,6 +182,14 @@ async def absorb(session: AsyncSession, old: Network, into: Network, now: dateti
             await session.execute(update(MemberIdentity).where(MemberIdentity.member_id == member.id)
                                   .values(network_id=into.id))
     await session.execute(update(Chat).where(Chat.network_id == old.id).values(network_id=into.id))
+    # its outbox rows stay, as ``into``'s (what it still had to send is dropped, as it was with the
+    # rows): an outbox id must never be handed out twice, for platforms deduplicate by it (Matrix
+    # transaction ids, Slack's metadata), and SQLite gives the highest id again once its row is gone
+    await session.execute(update(OutboxMessage).where(OutboxMessage.network_id == old.id,
+                                                      OutboxMessage.state.in_(("pending", "waiting")))
+                          .values(state="cancelled"))
+    await session.execute(update(OutboxMessage).where(OutboxMessage.network_id == old.id)
+                          .values(network_id=into.id))
     await session.flush()
     await session.delete(old)
     await session.flush()
