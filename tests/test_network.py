@@ -58,6 +58,18 @@ async def test_role_change_is_the_trekkers(harness):
     assert (await members(harness))["fleur"].role == "trekker"
 
 
+async def test_a_procesbegeleider_gives_roles_only_while_there_is_no_trekker(harness):
+    await harness.say("bram", "/rol Dewi procesbegeleider")
+    assert last(harness).kind == "error"  # Anna is the trekker: the roles are hers to give
+    assert (await members(harness))["dewi"].role == "deelnemer"
+    await harness.leave("anna")  # the last trekker left: nobody else could give the role again
+    await harness.say("bram", "/rol Bram trekker")
+    assert last(harness).kind == "status" and last(harness).to == "group"
+    assert (await members(harness))["bram"].role == "trekker"
+    await harness.say("cem", "/rol Cem trekker")
+    assert last(harness).kind == "error" and (await members(harness))["cem"].role == "deelnemer"
+
+
 async def test_role_errors_say_how(harness):
     await harness.say("anna", "/rol Dewi baas")
     assert last(harness).kind == "error" and "procesbegeleider" in last(harness).text

@@ -169,7 +169,11 @@ async def cmd_network(ctx: Ctx, args: str) -> None:
 
 
 async def cmd_role(ctx: Ctx, args: str) -> None:
-    """``/rol <lid> <rol>`` (trekker): give a member a role."""
+    """``/rol <lid> <rol>`` (trekker): give a member a role. While the network has no trekker (its
+    last one left), a procesbegeleider may too: otherwise nobody could give that role again."""
+    me = ctx.require()
+    if me.role != "trekker" and not (me.role == "procesbegeleider" and not await _trekkers(ctx)):
+        ctx.require("trekker")
     who, _, role_word = args.rpartition(" ")
     if not who or not role_word:
         raise UserError("errors.usage", usage=ctx.t("help.commands.rol.usage"))
@@ -178,13 +182,16 @@ async def cmd_role(ctx: Ctx, args: str) -> None:
         raise UserError("errors.bad_role", value=role_word[:40],
                         roles=Markup(", ".join(ctx.t(f"roles.{r}") for r in ROLES)))
     member = await find_member(ctx, who)
-    if member.role == "trekker" and role != "trekker":
-        trekkers = await ctx.session.scalar(select(func.count(Member.id)).where(
-            Member.network_id == ctx.network.id, Member.active.is_(True), Member.role == "trekker"))
-        if trekkers <= 1:
-            raise UserError("errors.last_trekker")
+    if member.role == "trekker" and role != "trekker" and await _trekkers(ctx) <= 1:
+        raise UserError("errors.last_trekker")
     member.role = role
     ctx.group("status", ctx.t("network.role_set", name=member.name, role=ctx.t(f"roles.{role}")))
+
+
+async def _trekkers(ctx: Ctx) -> int:
+    """How many trekkers the network has."""
+    return await ctx.session.scalar(select(func.count(Member.id)).where(
+        Member.network_id == ctx.network.id, Member.active.is_(True), Member.role == "trekker"))
 
 
 async def cmd_perspective(ctx: Ctx, args: str) -> None:
@@ -259,7 +266,7 @@ FEATURE = Feature("network", on_network_created=(welcome,), commands=(
     Command("help", cmd_help),
     Command("status", cmd_status),
     Command("netwerk", cmd_network, ("network",)),
-    Command("rol", cmd_role, ("role",), roles=("trekker",)),
+    Command("rol", cmd_role, ("role",), help_roles=("trekker",)),
     Command("perspectief", cmd_perspective, ("perspective",)),
     Command("start", cmd_start, (), listed=False),
 ))
