@@ -138,6 +138,8 @@ class SlackStandin:
         self._throttle_method: dict[str, list[float | None]] = {}
         self._files = itertools.count(1)
         self._errors: dict[str, list[str]] = {}
+        #: channel → the error every post there gets (the bot was removed from it), until admitted again
+        self._refused: dict[str, str] = {}
         self._ts = itertools.count(1)
         #: ts → when it was posted (seconds since the epoch, by ``clock`` when given): what Slack's
         #: ``oldest`` and ``latest`` compare with
@@ -203,6 +205,15 @@ class SlackStandin:
         """Answer the next ``n`` calls of ``method`` with ``{"ok": false, "error": error}``."""
         self._errors.setdefault(method, []).extend([error] * n)
 
+    def refuse_posts(self, channel: str, error: str = "not_in_channel") -> None:
+        """Answer every post to ``channel`` with ``error`` (as Slack does once the bot was removed
+        from it) until :meth:`admit_posts`; posts elsewhere (a private chat) still go through."""
+        self._refused[channel] = error
+
+    def admit_posts(self, channel: str) -> None:
+        """``channel`` takes the bot's posts again."""
+        self._refused.pop(channel, None)
+
     def of(self, *methods: str) -> list[Call]:
         """The recorded calls of ``methods``, in order."""
         return [c for c in self.calls if c.method in methods]
@@ -266,6 +277,8 @@ class SlackStandin:
             )
         if self._errors.get(method):
             return web.json_response({"ok": False, "error": self._errors[method].pop(0)})
+        if method in ("chat.postMessage", "chat.postEphemeral") and str(params.get("channel")) in self._refused:
+            return web.json_response({"ok": False, "error": self._refused[str(params.get("channel"))]})
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return web.json_response({"ok": False, "error": "unknown_method"})

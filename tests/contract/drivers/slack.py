@@ -158,16 +158,17 @@ class SlackDriver(Driver):
     async def add_bot(self, by: str = "anna") -> None:
         """``by`` invites the bot: member_joined_channel for the bot user, with the inviter."""
         self.slack.channels[CHANNEL] = {"name": "lerend-netwerk", "is_member": True}
-        self.slack._errors.pop("chat.postMessage", None)  # noqa: SLF001 - the channel takes posts again
+        self.slack.admit_posts(CHANNEL)  # the channel takes posts again
         await self._event({"type": "member_joined_channel", "user": BOT_USER, "channel": CHANNEL,
                            "channel_type": "C", "team": TEAM, "inviter": USERS[by]})
 
     async def remove_bot(self, by: str = "anna") -> None:
-        """``by`` removes the bot: member_left_channel for the bot user; the channel refuses it after."""
+        """``by`` removes the bot: member_left_channel for the bot user; the channel refuses it after
+        (private chats with the bot still take its messages)."""
+        self.slack.refuse_posts(CHANNEL)
+        self.slack.channels[CHANNEL] = {"name": "lerend-netwerk", "is_member": False}
         await self._event({"type": "member_left_channel", "user": BOT_USER, "channel": CHANNEL,
                            "channel_type": "C", "team": TEAM}, reaches_core=False)
-        self.slack.channels[CHANNEL] = {"name": "lerend-netwerk", "is_member": False}
-        self.slack.fail_next("chat.postMessage", "not_in_channel", 10_000)
 
     async def join(self, user: str) -> None:
         """member_joined_channel."""
