@@ -117,6 +117,11 @@ class Ctx:
         self.out.append(Outgoing(Address(platform, None, user_id), kind, text,
                                  tuple(buttons), dict(meta or {}), files=tuple(files)))
 
+    def farewell(self, member: Member, kind: str, text: str) -> None:
+        """The one private message a member may get as they leave the network (:meth:`private`
+        sends nothing to a member who left): what happened, and how to come back."""
+        self.out.append(Outgoing(Address(member.platform, None, member.user_id), kind, text))
+
     def reply(self, kind: str, text: str, *, buttons: Iterable[Button] = ()) -> None:
         """Answer the member where they wrote; in a group only they see it where the platform can."""
         src = self.source
@@ -303,20 +308,25 @@ class Core:
 
     async def _bot_removed(self, ctx: Ctx) -> None:
         """The chat leaves its network (as with ``/koppel los``); its members who are in no other
-        chat of the network leave; the trekker hears of it privately. A network left without chats
-        goes quiet: its jobs find no chat to post in and no member to remind."""
+        chat of the network leave; the trekker hears of it privately, and the features' hooks
+        tell whoever else should know (a trekker who left with the chat). A network left without
+        chats goes quiet: its jobs find no chat to post in and no member to remind."""
         here = directory.chat_row(ctx.chats, ctx.source) if ctx.source is not None else None
         if here is None:
             return
         staying = [c for c in ctx.chats if c.id != here.id]
         members = await directory.active_members(ctx.session, ctx.network.id)
         ctx.chats = staying
+        leavers = []
         for member in members:
             if not staying or not await directory.present_without(ctx.session, member, here, staying):
                 member.active = False
                 member.left_at = ctx.now
+                leavers.append(member)
                 for hook in self.features.hooks("on_leave"):
                     await hook(ctx, member)
+        for hook in self.features.hooks("on_chat_removed"):
+            await hook(ctx, here, leavers)
         label = here.title or ctx.network.name
         await ctx.session.delete(here)
         await ctx.session.flush()

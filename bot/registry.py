@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from bot.core import Ctx
     from bot.events import MessageIn
-    from bot.models import Member, Network
+    from bot.models import Chat, Member, Network
 
 #: a command's handler: (ctx, the text after the command name)
 Handler = Callable[["Ctx", str], Awaitable[None]]
@@ -34,6 +34,8 @@ TextScreen = Callable[["Ctx", "MessageIn"], "MessageIn"]
 ButtonHandler = Callable[["Ctx", str], Awaitable[None]]
 #: called with (ctx, member) when someone joins, or after a member left
 MemberHook = Callable[["Ctx", "Member"], Awaitable[None]]
+#: called with (ctx, the chat, the members who left the network with it) when a chat removed the bot
+ChatRemovedHook = Callable[["Ctx", "Chat", "list[Member]"], Awaitable[None]]
 #: plans a network's recurring work: (session, network, now, replan)
 Planner = Callable[["AsyncSession", "Network", datetime, bool], Awaitable[None]]
 #: lines a feature adds to ``/ritme``
@@ -72,6 +74,8 @@ class Feature:
     buttons: Mapping[str, ButtonHandler] = field(default_factory=dict)
     on_join: tuple[MemberHook, ...] = ()
     on_leave: tuple[MemberHook, ...] = ()
+    #: a chat removed the bot and left the network (after its members who were only there left)
+    on_chat_removed: tuple[ChatRemovedHook, ...] = ()
     #: a chat the bot met became a new network
     on_network_created: tuple[Callable[[Ctx], Awaitable[None]], ...] = ()
     #: plan a network's recurring work (at creation, and with ``replan`` when its settings change)

@@ -9,9 +9,9 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from adapters.console.harness import Harness
-from bot.events import BotRemoved, ChatRef
+from bot.events import BotAdded, BotRemoved, ChatRef
 from bot.markup import plain
-from bot.models import Chat, ChatPresence, Job, Member, Nudge
+from bot.models import Chat, ChatPresence, Job, Member, Network, Nudge
 from tests.conftest import NETWORK, local
 from tests.test_link import run_scenario
 
@@ -167,16 +167,151 @@ async def test_a_chat_that_removed_the_bot_leaves_the_network_with_its_own_membe
 
 
 async def test_a_network_whose_only_chat_removed_the_bot_goes_quiet(database_url: str) -> None:
+    """Nothing more goes out, except one private note to its trekker (what happened, and how to
+    bring the chat back)."""
     h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
     await h.setup(dict(NETWORK), [{"id": "anna", "name": "Anna de Vries", "role": "trekker"},
                                   {"id": "dewi", "name": "Dewi Santoso"}])
     await h._handle(BotRemoved(h.chat))
     await h.advance(local(2026, 1, 20, 0, 0))
-    assert h.recorder.sent == []
+    (told,) = h.recorder.sent
+    assert (told.to, told.kind) == ("dm:anna", "link")
+    assert "Je zat alleen in die chat" in plain(told.text) and "Lerend netwerk Test" in plain(told.text)
     async with h.db.transaction() as session:
         assert [m.active for m in await session.scalars(select(Member))] == [False, False]
-        # its jobs ran without failing: the weekly question asks nobody and plans no next week
+        # its jobs ran without failing: the weekly question asks nobody, and the next week's stays
+        # planned (the trekker's code can bring the chat back)
         assert list(await session.scalars(select(Job.kind).where(Job.state == "failed"))) == []
-        assert list(await session.scalars(select(Job.kind).where(Job.state == "pending", Job.kind == "nudge"))) == []
         assert await session.scalar(select(func.count()).select_from(Nudge)) == 0
+        (due,) = await session.scalars(select(Job.due_at).where(Job.state == "pending", Job.kind == "nudge"))
+        assert due > local(2026, 1, 20, 0, 0)
+    await h.close()
+
+
+async def test_the_code_in_the_note_brings_the_only_chat_back_into_its_network(database_url: str) -> None:
+    """Within a day the trekker adds the bot again (a fresh network for the chat) and types the
+    command from her note: the chat, and she as its trekker, are back in the old network."""
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [{"id": "anna", "name": "Anna de Vries", "role": "trekker"},
+                                  {"id": "dewi", "name": "Dewi Santoso"}])
+    await h._handle(BotRemoved(h.chat))
+    (told,) = h.recorder.sent
+    async with h.db.transaction() as session:
+        (network,) = await session.scalars(select(Network))
+    await h.advance(local(2026, 1, 5, 20, 0))
+    await h._handle(BotAdded(h.chat, h.person("anna")))
+    await h.say("anna", f"/koppel {come_back_code(told.text)}")
+    assert "hoort nu bij *Lerend netwerk Test*" in h.recorder.sent[-1].text
+    async with h.db.transaction() as session:
+        assert [c.network_id for c in await session.scalars(select(Chat))] == [network.id]
+        roles = {(m.user_id, m.network_id): (m.role, m.active) for m in await session.scalars(select(Member))}
+    assert roles == {("anna", network.id): ("trekker", True), ("dewi", network.id): ("deelnemer", False)}
+    h.recorder.sent.clear()  # the network's rhythm goes on in the chat that came back
+    await h.advance(local(2026, 1, 6, 12, 0))
+    assert [m.kind for m in h.recorder.sent if m.to == "group"] == ["nudge"]
+    await h.close()
+
+
+#: the command a lead's note says to type in the removed chat (as typed on its platform)
+COME_BACK = re.compile(r"(?:koppel|link) ([A-Z0-9]{4}-[A-Z0-9]{4})")
+
+
+def come_back_code(text: str) -> str:
+    """The link code in a lead's note about a removed chat."""
+    found = COME_BACK.search(plain(text))
+    assert found, text
+    return found[1]
+
+
+async def roles_and_presence(h: Harness) -> dict[str, tuple[str, bool]]:
+    """user id → (role, active) of every member."""
+    async with h.db.transaction() as session:
+        return {m.user_id: (m.role, m.active) for m in await session.scalars(select(Member))}
+
+
+async def test_a_trekker_only_in_the_removed_chat_hears_how_to_come_back_and_the_facilitator_may_give_the_role(
+        database_url: str) -> None:
+    """Anna (the only trekker) was only in Noord. When Noord removes the bot she hears privately
+    what happened and which command brings the chat back, typed as on Telegram; Bram, the
+    procesbegeleider who stays, hears privately that the network has no trekker and how to give
+    the role, which he now may (only while there is no trekker). Nothing in a group, nothing to
+    the others."""
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [{"id": "anna", "name": "Anna de Vries", "role": "trekker", "chats": ["noord"]},
+                                  {"id": "bram", "name": "Bram Peters", "role": "procesbegeleider",
+                                   "chats": ["slack"]},
+                                  {"id": "dewi", "name": "Dewi Santoso", "chats": ["noord", "slack"]},
+                                  {"id": "eva", "name": "Eva Bakker", "chats": ["noord"]}],
+                  chats=[{"id": "noord", "platform": "telegram", "title": "Noord"},
+                         {"id": "slack", "platform": "slack", "title": "Slack"}])
+    await h._handle(BotRemoved(h.chats["noord"]))
+    anna, bram = h.recorder.sent
+    assert (anna.to, anna.kind, bram.to, bram.kind) == ("dm:anna", "link", "dm:bram", "link")
+    assert plain(anna.text).startswith("Ik ben uit de chat Noord gehaald. Die chat hoort nu niet meer bij "
+                                       "Lerend netwerk Test. Je zat alleen in die chat.")
+    assert f"typ daar /koppel {come_back_code(anna.text)}." in plain(anna.text)
+    assert "geen trekker" not in plain(anna.text)  # Bram is there to see to that
+    assert "heeft het netwerk geen trekker meer" in plain(bram.text)
+    assert "Typ dan /bamboe rol Bram Peters trekker." in plain(bram.text)  # as typed in Slack
+    assert await roles_and_presence(h) == {"anna": ("trekker", False), "bram": ("procesbegeleider", True),
+                                           "dewi": ("deelnemer", True), "eva": ("deelnemer", False)}
+    await h.say("bram", "/rol Dewi trekker", private=True)
+    assert "Dewi Santoso" in plain(h.recorder.sent[-1].text) and h.recorder.sent[-1].to == "group"
+    await h.say("bram", "/rol Dewi deelnemer", private=True)  # there is a trekker again: not Bram's to give
+    assert h.recorder.sent[-1].kind == "error"
+    assert (await roles_and_presence(h))["dewi"] == ("trekker", True)
+    # Anna adds the bot to Noord again and types what her note said: Noord and Anna are back
+    await h._handle(BotAdded(h.chats["noord"], h.person("anna")))
+    await h.say("anna", f"/koppel {come_back_code(anna.text)}", chat="noord")
+    async with h.db.transaction() as session:
+        assert len(set(await session.scalars(select(Chat.network_id)))) == 1
+    assert await roles_and_presence(h) == {"anna": ("trekker", True), "bram": ("procesbegeleider", True),
+                                           "dewi": ("trekker", True), "eva": ("deelnemer", False)}
+    assert not [s for s in h.recorder.sent if s.to in ("dm:dewi", "dm:eva")]
+    await h.close()
+
+
+async def test_with_no_lead_left_the_trekker_hears_who_leads_now_and_nobody_else_is_told(database_url: str) -> None:
+    """No procesbegeleider stays either: the leaving trekker's note says so, the others hear
+    nothing, and whoever first uses a command leads for now (as in a new network)."""
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup({**NETWORK, "language": "en"},
+                  [{"id": "anna", "name": "Anna de Vries", "role": "trekker", "chats": ["noord"]},
+                   {"id": "dewi", "name": "Dewi Santoso", "chats": ["teams"]},
+                   {"id": "fien", "name": "Fien Smit", "chats": ["teams"]}],
+                  chats=[{"id": "noord", "platform": "matrix", "title": "Noord"},
+                         {"id": "teams", "platform": "teams", "title": "Teams"}])
+    await h._handle(BotRemoved(h.chats["noord"]))
+    (told,) = h.recorder.sent
+    assert told.to == "dm:anna"
+    assert plain(told.text) == (
+        "I was removed from the chat Noord. That chat no longer belongs to Lerend netwerk Test. You were only "
+        f"in that chat, so you are no longer in the network either and get no more messages from me. Want to "
+        f"come back? Add me to that chat again and type !link {come_back_code(told.text)} there. The code works "
+        "once and is valid for 24 hours. The network now has no lead and no facilitator. Whoever first types "
+        "a command in one of its chats becomes its lead for now.")
+    await h.say("dewi", "/status")
+    assert (await roles_and_presence(h))["dewi"] == ("trekker", True)
+    assert not [s for s in h.recorder.sent if s.to == "dm:fien"]
+    await h.close()
+
+
+async def test_a_facilitator_who_leaves_with_the_chat_hears_privately_and_the_trekker_as_before(
+        database_url: str) -> None:
+    """A trekker stays: she gets the usual note, the procesbegeleider who left gets his, and nobody
+    is asked to take a role."""
+    h = await three_chats(database_url)
+    async with h.db.transaction() as session:
+        (eva,) = await session.scalars(select(Member).where(Member.user_id == "eva"))
+        eva.role = "procesbegeleider"
+    before = len(h.recorder.sent)
+    await h._handle(BotRemoved(h.chats["zuid"]))
+    sent = h.recorder.sent[before:]
+    assert sorted(s.to for s in sent) == ["dm:anna", "dm:eva"]
+    (note,) = [s for s in sent if s.to == "dm:eva"]
+    assert "Je zat alleen in die chat" in plain(note.text) and "/koppel " in plain(note.text)
+    assert "trekker" not in plain(note.text)
+    (anna,) = [s for s in sent if s.to == "dm:anna"]
+    assert plain(anna.text).startswith("Ik ben uit de chat Zuid gehaald. Die chat hoort nu niet meer bij dit netwerk.")
+    assert (await roles_and_presence(h))["eva"] == ("procesbegeleider", False)
     await h.close()

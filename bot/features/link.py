@@ -49,6 +49,8 @@ ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
 UNLINK_WORDS = ("los", "ontkoppel", "unlink", "remove")
 REPLACE_WORDS = ("vervang", "replace")
+#: the roles that lead a network (a code to bring a removed chat back goes to them)
+LEADS = ("trekker", "procesbegeleider")
 ROLE_RANK = {"deelnemer": 0, "procesbegeleider": 1, "trekker": 2}
 #: what counts as a network's own history (a chat with any of it is only linked on ``vervang``)
 HISTORY = {
@@ -72,11 +74,12 @@ def code_hash(code: str) -> str:
     return hashlib.sha256(normal.encode()).hexdigest()
 
 
-async def new_code(ctx: Ctx, kind: str) -> str:
-    """Make a one-time code of ``kind`` for the acting member; only its hash is stored."""
+async def new_code(ctx: Ctx, kind: str, member: Member | None = None) -> str:
+    """Make a one-time code of ``kind`` for the acting member (or ``member``); only its hash is stored."""
     raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
     ctx.session.add(LinkCode(code_hash=code_hash(raw), kind=kind, network_id=ctx.network.id,
-                             member_id=ctx.member.id, created_at=ctx.now, expires_at=ctx.now + CODE_VALID))
+                             member_id=(member or ctx.member).id, created_at=ctx.now,
+                             expires_at=ctx.now + CODE_VALID))
     return f"{raw[:4]}-{raw[4:]}"
 
 
@@ -303,6 +306,33 @@ async def _take_people(session: AsyncSession, old: Network, new: Network, chat: 
     await session.flush()
 
 
+# ---------------------------------------------------------------------------- a chat removed the bot
+async def on_chat_removed(ctx: Ctx, chat: Chat, leavers: list[Member]) -> None:
+    """A chat removed the bot and left the network. A trekker or procesbegeleider who left with it
+    hears privately what happened, with a code to bring the chat back (typed there, the way it is
+    typed on its platform). When that left the network without a trekker, its procesbegeleiders
+    hear privately that they may give the role; with none, the leavers' note says that whoever
+    first uses a command becomes trekker (:func:`bot.core._maybe_first_trekker`). Nobody else is told."""
+    leads = [m for m in leavers if m.role in LEADS]
+    if not leads:
+        return
+    label = chat.title or ctx.network.name
+    remaining = await directory.active_members(ctx.session, ctx.network.id) if ctx.chats else []
+    orphaned = bool(ctx.chats) and any(m.role == "trekker" for m in leads) \
+        and not any(m.role == "trekker" for m in remaining)
+    facilitators = [m for m in remaining if m.role == "procesbegeleider"] if orphaned else []
+    for member in leads:
+        code = await new_code(ctx, "chat", member)
+        text = ctx.t("members.removed_lead", chat=label, network=ctx.network.name,
+                     typed=shown_on(ctx, chat.platform, "koppel", code))
+        if orphaned and not facilitators:
+            text = Markup(f"{text} {ctx.t('members.removed_no_lead')}")
+        ctx.farewell(member, "link", text)
+    for lead in facilitators:
+        ctx.private(lead, "link", ctx.t("members.no_trekker", chat=label,
+                                        typed=shown(ctx, "rol", f"{lead.name} {ctx.t('roles.trekker')}")))
+
+
 # ---------------------------------------------------------------------------- /ikben
 async def cmd_iam(ctx: Ctx, args: str) -> None:
     """``/ikben``: a code, privately, to link another account; ``/ikben <code>`` (from that other
@@ -338,4 +368,4 @@ async def cmd_iam(ctx: Ctx, args: str) -> None:
 FEATURE = Feature("link", commands=(
     Command("koppel", cmd_link, ("link",)),
     Command("ikben", cmd_iam, ("iam",)),
-))
+), on_chat_removed=(on_chat_removed,))

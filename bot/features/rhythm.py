@@ -277,7 +277,8 @@ async def run_nudge(ctx: Ctx, jc: JobContext) -> None:
     """Post the week's reflection question, then plan its reminder, harvest and the next nudge."""
     if await postpone_if_busy(ctx, jc):
         return
-    if not ctx.chats:  # every chat of the network removed the bot: nobody to ask, and no next week
+    if not ctx.chats:  # every chat removed the bot: nobody to ask this week (a chat may come back)
+        await plan_nudge(ctx.session, ctx.network, jc.job.due_at)
         return
     net = ctx.network
     qid, category, text = await _choose(ctx)

@@ -7,11 +7,13 @@ The tests speak only the driver protocol (``driver.py``) and decide what to expe
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
 
 from bot.events import Attachment, Button
+from bot.markup import TYPED
 from bot.models import Answer, Chat, Member, Network, OutboxMessage, Round
 from tests.contract.driver import AMS, GROUP, PEOPLE, Driver, private, readable
 
@@ -42,15 +44,17 @@ async def test_the_bot_added_makes_the_group_a_network_and_says_hello(driver: Dr
 
 async def test_the_bot_removed_gets_no_answer_the_chat_leaves_and_the_group_refuses_it(group: Driver) -> None:
     """The platform's removal reaches the core (BotRemoved): the chat leaves its network and its
-    members, in no other chat of it, leave too; a message planned before that was handled (say by
-    another replica) is refused by the platform and not tried again."""
+    members, in no other chat of it, leave too; nothing goes to the group, only the trekker hears
+    privately; a message planned before that was handled (say by another replica) is refused by
+    the platform and not tried again."""
     network, before = await group.network_id(), len(group.sent())
     await group.remove_bot("anna")
     await group.until_rows(Member, Member.user_id == group.user_id("cem"), Member.active.is_(False),
                            what="Cem gone with the chat")
     assert await group.rows(Chat, Chat.platform == group.platform, Chat.chat_id == group.chat_id) == []
+    await group.delivered("link", private("anna"))
     await group.settle()
-    assert len(group.sent()) == before
+    assert [s.to for s in group.sent()[before:]] == [private("anna")]
     planned = await group.post("Na het vertrek", network=network)
     (row,) = await group.until_rows(OutboxMessage, OutboxMessage.id == planned.outbox_id,
                                     OutboxMessage.state == "failed", what="the refused message")
@@ -58,6 +62,34 @@ async def test_the_bot_removed_gets_no_answer_the_chat_leaves_and_the_group_refu
     await group.settle()
     (row,) = await group.rows(OutboxMessage, OutboxMessage.id == planned.outbox_id)
     assert row.state == "failed"  # refused for good: not tried again
+
+
+async def test_the_trekker_who_left_with_the_chat_brings_it_back_with_the_command_from_her_note(
+        group: Driver) -> None:
+    """Anna, the trekker, was only in the group that removed the bot: she hears privately what
+    happened and the command that brings the group back, written as it is typed in the group on
+    this platform; Bram and Cem hear nothing. She adds the bot again and types it: the group is
+    in its network again, and she is its trekker."""
+    network, before = await group.network_id(), len(group.sent())
+    await group.remove_bot("anna")
+    note = readable((await group.delivered("link", private("anna"))).text)
+    assert "Je zat alleen in die chat" in note and "24 uur geldig" in note
+    code = re.search(r"koppel ([A-Z0-9]{4}-[A-Z0-9]{4})", note)[1]
+    typed = TYPED.get(group.platform, ("/{}",))[0].format(f"koppel {code}")
+    assert f"typ daar {typed}." in note
+    (anna,) = await group.rows(Member, Member.user_id == group.user_id("anna"))
+    assert (anna.role, anna.active) == ("trekker", False)
+    await group.settle()
+    assert [s.to for s in group.sent()[before:]] == [private("anna")]
+    await group.add_bot("anna")
+    await group.until_rows(Chat, Chat.platform == group.platform, Chat.chat_id == group.chat_id,
+                           what="the group met again")
+    await group.group_message("anna", f"/koppel {code}")
+    await group.until_rows(Chat, Chat.platform == group.platform, Chat.chat_id == group.chat_id,
+                           Chat.network_id == network, what="the group back in its network")
+    (anna,) = await group.rows(Member, Member.user_id == group.user_id("anna"))
+    assert (anna.network_id, anna.role, anna.active) == (network, "trekker", True)
+    assert "hoort nu bij" in readable((await group.delivered("link")).text)
 
 
 # ---------------------------------------------------------------------------- members
