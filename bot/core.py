@@ -76,6 +76,9 @@ class Ctx:
     #: platform → what its adapter can do (:class:`Core` is told by the composition root); a
     #: platform not listed is taken to have no ephemeral answers, so a confidential answer goes privately
     platforms: Mapping[str, Capabilities] = field(default_factory=dict, kw_only=True)
+    #: ids of the network's chats (``Chat.id``) that had an open action-learning round when the event's
+    #: first query read them (None: not read, e.g. for a job or a private chat)
+    open_rounds: frozenset[int] | None = field(default=None, kw_only=True)
 
     @property
     def lang(self) -> str:
@@ -264,16 +267,16 @@ class Core:
             return Ctx(session, now, network, chats, member, chat_ref, message_id, person, features=self.features,
                        platforms=self.platforms)
         present = person is not None and not isinstance(event, MemberLeft)  # who is in this chat now
-        network, chats, created = await directory.ensure_network(session, chat_ref, now,
-                                                                 person.user_id if present else None)
-        member = None
+        found = await directory.ensure_network(session, chat_ref, now, person and person.user_id, present=present)
+        network, created, member = found.network, found.created, None
         if present:
             member = await directory.ensure_member(session, network, chat_ref.platform, person, now,
-                                                   as_trekker=created)
+                                                   as_trekker=created, first=found.member)
         elif person is not None:
-            member = await directory.find_by_platform_id(session, network.id, chat_ref.platform, person.user_id)
-        ctx = Ctx(session, now, network, chats, member, chat_ref, message_id, person, features=self.features,
-                  platforms=self.platforms)
+            member = await directory.find_by_platform_id(session, network.id, chat_ref.platform, person.user_id,
+                                                         first=found.member)
+        ctx = Ctx(session, now, network, found.chats, member, chat_ref, message_id, person, features=self.features,
+                  platforms=self.platforms, open_rounds=found.open_rounds)
         if created:
             await self.features.plan_network(session, network, now)
             for hook in self.features.hooks("on_network_created"):

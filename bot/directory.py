@@ -7,12 +7,13 @@ uses a command in a network without a trekker or procesbegeleider) becomes its t
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import and_, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.events import ChatRef, Person
-from bot.models import Chat, ChatPresence, Member, MemberIdentity, Network
+from bot.models import Chat, ChatPresence, Member, MemberIdentity, Network, Round
 
 MAX_NAME = 200
 
@@ -39,11 +40,34 @@ _OF_CHAT = _WITH_CHATS.where(Network.id == select(Chat.network_id).where(
     Chat.platform == bindparam("platform"), Chat.chat_id == bindparam("chat_id")).scalar_subquery())
 
 
-#: the same, with whether ``:user_id`` is known to be in each chat (``chat_presence``): what an event
-#: from a person in a group needs, still in one query
-_OF_CHAT_FOR = (select(Network, Chat, select(ChatPresence.id).where(
-    ChatPresence.chat_id == Chat.id, ChatPresence.user_id == bindparam("user_id")).exists())
-    .outerjoin(Chat, Chat.network_id == Network.id).where(_OF_CHAT.whereclause).order_by(Chat.id))
+#: the same, for an event from a person (``:platform``/``:user_id``) in a group, still in one query: per
+#: chat whether they are known to be in it (``chat_presence``) and whether an action-learning round is
+#: open in it, and the member whose first identity they are (the members' unique key: no row more)
+_OF_CHAT_FOR = (select(Network, Chat,
+                       select(ChatPresence.id).where(ChatPresence.chat_id == Chat.id,
+                                                     ChatPresence.user_id == bindparam("user_id")).exists(),
+                       select(Round.id).where(Round.active_chat == Chat.id).exists(), Member)
+                .outerjoin(Chat, Chat.network_id == Network.id)
+                .outerjoin(Member, and_(Member.network_id == Network.id, Member.platform == bindparam("platform"),
+                                        Member.user_id == bindparam("user_id")))
+                .where(_OF_CHAT.whereclause).order_by(Chat.id))
+
+
+#: :attr:`InChat.member` when nobody was looked up (None means looked up and not found)
+UNREAD = object()
+
+
+class InChat(NamedTuple):
+    """What :func:`ensure_network` found for an event in a group chat."""
+
+    network: Network
+    chats: list[Chat]
+    #: the network was made for this chat just now
+    created: bool
+    #: the member whose first identity the event's person is (:data:`UNREAD`: not looked up)
+    member: Member | None | object = UNREAD
+    #: ids of the network's chats (``Chat.id``) with an open action-learning round (None: not read)
+    open_rounds: frozenset[int] | None = None
 
 
 def _network_and_chats(rows) -> tuple[Network | None, list[Chat]]:  # noqa: ANN001 - a Result
@@ -62,10 +86,12 @@ _ACTIVE = (select(Member).where(Member.network_id == bindparam("network_id"), Me
            .order_by(Member.id))
 
 
-async def find_by_platform_id(session: AsyncSession, network_id: int, platform: str, user_id: str) -> Member | None:
-    """The member with this platform identity in the network (their first one, or one they linked)."""
+async def find_by_platform_id(session: AsyncSession, network_id: int, platform: str, user_id: str,
+                              *, first: Member | None | object = UNREAD) -> Member | None:
+    """The member with this platform identity in the network (their first one, or one they linked);
+    ``first``: the member with it as their first identity, when already read (:attr:`InChat.member`)."""
     identity = {"network_id": network_id, "platform": platform, "user_id": user_id}
-    member = await session.scalar(_BY_FIRST_IDENTITY, identity)
+    member = await session.scalar(_BY_FIRST_IDENTITY, identity) if first is UNREAD else first
     if member is None:
         member = await session.scalar(_BY_LINKED_IDENTITY, identity)
     return member
@@ -180,37 +206,43 @@ async def drop_identity(session: AsyncSession, member: Member, platform: str, us
     return True
 
 
-async def ensure_network(session: AsyncSession, chat: ChatRef, now: datetime,
-                         user_id: str | None = None) -> tuple[Network, list[Chat], bool]:
-    """The network linked to ``chat``, creating it (named after the chat) on first contact; with
-    ``user_id`` (a person who wrote or joined there), also noting that they are in it
-    (``chat_presence``, read with the network: no statement more unless it is new)."""
+async def ensure_network(session: AsyncSession, chat: ChatRef, now: datetime, user_id: str | None = None,
+                         *, present: bool = True) -> InChat:
+    """The network linked to ``chat``, creating it (named after the chat) on first contact. With
+    ``user_id`` (the person of the event), also the member whose first identity that is and the chats
+    with an open round, and, when they are ``present`` (they wrote or joined there), noting that they
+    are in it (``chat_presence``): all read with the network, no statement more unless it is new."""
     if user_id is None:
         network, chats = await network_of_chat(session, chat.platform, chat.chat_id)
+        member, open_rounds = UNREAD, None
     else:
         rows = list(await session.execute(_OF_CHAT_FOR, {"platform": chat.platform, "chat_id": chat.chat_id,
                                                           "user_id": user_id}))
         network, chats = _network_and_chats(rows)
-        here = [c for _, c, present in rows if c is not None and c.chat_id == chat.chat_id
-                and c.platform == chat.platform and not present]
-        session.add_all(ChatPresence(chat_id=c.id, user_id=user_id) for c in here)  # written with the event
+        member = rows[0][4] if rows else None
+        open_rounds = frozenset(c.id for _, c, _, open_, _ in rows if open_)
+        if present:
+            here = [c for _, c, known, _, _ in rows if c is not None and c.chat_id == chat.chat_id
+                    and c.platform == chat.platform and not known]
+            session.add_all(ChatPresence(chat_id=c.id, user_id=user_id) for c in here)  # written with the event
     if network is not None:
-        return network, chats, False
+        return InChat(network, chats, False, member, open_rounds)
     network = Network(name=(chat.title or "").strip()[:MAX_NAME] or "Lerend netwerk", created_at=now)
     session.add(network)
     await session.flush()
     row = Chat(network_id=network.id, platform=chat.platform, chat_id=chat.chat_id, title=chat.title[:200])
     session.add(row)
     await session.flush()
-    if user_id is not None:
+    if user_id is not None and present:
         session.add(ChatPresence(chat_id=row.id, user_id=user_id))
-    return network, [row], True
+    return InChat(network, [row], True, None if user_id is not None else UNREAD, frozenset())
 
 
 async def ensure_member(session: AsyncSession, network: Network, platform: str, person: Person, now: datetime,
-                        *, as_trekker: bool = False) -> Member:
-    """The member for ``person``, added (or re-activated) when needed; names kept up to date."""
-    member = await find_by_platform_id(session, network.id, platform, person.user_id)
+                        *, as_trekker: bool = False, first: Member | None | object = UNREAD) -> Member:
+    """The member for ``person``, added (or re-activated) when needed; names kept up to date
+    (``first``: as for :func:`find_by_platform_id`)."""
+    member = await find_by_platform_id(session, network.id, platform, person.user_id, first=first)
     name = (person.name or person.user_id).strip()[:MAX_NAME] or person.user_id
     if member is None:
         member = Member(network_id=network.id, platform=platform, user_id=person.user_id, name=name,

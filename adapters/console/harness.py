@@ -271,7 +271,7 @@ class Harness:
                 if old is not None:
                     await session.execute(delete(Network).where(Network.id == old))
                     await session.flush()
-            net, _, _ = await directory.ensure_network(session, self.chat, now)
+            net = (await directory.ensure_network(session, self.chat, now)).network
             net.name = str(title)
             for ref in list(self.chats.values())[1:]:
                 session.add(Chat(network_id=net.id, platform=ref.platform, chat_id=ref.chat_id, title=ref.title))

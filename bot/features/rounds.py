@@ -578,6 +578,9 @@ async def on_round_message(ctx: Ctx, msg: MessageIn) -> bool:
     """A plain message in the chat while a round runs belongs to the round's current step."""
     if ctx.member is None or ctx.source is None or ctx.source.private:
         return False
+    if ctx.open_rounds is not None and not any(c.id in ctx.open_rounds for c in ctx.chats
+                                               if c.chat_id == ctx.source.chat_id):
+        return False  # read with the event's network: no round open here (nothing before this hook opens one)
     rnd = await active_round(ctx)
     if rnd is None or rnd.state != "running" or rnd.step == 0:
         return False
