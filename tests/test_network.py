@@ -62,7 +62,11 @@ async def test_a_procesbegeleider_gives_roles_only_while_there_is_no_trekker(har
     await harness.say("bram", "/rol Dewi procesbegeleider")
     assert last(harness).kind == "error"  # Anna is the trekker: the roles are hers to give
     assert (await members(harness))["dewi"].role == "deelnemer"
+    harness.recorder.sent.clear()
     await harness.leave("anna")  # the last trekker left: nobody else could give the role again
+    (told,) = harness.recorder.sent  # only the procesbegeleider hears, privately
+    assert told.to == "dm:bram" and told.kind == "status"
+    assert "Anna de Vries is niet meer in het netwerk" in told.text and "/rol Bram Peters trekker" in told.text
     await harness.say("bram", "/rol Bram trekker")
     assert last(harness).kind == "status" and last(harness).to == "group"
     assert (await members(harness))["bram"].role == "trekker"

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import i18n
 from bot.core import ROLES, Ctx
-from bot.directory import MAX_NAME, active_members
+from bot.directory import MAX_NAME, active_members, chat_row
 from bot.markup import Markup, command, escape
 from bot.models import Meeting, Member
 from bot.parsing import UserError
@@ -262,7 +262,26 @@ async def cmd_start(ctx: Ctx, args: str) -> None:
     ctx.reply("help", ctx.t("help.start", name=ctx.network.name if ctx.network.id else ""))
 
 
-FEATURE = Feature("network", on_network_created=(welcome,), commands=(
+async def on_leave(ctx: Ctx, member: Member) -> None:
+    """The network's last trekker left: its procesbegeleiders hear privately that they may give
+    that role now (:func:`cmd_role`); with none, the first member to use a command leads
+    (:func:`bot.core._maybe_first_trekker`). Not when a chat that removed the bot took them along:
+    :func:`bot.features.link.on_chat_removed` tells everyone concerned once, after all have left."""
+    if member.role != "trekker":
+        return
+    if ctx.source is not None and not ctx.source.private and chat_row(ctx.chats, ctx.source) is None:
+        return  # the chat the event came from is no longer the network's: it removed the bot
+    remaining = await active_members(ctx.session, ctx.network.id)
+    if any(m.role == "trekker" for m in remaining):
+        return
+    rol, trekker = ctx.features.table["rol"].shown(ctx.lang), ctx.t("roles.trekker")
+    for lead in remaining:
+        if lead.role == "procesbegeleider":
+            ctx.private(lead, "status", ctx.t("network.last_trekker_left", name=member.name,
+                                              typed=command(f"{rol} {lead.name} {trekker}")))
+
+
+FEATURE = Feature("network", on_network_created=(welcome,), on_leave=(on_leave,), commands=(
     Command("help", cmd_help),
     Command("status", cmd_status),
     Command("netwerk", cmd_network, ("network",)),
