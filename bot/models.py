@@ -250,6 +250,12 @@ class OutboxMessage(Base):
     """A message the core decided to send; delivered by an adapter and marked sent.
 
     ``platform_message_id`` links replies (Telegram) and threads (Slack) back to it.
+
+    Its id is never handed out twice, even after the row is deleted (``/vergeetmij``, retention):
+    adapters use it as an idempotency key (Matrix transaction ids, Slack's message metadata), so a
+    reused id would make a new message look like one already sent. PostgreSQL's sequence never
+    reuses one; on SQLite the table is ``AUTOINCREMENT`` (migration 0020), whose counter in
+    ``sqlite_sequence`` a migration that rebuilds this table must carry over.
     """
 
     __tablename__ = "outbox"
@@ -257,6 +263,7 @@ class OutboxMessage(Base):
         Index("ix_outbox_state_id", "state", "id"),
         Index("ix_outbox_platform_message", "platform", "chat_id", "platform_message_id"),
         Index("ix_outbox_chat_queue", "platform", "chat_key", "state", "id"),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,6 +1,7 @@
 """Upgrading an empty database to head gives exactly the models' schema (SQLite and PostgreSQL); data
 migrations do what they say with the data earlier versions stored."""
 
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -9,9 +10,10 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import bindparam, select, text
+from sqlalchemy import delete as sa_delete
 
 from adapters.console.harness import Harness
-from bot.database import alembic_config, create_engine, head_revision, sqlite_url_for, upgrade
+from bot.database import Database, alembic_config, create_engine, head_revision, sqlite_url_for, upgrade
 from bot.models import Base, Chat, Member, MemberIdentity, UTCDateTime
 from tests.conftest import drop_postgres_database, new_postgres_database
 
@@ -180,3 +182,159 @@ async def test_0019_backfills_presence_only_where_a_network_has_one_chat_on_the_
         assert (await _active(h))["s-bram"] is False
     finally:
         await h.close()
+
+
+# ---------------------------------------------------------------------------- 0020: outbox AUTOINCREMENT
+def _sqlite_tables(url: str) -> dict[str, str]:
+    """Each table's ``CREATE TABLE`` as SQLite stores it."""
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
+        return dict(conn.execute("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+
+
+async def test_sqlite_migrations_and_create_all_make_the_same_autoincrement_tables(tmp_path) -> None:
+    """``compare_metadata`` does not look at SQLite's ``AUTOINCREMENT`` (a table option), and
+    ``bamboe simulate`` makes its tables with ``create_all``: both ways give it to the same tables."""
+    migrated = sqlite_url_for(tmp_path / "migrated.sqlite3")
+    engine = create_engine(migrated)
+    await upgrade(engine)
+    await engine.dispose()
+    created = sqlite_url_for(tmp_path / "created.sqlite3")
+    engine = create_engine(created)
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    await engine.dispose()
+
+    def autoincrement(url: str) -> set[str]:
+        return {name for name, sql in _sqlite_tables(url).items() if "AUTOINCREMENT" in sql.upper()}
+
+    assert autoincrement(migrated) == autoincrement(created) == {"outbox"}
+
+
+async def _at_0019(url: str) -> dict[str, int]:
+    """A database at 0019 with a network, three outbox rows (ids 1-3) and a weekly question that
+    points at the second; returns their ids."""
+    now = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    engine = create_engine(url)
+    try:
+        await upgrade(engine, "0019_presence_backfill")
+        async with engine.begin() as conn:
+            network = await _row(
+                conn, "INSERT INTO networks (name, intention, ambition, language, timezone, quiet_start, "
+                "quiet_end, quiet_weekends, nudge_weekday, nudge_time, reminder_hours, goal_weeks, intention_weeks, "
+                "theme, theme_month, group_goal, nudge_count, created_at) VALUES ('Noord', '', '', 'nl', "
+                "'Europe/Amsterdam', '22:00', '07:00', :yes, 1, '10:00', 48, 4, 6, '', '', '', 0, :created_at)",
+                yes=True, created_at=now)
+            ids = {"network": network}
+            for n, state in enumerate(("sent", "sent", "pending"), 1):
+                ids[f"outbox{n}"] = await _row(
+                    conn, "INSERT INTO outbox (network_id, platform, chat_id, user_id, chat_key, kind, text, "
+                    "buttons, meta, ephemeral, files, state, attempts, created_at, platform_message_id) VALUES "
+                    "(:n, 'matrix', '!room', NULL, 'c:!room', 'nudge', :text, '[]', '{\"n\": 1}', :no, '[]', "
+                    ":state, 0, :created_at, :platform_id)",
+                    n=network, text=f"Vraag {n}", no=False, state=state, created_at=now,
+                    platform_id=f"$event{n}" if state == "sent" else None)
+            ids["nudge"] = await _row(
+                conn, "INSERT INTO nudges (network_id, question_id, category, sent_at, outbox_id, harvested) "
+                "VALUES (:n, 'q1', 'reflectie', :sent_at, :o, :no)", n=network, sent_at=now, o=ids["outbox2"], no=False)
+        return ids
+    finally:
+        await engine.dispose()
+
+
+async def _outbox_state(url: str) -> dict[str, object]:
+    """What a migration of the outbox must keep: its rows, columns, indexes and keys (and on
+    PostgreSQL the id sequence), and the weekly question's link to its row."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            state: dict[str, object] = {
+                "rows": [tuple(r) for r in await conn.execute(text("SELECT * FROM outbox ORDER BY id"))],
+                "nudges": [tuple(r) for r in await conn.execute(text("SELECT id, outbox_id FROM nudges"))],
+            }
+            if engine.dialect.name == "sqlite":
+                pragma = conn.exec_driver_sql
+                state["columns"] = [tuple(r) for r in await pragma("PRAGMA table_info(outbox)")]
+                # (without the constraint's number: the rebuilt table may list them in another order)
+                state["foreign_keys"] = sorted(tuple(r)[2:] for r in await pragma("PRAGMA foreign_key_list(outbox)"))
+                indexes = [tuple(r) for r in await pragma("PRAGMA index_list(outbox)")]
+                state["indexes"] = sorted([(r[1], r[2], [tuple(c) for c in await pragma(f"PRAGMA index_info({r[1]})")])
+                                           for r in indexes])
+                state["broken_links"] = [tuple(r) for r in await pragma("PRAGMA foreign_key_check")]
+            else:
+                state["columns"] = [tuple(r) for r in await conn.execute(text(
+                    "SELECT column_name, data_type, is_nullable, column_default FROM information_schema.columns "
+                    "WHERE table_name = 'outbox' ORDER BY ordinal_position"))]
+                state["indexes"] = sorted(tuple(r) for r in await conn.execute(text(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'outbox'")))
+                state["constraints"] = sorted(tuple(r) for r in await conn.execute(text(
+                    "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = 'outbox'::regclass")))
+                state["sequence"] = tuple((await conn.execute(text(
+                    "SELECT last_value, is_called FROM outbox_id_seq"))).one())
+            return state
+    finally:
+        await engine.dispose()
+
+
+async def _new_outbox_id(url: str, *, delete: int | None = None) -> int:
+    """Delete outbox row ``delete`` (if given), then store a row the way the bot does and return its id."""
+    from bot.core import store_outgoing
+    from bot.events import Address, Outgoing
+    from bot.models import OutboxMessage
+
+    db = Database(create_engine(url))
+    try:
+        async with db.transaction() as session:
+            if delete is not None:
+                await session.execute(sa_delete(OutboxMessage).where(OutboxMessage.id == delete))
+            (stored,) = await store_outgoing(session, None, [Outgoing(Address("matrix", "!room"), "status", "Hoi")],
+                                             datetime(2026, 1, 6, 9, tzinfo=UTC))
+            return stored.outbox_id
+    finally:
+        await db.close()
+
+
+async def test_0020_keeps_the_outbox_and_its_ids_are_never_handed_out_again(empty_url: str) -> None:
+    ids = await _at_0019(empty_url)
+    before = await _outbox_state(empty_url)
+    engine = create_engine(empty_url)
+    await upgrade(engine)
+    await engine.dispose()
+    after = await _outbox_state(empty_url)
+    assert after == before  # rows, columns, defaults, indexes, keys and the nudge's link as they were
+    assert before["nudges"] == [(ids["nudge"], ids["outbox2"])]
+    if empty_url.startswith("sqlite"):
+        tables = _sqlite_tables(empty_url)
+        assert "AUTOINCREMENT" in tables["outbox"] and "REFERENCES outbox (id)" in tables["nudges"]
+        with sqlite3.connect(empty_url.removeprefix("sqlite:///")) as conn:
+            assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchall() == [(3,)]
+
+    # the newest row is deleted (retention, /vergeetmij): the next one gets a new id, every time
+    assert await _new_outbox_id(empty_url, delete=ids["outbox3"]) == 4
+    assert await _new_outbox_id(empty_url, delete=4) == 5
+    # with the newest row (5) gone, down (keeps AUTOINCREMENT) and up again: the table is rebuilt
+    # once more from rows up to 2, and its counter still says 5
+    engine = create_engine(empty_url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DELETE FROM outbox WHERE id = 5"))
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0019_presence_backfill"))
+    await upgrade(engine)
+    await engine.dispose()
+    assert await _new_outbox_id(empty_url) == 6
+    assert [r[0] for r in (await _outbox_state(empty_url))["rows"]] == [1, 2, 6]
+
+
+async def test_0020_refuses_to_rebuild_the_outbox_with_sqlite_foreign_keys_on(tmp_path) -> None:
+    """Dropping the old table with foreign keys on would set every nudge's ``outbox_id`` to NULL:
+    run from Alembic's command line (``migrations/env.py``, foreign keys on) it stops instead."""
+    url = sqlite_url_for(tmp_path / "keys.sqlite3")
+    ids = await _at_0019(url)
+    engine = create_engine(url)
+    try:
+        with pytest.raises(RuntimeError, match="foreign keys"):
+            async with engine.begin() as conn:
+                await conn.run_sync(lambda c: command.upgrade(alembic_config(c), "head"))
+    finally:
+        await engine.dispose()
+    state = await _outbox_state(url)
+    assert state["nudges"] == [(ids["nudge"], ids["outbox2"])] and len(state["rows"]) == 3
+    assert "AUTOINCREMENT" not in _sqlite_tables(url)["outbox"]
