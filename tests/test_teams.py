@@ -195,8 +195,12 @@ async def test_the_app_removed_stops_posting_there(env: Env) -> None:
     assert ref.installed is False
     # the core was told (once): the channel left its network, which goes quiet, its members left
     assert await env.rows(Chat, Chat.chat_id == CHANNEL_ID) == []
-    assert [m.active for m in await env.rows(Member)] == [False]
-    assert len(await env.rows(OutboxMessage)) == queued  # nothing new goes out
+    (anna,) = await env.rows(Member)
+    assert anna.active is False
+    # nothing new goes to the channel: only the trekker, who left with it, hears privately how to come back
+    (note,) = (await env.rows(OutboxMessage))[queued:]
+    assert (note.chat_id, note.user_id, note.kind) == (None, anna.user_id, "link")
+    assert "Bamboe koppel" in note.text  # as typed in Teams (the stored text keeps "@" from pinging)
 
 
 # ---------------------------------------------------------------------------- commands
