@@ -8,10 +8,12 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,6 +23,7 @@ from sqlalchemy import select
 from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
+from bot.events import BotRemoved, ChatRef
 from bot.models import Answer, Chat, Member, Network, OutboxMessage, Round
 from tests.conftest import free_port, local
 from tests.slack_standin import BOT_USER, TEAM, Call, SlackStandin
@@ -118,6 +121,17 @@ async def wait_for(check: Callable[[], Any], timeout: float = 12.0) -> Any:
         await asyncio.sleep(0.02)
 
 
+async def wait_for_rows(bot: Bot, n: int, model: Any, *where: Any, timeout: float = 12.0) -> list[Any]:
+    """Wait until exactly ``n`` rows of ``model`` match ``where``."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = await bot.rows(model, *where)
+        if len(found) == n:
+            return found
+        assert asyncio.get_running_loop().time() < deadline, f"{len(found)} {model.__name__} rows, not {n}"
+        await asyncio.sleep(0.05)
+
+
 async def wait_rows(bot: Bot, model: Any, *where: Any, timeout: float = 12.0) -> list[Any]:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
@@ -210,6 +224,100 @@ async def test_bot_invited_makes_a_network_with_the_inviter_as_trekker(sqlite_ur
             if not await bot.rows(Chat):
                 break
             await asyncio.sleep(0.05)
+        assert await bot.rows(Chat) == []
+        assert [m.active for m in await bot.rows(Member)] == [False, False]
+
+
+def to_channel(bot: Bot, channel: str) -> list[Call]:
+    """The bot's posts (tried, refused or not) to ``channel``."""
+    return [c for c in bot.slack.posts() if c.params.get("channel") == channel]
+
+
+async def drained(bot: Bot, clock: VirtualClock, timeout: float = 20.0) -> None:
+    """Let virtual time pass (two seconds a step: sends are paced) until the outbox has nothing
+    left to send."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await bot.rows(OutboxMessage, OutboxMessage.state.in_(("pending", "sending"))):
+        assert asyncio.get_running_loop().time() < deadline, "the outbox did not drain"
+        clock.advance(timedelta(seconds=2))
+        bot.app.wake.set()
+        await asyncio.sleep(0.05)
+
+
+async def test_channel_left_for_the_bot_takes_the_channel_out_of_its_network(sqlite_url):
+    """Slack may tell the bot it was removed from a public channel with ``channel_left`` alone
+    (sent to the app's own user: channel, actor_id, event_ts, no user). The channel leaves its
+    network; who was only there leaves too, who is in the network's other channel stays; the
+    trekker hears it privately, once; nothing more goes to the channel. Slack's other event for
+    the same removal (``member_left_channel`` for the bot) changes nothing more."""
+    clock = VirtualClock(local(2026, 1, 5, 8, 0))
+    other = "C0TWEEDE"
+    async with slack_bot(sqlite_url, clock) as bot:
+        bot.slack.channels[other] = {"name": "tweede-kanaal"}
+        await bot.add_bot(ANNA)
+        await bot.add_bot(ANNA, channel=other)
+        await bot.command(ANNA, "koppel")  # the trekker's code arrives in her DM; she types it in the other channel
+        note = await wait_for(lambda: [c for c in to_channel(bot, "DANNA") if "koppelcode" in c.params["text"]])
+        code = re.search(r"koppel ([A-Z0-9]{4}-[A-Z0-9]{4})", note[0].params["text"])[1]
+        await bot.command(ANNA, f"koppel {code}", channel=other, channel_name="tweede-kanaal")
+        (chat,) = await bot.rows(Chat, Chat.chat_id == CHANNEL)
+        await wait_for_rows(bot, 2, Chat, Chat.network_id == chat.network_id)
+        for user, channel in ((BRAM, CHANNEL), (DEWI, CHANNEL), (DEWI, other)):
+            await bot.event({"type": "member_joined_channel", "user": user, "channel": channel,
+                             "channel_type": "C", "team": TEAM})
+        await wait_for_rows(bot, 3, Member, Member.network_id == chat.network_id)
+        await drained(bot, clock)
+        posts, dms = len(to_channel(bot, CHANNEL)), len(to_channel(bot, "DANNA"))
+
+        bot.slack.refuse_posts(CHANNEL)  # as Slack does once the bot is out
+        status, _ = await bot.event({"type": "channel_left", "channel": CHANNEL, "actor_id": ANNA,
+                                     "event_ts": "1767700000.000100"})
+        assert status == 200
+        await wait_for_rows(bot, 1, Chat)
+        await drained(bot, clock)
+        (told,) = to_channel(bot, "DANNA")[dms:]
+        assert "Ik ben uit de chat lerend-netwerk gehaald" in told.params["text"]
+        assert [(c.chat_id, c.network_id) for c in await bot.rows(Chat)] == [(other, chat.network_id)]
+        active = {m.user_id: m.active for m in await bot.rows(Member)}
+        assert active == {ANNA: True, BRAM: False, DEWI: True}  # Bram was only in the channel that left
+
+        # the same removal as member_left_channel, and the core's answer to another BotRemoved: nothing
+        status, _ = await bot.event({"type": "member_left_channel", "user": BOT_USER, "channel": CHANNEL,
+                                     "channel_type": "C", "team": TEAM})
+        assert status == 200
+        assert await bot.app.receive(BotRemoved(ChatRef("slack", CHANNEL))) == []
+
+        clock.set(local(2026, 1, 6, 10, 0))  # the weekly question goes to the channel that stayed
+        bot.app.wake.set()
+        await wait_for(lambda: [c for c in to_channel(bot, other) if "Weekvraag" in c.params["text"]])
+        await drained(bot, clock)
+        assert to_channel(bot, CHANNEL)[posts:] == []
+        assert len(to_channel(bot, "DANNA")) == dms + 1
+        assert {m.user_id: m.active for m in await bot.rows(Member)} == active
+        assert [c.chat_id for c in await bot.rows(Chat)] == [other]
+
+
+async def test_both_events_for_one_removal_act_once(database_url):
+    """Slack may send ``member_left_channel`` and ``channel_left`` for one removal, even at the
+    same moment: one BotRemoved takes effect, so the trekker (only in that channel) gets one
+    private note, not two (on SQLite and on PostgreSQL)."""
+    async with slack_bot(database_url) as bot:
+        await bot.add_bot(ANNA)
+        await bot.event({"type": "member_joined_channel", "user": BRAM, "channel": CHANNEL, "channel_type": "C",
+                         "team": TEAM})
+        await wait_rows(bot, Member, Member.user_id == BRAM)
+        dms = len(to_channel(bot, "DANNA"))
+        bot.slack.refuse_posts(CHANNEL)
+        statuses = await asyncio.gather(
+            bot.event({"type": "member_left_channel", "user": BOT_USER, "channel": CHANNEL, "channel_type": "C",
+                       "team": TEAM}),
+            bot.event({"type": "channel_left", "channel": CHANNEL, "actor_id": ANNA, "event_ts": "1767700000.000200"}))
+        assert [s for s, _ in statuses] == [200, 200]
+        told = await wait_for(lambda: to_channel(bot, "DANNA")[dms:])
+        assert "Je zat alleen in die chat" in told[0].params["text"]
+        await asyncio.sleep(0.5)
+        assert len(to_channel(bot, "DANNA")) == dms + 1
+        assert len(await bot.rows(OutboxMessage, OutboxMessage.kind == "link")) == 1
         assert await bot.rows(Chat) == []
         assert [m.active for m in await bot.rows(Member)] == [False, False]
 

@@ -407,6 +407,8 @@ class SlackAdapter:
         self._socket: Any = None
         self._socket_connected = False
         self._connector: asyncio.Task[None] | None = None
+        #: bot removals reach the core one at a time (see :meth:`_bot_left`)
+        self._removing = asyncio.Lock()
         bolt_logger = _quiet_logger("bamboe.slack.bolt")
         # bolt gets its own token-less client: the token comes from ``authorize`` per request
         bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=[], logger=self.client.logger)
@@ -658,6 +660,9 @@ class SlackAdapter:
         async def on_left(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
             await self._on_left(body, event, context)
 
+        async def on_bot_left(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+            await self._on_bot_left(body, event, context)
+
         async def on_uninstalled(context: Any) -> None:
             await self._on_uninstalled(context)
 
@@ -681,6 +686,8 @@ class SlackAdapter:
         app.event("message")(on_message)
         app.event("member_joined_channel")(on_joined)
         app.event("member_left_channel")(on_left)
+        app.event("channel_left")(on_bot_left)  # the bot's own user left a public channel
+        app.event("group_left")(on_bot_left)  # ... a private one
         if self.multi:
             app.event("app_uninstalled")(on_uninstalled)
             app.event("tokens_revoked")(on_tokens_revoked)
@@ -853,12 +860,33 @@ class SlackAdapter:
             return
         client, scope = context.client, self._scope(context)
         if user == self._bot_user(context):  # the bot left or was removed: the channel leaves its network
-            self._membership(channel, False, scope)
-            await self._hand_over(BotRemoved(ChatRef(PLATFORM, channel)), body.get("event_id"))
+            await self._bot_left(channel, scope, body.get("event_id"))
             return
         chat = ChatRef(PLATFORM, channel, await self.channel_title(channel, client=client, scope=scope))
         await self._hand_over(MemberLeft(chat, await self.person(user, client=client, scope=scope)),
                               body.get("event_id"))
+
+    async def _on_bot_left(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+        """``channel_left`` / ``group_left``: sent to the bot's own user when it left (or was
+        removed from) a public / private channel. They carry no user (``channel``, ``actor_id``,
+        ``event_ts``); Slack may send them, ``member_left_channel`` for the bot, or both."""
+        channel = event.get("channel")
+        if not channel or not isinstance(channel, str):
+            return
+        if not await self._first_time(body.get("event_id")):
+            return
+        await self._bot_left(channel, self._scope(context), body.get("event_id"))
+
+    async def _bot_left(self, channel: str, scope: str, event_id: str | None) -> None:
+        """The bot is out of ``channel``: the channel leaves its network. One removal may come as
+        two events (``member_left_channel`` and ``channel_left``/``group_left``); the second finds
+        the chat in no network, and the core does nothing. In this process the hand-overs take
+        turns, so that two arriving together (two requests, or two Socket Mode envelopes) cannot
+        both find the chat still in its network (on PostgreSQL two transactions side by side
+        could, and each would tell the trekker)."""
+        self._membership(channel, False, scope)
+        async with self._removing:
+            await self._hand_over(BotRemoved(ChatRef(PLATFORM, channel)), event_id)
 
     async def _on_uninstalled(self, context: Any) -> None:
         """The app was removed from a workspace: drop its installation and what we recorded."""
