@@ -31,6 +31,8 @@ def test_events_interactivity_and_socket_mode():
         "message.im",
         "member_joined_channel",
         "member_left_channel",
+        "channel_left",
+        "group_left",
         "app_uninstalled",
         "tokens_revoked",
     }
@@ -44,6 +46,15 @@ def test_every_scope_is_explained_in_the_docs():
     docs = (ROOT / "docs" / "slack.md").read_text(encoding="utf-8")
     for scope in manifest()["oauth_config"]["scopes"]["bot"]:
         assert f"| `{scope}` |" in docs, scope
+
+
+def test_every_event_is_handled_and_explained_in_the_docs():
+    docs = (ROOT / "docs" / "slack.md").read_text(encoding="utf-8")
+    adapter = (ROOT / "adapters" / "slack" / "adapter.py").read_text(encoding="utf-8")
+    for event in manifest()["settings"]["event_subscriptions"]["bot_events"]:
+        assert f"`{event}`" in docs, event
+        if not event.startswith("message."):  # message.* all come as the "message" event
+            assert f'app.event("{event}")' in adapter, event
 
 
 def test_scopes_cover_what_the_sender_calls():
