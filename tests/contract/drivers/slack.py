@@ -163,12 +163,15 @@ class SlackDriver(Driver):
                            "channel_type": "C", "team": TEAM, "inviter": USERS[by]})
 
     async def remove_bot(self, by: str = "anna") -> None:
-        """``by`` removes the bot: member_left_channel for the bot user; the channel refuses it after
-        (private chats with the bot still take its messages)."""
+        """``by`` removes the bot: member_left_channel for the bot user and channel_left for the
+        app's own user (Slack may send either or both for one removal); the channel refuses it
+        after (private chats with the bot still take its messages)."""
         self.slack.refuse_posts(CHANNEL)
         self.slack.channels[CHANNEL] = {"name": "lerend-netwerk", "is_member": False}
         await self._event({"type": "member_left_channel", "user": BOT_USER, "channel": CHANNEL,
                            "channel_type": "C", "team": TEAM}, reaches_core=False)
+        await self._event({"type": "channel_left", "channel": CHANNEL, "actor_id": USERS[by],
+                           "event_ts": f"{time.time():.6f}"}, reaches_core=False)
 
     async def join(self, user: str) -> None:
         """member_joined_channel."""
