@@ -169,6 +169,11 @@ class _Failed(Exception):
         self.key, self.params = key, params
 
 
+#: the row of the chat a removal is about, locked (PostgreSQL): removals of one chat take turns
+_CHAT_TURN = (select(Chat.id).where(Chat.platform == bindparam("platform"), Chat.chat_id == bindparam("chat_id"))
+              .with_for_update())
+
+
 class Core:
     """The platform-neutral bot: one instance per process, built by the composition root."""
 
@@ -247,6 +252,10 @@ class Core:
     async def _context(self, session: AsyncSession, event: InboundEvent, now: datetime) -> Ctx | None:
         chat_ref = event.chat
         if isinstance(event, BotRemoved):  # never makes a network: only the one the chat is in
+            if session.bind.dialect.name == "postgresql":
+                # one removal may come as two events, to two replicas at once: the second waits for the
+                # first to commit and then finds the chat gone (SQLite's BEGIN IMMEDIATE serialises anyway)
+                await session.execute(_CHAT_TURN, {"platform": chat_ref.platform, "chat_id": chat_ref.chat_id})
             network, chats = await directory.network_of_chat(session, chat_ref.platform, chat_ref.chat_id)
             if network is None or chat_ref.private:
                 return None

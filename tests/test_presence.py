@@ -3,17 +3,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from adapters.console.harness import Harness
+from bamboe.features import FEATURES
+from bot.core import Core
+from bot.database import Database, create_engine
 from bot.events import BotAdded, BotRemoved, ChatRef
 from bot.markup import plain
 from bot.models import Chat, ChatPresence, Job, Member, Network, Nudge
-from tests.conftest import NETWORK, local
+from bot.registry import Feature
+from tests.conftest import NETWORK, drop_postgres_database, local, migrated_postgres_database
 from tests.test_link import run_scenario
+from tests.test_session_times import waiting_for_a_lock
 
 HEAD = """
 network: {name: "Netwerk Twee TG", language: nl, timezone: Europe/Amsterdam, intention: "Samen leren."}
@@ -315,3 +323,48 @@ async def test_a_facilitator_who_leaves_with_the_chat_hears_privately_and_the_tr
     assert plain(anna.text).startswith("Ik ben uit de chat Zuid gehaald. Die chat hoort nu niet meer bij dit netwerk.")
     assert (await roles_and_presence(h))["eva"] == ("procesbegeleider", False)
     await h.close()
+
+
+@pytest.mark.postgres
+async def test_one_removal_reaching_two_replicas_at_once_acts_once(caplog: pytest.LogCaptureFixture) -> None:
+    """Slack may report one removal twice (``member_left_channel`` and ``channel_left``), and two
+    replicas may each get one. The first is held inside its transaction, the chat taken out but not
+    committed, until the second waits on the database; then it commits. The second then finds the
+    chat in no network: the trekker hears once, nothing fails."""
+    pg = await migrated_postgres_database()
+    replicas: list[Core] = []
+    tasks: list[asyncio.Task] = []
+    release = asyncio.Event()
+    try:
+        setup = await Harness.open(pg, local(2026, 1, 5, 8, 0))
+        await setup.setup(dict(NETWORK), [{"id": "anna", "name": "Anna de Vries", "role": "trekker"},
+                                          {"id": "dewi", "name": "Dewi Santoso"}])
+        await setup.close()
+        inside = asyncio.Event()
+
+        async def hold(_ctx: object, _chat: Chat, _leavers: list[Member]) -> None:  # before the commit
+            inside.set()
+            await release.wait()
+
+        held = Feature("hold", on_chat_removed=(hold,))
+        first, second = (Core(Database(create_engine(pg)), setup.clock, features) for features in
+                         ((*FEATURES, held), FEATURES))
+        replicas += (first, second)
+        tasks.append(asyncio.create_task(first.handle(BotRemoved(setup.chat))))
+        await asyncio.wait_for(inside.wait(), 10)
+        tasks.append(asyncio.create_task(second.handle(BotRemoved(setup.chat))))
+        await waiting_for_a_lock(second.db)
+        release.set()
+        told, again = await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        assert [(o.address.user_id, o.kind) for o in told] == [("anna", "link")]
+        assert again == []
+        assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []  # the second failed nowhere
+        async with first.db.transaction() as s:
+            assert list(await s.scalars(select(Chat))) == []
+            assert [m.active for m in await s.scalars(select(Member))] == [False, False]
+    finally:
+        release.set()
+        await asyncio.gather(*tasks, return_exceptions=True)  # none left running when the test fails
+        for core in replicas:
+            await core.db.close()
+        await drop_postgres_database(pg)

@@ -407,8 +407,6 @@ class SlackAdapter:
         self._socket: Any = None
         self._socket_connected = False
         self._connector: asyncio.Task[None] | None = None
-        #: bot removals reach the core one at a time (see :meth:`_bot_left`)
-        self._removing = asyncio.Lock()
         bolt_logger = _quiet_logger("bamboe.slack.bolt")
         # bolt gets its own token-less client: the token comes from ``authorize`` per request
         bolt_client = AsyncWebClient(base_url=base_url, retry_handlers=[], logger=self.client.logger)
@@ -879,14 +877,11 @@ class SlackAdapter:
 
     async def _bot_left(self, channel: str, scope: str, event_id: str | None) -> None:
         """The bot is out of ``channel``: the channel leaves its network. One removal may come as
-        two events (``member_left_channel`` and ``channel_left``/``group_left``); the second finds
-        the chat in no network, and the core does nothing. In this process the hand-overs take
-        turns, so that two arriving together (two requests, or two Socket Mode envelopes) cannot
-        both find the chat still in its network (on PostgreSQL two transactions side by side
-        could, and each would tell the trekker)."""
+        two events (``member_left_channel`` and ``channel_left``/``group_left``); the core handles
+        them in turn, also when they arrive together or at two replicas (on PostgreSQL it locks the
+        chat's row first), and the second finds the chat in no network and does nothing."""
         self._membership(channel, False, scope)
-        async with self._removing:
-            await self._hand_over(BotRemoved(ChatRef(PLATFORM, channel)), event_id)
+        await self._hand_over(BotRemoved(ChatRef(PLATFORM, channel)), event_id)
 
     async def _on_uninstalled(self, context: Any) -> None:
         """The app was removed from a workspace: drop its installation and what we recorded."""
