@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 #: a message longer than this is not processed (answers and commands alike)
 MAX_TEXT = 4000
 ROLES = ("trekker", "procesbegeleider", "deelnemer")
+#: the roles that lead a network
+LEADS = ROLES[:2]
 #: what is assumed of a platform the core was not told about: no answers only the asker sees
 _NO_EPHEMERAL = Capabilities(ephemeral=False)
 

@@ -53,7 +53,7 @@ _OF_CHAT_FOR = (select(Network, Chat,
                 .where(_OF_CHAT.whereclause).order_by(Chat.id))
 
 
-#: :attr:`InChat.member` when nobody was looked up (None means looked up and not found)
+#: ``first`` of :func:`find_by_platform_id` when it was not read beforehand
 UNREAD = object()
 
 
@@ -64,8 +64,8 @@ class InChat(NamedTuple):
     chats: list[Chat]
     #: the network was made for this chat just now
     created: bool
-    #: the member whose first identity the event's person is (:data:`UNREAD`: not looked up)
-    member: Member | None | object = UNREAD
+    #: the member whose first identity the event's person is (None: none, or no person asked about)
+    member: Member | None = None
     #: ids of the network's chats (``Chat.id``) with an open action-learning round (None: not read)
     open_rounds: frozenset[int] | None = None
 
@@ -214,7 +214,7 @@ async def ensure_network(session: AsyncSession, chat: ChatRef, now: datetime, us
     are in it (``chat_presence``): all read with the network, no statement more unless it is new."""
     if user_id is None:
         network, chats = await network_of_chat(session, chat.platform, chat.chat_id)
-        member, open_rounds = UNREAD, None
+        member, open_rounds = None, None
     else:
         rows = list(await session.execute(_OF_CHAT_FOR, {"platform": chat.platform, "chat_id": chat.chat_id,
                                                           "user_id": user_id}))
@@ -235,7 +235,7 @@ async def ensure_network(session: AsyncSession, chat: ChatRef, now: datetime, us
     await session.flush()
     if user_id is not None and present:
         session.add(ChatPresence(chat_id=row.id, user_id=user_id))
-    return InChat(network, [row], True, None if user_id is not None else UNREAD, frozenset())
+    return InChat(network, [row], True, None, frozenset())
 
 
 async def ensure_member(session: AsyncSession, network: Network, platform: str, person: Person, now: datetime,

@@ -8,15 +8,20 @@ import random
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 
 from adapters.console.harness import Harness
+from bamboe.features import FEATURES
+from bot.core import Core
 from bot.database import Database, create_engine, sqlite_url_for, upgrade
+from bot.registry import Feature
 
 AMS = ZoneInfo("Europe/Amsterdam")
 PG_ADMIN = os.environ.get("BAMBOE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
@@ -135,6 +140,44 @@ async def migrated_postgres_database() -> str:
         await engine.dispose()  # a template must have no connections
         _pg_template = url
     return await new_postgres_database(template=_pg_template.rsplit("/", 1)[1])
+
+
+@asynccontextmanager
+async def two_replicas(members: Iterable[dict], held: Feature, release: asyncio.Event,
+                       ) -> AsyncIterator[tuple[Harness, Core, Core, list[asyncio.Task]]]:
+    """Two replicas (each its own engine and core) on a new PostgreSQL database whose network a
+    harness set up with ``members``; the first also runs ``held``, a feature that waits for
+    ``release`` inside its transaction. Yields (the harness, first, second, tasks): afterwards, also
+    when the test failed, ``release`` is set, the tasks the test put in ``tasks`` are awaited, the
+    replicas closed and the database dropped."""
+    pg = await migrated_postgres_database()
+    replicas: list[Core] = []
+    tasks: list[asyncio.Task] = []
+    try:
+        setup = await Harness.open(pg, local(2026, 1, 5, 8, 0))
+        await setup.setup(dict(NETWORK), [dict(m) for m in members])
+        await setup.close()
+        replicas += (Core(Database(create_engine(pg)), setup.clock, features)
+                     for features in ((*FEATURES, held), FEATURES))
+        yield setup, replicas[0], replicas[1], tasks
+    finally:
+        release.set()
+        await asyncio.gather(*tasks, return_exceptions=True)  # none left running when the test fails
+        for core in replicas:
+            await core.db.close()
+        await drop_postgres_database(pg)
+
+
+async def waiting_for_a_lock(db: Database) -> None:
+    """Return once a transaction in ``db``'s database waits for a lock another holds (at most 10 s)."""
+    for _ in range(1000):
+        async with db.engine.connect() as conn:
+            waiting = await conn.scalar(sa.text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"))
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    pytest.fail("the second transaction never waited for the first")
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:  # noqa: ARG001 - pytest's signature

@@ -12,16 +12,12 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.console.harness import Harness
-from bamboe.features import FEATURES
-from bot.core import Core
-from bot.database import Database, create_engine
 from bot.events import BotAdded, BotRemoved, ChatRef
 from bot.markup import plain
 from bot.models import Chat, ChatPresence, Job, Member, Network, Nudge
 from bot.registry import Feature
-from tests.conftest import NETWORK, drop_postgres_database, local, migrated_postgres_database
+from tests.conftest import NETWORK, local, two_replicas, waiting_for_a_lock
 from tests.test_link import run_scenario
-from tests.test_session_times import waiting_for_a_lock
 
 HEAD = """
 network: {name: "Netwerk Twee TG", language: nl, timezone: Europe/Amsterdam, intention: "Samen leren."}
@@ -331,25 +327,15 @@ async def test_one_removal_reaching_two_replicas_at_once_acts_once(caplog: pytes
     replicas may each get one. The first is held inside its transaction, the chat taken out but not
     committed, until the second waits on the database; then it commits. The second then finds the
     chat in no network: the trekker hears once, nothing fails."""
-    pg = await migrated_postgres_database()
-    replicas: list[Core] = []
-    tasks: list[asyncio.Task] = []
-    release = asyncio.Event()
-    try:
-        setup = await Harness.open(pg, local(2026, 1, 5, 8, 0))
-        await setup.setup(dict(NETWORK), [{"id": "anna", "name": "Anna de Vries", "role": "trekker"},
-                                          {"id": "dewi", "name": "Dewi Santoso"}])
-        await setup.close()
-        inside = asyncio.Event()
+    release, inside = asyncio.Event(), asyncio.Event()
 
-        async def hold(_ctx: object, _chat: Chat, _leavers: list[Member]) -> None:  # before the commit
-            inside.set()
-            await release.wait()
+    async def hold(_ctx: object, _chat: Chat, _leavers: list[Member]) -> None:  # before the commit
+        inside.set()
+        await release.wait()
 
-        held = Feature("hold", on_chat_removed=(hold,))
-        first, second = (Core(Database(create_engine(pg)), setup.clock, features) for features in
-                         ((*FEATURES, held), FEATURES))
-        replicas += (first, second)
+    members = [{"id": "anna", "name": "Anna de Vries", "role": "trekker"}, {"id": "dewi", "name": "Dewi Santoso"}]
+    async with two_replicas(members, Feature("hold", on_chat_removed=(hold,)), release) as (
+            setup, first, second, tasks):
         tasks.append(asyncio.create_task(first.handle(BotRemoved(setup.chat))))
         await asyncio.wait_for(inside.wait(), 10)
         tasks.append(asyncio.create_task(second.handle(BotRemoved(setup.chat))))
@@ -362,9 +348,3 @@ async def test_one_removal_reaching_two_replicas_at_once_acts_once(caplog: pytes
         async with first.db.transaction() as s:
             assert list(await s.scalars(select(Chat))) == []
             assert [m.active for m in await s.scalars(select(Member))] == [False, False]
-    finally:
-        release.set()
-        await asyncio.gather(*tasks, return_exceptions=True)  # none left running when the test fails
-        for core in replicas:
-            await core.db.close()
-        await drop_postgres_database(pg)

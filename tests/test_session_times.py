@@ -13,14 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.console.harness import Harness
-from bamboe.features import FEATURES
-from bot.core import Core
-from bot.database import Database, create_engine
 from bot.events import MessageIn
 from bot.markup import plain
 from bot.models import Announcement, Job, Meeting
 from bot.registry import Feature
-from tests.conftest import MEMBERS, NETWORK, drop_postgres_database, local, migrated_postgres_database, texts
+from tests.conftest import MEMBERS, local, texts, two_replicas, waiting_for_a_lock
 from tests.test_rhythm import at_local, command, member, only_error_for, open_harness, rows, sent
 
 
@@ -114,42 +111,21 @@ async def test_overlap_is_refused_in_english_too(harness: Harness) -> None:
     assert len(await rows(harness, Meeting)) == 1
 
 
-async def waiting_for_a_lock(db: Database) -> None:
-    """Return once a transaction in ``db``'s database waits for a lock another holds (at most 10 s)."""
-    for _ in range(1000):
-        async with db.engine.connect() as conn:
-            waiting = await conn.scalar(sa.text(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"))
-        if waiting:
-            return
-        await asyncio.sleep(0.01)
-    pytest.fail("the second transaction never waited for the first")
-
-
 @pytest.mark.postgres
 async def test_two_replicas_planning_overlapping_sessions_at_once_store_only_one() -> None:
     """Two replicas (each its own engine and core) plan overlapping sessions in one network at the
     same moment. The first is held inside its transaction, its session stored but not committed,
     until the second is waiting on the database; then it commits. The second then sees the first's
     session and gets the usual overlap answer: one session stored, not two."""
-    pg = await migrated_postgres_database()
-    replicas: list[Core] = []
-    tasks: list[asyncio.Task] = []
-    release = asyncio.Event()
-    try:
-        setup = await Harness.open(pg, local(2026, 1, 5, 8, 0))
-        await setup.setup(dict(NETWORK), [{**m, "role": "trekker"} if m["id"] == "fleur" else dict(m) for m in MEMBERS])
-        await setup.close()
-        stored = asyncio.Event()
+    release, stored = asyncio.Event(), asyncio.Event()
 
-        async def hold(_ctx: object, _meeting: Meeting) -> None:  # after the insert, before the commit
-            stored.set()
-            await release.wait()
+    async def hold(_ctx: object, _meeting: Meeting) -> None:  # after the insert, before the commit
+        stored.set()
+        await release.wait()
 
-        held = Feature("hold", listens={"meeting_planned": (hold,)})
-        first, second = (Core(Database(create_engine(pg)), setup.clock, features) for features in
-                         ((*FEATURES, held), FEATURES))
-        replicas += (first, second)
+    trekkers = [{**m, "role": "trekker"} if m["id"] == "fleur" else m for m in MEMBERS]
+    async with two_replicas(trekkers, Feature("hold", listens={"meeting_planned": (hold,)}), release) as (
+            setup, first, second, tasks):
         planning = asyncio.create_task(first.handle(MessageIn(
             setup.chat, setup.person("anna"), "/bijeenkomst 2026-01-19 14:00-16:00 Bieb", "m1")))
         tasks.append(planning)
@@ -165,12 +141,6 @@ async def test_two_replicas_planning_overlapping_sessions_at_once_store_only_one
         assert "Op dat moment is er al een bijeenkomst: 1. ma 19 jan 2026 14:00-16:00, Bieb." in plain(refused[0].text)
         async with first.db.transaction() as s:
             assert list(await s.scalars(sa.select(Meeting.place))) == ["Bieb"]
-    finally:
-        release.set()
-        await asyncio.gather(*tasks, return_exceptions=True)  # none left running when the test fails
-        for core in replicas:
-            await core.db.close()
-        await drop_postgres_database(pg)
 
 
 # ---------------------------------------------------------------------------- DST and odd times

@@ -20,7 +20,8 @@ from sqlalchemy import UniqueConstraint, and_, delete, exists, func, select, upd
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import directory, i18n
-from bot.core import Ctx, store_outgoing
+from bot.core import LEADS, Ctx, store_outgoing
+from bot.features.network import take_the_role, without_trekker
 from bot.markup import TYPED, Markup, command, typed_on
 from bot.models import (
     Action,
@@ -49,8 +50,6 @@ ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 CODE_LENGTH = 8
 UNLINK_WORDS = ("los", "ontkoppel", "unlink", "remove")
 REPLACE_WORDS = ("vervang", "replace")
-#: the roles that lead a network (a code to bring a removed chat back goes to them)
-LEADS = ("trekker", "procesbegeleider")
 ROLE_RANK = {"deelnemer": 0, "procesbegeleider": 1, "trekker": 2}
 #: what counts as a network's own history (a chat with any of it is only linked on ``vervang``)
 HISTORY = {
@@ -317,20 +316,17 @@ async def on_chat_removed(ctx: Ctx, chat: Chat, leavers: list[Member]) -> None:
     if not leads:
         return
     label = chat.title or ctx.network.name
-    remaining = await directory.active_members(ctx.session, ctx.network.id) if ctx.chats else []
-    orphaned = bool(ctx.chats) and any(m.role == "trekker" for m in leads) \
-        and not any(m.role == "trekker" for m in remaining)
-    facilitators = [m for m in remaining if m.role == "procesbegeleider"] if orphaned else []
+    # None while a trekker stays (or no chat does); else who may give the role now (maybe nobody)
+    facilitators = await without_trekker(ctx) if ctx.chats and any(m.role == "trekker" for m in leads) else None
     for member in leads:
         code = await new_code(ctx, "chat", member)
         text = ctx.t("members.removed_lead", chat=label, network=ctx.network.name,
                      typed=shown_on(ctx, chat.platform, "koppel", code))
-        if orphaned and not facilitators:
+        if facilitators == []:
             text = Markup(f"{text} {ctx.t('members.removed_no_lead')}")
         ctx.farewell(member, "link", text)
-    for lead in facilitators:
-        ctx.private(lead, "link", ctx.t("members.no_trekker", chat=label,
-                                        typed=shown(ctx, "rol", f"{lead.name} {ctx.t('roles.trekker')}")))
+    for lead in facilitators or ():
+        ctx.private(lead, "link", ctx.t("members.no_trekker", chat=label, typed=take_the_role(ctx, lead)))
 
 
 # ---------------------------------------------------------------------------- /ikben

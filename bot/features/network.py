@@ -271,14 +271,23 @@ async def on_leave(ctx: Ctx, member: Member) -> None:
         return
     if ctx.source is not None and not ctx.source.private and chat_row(ctx.chats, ctx.source) is None:
         return  # the chat the event came from is no longer the network's: it removed the bot
+    for lead in await without_trekker(ctx) or ():
+        ctx.private(lead, "status", ctx.t("network.last_trekker_left", name=member.name,
+                                          typed=take_the_role(ctx, lead)))
+
+
+async def without_trekker(ctx: Ctx) -> list[Member] | None:
+    """None while the network has an active trekker; otherwise its procesbegeleiders, who may then
+    give that role (:func:`cmd_role`)."""
     remaining = await active_members(ctx.session, ctx.network.id)
     if any(m.role == "trekker" for m in remaining):
-        return
-    rol, trekker = ctx.features.table["rol"].shown(ctx.lang), ctx.t("roles.trekker")
-    for lead in remaining:
-        if lead.role == "procesbegeleider":
-            ctx.private(lead, "status", ctx.t("network.last_trekker_left", name=member.name,
-                                              typed=command(f"{rol} {lead.name} {trekker}")))
+        return None
+    return [m for m in remaining if m.role == "procesbegeleider"]
+
+
+def take_the_role(ctx: Ctx, lead: Member) -> Markup:
+    """The command with which ``lead`` becomes trekker (``/rol Bram Peters trekker``)."""
+    return command(f"{ctx.features.table['rol'].shown(ctx.lang)} {lead.name} {ctx.t('roles.trekker')}")
 
 
 FEATURE = Feature("network", on_network_created=(welcome,), on_leave=(on_leave,), commands=(

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
-from bot.core import Ctx, network_job
+from bot.core import LEADS, Ctx, network_job
 from bot.directory import active_members
 from bot.events import Button, MessageIn
 from bot.features.link import chat_label
@@ -39,7 +39,6 @@ from bot.registry import Command, Feature
 from bot.schedule import local_at
 from bot.timeutil import format_date, local, next_working_time
 
-LEADS = ("trekker", "procesbegeleider")
 #: the invitation names at most this many members who had no turn yet (and says how many more)
 SUGGEST_MAX = 8
 STEPS = 5

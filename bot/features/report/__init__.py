@@ -21,7 +21,7 @@ import asyncio
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from bot.core import Ctx, network_job
+from bot.core import LEADS, Ctx, network_job
 from bot.directory import active_members
 from bot.events import Attachment
 from bot.features import rhythm
@@ -37,7 +37,6 @@ from bot.timeutil import format_when, in_quiet_hours, local, next_open_time
 if TYPE_CHECKING:
     from bot.features.report.data import ReportData
 
-LEADS = ("trekker", "procesbegeleider")
 GROUP_WORDS = ("groep", "group", "chat")
 PRIVATE_WORDS = ("privé", "prive", "private", "dm")
 #: the monthly report may fall on day 1-28 of a month (every month has those)
