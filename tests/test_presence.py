@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from adapters.console.harness import Harness
 from bot.events import BotAdded, BotRemoved, ChatRef
 from bot.markup import plain
-from bot.models import Chat, ChatPresence, Job, Member, Network, Nudge
+from bot.models import Chat, ChatPresence, Job, LinkCode, Member, Network, Nudge
 from bot.registry import Feature
 from tests.conftest import NETWORK, local, two_replicas, waiting_for_a_lock
 from tests.test_link import run_scenario
@@ -213,6 +213,47 @@ async def test_the_code_in_the_note_brings_the_only_chat_back_into_its_network(d
     h.recorder.sent.clear()  # the network's rhythm goes on in the chat that came back
     await h.advance(local(2026, 1, 6, 12, 0))
     assert [m.kind for m in h.recorder.sent if m.to == "group"] == ["nudge"]
+    await h.close()
+
+
+async def test_an_expired_code_from_the_note_gets_its_own_lead_a_new_one_privately(database_url: str) -> None:
+    """Anna types the command from her note two days later: the code expired, and she can no longer
+    ask for one with /koppel (she is not in the network any more), so she gets a new one privately;
+    it brings the chat back. Dewi typing the expired code only hears that it expired."""
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [{"id": "anna", "name": "Anna de Vries", "role": "trekker"},
+                                  {"id": "dewi", "name": "Dewi Santoso"}])
+    await h._handle(BotRemoved(h.chat))
+    (told,) = h.recorder.sent
+    old = come_back_code(told.text)
+    async with h.db.transaction() as session:
+        (network,) = await session.scalars(select(Network))
+        codes = await session.scalar(select(func.count(LinkCode.id)))
+    await h.advance(local(2026, 1, 7, 10, 0))
+    await h._handle(BotAdded(h.chat, h.person("anna")))
+    await h.say("dewi", "/rol")  # Dewi is a member of the chat's new network too
+    h.recorder.sent.clear()
+    await h.say("anna", f"/koppel {old}")
+    note, answer = sorted(h.recorder.sent, key=lambda m: m.to)  # dm:anna, group
+    assert (note.to, note.kind) == ("dm:anna", "link")
+    assert plain(answer.text) == "Die code is verlopen: een code is 24 uur geldig. Ik heb je privé een nieuwe gestuurd."
+    fresh = come_back_code(note.text)
+    assert fresh != old and "Je koppelcode voor Lerend netwerk Test was verlopen" in plain(note.text)
+    assert f"Typ in de chat die weer bij Lerend netwerk Test moet horen: /koppel {fresh}." in plain(note.text)
+    async with h.db.transaction() as session:  # one new code, of the old network, for Anna's old membership
+        rows = list(await session.scalars(select(LinkCode).order_by(LinkCode.id)))
+        assert len(rows) == codes + 1 and rows[-1].network_id == network.id and rows[-1].used_at is None
+        assert [c.network_id for c in await session.scalars(select(Chat))] != [network.id]
+    await h.say("anna", "/rol Dewi Santoso trekker")
+    h.recorder.sent.clear()
+    await h.say("dewi", f"/koppel {old}")  # not hers: expired, nothing made
+    assert [plain(m.text) for m in h.recorder.sent] == [
+        "Die code is verlopen: een code is 24 uur geldig. Vraag een nieuwe met /koppel."]
+    await h.say("anna", f"/koppel {fresh}")
+    assert "hoort nu bij *Lerend netwerk Test*" in h.recorder.sent[-1].text
+    async with h.db.transaction() as session:
+        assert [c.network_id for c in await session.scalars(select(Chat))] == [network.id]
+        assert await session.scalar(select(func.count(LinkCode.id))) == codes + 1
     await h.close()
 
 

@@ -74,10 +74,12 @@ def code_hash(code: str) -> str:
 
 
 async def new_code(ctx: Ctx, kind: str, member: Member | None = None) -> str:
-    """Make a one-time code of ``kind`` for the acting member (or ``member``); only its hash is stored."""
+    """Make a one-time code of ``kind`` for the acting member (or ``member``, of its own network);
+    only its hash is stored."""
     raw = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
-    ctx.session.add(LinkCode(code_hash=code_hash(raw), kind=kind, network_id=ctx.network.id,
-                             member_id=(member or ctx.member).id, created_at=ctx.now,
+    member = member or ctx.member
+    ctx.session.add(LinkCode(code_hash=code_hash(raw), kind=kind, network_id=member.network_id,
+                             member_id=member.id, created_at=ctx.now,
                              expires_at=ctx.now + CODE_VALID))
     return f"{raw[:4]}-{raw[4:]}"
 
@@ -115,6 +117,27 @@ async def spend_code(ctx: Ctx, code: str, kind: str, again: str) -> LinkCode:
         raise UserError("link.code_expired", again=shown_anywhere(ctx, again))
     row.used_at = ctx.now
     return row
+
+
+async def _renewed_for_leaver(ctx: Ctx, code: str) -> bool:
+    """A chat code made for a lead who left with a chat that removed the bot
+    (:func:`on_chat_removed`), typed after it expired by that same person: they cannot ask for a new
+    one with ``/koppel`` (they are no longer in the network), so they get a new one privately and
+    hear so here; True when that happened. Anyone else typing it is told it expired."""
+    row = await ctx.session.scalar(select(LinkCode).where(LinkCode.code_hash == code_hash(code),
+                                                          LinkCode.kind == "chat"))
+    if row is None or row.used_at is not None or row.expires_at > ctx.now:
+        return False
+    member = await ctx.session.get(Member, row.member_id)
+    if (member is None or member.active or member.role not in LEADS or ctx.member is None or ctx.person is None
+            or (ctx.source.platform, ctx.person.user_id) not in await directory.identities_of(ctx.session, member)):
+        return False
+    network = await ctx.session.get(Network, row.network_id)
+    fresh = await new_code(ctx, "chat", member)
+    ctx.private(ctx.member, "link", ctx.t("link.code_renewed", code=fresh, network=network.name,
+                                          typed=shown_on(ctx, ctx.source.platform, "koppel", fresh)))
+    ctx.reply("status", ctx.t("link.code_expired_renewed"))
+    return True
 
 
 def platform_name(ctx: Ctx, platform: str) -> str:
@@ -227,6 +250,8 @@ async def _redeem_chat(ctx: Ctx, code: str, *, replace: bool) -> None:
     if ctx.source is None or ctx.source.private:
         raise UserError("link.in_group", typed=shown_anywhere(ctx, "koppel", "<code>"))
     ctx.require("trekker")
+    if await _renewed_for_leaver(ctx, code):
+        return
     row = await spend_code(ctx, code, "chat", "koppel")
     target = await ctx.session.get(Network, row.network_id)
     if target is None:
