@@ -146,6 +146,10 @@ class Member(Base):
     paused_until: Mapped[datetime | None] = mapped_column(default=None)
     #: when that pause began (None: a pause from before this was kept, taken to have always held)
     paused_from: Mapped[datetime | None] = mapped_column(default=None)
+    #: the member's earlier pauses, over before the latest one began: ``[[from, until], …]``, UTC ISO
+    #: 8601, earliest first (``from`` None as for ``paused_from``); NULL when there are none. Kept for
+    #: the retention period (``bot.features.rhythm.pauses``, ``bot.features.privacy.run_retention``)
+    earlier_pauses: Mapped[list[Any] | None] = mapped_column(JSON(none_as_null=True), default=None)
     goal: Mapped[str] = mapped_column(Text, default="")
     #: when the trekker was told this member has gone quiet; cleared by their next answer
     quiet_noted_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -9,13 +9,14 @@ import io
 import json
 import re
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 
 from adapters.console import simulate
 from adapters.console.harness import Harness
+from bot.features import rhythm
 from bot.features.link import code_hash
 from bot.markup import plain
 from bot.models import Answer, Chat, LinkCode, Member, MemberIdentity, Network, OutboxMessage
@@ -259,6 +260,28 @@ async def test_a_person_links_two_accounts_and_is_counted_reminded_and_erased_on
     assert [r for r in await rows(h, OutboxMessage) if r.user_id in ("dewi", "dewi-teams")] == []
     (answer,) = [a for a in await rows(h, Answer) if a.member_id is None]
     assert answer.text == ""
+    await h.close()
+
+
+async def test_linking_two_accounts_keeps_every_pause_of_both(database_url: str) -> None:
+    h = await two_networks(database_url)
+    await link_buurt(h)
+    h.names["dewi-teams"] = "Dewi Santoso"
+    h.member_chats["dewi-teams"] = ["teams"]
+    await h.say("dewi-teams", "/pauze 1w")  # 5 until 12 January
+    await h.advance(local(2026, 1, 13, 12, 0))
+    await h.say("dewi-teams", "/pauze 3d")  # 13 until 16 January
+    await h.advance(local(2026, 1, 14, 12, 0))
+    await h.say("dewi", "/pauze 1w", chat="buurt")  # 14 until 21 January, on her other account
+    code = await ask_code(h, "dewi-teams", "/ikben")
+    await h.say("dewi", f"/ikben {code}", chat="buurt", private=True)
+    (dewi,) = [m for m in await rows(h, Member) if m.name == "Dewi Santoso"]
+    # the two pauses that overlap are one, from the first start to the last end; the first stays
+    assert (dewi.paused_from, dewi.paused_until) == (local(2026, 1, 13, 12, 0), local(2026, 1, 21, 12, 0))
+    assert dewi.earlier_pauses == [[local(2026, 1, 5, 8, 0).astimezone(UTC).isoformat(),
+                                    local(2026, 1, 12, 8, 0).astimezone(UTC).isoformat()]]
+    asked = [local(2026, 1, 6, 10, 0), local(2026, 1, 13, 10, 0), local(2026, 1, 20, 10, 0), local(2026, 1, 27, 10, 0)]
+    assert [rhythm.paused(dewi, at) for at in asked] == [True, False, True, False]
     await h.close()
 
 

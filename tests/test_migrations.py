@@ -14,6 +14,7 @@ from sqlalchemy import delete as sa_delete
 
 from adapters.console.harness import Harness
 from bot.database import Database, alembic_config, create_engine, head_revision, sqlite_url_for, upgrade
+from bot.features import rhythm
 from bot.models import Base, Chat, Member, MemberIdentity, UTCDateTime
 from tests.conftest import drop_postgres_database, new_postgres_database
 
@@ -338,3 +339,92 @@ async def test_0020_refuses_to_rebuild_the_outbox_with_sqlite_foreign_keys_on(tm
     state = await _outbox_state(url)
     assert state["nudges"] == [(ids["nudge"], ids["outbox2"])] and len(state["rows"]) == 3
     assert "AUTOINCREMENT" not in _sqlite_tables(url)["outbox"]
+
+
+# ---------------------------------------------------------------------------- 0021: earlier pauses
+async def _at_0020(url: str) -> None:
+    """A database at 0020 with a Telegram network: Anna, Cem (a pause from 1 to 4 January, with his
+    Slack account linked) and Dewi (a pause from before 0017: no start, until 4 January)."""
+    now = datetime(2026, 1, 5, 9, tzinfo=UTC)
+    engine = create_engine(url)
+    try:
+        await upgrade(engine, "0020_outbox_autoincrement")
+        async with engine.begin() as conn:
+            network = await _row(
+                conn, "INSERT INTO networks (name, intention, ambition, language, timezone, quiet_start, "
+                "quiet_end, quiet_weekends, nudge_weekday, nudge_time, reminder_hours, goal_weeks, intention_weeks, "
+                "theme, theme_month, group_goal, nudge_count, created_at) VALUES ('Noord', '', '', 'nl', "
+                "'Europe/Amsterdam', '22:00', '07:00', :yes, 1, '10:00', 48, 4, 6, '', '', '', 0, :created_at)",
+                yes=True, created_at=now)
+            await _row(conn, "INSERT INTO chats (network_id, platform, chat_id, title) "
+                             "VALUES (:n, 'telegram', 'group-noord', 'noord')", n=network)
+            for user, role, paused_from in (("t-anna", "trekker", None), ("t-cem", "deelnemer", "yes"),
+                                            ("t-dewi", "deelnemer", None)):
+                member = await _row(
+                    conn, "INSERT INTO members (network_id, platform, user_id, name, role, active, joined_at, "
+                    "paused_from, paused_until, goal) VALUES (:n, 'telegram', :u, :u, :role, :yes, :joined_at, "
+                    ":from_at, :until_at, '')",
+                    n=network, u=user, role=role, yes=True, joined_at=datetime(2025, 12, 1, tzinfo=UTC),
+                    from_at=datetime(2026, 1, 1, 9, tzinfo=UTC) if paused_from else None,
+                    until_at=None if user == "t-anna" else datetime(2026, 1, 4, 9, tzinfo=UTC))
+                if user == "t-cem":
+                    await _row(conn, "INSERT INTO member_identities (member_id, network_id, platform, user_id, "
+                                     "linked_at) VALUES (:m, :n, 'slack', 's-cem', :linked_at)",
+                               m=member, n=network, linked_at=now)
+    finally:
+        await engine.dispose()
+
+
+async def _members(url: str) -> dict[str, tuple]:
+    """Each member's pauses as stored, and their linked accounts."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            pauses = {r.user_id: (r.paused_from, r.paused_until) for r in await conn.execute(
+                text("SELECT user_id, paused_from, paused_until FROM members").columns(
+                    paused_from=UTCDateTime(), paused_until=UTCDateTime()))}
+            linked = list((await conn.execute(text("SELECT user_id FROM member_identities"))).scalars())
+            return {"pauses": pauses, "linked": linked}
+    finally:
+        await engine.dispose()
+
+
+async def test_0021_keeps_the_pause_a_member_had_and_the_next_pause_keeps_it_too(empty_url: str) -> None:
+    await _at_0020(empty_url)
+    before = await _members(empty_url)
+    engine = create_engine(empty_url)
+    await upgrade(engine)
+    await engine.dispose()
+    assert await _members(empty_url) == before  # the pauses are where they were
+    jan = {day: datetime(2026, 1, day, 9, tzinfo=UTC) for day in (1, 2, 4, 5, 6, 13)}
+    assert before["pauses"]["t-cem"] == (jan[1], jan[4]) and before["linked"] == ["s-cem"]
+
+    h = await Harness.open(empty_url, jan[6])
+    try:
+        h.add_chat("noord", "telegram", "noord")
+        h.names.update({"t-anna": "t-anna", "t-cem": "t-cem", "t-dewi": "t-dewi"})
+        async with h.db.transaction() as session:
+            cem = await session.scalar(select(Member).where(Member.user_id == "t-cem"))
+            assert cem.earlier_pauses is None and rhythm.paused(cem, jan[2]) and not rhythm.paused(cem, jan[5])
+        await h.say("t-cem", "/pauze 1w", chat="noord")
+        await h.say("t-dewi", "/pauze 1w", chat="noord")
+        async with h.db.transaction() as session:
+            cem = await session.scalar(select(Member).where(Member.user_id == "t-cem"))
+            dewi = await session.scalar(select(Member).where(Member.user_id == "t-dewi"))
+        assert (cem.paused_from, cem.paused_until) == (jan[6], jan[13])
+        assert cem.earlier_pauses == [[jan[1].isoformat(), jan[4].isoformat()]]
+        assert dewi.earlier_pauses == [[None, jan[4].isoformat()]]  # still without a start: held always
+        assert [rhythm.paused(cem, at) for at in (jan[2], jan[5], jan[6])] == [True, False, True]
+        assert [rhythm.paused(dewi, at) for at in (datetime(2025, 12, 2, tzinfo=UTC), jan[5], jan[6])] == [
+            True, False, True]
+    finally:
+        await h.close()
+
+    # down again, from Alembic's command line (SQLite's foreign keys on): the column goes, the
+    # members and what refers to them stay (no table rebuilt, so nothing cascades)
+    engine = create_engine(empty_url)
+    async with engine.begin() as conn:
+        await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0020_outbox_autoincrement"))
+    await engine.dispose()
+    after = await _members(empty_url)
+    assert after["linked"] == ["s-cem"] and after["pauses"]["t-cem"] == (jan[6], jan[13])

@@ -6,15 +6,15 @@ retention, the role matrix, and fuzzing of commands and inbound text.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
-from adapters.console.harness import Harness
+from adapters.console.harness import Harness, Sent
 from bot import privacy as detect
 from bot.cleaning import clean_text
 from bot.core import split_command
@@ -126,6 +126,32 @@ async def test_export_sends_everything_privately_with_a_json_file_and_keeps_no_c
     assert data["celebrations"][0]["text"] == "de eerste casus is rond"
     (row,) = await rows(harness, OutboxMessage, OutboxMessage.kind == "privacy")
     assert (row.state, row.text, row.files) == ("sent", "", [])  # the export is not kept once delivered
+
+
+async def test_export_shows_every_pause_and_erasure_removes_them(harness: Harness) -> None:
+    await command(harness, "cem", "/pauze 1w")
+    await harness.advance(local(2026, 1, 13, 12, 0))
+    await command(harness, "cem", "/pauze 2w")
+    await harness.advance(local(2026, 1, 14, 12, 0))
+    await command(harness, "cem", "/pauze uit")
+    await harness.say("cem", "/mijngegevens", private=True)
+    (export,) = sent(harness, "privacy", to="dm:cem")
+    profile = json.loads(export.files[0][2])["profile"]
+    assert (profile["paused_from"], profile["paused_until"]) == (
+        local(2026, 1, 13, 12, 0).astimezone(UTC).isoformat(), local(2026, 1, 14, 12, 0).astimezone(UTC).isoformat())
+    assert profile["earlier_pauses"] == [{"from": local(2026, 1, 5, 8, 0).astimezone(UTC).isoformat(),
+                                          "until": local(2026, 1, 12, 8, 0).astimezone(UTC).isoformat()}]
+    assert json.loads((await harness_export(harness, "dewi")).files[0][2])["profile"]["earlier_pauses"] == []
+    await harness.say("cem", "/vergeetmij ja", private=True)
+    assert await rows(harness, Member, Member.user_id == "cem") == []  # the pauses went with the member row
+    async with harness.db.transaction() as s:
+        assert await s.scalar(select(func.count()).select_from(Member).where(Member.earlier_pauses.is_not(None))) == 0
+
+
+async def harness_export(harness: Harness, who: str) -> Sent:
+    """``who``'s /mijngegevens."""
+    await harness.say(who, "/mijngegevens", private=True)
+    return sent(harness, "privacy", to=f"dm:{who}")[-1]
 
 
 async def test_simulate_writes_files_under_out(tmp_path: Path) -> None:
@@ -290,6 +316,27 @@ async def test_answers_older_than_the_retention_period_are_removed(harness: Harn
     async with harness.db.transaction() as s:
         oldest = await s.scalar(select(OutboxMessage.created_at).order_by(OutboxMessage.created_at).limit(1))
     assert oldest >= local(2026, 2, 6, 4, 0) - timedelta(days=30)
+
+
+async def test_pauses_older_than_the_retention_period_are_removed(harness: Harness) -> None:
+    await command(harness, "anna", "/privacy bewaartermijn 1")
+    await command(harness, "cem", "/pauze 1w")  # ends 12 January
+    await harness.advance(local(2026, 1, 20, 12, 0))
+    await command(harness, "cem", "/pauze 1w")  # ends 27 January
+    await harness.advance(local(2026, 2, 3, 12, 0))
+    await command(harness, "cem", "/pauze 1w")  # ends 10 February, the latest
+    await command(harness, "dewi", "/pauze 3d")  # ends 6 February, her only one
+    await harness.advance(local(2026, 2, 12, 4, 0))  # the first pause is 31 days over: gone
+    cem = await member(harness, "cem")
+    assert [datetime.fromisoformat(b) for _, b in cem.earlier_pauses] == [local(2026, 1, 27, 12, 0)]
+    assert cem.paused_until == local(2026, 2, 10, 12, 0)
+    await harness.advance(local(2026, 3, 10, 4, 0))  # 30 days after 6 February: Dewi's goes
+    dewi, cem = await member(harness, "dewi"), await member(harness, "cem")
+    assert (dewi.paused_from, dewi.paused_until, dewi.earlier_pauses) == (None, None, None)
+    assert (cem.paused_until, cem.earlier_pauses) == (local(2026, 2, 10, 12, 0), None)
+    await harness.advance(local(2026, 3, 13, 4, 0))  # and the last of Cem's
+    cem = await member(harness, "cem")
+    assert (cem.paused_from, cem.paused_until, cem.earlier_pauses) == (None, None, None)
 
 
 async def retention_jobs(harness: Harness) -> list[tuple[str, datetime]]:

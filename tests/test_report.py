@@ -398,6 +398,39 @@ async def test_paused_members_do_not_count_in_the_report_just_as_in_status(harne
     assert "Mee telt wie toen lid was en geen pauze had" in page_text(f["html"])
 
 
+async def test_every_pause_of_a_member_counts_in_the_report_not_only_the_latest(harness: Harness) -> None:
+    """Two pauses each: the report (and /status) leaves the member out of the questions asked during
+    either pause; Fleur was on a pause for every question of the period and counts for none."""
+    await command(harness, "cem", "/pauze 1w")  # until 12 January: the question of 6 January
+    await command(harness, "fleur", "/pauze 10d")  # until 15 January: 6 and 13 January
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    await harness.say("anna", "Ouders vinden de weg naar hulp niet.", reply_to="nudge")
+    await harness.advance(local(2026, 1, 13, 12, 0))
+    await harness.say("bram", "Samen met ouders zoeken werkt beter.", reply_to="nudge")
+    await command(harness, "cem", "/pauze 1w")  # until 20 January 12:00: the question of 20 January
+    await harness.advance(local(2026, 1, 15, 12, 0))
+    await command(harness, "fleur", "/pauze 2w")  # until 29 January: 20 and 27 January
+    await harness.advance(local(2026, 1, 28, 12, 0))
+
+    await command(harness, "anna", "/status")
+    assert "Meedoen aan de weekvraag: 06-01: 1 van 4, 13-01: 1 van 5, 20-01: 0 van 4, 27-01: 0 van 5." in texts(
+        harness
+    )[-1]
+    data = await report_data(harness, date(2026, 1, 5), date(2026, 1, 28))
+    assert [(w.answered, w.members) for w in data.weeks] == [(1, 4), (1, 5), (0, 4), (0, 5)]
+    assert (data.answered, data.counted) == (2, 5)  # Fleur counted for no question
+    assert round(data.participation, 4) == round((1 / 4 + 1 / 5) / 4, 4)
+    (report, _) = await command(harness, "anna", "/rapport")
+    f = files(report)
+    assert week_rows(f["html"]) == [
+        ["5 jan 2026", "1", "1", "1", "4"],
+        ["12 jan 2026", "1", "1", "1", "5"],
+        ["19 jan 2026", "1", "0", "0", "4"],
+        ["26 jan 2026", "1", "0", "0", "5"],
+    ]
+    assert summary_table(f["html"])[ANSWERED] == "2 van 5"
+
+
 async def test_rapport_from_a_private_chat_answers_there(harness: Harness) -> None:
     await harness.advance(local(2026, 1, 7, 12, 0))
     await harness.say("anna", "/rapport 1w", private=True)

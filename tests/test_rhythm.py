@@ -392,6 +392,52 @@ async def test_a_pause_counts_only_for_the_questions_asked_while_it_lasted(harne
     assert "06-01: 0 van 6, 13-01: 0 van 5, 20-01: 0 van 6" in texts(harness)[-1]
 
 
+async def test_every_pause_counts_for_the_questions_asked_while_it_lasted_not_only_the_latest(
+    harness: Harness,
+) -> None:
+    """A second pause keeps the first: the questions asked during either do not count for the member
+    (before, the second overwrote the first and the first pause's question counted as unanswered),
+    the question between them does."""
+    await command(harness, "dewi", "/pauze 1w")  # 5 January 08:00 until 12 January: the first question
+    await harness.advance(local(2026, 1, 13, 12, 0))  # the second question, between the pauses
+    await command(harness, "dewi", "/pauze 1w")  # until 20 January 12:00: the third question
+    dewi = await member(harness, "dewi")
+    assert (dewi.paused_from, dewi.paused_until) == (local(2026, 1, 13, 12, 0), local(2026, 1, 20, 12, 0))
+    assert [[datetime.fromisoformat(a), datetime.fromisoformat(b)] for a, b in dewi.earlier_pauses] == [
+        [local(2026, 1, 5, 8, 0), local(2026, 1, 12, 8, 0)]]
+    await harness.advance(local(2026, 1, 27, 12, 0))  # the fourth, after both
+    await command(harness, "anna", "/status")
+    assert "06-01: 0 van 5, 13-01: 0 van 6, 20-01: 0 van 5, 27-01: 0 van 6" in texts(harness)[-1]
+    # a third pause, ended early with /pauze uit, then a fourth: all of them still count
+    await command(harness, "dewi", "/pauze 2w")
+    await harness.advance(local(2026, 1, 28, 12, 0))
+    await command(harness, "dewi", "/pauze uit")  # 27-28 January: no question asked meanwhile
+    await harness.advance(local(2026, 2, 2, 12, 0))
+    await command(harness, "dewi", "/pauze 1w")  # until 9 February: the question of 3 February
+    await harness.advance(local(2026, 2, 10, 12, 0))
+    await command(harness, "anna", "/status")
+    assert "20-01: 0 van 5, 27-01: 0 van 6, 03-02: 0 van 5, 10-02: 0 van 6" in texts(harness)[-1]
+    dewi = await member(harness, "dewi")
+    assert len(dewi.earlier_pauses) == 3
+    assert [rhythm.paused(dewi, n.sent_at) for n in await nudges(harness)] == [True, False, True, False, True, False]
+
+
+async def test_a_pause_ended_at_once_is_not_kept_and_pauses_that_touch_are_one(harness: Harness) -> None:
+    await command(harness, "cem", "/pauze 2w")
+    await command(harness, "cem", "/pauze uit")  # lasted no time: nothing to keep
+    await harness.advance(local(2026, 1, 7, 12, 0))
+    await command(harness, "cem", "/pauze 1w")
+    cem = await member(harness, "cem")
+    assert (cem.paused_from, cem.paused_until, cem.earlier_pauses) == (
+        local(2026, 1, 7, 12, 0), local(2026, 1, 14, 12, 0), None)
+    await harness.advance(local(2026, 1, 8, 12, 0))
+    await command(harness, "cem", "/pauze uit")
+    await command(harness, "cem", "/pauze 3d")  # again at once: one pause, from its first start
+    cem = await member(harness, "cem")
+    assert (cem.paused_from, cem.paused_until, cem.earlier_pauses) == (
+        local(2026, 1, 7, 12, 0), local(2026, 1, 11, 12, 0), None)
+
+
 async def test_pause_during_the_week_blocks_the_pending_reminder(harness: Harness) -> None:
     await harness.advance(local(2026, 1, 6, 12, 0))
     await command(harness, "els", "/pauze 10d")

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import directory, i18n
 from bot.core import LEADS, Ctx, store_outgoing
+from bot.features import rhythm
 from bot.features.network import take_the_role, without_trekker
 from bot.markup import TYPED, Markup, command, typed_on
 from bot.models import (
@@ -181,8 +182,7 @@ async def merge_members(session: AsyncSession, keep: Member, drop: Member, now: 
     keep.goal = keep.goal or drop.goal
     keep.quote_consent = keep.quote_consent or drop.quote_consent
     keep.joined_at = min(keep.joined_at, drop.joined_at)
-    if drop.paused_until and (keep.paused_until is None or drop.paused_until > keep.paused_until):
-        keep.paused_until, keep.paused_from = drop.paused_until, drop.paused_from
+    rhythm.keep_pauses(keep, [*rhythm.pauses(keep), *rhythm.pauses(drop)])  # each account's, every one
     keep.active, keep.left_at = True, None
     platform, user_id = drop.platform, drop.user_id
     await session.delete(drop)

@@ -10,7 +10,7 @@ import json
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 
 from bot import directory
 from bot import privacy as detect
@@ -122,6 +122,8 @@ async def collect(ctx: Ctx, member: Member) -> dict[str, Any]:
                     "role": member.role, "perspective": member.perspective, "active": member.active,
                     "joined_at": when(member.joined_at), "left_at": when(member.left_at),
                     "paused_from": when(member.paused_from), "paused_until": when(member.paused_until),
+                    "earlier_pauses": [{"from": when(start), "until": when(end)}
+                                       for start, end in rhythm.earlier_pauses(member)],
                     "learning_goal": member.goal, "quote_consent": member.quote_consent},
         "answers": [{"question": await rhythm.nudge_question(ctx, n), "answer": a.text, "at": when(a.created_at)}
                     for a, n in answers],
@@ -274,9 +276,27 @@ async def _oldest(session, kept: tuple[tuple[Any, Any, Any], ...]) -> datetime |
     return min((t for t in firsts.one() if t is not None), default=None)
 
 
+_PAUSED = select(Member).where(Member.network_id == bindparam("network_id"),
+                               or_(Member.paused_until.is_not(None), Member.earlier_pauses.is_not(None)))
+
+
+async def _drop_old_pauses(session, network_id: int, cutoff: datetime, now: datetime) -> datetime | None:  # noqa: ANN001
+    """Forget the members' pauses that ended before ``cutoff`` (the questions of that time have
+    lost their answers to retention too); returns when the first pause left ended, or ``now`` for
+    one still on (it may yet end now, by ``/pauze uit``); None when no pause is left."""
+    ends: list[datetime] = []
+    for member in await session.scalars(_PAUSED, {"network_id": network_id}):
+        spans = rhythm.pauses(member)
+        left = [(start, end) for start, end in spans if end >= cutoff]
+        if len(left) < len(spans):
+            rhythm.keep_pauses(member, left)
+        ends.extend(end for _, end in left)
+    return min(min(ends), now) if ends else None
+
+
 @network_job
 async def run_retention(ctx: Ctx, jc: JobContext) -> None:
-    """Remove answers, session input, action-learning texts and sent messages older than the
+    """Remove answers, session input, action-learning texts, sent messages and pauses older than the
     network's retention period (months of 30 days), then plan the next run for the night after
     the oldest row left grows older than that. Nights when nothing can be old enough get no run."""
     period = timedelta(days=30 * ctx.network.retention_months)
@@ -287,6 +307,8 @@ async def run_retention(ctx: Ctx, jc: JobContext) -> None:
         for model, where, made in kept:
             await ctx.session.execute(delete(model).where(where & (made < cutoff)))
         oldest = await _oldest(ctx.session, kept)
+    pause = await _drop_old_pauses(ctx.session, ctx.network.id, cutoff, ctx.now)
+    oldest = pause if oldest is None or (pause is not None and pause < oldest) else oldest
     # a row made later is younger than any left now, so none is due before the oldest one left
     due = (oldest if oldest is not None else ctx.now) + period
     day = max(local(ctx.network, jc.job.due_at).date() + timedelta(days=1), local(ctx.network, due).date())

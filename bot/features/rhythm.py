@@ -9,7 +9,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache, cached_property
 from importlib import resources
 from typing import Any
@@ -219,9 +219,60 @@ def eligible(member: Member, at: datetime) -> bool:
 
 
 def paused(member: Member, at: datetime) -> bool:
-    """True while ``member``'s (latest) pause held at ``at``: from when it began until it ends."""
+    """True while one of ``member``'s pauses held at ``at``: from when it began until it ended. The
+    latest is on the member row (``paused_from``, ``paused_until``), the earlier ones are in
+    ``earlier_pauses`` (read only for a member who has any: most have none)."""
+    if _latest_holds(member, at):
+        return True
+    return bool(member.earlier_pauses) and any(
+        (start is None or datetime.fromisoformat(start) <= at) and at < datetime.fromisoformat(end)
+        for start, end in member.earlier_pauses)
+
+
+def _latest_holds(member: Member, at: datetime) -> bool:
+    """Whether ``member``'s latest pause held at ``at``."""
     return bool(member.paused_until and member.paused_until > at
                 and (member.paused_from is None or member.paused_from <= at))
+
+
+#: a pause's span: from (None: from before 0017, taken to have always held) until
+Pause = tuple[datetime | None, datetime]
+
+
+def earlier_pauses(member: Member) -> list[Pause]:
+    """``member``'s earlier pauses (over before the latest began), earliest first."""
+    return [(None if start is None else datetime.fromisoformat(start), datetime.fromisoformat(end))
+            for start, end in member.earlier_pauses or ()]
+
+
+def pauses(member: Member) -> list[Pause]:
+    """All of ``member``'s pauses, the earlier ones first and the latest last."""
+    latest: list[Pause] = [] if member.paused_until is None else [(member.paused_from, member.paused_until)]
+    return earlier_pauses(member) + latest
+
+
+def keep_pauses(member: Member, spans: Iterable[Pause]) -> None:
+    """Store ``spans`` as ``member``'s pauses: those that overlap or touch as one, those that lasted
+    no time not at all; the one that ends last is the latest (on the member row, where ``/pauze``
+    reads and lengthens it), the others are the earlier ones."""
+    merged: list[list[Any]] = []
+    for start, end in sorted(spans, key=lambda p: (p[0] or _DAWN, p[1])):
+        if start is not None and start >= end:
+            continue
+        if merged and (start is None or start <= merged[-1][1]):
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    member.paused_from, member.paused_until = merged.pop() if merged else (None, None)
+    member.earlier_pauses = [[None if start is None else _utc(start), _utc(end)] for start, end in merged] or None
+
+
+#: earlier than any pause (for ordering the pauses from before 0017, which have no start)
+_DAWN = datetime.min.replace(tzinfo=UTC)
+
+
+def _utc(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat()
 
 
 def participants(members: Iterable[Member], at: datetime,
@@ -789,19 +840,21 @@ async def cmd_pause(ctx: Ctx, args: str) -> None:
 
         if await pause_round(ctx):  # a lead's bare /pauze during an action-learning round pauses the round
             return
-        if paused(member, ctx.now):
+        if _latest_holds(member, ctx.now):
             ctx.reply("status", ctx.t("rhythm.paused_until", until=format_when(ctx.network, member.paused_until)))
         else:
             raise UserError("errors.usage", usage=ctx.t("help.commands.pauze.usage"))
         return
     if value.lower() in OFF_WORDS:
-        if paused(member, ctx.now):  # ended now: the questions asked meanwhile stay uncounted
+        if _latest_holds(member, ctx.now):  # ended now: the questions asked meanwhile stay uncounted
             member.paused_until = ctx.now
         ctx.reply("status", ctx.t("rhythm.pause_ended"))
         return
-    if not paused(member, ctx.now):  # a new pause (a longer one keeps its start)
-        member.paused_from = ctx.now
-    member.paused_until = add_local(ctx.network, ctx.now, parse_duration(value))  # same local time, also across DST
+    until = add_local(ctx.network, ctx.now, parse_duration(value))  # same local time, also across DST
+    if _latest_holds(member, ctx.now):  # longer (or shorter): the pause keeps its start
+        member.paused_until = until
+    else:  # a new pause; the one before, over now, is kept as an earlier one (and still counts)
+        keep_pauses(member, [*pauses(member), (ctx.now, until)])
     ctx.reply("status", ctx.t("rhythm.paused", until=format_when(ctx.network, member.paused_until)))
 
 
