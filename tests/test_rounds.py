@@ -8,7 +8,8 @@ from sqlalchemy import select
 
 from adapters.console.harness import Harness
 from bot.events import MessageIn
-from bot.models import Action, Answer, Job, Member, Round, RoundEntry
+from bot.markup import plain
+from bot.models import Action, Answer, Celebration, Job, Member, Round, RoundEntry
 from tests.conftest import local, texts
 
 
@@ -367,6 +368,11 @@ async def test_action_owner_date_and_follow_up(harness):
     assert shared.to == "group" and shared.kind == "action_followup" and "Het gesprek was fijn." in shared.text
     assert shared.meta["merged"] == ["milestone"] and "Mijlpaal" in shared.text
     assert "bel de intern begeleider" in shared.text
+    # the milestone does not say again who completed the action, nor ask how it went: the post just did
+    assert shared.text.count("Cem Yilmaz") == 1 and shared.text.count("afgerond") == 1
+    assert plain(shared.text).endswith("Het gesprek was fijn.\n\n🏅 Mijlpaal! Dat is iets om te vieren!")
+    (logged,) = [c for c in await rows(harness, Celebration) if c.source == "milestone"]
+    assert logged.text == "Cem Yilmaz heeft een actie afgerond: bel de intern begeleider"
     assert (await rows(harness, Action))[0].state == "done"
 
 
@@ -388,6 +394,9 @@ async def test_followup_button_and_reading_rounds_back(harness):
     await harness.advance(harness.clock.now() + timedelta(days=2))
     await harness.press("cem", "Gelukt, klaar", "action_followup")
     assert last(harness).to == "group" and "afgerond" in last(harness).text
+    # nothing written about how it went: then the milestone asks the owner what it brought
+    assert plain(last(harness).text).endswith("🏅 Mijlpaal! Dat is iets om te vieren! "
+                                              "Cem Yilmaz, wat heeft het opgeleverd?")
     await harness.say("els", "/rondes")
     assert "1. " in last(harness).text and "Een gezin met schulden" in last(harness).text
     await harness.say("els", "/ronde 1")

@@ -124,9 +124,12 @@ async def on_celebrate_reply(ctx: Ctx, msg: MessageIn) -> bool:
 
 
 # ---------------------------------------------------------------------------- milestones
-async def milestone(ctx: Ctx, key: str, text: Markup, about: Member | None = None) -> bool:
+async def milestone(ctx: Ctx, key: str, text: Markup, about: Member | None = None,
+                    log_text: Markup | None = None) -> bool:
     """Propose to celebrate a milestone, at most once per network (``key``); True when new. The
-    budget lets it ride along with the post that caused it or with the next bot post."""
+    budget lets it ride along with the post that caused it or with the next bot post. ``log_text``
+    is what the celebrations log keeps when the post itself says less (it rides along with a post
+    that already tells what happened)."""
     exists = await ctx.session.scalar(select(Celebration.id).where(
         Celebration.network_id == ctx.network.id, Celebration.key == key))
     if exists is not None:
@@ -134,7 +137,7 @@ async def milestone(ctx: Ctx, key: str, text: Markup, about: Member | None = Non
     try:
         async with ctx.session.begin_nested():
             ctx.session.add(Celebration(network_id=ctx.network.id, source="milestone", key=key,
-                                        text=plain(text), created_at=ctx.now))
+                                        text=plain(log_text or text), created_at=ctx.now))
     except IntegrityError:  # another process noticed the same milestone a moment earlier
         return False
     ctx.group("milestone", ctx.t("warm.milestone", text=text), meta={"about": about.id} if about else None)
@@ -165,10 +168,14 @@ _NETWORK_ANSWERS = (select(func.count(Answer.id)).join(Nudge, Nudge.id == Answer
 
 
 async def on_action_done(ctx: Ctx, action: Action) -> None:
-    """A completed action from action learning is worth celebrating."""
+    """A completed action from action learning is worth celebrating. The milestone rides along with
+    the group post that says who completed which action and how it went, so its own line does not
+    repeat that; it asks what it brought only when the owner wrote nothing about it."""
     owner = await ctx.session.get(Member, action.owner_id) if action.owner_id else None
-    await milestone(ctx, f"action:{action.id}", ctx.t("warm.ms_action", name=owner.name if owner else
-                                                      ctx.t("rounds.someone"), text=action.text))
+    name = owner.name if owner else ctx.t("rounds.someone")
+    key = "warm.ms_action" if action.outcome or owner is None else "warm.ms_action_ask"
+    await milestone(ctx, f"action:{action.id}", ctx.t(key, name=name), owner,
+                    log_text=ctx.t("warm.ms_action_log", name=name, text=action.text))
 
 
 async def on_session_end(ctx: Ctx, meeting: Meeting) -> None:
