@@ -736,3 +736,32 @@ async def test_goal_and_intention_prompts_every_four_and_six_weeks(harness: Harn
     private = [s for s in sent(harness, "goal_prompt") if s.to != "group"]
     assert [s.to for s in private] == ["dm:cem"] * 3
     assert all("Beter luisteren naar ouders" in plain(s.text) for s in private)
+
+
+async def test_goal_prompt_asks_each_thing_once_and_names_the_missing_group_goal_once(harness: Harness) -> None:
+    await harness.advance(local(2026, 2, 1, 8, 0))
+    # nobody has a goal of their own: the group post asks about them, and says once that the group has none
+    (first,) = sent(harness, "goal_prompt")
+    assert first.to == "group" and "Hoe staat het met je eigen leerdoel?" in plain(first.text)
+    assert "nog geen gezamenlijk leerdoel" in plain(first.text)
+    await command(harness, "cem", "/leerdoel Beter luisteren naar ouders")
+    await harness.advance(local(2026, 4, 27, 8, 0))
+    group = sent(harness, "goal_prompt", to="group")
+    assert len(group) == 4
+    for post in group[1:]:
+        text = plain(post.text)
+        # not again, every four weeks, in public; and cem is asked privately, so not twice
+        assert "nog geen gezamenlijk leerdoel" not in text and "Hoe staat het met je eigen leerdoel?" not in text
+        assert text == ("🎯 Even stilstaan bij jullie leerdoelen\nWat hebben jullie de laatste weken samen geleerd? "
+                        "Reageer op dit bericht. Naar je eigen leerdoel vraag ik je af en toe persoonlijk. Nog geen "
+                        "leerdoel? Schrijf het op, bijvoorbeeld: /leerdoel Ik wil beter leren luisteren.")
+    private = [s for s in sent(harness, "goal_prompt") if s.to != "group"]
+    assert [s.to for s in private] == ["dm:cem"] * 3
+    assert all(plain(s.text).count("Beter luisteren naar ouders") == 1 for s in private)
+    assert len({s.text.split("\n")[1] for s in private}) == 3  # three phrasings, not the same every month
+    for person in ("anna", "bram", "dewi", "els", "fleur"):
+        await command(harness, person, "/leerdoel Eerst vragen, dan pas helpen")
+    await harness.advance(local(2026, 5, 26, 8, 0))
+    last_post = plain(sent(harness, "goal_prompt", to="group")[-1].text)
+    assert len(sent(harness, "goal_prompt", to="group")) == 5
+    assert "Nog geen leerdoel?" not in last_post  # everyone has one: nobody to invite

@@ -54,7 +54,7 @@ AVOID = {
 PROGRAMMER = re.compile(r"<[a-z][a-z ]*>|\[<|\[(?!naam\]|name\])[a-z]+\]")  # [naam] marks a redacted name
 DOUBLED = re.compile(r"(?<!\.)\.\.(?!\.)|\?\?|!!|,,|\s[.,!?]|\.\s*\.|…\.")
 #: recurring texts that must vary
-RECURRING = ("rhythm.nudge_footer", "rhythm.reminder", "rhythm.harvest_outro", "warm.celebrate_prompt",
+RECURRING = ("rhythm.nudge_footer", "rhythm.reminder", "rhythm.harvest_outro", "warm.celebrate_prompt", "rhythm.goal_private",
              "toolkit.digest_outro")
 #: the longest a text of a kind may be (plain characters, after rendering)
 LIMITS = {"rhythm.reminder": 160, "rhythm.nudge_footer": 80, "budget.": 240, "errors.": 420, "help.commands.": 800}

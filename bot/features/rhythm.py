@@ -537,15 +537,30 @@ async def run_harvest(ctx: Ctx, jc: JobContext) -> None:
 
 @network_job
 async def run_goal_prompt(ctx: Ctx, jc: JobContext) -> None:
-    """Every few weeks: look at the personal and the group learning goals."""
+    """Every few weeks: look at the personal and the group learning goals. A member with a goal of
+    their own is asked about it privately (their goal is private), so the group post then asks about
+    what the group learned instead of asking them the same again. That the group has no goal yet is
+    said once, on the first of these posts: repeated every few weeks it would nag in public."""
     if await postpone_if_busy(ctx, jc):
         return
     net = ctx.network
-    group_goal = ctx.t("rhythm.goal_group", goal=net.group_goal) if net.group_goal else ctx.t("rhythm.goal_group_none")
-    ctx.group("goal_prompt", ctx.t("rhythm.goal_prompt", group_goal=group_goal))
-    for member in await active_members(ctx.session, net.id):
-        if member.goal and eligible(member, ctx.now):
-            ctx.private(member, "goal_prompt", ctx.t("rhythm.goal_private", goal=member.goal))
+    lines = [ctx.t("rhythm.goal_title")]
+    if net.group_goal:
+        lines.append(ctx.t("rhythm.goal_group", goal=net.group_goal))
+    elif await budget.occurrence(ctx, "goal_prompt") == 0:
+        lines.append(ctx.t("rhythm.goal_group_none"))
+    members = await active_members(ctx.session, net.id)
+    asked = [m for m in members if m.goal and eligible(m, ctx.now)]
+    if not asked:
+        lines.append(ctx.t("rhythm.goal_own"))
+    elif all(m.goal for m in members):  # nobody to invite to write a goal down
+        lines.append(ctx.t("rhythm.goal_own_private"))
+    else:
+        lines.append(Markup(" ".join([ctx.t("rhythm.goal_own_private"), ctx.t("rhythm.goal_invite")])))
+    ctx.group("goal_prompt", Markup("\n".join(lines)))
+    for member in asked:
+        n = await budget.occurrence(ctx, "goal_prompt", member)
+        ctx.private(member, "goal_prompt", i18n.vary(ctx.lang, "rhythm.goal_private", n, goal=member.goal))
     await plan_prompt(ctx.session, net, "goal_prompt", jc.job.due_at)
 
 
