@@ -6,6 +6,7 @@ decisions and ideas, the ambition. Assertions are about what the bot sent and st
 from __future__ import annotations
 
 from adapters.console.harness import Harness
+from bot.markup import plain
 from bot.models import Announcement, AnnouncementRead, Answer, LogEntry, MeetingInput, Nudge
 from tests.conftest import local, texts
 from tests.test_rhythm import at_local, command, network, only_error_for, rows, sent
@@ -251,6 +252,18 @@ async def test_after_session_question_the_same_afternoon_or_the_next_morning(har
     assert [at_local(s) for s in sent(harness, "after_session_question")][1] == local(2026, 1, 15, 9, 0)
     await command(harness, "anna", "/status")
     assert "Meedoen" in texts(harness)[-1] and "07-01" not in texts(harness)[-1]  # not a weekly nudge
+
+
+async def test_questions_before_and_after_a_session_vary_from_session_to_session(harness: Harness) -> None:
+    for day in ("2026-01-21", "2026-02-04", "2026-02-18", "2026-03-04"):
+        await command(harness, "anna", f"/bijeenkomst {day} 14:00-16:00 Buurthuis")
+    await harness.advance(local(2026, 3, 5, 12, 0))
+    for kind in ("pre_session_question", "after_session_question"):
+        asked = [plain(s.text).split("\n", 1)[1] for s in sent(harness, kind)]
+        assert len(asked) == 4
+        # three phrasings: never the same twice in a row, the fourth is the first again
+        assert len(set(asked[:3])) == 3 and asked[3] == asked[0], kind
+    assert all("/inbreng …" in plain(s.text) for s in sent(harness, "pre_session_question"))
 
 
 async def test_prep_settings(harness: Harness) -> None:

@@ -345,8 +345,10 @@ async def run_pre_session(ctx: Ctx, jc: JobContext) -> None:
     meeting = await _meeting(ctx, jc)
     if meeting is None or meeting.starts_at <= ctx.now or await rhythm.postpone_if_busy(ctx, jc):
         return
-    ctx.group("pre_session_question", ctx.t("toolkit.pre_session", when=format_when(ctx.network, meeting.starts_at),
-                                            place=meeting.place), meta={"meeting": meeting.id})
+    n = await budget.occurrence(ctx, "pre_session_question")
+    ctx.group("pre_session_question", i18n.vary(ctx.lang, "toolkit.pre_session", n, place=meeting.place,
+                                                when=format_when(ctx.network, meeting.starts_at)),
+              meta={"meeting": meeting.id})
 
 
 async def save_input(ctx: Ctx, meeting: Meeting, text: str) -> None:
@@ -539,8 +541,9 @@ async def run_after_session(ctx: Ctx, jc: JobContext) -> None:
     meeting = await _meeting(ctx, jc)
     if meeting is None or not ctx.chats or await rhythm.postpone_if_busy(ctx, jc):
         return  # (no chats: every chat of the network removed the bot)
-    ctx.group("after_session_question", ctx.t("toolkit.after_session", when=format_when(ctx.network,
-                                                                                         meeting.starts_at)))
+    n = await budget.occurrence(ctx, "after_session_question")
+    ctx.group("after_session_question", i18n.vary(ctx.lang, "toolkit.after_session", n,
+                                                  when=format_when(ctx.network, meeting.starts_at)))
     nudge = Nudge(network_id=ctx.network.id, question_id=f"session-{meeting.id}", category=rhythm.SESSION_CATEGORY,
                   sent_at=ctx.now, harvested=True)
     ctx.session.add(nudge)
