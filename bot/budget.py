@@ -161,6 +161,11 @@ async def occurrence(ctx: Ctx, kind: str, member: Member | None = None) -> int:
         BudgetEntry.action.in_(("posted", "merged")))) or 0
 
 
+def left_out(ctx: Ctx, kind: str, why: str) -> None:
+    """Note that a feature left its own post out (``why`` names a ``budget.why`` text), for ``/ritme``."""
+    _log(ctx, kind, "dropped", why)
+
+
 def _log(ctx: Ctx, kind: str, action: str, detail: str = "", moved_to: datetime | None = None) -> None:
     entry = BudgetEntry(network_id=ctx.network.id, at=ctx.now, week=week_of(ctx, ctx.now)[2], kind=kind,
                         action=action, detail=detail, moved_to=moved_to)

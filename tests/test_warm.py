@@ -40,6 +40,16 @@ async def test_celebrate_prompt_every_other_friday_at_15(harness: Harness) -> No
     assert len({s.text for s in prompts}) == 3  # three phrasings, never the same twice in a row
 
 
+async def test_no_invitation_to_celebrate_right_after_a_member_celebrated(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 15, 16, 0))
+    await command(harness, "cem", "/vier de school belt nu zelf als er iets is")
+    await harness.advance(local(2026, 1, 31, 12, 0))
+    # the Friday after: the group had just celebrated, so no second post about celebrating; two weeks on it comes
+    assert [at_local(s) for s in sent(harness, "celebrate_prompt")] == [local(2026, 1, 30, 15, 0)]
+    await command(harness, "anna", "/ritme")
+    assert "vr 16 jan 2026 15:00: de vraag om te vieren overgeslagen (er werd net gevierd)" in texts(harness)[-1]
+
+
 async def test_celebrate_rhythm_can_change_and_stop(harness: Harness) -> None:
     only_error_for(await command(harness, "cem", "/ritme vieren do 16:00 1"), "cem")
     replies = await command(harness, "bram", "/ritme vieren do 16:00 1")

@@ -31,6 +31,8 @@ ANSWER_MILESTONES = (10, 25, 50, 100, 250)
 NEWCOMER_AFTER = timedelta(days=1)
 #: how many recent celebrations ``/vier`` shows
 LOG_LENGTH = 10
+#: a member's own celebration this recent makes the invitation to celebrate superfluous
+CELEBRATED_LATELY = timedelta(days=3)
 
 
 # ---------------------------------------------------------------------------- celebrate prompt
@@ -66,8 +68,16 @@ async def plan_warm(session, network: Network, now: datetime, replan: bool) -> N
 
 @network_job
 async def run_celebrate_prompt(ctx: Ctx, jc: JobContext) -> None:
-    """Every other Friday afternoon: what went well, however small?"""
+    """Every other Friday afternoon: what went well, however small? Not when a member celebrated
+    something in the last few days: the group is celebrating already, and the invitation would be a
+    second post about the same thing (it comes again at its next moment)."""
     if await rhythm.postpone_if_busy(ctx, jc):
+        return
+    if await ctx.session.scalar(select(Celebration.id).where(
+            Celebration.network_id == ctx.network.id, Celebration.source != "milestone",
+            Celebration.created_at > ctx.now - CELEBRATED_LATELY).limit(1)) is not None:
+        budget.left_out(ctx, "celebrate_prompt", "celebrated")
+        await plan_celebrate(ctx.session, ctx.network, jc.job.due_at)
         return
     ctx.group("celebrate_prompt", i18n.vary(ctx.lang, "warm.celebrate_prompt",
                                             await budget.occurrence(ctx, "celebrate_prompt")))
