@@ -244,3 +244,12 @@ async def test_when_most_of_the_group_is_quiet_the_trekker_gets_one_note_about_t
     assert not any(name in note.text for name in ("Cem", "Dewi", "Els", "Fleur"))
     await answer_nudges(harness, local(2026, 2, 10, 12, 0), ["anna", "bram"])
     assert len(sent(harness, "quiet_member")) == 1
+
+
+async def test_when_nobody_answers_the_note_does_not_count_the_trekker_among_six_of_six(harness: Harness) -> None:
+    await answer_nudges(harness, local(2026, 1, 27, 12, 0), [])
+    (note,) = sent(harness, "quiet_member")
+    assert note.to == "dm:anna"
+    assert plain(note.text).startswith("🤫 Op de laatste 3 weekvragen kwam van niemand een antwoord. Dat zegt meer "
+                                       "over het ritme dan over mensen.")
+    assert "van de 6" not in note.text

@@ -302,8 +302,8 @@ async def check_quiet(ctx: Ctx, nudge: Nudge) -> None:
     if len(newly) > 1 and 2 * len(quiet) > len(counted):
         # most of the group is quiet: that says more about the rhythm than about people
         for lead in [m for m in members if m.role == "trekker"]:
-            ctx.private(lead, "quiet_member", ctx.t("warm.quiet_many", quiet=len(quiet), total=len(counted),
-                                                    count=n))
+            key = "warm.quiet_all" if len(quiet) == len(counted) else "warm.quiet_many"  # not "6 van de 6"
+            ctx.private(lead, "quiet_member", ctx.t(key, quiet=len(quiet), total=len(counted), count=n))
     else:  # one message per lead, however many went quiet at once
         notes: dict[int, tuple[Member, list[Member]]] = {}
         for member in newly:
