@@ -55,7 +55,8 @@ PROGRAMMER = re.compile(r"<[a-z][a-z ]*>|\[<|\[(?!naam\]|name\])[a-z]+\]")  # [n
 DOUBLED = re.compile(r"(?<!\.)\.\.(?!\.)|\?\?|!!|,,|\s[.,!?]|\.\s*\.|…\.")
 #: recurring texts that must vary
 RECURRING = ("rhythm.nudge_footer", "rhythm.reminder", "rhythm.harvest_outro", "warm.celebrate_prompt", "rhythm.goal_private",
-             "toolkit.digest_outro", "toolkit.pre_session", "toolkit.after_session")
+             "toolkit.digest_outro", "toolkit.pre_session", "toolkit.after_session",
+             "warm.quiet_member_again", "warm.quiet_members_again")
 #: the longest a text of a kind may be (plain characters, after rendering)
 LIMITS = {"rhythm.reminder": 160, "rhythm.nudge_footer": 80, "budget.": 240, "errors.": 420, "help.commands.": 800}
 #: keys whose text is a fragment inside another sentence (no capital, no full stop of their own)

@@ -211,6 +211,12 @@ async def test_quiet_member_is_mentioned_privately_to_the_trekker_once_per_spell
     assert (await member(harness, "dewi")).quiet_noted_at is None
     await answer_nudges(harness, local(2026, 3, 17, 12, 0), OTHERS)
     assert [s.to for s in sent(harness, "quiet_member")] == ["dm:anna", "dm:anna"]
+    # the trekker read the explanation the first time; the next note says it shorter, not the same again
+    first, again = (plain(s.text) for s in sent(harness, "quiet_member"))
+    assert "Dat kan van alles betekenen" in first and "Dat kan van alles betekenen" not in again
+    assert again == ("🤫 Dewi Santoso heeft de laatste 3 weekvragen niet beantwoord. Ik stuur Dewi Santoso geen "
+                     "herinneringen meer tot er weer een antwoord komt. Een persoonlijk berichtje kan helpen. "
+                     "Alleen jij ziet dit.")
 
 
 async def test_paused_and_departed_members_are_not_quiet(harness: Harness) -> None:

@@ -312,11 +312,18 @@ async def check_quiet(ctx: Ctx, nudge: Nudge) -> None:
             for lead in leads:
                 notes.setdefault(lead.id, (lead, []))[1].append(member)
         for lead, quiet_ones in notes.values():
+            # the first note explains (it can mean anything, reach out); later ones say it shorter, varied
+            before = await budget.occurrence(ctx, "quiet_member", lead) if n > 1 else 0
             if len(quiet_ones) == 1:
-                ctx.private(lead, "quiet_member", ctx.t("warm.quiet_member", name=quiet_ones[0].name, count=n))
+                name = quiet_ones[0].name
+                text = i18n.vary(ctx.lang, "warm.quiet_member_again", before - 1, name=name, count=n) if before \
+                    else ctx.t("warm.quiet_member", name=name, count=n)
             else:
-                ctx.private(lead, "quiet_member", ctx.t("warm.quiet_members", count=n, names=ctx.t(
-                    "common.and_list", first=", ".join(m.name for m in quiet_ones[:-1]), last=quiet_ones[-1].name)))
+                names = ctx.t("common.and_list", first=", ".join(m.name for m in quiet_ones[:-1]),
+                              last=quiet_ones[-1].name)
+                text = i18n.vary(ctx.lang, "warm.quiet_members_again", before - 1, names=names, count=n) if before \
+                    else ctx.t("warm.quiet_members", names=names, count=n)
+            ctx.private(lead, "quiet_member", text)
     for member in newly:
         member.quiet_noted_at = ctx.now
 
