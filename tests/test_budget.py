@@ -182,6 +182,17 @@ def test_no_reminder_to_a_member_the_trekker_was_told_is_quiet(season):
             assert line["to"] == "dm:bram" and at > bram_answers_again, line
 
 
+def test_no_reminder_to_a_quiet_trekker_after_the_facilitator_was_told():
+    # examples/warm-seizoen.yaml: Anna (trekker) stops answering; Bram hears it, and from then on
+    # she gets no reminders (nor anything that asks her to answer) until she answers again
+    lines = _simulate((SEASON.parent / "warm-seizoen.yaml").read_text(encoding="utf-8"))
+    (noted,) = [x for x in lines if x["kind"] == "quiet_member" and "Anna de Vries" in x["text"]]
+    assert noted["to"] == "dm:bram"
+    told = datetime.fromisoformat(noted["at"])
+    assert not [x for x in lines if x["to"] == "dm:anna" and x["kind"] in ("reminder", "goal_prompt")
+                and datetime.fromisoformat(x["at"]) > told]
+
+
 def test_recurring_texts_never_repeat_twice_in_a_row(season):
     lines, _ = season
     series: dict[str, list[str]] = defaultdict(list)

@@ -716,6 +716,7 @@ async def test_deelnemer_cannot_set_the_group_goal(harness: Harness) -> None:
 
 
 async def test_goal_and_intention_prompts_every_four_and_six_weeks(harness: Harness) -> None:
+    await command(harness, "anna", "/ritme stil uit")  # nobody answers here: no member counts as quiet
     await command(harness, "cem", "/leerdoel Beter luisteren naar ouders")
     await command(harness, "bram", "/leerdoel groep Samen een aanpak maken")
     await harness.advance(local(2026, 4, 6, 8, 0))  # 13 weeks
@@ -739,6 +740,7 @@ async def test_goal_and_intention_prompts_every_four_and_six_weeks(harness: Harn
 
 
 async def test_goal_prompt_asks_each_thing_once_and_names_the_missing_group_goal_once(harness: Harness) -> None:
+    await command(harness, "anna", "/ritme stil uit")  # nobody answers here: no member counts as quiet
     await harness.advance(local(2026, 2, 1, 8, 0))
     # nobody has a goal of their own: the group post asks about them, and says once that the group has none
     (first,) = sent(harness, "goal_prompt")

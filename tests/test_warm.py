@@ -219,6 +219,17 @@ async def test_quiet_member_is_mentioned_privately_to_the_trekker_once_per_spell
                      "Alleen jij ziet dit.")
 
 
+async def test_a_member_the_trekker_was_told_is_quiet_gets_no_personal_goal_question(harness: Harness) -> None:
+    await command(harness, "dewi", "/leerdoel Vaker doorvragen")
+    await command(harness, "cem", "/leerdoel Beter luisteren naar ouders")
+    await answer_nudges(harness, local(2026, 1, 30, 12, 0), OTHERS)
+    assert [(s.to, at_local(s)) for s in sent(harness, "quiet_member")] == [("dm:anna", local(2026, 1, 27, 10, 0))]
+    (group,) = sent(harness, "goal_prompt", to="group")
+    assert at_local(group) == local(2026, 1, 29, 10, 0)
+    # two days after the trekker heard dewi is quiet: no personal question for dewi, as no reminders either
+    assert [s.to for s in sent(harness, "goal_prompt") if s.to != "group"] == ["dm:cem"]
+
+
 async def test_paused_and_departed_members_are_not_quiet(harness: Harness) -> None:
     await harness.say("dewi", "/pauze 4w")
     await harness.leave("fleur")

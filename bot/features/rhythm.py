@@ -539,7 +539,8 @@ async def run_harvest(ctx: Ctx, jc: JobContext) -> None:
 async def run_goal_prompt(ctx: Ctx, jc: JobContext) -> None:
     """Every few weeks: look at the personal and the group learning goals. A member with a goal of
     their own is asked about it privately (their goal is private), so the group post then asks about
-    what the group learned instead of asking them the same again. That the group has no goal yet is
+    what the group learned instead of asking them the same again (a member the trekker was told is
+    quiet is not asked privately, as they get no reminders). That the group has no goal yet is
     said once, on the first of these posts: repeated every few weeks it would nag in public."""
     if await postpone_if_busy(ctx, jc):
         return
@@ -550,7 +551,8 @@ async def run_goal_prompt(ctx: Ctx, jc: JobContext) -> None:
     elif await budget.occurrence(ctx, "goal_prompt") == 0:
         lines.append(ctx.t("rhythm.goal_group_none"))
     members = await active_members(ctx.session, net.id)
-    asked = [m for m in members if m.goal and eligible(m, ctx.now)]
+    # like reminders, not to a member the trekker was told is quiet: the trekker reaches out instead
+    asked = [m for m in members if m.goal and eligible(m, ctx.now) and m.quiet_noted_at is None]
     if not asked:
         lines.append(ctx.t("rhythm.goal_own"))
     elif all(m.goal for m in members):  # nobody to invite to write a goal down
