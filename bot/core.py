@@ -317,14 +317,15 @@ class Core:
                 for hook in self.features.hooks("on_leave"):
                     await hook(ctx, ctx.member)
         elif isinstance(event, BotRemoved):
-            await self._bot_removed(ctx)
+            await self._bot_removed(ctx, archived=event.archived)
         # BotAdded: the network (and its trekker) was made while building the context
 
-    async def _bot_removed(self, ctx: Ctx) -> None:
+    async def _bot_removed(self, ctx: Ctx, *, archived: bool = False) -> None:
         """The chat leaves its network (as with ``/koppel los``); its members who are in no other
         chat of the network leave; the trekker hears of it privately, and the features' hooks
         tell whoever else should know (a trekker who left with the chat). A network left without
-        chats goes quiet: its jobs find no chat to post in and no member to remind."""
+        chats goes quiet: its jobs find no chat to post in and no member to remind. An ``archived``
+        chat is handled the same; only the notes differ (it has to be reopened to come back)."""
         here = directory.chat_row(ctx.chats, ctx.source) if ctx.source is not None else None
         if here is None:
             return
@@ -340,14 +341,15 @@ class Core:
                 for hook in self.features.hooks("on_leave"):
                     await hook(ctx, member)
         for hook in self.features.hooks("on_chat_removed"):
-            await hook(ctx, here, leavers)
+            await hook(ctx, here, leavers, archived)
         label = here.title or ctx.network.name
         await ctx.session.delete(here)
         await ctx.session.flush()
         if staying:
             for member in members:
                 if member.active and member.role == "trekker":
-                    ctx.private(member, "link", ctx.t("members.bot_removed", chat=label))
+                    ctx.private(member, "link", ctx.t("members.archived" if archived else "members.bot_removed",
+                                                      chat=label))
 
     async def private_not_started(self, row: OutboxMessage, link: str | None, prompt: str | None = None) -> None:
         """A private message waits until its person starts a chat with the bot: tell them in the

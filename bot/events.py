@@ -143,9 +143,13 @@ class BotAdded:
 
 @dataclass(frozen=True)
 class BotRemoved:
-    """The bot was removed from a chat (or left it): the chat leaves its network."""
+    """The bot was removed from a chat (or left it), or the chat was archived: the chat leaves its
+    network."""
 
     chat: ChatRef
+    #: the chat itself was closed to new messages (Slack: archived), not the bot taken out: to
+    #: come back it is reopened first (and then, where the bot is no longer in it, the bot added)
+    archived: bool = False
 
 
 InboundEvent = MessageIn | ButtonPress | MemberJoined | MemberLeft | BotAdded | BotRemoved

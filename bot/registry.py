@@ -34,8 +34,9 @@ TextScreen = Callable[["Ctx", "MessageIn"], "MessageIn"]
 ButtonHandler = Callable[["Ctx", str], Awaitable[None]]
 #: called with (ctx, member) when someone joins, or after a member left
 MemberHook = Callable[["Ctx", "Member"], Awaitable[None]]
-#: called with (ctx, the chat, the members who left the network with it) when a chat removed the bot
-ChatRemovedHook = Callable[["Ctx", "Chat", "list[Member]"], Awaitable[None]]
+#: called with (ctx, the chat, the members who left the network with it, whether the chat was
+#: archived rather than the bot removed) when a chat removed the bot or was archived
+ChatRemovedHook = Callable[["Ctx", "Chat", "list[Member]", bool], Awaitable[None]]
 #: plans a network's recurring work: (session, network, now, replan)
 Planner = Callable[["AsyncSession", "Network", datetime, bool], Awaitable[None]]
 #: lines a feature adds to ``/ritme``
@@ -74,7 +75,8 @@ class Feature:
     buttons: Mapping[str, ButtonHandler] = field(default_factory=dict)
     on_join: tuple[MemberHook, ...] = ()
     on_leave: tuple[MemberHook, ...] = ()
-    #: a chat removed the bot and left the network (after its members who were only there left)
+    #: a chat removed the bot (or was archived: the hook's last argument) and left the network
+    #: (after its members who were only there left)
     on_chat_removed: tuple[ChatRemovedHook, ...] = ()
     #: a chat the bot met became a new network
     on_network_created: tuple[Callable[[Ctx], Awaitable[None]], ...] = ()

@@ -362,6 +362,64 @@ async def test_a_facilitator_who_leaves_with_the_chat_hears_privately_and_the_tr
     await h.close()
 
 
+async def test_an_archived_chat_leaves_like_a_removal_and_the_notes_say_to_take_it_out_of_the_archive(
+        database_url: str) -> None:
+    """A chat that was archived (``BotRemoved(archived=True)``) leaves its network as a removal
+    does, with the same people leaving; the notes say it was archived and that it comes back by
+    taking it out of the archive (and adding the bot again if it is no longer there), with the
+    same code to type there. A trekker who stays hears it too, and a procesbegeleider left without
+    a trekker hears it in the same words."""
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [{"id": "anna", "name": "Anna de Vries", "role": "trekker", "chats": ["noord"]},
+                                  {"id": "bram", "name": "Bram Peters", "role": "procesbegeleider",
+                                   "chats": ["slack"]},
+                                  {"id": "dewi", "name": "Dewi Santoso", "chats": ["noord", "slack"]},
+                                  {"id": "eva", "name": "Eva Bakker", "chats": ["noord"]}],
+                  chats=[{"id": "noord", "platform": "slack", "title": "Noord"},
+                         {"id": "slack", "platform": "slack", "title": "Slack"}])
+    await h._handle(BotRemoved(h.chats["noord"], archived=True))
+    anna, bram = h.recorder.sent
+    assert (anna.to, anna.kind, bram.to, bram.kind) == ("dm:anna", "link", "dm:bram", "link")
+    code = come_back_code(anna.text)
+    assert plain(anna.text) == (
+        "De chat Noord is gearchiveerd. Ik kan daar niets meer plaatsen. Die chat hoort dus niet meer bij "
+        "Lerend netwerk Test. Je zat alleen in die chat. Daarom hoor je nu ook niet meer bij het netwerk en krijg "
+        "je geen berichten meer van mij. Wil je terug? Haal de chat dan uit het archief. Zit ik er daarna niet meer "
+        f"in? Voeg mij dan weer toe. Typ daarna in die chat /bamboe koppel {code}. Die code werkt één keer en is "
+        "24 uur geldig.")
+    assert plain(bram.text).startswith("De chat Noord is gearchiveerd. Daarom hoort die chat nu niet meer bij dit "
+                                       "netwerk. Daardoor heeft het netwerk geen trekker meer.")
+    assert "Typ dan /bamboe rol Bram Peters trekker." in plain(bram.text)
+    assert await roles_and_presence(h) == {"anna": ("trekker", False), "bram": ("procesbegeleider", True),
+                                           "dewi": ("deelnemer", True), "eva": ("deelnemer", False)}
+    async with h.db.transaction() as session:
+        assert list(await session.scalars(select(Chat.title))) == ["Slack"]
+    # taken out of the archive, the chat is a fresh network (the bot added again): the code brings it back
+    await h._handle(BotAdded(h.chats["noord"], h.person("anna")))
+    await h.say("anna", f"/koppel {code}", chat="noord")
+    async with h.db.transaction() as session:
+        assert len(set(await session.scalars(select(Chat.network_id)))) == 1
+    assert (await roles_and_presence(h))["anna"] == ("trekker", True)
+    await h.close()
+
+
+async def test_a_trekker_who_stays_hears_that_the_other_chat_was_archived(database_url: str) -> None:
+    h = await three_chats(database_url)
+    before = len(h.recorder.sent)
+    await h._handle(BotRemoved(h.chats["zuid"], archived=True))
+    (told,) = h.recorder.sent[before:]
+    assert told.to == "dm:anna"
+    assert plain(told.text) == (
+        "De chat Zuid is gearchiveerd. Ik kan daar niets meer plaatsen. Die chat hoort dus niet meer bij dit "
+        "netwerk. Wie alleen in die chat zat, tel ik niet meer mee en krijgt geen berichten meer van mij. Wil je "
+        "de chat terug? Haal hem dan uit het archief. Zit ik er daarna niet meer in? Voeg mij dan weer toe. "
+        "Koppel hem daarna weer.")
+    async with h.db.transaction() as session:
+        active = {m.user_id for m in await session.scalars(select(Member)) if m.active}
+    assert active == {"anna", "dewi", "fien"}
+    await h.close()
+
+
 @pytest.mark.postgres
 async def test_one_removal_reaching_two_replicas_at_once_acts_once(caplog: pytest.LogCaptureFixture) -> None:
     """Slack may report one removal twice (``member_left_channel`` and ``channel_left``), and two
@@ -370,7 +428,7 @@ async def test_one_removal_reaching_two_replicas_at_once_acts_once(caplog: pytes
     chat in no network: the trekker hears once, nothing fails."""
     release, inside = asyncio.Event(), asyncio.Event()
 
-    async def hold(_ctx: object, _chat: Chat, _leavers: list[Member]) -> None:  # before the commit
+    async def hold(_ctx: object, _chat: Chat, _leavers: list[Member], _archived: bool) -> None:  # before the commit
         inside.set()
         await release.wait()
 
