@@ -214,6 +214,28 @@ class SlackStandin:
         """``channel`` takes the bot's posts again."""
         self._refused.pop(channel, None)
 
+    def archive(self, channel: str) -> None:
+        """``channel`` is archived: conversations.info says ``is_archived``, and every post there
+        gets ``is_archived`` (chat.postMessage's error for an archived channel)."""
+        self.channels.setdefault(channel, {})["is_archived"] = True
+        self.refuse_posts(channel, "is_archived")
+
+    def unarchive(self, channel: str, *, bot_stays: bool) -> None:
+        """``channel`` is taken out of the archive. Slack keeps a private channel's members then,
+        but does not bring a public channel's former members back: ``bot_stays`` says which. A bot
+        that did not stay is not a member (conversations.info) and gets ``not_in_channel``."""
+        info = self.channels.setdefault(channel, {})
+        info["is_archived"], info["is_member"] = False, bot_stays
+        if bot_stays:
+            self.admit_posts(channel)
+        else:
+            self.refuse_posts(channel)
+
+    def bot_added(self, channel: str) -> None:
+        """Someone added the bot to ``channel``: it is a member and may post there."""
+        self.channels.setdefault(channel, {})["is_member"] = True
+        self.admit_posts(channel)
+
     def of(self, *methods: str) -> list[Call]:
         """The recorded calls of ``methods``, in order."""
         return [c for c in self.calls if c.method in methods]
@@ -397,6 +419,7 @@ class SlackStandin:
                 "name": info.get("name", cid.lower()),
                 "is_im": cid.startswith("D"),
                 "is_member": info.get("is_member", True),
+                "is_archived": info.get("is_archived", False),
             }
         }
 

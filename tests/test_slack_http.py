@@ -18,13 +18,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import pytest
 from sqlalchemy import select
 
 from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
 from bot.events import BotRemoved, ChatRef
-from bot.models import Answer, Chat, Member, Network, OutboxMessage, Round
+from bot.models import Answer, Chat, Job, Member, Network, OutboxMessage, Round
 from tests.conftest import free_port, local
 from tests.slack_standin import BOT_USER, TEAM, Call, SlackStandin
 
@@ -322,6 +323,129 @@ async def test_both_events_for_one_removal_act_once(database_url):
         assert [m.active for m in await bot.rows(Member)] == [False, False]
 
 
+PRIVATE = "G0PRIVE"
+
+
+def come_back_code(call: Call) -> str:
+    """The code in a lead's note, from ``/bamboe koppel XXXX-XXXX``."""
+    return re.search(r"koppel ([A-Z0-9]{4}-[A-Z0-9]{4})", call.params["text"])[1]
+
+
+async def test_an_archived_public_channel_leaves_its_network_and_comes_back_once_the_bot_is_added_again(sqlite_url):
+    """``channel_archive`` (channel, user who archived it): as with the bot's removal the channel
+    leaves its network and its members leave with it; the trekker hears privately, once, that it was
+    archived and how to bring it back (out of the archive, add the bot, type the code there);
+    nothing goes to the channel, not even the week's question. ``channel_unarchive`` of a public
+    channel does not bring the bot back (Slack restores no former members): conversations.info says
+    it is no member, and nothing happens. Once Anna adds the bot again and types the code (within
+    its 24 hours), the channel is back in its network, with her as its trekker."""
+    clock = VirtualClock(local(2026, 1, 5, 12, 0))
+    async with slack_bot(sqlite_url, clock) as bot:
+        await bot.add_bot(ANNA)
+        await bot.event({"type": "member_joined_channel", "user": BRAM, "channel": CHANNEL, "channel_type": "C",
+                         "team": TEAM})
+        await wait_rows(bot, Member, Member.user_id == BRAM)
+        await drained(bot, clock)
+        (chat,) = await bot.rows(Chat)
+        posts, dms = len(to_channel(bot, CHANNEL)), len(to_channel(bot, "DANNA"))
+
+        bot.slack.archive(CHANNEL)
+        status, _ = await bot.event({"type": "channel_archive", "channel": CHANNEL, "user": ANNA,
+                                     "event_ts": "1767700000.000300"})
+        assert status == 200
+        await wait_for_rows(bot, 0, Chat)
+        await drained(bot, clock)
+        (told,) = to_channel(bot, "DANNA")[dms:]
+        assert "De chat lerend-netwerk is gearchiveerd" in told.params["text"]
+        assert "Haal de chat dan uit het archief" in told.params["text"]
+        code = come_back_code(told)
+        assert f"`/bamboe koppel {code}`" in told.params["text"]  # as it is typed in Slack
+        assert [(m.user_id, m.active) for m in await bot.rows(Member)] == [(ANNA, False), (BRAM, False)]
+        clock.set(local(2026, 1, 6, 10, 0))  # the week's question: the network has no channel to ask in
+        bot.app.wake.set()
+        await wait_rows(bot, Job, Job.network_id == chat.network_id, Job.kind == "nudge", Job.state == "done")
+        await drained(bot, clock)
+        assert to_channel(bot, CHANNEL)[posts:] == []
+
+        bot.slack.unarchive(CHANNEL, bot_stays=False)
+        status, _ = await bot.event({"type": "channel_unarchive", "channel": CHANNEL, "user": ANNA,
+                                     "event_ts": "1767700000.000400"})
+        assert status == 200
+        await asyncio.sleep(0.3)
+        assert await bot.rows(Chat) == [] and to_channel(bot, CHANNEL)[posts:] == []
+        assert len(to_channel(bot, "DANNA")) == dms + 1
+
+        bot.slack.bot_added(CHANNEL)
+        await bot.add_bot(ANNA)  # a fresh network, Anna its trekker
+        await bot.command(ANNA, f"koppel {code}")
+        await wait_for_rows(bot, 1, Chat, Chat.network_id == chat.network_id)
+        assert {m.user_id: m.active for m in await bot.rows(Member, Member.network_id == chat.network_id)} == {
+            ANNA: True, BRAM: False}  # Bram is back as soon as he writes there
+        (anna,) = await bot.rows(Member, Member.user_id == ANNA)
+        assert anna.role == "trekker"
+        assert len(await bot.rows(Network)) == 1
+
+
+async def test_an_archived_private_channel_comes_back_when_unarchived_as_the_bot_stayed_in_it(sqlite_url):
+    """``group_archive`` (only the channel): the private channel leaves its network, the trekker
+    hears how to bring it back. ``group_unarchive`` (channel, actor_id): Slack keeps a private
+    channel's members, the bot too (conversations.info: a member), so the channel is a network
+    again as if the bot was added by who unarchived it (its trekker, welcomed in the channel); the
+    code from the note then brings it back into its old network."""
+    async with slack_bot(sqlite_url) as bot:
+        bot.slack.channels[PRIVATE] = {"name": "prive-kanaal"}
+        await bot.add_bot(ANNA, channel=PRIVATE)
+        (chat,) = await bot.rows(Chat)
+        await wait_for(lambda: to_channel(bot, PRIVATE))
+        dms = len(to_channel(bot, "DANNA"))
+
+        bot.slack.archive(PRIVATE)
+        status, _ = await bot.event({"type": "group_archive", "channel": PRIVATE})
+        assert status == 200
+        told = await wait_for(lambda: to_channel(bot, "DANNA")[dms:])
+        assert "De chat prive-kanaal is gearchiveerd" in told[0].params["text"]
+        assert await bot.rows(Chat) == []
+        code = come_back_code(told[0])
+        posts = len(to_channel(bot, PRIVATE))
+
+        bot.slack.unarchive(PRIVATE, bot_stays=True)
+        status, _ = await bot.event({"type": "group_unarchive", "channel": PRIVATE, "actor_id": ANNA,
+                                     "event_ts": "1767700000.000500"})
+        assert status == 200
+        welcome = await wait_for(lambda: to_channel(bot, PRIVATE)[posts:])
+        assert "Bamboe" in all_text(welcome[0])
+        (fresh,) = await bot.rows(Chat)
+        assert fresh.network_id != chat.network_id and fresh.title == "prive-kanaal"
+        (trekker,) = await bot.rows(Member, Member.network_id == fresh.network_id)
+        assert (trekker.user_id, trekker.role) == (ANNA, "trekker")
+
+        await bot.command(ANNA, f"koppel {code}", channel=PRIVATE, channel_name="prive-kanaal")
+        await wait_for_rows(bot, 1, Chat, Chat.network_id == chat.network_id)
+        assert [(m.user_id, m.active, m.role) for m in await bot.rows(Member)] == [(ANNA, True, "trekker")]
+
+
+async def test_the_bot_reported_gone_from_an_archived_channel_gets_the_archive_note_once(sqlite_url):
+    """Slack may also report the bot as gone from the channel it archived (``member_left_channel``),
+    before or after ``channel_archive``: conversations.info says the channel is archived, so the
+    trekker's note says so whichever comes first, and the other event changes nothing."""
+    async with slack_bot(sqlite_url) as bot:
+        await bot.add_bot(ANNA)
+        dms = len(to_channel(bot, "DANNA"))
+        bot.slack.archive(CHANNEL)
+        status, _ = await bot.event({"type": "member_left_channel", "user": BOT_USER, "channel": CHANNEL,
+                                     "channel_type": "C", "team": TEAM})
+        assert status == 200
+        told = await wait_for(lambda: to_channel(bot, "DANNA")[dms:])
+        assert "De chat lerend-netwerk is gearchiveerd" in told[0].params["text"]
+        status, _ = await bot.event({"type": "channel_archive", "channel": CHANNEL, "user": ANNA,
+                                     "event_ts": "1767700000.000600"})
+        assert status == 200
+        await asyncio.sleep(0.5)
+        assert len(to_channel(bot, "DANNA")) == dms + 1
+        assert len(await bot.rows(OutboxMessage, OutboxMessage.kind == "link")) == 1
+        assert await bot.rows(Chat) == []
+
+
 async def test_retried_event_is_handled_once(sqlite_url):
     async with slack_bot(sqlite_url) as bot:
         await bot.add_bot(ANNA)
@@ -440,9 +564,11 @@ async def test_rate_limited_then_delivered_once_in_order(sqlite_url):
         assert rows[0].platform_message_id < rows[1].platform_message_id
 
 
-async def test_unknown_channel_is_undeliverable(sqlite_url):
+@pytest.mark.parametrize("error", ["channel_not_found", "is_archived", "not_in_channel"])
+async def test_a_post_slack_refuses_for_good_is_undeliverable(sqlite_url, error):
+    """A deleted or archived channel, or one the bot is out of: the row fails and is not retried."""
     async with slack_bot(sqlite_url) as bot:
-        bot.slack.fail_next("chat.postMessage", "channel_not_found")
+        bot.slack.fail_next("chat.postMessage", error)
         await bot.event({"type": "member_joined_channel", "user": BOT_USER, "channel": CHANNEL, "channel_type": "C",
                          "team": TEAM, "inviter": ANNA})
         (row,) = await wait_rows(bot, OutboxMessage, OutboxMessage.state == "failed")

@@ -661,6 +661,12 @@ class SlackAdapter:
         async def on_bot_left(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
             await self._on_bot_left(body, event, context)
 
+        async def on_archived(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+            await self._on_archived(body, event, context)
+
+        async def on_unarchived(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+            await self._on_unarchived(body, event, context)
+
         async def on_uninstalled(context: Any) -> None:
             await self._on_uninstalled(context)
 
@@ -686,6 +692,10 @@ class SlackAdapter:
         app.event("member_left_channel")(on_left)
         app.event("channel_left")(on_bot_left)  # the bot's own user left a public channel
         app.event("group_left")(on_bot_left)  # ... a private one
+        app.event("channel_archive")(on_archived)  # a public channel was archived
+        app.event("group_archive")(on_archived)  # ... a private one
+        app.event("channel_unarchive")(on_unarchived)
+        app.event("group_unarchive")(on_unarchived)
         if self.multi:
             app.event("app_uninstalled")(on_uninstalled)
             app.event("tokens_revoked")(on_tokens_revoked)
@@ -858,7 +868,7 @@ class SlackAdapter:
             return
         client, scope = context.client, self._scope(context)
         if user == self._bot_user(context):  # the bot left or was removed: the channel leaves its network
-            await self._bot_left(channel, scope, body.get("event_id"))
+            await self._bot_left(channel, scope, body.get("event_id"), await self._archived(channel, client))
             return
         chat = ChatRef(PLATFORM, channel, await self.channel_title(channel, client=client, scope=scope))
         await self._hand_over(MemberLeft(chat, await self.person(user, client=client, scope=scope)),
@@ -873,15 +883,73 @@ class SlackAdapter:
             return
         if not await self._first_time(body.get("event_id")):
             return
-        await self._bot_left(channel, self._scope(context), body.get("event_id"))
+        await self._bot_left(channel, self._scope(context), body.get("event_id"),
+                             await self._archived(channel, context.client))
 
-    async def _bot_left(self, channel: str, scope: str, event_id: str | None) -> None:
-        """The bot is out of ``channel``: the channel leaves its network. One removal may come as
-        two events (``member_left_channel`` and ``channel_left``/``group_left``); the core handles
-        them in turn, also when they arrive together or at two replicas (on PostgreSQL it locks the
-        chat's row first), and the second finds the chat in no network and does nothing."""
+    async def _on_archived(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+        """``channel_archive`` / ``group_archive``: a public / private channel was archived
+        (``channel``, and ``user``, who archived it; ``group_archive`` may carry only the channel).
+        Nobody can post there any more (Slack answers ``is_archived``): as with the bot's removal
+        the channel leaves its network, and the core's notes say to take it out of the archive.
+        ``channel_archive`` goes to every connection of the workspace, also for channels that are
+        no network: the core finds no network then and does nothing."""
+        channel = event.get("channel")
+        if not channel or not isinstance(channel, str):
+            return
+        if not await self._first_time(body.get("event_id")):
+            return
+        await self._bot_left(channel, self._scope(context), body.get("event_id"), archived=True)
+
+    async def _on_unarchived(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+        """``channel_unarchive`` / ``group_unarchive``: a channel was taken out of the archive
+        (``channel``; ``user`` or ``actor_id``: who did). Slack keeps a private channel's members
+        then, but a public channel does not get its former members back: only when
+        conversations.info says the bot is in the channel again does it become a network again, as
+        when the bot is added (``BotAdded``, by whoever unarchived it: its first trekker, who can
+        type the code from the archive note there). Otherwise that happens when someone adds the
+        bot (``member_joined_channel``)."""
+        channel = event.get("channel")
+        if not channel or not isinstance(channel, str):
+            return
+        if not await self._first_time(body.get("event_id")):
+            return
+        client, scope = context.client, self._scope(context)
+        actor = event.get("user") or event.get("actor_id")
+        actor = actor if isinstance(actor, str) and actor else None
+        await self._learn(context, channel, actor)
+        self._channels.pop(f"{scope}:{channel}")  # what the archive left in the cache is stale now
+        try:
+            resp = await client.conversations_info(channel=channel)
+        except Exception as exc:  # the first command there makes it a network anyway
+            log.warning("slack conversations.info failed after an unarchive (%s)", _error_code(exc))
+            return
+        info = resp.get("channel") or {}
+        if info.get("is_member") is not True:
+            return
+        title = info.get("name") or ""
+        self._channels.put(f"{scope}:{channel}", {"name": title, "is_member": True})
+        added_by = await self.person(actor, client=client, scope=scope) if actor else None
+        await self._hand_over(BotAdded(ChatRef(PLATFORM, channel, title), added_by), body.get("event_id"))
+
+    async def _archived(self, channel: str, client: AsyncWebClient) -> bool:
+        """True when ``channel`` is archived (conversations.info, asked afresh): an archived
+        channel may also report the bot as gone, and its notes must then say to unarchive it."""
+        try:
+            resp = await client.conversations_info(channel=channel)
+        except Exception as exc:  # not known: an ordinary removal
+            log.warning("slack conversations.info failed (%s)", _error_code(exc))
+            return False
+        return (resp.get("channel") or {}).get("is_archived") is True
+
+    async def _bot_left(self, channel: str, scope: str, event_id: str | None, archived: bool = False) -> None:
+        """The bot is out of ``channel`` (or ``channel`` was ``archived``): the channel leaves its
+        network. One removal may come as two events (``member_left_channel`` and
+        ``channel_left``/``group_left``, and for an archived channel maybe ``channel_archive`` as
+        well); the core handles them in turn, also when they arrive together or at two replicas (on
+        PostgreSQL it locks the chat's row first), and the second finds the chat in no network and
+        does nothing."""
         self._membership(channel, False, scope)
-        await self._hand_over(BotRemoved(ChatRef(PLATFORM, channel)), event_id)
+        await self._hand_over(BotRemoved(ChatRef(PLATFORM, channel), archived=archived), event_id)
 
     async def _on_uninstalled(self, context: Any) -> None:
         """The app was removed from a workspace: drop its installation and what we recorded."""
