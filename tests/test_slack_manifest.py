@@ -33,6 +33,10 @@ def test_events_interactivity_and_socket_mode():
         "member_left_channel",
         "channel_left",
         "group_left",
+        "channel_archive",
+        "group_archive",
+        "channel_unarchive",
+        "group_unarchive",
         "app_uninstalled",
         "tokens_revoked",
     }
