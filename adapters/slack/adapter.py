@@ -891,8 +891,8 @@ class SlackAdapter:
         (``channel``, and ``user``, who archived it; ``group_archive`` may carry only the channel).
         Nobody can post there any more (Slack answers ``is_archived``): as with the bot's removal
         the channel leaves its network, and the core's notes say to take it out of the archive.
-        ``channel_archive`` goes to every connection of the workspace, also for channels that are
-        no network: the core finds no network then and does nothing."""
+        ``channel_archive`` may come for any public channel of the workspace (Slack sends it to all
+        its connections): for a channel that is no network the core does nothing."""
         channel = event.get("channel")
         if not channel or not isinstance(channel, str):
             return
@@ -936,8 +936,8 @@ class SlackAdapter:
         channel may also report the bot as gone, and its notes must then say to unarchive it."""
         try:
             resp = await client.conversations_info(channel=channel)
-        except Exception as exc:  # not known: an ordinary removal
-            log.warning("slack conversations.info failed (%s)", _error_code(exc))
+        except Exception as exc:  # not known (a private channel the bot left is not found): a removal
+            log.info("slack conversations.info after the bot left failed (%s)", _error_code(exc))
             return False
         return (resp.get("channel") or {}).get("is_archived") is True
 
