@@ -8,6 +8,7 @@ import random
 import shutil
 import socket
 import uuid
+import warnings
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -116,12 +117,19 @@ async def new_postgres_database(template: str | None = None) -> str:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL at {PG_ADMIN} is required in CI but unreachable: {exc!r}")
         pytest.skip(f"no PostgreSQL server at {PG_ADMIN} ({type(exc).__name__}); runs in CI")
+    _not_dropped[name] = os.environ.get("PYTEST_CURRENT_TEST", "?")
     return f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"
+
+
+#: this worker's databases not dropped yet: name → the test that made it
+_not_dropped: dict[str, str] = {}
 
 
 async def drop_postgres_database(url: str) -> None:
     """Drop a database made by :func:`new_postgres_database`."""
-    await _pg_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+    name = url.rsplit("/", 1)[1]
+    await _pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _not_dropped.pop(name, None)
 
 
 #: this worker's PostgreSQL database at the newest migration, copied for each test that needs one
@@ -181,9 +189,15 @@ async def waiting_for_a_lock(db: Database) -> None:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:  # noqa: ARG001 - pytest's signature
-    """Drop this worker's PostgreSQL template."""
+    """Drop this worker's PostgreSQL template, and any database a test made and did not drop
+    (named in a warning with the test that made it, so the test can be fixed)."""
     if _pg_template is not None:
         asyncio.run(drop_postgres_database(_pg_template))
+    left = dict(_not_dropped)
+    for name in left:
+        asyncio.run(drop_postgres_database(f"{PG_ADMIN.rsplit('/', 1)[0]}/{name}"))
+    if left:
+        warnings.warn(f"PostgreSQL databases left by tests, now dropped: {left}", stacklevel=1)
 
 
 @pytest.fixture
