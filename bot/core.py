@@ -40,7 +40,7 @@ from bot.events import (
 from bot.jobs import Dispatcher, JobContext
 from bot.markup import Markup, command
 from bot.models import Chat, Member, MemberIdentity, Network, OutboxMessage
-from bot.parsing import UserError
+from bot.parsing import UserError, first_word
 from bot.platform import Capabilities
 from bot.registry import Feature, Registry
 
@@ -377,7 +377,8 @@ class Core:
 # ---------------------------------------------------------------------- routing
 def split_command(text: str, *, addressed: bool = False,
                   table: Registry | None = None) -> tuple[str, str] | None:
-    """``"/Status@bamboe_bot  x y"`` → ``("status", "x y")``; None when not a command.
+    """``"/Status@bamboe_bot  x y"`` → ``("status", "x y")``; None when not a command. The name ends
+    at any whitespace, a new line too (``/vier`` with its text on the next line is ``/vier``).
 
     ``addressed`` (the member spoke to the bot, e.g. by an @mention in Teams): a leading word that
     is a command in ``table`` counts as one without its ``/``.
@@ -386,16 +387,16 @@ def split_command(text: str, *, addressed: bool = False,
     if not stripped.startswith("/"):
         if not addressed or table is None:
             return None
-        head, _, rest = stripped.partition(" ")
+        head, rest = first_word(stripped)
         name = head.lower()
-        return (name, rest.strip()) if name in table.table else None
-    if len(stripped) < 2:
+        return (name, rest) if name in table.table else None
+    if len(stripped) < 2 or stripped[1].isspace():  # "/ pauze" is no command
         return None
-    head, _, rest = stripped[1:].partition(" ")
+    head, rest = first_word(stripped[1:])
     name = head.split("@", 1)[0].lower()
     if not name:
         return None
-    return name, rest.strip()
+    return name, rest
 
 
 async def on_message(ctx: Ctx, msg: MessageIn) -> None:

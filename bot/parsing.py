@@ -37,6 +37,16 @@ def ascii_digits(token: str) -> str:
     return "".join(str(int(ch)) if ch.isdecimal() else ch for ch in token)
 
 
+def first_word(text: str) -> tuple[str, str]:
+    """``text``'s first word and the rest, split at any whitespace: a space, a tab, a no-break space
+    (phones and copied text put them there) or a new line (``/vier`` and the text on the next line).
+    The rest keeps its own lines; both are stripped. ``("", "")`` for empty text."""
+    parts = text.strip().split(None, 1)
+    if not parts:
+        return "", ""
+    return parts[0], parts[1].strip() if len(parts) > 1 else ""
+
+
 def number(token: str) -> int | None:
     """``token`` as a whole number, or None when it is not one.
 

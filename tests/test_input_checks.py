@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from adapters.console.harness import Harness
 from bot.cleaning import clean_text
+from bot.core import split_command
 from bot.markup import plain
-from bot.models import Action, Celebration, Job, LogEntry, Member, Network, Round
+from bot.models import Action, Announcement, Celebration, CustomQuestion, Job, LogEntry, Member, Network, Round
 from bot.parsing import number, take_date
 from tests.conftest import AMS
 from tests.test_rhythm import command, only_error_for, rows
@@ -258,3 +259,54 @@ async def test_pause_with_full_width_digits(harness: Harness) -> None:
     assert plain(reply.text).startswith("Je hebt pauze tot ma 19 jan 2026 08:00.")
     (cem,) = await rows(harness, Member, Member.user_id == "cem")
     assert cem.paused_until is not None
+
+
+# ---------------------------------------------------------------------------- 6. the command's end (review 2)
+@pytest.mark.parametrize("line", ["/vier\nWe hadden een goed gesprek met de school",
+                                  "/vier\u00a0We hadden een goed gesprek met de school",
+                                  "/vier\tWe hadden een goed gesprek met de school"])
+async def test_a_command_ends_at_a_new_line_or_any_space(harness: Harness, line: str) -> None:
+    """A phone puts the text of ``/vier`` on the next line, or after a no-break space: it is still
+    ``/vier`` (it was "Het commando ⟦vier\\nwe⟧ ken ik niet", the reference's markers showing)."""
+    (reply,) = await command(harness, "cem", line)
+    assert reply.kind == "celebrate"
+    assert plain(reply.text) == "🎉 Cem Yilmaz viert: We hadden een goed gesprek met de school"
+    (row,) = await rows(harness, Celebration)
+    assert row.text == "We hadden een goed gesprek met de school"
+
+
+async def test_an_announcement_of_several_lines_keeps_them(harness: Harness) -> None:
+    (reply,) = await command(harness, "anna", "/mededeling\nDe zaal is veranderd.\nWe zitten nu in zaal 2.")
+    assert reply.kind == "announcement"
+    assert "De zaal is veranderd.\nWe zitten nu in zaal 2." in plain(reply.text)
+    (ann,) = await rows(harness, Announcement)
+    assert (ann.text, ann.state) == ("De zaal is veranderd.\nWe zitten nu in zaal 2.", "posted")
+
+
+async def test_a_pause_after_a_no_break_space(harness: Harness) -> None:
+    (reply,) = await command(harness, "cem", "/pauze\u00a02w")
+    assert plain(reply.text).startswith("Je hebt pauze tot ma 19 jan 2026 08:00.")
+    (cem,) = await rows(harness, Member, Member.user_id == "cem")
+    assert cem.paused_until is not None
+
+
+async def test_settings_and_questions_on_the_next_line(harness: Harness) -> None:
+    await command(harness, "anna", "/netwerk ambitie\nOver een jaar werken we in twee wijken samen.")
+    await command(harness, "bram", "/vraag toevoegen\nWat heb je deze maand van een ouder geleerd?")
+    await command(harness, "bram", "/leerdoel groep\nBeter luisteren naar ouders")
+    net = (await rows(harness, Network))[0]
+    assert (net.ambition, net.group_goal) == ("Over een jaar werken we in twee wijken samen.",
+                                              "Beter luisteren naar ouders")
+    (question,) = await rows(harness, CustomQuestion)
+    assert question.text == "Wat heb je deze maand van een ouder geleerd?"
+
+
+def test_split_command_at_any_whitespace() -> None:
+    assert split_command("/vier\nWe hadden\neen goed gesprek") == ("vier", "We hadden\neen goed gesprek")
+    assert split_command("/Status@bamboe_bot\u00a0 x") == ("status", "x")
+    assert split_command("/ pauze") is None and split_command("/") is None
+
+
+async def test_an_unknown_command_before_a_new_line_shows_only_its_name(harness: Harness) -> None:
+    text = error_text(await command(harness, "cem", "/viering\nWe hadden een goed gesprek"), "cem")
+    assert text == "Het commando /viering ken ik niet. Typ /help om alle commando's te zien."

@@ -18,7 +18,7 @@ from bot.core import ROLES, Ctx
 from bot.directory import MAX_NAME, active_members, chat_row
 from bot.markup import Markup, command, escape
 from bot.models import Meeting, Member
-from bot.parsing import UserError
+from bot.parsing import UserError, first_word
 from bot.registry import Command, Feature
 
 PERSPECTIVES = ("beleid", "onderwijs", "professional", "onderzoek", "gezin")
@@ -135,7 +135,7 @@ async def cmd_network(ctx: Ctx, args: str) -> None:
     if not args:
         ctx.reply("status", Markup("\n".join([network_summary(ctx), *await role_holders(ctx)])))
         return
-    field_word, _, value = args.partition(" ")
+    field_word, value = first_word(args)
     field = NETWORK_FIELDS.get(field_word.lower())
     if field is None:
         raise UserError("errors.network_field", value=field_word[:40])

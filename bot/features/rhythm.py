@@ -27,7 +27,7 @@ from bot.i18n import load_yaml
 from bot.jobs import DEFAULT_GRACE, JobContext, JobKind, in_planning, job_state, plan, plan_all, unplan
 from bot.markup import Markup
 from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage, Reflection
-from bot.parsing import UserError, hhmm, parse_duration, parse_time, parse_weekday
+from bot.parsing import UserError, first_word, hhmm, parse_duration, parse_time, parse_weekday
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at, weekly_fire_time
 from bot.timeutil import add_local, format_when, in_quiet_hours, local, next_open_time, next_working_time
@@ -801,7 +801,7 @@ async def rhythm_lines(ctx: Ctx) -> list[Markup]:
 
 async def cmd_question(ctx: Ctx, args: str) -> None:
     """``/vraag toevoegen <tekst>``: add an own question; ``/vraag``: list the waiting ones."""
-    sub, _, text = args.strip().partition(" ")
+    sub, text = first_word(args)
     if not sub:
         waiting = list(await ctx.session.scalars(select(CustomQuestion).where(
             CustomQuestion.network_id == ctx.network.id, CustomQuestion.asked_at.is_(None))
@@ -884,7 +884,7 @@ async def cmd_goal(ctx: Ctx, args: str) -> None:
         ctx.confidential("status", ctx.t("rhythm.goals_show", own=member.goal or empty,  # their own goal is private
                                          group=ctx.network.group_goal or empty))
         return
-    first, _, rest = text.partition(" ")
+    first, rest = first_word(text)
     if first.lower() in ("groep", "group"):
         ctx.require("trekker", "procesbegeleider")
         rest = rest.strip()
