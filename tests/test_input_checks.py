@@ -310,3 +310,33 @@ def test_split_command_at_any_whitespace() -> None:
 async def test_an_unknown_command_before_a_new_line_shows_only_its_name(harness: Harness) -> None:
     text = error_text(await command(harness, "cem", "/viering\nWe hadden een goed gesprek"), "cem")
     assert text == "Het commando /viering ken ik niet. Typ /help om alle commando's te zien."
+
+
+# ---------------------------------------------------------------------------- 7. a planned announcement's time (review 2)
+@pytest.mark.parametrize("line, answer", [
+    ("/mededeling om morgen 25:00 De zaal is veranderd", 'De tijd "25:00" klopt niet.'),
+    ("/mededeling op 20 januari om 9:75 De zaal is veranderd", 'De tijd "9:75" klopt niet.'),
+    ("/mededeling om morgen 24:00 De zaal is veranderd", 'De tijd "24:00" klopt niet.'),
+    ("/mededeling om 2026-02-30 25:00 De zaal is veranderd", 'De datum "2026-02-30" klopt niet.'),
+])
+async def test_a_plan_with_a_wrong_time_is_refused_not_posted(harness: Harness, line: str, answer: str) -> None:
+    """A date and then a clock time that cannot be: the trekker meant to plan, so the text does not go
+    out to everyone at once (it did, as "om morgen 25:00 De zaal is veranderd")."""
+    assert answer in error_text(await command(harness, "anna", line), "anna")
+    assert await rows(harness, Announcement) == []
+    assert await rows(harness, Job, Job.kind == "announcement") == []
+
+
+async def test_a_plan_with_a_wrong_time_in_english(harness: Harness) -> None:
+    await english(harness)
+    text = error_text(await command(harness, "anna", "/announce at tomorrow 24:30 The room has changed"), "anna")
+    assert 'The time "24:30"' in text
+    assert await rows(harness, Announcement) == []
+
+
+@pytest.mark.parametrize("line", ["Op 5 februari 3.000 euro voor de pot.", "Op 5 februari om 10 uur is er markt."])
+async def test_a_sentence_with_a_number_after_the_date_still_goes_out(harness: Harness, line: str) -> None:
+    (post,) = await command(harness, "anna", f"/mededeling {line}")
+    assert post.kind == "announcement"
+    (ann,) = await rows(harness, Announcement)
+    assert (ann.text, ann.state) == (line, "posted")

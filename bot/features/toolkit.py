@@ -6,6 +6,7 @@ session and summarise it, record who decides and keep minority ideas too, set th
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -30,7 +31,7 @@ from bot.models import (
     Nudge,
 )
 from bot.numbers import next_nr
-from bot.parsing import UserError, button_number, looks_like_date, number, parse_time, take_date
+from bot.parsing import UserError, ascii_digits, button_number, looks_like_date, number, parse_time, take_date
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at
 from bot.timeutil import format_date, format_when, in_quiet_hours, local, local_instant, next_open_time
@@ -138,23 +139,24 @@ def _plans(words: list[str], today: date) -> int | None:
     try:
         _, used = take_date(words[1:], today)
     except UserError:
-        return 2 if looks_like_date(words[1:]) and any(_is_clock(w) for w in words[2:5]) else None
+        return 2 if looks_like_date(words[1:]) and any(_clock_shaped(w) for w in words[2:5]) else None
     when = 1 + used
     if when < len(words) and words[when].lower() in ("om", "at") and when + 1 < len(words):
         when += 1  # "op 5 februari om 09:00"
-    return when if when >= len(words) or _is_clock(words[when]) else None
+    # a date and then a wrong clock time ("om morgen 25:00", "9:75") is a plan too: parse_time says
+    # what is wrong, instead of the text going out to everyone now
+    return when if when >= len(words) or _clock_shaped(words[when]) else None
 
 
-def _is_clock(word: str) -> bool:
-    """A time written as on a clock (``09:00``, ``9.30``, ``9u``); a bare number is not one here
-    ("om 10 uur begint de markt" is a sentence, not a plan)."""
-    if not any(mark in word.lower() for mark in ":.u"):
-        return False
-    try:
-        parse_time(word)
-    except UserError:
-        return False
-    return True
+#: what a member writes as a time on a clock, right or wrong: ``09:00``, ``9.30``, ``9u``, ``25:00``
+_CLOCK_SHAPE = re.compile(r"[0-9]{1,2}(?:[:.][0-9]{1,2}|u)", re.ASCII)
+
+
+def _clock_shaped(word: str) -> bool:
+    """A time written as on a clock (``09:00``, ``9.30``, ``9u``), also one that cannot be
+    (``25:00``); a bare number is not one here ("om 10 uur begint de markt" is a sentence, not a
+    plan), nor a number such as ``3.000``."""
+    return _CLOCK_SHAPE.fullmatch(ascii_digits(word.lower())) is not None
 
 
 async def going_out(ctx: Ctx, at: datetime) -> tuple[datetime, str | None]:
