@@ -225,6 +225,35 @@ async def test_a_timebox_out_of_range_in_english(harness: Harness) -> None:
     assert await rows(harness, Round) == []
 
 
+@pytest.mark.parametrize("timebox", ["-5m", "1,5m", "1.5 minuten", "500 minuten", "+10"])
+async def test_a_timebox_with_a_sign_a_decimal_or_in_words_out_of_range(harness: Harness, timebox: str) -> None:
+    """It was "Ik vind niemand met de naam "Cem 1,5m" in dit netwerk"."""
+    text = error_text(await command(harness, "anna", f"/actieleren Cem {timebox}"), "anna")
+    assert text.startswith("Een stap duurt 1 tot 120 minuten.")
+    assert await rows(harness, Round) == []
+
+
+@pytest.mark.parametrize("line, minutes", [
+    ("/actieleren Cem 10 minuten", 10), ("/actieleren Cem Yilmaz 10 min", 10), ("/actieleren Cem 1 minuut", 1),
+    ("/actionlearning Cem 15 minutes", 15), ("/actieleren Cem ١٠ minuten", 10),
+])
+async def test_a_timebox_in_words(harness: Harness, line: str, minutes: int) -> None:
+    """Minutes written out, as the step says them ("Deze stap duurt 10 minuten"), were read as part
+    of the name: "Ik vind niemand met de naam "Cem 10 minuten" in dit netwerk"."""
+    (reply,) = await command(harness, "anna", line)
+    assert reply.kind == "actieleren"
+    (rnd,) = await rows(harness, Round)
+    cem = (await rows(harness, Member, Member.user_id == "cem"))[0]
+    assert (rnd.timebox_minutes, rnd.bringer_id) == (minutes, cem.id)
+
+
+async def test_a_timebox_in_words_in_english(harness: Harness) -> None:
+    await english(harness)
+    text = error_text(await command(harness, "anna", "/actionlearning Cem 1.5 minutes"), "anna")
+    assert text.startswith("A step takes 1 to 120 minutes.")
+    assert await rows(harness, Round) == []
+
+
 async def test_a_timebox_in_arabic_digits(harness: Harness) -> None:
     await command(harness, "anna", "/actieleren Cem ١٠m")
     (rnd,) = await rows(harness, Round)

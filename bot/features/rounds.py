@@ -49,8 +49,12 @@ MAX_ACTION = 500
 FOLLOWUP_TIME = "10:00"
 #: the case's first line in a round's record
 CASE_LINE = 160
-# re.ASCII after bot.parsing.ascii_digits; any length, so "99999999m" is a timebox out of range
-_TIMEBOX = re.compile(r"^(\d+)\s*(m|min|mins|minuten|minutes)?$", re.ASCII)
+#: the words for minutes after a timebox's number (``10m``, ``10 min``, ``10 minuten``, ``1 minuut``)
+MINUTE_WORDS = ("m", "min", "min.", "mins", "minuut", "minuten", "minute", "minutes")
+# re.ASCII after bot.parsing.ascii_digits; any length, so "99999999m" is a timebox out of range; a sign
+# or a decimal ("-5m", "1,5m") is a timebox too, one that cannot be
+_TIMEBOX = re.compile(r"^([-+]?)(\d+)([.,]\d+)?\s*(" + "|".join(re.escape(w) for w in MINUTE_WORDS) + ")?$",
+                      re.ASCII)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -108,9 +112,19 @@ def _parse_timebox(word: str) -> int | None:
     m = _TIMEBOX.match(ascii_digits(word.strip().lower()))
     if not m:
         return None
-    if len(m[1]) > 3 or not 1 <= int(m[1]) <= MAX_TIMEBOX:
+    if m[1] or m[3] or len(m[2]) > 3 or not 1 <= int(m[2]) <= MAX_TIMEBOX:
         raise UserError("errors.bad_timebox", max=MAX_TIMEBOX)
-    return int(m[1])
+    return int(m[2])
+
+
+def _take_timebox(words: list[str]) -> tuple[int | None, list[str]]:
+    """The timebox at the end of ``/actieleren``'s words (``10m``, ``10``, ``10 minuten``) and the
+    words before it (the name)."""
+    if len(words) >= 2 and words[-1].lower() in MINUTE_WORDS and _TIMEBOX.match(ascii_digits(words[-2])):
+        return _parse_timebox(words[-2] + words[-1]), words[:-2]
+    if words and (minutes := _parse_timebox(words[-1])) is not None:
+        return minutes, words[:-1]
+    return None, words
 
 
 async def _plan_timebox(ctx: Ctx, rnd: Round, seconds: float | None = None) -> None:
@@ -221,10 +235,7 @@ async def cmd_start(ctx: Ctx, args: str) -> None:
         raise UserError("errors.round_in_group")
     if await active_round(ctx) is not None:
         raise UserError("errors.round_running")
-    words = args.split()
-    timebox = None
-    if words and (tb := _parse_timebox(words[-1])) is not None:
-        timebox, words = tb, words[:-1]
+    timebox, words = _take_timebox(args.split())
     bringer = await find_member(ctx, " ".join(words)) if words else None
     chat = next(c for c in ctx.chats if c.chat_id == ctx.source.chat_id)
     rnd = Round(network_id=ctx.network.id, chat_id=chat.id, active_chat=chat.id, facilitator_id=ctx.member.id,
