@@ -8,9 +8,10 @@ from datetime import date
 import pytest
 from sqlalchemy import select
 
-from adapters.console.harness import Harness
+from adapters.console.harness import Harness, Sent
 from bot.cleaning import clean_text
 from bot.core import split_command
+from bot.events import ButtonPress
 from bot.markup import plain
 from bot.models import Action, Announcement, Celebration, CustomQuestion, Job, LogEntry, Member, Network, Round
 from bot.parsing import number, take_date
@@ -369,3 +370,35 @@ async def test_a_sentence_with_a_number_after_the_date_still_goes_out(harness: H
     assert post.kind == "announcement"
     (ann,) = await rows(harness, Announcement)
     assert (ann.text, ann.state) == (line, "posted")
+
+
+# ---------------------------------------------------------------------------- 8. a forged follow-up button (review 2)
+async def forged_press(h: Harness, who: str, action: str) -> list[Sent]:
+    """``who`` sends a button press the bot never gave them (a forged callback)."""
+    before = len(h.recorder.sent)
+    await h._handle(ButtonPress(h.chat, h.person(who), action, "forged"))
+    return h.recorder.sent[before:]
+
+
+async def test_someone_elses_still_busy_button_is_refused(harness: Harness) -> None:
+    """The "nog bezig" button goes to the action's owner privately; pressed by another participant
+    (a forged press) it moved the owner's follow-up and said so."""
+    await command(harness, "cem", "/actie Ik bel de school")
+    (action,) = await rows(harness, Action)
+    (job,) = await followups(harness)
+    text = error_text(await forged_press(harness, "dewi", f"action:busy:{action.id}"), "dewi")
+    assert text == "Alleen wie de actie doet, of de trekker of procesbegeleider, kan zeggen dat hij nog loopt."
+    assert [(j.id, j.due_at) for j in await followups(harness)] == [(job.id, job.due_at)]
+    # the owner may, and so may a lead
+    (reply,) = await forged_press(harness, "cem", f"action:busy:{action.id}")
+    assert reply.kind == "status"
+    (reply,) = await forged_press(harness, "bram", f"action:busy:{action.id}")
+    assert reply.kind == "status"
+
+
+async def test_someone_elses_still_busy_button_in_english(harness: Harness) -> None:
+    await english(harness)
+    await command(harness, "cem", "/action I call the school")
+    (action,) = await rows(harness, Action)
+    text = error_text(await forged_press(harness, "dewi", f"action:busy:{action.id}"), "dewi")
+    assert text.startswith("Only the person doing the action, or the lead or facilitator, can say")

@@ -699,6 +699,9 @@ async def on_action_button(ctx: Ctx, rest: str) -> None:
     if what == "done":
         await _finish_action(ctx, action, str(action.nr), action.outcome)
     elif what == "busy":
+        member = ctx.require()  # the button goes to the owner: pressed by someone else, it was forged
+        if member.id != action.owner_id and member.role not in LEADS:
+            raise UserError("errors.action_owner_only_busy")
         if action.state != "open":
             raise UserError("errors.action_already_done")
         ask = await _plan_next_followup(ctx, action)
