@@ -402,3 +402,24 @@ async def test_someone_elses_still_busy_button_in_english(harness: Harness) -> N
     (action,) = await rows(harness, Action)
     text = error_text(await forged_press(harness, "dewi", f"action:busy:{action.id}"), "dewi")
     assert text.startswith("Only the person doing the action, or the lead or facilitator, can say")
+
+
+# ---------------------------------------------------------------------------- 9. the perspectives as the bot names them (review 2)
+@pytest.mark.parametrize("word, stored", [("gezinnen/inwoners", "gezin"), ("Gezinnen/Inwoners", "gezin"),
+                                          ("families/residents", "gezin"), ("professionals", "professional")])
+async def test_a_perspective_as_the_bot_lists_it(harness: Harness, word: str, stored: str) -> None:
+    """The refusal lists "gezinnen/inwoners" as an option; typing that option was refused."""
+    (reply,) = await command(harness, "cem", f"/perspectief {word}")
+    assert reply.kind == "status"
+    assert (await rows(harness, Member, Member.user_id == "cem"))[0].perspective == stored
+
+
+async def test_every_option_the_refusal_lists_is_taken(harness: Harness) -> None:
+    for language, name in (("nl", "perspectief"), ("en", "perspective")):
+        await command(harness, "anna", f"/network language {language}")
+        text = error_text(await command(harness, "cem", f"/{name} koning"), "cem")
+        options = text.split(": ", 1)[1].split(" (")[0].rstrip(".").split(", ")
+        assert len(options) == 5
+        for option in options:
+            (reply,) = await command(harness, "cem", f"/{name} {option}")
+            assert reply.kind == "status", option

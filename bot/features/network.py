@@ -31,6 +31,18 @@ PERSPECTIVE_ALIASES = {
     "gezin": "gezin", "gezinnen": "gezin", "inwoner": "gezin", "inwoners": "gezin", "gezin/inwoner": "gezin",
     "family": "gezin", "resident": "gezin", "residents": "gezin",
 }
+
+
+def perspective_of(word: str) -> str | None:
+    """The perspective ``word`` names: an alias, or the name the bot itself shows for it in any
+    language (``gezinnen/inwoners``, ``families/residents``: the options its own answer lists)."""
+    word = word.lower()
+    if word in PERSPECTIVE_ALIASES:
+        return PERSPECTIVE_ALIASES[word]
+    return next((p for p in PERSPECTIVES for lang in i18n.LANGUAGES
+                 if str(i18n.t(lang, f"perspectives.{p}")).lower() == word), None)
+
+
 ROLE_ALIASES = {
     "trekker": "trekker", "lead": "trekker", "leader": "trekker",
     "procesbegeleider": "procesbegeleider", "begeleider": "procesbegeleider", "leercoach": "procesbegeleider",
@@ -208,7 +220,7 @@ async def cmd_perspective(ctx: Ctx, args: str) -> None:
     if word.lower() in ("geen", "none", "-"):
         member.perspective = None
     else:
-        perspective = PERSPECTIVE_ALIASES.get(word.lower())
+        perspective = perspective_of(word)
         if perspective is None:
             raise UserError("errors.bad_perspective", value=word[:40],
                             options=Markup(", ".join(ctx.t(f"perspectives.{p}") for p in PERSPECTIVES)))
