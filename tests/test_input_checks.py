@@ -423,3 +423,24 @@ async def test_every_option_the_refusal_lists_is_taken(harness: Harness) -> None
         for option in options:
             (reply,) = await command(harness, "cem", f"/{name} {option}")
             assert reply.kind == "status", option
+
+
+# ---------------------------------------------------------------------------- 10. ending a pause there is not (review 2)
+async def test_pause_off_without_a_pause_says_so(harness: Harness) -> None:
+    """It said "Welkom terug! Je pauze is voorbij." to someone who had no pause."""
+    (reply,) = await command(harness, "cem", "/pauze uit")
+    assert (reply.kind, reply.visible_to) == ("status", "cem")
+    assert plain(reply.text) == "Je had geen pauze, dus er verandert niets. Even pauze nodig? Typ bijvoorbeeld /pauze 2w."
+    cem = (await rows(harness, Member, Member.user_id == "cem"))[0]
+    assert (cem.paused_from, cem.paused_until) == (None, None)
+    await command(harness, "cem", "/pauze 2w")
+    (reply,) = await command(harness, "cem", "/pauze uit")
+    assert plain(reply.text) == "Welkom terug! Je pauze is voorbij."
+    (reply,) = await command(harness, "cem", "/pauze uit")  # twice: the second has nothing to end
+    assert plain(reply.text).startswith("Je had geen pauze")
+
+
+async def test_pause_off_without_a_pause_in_english(harness: Harness) -> None:
+    await english(harness)
+    (reply,) = await command(harness, "cem", "/pause off")
+    assert plain(reply.text) == "You weren't on a break, so nothing changes. Need one? Type for example /pause 2w."

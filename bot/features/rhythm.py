@@ -863,8 +863,10 @@ async def cmd_pause(ctx: Ctx, args: str) -> None:
             raise UserError("errors.usage", usage=ctx.t("help.commands.pauze.usage"))
         return
     if value.lower() in OFF_WORDS:
-        if _latest_holds(member, ctx.now):  # ended now: the questions asked meanwhile stay uncounted
-            member.paused_until = ctx.now
+        if not _latest_holds(member, ctx.now):  # no pause to end: no "welcome back"
+            ctx.reply("status", ctx.t("rhythm.pause_none"))
+            return
+        member.paused_until = ctx.now  # ended now: the questions asked meanwhile stay uncounted
         ctx.reply("status", ctx.t("rhythm.pause_ended"))
         return
     until = add_local(ctx.network, ctx.now, parse_duration(value))  # same local time, also across DST
