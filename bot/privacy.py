@@ -23,8 +23,10 @@ KINDS = ("bsn", "phone", "email", "iban", "address")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-z]{2,}", re.IGNORECASE)
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b", re.IGNORECASE)
 # 06-12345678, 06 1234 5678, 06-12 34 56 78, +31 6 12345678, +31 (0)6 12345678, 0031612345678,
-# 010-1234567, 020 123 4567, (010) 123 45 67; not followed by ":00" or ".00" (then it ends in a time)
-_PHONE = re.compile(r"(?<![\w+./-])(?:\+31|0031|0|\(0(?=\d{1,3}\)))[ -]?(?:\(0\))?(?:[ -]?\)?[ -]?\d){9}(?!\d|[:.]\d)")
+# 010-1234567, 020 123 4567, (010) 123 45 67; not followed by ":00" or ".00" (then it ends in a time),
+# nor the minutes of a time before a date ("14:00 2026-02-13", "om 10:00 12-02-2026": "00 2026…")
+_PHONE = re.compile(r"(?<![\w+./-])(?<![0-9][:.])"
+                    r"(?:\+31|0031|0|\(0(?=\d{1,3}\)))[ -]?(?:\(0\))?(?:[ -]?\)?[ -]?\d){9}(?!\d|[:.]\d)")
 _BSN = re.compile(r"(?<![\d.:/-])\d(?:[. ]?\d){7,8}(?![\d:/-])")
 #: a Dutch date at the start of a match (01-02-2026, 1.2.2026): then it is a date, not a number
 _DATE = re.compile(r"(?:0?[1-9]|[12]\d|3[01])([-/.])(?:0?[1-9]|1[0-2])\1\d{4}(?!\d)")

@@ -15,6 +15,7 @@ from bot.events import ButtonPress
 from bot.markup import plain
 from bot.models import Action, Announcement, Celebration, CustomQuestion, Job, LogEntry, Member, Network, Round
 from bot.parsing import number, take_date
+from bot.privacy import mask
 from tests.conftest import AMS
 from tests.test_rhythm import command, only_error_for, rows
 
@@ -444,3 +445,19 @@ async def test_pause_off_without_a_pause_in_english(harness: Harness) -> None:
     await english(harness)
     (reply,) = await command(harness, "cem", "/pause off")
     assert plain(reply.text) == "You weren't on a break, so nothing changes. Need one? Type for example /pause 2w."
+
+
+# ---------------------------------------------------------------------------- 11. a time before a date is no phone number (review 2)
+@pytest.mark.parametrize("when", ["14:00 12-02-2026", "14:00 2026-02-12"])
+async def test_a_time_before_a_date_is_not_masked(harness: Harness, when: str) -> None:
+    """"00 12-02-2026" has a phone number's digits: the announcement went out as "om 14:[telefoonnummer]"
+    and its author was asked to take personal data out."""
+    (post,) = await command(harness, "anna", f"/mededeling De bijeenkomst is om {when} in zaal 2.")
+    assert post.kind == "announcement" and f"om {when} in zaal 2." in plain(post.text)
+    (ann,) = await rows(harness, Announcement)
+    assert ann.text == f"De bijeenkomst is om {when} in zaal 2."
+
+
+@pytest.mark.parametrize("text", ["Bel 14:00 of 06-12345678", "tel:0612345678", "om 9:00 020 123 4567"])
+def test_a_phone_number_after_a_time_or_a_colon_is_still_masked(text: str) -> None:
+    assert "[phone]" in mask(text)
