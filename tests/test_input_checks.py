@@ -17,7 +17,7 @@ from bot.models import Action, Announcement, Celebration, CustomQuestion, Job, L
 from bot.parsing import number, take_date
 from bot.privacy import mask
 from tests.conftest import AMS
-from tests.test_rhythm import command, only_error_for, rows
+from tests.test_rhythm import command, network, only_error_for, rows
 
 # the harness starts on Monday 5 January 2026
 TODAY = date(2026, 1, 5)
@@ -461,3 +461,28 @@ async def test_a_time_before_a_date_is_not_masked(harness: Harness, when: str) -
 @pytest.mark.parametrize("text", ["Bel 14:00 of 06-12345678", "tel:0612345678", "om 9:00 020 123 4567"])
 def test_a_phone_number_after_a_time_or_a_colon_is_still_masked(text: str) -> None:
     assert "[phone]" in mask(text)
+
+
+# ---------------------------------------------------------------------------- 12. a rhythm number out of range (review 2)
+@pytest.mark.parametrize("line, answer", [
+    ("/ritme stil 1", "Kies een aantal weekvragen van 2 tot en met 10"),
+    ("/ritme stil 1000", "Kies een aantal weekvragen van 2 tot en met 10"),
+    ("/ritme stil -3", "Kies een aantal weekvragen van 2 tot en met 10"),
+    ("/ritme bijeenkomst 20 10:00", "Kies een aantal werkdagen van 0 tot en met 14"),
+    ("/ritme bijeenkomst -1", "Kies een aantal werkdagen van 0 tot en met 14"),
+])
+async def test_a_rhythm_number_out_of_range_names_the_range(harness: Harness, line: str, answer: str) -> None:
+    """They got the whole /ritme usage, which names neither range."""
+    before = await network(harness)
+    assert error_text(await command(harness, "bram", line), "bram").startswith(answer)
+    after = await network(harness)
+    assert (after.quiet_after, after.pre_session_days, after.digest_time) == (
+        before.quiet_after, before.pre_session_days, before.digest_time)
+
+
+async def test_a_rhythm_number_out_of_range_in_english(harness: Harness) -> None:
+    await english(harness)
+    text = error_text(await command(harness, "bram", "/rhythm quiet 1"), "bram")
+    assert text.startswith("Choose a number of weekly questions from 2 to 10, for example /rhythm quiet 3")
+    text = error_text(await command(harness, "bram", "/rhythm session 15"), "bram")
+    assert text.startswith("Choose a number of working days from 0 to 14")

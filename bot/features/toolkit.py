@@ -50,6 +50,8 @@ DIGEST_ANNOUNCEMENTS = timedelta(weeks=4)
 EVENING_HOUR = 18
 NEXT_MORNING = "09:00"
 AT_WORDS = ("om", "op", "at", "on")
+#: how many working days before a session its input question may go out at most
+MAX_PREP_DAYS = 14
 CANCEL_WORDS = ("annuleer", "annuleren", "cancel")
 BECAUSE_WORDS = (" omdat ", " want ", " because ", " reden: ", " reason: ")
 #: conjunctions that begin a subordinate clause: the reason keeps them
@@ -718,9 +720,11 @@ async def cmd_ambition(ctx: Ctx, args: str) -> None:
 async def set_session_prep(ctx: Ctx, rest: list[str]) -> None:
     """``/ritme bijeenkomst <dagen>`` (input question so many days before; 0 = not) and
     ``/ritme bijeenkomst <dagen> <HH:MM>`` (also the time of the question and the digest)."""
-    days = number(rest[0]) if len(rest) in (1, 2) else None
-    if days is None or days > 14:
+    days = number(rest[0].lstrip("-")) if len(rest) in (1, 2) else None
+    if days is None:
         raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
+    if rest[0].startswith("-") or days > MAX_PREP_DAYS:  # "/ritme bijeenkomst 20": say the range
+        raise UserError("errors.prep_range", low=0, high=MAX_PREP_DAYS)
     net = ctx.network
     net.pre_session_days = days
     if len(rest) == 2:

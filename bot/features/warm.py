@@ -25,6 +25,8 @@ from bot.schedule import local_at
 from bot.timeutil import format_when, local, next_open_time
 
 MAX_CELEBRATION = 500
+#: after how many weekly questions without an answer the trekker may hear of a quiet member
+QUIET_RANGE = (2, 10)
 #: reflection answers in the whole network that are worth a milestone
 ANSWER_MILESTONES = (10, 25, 50, 100, 250)
 #: a member who joins later than this after the network started is a newcomer
@@ -358,7 +360,10 @@ async def set_quiet(ctx: Ctx, rest: list[str]) -> None:
     words = [w.lower() for w in rest]
     if len(words) == 1 and words[0] in rhythm.OFF_WORDS:
         ctx.network.quiet_after = 0
-    elif len(words) == 1 and (count := number(words[0])) is not None and 2 <= count <= 10:
+    elif len(words) == 1 and (count := number(words[0].lstrip("-"))) is not None:
+        low, high = QUIET_RANGE
+        if words[0].startswith("-") or not low <= count <= high:  # "/ritme stil 1": say the range
+            raise UserError("errors.quiet_range", low=low, high=high)
         ctx.network.quiet_after = count
     else:
         raise UserError("errors.usage", usage=ctx.t("help.commands.ritme.usage"))
