@@ -486,3 +486,20 @@ async def test_a_rhythm_number_out_of_range_in_english(harness: Harness) -> None
     assert text.startswith("Choose a number of weekly questions from 2 to 10, for example /rhythm quiet 3")
     text = error_text(await command(harness, "bram", "/rhythm session 15"), "bram")
     assert text.startswith("Choose a number of working days from 0 to 14")
+
+
+# ---------------------------------------------------------------------------- 13. a retention in months (review 2)
+@pytest.mark.parametrize("line, months", [("/privacy bewaartermijn 12 maanden", 12), ("/privacy bewaartermijn 3 mnd", 3),
+                                          ("/privacy retention 24 months", 24)])
+async def test_a_retention_written_with_its_unit(harness: Harness, line: str, months: int) -> None:
+    """"12 maanden" got the whole /privacy usage."""
+    (reply,) = await command(harness, "anna", line)
+    assert reply.kind == "status"
+    assert f"heeft de bewaartermijn op {months} maanden gezet" in plain(reply.text)
+    assert (await network(harness)).retention_months == months
+
+
+async def test_a_retention_with_another_word_is_still_refused(harness: Harness) -> None:
+    before = (await network(harness)).retention_months
+    error_text(await command(harness, "anna", "/privacy bewaartermijn 12 jaar"), "anna")
+    assert (await network(harness)).retention_months == before

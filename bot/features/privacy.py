@@ -47,6 +47,8 @@ from bot.timeutil import format_when, local
 YES = ("ja", "yes", "j", "y")
 NO = ("nee", "no", "n")
 RETENTION_RANGE = (1, 60)
+#: the unit a retention may be written with (``/privacy bewaartermijn 12 maanden``)
+MONTH_WORDS = ("maand", "maanden", "month", "months", "mnd", "m")
 #: the retention job runs daily at this local time (no message is sent)
 RETENTION_TIME = "03:00"
 ERASED = "—"
@@ -90,7 +92,8 @@ async def cmd_privacy(ctx: Ctx, args: str) -> None:
         member.quote_consent = words[1] in YES
         ctx.reply("status", ctx.t("privacy.quote_set_yes" if member.quote_consent else "privacy.quote_set_no"))
         return
-    if words[0] in ("bewaartermijn", "retention") and len(words) == 2:
+    if words[0] in ("bewaartermijn", "retention") and (
+            len(words) == 2 or (len(words) == 3 and words[2] in MONTH_WORDS)):  # "12" or "12 maanden"
         ctx.require("trekker")
         low, high = RETENTION_RANGE
         months = number(words[1])
