@@ -37,6 +37,18 @@ def ascii_digits(token: str) -> str:
     return "".join(str(int(ch)) if ch.isdecimal() else ch for ch in token)
 
 
+#: how far ahead a session, a planned announcement or an action's date may lie: further is most likely a
+#: typo in the year (2062 for 2026), and the bot would plan a question for then
+PLAN_AHEAD = timedelta(days=2 * 365 + 1)
+
+
+def check_ahead(day: date, today: date, shown: str) -> None:
+    """A :class:`UserError` when ``day`` lies more than :data:`PLAN_AHEAD` after ``today``
+    (``shown``: the moment as the answer names it)."""
+    if day - today > PLAN_AHEAD:
+        raise UserError("errors.too_far_ahead", value=shown)
+
+
 def first_word(text: str) -> tuple[str, str]:
     """``text``'s first word and the rest, split at any whitespace: a space, a tab, a no-break space
     (phones and copied text put them there) or a new line (``/vier`` and the text on the next line).

@@ -13,7 +13,18 @@ from bot.cleaning import clean_text
 from bot.core import split_command
 from bot.events import ButtonPress
 from bot.markup import plain
-from bot.models import Action, Announcement, Celebration, CustomQuestion, Job, LogEntry, Member, Network, Round
+from bot.models import (
+    Action,
+    Announcement,
+    Celebration,
+    CustomQuestion,
+    Job,
+    LogEntry,
+    Meeting,
+    Member,
+    Network,
+    Round,
+)
 from bot.parsing import number, take_date
 from bot.privacy import mask
 from tests.conftest import AMS
@@ -503,3 +514,33 @@ async def test_a_retention_with_another_word_is_still_refused(harness: Harness) 
     before = (await network(harness)).retention_months
     error_text(await command(harness, "anna", "/privacy bewaartermijn 12 jaar"), "anna")
     assert (await network(harness)).retention_months == before
+
+
+# ---------------------------------------------------------------------------- 14. a year too far ahead (review 2)
+@pytest.mark.parametrize("line, who, answer", [
+    ("/bijeenkomst 19-1-2062 14:00 Buurthuis De Linde", "anna", "do 19 jan 2062 14:00 ligt meer dan twee jaar vooruit."),
+    ("/bijeenkomst 2200-01-01 14:00 Buurthuis De Linde", "anna", "wo 1 jan 2200 14:00 ligt meer dan twee jaar vooruit."),
+    ("/mededeling om 2062-01-19 09:00 De zaal is veranderd", "anna", "do 19 jan 2062 09:00 ligt meer dan twee jaar"),
+    ("/actie Ik bel de school voor 19-1-2062", "cem", "19-01-2062 ligt meer dan twee jaar vooruit. Klopt het jaar?"),
+])
+async def test_a_moment_years_ahead_is_refused(harness: Harness, line: str, who: str, answer: str) -> None:
+    """A swapped year (2062 for 2026) planned a session, an announcement or a follow-up decades ahead,
+    and told the group so."""
+    assert answer in error_text(await command(harness, who, line), who)
+    assert await rows(harness, Meeting) == [] and await rows(harness, Announcement) == []
+    assert await rows(harness, Action) == []
+    assert not [j for j in await rows(harness, Job) if j.due_at.year > 2030]
+
+
+async def test_within_two_years_is_fine(harness: Harness) -> None:
+    (post,) = await command(harness, "anna", "/bijeenkomst 2027-12-31 14:00 Buurthuis De Linde")
+    assert post.kind == "session"
+    await command(harness, "cem", "/actie Ik bel de school voor 2027-06-01")
+    (action,) = await rows(harness, Action)
+    assert action.due_date == date(2027, 6, 1)
+
+
+async def test_a_moment_years_ahead_in_english(harness: Harness) -> None:
+    await english(harness)
+    text = error_text(await command(harness, "anna", "/meeting 2062-01-19 14:00 Library"), "anna")
+    assert text == "Thu 19 Jan 2062 14:00 is more than two years ahead. Is the year right? Choose a moment within two years."

@@ -10,7 +10,7 @@ from bot.core import Ctx
 from bot.markup import Markup
 from bot.models import Meeting, Network
 from bot.numbers import by_nr, next_nr
-from bot.parsing import UserError, number, parse_time_range, take_date
+from bot.parsing import UserError, check_ahead, number, parse_time_range, take_date
 from bot.registry import Command, Feature
 from bot.timeutil import add_local, format_date, format_time, format_when, local, local_instant
 
@@ -68,6 +68,7 @@ async def cmd_meeting(ctx: Ctx, args: str) -> None:
         raise UserError("errors.end_before_start")
     if starts <= ctx.now:
         raise UserError("errors.in_the_past", value=format_when(ctx.network, starts))
+    check_ahead(day, local(ctx.network, ctx.now).date(), format_when(ctx.network, starts))
     await _take_planning_turn(ctx)
     clash = await ctx.session.scalar(select(Meeting).where(
         Meeting.network_id == ctx.network.id, Meeting.cancelled.is_(False),

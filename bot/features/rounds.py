@@ -30,6 +30,7 @@ from bot.parsing import (
     UserError,
     ascii_digits,
     button_number,
+    check_ahead,
     looks_like_date,
     number,
     take_date,
@@ -425,6 +426,8 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
     words, due = _take_due(words, today)
     if due is not None and due < today:
         raise UserError("errors.in_the_past", value=f"{due:%d-%m-%Y}")
+    if due is not None:
+        check_ahead(due, today, f"{due:%d-%m-%Y}")
     # just after a round closed its record says "Dat kan alsnog met /actie": the action is that round's
     of_round = rnd or await _just_closed_round(ctx)
     owner = None

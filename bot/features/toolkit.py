@@ -31,7 +31,16 @@ from bot.models import (
     Nudge,
 )
 from bot.numbers import next_nr
-from bot.parsing import UserError, ascii_digits, button_number, looks_like_date, number, parse_time, take_date
+from bot.parsing import (
+    UserError,
+    ascii_digits,
+    button_number,
+    check_ahead,
+    looks_like_date,
+    number,
+    parse_time,
+    take_date,
+)
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at
 from bot.timeutil import format_date, format_when, in_quiet_hours, local, local_instant, next_open_time
@@ -96,6 +105,7 @@ async def cmd_announce(ctx: Ctx, args: str) -> None:
             raise UserError("errors.time_skipped", time=f"{at:%H:%M}", date=format_date(ctx.network, day))
         if due <= ctx.now:
             raise UserError("errors.in_the_past", value=format_when(ctx.network, due))
+        check_ahead(day, today, format_when(ctx.network, due))
         text = " ".join(words[when + 1:])
     if len(text) < 2:
         raise UserError("errors.usage", usage=ctx.t("help.commands.mededeling.usage"))
