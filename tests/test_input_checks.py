@@ -544,3 +544,42 @@ async def test_a_moment_years_ahead_in_english(harness: Harness) -> None:
     await english(harness)
     text = error_text(await command(harness, "anna", "/meeting 2062-01-19 14:00 Library"), "anna")
     assert text == "Thu 19 Jan 2062 14:00 is more than two years ahead. Is the year right? Choose a moment within two years."
+
+
+# ---------------------------------------------------------------------------- 15. a session's times as people write them (review 2)
+@pytest.mark.parametrize("times, start, end", [
+    ("14:00 - 17:00", (14, 0), (17, 0)), ("14:00 tot 17:00", (14, 0), (17, 0)),
+    ("van 14:00 tot 17:00", (14, 0), (17, 0)), ("om 14:00", (14, 0), (16, 0)), ("om 14 uur", (14, 0), (16, 0)),
+    ("14:00\u201317:00", (14, 0), (17, 0)), ("14:00- 17:00", (14, 0), (17, 0)), ("14:00-17:00,", (14, 0), (17, 0)),
+    ("van 14 tot 17 uur", (14, 0), (17, 0)),
+])
+async def test_a_session_time_as_people_write_it(harness: Harness, times: str, start: tuple, end: tuple) -> None:
+    """"14:00 - 17:00 Buurthuis" planned 14:00-16:00 at the place "- 17:00 Buurthuis"; an en dash
+    (which phones put in) or "om 14:00" was refused."""
+    (post,) = await command(harness, "anna", f"/bijeenkomst 2026-02-10 {times} Buurthuis De Linde")
+    assert post.kind == "session"
+    (meeting,) = await rows(harness, Meeting)
+    assert meeting.place == "Buurthuis De Linde"
+    assert (meeting.starts_at.astimezone(AMS).hour, meeting.starts_at.astimezone(AMS).minute) == start
+    assert (meeting.ends_at.astimezone(AMS).hour, meeting.ends_at.astimezone(AMS).minute) == end
+
+
+@pytest.mark.parametrize("times, answer", [("14:00 tot 25:00", 'De tijd "25:00" klopt niet.'),
+                                           ("14:00 - 13:00", "De eindtijd ligt voor de begintijd.")])
+async def test_a_wrong_end_written_out_is_refused(harness: Harness, times: str, answer: str) -> None:
+    text = error_text(await command(harness, "anna", f"/bijeenkomst 2026-02-10 {times} Buurthuis"), "anna")
+    assert text.startswith(answer)
+    assert await rows(harness, Meeting) == []
+
+
+async def test_a_session_time_written_out_in_english(harness: Harness) -> None:
+    await english(harness)
+    await command(harness, "anna", "/meeting 2026-02-10 from 14:00 to 16:30 Library")
+    (meeting,) = await rows(harness, Meeting)
+    assert (meeting.place, meeting.ends_at.astimezone(AMS).minute) == ("Library", 30)
+
+
+async def test_a_dash_in_the_place_stays_in_the_place(harness: Harness) -> None:
+    await command(harness, "anna", "/bijeenkomst 2026-02-10 14:00 Zaal 2 - 3")
+    (meeting,) = await rows(harness, Meeting)
+    assert meeting.place == "Zaal 2 - 3"

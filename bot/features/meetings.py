@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import bindparam, select
@@ -10,7 +11,7 @@ from bot.core import Ctx
 from bot.markup import Markup
 from bot.models import Meeting, Network
 from bot.numbers import by_nr, next_nr
-from bot.parsing import UserError, check_ahead, number, parse_time_range, take_date
+from bot.parsing import UserError, ascii_digits, check_ahead, number, parse_time, parse_time_range, take_date
 from bot.registry import Command, Feature
 from bot.timeutil import add_local, format_date, format_time, format_when, local, local_instant
 
@@ -20,6 +21,39 @@ CANCEL_WORDS = ("annuleer", "annuleren", "cancel", "afzeggen")
 #: PostgreSQL: the network's row, locked so that two transactions planning in one network take turns
 #: (``FOR NO KEY UPDATE``: other transactions' inserts of rows that refer to the network do not wait)
 _PLANNING_TURN = select(Network.id).where(Network.id == bindparam("network_id")).with_for_update(key_share=True)
+
+
+#: words before a session's start (``om 14:00``, ``van 14:00 tot 16:00``) and between its start and end
+BEFORE_START = ("om", "van", "at", "from")
+BETWEEN = ("-", "tot", "to", "until", "till")
+HOUR_WORDS = ("uur", "o'clock")
+#: the dashes a phone or a word processor puts in for ``-`` (en dash, em dash, minus, non-breaking hyphen)
+_DASHES = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2011": "-"})
+#: a word that is meant as a time on a clock (``16:00``, ``16.30``, ``16u``, ``16``), right or wrong
+_CLOCKISH = re.compile(r"[0-9]{1,2}(?:[:.][0-9]{1,2}|[uh])?", re.ASCII)
+
+
+def _take_times(words: list[str], at: int) -> tuple[time, time | None, int]:
+    """The session's start and end from ``words[at:]``: ``14:00``, ``14:00-16:00``, also written
+    ``om 14:00``, ``14:00 - 16:00``, ``14:00 tot 16:00``, ``van 14:00 tot 16:00``, with an en dash
+    (``14:00–16:00``) or a comma after it; and where the place begins. Before, ``14:00 - 16:00``
+    planned 14:00 to the default end with "- 16:00" as the place."""
+    def clean(word: str) -> str:
+        return ascii_digits(word.translate(_DASHES)).rstrip(",")
+
+    if words[at].lower() in BEFORE_START and at + 1 < len(words) and _CLOCKISH.fullmatch(clean(words[at + 1])):
+        at += 1
+    first = clean(words[at])
+    if first.endswith("-") and at + 1 < len(words) and _CLOCKISH.fullmatch(clean(words[at + 1])):
+        start, end, at = parse_time(first[:-1]), parse_time(clean(words[at + 1])), at + 2  # "14:00- 16:00"
+    elif (at + 2 < len(words) and clean(words[at + 1]).lower() in BETWEEN
+            and _CLOCKISH.fullmatch(clean(words[at + 2])) and "-" not in first):
+        start, end, at = parse_time(first), parse_time(clean(words[at + 2])), at + 3
+    else:
+        (start, end), at = parse_time_range(first), at + 1
+    if at < len(words) and words[at].lower().rstrip(",") in HOUR_WORDS:  # "om 14 uur", "van 14 tot 16 uur"
+        at += 1
+    return start, end, at
 
 
 async def upcoming(ctx: Ctx) -> list[Meeting]:
@@ -54,8 +88,8 @@ async def cmd_meeting(ctx: Ctx, args: str) -> None:
     day, used = take_date(words, today)
     if len(words) <= used:
         raise UserError("errors.missing_time", usage=ctx.t("help.commands.bijeenkomst.usage"))
-    start_t, end_t = parse_time_range(words[used])
-    place = " ".join(words[used + 1:]).strip()
+    start_t, end_t, used = _take_times(words, used)
+    place = " ".join(words[used:]).strip()
     if not place:
         raise UserError("errors.missing_place", usage=ctx.t("help.commands.bijeenkomst.usage"))
     if len(place) > MAX_PLACE:
