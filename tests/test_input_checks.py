@@ -583,3 +583,26 @@ async def test_a_dash_in_the_place_stays_in_the_place(harness: Harness) -> None:
     await command(harness, "anna", "/bijeenkomst 2026-02-10 14:00 Zaal 2 - 3")
     (meeting,) = await rows(harness, Meeting)
     assert meeting.place == "Zaal 2 - 3"
+
+
+# ---------------------------------------------------------------------------- 16. a weekday before a session's date (review 2)
+@pytest.mark.parametrize("when", ["dinsdag 10 februari", "di 10-2", "di, 10 februari", "Dinsdag 2026-02-10"])
+async def test_a_weekday_before_the_date(harness: Harness, when: str) -> None:
+    """"dinsdag 10 februari" got 'De datum "dinsdag" klopt niet'."""
+    (post,) = await command(harness, "anna", f"/bijeenkomst {when} 14:00 Buurthuis De Linde")
+    assert post.kind == "session"
+    (meeting,) = await rows(harness, Meeting)
+    assert (meeting.starts_at.astimezone(AMS).date(), meeting.place) == (date(2026, 2, 10), "Buurthuis De Linde")
+
+
+async def test_a_weekday_that_is_not_the_dates_is_refused(harness: Harness) -> None:
+    text = error_text(await command(harness, "anna", "/bijeenkomst wo 19 februari 14:00 Buurthuis"), "anna")
+    assert text.startswith('do 19 feb 2026 is een donderdag, geen "wo". Welke dag bedoel je?')
+    assert await rows(harness, Meeting) == []
+
+
+async def test_a_weekday_that_is_not_the_dates_in_english(harness: Harness) -> None:
+    await english(harness)
+    text = error_text(await command(harness, "anna", "/meeting Tuesday 23 February 14:00 Library"), "anna")
+    assert text.startswith('Mon 23 Feb 2026 is a Monday, not "Tuesday".')
+    assert await rows(harness, Meeting) == []

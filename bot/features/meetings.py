@@ -11,7 +11,17 @@ from bot.core import Ctx
 from bot.markup import Markup
 from bot.models import Meeting, Network
 from bot.numbers import by_nr, next_nr
-from bot.parsing import UserError, ascii_digits, check_ahead, number, parse_time, parse_time_range, take_date
+from bot.parsing import (
+    WEEKDAYS,
+    UserError,
+    ascii_digits,
+    check_ahead,
+    looks_like_date,
+    number,
+    parse_time,
+    parse_time_range,
+    take_date,
+)
 from bot.registry import Command, Feature
 from bot.timeutil import add_local, format_date, format_time, format_when, local, local_instant
 
@@ -31,6 +41,19 @@ HOUR_WORDS = ("uur", "o'clock")
 _DASHES = str.maketrans({"\u2013": "-", "\u2014": "-", "\u2212": "-", "\u2011": "-"})
 #: a word that is meant as a time on a clock (``16:00``, ``16.30``, ``16u``, ``16``), right or wrong
 _CLOCKISH = re.compile(r"[0-9]{1,2}(?:[:.][0-9]{1,2}|[uh])?", re.ASCII)
+
+
+def _take_day(ctx: Ctx, words: list[str], today: date) -> tuple[date, int]:
+    """The session's date, also after its weekday (``dinsdag 10 februari``, ``di 10-2``); a weekday
+    that is not the date's is refused, since one of the two is a mistake."""
+    weekday = WEEKDAYS.get(words[0].lower().rstrip(",."))
+    if weekday is None or len(words) < 2 or not looks_like_date(words[1:]):
+        return take_date(words, today)
+    day, used = take_date(words[1:], today)
+    if day.weekday() != weekday:
+        raise UserError("errors.weekday_mismatch", date=format_date(ctx.network, day), typed=words[0][:20],
+                        weekday=ctx.t(f"calendar.weekdays.{day.weekday()}"))
+    return day, used + 1
 
 
 def _take_times(words: list[str], at: int) -> tuple[time, time | None, int]:
@@ -85,7 +108,7 @@ async def cmd_meeting(ctx: Ctx, args: str) -> None:
         await _cancel(ctx, words[1:])
         return
     today = local(ctx.network, ctx.now).date()
-    day, used = take_date(words, today)
+    day, used = _take_day(ctx, words, today)
     if len(words) <= used:
         raise UserError("errors.missing_time", usage=ctx.t("help.commands.bijeenkomst.usage"))
     start_t, end_t, used = _take_times(words, used)
