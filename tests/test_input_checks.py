@@ -606,3 +606,18 @@ async def test_a_weekday_that_is_not_the_dates_in_english(harness: Harness) -> N
     text = error_text(await command(harness, "anna", "/meeting Tuesday 23 February 14:00 Library"), "anna")
     assert text.startswith('Mon 23 Feb 2026 is a Monday, not "Tuesday".')
     assert await rows(harness, Meeting) == []
+
+
+# ---------------------------------------------------------------------------- 17. a name as typed on a phone (review 2)
+@pytest.mark.parametrize("line", ["/rol cem  yilmaz   procesbegeleider", "/rol Cem Yilmaz, procesbegeleider",
+                                  "/rol Cem Yilmaz procesbegeleider.", "/rol Cem Yilmaz: Procesbegeleider!"])
+async def test_a_role_with_extra_spaces_or_punctuation(harness: Harness, line: str) -> None:
+    """'Ik vind niemand met de naam "cem  yilmaz"' (two spaces), 'De rol "procesbegeleider." ken ik niet'."""
+    (reply,) = await command(harness, "anna", line)
+    assert plain(reply.text) == "Cem Yilmaz is nu procesbegeleider."
+    assert (await rows(harness, Member, Member.user_id == "cem"))[0].role == "procesbegeleider"
+
+
+async def test_a_perspective_with_a_full_stop(harness: Harness) -> None:
+    await command(harness, "anna", "/perspectief Dewi  Santoso gezin.")  # Dewi was onderwijs
+    assert (await rows(harness, Member, Member.user_id == "dewi"))[0].perspective == "gezin"

@@ -36,7 +36,7 @@ PERSPECTIVE_ALIASES = {
 def perspective_of(word: str) -> str | None:
     """The perspective ``word`` names: an alias, or the name the bot itself shows for it in any
     language (``gezinnen/inwoners``, ``families/residents``: the options its own answer lists)."""
-    word = word.lower()
+    word = word.lower().rstrip(".!")
     if word in PERSPECTIVE_ALIASES:
         return PERSPECTIVE_ALIASES[word]
     return next((p for p in PERSPECTIVES for lang in i18n.LANGUAGES
@@ -62,16 +62,21 @@ async def find_member(ctx: Ctx, token: str) -> Member:
     raw = token.strip()
     if m := _MENTION.match(raw):
         raw = m[1]
-    raw = raw.lstrip("@").strip()
+    # as typed on a phone: "cem  yilmaz" (two spaces), "Cem Yilmaz," (a comma before the role)
+    raw = " ".join(raw.lstrip("@").split()).rstrip(",;:")
     if not raw:
         raise UserError("errors.missing_member")
     members = await active_members(ctx.session, ctx.network.id)
     wanted = raw.casefold()
+
+    def name(m: Member) -> str:
+        return " ".join(m.name.casefold().split())
+
     for test in (
         lambda m: m.user_id.casefold() == wanted,
-        lambda m: m.name.casefold() == wanted,
-        lambda m: m.name.casefold().split(" ")[0] == wanted,
-        lambda m: m.name.casefold().startswith(wanted),
+        lambda m: name(m) == wanted,
+        lambda m: name(m).split(" ")[0] == wanted,
+        lambda m: name(m).startswith(wanted),
     ):
         hits = [m for m in members if test(m)]
         if len(hits) == 1:
@@ -189,7 +194,7 @@ async def cmd_role(ctx: Ctx, args: str) -> None:
     who, _, role_word = args.rpartition(" ")
     if not who or not role_word:
         raise UserError("errors.usage", usage=ctx.t("help.commands.rol.usage"))
-    role = ROLE_ALIASES.get(role_word.lower())
+    role = ROLE_ALIASES.get(role_word.lower().rstrip(".!"))
     if role is None:
         raise UserError("errors.bad_role", value=role_word[:40],
                         roles=Markup(", ".join(ctx.t(f"roles.{r}") for r in ROLES)))
