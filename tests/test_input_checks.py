@@ -621,3 +621,24 @@ async def test_a_role_with_extra_spaces_or_punctuation(harness: Harness, line: s
 async def test_a_perspective_with_a_full_stop(harness: Harness) -> None:
     await command(harness, "anna", "/perspectief Dewi  Santoso gezin.")  # Dewi was onderwijs
     assert (await rows(harness, Member, Member.user_id == "dewi"))[0].perspective == "gezin"
+
+
+# ---------------------------------------------------------------------------- 18. /help about one command, as written (review 2)
+@pytest.mark.parametrize("topic", ["bijeenkomst plannen", "Bijeenkomst.", "/bijeenkomst", "!bijeenkomst",
+                                   "@Bamboe bijeenkomst", "/bamboe bijeenkomst", "session?"])
+async def test_help_about_one_command_as_members_write_it(harness: Harness, topic: str) -> None:
+    """"/help bijeenkomst plannen" answered 'Het commando /bijeenkomst plannen ken ik niet'; a Matrix
+    member's "!bijeenkomst" or a trailing full stop likewise."""
+    (reply,) = await command(harness, "cem", f"/help {topic}")
+    assert reply.kind == "help"
+    assert plain(reply.text).startswith("/bijeenkomst laat de geplande bijeenkomsten zien.")
+
+
+async def test_help_with_only_a_question_mark_is_the_whole_help(harness: Harness) -> None:
+    (reply,) = await command(harness, "cem", "/help ?")
+    assert reply.kind == "help" and "Dit kun je doen:" in plain(reply.text)
+
+
+async def test_help_about_an_unknown_command_names_only_that_word(harness: Harness) -> None:
+    text = error_text(await command(harness, "cem", "/help onzin met meer woorden"), "cem")
+    assert text == "Het commando /onzin ken ik niet. Typ /help om alle commando's te zien."

@@ -96,7 +96,7 @@ async def welcome(ctx: Ctx) -> None:
 # ---------------------------------------------------------------------------- commands
 async def cmd_help(ctx: Ctx, args: str) -> None:
     """``/help [command]``: what the bot does and which commands there are."""
-    topic = args.strip().lstrip("/").lower()
+    topic = _help_topic(args)
     if topic:
         cmd = ctx.features.table.get(topic)
         if cmd is None:
@@ -115,6 +115,16 @@ async def cmd_help(ctx: Ctx, args: str) -> None:
                            mark=mark))
     lines.append(ctx.t("help.outro"))
     ctx.reply("help", Markup("\n".join(lines)))
+
+
+def _help_topic(args: str) -> str:
+    """The command ``/help <topic>`` asks about, as members write it: ``bijeenkomst``, ``/pauze``,
+    ``!pauze`` (Matrix), ``@Bamboe pauze`` (Teams), ``/bamboe pauze`` (Slack), ``Vier.``, or with
+    more words after it (``bijeenkomst plannen``); empty for ``/help`` or ``/help ?``."""
+    words = args.lower().split()
+    if len(words) > 1 and words[0].lstrip("/@!") == "bamboe":  # the bot's own name before the command
+        words = words[1:]
+    return words[0].lstrip("/!").rstrip(".,:;?!") if words else ""
 
 
 NETWORK_FIELDS = {
