@@ -642,3 +642,44 @@ async def test_help_with_only_a_question_mark_is_the_whole_help(harness: Harness
 async def test_help_about_an_unknown_command_names_only_that_word(harness: Harness) -> None:
     text = error_text(await command(harness, "cem", "/help onzin met meer woorden"), "cem")
     assert text == "Het commando /onzin ken ik niet. Typ /help om alle commando's te zien."
+
+
+# ---------------------------------------------------------------------------- 19. an idea that begins with a number, a mark with punctuation (review 2)
+async def test_an_idea_that_begins_with_a_number_is_recorded(harness: Harness) -> None:
+    """"/idee 2 keer per jaar een markt" was read as marking idea 2: a participant heard that only the
+    trekker marks ideas, and the idea was lost."""
+    (post,) = await command(harness, "cem", "/idee 2 keer per jaar een markt")
+    assert post.kind == "idea" and "Idee 1 van Cem Yilmaz: 2 keer per jaar een markt" in plain(post.text)
+    (idea,) = await rows(harness, LogEntry)
+    assert (idea.nr, idea.text, idea.status) == (1, "2 keer per jaar een markt", "open")
+
+
+@pytest.mark.parametrize("line, status, reason", [
+    ("/idee 1 gekozen!", "chosen", ""), ("/idee 1 Gekozen.", "chosen", ""),
+    ("/idee 1 niet gekozen. We doen eerst de scholen", "not_chosen", "We doen eerst de scholen"),
+])
+async def test_an_idea_marked_with_punctuation(harness: Harness, line: str, status: str, reason: str) -> None:
+    await command(harness, "cem", "/idee We nodigen de wijkagent uit")
+    (post,) = await command(harness, "anna", line)
+    assert post.kind == "idea"
+    (idea,) = await rows(harness, LogEntry)
+    assert (idea.status, idea.status_reason) == (status, reason)
+
+
+@pytest.mark.parametrize("line", ["/idee 1 misschien", "/idee 1 niet gekzen want te duur"])
+async def test_a_misspelt_mark_is_still_a_mark(harness: Harness, line: str) -> None:
+    await command(harness, "cem", "/idee We nodigen de wijkagent uit")
+    assert error_text(await command(harness, "anna", line), "anna").startswith("Dat begrijp ik niet helemaal.")
+    (idea,) = await rows(harness, LogEntry)
+    assert idea.status == "open"
+
+
+@pytest.mark.parametrize("line", ["/actie 1 klaar!", "/actie 1 Klaar.", "/action 1 done!"])
+async def test_an_action_finished_with_punctuation(harness: Harness, line: str) -> None:
+    """"/actie 1 klaar!" recorded a new action "1 klaar!" with its own follow-up."""
+    await command(harness, "cem", "/actie Ik bel de school")
+    (reply,) = await command(harness, "cem", line)
+    assert reply.kind == "action_followup"
+    (action,) = await rows(harness, Action)
+    assert (action.nr, action.state) == (1, "done")
+    assert len(await followups(harness)) == 1  # the action's own (it finds the action done); no second one

@@ -415,7 +415,8 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
     if not words:
         await _list_actions(ctx)
         return
-    if len(words) >= 2 and words[1].lower() in DONE_WORDS and (key := number(words[0].lstrip("#"))) is not None:
+    if (len(words) >= 2 and words[1].lower().rstrip(".,;:!") in DONE_WORDS  # "1 klaar", "1 klaar!"
+            and (key := number(words[0].lstrip("#"))) is not None):
         await _finish_action(ctx, await by_nr(ctx.session, Action, ctx.network.id, key), words[0].lstrip("#"),
                              " ".join(words[2:]))
         return

@@ -634,7 +634,7 @@ async def cmd_idea(ctx: Ctx, args: str) -> None:
         await _show_log(ctx, "idea")
         return
     member = ctx.require()
-    if len(words) > 1 and (nr := number(words[0].lstrip("#"))) is not None:
+    if len(words) > 1 and (nr := number(words[0].lstrip("#"))) is not None and _marks(words[1:]):
         await _mark_idea(ctx, nr, words[1:])
         return
     text = args.strip()
@@ -648,6 +648,18 @@ async def cmd_idea(ctx: Ctx, args: str) -> None:
     ctx.group("idea", ctx.t("toolkit.idea", nr=entry.nr, text=text, who=member.name))
 
 
+def _marks(words: list[str]) -> bool:
+    """True when the words after ``/idee <nr>`` mark that idea (``gekozen``, ``niet gekozen …``, or
+    one word that may be a misspelt mark); False for an idea that begins with a number ("2 keer per
+    jaar een markt"), which was refused as a mark."""
+    first = _status_word(words[0])
+    return len(words) == 1 or first in (w for (w,) in CHOSEN) or first in (w for w, _ in NOT_CHOSEN)
+
+
+def _status_word(word: str) -> str:
+    return word.lower().rstrip(".,;:!")
+
+
 async def _mark_idea(ctx: Ctx, nr: int, words: list[str]) -> None:
     if not may_decide(ctx.network, ctx.require()):
         raise UserError("errors.idea_mark_decider_only")
@@ -655,7 +667,7 @@ async def _mark_idea(ctx: Ctx, nr: int, words: list[str]) -> None:
         LogEntry.network_id == ctx.network.id, LogEntry.nr == nr, LogEntry.kind == "idea"))
     if entry is None:
         raise UserError("errors.unknown_idea", nr=str(nr))
-    low = [w.lower() for w in words]
+    low = [_status_word(w) for w in words]
     if tuple(low[:2]) in NOT_CHOSEN:
         status, reason = "not_chosen", " ".join(words[2:]).strip()
     elif tuple(low[:1]) in CHOSEN:
