@@ -683,3 +683,13 @@ async def test_an_action_finished_with_punctuation(harness: Harness, line: str) 
     (action,) = await rows(harness, Action)
     assert (action.nr, action.state) == (1, "done")
     assert len(await followups(harness)) == 1  # the action's own (it finds the action done); no second one
+
+
+@pytest.mark.parametrize("line, consent", [("/privacy citeren ja!", True), ("/privacy citeren Ja.", True),
+                                           ("/privacy quote no.", False)])
+async def test_quote_consent_with_punctuation(harness: Harness, line: str, consent: bool) -> None:
+    """"/privacy citeren ja!" got the whole /privacy usage."""
+    await command(harness, "cem", "/privacy citeren ja" if not consent else "/privacy citeren nee")
+    (reply,) = await command(harness, "cem", line)
+    assert reply.kind == "status"
+    assert (await rows(harness, Member, Member.user_id == "cem"))[0].quote_consent is consent

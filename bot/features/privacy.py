@@ -84,7 +84,7 @@ async def cmd_privacy(ctx: Ctx, args: str) -> None:
     """``/privacy``: what is kept and your choice on quoting; ``/privacy citeren ja|nee``;
     ``/privacy bewaartermijn <maanden>`` (trekker)."""
     member = ctx.require()
-    words = [w.lower() for w in args.split()]
+    words = [w.lower().rstrip(".,;:!") for w in args.split()]  # "citeren ja!", "bewaartermijn 12."
     if not words:
         ctx.reply("status", ctx.t("privacy.show", months=ctx.network.retention_months, consent=consent(ctx, member)))
         return
