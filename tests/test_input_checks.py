@@ -510,6 +510,16 @@ async def test_a_retention_written_with_its_unit(harness: Harness, line: str, mo
     assert (await network(harness)).retention_months == months
 
 
+async def test_a_retention_of_one_month_is_counted_as_one(harness: Harness) -> None:
+    """Not "1 maanden": the answer and /privacy count the period."""
+    (reply,) = await command(harness, "anna", "/privacy bewaartermijn 1")
+    assert "heeft de bewaartermijn op 1 maand gezet." in plain(reply.text)
+    (shown,) = await command(harness, "anna", "/privacy")
+    assert "Antwoorden en berichten bewaar ik 1 maand." in plain(shown.text)
+    (reply,) = await command(harness, "anna", "/privacy bewaartermijn 2")
+    assert "heeft de bewaartermijn op 2 maanden gezet." in plain(reply.text)
+
+
 async def test_a_retention_with_another_word_is_still_refused(harness: Harness) -> None:
     before = (await network(harness)).retention_months
     error_text(await command(harness, "anna", "/privacy bewaartermijn 12 jaar"), "anna")

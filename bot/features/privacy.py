@@ -75,6 +75,11 @@ def screen(ctx: Ctx, msg: MessageIn) -> MessageIn:
 
 
 # ---------------------------------------------------------------------------- /privacy
+def _months(ctx: Ctx) -> Markup:
+    """The network's retention period as a counted text (``1 maand``, ``12 maanden``)."""
+    return ctx.t("privacy.months", count=ctx.network.retention_months)
+
+
 def consent(ctx: Ctx, member: Member) -> Markup:
     """The member's choice on being quoted, in words."""
     return ctx.t("privacy.consent_yes" if member.quote_consent else "privacy.consent_no")
@@ -86,7 +91,7 @@ async def cmd_privacy(ctx: Ctx, args: str) -> None:
     member = ctx.require()
     words = [w.lower().rstrip(".,;:!") for w in args.split()]  # "citeren ja!", "bewaartermijn 12."
     if not words:
-        ctx.reply("status", ctx.t("privacy.show", months=ctx.network.retention_months, consent=consent(ctx, member)))
+        ctx.reply("status", ctx.t("privacy.show", months=_months(ctx), consent=consent(ctx, member)))
         return
     if words[0] in ("citeren", "quote", "quotes") and len(words) == 2 and words[1] in YES + NO:
         member.quote_consent = words[1] in YES
@@ -101,7 +106,7 @@ async def cmd_privacy(ctx: Ctx, args: str) -> None:
             raise UserError("errors.retention_range", low=low, high=high)
         ctx.network.retention_months = months
         await replan_retention(ctx.session, ctx.network, ctx.now)
-        ctx.group("status", ctx.t("privacy.retention_set", months=ctx.network.retention_months,
+        ctx.group("status", ctx.t("privacy.retention_set", months=_months(ctx),
                                   who=member.name))
         return
     raise UserError("errors.usage", usage=ctx.t("help.commands.privacy.usage"))
@@ -173,7 +178,7 @@ async def cmd_export(ctx: Ctx, args: str) -> None:
         lines.append(ctx.t("privacy.export_answers_title", count=len(latest)))
     for item in latest:
         lines.append(ctx.t("privacy.export_answer", text=rhythm.shorten(item["answer"], 120)))
-    lines.append(ctx.t("privacy.export_outro", months=ctx.network.retention_months))
+    lines.append(ctx.t("privacy.export_outro", months=_months(ctx)))
     file = Attachment(f"bamboe-mijn-gegevens-{local(ctx.network, ctx.now):%Y-%m-%d}.json", "application/json",
                       json.dumps(data, ensure_ascii=False, indent=2).encode())
     ctx.private(member, "privacy", Markup("\n".join(lines)), files=(file,), meta={"scrub": "content"})
