@@ -296,6 +296,29 @@ async def test_an_identity_code_is_only_for_another_account_in_the_same_network(
     await h.close()
 
 
+async def test_an_identity_code_typed_in_the_group_is_spent_unused(database_url: str) -> None:
+    """Cem types his /ikben code in the group by mistake: the others could read it there, and Bram
+    typing it privately would link Bram's account to Cem's member (and show him Cem's data). So
+    the code is not used and no longer works; Cem hears why and how to get a new one."""
+    h = await two_networks(database_url)
+    code = await ask_code(h, "cem", "/ikben")
+    before = len(h.recorder.sent)
+    await h.say("cem", f"/ikben {code}")
+    (told,) = since(h, before)
+    assert told.kind == "status" and code not in plain(told.text)
+    assert plain(told.text).startswith("Die code staat nu in de groep, waar anderen hem kunnen lezen. "
+                                       "Daarom werkt hij niet meer. Vraag een nieuwe met /ikben")
+    (row,) = await rows(h, LinkCode)
+    assert row.used_at is not None
+    await h.say("bram", f"/ikben {code}", private=True)
+    assert "al gebruikt" in plain(h.recorder.sent[-1].text)
+    assert await rows(h, MemberIdentity) == []
+    await h.say("cem", "/ikben NOGO-CODE")  # no code of ours: nothing to spend
+    assert plain(h.recorder.sent[-1].text) == ("Typ de code in een privéchat met mij, niet in de groep: "
+                                              "daar kunnen anderen hem lezen. Stuur hem mij privé.")
+    await h.close()
+
+
 async def test_a_linked_person_who_leaves_one_chat_stays_in_the_network(database_url: str) -> None:
     h = await two_networks(database_url)
     await link_buurt(h)

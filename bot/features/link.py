@@ -371,6 +371,9 @@ async def cmd_iam(ctx: Ctx, args: str) -> None:
         if not ctx.source.private:
             ctx.reply("status", ctx.t("link.code_sent"))
         return
+    if not ctx.source.private:
+        await _code_seen_in_group(ctx, code)
+        return
     row = await spend_code(ctx, code, "identity", "ikben")
     keep = await ctx.session.get(Member, row.member_id)
     network = await ctx.session.get(Network, row.network_id)
@@ -386,6 +389,19 @@ async def cmd_iam(ctx: Ctx, args: str) -> None:
     ctx.chats = await directory.chats_of(ctx.session, network.id)
     ctx.reply("status", ctx.t("link.identity_linked", name=keep.name.split(" ")[0],
                               platform=platform_name(ctx, keep.platform)))
+
+
+async def _code_seen_in_group(ctx: Ctx, code: str) -> None:
+    """``/ikben <code>`` typed in a group: the others there can read the code, and whoever of them
+    typed it privately would have their account linked to its owner's (and see their data with
+    ``/mijngegevens``). So it is not used, and when it is a valid code it is spent unused."""
+    row = await ctx.session.scalar(select(LinkCode).where(LinkCode.code_hash == code_hash(code),
+                                                          LinkCode.kind == "identity", LinkCode.used_at.is_(None),
+                                                          LinkCode.expires_at > ctx.now))
+    if row is not None:
+        row.used_at = ctx.now
+    key = "link.identity_code_in_group" if row is None else "link.identity_code_in_group_revoked"
+    ctx.reply("status", ctx.t(key, again=shown_anywhere(ctx, "ikben", group=False)))
 
 
 FEATURE = Feature("link", commands=(
