@@ -618,6 +618,27 @@ async def test_a_weekday_that_is_not_the_dates_in_english(harness: Harness) -> N
     assert await rows(harness, Meeting) == []
 
 
+@pytest.mark.parametrize("line, day", [("/bijeenkomst vrijdag 14:00 Buurthuis", date(2026, 1, 9)),
+                                       ("/bijeenkomst Maandag, 14:00 Buurthuis", date(2026, 1, 12)),
+                                       ("/meeting friday 14:00 Library", date(2026, 1, 9))])
+async def test_a_weekday_alone_is_the_coming_one(harness: Harness, line: str, day: date) -> None:
+    """"/bijeenkomst vrijdag 14:00" got 'De datum "vrijdag" klopt niet'; an action's "voor vrijdag"
+    already worked. On Monday 5 January the coming Monday is the 12th."""
+    if line.startswith("/meeting"):
+        await english(harness)
+    (post,) = await command(harness, "anna", line)
+    assert post.kind == "session"
+    (meeting,) = await rows(harness, Meeting)
+    assert meeting.starts_at.astimezone(AMS).date() == day
+
+
+async def test_a_two_letter_weekday_alone_is_still_refused(harness: Harness) -> None:
+    """"vr" and "do" are also Dutch words: alone they are no date, as for an action's date."""
+    text = error_text(await command(harness, "anna", "/bijeenkomst vr 14:00 Buurthuis"), "anna")
+    assert text.startswith('De datum "vr" klopt niet')
+    assert await rows(harness, Meeting) == []
+
+
 # ---------------------------------------------------------------------------- 17. a name as typed on a phone (review 2)
 @pytest.mark.parametrize("line", ["/rol cem  yilmaz   procesbegeleider", "/rol Cem Yilmaz, procesbegeleider",
                                   "/rol Cem Yilmaz procesbegeleider.", "/rol Cem Yilmaz: Procesbegeleider!"])

@@ -21,6 +21,7 @@ from bot.parsing import (
     parse_time,
     parse_time_range,
     take_date,
+    take_due_date,
 )
 from bot.registry import Command, Feature
 from bot.timeutil import add_local, format_date, format_time, format_when, local, local_instant
@@ -45,10 +46,13 @@ _CLOCKISH = re.compile(r"[0-9]{1,2}(?:[:.][0-9]{1,2}|[uh])?", re.ASCII)
 
 def _take_day(ctx: Ctx, words: list[str], today: date) -> tuple[date, int]:
     """The session's date, also after its weekday (``dinsdag 10 februari``, ``di 10-2``); a weekday
-    that is not the date's is refused, since one of the two is a mistake."""
+    that is not the date's is refused, since one of the two is a mistake. A weekday alone
+    (``vrijdag 14:00``) is the coming one, as for an action's date (:func:`take_due_date`)."""
     weekday = WEEKDAYS.get(words[0].lower().rstrip(",."))
-    if weekday is None or len(words) < 2 or not looks_like_date(words[1:]):
+    if weekday is None:
         return take_date(words, today)
+    if len(words) < 2 or not looks_like_date(words[1:]):
+        return take_due_date(words, today)
     day, used = take_date(words[1:], today)
     if day.weekday() != weekday:
         raise UserError("errors.weekday_mismatch", date=format_date(ctx.network, day), typed=words[0][:20],
