@@ -111,12 +111,15 @@ class NotStarted(Undeliverable):
     ``link`` is where they can do that (``https://t.me/<bot>?start=…``), if the platform has one.
     ``prompt`` is the key of the platform's own note for the group (with ``{name}`` and ``{link}``),
     where the general one (``delivery.start_private_link``) would not be right there.
+    ``quiet``: the group is told nothing (the person turned the bot away themselves, so a note
+    in the group would only point at them); the message still waits until they write the bot.
     """
 
-    def __init__(self, link: str | None = None, prompt: str | None = None) -> None:
+    def __init__(self, link: str | None = None, prompt: str | None = None, *, quiet: bool = False) -> None:
         super().__init__(link)
         self.link = link
         self.prompt = prompt
+        self.quiet = quiet
 
 
 class RetryAfter(Exception):
@@ -527,7 +530,7 @@ class Delivery:
             metrics.MESSAGES_FAILED.labels(row.platform, "not_started").inc()
             log.info("outbox %s waits until the person starts a private chat on %s", row.id, row.platform)
             await self._finish(row, "waiting", None)
-            if self.on_not_started is not None:
+            if self.on_not_started is not None and not exc.quiet:
                 await self.on_not_started(row, exc.link, exc.prompt)
             return 0
         except Undeliverable as exc:

@@ -8,11 +8,12 @@
   wrong secret gets 401 ``invalid_client`` as Entra answers.
 * **Bot Connector** at the service URL ``<base>/emea/`` (the regional path Teams uses), speaking
   the Bot Framework REST API: ``POST /v3/conversations`` (a 1:1: only for people the app is
-  installed for, else 403 as Teams answers), ``POST /v3/conversations/{id}/activities``,
+  installed for or who are in a team it is installed in, else 403 ``ForbiddenOperationException``
+  as Teams answers), ``POST /v3/conversations/{id}/activities``,
   ``POST /v3/conversations/{id}/activities/{activityId}``, ``GET /v3/conversations/{id}/members``
   and ``…/members/{memberId}``. Every call needs the bearer token the token endpoint gave out. It
   can be told to refuse calls (:meth:`StandIn.refuse`: 429 with or without ``Retry-After``, 412,
-  403, …) and to enforce Teams' limits (per conversation 7/1 s, 8/2 s, 60/30 s, 1,800/h; 50 a
+  403 with one of the documented codes such as ``ConversationBlockedByUser``, …) and to enforce Teams' limits (per conversation 7/1 s, 8/2 s, 60/30 s, 1,800/h; 50 a
   second per tenant: 429).
 
 Activity builders (:func:`channel`, :func:`group_chat`, :func:`personal`, :func:`message`,
@@ -43,6 +44,16 @@ BOT_ID = f"28:{APP_ID}"
 TEAMS_LIMITS = ((7, 1.0), (8, 2.0), (60, 30.0), (1800, 3600.0))
 #: the global limit per app per tenant: requests a second
 TENANT_RPS = 50
+#: the messages of the Bot Connector's error codes ("Status codes from bot conversational APIs",
+#: https://learn.microsoft.com/microsoftteams/platform/bots/build-conversational-capability)
+ERRORS = {
+    "ForbiddenOperationException": "Bot isn't installed in user's personal scope",
+    "ConversationBlockedByUser": "User blocked the conversation with the bot.",
+    "BotDisabledByAdmin": "The tenant admin disabled this bot",
+    "BotNotInConversationRoster": "The bot isn't part of the conversation roster.",
+    "ConversationNotFound": "Conversation not found.",
+    "Throttled": "Too many requests.",
+}
 
 
 def _b64(number: int) -> str:
@@ -99,7 +110,9 @@ class StandIn:
     url: str = ""
     calls: list[Call] = field(default_factory=list)
     refusals: list[Refusal] = field(default_factory=list)
-    #: Teams ids of the people the app is installed for (their 1:1 can be created)
+    #: Teams ids of the people the app is installed for, or who are in a team it is installed in
+    #: (Microsoft: "install the app for the user or make the user a part of a team in which the app
+    #: is installed"): their 1:1 can be created
     installed_for: set[str] = field(default_factory=set)
     #: Teams id → member details (as GET …/members/{id} answers)
     members: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -241,10 +254,10 @@ class StandIn:
         if refusal is not None:
             call.status = refusal.status
             headers = {"Retry-After": f"{refusal.retry_after:g}"} if refusal.retry_after is not None else {}
-            code = refusal.code or {429: "TooManyRequests", 403: "Forbidden", 404: "NotFound"}.get(refusal.status,
-                                                                                                  "ServiceError")
-            return web.json_response({"error": {"code": code, "message": code}}, status=refusal.status,
-                                     headers=headers)
+            code = refusal.code or {429: "Throttled", 403: "Forbidden", 404: "NotFound"}.get(refusal.status,
+                                                                                            "ServiceError")
+            return web.json_response({"error": {"code": code, "message": ERRORS.get(code, code)}},
+                                     status=refusal.status, headers=headers)
         parts = path.split("/")  # "", "emea", "v3", "conversations", id, "activities" | "members", …
         if request.method == "POST" and len(parts) == 4:
             return self._create(call)
@@ -267,9 +280,8 @@ class StandIn:
         members = [m.get("id") for m in (call.body or {}).get("members") or []]
         if len(members) != 1 or members[0] not in self.installed_for:
             call.status = 403
-            return web.json_response({"error": {"code": "Forbidden",
-                                                "message": "Bot is not installed in user's personal scope"}},
-                                     status=403)
+            code = "ForbiddenOperationException"
+            return web.json_response({"error": {"code": code, "message": ERRORS[code]}}, status=403)
         call.result, call.status = {"id": f"a:1personal{next(self._conversations)}"}, 201
         return web.json_response(call.result, status=201)
 

@@ -396,6 +396,55 @@ async def test_the_bot_creates_the_1to1_where_the_app_is_installed_for_the_perso
     assert cem.personal_conversation_id == create.result["id"]
 
 
+async def test_what_waited_goes_out_once_teams_lets_the_bot_open_the_1to1_without_an_event(env: Env) -> None:
+    """A guest Teams would not let the bot reach becomes reachable without the bot hearing of it
+    (made a member of a team the app is in, or the admin's app setup policy installed the app for
+    them): the next private message opens the 1:1, and what waited follows it there."""
+    await env.add_to_channel()
+    await env.join(CEM)
+    await env.sent_containing("users=28:" + APP_ID, CHANNEL_ID)
+    refused = next(c for c in env.api.calls if c.path == "/emea/v3/conversations" and c.status == 403)
+    assert refused.result is None
+    await env.until_rows(OutboxMessage, OutboxMessage.kind == "newcomer_briefing", OutboxMessage.state == "waiting")
+    env.api.installed_for.add(CEM["id"])  # no installationUpdate reaches the bot
+    await env.say(CHANNEL, CEM, "mijngegevens", mention=True)  # the export only ever goes to the 1:1
+    create = await env.until(lambda: next((c for c in env.api.calls if c.path == "/emea/v3/conversations"
+                                           and c.status == 201), None), "the 1:1 opened")
+    (briefing,) = await env.until_rows(OutboxMessage, OutboxMessage.kind == "newcomer_briefing",
+                                       OutboxMessage.state == "sent")
+    in_the_1to1 = {c.result["id"] for c in env.api.sent(create.result["id"])}
+    assert briefing.platform_message_id in in_the_1to1
+    assert await env.rows(OutboxMessage, OutboxMessage.state == "waiting") == []
+    notes = [c for c in env.api.sent(CHANNEL_ID) if "users=28:" in str(c.body.get("text"))]
+    assert len(notes) == 1  # the group was told once, not again
+
+
+async def test_a_person_who_blocked_the_bot_is_not_pointed_at_in_the_group_and_gets_it_on_writing(env: Env) -> None:
+    """Teams answers 403 ``ConversationBlockedByUser`` when the person blocked the bot: stop posting
+    to them until they write it (Microsoft's developer action), and say nothing about it in the group."""
+    env.api.installed_for.update({ANNA["id"], CEM["id"]})
+    await env.add_to_channel()
+    await env.join(CEM)
+    (briefing,) = await env.until_rows(OutboxMessage, OutboxMessage.kind == "newcomer_briefing",
+                                       OutboxMessage.state == "sent")
+    (cem,) = await env.rows(TeamsUser, TeamsUser.user_id == CEM["aadObjectId"])
+    one_to_one = cem.personal_conversation_id
+    env.api.refuse(403, times=1, path_contains=one_to_one, code="ConversationBlockedByUser")
+    await env.say(CHANNEL, CEM, "mijngegevens", mention=True)
+    (export,) = await env.until_rows(OutboxMessage, OutboxMessage.state == "waiting",
+                                     OutboxMessage.user_id == CEM["aadObjectId"])
+    await env.until(lambda: any(c.status == 403 and one_to_one in c.path for c in env.api.calls), "the refusal")
+    (cem,) = await env.rows(TeamsUser, TeamsUser.user_id == CEM["aadObjectId"])
+    assert cem.personal_conversation_id is None  # forgotten, as Microsoft says
+    for _ in range(5):
+        env.app.wake.set()
+        await asyncio.sleep(0.05)
+    assert not [c for c in env.api.sent(CHANNEL_ID) if "users=28:" in str(c.body.get("text"))]
+    await env.say(personal(CEM), CEM, "help")  # Cem writes the bot again: what waited goes out
+    (sent,) = await env.until_rows(OutboxMessage, OutboxMessage.id == export.id, OutboxMessage.state == "sent")
+    assert sent.platform_message_id
+
+
 # ---------------------------------------------------------------------------- limits
 async def test_a_429_with_retry_after_is_honoured_and_the_message_sent_once(env: Env) -> None:
     await env.add_to_channel()

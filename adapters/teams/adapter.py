@@ -73,6 +73,9 @@ MESSAGES_PATH = "/api/messages"
 FILES_PATH = "/teams/files/{file_id}"
 #: statuses Teams documents as transient besides 429: retried here with back-off and jitter
 TRANSIENT = (412, 502, 504)
+#: the Bot Connector's 403 code for a person who blocked the bot: stop posting to them until they
+#: write it (the status codes table of Microsoft's conversational bot documentation)
+BLOCKED = "ConversationBlockedByUser"
 #: tries of one call on a transient status before the send counts as failed (delivery retries later)
 TRANSIENT_TRIES = 3
 #: the first back-off on a transient status or a 429 without Retry-After (doubles, with jitter)
@@ -397,7 +400,8 @@ class TeamsAdapter:
                 _quote(activity, quote_id)
             try:
                 sent = await self._call(service_url, target,
-                                        lambda c, a=activity: c.conversations.send_to_conversation(target, a))
+                                        lambda c, a=activity: c.conversations.send_to_conversation(target, a),
+                                        private=addr.chat_id is None)
             except NotStarted:
                 if addr.chat_id is None:
                     await self.store.set_personal(addr.user_id or "", None)
@@ -445,6 +449,11 @@ class TeamsAdapter:
         created = await self._call(user.service_url, "u:" + user_id,
                                    lambda c: c.conversations.create_conversation(params), private=True)
         await self.store.set_personal(user_id, created.id)
+        # the person is reachable now (the app was installed for them, or they joined a team it is
+        # in, without an event telling us): what waited for their 1:1 goes out after this message
+        released = await self.store.release_waiting(user_id)
+        if released:
+            log.info("teams: a 1:1 could be opened; %s waiting private message(s) go out", released)
         return user.service_url, str(created.id), None, False, 1
 
     async def _steps(self, message: Outgoing, group: bool) -> list[Activity]:
@@ -547,6 +556,9 @@ class TeamsAdapter:
                     await asyncio.sleep(_jitter(BACKOFF * 2 ** (attempt - 1)))
                     continue
                 if status in (403, 404):
+                    if private and _error_code(exc.message) == BLOCKED:
+                        # the person blocked the bot: wait until they write it, and say nothing in the group
+                        raise NotStarted(quiet=True) from None
                     if private:
                         raise NotStarted(self.install_link(), prompt="teams.start_private") from None
                     raise Undeliverable(f"teams refused ({status})") from None
@@ -576,6 +588,16 @@ class TeamsAdapter:
     def install_link(self) -> str:
         """The deep link that opens a 1:1 chat with the bot (Teams offers to add the app first)."""
         return f"https://teams.microsoft.com/l/chat/0/0?users=28:{self.app_id}"
+
+
+def _error_code(body: str) -> str | None:
+    """The Bot Connector's error code in a refusal's body (``{"error": {"code": …}}``), if any."""
+    try:
+        error = json.loads(body).get("error")
+    except (ValueError, TypeError, AttributeError):
+        return None
+    code = error.get("code") if isinstance(error, dict) else None
+    return code if isinstance(code, str) else None
 
 
 def _jitter(seconds: float) -> float:

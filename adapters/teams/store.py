@@ -14,7 +14,8 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from adapters.teams.translate import base_conversation, chat_ref, kind_of, tenant_of, thread_of, user_key
+from adapters.teams.translate import PLATFORM, base_conversation, chat_ref, kind_of, tenant_of, thread_of, user_key
+from bot.core import release_waiting
 from bot.database import Database
 from bot.models import TeamsAsker, TeamsConversation, TeamsFile, TeamsUser
 
@@ -118,6 +119,12 @@ class Store:
         async with self.db.transaction() as session:
             await session.execute(update(TeamsUser).where(TeamsUser.user_id == user_id)
                                   .values(personal_conversation_id=conversation_id))
+
+    async def release_waiting(self, user_id: str) -> int:
+        """Queue again the private messages that waited for a 1:1 with this person (Teams refused
+        to open one before); how many."""
+        async with self.db.transaction() as session:
+            return await release_waiting(session, PLATFORM, user_id)
 
     async def put_file(self, name: str, mime: str, data: bytes, expires_at: datetime, now: datetime) -> str:
         """Keep a file for a download link until ``expires_at``; return the link's random id.
