@@ -241,7 +241,50 @@ def _forgeries(api: StandIn, activity: dict[str, Any]) -> dict[str, str]:
         "serviceurl of another service": api.token(activity, serviceurl="https://evil.example/emea/"),
         "no serviceurl": api.token(activity, serviceurl=None),
         "not a JWT": "abc.def.ghi",
+        "unsigned (alg none)": _unsigned(api, activity),
+        "HS256 keyed with the published public key": _hmac_with_public_key(api, activity),
+        "no kid": _without_kid(api, activity),
     }
+
+
+def _claims(api: StandIn, activity: dict[str, Any]) -> dict[str, Any]:
+    import time
+
+    now = int(time.time())
+    return {"serviceurl": activity.get("serviceUrl"), "nbf": now - 10, "exp": now + 3600,
+            "iss": "https://api.botframework.com", "aud": APP_ID}
+
+
+def _b64json(value: dict[str, Any]) -> str:
+    import base64
+    import json
+
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+def _unsigned(api: StandIn, activity: dict[str, Any]) -> str:
+    """Valid claims and kid, but ``alg: none`` and no signature."""
+    return f"{_b64json({'alg': 'none', 'typ': 'JWT', 'kid': api.kid})}.{_b64json(_claims(api, activity))}."
+
+
+def _hmac_with_public_key(api: StandIn, activity: dict[str, Any]) -> str:
+    """The algorithm-confusion forgery: HS256 with the PEM of the public key as the secret."""
+    import base64
+    import hashlib
+    import hmac
+
+    from cryptography.hazmat.primitives import serialization
+
+    pem = api.key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    signing = f"{_b64json({'alg': 'HS256', 'typ': 'JWT', 'kid': api.kid})}.{_b64json(_claims(api, activity))}"
+    signature = base64.urlsafe_b64encode(hmac.new(pem, signing.encode(), hashlib.sha256).digest()).decode().rstrip("=")
+    return f"{signing}.{signature}"
+
+
+def _without_kid(api: StandIn, activity: dict[str, Any]) -> str:
+    import jwt
+
+    return jwt.encode(_claims(api, activity), api.key, algorithm="RS256")
 
 
 async def _nothing_stored(env: Env) -> None:
@@ -257,6 +300,11 @@ async def test_forged_tokens_get_401_and_nothing_is_stored(env: Env, caplog: pyt
         assert (await env.post(activity, token=token)).status == 401, what
     assert (await env.post(activity, token="")).status == 401  # no Authorization header
     assert (await env.post(activity, Authorization="Basic dXNlcjpwdw==", token="")).status == 401
+    # a genuine token replayed with the activity's serviceUrl rewritten (answers would go elsewhere)
+    rewritten = {**activity, "serviceUrl": "https://evil.example/emea/"}
+    assert (await env.post(rewritten, token=env.api.token(activity))).status == 401
+    # a genuine token for another channel's activity
+    assert (await env.post({**activity, "channelId": "webchat"}, token=env.api.token(activity))).status == 401
     await _nothing_stored(env)
     assert "Geheime tekst" not in caplog.text
 
