@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import struct
 import zipfile
 import zlib
@@ -155,6 +156,30 @@ def test_the_manifest_checks_catch_what_teams_refuses() -> None:
     doc["bots"][0]["commandLists"][0]["commands"].append({"title": "x" * 40, "description": ""})
     assert problems(doc) == ["missing accentColor", "accentColor is not #RRGGBB", "more than 10 commands in a list",
                              f"command {'x' * 40!r} too long"]
+
+
+@pytest.mark.parametrize("option, value, problem", [
+    ("developer", "Gemeente Venlo, afdeling Sociaal Domein", "developer.name must be 1 to 32 characters"),
+    ("version", "2", "version is not MAJOR.MINOR.PATCH (e.g. 1.0.1)"),
+    ("version", "1.0.0-beta", "version is not MAJOR.MINOR.PATCH (e.g. 1.0.1)"),
+    ("privacy_url", "www.venlo.nl/privacy", "developer.privacyUrl is not an https address"),
+    ("terms_url", "ftp://venlo.nl/terms", "developer.termsOfUseUrl is not an https address"),
+])
+def test_package_options_teams_would_refuse_are_caught(option: str, value: str, problem: str) -> None:
+    """The schema's limits (teams/v1.22/MicrosoftTeams.schema.json): developer.name at most 32
+    characters, the developer's addresses https URLs, the version MAJOR.MINOR.PATCH."""
+    assert problems(manifest(APP_ID, "https://bamboe.example.org", COMMANDS, **{option: value})) == [problem]
+    with pytest.raises(PackageError, match=re.escape(problem)):
+        package(APP_ID, "https://bamboe.example.org", COMMANDS, **{option: value})
+
+
+def test_bamboe_teams_package_names_a_wrong_option(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["teams", "package", "--app-id", APP_ID, "--public-url", "https://b.example.org"]
+    assert main([*args, "--developer", "x" * 33]) == 2
+    assert "developer.name" in capsys.readouterr().err and not (tmp_path / "bamboe-teams.zip").exists()
+    assert main([*args, "--version", "1.0.1", "--developer", "Gemeente Venlo"]) == 0
 
 
 @pytest.mark.parametrize("app_id, url", [("not-a-guid", "https://b.example.org"), (APP_ID, "http://b.example.org"),

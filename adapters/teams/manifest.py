@@ -41,6 +41,8 @@ RSC = ("ChannelMessage.Read.Group", "ChatMessage.Read.Chat")
 ACCENT = "#2E7D32"
 #: Bamboe's green and a lighter leaf green for the colour icon
 GREEN, LEAF = (46, 125, 50), (129, 199, 132)
+#: the schema's ``semver`` definition (the app's version "must follow the semver standard")
+SEMVER = re.compile(r"^([0-9]|[1-9]+[0-9]*)\.([0-9]|[1-9]+[0-9]*)\.([0-9]|[1-9]+[0-9]*)$")
 GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 def texts(language: str) -> tuple[str, str, str]:
@@ -119,10 +121,21 @@ def localization(commands: Sequence[Command]) -> dict[str, Any]:
 
 def problems(doc: dict[str, Any]) -> list[str]:
     """What makes ``doc`` an invalid manifest for the rules checked here (required fields, the
-    limits on names, descriptions and command lists, the icons, the bot's scopes)."""
+    version, the publisher's name and addresses, the limits on names, descriptions and command
+    lists, the accent colour, the bot's scopes)."""
     found = [f"missing {field}" for field in REQUIRED if field not in doc]
+    if not SEMVER.match(str(doc.get("version", ""))):
+        found.append("version is not MAJOR.MINOR.PATCH (e.g. 1.0.1)")
+    developer = doc.get("developer", {})
+    if not 1 <= len(developer.get("name", "")) <= 32:
+        found.append("developer.name must be 1 to 32 characters")
+    for url in ("websiteUrl", "privacyUrl", "termsOfUseUrl"):
+        if not re.match(r"^https://", developer.get(url, ""), re.IGNORECASE) or len(developer.get(url, "")) > 2048:
+            found.append(f"developer.{url} is not an https address")
     if len(doc.get("name", {}).get("short", "")) > 30:
         found.append("name.short longer than 30")
+    if len(doc.get("name", {}).get("full", "")) > 100:
+        found.append("name.full longer than 100")
     if len(doc.get("description", {}).get("short", "")) > 80:
         found.append("description.short longer than 80")
     if len(doc.get("description", {}).get("full", "")) > 4000:
