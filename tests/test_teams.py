@@ -490,9 +490,23 @@ async def test_a_person_who_blocked_the_bot_is_not_pointed_at_in_the_group_and_g
         env.app.wake.set()
         await asyncio.sleep(0.05)
     assert not [c for c in env.api.sent(CHANNEL_ID) if "users=28:" in str(c.body.get("text"))]
+    calls = len(env.api.calls)
+    await env.say(CHANNEL, CEM, "mijngegevens", mention=True)  # another private message: no call to Teams
+    for _ in range(100):
+        waiting = await env.rows(OutboxMessage, OutboxMessage.state == "waiting",
+                                 OutboxMessage.user_id == CEM["aadObjectId"])
+        if len(waiting) == 2:
+            break
+        env.clock.advance(timedelta(seconds=5))
+        env.app.wake.set()
+        await asyncio.sleep(0.05)
+    again = next(row for row in waiting if row.id != export.id)
+    assert not [c for c in env.api.calls[calls:] if "/conversations" in c.path and "messageid=" not in c.path
+                and c.conversation != CHANNEL_ID]
     await env.say(personal(CEM), CEM, "help")  # Cem writes the bot again: what waited goes out
-    (sent,) = await env.until_rows(OutboxMessage, OutboxMessage.id == export.id, OutboxMessage.state == "sent")
-    assert sent.platform_message_id
+    for row in (export, again):
+        (sent,) = await env.until_rows(OutboxMessage, OutboxMessage.id == row.id, OutboxMessage.state == "sent")
+        assert sent.platform_message_id
 
 
 # ---------------------------------------------------------------------------- limits

@@ -170,6 +170,10 @@ class TeamsAdapter:
         self._partial = Bounded(1000)
         #: conversation → consecutive 429s without Retry-After (for the back-off)
         self._throttled = Bounded(10_000)
+        #: people who blocked the bot (403 ConversationBlockedByUser): no calls for them until they
+        #: write it again (Microsoft's developer action); kept per process, another replica learns it
+        #: from its own first refusal
+        self._blocked = Bounded(10_000)
 
     @property
     def cloud(self) -> CloudAdapter:
@@ -277,6 +281,8 @@ class TeamsAdapter:
         activity = context.activity.model_dump(mode="json", by_alias=True, exclude_none=True)
         kind = activity.get("type")
         now = datetime.now(UTC)
+        if translate.kind_of(activity) == "personal":  # they turned to the bot: it may write them again
+            self._blocked.pop(translate.user_key(activity.get("from") or {}), None)
         if kind == "message":
             if not await self._for_us(activity):
                 return
@@ -386,6 +392,8 @@ class TeamsAdapter:
         if addr.chat_id is None:
             if not addr.user_id:
                 raise Undeliverable("no chat and no user")
+            if addr.user_id in self._blocked:
+                raise NotStarted(quiet=True)
             service_url, target, quote_id, group, calls = await self._private_target(addr.user_id)
         else:
             service_url, target, quote_id, group = await self._group_target(message)
@@ -402,9 +410,11 @@ class TeamsAdapter:
                 sent = await self._call(service_url, target,
                                         lambda c, a=activity: c.conversations.send_to_conversation(target, a),
                                         private=addr.chat_id is None)
-            except NotStarted:
+            except NotStarted as refused:
                 if addr.chat_id is None:
                     await self.store.set_personal(addr.user_id or "", None)
+                    if refused.quiet:
+                        self._blocked.put(addr.user_id, True)
                 raise
             done.append(str(sent.id or ""))
             if message.outbox_id is not None and index < len(steps) - 1:
