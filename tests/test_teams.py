@@ -300,6 +300,12 @@ async def test_forged_tokens_get_401_and_nothing_is_stored(env: Env, caplog: pyt
         assert (await env.post(activity, token=token)).status == 401, what
     assert (await env.post(activity, token="")).status == 401  # no Authorization header
     assert (await env.post(activity, Authorization="Basic dXNlcjpwdw==", token="")).status == 401
+    async with aiohttp.ClientSession() as http:  # not even JSON: without a token 401, with one 400
+        async with http.post(env.endpoint, data=b"\x00 not json") as resp:
+            assert resp.status == 401
+        async with http.post(env.endpoint, data=b"\x00 not json",
+                             headers={"Authorization": f"Bearer {env.api.token(activity)}"}) as resp:
+            assert resp.status == 400
     # a genuine token replayed with the activity's serviceUrl rewritten (answers would go elsewhere)
     rewritten = {**activity, "serviceUrl": "https://evil.example/emea/"}
     assert (await env.post(rewritten, token=env.api.token(activity))).status == 401

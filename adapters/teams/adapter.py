@@ -237,6 +237,9 @@ class TeamsAdapter:
         """The messaging endpoint: authenticate, then the SDK's entry point runs the turn."""
         if self.auth is None:
             return web.Response(status=503)
+        if not request.headers.get("Authorization", "").lower().startswith("bearer "):
+            log.warning("teams: request refused (no bearer token)")  # the body is not even read
+            return web.Response(status=401)
         try:
             activity = json.loads(await request.read())
             if not isinstance(activity, dict):
