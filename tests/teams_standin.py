@@ -101,6 +101,8 @@ class Refusal:
     retry_after: float | None = None
     path_contains: str = ""
     code: str = ""
+    #: let this many matching calls through first
+    after: int = 0
 
 
 @dataclass
@@ -207,15 +209,19 @@ class StandIn:
 
     # ------------------------------------------------------------------ Bot Connector
     def refuse(self, status: int, times: int = 1, retry_after: float | None = None, path_contains: str = "",
-               code: str = "") -> Refusal:
-        """Refuse the next ``times`` Bot Connector calls (whose path contains ``path_contains``)."""
-        refusal = Refusal(status, times, retry_after, path_contains, code)
+               code: str = "", after: int = 0) -> Refusal:
+        """Refuse the next ``times`` Bot Connector calls (whose path contains ``path_contains``),
+        after letting ``after`` of them through."""
+        refusal = Refusal(status, times, retry_after, path_contains, code, after)
         self.refusals.append(refusal)
         return refusal
 
     def _refusal(self, path: str) -> Refusal | None:
         for refusal in self.refusals:
             if refusal.times > 0 and refusal.path_contains in path:
+                if refusal.after > 0:
+                    refusal.after -= 1
+                    return None
                 refusal.times -= 1
                 return refusal
         return None

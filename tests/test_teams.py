@@ -17,9 +17,11 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select
 
+from adapters.teams.render import render_parts
 from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
+from bot.delivery import RetryAfter
 from bot.models import Answer, Chat, Member, OutboxMessage, TeamsConversation, TeamsFile, TeamsUser
 from tests.conftest import free_port, local
 from tests.teams_standin import (
@@ -475,6 +477,27 @@ async def test_what_waited_goes_out_once_teams_lets_the_bot_open_the_1to1_withou
     assert len(notes) == 1  # the group was told once, not again
 
 
+async def test_a_stale_1to1_teams_no_longer_knows_is_opened_afresh_without_a_note(env: Env) -> None:
+    """404 ``ConversationNotFound`` on the 1:1 the bot knew: Microsoft says to remove the cached id;
+    the bot opens the 1:1 again and the message goes there, nobody is told anything in the group."""
+    env.api.installed_for.update({ANNA["id"], CEM["id"]})
+    await env.add_to_channel()
+    await env.join(CEM)
+    await env.until_rows(OutboxMessage, OutboxMessage.kind == "newcomer_briefing", OutboxMessage.state == "sent")
+    (cem,) = await env.rows(TeamsUser, TeamsUser.user_id == CEM["aadObjectId"])
+    stale = cem.personal_conversation_id
+    env.api.refuse(404, times=1, path_contains=stale, code="ConversationNotFound")
+    await env.say(CHANNEL, CEM, "mijngegevens", mention=True)
+    creates = lambda: [c for c in env.api.calls if c.path == "/emea/v3/conversations" and c.status == 201]  # noqa: E731
+    await env.until(lambda: len(creates()) == 2, "the 1:1 opened again")
+    fresh = creates()[-1].result["id"]
+    await env.until(lambda: any("teams/files/" in str(c.body.get("text")) for c in env.api.sent(fresh)), "the export")
+    (cem,) = await env.rows(TeamsUser, TeamsUser.user_id == CEM["aadObjectId"])
+    assert cem.personal_conversation_id == fresh != stale
+    assert await env.rows(OutboxMessage, OutboxMessage.state.in_(("waiting", "failed"))) == []
+    assert not [c for c in env.api.sent(CHANNEL_ID) if "users=28:" in str(c.body.get("text"))]
+
+
 async def test_a_person_who_blocked_the_bot_is_not_pointed_at_in_the_group_and_gets_it_on_writing(env: Env) -> None:
     """Teams answers 403 ``ConversationBlockedByUser`` when the person blocked the bot: stop posting
     to them until they write it (Microsoft's developer action), and say nothing about it in the group."""
@@ -534,6 +557,23 @@ async def test_412_502_504_are_retried_with_back_off(env: Env) -> None:
     await env.say(CHANNEL, ANNA, "status", mention=True)
     await env.until(lambda: [c for c in env.api.sent() if "messageid=" in c.path], "the answer")
     assert [c.status for c in env.api.calls if c.status >= 400] == [412, 502]
+
+
+async def test_a_retry_of_a_long_message_sends_only_the_parts_that_did_not_go_out(env: Env) -> None:
+    from bot.events import Address, Outgoing
+
+    await env.add_to_channel()
+    adapter = next(a for a in env.app.adapters if a.platform == "teams")
+    message = Outgoing(Address("teams", CHANNEL_ID, None), "report", "woord " * 12000, outbox_id=991)
+    before = len(env.api.sent(CHANNEL_ID))
+    env.api.refuse(429, retry_after=1, path_contains=CHANNEL_ID, after=1)
+    with pytest.raises(RetryAfter):  # the first part went out, the second was refused
+        await adapter.send(message)
+    first = await adapter.send(message)
+    parts = env.api.sent(CHANNEL_ID)[before:]
+    assert len(parts) == len(render_parts("woord " * 12000, True)) == 4 and first == parts[0].result["id"]
+    assert "".join(str(c.body["text"]) for c in parts).count("woord") == 12000
+    assert not adapter._partial  # noqa: SLF001 - nothing left to remember once all went out
 
 
 def test_one_message_per_conversation_every_two_seconds_keeps_all_of_teams_limits() -> None:

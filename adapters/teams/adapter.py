@@ -402,7 +402,11 @@ class TeamsAdapter:
             service_url, target, quote_id, group = await self._group_target(message)
         steps = await self._steps(message, group)
         done: list[str] = list(self._partial.get(message.outbox_id, [])) if message.outbox_id else []
-        for index in range(len(done), len(steps)):
+        #: a 1:1 known from before (not opened for this message) that Teams refuses may be stale
+        #: (Microsoft: remove a cached id Teams no longer knows): opened afresh once, before waiting
+        stale = addr.chat_id is None and calls == 0
+        index = len(done)
+        while index < len(steps):
             activity = steps[index]
             if calls:  # every call keeps Teams' limits, not only every message (delivery paces it)
                 await next_call()
@@ -411,16 +415,22 @@ class TeamsAdapter:
                 _quote(activity, quote_id)
             try:
                 sent = await self._call(service_url, target,
-                                        lambda c, a=activity: c.conversations.send_to_conversation(target, a),
+                                        lambda c, a=activity, t=target: c.conversations.send_to_conversation(t, a),
                                         private=addr.chat_id is None)
             except NotStarted as refused:
                 if addr.chat_id is None:
                     await self.store.set_personal(addr.user_id or "", None)
                     if refused.quiet:
                         self._blocked.put(addr.user_id, True)
+                    elif stale and not done:
+                        stale = False
+                        await next_call()
+                        service_url, target, quote_id, group, _ = await self._private_target(addr.user_id or "")
+                        continue
                 raise
             done.append(str(sent.id or ""))
-            if message.outbox_id is not None and index < len(steps) - 1:
+            index += 1
+            if message.outbox_id is not None and index < len(steps):  # more parts to come
                 self._partial.put(message.outbox_id, list(done))
         if message.outbox_id is not None:
             self._partial.pop(message.outbox_id, None)
