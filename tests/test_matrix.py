@@ -324,3 +324,32 @@ async def test_the_bot_kicked_from_a_room_takes_the_room_out_of_its_network(
         await until(gone, 30, "the room taken out of its network")
         async with app.db.sessions() as s:
             assert [m.active for m in await s.scalars(select(Member))] == [False]
+
+
+async def test_a_display_name_changed_in_element_is_the_members_name_from_their_next_message(
+        synapse_server: Synapse, sqlite_url: str) -> None:
+    """Element changes a name with a new ``m.room.member`` event (membership ``join`` to ``join``);
+    the bot's cached name must follow it, or the core keeps the old one for good."""
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna, room = await network_room(synapse_server, app, bot)
+        await anna.say(room, "!status")  # the name is cached now
+        await from_bot(anna, room, bot, 2, "the answer to !status")
+        await anna.call("PUT", f"/_matrix/client/v3/profile/{anna.user_id}/displayname",
+                        {"displayname": "Anna de Vries (gemeente)"})
+
+        async def in_room() -> bool:  # Synapse updates the rooms after the profile, not at once
+            return any(e["type"] == "m.room.member" and e["state_key"] == anna.user_id
+                       and e["content"].get("displayname") == "Anna de Vries (gemeente)" for e in await anna.events(room))
+
+        await until(in_room, 30, "the new name in the room")
+        await anna.say(room, "!netwerk")
+
+        async def renamed() -> bool:
+            async with app.db.sessions() as s:
+                return await s.scalar(select(Member.name).where(Member.user_id == anna.user_id)) \
+                    == "Anna de Vries (gemeente)"
+
+        await until(renamed, 30, "the new display name stored")
+        shown = (await from_bot(anna, room, bot, 3, "the answer to !netwerk"))[-1]["content"]["body"]
+        assert "Trekker: Anna de Vries (gemeente)" in shown

@@ -309,6 +309,8 @@ class MatrixAdapter:
             return
         for room_id, info in resp.rooms.join.items():
             events = [e.source for e in info.timeline.events if isinstance(getattr(e, "source", None), dict)]
+            for event in events:  # every replica, not only the one that claims the event
+                self._note_names(room_id, event)
             for event in events[self._joined_at(events):]:
                 await self._once(event, lambda s=event, r=room_id: self._on_room_event(r, s))
         for room_id, info in resp.rooms.leave.items():
@@ -317,6 +319,21 @@ class MatrixAdapter:
                 change = translate.membership_change(source) if isinstance(source, dict) else None
                 if change and change[0] == self.user_id:
                     await self._once(source, lambda r=room_id, s=source: self._on_bot_removed(r, s))
+
+    def _note_names(self, room_id: str, event: dict[str, Any]) -> None:
+        """Keep the cached names current: a member's display name from their ``m.room.member``
+        event (a change of name is one: membership ``join`` to ``join``), the room's from
+        ``m.room.name``. Without this, a name changed in Element never reached the core (it
+        takes a member's name from each event they send). A name removed is looked up again."""
+        kind, key = event.get("type"), event.get("state_key")
+        if kind == "m.room.member" and isinstance(key, str):
+            name = translate.display_name(event)
+            if name:
+                self._names.put((room_id, key), name)
+            else:
+                self._names.pop((room_id, key), None)
+        elif kind == "m.room.name" and key == "":
+            self._names.pop(room_id, None)
 
     def _joined_at(self, events: list[dict[str, Any]]) -> int:
         """Where the bot's own join is in a room's timeline (0 if it is not there): a room just
@@ -394,9 +411,6 @@ class MatrixAdapter:
                                             addressed=chat.private))
 
     async def _on_membership(self, room_id: str, event: dict[str, Any], user_id: str, prev: str, new: str) -> None:
-        name = translate.display_name(event)
-        if name:
-            self._names.put((room_id, user_id), name)
         if user_id == self.user_id:
             if new == "join":
                 await self._on_bot_joined(room_id, event)
