@@ -28,6 +28,7 @@ from bot.events import (
     BotRemoved,
     Button,
     ButtonPress,
+    ChatMoved,
     ChatRef,
     InboundEvent,
     MemberJoined,
@@ -253,7 +254,7 @@ class Core:
 
     async def _context(self, session: AsyncSession, event: InboundEvent, now: datetime) -> Ctx | None:
         chat_ref = event.chat
-        if isinstance(event, BotRemoved):  # never makes a network: only the one the chat is in
+        if isinstance(event, BotRemoved | ChatMoved):  # never makes a network: only the one the chat is in
             if session.bind.dialect.name == "postgresql":
                 # one removal may come as two events, to two replicas at once: the second waits for the
                 # first to commit and then finds the chat gone (SQLite's BEGIN IMMEDIATE serialises anyway)
@@ -318,6 +319,8 @@ class Core:
                     await hook(ctx, ctx.member)
         elif isinstance(event, BotRemoved):
             await self._bot_removed(ctx, archived=event.archived)
+        elif isinstance(event, ChatMoved):
+            await self._chat_moved(ctx, event.to)
         # BotAdded: the network (and its trekker) was made while building the context
 
     async def _bot_removed(self, ctx: Ctx, *, archived: bool = False) -> None:
@@ -350,6 +353,24 @@ class Core:
                 if member.active and member.role == "trekker":
                     ctx.private(member, "link", ctx.t("members.archived" if archived else "members.bot_removed",
                                                       chat=label))
+
+    async def _chat_moved(self, ctx: Ctx, to: ChatRef) -> None:
+        """The chat goes on as ``to``: its row (and so its network, members and history) takes the
+        new id, and its messages not yet sent go there. Nothing is said: the members moved too."""
+        here = directory.chat_row(ctx.chats, ctx.source) if ctx.source is not None else None
+        if here is None or to.platform != here.platform:
+            return
+        if await ctx.session.scalar(select(Chat.id).where(Chat.platform == to.platform, Chat.chat_id == to.chat_id)):
+            log.warning("a %s chat moved to a chat that is already a network's: kept where it was", to.platform)
+            return
+        old = here.chat_id
+        here.chat_id = to.chat_id
+        if to.title.strip():
+            here.title = to.title[:200]
+        await ctx.session.execute(update(OutboxMessage).where(
+            OutboxMessage.platform == to.platform, OutboxMessage.chat_id == old, OutboxMessage.state == "pending")
+            .values(chat_id=to.chat_id, chat_key=f"c:{to.chat_id}"))
+        await ctx.session.flush()
 
     async def private_not_started(self, row: OutboxMessage, link: str | None, prompt: str | None = None) -> None:
         """A private message waits until its person starts a chat with the bot: tell them in the

@@ -152,7 +152,17 @@ class BotRemoved:
     archived: bool = False
 
 
-InboundEvent = MessageIn | ButtonPress | MemberJoined | MemberLeft | BotAdded | BotRemoved
+@dataclass(frozen=True)
+class ChatMoved:
+    """The chat goes on under another id (a Matrix room upgraded to a new room, whose members
+    follow it there): it stays in its network, with its history, and what is still to be sent to
+    it goes to ``to``. Nothing happens when ``chat`` is no network's chat or ``to`` already is."""
+
+    chat: ChatRef
+    to: ChatRef
+
+
+InboundEvent = MessageIn | ButtonPress | MemberJoined | MemberLeft | BotAdded | BotRemoved | ChatMoved
 
 
 class Unavailable(Exception):

@@ -12,9 +12,10 @@ import pytest
 from sqlalchemy import func, select
 
 from adapters.console.harness import Harness
-from bot.events import BotAdded, BotRemoved, ChatRef
+from bot.core import store_outgoing
+from bot.events import Address, BotAdded, BotRemoved, ChatMoved, ChatRef, Outgoing
 from bot.markup import plain
-from bot.models import Chat, ChatPresence, Job, LinkCode, Member, Network, Nudge
+from bot.models import Chat, ChatPresence, Job, LinkCode, Member, Network, Nudge, OutboxMessage
 from bot.registry import Feature
 from tests.conftest import NETWORK, local, two_replicas, waiting_for_a_lock
 from tests.test_link import run_scenario
@@ -447,3 +448,30 @@ async def test_one_removal_reaching_two_replicas_at_once_acts_once(caplog: pytes
         async with first.db.transaction() as s:
             assert list(await s.scalars(select(Chat))) == []
             assert [m.active for m in await s.scalars(select(Member))] == [False, False]
+
+
+async def test_a_chat_that_moved_keeps_its_network_and_what_was_still_to_go_there(database_url: str) -> None:
+    """ChatMoved (a Matrix room upgrade): the chat's row takes the new id (network, members and
+    roles stay), its unsent messages go to the new id; nothing is said; a move onto a chat that
+    is already a network's, or of a chat that is none, changes nothing."""
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [{"id": "anna", "name": "Anna de Vries", "role": "trekker"},
+                                  {"id": "dewi", "name": "Dewi Santoso"}])
+    async with h.db.transaction() as session:
+        (waiting,) = await store_outgoing(session, None, [Outgoing(Address(h.chat.platform, h.chat.chat_id),
+                                                                   "digest", "later")], h.clock.now())
+        await session.execute(OutboxMessage.__table__.update().where(OutboxMessage.id == waiting.outbox_id)
+                              .values(state="pending"))
+    before = len(h.recorder.sent)
+    new = ChatRef(h.chat.platform, "new-room", "Na de upgrade")
+    await h._handle(ChatMoved(h.chat, new))
+    await h._handle(ChatMoved(ChatRef(h.chat.platform, "no-network", ""), ChatRef(h.chat.platform, "other", "")))
+    async with h.db.transaction() as session:
+        assert [(c.chat_id, c.title) for c in await session.scalars(select(Chat))] == [("new-room", "Na de upgrade")]
+        assert {(m.user_id, m.role, m.active) for m in await session.scalars(select(Member))} \
+            == {("anna", "trekker", True), ("dewi", "deelnemer", True)}
+        row = await session.get(OutboxMessage, waiting.outbox_id)
+        assert (row.chat_id, row.chat_key) == ("new-room", "c:new-room")
+        assert await session.scalar(select(func.count()).select_from(Network)) == 1
+    assert [s for s in h.recorder.sent[before:] if s.kind != "digest"] == []
+    await h.close()
