@@ -353,3 +353,75 @@ async def test_a_display_name_changed_in_element_is_the_members_name_from_their_
         await until(renamed, 30, "the new display name stored")
         shown = (await from_bot(anna, room, bot, 3, "the answer to !netwerk"))[-1]["content"]["body"]
         assert "Trekker: Anna de Vries (gemeente)" in shown
+
+
+async def _upgrade(member: User, room: str) -> str:
+    """What Element's "Upgrade this room" does: ``POST /rooms/{room}/upgrade`` (the old room gets
+    an ``m.room.tombstone`` naming the new one); returns the new room."""
+    return (await member.call("POST", f"/_matrix/client/v3/rooms/{room}/upgrade", {"new_version": "11"}))[
+        "replacement_room"]
+
+
+async def _chat_ids(app: App) -> list[str]:
+    async with app.db.sessions() as s:
+        return list(await s.scalars(select(Chat.chat_id)))
+
+
+async def test_a_room_upgrade_moves_the_network_to_the_new_room(synapse_server: Synapse, sqlite_url: str) -> None:
+    """An invite-only room upgraded in Element: the bot cannot join the new room on the tombstone
+    alone; Element's "invite members" brings the invite. The network (not a second one) goes on
+    there, without a second welcome, and the bot leaves the old room."""
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna, room = await network_room(synapse_server, app, bot)
+        new = await _upgrade(anna, room)
+        await anna.invite(new, bot.user_id)
+
+        async def moved() -> bool:
+            return await _chat_ids(app) == [new]
+
+        await until(moved, 30, "the network's chat moved to the new room")
+        await anna.say(new, "!status")
+        answer = (await from_bot(anna, new, bot, what="the answer to !status in the new room"))[-1]["content"]
+        assert "Netwerk Armoede" in answer["body"]
+        assert len(await from_bot(anna, new, bot)) == 1  # no second welcome
+        async with app.db.sessions() as s:
+            assert await s.scalar(select(func.count()).select_from(Network)) == 1
+            assert [(m.user_id, m.role, m.active) for m in await s.scalars(select(Member))] \
+                == [(anna.user_id, "trekker", True)]
+
+        async def left_old() -> bool:
+            state = await anna.call("GET", f"/_matrix/client/v3/rooms/{room}/state/m.room.member/{bot.user_id}")
+            return state.get("membership") == "leave"
+
+        await until(left_old, 30, "the bot to leave the old room")
+
+
+async def test_a_public_room_upgrade_is_followed_on_the_tombstone(synapse_server: Synapse, sqlite_url: str) -> None:
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna = await synapse_server.register(displayname="Anna de Vries")
+        room = (await anna.call("POST", "/_matrix/client/v3/createRoom", {
+            "name": "Open netwerk", "preset": "public_chat", "invite": [bot.user_id]}))["room_id"]
+        await from_bot(anna, room, bot, what="the welcome")
+        new = await _upgrade(anna, room)
+
+        async def moved() -> bool:
+            return await _chat_ids(app) == [new]
+
+        await until(moved, 30, "the network's chat moved to the new room")
+
+
+async def test_a_room_that_claims_another_as_its_predecessor_does_not_take_its_network(
+        synapse_server: Synapse, sqlite_url: str) -> None:
+    """``predecessor`` in a create event is whatever its creator wrote: only an old room whose
+    tombstone names the new room moves."""
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna, room = await network_room(synapse_server, app, bot)
+        eve = await synapse_server.register(displayname="Eve")
+        forged = (await eve.call("POST", "/_matrix/client/v3/createRoom", {
+            "name": "Niet van Anna", "preset": "private_chat", "invite": [bot.user_id],
+            "creation_content": {"predecessor": {"room_id": room}}}))["room_id"]
+        await from_bot(eve, forged, bot, what="the welcome in a network of its own")
+        assert sorted(await _chat_ids(app)) == sorted([room, forged])

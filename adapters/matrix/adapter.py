@@ -64,6 +64,7 @@ from bot.events import (
     Attachment,
     BotAdded,
     ButtonPress,
+    ChatMoved,
     ChatRef,
     InboundEvent,
     MemberJoined,
@@ -400,7 +401,9 @@ class MatrixAdapter:
             await self._refuse_encrypted(room_id)
             return
         content = event.get("content") or {}
-        if kind == "m.reaction":
+        if kind == "m.room.tombstone" and event.get("state_key") == "":
+            await self._on_tombstone(room_id, content)
+        elif kind == "m.reaction":
             await self._on_reaction(room_id, event, content)
         elif kind == "m.room.message" and content.get("msgtype") in translate.TEXT_TYPES \
                 and isinstance(content.get("body"), str) and not translate.is_edit(content):
@@ -436,6 +439,12 @@ class MatrixAdapter:
         if await self._encrypted(room_id):
             await self._refuse_encrypted(room_id)
             return
+        if await self.store.network_room(room_id):  # already a network's chat: the upgrade was followed
+            return
+        old = await self._upgraded_from(room_id)
+        if old is not None and await self.store.network_room(old):
+            await self._follow_upgrade(old, room_id)
+            return
         inviter = (event.get("unsigned") or {}).get("prev_sender")
         remembered = self._inviters.get(room_id)
         direct = translate.invited_as_direct(event) or bool(remembered and remembered[1])
@@ -446,6 +455,40 @@ class MatrixAdapter:
             return
         added_by = await self._person(room_id, inviter) if inviter and inviter != self.user_id else None
         await self._hand_over(BotAdded(await self._chat(room_id), added_by))
+
+    async def _on_tombstone(self, room_id: str, content: dict[str, Any]) -> None:
+        """A network's room was upgraded (``m.room.tombstone``): join the new room and move the
+        network there. An invite-only room can be joined only once someone invites the bot (Element
+        offers to invite the members when it upgrades a room); that invite then moves it."""
+        new = translate.replacement(content)
+        if new is None or not await self.store.network_room(room_id):
+            return
+        resp = await self.client.join(new)
+        if isinstance(resp, ErrorResponse):
+            log.info("matrix: a network's room was upgraded; the new room cannot be joined yet (%s)", _code(resp))
+            return
+        if await self._upgraded_from(new) == room_id:
+            await self._follow_upgrade(room_id, new)
+
+    async def _upgraded_from(self, room_id: str) -> str | None:
+        """The room ``room_id`` replaces: its ``m.room.create`` names a predecessor whose tombstone
+        names ``room_id`` (both sides, so a room cannot claim another's network by its create event)."""
+        create = await self.client.room_get_state_event(room_id, "m.room.create")
+        old = None if isinstance(create, RoomGetStateEventError) else translate.predecessor(create.content or {})
+        if old is None:
+            return None
+        tombstone = await self.client.room_get_state_event(old, "m.room.tombstone")
+        if isinstance(tombstone, RoomGetStateEventError) or translate.replacement(tombstone.content or {}) != room_id:
+            return None
+        return old
+
+    async def _follow_upgrade(self, old: str, new: str) -> None:
+        """The network of room ``old`` goes on in ``new`` (:class:`~bot.events.ChatMoved`); the bot
+        leaves the old room, where nobody writes any more."""
+        log.info("matrix: a network's room was upgraded; the network moves to the new room")
+        self._names.pop(new, None)
+        await self._hand_over(ChatMoved(ChatRef(PLATFORM, old, await self._room_name(old)), await self._chat(new)))
+        await self.client.room_leave(old)
 
     async def _on_bot_removed(self, room_id: str, event: dict[str, Any]) -> None:
         """The bot was kicked or banned, or left: nothing more goes there (sends are undeliverable)."""

@@ -115,6 +115,12 @@ class MatrixStore:
                 .on_conflict_do_nothing(index_elements=["room_id"]))
         self._direct[room_id] = user_id
 
+    async def network_room(self, room_id: str) -> bool:
+        """True when ``room_id`` is a network's chat."""
+        async with self.db.sessions() as session:
+            return await session.scalar(select(Chat.id).where(Chat.platform == PLATFORM, Chat.chat_id == room_id)) \
+                is not None
+
     async def known_rooms(self) -> set[str]:
         """Every room that is a network's chat or a direct room."""
         async with self.db.sessions() as session:

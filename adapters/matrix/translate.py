@@ -129,3 +129,16 @@ def opened_for(state: list[dict[str, Any]], bot_id: str, user_id: str) -> bool:
     theirs = members.get(user_id, {})
     return creator == bot_id and present == {bot_id, user_id} and (
         theirs.get("membership") == "join" or theirs.get("is_direct") is True)
+
+
+def replacement(content: dict[str, Any]) -> str | None:
+    """The room an ``m.room.tombstone`` says replaces its room (a room upgrade), if any."""
+    room = content.get("replacement_room")
+    return room if isinstance(room, str) and room.startswith("!") else None
+
+
+def predecessor(content: dict[str, Any]) -> str | None:
+    """The room an ``m.room.create`` content says this room was upgraded from, if any."""
+    before = content.get("predecessor")
+    room = before.get("room_id") if isinstance(before, dict) else None
+    return room if isinstance(room, str) and room.startswith("!") else None
