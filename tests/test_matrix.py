@@ -425,3 +425,44 @@ async def test_a_room_that_claims_another_as_its_predecessor_does_not_take_its_n
             "creation_content": {"predecessor": {"room_id": room}}}))["room_id"]
         await from_bot(eve, forged, bot, what="the welcome in a network of its own")
         assert sorted(await _chat_ids(app)) == sorted([room, forged])
+
+
+async def test_an_encrypted_direct_room_is_kept_for_the_bots_messages_with_one_word_that_it_cannot_read(
+        synapse_server: Synapse, sqlite_url: str) -> None:
+    """A direct room is encrypted when the homeserver encrypts every private room (then the rooms
+    the bot opens are too, and leaving would only bring a new invite) or the member's client made
+    it so. The bot stays: its private messages arrive there; it says once that it cannot read it."""
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna, room = await network_room(synapse_server, app, bot)
+        dewi = await synapse_server.register(displayname="Dewi Santoso")
+        direct = await dewi.create_room("", [bot.user_id], encrypted=True, direct=True)
+        notice = (await from_bot(dewi, direct, bot, what="the word about encryption"))[0]["content"]["body"]
+        assert "kan niet lezen wat je hier schrijft" in notice and "cannot read what you write here" in notice
+        await dewi.send(direct, {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgAEn…", "device_id": "X",
+                                 "sender_key": "k", "session_id": "s"}, "m.room.encrypted")
+        await anna.invite(room, dewi.user_id)
+        await dewi.join(room)
+        briefing = (await from_bot(dewi, direct, bot, 2, "the newcomer briefing in her direct room"))[-1]
+        assert "Netwerk Armoede" in briefing["content"]["body"]
+        assert len(await from_bot(dewi, direct, bot)) == 2  # the word once, then the briefing
+        assert await dewi.invites() == {}  # no second direct room
+        state = await dewi.call("GET", f"/_matrix/client/v3/rooms/{direct}/state/m.room.member/{bot.user_id}")
+        assert state["membership"] == "join"
+        async with app.db.sessions() as s:
+            assert await s.scalar(select(MatrixRoom.room_id).where(MatrixRoom.direct_with == dewi.user_id)) == direct
+
+
+async def test_the_bot_banned_from_a_room_takes_the_room_out_of_its_network(
+        synapse_server: Synapse, sqlite_url: str) -> None:
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna, room = await network_room(synapse_server, app, bot)
+        await anna.call("POST", f"/_matrix/client/v3/rooms/{room}/ban", {"user_id": bot.user_id})
+
+        async def gone() -> bool:
+            return await _chat_ids(app) == []
+
+        await until(gone, 30, "the room taken out of its network")
+        async with app.db.sessions() as s:
+            assert [m.active for m in await s.scalars(select(Member))] == [False]

@@ -190,6 +190,7 @@ class MatrixAdapter:
         self.txn_prefix = account.txn_prefix if account else uuid.uuid4().hex[:12]
         self._since = account.sync_token if account else None
         log.info("matrix: %s connected (device %s)", self.user_id, self.client.device_id)
+        await self._warn_forced_encryption()
         self._last_sync_ok = time.monotonic()
         self._syncer = asyncio.create_task(self._sync_loop(), name="matrix-sync")
         self._started.set()
@@ -235,6 +236,23 @@ class MatrixAdapter:
             await self.client.logout()
             self.client.access_token = self.box.unseal(kept.access_token or "")
             self.client.device_id = kept.device_id or ""
+
+    async def _warn_forced_encryption(self) -> None:
+        """Warn the admin when the homeserver encrypts the private rooms it creates (Synapse's
+        ``encryption_enabled_by_default_for_room_type: invite`` or ``all``, which ``/versions``
+        shows as ``io.element.e2ee_forced.trusted_private``): the direct rooms the bot opens are
+        encrypted then, and what members write there cannot be read."""
+        try:
+            resp = await self.client.send("GET", "/_matrix/client/versions")
+            async with resp:
+                data = await resp.json() if resp.status == 200 else {}
+        except (OSError, TimeoutError, ClientError, ValueError):
+            return
+        features = data.get("unstable_features") if isinstance(data, dict) else None
+        if isinstance(features, dict) and features.get("io.element.e2ee_forced.trusted_private"):
+            log.warning("matrix: the homeserver encrypts every private room it creates "
+                        "(encryption_enabled_by_default_for_room_type); the bot cannot read what members write "
+                        "in its direct rooms (docs/matrix.md, section 6)")
 
     async def _whoami(self) -> str | None:
         """The token's device id (None when the homeserver rejects the token)."""
@@ -398,7 +416,10 @@ class MatrixAdapter:
         if sender == self.user_id:
             return
         if kind in ("m.room.encryption", "m.room.encrypted"):
-            await self._refuse_encrypted(room_id)
+            if await self.store.direct_with(room_id) is not None:
+                await self._encrypted_direct(room_id)
+            else:
+                await self._refuse_encrypted(room_id)
             return
         content = event.get("content") or {}
         if kind == "m.room.tombstone" and event.get("state_key") == "":
@@ -431,13 +452,24 @@ class MatrixAdapter:
 
     async def _on_bot_joined(self, room_id: str, event: dict[str, Any]) -> None:
         """The bot joined after an invite: a direct room is kept as the member's private chat; a
-        group room becomes a network with the inviter as its first trekker. An encrypted room is
-        refused (said once, then the bot leaves)."""
+        group room becomes a network with the inviter as its first trekker; the new room of an
+        upgraded network's room takes that network. An encrypted group room is refused (said once,
+        then the bot leaves); an encrypted direct room is kept, with a word that the bot cannot
+        read it (:meth:`_encrypted_direct`)."""
         change = translate.membership_change(event)
         if change is None or change[1] != "invite":  # a room the bot made itself: a direct room it opened
             return
+        inviter = (event.get("unsigned") or {}).get("prev_sender")
+        remembered = self._inviters.get(room_id)
+        direct = translate.invited_as_direct(event) or bool(remembered and remembered[1])
+        if not isinstance(inviter, str):
+            inviter = remembered[0] if remembered else None
         if await self._encrypted(room_id):
-            await self._refuse_encrypted(room_id)
+            if direct and inviter:  # kept: the bot's messages can be read there, the member's cannot
+                await self.store.keep_direct_room(room_id, inviter)
+                await self._encrypted_direct(room_id)
+            else:
+                await self._refuse_encrypted(room_id)
             return
         if await self.store.network_room(room_id):  # already a network's chat: the upgrade was followed
             return
@@ -445,11 +477,6 @@ class MatrixAdapter:
         if old is not None and await self.store.network_room(old):
             await self._follow_upgrade(old, room_id)
             return
-        inviter = (event.get("unsigned") or {}).get("prev_sender")
-        remembered = self._inviters.get(room_id)
-        direct = translate.invited_as_direct(event) or bool(remembered and remembered[1])
-        if not isinstance(inviter, str):
-            inviter = remembered[0] if remembered else None
         if direct and inviter:
             await self.store.keep_direct_room(room_id, inviter)
             return
@@ -533,6 +560,19 @@ class MatrixAdapter:
         log.info("matrix: left an encrypted room")
         await self.store.forget_room(room_id)
         await self.client.room_leave(room_id)
+
+    async def _encrypted_direct(self, room_id: str) -> None:
+        """A direct room that is encrypted (the member's Element made it so, or the homeserver
+        encrypts every private room, ``encryption_enabled_by_default_for_room_type``): the bot
+        stays, since its own messages can be read there and a new room would be encrypted too,
+        and says, in Dutch and English, that it cannot read what the member writes there. The
+        transaction id is the room's: replicas and retries say it once (Synapse remembers it for
+        about a day, so a member who goes on writing there hears it at most once a day)."""
+        text = "\n\n".join(str(i18n.t(lang, "matrix.encrypted_direct")) for lang in i18n.LANGUAGES)
+        resp = await self.client.room_send(room_id, "m.room.message", render.render_parts(text)[0].content(),
+                                           tx_id=f"{self.txn_prefix}.encrypted-direct.{_safe(room_id)}")
+        if isinstance(resp, ErrorResponse):
+            log.warning("matrix: the encryption notice could not be sent (%s)", _code(resp))
 
     async def _chat(self, room_id: str) -> ChatRef:
         direct = await self.store.direct_with(room_id)
