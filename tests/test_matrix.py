@@ -466,3 +466,28 @@ async def test_the_bot_banned_from_a_room_takes_the_room_out_of_its_network(
         await until(gone, 30, "the room taken out of its network")
         async with app.db.sessions() as s:
             assert [m.active for m in await s.scalars(select(Member))] == [False]
+
+
+async def test_an_upgraded_direct_room_stays_the_members_direct_room(synapse_server: Synapse, sqlite_url: str) -> None:
+    """The invite to the new room of an upgraded direct room carries no ``is_direct``: without
+    following the upgrade, the bot would make it a network."""
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        dewi = await synapse_server.register(displayname="Dewi Santoso")
+        direct = await dewi.create_room("", [bot.user_id], direct=True)
+
+        async def kept(room: str) -> Any:
+            async def check() -> bool:
+                async with app.db.sessions() as s:
+                    return list(await s.scalars(select(MatrixRoom.room_id).where(
+                        MatrixRoom.direct_with == dewi.user_id))) == [room]
+            return check
+
+        await until(await kept(direct), 30, "the direct room kept")
+        new = await _upgrade(dewi, direct)
+        await dewi.invite(new, bot.user_id)
+        await until(await kept(new), 30, "the new room kept as her direct room")
+        await dewi.say(new, "mijngegevens")
+        await from_bot(dewi, new, bot, what="the answer in the new direct room")
+        async with app.db.sessions() as s:
+            assert await s.scalar(select(func.count()).select_from(Network)) == 0

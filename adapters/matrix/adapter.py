@@ -477,6 +477,12 @@ class MatrixAdapter:
         if old is not None and await self.store.network_room(old):
             await self._follow_upgrade(old, room_id)
             return
+        member = await self.store.direct_with(old) if old is not None else None
+        if old is not None and member is not None:  # an upgraded direct room stays the member's direct room
+            await self.store.keep_direct_room(room_id, member)
+            await self.store.forget_room(old)
+            await self.client.room_leave(old)
+            return
         if direct and inviter:
             await self.store.keep_direct_room(room_id, inviter)
             return
