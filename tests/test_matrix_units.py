@@ -83,3 +83,12 @@ def test_only_a_room_the_bot_opened_for_the_member_is_its_direct_room():
     assert not translate.opened_for(state(dewi, **{dewi: joined, bot: joined}), bot, dewi)  # her room
     assert not translate.opened_for(state(bot, **{bot: joined, dewi: {"membership": "leave"}}), bot, dewi)
     assert translate.opened_for(state(bot, **{bot: joined, dewi: direct, cem: {"membership": "leave"}}), bot, dewi)
+
+
+def test_a_room_upgrade_is_read_from_the_tombstone_and_the_create_event():
+    assert translate.replacement({"body": "This room has been replaced", "replacement_room": "!new"}) == "!new"
+    assert translate.replacement({"replacement_room": "#alias:x"}) is None and translate.replacement({}) is None
+    assert translate.predecessor({"room_version": "11", "predecessor": {"room_id": "!old", "event_id": "$t"}}) \
+        == "!old"
+    assert translate.predecessor({"predecessor": {"room_id": "!old"}}) == "!old"  # room version 12: no event id
+    assert translate.predecessor({"predecessor": "!old"}) is None and translate.predecessor({}) is None
