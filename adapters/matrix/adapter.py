@@ -19,7 +19,10 @@ client-server API (Synapse with Element, as in MijnBureau), driven by ``bamboe r
   click (or types the command). Private messages go to a direct room the bot creates once
   (``is_direct``, recorded in the bot's ``m.direct`` account data) and reuses.
 * **Encryption** is not supported (see docs/matrix.md): in an encrypted room the bot says so once,
-  in Dutch and English, and leaves.
+  in Dutch and English, and leaves; an encrypted direct room is kept (the bot's messages can be
+  read there), with one word that the bot cannot read it.
+* **Room upgrades** (``m.room.tombstone``): the network moves to the new room
+  (:class:`~bot.events.ChatMoved`) once the bot can join it, and the bot leaves the old one.
 """
 
 from __future__ import annotations
