@@ -155,8 +155,9 @@ class BotRemoved:
 @dataclass(frozen=True)
 class ChatMoved:
     """The chat goes on under another id (a Matrix room upgraded to a new room, whose members
-    follow it there): it stays in its network, with its history, and what is still to be sent to
-    it goes to ``to``. Nothing happens when ``chat`` is no network's chat or ``to`` already is."""
+    follow it there; a Telegram group converted into a supergroup): it stays in its network, with
+    its history, and what is still to be sent to it goes to ``to``. Nothing happens when
+    ``chat`` is no network's chat or ``to`` already is."""
 
     chat: ChatRef
     to: ChatRef

@@ -153,6 +153,26 @@ async def test_members_join_and_leave(env: Env) -> None:
     assert not cem.active
 
 
+async def test_a_group_converted_into_a_supergroup_keeps_its_network(env: Env) -> None:
+    """Telegram gives a group that becomes a supergroup a new id and says so in both chats: the
+    network's chat follows it (its members, no second network, no second welcome), and the bot
+    answers in the supergroup."""
+    old = {"id": -4001, "type": "group", "title": "Lerend netwerk Venlo"}
+    new = group(-1004001)
+    await env.add_bot(chat=old)
+    await env.join(CEM, chat=old)
+    (network,) = await env.rows(Network)
+    await env.push({"message": message(old, ANNA, migrate_to_chat_id=new["id"])})
+    await env.push({"message": message(new, ANNA, migrate_from_chat_id=old["id"])})
+    (chat,) = await env.rows(Chat)
+    assert (chat.chat_id, chat.network_id) == (str(new["id"]), network.id)
+    assert [n.id for n in await env.rows(Network)] == [network.id]
+    assert {m.user_id for m in await env.rows(Member, Member.active)} == {"1001", "1003"}
+    await env.push({"message": message(new, CEM, "/status")})
+    await env.until(lambda: env.api.sent(new["id"]), "the answer in the supergroup")
+    assert len(env.api.sent(old["id"])) == 1  # the welcome, before the conversion
+
+
 # ---------------------------------------------------------------------------- commands
 async def test_commands_with_and_without_the_bot_name(env: Env) -> None:
     await env.add_bot()

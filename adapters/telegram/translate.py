@@ -6,7 +6,6 @@ its own messages and service messages (members joining and leaving) arrive in an
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 
 from telegram import Chat, ChatMember, Message, Update, User
@@ -15,6 +14,7 @@ from bot.events import (
     BotAdded,
     BotRemoved,
     ButtonPress,
+    ChatMoved,
     ChatRef,
     InboundEvent,
     MemberJoined,
@@ -29,7 +29,6 @@ CHAT_TYPES = (Chat.PRIVATE, Chat.GROUP, Chat.SUPERGROUP)
 #: statuses in which the bot (or a person) is in a chat
 PRESENT = (ChatMember.MEMBER, ChatMember.ADMINISTRATOR, ChatMember.OWNER)
 
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -94,10 +93,13 @@ def from_message(message: Message, me: Me) -> list[InboundEvent]:
         if user.id != me.id and not user.is_bot:
             events.append(MemberLeft(ref, person(user)))
         return events
+    # a group converted into a supergroup goes on under a new id: Telegram says so in both chats
+    # (``migrate_to_chat_id`` in the old group, ``migrate_from_chat_id`` in the supergroup); the
+    # first to arrive moves the network's chat, the other then finds nothing left to move
     if message.migrate_to_chat_id:
-        log.warning("telegram group %s became supergroup %s; the network keeps the old chat id",
-                    chat.id, message.migrate_to_chat_id)
-        return []
+        return [ChatMoved(ref, ChatRef(PLATFORM, str(message.migrate_to_chat_id), ref.title))]
+    if message.migrate_from_chat_id:
+        return [ChatMoved(ChatRef(PLATFORM, str(message.migrate_from_chat_id), ref.title), ref)]
     text = message.text
     if text is None or author is None or author.is_bot:
         return []  # photos, stickers, other bots and anonymous admins (sent "as the group")
