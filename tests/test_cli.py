@@ -193,3 +193,11 @@ async def test_demo_clock_commands(tmp_path):
     assert "\"2 maanden\" begrijp ik niet" in text
     assert "is al voorbij" in text
     assert "meer dan 8 weken vooruit" in text
+
+
+def test_a_scenario_may_name_roles_in_english():
+    from adapters.console import simulate
+
+    body = ("network: {name: X, language: en}\nmembers:\n  - {id: a, role: lead}\n  - {id: b, role: Facilitator}\n"
+            "  - {id: c, role: member}\n  - {id: d}\nstart: '2026-01-05T08:00'\nsteps: []\n")
+    assert [m["role"] for m in simulate.load(body).members] == ["trekker", "procesbegeleider", "deelnemer", "deelnemer"]

@@ -21,7 +21,7 @@ import yaml
 from adapters.console.harness import Harness, HarnessError, Sent
 from bot.core import ROLES
 from bot.database import sqlite_url_for
-from bot.features.network import PERSPECTIVE_ALIASES
+from bot.features.network import PERSPECTIVE_ALIASES, ROLE_ALIASES
 
 STEP_KINDS = ("text", "press", "join", "leave", "until")
 
@@ -112,8 +112,10 @@ def load(text: str) -> Scenario:
                 raise ScenarioError(f"members[{i}] ({mid}): chats must name chats of the top-level chats list"
                                     + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
             m["chats"] = [str(c) for c in where]
-        if m.get("role", "deelnemer") not in ROLES:
+        role = ROLE_ALIASES.get(str(m.get("role", "deelnemer")).lower())  # lead, facilitator, member too
+        if role not in ROLES:
             raise ScenarioError(f"members[{i}] ({mid}): unknown role {m.get('role')!r}; use one of {', '.join(ROLES)}")
+        m["role"] = role
         if m.get("perspective") is not None:
             p = PERSPECTIVE_ALIASES.get(str(m["perspective"]).lower())
             if p is None:
