@@ -65,15 +65,17 @@ def kinds(line: dict) -> set[str]:
     return {line["kind"], *line.get("merged", [])}
 
 
-def measure(lines: list[dict], members: int, weeks: int = 16) -> Figures:
-    """The budget's figures for a transcript of ``weeks`` weeks with ``members`` members."""
+def measure(lines: list[dict], members: int, weeks: int = 16,
+            session_times: list[tuple[str, str]] = SESSIONS) -> Figures:
+    """The budget's figures for a transcript of ``weeks`` weeks with ``members`` members and
+    sessions at ``session_times`` (local start and end)."""
     fig = Figures()
     start = datetime.fromisoformat(lines[0]["at"])
     monday = (start - timedelta(days=start.weekday())).replace(hour=0, minute=0, second=0)
     for w in range(weeks):
         fig.posts_per_week[week(monday + timedelta(weeks=w))] = 0
     sessions = [(datetime.fromisoformat(a).replace(tzinfo=AMS), datetime.fromisoformat(b).replace(tzinfo=AMS))
-                for a, b in SESSIONS]
+                for a, b in session_times]
     fig.session_weeks = {week(s) for s, _ in sessions}
     posts = [(datetime.fromisoformat(x["at"]), x) for x in lines if x["to"] == "group" and x["kind"] in GROUP_KINDS]
     for at, line in posts:

@@ -1,0 +1,72 @@
+"""An English-speaking network's season, read the way its members read it.
+
+``examples/season-english.yaml`` runs ten weeks of a network with ``language: en`` through
+``bamboe simulate``'s runner: weekly questions, two sessions, an action-learning round, an
+announcement, a celebration, a newcomer, a break, ``/status`` and two monthly reports. The tests
+read what the bot sent: English command names only, English buttons, no Dutch words, and the
+message budget kept as in the Dutch season (tests/test_budget.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import re
+from functools import cache
+from pathlib import Path
+
+from adapters.console import simulate
+from bamboe.features import FEATURES
+from bot import budget
+from tests.test_budget import measure
+
+SEASON = Path(__file__).parent.parent / "examples" / "season-english.yaml"
+SESSIONS = [("2026-09-30T14:00", "2026-09-30T16:00"), ("2026-11-04T19:00", "2026-11-04T21:00")]
+#: Dutch words for the things the bot talks about (docs/voice.md's word list), none of which an
+#: English network should read
+DUTCH = ("trekker", "procesbegeleider", "deelnemer", "bijeenkomst", "weekvraag", "oogst", "inbreng",
+         "mededeling", "casus", "actieleren", "penvoerder", "vieren", "leerdoel", "gelezen", "klaar")
+
+
+@cache
+def transcript(path: Path = SEASON) -> tuple[dict, ...]:
+    out = io.StringIO()
+    asyncio.run(simulate.run(simulate.load(path.read_text(encoding="utf-8")), database_url=None, out=out))
+    return tuple(json.loads(line) for line in out.getvalue().splitlines())
+
+
+def dutch_command_names() -> set[str]:
+    """The Dutch names of the commands that have an English one."""
+    return {c.name for f in FEATURES for c in f.commands if c.shown("en") != c.name}
+
+
+def test_the_season_runs_to_its_end_with_every_part():
+    lines = transcript()
+    kinds = {k for x in lines for k in (x["kind"], *x.get("merged", []))}
+    assert {"session", "nudge", "harvest", "reminder", "actieleren", "action_followup", "announcement",
+            "celebrate", "newcomer_briefing", "report", "status", "digest", "after_session_question"} <= kinds
+    assert [x["to"] for x in lines if x["kind"] == "report"] == ["dm:maya", "dm:maya"]
+    assert sorted({x["step"] for x in lines if x["kind"] == "actieleren" and "step" in x}) == [1, 2, 3, 4, 5]
+    assert lines[-1]["text"].startswith("📊 Status of Learning network Youth and Debt Eindhoven")
+
+
+def test_an_english_network_reads_english_command_names_and_buttons_only():
+    dutch = dutch_command_names()
+    for line in transcript():
+        for name in re.findall(r"(?<![\w/])/([a-z]+)", line["text"]):
+            assert name not in dutch, (name, line["text"])
+        low = line["text"].lower()
+        for word in DUTCH:
+            assert not re.search(rf"\b{word}\b", low), (word, line["text"])
+    buttons = {b for x in transcript() for b in x["buttons"]}
+    assert buttons == {"I'll bring a case", "Read", "Done", "Still going"}
+
+
+def test_the_english_season_keeps_the_message_budget():
+    lines = transcript()
+    fig = measure(list(lines), members=9, weeks=10, session_times=SESSIONS)
+    for key, count in fig.posts_per_week.items():
+        assert count <= (budget.SESSION_WEEK if key in fig.session_weeks else budget.ORDINARY_WEEK), (key, count)
+    assert fig.close_pairs == 0 and fig.before_session == 0
+    assert fig.private_per_member_week <= budget.PRIVATE_PER_MEMBER
