@@ -102,6 +102,17 @@ def format_date(network: Network, day: date, language: str | None = None) -> str
     return f"{days[day.weekday()]} {day.day} {months[day.month - 1]} {day.year}"
 
 
+def format_short_date(language: str, day: date, *, year: bool = True) -> str:
+    """A date in a line or a list: ``14-10-2026`` (``14-10`` without the year) as it is written in
+    Dutch; ``14 Oct 2026`` (``14 Oct``) in English, where a date in figures reads as month-day to
+    many readers."""
+    if language != "en":
+        return f"{day:%d-%m-%Y}" if year else f"{day:%d-%m}"
+    months = i18n.raw(language, "calendar.months_short")
+    short = f"{day.day} {months[day.month - 1]}"
+    return f"{short} {day.year}" if year else short
+
+
 def format_time(network: Network, instant: datetime) -> str:
     """Local ``HH:MM``."""
     return f"{local(network, instant):%H:%M}"

@@ -19,6 +19,7 @@ from pathlib import Path
 from adapters.console import simulate
 from bamboe.features import FEATURES
 from bot import budget
+from tests.conftest import local, texts
 from tests.test_budget import measure
 
 SEASON = Path(__file__).parent.parent / "examples" / "season-english.yaml"
@@ -70,3 +71,39 @@ def test_the_english_season_keeps_the_message_budget():
         assert count <= (budget.SESSION_WEEK if key in fig.session_weeks else budget.ORDINARY_WEEK), (key, count)
     assert fig.close_pairs == 0 and fig.before_session == 0
     assert fig.private_per_member_week <= budget.PRIVATE_PER_MEMBER
+
+
+# ---------------------------------------------------------------------------- dates
+async def test_dates_in_lines_and_lists_are_written_the_english_way(harness):
+    await harness.say("anna", "/netwerk taal en")
+    await harness.say("anna", "/idea we invite the police officer")
+    await harness.say("cem", "/celebrate we got a room")
+    await harness.say("anna", "/action Cem calls the school by 2026-02-17")
+    await harness.say("anna", "/action Cem calls the school by 2026-01-02")
+    await harness.say("anna", "/log")
+    await harness.say("cem", "/celebrate")
+    await harness.advance(local(2026, 1, 7, 14, 0))
+    await harness.say("bram", "/actionlearning Cem")
+    await harness.say("bram", "/stop")
+    await harness.say("bram", "/rounds")
+    await harness.say("bram", "/round 1")
+    await harness.advance(local(2026, 1, 14, 9, 0))
+    await harness.say("anna", "/status")
+    sent = texts(harness)
+    assert any("Action 1: Cem Yilmaz: calls the school, by 17 Feb 2026 (open)" in t for t in sent)
+    assert "2 Jan 2026 has already passed. Choose a moment still to come." in sent
+    assert any("💡 1. 5 Jan idea from Anna de Vries" in t for t in sent)
+    assert any("• 5 Jan Cem Yilmaz: we got a room" in t for t in sent)
+    assert any("1. 7 Jan 2026 · Cem Yilmaz" in t for t in sent)
+    assert any(t.startswith("🔄 Round 1 · 7 Jan 2026 · Cem Yilmaz's case") for t in sent)
+    assert any("• Taking part in the weekly question: 6 Jan: 0 of 6, 13 Jan: 0 of 6." in t for t in sent)
+    assert not [t for t in sent if re.search(r"(?<![:\d])\d\d?-\d\d(?![:\d])", t)]
+
+
+async def test_dutch_dates_stay_in_figures(harness):
+    await harness.say("anna", "/actie Cem belt de school voor 2026-02-17")
+    await harness.say("cem", "/vier we hebben een zaal")
+    await harness.say("cem", "/vier")
+    sent = texts(harness)
+    assert any("Actie 1: Cem Yilmaz: belt de school, uiterlijk 17-02-2026 (loopt)" in t for t in sent)
+    assert any("• 05-01 Cem Yilmaz: we hebben een zaal" in t for t in sent)

@@ -80,3 +80,12 @@ def test_question_library_is_complete():
                 assert 10 < len(q.texts[lang]) <= 160 and "?" in q.texts[lang], q.id
     ids = [q.id for qs in lib.by_category.values() for q in qs]
     assert len(ids) == len(set(ids))
+
+
+def test_dates_for_people_are_written_by_timeutil_in_the_networks_language():
+    # a date in figures (``14-10-2026``) is how Dutch writes it; English reads ``14 Oct 2026``
+    # (bot.timeutil.format_short_date): no feature formats a day of the month itself
+    pattern = re.compile(r"%d[-/.]%m")
+    found = [path.name for path in list((ROOT / "bot").rglob("*.py")) + list((ROOT / "adapters").rglob("*.py"))
+             if path.name != "timeutil.py" and pattern.search(path.read_text(encoding="utf-8"))]
+    assert found == []

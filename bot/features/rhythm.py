@@ -30,7 +30,15 @@ from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, Outb
 from bot.parsing import UserError, first_word, hhmm, parse_duration, parse_time, parse_weekday
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at, weekly_fire_time
-from bot.timeutil import add_local, format_when, in_quiet_hours, local, next_open_time, next_working_time
+from bot.timeutil import (
+    add_local,
+    format_short_date,
+    format_when,
+    in_quiet_hours,
+    local,
+    next_open_time,
+    next_working_time,
+)
 
 MAX_QUESTION = 300
 #: how often a group message held back by a running action-learning round looks again
@@ -916,7 +924,8 @@ async def status_lines(ctx: Ctx) -> list[Markup]:
     for nudge in reversed(nudges):
         answerers = await ctx.session.scalars(select(Answer.member_id).where(Answer.nudge_id == nudge.id))
         total, answered = participants(members, nudge.sent_at, answerers)
-        parts.append(ctx.t("status.participation_item", date=f"{local(ctx.network, nudge.sent_at):%d-%m}",
+        parts.append(ctx.t("status.participation_item",
+                           date=format_short_date(ctx.lang, local(ctx.network, nudge.sent_at).date(), year=False),
                            answered=len(answered), total=len(total)))
     return [ctx.t("status.participation", items=Markup(", ".join(parts)))]
 

@@ -38,7 +38,7 @@ from bot.parsing import (
 )
 from bot.registry import Command, Feature
 from bot.schedule import local_at
-from bot.timeutil import format_date, local, next_working_time
+from bot.timeutil import format_date, format_short_date, local, next_working_time
 
 #: the invitation names at most this many members who had no turn yet (and says how many more)
 SUGGEST_MAX = 8
@@ -204,7 +204,8 @@ async def record_text(ctx: Ctx, rnd: Round, entries: list[RoundEntry], actions: 
     empty = ctx.t("rounds.nothing")
     bringer = await member_name(ctx, rnd.bringer_id)
     title = ctx.t("rounds.record_title_back", nr=rnd.nr, bringer=bringer,
-                  date=f"{local(ctx.network, rnd.started_at):%d-%m-%Y}", state=ctx.t(f"rounds.state.{rnd.state}")) \
+                  date=format_short_date(ctx.lang, local(ctx.network, rnd.started_at).date()),
+                  state=ctx.t(f"rounds.state.{rnd.state}")) \
         if read_back else ctx.t("rounds.record_title", nr=rnd.nr, bringer=bringer)
     lines = [title, ctx.t("rounds.record_case", case=case_line or empty)]
     if question:
@@ -224,7 +225,7 @@ async def record_text(ctx: Ctx, rnd: Round, entries: list[RoundEntry], actions: 
 
 async def action_line(ctx: Ctx, action: Action) -> Markup:
     """``#3 Cem: belt de school (voor 17-02-2026)``."""
-    due = ctx.t("rounds.due", date=f"{action.due_date:%d-%m-%Y}") if action.due_date else ""
+    due = ctx.t("rounds.due", date=format_short_date(ctx.lang, action.due_date)) if action.due_date else ""
     return ctx.t("rounds.action_line", nr=action.nr, owner=await member_name(ctx, action.owner_id),
                  text=action.text, due=Markup(due), state=ctx.t(f"rounds.action_state.{action.state}"))
 
@@ -426,9 +427,9 @@ async def cmd_action(ctx: Ctx, args: str) -> None:
     today = local(ctx.network, ctx.now).date()
     words, due = _take_due(words, today)
     if due is not None and due < today:
-        raise UserError("errors.in_the_past", value=f"{due:%d-%m-%Y}")
+        raise UserError("errors.in_the_past", value=format_short_date(ctx.lang, due))
     if due is not None:
-        check_ahead(due, today, f"{due:%d-%m-%Y}")
+        check_ahead(due, today, format_short_date(ctx.lang, due))
     # just after a round closed its record says "Dat kan alsnog met /actie": the action is that round's
     of_round = rnd or await _just_closed_round(ctx)
     owner = None
@@ -562,7 +563,8 @@ async def cmd_rounds(ctx: Ctx, args: str) -> None:
     for rnd in rounds:
         first = await ctx.session.scalar(select(RoundEntry.text).where(
             RoundEntry.round_id == rnd.id, RoundEntry.step == 1).order_by(RoundEntry.id).limit(1))
-        lines.append(ctx.t("rounds.list_line", nr=rnd.nr, date=f"{local(ctx.network, rnd.started_at):%d-%m-%Y}",
+        lines.append(ctx.t("rounds.list_line", nr=rnd.nr,
+                           date=format_short_date(ctx.lang, local(ctx.network, rnd.started_at).date()),
                            bringer=await member_name(ctx, rnd.bringer_id),
                            case=shorten(first, 80) if first else ctx.t("rounds.nothing"),
                            state=ctx.t(f"rounds.state.{rnd.state}")))

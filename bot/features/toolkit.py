@@ -43,7 +43,15 @@ from bot.parsing import (
 )
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at
-from bot.timeutil import format_date, format_when, in_quiet_hours, local, local_instant, next_open_time
+from bot.timeutil import (
+    format_date,
+    format_short_date,
+    format_when,
+    in_quiet_hours,
+    local,
+    local_instant,
+    next_open_time,
+)
 
 MAX_ANNOUNCEMENT = 2000
 MAX_ENTRY = 1000
@@ -695,7 +703,8 @@ async def _show_log(ctx: Ctx, kind: str | None) -> None:
         why = why_line(ctx, entry.reason or entry.status_reason) \
             if entry.reason or entry.status_reason else Markup("")
         lines.append(ctx.t(f"toolkit.log_{entry.kind}", nr=entry.nr, text=entry.text, why=why,
-                           who=name or ctx.t("rounds.someone"), date=f"{local(ctx.network, entry.created_at):%d-%m}",
+                           who=name or ctx.t("rounds.someone"),
+                           date=format_short_date(ctx.lang, local(ctx.network, entry.created_at).date(), year=False),
                            status=ctx.t(f"toolkit.status.{entry.status}")))
     ctx.reply("status", Markup("\n".join(lines)))
 

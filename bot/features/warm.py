@@ -22,7 +22,7 @@ from bot.models import Action, Answer, Celebration, LogEntry, Meeting, Member, N
 from bot.parsing import UserError, hhmm, number, parse_time, parse_weekday
 from bot.registry import Command, Feature
 from bot.schedule import local_at
-from bot.timeutil import format_when, local, next_open_time
+from bot.timeutil import format_short_date, format_when, local, next_open_time
 
 MAX_CELEBRATION = 500
 #: after how many weekly questions without an answer the trekker may hear of a quiet member
@@ -118,7 +118,8 @@ async def _show_log(ctx: Ctx) -> None:
         return
     lines = [ctx.t("warm.log_title")]
     for celebration, name in rows:
-        lines.append(ctx.t("warm.log_line", date=f"{local(ctx.network, celebration.created_at):%d-%m}",
+        day = local(ctx.network, celebration.created_at).date()
+        lines.append(ctx.t("warm.log_line", date=format_short_date(ctx.lang, day, year=False),
                            who=name or ctx.t("warm.the_network"), text=celebration.text))
     ctx.reply("status", Markup("\n".join(lines)))
 
