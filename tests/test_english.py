@@ -107,3 +107,24 @@ async def test_dutch_dates_stay_in_figures(harness):
     sent = texts(harness)
     assert any("Actie 1: Cem Yilmaz: belt de school, uiterlijk 17-02-2026 (loopt)" in t for t in sent)
     assert any("• 05-01 Cem Yilmaz: we hebben een zaal" in t for t in sent)
+
+
+# ---------------------------------------------------------------------------- the report
+async def test_the_report_reads_naturally_in_english(harness):
+    from tests.test_report import files, page_text
+    from tests.test_rhythm import command
+
+    await command(harness, "anna", "/netwerk taal en")
+    await harness.say("bram", "/question add What did you learn from a student this month?")
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    for who in ("cem", "dewi", "els"):
+        await harness.say(who, "Students ask for help late.", reply_to="nudge")
+    await harness.say("cem", "/celebrate the school called back")
+    await harness.advance(local(2026, 1, 13, 11, 0))
+    await harness.say("dewi", "Parents help each other.", reply_to="nudge")
+    (report, _) = await command(harness, "anna", "/report")
+    assert "· average participation per week: " in report.text and "taking part" not in report.text
+    words = page_text(files(report)["html"])
+    assert "There was also 1 other weekly question: about learning together as a team, or an own question" in words
+    assert "1 of these is not shown here, because the writer did not agree to be quoted. It does count." in words
+    assert "Part Type Questions Answers" in words

@@ -271,7 +271,7 @@ async def test_rapport_sends_chart_page_and_pdf_privately_with_the_scenarios_fig
         "te weinig tijd voor de zomer",
         "“we hebben voor het eerst samen met ouders gepraat”",
         "Mijlpaal: een actie is klaar",
-        "1 daarvan staan hier niet bij",
+        "1 daarvan staat hier niet bij",
         f"“{CONSENTED}”",
         "Buurthuis De Linde",
         "Alle vijf perspectieven zijn er",

@@ -75,8 +75,12 @@ class Document:
 
 
 def text(lang: str, key: str, /, **params: Any) -> str:
-    """A report text, plain (report texts have no markup; the renderers escape everything)."""
-    return str(i18n.raw(lang, f"report.{key}")).format(**{k: str(v) for k, v in params.items()})
+    """A report text, plain (report texts have no markup; the renderers escape everything); a text
+    with ``one``/``other`` forms is chosen by the ``count`` parameter, as :func:`bot.i18n.t` does."""
+    template = i18n.raw(lang, f"report.{key}")
+    if isinstance(template, dict) and set(template) == set(i18n.PLURAL_FORMS):
+        template = template[i18n.plural_form(params["count"])]
+    return str(template).format(**{k: str(v) for k, v in params.items()})
 
 
 def word(lang: str, key: str) -> str:
