@@ -89,3 +89,48 @@ def test_dates_for_people_are_written_by_timeutil_in_the_networks_language():
     found = [path.name for path in list((ROOT / "bot").rglob("*.py")) + list((ROOT / "adapters").rglob("*.py"))
              if path.name != "timeutil.py" and pattern.search(path.read_text(encoding="utf-8"))]
     assert found == []
+
+
+#: Dutch words for what the bot talks about (docs/voice.md's word list) that an English text never uses
+DUTCH_WORDS = ("trekker", "procesbegeleider", "deelnemer", "bijeenkomst", "weekvraag", "oogst", "inbreng",
+               "mededeling", "casus", "actieleren", "vooruitblik", "herinnering", "penvoerder", "leerdoel",
+               "lerend netwerk", "gezin", "wethouder", "buurthuis")
+#: where an English text names the Dutch word on purpose
+DUTCH_ON_PURPOSE = {"help.commands.penvoerder.usage": "penvoerder"}
+
+
+def _texts(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _texts(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _texts(item)
+
+
+def test_english_texts_use_no_dutch_words():
+    leaks = []
+    for key, value in catalogue("en").items():
+        for text in _texts(value):
+            low = text.lower()
+            leaks += [(key, word) for word in DUTCH_WORDS
+                      if re.search(rf"\b{word}", low) and DUTCH_ON_PURPOSE.get(key) != word]
+    assert leaks == []
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_command_references_use_the_languages_own_command_names(lang):
+    # an English text says {/pause 2w}, a Dutch one {/pauze 2w}: each shows the name a member of a
+    # network in that language sees in /help (Command.shown); both names work whatever the language
+    from bamboe.features import FEATURES
+
+    commands = [c for f in FEATURES for c in f.commands]
+    shown = {c.shown(lang) for c in commands}
+    other = {name: c.shown(lang) for c in commands for name in (c.name, *c.aliases)}
+    wrong = []
+    for key, value in catalogue(lang).items():
+        for text in _texts(value):
+            wrong += [(key, name, other.get(name)) for name in re.findall(r"\{/([a-z]+)", text) if name not in shown]
+    assert wrong == []
