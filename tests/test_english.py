@@ -128,3 +128,14 @@ async def test_the_report_reads_naturally_in_english(harness):
     assert "There was also 1 other weekly question: about learning together as a team, or an own question" in words
     assert "1 of these is not shown here, because the writer did not agree to be quoted. It does count." in words
     assert "Part Type Questions Answers" in words
+
+
+# ---------------------------------------------------------------------------- what I keep about you
+async def test_the_export_file_has_an_english_name(harness):
+    await harness.say("anna", "/netwerk taal en")
+    await harness.say("cem", "/mydata", private=True)
+    (export,) = [s for s in harness.recorder.sent if s.kind == "privacy" and s.to == "dm:cem"]
+    assert [name for name, _, _ in export.files] == ["bamboe-my-data-2026-01-05.json"]
+    await harness.say("anna", "/network language nl")
+    await harness.say("cem", "/mijngegevens", private=True)
+    assert harness.recorder.sent[-1].files[0][0] == "bamboe-mijn-gegevens-2026-01-05.json"

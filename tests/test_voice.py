@@ -65,7 +65,7 @@ FRAGMENT_PREFIXES = ("calendar.", "languages.", "roles.", "perspectives.", "comm
                      "rounds.state.", "toolkit.status.", "report.", "help.commands.", "console.",
                      "status.participation_item", "rounds.due", "rounds.someone", "rounds.nothing", "rounds.no_themes",
                      "rhythm.own_question", "network.quiet", "warm.the_network", "warm.no_session_yet",
-                     "toolkit.nobody", "privacy.consent", "help.not_for_you", "rounds.outcome", "rounds.timebox",
+                     "toolkit.nobody", "privacy.consent", "privacy.export_file", "help.not_for_you", "rounds.outcome", "rounds.timebox",
                      "rhythm.theme_line", "meetings.line", "budget.", "status.", "toolkit.digest_announcement", "toolkit.digest_day.",
                      "toolkit.announcement_line", "rounds.list_line", "rounds.action_line", "warm.log_line",
                      "warm.bullet", "rounds.record_idea", "toolkit.digest_private_line", "rhythm.question_line",

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
 
-from bot import directory
+from bot import directory, i18n
 from bot import privacy as detect
 from bot.core import Ctx, network_job
 from bot.database import scrub_sqlite_wal
@@ -179,8 +179,8 @@ async def cmd_export(ctx: Ctx, args: str) -> None:
     for item in latest:
         lines.append(ctx.t("privacy.export_answer", text=rhythm.shorten(item["answer"], 120)))
     lines.append(ctx.t("privacy.export_outro", months=_months(ctx)))
-    file = Attachment(f"bamboe-mijn-gegevens-{local(ctx.network, ctx.now):%Y-%m-%d}.json", "application/json",
-                      json.dumps(data, ensure_ascii=False, indent=2).encode())
+    name = f"{i18n.raw(ctx.lang, 'privacy.export_file')}-{local(ctx.network, ctx.now):%Y-%m-%d}.json"
+    file = Attachment(name, "application/json", json.dumps(data, ensure_ascii=False, indent=2).encode())
     ctx.private(member, "privacy", Markup("\n".join(lines)), files=(file,), meta={"scrub": "content"})
 
 
@@ -240,7 +240,6 @@ async def erase(ctx: Ctx, member: Member) -> None:
     await s.flush()
     ctx.member = None
     lang = ctx.lang
-    from bot import i18n
     from bot.events import Address, Outgoing
 
     if ctx.source is not None and ctx.person is not None:  # to the account they asked from
