@@ -139,3 +139,33 @@ async def test_the_export_file_has_an_english_name(harness):
     await harness.say("anna", "/network language nl")
     await harness.say("cem", "/mijngegevens", private=True)
     assert harness.recorder.sent[-1].files[0][0] == "bamboe-mijn-gegevens-2026-01-05.json"
+
+
+# ---------------------------------------------------------------------------- wording
+async def test_roles_and_the_rhythm_read_naturally_in_english(harness):
+    await harness.say("anna", "/netwerk taal en")
+    await harness.say("anna", "/role Cem facilitator")
+    await harness.say("anna", "/role Cem member")
+    await harness.say("anna", "/rhythm celebrate fri 15:00 2")
+    await harness.say("anna", "/rhythm")
+    sent = texts(harness)
+    assert "Cem Yilmaz's role is now: facilitator." in sent and "Cem Yilmaz's role is now: member." in sent
+    assert any(t.startswith("Anna de Vries changed the invitation to celebrate: every 2 weeks on Friday") for t in sent)
+    rhythm = sent[-1]
+    assert "• Next question about the intention: " in rhythm and "Next back to" not in rhythm
+
+
+def test_texts_that_read_stiffly_were_rewritten():
+    from bot import i18n
+    from bot.markup import plain
+
+    def en(key, **params):
+        return plain(i18n.t("en", key, **params))
+
+    assert en("rounds.next_too_soon", step=3) == ("Time was just up, so step 3 has already started: that way no step "
+                                                 "is skipped. Still want to move on? Then type /next again in a moment.")
+    assert "falls at the weekend" in en("toolkit.announcement_planned_weekend", nr=1, when="Mon 7 Sep 2026 09:00",
+                                        asked="Sat 5 Sep 2026 10:00")
+    assert "meetings" not in en("teams.app.short") + en("teams.app.full")
+    assert plain(i18n.vary("en", "rhythm.goal_private", 1, goal="Listen")).count("noticed about it") == 1
+    assert en("budget.kinds.intention_prompt") == "the question about the intention"

@@ -659,7 +659,7 @@ async def test_facilitator_question_comes_next(harness: Harness) -> None:
     await harness.advance(local(2026, 1, 13, 11, 0))
     first, second = sent(harness, "nudge")
     assert "Wat wil je deze week uitproberen?" in plain(first.text)
-    assert "eigen vraag" in plain(first.text)
+    assert "Eigen vraag" in plain(first.text)
     n1, n2 = await nudges(harness)
     (custom,) = await rows(harness, CustomQuestion)
     assert (n1.question_id, n1.category) == (f"custom-{custom.id}", "eigen")
