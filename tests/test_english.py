@@ -169,3 +169,12 @@ def test_texts_that_read_stiffly_were_rewritten():
     assert "meetings" not in en("teams.app.short") + en("teams.app.full")
     assert plain(i18n.vary("en", "rhythm.goal_private", 1, goal="Listen")).count("noticed about it") == 1
     assert en("budget.kinds.intention_prompt") == "the question about the intention"
+    assert "Too busy right now?" in plain(i18n.vary("en", "rhythm.reminder", 0, name="Cem"))
+    assert en("rounds.record_questions", count=0, themes=en("rounds.no_themes")) == (
+        "Questions: 0 open questions. What came up: nothing that several questions shared.")
+    assert en("warm.ms_action_ask", name="Cem") == "That is worth celebrating! Cem, what came of it?"
+
+
+def test_the_season_writes_no_date_in_figures():
+    for line in transcript():
+        assert not re.search(r"(?<![:\d])\d\d?-\d\d(?![:\d])", line["text"]), line["text"]
