@@ -178,3 +178,24 @@ def test_texts_that_read_stiffly_were_rewritten():
 def test_the_season_writes_no_date_in_figures():
     for line in transcript():
         assert not re.search(r"(?<![:\d])\d\d?-\d\d(?![:\d])", line["text"]), line["text"]
+
+
+# ---------------------------------------------------------------------------- counts
+async def test_one_month_and_one_member_are_singular_in_both_languages(harness):
+    from bot.features.report.document import text
+
+    await harness.say("anna", "/privacy bewaartermijn 1")
+    await harness.say("anna", "/privacy")
+    await harness.say("anna", "/netwerk taal en")
+    await harness.say("anna", "/privacy retention 1")
+    await harness.say("anna", "/privacy")
+    sent = texts(harness)
+    assert "🔒 Anna de Vries heeft de bewaartermijn op 1 maand gezet." in sent[0]
+    assert "Antwoorden en berichten bewaar ik 1 maand." in sent[1]
+    assert "🔒 Anna de Vries set the retention period to 1 month." in sent[3]
+    assert "I keep answers and messages for 1 month." in sent[4]
+    assert text("en", "doc.size_small", size=1, count=1, min=5).startswith(
+        "At the end of the period the network had 1 member.")
+    assert text("nl", "doc.size_small", size=1, count=1, min=5).startswith(
+        "Aan het eind van de periode had het netwerk 1 lid.")
+    assert "Answers in total: 1; weekly questions: 1." in text("en", "doc.chart_alt", answers=1, questions=1)

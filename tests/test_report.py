@@ -296,7 +296,7 @@ async def test_rapport_sends_chart_page_and_pdf_privately_with_the_scenarios_fig
         assert part in pdf, part
     # the chart is not the only carrier: alt text and tables
     (image,) = html.images
-    assert image["src"].startswith("data:image/png;base64,") and "4 antwoorden op 4 weekvragen" in image["alt"]
+    assert image["src"].startswith("data:image/png;base64,") and "Antwoorden in totaal: 4; weekvragen: 4." in image["alt"]
     assert_private(report)
 
 

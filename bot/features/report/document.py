@@ -327,7 +327,7 @@ def build(data: ReportData) -> Document:
     # ------------------------------------------------------------ the group
     blocks += [
         Heading(t("doc.group_title")),
-        Para(t(f"doc.size_{comp.size_verdict}", size=comp.size, min=MIN_GROUP, max=MAX_GROUP)),
+        Para(t(f"doc.size_{comp.size_verdict}", size=comp.size, count=comp.size, min=MIN_GROUP, max=MAX_GROUP)),
         Table(
             (t("doc.role"), t("doc.count")),
             tuple((label(lang, f"roles.{r}"), str(n)) for r, n in comp.roles.items()),
