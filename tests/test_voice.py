@@ -172,3 +172,36 @@ def test_questions_fit_residents_and_students_too():
         nl = q.texts["nl"].lower()
         if "je werk" in nl or "collega" in nl or "je organisatie" in nl:
             assert "studie" in nl or "buurt" in nl or "thuis" in nl or "school" in nl, q.id
+
+
+#: plain texts whose number is never 1, so they need no one/other forms: (key, placeholder) → why
+NEVER_ONE = {
+    "max": "a fixed limit", "high": "a fixed limit", "min": "a fixed limit", "hours": "a fixed delay",
+    "goal_weeks": "a fixed rhythm", "intention_weeks": "a fixed rhythm", "weeks": "a fixed limit",
+    ("errors.report_period_long", "months"): "a fixed limit",
+    ("warm.ms_answers", "count"): "milestones start at 10 answers",
+    ("warm.quiet_members", "count"): "quiet after 2 to 10 questions", ("warm.quiet_many", "count"): "idem",
+    ("warm.quiet_all", "count"): "idem", ("warm.quiet_many", "total"): "many of a group",
+    ("report.doc.size_ok", "size"): "5 to 20 members", ("report.doc.size_large", "size"): "more than 20",
+    ("link.linked", "count"): "a link makes at least two chats",
+}
+COUNTED = re.compile(r"\b1 (leden|members|antwoorden|answers|bijeenkomsten|sessions|dagen|days|weken|weeks|ideeën|"
+                     r"ideas|vragen|questions|weekvragen|weekly questions|maanden|months|minuten|minutes|uur|hours|"
+                     r"keer|times|acties|actions|chats|people|mensen)\b")
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_a_number_that_can_be_one_comes_with_plural_forms(lang):
+    # "1 months", "1 leden": a plain text with a number in it reads wrong when the number is 1
+    wrong = []
+    for key, entry in entries(lang).items():
+        if not isinstance(entry, str) or key.startswith("calendar."):
+            continue
+        names = i18n.placeholders(entry)
+        for name in (n for n in names if isinstance(VALUES.get(n), int)):
+            if name in NEVER_ONE or (key, name) in NEVER_ONE:
+                continue
+            text = plain(i18n.t(lang, key, **{**{n: "Anna" for n in names}, **VALUES, name: 1}))
+            if found := COUNTED.search(text):
+                wrong.append((key, name, found.group(0)))
+    assert wrong == []
