@@ -199,3 +199,19 @@ async def test_one_month_and_one_member_are_singular_in_both_languages(harness):
     assert text("nl", "doc.size_small", size=1, count=1, min=5).startswith(
         "Aan het eind van de periode had het netwerk 1 lid.")
     assert "Answers in total: 1; weekly questions: 1." in text("en", "doc.chart_alt", answers=1, questions=1)
+
+
+# ---------------------------------------------------------------------------- the other language's commands
+async def test_a_command_in_the_other_language_works_and_is_answered_in_the_networks_language(harness):
+    await harness.say("cem", "/pause 1w")  # English in a Dutch network
+    await harness.say("cem", "/help session")
+    await harness.say("anna", "/network language en")
+    await harness.say("dewi", "/pauze 1w")  # Dutch in an English network
+    await harness.say("dewi", "/help bijeenkomst")
+    await harness.say("dewi", "/privacy citeren ja")
+    sent = texts(harness)
+    assert sent[0].startswith("Je hebt pauze tot ma 12 jan 2026 08:00.") and sent[0].endswith("Eerder terug? /pauze uit.")
+    assert sent[1].startswith("/bijeenkomst laat de geplande bijeenkomsten zien.")
+    assert sent[3].startswith("You are on a break until Mon 12 Jan 2026 08:00.") and sent[3].endswith("/pause off.")
+    assert sent[4].startswith("/session shows the planned sessions.")
+    assert sent[5].startswith("🔒 Noted: I may quote your answers")
