@@ -215,3 +215,14 @@ async def test_a_command_in_the_other_language_works_and_is_answered_in_the_netw
     assert sent[3].startswith("You are on a break until Mon 12 Jan 2026 08:00.") and sent[3].endswith("/pause off.")
     assert sent[4].startswith("/session shows the planned sessions.")
     assert sent[5].startswith("🔒 Noted: I may quote your answers")
+
+
+async def test_a_held_announcement_says_on_which_day_it_goes_out(harness):
+    await harness.say("anna", "/netwerk taal en")
+    await harness.advance(local(2026, 1, 6, 23, 10))
+    await harness.say("anna", "/announce Don't forget your input for next week!")
+    await harness.say("anna", "/announce at 2026-01-10 09:00 Weekend news")
+    sent = texts(harness)
+    assert "📣 These are quiet hours. I will post announcement 1 on Wed 7 Jan 2026 07:00." in sent
+    assert any(t.startswith("📣 Announcement 2 goes to the group on Mon 12 Jan 2026 07:00, because Sat 10 Jan 2026 "
+                            "09:00 falls at the weekend") for t in sent)

@@ -99,7 +99,7 @@ async def test_announcement_planned_in_the_weekend_is_confirmed_for_monday(harne
 async def test_announcement_planned_at_night_names_the_quiet_hours_in_english(harness: Harness) -> None:
     await command(harness, "anna", "/netwerk taal en")
     await command(harness, "anna", "/mededeling om 2026-01-07 23:30 Late one")
-    assert texts(harness)[-1] == ("📣 Announcement 1 goes to the group Thu 8 Jan 2026 07:00, because Wed 7 Jan 2026 "
+    assert texts(harness)[-1] == ("📣 Announcement 1 goes to the group on Thu 8 Jan 2026 07:00, because Wed 7 Jan 2026 "
                                   "23:30 falls in quiet hours (22:00-07:00).")
 
 
