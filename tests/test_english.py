@@ -96,7 +96,7 @@ async def test_dates_in_lines_and_lists_are_written_the_english_way(harness):
     assert any("• 5 Jan Cem Yilmaz: we got a room" in t for t in sent)
     assert any("1. 7 Jan 2026 · Cem Yilmaz" in t for t in sent)
     assert any(t.startswith("🔄 Round 1 · 7 Jan 2026 · Cem Yilmaz's case") for t in sent)
-    assert any("• Taking part in the weekly question: 6 Jan: 0 of 6, 13 Jan: 0 of 6." in t for t in sent)
+    assert any("• Participation in the weekly question: 6 Jan: 0 of 6, 13 Jan: 0 of 6." in t for t in sent)
     assert not [t for t in sent if re.search(r"(?<![:\d])\d\d?-\d\d(?![:\d])", t)]
 
 
