@@ -205,3 +205,11 @@ def test_a_number_that_can_be_one_comes_with_plural_forms(lang):
             if found := COUNTED.search(text):
                 wrong.append((key, name, found.group(0)))
     assert wrong == []
+
+
+def test_english_questions_call_a_session_a_session():
+    from bot.features.rhythm import library
+
+    # the word list (docs/voice.md): a meeting of the network is a *session* in English
+    found = [q.id for q in library().by_id.values() if re.search(r"\bmeetings?\b", q.texts["en"].lower())]
+    assert found == []
