@@ -767,3 +767,11 @@ async def test_goal_prompt_asks_each_thing_once_and_names_the_missing_group_goal
     last_post = plain(sent(harness, "goal_prompt", to="group")[-1].text)
     assert len(sent(harness, "goal_prompt", to="group")) == 5
     assert "Nog geen leerdoel?" not in last_post  # everyone has one: nobody to invite
+
+
+def test_a_word_and_its_plural_are_one_theme() -> None:
+    english = ["Students ask late.", "One student told me the letter scared her.",
+               "The letters are hard for students.", "My son hid the letters."]
+    assert rhythm.themes(english) == ["letters", "students"]  # not "students, student, letter, letters"
+    dutch = ["Een ouder belde.", "Ouders vragen laat om hulp.", "De ouders van de school kwamen."]
+    assert rhythm.themes(dutch) == ["ouders"]

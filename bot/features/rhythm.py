@@ -511,8 +511,18 @@ def themes(texts: list[str], limit: int = 5, question: str = "") -> list[str]:
         return []
     stop = _stopwords() | {w.lower() for w in _WORD.findall(question)}
     per_answer = [{w.lower() for w in _WORD.findall(t)} - stop for t in texts]
-    counts = Counter(w for words in per_answer for w in words)
-    return [w for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= 2][:limit]
+    # a word and its plural in -s are one theme ("student" and "students", "ouder" and "ouders"),
+    # shown in the form most answers used (the plural when as many used each)
+    found = set().union(*per_answer)
+    theme = {w: w[:-1] if w.endswith("s") and w[:-1] in found else w for w in found}
+    counts = Counter(t for words in per_answer for t in {theme[w] for w in words})
+    forms = Counter(w for words in per_answer for w in words)
+    shown: dict[str, str] = {}
+    for w in sorted(found):
+        t = theme[w]
+        if t not in shown or (forms[w], len(w)) > (forms[shown[t]], len(shown[t])):
+            shown[t] = w
+    return [shown[w] for w, c in sorted(counts.items(), key=lambda kv: (-kv[1], shown[kv[0]])) if c >= 2][:limit]
 
 
 @network_job
