@@ -186,7 +186,7 @@ async def test_a_newcomer_is_briefed_privately(driver: Driver) -> None:
     await driver.private_message("cem", "/start")
     briefing = await driver.delivered("newcomer_briefing", private("cem"))
     assert "Cem" in briefing.text
-    assert len(driver.find(GROUP, PEOPLE["cem"] + "!")) == 1  # one note, not one per waiting message
+    assert len(driver.find(GROUP, "Hoi " + PEOPLE["cem"])) == 1  # one note, not one per waiting message
 
 
 # ---------------------------------------------------------------------------- the weekly question
