@@ -7,6 +7,7 @@ import os
 import random
 import shutil
 import socket
+import sys
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Iterable
@@ -23,6 +24,11 @@ from bamboe.features import FEATURES
 from bot.core import Core
 from bot.database import Database, create_engine, sqlite_url_for, upgrade
 from bot.registry import Feature
+
+# pytest imports this file as ``conftest``, and the tests import it as ``tests.conftest``: without
+# this, two modules with their own globals (each worker made two migrated PostgreSQL templates, and
+# the one of ``tests.conftest`` was never dropped: its pytest_sessionfinish is not pytest's hook)
+sys.modules.setdefault("tests.conftest", sys.modules[__name__])
 
 AMS = ZoneInfo("Europe/Amsterdam")
 PG_ADMIN = os.environ.get("BAMBOE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
