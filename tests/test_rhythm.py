@@ -274,6 +274,26 @@ async def test_one_private_reminder_48h_later_to_who_did_not_answer(harness: Har
     assert (job.key, job.state) == (f"reminder:{n1.id}", "done")
 
 
+async def test_a_private_reply_to_a_reminder_after_its_harvest_answers_the_new_question(harness: Harness) -> None:
+    """Els replies privately to last week's reminder the day after its harvest, when a new question
+    is in the group: that harvest is done, so it is her answer to the new question (named in the
+    thanks), and she gets no reminder for it. Before, it was stored for the harvested question,
+    the thanks said "In de oogst komt het…", and Thursday's reminder asked her again."""
+    await harness.advance(local(2026, 1, 8, 10, 0))  # the first reminder, to Els among others
+    await harness.advance(local(2026, 1, 13, 10, 0))  # the harvest and the second question
+    first, second = await nudges(harness)
+    assert first.harvested
+    await harness.advance(local(2026, 1, 14, 12, 0))
+    before = len(harness.recorder.sent)
+    await harness.say("els", "Druk gehad! In de wijk zien we het vaker.", private=True)
+    (thanks,) = harness.recorder.sent[before:]
+    assert thanks.to == "dm:els" and "Ik heb dit bewaard als je antwoord op de weekvraag" in plain(thanks.text)
+    els = await member(harness, "els")
+    assert [a.nudge_id for a in await rows(harness, Answer, Answer.member_id == els.id)] == [second.id]
+    await harness.advance(local(2026, 1, 15, 12, 0))
+    assert [at_local(s) for s in sent(harness, "reminder", to="dm:els")] == [local(2026, 1, 8, 10, 0)]
+
+
 async def test_reminders_stop_after_two_unanswered_questions_in_a_row(harness: Harness) -> None:
     await harness.advance(local(2026, 1, 6, 11, 0))
     await harness.say("cem", "Mijn antwoord.", reply_to="nudge")

@@ -721,8 +721,12 @@ async def on_private_message(ctx: Ctx, msg: MessageIn) -> bool:
 
 
 async def _reminder_answer(ctx: Ctx, origin: OutboxMessage, text: str) -> bool:
+    """A plain private reply to a reminder answers its weekly question, unless that question was
+    harvested already (a newer one went out meanwhile): then it is an answer to the newer one,
+    which :func:`on_private_message` looks for when this returns False."""
     nudge_id = (origin.meta or {}).get("nudge")
-    if nudge_id is None or await ctx.session.get(Nudge, nudge_id) is None:
+    nudge = await ctx.session.get(Nudge, nudge_id) if nudge_id is not None else None
+    if nudge is None or nudge.harvested:
         return False
     done = await ctx.session.scalar(select(Answer.id).where(Answer.nudge_id == nudge_id,
                                                             Answer.member_id == ctx.member.id).limit(1))
