@@ -150,6 +150,10 @@ class Sender(Protocol):
     ``async confirm(message, window) -> str | None``: the platform's id of ``message`` if an earlier,
     interrupted attempt did deliver it (used for rows found in doubt); ``window`` is when that attempt
     may have posted it (its claim's start and end), so a lookup can stay small.
+
+    A sender that keeps something of its own about a person (how to reach them, a direct room,
+    a cached name) offers ``async forget(user_id) -> None``: that person was erased
+    (``/vergeetmij``); it is called once the notice saying so was delivered (or given up).
     """
 
     capabilities: Capabilities
@@ -582,6 +586,23 @@ class Delivery:
         await self._write(row.id, values, also)
         if scrub == "all":
             await scrub_sqlite_wal(self.db.engine)  # the claim wrote the user id to the log again
+            await self._forget(row)
+
+    async def _forget(self, row: OutboxMessage) -> None:
+        """The notice that a person's data was erased is done: each adapter that keeps something
+        of its own about them (how to reach them, a direct room, caches) drops it now, for the
+        account the notice went to and every account linked to it (``meta["forget"]``)."""
+        people = {(p, u) for p, u in (row.meta or {}).get("forget", ()) if u}
+        if row.user_id:
+            people.add((row.platform, row.user_id))
+        for platform, user_id in sorted(people):
+            forget = getattr(self.senders.get(platform), "forget", None)
+            if forget is None:
+                continue
+            try:
+                await forget(user_id)
+            except Exception as exc:  # noqa: BLE001 - the erasure itself stands; say so without the id
+                log.warning("an erased person's data on %s could not be dropped (%s)", platform, type(exc).__name__)
 
     async def _write(self, row_id: int, values: dict[str, Any], also: Any = None, *,
                      undo_attempt: bool = False) -> None:

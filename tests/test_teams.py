@@ -22,7 +22,7 @@ from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
 from bot.delivery import RetryAfter
-from bot.models import Answer, Chat, Member, OutboxMessage, TeamsConversation, TeamsFile, TeamsUser
+from bot.models import Answer, Chat, Member, OutboxMessage, TeamsAsker, TeamsConversation, TeamsFile, TeamsUser
 from tests.conftest import free_port, local
 from tests.teams_standin import (
     APP_ID,
@@ -713,3 +713,39 @@ async def test_on_postgresql_too(postgres_url: str, api: StandIn) -> None:
         assert stored.text == "Samen leren."
         assert len(await env.rows(OutboxMessage, OutboxMessage.kind == "help")) == 1  # one welcome
         assert (await env.rows(TeamsConversation))[0].installed is True
+
+
+# ---------------------------------------------------------------------------- erasure
+async def test_erasure_drops_what_the_teams_adapter_kept_about_the_person(env: Env,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """After ``/vergeetmij`` and its confirmation, the adapter's own tables (how to reach the person,
+    their latest message per conversation) and its list of people who blocked the bot hold nothing
+    of them, and nothing of what they wrote or their name reached the log."""
+    from tests.test_erasure import rows_naming
+
+    caplog.set_level(logging.DEBUG)
+    env.api.installed_for.update({ANNA["id"], CEM["id"]})
+    await env.add_to_channel()
+    await env.join(CEM)
+    cem_id = CEM["aadObjectId"]
+    await env.say(CHANNEL, CEM, "status Zwanenburgse casus", mention=True)
+    await env.until_rows(TeamsUser, TeamsUser.user_id == cem_id)
+    await env.until_rows(TeamsAsker, TeamsAsker.user_id == cem_id)
+    (teams,) = env.app.adapters
+    await env.say(personal(CEM), CEM, "vergeetmij ja")
+    await env.sent_containing("verwijderd", personal(CEM)["conversation"]["id"])
+    for _ in range(100):  # the adapter forgets once the confirmation is recorded as delivered
+        async with env.app.db.transaction() as s:
+            if not await rows_naming(s, cem_id):
+                break
+        env.clock.advance(timedelta(seconds=5))
+        env.app.wake.set()
+        await asyncio.sleep(0.05)
+    assert await env.rows(TeamsUser, TeamsUser.user_id == cem_id) == []
+    assert await env.rows(TeamsAsker, TeamsAsker.user_id == cem_id) == []
+    async with env.app.db.transaction() as s:
+        assert await rows_naming(s, cem_id) == {}
+        assert await rows_naming(s, "Cem Yilmaz") == {}
+    assert cem_id not in teams._blocked
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "Zwanenburgse" not in logged and "Yilmaz" not in logged and cem_id not in logged

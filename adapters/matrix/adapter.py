@@ -606,6 +606,15 @@ class MatrixAdapter:
             self._names.put((room_id, user_id), name)
         return Person(user_id, name)
 
+    async def forget(self, user_id: str) -> None:
+        """The person was erased (``bot.delivery.Sender``): drop their direct rooms and the display
+        names cached for them."""
+        await self.store.forget_person(user_id)
+        for key in [k for k in self._names if isinstance(k, tuple) and k[1] == user_id]:
+            self._names.pop(key, None)
+        for room_id in [r for r, (inviter, _) in self._inviters.items() if inviter == user_id]:
+            self._inviters.pop(room_id, None)
+
     # ------------------------------------------------------------------ outbound
     async def send(self, message: Outgoing) -> str | None:
         """Send ``message``: its text in one or more events, then its files, each with a

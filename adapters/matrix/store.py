@@ -128,6 +128,15 @@ class MatrixStore:
             direct = await session.scalars(select(MatrixRoom.room_id))
             return {*chats, *direct}
 
+    async def forget_person(self, user_id: str) -> list[str]:
+        """The person was erased (``/vergeetmij``): drop their direct rooms; returns their ids."""
+        async with self.db.transaction() as session:
+            rooms = list(await session.scalars(select(MatrixRoom.room_id).where(MatrixRoom.direct_with == user_id)))
+            await session.execute(delete(MatrixRoom).where(MatrixRoom.direct_with == user_id))
+        for room_id in [r for r, who in self._direct.items() if who == user_id] + rooms:
+            self._direct.pop(room_id, None)
+        return rooms
+
     async def forget_room(self, room_id: str) -> None:
         """The bot left ``room_id`` (or the member left the direct room)."""
         async with self.db.transaction() as session:

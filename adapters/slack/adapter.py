@@ -185,6 +185,13 @@ class SlackSender:
         #: a long text, the files) did not (yet): a retry posts only what is missing (this process only)
         self.text_sent: OrderedDict[int, list[str | None]] = OrderedDict()
 
+    async def forget(self, user_id: str) -> None:
+        """The person was erased (``bot.delivery.Sender``): drop the bot's direct channel with them
+        and which workspace they are in."""
+        channel = self.im_channels.pop(user_id, None)
+        if self.directory is not None:
+            await self.directory.forget_conversations([user_id, channel or ""])
+
     async def send(self, message: Outgoing) -> str | None:
         """Post ``message`` (a text longer than ``capabilities.max_text`` as several posts, buttons on
         the last; a text showing ``* _ ~ ``` as characters as rich_text blocks) and then its files;

@@ -286,6 +286,17 @@ class Directory:
         self._teams.clear()
         self._tokens.pop(team.key)
 
+    async def forget_conversations(self, ids: Iterable[str]) -> None:
+        """A person was erased (``/vergeetmij``): drop which workspace their user id (and the
+        bot's direct channel with them) belongs to."""
+        ids = [i for i in ids if i]
+        if not ids:
+            return
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(SlackConversation).where(SlackConversation.conversation_id.in_(ids)))
+        for i in ids:
+            self._teams.pop(i)
+
     def forget_token(self, team: Team) -> None:
         """Look ``team``'s bot token up again next time (installed again, revoked)."""
         self._tokens.pop(team.key)

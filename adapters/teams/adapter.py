@@ -436,6 +436,12 @@ class TeamsAdapter:
             self._partial.pop(message.outbox_id, None)
         return done[0] if done and done[0] else None
 
+    async def forget(self, user_id: str) -> None:
+        """The person was erased (``bot.delivery.Sender``): drop their reference, their latest
+        messages' ids and whether they blocked the bot."""
+        self._blocked.pop(user_id, None)
+        await self.store.forget_user(user_id)
+
     async def _group_target(self, message: Outgoing) -> tuple[str, str, str | None, bool]:
         """Where a group message goes: (service URL, conversation id, message to quote, group?)."""
         addr = message.address

@@ -120,6 +120,21 @@ class Store:
             await session.execute(update(TeamsUser).where(TeamsUser.user_id == user_id)
                                   .values(personal_conversation_id=conversation_id))
 
+    async def forget_user(self, user_id: str) -> None:
+        """The person was erased (``/vergeetmij``): drop how to reach them (their reference and
+        their 1:1's) and where they last wrote."""
+        async with self.db.transaction() as session:
+            one_to_one = await session.scalar(select(TeamsUser.personal_conversation_id)
+                                              .where(TeamsUser.user_id == user_id))
+            if one_to_one:
+                gone = await session.scalars(delete(TeamsConversation).where(
+                    TeamsConversation.kind == "personal", TeamsConversation.conversation_id == one_to_one)
+                    .returning(TeamsConversation.chat_id))
+                for chat_id in gone:
+                    self._references.pop(chat_id, None)
+            await session.execute(delete(TeamsUser).where(TeamsUser.user_id == user_id))
+            await session.execute(delete(TeamsAsker).where(TeamsAsker.user_id == user_id))
+
     async def release_waiting(self, user_id: str) -> int:
         """Queue again the private messages that waited for a 1:1 with this person (Teams refused
         to open one before); how many."""

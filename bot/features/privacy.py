@@ -244,8 +244,9 @@ async def erase(ctx: Ctx, member: Member) -> None:
 
     if ctx.source is not None and ctx.person is not None:  # to the account they asked from
         platform, user_id = ctx.source.platform, ctx.person.user_id
+    # once it is delivered, each adapter drops what it keeps of its own about every linked account
     ctx.out.append(Outgoing(Address(platform, None, user_id), "privacy", i18n.t(lang, "privacy.forgotten"),
-                            meta={"scrub": "all"}))
+                            meta={"scrub": "all", "forget": [list(i) for i in identities]}))
     bind = ctx.session.bind
     ctx.after_commit.append(lambda: scrub_sqlite_wal(bind))
 
