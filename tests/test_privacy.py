@@ -424,3 +424,97 @@ async def test_logs_never_contain_message_text(harness: Harness, caplog: pytest.
     # every logger at DEBUG (as an administrator might set it): none may carry message text
     leaks = [(r.name, r.getMessage()[:80]) for r in caplog.records if "Zwanenburg" in r.getMessage()]
     assert leaks == []
+
+
+# ---------------------------------------------------------------------------- erasure of someone who did everything
+DEWI_WORDS = ("Kraaiennest", "schuldhulpmaatje", "Lindeboomschool", "Ouderkamer", "Voorleesontbijt", "Wijkteamtafel",
+              "zelfvertrouwenplan")
+
+
+async def dewi_does_everything(database_url: str) -> Harness:
+    """Dewi, in two linked chats (Teams as ``dewi-teams``, Telegram as ``dewi``), answers, pauses
+    twice, brings input, has an idea, an action, a celebration, a reflection and a learning goal,
+    reads an announcement, asks for link codes and gets private messages."""
+    from bot.models import Reflection
+    from tests.test_link import ask_code, link_buurt, two_networks
+
+    h = await two_networks(database_url)
+    await link_buurt(h)
+    h.names["dewi-teams"] = "Dewi Santoso"
+    h.member_chats["dewi-teams"] = ["teams"]
+    await h.say("dewi-teams", "hallo")
+    code = await ask_code(h, "dewi-teams", "/ikben")
+    await h.say("dewi", f"/ikben {code}", chat="buurt", private=True)
+    await h.say("dewi-teams", "/ikben", private=True)  # a second code, never used
+    await h.advance(local(2026, 1, 6, 10, 1))
+    await h.say("dewi", f"Bij het {DEWI_WORDS[0]} zag ik het eerst.", chat="buurt", reply_to="nudge")
+    await h.say("dewi-teams", "/pauze 1w")
+    await h.advance(local(2026, 1, 14, 12, 0))
+    await h.say("dewi-teams", "/pauze 1w")
+    await h.say("dewi-teams", "/pauze uit")
+    await h.say("anna", "/bijeenkomst 2026-01-29 14:00-16:00 Buurthuis")
+    await h.say("dewi-teams", f"/inbreng Een {DEWI_WORDS[1]} voor een gezin", private=True)
+    await h.say("dewi-teams", f"/idee een spreekuur op de {DEWI_WORDS[2]}")
+    await h.say("dewi-teams", f"/actie Dewi opent de {DEWI_WORDS[3]} voor 2026-02-17")
+    await h.say("dewi-teams", f"/vier het {DEWI_WORDS[4]} liep vol")
+    await h.say("dewi-teams", f"/leerdoel eerst luisteren aan de {DEWI_WORDS[5]}")
+    await h.say("anna", "/mededeling Koffie staat klaar.")
+    await h.say("dewi-teams", "/gelezen 1")
+    await h.say("dewi-teams", "/status", private=True)
+    async with h.db.transaction() as s:
+        (dewi,) = await s.scalars(select(Member).where(Member.name == "Dewi Santoso"))
+        s.add(Reflection(network_id=dewi.network_id, member_id=dewi.id, kind="goal",
+                         text=f"Mijn {DEWI_WORDS[6]} werkt", created_at=h.clock.now()))
+    return h
+
+
+async def cells_holding(h: Harness, needles: tuple[str, ...]) -> dict[str, list[str]]:
+    """Every table and column (of any type, read as text) whose value holds one of ``needles``."""
+    from sqlalchemy import String, cast, or_
+
+    from bot.models import Base
+
+    found: dict[str, list[str]] = {}
+    async with h.db.transaction() as s:
+        for table in Base.metadata.sorted_tables:
+            for column in table.columns:
+                hit = await s.scalar(select(func.count()).select_from(table).where(
+                    or_(*(cast(column, String).contains(n) for n in needles))))
+                if hit:
+                    found.setdefault(table.name, []).append(column.name)
+    return found
+
+
+async def test_erasing_someone_who_did_everything_leaves_them_in_no_column_of_any_table(database_url: str) -> None:
+    from bot.models import (
+        Action,
+        AnnouncementRead,
+        ChatPresence,
+        LinkCode,
+        MemberIdentity,
+        Reflection,
+    )
+
+    h = await dewi_does_everything(database_url)
+    try:
+        needles = ("dewi", "Dewi", "Santoso", *DEWI_WORDS)
+        before = await cells_holding(h, needles)
+        assert {"members", "member_identities", "chat_presence", "answers", "meeting_inputs", "log_entries",
+                "actions", "celebrations", "reflections", "outbox"} <= set(before), before
+        (dewi,) = await rows(h, Member, Member.name == "Dewi Santoso")
+        assert dewi.earlier_pauses and await rows(h, AnnouncementRead) and await rows(h, LinkCode)
+        assert len(await rows(h, LinkCode, LinkCode.member_id == dewi.id)) == 2
+        await h.say("dewi-teams", "/vergeetmij ja", private=True)
+        assert "verwijderd" in h.recorder.sent[-1].text
+        assert await cells_holding(h, needles) == {}
+        for model in (MemberIdentity, AnnouncementRead, ChatPresence, Reflection):
+            assert [r for r in await rows(h, model) if getattr(r, "member_id", None) == dewi.id
+                    or getattr(r, "user_id", None) in ("dewi", "dewi-teams")] == []
+        assert await rows(h, LinkCode, LinkCode.member_id == dewi.id) == []
+        assert [a.owner_id for a in await rows(h, Action)] == [None]
+    finally:
+        await h.close()
+    if database_url.startswith("sqlite"):  # nor in the file's free pages or its write-ahead log
+        path = Path(database_url.removeprefix("sqlite:///"))
+        raw = b"".join(p.read_bytes() for p in (path, Path(f"{path}-wal")) if p.exists())
+        assert [w for w in ("Santoso", *DEWI_WORDS) if w.encode() in raw] == []
