@@ -318,6 +318,27 @@ async def test_answers_older_than_the_retention_period_are_removed(harness: Harn
     assert oldest >= local(2026, 2, 6, 4, 0) - timedelta(days=30)
 
 
+async def test_a_private_message_that_waits_for_ever_and_a_held_post_expire_too(harness: Harness) -> None:
+    """A private message to someone who never opens a private chat with the bot (an export, with
+    its file) and a post that never rode along are removed after the retention period as well."""
+    from bot.models import HeldPost
+
+    await command(harness, "anna", "/privacy bewaartermijn 1")
+    cem = await member(harness, "cem")
+    old, new = harness.clock.now() - timedelta(days=40), harness.clock.now()
+    async with harness.db.transaction() as s:
+        for made in (old, new):
+            s.add(OutboxMessage(network_id=cem.network_id, platform="console", chat_id=None, user_id="cem",
+                                member_id=cem.id, kind="privacy", text="Je gegevens: Zwanenburg", state="waiting",
+                                files=[{"name": "x.json", "mime": "application/json", "data": "e30="}],
+                                created_at=made))
+            s.add(HeldPost(network_id=cem.network_id, member_id=cem.id, kind="milestone", text="Welkom Cem Yilmaz",
+                           created_at=made))
+    await harness.advance(local(2026, 1, 6, 4, 0))  # the first night's run, before any post it could ride along with
+    assert [r.created_at for r in await rows(harness, OutboxMessage, OutboxMessage.state == "waiting")] == [new]
+    assert [r.created_at for r in await rows(harness, HeldPost)] == [new]
+
+
 async def test_pauses_older_than_the_retention_period_are_removed(harness: Harness) -> None:
     await command(harness, "anna", "/privacy bewaartermijn 1")
     await command(harness, "cem", "/pauze 1w")  # ends 12 January

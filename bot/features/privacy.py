@@ -272,8 +272,11 @@ def _kept(network_id: int) -> tuple[tuple[Any, Any, Any], ...]:
         (Reflection, Reflection.network_id == network_id, Reflection.created_at),
         (RoundEntry, RoundEntry.round_id.in_(select(Round.id).where(Round.network_id == network_id)
                                              .scalar_subquery()), RoundEntry.created_at),
+        # a private message still waiting for its person to open a private chat too: they may never
         (OutboxMessage, (OutboxMessage.network_id == network_id)
-         & OutboxMessage.state.in_(("sent", "failed", "cancelled")), OutboxMessage.created_at),
+         & OutboxMessage.state.in_(("sent", "failed", "cancelled", "waiting")), OutboxMessage.created_at),
+        # a post that never found a next bot post to ride along with (the network went quiet)
+        (HeldPost, HeldPost.network_id == network_id, HeldPost.created_at),
     )
 
 
@@ -304,7 +307,8 @@ async def _drop_old_pauses(session, network_id: int, cutoff: datetime, now: date
 
 @network_job
 async def run_retention(ctx: Ctx, jc: JobContext) -> None:
-    """Remove answers, session input, action-learning texts, sent messages and pauses older than the
+    """Remove answers, session input, reflections, action-learning texts, sent messages (and private
+    ones still waiting for their person), held posts and pauses older than the
     network's retention period (months of 30 days), then plan the next run for the night after
     the oldest row left grows older than that. Nights when nothing can be old enough get no run."""
     period = timedelta(days=30 * ctx.network.retention_months)
