@@ -148,6 +148,23 @@ async def test_export_shows_every_pause_and_erasure_removes_them(harness: Harnes
         assert await s.scalar(select(func.count()).select_from(Member).where(Member.earlier_pauses.is_not(None))) == 0
 
 
+async def test_export_has_the_questions_added_announcements_read_chats_link_codes_and_roles(harness: Harness) -> None:
+    await command(harness, "anna", "/vraag toevoegen Wat deed je anders dan vorige maand?")
+    await command(harness, "anna", "/mededeling Koffie staat klaar.")
+    await command(harness, "anna", "/gelezen 1")
+    await command(harness, "anna", "/koppel")
+    await command(harness, "anna", "/penvoerder Anna")
+    export = await harness_export(harness, "anna")
+    data = json.loads(export.files[0][2])
+    assert [q["text"] for q in data["questions_added"]] == ["Wat deed je anders dan vorige maand?"]
+    assert [a["nr"] for a in data["announcements_read"]] == [1]
+    assert len(data["chats"]) == 1 and data["chats"][0]  # the chat she is known to be in, by its title
+    assert [c["kind"] for c in data["link_codes"]] == ["chat"] and "code_hash" not in data["link_codes"][0]
+    assert data["profile"]["penvoerder"] is True and data["profile"]["trekker_told_you_went_quiet_at"] is None
+    assert "reflectievragen die je toevoegde: 1" in export.text
+    assert "mededelingen die je als gelezen markeerde: 1" in export.text
+
+
 async def harness_export(harness: Harness, who: str) -> Sent:
     """``who``'s /mijngegevens."""
     await harness.say(who, "/mijngegevens", private=True)

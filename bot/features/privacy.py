@@ -23,11 +23,15 @@ from bot.markup import Markup, escape
 from bot.models import (
     Action,
     Announcement,
+    AnnouncementRead,
     Answer,
     Celebration,
+    Chat,
+    ChatPresence,
     CustomQuestion,
     HeldPost,
     Job,
+    LinkCode,
     LogEntry,
     Meeting,
     MeetingInput,
@@ -120,19 +124,30 @@ async def collect(ctx: Ctx, member: Member) -> dict[str, Any]:
     def when(value: datetime | None) -> str | None:
         return value.isoformat() if value else None
 
+    identities = await directory.identities_of(s, member)
     answers = await s.execute(select(Answer, Nudge).join(Nudge, Nudge.id == Answer.nudge_id)
                               .where(Answer.member_id == member.id).order_by(Answer.created_at))
     data: dict[str, Any] = {
         "network": ctx.network.name,
         "profile": {"name": member.name, "platform": member.platform, "platform_user_id": member.user_id,
-                    "linked_accounts": [{"platform": p, "platform_user_id": u}
-                                        for p, u in (await directory.identities_of(s, member))[1:]],
+                    "linked_accounts": [{"platform": p, "platform_user_id": u} for p, u in identities[1:]],
                     "role": member.role, "perspective": member.perspective, "active": member.active,
                     "joined_at": when(member.joined_at), "left_at": when(member.left_at),
                     "paused_from": when(member.paused_from), "paused_until": when(member.paused_until),
                     "earlier_pauses": [{"from": when(start), "until": when(end)}
                                        for start, end in rhythm.earlier_pauses(member)],
-                    "learning_goal": member.goal, "quote_consent": member.quote_consent},
+                    "learning_goal": member.goal, "quote_consent": member.quote_consent,
+                    "penvoerder": ctx.network.penvoerder_id == member.id,
+                    "trekker_told_you_went_quiet_at": when(member.quiet_noted_at)},
+        "chats": [c.title or ctx.network.name for c in await s.scalars(
+            select(Chat).join(ChatPresence, ChatPresence.chat_id == Chat.id)
+            .where(Chat.network_id == ctx.network.id,
+                   or_(*((Chat.platform == p) & (ChatPresence.user_id == u) for p, u in identities)))
+            .order_by(Chat.id).distinct())],
+        "link_codes": [{"kind": c.kind, "at": when(c.created_at), "valid_until": when(c.expires_at),
+                        "used_at": when(c.used_at)}
+                       for c in await s.scalars(select(LinkCode).where(LinkCode.member_id == member.id)
+                                                .order_by(LinkCode.created_at))],
         "answers": [{"question": await rhythm.nudge_question(ctx, n), "answer": a.text, "at": when(a.created_at)}
                     for a, n in answers],
         "session_input": [{"session": when(m.starts_at), "text": i.text, "at": when(i.created_at)}
@@ -155,6 +170,13 @@ async def collect(ctx: Ctx, member: Member) -> dict[str, Any]:
         "reflections": [{"about": r.kind, "text": r.text, "at": when(r.created_at)}
                         for r in await s.scalars(select(Reflection).where(Reflection.member_id == member.id)
                                                  .order_by(Reflection.created_at))],
+        "questions_added": [{"text": q.text, "at": when(q.created_at), "asked_at": when(q.asked_at)}
+                            for q in await s.scalars(select(CustomQuestion).where(CustomQuestion.added_by == member.id)
+                                                     .order_by(CustomQuestion.created_at))],
+        "announcements_read": [{"nr": nr, "at": when(at)} for nr, at in await s.execute(
+            select(Announcement.nr, AnnouncementRead.read_at)
+            .join(Announcement, Announcement.id == AnnouncementRead.announcement_id)
+            .where(AnnouncementRead.member_id == member.id).order_by(AnnouncementRead.read_at))],
     }
     return data
 
@@ -171,7 +193,7 @@ async def cmd_export(ctx: Ctx, args: str) -> None:
                    joined=format_when(ctx.network, member.joined_at), goal=p["learning_goal"] or unset,
                    consent=consent(ctx, member))]
     for key in ("answers", "reflections", "session_input", "ideas_and_decisions", "actions", "celebrations",
-                "action_learning_contributions", "announcements"):
+                "action_learning_contributions", "announcements", "questions_added", "announcements_read"):
         lines.append(ctx.t("privacy.export_count", what=ctx.t(f"privacy.parts.{key}"), count=len(data[key])))
     latest = data["answers"][-EXPORT_LATEST:]
     if latest:  # under their own heading, so they do not read as part of the last count
