@@ -769,3 +769,6 @@ class TeamsFile(Base):
     mime: Mapped[str] = mapped_column(String(100))
     data: Mapped[bytes] = mapped_column(LargeBinary)
     expires_at: Mapped[datetime] = mapped_column(index=True)
+    #: the person a file sent privately went to (their export), so erasing them removes it; None
+    #: for a file posted in a group conversation
+    user_id: Mapped[str | None] = mapped_column(String(100), default=None)

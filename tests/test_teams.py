@@ -732,6 +732,9 @@ async def test_erasure_drops_what_the_teams_adapter_kept_about_the_person(env: E
     await env.until_rows(TeamsUser, TeamsUser.user_id == cem_id)
     await env.until_rows(TeamsAsker, TeamsAsker.user_id == cem_id)
     (teams,) = env.app.adapters
+    await env.say(personal(CEM), CEM, "mijngegevens")  # the export waits behind a download link
+    (export,) = await env.until_rows(TeamsFile)
+    assert export.user_id == cem_id and b"Cem Yilmaz" in export.data
     await env.say(personal(CEM), CEM, "vergeetmij ja")
     await env.sent_containing("verwijderd", personal(CEM)["conversation"]["id"])
     for _ in range(100):  # the adapter forgets once the confirmation is recorded as delivered
@@ -743,6 +746,7 @@ async def test_erasure_drops_what_the_teams_adapter_kept_about_the_person(env: E
         await asyncio.sleep(0.05)
     assert await env.rows(TeamsUser, TeamsUser.user_id == cem_id) == []
     assert await env.rows(TeamsAsker, TeamsAsker.user_id == cem_id) == []
+    assert await env.rows(TeamsFile) == []  # not left for a day behind its link
     async with env.app.db.transaction() as s:
         assert await rows_naming(s, cem_id) == {}
         assert await rows_naming(s, "Cem Yilmaz") == {}

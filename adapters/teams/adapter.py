@@ -500,18 +500,20 @@ class TeamsAdapter:
                 steps.append(Activity(type="message", attachments=[card]))
         if message.files:
             lang = await self._language(message)
+            owner = message.address.user_id if message.address.chat_id is None else None
             for file in message.files:
-                steps.append(await self._file_step(file, lang, group))
+                steps.append(await self._file_step(file, lang, group, owner))
         return steps
 
-    async def _file_step(self, file: CoreAttachment, lang: str, group: bool) -> Activity:
+    async def _file_step(self, file: CoreAttachment, lang: str, group: bool, owner: str | None = None) -> Activity:
         """A file as a message with its signed, expiring download link, and a card whose button
-        (``Action.OpenUrl``, titled with the file name) opens it."""
+        (``Action.OpenUrl``, titled with the file name) opens it. ``owner``: the person a private
+        file goes to (erasing them removes it)."""
         from microsoft_agents.activity import Activity, Attachment
 
         now = self.clock.now()
         expires = now + timedelta(hours=FILE_HOURS)
-        file_id = await self.store.put_file(file.name, file.mime, file.data, expires, now)
+        file_id = await self.store.put_file(file.name, file.mime, file.data, expires, now, owner)
         exp = int(expires.timestamp())
         link = f"{self._base_url()}{FILES_PATH.format(file_id=file_id)}?exp={exp}&sig={self._sign(file_id, exp)}"
         text = render_parts(i18n.t(lang, "teams.file_link", name=file.name, link=link, hours=FILE_HOURS), group)[0]

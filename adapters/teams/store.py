@@ -122,7 +122,7 @@ class Store:
 
     async def forget_user(self, user_id: str) -> None:
         """The person was erased (``/vergeetmij``): drop how to reach them (their reference and
-        their 1:1's) and where they last wrote."""
+        their 1:1's), where they last wrote and the files sent to them (an export)."""
         async with self.db.transaction() as session:
             one_to_one = await session.scalar(select(TeamsUser.personal_conversation_id)
                                               .where(TeamsUser.user_id == user_id))
@@ -134,6 +134,7 @@ class Store:
                     self._references.pop(chat_id, None)
             await session.execute(delete(TeamsUser).where(TeamsUser.user_id == user_id))
             await session.execute(delete(TeamsAsker).where(TeamsAsker.user_id == user_id))
+            await session.execute(delete(TeamsFile).where(TeamsFile.user_id == user_id))  # their export
 
     async def release_waiting(self, user_id: str) -> int:
         """Queue again the private messages that waited for a 1:1 with this person (Teams refused
@@ -141,14 +142,16 @@ class Store:
         async with self.db.transaction() as session:
             return await release_waiting(session, PLATFORM, user_id)
 
-    async def put_file(self, name: str, mime: str, data: bytes, expires_at: datetime, now: datetime) -> str:
+    async def put_file(self, name: str, mime: str, data: bytes, expires_at: datetime, now: datetime,
+                       user_id: str | None = None) -> str:
         """Keep a file for a download link until ``expires_at``; return the link's random id.
-        Expired files are deleted on the way (and by :meth:`delete_expired_files`, hourly)."""
+        Expired files are deleted on the way (and by :meth:`delete_expired_files`, hourly).
+        ``user_id``: the person it goes to privately (erasing them removes it)."""
         file_id = secrets.token_urlsafe(24)
         async with self.db.transaction() as session:
             await session.execute(delete(TeamsFile).where(TeamsFile.expires_at <= now))
             session.add(TeamsFile(id_hash=_hash(file_id), name=name[:200], mime=mime[:100], data=data,
-                                  expires_at=expires_at))
+                                  expires_at=expires_at, user_id=user_id))
         return file_id
 
     async def delete_expired_files(self, now: datetime) -> int:
