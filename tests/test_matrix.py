@@ -367,10 +367,12 @@ async def _chat_ids(app: App) -> list[str]:
         return list(await s.scalars(select(Chat.chat_id)))
 
 
-async def test_a_room_upgrade_moves_the_network_to_the_new_room(synapse_server: Synapse, sqlite_url: str) -> None:
+async def test_a_room_upgrade_moves_the_network_to_the_new_room(synapse_server: Synapse, sqlite_url: str,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
     """An invite-only room upgraded in Element: the bot cannot join the new room on the tombstone
     alone; Element's "invite members" brings the invite. The network (not a second one) goes on
     there, without a second welcome, and the bot leaves the old room."""
+    caplog.set_level("DEBUG")
     bot = await synapse_server.register()
     async with bot_running(synapse_server, sqlite_url, bot) as app:
         anna, room = await network_room(synapse_server, app, bot)
@@ -395,6 +397,9 @@ async def test_a_room_upgrade_moves_the_network_to_the_new_room(synapse_server: 
             return state.get("membership") == "leave"
 
         await until(left_old, 30, "the bot to leave the old room")
+    logged = "\n".join(r.getMessage() for r in caplog.records)  # the move is logged without names or rooms
+    assert "the network moves to the new room" in logged  # the log was heard
+    assert [n for n in ("Netwerk Armoede", anna.user_id, room, new) if n in logged] == []
 
 
 async def test_a_public_room_upgrade_is_followed_on_the_tombstone(synapse_server: Synapse, sqlite_url: str) -> None:
@@ -428,10 +433,11 @@ async def test_a_room_that_claims_another_as_its_predecessor_does_not_take_its_n
 
 
 async def test_an_encrypted_direct_room_is_kept_for_the_bots_messages_with_one_word_that_it_cannot_read(
-        synapse_server: Synapse, sqlite_url: str) -> None:
+        synapse_server: Synapse, sqlite_url: str, caplog: pytest.LogCaptureFixture) -> None:
     """A direct room is encrypted when the homeserver encrypts every private room (then the rooms
     the bot opens are too, and leaving would only bring a new invite) or the member's client made
     it so. The bot stays: its private messages arrive there; it says once that it cannot read it."""
+    caplog.set_level("DEBUG")
     bot = await synapse_server.register()
     async with bot_running(synapse_server, sqlite_url, bot) as app:
         anna, room = await network_room(synapse_server, app, bot)
@@ -451,6 +457,8 @@ async def test_an_encrypted_direct_room_is_kept_for_the_bots_messages_with_one_w
         assert state["membership"] == "join"
         async with app.db.sessions() as s:
             assert await s.scalar(select(MatrixRoom.room_id).where(MatrixRoom.direct_with == dewi.user_id)) == direct
+    logged = "\n".join(r.getMessage() for r in caplog.records)  # who is in the encrypted room stays out of the log
+    assert [n for n in ("Dewi", dewi.user_id, "AwgAEn", direct) if n in logged] == []
 
 
 async def test_the_bot_banned_from_a_room_takes_the_room_out_of_its_network(

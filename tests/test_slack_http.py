@@ -331,7 +331,8 @@ def come_back_code(call: Call) -> str:
     return re.search(r"koppel ([A-Z0-9]{4}-[A-Z0-9]{4})", call.params["text"])[1]
 
 
-async def test_an_archived_public_channel_leaves_its_network_and_comes_back_once_the_bot_is_added_again(sqlite_url):
+async def test_an_archived_public_channel_leaves_its_network_and_comes_back_once_the_bot_is_added_again(sqlite_url,
+                                                                                                      caplog):
     """``channel_archive`` (channel, user who archived it): as with the bot's removal the channel
     leaves its network and its members leave with it; the trekker hears privately, once, that it was
     archived and how to bring it back (out of the archive, add the bot, type the code there);
@@ -339,6 +340,7 @@ async def test_an_archived_public_channel_leaves_its_network_and_comes_back_once
     channel does not bring the bot back (Slack restores no former members): conversations.info says
     it is no member, and nothing happens. Once Anna adds the bot again and types the code (within
     its 24 hours), the channel is back in its network, with her as its trekker."""
+    caplog.set_level("DEBUG")
     clock = VirtualClock(local(2026, 1, 5, 12, 0))
     async with slack_bot(sqlite_url, clock) as bot:
         await bot.add_bot(ANNA)
@@ -384,6 +386,9 @@ async def test_an_archived_public_channel_leaves_its_network_and_comes_back_once
         (anna,) = await bot.rows(Member, Member.user_id == ANNA)
         assert anna.role == "trekker"
         assert len(await bot.rows(Network)) == 1
+    # the archive, the note with its code and the way back: no code, name, user id or text in the log
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert [n for n in (code, ANNA, BRAM, "lerend-netwerk", "gearchiveerd") if n in logged] == []
 
 
 async def test_an_archived_private_channel_comes_back_when_unarchived_as_the_bot_stayed_in_it(sqlite_url):

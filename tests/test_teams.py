@@ -498,9 +498,11 @@ async def test_a_stale_1to1_teams_no_longer_knows_is_opened_afresh_without_a_not
     assert not [c for c in env.api.sent(CHANNEL_ID) if "users=28:" in str(c.body.get("text"))]
 
 
-async def test_a_person_who_blocked_the_bot_is_not_pointed_at_in_the_group_and_gets_it_on_writing(env: Env) -> None:
+async def test_a_person_who_blocked_the_bot_is_not_pointed_at_in_the_group_and_gets_it_on_writing(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
     """Teams answers 403 ``ConversationBlockedByUser`` when the person blocked the bot: stop posting
     to them until they write it (Microsoft's developer action), and say nothing about it in the group."""
+    caplog.set_level("DEBUG")
     env.api.installed_for.update({ANNA["id"], CEM["id"]})
     await env.add_to_channel()
     await env.join(CEM)
@@ -536,6 +538,8 @@ async def test_a_person_who_blocked_the_bot_is_not_pointed_at_in_the_group_and_g
     for row in (export, again):
         (sent,) = await env.until_rows(OutboxMessage, OutboxMessage.id == row.id, OutboxMessage.state == "sent")
         assert sent.platform_message_id
+    logged = "\n".join(r.getMessage() for r in caplog.records)  # blocked and released: no one named
+    assert [n for n in ("Cem", "Yilmaz", CEM["aadObjectId"], CEM["id"], one_to_one) if n in logged] == []
 
 
 # ---------------------------------------------------------------------------- limits

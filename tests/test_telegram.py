@@ -153,10 +153,11 @@ async def test_members_join_and_leave(env: Env) -> None:
     assert not cem.active
 
 
-async def test_a_group_converted_into_a_supergroup_keeps_its_network(env: Env) -> None:
+async def test_a_group_converted_into_a_supergroup_keeps_its_network(env: Env, caplog: pytest.LogCaptureFixture) -> None:
     """Telegram gives a group that becomes a supergroup a new id and says so in both chats: the
     network's chat follows it (its members, no second network, no second welcome), and the bot
     answers in the supergroup."""
+    caplog.set_level("DEBUG")
     old = {"id": -4001, "type": "group", "title": "Lerend netwerk Venlo"}
     new = group(-1004001)
     await env.add_bot(chat=old)
@@ -171,6 +172,8 @@ async def test_a_group_converted_into_a_supergroup_keeps_its_network(env: Env) -
     await env.push({"message": message(new, CEM, "/status")})
     await env.until(lambda: env.api.sent(new["id"]), "the answer in the supergroup")
     assert len(env.api.sent(old["id"])) == 1  # the welcome, before the conversion
+    logged = "\n".join(r.getMessage() for r in caplog.records)  # the move is logged without title or names
+    assert [n for n in ("Venlo", "Anna", "Cem", "1001", "1003") if n in logged] == []
 
 
 # ---------------------------------------------------------------------------- commands
