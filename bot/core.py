@@ -82,6 +82,9 @@ class Ctx:
     #: ids of the network's chats (``Chat.id``) that had an open action-learning round when the event's
     #: first query read them (None: not read, e.g. for a job or a private chat)
     open_rounds: frozenset[int] | None = field(default=None, kw_only=True)
+    #: in a private chat of someone with no active membership: the one they left most recently, for
+    #: the commands that let them still see and erase their data (``bot.features.privacy``) only
+    former: Member | None = field(default=None, kw_only=True)
 
     @property
     def lang(self) -> str:
@@ -272,9 +275,10 @@ class Core:
                 return None
             await release_waiting(session, chat_ref.platform, person.user_id)
             member = await directory.member_for_private_chat(session, chat_ref.platform, person.user_id)
-            if member is None:  # someone writes the bot privately without being in any network
+            if member is None:  # someone writes the bot privately without being in any network (now)
+                former = await directory.former_member_for_private_chat(session, chat_ref.platform, person.user_id)
                 return Ctx(session, now, Network(language=i18n.DEFAULT_LANGUAGE, id=0), [], None, chat_ref,
-                           message_id, person, features=self.features, platforms=self.platforms)
+                           message_id, person, features=self.features, platforms=self.platforms, former=former)
             network, chats = await directory.network_with_chats(session, member.network_id)
             return Ctx(session, now, network, chats, member, chat_ref, message_id, person, features=self.features,
                        platforms=self.platforms)
@@ -443,7 +447,7 @@ async def run_command(ctx: Ctx, name: str, args: str) -> None:
     cmd = ctx.features.table.get(name)
     if cmd is None:
         raise UserError("errors.unknown_command", command=command(name[:40]))
-    if ctx.network.id == 0 and cmd.name not in ("help", "start"):
+    if ctx.network.id == 0 and cmd.name not in ("help", "start") and not (cmd.former and ctx.former is not None):
         raise UserError("errors.no_network")
     await _maybe_first_trekker(ctx)
     if cmd.roles is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy import and_, bindparam, delete, func, select
+from sqlalchemy import and_, bindparam, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.events import ChatRef, Person
@@ -116,6 +116,17 @@ async def member_for_private_chat(session: AsyncSession, platform: str, user_id:
             .where(MemberIdentity.platform == platform, MemberIdentity.user_id == user_id, Member.active.is_(True))
             .order_by(Member.joined_at.desc(), Member.id.desc()).limit(1))
     return member
+
+
+async def former_member_for_private_chat(session: AsyncSession, platform: str, user_id: str) -> Member | None:
+    """The membership someone with no active one left most recently (by either of their accounts):
+    their data is still kept, so they may still see it (``/mijngegevens``) and erase it (``/vergeetmij``)."""
+    by_identity = select(MemberIdentity.member_id).where(MemberIdentity.platform == platform,
+                                                         MemberIdentity.user_id == user_id)
+    return await session.scalar(
+        select(Member).where(Member.active.is_(False), or_(
+            (Member.platform == platform) & (Member.user_id == user_id), Member.id.in_(by_identity)))
+        .order_by(Member.left_at.desc().nulls_last(), Member.id.desc()).limit(1))
 
 
 def is_primary(member: Member, platform: str, user_id: str) -> bool:

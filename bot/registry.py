@@ -54,6 +54,9 @@ class Command:
     help_roles: tuple[str, ...] | None = None
     #: shown by /help (everything except internal helpers such as /start)
     listed: bool = True
+    #: may be used from a private chat by someone who left their network (seeing and erasing
+    #: their own data: ``Ctx.former``)
+    former: bool = False
 
     def shown(self, language: str) -> str:
         """The name to show in ``language``: the English alias (the first one) in English."""

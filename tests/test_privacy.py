@@ -248,6 +248,32 @@ async def test_erasure_leaves_nothing_readable_in_postgresql(postgres_url: str) 
         await h.close()
 
 
+async def test_someone_who_left_can_still_see_and_erase_their_data_privately(harness: Harness) -> None:
+    """Leaving the group keeps the member row (name, platform id) and what they wrote: from a
+    private chat they may still ask for it and have it erased (GDPR articles 15 and 17), and
+    nothing else of the network opens up to them."""
+    await harness.advance(local(2026, 1, 6, 10, 0))
+    await harness.say("cem", "Ik stel nu eerst drie vragen.", reply_to="nudge")
+    await command(harness, "cem", "/idee een spreekuur op school")
+    await harness.leave("cem")
+    before = len(harness.recorder.sent)
+    await harness.say("cem", "/status", private=True)  # no longer a member: nothing of the network
+    assert [s.kind for s in harness.recorder.sent[before:]] == ["error"]
+    await harness.say("cem", "/mijngegevens", private=True)
+    (export,) = sent(harness, "privacy", to="dm:cem")
+    data = json.loads(export.files[0][2])
+    assert data["profile"]["name"] == "Cem Yilmaz" and data["profile"]["active"] is False
+    assert data["answers"][0]["answer"] == "Ik stel nu eerst drie vragen."
+    await harness.say("cem", "/vergeetmij", private=True)
+    await harness.press("cem", "Ja, verwijder alles", on="privacy")
+    assert "verwijderd" in harness.recorder.sent[-1].text and harness.recorder.sent[-1].to == "dm:cem"
+    assert await rows(harness, Member, Member.user_id == "cem") == []
+    (idea,) = await rows(harness, LogEntry)
+    assert (idea.text, idea.author_id) == ("—", None)
+    (answer,) = await rows(harness, Answer)
+    assert (answer.text, answer.member_id) == ("", None)
+
+
 async def test_erasure_can_be_cancelled_and_works_with_ja(harness: Harness) -> None:
     await harness.say("cem", "/vergeetmij", private=True)
     await harness.press("cem", "Nee, toch niet", on="privacy")

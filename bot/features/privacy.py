@@ -16,7 +16,7 @@ from bot import directory, i18n
 from bot import privacy as detect
 from bot.core import Ctx, network_job
 from bot.database import scrub_sqlite_wal
-from bot.events import Attachment, Button, MessageIn
+from bot.events import Address, Attachment, Button, MessageIn, Outgoing
 from bot.features import rhythm
 from bot.jobs import JobContext, JobKind, plan
 from bot.markup import Markup, escape
@@ -116,6 +116,28 @@ async def cmd_privacy(ctx: Ctx, args: str) -> None:
     raise UserError("errors.usage", usage=ctx.t("help.commands.privacy.usage"))
 
 
+# ---------------------------------------------------------------------------- their own data
+async def _self(ctx: Ctx) -> Member:
+    """The acting member; in a private chat also someone who left their network: what is kept
+    about them (their name, what they wrote) is still there, so they may still see and erase it."""
+    if ctx.member is None and ctx.former is not None:
+        network, chats = await directory.network_with_chats(ctx.session, ctx.former.network_id)
+        if network is not None:
+            ctx.network, ctx.chats, ctx.member = network, chats, ctx.former
+    return ctx.require()
+
+
+def _privately(ctx: Ctx, member: Member, kind: str, text: str, *, buttons: tuple[Button, ...] = (),
+               meta: dict[str, Any] | None = None, files: tuple[Attachment, ...] = ()) -> None:
+    """:meth:`Ctx.private` to the acting member, also when they left the network (it sends
+    nothing more to them then): to the account they asked from."""
+    if member.active or ctx.source is None or ctx.person is None:
+        ctx.private(member, kind, text, buttons=buttons, meta=meta, files=files)
+        return
+    ctx.out.append(Outgoing(Address(ctx.source.platform, None, ctx.person.user_id), kind, text, buttons,
+                            dict(meta or {}), files=files))
+
+
 # ---------------------------------------------------------------------------- export
 async def collect(ctx: Ctx, member: Member) -> dict[str, Any]:
     """Everything stored about ``member``, as plain data."""
@@ -182,8 +204,9 @@ async def collect(ctx: Ctx, member: Member) -> dict[str, Any]:
 
 
 async def cmd_export(ctx: Ctx, args: str) -> None:
-    """``/mijngegevens``: everything stored about you, privately, readable plus a JSON file."""
-    member = ctx.require()
+    """``/mijngegevens``: everything stored about you, privately, readable plus a JSON file (also
+    after you left the network, from a private chat)."""
+    member = await _self(ctx)
     data = await collect(ctx, member)
     p = data["profile"]
     unset = ctx.t("common.not_set")
@@ -203,32 +226,32 @@ async def cmd_export(ctx: Ctx, args: str) -> None:
     lines.append(ctx.t("privacy.export_outro", months=_months(ctx)))
     name = f"{i18n.raw(ctx.lang, 'privacy.export_file')}-{local(ctx.network, ctx.now):%Y-%m-%d}.json"
     file = Attachment(name, "application/json", json.dumps(data, ensure_ascii=False, indent=2).encode())
-    ctx.private(member, "privacy", Markup("\n".join(lines)), files=(file,), meta={"scrub": "content"})
+    _privately(ctx, member, "privacy", Markup("\n".join(lines)), files=(file,), meta={"scrub": "content"})
 
 
 # ---------------------------------------------------------------------------- erasure
 async def cmd_forget(ctx: Ctx, args: str) -> None:
     """``/vergeetmij``: asks for confirmation (button, or ``/vergeetmij ja``), then erases;
-    ``/vergeetmij nee`` erases nothing."""
-    member = ctx.require()
+    ``/vergeetmij nee`` erases nothing. Also after you left the network, from a private chat."""
+    member = await _self(ctx)
     answer = args.strip().lower()
     if answer in YES:
         await erase(ctx, member)
         return
     if answer in NO:
-        ctx.private(member, "privacy", ctx.t("privacy.forget_cancelled"))
+        _privately(ctx, member, "privacy", ctx.t("privacy.forget_cancelled"))
         return
-    ctx.private(member, "privacy", ctx.t("privacy.forget_confirm"), buttons=(
+    _privately(ctx, member, "privacy", ctx.t("privacy.forget_confirm"), buttons=(
         Button(ctx.t("privacy.forget_yes"), "forget:yes"), Button(ctx.t("privacy.forget_no"), "forget:no")))
 
 
 async def on_forget_button(ctx: Ctx, rest: str) -> None:
     """The confirmation buttons of ``/vergeetmij``."""
-    member = ctx.require()
+    member = await _self(ctx)
     if rest == "yes":
         await erase(ctx, member)
     else:
-        ctx.private(member, "privacy", ctx.t("privacy.forget_cancelled"))
+        _privately(ctx, member, "privacy", ctx.t("privacy.forget_cancelled"))
 
 
 async def erase(ctx: Ctx, member: Member) -> None:
@@ -262,8 +285,6 @@ async def erase(ctx: Ctx, member: Member) -> None:
     await s.flush()
     ctx.member = None
     lang = ctx.lang
-    from bot.events import Address, Outgoing
-
     if ctx.source is not None and ctx.person is not None:  # to the account they asked from
         platform, user_id = ctx.source.platform, ctx.person.user_id
     # once it is delivered, each adapter drops what it keeps of its own about every linked account
@@ -369,8 +390,8 @@ FEATURE = Feature(
     "privacy",
     commands=(
         Command("privacy", cmd_privacy),
-        Command("mijngegevens", cmd_export, ("mydata",)),
-        Command("vergeetmij", cmd_forget, ("forgetme",)),
+        Command("mijngegevens", cmd_export, ("mydata",), former=True),
+        Command("vergeetmij", cmd_forget, ("forgetme",), former=True),
     ),
     jobs=JOB_KINDS,
     text_screens=(screen,),
