@@ -10,7 +10,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -694,6 +694,23 @@ async def test_an_expired_download_file_is_deleted_by_the_hourly_housekeeping(en
     assert len(await env.rows(TeamsFile)) == 1
     await housekeeping_after(2)  # expired; no new file was stored since
     assert await env.rows(TeamsFile) == []
+
+
+async def test_where_someone_last_wrote_is_forgotten_after_a_week_also_when_nobody_writes_again(env: Env) -> None:
+    from sqlalchemy import update
+
+    await env.add_to_channel()
+    await env.say(CHANNEL, ANNA, "status", mention=True)
+    await env.until_rows(TeamsAsker, TeamsAsker.user_id == ANNA["aadObjectId"])
+    await env.say(CHANNEL, CEM, "status", mention=True)
+    await env.until_rows(TeamsAsker, TeamsAsker.user_id == CEM["aadObjectId"])
+    async with env.app.db.transaction() as s:  # Anna wrote there eight days ago, Cem six
+        for who, days in ((ANNA, 8), (CEM, 6)):
+            await s.execute(update(TeamsAsker).where(TeamsAsker.user_id == who["aadObjectId"]).values(
+                seen_at=datetime.now(UTC) - timedelta(days=days)))
+    (teams,) = env.app.adapters
+    await teams.housekeeping()  # as bamboe run does hourly, whether anyone writes or not
+    assert [a.user_id for a in await env.rows(TeamsAsker)] == [CEM["aadObjectId"]]
 
 
 async def test_messages_in_another_channel_are_left_alone_unless_the_bot_is_mentioned(env: Env) -> None:

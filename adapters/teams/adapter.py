@@ -227,7 +227,9 @@ class TeamsAdapter:
 
     async def housekeeping(self) -> None:
         """Delete the files whose download links have expired (``bamboe run`` calls this hourly,
-        so an export does not stay in the database when no new file follows it)."""
+        so an export does not stay in the database when no new file follows it), and where people
+        last wrote once that is a week old (also when nobody writes any more)."""
+        await self.store.delete_old_askers(datetime.now(UTC))  # the time seen_at is written in
         deleted = await self.store.delete_expired_files(self.clock.now())
         if deleted:
             log.info("teams: deleted %s expired download file(s)", deleted)

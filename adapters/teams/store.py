@@ -154,6 +154,13 @@ class Store:
                                   expires_at=expires_at, user_id=user_id))
         return file_id
 
+    async def delete_old_askers(self, now: datetime) -> int:
+        """Forget where people last wrote once that is older than :data:`ASKER_KEEP` (also when
+        nobody writes in a group, which is when :meth:`remember` does it); how many."""
+        async with self.db.transaction() as session:
+            result = await session.execute(delete(TeamsAsker).where(TeamsAsker.seen_at < now - ASKER_KEEP))
+            return int(result.rowcount or 0)
+
     async def delete_expired_files(self, now: datetime) -> int:
         """Delete every file whose link has expired; return how many there were."""
         async with self.db.transaction() as session:
