@@ -641,3 +641,20 @@ async def test_an_event_during_a_database_outage_is_not_acknowledged_and_its_ret
         # a slash command is acknowledged at once as before (Slack does not send those again)
         started = time.monotonic()
         assert (await bot.command(ANNA, "status"))[0] == 200 and time.monotonic() - started < 3
+
+
+async def test_handled_event_ids_are_pruned_hourly_also_when_no_event_comes(sqlite_url):
+    """The register keeps Slack's event ids for an hour: the hourly housekeeping prunes them, not
+    only the next event."""
+    from datetime import UTC, datetime
+
+    from bot.models import SlackEvent
+
+    async with slack_bot(sqlite_url) as bot:
+        async with bot.app.db.transaction() as s:
+            s.add(SlackEvent(event_id="EvOLD", seen_at=datetime.now(UTC) - timedelta(hours=2)))
+            s.add(SlackEvent(event_id="EvNEW", seen_at=datetime.now(UTC)))
+        (slack,) = bot.app.adapters
+        await slack.housekeeping()
+        async with bot.app.db.transaction() as s:
+            assert list(await s.scalars(select(SlackEvent.event_id))) == ["EvNEW"]

@@ -723,6 +723,16 @@ class SlackAdapter:
         except Exception:
             log.exception("slack: handling %s failed", type(event).__name__)
 
+    async def housekeeping(self) -> None:
+        """Prune what is kept only for a while (handled event ids: an hour; which workspace an id
+        unused for 90 days is in) also when no event comes in (``bamboe run`` calls this hourly)."""
+        try:
+            await self._seen.prune()
+            if self.directory is not None:
+                await self.directory.prune()
+        except Exception as exc:
+            log.warning("slack: pruning failed (%s)", type(exc).__name__)
+
     async def _first_time(self, event_id: str | None) -> bool:
         """True when no replica handled this event yet; now and then prune old records."""
         first = await self._seen.first_time(event_id)
