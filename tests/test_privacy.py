@@ -161,7 +161,7 @@ async def test_export_has_the_questions_added_announcements_read_chats_link_code
     assert len(data["chats"]) == 1 and data["chats"][0]  # the chat she is known to be in, by its title
     assert [c["kind"] for c in data["link_codes"]] == ["chat"] and "code_hash" not in data["link_codes"][0]
     assert data["profile"]["penvoerder"] is True and data["profile"]["trekker_told_you_went_quiet_at"] is None
-    assert "reflectievragen die je toevoegde: 1" in export.text
+    assert "eigen vragen die je toevoegde: 1" in export.text
     assert "mededelingen die je als gelezen markeerde: 1" in export.text
 
 
