@@ -568,6 +568,13 @@ async def test_erasing_someone_who_did_everything_leaves_them_in_no_column_of_an
         (dewi,) = await rows(h, Member, Member.name == "Dewi Santoso")
         assert dewi.earlier_pauses and await rows(h, AnnouncementRead) and await rows(h, LinkCode)
         assert len(await rows(h, LinkCode, LinkCode.member_id == dewi.id)) == 2
+        await h.say("dewi-teams", "/mijngegevens", private=True)  # first, all of it is in her export
+        data = json.loads(sent(h, "privacy", to="dm:dewi-teams")[-1].files[0][2])
+        assert [a["platform_user_id"] for a in data["profile"]["linked_accounts"]] == ["dewi"]
+        assert len(data["profile"]["earlier_pauses"]) == 1 and len(data["chats"]) == 2
+        assert len(data["link_codes"]) == 2 and [a["nr"] for a in data["announcements_read"]] == [1]
+        assert [len(data[k]) for k in ("answers", "session_input", "ideas_and_decisions", "actions", "celebrations",
+                                       "reflections")] == [1, 1, 1, 1, 1, 1]
         await h.say("dewi-teams", "/vergeetmij ja", private=True)
         assert "verwijderd" in h.recorder.sent[-1].text
         assert await cells_holding(h, needles) == {}
