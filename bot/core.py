@@ -33,6 +33,8 @@ from bot.events import (
     InboundEvent,
     MemberJoined,
     MemberLeft,
+    MessageDeleted,
+    MessageEdited,
     MessageIn,
     Outgoing,
     Person,
@@ -257,6 +259,8 @@ class Core:
 
     async def _context(self, session: AsyncSession, event: InboundEvent, now: datetime) -> Ctx | None:
         chat_ref = event.chat
+        if isinstance(event, MessageEdited | MessageDeleted):
+            return await self._message_context(session, event, now)
         if isinstance(event, BotRemoved | ChatMoved):  # never makes a network: only the one the chat is in
             if session.bind.dialect.name == "postgresql":
                 # one removal may come as two events, to two replicas at once: the second waits for the
@@ -299,8 +303,34 @@ class Core:
                 await hook(ctx)
         return ctx
 
+    async def _message_context(self, session: AsyncSession, event: MessageEdited | MessageDeleted,
+                               now: datetime) -> Ctx:
+        """The context of an edit or a deletion: never makes a network or a member (an edit is no
+        sign of presence, a deletion has no author to go by). The message is found by its platform
+        id, so a chat or a person the core does not know gets a context without network (id 0)."""
+        chat_ref, person = event.chat, getattr(event, "person", None)
+        network, chats, member = None, [], None
+        if chat_ref.private:
+            if person is not None:
+                member = await directory.member_for_private_chat(session, chat_ref.platform, person.user_id)
+            if member is not None:
+                network, chats = await directory.network_with_chats(session, member.network_id)
+        else:
+            network, chats = await directory.network_of_chat(session, chat_ref.platform, chat_ref.chat_id)
+            if network is not None and person is not None:
+                member = await directory.find_by_platform_id(session, network.id, chat_ref.platform, person.user_id)
+        if network is None:
+            network, chats, member = Network(language=i18n.DEFAULT_LANGUAGE, id=0), [], None
+        return Ctx(session, now, network, chats, member, chat_ref, event.message_id, person, features=self.features,
+                   platforms=self.platforms)
+
     async def _route(self, ctx: Ctx, event: InboundEvent) -> None:
-        if isinstance(event, MessageIn):
+        if isinstance(event, MessageEdited):
+            await on_edit(ctx, event)
+        elif isinstance(event, MessageDeleted):
+            for hook in self.features.hooks("on_delete"):
+                await hook(ctx, event)
+        elif isinstance(event, MessageIn):
             await on_message(ctx, event)
         elif isinstance(event, ButtonPress):
             await on_button(ctx, event)
@@ -440,6 +470,22 @@ async def on_message(ctx: Ctx, msg: MessageIn) -> None:
             return
     if ctx.source is not None and ctx.source.private:
         ctx.reply("help", ctx.t("help.private_hint"))
+
+
+async def on_edit(ctx: Ctx, edit: MessageEdited) -> None:
+    """An edited message: its new text goes through the same screens as a new message's (masking
+    personal data), then to the features that kept something of it. An edit too long to take as a
+    message, or one that leaves no text, reaches them with an empty text: they drop what they kept
+    (an answer one could not send like this is not kept either). Nothing is said in the group."""
+    text = edit.text if len(edit.text) <= MAX_TEXT else ""
+    if text.strip():
+        msg = MessageIn(edit.chat, edit.person, text, edit.message_id)
+        for screen in ctx.features.hooks("text_screens"):
+            msg = screen(ctx, msg)
+        text = msg.text
+    edit = MessageEdited(edit.chat, edit.person, edit.message_id, text)
+    for hook in ctx.features.hooks("on_edit"):
+        await hook(ctx, edit)
 
 
 async def run_command(ctx: Ctx, name: str, args: str) -> None:

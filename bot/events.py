@@ -163,7 +163,29 @@ class ChatMoved:
     to: ChatRef
 
 
-InboundEvent = MessageIn | ButtonPress | MemberJoined | MemberLeft | BotAdded | BotRemoved | ChatMoved
+@dataclass(frozen=True)
+class MessageEdited:
+    """A person changed the text of a message they sent earlier (``message_id``, the platform's id of
+    that message, as :attr:`MessageIn.message_id` carried it). ``text`` is the whole new text.
+    Only the author's own edit is one: an adapter passes ``person`` as the platform says who edited."""
+
+    chat: ChatRef
+    person: Person
+    message_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class MessageDeleted:
+    """A message was deleted (by its author, or redacted by a moderator) on the platform: what the
+    bot kept of it goes too. ``message_id`` is the platform's id of the deleted message."""
+
+    chat: ChatRef
+    message_id: str
+
+
+InboundEvent = (MessageIn | ButtonPress | MemberJoined | MemberLeft | BotAdded | BotRemoved | ChatMoved
+                | MessageEdited | MessageDeleted)
 
 
 class Unavailable(Exception):

@@ -312,16 +312,33 @@ class Nudge(Base):
 
 
 class Answer(Base):
-    """A member's answer to a nudge."""
+    """A member's answer to a nudge.
+
+    ``message_ref`` names the member's message it came from (:func:`message_ref`), so deleting or
+    editing that message on the platform removes or changes the answer; NULL for answers stored
+    before it was kept, and once the member's data was erased.
+    """
 
     __tablename__ = "answers"
-    __table_args__ = (Index("ix_answers_nudge_member", "nudge_id", "member_id"),)
+    __table_args__ = (Index("ix_answers_nudge_member", "nudge_id", "member_id"),
+                      Index("ix_answers_message_ref", "message_ref"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     nudge_id: Mapped[int] = mapped_column(ForeignKey("nudges.id", ondelete="CASCADE"))
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    message_ref: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+def message_ref(platform: str, chat_id: str, message_id: str | None) -> str | None:
+    """The reference kept with an answer to the member's message ``message_id`` in chat ``chat_id``.
+
+    The chat is part of it because a message id is unique only within its chat on some platforms
+    (Telegram numbers each chat's messages from 1; a Slack ``ts`` is unique per channel)."""
+    if not message_id:
+        return None
+    return f"{platform}:{chat_id}:{message_id}"
 
 
 class CustomQuestion(Base):

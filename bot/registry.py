@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
     from bot.core import Ctx
-    from bot.events import MessageIn
+    from bot.events import MessageDeleted, MessageEdited, MessageIn
     from bot.models import Chat, Member, Network
 
 #: a command's handler: (ctx, the text after the command name)
@@ -37,6 +37,10 @@ MemberHook = Callable[["Ctx", "Member"], Awaitable[None]]
 #: called with (ctx, the chat, the members who left the network with it, whether the chat was
 #: archived rather than the bot removed) when a chat removed the bot or was archived
 ChatRemovedHook = Callable[["Ctx", "Chat", "list[Member]", bool], Awaitable[None]]
+#: called with (ctx, the edit; its text screened like a new message's) when a member edited a message
+EditHook = Callable[["Ctx", "MessageEdited"], Awaitable[None]]
+#: called with (ctx, the deletion) when a message was deleted on the platform
+DeleteHook = Callable[["Ctx", "MessageDeleted"], Awaitable[None]]
 #: plans a network's recurring work: (session, network, now, replan)
 Planner = Callable[["AsyncSession", "Network", datetime, bool], Awaitable[None]]
 #: lines a feature adds to ``/ritme``
@@ -74,6 +78,10 @@ class Feature:
     #: plain (non-command) messages, tried in feature order until one takes the message
     message_hooks: tuple[MessageHook, ...] = ()
     text_screens: tuple[TextScreen, ...] = ()
+    #: a message was edited: what the feature kept of it follows the new text (silently)
+    on_edit: tuple[EditHook, ...] = ()
+    #: a message was deleted: what the feature kept of it goes (silently)
+    on_delete: tuple[DeleteHook, ...] = ()
     #: button action prefix (``prefix:rest``) → handler
     buttons: Mapping[str, ButtonHandler] = field(default_factory=dict)
     on_join: tuple[MemberHook, ...] = ()

@@ -22,7 +22,17 @@ from bot.clock import VirtualClock
 from bot.core import Core
 from bot.database import Database, create_engine, upgrade
 from bot.delivery import Delivery
-from bot.events import ButtonPress, ChatRef, MemberJoined, MemberLeft, MessageIn, Outgoing, Person
+from bot.events import (
+    ButtonPress,
+    ChatRef,
+    MemberJoined,
+    MemberLeft,
+    MessageDeleted,
+    MessageEdited,
+    MessageIn,
+    Outgoing,
+    Person,
+)
 from bot.features.network import PERSPECTIVE_ALIASES
 from bot.markup import Markup, plain, with_commands
 from bot.models import Base, Chat, MemberIdentity, Network
@@ -218,6 +228,8 @@ class Harness:
         self.names: dict[str, str] = {}
         self.timezone = "Europe/Amsterdam"
         self._message_ids = itertools.count(1)
+        #: the members' messages so far: message id → the chat it was said in
+        self._said: dict[str, ChatRef] = {}
         self._flushed = False
         #: :attr:`Database.queued` at the start of the last delivery round
         self._queued = 0
@@ -363,10 +375,11 @@ class Harness:
         await self._deliver()
 
     async def say(self, member_id: str, text: str, *, reply_to: str | None = None, private: bool = False,
-                  chat: str | None = None) -> None:
+                  chat: str | None = None) -> str:
         """``member_id`` writes ``text`` in the group (or privately), optionally replying to the
         latest bot message of kind ``reply_to``; with several chats, in ``chat`` (default: their first).
-        A private message goes to the bot on the platform of that chat."""
+        A private message goes to the bot on the platform of that chat. Returns the message's id
+        (for :meth:`edit` and :meth:`delete`)."""
         person = self.person(member_id)
         where = self._chat(chat, member_id)
         ref = None
@@ -377,7 +390,18 @@ class Harness:
             ref = target.message_id
         if private:
             where = ChatRef(where.platform, f"dm-{member_id}", "", private=True)
-        await self._handle(MessageIn(where, person, text, f"u{next(self._message_ids)}", ref))
+        message_id = f"u{next(self._message_ids)}"
+        self._said[message_id] = where
+        await self._handle(MessageIn(where, person, text, message_id, ref))
+        return message_id
+
+    async def edit(self, member_id: str, message_id: str, text: str) -> None:
+        """``member_id`` changes the text of the message ``message_id`` (from :meth:`say`) to ``text``."""
+        await self._handle(MessageEdited(self._said[message_id], self.person(member_id), message_id, text))
+
+    async def delete(self, message_id: str) -> None:
+        """The message ``message_id`` (from :meth:`say`) is deleted in its chat."""
+        await self._handle(MessageDeleted(self._said[message_id], message_id))
 
     async def press(self, member_id: str, label: str, on: str, *, chat: str | None = None) -> None:
         """``member_id`` presses the button labelled ``label`` on the latest message of kind ``on``

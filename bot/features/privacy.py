@@ -261,7 +261,7 @@ async def erase(ctx: Ctx, member: Member) -> None:
     mid, platform, user_id = member.id, member.platform, member.user_id
     identities = await directory.identities_of(s, member)  # every account the person linked
     names = {member.name, str(escape(member.name))}
-    await s.execute(update(Answer).where(Answer.member_id == mid).values(text="", member_id=None))
+    await s.execute(update(Answer).where(Answer.member_id == mid).values(text="", member_id=None, message_ref=None))
     for model in (MeetingInput, Celebration, RoundEntry, Reflection, HeldPost):
         await s.execute(delete(model).where(model.member_id == mid))
     await s.execute(update(LogEntry).where(LogEntry.author_id == mid).values(

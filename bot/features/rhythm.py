@@ -14,19 +14,19 @@ from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Row, bindparam, insert, select, update
+from sqlalchemy import Row, bindparam, delete, insert, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
-from bot import budget, i18n
+from bot import budget, directory, i18n
 from bot.core import Ctx, network_job
 from bot.database import defer_update
 from bot.directory import active_members
-from bot.events import MessageIn
+from bot.events import MessageDeleted, MessageEdited, MessageIn
 from bot.features.network import next_meeting
 from bot.i18n import load_yaml
 from bot.jobs import DEFAULT_GRACE, JobContext, JobKind, in_planning, job_state, plan, plan_all, unplan
 from bot.markup import Markup
-from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage, Reflection
+from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage, Reflection, message_ref
 from bot.parsing import UserError, first_word, hhmm, parse_duration, parse_time, parse_weekday
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at, weekly_fire_time
@@ -645,15 +645,45 @@ PRIVATE_ANSWER_WINDOW = timedelta(days=14)
 
 async def store_answer(ctx: Ctx, nudge_id: int, text: str) -> None:
     """Store a member's answer to a nudge and tell the other features (the row is written at once:
-    what they count next includes it)."""
+    what they count next includes it). The member's message it came from is kept with it (only
+    its platform id), so deleting or editing that message deletes or changes the answer."""
+    src = ctx.source
+    ref = message_ref(src.platform, src.chat_id, ctx.message_id) if src is not None else None
     await (await ctx.session.connection()).execute(_ADD_ANSWER, {
-        "nudge_id": nudge_id, "member_id": ctx.member.id, "text": text, "created_at": ctx.now})
+        "nudge_id": nudge_id, "member_id": ctx.member.id, "text": text, "created_at": ctx.now,
+        "message_ref": ref})
     await ctx.features.emit("answer", ctx, ctx.member)
 
 
 #: one answer, as a plain INSERT (nothing in the transaction needs it as an ORM object; the unit
 #: of work would cost more than the statement, after every answer)
 _ADD_ANSWER = insert(Answer.__table__)
+
+
+async def on_message_deleted(ctx: Ctx, event: MessageDeleted) -> None:
+    """The member's message was deleted on the platform: the answer it gave goes with it (it no
+    longer counts and is never quoted). Nothing is said."""
+    ref = message_ref(event.chat.platform, event.chat.chat_id, event.message_id)
+    await ctx.session.execute(delete(Answer).where(Answer.message_ref == ref))
+
+
+async def on_message_edited(ctx: Ctx, event: MessageEdited) -> None:
+    """The member edited the message an answer came from: the answer becomes the new text (screened
+    by the core like a new message's); an edit that leaves no text deletes it. Only its author's
+    edit counts (on Matrix anyone can send a replacement event). Nothing is said."""
+    ref = message_ref(event.chat.platform, event.chat.chat_id, event.message_id)
+    answer = await ctx.session.scalar(select(Answer).where(Answer.message_ref == ref).limit(1))
+    if answer is None or answer.member_id is None:
+        return
+    author = await ctx.session.get(Member, answer.member_id)
+    if author is None or (event.chat.platform, event.person.user_id) not in \
+            await directory.identities_of(ctx.session, author):
+        return
+    text = event.text.strip()
+    if text:
+        answer.text = text
+    else:
+        await ctx.session.delete(answer)
 
 
 def store_reflection(ctx: Ctx, kind: str, text: str) -> None:
@@ -957,6 +987,8 @@ FEATURE = Feature(
     ),
     jobs=JOB_KINDS,
     message_hooks=(on_reply, on_private_message),
+    on_edit=(on_message_edited,),
+    on_delete=(on_message_deleted,),
     planners=(plan_rhythm,),
     shown_kinds=("nudge", "goal_prompt", "intention_prompt"),
 )
