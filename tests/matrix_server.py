@@ -172,6 +172,18 @@ class User:
             content["m.relates_to"] = {"m.in_reply_to": {"event_id": reply_to}}
         return await self.send(room, content)
 
+    async def edit(self, room: str, event_id: str, body: str) -> str:
+        """Replace the text of ``event_id`` as Element does (``m.replace`` with ``m.new_content``)."""
+        new = {"msgtype": "m.text", "body": body}
+        return await self.send(room, {"msgtype": "m.text", "body": f"* {body}", "m.new_content": new,
+                                      "m.relates_to": {"rel_type": "m.replace", "event_id": event_id}})
+
+    async def redact(self, room: str, event_id: str) -> str:
+        """Delete (redact) ``event_id`` for everyone: ``PUT /rooms/{room}/redact/{event}/{txn}``."""
+        self._txn += 1
+        path = f"/_matrix/client/v3/rooms/{quote(room)}/redact/{quote(event_id)}/r{self._txn}-{uuid.uuid4().hex[:6]}"
+        return (await self.call("PUT", path, {}))["event_id"]
+
     async def react(self, room: str, event_id: str, key: str) -> str:
         return await self.send(room, {"m.relates_to": {"rel_type": "m.annotation", "event_id": event_id, "key": key}},
                                "m.reaction")

@@ -374,7 +374,7 @@ async def test_webhook_mode_checks_the_secret(sqlite_url: str, api: StandIn) -> 
     async with stack(sqlite_url, api, telegram_webhook_url=url, telegram_webhook_secret="s3cret-Token_1") as env:
         (hook,) = api.of("setWebhook")
         assert hook.params["url"] == url and hook.params["secret_token"] == "s3cret-Token_1"
-        assert set(hook.params["allowed_updates"]) >= {"message", "callback_query", "my_chat_member"}
+        assert set(hook.params["allowed_updates"]) >= {"message", "edited_message", "callback_query", "my_chat_member"}
         endpoint = f"http://127.0.0.1:{env.port}/telegram/webhook"
         update = {"update_id": 1, "message": message(GROUP, ANNA, new_chat_members=[api.me()])}
         async with aiohttp.ClientSession() as http:

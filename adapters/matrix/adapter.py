@@ -72,6 +72,8 @@ from bot.events import (
     InboundEvent,
     MemberJoined,
     MemberLeft,
+    MessageDeleted,
+    MessageEdited,
     MessageIn,
     Outgoing,
     Person,
@@ -429,6 +431,15 @@ class MatrixAdapter:
             await self._on_tombstone(room_id, content)
         elif kind == "m.reaction":
             await self._on_reaction(room_id, event, content)
+        elif kind == "m.room.redaction" and translate.redacted(event):
+            # whoever redacted it (its author or a moderator): the message is gone for everyone
+            await self._hand_over(MessageDeleted(await self._chat(room_id), translate.redacted(event)))
+        elif kind == "m.room.message" and translate.is_edit(content):
+            edit = translate.replaced(content)
+            if edit is not None:  # the core keeps it only when the sender wrote the edited message
+                target, body = edit
+                await self._hand_over(MessageEdited(await self._chat(room_id), await self._person(room_id, sender),
+                                                    target, translate.core_text(body, self.command_names)))
         elif kind == "m.room.message" and content.get("msgtype") in translate.TEXT_TYPES \
                 and isinstance(content.get("body"), str) and not translate.is_edit(content):
             chat = await self._chat(room_id)

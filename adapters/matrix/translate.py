@@ -82,6 +82,30 @@ def is_edit(content: dict[str, Any]) -> bool:
     return relation(content).get("rel_type") == "m.replace"
 
 
+def replaced(content: dict[str, Any]) -> tuple[str, str] | None:
+    """``(event id, new body)`` of an edit: ``m.relates_to`` with ``rel_type: m.replace`` names the
+    edited event, ``m.new_content`` holds its whole new content (the outer ``body``, ``* …``, is
+    only a fallback for clients without edits). None when it is no edit or is malformed."""
+    rel = relation(content)
+    new = content.get("m.new_content")
+    if rel.get("rel_type") != "m.replace" or not isinstance(rel.get("event_id"), str) or not isinstance(new, dict):
+        return None
+    body = new.get("body")
+    if new.get("msgtype") not in TEXT_TYPES or not isinstance(body, str):
+        return None
+    return rel["event_id"], body
+
+
+def redacted(event: dict[str, Any]) -> str | None:
+    """The event an ``m.room.redaction`` removes: ``redacts`` under ``content`` from room version 11
+    on, a top-level property before (servers may send both)."""
+    content = event.get("content") or {}
+    target = content.get("redacts") if isinstance(content, dict) else None
+    if not isinstance(target, str):
+        target = event.get("redacts")
+    return target if isinstance(target, str) and target.startswith("$") else None
+
+
 def annotation(content: dict[str, Any]) -> tuple[str, str] | None:
     """``(event id, key)`` of a reaction (``m.reaction`` with ``rel_type: m.annotation``)."""
     rel = relation(content)

@@ -80,6 +80,8 @@ from bot.events import (
     InboundEvent,
     MemberJoined,
     MemberLeft,
+    MessageDeleted,
+    MessageEdited,
     MessageIn,
     Outgoing,
     Person,
@@ -825,6 +827,9 @@ class SlackAdapter:
             log.warning("slack: a button press was not handled, the database is unavailable")
 
     async def _on_message(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+        if event.get("subtype") in ("message_changed", "message_deleted"):
+            await self._on_changed(body, event, context)
+            return
         if event.get("subtype") not in USER_SUBTYPES or event.get("bot_id") or event.get("bot_profile"):
             return
         user, channel = event.get("user"), event.get("channel")
@@ -856,6 +861,34 @@ class SlackAdapter:
             ),
             body.get("event_id"),
         )
+
+    async def _on_changed(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+        """``message_changed`` (the message as it is now in ``message``, its id in ``message.ts``) and
+        ``message_deleted`` (the deleted message's id in ``deleted_ts``) of a member's message.
+        Slack also sends ``message_changed`` when only something around the text changed (a thread
+        reply under it, an unfurl, language metadata): with the text as it was, nothing is handed on."""
+        channel = event.get("channel")
+        if not channel or not await self._first_time(body.get("event_id")):
+            return
+        private = event.get("channel_type") == "im"
+        chat = ChatRef(PLATFORM, channel, "", private=private)
+        if event.get("subtype") == "message_deleted":
+            if event.get("deleted_ts"):
+                await self._hand_over(MessageDeleted(chat, event["deleted_ts"]), body.get("event_id"))
+            return
+        message, before = event.get("message") or {}, event.get("previous_message") or {}
+        user, ts = message.get("user"), message.get("ts")
+        if not user or not ts or message.get("bot_id") or user == self._bot_user(context):
+            return
+        if "text" in before and before.get("text") == message.get("text"):
+            return
+        client, scope = context.client, self._scope(context)
+        raw = message.get("text") or ""
+        names = {}
+        for uid in render.mentioned_users(raw)[:10]:
+            names[uid] = (await self.person(uid, client=client, scope=scope)).name
+        await self._hand_over(MessageEdited(chat, await self.person(user, client=client, scope=scope), ts,
+                                            render.from_slack(raw, names)), body.get("event_id"))
 
     async def _on_joined(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
         user, channel = event.get("user"), event.get("channel")

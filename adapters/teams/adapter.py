@@ -294,6 +294,9 @@ class TeamsAdapter:
             await self.store.remember(activity, now)
             for event in translate.message_events(activity):
                 await self.inbound(event)
+        elif kind in ("messageUpdate", "messageDelete"):  # found by the message's id, or nothing happens
+            for event in translate.change_events(activity):
+                await self.inbound(event)
         elif kind == "conversationUpdate":
             await self._conversation_update(activity, now)
         elif kind == "installationUpdate":

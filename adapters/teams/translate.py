@@ -20,7 +20,18 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from bot.events import BotAdded, ButtonPress, ChatRef, InboundEvent, MemberJoined, MemberLeft, MessageIn, Person
+from bot.events import (
+    BotAdded,
+    ButtonPress,
+    ChatRef,
+    InboundEvent,
+    MemberJoined,
+    MemberLeft,
+    MessageDeleted,
+    MessageEdited,
+    MessageIn,
+    Person,
+)
 
 PLATFORM = "teams"
 #: the core's ids hold at most this many characters
@@ -164,6 +175,22 @@ def message_events(activity: dict[str, Any]) -> list[InboundEvent]:
     if not text.text:
         return []
     return [MessageIn(chat, sender, text.text, activity.get("id"), text.reply_to, addressed=text.addressed)]
+
+
+def change_events(activity: dict[str, Any]) -> list[InboundEvent]:
+    """A member's message edited or deleted: a ``messageUpdate`` activity with ``channelData.eventType``
+    ``editMessage`` (the whole revised message, its ``id`` the edited message's) or a
+    ``messageDelete`` (``softDeleteMessage``; its ``id`` the deleted message's). A ``messageUpdate``
+    with ``undeleteMessage`` (the message restored) brings nothing back: what was dropped stays dropped."""
+    message_id = activity.get("id")
+    if not isinstance(message_id, str) or not message_id:
+        return []
+    chat = chat_ref(activity)
+    if activity.get("type") == "messageDelete":
+        return [MessageDeleted(chat, message_id)]
+    if (activity.get("channelData") or {}).get("eventType") != "editMessage":
+        return []
+    return [MessageEdited(chat, person(activity.get("from") or {}), message_id, read_text(activity).text)]
 
 
 def membership_events(activity: dict[str, Any], names: dict[str, str]) -> tuple[list[InboundEvent], bool, bool]:

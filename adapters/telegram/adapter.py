@@ -63,7 +63,7 @@ for _name, _level in (("httpx", logging.WARNING), ("httpcore", logging.WARNING),
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 #: the update types the core needs (chat_member would need admin rights and is not used)
-ALLOWED_UPDATES = ("message", "callback_query", "my_chat_member")
+ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
 #: callback_data may hold at most this many bytes
 CALLBACK_DATA_MAX = 64
 #: seconds to wait for the Bot API's answer to a call (then the send counts as failed and is retried)

@@ -19,6 +19,7 @@ from bot.events import (
     InboundEvent,
     MemberJoined,
     MemberLeft,
+    MessageEdited,
     MessageIn,
     Person,
 )
@@ -110,6 +111,16 @@ def from_message(message: Message, me: Me) -> list[InboundEvent]:
     return [MessageIn(ref, person(author), text, str(message.message_id), reply_target(message))]
 
 
+def from_edit(message: Message) -> list[InboundEvent]:
+    """An ``edited_message`` update: the new version of a member's text message. (The Bot API tells
+    bots of no deletions in groups or private chats: see docs/telegram.md.)"""
+    author, text = message.from_user, message.text
+    if message.chat.type not in CHAT_TYPES or text is None or author is None or author.is_bot \
+            or message.sender_chat is not None:
+        return []
+    return [MessageEdited(chat_ref(message.chat), person(author), str(message.message_id), text)]
+
+
 def from_update(update: Update, me: Me) -> list[InboundEvent]:
     """The core's events for one update (empty when it means nothing to the core).
 
@@ -117,6 +128,8 @@ def from_update(update: Update, me: Me) -> list[InboundEvent]:
     """
     if update.message is not None:
         return from_message(update.message, me)
+    if update.edited_message is not None:
+        return from_edit(update.edited_message)
     member = update.my_chat_member
     if member is not None and member.chat.type in (Chat.GROUP, Chat.SUPERGROUP):
         was_in = member.old_chat_member.status in PRESENT

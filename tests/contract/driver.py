@@ -110,6 +110,8 @@ class Driver(abc.ABC):
     #: the adapter's platform name (``Address.platform``)
     platform: str
     capabilities: Capabilities
+    #: the platform tells a bot that a member deleted a message (Telegram's Bot API does not)
+    sees_deletions: bool = True
     db: Database
     clock: VirtualClock
     #: the platform's id of the group chat (``Address.chat_id``)
@@ -145,6 +147,15 @@ class Driver(abc.ABC):
     @abc.abstractmethod
     async def private_message(self, user: str, text: str) -> str:
         """``user`` writes ``text`` to the bot privately; returns the message's platform id."""
+
+    @abc.abstractmethod
+    async def edit(self, user: str, message_id: str, text: str) -> None:
+        """``user`` edits their message ``message_id`` (from :meth:`group_message` or
+        :meth:`private_message`) to read ``text``, the way the platform's clients do."""
+
+    @abc.abstractmethod
+    async def delete(self, user: str, message_id: str) -> None:
+        """``user`` deletes their message ``message_id``; only called when ``sees_deletions``."""
 
     @abc.abstractmethod
     async def press(self, user: str, message: Sent, choice: str) -> None:

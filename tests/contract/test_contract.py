@@ -200,6 +200,45 @@ async def test_an_answer_to_the_weekly_question_is_counted(group: Driver) -> Non
     assert answer.member_id == cem.id and answer.text == "Wij leerden dat luisteren helpt."
 
 
+async def test_an_edited_answer_keeps_the_new_text_screened_and_nothing_is_said_in_the_group(
+        group: Driver) -> None:
+    await group.advance(datetime(2026, 1, 6, 10, 0, tzinfo=AMS))
+    nudge = await group.delivered("nudge")
+    said = await group.group_message("cem", "Mevrouw Jansen belde over haar schulden.", reply_to=nudge)
+    await group.until_rows(Answer, what="the answer")
+    before = len(group.sent())
+    await group.edit("cem", said, "Een bewoner belde over schulden, bel 06-12345678.")
+    (answer,) = await group.until_rows(Answer, Answer.text.startswith("Een bewoner"), what="the edited answer")
+    assert "Jansen" not in answer.text and "12345678" not in answer.text  # masked as a new answer is
+    await group.settle()
+    assert {s.to for s in group.sent()[before:]} <= {private("cem")}  # the privacy hint at most, never the group
+    await group.edit("cem", said, "Een bewoner belde over schulden.")
+    await group.until_rows(Answer, Answer.text == "Een bewoner belde over schulden.", what="the second edit")
+
+
+async def _answers_if(driver: Driver, count: int) -> list[Answer] | None:
+    """The answers, once there are ``count`` of them."""
+    answers = await driver.rows(Answer)
+    return answers if len(answers) == count else None
+
+
+async def test_a_deleted_answer_is_gone_and_nothing_is_said(group: Driver) -> None:
+    if not group.sees_deletions:
+        pytest.skip("the platform does not tell bots of deleted messages (docs/telegram.md)")
+    await group.advance(datetime(2026, 1, 6, 10, 0, tzinfo=AMS))
+    nudge = await group.delivered("nudge")
+    said = await group.group_message("cem", "Mevrouw Jansen belde over haar schulden.", reply_to=nudge)
+    await group.group_message("bram", "Wij leerden dat luisteren helpt.", reply_to=nudge)
+    await group.until(lambda: _answers_if(group, 2), "two answers")
+    before = len(group.sent())
+    await group.delete("cem", said)
+    await group.until(lambda: _answers_if(group, 1), "one answer left")
+    await group.settle()
+    (answer,) = await group.rows(Answer)
+    assert answer.text == "Wij leerden dat luisteren helpt."
+    assert group.sent()[before:] == []
+
+
 async def test_a_message_that_answers_nothing_is_not_counted(group: Driver) -> None:
     await group.advance(datetime(2026, 1, 6, 10, 0, tzinfo=AMS))
     await group.delivered("nudge")

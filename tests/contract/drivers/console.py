@@ -23,6 +23,8 @@ from bot.events import (
     ButtonPress,
     ChatRef,
     InboundEvent,
+    MessageDeleted,
+    MessageEdited,
     MessageIn,
     Outgoing,
     Person,
@@ -89,6 +91,8 @@ class ConsoleDriver(Driver):
         #: events the core could not take (database down), handed over again once it is back
         self.again: list[InboundEvent] = []
         self._ids = itertools.count(1)
+        #: the chat each member message was written in: message id → chat
+        self._chats: dict[str, ChatRef] = {}
 
     def user_id(self, user: str) -> str:
         """Console ids are the neutral keys."""
@@ -133,14 +137,24 @@ class ConsoleDriver(Driver):
     async def group_message(self, user: str, text: str, reply_to: Sent | None = None) -> str:
         """``user`` writes in the group, optionally replying to a bot message."""
         message_id = f"u{next(self._ids)}"
+        self._chats[message_id] = self.harness.chat
         await self._hand_over(MessageIn(self.harness.chat, self._person(user), text, message_id,
                                         reply_to.id if reply_to else None))
         return message_id
+
+    async def edit(self, user: str, message_id: str, text: str) -> None:
+        """``user`` edits their message ``message_id``."""
+        await self._hand_over(MessageEdited(self._chats[message_id], self._person(user), message_id, text))
+
+    async def delete(self, user: str, message_id: str) -> None:  # noqa: ARG002 - the protocol's signature
+        """The message ``message_id`` is deleted."""
+        await self._hand_over(MessageDeleted(self._chats[message_id], message_id))
 
     async def private_message(self, user: str, text: str) -> str:
         """``user`` writes the bot privately."""
         message_id = f"u{next(self._ids)}"
         chat = ChatRef(PLATFORM, f"dm-{user}", "", private=True)
+        self._chats[message_id] = chat
         await self._hand_over(MessageIn(chat, self._person(user), text, message_id))
         return message_id
 

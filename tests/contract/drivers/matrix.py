@@ -137,6 +137,7 @@ class MatrixDriver(Driver):
         self.bot = bot
         self.chat_id = room
         self.direct: dict[str, str] = {}  # user key → direct room a member opened with the bot
+        self._rooms: dict[str, str] = {}  # a member's message (event id) → the room it is in
 
     def user_id(self, user: str) -> str:
         """The Matrix user id of ``user``."""
@@ -182,7 +183,17 @@ class MatrixDriver(Driver):
 
     async def group_message(self, user: str, text: str, reply_to: Sent | None = None) -> str:
         """A message in the room; an answer to ``reply_to`` is a reply to it (as Element makes one)."""
-        return await self.users[user].say(self.chat_id, self._typed(text), reply_to=reply_to.id if reply_to else None)
+        event_id = await self.users[user].say(self.chat_id, self._typed(text), reply_to=reply_to.id if reply_to else None)
+        self._rooms[event_id] = self.chat_id
+        return event_id
+
+    async def edit(self, user: str, message_id: str, text: str) -> None:
+        """``user`` edits their message in Element: an ``m.replace`` event with ``m.new_content``."""
+        await self.users[user].edit(self._rooms[message_id], message_id, self._typed(text))
+
+    async def delete(self, user: str, message_id: str) -> None:
+        """``user`` removes their message: Synapse redacts it (an ``m.room.redaction`` event)."""
+        await self.users[user].redact(self._rooms[message_id], message_id)
 
     async def private_message(self, user: str, text: str) -> str:
         """``user`` opens a direct chat with the bot (once) and writes there."""
@@ -196,7 +207,9 @@ class MatrixDriver(Driver):
                 room = await member.create_room("", [self.bot.user_id], direct=True)
                 await self._bot_in(room, "join")
                 self.direct[user] = room
-        return await member.say(self.direct[user], self._typed(text))
+        event_id = await member.say(self.direct[user], self._typed(text))
+        self._rooms[event_id] = self.direct[user]
+        return event_id
 
     async def press(self, user: str, message: Sent, choice: str) -> None:
         """``user`` clicks the number reaction of ``choice`` under ``message``."""

@@ -95,6 +95,8 @@ class SlackDriver(Driver):
         self.clock = clock
         self.url = url
         self.chat_id = CHANNEL
+        #: the members' messages so far, as their events carried them: ts → event
+        self._said: dict[str, dict[str, Any]] = {}
         #: events Slack still has to send again (no 2xx yet): body, retries so far, when next
         self.again: list[tuple[str, int, datetime]] = []
         #: events the adapter finished handing to the core (its work runs after Slack's ack)
@@ -190,8 +192,30 @@ class SlackDriver(Driver):
                  "channel_type": channel_type}
         if thread:
             event["thread_ts"] = thread
+        self._said[ts] = dict(event)
         await self._event(event)
         return ts
+
+    async def edit(self, user: str, message_id: str, text: str) -> None:
+        """A ``message_changed`` event: the message as it is now, with ``edited``, and as it was."""
+        before = self._said[message_id]
+        now = {**before, "text": entities(text), "edited": {"user": USERS[user], "ts": f"1767700100.{next(_ids):06d}"}}
+        now.pop("channel", None), now.pop("channel_type", None)
+        self._said[message_id] = {**before, "text": now["text"]}
+        previous = {k: v for k, v in before.items() if k not in ("channel", "channel_type")}
+        await self._event({"type": "message", "subtype": "message_changed", "hidden": True,
+                           "channel": before["channel"], "channel_type": before["channel_type"],
+                           "ts": now["edited"]["ts"], "event_ts": now["edited"]["ts"], "message": now,
+                           "previous_message": previous})
+
+    async def delete(self, user: str, message_id: str) -> None:
+        """A ``message_deleted`` event (Slack says nothing of who deleted it)."""
+        before = self._said.pop(message_id)
+        ts = f"1767700200.{next(_ids):06d}"
+        previous = {k: v for k, v in before.items() if k not in ("channel", "channel_type")}
+        await self._event({"type": "message", "subtype": "message_deleted", "hidden": True,
+                           "channel": before["channel"], "channel_type": before["channel_type"], "ts": ts,
+                           "event_ts": ts, "deleted_ts": message_id, "previous_message": previous})
 
     async def group_message(self, user: str, text: str, reply_to: Sent | None = None) -> str:
         """A command as a slash command; other text as a message (in ``reply_to``'s thread)."""

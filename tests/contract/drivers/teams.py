@@ -107,6 +107,8 @@ class TeamsDriver(Driver):
 
     def __init__(self, app: App, api: StandIn, clock: VirtualClock, url: str, port: int) -> None:
         self.app = app
+        #: the members' messages so far, as Teams sent them: activity id → activity
+        self._said: dict[str, dict[str, Any]] = {}
         self.api = api
         self.db = app.db
         self.clock = clock
@@ -165,12 +167,33 @@ class TeamsDriver(Driver):
         typed = html.escape(text[1:] if mention else text, quote=False)
         activity = message(CHANNEL, USERS[user], typed, self.api.service_url, mention=mention,
                            thread=reply_to.id if reply_to else None)
+        self._said[activity["id"]] = activity
         await self._post(activity)
         return activity["id"]
+
+    async def edit(self, user: str, message_id: str, text: str) -> None:
+        """Teams sends a ``messageUpdate`` with ``channelData.eventType: editMessage``: the whole
+        revised message, under the edited message's id."""
+        before = self._said[message_id]
+        assert before["from"] == USERS[user]
+        typed = html.escape(text, quote=False)
+        activity = {**before, "type": "messageUpdate", "text": typed,
+                    "channelData": {**(before.get("channelData") or {}), "eventType": "editMessage"}}
+        self._said[message_id] = {**before, "text": typed}
+        await self._post(activity)
+
+    async def delete(self, user: str, message_id: str) -> None:
+        """Teams sends a ``messageDelete`` with ``channelData.eventType: softDeleteMessage`` (no text)."""
+        before = self._said.pop(message_id)
+        activity = {k: v for k, v in before.items() if k not in ("text", "textFormat", "entities", "attachments")}
+        activity.update(type="messageDelete",
+                        channelData={**(before.get("channelData") or {}), "eventType": "softDeleteMessage"})
+        await self._post(activity)
 
     async def private_message(self, user: str, text: str) -> str:
         activity = message(personal(USERS[user]), USERS[user], html.escape(text.removeprefix("/"), quote=False),
                            self.api.service_url)
+        self._said[activity["id"]] = activity
         await self._post(activity)
         return activity["id"]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -70,9 +71,12 @@ class TelegramDriver(Driver):
 
     platform = PLATFORM
     capabilities = TelegramAdapter.capabilities
+    sees_deletions = False
 
     def __init__(self, app: App, api: StandIn, clock: VirtualClock, url: str) -> None:
         self.app = app
+        #: the members' messages so far, as Telegram sent them: message id → Message
+        self._said: dict[str, dict[str, Any]] = {}
         self.api = api
         self.db = app.db
         self.clock = clock
@@ -124,8 +128,20 @@ class TelegramDriver(Driver):
     async def group_message(self, user: str, text: str, reply_to: Sent | None = None) -> str:
         """A text message in the group (a reply to ``reply_to``, as members answer the bot there)."""
         sent = message(GROUP_CHAT, USERS[user], text, reply_to=self._bot_message(reply_to) if reply_to else None)
+        self._said[str(sent["message_id"])] = sent
         await self.push({"message": sent})
         return str(sent["message_id"])
+
+    async def edit(self, user: str, message_id: str, text: str) -> None:
+        """An ``edited_message`` update: the message's new version, with its ``edit_date``."""
+        edited = {**self._said[message_id], "text": text, "edit_date": int(time.time())}
+        assert edited["from"] == USERS[user]
+        self._said[message_id] = edited
+        await self.push({"edited_message": edited})
+
+    async def delete(self, user: str, message_id: str) -> None:
+        """Never called: the Bot API tells a bot of no deleted messages (``sees_deletions``)."""
+        raise AssertionError("Telegram sends bots no update for a deleted message")
 
     async def private_message(self, user: str, text: str) -> str:
         """A message in the private chat with the bot; from then on the bot may write ``user``."""
@@ -134,6 +150,7 @@ class TelegramDriver(Driver):
             refusal.times = 0  # the person started the bot
         sent = message({"id": USERS[user]["id"], "type": "private", "first_name": USERS[user]["first_name"]},
                        USERS[user], text)
+        self._said[str(sent["message_id"])] = sent
         await self.push({"message": sent})
         return str(sent["message_id"])
 
