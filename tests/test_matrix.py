@@ -108,6 +108,42 @@ async def test_the_weekly_question_is_answered_by_a_reply_and_in_its_thread(
         assert texts == ["Bij ons werkte een vast spreekuur.", "Ik leerde dat luisteren helpt."]
 
 
+async def test_an_answer_follows_its_authors_edit_not_anothers_and_goes_when_a_moderator_redacts_it(
+        synapse_server: Synapse, sqlite_url: str) -> None:
+    """The spec: a replacement from another sender than the original's is invalid and ignored;
+    a redaction removes the event for everyone, whoever (author or moderator) redacts it."""
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna, room = await network_room(synapse_server, app, bot)
+        cem = await synapse_server.register(displayname="Cem Yilmaz")
+        await anna.invite(room, cem.user_id)
+        await cem.join(room)
+        app.clock.advance(timedelta(days=1, minutes=5))
+        app.wake.set()
+        nudge = await until(lambda: _sent_of_kind(app, "nudge"), 30, "the weekly question")
+        answer = await cem.say(room, "Mevrouw Jansen belde over haar schulden.", thread=nudge)
+        await until(lambda: _answers(app, 1), 30, "the answer stored")
+        before = len(await anna.events(room, "m.room.message"))
+        await anna.edit(room, answer, "Anna schreef dit eroverheen.")  # Synapse takes it; clients ignore it
+        await cem.edit(room, answer, "Een bewoner belde over schulden.")
+        await until(lambda: _answer_text(app, "Een bewoner belde over schulden."), 30, "Cem's edit stored")
+        await anna.redact(room, answer)  # the room's creator, a moderator
+        await until(lambda: _no_answers(app), 30, "the redacted answer gone")
+        mine = [e for e in (await anna.events(room, "m.room.message"))[before:] if e["sender"] == bot.user_id]
+        assert mine == []  # nothing said in the room
+
+
+async def _answer_text(app: App, text: str) -> bool:
+    async with app.db.sessions() as s:
+        texts = list(await s.scalars(select(Answer.text)))
+    assert "Anna schreef dit eroverheen." not in texts
+    return texts == [text]
+
+
+async def _no_answers(app: App) -> bool:
+    return not await _answers(app, 1)
+
+
 async def _sent_of_kind(app: App, kind: str) -> str | None:
     async with app.db.sessions() as s:
         return await s.scalar(select(OutboxMessage.platform_message_id).where(

@@ -92,3 +92,20 @@ def test_a_room_upgrade_is_read_from_the_tombstone_and_the_create_event():
         == "!old"
     assert translate.predecessor({"predecessor": {"room_id": "!old"}}) == "!old"  # room version 12: no event id
     assert translate.predecessor({"predecessor": "!old"}) is None and translate.predecessor({}) is None
+
+
+def test_an_edit_names_its_message_and_holds_the_new_text() -> None:
+    new = {"msgtype": "m.text", "body": "Een bewoner belde"}
+    edit = {"msgtype": "m.text", "body": "* Een bewoner belde", "m.new_content": new,
+            "m.relates_to": {"rel_type": "m.replace", "event_id": "$orig"}}
+    assert translate.replaced(edit) == ("$orig", "Een bewoner belde")  # not the "* " fallback
+    assert translate.replaced({**edit, "m.new_content": {"msgtype": "m.image", "body": "x.png"}}) is None
+    assert translate.replaced({"msgtype": "m.text", "body": "gewoon"}) is None
+    assert translate.replaced({k: v for k, v in edit.items() if k != "m.new_content"}) is None
+
+
+def test_a_redaction_names_its_message_in_every_room_version() -> None:
+    v11 = {"type": "m.room.redaction", "content": {"redacts": "$orig"}}
+    older = {"type": "m.room.redaction", "redacts": "$orig", "content": {}}
+    assert translate.redacted(v11) == translate.redacted(older) == "$orig"
+    assert translate.redacted({"type": "m.room.redaction", "content": {"redacts": 5}}) is None

@@ -17,6 +17,7 @@ from adapters.teams.manifest import RSC, SCHEMA, SCHEMA_VERSION, PackageError, m
 from adapters.teams.render import PART_BYTES, render_parts, to_xml
 from bamboe.cli import main
 from bamboe.features import FEATURES
+from bot.events import MessageDeleted, MessageEdited
 from bot.markup import command, escape
 from bot.registry import Registry
 from tests.teams_standin import APP_ID, BOT_ID, channel, group_chat, message, personal, user
@@ -213,3 +214,21 @@ def test_a_partial_teams_configuration_is_reported_not_ignored() -> None:
     assert Settings(_env_file=None).configured_platforms() == []
     assert Settings(_env_file=None, teams_tenant_id="t").resolved_teams_token_url() == \
         "https://login.microsoftonline.com/t/oauth2/v2.0/token"
+
+
+def test_an_edit_and_a_deletion_are_found_by_the_messages_id_and_an_undelete_brings_nothing_back() -> None:
+    anna = user(1, "Anna de Vries")
+    sent = message(channel(), anna, "Mevrouw Jansen belde", "https://smba.example/emea/")
+    edit = {**sent, "type": "messageUpdate", "text": "Een bewoner belde",
+            "channelData": {**sent["channelData"], "eventType": "editMessage"}}
+    (edited,) = translate.change_events(edit)
+    assert isinstance(edited, MessageEdited)
+    assert (edited.message_id, edited.text, edited.person.user_id) == (sent["id"], "Een bewoner belde",
+                                                                      translate.user_key(anna))
+    gone = {k: v for k, v in sent.items() if k != "text"} | {
+        "type": "messageDelete", "channelData": {**sent["channelData"], "eventType": "softDeleteMessage"}}
+    (deleted,) = translate.change_events(gone)
+    assert isinstance(deleted, MessageDeleted) and deleted.message_id == sent["id"]
+    assert deleted.chat == edited.chat == translate.chat_ref(sent)
+    undelete = {**edit, "channelData": {**sent["channelData"], "eventType": "undeleteMessage"}}
+    assert translate.change_events(undelete) == []

@@ -15,7 +15,16 @@ from adapters.telegram.adapter import CALLBACK_DATA_MAX, command_lists
 from adapters.telegram.render import TELEGRAM_LIMIT, render_parts, to_html
 from adapters.telegram.translate import Me, addressed_elsewhere, button_press, from_update
 from bamboe.features import FEATURES
-from bot.events import BotAdded, BotRemoved, ButtonPress, ChatRef, MemberJoined, MemberLeft, MessageIn
+from bot.events import (
+    BotAdded,
+    BotRemoved,
+    ButtonPress,
+    ChatRef,
+    MemberJoined,
+    MemberLeft,
+    MessageEdited,
+    MessageIn,
+)
 from bot.markup import escape
 from bot.registry import Registry
 from tests.telegram_standin import callback, chat_member, group, message, private, user
@@ -188,3 +197,14 @@ def test_command_menu_names_and_descriptions_are_valid() -> None:
         for c in commands:
             assert re.fullmatch(r"[a-z0-9_]{1,32}", c.command)
             assert 1 <= len(c.description) <= 256
+
+
+def test_an_edited_text_message_is_an_edit_and_other_edits_are_nothing() -> None:
+    edited = {**message(GROUP, ANNA, "Mijn antwoord, zonder naam", message_id=51), "edit_date": 1767700000}
+    (event,) = events({"edited_message": edited})
+    assert isinstance(event, MessageEdited)
+    assert (event.chat.chat_id, event.person.user_id, event.message_id, event.text) == (
+        str(GROUP["id"]), "1001", "51", "Mijn antwoord, zonder naam")
+    caption = {**message(GROUP, ANNA, None, message_id=52), "caption": "een foto", "edit_date": 1767700000}
+    as_group = {**edited, "sender_chat": GROUP}  # an anonymous admin, writing as the group
+    assert events({"edited_message": caption}) == [] and events({"edited_message": as_group}) == []
