@@ -483,15 +483,18 @@ class LogEntry(Base):
 
 
 class MeetingInput(Base):
-    """What a member brings to a session, written before it (answer to the input question)."""
+    """What a member brings to a session, written before it (answer to the input question).
+    ``message_ref`` names the member's message it came from, as for :class:`Answer`."""
 
     __tablename__ = "meeting_inputs"
+    __table_args__ = (Index("ix_meeting_inputs_message_ref", "message_ref"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     meeting_id: Mapped[int] = mapped_column(ForeignKey("meetings.id", ondelete="CASCADE"), index=True)
     member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
     text: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    message_ref: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class Reflection(Base):

@@ -6,9 +6,9 @@ from __future__ import annotations
 from adapters.console.harness import Harness
 from bot.core import MAX_TEXT
 from bot.markup import plain
-from bot.models import Answer, Member
+from bot.models import Answer, MeetingInput, Member
 from tests.conftest import local
-from tests.test_rhythm import rows, sent
+from tests.test_rhythm import command, rows, sent
 
 CASE = "Mevrouw Jansen belde over haar schulden, wat nu?"
 
@@ -85,3 +85,22 @@ async def test_a_private_answer_follows_its_message_and_erasure_cuts_the_link(ha
     assert erased.text == ""
     await harness.delete(private)
     assert await _answers(harness) == [("dewi", "Uit nieuwsgierigheid."), (None, "")]
+
+
+async def test_session_input_follows_its_message_from_a_reply_or_the_command(harness: Harness) -> None:
+    await command(harness, "anna", "/bijeenkomst 2026-01-15 14:00-16:00 Buurthuis De Linde")
+    await harness.advance(local(2026, 1, 12, 10, 0))
+    reply = await harness.say("cem", "Mevrouw Jansen belde over haar schulden.", reply_to="pre_session_question")
+    typed = await harness.say("els", "/inbreng Ik neem de casus van meneer Bakker mee.", private=True)
+    other = await harness.say("dewi", "Scholen en ouders praten te weinig.", reply_to="pre_session_question")
+    before = len(harness.recorder.sent)
+    await harness.edit("cem", reply, "Een bewoner belde over schulden.")
+    await harness.edit("els", typed, "/inbreng Ik neem een casus over een gezin mee.")
+    await harness.edit("cem", other, "Niet van Cem.")  # not the author: nothing changes
+    assert sorted(i.text for i in await rows(harness, MeetingInput)) == [
+        "Een bewoner belde over schulden.", "Ik neem een casus over een gezin mee.",
+        "Scholen en ouders praten te weinig."]
+    await harness.delete(reply)
+    await harness.edit("els", typed, "/inbreng")
+    assert [i.text for i in await rows(harness, MeetingInput)] == ["Scholen en ouders praten te weinig."]
+    assert harness.recorder.sent[before:] == []

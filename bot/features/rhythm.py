@@ -667,17 +667,21 @@ async def on_message_deleted(ctx: Ctx, event: MessageDeleted) -> None:
     await ctx.session.execute(delete(Answer).where(Answer.message_ref == ref))
 
 
+async def edited_by_author(ctx: Ctx, member_id: int | None, event: MessageEdited) -> bool:
+    """True when ``event`` comes from one of the accounts of member ``member_id`` (the author of
+    what was kept; None once erased): only an author's own edit changes what they wrote."""
+    author = await ctx.session.get(Member, member_id) if member_id is not None else None
+    return author is not None and (event.chat.platform, event.person.user_id) in \
+        await directory.identities_of(ctx.session, author)
+
+
 async def on_message_edited(ctx: Ctx, event: MessageEdited) -> None:
     """The member edited the message an answer came from: the answer becomes the new text (screened
     by the core like a new message's); an edit that leaves no text deletes it. Only its author's
     edit counts (on Matrix anyone can send a replacement event). Nothing is said."""
     ref = message_ref(event.chat.platform, event.chat.chat_id, event.message_id)
     answer = await ctx.session.scalar(select(Answer).where(Answer.message_ref == ref).limit(1))
-    if answer is None or answer.member_id is None:
-        return
-    author = await ctx.session.get(Member, answer.member_id)
-    if author is None or (event.chat.platform, event.person.user_id) not in \
-            await directory.identities_of(ctx.session, author):
+    if answer is None or not await edited_by_author(ctx, answer.member_id, event):
         return
     text = event.text.strip()
     if text:

@@ -9,12 +9,12 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from bot import budget, i18n
-from bot.core import Ctx, network_job
+from bot.core import Ctx, network_job, split_command
 from bot.directory import active_members
-from bot.events import Button, MessageIn
+from bot.events import Button, MessageDeleted, MessageEdited, MessageIn
 from bot.features import rhythm
 from bot.features.network import find_member, next_meeting
 from bot.jobs import JobContext, JobKind, plan
@@ -29,6 +29,7 @@ from bot.models import (
     Member,
     Network,
     Nudge,
+    message_ref,
 )
 from bot.numbers import next_nr
 from bot.parsing import (
@@ -378,7 +379,39 @@ async def save_input(ctx: Ctx, meeting: Meeting, text: str) -> None:
     member = ctx.require()
     if len(text) > MAX_INPUT:
         raise UserError("errors.value_too_long", limit=MAX_INPUT)
-    ctx.session.add(MeetingInput(meeting_id=meeting.id, member_id=member.id, text=text, created_at=ctx.now))
+    src = ctx.source
+    ref = message_ref(src.platform, src.chat_id, ctx.message_id) if src is not None else None
+    ctx.session.add(MeetingInput(meeting_id=meeting.id, member_id=member.id, text=text, created_at=ctx.now,
+                                 message_ref=ref))
+
+
+#: the commands whose text is a member's input (an edit of ``/inbreng …`` keeps what follows it)
+INPUT_COMMANDS = ("inbreng", "input")
+
+
+async def on_message_deleted(ctx: Ctx, event: MessageDeleted) -> None:
+    """The member's message was deleted on the platform: the input it gave goes with it."""
+    ref = message_ref(event.chat.platform, event.chat.chat_id, event.message_id)
+    await ctx.session.execute(delete(MeetingInput).where(MeetingInput.message_ref == ref))
+
+
+async def on_message_edited(ctx: Ctx, event: MessageEdited) -> None:
+    """The member edited the message their input came from (a reply to the input question, or
+    ``/inbreng …``): the input becomes the new text, screened by the core; an edit that leaves
+    none, or more than a new input may hold, deletes it. Only its author's edit counts."""
+    ref = message_ref(event.chat.platform, event.chat.chat_id, event.message_id)
+    kept = await ctx.session.scalar(select(MeetingInput).where(MeetingInput.message_ref == ref).limit(1))
+    if kept is None or not await rhythm.edited_by_author(ctx, kept.member_id, event):
+        return
+    text = event.text
+    parsed = split_command(text, addressed=True, table=ctx.features)
+    if parsed is not None and parsed[0] in INPUT_COMMANDS:
+        text = parsed[1]
+    text = text.strip()
+    if text and len(text) <= MAX_INPUT:
+        kept.text = text
+    else:
+        await ctx.session.delete(kept)
 
 
 async def on_input_reply(ctx: Ctx, msg: MessageIn) -> bool:
@@ -793,6 +826,8 @@ FEATURE = Feature(
     ),
     jobs=JOB_KINDS,
     message_hooks=(on_input_reply,),
+    on_edit=(on_message_edited,),
+    on_delete=(on_message_deleted,),
     buttons={"ann": on_read_button},
     listens={"meeting_planned": (on_meeting_planned,)},
     rhythm_options=dict.fromkeys(("bijeenkomst", "session", "sessie"), set_session_prep),
