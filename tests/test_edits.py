@@ -3,11 +3,14 @@ the same privacy screen as a new answer), and nothing is said in the group."""
 
 from __future__ import annotations
 
+import json
+
 from adapters.console.harness import Harness
 from bot.core import MAX_TEXT
 from bot.markup import plain
 from bot.models import Answer, MeetingInput, Member
 from tests.conftest import local
+from tests.test_privacy import harness_export
 from tests.test_rhythm import command, rows, sent
 
 CASE = "Mevrouw Jansen belde over haar schulden, wat nu?"
@@ -104,3 +107,13 @@ async def test_session_input_follows_its_message_from_a_reply_or_the_command(har
     await harness.edit("els", typed, "/inbreng")
     assert [i.text for i in await rows(harness, MeetingInput)] == ["Scholen en ouders praten te weinig."]
     assert harness.recorder.sent[before:] == []
+
+
+async def test_the_export_shows_the_edited_answer_and_its_message(harness: Harness) -> None:
+    await harness.advance(local(2026, 1, 6, 11, 0))
+    case = await harness.say("cem", CASE, reply_to="nudge")
+    await harness.edit("cem", case, "Een bewoner belde over schulden.")
+    export = await harness_export(harness, "cem")
+    (answer,) = json.loads(export.files[0][2])["answers"]
+    assert answer["answer"] == "Een bewoner belde over schulden." and answer["message"].endswith(f":{case}")
+    assert "Jansen" not in json.dumps(json.loads(export.files[0][2]))

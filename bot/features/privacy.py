@@ -170,9 +170,11 @@ async def collect(ctx: Ctx, member: Member) -> dict[str, Any]:
                         "used_at": when(c.used_at)}
                        for c in await s.scalars(select(LinkCode).where(LinkCode.member_id == member.id)
                                                 .order_by(LinkCode.created_at))],
-        "answers": [{"question": await rhythm.nudge_question(ctx, n), "answer": a.text, "at": when(a.created_at)}
-                    for a, n in answers],
-        "session_input": [{"session": when(m.starts_at), "text": i.text, "at": when(i.created_at)}
+        # with the platform message each came from (kept so that deleting or editing it follows)
+        "answers": [{"question": await rhythm.nudge_question(ctx, n), "answer": a.text, "at": when(a.created_at),
+                     "message": a.message_ref} for a, n in answers],
+        "session_input": [{"session": when(m.starts_at), "text": i.text, "at": when(i.created_at),
+                           "message": i.message_ref}
                           for i, m in await s.execute(
                               select(MeetingInput, Meeting).join(Meeting, Meeting.id == MeetingInput.meeting_id)
                               .where(MeetingInput.member_id == member.id))],
