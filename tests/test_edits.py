@@ -3,7 +3,10 @@ the same privacy screen as a new answer), and nothing is said in the group."""
 
 from __future__ import annotations
 
+import io
 import json
+
+from sqlalchemy import select
 
 from adapters.console.harness import Harness
 from bot.core import MAX_TEXT
@@ -117,3 +120,23 @@ async def test_the_export_shows_the_edited_answer_and_its_message(harness: Harne
     (answer,) = json.loads(export.files[0][2])["answers"]
     assert answer["answer"] == "Een bewoner belde over schulden." and answer["message"].endswith(f":{case}")
     assert "Jansen" not in json.dumps(json.loads(export.files[0][2]))
+
+
+async def test_a_scenario_edits_and_deletes_a_members_latest_messages(sqlite_url: str) -> None:
+    from adapters.console import simulate
+    from bot.database import Database, create_engine
+
+    body = ("network: {name: X}\nmembers: [{id: a, role: trekker}, {id: c}, {id: d}]\nstart: '2026-01-05T08:00'\n"
+            "steps:\n"
+            "  - {at: '2026-01-06T11:00', from: c, reply_to: nudge, text: 'Mevrouw Jansen belde.'}\n"
+            "  - {at: '2026-01-06T11:01', from: d, reply_to: nudge, text: 'Wij leerden veel.'}\n"
+            "  - {at: '2026-01-06T11:02', from: d, text: 'Koffie?'}\n"
+            "  - {at: '2026-01-06T11:03', from: c, edit: last, text: 'Een bewoner belde.'}\n"
+            "  - {at: '2026-01-06T11:04', from: d, delete: 2}\n")
+    await simulate.run(simulate.load(body), database_url=sqlite_url, out=io.StringIO())
+    db = Database(create_engine(sqlite_url))
+    try:
+        async with db.transaction() as s:
+            assert list(await s.scalars(select(Answer.text))) == ["Een bewoner belde."]
+    finally:
+        await db.close()

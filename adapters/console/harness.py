@@ -230,6 +230,8 @@ class Harness:
         self._message_ids = itertools.count(1)
         #: the members' messages so far: message id → the chat it was said in
         self._said: dict[str, ChatRef] = {}
+        #: each member's message ids, in order
+        self._said_by: dict[str, list[str]] = {}
         self._flushed = False
         #: :attr:`Database.queued` at the start of the last delivery round
         self._queued = 0
@@ -392,8 +394,16 @@ class Harness:
             where = ChatRef(where.platform, f"dm-{member_id}", "", private=True)
         message_id = f"u{next(self._message_ids)}"
         self._said[message_id] = where
+        self._said_by.setdefault(member_id, []).append(message_id)
         await self._handle(MessageIn(where, person, text, message_id, ref))
         return message_id
+
+    def said_by(self, member_id: str, back: int = 1) -> str:
+        """The id of ``member_id``'s ``back``-th latest message (1: their latest)."""
+        said = self._said_by.get(member_id, [])
+        if not 1 <= back <= len(said):
+            raise HarnessError(f"{member_id!r} has not written {back} message(s) yet")
+        return said[-back]
 
     async def edit(self, member_id: str, message_id: str, text: str) -> None:
         """``member_id`` changes the text of the message ``message_id`` (from :meth:`say`) to ``text``."""

@@ -23,7 +23,7 @@ from bot.core import ROLES
 from bot.database import sqlite_url_for
 from bot.features.network import PERSPECTIVE_ALIASES, ROLE_ALIASES
 
-STEP_KINDS = ("text", "press", "join", "leave", "until")
+STEP_KINDS = ("text", "press", "join", "leave", "until", "edit", "delete")
 
 
 class ScenarioError(ValueError):
@@ -127,7 +127,8 @@ def load(text: str) -> Scenario:
     for i, raw in enumerate(data.get("steps") or [], 1):
         step = Step(lines[i - 1] if i - 1 < len(lines) else 0, i, raw if isinstance(raw, dict) else {})
         if not isinstance(raw, dict) or not any(k in raw for k in STEP_KINDS):
-            raise ScenarioError(f"{step.where()}: a step needs one of: text (with from), press, join, leave, until")
+            raise ScenarioError(f"{step.where()}: a step needs one of: text (with from), press, edit, delete, "
+                                "join, leave, until")
         steps.append(step)
     return Scenario(network, members, start, steps, chats)
 
@@ -224,10 +225,28 @@ async def _do(harness: Harness, step: Step) -> None:
             raise ScenarioError(f"{step.where()}: press needs 'on' (the kind of message with the button)")
         await harness.press(str(who), str(d["press"]), str(on), chat=chat)
         return
+    if "edit" in d or "delete" in d:
+        message_id = harness.said_by(str(who), _back(d.get("edit", d.get("delete")), step))
+        if "delete" in d:
+            await harness.delete(message_id)
+            return
+        if not isinstance(d.get("text"), str):
+            raise ScenarioError(f"{step.where()}: edit needs the new text")
+        await harness.edit(str(who), message_id, d["text"])
+        return
     text = d.get("text")
     if not isinstance(text, str):
         raise ScenarioError(f"{step.where()}: text must be a string")
     await harness.say(str(who), text, reply_to=d.get("reply_to"), private=bool(d.get("private")), chat=chat)
+
+
+def _back(value: object, step: Step) -> int:
+    """``edit:`` / ``delete:``: ``last`` (the member's latest message) or n (their n-th latest)."""
+    if value == "last" or value is True:
+        return 1
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise ScenarioError(f"{step.where()}: edit and delete take 'last' or a number (1 is the latest message)")
 
 
 async def main(path: str, database_url: str | None, out_dir: str | None) -> int:
