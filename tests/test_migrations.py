@@ -430,7 +430,7 @@ async def test_0021_keeps_the_pause_a_member_had_and_the_next_pause_keeps_it_too
     assert after["linked"] == ["s-cem"] and after["pauses"]["t-cem"] == (jan[6], jan[13])
 
 
-# ---------------------------------------------------------------------------- 0022: answers' message ref
+# ---------------------------------------------------------------------------- 0023: answers' message ref
 async def _answer_texts(url: str) -> list[tuple]:
     engine = create_engine(url)
     try:
@@ -440,27 +440,27 @@ async def _answer_texts(url: str) -> list[tuple]:
         await engine.dispose()
 
 
-async def test_0022_keeps_the_answers_without_a_message_and_downgrade_keeps_them_too(empty_url: str) -> None:
+async def test_0023_keeps_the_answers_without_a_message_and_downgrade_keeps_them_too(empty_url: str) -> None:
     await _at_0020(empty_url)
     now = datetime(2026, 1, 6, 9, tzinfo=UTC)
     engine = create_engine(empty_url)
     try:
-        await upgrade(engine, "0021_earlier_pauses")
+        await upgrade(engine, "0022_teams_file_owner")
         async with engine.begin() as conn:
             network = (await conn.execute(text("SELECT id FROM networks"))).scalar_one()
             cem = (await conn.execute(text("SELECT id FROM members WHERE user_id = 't-cem'"))).scalar_one()
             nudge = await _row(conn, "INSERT INTO nudges (network_id, question_id, category, sent_at, harvested) "
                                      "VALUES (:n, 'q1', 'why', :sent_at, :no)", n=network, sent_at=now, no=False)
             await _row(conn, "INSERT INTO answers (nudge_id, member_id, text, created_at) "
-                             "VALUES (:nudge, :m, 'Een antwoord van voor 0022.', :created_at)",
+                             "VALUES (:nudge, :m, 'Een antwoord van voor 0023.', :created_at)",
                        nudge=nudge, m=cem, created_at=now)
         before = await _answer_texts(empty_url)
         await upgrade(engine)
         async with engine.connect() as conn:
             assert list(await conn.execute(text("SELECT text, message_ref FROM answers"))) == [
-                ("Een antwoord van voor 0022.", None)]  # found by no deletion; /vergeetmij still erases it
+                ("Een antwoord van voor 0023.", None)]  # found by no deletion; /vergeetmij still erases it
         async with engine.begin() as conn:
-            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0021_earlier_pauses"))
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "0022_teams_file_owner"))
         assert await _answer_texts(empty_url) == before
     finally:
         await engine.dispose()

@@ -5,15 +5,15 @@ message on the platform removes or changes the answer
 deletion finds its answer by it. NULL for the answers stored before (they cannot be found from a
 deletion; ``/vergeetmij`` still erases them). Downgrade drops the column and its index.
 
-Revision ID: 0022_answer_message_ref
-Revises: 0021_earlier_pauses
+Revision ID: 0023_answer_message_ref
+Revises: 0022_teams_file_owner
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0022_answer_message_ref"
-down_revision = "0021_earlier_pauses"
+revision = "0023_answer_message_ref"
+down_revision = "0022_teams_file_owner"
 branch_labels = None
 depends_on = None
 

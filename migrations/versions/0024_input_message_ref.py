@@ -1,18 +1,18 @@
 """meeting_inputs.message_ref: the member's message a session input came from, so deleting or
-editing that message on the platform removes or changes the input (as 0022 did for answers)
+editing that message on the platform removes or changes the input (as 0023 did for answers)
 
 Same format and index as ``answers.message_ref``; NULL for the inputs stored before. Downgrade drops
 the column and its index.
 
-Revision ID: 0023_input_message_ref
-Revises: 0022_answer_message_ref
+Revision ID: 0024_input_message_ref
+Revises: 0023_answer_message_ref
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023_input_message_ref"
-down_revision = "0022_answer_message_ref"
+revision = "0024_input_message_ref"
+down_revision = "0023_answer_message_ref"
 branch_labels = None
 depends_on = None
 
