@@ -740,12 +740,7 @@ class SlackAdapter:
         first = await self._seen.first_time(event_id)
         if time.monotonic() >= self._prune_at:
             self._prune_at = time.monotonic() + PRUNE_SECONDS
-            try:
-                await self._seen.prune()
-                if self.directory is not None:
-                    await self.directory.prune()
-            except Exception as exc:
-                log.warning("slack: pruning failed (%s)", type(exc).__name__)
+            await self.housekeeping()
         return first
 
     @staticmethod
