@@ -42,7 +42,7 @@ from bot.events import (
 )
 from bot.jobs import Dispatcher, JobContext
 from bot.markup import Markup, command
-from bot.models import Chat, Member, MemberIdentity, Network, OutboxMessage
+from bot.models import Chat, Member, MemberIdentity, Network, OutboxMessage, conversation_key
 from bot.parsing import UserError, first_word
 from bot.platform import Capabilities
 from bot.registry import Feature, Registry
@@ -120,18 +120,19 @@ class Ctx:
         To the acting member: on the account they are writing from (a person who linked two
         accounts gets the answer where they asked); to anyone else: on their first account.
         """
-        if not member.active:
-            return
+        if member.active:
+            self.farewell(member, kind, text, buttons=buttons, meta=meta, files=files)
+
+    def farewell(self, member: Member, kind: str, text: str, *, buttons: Iterable[Button] = (),
+                 meta: dict[str, Any] | None = None, files: Iterable[Attachment] = ()) -> None:
+        """:meth:`private`, also to a member who left the network (to whom :meth:`private` sends
+        nothing): the one note as they leave (what happened, how to come back), or the answer to
+        their own request to see or erase their data."""
         platform, user_id = member.platform, member.user_id
         if member is self.member and self.source is not None and self.person is not None:
             platform, user_id = self.source.platform, self.person.user_id
         self.out.append(Outgoing(Address(platform, None, user_id), kind, text,
                                  tuple(buttons), dict(meta or {}), files=tuple(files)))
-
-    def farewell(self, member: Member, kind: str, text: str) -> None:
-        """The one private message a member may get as they leave the network (:meth:`private`
-        sends nothing to a member who left): what happened, and how to come back."""
-        self.out.append(Outgoing(Address(member.platform, None, member.user_id), kind, text))
 
     def reply(self, kind: str, text: str, *, buttons: Iterable[Button] = ()) -> None:
         """Answer the member where they wrote; in a group only they see it where the platform can."""
@@ -403,7 +404,7 @@ class Core:
             here.title = to.title[:200]
         await ctx.session.execute(update(OutboxMessage).where(
             OutboxMessage.platform == to.platform, OutboxMessage.chat_id == old, OutboxMessage.state == "pending")
-            .values(chat_id=to.chat_id, chat_key=f"c:{to.chat_id}"))
+            .values(chat_id=to.chat_id, chat_key=conversation_key(to.chat_id)))
         await ctx.session.flush()
 
     async def private_not_started(self, row: OutboxMessage, link: str | None, prompt: str | None = None) -> None:

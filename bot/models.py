@@ -243,11 +243,15 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(default=None)
 
 
+def conversation_key(chat_id: str | None, user_id: str | None = None) -> str:
+    """:attr:`OutboxMessage.chat_key` of a row to chat ``chat_id``, or (None) to the private chat of ``user_id``."""
+    return f"c:{chat_id}" if chat_id is not None else f"u:{user_id or ''}"
+
+
 def _chat_key(context: Any) -> str:
     """Default for :attr:`OutboxMessage.chat_key`, from the row's chat or user."""
     params = context.get_current_parameters()
-    chat = params.get("chat_id")
-    return f"c:{chat}" if chat is not None else f"u:{params.get('user_id') or ''}"
+    return conversation_key(params.get("chat_id"), params.get("user_id"))
 
 
 class OutboxMessage(Base):
@@ -331,14 +335,15 @@ class Answer(Base):
     message_ref: Mapped[str | None] = mapped_column(Text, default=None)
 
 
-def message_ref(platform: str, chat_id: str, message_id: str | None) -> str | None:
-    """The reference kept with an answer to the member's message ``message_id`` in chat ``chat_id``.
+def message_ref(chat: Any, message_id: str | None) -> str | None:
+    """The reference kept with an answer to the member's message ``message_id`` in ``chat`` (a
+    :class:`bot.events.ChatRef`; None: no chat, no reference).
 
     The chat is part of it because a message id is unique only within its chat on some platforms
     (Telegram numbers each chat's messages from 1; a Slack ``ts`` is unique per channel)."""
-    if not message_id:
+    if chat is None or not message_id:
         return None
-    return f"{platform}:{chat_id}:{message_id}"
+    return f"{chat.platform}:{chat.chat_id}:{message_id}"
 
 
 class CustomQuestion(Base):

@@ -127,15 +127,9 @@ async def _self(ctx: Ctx) -> Member:
     return ctx.require()
 
 
-def _privately(ctx: Ctx, member: Member, kind: str, text: str, *, buttons: tuple[Button, ...] = (),
-               meta: dict[str, Any] | None = None, files: tuple[Attachment, ...] = ()) -> None:
-    """:meth:`Ctx.private` to the acting member, also when they left the network (it sends
-    nothing more to them then): to the account they asked from."""
-    if member.active or ctx.source is None or ctx.person is None:
-        ctx.private(member, kind, text, buttons=buttons, meta=meta, files=files)
-        return
-    ctx.out.append(Outgoing(Address(ctx.source.platform, None, ctx.person.user_id), kind, text, buttons,
-                            dict(meta or {}), files=files))
+def _privately(ctx: Ctx, member: Member, kind: str, text: str, **kw: Any) -> None:
+    """:meth:`Ctx.private` to the acting member, also when they left the network (:meth:`Ctx.farewell`)."""
+    (ctx.private if member.active else ctx.farewell)(member, kind, text, **kw)
 
 
 # ---------------------------------------------------------------------------- export

@@ -647,8 +647,7 @@ async def store_answer(ctx: Ctx, nudge_id: int, text: str) -> None:
     """Store a member's answer to a nudge and tell the other features (the row is written at once:
     what they count next includes it). The member's message it came from is kept with it (only
     its platform id), so deleting or editing that message deletes or changes the answer."""
-    src = ctx.source
-    ref = message_ref(src.platform, src.chat_id, ctx.message_id) if src is not None else None
+    ref = message_ref(ctx.source, ctx.message_id)
     await (await ctx.session.connection()).execute(_ADD_ANSWER, {
         "nudge_id": nudge_id, "member_id": ctx.member.id, "text": text, "created_at": ctx.now,
         "message_ref": ref})
@@ -663,7 +662,7 @@ _ADD_ANSWER = insert(Answer.__table__)
 async def on_message_deleted(ctx: Ctx, event: MessageDeleted) -> None:
     """The member's message was deleted on the platform: the answer it gave goes with it (it no
     longer counts and is never quoted). Nothing is said."""
-    ref = message_ref(event.chat.platform, event.chat.chat_id, event.message_id)
+    ref = message_ref(event.chat, event.message_id)
     await ctx.session.execute(delete(Answer).where(Answer.message_ref == ref))
 
 
@@ -679,7 +678,7 @@ async def on_message_edited(ctx: Ctx, event: MessageEdited) -> None:
     """The member edited the message an answer came from: the answer becomes the new text (screened
     by the core like a new message's); an edit that leaves no text deletes it. Only its author's
     edit counts (on Matrix anyone can send a replacement event). Nothing is said."""
-    ref = message_ref(event.chat.platform, event.chat.chat_id, event.message_id)
+    ref = message_ref(event.chat, event.message_id)
     answer = await ctx.session.scalar(select(Answer).where(Answer.message_ref == ref).limit(1))
     if answer is None or not await edited_by_author(ctx, answer.member_id, event):
         return

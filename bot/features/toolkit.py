@@ -379,8 +379,7 @@ async def save_input(ctx: Ctx, meeting: Meeting, text: str) -> None:
     member = ctx.require()
     if len(text) > MAX_INPUT:
         raise UserError("errors.value_too_long", limit=MAX_INPUT)
-    src = ctx.source
-    ref = message_ref(src.platform, src.chat_id, ctx.message_id) if src is not None else None
+    ref = message_ref(ctx.source, ctx.message_id)
     ctx.session.add(MeetingInput(meeting_id=meeting.id, member_id=member.id, text=text, created_at=ctx.now,
                                  message_ref=ref))
 
@@ -391,7 +390,7 @@ INPUT_COMMANDS = ("inbreng", "input")
 
 async def on_message_deleted(ctx: Ctx, event: MessageDeleted) -> None:
     """The member's message was deleted on the platform: the input it gave goes with it."""
-    ref = message_ref(event.chat.platform, event.chat.chat_id, event.message_id)
+    ref = message_ref(event.chat, event.message_id)
     await ctx.session.execute(delete(MeetingInput).where(MeetingInput.message_ref == ref))
 
 
@@ -399,7 +398,7 @@ async def on_message_edited(ctx: Ctx, event: MessageEdited) -> None:
     """The member edited the message their input came from (a reply to the input question, or
     ``/inbreng …``): the input becomes the new text, screened by the core; an edit that leaves
     none, or more than a new input may hold, deletes it. Only its author's edit counts."""
-    ref = message_ref(event.chat.platform, event.chat.chat_id, event.message_id)
+    ref = message_ref(event.chat, event.message_id)
     kept = await ctx.session.scalar(select(MeetingInput).where(MeetingInput.message_ref == ref).limit(1))
     if kept is None or not await rhythm.edited_by_author(ctx, kept.member_id, event):
         return
