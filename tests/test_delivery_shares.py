@@ -135,6 +135,16 @@ class Sender:
         return f"p{message.outbox_id}"
 
 
+def waited() -> float:
+    """Seconds this thread has waited, ready to run, for a CPU the machine's other work held
+    (``/proc/self/schedstat``, Linux; 0 where it is not available)."""
+    try:
+        with open("/proc/self/schedstat", encoding="ascii") as stats:
+            return int(stats.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 async def lag_per_message(db, clock: VirtualClock, limit: int, count: int = 45) -> float:  # noqa: ANN001
     """How far one delivery alone falls behind the limit on this machine now, per message (a
     loaded machine's event loop wakes late): the time it takes beyond the minimum, over ``count``."""
@@ -185,7 +195,7 @@ async def test_three_replicas_share_the_limit_exactly_and_reach_it(db, monkeypat
         return delivery
 
     running: list[Delivery] = []
-    started = time.monotonic()
+    started, queued = time.monotonic(), waited()
     tasks = [asyncio.create_task(replica(delay)) for delay in (0.0, 0.6, 1.3)]
     while len(running) < 3 or running[1]._shares.get("x") is None or not running[1]._shares["x"].cap:
         await asyncio.sleep(0.01)
@@ -206,13 +216,15 @@ async def test_three_replicas_share_the_limit_exactly_and_reach_it(db, monkeypat
         await s.execute(update(OutboxMessage).where(OutboxMessage.id.in_(victim._claimed))
                         .values(lease_until=clock.now()))
     tasks.append(asyncio.create_task(replica(0.3)))
-    await asyncio.wait_for(asyncio.gather(*tasks[:1], *tasks[2:]), 60)
+    await asyncio.wait_for(asyncio.gather(*tasks[:1], *tasks[2:]), 600)  # only against a hang
     elapsed = platform.arrived[-1] - platform.arrived[0]
+    starved = waited() - queued
 
     assert platform.most <= limit, platform.most
     assert await left() == 0 and count <= len(platform.arrived) <= count + 1  # at most the one in flight twice
     minimum = (len(platform.arrived) - 1) / limit
     # a join costs little (the joiner takes each permit as it comes back), the kill about a window
-    # and a share's hold of the killed process's part
-    assert elapsed < minimum + (HOLD + RATE_WINDOW) / 3 + 1.0 + lag * count, (
-        elapsed, minimum, lag, time.monotonic() - started)
+    # and a share's hold of the killed process's part; on a loaded machine, also the time the
+    # process waited for a CPU during the run (the lag, measured before, may not have seen that load)
+    assert elapsed < minimum + (HOLD + RATE_WINDOW) / 3 + 1.0 + lag * count + starved, (
+        elapsed, minimum, lag, starved, time.monotonic() - started)
