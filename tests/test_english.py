@@ -164,8 +164,8 @@ def test_texts_that_read_stiffly_were_rewritten():
 
     assert en("rounds.next_too_soon", step=3) == ("Time was just up, so step 3 has already started: that way no step "
                                                  "is skipped. Still want to move on? Then type /next again in a moment.")
-    assert "falls at the weekend" in en("toolkit.announcement_planned_weekend", nr=1, when="Mon 7 Sep 2026 09:00",
-                                        asked="Sat 5 Sep 2026 10:00")
+    assert "falls at the weekend" in en("toolkit.announcement_planned_weekend", nr=1, date="Mon 7 Sep 2026",
+                                        time="09:00", asked="Sat 5 Sep 2026 10:00")
     assert "meetings" not in en("teams.app.short") + en("teams.app.full")
     assert plain(i18n.vary("en", "rhythm.goal_private", 1, goal="Listen")).count("noticed about it") == 1
     assert en("budget.kinds.intention_prompt") == "the question about the intention"
@@ -223,6 +223,6 @@ async def test_a_held_announcement_says_on_which_day_it_goes_out(harness):
     await harness.say("anna", "/announce Don't forget your input for next week!")
     await harness.say("anna", "/announce at 2026-01-10 09:00 Weekend news")
     sent = texts(harness)
-    assert "📣 These are quiet hours. I will post announcement 1 on Wed 7 Jan 2026 07:00." in sent
-    assert any(t.startswith("📣 Announcement 2 goes to the group on Mon 12 Jan 2026 07:00, because Sat 10 Jan 2026 "
+    assert "📣 These are quiet hours. I will post announcement 1 on Wed 7 Jan 2026 at 07:00." in sent
+    assert any(t.startswith("📣 Announcement 2 goes to the group on Mon 12 Jan 2026 at 07:00, because Sat 10 Jan 2026 "
                             "09:00 falls at the weekend") for t in sent)

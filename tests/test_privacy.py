@@ -55,7 +55,7 @@ def test_ordinary_numbers_are_left_alone(sample: str) -> None:
 
 @pytest.mark.parametrize("line, kind, shown", [
     ("/bijeenkomst 01-02-2026 14:00 Buurthuis", "session", "zo 1 feb 2026 14:00"),
-    ("/mededeling om 02-02-2026 10:00 Koffie staat klaar", "status", "ma 2 feb 2026 10:00"),
+    ("/mededeling om 02-02-2026 10:00 Koffie staat klaar", "status", "ma 2 feb 2026 om 10:00"),
 ])
 async def test_commands_with_dutch_dates_work_and_warn_nobody(harness: Harness, line: str, kind: str,
                                                               shown: str) -> None:

@@ -44,7 +44,7 @@ async def test_announcement_in_quiet_hours_is_held_and_the_trekker_told_privatel
     await harness.advance(local(2026, 1, 6, 23, 0))
     replies = await command(harness, "anna", "/mededeling Morgen geen koffie, de automaat is stuk.")
     assert [(s.kind, s.to) for s in replies] == [("status", "dm:anna")]
-    assert "wo 7 jan 2026 07:00" in texts(harness)[-1]
+    assert texts(harness)[-1] == "📣 Het is nu rusttijd. Ik plaats mededeling 1 op wo 7 jan 2026 om 07:00."
     await harness.advance(local(2026, 1, 7, 6, 59))
     assert sent(harness, "announcement") == []
     await harness.advance(local(2026, 1, 7, 7, 0))
@@ -56,7 +56,9 @@ async def test_announcement_during_a_session_waits_until_it_ends(harness: Harnes
     await command(harness, "anna", "/bijeenkomst 2026-01-07 14:00-16:00 Buurthuis")
     await harness.advance(local(2026, 1, 7, 15, 0))
     await command(harness, "anna", "/mededeling De volgende keer nemen we de fietsen.")
-    assert sent(harness, "announcement") == [] and "wo 7 jan 2026 16:00" in texts(harness, to="dm:anna")[-1]
+    assert sent(harness, "announcement") == [] and texts(harness, to="dm:anna")[-1] == (
+        "📣 Mededeling 1 zou midden in de bijeenkomst komen. Mededelingen horen aan het eind, dus ik plaats hem "
+        "op wo 7 jan 2026 om 16:00.")
     await harness.advance(local(2026, 1, 7, 17, 0))
     assert [at_local(s) for s in sent(harness, "announcement")] == [local(2026, 1, 7, 16, 0)]
 
@@ -65,11 +67,11 @@ async def test_planned_announcement_and_one_that_lands_in_a_session(harness: Har
     await command(harness, "anna", "/bijeenkomst 2026-01-08 09:00-11:00 Stadhuis")
     replies = await command(harness, "anna", "/mededeling om 2026-01-07 09:30 Denk aan je ID-bewijs morgen.")
     assert [(s.kind, s.visible_to) for s in replies] == [("status", "anna")]
-    assert texts(harness)[-1] == "📣 Mededeling 1 staat klaar voor wo 7 jan 2026 09:30."
+    assert texts(harness)[-1] == "📣 Mededeling 1 staat klaar voor wo 7 jan 2026 om 09:30."
     replies = await command(harness, "anna", "/mededeling om 2026-01-08 10:00 Lunch staat klaar in de kantine.")
     # the confirmation says at once when it really goes out, and why
     assert [(s.kind, s.visible_to) for s in replies] == [("status", "anna")]
-    assert texts(harness)[-1] == ("📣 Mededeling 2 gaat do 8 jan 2026 11:00 de groep in, want do 8 jan 2026 10:00 "
+    assert texts(harness)[-1] == ("📣 Mededeling 2 gaat op do 8 jan 2026 om 11:00 de groep in, want do 8 jan 2026 10:00 "
                                   "valt in de bijeenkomst. Mededelingen horen aan het eind.")
     await command(harness, "anna", "/mededeling om 2026-01-09 10:00 Deze gaat niet door.")
     await command(harness, "anna", "/mededeling annuleer 3")
@@ -85,7 +87,7 @@ async def test_planned_announcement_and_one_that_lands_in_a_session(harness: Har
 async def test_announcement_planned_in_the_weekend_is_confirmed_for_monday(harness: Harness) -> None:
     replies = await command(harness, "anna", "/mededeling om 2026-01-10 09:00 Op zaterdag")
     assert [(s.kind, s.visible_to) for s in replies] == [("status", "anna")]
-    assert texts(harness)[-1] == ("📣 Mededeling 1 gaat ma 12 jan 2026 07:00 de groep in, want za 10 jan 2026 09:00 "
+    assert texts(harness)[-1] == ("📣 Mededeling 1 gaat op ma 12 jan 2026 om 07:00 de groep in, want za 10 jan 2026 09:00 "
                                   "is in het weekend. Dan is het rusttijd in de groep.")
     (ann,) = await rows(harness, Announcement)
     assert ann.due_at == local(2026, 1, 12, 7, 0)
@@ -99,7 +101,7 @@ async def test_announcement_planned_in_the_weekend_is_confirmed_for_monday(harne
 async def test_announcement_planned_at_night_names_the_quiet_hours_in_english(harness: Harness) -> None:
     await command(harness, "anna", "/netwerk taal en")
     await command(harness, "anna", "/mededeling om 2026-01-07 23:30 Late one")
-    assert texts(harness)[-1] == ("📣 Announcement 1 goes to the group on Thu 8 Jan 2026 07:00, because Wed 7 Jan 2026 "
+    assert texts(harness)[-1] == ("📣 Announcement 1 goes to the group on Thu 8 Jan 2026 at 07:00, because Wed 7 Jan 2026 "
                                   "23:30 falls in quiet hours (22:00-07:00).")
 
 
@@ -107,7 +109,7 @@ async def test_session_then_quiet_hours_are_both_counted_in_the_confirmation(har
     await command(harness, "anna", "/bijeenkomst 2026-01-09 20:00-23:00 Buurthuis")
     await command(harness, "anna", "/mededeling om 2026-01-09 21:00 Na afloop")
     # after the session it is night, then weekend: Monday morning
-    assert "gaat ma 12 jan 2026 07:00 de groep in, want vr 9 jan 2026 21:00 valt in de bijeenkomst" in texts(harness)[-1]
+    assert "gaat op ma 12 jan 2026 om 07:00 de groep in, want vr 9 jan 2026 21:00 valt in de bijeenkomst" in texts(harness)[-1]
     await harness.advance(local(2026, 1, 12, 12, 0))
     assert [at_local(s) for s in sent(harness, "announcement")] == [local(2026, 1, 12, 7, 0)]
     assert texts(harness, kind="status", to="dm:anna") == []
@@ -115,12 +117,30 @@ async def test_session_then_quiet_hours_are_both_counted_in_the_confirmation(har
 
 async def test_a_session_planned_later_still_holds_it_and_tells_the_trekker(harness: Harness) -> None:
     await command(harness, "anna", "/mededeling om 2026-01-08 10:00 Lunch")
-    assert texts(harness)[-1] == "📣 Mededeling 1 staat klaar voor do 8 jan 2026 10:00."
+    assert texts(harness)[-1] == "📣 Mededeling 1 staat klaar voor do 8 jan 2026 om 10:00."
     await command(harness, "anna", "/bijeenkomst 2026-01-08 09:00-11:00 Stadhuis")
     await harness.advance(local(2026, 1, 8, 12, 0))
     assert [at_local(s) for s in sent(harness, "announcement")] == [local(2026, 1, 8, 11, 0)]
     (held,) = texts(harness, kind="status", to="dm:anna")
-    assert "Mededeling 1" in held and "do 8 jan 2026 11:00" in held
+    assert held == ("📣 Mededeling 1 zou midden in de bijeenkomst komen. Mededelingen horen aan het eind, dus ik "
+                    "plaats hem op do 8 jan 2026 om 11:00.")
+
+
+def test_every_announcement_text_names_its_moment_as_people_say_it() -> None:
+    """"Ik plaats mededeling 3 wo 7 jan 2026 07:00" lacked "op" (and "om"): a date after a verb
+    takes "op" in Dutch and "on" in English, the time "om"/"at"."""
+    from bot import i18n
+
+    moment = {"date": "wo 7 jan 2026", "time": "07:00"}
+    keys = [k for k in i18n.raw("nl", "toolkit") if k.startswith(("announcement_held_", "announcement_planned"))]
+    assert len(keys) == 7
+    said = {"nl": ("op wo 7 jan 2026 om 07:00", "voor wo 7 jan 2026 om 07:00"),
+            "en": ("on wo 7 jan 2026 at 07:00", "for wo 7 jan 2026 at 07:00")}
+    for lang, ways in said.items():
+        for key in keys:
+            text = plain(i18n.t(lang, f"toolkit.{key}", nr=3, asked="di 6 jan 2026 23:00", start="22:00",
+                                end="07:00", **moment))
+            assert key == "announcement_held_round" or any(way in text for way in ways), (lang, key, text)
 
 
 async def test_announcement_bad_input_gets_a_clear_answer(harness: Harness) -> None:
@@ -142,7 +162,7 @@ async def test_an_announcement_that_begins_with_op_or_om_is_posted_as_written(ha
         "Op 5 februari is er geen bijeenkomst.", "Om 10 uur begint de markt.", "Op maandag komt de wethouder.",
         "Op 5 februari om 10 uur is er markt."]
     (reply,) = await command(harness, "anna", "/mededeling op 5 februari om 09:00 Denk aan de markt.")
-    assert reply.kind == "status" and texts(harness)[-1] == "📣 Mededeling 5 staat klaar voor do 5 feb 2026 09:00."
+    assert reply.kind == "status" and texts(harness)[-1] == "📣 Mededeling 5 staat klaar voor do 5 feb 2026 om 09:00."
     planned = (await rows(harness, Announcement))[-1]
     assert planned.text == "Denk aan de markt." and planned.state != "posted"
     only_error_for(await command(harness, "anna", "/mededeling om 2026-02-30 09:00 Markt"), "anna")

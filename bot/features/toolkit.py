@@ -47,6 +47,7 @@ from bot.schedule import is_public_holiday, local_at
 from bot.timeutil import (
     format_date,
     format_short_date,
+    format_time,
     format_when,
     in_quiet_hours,
     local,
@@ -132,21 +133,27 @@ async def cmd_announce(ctx: Ctx, args: str) -> None:
             _post(ctx, ann, member)
             return
         ann.due_at, payload["held"] = goes_out, True
-        ctx.private(member, "status", ctx.t(f"toolkit.announcement_held_{why}", nr=nr,
-                                            when=format_when(ctx.network, goes_out)))
+        ctx.private(member, "status", ctx.t(f"toolkit.announcement_held_{why}", nr=nr, **moment(ctx, goes_out)))
     elif why is None:
-        ctx.reply("status", ctx.t("toolkit.announcement_planned", nr=nr, when=format_when(ctx.network, due)))
+        ctx.reply("status", ctx.t("toolkit.announcement_planned", nr=nr, **moment(ctx, due)))
     else:
         # said at once: the job finds the new time free and says nothing more (unless a session
         # planned since then holds it again)
         ann.due_at = goes_out
         if why == "quiet" and ctx.network.quiet_weekends and local(ctx.network, due).weekday() >= 5:
             why = "weekend"
-        ctx.reply("status", ctx.t(f"toolkit.announcement_planned_{why}", nr=nr, when=format_when(ctx.network, goes_out),
+        ctx.reply("status", ctx.t(f"toolkit.announcement_planned_{why}", nr=nr, **moment(ctx, goes_out),
                                   asked=format_when(ctx.network, due), start=ctx.network.quiet_start,
                                   end=ctx.network.quiet_end))
     await plan(ctx.session, key=f"announcement:{ann.id}", network_id=ctx.network.id, kind="announcement",
                due_at=ann.due_at, payload=payload)
+
+
+def moment(ctx: Ctx, instant: datetime) -> dict[str, str]:
+    """``date`` and ``time`` of ``instant`` for a text that names them apart, so that it reads as
+    people say it: "op di 19 jan 2026 om 14:00", "on Tue 19 Jan 2026 at 14:00"."""
+    return {"date": format_date(ctx.network, local(ctx.network, instant).date()),
+            "time": format_time(ctx.network, instant)}
 
 
 def _plans(words: list[str], today: date) -> int | None:
@@ -218,7 +225,7 @@ async def run_announcement(ctx: Ctx, jc: JobContext) -> None:
         if not jc.job.payload.get("held") and author is not None:
             jc.job.payload = {**jc.job.payload, "held": True}
             ctx.private(author, "status", ctx.t(f"toolkit.announcement_held_{held[1]}", nr=ann.nr,
-                                                when=format_when(ctx.network, held[0])))
+                                                **moment(ctx, held[0])))
         return
     _post(ctx, ann, author)
 
