@@ -334,6 +334,41 @@ async def test_ideas_are_kept_also_when_not_chosen(harness: Harness) -> None:
     only_error_for(await command(harness, "anna", "/idee 1 misschien"), "anna")
 
 
+async def test_an_idea_marked_reads_right_with_and_without_a_reason(harness: Harness) -> None:
+    """"Idee 1 is gekozen: … uit.. " had a doubled full stop and a trailing space without a reason."""
+    await command(harness, "dewi", "/idee We nodigen de wijkagent uit.")
+    await command(harness, "fleur", "/idee een spreekuur op school")
+    await command(harness, "cem", "/idee " + "een markt " * 10 + "met kraampjes?")
+    marks = {
+        "/idee 1 gekozen": "💡 Idee 1 is gekozen: We nodigen de wijkagent uit.",
+        "/idee 1 gekozen omdat het past.": "💡 Idee 1 is gekozen: We nodigen de wijkagent uit. Waarom? Omdat het past.",
+        "/idee 2 niet gekozen": "💡 Idee 2 is niet gekozen: een spreekuur op school.\nHet blijft in het logboek "
+                                "bewaard: ook ideeën die niet gekozen worden, tellen mee.",
+        "/idee 2 gekozen": "💡 Idee 2 is gekozen: een spreekuur op school.",
+        "/idee 3 niet gekozen te duur": "💡 Idee 3 is niet gekozen: " + "een markt " * 7 + "een markt… Waarom? Te duur."
+                                        "\nHet blijft in het logboek bewaard: ook ideeën die niet gekozen worden, "
+                                        "tellen mee.",
+    }
+    for line, text in marks.items():
+        (post,) = await command(harness, "anna", line)
+        assert (post.kind, post.to) == ("idea", "group") and plain(post.text) == text, line
+    await command(harness, "anna", "/besluit de werkgroep start in maart.")
+    await command(harness, "anna", "/besluit we bezoeken twee scholen omdat ouders daarom vroegen")
+    await command(harness, "els", "/logboek")
+    assert texts(harness)[-1].split("\n")[1:] == [
+        "💡 1. 05-01 idee van Dewi Santoso: We nodigen de wijkagent uit (gekozen). Waarom? Omdat het past.",
+        "💡 2. 05-01 idee van Fleur Bakker: een spreekuur op school (gekozen).",
+        "💡 3. 05-01 idee van Cem Yilmaz: " + "een markt " * 10 + "met kraampjes? (niet gekozen). Waarom? Te duur.",
+        "📌 1. 05-01 besluit (Anna de Vries): de werkgroep start in maart.",
+        "📌 2. 05-01 besluit (Anna de Vries): we bezoeken twee scholen. Waarom? Omdat ouders daarom vroegen."]
+    await command(harness, "anna", "/netwerk taal en")
+    (post,) = await command(harness, "anna", "/idea 2 chosen")
+    assert plain(post.text) == "💡 Idea 2 was chosen: een spreekuur op school."
+    (post,) = await command(harness, "anna", "/idea 1 not chosen")
+    assert plain(post.text) == ("💡 Idea 1 was not chosen: We nodigen de wijkagent uit.\n"
+                                "It stays in the log: ideas that are not chosen count too.")
+
+
 async def test_ambition_show_and_set(harness: Harness) -> None:
     await command(harness, "cem", "/ambitie")
     assert "De gezamenlijke ambitie: Eén aanpak." in texts(harness)[-1]

@@ -643,6 +643,21 @@ def split_reason(text: str) -> tuple[str, str]:
     return text.strip(), ""
 
 
+def sentence(text: str) -> str:
+    """``text`` ending as a sentence: with its own full stop, question mark, exclamation mark or
+    ellipsis, else a full stop added (the same in Dutch and English), so that a text can follow it
+    ("… uit. Waarom? …") without a doubled or a missing full stop."""
+    text = text.rstrip()
+    return text if text.endswith((".", "?", "!", "…")) else f"{text}."
+
+
+def clause(text: str) -> str:
+    """``text`` without its own closing full stop (an ellipsis stays), for a text that goes on
+    after it ("… uit (gekozen).")."""
+    text = text.rstrip()
+    return text[:-1].rstrip() if text.endswith(".") and not text.endswith("..") else text
+
+
 def why_line(ctx: Ctx, reason: str) -> Markup:
     """``Waarom? Omdat ouders daarom vroegen.``: the reason as its own sentence."""
     reason = reason.strip().rstrip(".!;, ")
@@ -724,8 +739,9 @@ async def _mark_idea(ctx: Ctx, nr: int, words: list[str]) -> None:
     if len(reason) > MAX_ENTRY:
         raise UserError("errors.value_too_long", limit=MAX_ENTRY)
     entry.status, entry.status_reason = status, reason
-    why = why_line(ctx, reason) if reason else Markup("")
-    ctx.group("idea", ctx.t(f"toolkit.idea_{status}", nr=entry.nr, text=preview(entry.text), why=why))
+    text = sentence(preview(entry.text))
+    ctx.group("idea", ctx.t(f"toolkit.idea_{status}_why", nr=entry.nr, text=text, why=why_line(ctx, reason))
+              if reason else ctx.t(f"toolkit.idea_{status}", nr=entry.nr, text=text))
 
 
 async def _show_log(ctx: Ctx, kind: str | None) -> None:
@@ -739,12 +755,14 @@ async def _show_log(ctx: Ctx, kind: str | None) -> None:
         return
     lines = [ctx.t("toolkit.log_title")]
     for entry, name in reversed(rows):
-        why = why_line(ctx, entry.reason or entry.status_reason) \
-            if entry.reason or entry.status_reason else Markup("")
-        lines.append(ctx.t(f"toolkit.log_{entry.kind}", nr=entry.nr, text=entry.text, why=why,
-                           who=name or ctx.t("rounds.someone"),
-                           date=format_short_date(ctx.lang, local(ctx.network, entry.created_at).date(), year=False),
-                           status=ctx.t(f"toolkit.status.{entry.status}")))
+        reason = entry.reason or entry.status_reason
+        # an idea's text stands before "(gekozen)." and loses its own full stop; a decision's ends the sentence
+        params = {"nr": entry.nr, "text": sentence(entry.text) if entry.kind == "decision" else clause(entry.text),
+                  "who": name or ctx.t("rounds.someone"),
+                  "date": format_short_date(ctx.lang, local(ctx.network, entry.created_at).date(), year=False),
+                  "status": ctx.t(f"toolkit.status.{entry.status}")}
+        lines.append(ctx.t(f"toolkit.log_{entry.kind}_why", **params, why=why_line(ctx, reason))
+                     if reason else ctx.t(f"toolkit.log_{entry.kind}", **params))
     ctx.reply("status", Markup("\n".join(lines)))
 
 
