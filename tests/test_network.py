@@ -101,6 +101,42 @@ async def test_perspective_own_and_by_trekker(harness):
     assert last(harness).kind == "error" and "beleid" in last(harness).text
 
 
+async def test_a_member_named_without_a_perspective_hears_what_is_missing(harness):
+    """``/perspectief Dewi`` answered 'Het perspectief "Dewi" ken ik niet': the name is understood now,
+    and the answer says the perspective is missing after it, with an example and the choices."""
+    options = "Kies uit: beleid, onderwijs, professionals, onderzoek, gezinnen/inwoners (of: geen)."
+    for line in ("/perspectief Dewi", "/perspectief dewi santoso", "/perspectief @dewi"):
+        await harness.say("anna", line)
+        assert (last(harness).kind, last(harness).visible_to) == ("error", "anna"), line
+        assert texts(harness)[-1] == ("Je noemde Dewi Santoso, maar nog geen perspectief. Zet het achter de naam, "
+                                      f"bijvoorbeeld: /perspectief Dewi Santoso onderwijs. {options}"), line
+    await harness.say("cem", "/perspectief Cem")  # one's own name: only the perspective is needed
+    assert texts(harness)[-1] == ("Je noemde je eigen naam, maar nog geen perspectief. Typ alleen het perspectief, "
+                                  f"bijvoorbeeld: /perspectief onderwijs. {options}")
+    await harness.say("cem", "/perspectief Dewi")  # someone else's: that is for the trekker
+    assert last(harness).kind == "error" and texts(harness)[-1].startswith("Dit mag alleen een trekker.")
+    await harness.say("anna", "/perspectief Dew")  # the beginning of a name may be a misspelt perspective
+    assert texts(harness)[-1] == f'Het perspectief "Dew" ken ik niet. {options}'
+    await harness.say("anna", "/perspectief Dewi onderwjis")
+    assert texts(harness)[-1] == f'Het perspectief "onderwjis" ken ik niet. {options}'
+    assert {k: m.perspective for k, m in (await members(harness)).items()} == {
+        "anna": "beleid", "bram": "onderzoek", "cem": "professional", "dewi": "onderwijs", "els": "gezin",
+        "fleur": None}
+    await harness.say("anna", "/perspectief")  # as before: how it works
+    assert last(harness).kind == "error" and "De trekker doet het voor een ander" in texts(harness)[-1]
+    await harness.say("anna", "/perspectief Dewi Santoso gezin")
+    await harness.say("dewi", "/perspectief geen")
+    await harness.say("cem", "/perspectief onderzoek")
+    assert texts(harness)[-1] == "Het perspectief van Cem Yilmaz is nu: onderzoek."
+    assert [(await members(harness))[k].perspective for k in ("dewi", "cem")] == [None, "onderzoek"]
+    await harness.say("anna", "/netwerk taal en")
+    await harness.say("anna", "/perspective Els")
+    assert texts(harness)[-1] == (
+        "You named Els Janssen, but no perspective yet. Put it after the name, for example: "
+        "/perspective Els Janssen education. Choose from: policy, education, professionals, research, "
+        "families/residents (or: none).")
+
+
 async def test_network_show_and_change(harness):
     await harness.say("cem", "/netwerk")
     assert "Samen leren over armoede." in last(harness).text

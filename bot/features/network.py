@@ -43,6 +43,8 @@ def perspective_of(word: str) -> str | None:
                  if str(i18n.t(lang, f"perspectives.{p}")).lower() == word), None)
 
 
+#: what clears a perspective: ``/perspectief geen``
+NO_PERSPECTIVE = ("geen", "none", "-")
 ROLE_ALIASES = {
     "trekker": "trekker", "lead": "trekker", "leader": "trekker",
     "procesbegeleider": "procesbegeleider", "begeleider": "procesbegeleider", "leercoach": "procesbegeleider",
@@ -57,8 +59,9 @@ MAX_FIELD = 1000
 _MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
 
 
-async def find_member(ctx: Ctx, token: str) -> Member:
-    """Resolve what someone typed for a member: a mention, a user id, a full or first name."""
+async def find_member(ctx: Ctx, token: str, *, prefix: bool = True) -> Member:
+    """Resolve what someone typed for a member: a mention, a user id, a full or first name, or
+    (unless ``prefix`` is False) the beginning of a name."""
     raw = token.strip()
     if m := _MENTION.match(raw):
         raw = m[1]
@@ -76,7 +79,7 @@ async def find_member(ctx: Ctx, token: str) -> Member:
         lambda m: m.user_id.casefold() == wanted,
         lambda m: name(m) == wanted,
         lambda m: name(m).split(" ")[0] == wanted,
-        lambda m: name(m).startswith(wanted),
+        lambda m: prefix and name(m).startswith(wanted),
     ):
         hits = [m for m in members if test(m)]
         if len(hits) == 1:
@@ -226,22 +229,42 @@ async def cmd_perspective(ctx: Ctx, args: str) -> None:
     who, _, word = args.strip().rpartition(" ")
     if not word:
         raise UserError("errors.usage", usage=ctx.t("help.commands.perspectief.usage"))
+    if word.lower() not in NO_PERSPECTIVE and perspective_of(word) is None \
+            and (named := await _member_named(ctx, args)) is not None:
+        # "/perspectief Dewi": a member's name and no perspective after it
+        if named.id != ctx.require().id:
+            ctx.require("trekker")
+            raise UserError("errors.perspective_missing", name=named.name, options=_perspective_options(ctx))
+        raise UserError("errors.perspective_missing_self", options=_perspective_options(ctx))
     if who:
         member = await find_member(ctx, who)
         if member.id != ctx.require().id:
             ctx.require("trekker")
     else:
         member = ctx.require()
-    if word.lower() in ("geen", "none", "-"):
+    if word.lower() in NO_PERSPECTIVE:
         member.perspective = None
     else:
         perspective = perspective_of(word)
         if perspective is None:
-            raise UserError("errors.bad_perspective", value=word[:40],
-                            options=Markup(", ".join(ctx.t(f"perspectives.{p}") for p in PERSPECTIVES)))
+            raise UserError("errors.bad_perspective", value=word[:40], options=_perspective_options(ctx))
         member.perspective = perspective
     label = ctx.t(f"perspectives.{member.perspective}") if member.perspective else ctx.t("common.not_set")
     ctx.reply("status", ctx.t("network.perspective_set", name=member.name, perspective=label))
+
+
+async def _member_named(ctx: Ctx, typed: str) -> Member | None:
+    """The one member ``typed`` names in full (a mention, user id, full or first name; not the
+    beginning of a name, which a misspelt perspective may be), or None."""
+    try:
+        return await find_member(ctx, typed, prefix=False)
+    except UserError:
+        return None
+
+
+def _perspective_options(ctx: Ctx) -> Markup:
+    """The perspectives as the bot names them, to choose from."""
+    return Markup(", ".join(ctx.t(f"perspectives.{p}") for p in PERSPECTIVES))
 
 
 async def cmd_status(ctx: Ctx, args: str) -> None:
