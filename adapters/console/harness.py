@@ -427,7 +427,11 @@ class Harness:
             seen_kind = True
             for button_label, action in sent.buttons:
                 if button_label.casefold() == label.casefold():
-                    await self._handle(ButtonPress(where, person, action, sent.message_id))
+                    # a button on a private message is pressed in the private chat (on the platform of
+                    # ``chat``), as the adapters hand it over
+                    chat_ref = where if sent.to == "group" else ChatRef(where.platform, f"dm-{member_id}", "",
+                                                                        private=True)
+                    await self._handle(ButtonPress(chat_ref, person, action, sent.message_id))
                     return
         if seen_kind:
             raise HarnessError(f"no {on!r} message has a button {label!r}")
