@@ -16,10 +16,11 @@ from sqlalchemy import select
 
 from adapters.console import simulate
 from adapters.console.harness import Harness
+from bot.events import ChatMoved, ChatRef
 from bot.features import rhythm
 from bot.features.link import code_hash
 from bot.markup import plain
-from bot.models import Answer, Chat, LinkCode, Member, MemberIdentity, Network, OutboxMessage
+from bot.models import Action, Answer, Chat, LinkCode, Member, MemberIdentity, Network, OutboxMessage
 from tests.conftest import NETWORK, local
 from tests.test_rhythm import rows
 
@@ -538,4 +539,235 @@ async def test_members_who_move_out_with_an_unlinked_chat_leave_the_old_particip
     await h.say("anna", "/koppel los 2", chat="teams")  # Cem and Dewi move out with the Slack chat
     await h.say("anna", "/status", chat="teams")
     assert "06-01: 1 van 2" in plain(h.recorder.sent[-1].text)  # neither Cem nor his answer counts here
+    await h.close()
+
+
+# ---------------------------------------------------------------------------- answers after /koppel los
+TWO_PLATFORMS = [{"id": "teams", "platform": "teams", "title": "Teams kanaal"},
+                 {"id": "sl", "platform": "slack", "title": "Slack kanaal"}]
+
+
+def dms(h: Harness, before: int, who: str) -> list:
+    return [s for s in since(h, before) if s.to == f"dm:{who}"]
+
+
+async def test_a_follow_up_answered_after_its_owner_moved_out_with_the_chat_is_kept_with_the_action(
+        database_url: str) -> None:
+    """Cem (only in the Slack chat) is asked how his action went; then the Slack chat is taken out
+    and he moves with it to its new network. His answer and his 'Gelukt, klaar' still belong to the
+    action, in the network where it lives: kept there, told there, never taken for the new
+    network's weekly question."""
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(TEAMS_PEOPLE[0], chats=["teams", "sl"]), dict(TEAMS_PEOPLE[1], chats=["teams"]),
+                                  dict(TEAMS_PEOPLE[2], chats=["sl"])], chats=TWO_PLATFORMS)
+    await h.say("cem", "/actie Cem belt de schuldhulp voor 2026-01-09", chat="sl")
+    await h.advance(local(2026, 1, 9, 10, 30))
+    assert h.recorder.latest("action_followup", to="dm:cem") is not None
+    await h.say("anna", "/koppel los 2", chat="teams")
+    await h.advance(local(2026, 1, 13, 12, 0))  # the new network has asked its own weekly question
+    old, new = await networks(h)
+    assert h.recorder.latest("nudge", chat="sl").at == local(2026, 1, 13, 10, 0)
+
+    before = len(h.recorder.sent)
+    await h.say("cem", "Gebeld, ze nemen contact met de familie op.", chat="sl", private=True)
+    (noted,) = dms(h, before, "cem")
+    assert noted.kind == "status" and "actie 1" in plain(noted.text) and old.name in plain(noted.text)
+    (action,) = await rows(h, Action)
+    assert (action.network_id, action.state, action.outcome) == (
+        old.id, "open", "Gebeld, ze nemen contact met de familie op.")
+    assert await rows(h, Answer) == []  # not an answer to the new network's question
+
+    before = len(h.recorder.sent)
+    await h.press("cem", "Gelukt, klaar", "action_followup", chat="sl")
+    (action,) = await rows(h, Action)
+    assert action.state == "done"
+    done = [s for s in since(h, before) if s.to == "group" and s.has("action_followup")]
+    assert [s.chat for s in done] == ["teams"] and "contact met de familie" in plain(done[0].text)
+    (told,) = dms(h, before, "cem")  # he is not in that chat any more: he hears it privately
+    assert "klaar" in plain(told.text) and old.name in plain(told.text)
+    assert new.id != old.id
+    await h.close()
+
+
+async def test_still_going_after_the_owner_moved_out_is_noted_without_promising_another_follow_up(
+        database_url: str) -> None:
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(TEAMS_PEOPLE[0], chats=["teams", "sl"]), dict(TEAMS_PEOPLE[2], chats=["sl"])],
+                  chats=TWO_PLATFORMS)
+    await h.say("cem", "/actie Cem belt de schuldhulp voor 2026-01-09", chat="sl")
+    await h.advance(local(2026, 1, 9, 10, 30))
+    await h.say("anna", "/koppel los 2", chat="teams")
+    before = len(h.recorder.sent)
+    await h.press("cem", "Loopt nog", "action_followup", chat="sl")
+    (told,) = since(h, before)
+    assert told.to == "dm:cem" and told.kind == "status" and "loopt nog" in plain(told.text)
+    assert "vraag ik opnieuw" not in plain(told.text) and "/actie" not in plain(told.text)
+    (action,) = await rows(h, Action)
+    assert action.state == "open"
+    before = len(h.recorder.sent)
+    await h.advance(local(2026, 2, 10, 12, 0))
+    assert [s for s in since(h, before) if s.kind == "action_followup"] == []
+    await h.close()
+
+
+async def test_a_follow_up_answered_from_the_account_whose_chat_was_taken_out_goes_to_the_action(
+        database_url: str) -> None:
+    """Anna is one person in both chats, first on Slack: the follow-up reaches her there. The Slack
+    chat is taken out: she stays here (on Teams) and is a fresh member of the Slack chat's network.
+    Her private answer on Slack, after that network asked its weekly question, is about her action
+    here: it was stored as her answer to the new network's question."""
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(TEAMS_PEOPLE[0], chats=["sl", "teams"]), dict(TEAMS_PEOPLE[1], chats=["teams"]),
+                                  dict(TEAMS_PEOPLE[2], chats=["sl"])], chats=TWO_PLATFORMS)
+    await h.say("anna", "/actie Ik bel de school voor 2026-01-09", chat="teams")
+    await h.advance(local(2026, 1, 9, 10, 30))
+    assert h.recorder.latest("action_followup", to="dm:anna") is not None
+    await h.say("anna", "/koppel los 2", chat="teams")
+    await h.advance(local(2026, 1, 13, 12, 0))
+    old, new = await networks(h)
+
+    before = len(h.recorder.sent)
+    await h.say("anna", "De school denkt mee.", chat="sl", private=True)
+    (noted,) = dms(h, before, "anna")
+    assert noted.kind == "status" and "actie 1" in plain(noted.text) and old.name in plain(noted.text)
+    (action,) = await rows(h, Action)
+    assert (action.network_id, action.outcome) == (old.id, "De school denkt mee.")
+    assert await rows(h, Answer) == []
+
+    before = len(h.recorder.sent)
+    await h.press("anna", "Loopt nog", "action_followup", chat="sl")
+    (told,) = since(h, before)
+    assert told.to == "dm:anna" and "vraag ik opnieuw" in plain(told.text) and "/actie" not in plain(told.text)
+    before = len(h.recorder.sent)
+    await h.advance(local(2026, 2, 10, 12, 0))
+    again = [s for s in since(h, before) if s.kind == "action_followup"]
+    assert [s.to for s in again] == ["dm:anna"]  # asked again, by the network the action is in
+    (anna,) = [m for m in await rows(h, Member) if m.network_id == old.id and m.name == "Anna de Vries"]
+    assert (anna.platform, anna.user_id) == ("teams", "anna")
+    await h.close()
+
+
+async def test_a_follow_up_of_the_old_network_answered_by_a_member_who_joined_the_taken_out_chat_anew(
+        database_url: str) -> None:
+    """Two chats on one platform: taking one out keeps everyone here, and who writes in the chat
+    taken out joins its new network anew, so a private message of theirs goes to that newer
+    membership. A follow-up of this network is still answered here: text and button."""
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(TEAMS_PEOPLE[0], chats=["a", "b"]), {"id": "dewi", "name": "Dewi Santoso",
+                                                                              "chats": ["a", "b"]}],
+                  chats=[{"id": "a", "platform": "telegram", "title": "Kern"},
+                         {"id": "b", "platform": "telegram", "title": "Buurt"}])
+    await h.say("dewi", "/actie Ik spreek de wijkagent voor 2026-01-09", chat="a")
+    await h.advance(local(2026, 1, 9, 10, 30))
+    await h.say("anna", "/koppel los 2", chat="a")
+    await h.say("dewi", "Hoi allemaal", chat="b")  # she joins the new network
+    await h.advance(local(2026, 1, 13, 12, 0))
+    old, new = await networks(h)
+    assert {m.network_id for m in await rows(h, Member) if m.user_id == "dewi"} == {old.id, new.id}
+
+    before = len(h.recorder.sent)
+    await h.say("dewi", "Hij komt langs bij de volgende bijeenkomst.", chat="b", private=True)
+    (noted,) = dms(h, before, "dewi")
+    assert "actie 1" in plain(noted.text)
+    (action,) = await rows(h, Action)
+    assert (action.network_id, action.outcome) == (old.id, "Hij komt langs bij de volgende bijeenkomst.")
+    assert await rows(h, Answer) == []
+    before = len(h.recorder.sent)
+    await h.press("dewi", "Gelukt, klaar", "action_followup", chat="b")
+    (action,) = await rows(h, Action)
+    assert action.state == "done"
+    assert [s.chat for s in since(h, before) if s.to == "group" and s.has("action_followup")] == ["a"]
+    await h.close()
+
+
+async def test_a_reminder_answered_after_the_chat_was_taken_out_answers_its_own_question(database_url: str) -> None:
+    """The reminder of this network's weekly question reached Anna on Slack; the Slack chat is taken
+    out. Her private answer there is her answer to this network's question (she is still a member
+    here, on Teams), not lost. Cem, who moved out with the chat, is told his is not kept there."""
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(TEAMS_PEOPLE[0], chats=["sl", "teams"]), dict(TEAMS_PEOPLE[1], chats=["teams"]),
+                                  dict(TEAMS_PEOPLE[2], chats=["sl"])], chats=TWO_PLATFORMS)
+    await h.advance(local(2026, 1, 8, 12, 0))
+    assert {s.to for s in h.recorder.sent if s.kind == "reminder"} == {"dm:anna", "dm:bram", "dm:cem"}
+    await h.say("anna", "/koppel los 2", chat="teams")
+    old, new = await networks(h)
+    before = len(h.recorder.sent)
+    await h.say("anna", "Wij zien het vooral bij jonge gezinnen.", chat="sl", private=True)
+    (thanks,) = dms(h, before, "anna")
+    assert thanks.kind == "status" and "weekvraag" in plain(thanks.text)
+    (answer,) = await rows(h, Answer)
+    (anna,) = [m for m in await rows(h, Member) if m.network_id == old.id and m.name == "Anna de Vries"]
+    assert answer.member_id == anna.id and answer.text == "Wij zien het vooral bij jonge gezinnen."
+    await h.say("anna", "/status", chat="teams")
+    assert "06-01: 1 van 2" in plain(h.recorder.sent[-1].text)  # Cem moved out: Anna and Bram
+
+    before = len(h.recorder.sent)
+    await h.say("cem", "Bij ons ook.", chat="sl", private=True)
+    (told,) = dms(h, before, "cem")
+    assert old.name in plain(told.text) and "niet" in plain(told.text)
+    assert len(await rows(h, Answer)) == 1
+    await h.close()
+
+
+async def test_a_reply_in_a_chat_taken_out_to_the_old_networks_question_is_not_kept_half(database_url: str) -> None:
+    """In the Slack chat, after it was taken out, Cem (who moved with it) replies to the weekly
+    question the old network asked there: the old network no longer counts him nor his answers, so
+    it is not kept (nor taken for the new network's), and he hears why, only he. Two chats on one
+    platform: Dewi, still in the old network through the other chat, replies in the one taken out:
+    that is her answer there."""
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(TEAMS_PEOPLE[0], chats=["teams", "sl"]), dict(TEAMS_PEOPLE[2], chats=["sl"])],
+                  chats=TWO_PLATFORMS)
+    await h.advance(local(2026, 1, 6, 10, 5))
+    await h.say("anna", "/koppel los 2", chat="teams")
+    old, _ = await networks(h)
+    before = len(h.recorder.sent)
+    await h.say("cem", "Bij ons in de wijk vooral.", chat="sl", reply_to="nudge")
+    (told,) = since(h, before)
+    assert told.visible_to == "cem" and old.name in plain(told.text) and "niet" in plain(told.text)
+    assert await rows(h, Answer) == []
+    await h.close()
+
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(TEAMS_PEOPLE[0], chats=["a", "b"]), {"id": "dewi", "name": "Dewi Santoso",
+                                                                              "chats": ["a", "b"]}],
+                  chats=[{"id": "a", "platform": "telegram", "title": "Kern"},
+                         {"id": "b", "platform": "telegram", "title": "Buurt"}])
+    await h.advance(local(2026, 1, 6, 10, 5))
+    await h.say("anna", "/koppel los 2", chat="a")
+    old, _ = (await networks(h))[-2:]  # (the first half's two networks are still there)
+    await h.say("dewi", "Op school zien we het eerst.", chat="b", reply_to="nudge")
+    (answer,) = await rows(h, Answer)
+    (dewi,) = await rows(h, Member, Member.user_id == "dewi", Member.network_id == old.id)
+    assert (answer.member_id, answer.text) == (dewi.id, "Op school zien we het eerst.")
+    await h.say("anna", "/status", chat="a")
+    assert "06-01: 1 van 2" in plain(h.recorder.sent[-1].text)
+    await h.close()
+
+
+async def test_a_follow_up_to_an_account_merged_by_ikben_or_in_a_chat_that_moved_is_still_answered(
+        database_url: str) -> None:
+    """Guards (these never lost the answer: the network stays, the follow-up's member row moves with
+    the merge): after /ikben merges the account the follow-up went to, and after ChatMoved, the
+    answer and the button still reach the action."""
+    h = await two_networks(database_url)
+    await link_buurt(h)
+    await h.say("dewi", "/actie Ik spreek de wijkagent voor 2026-01-09", chat="buurt")
+    await h.advance(local(2026, 1, 9, 10, 30))
+    assert h.recorder.latest("action_followup", to="dm:dewi") is not None
+    h.names["dewi-teams"] = "Dewi Santoso"
+    h.member_chats["dewi-teams"] = ["teams"]
+    await h.say("dewi-teams", "hallo")
+    code = await ask_code(h, "dewi-teams", "/ikben")  # her Teams account is kept, the Telegram one merged in
+    await h.say("dewi", f"/ikben {code}", chat="buurt", private=True)
+    new = ChatRef("telegram", "group-buurt-2", "Buurtgroep")
+    await h._handle(ChatMoved(h.chats["buurt"], new))
+    h.chats["buurt"] = new
+    await h.say("dewi", "Hij komt op de volgende bijeenkomst.", chat="buurt", private=True)
+    assert "actie 1" in plain(h.recorder.sent[-1].text) and h.recorder.sent[-1].to == "dm:dewi"
+    await h.press("dewi", "Gelukt, klaar", "action_followup", chat="buurt")
+    (action,) = await rows(h, Action)
+    (dewi,) = [m for m in await rows(h, Member) if m.name == "Dewi Santoso"]
+    assert (action.owner_id, action.state, action.outcome) == (dewi.id, "done", "Hij komt op de volgende bijeenkomst.")
+    assert await rows(h, Answer) == []
     await h.close()

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Row, bindparam, delete, insert, select, update
+from sqlalchemy import Row, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import budget, directory, i18n
@@ -26,7 +26,18 @@ from bot.features.network import next_meeting
 from bot.i18n import load_yaml
 from bot.jobs import DEFAULT_GRACE, JobContext, JobKind, in_planning, job_state, plan, plan_all, unplan
 from bot.markup import Markup
-from bot.models import Answer, CustomQuestion, Job, Member, Network, Nudge, OutboxMessage, Reflection, message_ref
+from bot.models import (
+    Answer,
+    CustomQuestion,
+    Job,
+    Member,
+    Network,
+    Nudge,
+    OutboxMessage,
+    Reflection,
+    conversation_key,
+    message_ref,
+)
 from bot.parsing import UserError, first_word, hhmm, parse_duration, parse_time, parse_weekday
 from bot.registry import Command, Feature
 from bot.schedule import is_public_holiday, local_at, weekly_fire_time
@@ -616,7 +627,7 @@ JOB_KINDS = {
 
 # ---------------------------------------------------------------------------- answers
 async def reply_origin(ctx: Ctx, msg: MessageIn) -> Row | None:
-    """The kind and meta of the bot's message that ``msg`` replies to (Telegram reply, Slack
+    """The kind, meta and network of the bot's message that ``msg`` replies to (Telegram reply, Slack
     thread), if any; looked up once per event (several features' message hooks ask)."""
     if not msg.reply_to or ctx.source is None or ctx.member is None:
         return None
@@ -626,10 +637,10 @@ async def reply_origin(ctx: Ctx, msg: MessageIn) -> Row | None:
     return ctx.memo["reply_origin"]
 
 
-#: the kind and meta of the bot's message ``:message`` in chat ``:platform``/``:chat`` (columns, not
+#: the kind, meta and network of the bot's message ``:message`` in chat ``:platform``/``:chat`` (columns, not
 #: the row as an object: its text and files are not needed; built once: building a statement costs
 #: as much as running it)
-_REPLIED_TO = select(OutboxMessage.kind, OutboxMessage.meta).where(
+_REPLIED_TO = select(OutboxMessage.kind, OutboxMessage.meta, OutboxMessage.network_id).where(
     OutboxMessage.platform == bindparam("platform"), OutboxMessage.chat_id == bindparam("chat"),
     OutboxMessage.platform_message_id == bindparam("message"))
 
@@ -696,17 +707,32 @@ def store_reflection(ctx: Ctx, kind: str, text: str) -> None:
 
 
 async def on_reply(ctx: Ctx, msg: MessageIn) -> bool:
-    """A reply to a nudge is an answer; a reply to the goal or intention prompt a reflection."""
+    """A reply to a nudge is an answer; a reply to the goal or intention prompt a reflection. A
+    reply to what another network asked in this chat before it was taken out with ``/koppel los``
+    is kept there when the member is still in that network (through another chat); a reply to its
+    question is not kept at all when they are not (that network no longer counts them, nor their
+    answers): they hear so, only they."""
     origin = await reply_origin(ctx, msg)
     if origin is None:
         return False
     text = msg.text.strip()
+    answerable = origin.kind in ANSWERABLE and "nudge" in (origin.meta or {})
+    if origin.kind not in REFLECTIONS and not answerable:
+        return False
+    if text and origin.network_id is not None and origin.network_id != ctx.network.id:
+        there = await directory.find_by_platform_id(ctx.session, origin.network_id, ctx.source.platform,
+                                                    ctx.person.user_id)
+        if there is not None and there.active:
+            await answer_in(ctx, origin.network_id, there)
+        elif answerable:
+            network = await ctx.session.get(Network, origin.network_id)
+            ctx.reply("status", ctx.t("rhythm.answer_moved", network=network.name))
+            return True
+        # (a reflection of their own: kept with the membership they have now)
     if origin.kind in REFLECTIONS:
         if text:
             store_reflection(ctx, REFLECTIONS[origin.kind], text)
         return True
-    if origin.kind not in ANSWERABLE or "nudge" not in (origin.meta or {}):
-        return False
     if text:
         await store_answer(ctx, origin.meta["nudge"], text)
     return True
@@ -718,22 +744,82 @@ PRIVATE_QUESTIONS = ("reminder", "goal_prompt", "action_followup")
 
 async def open_private_question(ctx: Ctx) -> OutboxMessage | None:
     """The latest question the bot asked this member privately in the last two weeks, if any
-    (the action-learning feature answers its follow-up itself, with the same rule)."""
-    if ctx.member is None or ctx.source is None or not ctx.source.private:
+    (the action-learning feature answers its follow-up itself, with the same rule): one sent to
+    their membership, or to the account they write from in another network. That is a question of
+    a network their chat left with ``/koppel los``, or of another network they are in on this
+    platform (a private chat belongs to the membership joined last): it is answered there
+    (:func:`answer_in`), not taken for a question of the network the private chat belongs to."""
+    if ctx.member is None or ctx.source is None or not ctx.source.private or ctx.person is None:
         return None
-    return await ctx.session.scalar(select(OutboxMessage).where(
-        OutboxMessage.member_id == ctx.member.id, OutboxMessage.chat_id.is_(None),
-        OutboxMessage.kind.in_(PRIVATE_QUESTIONS), OutboxMessage.created_at >= ctx.now - PRIVATE_ANSWER_WINDOW)
-        .order_by(OutboxMessage.id.desc()).limit(1))
+    if "private_question" not in ctx.memo:
+        ctx.memo["private_question"] = await ctx.session.scalar(select(OutboxMessage).where(
+            or_(OutboxMessage.member_id == ctx.member.id,
+                and_(OutboxMessage.platform == ctx.source.platform,
+                     OutboxMessage.chat_key == conversation_key(None, ctx.person.user_id))),
+            OutboxMessage.chat_id.is_(None), OutboxMessage.kind.in_(PRIVATE_QUESTIONS),
+            OutboxMessage.created_at >= ctx.now - PRIVATE_ANSWER_WINDOW).order_by(OutboxMessage.id.desc()).limit(1))
+    return ctx.memo["private_question"]
+
+
+async def asked_there(ctx: Ctx, origin: OutboxMessage) -> Member | None:
+    """Who the private question ``origin`` of another network asked, in that network: the
+    membership it went to while still active there, else the active membership there of the
+    account this message comes from; None when this person is no longer in that network (they
+    moved out with a chat taken out by ``/koppel los``)."""
+    member = await ctx.session.get(Member, origin.member_id) if origin.member_id is not None else None
+    if member is not None and member.active and member.network_id == origin.network_id:
+        return member
+    member = await directory.find_by_platform_id(ctx.session, origin.network_id, ctx.source.platform,
+                                                 ctx.person.user_id)
+    return member if member is not None and member.active else None
+
+
+async def answer_in(ctx: Ctx, network_id: int, member: Member) -> Callable[[], None]:
+    """Handle the rest of this event in network ``network_id``, as ``member``: an answer to a
+    question that network asked (a follow-up, a reminder) is kept there and what the bot says about
+    it is that network's (its group hears of a finished action), also when the private chat belongs
+    to another membership. Returns what switches back, for a hook that then does not take the
+    event after all. Only before anything was said for the event (it would go out as the other
+    network's)."""
+    before = ctx.network, ctx.chats, ctx.member
+    network, chats = await directory.network_with_chats(ctx.session, network_id)
+    ctx.network, ctx.chats, ctx.member = network, chats, member
+    ctx.memo["answered_from"] = before[0].id
+
+    def back() -> None:
+        ctx.network, ctx.chats, ctx.member = before
+        ctx.memo.pop("answered_from", None)
+
+    return back
+
+
+def answered_elsewhere(ctx: Ctx) -> bool:
+    """True when :func:`answer_in` moved this event to the network that asked."""
+    return "answered_from" in ctx.memo
 
 
 async def on_private_message(ctx: Ctx, msg: MessageIn) -> bool:
     """A plain private message after a private question of the bot is the answer to it (the
-    action follow-up, the reminder of the weekly question, the goal question)."""
+    action follow-up, the reminder of the weekly question, the goal question), in the network
+    that asked it."""
     if ctx.member is None or ctx.source is None or not ctx.source.private or not msg.text.strip():
         return False
     origin = await open_private_question(ctx)
+    back = there = None
+    if origin is not None and origin.network_id != ctx.network.id:
+        there = await asked_there(ctx, origin)
+        if there is None and origin.member_id != ctx.member.id:
+            origin = None  # it asked a membership this person no longer has
     if origin is not None and origin.kind in PRIVATE_ANSWERS:
+        if there is not None:
+            back = await answer_in(ctx, origin.network_id, there)
+        elif origin.network_id != ctx.network.id and origin.kind == "reminder":
+            # this membership moved out with a chat taken out by /koppel los: that network no longer
+            # counts them, nor their answers; this network's own question is another one
+            network = await ctx.session.get(Network, origin.network_id)
+            ctx.reply("status", ctx.t("rhythm.answer_moved", network=network.name))
+            return True
+        # (their own goal, asked of this very membership before it moved: kept where they are now)
         if await PRIVATE_ANSWERS[origin.kind](ctx, origin, msg.text.strip()):
             return True
     elif origin is not None:
@@ -742,15 +828,14 @@ async def on_private_message(ctx: Ctx, msg: MessageIn) -> bool:
     nudge = await ctx.session.scalar(select(Nudge).where(
         Nudge.network_id == ctx.network.id, Nudge.category != SESSION_CATEGORY,
         Nudge.sent_at >= ctx.now - timedelta(weeks=1)).order_by(Nudge.sent_at.desc()).limit(1))
-    if nudge is None or not eligible(ctx.member, nudge.sent_at):
-        return False
-    done = await ctx.session.scalar(select(Answer.id).where(Answer.nudge_id == nudge.id,
-                                                            Answer.member_id == ctx.member.id).limit(1))
-    if done is not None:
-        return False
-    await store_answer(ctx, nudge.id, msg.text.strip())
-    ctx.reply("status", ctx.t("rhythm.private_answer_kept", question=await nudge_question(ctx, nudge)))
-    return True
+    if nudge is not None and eligible(ctx.member, nudge.sent_at) and await ctx.session.scalar(
+            select(Answer.id).where(Answer.nudge_id == nudge.id, Answer.member_id == ctx.member.id).limit(1)) is None:
+        await store_answer(ctx, nudge.id, msg.text.strip())
+        ctx.reply("status", ctx.t("rhythm.private_answer_kept", question=await nudge_question(ctx, nudge)))
+        return True
+    if back is not None:  # not taken here after all: the other features see it as it came
+        back()
+    return False
 
 
 async def _reminder_answer(ctx: Ctx, origin: OutboxMessage, text: str) -> bool:

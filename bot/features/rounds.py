@@ -15,11 +15,20 @@ from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.core import LEADS, Ctx, network_job
-from bot.directory import active_members
+from bot.directory import active_members, identities_of
 from bot.events import Button, MessageIn
 from bot.features.link import chat_label
 from bot.features.network import find_member, next_meeting
-from bot.features.rhythm import ANSWERABLE, REFLECTIONS, open_private_question, reply_origin, shorten, themes
+from bot.features.rhythm import (
+    ANSWERABLE,
+    REFLECTIONS,
+    answer_in,
+    answered_elsewhere,
+    open_private_question,
+    reply_origin,
+    shorten,
+    themes,
+)
 from bot.guard import Label, classify
 from bot.jobs import JobContext, JobKind, plan
 from bot.markup import Markup
@@ -694,45 +703,99 @@ async def _plan_next_followup(ctx: Ctx, action: Action) -> datetime:
 
 async def on_action_button(ctx: Ctx, rest: str) -> None:
     """The follow-up's buttons (``action:done:<id>``, ``action:busy:<id>``, with the action's
-    database id, which never changes): done (shared with the group) or still busy."""
+    database id, which never changes): done (shared with the group) or still busy. Pressed in a
+    private chat that now belongs to another network (the owner's chat was taken out with
+    ``/koppel los``, or they joined another network on this platform later), it is still about
+    the action, in the network it belongs to."""
     what, _, action_id = rest.partition(":")
     key = button_number(action_id)
     if key is None:
         raise UserError("errors.unknown_button")
     action = await by_id(ctx.session, Action, ctx.network.id, key)
+    if action is None:
+        action = await _followed_up_elsewhere(ctx, key, f"action:{rest}")
     if action is None:  # gone (erased), or not this network's
         raise UserError("errors.unknown_button")
+    moved = await _owner_moved_out(ctx, action)
     if what == "done":
         await _finish_action(ctx, action, str(action.nr), action.outcome)
+        if moved and ctx.member.id == action.owner_id:  # in none of its chats now: the post misses them
+            ctx.reply("status", ctx.t("rounds.followup_done_moved", nr=action.nr, network=ctx.network.name))
     elif what == "busy":
         member = ctx.require()  # the button goes to the owner: pressed by someone else, it was forged
         if member.id != action.owner_id and member.role not in LEADS:
             raise UserError("errors.action_owner_only_busy")
         if action.state != "open":
             raise UserError("errors.action_already_done")
+        if moved:  # this network no longer follows up their actions (run_followup): no promise
+            ctx.reply("status", ctx.t("rounds.followup_busy_moved", nr=action.nr, network=ctx.network.name))
+            return
         ask = await _plan_next_followup(ctx, action)
-        ctx.reply("status", ctx.t("rounds.followup_busy", nr=action.nr,
-                                  when=format_date(ctx.network, local(ctx.network, ask).date())))
+        when = format_date(ctx.network, local(ctx.network, ask).date())
+        if answered_elsewhere(ctx):  # /actie typed in this private chat would reach the other network
+            ctx.reply("status", ctx.t("rounds.followup_busy_elsewhere", nr=action.nr, network=ctx.network.name,
+                                      when=when))
+        else:
+            ctx.reply("status", ctx.t("rounds.followup_busy", nr=action.nr, when=when))
     else:
         raise UserError("errors.unknown_button")
 
 
+async def _followed_up_elsewhere(ctx: Ctx, key: int, payload: str) -> Action | None:
+    """Action ``key`` of another network, when this press in a private chat is its owner's answer
+    to its follow-up: the pressed message is one that network sent to this account with this very
+    button (or the presser is one of the owner's accounts). The event is then handled in the
+    action's network, as its owner (:func:`bot.features.rhythm.answer_in`)."""
+    if ctx.source is None or not ctx.source.private or ctx.person is None or not 0 < key < 2**63:
+        return None
+    action = await ctx.session.get(Action, key)
+    owner = await ctx.session.get(Member, action.owner_id) if action is not None and action.owner_id else None
+    if owner is None or not owner.active:
+        return None
+    pressed = await ctx.session.scalar(select(OutboxMessage).where(
+        OutboxMessage.platform == ctx.source.platform, OutboxMessage.chat_id.is_(None),
+        OutboxMessage.user_id == ctx.person.user_id, OutboxMessage.platform_message_id == ctx.message_id,
+        OutboxMessage.network_id == action.network_id).limit(1)) if ctx.message_id else None
+    sent_here = pressed is not None and any(b[1] == payload for b in pressed.buttons or ())
+    if not sent_here and (ctx.source.platform, ctx.person.user_id) not in await identities_of(ctx.session, owner):
+        return None
+    await answer_in(ctx, action.network_id, owner)
+    return action
+
+
+async def _owner_moved_out(ctx: Ctx, action: Action) -> bool:
+    """True when the action's owner moved out of its network with a chat taken out by ``/koppel
+    los`` (their membership is another network's now; the action stays in this one's list)."""
+    owner = await ctx.session.get(Member, action.owner_id) if action.owner_id else None
+    return owner is not None and owner.network_id != action.network_id
+
+
 async def on_followup_answer(ctx: Ctx, msg: MessageIn) -> bool:
     """A plain private reply to the follow-up ("how did it go?") is the answer: kept with the
-    action; the owner then says whether it is done (and shared with the group) or still going."""
+    action (in its own network, also when this private chat now belongs to another one); the owner
+    then says whether it is done (and shared with the group) or still going."""
     text = msg.text.strip()
     origin = await open_private_question(ctx) if text else None
     if origin is None or origin.kind != "action_followup":
         return False
     action = await ctx.session.get(Action, (origin.meta or {}).get("action", 0))
-    if action is None or action.network_id != ctx.network.id or action.state != "open":
+    if action is None or action.network_id != origin.network_id or action.state != "open":
         return False
     if len(text) > MAX_ACTION:
         raise UserError("errors.value_too_long", limit=MAX_ACTION)
+    if action.network_id != ctx.network.id:
+        owner = await ctx.session.get(Member, action.owner_id) if action.owner_id else None
+        if owner is None or not owner.active:  # (an owner who left: the next follow-up drops the action)
+            return False
+        await answer_in(ctx, action.network_id, owner)
     action.outcome = text
-    ctx.reply("status", ctx.t("rounds.followup_noted", nr=action.nr),
-              buttons=(Button(ctx.t("rounds.followup_done_button"), f"action:done:{action.id}"),
-                       Button(ctx.t("rounds.followup_busy_button"), f"action:busy:{action.id}")))
+    buttons = (Button(ctx.t("rounds.followup_done_button"), f"action:done:{action.id}"),
+               Button(ctx.t("rounds.followup_busy_button"), f"action:busy:{action.id}"))
+    if answered_elsewhere(ctx):
+        ctx.reply("status", ctx.t("rounds.followup_noted_elsewhere", nr=action.nr, network=ctx.network.name),
+                  buttons=buttons)
+    else:
+        ctx.reply("status", ctx.t("rounds.followup_noted", nr=action.nr), buttons=buttons)
     return True
 
 
