@@ -744,18 +744,20 @@ PRIVATE_QUESTIONS = ("reminder", "goal_prompt", "action_followup")
 
 async def open_private_question(ctx: Ctx) -> OutboxMessage | None:
     """The latest question the bot asked this member privately in the last two weeks, if any
-    (the action-learning feature answers its follow-up itself, with the same rule): one sent to
-    their membership, or to the account they write from in another network. That is a question of
-    a network their chat left with ``/koppel los``, or of another network they are in on this
-    platform (a private chat belongs to the membership joined last): it is answered there
-    (:func:`answer_in`), not taken for a question of the network the private chat belongs to."""
+    (the action-learning feature answers its follow-up itself, with the same rule), found by the
+    private chats it went to: those of the member's accounts and of the account they write from,
+    whichever network asked. A question of a network their chat left with ``/koppel los``, or of
+    another network they are in on this platform (a private chat belongs to the membership joined
+    last), is answered there (:func:`answer_in`), not taken for one of the network the private
+    chat belongs to."""
     if ctx.member is None or ctx.source is None or not ctx.source.private or ctx.person is None:
         return None
     if "private_question" not in ctx.memo:
+        # by conversation: an index range (ix_outbox_chat_queue) per account, not a scan of the outbox
+        accounts = {*await directory.identities_of(ctx.session, ctx.member), (ctx.source.platform, ctx.person.user_id)}
         ctx.memo["private_question"] = await ctx.session.scalar(select(OutboxMessage).where(
-            or_(OutboxMessage.member_id == ctx.member.id,
-                and_(OutboxMessage.platform == ctx.source.platform,
-                     OutboxMessage.chat_key == conversation_key(None, ctx.person.user_id))),
+            or_(*(and_(OutboxMessage.platform == platform, OutboxMessage.chat_key == conversation_key(None, user))
+                  for platform, user in sorted(accounts))),
             OutboxMessage.chat_id.is_(None), OutboxMessage.kind.in_(PRIVATE_QUESTIONS),
             OutboxMessage.created_at >= ctx.now - PRIVATE_ANSWER_WINDOW).order_by(OutboxMessage.id.desc()).limit(1))
     return ctx.memo["private_question"]
