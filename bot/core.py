@@ -494,7 +494,7 @@ async def run_command(ctx: Ctx, name: str, args: str) -> None:
     cmd = ctx.features.table.get(name)
     if cmd is None:
         raise UserError("errors.unknown_command", command=command(name[:40]))
-    if ctx.network.id == 0 and cmd.name not in ("help", "start") and not (cmd.former and ctx.former is not None):
+    if ctx.network.id == 0 and cmd.name not in ("help", "start") and not cmd.former:  # a former one: see privacy
         raise UserError("errors.no_network")
     await _maybe_first_trekker(ctx)
     if cmd.roles is not None:

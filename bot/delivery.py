@@ -153,7 +153,9 @@ class Sender(Protocol):
 
     A sender that keeps something of its own about a person (how to reach them, a direct room,
     a cached name) offers ``async forget(user_id) -> None``: that person was erased
-    (``/vergeetmij``); it is called once the notice saying so was delivered (or given up).
+    (``/vergeetmij``, or silently once they had left the network longer than its retention
+    period); it is called once the notice saying so was delivered (or given up), or, for a silent
+    erasure, once its row (``meta["silent"]``, never sent) comes up in the outbox.
     """
 
     capabilities: Capabilities
@@ -282,6 +284,9 @@ class Delivery:
     async def _deliver(self, item: Claimed) -> int:
         """Send one claimed row (or put it back); 1 when it was sent."""
         row = item.row
+        if (row.meta or {}).get("silent"):  # a silent erasure's row: nothing to send, only forget the person
+            await self._finish(row, "cancelled", None)
+            return 0
         if await self._too_late(item):
             return 0
         if item.in_doubt and await self._confirmed(row, (item.doubt_since - self.lease, item.doubt_since)):
@@ -591,9 +596,12 @@ class Delivery:
     async def _forget(self, row: OutboxMessage) -> None:
         """The notice that a person's data was erased is done: each adapter that keeps something
         of its own about them (how to reach them, a direct room, caches) drops it now, for the
-        account the notice went to and every account linked to it (``meta["forget"]``)."""
-        people = {(p, u) for p, u in (row.meta or {}).get("forget", ()) if u}
-        if row.user_id:
+        account the notice went to and every account linked to it: those in ``meta["forget"]``
+        (not an account another network's member also has), or, for a row from before that list
+        was kept, the account it went to."""
+        meta = row.meta or {}
+        people = {(p, u) for p, u in meta.get("forget", ()) if u}
+        if row.user_id and "forget" not in meta:
             people.add((row.platform, row.user_id))
         for platform, user_id in sorted(people):
             forget = getattr(self.senders.get(platform), "forget", None)

@@ -141,6 +141,22 @@ async def identities_of(session: AsyncSession, member: Member) -> list[tuple[str
     return [(member.platform, member.user_id), *((p, u) for p, u in linked)]
 
 
+async def held_elsewhere(session: AsyncSession, network_id: int,
+                         identities: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Those of ``identities`` that a member of another network also has (as their first identity
+    or a linked one, whether still in that network or not): what is kept about the person for
+    that membership (how to reach them) is not this network's to drop."""
+    if not identities:
+        return set()
+    first = or_(*((Member.platform == p) & (Member.user_id == u) for p, u in identities))
+    linked = or_(*((MemberIdentity.platform == p) & (MemberIdentity.user_id == u) for p, u in identities))
+    found = set(await session.execute(select(Member.platform, Member.user_id)
+                                      .where(Member.network_id != network_id, first)))
+    found |= set(await session.execute(select(MemberIdentity.platform, MemberIdentity.user_id)
+                                       .where(MemberIdentity.network_id != network_id, linked)))
+    return {(p, u) for p, u in found}
+
+
 def chat_row(chats: list[Chat], ref: ChatRef) -> Chat | None:
     """The network's row of the chat ``ref`` (None when it is not one of ``chats``)."""
     return next((c for c in chats if c.platform == ref.platform and c.chat_id == ref.chat_id), None)

@@ -7,10 +7,11 @@ What is stored, why and for how long is written down in ``docs/privacy.md``; kee
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, true, update
 
 from bot import directory, i18n
 from bot import privacy as detect
@@ -56,8 +57,12 @@ MONTH_WORDS = ("maand", "maanden", "month", "months", "mnd", "m")
 #: the retention job runs daily at this local time (no message is sent)
 RETENTION_TIME = "03:00"
 ERASED = "—"
+#: former members one retention run erases at most (one transaction); a full batch has the next run follow
+FORMER_BATCH = 50
 #: how many of the latest answers the readable export quotes (the JSON file has them all)
 EXPORT_LATEST = 5
+
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------- personal-data warning
@@ -117,13 +122,19 @@ async def cmd_privacy(ctx: Ctx, args: str) -> None:
 
 
 # ---------------------------------------------------------------------------- their own data
-async def _self(ctx: Ctx) -> Member:
+async def _self(ctx: Ctx) -> Member | None:
     """The acting member; in a private chat also someone who left their network: what is kept
-    about them (their name, what they wrote) is still there, so they may still see and erase it."""
+    about them (their name, what they wrote) is still there, so they may still see and erase it.
+    None (and they hear that nothing is kept about them) for someone in a private chat who is a
+    member nowhere, and no longer a former one either (e.g. erased once the retention period
+    after leaving had passed, and now pressing the button of an old ``/vergeetmij`` question)."""
     if ctx.member is None and ctx.former is not None:
         network, chats = await directory.network_with_chats(ctx.session, ctx.former.network_id)
         if network is not None:
             ctx.network, ctx.chats, ctx.member = network, chats, ctx.former
+    if ctx.member is None and ctx.network.id == 0:
+        ctx.reply("privacy", ctx.t("privacy.nothing_kept"))
+        return None
     return ctx.require()
 
 
@@ -203,6 +214,8 @@ async def cmd_export(ctx: Ctx, args: str) -> None:
     """``/mijngegevens``: everything stored about you, privately, readable plus a JSON file (also
     after you left the network, from a private chat)."""
     member = await _self(ctx)
+    if member is None:
+        return
     data = await collect(ctx, member)
     p = data["profile"]
     unset = ctx.t("common.not_set")
@@ -230,6 +243,8 @@ async def cmd_forget(ctx: Ctx, args: str) -> None:
     """``/vergeetmij``: asks for confirmation (button, or ``/vergeetmij ja``), then erases;
     ``/vergeetmij nee`` erases nothing. Also after you left the network, from a private chat."""
     member = await _self(ctx)
+    if member is None:
+        return
     answer = args.strip().lower()
     if answer in YES:
         await erase(ctx, member)
@@ -244,18 +259,28 @@ async def cmd_forget(ctx: Ctx, args: str) -> None:
 async def on_forget_button(ctx: Ctx, rest: str) -> None:
     """The confirmation buttons of ``/vergeetmij``."""
     member = await _self(ctx)
+    if member is None:
+        return
     if rest == "yes":
         await erase(ctx, member)
     else:
         _privately(ctx, member, "privacy", ctx.t("privacy.forget_cancelled"))
 
 
-async def erase(ctx: Ctx, member: Member) -> None:
+async def erase(ctx: Ctx, member: Member, *, silent: bool = False) -> None:
     """Remove the member's personal data everywhere, keeping only anonymous counts (their answers
-    stay as empty rows, so the participation figures still add up)."""
+    stay as empty rows, so the participation figures still add up).
+
+    Only this network's membership goes: an account that a member of another network also has
+    keeps that network's messages to it, and the adapters are asked to forget only the accounts
+    no other membership has. An erasure notice still on its way (of an earlier erasure) stays, so
+    it is still delivered and its accounts forgotten. ``silent`` (a former member's data past
+    the retention period, :func:`run_retention`): nobody is told; the one outbox row it leaves is
+    never sent, only has the adapters forget the person once it is done (``bot.delivery``)."""
     s = ctx.session
     mid, platform, user_id = member.id, member.platform, member.user_id
     identities = await directory.identities_of(s, member)  # every account the person linked
+    elsewhere = await directory.held_elsewhere(s, ctx.network.id, identities)
     names = {member.name, str(escape(member.name))}
     await s.execute(update(Answer).where(Answer.member_id == mid).values(text="", member_id=None, message_ref=None))
     for model in (MeetingInput, Celebration, RoundEntry, Reflection, HeldPost):
@@ -266,28 +291,41 @@ async def erase(ctx: Ctx, member: Member) -> None:
     await s.execute(update(Action).where(Action.owner_id == mid).values(text=ERASED, outcome="", owner_id=None))
     await s.execute(delete(CustomQuestion).where(CustomQuestion.added_by == mid, CustomQuestion.asked_at.is_(None)))
     await s.execute(update(CustomQuestion).where(CustomQuestion.added_by == mid).values(text=ERASED, added_by=None))
+    here = OutboxMessage.network_id == ctx.network.id
     mentions = or_(*(OutboxMessage.text.contains(n) for n in names if n))
     for model in (Celebration, HeldPost):
         await s.execute(delete(model).where(model.network_id == ctx.network.id,
                                             or_(*(model.text.contains(n) for n in names if n))))
-    await s.execute(delete(OutboxMessage).where(or_(
-        OutboxMessage.member_id == mid,
-        *((OutboxMessage.platform == p) & (OutboxMessage.user_id == u) for p, u in identities),
-        (OutboxMessage.network_id == ctx.network.id) & mentions)))
+    # to an account another membership has too: only this network's messages (and those of none)
+    to_them = [(OutboxMessage.platform == p) & (OutboxMessage.user_id == u)
+               & (or_(here, OutboxMessage.network_id.is_(None)) if (p, u) in elsewhere else true())
+               for p, u in identities]
+    await s.execute(delete(OutboxMessage).where(or_(OutboxMessage.member_id == mid, *to_them, here & mentions),
+                                                ~_UNSENT_NOTICE))
     await directory.forget_presence(s, ctx.chats, identities)
     if ctx.network.penvoerder_id == mid:
         ctx.network.penvoerder_id = None
     await s.delete(member)
     await s.flush()
     ctx.member = None
+    # once it is done, each adapter drops what it keeps of its own about every linked account
+    forget = [list(i) for i in identities if i not in elsewhere]
+    if silent:
+        ctx.out.append(Outgoing(Address(platform, None, user_id), "forget", Markup(""),
+                                meta={"scrub": "all", "silent": True, "forget": forget}))
+        return
     lang = ctx.lang
     if ctx.source is not None and ctx.person is not None:  # to the account they asked from
         platform, user_id = ctx.source.platform, ctx.person.user_id
-    # once it is delivered, each adapter drops what it keeps of its own about every linked account
     ctx.out.append(Outgoing(Address(platform, None, user_id), "privacy", i18n.t(lang, "privacy.forgotten"),
-                            meta={"scrub": "all", "forget": [list(i) for i in identities]}))
+                            meta={"scrub": "all", "forget": forget}))
     bind = ctx.session.bind
     ctx.after_commit.append(lambda: scrub_sqlite_wal(bind))
+
+
+#: an erasure notice (or a silent erasure's row) not delivered yet: an erasure leaves it be
+_UNSENT_NOTICE = OutboxMessage.state.in_(("pending", "sending")) & (
+    func.coalesce(OutboxMessage.meta["scrub"].as_string(), "") == "all")
 
 
 # ---------------------------------------------------------------------------- retention
@@ -344,14 +382,40 @@ async def _drop_old_pauses(session, network_id: int, cutoff: datetime, now: date
     return min(min(ends), now) if ends else None
 
 
+_FORMER = (select(Member).where(Member.network_id == bindparam("network_id"), Member.active.is_(False),
+                               Member.left_at < bindparam("cutoff"))
+           .order_by(Member.left_at, Member.id).limit(bindparam("batch")))
+_FIRST_LEFT = select(func.min(Member.left_at)).where(Member.network_id == bindparam("network_id"),
+                                                     Member.active.is_(False))
+
+
+async def _erase_former(ctx: Ctx, cutoff: datetime) -> int:
+    """Erase, as ``/vergeetmij`` does but telling nobody, the members who left the network before
+    ``cutoff`` (and did not come back: coming back makes them current again); at most
+    :data:`FORMER_BATCH` of them. Returns how many."""
+    gone = list(await ctx.session.scalars(_FORMER, {"network_id": ctx.network.id, "cutoff": cutoff,
+                                                    "batch": FORMER_BATCH}))
+    for member in gone:
+        await erase(ctx, member, silent=True)
+    if gone:  # a count only: never a name or an id
+        log.info("retention erased %d former member(s) of network %s", len(gone), ctx.network.id)
+    return len(gone)
+
+
 @network_job
 async def run_retention(ctx: Ctx, jc: JobContext) -> None:
     """Remove answers, session input, reflections, action-learning texts, sent messages (and private
     ones still waiting for their person), held posts and pauses older than the
-    network's retention period (months of 30 days), then plan the next run for the night after
-    the oldest row left grows older than that. Nights when nothing can be old enough get no run."""
+    network's retention period (months of 30 days), and erase the members who left longer ago than
+    that (:func:`_erase_former`), then plan the next run for the night after the oldest row left
+    (or the earliest leave left) grows older than that. Nights when nothing can be old enough get
+    no run; after a full batch of former members, the next run follows at once."""
     period = timedelta(days=30 * ctx.network.retention_months)
     cutoff = ctx.now - period
+    if await _erase_former(ctx, cutoff) == FORMER_BATCH:
+        batch = int((jc.job.payload or {}).get("batch", 0)) + 1
+        await plan(ctx.session, key=f"retention:{ctx.network.id}:{local(ctx.network, ctx.now).date()}:{batch}",
+                   network_id=ctx.network.id, kind="retention", due_at=ctx.now, payload={"batch": batch})
     kept = _kept(ctx.network.id)
     oldest = await _oldest(ctx.session, kept)
     if oldest is not None and oldest < cutoff:
@@ -359,7 +423,8 @@ async def run_retention(ctx: Ctx, jc: JobContext) -> None:
             await ctx.session.execute(delete(model).where(where & (made < cutoff)))
         oldest = await _oldest(ctx.session, kept)
     pause = await _drop_old_pauses(ctx.session, ctx.network.id, cutoff, ctx.now)
-    oldest = pause if oldest is None or (pause is not None and pause < oldest) else oldest
+    left = await ctx.session.scalar(_FIRST_LEFT, {"network_id": ctx.network.id})
+    oldest = min((t for t in (oldest, pause, left) if t is not None), default=None)
     # a row made later is younger than any left now, so none is due before the oldest one left
     due = (oldest if oldest is not None else ctx.now) + period
     day = max(local(ctx.network, jc.job.due_at).date() + timedelta(days=1), local(ctx.network, due).date())
