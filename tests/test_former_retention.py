@@ -228,3 +228,24 @@ async def test_many_former_members_are_erased_in_batches(harness: Harness, monke
     net = (await rows(harness, Network))[0].id
     assert runs == [(f"retention:{net}:2026-02-05", "done"), (f"retention:{net}:2026-02-05:1", "done"),
                     (f"retention:{net}:2026-02-05:2", "done")]
+
+
+async def test_forgetme_of_a_person_in_two_networks_leaves_the_other_network_able_to_reach_them(
+        harness: Harness) -> None:
+    """The same account in two networks: ``/vergeetmij`` (from the second, where Cem joined last)
+    erases that membership; the first network keeps him, its messages to him, and the adapter is
+    not asked to forget the account it still reaches him with."""
+    forgotten = record_forgotten(harness)
+    await command(harness, "cem", "/mijngegevens")  # the first network's export goes to him privately
+    harness.add_chat("tweede", harness.chat.platform, "Tweede netwerk")
+    await harness.say("cem", "/help", chat="tweede")
+    first, second = await rows(harness, Network, order=Network.id)
+    in_first = await rows(harness, OutboxMessage, OutboxMessage.network_id == first.id, OutboxMessage.user_id == "cem")
+    assert in_first
+    await harness.say("cem", "/vergeetmij ja", private=True)
+    assert "verwijderd" in texts(harness, to="dm:cem")[-1]
+    (cem,) = await rows(harness, Member, Member.user_id == "cem")
+    assert (cem.network_id, cem.name, cem.active) == (first.id, "Cem Yilmaz", True)
+    kept = await rows(harness, OutboxMessage, OutboxMessage.network_id == first.id, OutboxMessage.user_id == "cem")
+    assert {r.id for r in in_first} <= {r.id for r in kept}
+    assert forgotten == []
