@@ -750,6 +750,10 @@ class TeamsConversation(Base):
     bot_id: Mapped[str] = mapped_column(String(200))
     #: False once the app was removed from it (nothing is posted there any more)
     installed: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: why a channel is closed while the app stays in its team (``installed`` is False meanwhile):
+    #: ``team_archived``, ``team_deleted`` or ``channel_deleted``; None otherwise. Unarchiving or
+    #: restoring it opens again what that closed, as if the app were added back
+    closed: Mapped[str | None] = mapped_column(String(20), default=None)
     updated_at: Mapped[datetime]
 
 
@@ -797,3 +801,13 @@ class TeamsFile(Base):
     #: the person a file sent privately went to (their export), so erasing them removes it; None
     #: for a file posted in a group conversation
     user_id: Mapped[str | None] = mapped_column(String(100), default=None)
+
+
+class TeamsBlocked(Base):
+    """A person who blocked the bot in their 1:1 (Teams answered 403 ``ConversationBlockedByUser``):
+    no replica calls Teams for their private messages until they write the bot again. Only the
+    core's user id is kept; erased with the person, and dropped once they are in no network."""
+
+    __tablename__ = "teams_blocked"
+
+    user_id: Mapped[str] = mapped_column(String(100), primary_key=True)

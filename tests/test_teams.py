@@ -21,8 +21,19 @@ from adapters.teams.render import render_parts
 from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
-from bot.delivery import RetryAfter
-from bot.models import Answer, Chat, Member, OutboxMessage, TeamsAsker, TeamsConversation, TeamsFile, TeamsUser
+from bot.delivery import NotStarted, RetryAfter
+from bot.events import Address, Outgoing
+from bot.models import (
+    Answer,
+    Chat,
+    Member,
+    OutboxMessage,
+    TeamsAsker,
+    TeamsBlocked,
+    TeamsConversation,
+    TeamsFile,
+    TeamsUser,
+)
 from tests.conftest import free_port, local
 from tests.teams_standin import (
     APP_ID,
@@ -542,6 +553,100 @@ async def test_a_person_who_blocked_the_bot_is_not_pointed_at_in_the_group_and_g
     assert [n for n in ("Cem", "Yilmaz", CEM["aadObjectId"], CEM["id"], one_to_one) if n in logged] == []
 
 
+async def _blocked_by_cem(env: Env) -> str:
+    """Cem (his 1:1 open) blocks the bot: Teams refuses his next private message with 403
+    ``ConversationBlockedByUser``. Returns his 1:1's id."""
+    env.api.installed_for.update({ANNA["id"], CEM["id"]})
+    await env.add_to_channel()
+    await env.join(CEM)
+    await env.until_rows(OutboxMessage, OutboxMessage.kind == "newcomer_briefing", OutboxMessage.state == "sent")
+    (cem,) = await env.rows(TeamsUser, TeamsUser.user_id == CEM["aadObjectId"])
+    one_to_one = cem.personal_conversation_id
+    env.api.refuse(403, times=1, path_contains=one_to_one, code="ConversationBlockedByUser")
+    await env.say(CHANNEL, CEM, "mijngegevens", mention=True)
+    await env.until_rows(OutboxMessage, OutboxMessage.state == "waiting", OutboxMessage.user_id == CEM["aadObjectId"])
+    await env.until_rows(TeamsBlocked, TeamsBlocked.user_id == CEM["aadObjectId"])
+    return one_to_one
+
+
+def _private_calls(env: Env, since: int) -> list[Any]:
+    """The Bot Connector calls after the first ``since`` that were not for the team's channel."""
+    return [c for c in env.api.calls[since:] if "/conversations" in c.path and c.conversation != CHANNEL_ID
+            and not c.conversation.startswith(CHANNEL_ID + ";")]
+
+
+async def _waiting_for_cem(env: Env, count: int) -> list[OutboxMessage]:
+    """Wait until ``count`` private messages to Cem wait (moving the clock on like :meth:`Env.until`)."""
+    for _ in range(200):
+        waiting = await env.rows(OutboxMessage, OutboxMessage.state == "waiting",
+                                 OutboxMessage.user_id == CEM["aadObjectId"])
+        if len(waiting) == count:
+            return waiting
+        env.clock.advance(timedelta(seconds=5))
+        env.app.wake.set()
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {count} waiting messages to Cem")
+
+
+async def test_a_block_seen_by_one_replica_keeps_every_replica_from_calling_teams(database_url: str,
+                                                                                 api: StandIn) -> None:
+    """Replicas share one database: after replica A was refused, replica B (which never saw the
+    refusal) makes no call to Teams for Cem and says nothing in the group; his messages wait."""
+    async with stack(database_url, api) as a, stack(database_url, api) as b:
+        (teams_b,) = b.app.adapters
+        b.app.delivery.senders.clear()  # B takes activities but delivers nothing until told to
+        await _blocked_by_cem(a)
+        calls = len(api.calls)
+        with pytest.raises(NotStarted) as refused:
+            await teams_b.send(Outgoing(Address("teams", user_id=CEM["aadObjectId"]), "status", "Hallo"))
+        assert refused.value.quiet  # the group is told nothing
+        assert _private_calls(a, calls) == []
+        a.app.delivery.senders.clear()  # from now on only B delivers
+        b.app.delivery.senders["teams"] = teams_b
+        await b.say(CHANNEL, CEM, "mijngegevens", mention=True)  # at B: the export for Cem waits there too
+        await _waiting_for_cem(b, 2)
+        assert _private_calls(b, calls) == []
+        assert not [c for c in api.sent(CHANNEL_ID) if "users=28:" in str(c.body.get("text"))]
+
+
+async def test_a_block_is_kept_over_a_restart_and_cleared_when_the_person_writes(sqlite_url: str,
+                                                                                api: StandIn) -> None:
+    async with stack(sqlite_url, api) as first:
+        await _blocked_by_cem(first)
+    async with stack(sqlite_url, api) as env:  # the same database after a restart: nothing in memory
+        calls = len(api.calls)
+        await env.say(CHANNEL, CEM, "mijngegevens", mention=True)
+        waiting = await _waiting_for_cem(env, 2)
+        assert _private_calls(env, calls) == []
+        assert not [c for c in api.sent(CHANNEL_ID) if "users=28:" in str(c.body.get("text"))]
+        await env.say(personal(CEM), CEM, "help")  # Cem writes the bot again: every replica may write him
+        assert await env.rows(TeamsBlocked) == []
+        for row in waiting:
+            (sent,) = await env.until_rows(OutboxMessage, OutboxMessage.id == row.id, OutboxMessage.state == "sent")
+            assert sent.platform_message_id
+        in_the_1to1 = {c.result["id"] for c in api.sent(personal(CEM)["conversation"]["id"])}
+        assert {row.platform_message_id for row in await env.rows(OutboxMessage, OutboxMessage.id.in_(
+            [w.id for w in waiting]))} <= in_the_1to1
+
+
+async def test_erasure_and_leaving_every_network_drop_the_block(env: Env) -> None:
+    """``/vergeetmij``'s ``forget`` hook removes the block with the rest; and the hourly
+    housekeeping forgets it once the person is in no network (the bot writes them nothing then)."""
+    await _blocked_by_cem(env)
+    (teams,) = env.app.adapters
+    await teams.forget(CEM["aadObjectId"])  # as delivery calls it once the erasure notice went out
+    assert await env.rows(TeamsBlocked) == []
+    await teams.store.block(CEM["aadObjectId"])
+    await teams.housekeeping()  # still a member: kept
+    assert [b.user_id for b in await env.rows(TeamsBlocked)] == [CEM["aadObjectId"]]
+    resp = await env.post(conversation_update(CHANNEL, env.api.service_url, removed=[CEM], by=ANNA,
+                                              event="teamMemberRemoved"))
+    assert resp.status in OK
+    await env.until_rows(Member, Member.user_id == CEM["aadObjectId"], Member.active.is_(False))
+    await teams.housekeeping()
+    assert await env.rows(TeamsBlocked) == []
+
+
 # ---------------------------------------------------------------------------- limits
 async def test_a_429_with_retry_after_is_honoured_and_the_message_sent_once(env: Env) -> None:
     await env.add_to_channel()
@@ -771,6 +876,6 @@ async def test_erasure_drops_what_the_teams_adapter_kept_about_the_person(env: E
     async with env.app.db.transaction() as s:
         assert await rows_naming(s, cem_id) == {}
         assert await rows_naming(s, "Cem Yilmaz") == {}
-    assert cem_id not in teams._blocked
+    assert await env.rows(TeamsBlocked) == []
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "Zwanenburgse" not in logged and "Yilmaz" not in logged and cem_id not in logged

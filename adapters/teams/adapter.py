@@ -170,10 +170,6 @@ class TeamsAdapter:
         self._partial = Bounded(1000)
         #: conversation → consecutive 429s without Retry-After (for the back-off)
         self._throttled = Bounded(10_000)
-        #: people who blocked the bot (403 ConversationBlockedByUser): no calls for them until they
-        #: write it again (Microsoft's developer action); kept per process, another replica learns it
-        #: from its own first refusal
-        self._blocked = Bounded(10_000)
 
     @property
     def cloud(self) -> CloudAdapter:
@@ -227,9 +223,11 @@ class TeamsAdapter:
 
     async def housekeeping(self) -> None:
         """Delete the files whose download links have expired (``bamboe run`` calls this hourly,
-        so an export does not stay in the database when no new file follows it), and where people
-        last wrote once that is a week old (also when nobody writes any more)."""
+        so an export does not stay in the database when no new file follows it), where people
+        last wrote once that is a week old (also when nobody writes any more), and that someone
+        blocked the bot once they are in no network any more."""
         await self.store.delete_old_askers(datetime.now(UTC))  # the time seen_at is written in
+        await self.store.delete_stale_blocks()
         deleted = await self.store.delete_expired_files(self.clock.now())
         if deleted:
             log.info("teams: deleted %s expired download file(s)", deleted)
@@ -286,8 +284,6 @@ class TeamsAdapter:
         activity = context.activity.model_dump(mode="json", by_alias=True, exclude_none=True)
         kind = activity.get("type")
         now = datetime.now(UTC)
-        if translate.kind_of(activity) == "personal":  # they turned to the bot: it may write them again
-            self._blocked.pop(translate.user_key(activity.get("from") or {}), None)
         if kind == "message":
             if not await self._for_us(activity):
                 return
@@ -400,9 +396,14 @@ class TeamsAdapter:
         if addr.chat_id is None:
             if not addr.user_id:
                 raise Undeliverable("no chat and no user")
-            if addr.user_id in self._blocked:
+            if await self.store.blocked(addr.user_id):  # whichever replica learnt it, before or since a restart
                 raise NotStarted(quiet=True)
-            service_url, target, quote_id, group, calls = await self._private_target(addr.user_id)
+            try:
+                service_url, target, quote_id, group, calls = await self._private_target(addr.user_id)
+            except NotStarted as refused:
+                if refused.quiet:
+                    await self.store.block(addr.user_id)
+                raise
         else:
             service_url, target, quote_id, group = await self._group_target(message)
         steps = await self._steps(message, group)
@@ -426,7 +427,7 @@ class TeamsAdapter:
                 if addr.chat_id is None:
                     await self.store.set_personal(addr.user_id or "", None)
                     if refused.quiet:
-                        self._blocked.put(addr.user_id, True)
+                        await self.store.block(addr.user_id or "")
                     elif stale and not done:
                         stale = False
                         await next_call()
@@ -444,7 +445,6 @@ class TeamsAdapter:
     async def forget(self, user_id: str) -> None:
         """The person was erased (``bot.delivery.Sender``): drop their reference, their latest
         messages' ids and whether they blocked the bot."""
-        self._blocked.pop(user_id, None)
         await self.store.forget_user(user_id)
 
     async def _group_target(self, message: Outgoing) -> tuple[str, str, str | None, bool]:

@@ -1,7 +1,7 @@
 """What the Teams adapter keeps in the database, shared by all replicas: conversation references
-(where to post), the people it met (how to reach them privately), each person's latest message
-per group conversation (where an answer meant for them goes), and the files behind download
-links. No message text is kept.
+(where to post), the people it met (how to reach them privately), who blocked the bot, each
+person's latest message per group conversation (where an answer meant for them goes), and the
+files behind download links. No message text is kept.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, select, update
 
 from adapters.teams.translate import PLATFORM, base_conversation, chat_ref, kind_of, tenant_of, thread_of, user_key
 from bot.core import release_waiting
 from bot.database import Database
-from bot.models import TeamsAsker, TeamsConversation, TeamsFile, TeamsUser
+from bot.models import Member, TeamsAsker, TeamsBlocked, TeamsConversation, TeamsFile, TeamsUser
 
 #: an asker's latest message is used for their answers this long (then answers go to the conversation)
 ASKER_KEEP = timedelta(days=7)
@@ -65,6 +65,8 @@ class Store:
                     person["personal_conversation_id"] = full_id
                 await session.execute(self.db.insert(TeamsUser).values(user_id=user, **person)
                                       .on_conflict_do_update(index_elements=["user_id"], set_=person))
+                if kind == "personal":  # they turned to the bot: it may write them again (every replica)
+                    await session.execute(delete(TeamsBlocked).where(TeamsBlocked.user_id == user))
                 if kind != "personal" and activity.get("type") == "message" and activity.get("id"):
                     thread = thread_of(str(conversation.get("id", ""))) if kind == "channel" else None
                     asked = {"message_id": str(activity["id"])[:100], "thread": thread, "seen_at": now}
@@ -120,9 +122,31 @@ class Store:
             await session.execute(update(TeamsUser).where(TeamsUser.user_id == user_id)
                                   .values(personal_conversation_id=conversation_id))
 
+    async def blocked(self, user_id: str) -> bool:
+        """Whether the person blocked the bot (and has not written it since)."""
+        async with self.db.sessions() as session:
+            return await session.get(TeamsBlocked, user_id) is not None
+
+    async def block(self, user_id: str) -> None:
+        """Record that the person blocked the bot: no replica calls Teams for them until they write."""
+        async with self.db.transaction() as session:
+            await session.execute(self.db.insert(TeamsBlocked).values(user_id=user_id)
+                                  .on_conflict_do_nothing(index_elements=["user_id"]))
+
+    async def delete_stale_blocks(self) -> int:
+        """Forget that someone blocked the bot once they are an active member of no network on
+        Teams (the bot then writes them nothing of its own accord, and their next message would
+        clear it anyway); how many."""
+        member = exists().where(Member.platform == PLATFORM, Member.user_id == TeamsBlocked.user_id,
+                                Member.active.is_(True))
+        async with self.db.transaction() as session:
+            result = await session.execute(delete(TeamsBlocked).where(~member))
+            return int(result.rowcount or 0)
+
     async def forget_user(self, user_id: str) -> None:
         """The person was erased (``/vergeetmij``): drop how to reach them (their reference and
-        their 1:1's), where they last wrote and the files sent to them (an export)."""
+        their 1:1's), whether they blocked the bot, where they last wrote and the files sent to
+        them (an export)."""
         async with self.db.transaction() as session:
             one_to_one = await session.scalar(select(TeamsUser.personal_conversation_id)
                                               .where(TeamsUser.user_id == user_id))
@@ -133,6 +157,7 @@ class Store:
                 for chat_id in gone:
                     self._references.pop(chat_id, None)
             await session.execute(delete(TeamsUser).where(TeamsUser.user_id == user_id))
+            await session.execute(delete(TeamsBlocked).where(TeamsBlocked.user_id == user_id))
             await session.execute(delete(TeamsAsker).where(TeamsAsker.user_id == user_id))
             await session.execute(delete(TeamsFile).where(TeamsFile.user_id == user_id))  # their export
 
