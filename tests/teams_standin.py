@@ -17,8 +17,8 @@
   second per tenant: 429).
 
 Activity builders (:func:`channel`, :func:`group_chat`, :func:`personal`, :func:`message`,
-:func:`conversation_update`, :func:`installation_update`) give the JSON shapes of Microsoft's
-documentation for Teams.
+:func:`conversation_update`, :func:`team_event`, :func:`installation_update`) give the JSON shapes
+of Microsoft's documentation for Teams.
 """
 
 from __future__ import annotations
@@ -398,6 +398,25 @@ def conversation_update(where: dict[str, Any], service_url: str, *, added: list[
     if event:
         activity["channelData"]["eventType"] = event
     return activity
+
+
+def team_event(event: str, service_url: str, team: str = "19:team-general@thread.tacv2",
+               team_name: str = "Lerend netwerk Venlo", channel: dict[str, str] | None = None,
+               by: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A team's or channel's life as Teams announces it: a ``conversationUpdate`` whose
+    ``channelData.eventType`` is ``event`` (``teamArchived``, ``teamUnarchived``, ``teamDeleted``,
+    ``teamRestored``, ``channelDeleted``, ``channelRestored``), in the shape of the samples of
+    https://learn.microsoft.com/microsoftteams/platform/bots/how-to/conversations/subscribe-to-conversation-events:
+    ``conversation.id`` is the team's (its General channel), ``channelData.team`` names the team,
+    ``channelData.channel`` (``{"id", "name"}``) the channel of a channel event, and ``from`` has
+    only a ``29:`` id unless ``by`` is given."""
+    data: dict[str, Any] = {"team": {"id": team}, "eventType": event, "tenant": {"id": TENANT}}
+    if channel is not None:
+        data["channel"] = dict(channel)
+    else:
+        data["team"]["name"] = team_name
+    where = {"conversation": {"isGroup": True, "conversationType": "channel", "id": team}, "channelData": data}
+    return _base(where, service_url, "conversationUpdate", by or {"id": "29:1owner-ZmFrZS1vd25lcg"})
 
 
 def installation_update(where: dict[str, Any], service_url: str, by: dict[str, Any], action: str = "add"

@@ -50,6 +50,7 @@ from tests.teams_standin import (
     message,
     new_key,
     personal,
+    team_event,
     user,
 )
 
@@ -826,6 +827,103 @@ async def test_messages_in_another_channel_are_left_alone_unless_the_bot_is_ment
     assert len(await env.rows(TeamsConversation)) == 1
     await env.say(other, ANNA, "status", mention=True)
     await env.until_rows(Chat, Chat.chat_id == "19:other-channel@thread.tacv2")
+
+
+# ---------------------------------------------------------------------------- archived and deleted teams
+KOFFIE = channel(channel_id="19:koffie-channel@thread.tacv2", channel_name="Koffiehoek")
+KOFFIE_ID = KOFFIE["conversation"]["id"]
+ELSEWHERE = channel(team="19:team-two@thread.tacv2", team_name="Wijkteam Zuid")
+ELSEWHERE_ID = ELSEWHERE["conversation"]["id"]
+
+
+async def _three_networks(env: Env) -> None:
+    """The team's General channel and its Koffiehoek channel are networks (the app added to the
+    first, mentioned in the second), and so is a channel of another team."""
+    await env.add_to_channel()
+    await env.say(KOFFIE, ANNA, "status", mention=True)
+    await env.until_rows(Chat, Chat.chat_id == KOFFIE_ID)
+    await env.add_to_channel(where=ELSEWHERE)
+    assert sorted(c.chat_id for c in await env.rows(Chat)) == sorted([CHANNEL_ID, KOFFIE_ID, ELSEWHERE_ID])
+    for _ in range(200):  # what they said there went out (the welcomes, the answer to the status)
+        if not await env.rows(OutboxMessage, OutboxMessage.chat_id.is_not(None), OutboxMessage.state != "sent"):
+            return
+        env.clock.advance(timedelta(seconds=5))
+        env.app.wake.set()
+        await asyncio.sleep(0.05)
+    raise AssertionError("the channels' messages did not go out")
+
+
+async def _welcomes(env: Env, chat_id: str) -> int:
+    return len(await env.rows(OutboxMessage, OutboxMessage.kind == "help", OutboxMessage.chat_id == chat_id))
+
+
+@pytest.mark.parametrize(("closing", "opening"), [("teamArchived", "teamUnarchived"),
+                                                  ("teamDeleted", "teamRestored")])
+async def test_an_archived_or_deleted_team_leaves_its_networks_and_comes_back_when_reopened(
+        database_url: str, api: StandIn, closing: str, opening: str) -> None:
+    async with stack(database_url, api) as env:
+        await _team_closed_and_reopened(env, closing, opening)
+
+
+async def _team_closed_and_reopened(env: Env, closing: str, opening: str) -> None:
+    await _three_networks(env)
+    notes = len(await env.rows(OutboxMessage, OutboxMessage.kind == "link"))
+    posted = len(env.api.sent())
+    for _ in range(2):  # the Bot Connector may deliver an activity again: handled once
+        assert (await env.post(team_event(closing, env.api.service_url))).status in OK
+    # both channels of the team left their networks, as when the app is removed; the other team's stays
+    assert [c.chat_id for c in await env.rows(Chat)] == [ELSEWHERE_ID]
+    refs = {r.chat_id: r for r in await env.rows(TeamsConversation)}
+    reason = "team_archived" if closing == "teamArchived" else "team_deleted"
+    assert [(refs[c].installed, refs[c].closed) for c in (CHANNEL_ID, KOFFIE_ID)] == [(False, reason)] * 2
+    assert (refs[ELSEWHERE_ID].installed, refs[ELSEWHERE_ID].closed) == (True, None)
+    # the trekker, who left with both, hears once per network that the chat has to be reopened first
+    told = (await env.rows(OutboxMessage, OutboxMessage.kind == "link"))[notes:]
+    assert len(told) == 2 and all("gearchiveerd" in n.text and n.user_id == ANNA["aadObjectId"] for n in told)
+    assert not [c for c in env.api.sent()[posted:] if c.conversation.startswith((CHANNEL_ID, KOFFIE_ID))]
+    other = "teamRestored" if opening == "teamUnarchived" else "teamUnarchived"
+    assert (await env.post(team_event(other, env.api.service_url))).status in OK  # not what closed it
+    assert [c.chat_id for c in await env.rows(Chat)] == [ELSEWHERE_ID]
+    welcomes = await _welcomes(env, CHANNEL_ID)
+    for _ in range(2):
+        assert (await env.post(team_event(opening, env.api.service_url))).status in OK
+    # as when the app is added: both are networks again (named after the team), each welcomed once
+    chats = {c.chat_id: c for c in await env.rows(Chat)}
+    assert sorted(chats) == sorted([CHANNEL_ID, KOFFIE_ID, ELSEWHERE_ID])
+    assert chats[KOFFIE_ID].title == "Lerend netwerk Venlo"
+    assert await _welcomes(env, CHANNEL_ID) == welcomes + 1 and await _welcomes(env, KOFFIE_ID) == 2
+    await env.until(lambda: len(env.api.sent(CHANNEL_ID)) > 1 and env.api.sent(KOFFIE_ID), "the welcomes")
+    assert [(r.installed, r.closed) for r in await env.rows(TeamsConversation)] == [(True, None)] * 3
+
+
+async def test_a_deleted_channel_leaves_its_network_and_comes_back_when_restored(env: Env) -> None:
+    await _three_networks(env)
+    koffie = {"id": KOFFIE_ID, "name": "Koffiehoek"}
+    for _ in range(2):
+        assert (await env.post(team_event("channelDeleted", env.api.service_url, channel=koffie))).status in OK
+    assert sorted(c.chat_id for c in await env.rows(Chat)) == sorted([CHANNEL_ID, ELSEWHERE_ID])
+    (ref,) = await env.rows(TeamsConversation, TeamsConversation.chat_id == KOFFIE_ID)
+    assert (ref.installed, ref.closed) == (False, "channel_deleted")
+    (general,) = await env.rows(TeamsConversation, TeamsConversation.chat_id == CHANNEL_ID)
+    assert (general.installed, general.closed) == (True, None)
+    assert (await env.post(team_event("teamRestored", env.api.service_url))).status in OK  # the team was not deleted
+    assert await env.rows(Chat, Chat.chat_id == KOFFIE_ID) == []
+    for _ in range(2):
+        assert (await env.post(team_event("channelRestored", env.api.service_url, channel=koffie,
+                                          by=ANNA))).status in OK
+    (back,) = await env.rows(Chat, Chat.chat_id == KOFFIE_ID)
+    assert back.title == "Koffiehoek"
+    (anna,) = await env.rows(Member, Member.network_id == back.network_id)
+    assert (anna.user_id, anna.role) == (ANNA["aadObjectId"], "trekker")  # whoever restored it, as when added
+    assert await _welcomes(env, KOFFIE_ID) == 2
+
+
+async def test_a_team_archived_where_no_channel_is_a_network_changes_nothing(env: Env) -> None:
+    await env.add_to_channel(where=ELSEWHERE)
+    assert (await env.post(team_event("teamArchived", env.api.service_url))).status in OK
+    assert (await env.post(team_event("teamUnarchived", env.api.service_url))).status in OK
+    assert [c.chat_id for c in await env.rows(Chat)] == [ELSEWHERE_ID]
+    assert [r.chat_id for r in await env.rows(TeamsConversation)] == [ELSEWHERE_ID]  # nothing recorded
 
 
 @pytest.mark.postgres

@@ -309,6 +309,10 @@ class TeamsAdapter:
         return await self.store.conversation(translate.chat_ref(activity).chat_id) is not None
 
     async def _conversation_update(self, activity: dict[str, Any], now: datetime) -> None:
+        event_type = str((activity.get("channelData") or {}).get("eventType") or "").lower()
+        if event_type in translate.TEAM_LIFECYCLE:
+            await self._team_lifecycle(activity, event_type)
+            return
         bot_id = (activity.get("recipient") or {}).get("id")
         adds_bot = any(a.get("id") == bot_id for a in activity.get("membersAdded") or [])
         await self.store.remember(activity, now, announces_install=adds_bot)
@@ -357,6 +361,31 @@ class TeamsAdapter:
                 await self.inbound(BotRemoved(chat))
         if chat.private:
             await self.store.set_personal(translate.user_key(activity.get("from") or {}), None)
+
+    async def _team_lifecycle(self, activity: dict[str, Any], event_type: str) -> None:
+        """A team archived or deleted, or one of its channels deleted: each of its channels that is
+        a network leaves its network, as when the app is removed, with the notes of an archived
+        chat (it has to be reopened to come back). Unarchived or restored: the channels that closed
+        are networks again, as when the app is added, by whoever reopened it. Nothing else of the
+        activity is recorded (it names the team's General channel, not a conversation the bot
+        posts in). The wire format: :data:`translate.TEAM_LIFECYCLE`."""
+        target = translate.lifecycle_target(activity)
+        if target is None:
+            return
+        team_id, chat_id = target
+        closes, reason = translate.TEAM_LIFECYCLE[event_type]
+        if closes:
+            chats = await self.store.close(team_id, reason, chat_id)
+            if chats:
+                log.info("teams: %s channel(s) closed (%s)", len(chats), event_type)
+            for chat in chats:
+                await self.inbound(BotRemoved(ChatRef(translate.PLATFORM, chat), archived=True))
+            return
+        opened = await self.store.reopen(team_id, reason, chat_id)
+        if opened:
+            log.info("teams: %s channel(s) opened again (%s)", len(opened), event_type)
+        for chat in opened:
+            await self.inbound(translate.reopened(activity, chat))
 
     async def _invoke(self, context: TurnContext, activity: dict[str, Any], now: datetime) -> None:
         """Every invoke is answered (200); an ``Action.Execute`` press reaches the core."""

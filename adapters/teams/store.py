@@ -17,7 +17,7 @@ from sqlalchemy import delete, exists, select, update
 from adapters.teams.translate import PLATFORM, base_conversation, chat_ref, kind_of, tenant_of, thread_of, user_key
 from bot.core import release_waiting
 from bot.database import Database
-from bot.models import Member, TeamsAsker, TeamsBlocked, TeamsConversation, TeamsFile, TeamsUser
+from bot.models import Chat, Member, TeamsAsker, TeamsBlocked, TeamsConversation, TeamsFile, TeamsUser
 
 #: an asker's latest message is used for their answers this long (then answers go to the conversation)
 ASKER_KEEP = timedelta(days=7)
@@ -90,8 +90,47 @@ class Store:
             result = await session.execute(update(TeamsConversation)
                                            .where(TeamsConversation.chat_id == chat_id,
                                                   TeamsConversation.installed.is_(not installed))
-                                           .values(installed=installed))
+                                           .values(installed=installed, closed=None))
+            if not installed:  # the app left: an archive or deletion before it no longer opens it again
+                await session.execute(update(TeamsConversation).where(TeamsConversation.chat_id == chat_id,
+                                                                      TeamsConversation.closed.is_not(None))
+                                      .values(closed=None))
             return bool(result.rowcount)
+
+    async def close(self, team_id: str, reason: str, chat_id: str | None = None) -> list[str]:
+        """A team was archived or deleted (``chat_id`` None), or one of its channels deleted: its
+        channels that are networks are closed for ``reason`` (nothing is posted there). Returns
+        the chats closed for ``reason`` now or before (a removal told twice is handed over twice;
+        the core does nothing the second time)."""
+        where = [TeamsConversation.team_id == team_id, TeamsConversation.kind == "channel"]
+        if chat_id is not None:
+            where.append(TeamsConversation.chat_id == chat_id)
+        network = exists().where(Chat.platform == PLATFORM, Chat.chat_id == TeamsConversation.chat_id)
+        async with self.db.transaction() as session:
+            await session.execute(update(TeamsConversation).where(*where, TeamsConversation.installed.is_(True),
+                                                                  network)
+                                  .values(installed=False, closed=reason))
+            closed = list(await session.scalars(select(TeamsConversation.chat_id)
+                                                .where(*where, TeamsConversation.closed == reason)))
+        for chat in closed:
+            self._references.pop(chat, None)
+        return closed
+
+    async def reopen(self, team_id: str, reason: str, chat_id: str | None = None) -> list[str]:
+        """A team was unarchived or restored (``chat_id`` None), or a deleted channel restored: what
+        :meth:`close` closed for ``reason`` is open again. Returns the chats this call opened (told
+        twice, the second finds nothing)."""
+        where = [TeamsConversation.team_id == team_id, TeamsConversation.kind == "channel",
+                 TeamsConversation.closed == reason]
+        if chat_id is not None:
+            where.append(TeamsConversation.chat_id == chat_id)
+        async with self.db.transaction() as session:
+            opened = list(await session.scalars(update(TeamsConversation).where(*where)
+                                                .values(installed=True, closed=None)
+                                                .returning(TeamsConversation.chat_id)))
+        for chat in opened:
+            self._references.pop(chat, None)
+        return sorted(opened)
 
     async def conversation(self, chat_id: str) -> TeamsConversation | None:
         """The reference of a group conversation (or 1:1) by the core's chat id."""

@@ -214,6 +214,54 @@ def membership_events(activity: dict[str, Any], names: dict[str, str]) -> tuple[
     return events, bot_added, bot_removed
 
 
+#: the ``conversationUpdate`` activities Teams sends for a team's and a channel's life, by their
+#: ``channelData.eventType`` (lower case): whether it closes, and what it closes or opens again.
+#: Wire format (Microsoft, "Conversation events in your Teams bot",
+#: https://learn.microsoft.com/microsoftteams/platform/bots/how-to/conversations/subscribe-to-conversation-events):
+#: no ``membersAdded``/``membersRemoved``; ``conversation.id`` is the team's id (its General
+#: channel), ``channelData.team`` the team (``id``, for team events ``name``),
+#: ``channelData.channel`` the channel deleted or restored (``id``, ``name``); ``from`` carries only
+#: a ``29:`` id in the samples. The page's sample spells ``teamrestored`` in lower case where the
+#: SDKs compare ``teamRestored``: compared without case. A team is archived as a whole (a channel
+#: cannot be); teams and channels are deleted softly and can be restored.
+TEAM_LIFECYCLE: dict[str, tuple[bool, str]] = {
+    "teamarchived": (True, "team_archived"),
+    "teamunarchived": (False, "team_archived"),
+    "teamdeleted": (True, "team_deleted"),
+    "teamrestored": (False, "team_deleted"),
+    "channeldeleted": (True, "channel_deleted"),
+    "channelrestored": (False, "channel_deleted"),
+}
+
+
+def lifecycle_target(activity: dict[str, Any]) -> tuple[str, str | None] | None:
+    """What a :data:`TEAM_LIFECYCLE` activity is about: (the team's id, the core's chat id of the
+    channel for a channel event, else None); None when the activity lacks them."""
+    data = activity.get("channelData") or {}
+    team = (data.get("team") or {}).get("id")
+    if not isinstance(team, str) or not team:
+        return None
+    if not str(data.get("eventType") or "").lower().startswith("channel"):
+        return team, None
+    channel = (data.get("channel") or {}).get("id")
+    if not isinstance(channel, str) or not channel:
+        return None
+    return team, short_id(base_conversation(channel))
+
+
+def reopened(activity: dict[str, Any], chat_id: str) -> BotAdded:
+    """The core's event for a channel open again after a team was unarchived or restored (or the
+    channel restored): as the app being added there, by whoever did it (when Teams says who)."""
+    data = activity.get("channelData") or {}
+    team = (data.get("team") or {}).get("name") or ""
+    channel = ""
+    if str(data.get("eventType") or "").lower().startswith("channel"):
+        channel = (data.get("channel") or {}).get("name") or ""
+    title = " – ".join(p for p in (team, channel) if p)
+    sender = activity.get("from") or {}
+    return BotAdded(ChatRef(PLATFORM, chat_id, title[:200]), person(sender) if sender.get("aadObjectId") else None)
+
+
 def bot_added(activity: dict[str, Any]) -> BotAdded:
     """The core's event for the app being added to the activity's conversation."""
     sender = activity.get("from") or {}
