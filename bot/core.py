@@ -30,6 +30,7 @@ from bot.events import (
     ButtonPress,
     ChatMoved,
     ChatRef,
+    ChatRenamed,
     InboundEvent,
     MemberJoined,
     MemberLeft,
@@ -262,7 +263,7 @@ class Core:
         chat_ref = event.chat
         if isinstance(event, MessageEdited | MessageDeleted):
             return await self._message_context(session, event, now)
-        if isinstance(event, BotRemoved | ChatMoved):  # never makes a network: only the one the chat is in
+        if isinstance(event, BotRemoved | ChatMoved | ChatRenamed):  # never makes a network: only the chat's own
             if session.bind.dialect.name == "postgresql":
                 # one removal may come as two events, to two replicas at once: the second waits for the
                 # first to commit and then finds the chat gone (SQLite's BEGIN IMMEDIATE serialises anyway)
@@ -356,6 +357,8 @@ class Core:
             await self._bot_removed(ctx, archived=event.archived)
         elif isinstance(event, ChatMoved):
             await self._chat_moved(ctx, event.to)
+        elif isinstance(event, ChatRenamed):
+            await self._chat_renamed(ctx, event.title)
         # BotAdded: the network (and its trekker) was made while building the context
 
     async def _bot_removed(self, ctx: Ctx, *, archived: bool = False) -> None:
@@ -381,6 +384,8 @@ class Core:
         for hook in self.features.hooks("on_chat_removed"):
             await hook(ctx, here, leavers, archived)
         label = here.title or ctx.network.name
+        if ctx.network.name_chat_id == here.id:  # the name stays; no other chat renames it
+            ctx.network.name_chat_id = None
         await ctx.session.delete(here)
         await ctx.session.flush()
         if staying:
@@ -405,6 +410,20 @@ class Core:
         await ctx.session.execute(update(OutboxMessage).where(
             OutboxMessage.platform == to.platform, OutboxMessage.chat_id == old, OutboxMessage.state == "pending")
             .values(chat_id=to.chat_id, chat_key=conversation_key(to.chat_id)))
+        await ctx.session.flush()
+
+    async def _chat_renamed(self, ctx: Ctx, title: str) -> None:
+        """The chat's new ``title`` is kept (for the chat lists and notes that name it); the network
+        takes it as its name while it is named after this chat (:attr:`Network.name_chat_id`: the
+        chat it was made for, until the trekker chose a name). A title without a letter or digit
+        changes nothing. Nothing is said: ``/netwerk`` and ``/status`` show the new name."""
+        here = directory.chat_row(ctx.chats, ctx.source) if ctx.source is not None else None
+        name = directory.name_from_title(title)
+        if here is None or name is None:
+            return
+        here.title = " ".join(title.split())[:200]
+        if ctx.network.name_chat_id == here.id:
+            ctx.network.name = name
         await ctx.session.flush()
 
     async def private_not_started(self, row: OutboxMessage, link: str | None, prompt: str | None = None) -> None:

@@ -16,6 +16,16 @@ from bot.events import ChatRef, Person
 from bot.models import Chat, ChatPresence, Member, MemberIdentity, Network, Round
 
 MAX_NAME = 200
+#: what a network is called when the chat it was made for has no title
+DEFAULT_NAME = "Lerend netwerk"
+
+
+def name_from_title(title: str) -> str | None:
+    """The network name a chat's new title gives: its words (white space and line breaks as one
+    space), at most :data:`MAX_NAME` characters; None when it has no letter or digit (empty, or
+    only emoji and punctuation), which names nothing."""
+    name = " ".join(title.split())[:MAX_NAME].strip()
+    return name if any(ch.isalnum() for ch in name) else None
 
 
 async def chats_of(session: AsyncSession, network_id: int) -> list[Chat]:
@@ -254,12 +264,13 @@ async def ensure_network(session: AsyncSession, chat: ChatRef, now: datetime, us
             session.add_all(ChatPresence(chat_id=c.id, user_id=user_id) for c in here)  # written with the event
     if network is not None:
         return InChat(network, chats, False, member, open_rounds)
-    network = Network(name=(chat.title or "").strip()[:MAX_NAME] or "Lerend netwerk", created_at=now)
+    network = Network(name=(chat.title or "").strip()[:MAX_NAME] or DEFAULT_NAME, created_at=now)
     session.add(network)
     await session.flush()
     row = Chat(network_id=network.id, platform=chat.platform, chat_id=chat.chat_id, title=chat.title[:200])
     session.add(row)
     await session.flush()
+    network.name_chat_id = row.id  # named after this chat: a rename of it renames the network
     if user_id is not None and present:
         session.add(ChatPresence(chat_id=row.id, user_id=user_id))
     return InChat(network, [row], True, None, frozenset())

@@ -164,6 +164,18 @@ class ChatMoved:
 
 
 @dataclass(frozen=True)
+class ChatRenamed:
+    """The chat was renamed on its platform; ``title`` is its whole new title. The network's name
+    follows it while the network is still named after this chat (the one it was made for, until
+    the trekker chooses a name with ``/netwerk naam``). A title that is empty or has no letter or
+    digit (only emoji or punctuation) changes nothing. Nothing is said, and nothing happens when
+    the chat is no network's."""
+
+    chat: ChatRef
+    title: str
+
+
+@dataclass(frozen=True)
 class MessageEdited:
     """A person changed the text of a message they sent earlier (``message_id``, the platform's id of
     that message, as :attr:`MessageIn.message_id` carried it). ``text`` is the whole new text.
@@ -185,7 +197,7 @@ class MessageDeleted:
 
 
 InboundEvent = (MessageIn | ButtonPress | MemberJoined | MemberLeft | BotAdded | BotRemoved | ChatMoved
-                | MessageEdited | MessageDeleted)
+                | ChatRenamed | MessageEdited | MessageDeleted)
 
 
 class Unavailable(Exception):

@@ -111,6 +111,10 @@ class Network(Base):
     report_time: Mapped[str] = mapped_column(String(5), default="09:00")
     #: questions about power and money in the weekly rotation (off until the trekker turns them on)
     power_questions: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: the chat (``Chat.id``) whose title the name follows when that chat is renamed on its
+    #: platform: the chat the network was made for, until the trekker chooses a name with
+    #: ``/netwerk naam`` or that chat leaves the network (then None: the name stays as it is)
+    name_chat_id: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime]
 
 
@@ -754,6 +758,10 @@ class TeamsConversation(Base):
     #: ``team_archived``, ``team_deleted`` or ``channel_deleted``; None otherwise. Unarchiving or
     #: restoring it opens again what that closed, as if the app were added back
     closed: Mapped[str | None] = mapped_column(String(20), default=None)
+    #: the team's and the channel's names as activities last carried them (a channel conversation),
+    #: to give the chat its whole new title when Teams says only one of them changed
+    team_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    channel_name: Mapped[str | None] = mapped_column(String(200), default=None)
     updated_at: Mapped[datetime]
 
 

@@ -25,6 +25,7 @@ from bot.delivery import Delivery
 from bot.events import (
     ButtonPress,
     ChatRef,
+    ChatRenamed,
     MemberJoined,
     MemberLeft,
     MessageDeleted,
@@ -286,7 +287,8 @@ class Harness:
                     await session.execute(delete(Network).where(Network.id == old))
                     await session.flush()
             net = (await directory.ensure_network(session, self.chat, now)).network
-            net.name = str(title)
+            if net.name != str(title):  # the scenario names it otherwise than its first chat: chosen
+                net.name, net.name_chat_id = str(title), None
             for ref in list(self.chats.values())[1:]:
                 session.add(Chat(network_id=net.id, platform=ref.platform, chat_id=ref.chat_id, title=ref.title))
             for key in ("intention", "ambition", "language", "timezone"):
@@ -412,6 +414,19 @@ class Harness:
     async def delete(self, message_id: str) -> None:
         """The message ``message_id`` (from :meth:`say`) is deleted in its chat."""
         await self._handle(MessageDeleted(self._said[message_id], message_id))
+
+    async def rename(self, title: str, *, chat: str | None = None) -> None:
+        """The group chat (with several chats: ``chat``, default the first) is renamed to ``title``
+        on its platform."""
+        where = self._chat(chat)
+        renamed = ChatRef(where.platform, where.chat_id, title)
+        key = self.chat_key(where)
+        if key in self.chats:
+            self.chats[key] = renamed
+            self.chat = next(iter(self.chats.values()))
+        else:
+            self.chat = renamed
+        await self._handle(ChatRenamed(renamed, title))
 
     async def press(self, member_id: str, label: str, on: str, *, chat: str | None = None) -> None:
         """``member_id`` presses the button labelled ``label`` on the latest message of kind ``on``

@@ -23,7 +23,7 @@ from bot.core import ROLES
 from bot.database import sqlite_url_for
 from bot.features.network import PERSPECTIVE_ALIASES, ROLE_ALIASES
 
-STEP_KINDS = ("text", "press", "join", "leave", "until", "edit", "delete")
+STEP_KINDS = ("text", "press", "join", "leave", "until", "edit", "delete", "rename")
 
 
 class ScenarioError(ValueError):
@@ -128,7 +128,7 @@ def load(text: str) -> Scenario:
         step = Step(lines[i - 1] if i - 1 < len(lines) else 0, i, raw if isinstance(raw, dict) else {})
         if not isinstance(raw, dict) or not any(k in raw for k in STEP_KINDS):
             raise ScenarioError(f"{step.where()}: a step needs one of: text (with from), press, edit, delete, "
-                                "join, leave, until")
+                                "join, leave, rename, until")
         steps.append(step)
     return Scenario(network, members, start, steps, chats)
 
@@ -215,6 +215,11 @@ async def _do(harness: Harness, step: Step) -> None:
         return
     if "leave" in d:
         await harness.leave(str(d["leave"]), chat=chat)
+        return
+    if "rename" in d:  # the chat is renamed on its platform
+        if not isinstance(d["rename"], str):
+            raise ScenarioError(f"{step.where()}: rename needs the chat's new title as text")
+        await harness.rename(d["rename"], chat=chat)
         return
     who = d.get("from")
     if who is None:

@@ -294,6 +294,10 @@ async def _unlink(ctx: Ctx, rest: list[str]) -> None:
                   timezone=old.timezone, created_at=ctx.now)
     ctx.session.add(new)
     await ctx.session.flush()
+    if chat.title:  # named after the chat: renaming it renames its new network
+        new.name_chat_id = chat.id
+    if old.name_chat_id == chat.id:  # the old network's name stays; no other chat renames it
+        old.name_chat_id = None
     await directory.forget_chat_presence(ctx.session, chat)  # who is there is learnt anew
     chat.network_id = new.id
     await _take_people(ctx.session, old, new, chat, [c for c in ctx.chats if c.id != chat.id], ctx.now)

@@ -190,6 +190,8 @@ async def cmd_network(ctx: Ctx, args: str) -> None:
         if len(value) > limit:
             raise UserError("errors.value_too_long", limit=limit)
         setattr(ctx.network, field, value)
+        if field == "name":  # chosen: renaming the chat no longer renames the network
+            ctx.network.name_chat_id = None
     if field in ("intention", "ambition", "name"):  # the group hears it once; no second note to the trekker
         ctx.group("status", ctx.t(f"network.changed_{field}", who=ctx.member.name, value=value))
     else:
