@@ -176,6 +176,29 @@ async def test_a_group_converted_into_a_supergroup_keeps_its_network(env: Env, c
     assert [n for n in ("Venlo", "Anna", "Cem", "1001", "1003") if n in logged] == []
 
 
+async def test_a_new_chat_title_renames_the_network_and_an_emoji_title_does_not(
+        env: Env, caplog: pytest.LogCaptureFixture) -> None:
+    """The ``new_chat_title`` service message (privacy mode lets it through): the network named
+    after the group follows; a title of emoji only changes nothing; the bot says nothing; the
+    title is not logged."""
+    caplog.set_level("DEBUG")
+    await env.add_bot()
+    before = len(env.api.sent())
+    await env.push({"message": message({**GROUP, "title": "🌱🌱🌱"}, ANNA, new_chat_title="🌱🌱🌱")})
+    assert [(n.name, c.title) for n in await env.rows(Network) for c in await env.rows(Chat)] == [
+        ("Lerend netwerk Venlo", "Lerend netwerk Venlo")]
+    await env.push({"message": message({**GROUP, "title": "Buurtkring Venlo-Oost"}, ANNA,
+                                       new_chat_title="Buurtkring Venlo-Oost")})
+    assert [(n.name, c.title) for n in await env.rows(Network) for c in await env.rows(Chat)] == [
+        ("Buurtkring Venlo-Oost", "Buurtkring Venlo-Oost")]
+    for _ in range(5):  # give a wrong message time to show up
+        env.clock.advance(timedelta(seconds=5))
+        env.app.wake.set()
+        await asyncio.sleep(0.05)
+    assert len(env.api.sent()) == before
+    assert "Buurtkring" not in "\n".join(r.getMessage() for r in caplog.records)
+
+
 # ---------------------------------------------------------------------------- commands
 async def test_commands_with_and_without_the_bot_name(env: Env) -> None:
     await env.add_bot()

@@ -16,6 +16,7 @@ from bot.events import (
     ButtonPress,
     ChatMoved,
     ChatRef,
+    ChatRenamed,
     InboundEvent,
     MemberJoined,
     MemberLeft,
@@ -101,6 +102,11 @@ def from_message(message: Message, me: Me) -> list[InboundEvent]:
         return [ChatMoved(ref, ChatRef(PLATFORM, str(message.migrate_to_chat_id), ref.title))]
     if message.migrate_from_chat_id:
         return [ChatMoved(ChatRef(PLATFORM, str(message.migrate_from_chat_id), ref.title), ref)]
+    # the group's title was changed: a service message with ``new_chat_title`` (Bot API, Message:
+    # https://core.telegram.org/bots/api#message); service messages reach a bot in privacy mode too
+    # (https://core.telegram.org/bots/features#privacy-mode)
+    if message.new_chat_title:
+        return [ChatRenamed(ref, message.new_chat_title)]
     text = message.text
     if text is None or author is None or author.is_bot:
         return []  # photos, stickers, other bots and anonymous admins (sent "as the group")
