@@ -429,6 +429,32 @@ async def test_an_archived_private_channel_comes_back_when_unarchived_as_the_bot
         assert [(m.user_id, m.active, m.role) for m in await bot.rows(Member)] == [(ANNA, True, "trekker")]
 
 
+async def test_a_renamed_private_channel_renames_its_network_and_other_channels_change_nothing(sqlite_url):
+    """``group_rename`` (the channel's id and new name): the network named after the private
+    channel follows, once for a retried event, and nothing is posted; a ``channel_rename`` of a
+    public channel that is no network (Slack sends those for every channel) makes nothing."""
+    async with slack_bot(sqlite_url) as bot:
+        bot.slack.channels[PRIVATE] = {"name": "prive-kanaal"}
+        await bot.add_bot(ANNA, channel=PRIVATE)
+        await wait_for(lambda: to_channel(bot, PRIVATE))
+        posts = len(bot.slack.posts())
+        renamed = {"type": "group_rename", "channel": {"id": PRIVATE, "name": "armoede-noord", "created": 1767000000,
+                                                       "is_channel": False, "is_mpim": False}}
+        for _ in range(2):  # Slack retries an event it thinks was not taken: handled once
+            status, _ = await bot.event(renamed, event_id="EvRENAME0001")
+            assert status == 200
+        status, _ = await bot.event({"type": "channel_rename", "channel": {"id": "C0ANDERS", "name": "random-2",
+                                                                           "created": 1767000000}})
+        assert status == 200
+        assert [(c.chat_id, c.title) for c in await bot.rows(Chat)] == [(PRIVATE, "armoede-noord")]
+        assert [n.name for n in await bot.rows(Network)] == ["armoede-noord"]
+        await asyncio.sleep(0.3)
+        assert len(bot.slack.posts()) == posts
+        await bot.command(BRAM, "netwerk", channel=PRIVATE, channel_name="armoede-noord")
+        shown = await wait_for(lambda: [c for c in bot.slack.posts()[posts:] if "armoede-noord" in all_text(c)])
+        assert shown
+
+
 async def test_the_bot_reported_gone_from_an_archived_channel_gets_the_archive_note_once(sqlite_url):
     """Slack may also report the bot as gone from the channel it archived (``member_left_channel``),
     before or after ``channel_archive``: conversations.info says the channel is archived, so the

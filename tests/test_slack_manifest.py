@@ -37,6 +37,8 @@ def test_events_interactivity_and_socket_mode():
         "group_archive",
         "channel_unarchive",
         "group_unarchive",
+        "channel_rename",
+        "group_rename",
         "app_uninstalled",
         "tokens_revoked",
     }

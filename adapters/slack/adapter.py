@@ -2,7 +2,8 @@ r"""The Slack adapter: slack-bolt's ``AsyncApp`` in Socket Mode or HTTP mode, fo
 (``SLACK_BOT_TOKEN``) or for many (OAuth: ``SLACK_CLIENT_ID``/``SLACK_CLIENT_SECRET``).
 
 Inbound: slash commands (``/bamboe <command>`` and the shortcuts), channel and DM messages,
-button presses and membership events become the core's dataclasses and go to ``inbound``.
+button presses, membership events and channel renames become the core's dataclasses and go to
+``inbound``.
 Every request is acknowledged first (Slack wants an answer within 3 seconds); the core's work
 happens afterwards. Events Slack retries are handled once, also when the retry reaches another
 replica: handled ``event_id``\ s are shared in the database (see :mod:`.store`).
@@ -77,6 +78,7 @@ from bot.events import (
     BotRemoved,
     ButtonPress,
     ChatRef,
+    ChatRenamed,
     InboundEvent,
     MemberJoined,
     MemberLeft,
@@ -676,6 +678,9 @@ class SlackAdapter:
         async def on_unarchived(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
             await self._on_unarchived(body, event, context)
 
+        async def on_renamed(body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+            await self._on_renamed(body, event, context)
+
         async def on_uninstalled(context: Any) -> None:
             await self._on_uninstalled(context)
 
@@ -705,6 +710,8 @@ class SlackAdapter:
         app.event("group_archive")(on_archived)  # ... a private one
         app.event("channel_unarchive")(on_unarchived)
         app.event("group_unarchive")(on_unarchived)
+        app.event("channel_rename")(on_renamed)  # a public channel was renamed
+        app.event("group_rename")(on_renamed)  # ... a private one
         if self.multi:
             app.event("app_uninstalled")(on_uninstalled)
             app.event("tokens_revoked")(on_tokens_revoked)
@@ -975,6 +982,26 @@ class SlackAdapter:
         self._channels.put(f"{scope}:{channel}", {"name": title, "is_member": True})
         added_by = await self.person(actor, client=client, scope=scope) if actor else None
         await self._hand_over(BotAdded(ChatRef(PLATFORM, channel, title), added_by), body.get("event_id"))
+
+    async def _on_renamed(self, body: dict[str, Any], event: dict[str, Any], context: Any) -> None:
+        """``channel_rename`` / ``group_rename``: a public / private channel was renamed; the event
+        carries the channel's id and new name (``channel.id``, ``channel.name``:
+        https://docs.slack.dev/reference/events/channel_rename/, https://api.slack.com/events/group_rename;
+        the ``channels:read`` / ``groups:read`` scopes the app has). ``channel_rename`` comes for
+        any public channel of the workspace: for a channel that is no network the core does
+        nothing. The cached name is replaced either way."""
+        channel = event.get("channel") or {}
+        channel_id, name = channel.get("id"), channel.get("name")
+        if not isinstance(channel_id, str) or not channel_id or not isinstance(name, str):
+            return
+        if not await self._first_time(body.get("event_id")):
+            return
+        scope = self._scope(context)
+        key = f"{scope}:{channel_id}"
+        cached = self._channels.get(key)
+        if cached is not None:
+            self._channels.put(key, {**cached, "name": name})
+        await self._hand_over(ChatRenamed(ChatRef(PLATFORM, channel_id, name), name), body.get("event_id"))
 
     async def _archived(self, channel: str, client: AsyncWebClient) -> bool:
         """True when ``channel`` is archived (conversations.info, asked afresh): an archived
