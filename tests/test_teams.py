@@ -27,6 +27,7 @@ from bot.models import (
     Answer,
     Chat,
     Member,
+    Network,
     OutboxMessage,
     TeamsAsker,
     TeamsBlocked,
@@ -218,6 +219,50 @@ async def test_the_app_removed_stops_posting_there(env: Env) -> None:
 
 
 # ---------------------------------------------------------------------------- commands
+async def test_a_renamed_team_or_channel_renames_the_networks_named_after_them(env: Env) -> None:
+    """``conversationUpdate`` with ``eventType`` ``channelRenamed`` (in the team's conversation,
+    ``channelData.channel`` the renamed channel) or ``teamRenamed`` (``channelData.team`` with its
+    new name): each channel conversation of it the app is in gets its whole new title ("team –
+    channel"; General has no name of its own), and a network named after one follows. Nothing is
+    posted; a channel the app does not know makes nothing."""
+    await env.add_to_channel()  # General: the team's own conversation, titled by the team's name
+    planning = channel(channel_id="19:planning@thread.tacv2", channel_name="Planning")
+    await env.say(planning, ANNA, "status", mention=True)  # a second channel, a network of its own
+    await env.until(lambda: len([c for c in env.api.sent() if c.conversation.startswith("19:planning")]) == 2,
+                    "the welcome and the answer in Planning")
+    assert sorted(c.title for c in await env.rows(Chat)) == ["Lerend netwerk Venlo",
+                                                            "Lerend netwerk Venlo – Planning"]
+    posts = len(env.api.sent())
+
+    def renamed(event: str, **data: Any) -> dict[str, Any]:
+        activity = conversation_update(CHANNEL, env.api.service_url, by=ANNA, event=event)
+        activity["channelData"].pop("channel", None)
+        activity["channelData"]["team"] = {"id": CHANNEL_ID}  # channelRenamed names no team
+        activity["channelData"].update(data)
+        return activity
+
+    resp = await env.post(renamed("channelRenamed", channel={"id": "19:planning@thread.tacv2", "name": "Overleg"}))
+    assert resp.status in OK
+    resp = await env.post(renamed("channelRenamed", channel={"id": "19:onbekend@thread.tacv2", "name": "Elders"}))
+    assert resp.status in OK
+
+    async def networks() -> dict[str, str]:
+        by_chat = {c.network_id: c.chat_id for c in await env.rows(Chat)}
+        return {by_chat[n.id]: n.name for n in await env.rows(Network) if n.id in by_chat}
+
+    assert await networks() == {CHANNEL_ID: "Lerend netwerk Venlo",
+                                "19:planning@thread.tacv2": "Lerend netwerk Venlo – Overleg"}
+    resp = await env.post(renamed("teamRenamed", team={"id": CHANNEL_ID, "name": "Armoede Venlo"}))
+    assert resp.status in OK
+    assert await networks() == {CHANNEL_ID: "Armoede Venlo", "19:planning@thread.tacv2": "Armoede Venlo – Overleg"}
+    assert len(await env.rows(Chat)) == 2
+    for _ in range(5):  # give a wrong message time to show up
+        env.clock.advance(timedelta(seconds=5))
+        env.app.wake.set()
+        await asyncio.sleep(0.05)
+    assert len(env.api.sent()) == posts
+
+
 async def test_a_mention_in_a_channel_runs_the_command_and_answers_in_the_askers_thread(env: Env) -> None:
     await env.add_to_channel()
     asked = await env.say(CHANNEL, ANNA, "status", mention=True)

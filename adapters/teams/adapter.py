@@ -50,7 +50,7 @@ from bot.clock import Clock, SystemClock
 from bot.database import Database, create_engine
 from bot.delivery import Limits, NotStarted, RetryAfter, Undeliverable, next_call
 from bot.events import Attachment as CoreAttachment
-from bot.events import BotAdded, BotRemoved, ChatRef, Outgoing, Unavailable
+from bot.events import BotAdded, BotRemoved, ChatRef, ChatRenamed, Outgoing, Unavailable
 from bot.markup import plain
 from bot.models import Chat, Member, Network
 from bot.platform import Capabilities
@@ -330,6 +330,10 @@ class TeamsAdapter:
             await self._removed(activity)
         for event in events:
             await self.inbound(event)
+        change = translate.renamed(activity)
+        if change is not None:  # a team or channel renamed: each channel of it the app is in has a new title
+            for chat_id, title in await self.store.renamed(*change):
+                await self.inbound(ChatRenamed(ChatRef(translate.PLATFORM, chat_id, title), title))
 
     async def _installation_update(self, activity: dict[str, Any], now: datetime) -> None:
         action = str(activity.get("action") or "")

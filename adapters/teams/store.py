@@ -14,7 +14,18 @@ from typing import Any
 
 from sqlalchemy import delete, exists, select, update
 
-from adapters.teams.translate import PLATFORM, base_conversation, chat_ref, kind_of, tenant_of, thread_of, user_key
+from adapters.teams.translate import (
+    PLATFORM,
+    base_conversation,
+    channel_title,
+    chat_ref,
+    kind_of,
+    names_of,
+    short_id,
+    tenant_of,
+    thread_of,
+    user_key,
+)
 from bot.core import release_waiting
 from bot.database import Database
 from bot.models import Chat, Member, TeamsAsker, TeamsBlocked, TeamsConversation, TeamsFile, TeamsUser
@@ -51,6 +62,9 @@ class Store:
         values = {"conversation_id": full_id, "service_url": service_url, "tenant_id": tenant, "kind": kind,
                   "team_id": team, "bot_id": str((activity.get("recipient") or {}).get("id", "")),
                   "updated_at": now}
+        if kind == "channel":  # the names, where this activity carries them (most carry none)
+            team_name, channel_name = names_of(activity)
+            values.update({k: v[:200] for k, v in (("team_name", team_name), ("channel_name", channel_name)) if v})
         self._references.pop(chat.chat_id, None)
         async with self.db.transaction() as session:
             await session.execute(self.db.insert(TeamsConversation).values(chat_id=chat.chat_id,
@@ -131,6 +145,20 @@ class Store:
         for chat in opened:
             self._references.pop(chat, None)
         return sorted(opened)
+
+    async def renamed(self, part: str, target: str, name: str) -> list[tuple[str, str]]:
+        """A team (``part`` ``team``, ``target`` its id) or a channel (``channel``, its conversation
+        id) was renamed to ``name``: keep the new name; return the channel conversations the app is
+        in whose title changed, each as (chat id, its whole new title)."""
+        column = TeamsConversation.team_id if part == "team" else TeamsConversation.chat_id
+        key = target if part == "team" else short_id(base_conversation(target))
+        async with self.db.transaction() as session:
+            rows = list(await session.scalars(select(TeamsConversation).where(
+                column == key, TeamsConversation.kind == "channel")))
+            for row in rows:
+                setattr(row, f"{part}_name", name[:200] or None)
+                self._references.pop(row.chat_id, None)
+            return [(row.chat_id, channel_title(row.team_name, row.channel_name)) for row in rows if row.installed]
 
     async def conversation(self, chat_id: str) -> TeamsConversation | None:
         """The reference of a group conversation (or 1:1) by the core's chat id."""

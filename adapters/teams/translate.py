@@ -86,6 +86,23 @@ def tenant_of(activity: dict[str, Any]) -> str | None:
     return str(tenant).lower() if tenant else None
 
 
+def channel_title(team: str | None, channel: str | None) -> str:
+    """A team channel's title: ``team – channel``, or the one of them that is known."""
+    return " – ".join(p for p in (team, channel) if p)
+
+
+def names_of(activity: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The team's and the conversation's channel name as this activity carries them (None: not
+    carried). A channel name counts only when ``channelData.channel`` is the activity's own
+    conversation: a ``channelRenamed`` arrives in the team's conversation about another channel."""
+    data = activity.get("channelData") or {}
+    team = (data.get("team") or {}).get("name")
+    channel = data.get("channel") or {}
+    own = base_conversation(str((activity.get("conversation") or {}).get("id", "")))
+    name = channel.get("name") if base_conversation(str(channel.get("id", ""))) == own else None
+    return (team if isinstance(team, str) and team else None), (name if isinstance(name, str) and name else None)
+
+
 def chat_ref(activity: dict[str, Any]) -> ChatRef:
     """The core's view of the activity's conversation."""
     conversation = activity.get("conversation") or {}
@@ -95,7 +112,7 @@ def chat_ref(activity: dict[str, Any]) -> ChatRef:
     if kind == "channel":
         team = (data.get("team") or {}).get("name") or ""
         channel = (data.get("channel") or {}).get("name") or ""
-        title = " – ".join(p for p in (team, channel) if p) or conversation.get("name") or ""
+        title = channel_title(team, channel) or conversation.get("name") or ""
     elif kind == "groupChat":
         title = conversation.get("name") or ""
     return ChatRef(PLATFORM, short_id(base_conversation(str(conversation.get("id", "")))), title[:200],
@@ -260,6 +277,28 @@ def reopened(activity: dict[str, Any], chat_id: str) -> BotAdded:
     title = " – ".join(p for p in (team, channel) if p)
     sender = activity.get("from") or {}
     return BotAdded(ChatRef(PLATFORM, chat_id, title[:200]), person(sender) if sender.get("aadObjectId") else None)
+
+
+#: ``channelData.eventType`` of a ``conversationUpdate`` that renames a team or one of its channels
+#: (https://learn.microsoft.com/microsoftteams/platform/bots/how-to/conversations/subscribe-to-conversation-events)
+RENAMES = ("teamRenamed", "channelRenamed")
+
+
+def renamed(activity: dict[str, Any]) -> tuple[str, str, str] | None:
+    """What a ``teamRenamed`` / ``channelRenamed`` says: (``team`` or ``channel``, the team's or
+    the channel's id, its new name). ``teamRenamed`` carries ``channelData.team`` with its new
+    ``name``; ``channelRenamed`` carries ``channelData.channel`` (``id``, ``name``) of the renamed
+    channel, in the team's conversation, and the team's id only. None for anything else."""
+    data = activity.get("channelData") or {}
+    kind = data.get("eventType")
+    if kind not in RENAMES:
+        return None
+    part = "team" if kind == "teamRenamed" else "channel"
+    found = data.get(part) or {}
+    target, name = found.get("id"), found.get("name")
+    if not isinstance(target, str) or not target or not isinstance(name, str):
+        return None
+    return part, target, name
 
 
 def bot_added(activity: dict[str, Any]) -> BotAdded:
