@@ -391,6 +391,38 @@ async def test_a_display_name_changed_in_element_is_the_members_name_from_their_
         assert "Trekker: Anna de Vries (gemeente)" in shown
 
 
+async def test_a_room_renamed_in_element_renames_its_network_and_a_name_removed_changes_nothing(
+        synapse_server: Synapse, sqlite_url: str) -> None:
+    """Element renames a room with a new ``m.room.name`` state event; one with an empty ``name`` (a
+    name removed; Synapse refuses one without the key) is no title: the network keeps its name until a real one comes. The
+    bot says nothing about it."""
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        anna, room = await network_room(synapse_server, app, bot)
+        name_path = f"/_matrix/client/v3/rooms/{room}/state/m.room.name"
+        await anna.call("PUT", name_path, {"name": ""})
+        await anna.call("PUT", name_path, {"name": "🌿🌿"})
+        await anna.say(room, "!netwerk")
+        shown = (await from_bot(anna, room, bot, 2, "the answer to !netwerk"))[-1]["content"]["body"]
+        assert "Netwerk Armoede" in shown
+        await anna.call("PUT", name_path, {"name": "Armoede Venlo-Noord"})
+
+        async def renamed() -> list[tuple[str, str]]:
+            async with app.db.sessions() as s:
+                return [(n, t) for n, t in await s.execute(select(Network.name, Chat.title).join(
+                    Chat, Chat.network_id == Network.id))]
+
+        await until(lambda: _is(renamed, [("Armoede Venlo-Noord", "Armoede Venlo-Noord")]), 30, "the network renamed")
+        await anna.say(room, "!status")
+        shown = (await from_bot(anna, room, bot, 3, "the answer to !status"))[-1]["content"]["body"]
+        assert "Armoede Venlo-Noord" in shown
+        assert len(await from_bot(anna, room, bot, 3)) == 3  # the renames themselves: not a word
+
+
+async def _is(read: Any, expected: Any) -> bool:
+    return await read() == expected
+
+
 async def _upgrade(member: User, room: str) -> str:
     """What Element's "Upgrade this room" does: ``POST /rooms/{room}/upgrade`` (the old room gets
     an ``m.room.tombstone`` naming the new one); returns the new room."""

@@ -23,6 +23,8 @@ client-server API (Synapse with Element, as in MijnBureau), driven by ``bamboe r
   read there), with one word that the bot cannot read it.
 * **Room upgrades** (``m.room.tombstone``): the network moves to the new room
   (:class:`~bot.events.ChatMoved`) once the bot can join it, and the bot leaves the old one.
+* **Room names** (``m.room.name``): a rename reaches the core (:class:`~bot.events.ChatRenamed`),
+  which lets the network's name follow it while the network is named after the room.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ from bot.events import (
     ButtonPress,
     ChatMoved,
     ChatRef,
+    ChatRenamed,
     InboundEvent,
     MemberJoined,
     MemberLeft,
@@ -357,7 +360,11 @@ class MatrixAdapter:
             else:
                 self._names.pop((room_id, key), None)
         elif kind == "m.room.name" and key == "":
-            self._names.pop(room_id, None)
+            name = (event.get("content") or {}).get("name")
+            if isinstance(name, str) and name:
+                self._names.put(room_id, name)
+            else:
+                self._names.pop(room_id, None)
 
     def _joined_at(self, events: list[dict[str, Any]]) -> int:
         """Where the bot's own join is in a room's timeline (0 if it is not there): a room just
@@ -429,6 +436,11 @@ class MatrixAdapter:
         content = event.get("content") or {}
         if kind == "m.room.tombstone" and event.get("state_key") == "":
             await self._on_tombstone(room_id, content)
+        elif kind == "m.room.name" and event.get("state_key") == "":
+            # the room was renamed (https://spec.matrix.org/latest/client-server-api/#mroomname);
+            # a name removed (absent or empty) is no title, and the core changes nothing for it
+            name = content.get("name")
+            await self._hand_over(ChatRenamed(await self._chat(room_id), name if isinstance(name, str) else ""))
         elif kind == "m.reaction":
             await self._on_reaction(room_id, event, content)
         elif kind == "m.room.redaction" and translate.redacted(event):
