@@ -130,6 +130,11 @@ class Driver(abc.ABC):
         """``by`` removes the bot from the group; from then on the platform refuses the bot's posts there."""
 
     @abc.abstractmethod
+    async def rename(self, title: str, by: str = "anna") -> None:
+        """``by`` renames the group to ``title`` on the platform (its event for it, as its client
+        sends it); back once the bot has taken that event."""
+
+    @abc.abstractmethod
     async def join(self, user: str) -> None:
         """``user`` joins the group."""
 

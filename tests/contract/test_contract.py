@@ -92,6 +92,25 @@ async def test_the_trekker_who_left_with_the_chat_brings_it_back_with_the_comman
     assert "hoort nu bij" in readable((await group.delivered("link")).text)
 
 
+async def test_the_group_renamed_renames_its_network_silently_until_the_trekker_names_it(group: Driver) -> None:
+    """The platform's rename event reaches the core (ChatRenamed): the network named after the
+    group takes the new title, without a word in the group; /netwerk shows it. Once the trekker
+    chose a name (/netwerk naam), a rename keeps the chat's title current and the name as it is."""
+    before = len(group.sent())
+    await group.rename("armoede-venlo-noord")
+    await group.until_rows(Network, Network.name == "armoede-venlo-noord", what="the network renamed")
+    assert [c.title for c in await group.rows(Chat)] == ["armoede-venlo-noord"]
+    await group.settle()
+    assert group.sent()[before:] == []  # calm: nothing in the group, nothing privately
+    await group.group_message("bram", "/netwerk")
+    assert "armoede-venlo-noord" in readable((await group.delivered("status")).text)
+    await group.group_message("anna", "/netwerk naam Armoede Venlo")
+    await group.until_rows(Network, Network.name == "Armoede Venlo", what="the name Anna chose")
+    await group.rename("buurt-noord")
+    await group.until_rows(Chat, Chat.title == "buurt-noord", what="the chat's new title")
+    assert [n.name for n in await group.rows(Network)] == ["Armoede Venlo"]
+
+
 # ---------------------------------------------------------------------------- members
 async def test_members_join_and_leave(group: Driver) -> None:
     cem = await member(group, "cem")

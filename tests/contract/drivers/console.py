@@ -22,6 +22,7 @@ from bot.events import (
     BotRemoved,
     ButtonPress,
     ChatRef,
+    ChatRenamed,
     InboundEvent,
     MessageDeleted,
     MessageEdited,
@@ -125,6 +126,11 @@ class ConsoleDriver(Driver):
         """As a platform would: the core hears of it (BotRemoved), and the group refuses the bot from now on."""
         self.recorder.removed = True
         await self._hand_over(BotRemoved(self.harness.chat))
+
+    async def rename(self, title: str, by: str = "anna") -> None:
+        """The group is renamed (ChatRenamed: the console names no one who did it)."""
+        self.harness.chat = ChatRef(PLATFORM, self.chat_id, title)
+        await self._hand_over(ChatRenamed(self.harness.chat, title))
 
     async def join(self, user: str) -> None:
         """``user`` joins the group."""

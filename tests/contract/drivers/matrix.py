@@ -18,10 +18,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import quote, unquote
 
 import aiohttp
 from aiohttp import web
+from sqlalchemy import select
 
 from adapters.matrix import render
 from adapters.matrix.adapter import MatrixAdapter
@@ -29,7 +30,7 @@ from adapters.matrix.translate import PLATFORM
 from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
-from bot.models import Member
+from bot.models import MatrixEvent, Member
 from tests.conftest import free_port
 from tests.contract.driver import GROUP, PEOPLE, START, Driver, File, Sent, private, sqlite_unreachable
 from tests.matrix_server import Synapse, User, shared_server
@@ -160,6 +161,17 @@ class MatrixDriver(Driver):
         """``by`` kicks the bot; Synapse then refuses its sends there (M_FORBIDDEN)."""
         await self.users[by].kick(self.chat_id, self.bot.user_id)
         await self.settle()
+
+    async def rename(self, title: str, by: str = "anna") -> None:
+        """``by`` sets the room's ``m.room.name`` (as Element does); back once the bot handled it."""
+        path = f"/_matrix/client/v3/rooms/{quote(self.chat_id)}/state/m.room.name"
+        event_id = (await self.users[by].call("PUT", path, {"name": title}))["event_id"]
+
+        async def handled() -> bool:
+            async with self.db.transaction() as session:
+                return bool(await session.scalar(select(MatrixEvent.done).where(MatrixEvent.event_id == event_id)))
+
+        await self.until(handled, "the rename handled")
 
     async def join(self, user: str) -> None:
         """Anna invites ``user``, who joins; back once the bot has seen it (its sync brings the

@@ -175,6 +175,17 @@ class SlackDriver(Driver):
         await self._event({"type": "channel_left", "channel": CHANNEL, "actor_id": USERS[by],
                            "event_ts": f"{time.time():.6f}"}, reaches_core=False)
 
+    async def rename(self, title: str, by: str = "anna") -> None:
+        """``channel_rename``: the channel's id and new name (Slack also posts a ``channel_name``
+        message in the channel, which the bot leaves alone)."""
+        self.slack.channels[CHANNEL] = {**self.slack.channels.get(CHANNEL, {}), "name": title}
+        await self._event({"type": "channel_rename", "channel": {"id": CHANNEL, "name": title,
+                                                                 "created": 1767000000}})
+        await self._event({"type": "message", "subtype": "channel_name", "channel": CHANNEL, "channel_type": "C",
+                           "user": USERS[by], "old_name": "lerend-netwerk", "name": title,
+                           "ts": f"1767700000.{next(_ids):06d}", "text": f"<@{USERS[by]}> renamed the channel"},
+                          reaches_core=False)
+
     async def join(self, user: str) -> None:
         """member_joined_channel."""
         await self._event({"type": "member_joined_channel", "user": USERS[user], "channel": CHANNEL,

@@ -153,6 +153,14 @@ class TeamsDriver(Driver):
                                              event="teamMemberRemoved"))
         self._removed = self.api.refuse(403, times=10_000, path_contains=CHANNEL_ID)
 
+    async def rename(self, title: str, by: str = "anna") -> None:
+        """The team is renamed: a conversationUpdate with ``eventType`` ``teamRenamed`` and the
+        team's new name (the bot is in the team's General channel, which has no name of its own)."""
+        renamed = conversation_update(CHANNEL, self.api.service_url, by=USERS[by], event="teamRenamed")
+        renamed["channelData"]["team"] = {**renamed["channelData"]["team"], "name": title}
+        renamed["channelData"].pop("channel", None)
+        await self._post(renamed)
+
     async def join(self, user: str) -> None:
         await self._post(conversation_update(CHANNEL, self.api.service_url, added=[USERS[user]], by=USERS["anna"],
                                              event="teamMemberAdded"))

@@ -113,6 +113,10 @@ class TelegramDriver(Driver):
         self._kicked = self.api.refuse("sendMessage", 403, "Forbidden: bot was kicked from the supergroup chat",
                                        times=10_000, chat_id=GROUP_CHAT["id"])
 
+    async def rename(self, title: str, by: str = "anna") -> None:
+        """A service message with ``new_chat_title`` (its chat already carries the new title)."""
+        await self.push({"message": message({**GROUP_CHAT, "title": title}, USERS[by], new_chat_title=title)})
+
     async def join(self, user: str) -> None:
         """``user`` joins by the group's invite link (a new_chat_members message from themselves)."""
         await self.push({"message": message(GROUP_CHAT, USERS[user], new_chat_members=[USERS[user]])})
