@@ -1,6 +1,6 @@
 """A chat renamed on its platform (``ChatRenamed``): the network's name follows the chat it was
 named after until the trekker chooses a name; the bot says nothing — through the real core, plus
-the simulator's ``rename`` step and migration 0025's backfill."""
+the simulator's ``rename`` step and migration 0026's backfill."""
 
 from __future__ import annotations
 
@@ -154,15 +154,15 @@ async def test_a_scenario_rename_without_a_title_names_the_step(sqlite_url: str)
         await simulate.run(simulate.load(body), database_url=sqlite_url, out=io.StringIO())
 
 
-# ---------------------------------------------------------------------------- 0025
-async def test_0025_lets_only_a_network_still_named_after_its_first_chat_follow_it(empty_url: str) -> None:  # noqa: F811
+# ---------------------------------------------------------------------------- 0026
+async def test_0026_lets_only_a_network_still_named_after_its_first_chat_follow_it(empty_url: str) -> None:  # noqa: F811
     """Noord is named after its first chat; Zuid's trekker chose a name; the third one's chat had
     no title (so it is "Lerend netwerk"); West's first chat left: its name came from that chat, not
     from the one it still has."""
     now = datetime(2026, 1, 5, 9, tzinfo=UTC)
     engine = create_engine(empty_url)
     try:
-        await upgrade(engine, "0024_input_message_ref")
+        await upgrade(engine, "0025_teams_blocked")
         async with engine.begin() as conn:
             net, first = {}, {}
             for name, titles_ in (("Noord", ["Noord"]), ("Zuid", ["Groepsapp Zuid"]), ("Lerend netwerk", [""]),
