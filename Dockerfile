@@ -21,7 +21,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 COPY --from=build /wheels /wheels
-RUN pip install /wheels/*.whl \
+# the releases the tests passed with (constraints.txt, made by scripts/lock)
+COPY constraints.txt /wheels/
+RUN pip install -c /wheels/constraints.txt /wheels/*.whl \
  && rm -rf /wheels \
  && useradd --create-home --uid 10001 bamboe \
  && mkdir -p /data \

@@ -16,8 +16,11 @@ if [ ! -x .venv/bin/python ]; then
   echo "Creating .venv with $("$PY" --version) ..." >&2
   "$PY" -m venv .venv
 fi
-# (re)install when pyproject.toml changed since the last install
-if [ ! -f .venv/.bamboe-installed ] || [ pyproject.toml -nt .venv/.bamboe-installed ]; then
+# (re)install when pyproject.toml or constraints.txt changed since the last install. The releases
+# are those constraints.txt names (scripts/lock makes it from pyproject.toml), so a fresh machine
+# installs what the tests last passed with, not whatever was newest that day.
+if [ ! -f .venv/.bamboe-installed ] || [ pyproject.toml -nt .venv/.bamboe-installed ] ||
+   [ constraints.txt -nt .venv/.bamboe-installed ]; then
   echo "Installing Bamboe and its dependencies into .venv ..." >&2
   # uv resolves and installs the same releases as pip in a third of the time (and byte-compiles on
   # every core); where uv cannot be had or cannot reach the index, pip does it. pip byte-compiles
@@ -25,10 +28,10 @@ if [ ! -f .venv/.bamboe-installed ] || [ pyproject.toml -nt .venv/.bamboe-instal
   # core. A file that cannot be compiled still fails when imported. BAMBOE_PIP=1 skips uv.
   if [ -z "${BAMBOE_PIP:-}" ] &&
      .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-compile uv >/dev/null 2>&1 &&
-     .venv/bin/python -m uv pip install --quiet --python .venv/bin/python --compile-bytecode -e ".[$EXTRAS]"; then
+     .venv/bin/python -m uv pip install --quiet --python .venv/bin/python --compile-bytecode -c constraints.txt -e ".[$EXTRAS]"; then
     :
   else
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-compile -e ".[$EXTRAS]"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-compile -c constraints.txt -e ".[$EXTRAS]"
     .venv/bin/python -m compileall -q -j 0 "$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" >/dev/null 2>&1 || true
   fi
   touch .venv/.bamboe-installed

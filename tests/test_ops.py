@@ -537,6 +537,33 @@ def test_the_wheel_the_image_installs_holds_every_file_the_packages_read(tmp_pat
     assert "bot/features/report/fonts/DejaVuSans.ttf" in held and "bot/features/report/fonts/LICENSE_DEJAVU" in held
 
 
+def test_constraints_pin_every_dependency_within_what_pyproject_allows() -> None:
+    """constraints.txt (scripts/lock) names one release of every package pyproject.toml asks for,
+    with its dev extra, and each fits pyproject's range: a fresh .venv and the image install what
+    the tests passed with. Run scripts/lock after changing pyproject.toml's dependencies."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    wanted = [Requirement(r) for r in (*project["dependencies"], *project["optional-dependencies"]["dev"])]
+    pinned: dict[str, list[str]] = {}
+    for line in (ROOT / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        if line and not line.startswith((" ", "#", "-")):
+            requirement = Requirement(line)
+            (spec,) = requirement.specifier
+            assert spec.operator == "==", line
+            pinned.setdefault(canonicalize_name(requirement.name), []).append(spec.version)
+    for requirement in wanted:
+        versions = pinned.get(canonicalize_name(requirement.name))
+        assert versions, f"{requirement.name} is not in constraints.txt: run scripts/lock"
+        assert all(requirement.specifier.contains(v, prereleases=True) for v in versions), (
+            f"constraints.txt pins {requirement.name} {versions}, outside {requirement.specifier}: run scripts/lock")
+    assert (ROOT / "scripts" / "_venv.sh").read_text(encoding="utf-8").count("-c constraints.txt") == 2  # uv, pip
+    assert "pip install -c /wheels/constraints.txt" in (ROOT / "Dockerfile").read_text(encoding="utf-8")
+
+
 def test_dockerfile_runs_bamboe_as_a_non_root_user_with_a_healthcheck() -> None:
     text = (ROOT / "Dockerfile").read_text(encoding="utf-8")
     instructions = [line.split(None, 1)[0] for line in text.splitlines() if line and not line.startswith((" ", "#"))]
