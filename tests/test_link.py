@@ -20,7 +20,20 @@ from bot.events import ChatMoved, ChatRef
 from bot.features import rhythm
 from bot.features.link import code_hash
 from bot.markup import plain
-from bot.models import Action, Answer, Chat, LinkCode, Member, MemberIdentity, Network, OutboxMessage
+from bot.models import (
+    Action,
+    AnnouncementRead,
+    Answer,
+    Celebration,
+    Chat,
+    LinkCode,
+    MeetingInput,
+    Member,
+    MemberIdentity,
+    Network,
+    OutboxMessage,
+    Reflection,
+)
 from tests.conftest import NETWORK, local
 from tests.test_rhythm import rows
 
@@ -770,4 +783,151 @@ async def test_a_follow_up_to_an_account_merged_by_ikben_or_in_a_chat_that_moved
     (dewi,) = [m for m in await rows(h, Member) if m.name == "Dewi Santoso"]
     assert (action.owner_id, action.state, action.outcome) == (dewi.id, "done", "Hij komt op de volgende bijeenkomst.")
     assert await rows(h, Answer) == []
+    await h.close()
+
+
+# ---------------------------------------------------------------------------- buttons and replies after /koppel los
+SAME_PLATFORM = [{"id": "a", "platform": "telegram", "title": "Kern"},
+                 {"id": "b", "platform": "telegram", "title": "Buurt"}]
+
+
+async def taken_out(database_url: str, same_platform: bool, **kwargs: object) -> Harness:
+    """A network of two chats, Monday 5 January 2026 08:00. On two platforms (``teams`` and ``sl``):
+    Anna in both, Cem only in the Slack chat, so he moves out with it. On one platform (``a``, ``b``):
+    Anna and Dewi in both, so everyone stays and who writes in the chat taken out joins its new
+    network anew."""
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    if same_platform:
+        await h.setup(dict(NETWORK), [dict(TEAMS_PEOPLE[0], chats=["a", "b"]),
+                                      {"id": "dewi", "name": "Dewi Santoso", "chats": ["a", "b"]}],
+                      chats=SAME_PLATFORM)
+    else:
+        await h.setup(dict(NETWORK), [dict(TEAMS_PEOPLE[0], chats=["teams", "sl"]), dict(TEAMS_PEOPLE[2], chats=["sl"])],
+                      chats=TWO_PLATFORMS)
+    return h
+
+
+async def test_read_button_on_an_announcement_from_before_the_chat_was_taken_out(database_url: str) -> None:
+    """Anna's announcement went out in both chats; then the Slack chat is taken out. Cem, who moved
+    out with it, presses 'Gelezen' under it there: not 'this button no longer works', but that the
+    announcement is the old network's, whose list of readers no longer counts him; nothing is noted.
+    Two chats on one platform: Dewi, still in the old network, presses it in the chat taken out: it
+    is noted there, for her membership there, and she hears which network's announcement it was."""
+    h = await taken_out(database_url, same_platform=False)
+    await h.say("anna", "/mededeling De zaal is veranderd.", chat="teams")
+    assert h.recorder.latest("announcement", chat="sl") is not None
+    await h.say("anna", "/koppel los 2", chat="teams")
+    old, _ = await networks(h)
+    before = len(h.recorder.sent)
+    await h.press("cem", "Gelezen", "announcement", chat="sl")
+    (told,) = since(h, before)
+    assert (told.kind, told.visible_to) == ("status", "cem")
+    assert old.name in plain(told.text) and "mededeling 1" in plain(told.text).lower()
+    assert "knop werkt niet" not in plain(told.text)
+    (anna,) = await rows(h, Member, Member.network_id == old.id)
+    assert [r.member_id for r in await rows(h, AnnouncementRead)] == [anna.id]  # the author's own
+    await h.close()
+
+    h = await taken_out(database_url, same_platform=True)
+    await h.say("anna", "/mededeling De zaal is veranderd.", chat="a")
+    await h.say("anna", "/koppel los 2", chat="a")
+    old = (await networks(h))[-2]
+    before = len(h.recorder.sent)
+    await h.press("dewi", "Gelezen", "announcement", chat="b")
+    (thanks,) = since(h, before)
+    assert thanks.visible_to == "dewi" and old.name in plain(thanks.text) and "gelezen" in plain(thanks.text)
+    (dewi,) = await rows(h, Member, Member.user_id == "dewi", Member.network_id == old.id)
+    assert dewi.id in [r.member_id for r in await rows(h, AnnouncementRead)]
+    await h.say("anna", "/mededeling 1", chat="a")
+    assert "Gelezen door: Anna de Vries, Dewi Santoso" in plain(h.recorder.latest("status", to="dm:anna").text)
+    await h.close()
+
+
+async def old_networks_questions(h: Harness, chat: str) -> None:
+    """The old network asks in both chats (celebrate prompt, input question for a session, goal and
+    intention prompts), then its second chat is taken out."""
+    await h.say("anna", "/ritme stil uit", chat=chat)
+    await h.say("anna", "/bijeenkomst 2026-02-19 14:00-16:00 Buurthuis De Linde", chat=chat)
+    await h.advance(local(2026, 2, 17, 12, 0))
+    for kind in ("celebrate_prompt", "pre_session_question", "goal_prompt", "intention_prompt"):
+        assert {s.chat for s in h.recorder.sent if s.kind == kind} == set(h.chats), kind
+    await h.say("anna", "/koppel los 2", chat=chat)
+
+
+REPLIES = {"celebrate_prompt": "De wijkagent kwam langs!", "pre_session_question": "Ik neem een casus mee.",
+           "goal_prompt": "Ik vraag nu eerst door.", "intention_prompt": "Het past nog goed."}
+
+
+async def test_replies_in_a_chat_taken_out_to_what_the_old_network_asked_are_kept_there_or_not_at_all(
+        database_url: str) -> None:
+    """After the Slack chat is taken out, Cem (who moved with it) replies there to what the old
+    network asked in it before: a celebration, input for its session, a reflection on its goals and
+    its intention. None of it belongs to his new network, and the old one no longer counts him: it
+    is kept nowhere, and he hears why, only he (as for its weekly question). Two chats on one
+    platform: Dewi, still in the old network, replies in the chat taken out: each is kept in the old
+    network, as hers there."""
+    h = await taken_out(database_url, same_platform=False)
+    await old_networks_questions(h, "teams")
+    old, _ = await networks(h)
+    for kind, text in REPLIES.items():
+        before = len(h.recorder.sent)
+        await h.say("cem", text, chat="sl", reply_to=kind)
+        (told,) = since(h, before)
+        assert (told.kind, told.visible_to) == ("status", "cem"), kind
+        assert old.name in plain(told.text) and "niet" in plain(told.text), kind
+    assert [c for c in await rows(h, Celebration) if c.source == "prompt"] == []
+    assert await rows(h, MeetingInput) == [] and await rows(h, Reflection) == []
+    await h.close()
+
+    h = await taken_out(database_url, same_platform=True)
+    await old_networks_questions(h, "a")
+    old, new = (await networks(h))[-2:]
+    for kind, text in REPLIES.items():
+        before = len(h.recorder.sent)
+        await h.say("dewi", text, chat="b", reply_to=kind)
+        assert [s for s in since(h, before) if s.kind != "status" or s.visible_to != "dewi"] == [], kind
+    (dewi,) = await rows(h, Member, Member.user_id == "dewi", Member.network_id == old.id)
+    (celebration,) = [c for c in await rows(h, Celebration) if c.source == "prompt"]
+    assert (celebration.network_id, celebration.member_id) == (old.id, dewi.id)
+    (given,) = await rows(h, MeetingInput)
+    assert (given.member_id, given.text) == (dewi.id, "Ik neem een casus mee.")
+    reflections = await rows(h, Reflection, order=Reflection.id)
+    assert [(r.network_id, r.member_id, r.kind) for r in reflections] == [(old.id, dewi.id, "goal"),
+                                                                          (old.id, dewi.id, "intention")]
+    assert new.id != old.id
+    await h.close()
+
+
+async def test_a_goal_answered_privately_after_the_chat_was_taken_out_goes_to_the_network_that_asked(
+        database_url: str) -> None:
+    """The old network asked Cem and Anna privately about their own learning goals; then the Slack
+    chat is taken out and Cem moves with it. His private answer was kept as a reflection of his new
+    network; the question was the old network's, which no longer counts him: it is not kept, and he
+    hears so (as for its weekly question). Anna's answer from her Slack account (she stays, on
+    Teams) is her reflection in the old network."""
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(TEAMS_PEOPLE[0], chats=["sl", "teams"]), dict(TEAMS_PEOPLE[1], chats=["teams"]),
+                                  dict(TEAMS_PEOPLE[2], chats=["sl"])], chats=TWO_PLATFORMS)
+    await h.say("anna", "/ritme stil uit", chat="teams")
+    await h.say("cem", "/leerdoel Beter luisteren naar ouders", chat="sl")
+    await h.say("anna", "/leerdoel Eerst vragen, dan pas helpen", chat="teams")
+    await h.advance(local(2026, 2, 2, 12, 0))
+    assert {s.to for s in h.recorder.sent if s.kind == "goal_prompt" and s.to != "group"} == {"dm:anna", "dm:cem"}
+    await h.say("anna", "/koppel los 2", chat="teams")
+    old, new = await networks(h)
+
+    before = len(h.recorder.sent)
+    await h.say("cem", "Ik vraag nu eerst door voor ik iets zeg.", chat="sl", private=True)
+    (told,) = dms(h, before, "cem")
+    assert told.kind == "status" and old.name in plain(told.text) and "niet" in plain(told.text)
+    assert await rows(h, Reflection) == []
+
+    before = len(h.recorder.sent)
+    await h.say("anna", "Het lukt steeds beter.", chat="sl", private=True)
+    (thanks,) = dms(h, before, "anna")
+    assert thanks.kind == "status"
+    (reflection,) = await rows(h, Reflection)
+    (anna,) = await rows(h, Member, Member.network_id == old.id, Member.name == "Anna de Vries")
+    assert (reflection.network_id, reflection.member_id, reflection.kind) == (old.id, anna.id, "goal")
+    assert new.id != old.id
     await h.close()

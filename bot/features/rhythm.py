@@ -632,9 +632,17 @@ async def reply_origin(ctx: Ctx, msg: MessageIn) -> Row | None:
     if not msg.reply_to or ctx.source is None or ctx.member is None:
         return None
     if "reply_origin" not in ctx.memo:
-        ctx.memo["reply_origin"] = (await ctx.session.execute(_REPLIED_TO, {
-            "platform": ctx.source.platform, "chat": ctx.source.chat_id, "message": msg.reply_to})).first()
+        ctx.memo["reply_origin"] = await posted_here(ctx, msg.reply_to)
     return ctx.memo["reply_origin"]
+
+
+async def posted_here(ctx: Ctx, message_id: str | None) -> Row | None:
+    """The kind, meta and network of the bot's message ``message_id`` in the group chat of this
+    event (the one replied to, or the one whose button was pressed), if any."""
+    if not message_id or ctx.source is None or ctx.source.private:
+        return None
+    return (await ctx.session.execute(_REPLIED_TO, {
+        "platform": ctx.source.platform, "chat": ctx.source.chat_id, "message": message_id})).first()
 
 
 #: the kind, meta and network of the bot's message ``:message`` in chat ``:platform``/``:chat`` (columns, not
@@ -707,11 +715,8 @@ def store_reflection(ctx: Ctx, kind: str, text: str) -> None:
 
 
 async def on_reply(ctx: Ctx, msg: MessageIn) -> bool:
-    """A reply to a nudge is an answer; a reply to the goal or intention prompt a reflection. A
-    reply to what another network asked in this chat before it was taken out with ``/koppel los``
-    is kept there when the member is still in that network (through another chat); a reply to its
-    question is not kept at all when they are not (that network no longer counts them, nor their
-    answers): they hear so, only they."""
+    """A reply to a nudge is an answer; a reply to the goal or intention prompt a reflection; in
+    the network that asked (:func:`reply_where_asked`)."""
     origin = await reply_origin(ctx, msg)
     if origin is None:
         return False
@@ -719,22 +724,39 @@ async def on_reply(ctx: Ctx, msg: MessageIn) -> bool:
     answerable = origin.kind in ANSWERABLE and "nudge" in (origin.meta or {})
     if origin.kind not in REFLECTIONS and not answerable:
         return False
-    if text and origin.network_id is not None and origin.network_id != ctx.network.id:
-        there = await directory.find_by_platform_id(ctx.session, origin.network_id, ctx.source.platform,
-                                                    ctx.person.user_id)
-        if there is not None and there.active:
-            await answer_in(ctx, origin.network_id, there)
-        elif answerable:
-            network = await ctx.session.get(Network, origin.network_id)
-            ctx.reply("status", ctx.t("rhythm.answer_moved", network=network.name))
-            return True
-        # (a reflection of their own: kept with the membership they have now)
+    if await reply_where_asked(ctx, origin, text):
+        return True
     if origin.kind in REFLECTIONS:
         if text:
             store_reflection(ctx, REFLECTIONS[origin.kind], text)
         return True
     if text:
         await store_answer(ctx, origin.meta["nudge"], text)
+    return True
+
+
+async def member_there(ctx: Ctx, network_id: int) -> Member | None:
+    """The active membership in network ``network_id`` of the account this event comes from."""
+    member = await directory.find_by_platform_id(ctx.session, network_id, ctx.source.platform, ctx.person.user_id)
+    return member if member is not None and member.active else None
+
+
+async def reply_where_asked(ctx: Ctx, origin: Row, text: str) -> bool:
+    """A reply with ``text`` to ``origin``, what another network asked in this chat before the chat
+    was taken out of it with ``/koppel los`` (a weekly question, a celebration, input for a
+    session, a reflection): when the member is still in that network (through another chat), the
+    rest of the event is handled there, as them (:func:`answer_in`), and this returns False; when
+    they are not (they moved out with the chat, or joined it later), that network no longer counts
+    them nor what they write, and it is not this chat's network's either: nothing is kept, they
+    hear so (only they), and this returns True. Every reply hook asks this first."""
+    if not text or origin.network_id is None or origin.network_id == ctx.network.id:
+        return False
+    there = await member_there(ctx, origin.network_id)
+    if there is not None:
+        await answer_in(ctx, origin.network_id, there)
+        return False
+    network = await ctx.session.get(Network, origin.network_id)
+    ctx.reply("status", ctx.t("rhythm.answer_moved", network=network.name))
     return True
 
 
@@ -771,9 +793,7 @@ async def asked_there(ctx: Ctx, origin: OutboxMessage) -> Member | None:
     member = await ctx.session.get(Member, origin.member_id) if origin.member_id is not None else None
     if member is not None and member.active and member.network_id == origin.network_id:
         return member
-    member = await directory.find_by_platform_id(ctx.session, origin.network_id, ctx.source.platform,
-                                                 ctx.person.user_id)
-    return member if member is not None and member.active else None
+    return await member_there(ctx, origin.network_id)
 
 
 async def answer_in(ctx: Ctx, network_id: int, member: Member) -> Callable[[], None]:
@@ -815,13 +835,13 @@ async def on_private_message(ctx: Ctx, msg: MessageIn) -> bool:
     if origin is not None and origin.kind in PRIVATE_ANSWERS:
         if there is not None:
             back = await answer_in(ctx, origin.network_id, there)
-        elif origin.network_id != ctx.network.id and origin.kind == "reminder":
+        elif origin.network_id != ctx.network.id:
             # this membership moved out with a chat taken out by /koppel los: that network no longer
-            # counts them, nor their answers; this network's own question is another one
+            # counts them, nor their answers (to its weekly question, about their goal); this
+            # network's own questions are other ones
             network = await ctx.session.get(Network, origin.network_id)
             ctx.reply("status", ctx.t("rhythm.answer_moved", network=network.name))
             return True
-        # (their own goal, asked of this very membership before it moved: kept where they are now)
         if await PRIVATE_ANSWERS[origin.kind](ctx, origin, msg.text.strip()):
             return True
     elif origin is not None:

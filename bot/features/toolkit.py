@@ -290,8 +290,8 @@ async def _list_announcements(ctx: Ctx) -> None:
     (ctx.confidential if counted else ctx.reply)("status", Markup("\n".join(lines)))
 
 
-async def mark_read(ctx: Ctx, ann: Announcement) -> None:
-    """Record that the acting member read ``ann`` (once)."""
+async def mark_read(ctx: Ctx, ann: Announcement, thanks: Markup | None = None) -> None:
+    """Record that the acting member read ``ann`` (once), and say so (``thanks``, or the usual)."""
     member = ctx.require()
     if ann.state != "posted":
         raise UserError("errors.unknown_announcement", nr=str(ann.nr))
@@ -299,17 +299,41 @@ async def mark_read(ctx: Ctx, ann: Announcement) -> None:
         AnnouncementRead.announcement_id == ann.id, AnnouncementRead.member_id == member.id))
     if exists is None:
         ctx.session.add(AnnouncementRead(announcement_id=ann.id, member_id=member.id, read_at=ctx.now))
-    ctx.reply("status", ctx.t("toolkit.read_thanks", nr=ann.nr))
+    ctx.reply("status", thanks or ctx.t("toolkit.read_thanks", nr=ann.nr))
 
 
 async def on_read_button(ctx: Ctx, rest: str) -> None:
-    """The "gelezen" button: ``ann:read:<id>``."""
+    """The "gelezen" button: ``ann:read:<id>``. Pressed under an announcement another network
+    posted in this chat before ``/koppel los`` took the chat out of it, it counts there, for the
+    presser's membership there (:func:`bot.features.rhythm.answer_in`); a presser who is not in
+    that network (they moved out with the chat, or joined it later) is not counted among its
+    readers, and hears so."""
     what, _, ann_id = rest.partition(":")
     key = button_number(ann_id)
     ann = await ctx.session.get(Announcement, key) if what == "read" and key is not None else None
-    if ann is None or ann.network_id != ctx.network.id:
+    if ann is not None and ann.network_id != ctx.network.id:
+        await _read_elsewhere(ctx, ann)
+        return
+    if ann is None:
         raise UserError("errors.unknown_button")
     await mark_read(ctx, ann)
+
+
+async def _read_elsewhere(ctx: Ctx, ann: Announcement) -> None:
+    """The press on ``ann``, another network's announcement: only under the very message it was
+    posted as in this chat (a button of another network's announcement anywhere else is no button
+    of this chat's)."""
+    posted = await rhythm.posted_here(ctx, ctx.message_id)
+    if posted is None or posted.kind != "announcement" or posted.network_id != ann.network_id \
+            or (posted.meta or {}).get("announcement") != ann.id:
+        raise UserError("errors.unknown_button")
+    network = await ctx.session.get(Network, ann.network_id)
+    there = await rhythm.member_there(ctx, ann.network_id)
+    if there is None:
+        ctx.reply("status", ctx.t("toolkit.read_moved", nr=ann.nr, network=network.name))
+        return
+    await rhythm.answer_in(ctx, ann.network_id, there)
+    await mark_read(ctx, ann, thanks=ctx.t("toolkit.read_thanks_elsewhere", nr=ann.nr, network=network.name))
 
 
 async def cmd_read(ctx: Ctx, args: str) -> None:
@@ -421,10 +445,13 @@ async def on_message_edited(ctx: Ctx, event: MessageEdited) -> None:
 
 
 async def on_input_reply(ctx: Ctx, msg: MessageIn) -> bool:
-    """A reply to the input question is input for that session."""
+    """A reply to the input question is input for that session (in the network that asked,
+    :func:`bot.features.rhythm.reply_where_asked`)."""
     origin = await rhythm.reply_origin(ctx, msg)
     if origin is None or origin.kind != "pre_session_question":
         return False
+    if await rhythm.reply_where_asked(ctx, origin, msg.text.strip()):
+        return True
     meeting = await ctx.session.get(Meeting, (origin.meta or {}).get("meeting", 0))
     if meeting is not None and not meeting.cancelled and msg.text.strip():
         await save_input(ctx, meeting, msg.text.strip())

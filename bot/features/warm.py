@@ -125,10 +125,13 @@ async def _show_log(ctx: Ctx) -> None:
 
 
 async def on_celebrate_reply(ctx: Ctx, msg: MessageIn) -> bool:
-    """A reply to the celebrate prompt is kept in the celebrations log (it is already in the chat)."""
+    """A reply to the celebrate prompt is kept in the celebrations log (it is already in the chat),
+    of the network that asked (:func:`bot.features.rhythm.reply_where_asked`)."""
     origin = await rhythm.reply_origin(ctx, msg)
     if origin is None or origin.kind != "celebrate_prompt":
         return False
+    if await rhythm.reply_where_asked(ctx, origin, msg.text.strip()):
+        return True
     text = msg.text.strip()[:MAX_CELEBRATION]
     if text:
         ctx.session.add(Celebration(network_id=ctx.network.id, member_id=ctx.member.id, source="prompt",
