@@ -555,6 +555,25 @@ async def test_members_who_move_out_with_an_unlinked_chat_leave_the_old_particip
     await h.close()
 
 
+async def test_a_reply_to_a_question_the_linked_chat_was_asked_before_it_joined_is_answered_not_an_error(
+        database_url: str) -> None:
+    """The Telegram group's own network asked its first weekly question; it had no answers yet, so
+    /koppel brings the group in at once and that network, its questions with it, is gone. Dewi then
+    replies to that question in the group: she got 'something went wrong' (the answer named a
+    question no longer there); she hears that the question is gone, only she, and nothing is kept."""
+    h = await two_networks(database_url)
+    await h.advance(local(2026, 1, 6, 10, 5))
+    assert h.recorder.latest("nudge", chat="buurt") is not None
+    await link_buurt(h)
+    (network,) = await networks(h)
+    before = len(h.recorder.sent)
+    await h.say("dewi", "Bij ons in de buurt vooral.", chat="buurt", reply_to="nudge")
+    (told,) = since(h, before)
+    assert (told.kind, told.visible_to) == ("status", "dewi") and network.name in plain(told.text)
+    assert "niet" in plain(told.text) and await rows(h, Answer) == []
+    await h.close()
+
+
 # ---------------------------------------------------------------------------- answers after /koppel los
 TWO_PLATFORMS = [{"id": "teams", "platform": "teams", "title": "Teams kanaal"},
                  {"id": "sl", "platform": "slack", "title": "Slack kanaal"}]

@@ -730,7 +730,11 @@ async def on_reply(ctx: Ctx, msg: MessageIn) -> bool:
         if text:
             store_reflection(ctx, REFLECTIONS[origin.kind], text)
         return True
-    if text:
+    if text and await ctx.session.get(Nudge, origin.meta["nudge"]) is None:
+        # asked by this chat's network before /koppel <code> brought the chat here: that network,
+        # its questions with it, is gone
+        ctx.reply("status", ctx.t("rhythm.answer_gone", network=ctx.network.name))
+    elif text:
         await store_answer(ctx, origin.meta["nudge"], text)
     return True
 
