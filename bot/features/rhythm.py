@@ -752,7 +752,7 @@ async def reply_where_asked(ctx: Ctx, origin: Row, text: str) -> bool:
     rest of the event is handled there, as them (:func:`answer_in`), and this returns False; when
     they are not (they moved out with the chat, or joined it later), that network no longer counts
     them nor what they write, and it is not this chat's network's either: nothing is kept, they
-    hear so (only they), and this returns True. Every reply hook asks this first."""
+    hear so (only they), and this returns True. Every reply hook that keeps a reply asks this first."""
     if not text or origin.network_id is None or origin.network_id == ctx.network.id:
         return False
     there = await member_there(ctx, origin.network_id)
