@@ -173,6 +173,7 @@ def test_texts_that_read_stiffly_were_rewritten():
     assert en("rounds.record_questions", count=0, themes=en("rounds.no_themes")) == (
         "Questions: 0 open questions. What came up: nothing that several questions shared.")
     assert en("warm.ms_action_ask", name="Cem") == "That is worth celebrating! Cem, what came of it?"
+    assert "A few points are enough." in en("help.commands.inbreng.usage")  # was "A few points is enough"
 
 
 def test_the_season_writes_no_date_in_figures():

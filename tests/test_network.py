@@ -126,6 +126,7 @@ async def test_a_member_named_without_a_perspective_hears_what_is_missing(harnes
     assert last(harness).kind == "error" and "De trekker doet het voor een ander" in texts(harness)[-1]
     await harness.say("anna", "/perspectief Dewi Santoso gezin")
     await harness.say("dewi", "/perspectief geen")
+    assert texts(harness)[-1] == "Dewi Santoso heeft nu geen perspectief meer."  # not "is nu: (nog niet ingevuld)"
     await harness.say("cem", "/perspectief onderzoek")
     assert texts(harness)[-1] == "Het perspectief van Cem Yilmaz is nu: onderzoek."
     assert [(await members(harness))[k].perspective for k in ("dewi", "cem")] == [None, "onderzoek"]
@@ -135,6 +136,8 @@ async def test_a_member_named_without_a_perspective_hears_what_is_missing(harnes
         "You named Els Janssen, but no perspective yet. Put it after the name, for example: "
         "/perspective Els Janssen education. Choose from: policy, education, professionals, research, "
         "families/residents (or: none).")
+    await harness.say("anna", "/perspective Els none")
+    assert texts(harness)[-1] == "Els Janssen no longer has a perspective."
 
 
 async def test_network_show_and_change(harness):

@@ -40,6 +40,19 @@ async def test_announcement_now_with_read_button_and_text_fallback(harness: Harn
     only_error_for(await command(harness, "cem", "/mededeling 1"), "cem")
 
 
+async def test_read_counts_of_a_network_with_one_member_are_singular(harness: Harness) -> None:
+    """"1 van de 1 leden las hem": the noun follows the members counted, not the readers."""
+    for who in ("bram", "cem", "dewi", "els", "fleur"):
+        await harness.leave(who)
+    await harness.advance(local(2026, 1, 5, 11, 0))
+    await command(harness, "anna", "/mededeling De zaal is veranderd.")
+    await command(harness, "anna", "/mededeling")
+    assert texts(harness)[-1].endswith("• 1. De zaal is veranderd. (gelezen door 1 van 1 lid)")
+    await harness.say("anna", "/netwerk taal en")
+    await command(harness, "anna", "/announce")
+    assert texts(harness)[-1].endswith("• 1. De zaal is veranderd. (read by 1 of 1 member)")
+
+
 async def test_announcement_in_quiet_hours_is_held_and_the_trekker_told_privately(harness: Harness) -> None:
     await harness.advance(local(2026, 1, 6, 23, 0))
     replies = await command(harness, "anna", "/mededeling Morgen geen koffie, de automaat is stuk.")
@@ -203,7 +216,7 @@ async def test_input_question_three_days_before_and_digest_the_day_before(harnes
     (private,) = sent(harness, "digest", to="dm:anna")
     mine = texts(harness, "digest", to="dm:anna")[0]
     assert "Els Janssen: Ik neem een casus mee over een gezin met schulden." in mine and "samenvatting" in mine
-    assert "Mededeling 1: 2 van de 6 leden lazen hem." in mine
+    assert "Mededeling 1: gelezen door 2 van de 6 leden." in mine
     assert not [s for s in sent(harness, "digest") if s.to not in ("group", "dm:anna")]
 
 
@@ -367,6 +380,21 @@ async def test_an_idea_marked_reads_right_with_and_without_a_reason(harness: Har
     (post,) = await command(harness, "anna", "/idea 1 not chosen")
     assert plain(post.text) == ("💡 Idea 1 was not chosen: We nodigen de wijkagent uit.\n"
                                 "It stays in the log: ideas that are not chosen count too.")
+
+
+async def test_a_reason_that_asks_or_trails_off_keeps_its_own_ending(harness: Harness) -> None:
+    """"Waarom? Is dat haalbaar?." had a full stop after the question mark (and "…." after an ellipsis)."""
+    await command(harness, "dewi", "/idee Een markt met kraampjes")
+    (post,) = await command(harness, "anna", "/idee 1 niet gekozen is dat wel haalbaar?")
+    assert plain(post.text).startswith("💡 Idee 1 is niet gekozen: Een markt met kraampjes. Waarom? Is dat wel haalbaar?\n")
+    (post,) = await command(harness, "anna", "/besluit we starten in maart omdat de zaal dan vrij is…")
+    assert "Waarom? Omdat de zaal dan vrij is… Vastgelegd door Anna de Vries." in plain(post.text)
+    await command(harness, "els", "/logboek")
+    log = texts(harness)[-1]
+    assert "(niet gekozen). Waarom? Is dat wel haalbaar?\n" in log and "?." not in log and "…." not in log
+    await command(harness, "anna", "/netwerk taal en")
+    (post,) = await command(harness, "anna", "/idea 1 chosen who else would?")
+    assert plain(post.text) == "💡 Idea 1 was chosen: Een markt met kraampjes. Why? Who else would?"
 
 
 async def test_ambition_show_and_set(harness: Harness) -> None:

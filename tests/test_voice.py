@@ -37,7 +37,7 @@ VALUES = {
     "kinds": "telefoonnummer", "consent": "je antwoorden tellen alleen mee.", "role": "procesbegeleider",
     "perspective": "beleid", "joined": "ma 5 jan 2026 09:00", "own": "Beter leren luisteren",
     "group": "Samen een aanpak maken", "group_goal": "De groep heeft nog geen leerdoel.", "average": "0,4",
-    "cap": 3, "ordinary": 3, "session": 5, "what": "de oogst", "other": "de weekvraag",
+    "cap": 3, "ordinary": 3, "readers": 2, "session": 5, "what": "de oogst", "other": "de weekvraag",
     "why": "Waarom? Omdat ouders daarom vroegen.",
     "example": "\"Wat maakt dit lastig?\"", "outcome": "Het ging goed", "case": "Een moeder met huurachterstand",
     "category": "Bedoeling", "footer": "Reageer op dit bericht.", "minutes": 10, "suggest": "", "timebox": "",
@@ -141,6 +141,29 @@ def test_plurals_agree_with_their_count(lang):
             singular, plural = renderings(lang, key, entry)
             assert not one.search(singular), (key, singular)
             assert not two.search(plural), (key, plural)
+
+
+#: counted texts whose other number is the count itself: (key, placeholder) → why
+SAME_AS_COUNT = {("report.doc.size_small", "size"): "the count is the size"}
+
+
+@pytest.mark.parametrize("lang", i18n.LANGUAGES)
+def test_a_counted_text_reads_right_when_its_other_number_is_one(lang):
+    # "1 van de 1 leden las hem": the form follows {count}, but a second number ({total}) names the
+    # members too; with a network of one member it must not read "1 leden" / "1 members"
+    wrong = []
+    for key, entry in entries(lang).items():
+        if not (isinstance(entry, dict) and set(entry) == set(i18n.PLURAL_FORMS)):
+            continue
+        names = {n for text in entry.values() for n in i18n.placeholders(text)}
+        for name in sorted(n for n in names if n != "count" and isinstance(VALUES.get(n), int)):
+            if name in NEVER_ONE or (key, name) in NEVER_ONE or (key, name) in SAME_AS_COUNT:
+                continue
+            for count in (0, 1):  # a part of one is none or all of it
+                text = plain(i18n.t(lang, key, **{**{n: "Anna" for n in names}, **VALUES, name: 1, "count": count}))
+                if found := COUNTED.search(text):
+                    wrong.append((key, name, count, found.group(0)))
+    assert wrong == []
 
 
 @pytest.mark.parametrize("lang", i18n.LANGUAGES)

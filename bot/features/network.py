@@ -251,8 +251,11 @@ async def cmd_perspective(ctx: Ctx, args: str) -> None:
         if perspective is None:
             raise UserError("errors.bad_perspective", value=word[:40], options=_perspective_options(ctx))
         member.perspective = perspective
-    label = ctx.t(f"perspectives.{member.perspective}") if member.perspective else ctx.t("common.not_set")
-    ctx.reply("status", ctx.t("network.perspective_set", name=member.name, perspective=label))
+    if member.perspective is None:
+        ctx.reply("status", ctx.t("network.perspective_cleared", name=member.name))
+        return
+    ctx.reply("status", ctx.t("network.perspective_set", name=member.name,
+                              perspective=ctx.t(f"perspectives.{member.perspective}")))
 
 
 async def _member_named(ctx: Ctx, typed: str) -> Member | None:

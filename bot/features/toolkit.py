@@ -282,8 +282,9 @@ async def _list_announcements(ctx: Ctx) -> None:
         else:
             if ctx.member is not None and ctx.member.role == "trekker":
                 done, todo = await readers(ctx, ann)
+                # the form follows the members counted ("van 1 lid", "van de 6 leden")
                 lines.append(ctx.t("toolkit.announcement_line_reads", nr=ann.nr, text=preview(ann.text),
-                                   count=len(done), total=len(done) + len(todo)))
+                                   readers=len(done), count=len(done) + len(todo)))
                 counted = True
             else:
                 lines.append(ctx.t("toolkit.announcement_line", nr=ann.nr, text=preview(ann.text)))
@@ -509,7 +510,8 @@ async def run_digest(ctx: Ctx, jc: JobContext) -> None:
         done, todo = await readers(ctx, ann)
         if todo:  # the group sees which ones to read; only the trekker sees how many did
             unread.append(ctx.t("toolkit.digest_announcement", nr=ann.nr, text=preview(ann.text)))
-            counts.append(ctx.t("toolkit.digest_private_read", nr=ann.nr, count=len(done), total=len(done) + len(todo)))
+            counts.append(ctx.t("toolkit.digest_private_read", nr=ann.nr, readers=len(done),
+                                count=len(done) + len(todo)))
     if unread:
         lines += [ctx.t("toolkit.digest_unread")] + unread
     from bot.features.rounds import action_line
@@ -686,9 +688,11 @@ def clause(text: str) -> str:
 
 
 def why_line(ctx: Ctx, reason: str) -> Markup:
-    """``Waarom? Omdat ouders daarom vroegen.``: the reason as its own sentence."""
+    """``Waarom? Omdat ouders daarom vroegen.``: the reason as its own sentence. A reason that asks
+    (``Waarom? Past het wel?``) or trails off keeps its own question mark or ellipsis; no full stop
+    is added after it."""
     reason = reason.strip().rstrip(".!;, ")
-    return ctx.t("toolkit.why", reason=reason[:1].upper() + reason[1:])
+    return ctx.t("toolkit.why", reason=sentence(reason[:1].upper() + reason[1:]))
 
 
 async def _next_nr(ctx: Ctx, kind: str) -> int:
