@@ -186,7 +186,7 @@ async def test_a_former_member_who_never_answered_the_erasure_question_is_erased
     told = [s for s in harness.recorder.sent[before:] if s.to == "dm:cem"]
     assert [s.kind for s in told] == ["privacy", "privacy"]
     assert texts(harness, to="dm:cem")[-2:] == [
-        "🔒 Ik ken je niet (meer) als lid van een netwerk. Er zijn dus geen gegevens van jou om te laten zien of te verwijderen."] * 2
+        "🔒 Ik heb geen gegevens van jou als lid van een netwerk. Er is dus niets om te laten zien of te verwijderen."] * 2
     assert await rows(harness, Member, Member.user_id == "cem") == []
 
 

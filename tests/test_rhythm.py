@@ -730,9 +730,11 @@ async def test_deelnemer_cannot_set_the_group_goal(harness: Harness) -> None:
     only_error_for(await command(harness, "cem", "/leerdoel groep Samen een aanpak maken"), "cem")
     assert (await network(harness)).group_goal == ""
     assert (await member(harness, "cem")).goal == ""
-    replies = await command(harness, "bram", "/leerdoel groep Samen een aanpak maken")
+    replies = await command(harness, "bram", "/leerdoel groep Samen een aanpak maken.")
     assert [(s.kind, s.to) for s in replies] == [("status", "group")]
-    assert (await network(harness)).group_goal == "Samen een aanpak maken"
+    # the goal's own full stop ends it: not "… maken. (opgeschreven door Bram Peters)."
+    assert plain(replies[0].text) == "🎯 Bram Peters heeft het leerdoel van de groep opgeschreven: Samen een aanpak maken."
+    assert (await network(harness)).group_goal == "Samen een aanpak maken."
 
 
 async def test_goal_and_intention_prompts_every_four_and_six_weeks(harness: Harness) -> None:

@@ -101,7 +101,7 @@ async def test_announcement_planned_in_the_weekend_is_confirmed_for_monday(harne
     replies = await command(harness, "anna", "/mededeling om 2026-01-10 09:00 Op zaterdag")
     assert [(s.kind, s.visible_to) for s in replies] == [("status", "anna")]
     assert texts(harness)[-1] == ("📣 Mededeling 1 gaat op ma 12 jan 2026 om 07:00 de groep in, want za 10 jan 2026 09:00 "
-                                  "is in het weekend. Dan is het rusttijd in de groep.")
+                                  "valt in het weekend. Dan is het rusttijd in de groep.")
     (ann,) = await rows(harness, Announcement)
     assert ann.due_at == local(2026, 1, 12, 7, 0)
     await harness.advance(local(2026, 1, 12, 6, 59))
@@ -403,6 +403,9 @@ async def test_ambition_show_and_set(harness: Harness) -> None:
     only_error_for(await command(harness, "cem", "/ambitie iets anders"), "cem")
     (post,) = await command(harness, "anna", "/ambitie Geen gezin valt tussen wal en schip.")
     assert post.to == "group" and (await network(harness)).ambition == "Geen gezin valt tussen wal en schip."
+    # the ambition's own full stop ends it: not "… schip. (vastgelegd door Anna de Vries)."
+    assert plain(post.text) == ("🎯 Anna de Vries heeft de gezamenlijke ambitie vastgelegd: Geen gezin valt tussen wal "
+                                "en schip.\nIk kom er af en toe op terug.")
     await harness.advance(local(2026, 2, 20, 12, 0))
     assert "Geen gezin valt tussen wal en schip." in texts(harness, "intention_prompt")[0]
 

@@ -172,6 +172,7 @@ async def test_newcomer_gets_a_private_briefing_and_the_trekker_a_private_notice
         assert part in briefing, part
     notice = texts(harness, "newcomer_notice")[0]
     assert "Gijs de Vries is nieuw" in notice and "wo 21 jan 2026" in notice and "voorstelrondje" in notice
+    assert notice.count("Gijs") == 1  # not "Ik heb Gijs de Vries persoonlijk bijgepraat" after it
     assert not any(s.to == "group" for s in new)
 
 
@@ -214,9 +215,10 @@ async def test_quiet_member_is_mentioned_privately_to_the_trekker_once_per_spell
     # the trekker read the explanation the first time; the next note says it shorter, not the same again
     first, again = (plain(s.text) for s in sent(harness, "quiet_member"))
     assert "Dat kan van alles betekenen" in first and "Dat kan van alles betekenen" not in again
-    assert again == ("🤫 Dewi Santoso heeft de laatste 3 weekvragen niet beantwoord. Ik stuur Dewi Santoso geen "
+    assert again == ("🤫 Dewi Santoso heeft de laatste 3 weekvragen niet beantwoord. Van mij geen "
                      "herinneringen meer tot er weer een antwoord komt. Een persoonlijk berichtje kan helpen. "
                      "Alleen jij ziet dit.")
+    assert first.count("Dewi") == 1 and again.count("Dewi") == 1  # the name once, not twice in a row
 
 
 async def test_a_member_the_trekker_was_told_is_quiet_gets_no_personal_goal_question(harness: Harness) -> None:
