@@ -702,6 +702,9 @@ async def test_deelnemer_cannot_add_a_question(harness: Harness) -> None:
 async def test_theme_of_the_month_only_in_that_month(harness: Harness) -> None:
     replies = await command(harness, "bram", "/thema Eenzaamheid")
     assert [(s.kind, s.to) for s in replies] == [("status", "group")]
+    (post,) = await command(harness, "bram", "/thema Eenzaamheid.")  # a typed full stop ends it, not "… (gekozen door …)."
+    assert plain(post.text) == "💡 Bram Peters koos het thema van de maand: Eenzaamheid.\nHet staat deze maand bij de weekvraag."
+    await command(harness, "bram", "/thema Eenzaamheid")
     net = await network(harness)
     assert (net.theme, net.theme_month) == ("Eenzaamheid", "2026-01")
     await harness.advance(local(2026, 2, 11, 12, 0))

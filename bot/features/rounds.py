@@ -220,8 +220,11 @@ async def record_text(ctx: Ctx, rnd: Round, entries: list[RoundEntry], actions: 
     if question:
         lines.append(ctx.t("rounds.record_case_question", question=question))
     words = themes(questions)
-    lines.append(ctx.t("rounds.record_questions", count=len(questions),
-                       themes=", ".join(words) if words else ctx.t("rounds.no_themes")))
+    if len(questions) < 2:  # none or one: nothing that several questions could share
+        lines.append(ctx.t("rounds.record_questions_few", count=len(questions)))
+    else:
+        lines.append(ctx.t("rounds.record_questions", count=len(questions),
+                           themes=", ".join(words) if words else ctx.t("rounds.no_themes")))
     lines.append(ctx.t("rounds.record_ideas", count=len(ideas)))
     lines += [ctx.t("rounds.record_idea", text=shorten(idea, 200)) for idea in ideas]
     if actions:
