@@ -950,3 +950,27 @@ async def test_a_goal_answered_privately_after_the_chat_was_taken_out_goes_to_th
     assert (reflection.network_id, reflection.member_id, reflection.kind) == (old.id, anna.id, "goal")
     assert new.id != old.id
     await h.close()
+
+
+async def test_a_member_who_moved_out_answers_the_new_networks_question_privately_after_the_old_reminder(
+        database_url: str) -> None:
+    """Cem got the old network's reminder on Slack, then moved out with the Slack chat. Its new
+    network asks its own weekly question; his private answer after that is an answer to it (the
+    newest question he was asked), not refused as one for the network he left."""
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [dict(TEAMS_PEOPLE[0], chats=["sl", "teams"]), dict(TEAMS_PEOPLE[1], chats=["teams"]),
+                                  dict(TEAMS_PEOPLE[2], chats=["sl"])], chats=TWO_PLATFORMS)
+    await h.advance(local(2026, 1, 8, 12, 0))
+    assert h.recorder.latest("reminder", to="dm:cem") is not None
+    await h.say("anna", "/koppel los 2", chat="teams")
+    await h.advance(local(2026, 1, 13, 12, 0))  # the new network has asked its own weekly question
+    old, new = await networks(h)
+    assert h.recorder.latest("nudge", chat="sl").at == local(2026, 1, 13, 10, 0)
+    before = len(h.recorder.sent)
+    await h.say("cem", "Bij ons in de wijk vooral.", chat="sl", private=True)
+    (kept,) = dms(h, before, "cem")
+    assert old.name not in plain(kept.text) and "bewaard" in plain(kept.text)
+    (answer,) = await rows(h, Answer)
+    (cem,) = await rows(h, Member, Member.user_id == "cem")
+    assert (cem.network_id, answer.member_id, answer.text) == (new.id, cem.id, "Bij ons in de wijk vooral.")
+    await h.close()

@@ -842,26 +842,39 @@ async def on_private_message(ctx: Ctx, msg: MessageIn) -> bool:
         elif origin.network_id != ctx.network.id:
             # this membership moved out with a chat taken out by /koppel los: that network no longer
             # counts them, nor their answers (to its weekly question, about their goal); this
-            # network's own questions are other ones
-            network = await ctx.session.get(Network, origin.network_id)
-            ctx.reply("status", ctx.t("rhythm.answer_moved", network=network.name))
-            return True
-        if await PRIVATE_ANSWERS[origin.kind](ctx, origin, msg.text.strip()):
+            # network's own question is another one, which takes the message once asked after
+            # that network's question (the newest question they had)
+            nudge = await _waiting_question(ctx)
+            if nudge is None or nudge.sent_at <= origin.created_at:
+                network = await ctx.session.get(Network, origin.network_id)
+                ctx.reply("status", ctx.t("rhythm.answer_moved", network=network.name))
+                return True
+            origin = None  # this network asked since: it is the answer to that question (below)
+        if origin is not None and await PRIVATE_ANSWERS[origin.kind](ctx, origin, msg.text.strip()):
             return True
     elif origin is not None:
         return False  # another feature's question (the action follow-up)
     # no open private question: while this week's question waits for their answer, this is it
-    nudge = await ctx.session.scalar(select(Nudge).where(
-        Nudge.network_id == ctx.network.id, Nudge.category != SESSION_CATEGORY,
-        Nudge.sent_at >= ctx.now - timedelta(weeks=1)).order_by(Nudge.sent_at.desc()).limit(1))
-    if nudge is not None and eligible(ctx.member, nudge.sent_at) and await ctx.session.scalar(
-            select(Answer.id).where(Answer.nudge_id == nudge.id, Answer.member_id == ctx.member.id).limit(1)) is None:
+    nudge = await _waiting_question(ctx)
+    if nudge is not None:
         await store_answer(ctx, nudge.id, msg.text.strip())
         ctx.reply("status", ctx.t("rhythm.private_answer_kept", question=await nudge_question(ctx, nudge)))
         return True
     if back is not None:  # not taken here after all: the other features see it as it came
         back()
     return False
+
+
+async def _waiting_question(ctx: Ctx) -> Nudge | None:
+    """This network's weekly question of the last week while it waits for the member's answer."""
+    nudge = await ctx.session.scalar(select(Nudge).where(
+        Nudge.network_id == ctx.network.id, Nudge.category != SESSION_CATEGORY,
+        Nudge.sent_at >= ctx.now - timedelta(weeks=1)).order_by(Nudge.sent_at.desc()).limit(1))
+    if nudge is None or not eligible(ctx.member, nudge.sent_at):
+        return None
+    done = await ctx.session.scalar(select(Answer.id).where(Answer.nudge_id == nudge.id,
+                                                            Answer.member_id == ctx.member.id).limit(1))
+    return nudge if done is None else None
 
 
 async def _reminder_answer(ctx: Ctx, origin: OutboxMessage, text: str) -> bool:
