@@ -249,3 +249,20 @@ async def test_forgetme_of_a_person_in_two_networks_leaves_the_other_network_abl
     kept = await rows(harness, OutboxMessage, OutboxMessage.network_id == first.id, OutboxMessage.user_id == "cem")
     assert {r.id for r in in_first} <= {r.id for r in kept}
     assert forgotten == []
+
+
+async def test_erasing_a_former_member_keeps_what_only_contains_their_name_inside_another_word(
+        harness: Harness) -> None:
+    """Jan (on Telegram only a first name) left and is erased once his period is over. A
+    celebration in which his name is only part of another word or name ("Janneke", "januari")
+    is someone else's and stays; the one that names him goes."""
+    await command(harness, "anna", "/privacy bewaartermijn 1")
+    await harness.join("jan", "Jan")
+    await command(harness, "anna", "/vier Dankzij Janneke draait het spreekuur")
+    await command(harness, "bram", "/vier In januari kwamen er tien ouders")
+    await command(harness, "cem", "/vier Jan heeft de zaal geregeld")
+    await harness.leave("jan")
+    await harness.advance(local(2026, 2, 10, 4, 0))
+    assert await rows(harness, Member, Member.user_id == "jan") == []
+    assert sorted(c.text for c in await rows(harness, Celebration)) == [
+        "Dankzij Janneke draait het spreekuur", "In januari kwamen er tien ouders"]

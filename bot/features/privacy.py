@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -292,15 +293,15 @@ async def erase(ctx: Ctx, member: Member, *, silent: bool = False) -> None:
     await s.execute(delete(CustomQuestion).where(CustomQuestion.added_by == mid, CustomQuestion.asked_at.is_(None)))
     await s.execute(update(CustomQuestion).where(CustomQuestion.added_by == mid).values(text=ERASED, added_by=None))
     here = OutboxMessage.network_id == ctx.network.id
-    mentions = or_(*(OutboxMessage.text.contains(n) for n in names if n))
     for model in (Celebration, HeldPost):
-        await s.execute(delete(model).where(model.network_id == ctx.network.id,
-                                            or_(*(model.text.contains(n) for n in names if n))))
+        if named := await _naming(s, model, model.network_id == ctx.network.id, names):
+            await s.execute(delete(model).where(model.id.in_(named)))
+    mentions = OutboxMessage.id.in_(await _naming(s, OutboxMessage, here, names))
     # to an account another membership has too: only this network's messages (and those of none)
     to_them = [(OutboxMessage.platform == p) & (OutboxMessage.user_id == u)
                & (or_(here, OutboxMessage.network_id.is_(None)) if (p, u) in elsewhere else true())
                for p, u in identities]
-    await s.execute(delete(OutboxMessage).where(or_(OutboxMessage.member_id == mid, *to_them, here & mentions),
+    await s.execute(delete(OutboxMessage).where(or_(OutboxMessage.member_id == mid, *to_them, mentions),
                                                 ~_UNSENT_NOTICE))
     await directory.forget_presence(s, ctx.chats, identities)
     if ctx.network.penvoerder_id == mid:
@@ -321,6 +322,18 @@ async def erase(ctx: Ctx, member: Member, *, silent: bool = False) -> None:
                             meta={"scrub": "all", "forget": forget}))
     bind = ctx.session.bind
     ctx.after_commit.append(lambda: scrub_sqlite_wal(bind))
+
+
+async def _naming(session, model, where, names: set[str]) -> list[int]:  # noqa: ANN001
+    """The ids of ``model``'s rows (``where``) whose text names the person: one of ``names`` as
+    it is written and not inside a longer word or name ("Jan" is not in "Janneke" or "januari")."""
+    names = {n for n in names if n}
+    if not names:
+        return []
+    pattern = re.compile("|".join(rf"(?<!\w){re.escape(n)}(?!\w)" for n in sorted(names)))
+    found = await session.execute(select(model.id, model.text).where(where, or_(*(model.text.contains(n)
+                                                                                  for n in names))))
+    return [row_id for row_id, text in found if pattern.search(text or "")]
 
 
 #: an erasure notice (or a silent erasure's row) not delivered yet: an erasure leaves it be
