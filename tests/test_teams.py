@@ -932,10 +932,11 @@ async def _team_closed_and_reopened(env: Env, closing: str, opening: str) -> Non
     welcomes = await _welcomes(env, CHANNEL_ID)
     for _ in range(2):
         assert (await env.post(team_event(opening, env.api.service_url))).status in OK
-    # as when the app is added: both are networks again (named after the team), each welcomed once
+    # as when the app is added: both are networks again (each named as before), each welcomed once
     chats = {c.chat_id: c for c in await env.rows(Chat)}
     assert sorted(chats) == sorted([CHANNEL_ID, KOFFIE_ID, ELSEWHERE_ID])
-    assert chats[KOFFIE_ID].title == "Lerend netwerk Venlo"
+    assert (chats[CHANNEL_ID].title, chats[KOFFIE_ID].title) == ("Lerend netwerk Venlo",
+                                                                  "Lerend netwerk Venlo – Koffiehoek")
     assert await _welcomes(env, CHANNEL_ID) == welcomes + 1 and await _welcomes(env, KOFFIE_ID) == 2
     await env.until(lambda: len(env.api.sent(CHANNEL_ID)) > 1 and env.api.sent(KOFFIE_ID), "the welcomes")
     assert [(r.installed, r.closed) for r in await env.rows(TeamsConversation)] == [(True, None)] * 3
@@ -957,7 +958,7 @@ async def test_a_deleted_channel_leaves_its_network_and_comes_back_when_restored
         assert (await env.post(team_event("channelRestored", env.api.service_url, channel=koffie,
                                           by=ANNA))).status in OK
     (back,) = await env.rows(Chat, Chat.chat_id == KOFFIE_ID)
-    assert back.title == "Koffiehoek"
+    assert back.title == "Lerend netwerk Venlo – Koffiehoek"  # as before, though the event names no team
     (anna,) = await env.rows(Member, Member.network_id == back.network_id)
     assert (anna.user_id, anna.role) == (ANNA["aadObjectId"], "trekker")  # whoever restored it, as when added
     assert await _welcomes(env, KOFFIE_ID) == 2

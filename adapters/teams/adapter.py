@@ -388,8 +388,8 @@ class TeamsAdapter:
         opened = await self.store.reopen(team_id, reason, chat_id)
         if opened:
             log.info("teams: %s channel(s) opened again (%s)", len(opened), event_type)
-        for chat in opened:
-            await self.inbound(translate.reopened(activity, chat))
+        for chat, team_name, channel_name in opened:
+            await self.inbound(translate.reopened(activity, chat, team_name, channel_name))
 
     async def _invoke(self, context: TurnContext, activity: dict[str, Any], now: datetime) -> None:
         """Every invoke is answered (200); an ``Action.Execute`` press reaches the core."""

@@ -130,19 +130,20 @@ class Store:
             self._references.pop(chat, None)
         return closed
 
-    async def reopen(self, team_id: str, reason: str, chat_id: str | None = None) -> list[str]:
+    async def reopen(self, team_id: str, reason: str, chat_id: str | None = None
+                     ) -> list[tuple[str, str | None, str | None]]:
         """A team was unarchived or restored (``chat_id`` None), or a deleted channel restored: what
-        :meth:`close` closed for ``reason`` is open again. Returns the chats this call opened (told
-        twice, the second finds nothing)."""
+        :meth:`close` closed for ``reason`` is open again. Returns the chats this call opened, each
+        with the team's and the channel's names last seen (told twice, the second finds nothing)."""
         where = [TeamsConversation.team_id == team_id, TeamsConversation.kind == "channel",
                  TeamsConversation.closed == reason]
         if chat_id is not None:
             where.append(TeamsConversation.chat_id == chat_id)
         async with self.db.transaction() as session:
-            opened = list(await session.scalars(update(TeamsConversation).where(*where)
-                                                .values(installed=True, closed=None)
-                                                .returning(TeamsConversation.chat_id)))
-        for chat in opened:
+            opened = [tuple(r) for r in await session.execute(
+                update(TeamsConversation).where(*where).values(installed=True, closed=None)
+                .returning(TeamsConversation.chat_id, TeamsConversation.team_name, TeamsConversation.channel_name))]
+        for chat, _, _ in opened:
             self._references.pop(chat, None)
         return sorted(opened)
 

@@ -266,15 +266,19 @@ def lifecycle_target(activity: dict[str, Any]) -> tuple[str, str | None] | None:
     return team, short_id(base_conversation(channel))
 
 
-def reopened(activity: dict[str, Any], chat_id: str) -> BotAdded:
+def reopened(activity: dict[str, Any], chat_id: str, team_name: str | None = None,
+             channel_name: str | None = None) -> BotAdded:
     """The core's event for a channel open again after a team was unarchived or restored (or the
-    channel restored): as the app being added there, by whoever did it (when Teams says who)."""
+    channel restored): as the app being added there, by whoever did it (when Teams says who). Its
+    title is "team – channel" as for any channel, from the names the activity carries (a team event
+    names only the team, a channel event the channel) and else those last seen (``team_name``,
+    ``channel_name``)."""
     data = activity.get("channelData") or {}
-    team = (data.get("team") or {}).get("name") or ""
-    channel = ""
+    team = (data.get("team") or {}).get("name") or team_name
+    channel = channel_name
     if str(data.get("eventType") or "").lower().startswith("channel"):
-        channel = (data.get("channel") or {}).get("name") or ""
-    title = " – ".join(p for p in (team, channel) if p)
+        channel = (data.get("channel") or {}).get("name") or channel_name
+    title = channel_title(team, channel)
     sender = activity.get("from") or {}
     return BotAdded(ChatRef(PLATFORM, chat_id, title[:200]), person(sender) if sender.get("aadObjectId") else None)
 
