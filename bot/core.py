@@ -354,19 +354,20 @@ class Core:
                 for hook in self.features.hooks("on_leave"):
                     await hook(ctx, ctx.member)
         elif isinstance(event, BotRemoved):
-            await self._bot_removed(ctx, archived=event.archived)
+            await self._bot_removed(ctx, closed=event.closed)
         elif isinstance(event, ChatMoved):
             await self._chat_moved(ctx, event.to)
         elif isinstance(event, ChatRenamed):
             await self._chat_renamed(ctx, event.title)
         # BotAdded: the network (and its trekker) was made while building the context
 
-    async def _bot_removed(self, ctx: Ctx, *, archived: bool = False) -> None:
+    async def _bot_removed(self, ctx: Ctx, *, closed: str | None = None) -> None:
         """The chat leaves its network (as with ``/koppel los``); its members who are in no other
         chat of the network leave; the trekker hears of it privately, and the features' hooks
         tell whoever else should know (a trekker who left with the chat). A network left without
-        chats goes quiet: its jobs find no chat to post in and no member to remind. An ``archived``
-        chat is handled the same; only the notes differ (it has to be reopened to come back)."""
+        chats goes quiet: its jobs find no chat to post in and no member to remind. A chat that was
+        ``closed`` (archived or deleted) is handled the same; only the notes differ (it has to be
+        taken out of the archive, or restored, to come back)."""
         here = directory.chat_row(ctx.chats, ctx.source) if ctx.source is not None else None
         if here is None:
             return
@@ -382,7 +383,7 @@ class Core:
                 for hook in self.features.hooks("on_leave"):
                     await hook(ctx, member)
         for hook in self.features.hooks("on_chat_removed"):
-            await hook(ctx, here, leavers, archived)
+            await hook(ctx, here, leavers, closed)
         label = here.title or ctx.network.name
         if ctx.network.name_chat_id == here.id:  # the name stays; no other chat renames it
             ctx.network.name_chat_id = None
@@ -391,7 +392,7 @@ class Core:
         if staying:
             for member in members:
                 if member.active and member.role == "trekker":
-                    ctx.private(member, "link", ctx.t("members.archived" if archived else "members.bot_removed",
+                    ctx.private(member, "link", ctx.t(f"members.{closed}" if closed else "members.bot_removed",
                                                       chat=label))
 
     async def _chat_moved(self, ctx: Ctx, to: ChatRef) -> None:

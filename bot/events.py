@@ -8,7 +8,7 @@ planned today can be sent after a restart by any replica.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -141,15 +141,21 @@ class BotAdded:
     added_by: Person | None = None
 
 
+#: how a chat itself was closed (:attr:`BotRemoved.closed`): ``archived`` (a Slack channel, a
+#: Teams team) or ``deleted`` (a Teams team or channel, which its platform can restore for a while)
+Closed = Literal["archived", "deleted"]
+
+
 @dataclass(frozen=True)
 class BotRemoved:
-    """The bot was removed from a chat (or left it), or the chat was archived: the chat leaves its
-    network."""
+    """The bot was removed from a chat (or left it), or the chat was archived or deleted: the chat
+    leaves its network."""
 
     chat: ChatRef
-    #: the chat itself was closed to new messages (Slack: archived), not the bot taken out: to
-    #: come back it is reopened first (and then, where the bot is no longer in it, the bot added)
-    archived: bool = False
+    #: None: the bot was taken out. Otherwise the chat itself was closed to new messages, not the
+    #: bot taken out: to come back it is reopened first (taken out of the archive, or restored),
+    #: and then, where the bot is no longer in it, the bot added
+    closed: Closed | None = None
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,10 @@ TextScreen = Callable[["Ctx", "MessageIn"], "MessageIn"]
 ButtonHandler = Callable[["Ctx", str], Awaitable[None]]
 #: called with (ctx, member) when someone joins, or after a member left
 MemberHook = Callable[["Ctx", "Member"], Awaitable[None]]
-#: called with (ctx, the chat, the members who left the network with it, whether the chat was
-#: archived rather than the bot removed) when a chat removed the bot or was archived
-ChatRemovedHook = Callable[["Ctx", "Chat", "list[Member]", bool], Awaitable[None]]
+#: called with (ctx, the chat, the members who left the network with it, how the chat itself was
+#: closed: ``archived``, ``deleted``, or None when the bot was removed) when a chat removed the bot
+#: or was archived or deleted
+ChatRemovedHook = Callable[["Ctx", "Chat", "list[Member]", "str | None"], Awaitable[None]]
 #: called with (ctx, the edit; its text screened like a new message's) when a member edited a message
 EditHook = Callable[["Ctx", "MessageEdited"], Awaitable[None]]
 #: called with (ctx, the deletion) when a message was deleted on the platform
@@ -86,7 +87,7 @@ class Feature:
     buttons: Mapping[str, ButtonHandler] = field(default_factory=dict)
     on_join: tuple[MemberHook, ...] = ()
     on_leave: tuple[MemberHook, ...] = ()
-    #: a chat removed the bot (or was archived: the hook's last argument) and left the network
+    #: a chat removed the bot (or was archived or deleted: the hook's last argument) and left the network
     #: (after its members who were only there left)
     on_chat_removed: tuple[ChatRemovedHook, ...] = ()
     #: a chat the bot met became a new network

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from adapters.console.harness import Harness
 from bot.core import store_outgoing
-from bot.events import Address, BotAdded, BotRemoved, ChatMoved, ChatRef, Outgoing
+from bot.events import Address, BotAdded, BotRemoved, ChatMoved, ChatRef, MessageIn, Outgoing
 from bot.markup import plain
 from bot.models import Chat, ChatPresence, Job, LinkCode, Member, Network, Nudge, OutboxMessage
 from bot.registry import Feature
@@ -365,7 +365,7 @@ async def test_a_facilitator_who_leaves_with_the_chat_hears_privately_and_the_tr
 
 async def test_an_archived_chat_leaves_like_a_removal_and_the_notes_say_to_take_it_out_of_the_archive(
         database_url: str) -> None:
-    """A chat that was archived (``BotRemoved(archived=True)``) leaves its network as a removal
+    """A chat that was archived (``BotRemoved(closed="archived")``) leaves its network as a removal
     does, with the same people leaving; the notes say it was archived and that it comes back by
     taking it out of the archive (and adding the bot again if it is no longer there), with the
     same code to type there. A trekker who stays hears it too, and a procesbegeleider left without
@@ -378,7 +378,7 @@ async def test_an_archived_chat_leaves_like_a_removal_and_the_notes_say_to_take_
                                   {"id": "eva", "name": "Eva Bakker", "chats": ["noord"]}],
                   chats=[{"id": "noord", "platform": "slack", "title": "Noord"},
                          {"id": "slack", "platform": "slack", "title": "Slack"}])
-    await h._handle(BotRemoved(h.chats["noord"], archived=True))
+    await h._handle(BotRemoved(h.chats["noord"], closed="archived"))
     anna, bram = sorted(h.recorder.sent, key=lambda m: m.to)  # two private notes: their order is delivery's
     assert (anna.to, anna.kind, bram.to, bram.kind) == ("dm:anna", "link", "dm:bram", "link")
     code = come_back_code(anna.text)
@@ -407,7 +407,7 @@ async def test_an_archived_chat_leaves_like_a_removal_and_the_notes_say_to_take_
 async def test_a_trekker_who_stays_hears_that_the_other_chat_was_archived(database_url: str) -> None:
     h = await three_chats(database_url)
     before = len(h.recorder.sent)
-    await h._handle(BotRemoved(h.chats["zuid"], archived=True))
+    await h._handle(BotRemoved(h.chats["zuid"], closed="archived"))
     (told,) = h.recorder.sent[before:]
     assert told.to == "dm:anna"
     assert plain(told.text) == (
@@ -421,6 +421,63 @@ async def test_a_trekker_who_stays_hears_that_the_other_chat_was_archived(databa
     await h.close()
 
 
+async def test_a_deleted_chat_leaves_like_a_removal_and_the_notes_say_to_restore_it_or_use_another_chat(
+        database_url: str) -> None:
+    """A chat that was deleted (``BotRemoved(closed="deleted")``: a Teams team or channel) leaves
+    its network as a removal does; the notes say it was deleted, not archived: it comes back when
+    whoever manages it restores it (only possible for a while), and otherwise the code typed in
+    another chat brings that chat into the network instead. A trekker who stays and a
+    procesbegeleider left without a trekker hear it in the same words."""
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup(dict(NETWORK), [{"id": "anna", "name": "Anna de Vries", "role": "trekker", "chats": ["noord"]},
+                                  {"id": "bram", "name": "Bram Peters", "role": "procesbegeleider",
+                                   "chats": ["slack"]},
+                                  {"id": "dewi", "name": "Dewi Santoso", "chats": ["noord", "slack"]}],
+                  chats=[{"id": "noord", "platform": "teams", "title": "Venlo – Noord"},
+                         {"id": "slack", "platform": "slack", "title": "Slack"}])
+    await h._handle(BotRemoved(h.chats["noord"], closed="deleted"))
+    anna, bram = sorted(h.recorder.sent, key=lambda m: m.to)
+    code = come_back_code(anna.text)
+    assert plain(anna.text) == (
+        "De chat Venlo – Noord is verwijderd. Ik kan daar niets meer plaatsen. Die chat hoort dus niet meer bij "
+        "Lerend netwerk Test. Je zat alleen in die chat. Daarom hoor je nu ook niet meer bij het netwerk en krijg "
+        "je geen berichten meer van mij. Wil je terug? Vraag dan wie de chat beheert om hem te herstellen. Dat kan "
+        "maar een beperkte tijd na het verwijderen. Zit ik er daarna niet meer in? Voeg mij dan weer toe. Typ "
+        f"daarna in die chat @Bamboe koppel {code}. Kan de chat niet meer terug? Voeg mij dan toe aan een andere "
+        f"chat en typ daar @Bamboe koppel {code}. Die code werkt één keer en is 24 uur geldig.")
+    assert plain(bram.text).startswith("De chat Venlo – Noord is verwijderd. Daarom hoort die chat nu niet meer bij "
+                                       "dit netwerk. Daardoor heeft het netwerk geen trekker meer.")
+    assert "gearchiveerd" not in plain(anna.text) + plain(bram.text)
+    # it cannot come back: the code typed in another chat the bot was added to brings that one in
+    other = ChatRef("teams", "nieuw-kanaal", "Venlo – Nieuw")
+    await h._handle(BotAdded(other, h.person("anna")))
+    await h._handle(MessageIn(other, h.person("anna"), f"koppel {code}", "m-koppel", addressed=True))
+    async with h.db.transaction() as session:
+        chats = {c.chat_id: c.network_id for c in await session.scalars(select(Chat))}
+    assert len(chats) == 2 and len(set(chats.values())) == 1 and "nieuw-kanaal" in chats
+    assert (await roles_and_presence(h))["anna"] == ("trekker", True)
+    await h.close()
+
+
+async def test_a_trekker_who_stays_hears_in_english_that_the_other_chat_was_deleted(database_url: str) -> None:
+    h = await Harness.open(database_url, local(2026, 1, 5, 8, 0))
+    await h.setup({**NETWORK, "language": "en"},
+                  [{"id": "anna", "name": "Anna de Vries", "role": "trekker", "chats": ["noord", "zuid"]},
+                   {"id": "eva", "name": "Eva Bakker", "chats": ["zuid"]}],
+                  chats=[{"id": "noord", "platform": "teams", "title": "Noord"},
+                         {"id": "zuid", "platform": "teams", "title": "Zuid"}])
+    await h._handle(BotRemoved(h.chats["zuid"], closed="deleted"))
+    (told,) = h.recorder.sent
+    assert told.to == "dm:anna"
+    assert plain(told.text) == (
+        "The chat Zuid was deleted. I can no longer post there, so that chat no longer belongs to this network. "
+        "People who were only in that chat no longer count and get no more messages from me. Want the chat back? "
+        "Ask whoever manages it to restore it. That is only possible for a limited time after it was deleted. Am "
+        "I no longer in it after that? Then add me again, and link the chat again. Can the chat not come back? "
+        "Then add me to another chat and link that one.")
+    await h.close()
+
+
 @pytest.mark.postgres
 async def test_one_removal_reaching_two_replicas_at_once_acts_once(caplog: pytest.LogCaptureFixture) -> None:
     """Slack may report one removal twice (``member_left_channel`` and ``channel_left``), and two
@@ -429,7 +486,7 @@ async def test_one_removal_reaching_two_replicas_at_once_acts_once(caplog: pytes
     chat in no network: the trekker hears once, nothing fails."""
     release, inside = asyncio.Event(), asyncio.Event()
 
-    async def hold(_ctx: object, _chat: Chat, _leavers: list[Member], _archived: bool) -> None:  # before the commit
+    async def hold(_ctx: object, _chat: Chat, _leavers: list[Member], _closed: str | None) -> None:  # before the commit
         inside.set()
         await release.wait()
 

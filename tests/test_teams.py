@@ -922,9 +922,16 @@ async def _team_closed_and_reopened(env: Env, closing: str, opening: str) -> Non
     reason = "team_archived" if closing == "teamArchived" else "team_deleted"
     assert [(refs[c].installed, refs[c].closed) for c in (CHANNEL_ID, KOFFIE_ID)] == [(False, reason)] * 2
     assert (refs[ELSEWHERE_ID].installed, refs[ELSEWHERE_ID].closed) == (True, None)
-    # the trekker, who left with both, hears once per network that the chat has to be reopened first
+    # the trekker, who left with both, hears once per network that the chat has to be reopened first:
+    # taken out of the archive, or restored (within Microsoft's window) or replaced by another chat
     told = (await env.rows(OutboxMessage, OutboxMessage.kind == "link"))[notes:]
-    assert len(told) == 2 and all("gearchiveerd" in n.text and n.user_id == ANNA["aadObjectId"] for n in told)
+    assert len(told) == 2 and all(n.user_id == ANNA["aadObjectId"] for n in told)
+    if closing == "teamArchived":
+        assert all("is gearchiveerd" in n.text and "Haal de chat dan uit het archief" in n.text for n in told)
+    else:
+        assert all("is verwijderd" in n.text and "gearchiveerd" not in n.text for n in told)
+        assert all("om hem te herstellen" in n.text and "Voeg mij dan toe aan een andere chat" in n.text
+                   for n in told)
     assert not [c for c in env.api.sent()[posted:] if c.conversation.startswith((CHANNEL_ID, KOFFIE_ID))]
     other = "teamRestored" if opening == "teamUnarchived" else "teamUnarchived"
     assert (await env.post(team_event(other, env.api.service_url))).status in OK  # not what closed it
@@ -932,11 +939,12 @@ async def _team_closed_and_reopened(env: Env, closing: str, opening: str) -> Non
     welcomes = await _welcomes(env, CHANNEL_ID)
     for _ in range(2):
         assert (await env.post(team_event(opening, env.api.service_url))).status in OK
-    # as when the app is added: both are networks again (each named as before), each welcomed once
+    # as when the app is added: both are networks again, each welcomed once, each with its whole
+    # title as last seen (the activity names only the team; General has no name of its own)
     chats = {c.chat_id: c for c in await env.rows(Chat)}
     assert sorted(chats) == sorted([CHANNEL_ID, KOFFIE_ID, ELSEWHERE_ID])
     assert (chats[CHANNEL_ID].title, chats[KOFFIE_ID].title) == ("Lerend netwerk Venlo",
-                                                                  "Lerend netwerk Venlo – Koffiehoek")
+                                                                 "Lerend netwerk Venlo – Koffiehoek")
     assert await _welcomes(env, CHANNEL_ID) == welcomes + 1 and await _welcomes(env, KOFFIE_ID) == 2
     await env.until(lambda: len(env.api.sent(CHANNEL_ID)) > 1 and env.api.sent(KOFFIE_ID), "the welcomes")
     assert [(r.installed, r.closed) for r in await env.rows(TeamsConversation)] == [(True, None)] * 3
@@ -945,8 +953,12 @@ async def _team_closed_and_reopened(env: Env, closing: str, opening: str) -> Non
 async def test_a_deleted_channel_leaves_its_network_and_comes_back_when_restored(env: Env) -> None:
     await _three_networks(env)
     koffie = {"id": KOFFIE_ID, "name": "Koffiehoek"}
+    notes = len(await env.rows(OutboxMessage, OutboxMessage.kind == "link"))
     for _ in range(2):
         assert (await env.post(team_event("channelDeleted", env.api.service_url, channel=koffie))).status in OK
+    (told,) = (await env.rows(OutboxMessage, OutboxMessage.kind == "link"))[notes:]  # its trekker, once
+    assert told.user_id == ANNA["aadObjectId"] and "De chat Lerend netwerk Venlo – Koffiehoek is verwijderd." in told.text
+    assert "gearchiveerd" not in told.text
     assert sorted(c.chat_id for c in await env.rows(Chat)) == sorted([CHANNEL_ID, ELSEWHERE_ID])
     (ref,) = await env.rows(TeamsConversation, TeamsConversation.chat_id == KOFFIE_ID)
     assert (ref.installed, ref.closed) == (False, "channel_deleted")
@@ -958,7 +970,7 @@ async def test_a_deleted_channel_leaves_its_network_and_comes_back_when_restored
         assert (await env.post(team_event("channelRestored", env.api.service_url, channel=koffie,
                                           by=ANNA))).status in OK
     (back,) = await env.rows(Chat, Chat.chat_id == KOFFIE_ID)
-    assert back.title == "Lerend netwerk Venlo – Koffiehoek"  # as before, though the event names no team
+    assert back.title == "Lerend netwerk Venlo – Koffiehoek"  # the team's name as last seen, not only the channel's
     (anna,) = await env.rows(Member, Member.network_id == back.network_id)
     assert (anna.user_id, anna.role) == (ANNA["aadObjectId"], "trekker")  # whoever restored it, as when added
     assert await _welcomes(env, KOFFIE_ID) == 2

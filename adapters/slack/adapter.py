@@ -1021,7 +1021,7 @@ class SlackAdapter:
         PostgreSQL it locks the chat's row first), and the second finds the chat in no network and
         does nothing."""
         self._membership(channel, False, scope)
-        await self._hand_over(BotRemoved(ChatRef(PLATFORM, channel), archived=archived), event_id)
+        await self._hand_over(BotRemoved(ChatRef(PLATFORM, channel), closed="archived" if archived else None), event_id)
 
     async def _on_uninstalled(self, context: Any) -> None:
         """The app was removed from a workspace: drop its installation and what we recorded."""

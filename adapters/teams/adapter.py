@@ -368,22 +368,23 @@ class TeamsAdapter:
 
     async def _team_lifecycle(self, activity: dict[str, Any], event_type: str) -> None:
         """A team archived or deleted, or one of its channels deleted: each of its channels that is
-        a network leaves its network, as when the app is removed, with the notes of an archived
-        chat (it has to be reopened to come back). Unarchived or restored: the channels that closed
-        are networks again, as when the app is added, by whoever reopened it. Nothing else of the
-        activity is recorded (it names the team's General channel, not a conversation the bot
-        posts in). The wire format: :data:`translate.TEAM_LIFECYCLE`."""
+        a network leaves its network, as when the app is removed, with the notes of an archived or
+        a deleted chat (it has to be taken out of the archive, or restored, to come back).
+        Unarchived or restored: the channels that closed are networks again, as when the app is
+        added, by whoever reopened it, each with its whole title. Nothing else of the activity is
+        recorded (it names the team's General channel, not a conversation the bot posts in). The
+        wire format: :data:`translate.TEAM_LIFECYCLE`."""
         target = translate.lifecycle_target(activity)
         if target is None:
             return
         team_id, chat_id = target
-        closes, reason = translate.TEAM_LIFECYCLE[event_type]
+        closes, reason, closed = translate.TEAM_LIFECYCLE[event_type]
         if closes:
             chats = await self.store.close(team_id, reason, chat_id)
             if chats:
                 log.info("teams: %s channel(s) closed (%s)", len(chats), event_type)
             for chat in chats:
-                await self.inbound(BotRemoved(ChatRef(translate.PLATFORM, chat), archived=True))
+                await self.inbound(BotRemoved(ChatRef(translate.PLATFORM, chat), closed=closed))
             return
         opened = await self.store.reopen(team_id, reason, chat_id)
         if opened:

@@ -24,6 +24,7 @@ from bot.events import (
     BotAdded,
     ButtonPress,
     ChatRef,
+    Closed,
     InboundEvent,
     MemberJoined,
     MemberLeft,
@@ -232,7 +233,8 @@ def membership_events(activity: dict[str, Any], names: dict[str, str]) -> tuple[
 
 
 #: the ``conversationUpdate`` activities Teams sends for a team's and a channel's life, by their
-#: ``channelData.eventType`` (lower case): whether it closes, and what it closes or opens again.
+#: ``channelData.eventType`` (lower case): whether it closes, what it closes or opens again, and how
+#: the core hears the chat was closed (:attr:`bot.events.BotRemoved.closed`).
 #: Wire format (Microsoft, "Conversation events in your Teams bot",
 #: https://learn.microsoft.com/microsoftteams/platform/bots/how-to/conversations/subscribe-to-conversation-events):
 #: no ``membersAdded``/``membersRemoved``; ``conversation.id`` is the team's id (its General
@@ -241,13 +243,13 @@ def membership_events(activity: dict[str, Any], names: dict[str, str]) -> tuple[
 #: a ``29:`` id in the samples. The page's sample spells ``teamrestored`` in lower case where the
 #: SDKs compare ``teamRestored``: compared without case. A team is archived as a whole (a channel
 #: cannot be); teams and channels are deleted softly and can be restored.
-TEAM_LIFECYCLE: dict[str, tuple[bool, str]] = {
-    "teamarchived": (True, "team_archived"),
-    "teamunarchived": (False, "team_archived"),
-    "teamdeleted": (True, "team_deleted"),
-    "teamrestored": (False, "team_deleted"),
-    "channeldeleted": (True, "channel_deleted"),
-    "channelrestored": (False, "channel_deleted"),
+TEAM_LIFECYCLE: dict[str, tuple[bool, str, Closed]] = {
+    "teamarchived": (True, "team_archived", "archived"),
+    "teamunarchived": (False, "team_archived", "archived"),
+    "teamdeleted": (True, "team_deleted", "deleted"),
+    "teamrestored": (False, "team_deleted", "deleted"),
+    "channeldeleted": (True, "channel_deleted", "deleted"),
+    "channelrestored": (False, "channel_deleted", "deleted"),
 }
 
 
@@ -270,15 +272,14 @@ def reopened(activity: dict[str, Any], chat_id: str, team_name: str | None = Non
              channel_name: str | None = None) -> BotAdded:
     """The core's event for a channel open again after a team was unarchived or restored (or the
     channel restored): as the app being added there, by whoever did it (when Teams says who). Its
-    title is "team – channel" as for any channel, from the names the activity carries (a team event
-    names only the team, a channel event the channel) and else those last seen (``team_name``,
-    ``channel_name``)."""
+    title is the channel's whole title ("team – channel"): the names the activity carries (a team
+    event names the team, a channel event the channel), else the ones last seen (``team_name``,
+    ``channel_name``, kept in ``teams_conversations``)."""
     data = activity.get("channelData") or {}
     team = (data.get("team") or {}).get("name") or team_name
-    channel = channel_name
     if str(data.get("eventType") or "").lower().startswith("channel"):
-        channel = (data.get("channel") or {}).get("name") or channel_name
-    title = channel_title(team, channel)
+        channel_name = (data.get("channel") or {}).get("name") or channel_name
+    title = channel_title(team if isinstance(team, str) else team_name, channel_name)
     sender = activity.get("from") or {}
     return BotAdded(ChatRef(PLATFORM, chat_id, title[:200]), person(sender) if sender.get("aadObjectId") else None)
 

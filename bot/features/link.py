@@ -335,13 +335,14 @@ async def _take_people(session: AsyncSession, old: Network, new: Network, chat: 
 
 
 # ---------------------------------------------------------------------------- a chat removed the bot
-async def on_chat_removed(ctx: Ctx, chat: Chat, leavers: list[Member], archived: bool = False) -> None:
-    """A chat removed the bot (or was ``archived``) and left the network. A trekker or
-    procesbegeleider who left with it hears privately what happened, with a code to bring the chat
-    back (typed there, the way it is typed on its platform; an archived chat is first taken out of
-    the archive). When that left the network without a trekker, its procesbegeleiders hear
-    privately that they may give the role; with none, the leavers' note says that whoever first
-    uses a command becomes trekker (:func:`bot.core._maybe_first_trekker`). Nobody else is told."""
+async def on_chat_removed(ctx: Ctx, chat: Chat, leavers: list[Member], closed: str | None = None) -> None:
+    """A chat removed the bot (or was ``closed``: archived or deleted) and left the network. A
+    trekker or procesbegeleider who left with it hears privately what happened, with a code to bring
+    the chat back (typed there, the way it is typed on its platform; an archived chat is first taken
+    out of the archive, a deleted one restored; or typed in another chat, which then takes its
+    place). When that left the network without a trekker, its procesbegeleiders hear privately that
+    they may give the role; with none, the leavers' note says that whoever first uses a command
+    becomes trekker (:func:`bot.core._maybe_first_trekker`). Nobody else is told."""
     leads = [m for m in leavers if m.role in LEADS]
     if not leads:
         return
@@ -350,13 +351,13 @@ async def on_chat_removed(ctx: Ctx, chat: Chat, leavers: list[Member], archived:
     facilitators = await without_trekker(ctx) if ctx.chats and any(m.role == "trekker" for m in leads) else None
     for member in leads:
         code = await new_code(ctx, "chat", member)
-        text = ctx.t("members.archived_lead" if archived else "members.removed_lead", chat=label,
+        text = ctx.t(f"members.{closed}_lead" if closed else "members.removed_lead", chat=label,
                      network=ctx.network.name, typed=shown_on(ctx, chat.platform, "koppel", code))
         if facilitators == []:
             text = Markup(f"{text} {ctx.t('members.removed_no_lead')}")
         ctx.farewell(member, "link", text)
     for lead in facilitators or ():
-        ctx.private(lead, "link", ctx.t("members.archived_no_trekker" if archived else "members.no_trekker",
+        ctx.private(lead, "link", ctx.t(f"members.{closed}_no_trekker" if closed else "members.no_trekker",
                                         chat=label, typed=take_the_role(ctx, lead)))
 
 
