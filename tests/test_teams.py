@@ -984,6 +984,64 @@ async def test_a_team_archived_where_no_channel_is_a_network_changes_nothing(env
     assert [r.chat_id for r in await env.rows(TeamsConversation)] == [ELSEWHERE_ID]  # nothing recorded
 
 
+async def test_team_events_in_the_teams_own_conversation_record_no_conversation_the_app_is_not_in(
+        env: Env) -> None:
+    """The app added to one channel (Koffiehoek) of a team. Teams sends the team's other events
+    (a channel created, a member added, the team renamed) in the team's own conversation, its
+    General channel (Microsoft: "Conversation id is set to team id for all other conversation
+    update scenarios"). They record no conversation there and make no network of it, so a message
+    in General that RSC delivers is left alone; what they legitimately update still is: how to reach
+    the new member, and the title of the channel the app is in."""
+    await env.add_to_channel(where=KOFFIE)
+    assert [(c.chat_id, c.title) for c in await env.rows(Chat)] == [(KOFFIE_ID, "Lerend netwerk Venlo – Koffiehoek")]
+    created = conversation_update(CHANNEL, env.api.service_url, by=ANNA, event="channelCreated")
+    created["channelData"]["channel"] = {"id": "19:nieuw@thread.tacv2", "name": "Nieuw"}
+    created["channelData"]["team"] = {"id": CHANNEL_ID}
+    assert (await env.post(created)).status in OK
+    await env.join(CEM)  # teamMemberAdded, in General
+    renamed = conversation_update(CHANNEL, env.api.service_url, by=ANNA, event="teamRenamed")
+    renamed["channelData"].pop("channel")
+    renamed["channelData"]["team"] = {"id": CHANNEL_ID, "name": "Armoede Venlo"}
+    assert (await env.post(renamed)).status in OK
+    await env.say(CHANNEL, ANNA, "Goedemorgen allemaal")  # delivered by RSC, in General
+    assert [r.chat_id for r in await env.rows(TeamsConversation)] == [KOFFIE_ID]
+    assert [c.chat_id for c in await env.rows(Chat)] == [KOFFIE_ID]
+    for _ in range(5):  # give a wrong welcome time to show up
+        env.clock.advance(timedelta(seconds=5))
+        env.app.wake.set()
+        await asyncio.sleep(0.05)
+    assert not [c for c in env.api.sent() if c.conversation.split(";")[0] == CHANNEL_ID]
+    assert await env.rows(OutboxMessage, OutboxMessage.chat_id == CHANNEL_ID) == []
+    # what they do update: the new member can be reached, the app's channel has the team's new name
+    (cem,) = await env.rows(TeamsUser, TeamsUser.user_id == CEM["aadObjectId"])
+    assert cem.teams_id == CEM["id"]
+    (chat,) = await env.rows(Chat)
+    (network,) = await env.rows(Network, Network.id == chat.network_id)
+    assert (chat.title, network.name) == ("Armoede Venlo – Koffiehoek", "Armoede Venlo – Koffiehoek")
+    # a mention in General still makes it a network of its own, as in any other channel
+    await env.say(CHANNEL, ANNA, "status", mention=True)
+    await env.until_rows(Chat, Chat.chat_id == CHANNEL_ID)
+    await env.until(lambda: [c for c in env.api.sent() if c.conversation.split(";")[0] == CHANNEL_ID], "an answer")
+
+
+async def test_the_app_removed_from_a_team_leaves_every_channel_of_it_it_was_in(env: Env) -> None:
+    """An app is removed from a team as a whole, and Teams announces it in the team's own
+    conversation (General): the channel the app was added to leaves its network too, once; the
+    other team's channel stays."""
+    await env.add_to_channel(where=KOFFIE)
+    await env.add_to_channel(where=ELSEWHERE)
+    notes = len(await env.rows(OutboxMessage, OutboxMessage.kind == "link"))
+    for _ in range(2):  # installationUpdate and conversationUpdate, each maybe delivered again
+        assert (await env.post(installation_update(CHANNEL, env.api.service_url, ANNA, "remove"))).status in OK
+        assert (await env.post(conversation_update(CHANNEL, env.api.service_url, removed=[BOT], by=ANNA,
+                                                   event="teamMemberRemoved"))).status in OK
+    assert [c.chat_id for c in await env.rows(Chat)] == [ELSEWHERE_ID]
+    assert {r.chat_id: r.installed for r in await env.rows(TeamsConversation)} == {KOFFIE_ID: False,
+                                                                                   ELSEWHERE_ID: True}
+    (note,) = (await env.rows(OutboxMessage, OutboxMessage.kind == "link"))[notes:]
+    assert note.user_id == ANNA["aadObjectId"] and "Ik ben uit de chat Lerend netwerk Venlo – Koffiehoek" in note.text
+
+
 @pytest.mark.postgres
 async def test_on_postgresql_too(postgres_url: str, api: StandIn) -> None:
     async with stack(postgres_url, api) as env:

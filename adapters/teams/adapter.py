@@ -302,11 +302,11 @@ class TeamsAdapter:
 
     async def _for_us(self, activity: dict[str, Any]) -> bool:
         """With the RSC permission the bot receives every message of every channel of a team; only a
-        channel it knows (it was added there, or someone @mentioned it there) is a network. A
-        channel message that does not @mention the bot in another channel is left alone."""
+        channel it knows and is in (it was added there, or someone @mentioned it there) is a
+        network. A channel message that does not @mention the bot in another channel is left alone."""
         if translate.kind_of(activity) != "channel" or translate.read_text(activity).addressed:
             return True
-        return await self.store.conversation(translate.chat_ref(activity).chat_id) is not None
+        return await self._installed(translate.chat_ref(activity).chat_id)
 
     async def _conversation_update(self, activity: dict[str, Any], now: datetime) -> None:
         event_type = str((activity.get("channelData") or {}).get("eventType") or "").lower()
@@ -315,7 +315,9 @@ class TeamsAdapter:
             return
         bot_id = (activity.get("recipient") or {}).get("id")
         adds_bot = any(a.get("id") == bot_id for a in activity.get("membersAdded") or [])
-        await self.store.remember(activity, now, announces_install=adds_bot)
+        # only the app's own addition records a conversation: the others (a member added, a channel
+        # created, the team renamed) arrive in the team's conversation, wherever the app was added
+        await self.store.remember(activity, now, announces_install=adds_bot, known_only=not adds_bot)
         tenant, service_url = translate.tenant_of(activity) or "", str(activity.get("serviceUrl", ""))
         names = {}
         for account in activity.get("membersAdded") or []:
@@ -328,12 +330,18 @@ class TeamsAdapter:
             await self._added(activity)
         if bot_removed:
             await self._removed(activity)
-        for event in events:
-            await self.inbound(event)
+        if events and await self._installed(translate.chat_ref(activity).chat_id):
+            for event in events:  # a member of a conversation the app is not in makes no network there
+                await self.inbound(event)
         change = translate.renamed(activity)
         if change is not None:  # a team or channel renamed: each channel of it the app is in has a new title
             for chat_id, title in await self.store.renamed(*change):
                 await self.inbound(ChatRenamed(ChatRef(translate.PLATFORM, chat_id, title), title))
+
+    async def _installed(self, chat_id: str) -> bool:
+        """Whether the app is in this conversation (recorded, and not removed or closed since)."""
+        conv = await self.store.conversation(chat_id)
+        return conv is not None and conv.installed
 
     async def _installation_update(self, activity: dict[str, Any], now: datetime) -> None:
         action = str(activity.get("action") or "")
@@ -358,11 +366,18 @@ class TeamsAdapter:
         await self.inbound(event)
 
     async def _removed(self, activity: dict[str, Any]) -> None:
+        """The app was removed (announced twice, handed over once): the conversation leaves its
+        network. From a team it is removed as a whole: Teams announces that in the team's own
+        conversation, so each other channel of the team the app was in leaves its network too."""
         chat = translate.chat_ref(activity)
         if await self.store.installed(chat.chat_id, False):
             log.info("teams: the app was removed from a %s", translate.kind_of(activity))
             if not chat.private:  # the chat leaves its network (announced twice, handed over once)
                 await self.inbound(BotRemoved(chat))
+        team = ((activity.get("channelData") or {}).get("team") or {}).get("id")
+        if translate.kind_of(activity) == "channel" and isinstance(team, str) and team:
+            for other in await self.store.removed_from_team(team):
+                await self.inbound(BotRemoved(ChatRef(translate.PLATFORM, other)))
         if chat.private:
             await self.store.set_personal(translate.user_key(activity.get("from") or {}), None)
 

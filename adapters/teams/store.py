@@ -47,10 +47,16 @@ class Store:
         #: while, not one per message of a burst
         self._references: dict[str, tuple[TeamsConversation, float]] = {}
 
-    async def remember(self, activity: dict[str, Any], now: datetime, *, announces_install: bool = False) -> None:
+    async def remember(self, activity: dict[str, Any], now: datetime, *, announces_install: bool = False,
+                       known_only: bool = False) -> None:
         """Record the conversation reference, the sender and (group conversations) where the sender
         last wrote, from an authenticated activity. A conversation first met through the app being
-        added is recorded as not installed yet, so that :meth:`installed` reports the change."""
+        added is recorded as not installed yet, so that :meth:`installed` reports the change.
+        ``known_only`` (an activity about the conversation that does not add the app: a member
+        added or removed, a channel created or renamed, the team renamed): only a conversation
+        already recorded is brought up to date; none is recorded, so none is taken for one the app
+        is in. Teams sends those in the team's own conversation (its General channel) also when the
+        app was added to another channel of the team."""
         conversation = activity.get("conversation") or {}
         sender = activity.get("from") or {}
         service_url = str(activity.get("serviceUrl") or "")
@@ -67,10 +73,14 @@ class Store:
             values.update({k: v[:200] for k, v in (("team_name", team_name), ("channel_name", channel_name)) if v})
         self._references.pop(chat.chat_id, None)
         async with self.db.transaction() as session:
-            await session.execute(self.db.insert(TeamsConversation).values(chat_id=chat.chat_id,
-                                                                            installed=not announces_install,
-                                                                            **values)
-                                  .on_conflict_do_update(index_elements=["chat_id"], set_=values))
+            if known_only:
+                await session.execute(update(TeamsConversation).where(TeamsConversation.chat_id == chat.chat_id)
+                                      .values(**values))
+            else:
+                await session.execute(self.db.insert(TeamsConversation).values(chat_id=chat.chat_id,
+                                                                                installed=not announces_install,
+                                                                                **values)
+                                      .on_conflict_do_update(index_elements=["chat_id"], set_=values))
             if sender.get("id") and sender.get("role") != "bot":
                 user = user_key(sender)
                 person = {"teams_id": str(sender["id"]), "tenant_id": tenant, "service_url": service_url,
@@ -110,6 +120,22 @@ class Store:
                                                                       TeamsConversation.closed.is_not(None))
                                       .values(closed=None))
             return bool(result.rowcount)
+
+    async def removed_from_team(self, team_id: str) -> list[str]:
+        """The app was removed from a team: each of its channels the app was in is marked removed
+        (an archive or deletion before it no longer opens it again). Returns the chats this call
+        marked (told twice, the second finds none)."""
+        where = [TeamsConversation.team_id == team_id, TeamsConversation.kind == "channel"]
+        async with self.db.transaction() as session:
+            removed = list(await session.scalars(update(TeamsConversation)
+                                                 .where(*where, TeamsConversation.installed.is_(True))
+                                                 .values(installed=False, closed=None)
+                                                 .returning(TeamsConversation.chat_id)))
+            await session.execute(update(TeamsConversation).where(*where, TeamsConversation.closed.is_not(None))
+                                  .values(closed=None))
+        for chat in removed:
+            self._references.pop(chat, None)
+        return sorted(removed)
 
     async def close(self, team_id: str, reason: str, chat_id: str | None = None) -> list[str]:
         """A team was archived or deleted (``chat_id`` None), or one of its channels deleted: its
