@@ -1042,6 +1042,29 @@ async def test_the_app_removed_from_a_team_leaves_every_channel_of_it_it_was_in(
     assert note.user_id == ANNA["aadObjectId"] and "Ik ben uit de chat Lerend netwerk Venlo – Koffiehoek" in note.text
 
 
+async def test_a_group_chat_whose_topic_changes_is_renamed(env: Env) -> None:
+    """A ``conversationUpdate`` with ``topicName`` (the activity protocol's new topic of the
+    conversation) in a group chat the app is in renames it, and the network named after it; nothing
+    is posted. In a group chat the app is not in it makes nothing."""
+    await env.add_to_channel(where=GROUP)
+    posts = len(env.api.sent())
+    topic = conversation_update(GROUP, env.api.service_url, by=ANNA)
+    topic["topicName"] = "Wijkteam Noord-Oost"
+    assert (await env.post(topic)).status in OK
+    elsewhere = conversation_update(group_chat("19:anders@thread.v2", "Anders"), env.api.service_url, by=ANNA)
+    elsewhere["topicName"] = "Iets anders"
+    assert (await env.post(elsewhere)).status in OK
+    (chat,) = await env.rows(Chat)
+    (network,) = await env.rows(Network)
+    assert (chat.chat_id, chat.title, network.name) == (GROUP_ID, "Wijkteam Noord-Oost", "Wijkteam Noord-Oost")
+    assert [r.chat_id for r in await env.rows(TeamsConversation)] == [GROUP_ID]
+    for _ in range(5):
+        env.clock.advance(timedelta(seconds=5))
+        env.app.wake.set()
+        await asyncio.sleep(0.05)
+    assert len(env.api.sent()) == posts
+
+
 @pytest.mark.postgres
 async def test_on_postgresql_too(postgres_url: str, api: StandIn) -> None:
     async with stack(postgres_url, api) as env:

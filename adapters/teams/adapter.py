@@ -337,6 +337,9 @@ class TeamsAdapter:
         if change is not None:  # a team or channel renamed: each channel of it the app is in has a new title
             for chat_id, title in await self.store.renamed(*change):
                 await self.inbound(ChatRenamed(ChatRef(translate.PLATFORM, chat_id, title), title))
+        topic = translate.topic_renamed(activity)  # a group chat's new topic
+        if topic is not None and await self._installed(topic.chat.chat_id):
+            await self.inbound(topic)
 
     async def _installed(self, chat_id: str) -> bool:
         """Whether the app is in this conversation (recorded, and not removed or closed since)."""

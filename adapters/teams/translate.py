@@ -24,6 +24,7 @@ from bot.events import (
     BotAdded,
     ButtonPress,
     ChatRef,
+    ChatRenamed,
     Closed,
     InboundEvent,
     MemberJoined,
@@ -304,6 +305,21 @@ def renamed(activity: dict[str, Any]) -> tuple[str, str, str] | None:
     if not isinstance(target, str) or not target or not isinstance(name, str):
         return None
     return part, target, name
+
+
+def topic_renamed(activity: dict[str, Any]) -> ChatRenamed | None:
+    """A group chat's new topic: a ``conversationUpdate`` with ``topicName``. Microsoft's Teams
+    pages show no such activity (their list of conversation events has no group chat rename); the
+    activity protocol defines ``topicName`` as the conversation's topic, sent only when it changes
+    (https://github.com/microsoft/Agents/blob/main/specs/activity/protocol-activity.md, A4100,
+    A4103), and the Teams SDK lists ``topicName`` among the conversation update events Teams
+    supports. None for anything else (a channel's name comes with ``channelRenamed``)."""
+    topic = activity.get("topicName")
+    if kind_of(activity) != "groupChat" or not isinstance(topic, str) or not topic.strip():
+        return None
+    chat = chat_ref(activity)
+    title = topic.strip()[:200]
+    return ChatRenamed(ChatRef(chat.platform, chat.chat_id, title), title)
 
 
 def bot_added(activity: dict[str, Any]) -> BotAdded:
