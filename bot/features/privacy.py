@@ -268,7 +268,7 @@ async def on_forget_button(ctx: Ctx, rest: str) -> None:
         _privately(ctx, member, "privacy", ctx.t("privacy.forget_cancelled"))
 
 
-async def erase(ctx: Ctx, member: Member, *, silent: bool = False) -> None:
+async def erase(ctx: Ctx, member: Member, *, silent: bool = False) -> bool:
     """Remove the member's personal data everywhere, keeping only anonymous counts (their answers
     stay as empty rows, so the participation figures still add up).
 
@@ -277,9 +277,20 @@ async def erase(ctx: Ctx, member: Member, *, silent: bool = False) -> None:
     no other membership has. An erasure notice still on its way (of an earlier erasure) stays, so
     it is still delivered and its accounts forgotten. ``silent`` (a former member's data past
     the retention period, :func:`run_retention`): nobody is told; the one outbox row it leaves is
-    never sent, only has the adapters forget the person once it is done (``bot.delivery``)."""
+    never sent, only has the adapters forget the person once it is done (``bot.delivery``).
+
+    Safe when another transaction erases the same person at the same moment (the nightly run and
+    ``/vergeetmij``, or two presses of its button on two replicas): the member's row is locked
+    first (PostgreSQL; SQLite's writers take turns anyway), so the later erasure waits for the
+    earlier one and then finds them gone: it changes nothing and, unless ``silent``, tells the
+    person the same as the erasure itself. Returns whether this call erased them."""
     s = ctx.session
     mid, platform, user_id = member.id, member.platform, member.user_id
+    if await s.scalar(_HOLD, {"id": mid}) is None:  # erased meanwhile by another transaction
+        ctx.member = None
+        if not silent:
+            _tell_forgotten(ctx, platform, user_id, forget=[])  # that erasure has the adapters forget them
+        return False
     identities = await directory.identities_of(s, member)  # every account the person linked
     elsewhere = await directory.held_elsewhere(s, ctx.network.id, identities)
     names = {member.name, str(escape(member.name))}
@@ -314,14 +325,11 @@ async def erase(ctx: Ctx, member: Member, *, silent: bool = False) -> None:
     if silent:
         ctx.out.append(Outgoing(Address(platform, None, user_id), "forget", Markup(""),
                                 meta={"scrub": "all", "silent": True, "forget": forget}))
-        return
-    lang = ctx.lang
-    if ctx.source is not None and ctx.person is not None:  # to the account they asked from
-        platform, user_id = ctx.source.platform, ctx.person.user_id
-    ctx.out.append(Outgoing(Address(platform, None, user_id), "privacy", i18n.t(lang, "privacy.forgotten"),
-                            meta={"scrub": "all", "forget": forget}))
+        return True
+    _tell_forgotten(ctx, platform, user_id, forget)
     bind = ctx.session.bind
     ctx.after_commit.append(lambda: scrub_sqlite_wal(bind))
+    return True
 
 
 async def _naming(session, model, where, names: set[str]) -> list[int]:  # noqa: ANN001
@@ -336,6 +344,19 @@ async def _naming(session, model, where, names: set[str]) -> list[int]:  # noqa:
     return [row_id for row_id, text in found if pattern.search(text or "")]
 
 
+def _tell_forgotten(ctx: Ctx, platform: str, user_id: str, forget: list[list[str]]) -> None:
+    """The notice that the person's data is gone, to the account they asked from (else their
+    first); once delivered it keeps nothing that points to them and has the adapters forget the
+    accounts ``forget`` (``bot.delivery``)."""
+    if ctx.source is not None and ctx.person is not None:
+        platform, user_id = ctx.source.platform, ctx.person.user_id
+    ctx.out.append(Outgoing(Address(platform, None, user_id), "privacy", i18n.t(ctx.lang, "privacy.forgotten"),
+                            meta={"scrub": "all", "forget": forget}))
+
+
+#: the member's row, locked until the transaction ends (PostgreSQL; SQLite renders no lock): an
+#: erasure takes it before anything else; None once another transaction's erasure committed
+_HOLD = select(Member.id).where(Member.id == bindparam("id")).with_for_update()
 #: an erasure notice (or a silent erasure's row) not delivered yet: an erasure leaves it be
 _UNSENT_NOTICE = OutboxMessage.state.in_(("pending", "sending")) & (
     func.coalesce(OutboxMessage.meta["scrub"].as_string(), "") == "all")
@@ -395,9 +416,11 @@ async def _drop_old_pauses(session, network_id: int, cutoff: datetime, now: date
     return min(min(ends), now) if ends else None
 
 
+#: locked at once (PostgreSQL), so a ``/vergeetmij`` of one of them waits for this run; one whose
+#: own ``/vergeetmij`` is erasing them right now is skipped (gone once that commits, or next run)
 _FORMER = (select(Member).where(Member.network_id == bindparam("network_id"), Member.active.is_(False),
                                Member.left_at < bindparam("cutoff"))
-           .order_by(Member.left_at, Member.id).limit(bindparam("batch")))
+           .order_by(Member.left_at, Member.id).limit(bindparam("batch")).with_for_update(skip_locked=True))
 _FIRST_LEFT = select(func.min(Member.left_at)).where(Member.network_id == bindparam("network_id"),
                                                      Member.active.is_(False))
 
@@ -408,10 +431,11 @@ async def _erase_former(ctx: Ctx, cutoff: datetime) -> int:
     :data:`FORMER_BATCH` of them. Returns how many."""
     gone = list(await ctx.session.scalars(_FORMER, {"network_id": ctx.network.id, "cutoff": cutoff,
                                                     "batch": FORMER_BATCH}))
+    erased = 0
     for member in gone:
-        await erase(ctx, member, silent=True)
-    if gone:  # a count only: never a name or an id
-        log.info("retention erased %d former member(s) of network %s", len(gone), ctx.network.id)
+        erased += await erase(ctx, member, silent=True)
+    if erased:  # a count only: never a name or an id
+        log.info("retention erased %d former member(s) of network %s", erased, ctx.network.id)
     return len(gone)
 
 
