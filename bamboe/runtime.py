@@ -62,8 +62,8 @@ METRICS_QUERY_SECONDS = 5.0
 QUEUE_STATES = ("pending", "sending", "waiting")
 #: PostgreSQL advisory lock held while migrating, so replicas starting together migrate one by one
 MIGRATION_LOCK = 0x62616D62  # "bamb"
-#: how often the adapters' housekeeping runs (deleting what they keep only for a while, such as
-#: Teams' download files); also at the first tick
+#: how often the core's and the adapters' housekeeping runs (deleting what they keep only for a
+#: while, such as the outbox rows of no network and Teams' download files); also at the first tick
 HOUSEKEEPING_INTERVAL = timedelta(hours=1)
 #: the command line starts with the garbage collector off (bamboe/cli.py); it is back on when the
 #: process is ready, or after this many seconds of a start still waiting for a platform
@@ -181,10 +181,15 @@ class App:
                 waiter.cancel()
 
     async def housekeeping(self) -> None:
-        """Every :data:`HOUSEKEEPING_INTERVAL`: the adapters' ``housekeeping()``, where they have one."""
+        """Every :data:`HOUSEKEEPING_INTERVAL`: the core's (:meth:`bot.core.Core.housekeeping`: what
+        no network's retention covers) and the adapters' ``housekeeping()``, where they have one."""
         now = self.clock.now()
         if self.housekeeping_due is not None and now < self.housekeeping_due:
             return
+        try:
+            await self.core.housekeeping()
+        except Exception as exc:  # noqa: BLE001 - a database hiccup: the next interval retries
+            log.warning("housekeeping of the core failed (%s)", type(exc).__name__)
         for adapter in self.adapters:
             tidy = getattr(adapter, "housekeeping", None)
             if tidy is not None:

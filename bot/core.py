@@ -10,10 +10,10 @@ import base64
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,7 +43,7 @@ from bot.events import (
 )
 from bot.jobs import Dispatcher, JobContext
 from bot.markup import Markup, command
-from bot.models import Chat, Member, MemberIdentity, Network, OutboxMessage, conversation_key
+from bot.models import Chat, Member, MemberIdentity, Network, OutboxMessage, Pacing, conversation_key
 from bot.parsing import UserError, first_word
 from bot.platform import Capabilities
 from bot.registry import Feature, Registry
@@ -52,6 +52,12 @@ log = logging.getLogger(__name__)
 
 #: a message longer than this is not processed (answers and commands alike)
 MAX_TEXT = 4000
+#: how long the outbox keeps a message of no network (a private answer to someone who is a member
+#: nowhere: no network's retention period covers it), whatever became of it; see docs/privacy.md
+NETWORKLESS_KEPT = timedelta(days=30)
+#: how long after a conversation's turn (``pacing``) it is forgotten: a turn long past and no row
+#: mean the same, and a private conversation's key holds the person's platform id
+PACING_KEPT = timedelta(days=1)
 ROLES = ("trekker", "procesbegeleider", "deelnemer")
 #: the roles that lead a network
 LEADS = ROLES[:2]
@@ -450,6 +456,19 @@ class Core:
         """Run planned work that is due now."""
         return await self.dispatcher.run_due()
 
+    async def housekeeping(self) -> int:
+        """Remove what is kept only for a while and falls under no network (``bamboe run`` calls
+        this hourly, with the adapters' housekeeping; every replica may, the deletes do not mind):
+        outbox rows of no network older than :data:`NETWORKLESS_KEPT` (sent, failed or cancelled,
+        or waiting for their person; one still to be sent goes once it is), and the turns of
+        conversations (:class:`~bot.models.Pacing`, not a platform's own row) more than
+        :data:`PACING_KEPT` past. Returns how many rows went (a count only: never a name or an id)."""
+        now = self.clock.now()
+        async with self.db.transaction() as session:
+            gone = (await session.execute(_NETWORKLESS, {"cutoff": now - NETWORKLESS_KEPT})).rowcount or 0
+            gone += (await session.execute(_PAST_TURNS, {"cutoff": now - PACING_KEPT})).rowcount or 0
+        return gone
+
 # ---------------------------------------------------------------------- routing
 def split_command(text: str, *, addressed: bool = False,
                   table: Registry | None = None) -> tuple[str, str] | None:
@@ -549,6 +568,14 @@ async def store_outgoing(session: AsyncSession, network_id: int | None, messages
     stored = await (await session.connection()).execute(_STORE, rows)
     return [outgoing_from_row(row) for row in stored]
 
+
+#: the outbox rows of no network made before ``:cutoff`` (found by ``ix_outbox_networkless``) that
+#: are done with, or wait for their person to open a private chat: never one queued or being sent
+_NETWORKLESS = delete(OutboxMessage).where(OutboxMessage.network_id.is_(None),
+                                           OutboxMessage.created_at < bindparam("cutoff"),
+                                           OutboxMessage.state.in_(("sent", "failed", "cancelled", "waiting")))
+#: the conversations' turns (``<platform>|<chat_key>``; a platform's own row has no ``|``) before ``:cutoff``
+_PAST_TURNS = delete(Pacing).where(Pacing.key.contains("|", autoescape=True), Pacing.next_at < bindparam("cutoff"))
 
 #: outbox rows, returned as stored (ids and defaults) in the order given (built once: building a
 #: statement costs as much as running it)

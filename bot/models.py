@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -268,6 +269,10 @@ class OutboxMessage(Base):
     reused id would make a new message look like one already sent. PostgreSQL's sequence never
     reuses one; on SQLite the table is ``AUTOINCREMENT`` (migration 0020), whose counter in
     ``sqlite_sequence`` a migration that rebuilds this table must carry over.
+
+    A row of no network (``network_id`` NULL: a private answer to someone who is a member nowhere)
+    falls under no network's retention period: the hourly housekeeping removes it after
+    :data:`bot.core.NETWORKLESS_KEPT`.
     """
 
     __tablename__ = "outbox"
@@ -275,6 +280,9 @@ class OutboxMessage(Base):
         Index("ix_outbox_state_id", "state", "id"),
         Index("ix_outbox_platform_message", "platform", "chat_id", "platform_message_id"),
         Index("ix_outbox_chat_queue", "platform", "chat_key", "state", "id"),
+        # the few rows of no network, for the hourly housekeeping (:meth:`bot.core.Core.housekeeping`)
+        Index("ix_outbox_networkless", "created_at", postgresql_where=text("network_id IS NULL"),
+              sqlite_where=text("network_id IS NULL")),
         {"sqlite_autoincrement": True},
     )
 

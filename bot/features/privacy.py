@@ -388,6 +388,8 @@ def _kept(network_id: int) -> tuple[tuple[Any, Any, Any], ...]:
          & OutboxMessage.state.in_(("sent", "failed", "cancelled", "waiting")), OutboxMessage.created_at),
         # a post that never found a next bot post to ride along with (the network went quiet)
         (HeldPost, HeldPost.network_id == network_id, HeldPost.created_at),
+        # a link code, used or not, the period after it expired (until then typing it says it expired)
+        (LinkCode, LinkCode.network_id == network_id, LinkCode.expires_at),
     )
 
 
@@ -442,11 +444,12 @@ async def _erase_former(ctx: Ctx, cutoff: datetime) -> int:
 @network_job
 async def run_retention(ctx: Ctx, jc: JobContext) -> None:
     """Remove answers, session input, reflections, action-learning texts, sent messages (and private
-    ones still waiting for their person), held posts and pauses older than the
-    network's retention period (months of 30 days), and erase the members who left longer ago than
-    that (:func:`_erase_former`), then plan the next run for the night after the oldest row left
-    (or the earliest leave left) grows older than that. Nights when nothing can be old enough get
-    no run; after a full batch of former members, the next run follows at once."""
+    ones still waiting for their person), held posts, link codes (counted from when they expired)
+    and pauses older than the network's retention period (months of 30 days), and erase the
+    members who left longer ago than that (:func:`_erase_former`), then plan the next run for the
+    night after the oldest row left (or the earliest leave left) grows older than that. Nights
+    when nothing can be old enough get no run; after a full batch of former members, the next
+    run follows at once."""
     period = timedelta(days=30 * ctx.network.retention_months)
     cutoff = ctx.now - period
     if await _erase_former(ctx, cutoff) == FORMER_BATCH:
