@@ -569,7 +569,7 @@ async def store_outgoing(session: AsyncSession, network_id: int | None, messages
     return [outgoing_from_row(row) for row in stored]
 
 
-#: the outbox rows of no network made before ``:cutoff`` (found by ``ix_outbox_networkless``) that
+#: the outbox rows of no network made before ``:cutoff`` (found by ``ix_outbox_network_created``) that
 #: are done with, or wait for their person to open a private chat: never one queued or being sent
 _NETWORKLESS = delete(OutboxMessage).where(OutboxMessage.network_id.is_(None),
                                            OutboxMessage.created_at < bindparam("cutoff"),

@@ -24,7 +24,6 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -280,9 +279,10 @@ class OutboxMessage(Base):
         Index("ix_outbox_state_id", "state", "id"),
         Index("ix_outbox_platform_message", "platform", "chat_id", "platform_message_id"),
         Index("ix_outbox_chat_queue", "platform", "chat_key", "state", "id"),
-        # the few rows of no network, for the hourly housekeeping (:meth:`bot.core.Core.housekeeping`)
-        Index("ix_outbox_networkless", "created_at", postgresql_where=text("network_id IS NULL"),
-              sqlite_where=text("network_id IS NULL")),
+        # a network's rows by age (its retention run), and those of no network (the hourly
+        # housekeeping, :meth:`bot.core.Core.housekeeping`). Not a partial index: its
+        # ``postgresql_where`` would import the PostgreSQL dialect on every start
+        Index("ix_outbox_network_created", "network_id", "created_at"),
         {"sqlite_autoincrement": True},
     )
 

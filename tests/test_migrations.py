@@ -298,7 +298,7 @@ async def test_0020_keeps_the_outbox_and_its_ids_are_never_handed_out_again(empt
     ids = await _at_0019(empty_url)
     before = await _outbox_state(empty_url)
     engine = create_engine(empty_url)
-    await upgrade(engine, "0020_outbox_autoincrement")  # (a later migration adds an index)
+    await upgrade(engine, "0020_outbox_autoincrement")  # (0027 adds an index)
     await engine.dispose()
     after = await _outbox_state(empty_url)
     assert after == before  # rows, columns, defaults, indexes, keys and the nudge's link as they were
