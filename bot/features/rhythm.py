@@ -14,7 +14,7 @@ from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 
-from sqlalchemy import Row, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Row, and_, bindparam, delete, exists, insert, or_, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from bot import budget, directory, i18n
@@ -662,20 +662,30 @@ MAX_REFLECTION = 1500
 PRIVATE_ANSWER_WINDOW = timedelta(days=14)
 
 
-async def store_answer(ctx: Ctx, nudge_id: int, text: str) -> None:
+async def store_answer(ctx: Ctx, nudge_id: int, text: str) -> bool:
     """Store a member's answer to a nudge and tell the other features (the row is written at once:
     what they count next includes it). The member's message it came from is kept with it (only
-    its platform id), so deleting or editing that message deletes or changes the answer."""
+    its platform id), so deleting or editing that message deletes or changes the answer. False
+    (nothing stored) when the nudge is gone: its network was absorbed by ``/koppel <code>``."""
     ref = message_ref(ctx.source, ctx.message_id)
-    await (await ctx.session.connection()).execute(_ADD_ANSWER, {
+    stored = await (await ctx.session.connection()).execute(_ADD_ANSWER, {
         "nudge_id": nudge_id, "member_id": ctx.member.id, "text": text, "created_at": ctx.now,
         "message_ref": ref})
+    if not stored.rowcount:
+        return False
     await ctx.features.emit("answer", ctx, ctx.member)
+    return True
 
 
 #: one answer, as a plain INSERT (nothing in the transaction needs it as an ORM object; the unit
-#: of work would cost more than the statement, after every answer)
-_ADD_ANSWER = insert(Answer.__table__)
+#: of work would cost more than the statement, after every answer), and only while its nudge
+#: exists: that check costs no round trip of its own
+_ANSWER = Answer.__table__.c
+_ADD_ANSWER = insert(Answer.__table__).from_select(
+    ["nudge_id", "member_id", "text", "created_at", "message_ref"],
+    select(*(bindparam(name, type_=_ANSWER[name].type)
+             for name in ("nudge_id", "member_id", "text", "created_at", "message_ref")))
+    .where(exists().where(Nudge.id == bindparam("nudge_id"))))
 
 
 async def on_message_deleted(ctx: Ctx, event: MessageDeleted) -> None:
@@ -730,12 +740,10 @@ async def on_reply(ctx: Ctx, msg: MessageIn) -> bool:
         if text:
             store_reflection(ctx, REFLECTIONS[origin.kind], text)
         return True
-    if text and await ctx.session.get(Nudge, origin.meta["nudge"]) is None:
+    if text and not await store_answer(ctx, origin.meta["nudge"], text):
         # asked by this chat's network before /koppel <code> brought the chat here: that network,
         # its questions with it, is gone
         ctx.reply("status", ctx.t("rhythm.answer_gone", network=ctx.network.name))
-    elif text:
-        await store_answer(ctx, origin.meta["nudge"], text)
     return True
 
 
