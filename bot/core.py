@@ -6,8 +6,10 @@ change it belongs to; :class:`bot.delivery.Delivery` hands the rows to the adapt
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import logging
+import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import budget, directory, i18n
 from bot.cleaning import clean, is_outage
 from bot.clock import Clock
-from bot.database import Database, defer_insert, defer_pending, mark_queued
+from bot.database import Database, defer_insert, defer_pending, is_conflict, mark_queued
 from bot.events import (
     Address,
     Attachment,
@@ -58,6 +60,9 @@ NETWORKLESS_KEPT = timedelta(days=30)
 #: how long after a conversation's turn (``pacing``) it is forgotten: a turn long past and no row
 #: mean the same, and a private conversation's key holds the person's platform id
 PACING_KEPT = timedelta(days=1)
+#: the pause, in seconds (drawn at random in this range), before an event whose transaction lost a
+#: conflict with a concurrent one runs again: the two do not start over at the same moment
+CONFLICT_PAUSE = (0.02, 0.2)
 ROLES = ("trekker", "procesbegeleider", "deelnemer")
 #: the roles that lead a network
 LEADS = ROLES[:2]
@@ -177,6 +182,12 @@ class Ctx:
         return self.member
 
 
+def _sqlstate(exc: BaseException) -> str:
+    """The SQLSTATE of a database error, for a log line ("-" when its driver gives none)."""
+    orig = getattr(exc, "orig", None)
+    return str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "-")
+
+
 class _Failed(Exception):
     """A handler failed: roll its transaction back, then answer with the text ``key``."""
 
@@ -213,12 +224,23 @@ class Core:
         the same event would raise again (a data or integrity error) is not an outage: the event
         is tried once more (a conflict with another replica's insert passes then), and otherwise
         dropped with a log line (without its text) and no answer, so the adapter moves on.
+
+        A transaction that lost a conflict with a concurrent one (PostgreSQL: a deadlock or a
+        serialization failure, :func:`bot.database.is_conflict`) was rolled back whole: nothing of
+        it is stored, none of its messages is in the outbox. The event then runs once more from its
+        start, in a new transaction, after a short random pause (:data:`CONFLICT_PAUSE`); when that
+        loses a conflict too, the member gets the generic error, logged without the event's text.
         """
         event = clean(event)
         for attempt in (1, 2):
             try:
-                return await self._handle(event)
+                stored, after_commit = await self._handle(event, last=attempt == 2)
             except (DBAPIError, OSError, TimeoutError) as exc:
+                if attempt == 1 and is_conflict(exc):
+                    log.info("inbound %s lost a conflict with another transaction (SQLSTATE %s): run once more",
+                             type(event).__name__, _sqlstate(exc))
+                    await asyncio.sleep(random.uniform(*CONFLICT_PAUSE))
+                    continue
                 if is_outage(exc):
                     log.warning("inbound %s not handled: database unavailable (%s)", type(event).__name__,
                                 type(exc).__name__)
@@ -226,37 +248,54 @@ class Core:
                 if attempt == 2:
                     orig = getattr(exc, "orig", None)
                     log.error("inbound %s dropped: the database refused it (%s, SQLSTATE %s)", type(event).__name__,
-                              type(orig).__name__, getattr(orig, "sqlstate", None) or "-")
+                              type(orig).__name__, _sqlstate(exc))
+                continue
+            for callback in after_commit:  # outside the attempts: its transaction committed
+                await callback()
+            return stored
         return []
 
-    async def _handle(self, event: InboundEvent) -> list[Outgoing]:
+    async def _handle(self, event: InboundEvent, *, last: bool = True,
+                      ) -> tuple[list[Outgoing], list[Callable[[], Awaitable[None]]]]:
         """One transaction; when the handler fails, it is rolled back whole (nothing of the failed
         command is kept) and a second one answers with the error. No savepoint around the
-        handler: on every event it would cost more than most handlers, for a rare failure."""
+        handler: on every event it would cost more than most handlers, for a rare failure.
+
+        A conflict with a concurrent transaction (:func:`bot.database.is_conflict`), wherever in
+        the transaction it comes (the handler, the outbox rows, the commit), goes up to
+        :meth:`handle`, which runs the event again; on the ``last`` attempt it is answered with
+        the generic error instead. Returns the stored messages and what to run after the commit."""
         now = self.clock.now()
         try:
-            async with self.db.transaction() as session:
-                ctx = await self._context(session, event, now)
-                if ctx is None:
-                    return []
-                try:
-                    await self._route(ctx, event)
-                except UserError as err:
-                    raise _Failed(err.key, err.params) from err
-                except Exception as exc:
-                    log.exception("handler failed for %s", type(event).__name__)
-                    raise _Failed("errors.internal", {}) from exc
-                stored = await self._store(ctx, now)
+            try:
+                async with self.db.transaction() as session:
+                    ctx = await self._context(session, event, now)
+                    if ctx is None:
+                        return [], []
+                    try:
+                        await self._route(ctx, event)
+                    except UserError as err:
+                        raise _Failed(err.key, err.params) from err
+                    except Exception as exc:
+                        if is_conflict(exc):
+                            raise  # the whole transaction lost, not the handler: see below
+                        log.exception("handler failed for %s", type(event).__name__)
+                        raise _Failed("errors.internal", {}) from exc
+                    stored = await self._store(ctx, now)
+            except DBAPIError as exc:
+                if not (last and is_conflict(exc)):
+                    raise
+                log.error("inbound %s lost a conflict with another transaction again (SQLSTATE %s): "
+                          "answered with the generic error", type(event).__name__, _sqlstate(exc))
+                raise _Failed("errors.internal", {}) from exc
         except _Failed as failed:
             async with self.db.transaction() as session:
                 ctx = await self._context(session, event, now)
                 if ctx is None:
-                    return []
+                    return [], []
                 ctx.reply("error", ctx.t(failed.key, **failed.params))
                 stored = await self._store(ctx, now)
-        for callback in ctx.after_commit:
-            await callback()
-        return stored
+        return stored, ctx.after_commit
 
     @staticmethod
     async def _store(ctx: Ctx, now: datetime) -> list[Outgoing]:

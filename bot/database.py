@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, event, insert, inspect, literal, select, text, union_all, update
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
@@ -34,6 +35,23 @@ logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 #: set while this task runs inside :meth:`Database.transaction` (a nested one must not wait for the lock)
 _in_transaction: ContextVar[bool] = ContextVar("in_transaction", default=False)
+
+
+#: the SQLSTATEs of a transaction that lost a conflict with another one: deadlock_detected
+#: (40P01) and serialization_failure (40001). PostgreSQL rolled it back whole; run again from its
+#: start, it usually passes (see :func:`is_conflict`)
+CONFLICT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """True when ``exc`` is a database error with one of :data:`CONFLICT_SQLSTATES`: the
+    transaction lost a deadlock or a serialization conflict with a concurrent one (another
+    replica's). Read from the DBAPI exception's ``sqlstate`` or ``pgcode`` (asyncpg, psycopg), so
+    no driver is imported; SQLite's driver has neither (its writers take turns: no such conflict)."""
+    if not isinstance(exc, DBAPIError):
+        return False
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return state is not None and str(state) in CONFLICT_SQLSTATES
 
 
 def async_url(url: str) -> str:

@@ -126,7 +126,7 @@ async def test_core_drops_a_deterministic_error_and_reports_an_outage(sqlite_url
     event = MessageIn(ChatRef("telegram", "-1", "Groep"), Person("1", "Anna"), "/status")
     tries: list[int] = []
 
-    async def refused(_: Any) -> Any:
+    async def refused(_: Any, **_kw: Any) -> Any:
         tries.append(1)
         raise _dbapi(_DriverError("23505"))
 
@@ -134,7 +134,7 @@ async def test_core_drops_a_deterministic_error_and_reports_an_outage(sqlite_url
     assert await core.handle(event) == []
     assert len(tries) == 2  # once more (a race with another replica passes then), then dropped
 
-    async def gone(_: Any) -> Any:
+    async def gone(_: Any, **_kw: Any) -> Any:
         raise _dbapi(_DriverError("08006"))
 
     monkeypatch.setattr(core, "_handle", gone)

@@ -1,0 +1,193 @@
+"""An event whose transaction loses a conflict with a concurrent one (PostgreSQL: a deadlock,
+SQLSTATE 40P01, or a serialization failure, 40001) runs once more from its start, in a new
+transaction: its effect is stored once and its answer sent once. Losing twice gives the generic
+error, logged without the message's text; any other database error is not run again.
+
+The deadlocks are real: a test command locks the network's row and then Cem's member row, while a
+rival transaction (another replica, say) holds Cem's row and then asks for the network's. The
+rival waits with a long ``deadlock_timeout`` and the command with a short one, so PostgreSQL picks
+the command's transaction as the one to roll back (setting it needs the tests' superuser)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from adapters.console.harness import Harness
+from bamboe.features import FEATURES
+from bot import i18n
+from bot.clock import VirtualClock
+from bot.core import Ctx, run_command
+from bot.database import Database, create_engine, is_conflict
+from bot.markup import plain
+from bot.models import LogEntry, OutboxMessage
+from bot.registry import Command, Feature
+from tests.conftest import MEMBERS, NETWORK, drop_postgres_database, local, migrated_postgres_database, texts
+from tests.conftest import waiting_for_a_lock as someone_waits
+
+IDEA = "een ouderpanel met sleutelfiguren"
+GENERIC = plain(i18n.t("nl", "errors.internal"))
+_LOCK_NETWORK = text("SELECT id FROM networks WHERE id = :id FOR UPDATE")
+_LOCK_CEM = text("SELECT id FROM members WHERE user_id = 'cem' FOR UPDATE")
+
+
+class Collision:
+    """``/botsing <idee>``: records the idea as ``/idee`` does, after locking the network's row and
+    then Cem's. In each of its first ``rounds`` attempts it first waits until :meth:`rival` holds
+    Cem's row; the rival then asks for the network's row: a deadlock."""
+
+    def __init__(self, rounds: int) -> None:
+        self.rounds = rounds
+        self.attempts = 0
+        self.rival_holds_cem = [asyncio.Event() for _ in range(rounds)]
+        self.command_holds_network = [asyncio.Event() for _ in range(rounds)]
+
+    @property
+    def feature(self) -> Feature:
+        return Feature("botsing", commands=(Command("botsing", self.command),))
+
+    async def command(self, ctx: Ctx, args: str) -> None:
+        n, self.attempts = self.attempts, self.attempts + 1
+        if n < self.rounds:
+            await asyncio.wait_for(self.rival_holds_cem[n].wait(), 10)
+            await ctx.session.execute(text("SET LOCAL deadlock_timeout = '50ms'"))
+        await ctx.session.execute(_LOCK_NETWORK, {"id": ctx.network.id})
+        if n < self.rounds:
+            self.command_holds_network[n].set()
+        await ctx.session.execute(_LOCK_CEM)
+        await run_command(ctx, "idee", args)
+
+    async def rival(self, db: Database, network_id: int) -> None:
+        """Each round one transaction: Cem's row, then (once the command waits for it) the network's."""
+        for n in range(self.rounds):
+            async with db.engine.begin() as conn:
+                await conn.execute(text("SET LOCAL deadlock_timeout = '30s'"))
+                await conn.execute(_LOCK_CEM)
+                self.rival_holds_cem[n].set()
+                await asyncio.wait_for(self.command_holds_network[n].wait(), 10)
+                await someone_waits(db)  # the command, for Cem's row
+                await conn.execute(_LOCK_NETWORK, {"id": network_id})  # the cycle: the command's transaction loses
+
+
+@asynccontextmanager
+async def network_with(feature: Feature) -> AsyncIterator[tuple[Harness, Database, int]]:
+    """A harness on a new PostgreSQL database with the usual network and ``feature``; yields it,
+    a second engine on the same database (the rival's) and the network's id."""
+    pg = await migrated_postgres_database()
+    h = Harness(Database(create_engine(pg)), VirtualClock(local(2026, 1, 5, 8, 0)), features=(*FEATURES, feature))
+    rival = Database(create_engine(pg))
+    try:
+        await h.setup(dict(NETWORK), [dict(m) for m in MEMBERS])
+        async with h.db.transaction() as s:
+            network_id = await s.scalar(text("SELECT id FROM networks"))
+        yield h, rival, network_id
+    finally:
+        await rival.close()
+        await h.close()
+        await drop_postgres_database(pg)
+
+
+async def stored(h: Harness) -> tuple[list[str], list[str]]:
+    """The ideas stored, and the kinds of the outbox rows to the group since the set-up."""
+    async with h.db.transaction() as s:
+        ideas = list(await s.scalars(select(LogEntry.text).where(LogEntry.kind == "idea")))
+        kinds = list(await s.scalars(select(OutboxMessage.kind).where(
+            OutboxMessage.kind.in_(("idea", "error"))).order_by(OutboxMessage.id)))
+    return ideas, kinds
+
+
+def logged(caplog: pytest.LogCaptureFixture, level: int) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno >= level and r.name.startswith("bot")]
+
+
+@pytest.mark.postgres
+async def test_an_event_that_loses_a_deadlock_runs_again_and_stores_and_answers_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    collision = Collision(rounds=1)
+    async with network_with(collision.feature) as (h, rival, network_id):
+        caplog.set_level(logging.INFO, logger="bot")
+        racing = asyncio.create_task(collision.rival(rival, network_id))
+        try:
+            await asyncio.wait_for(h.say("dewi", f"/botsing {IDEA}"), 20)
+        finally:
+            await asyncio.gather(racing, return_exceptions=True)
+        await racing  # the rival got its locks and committed
+        assert collision.attempts == 2
+        assert await stored(h) == ([IDEA], ["idea"])
+        (idea,) = texts(h, "idea")
+        assert IDEA in idea
+        assert texts(h, "error") == []
+        assert logged(caplog, logging.WARNING) == []
+        (retry,) = [m for m in logged(caplog, logging.INFO) if "conflict" in m]
+        assert "SQLSTATE 40P01" in retry and "run once more" in retry and IDEA not in retry
+
+
+@pytest.mark.postgres
+async def test_an_event_that_loses_twice_gets_the_generic_error_once_logged_without_its_text(
+        caplog: pytest.LogCaptureFixture) -> None:
+    collision = Collision(rounds=2)
+    async with network_with(collision.feature) as (h, rival, network_id):
+        caplog.set_level(logging.INFO)
+        racing = asyncio.create_task(collision.rival(rival, network_id))
+        try:
+            await asyncio.wait_for(h.say("dewi", f"/botsing {IDEA}"), 20)
+        finally:
+            await asyncio.gather(racing, return_exceptions=True)
+        await racing
+        assert collision.attempts == 2  # not a third time
+        assert await stored(h) == ([], ["error"])
+        assert texts(h, "idea") == []
+        assert texts(h, "error") == [GENERIC]
+        (error,) = logged(caplog, logging.WARNING)
+        assert "lost a conflict with another transaction again (SQLSTATE 40P01)" in error
+        assert all(IDEA not in r.getMessage() and IDEA not in (r.exc_text or "") for r in caplog.records)
+
+
+@pytest.mark.postgres
+async def test_another_database_error_is_not_run_again() -> None:
+    """A lock wait that runs out (``lock_timeout``, SQLSTATE 55P03) is no conflict: the generic
+    error at once, the command ran once, nothing stored."""
+    attempts: list[int] = []
+
+    async def impatient(ctx: Ctx, args: str) -> None:
+        attempts.append(1)
+        await ctx.session.execute(text("SET LOCAL lock_timeout = '50ms'"))
+        await ctx.session.execute(_LOCK_CEM)
+        await run_command(ctx, "idee", args)
+
+    async with network_with(Feature("botsing", commands=(Command("botsing", impatient),))) as (h, rival, _):
+        async with rival.engine.begin() as conn:
+            await conn.execute(_LOCK_CEM)  # held until the command is done
+            await asyncio.wait_for(h.say("dewi", f"/botsing {IDEA}"), 20)
+        assert attempts == [1]
+        assert await stored(h) == ([], ["error"])
+        assert texts(h, "error") == [GENERIC]
+
+
+class _Orig(Exception):
+    def __init__(self, sqlstate: str | None = None, pgcode: str | None = None) -> None:
+        super().__init__("driver error")
+        if sqlstate is not None:
+            self.sqlstate = sqlstate
+        if pgcode is not None:
+            self.pgcode = pgcode
+
+
+@pytest.mark.parametrize(("orig", "conflict"), [
+    (_Orig("40P01"), True), (_Orig("40001"), True), (_Orig(pgcode="40P01"), True), (_Orig(pgcode="40001"), True),
+    (_Orig("40002"), False), (_Orig("40003"), False), (_Orig("55P03"), False), (_Orig("23505"), False),
+    (_Orig("57014"), False), (_Orig(), False),
+])
+def test_only_deadlocks_and_serialization_failures_are_conflicts(orig: Exception, conflict: bool) -> None:
+    assert is_conflict(DBAPIError("UPDATE …", {}, orig)) is conflict
+
+
+def test_a_plain_exception_is_no_conflict() -> None:
+    assert not is_conflict(RuntimeError("40P01"))
+    assert not is_conflict(TimeoutError())
