@@ -14,6 +14,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -21,12 +22,13 @@ from sqlalchemy.exc import DBAPIError
 
 from adapters.console.harness import Harness
 from bamboe.features import FEATURES
-from bot import i18n
+from bot import directory, i18n
 from bot.clock import VirtualClock
 from bot.core import Ctx, run_command
 from bot.database import Database, create_engine, is_conflict
+from bot.events import MessageIn
 from bot.markup import plain
-from bot.models import LogEntry, OutboxMessage
+from bot.models import LogEntry, Member, OutboxMessage
 from bot.registry import Command, Feature
 from tests.conftest import MEMBERS, NETWORK, drop_postgres_database, local, migrated_postgres_database, texts
 from tests.conftest import waiting_for_a_lock as someone_waits
@@ -191,3 +193,59 @@ def test_only_deadlocks_and_serialization_failures_are_conflicts(orig: Exception
 def test_a_plain_exception_is_no_conflict() -> None:
     assert not is_conflict(RuntimeError("40P01"))
     assert not is_conflict(TimeoutError())
+
+
+@pytest.mark.postgres
+async def test_forgetme_that_deadlocks_with_the_nightly_run_runs_again_not_an_error(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """The known case. A private message to Dewi (who left) waits for her to start a chat with the
+    bot. The nightly retention run has locked her member row to erase her when she writes
+    ``/vergeetmij ja`` privately: handling it first queues her waiting message again (locking its
+    outbox row), then waits for her member row. The run then deletes her outbox rows and waits for
+    that one: a deadlock, which the message loses. Run again once the run committed, it finds
+    nothing of her and says so; the run is done, nothing of her is left, nobody sees the error."""
+    from tests.test_erase_race import private, replicas, retention_done
+
+    inside, release = asyncio.Event(), asyncio.Event()
+    original = directory.held_elsewhere
+
+    async def held(session: Any, *args: Any, **kw: Any) -> Any:  # the run, her row locked, before the deletes
+        if not inside.is_set():
+            await session.execute(text("SET LOCAL deadlock_timeout = '30s'"))  # the message loses, not the run
+            inside.set()
+            await release.wait()
+        return await original(session, *args, **kw)
+
+    monkeypatch.setattr(directory, "held_elsewhere", held)
+    async with replicas(dewi_leaves=True) as (h, first, second):
+        async with first.db.transaction() as s:
+            dewi = await s.scalar(select(Member).where(Member.user_id == "dewi"))
+            s.add(OutboxMessage(network_id=dewi.network_id, platform=h.chat.platform, chat_id=None, user_id="dewi",
+                                member_id=dewi.id, kind="privacy", text="Je gegevens", state="waiting",
+                                created_at=h.clock.now()))
+        caplog.set_level(logging.INFO, logger="bot")
+        h.clock.set(local(2026, 2, 5, 3, 30))
+        nightly = asyncio.create_task(first.run_due())
+        tasks = [nightly]
+        try:
+            await asyncio.wait_for(inside.wait(), 10)
+            asking = asyncio.create_task(second.handle(MessageIn(private(h, "dewi"), h.person("dewi"),
+                                                                 "/vergeetmij ja", "m1")))
+            tasks.append(asking)
+            await someone_waits(second.db)  # the message, for her member row
+            release.set()
+            _, answer = await asyncio.wait_for(asyncio.gather(nightly, asking), 20)
+        finally:
+            release.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        assert [(o.address.user_id, o.kind, plain(o.text)) for o in answer] == [
+            ("dewi", "privacy", plain(i18n.t("nl", "privacy.nothing_kept")))]
+        assert set(await retention_done(first, h.clock.now())) == {"done"}
+        async with first.db.transaction() as s:
+            assert list(await s.scalars(select(Member).where(Member.user_id == "dewi"))) == []
+            to_her = [(r.kind, r.text, r.state) for r in await s.scalars(
+                select(OutboxMessage).where(OutboxMessage.user_id == "dewi").order_by(OutboxMessage.id))]
+        assert to_her == [("forget", "", "pending"), ("privacy", plain(i18n.t("nl", "privacy.nothing_kept")), "pending")]
+        assert logged(caplog, logging.WARNING) == []
+        (retry,) = [m for m in logged(caplog, logging.INFO) if "conflict" in m]
+        assert "MessageIn lost a conflict with another transaction (SQLSTATE 40P01)" in retry
