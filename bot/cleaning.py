@@ -14,6 +14,8 @@ word needs them.
 :func:`is_outage` tells a database that is away (connection refused or lost, a timeout, a lock or
 serialization conflict: trying again later helps) from an error the same input will raise every
 time (a data or integrity error: trying again never helps, see :meth:`bot.core.Core.handle`).
+A deadlock or serialization failure counts as away here, but :meth:`bot.core.Core.handle` first
+runs such an event once more itself (:func:`bot.database.is_conflict`).
 """
 
 from __future__ import annotations
