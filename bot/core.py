@@ -285,7 +285,7 @@ class Core:
             except DBAPIError as exc:
                 if not (last and is_conflict(exc)):
                     raise
-                log.error("inbound %s lost a conflict with another transaction again (SQLSTATE %s): "
+                log.error("inbound %s lost a conflict with another transaction in its last attempt (SQLSTATE %s): "
                           "answered with the generic error", type(event).__name__, _sqlstate(exc))
                 raise _Failed("errors.internal", {}) from exc
         except _Failed as failed:

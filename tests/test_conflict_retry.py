@@ -147,7 +147,7 @@ async def test_an_event_that_loses_twice_gets_the_generic_error_once_logged_with
         assert texts(h, "idea") == []
         assert texts(h, "error") == [GENERIC]
         (error,) = logged(caplog, logging.WARNING)
-        assert "lost a conflict with another transaction again (SQLSTATE 40P01)" in error
+        assert "lost a conflict with another transaction in its last attempt (SQLSTATE 40P01)" in error
         assert all(IDEA not in r.getMessage() and IDEA not in (r.exc_text or "") for r in caplog.records)
 
 
