@@ -5,8 +5,11 @@ error, logged without the message's text; any other database error is not run ag
 
 The deadlocks are real: a test command locks the network's row and then Cem's member row, while a
 rival transaction (another replica, say) holds Cem's row and then asks for the network's. The
-rival waits with a long ``deadlock_timeout`` and the command with a short one, so PostgreSQL picks
-the command's transaction as the one to roll back (setting it needs the tests' superuser)."""
+rival waits with a long ``deadlock_timeout`` and the command with a short one (setting it needs
+the tests' superuser), and the command asks last, once the rival waits: PostgreSQL looks for a
+cycle once, when a wait has lasted ``deadlock_timeout``, so the command's check finds it and its
+transaction is the one rolled back, however slow the machine (had the command waited first, its
+check could run before the rival asked, and the rival's would come only after 30 s)."""
 
 from __future__ import annotations
 
@@ -47,6 +50,7 @@ class Collision:
     def __init__(self, rounds: int) -> None:
         self.rounds = rounds
         self.attempts = 0
+        self.db: Database | None = None  # the rival's, to see it wait (set by :meth:`rival`)
         self.rival_holds_cem = [asyncio.Event() for _ in range(rounds)]
         self.command_holds_network = [asyncio.Event() for _ in range(rounds)]
 
@@ -62,19 +66,20 @@ class Collision:
         await ctx.session.execute(_LOCK_NETWORK, {"id": ctx.network.id})
         if n < self.rounds:
             self.command_holds_network[n].set()
-        await ctx.session.execute(_LOCK_CEM)
+            await someone_waits(self.db)  # the rival, for the network's row
+        await ctx.session.execute(_LOCK_CEM)  # the cycle: this transaction loses
         await run_command(ctx, "idee", args)
 
     async def rival(self, db: Database, network_id: int) -> None:
-        """Each round one transaction: Cem's row, then (once the command waits for it) the network's."""
+        """Each round one transaction: Cem's row, then (once the command holds it) the network's."""
+        self.db = db
         for n in range(self.rounds):
             async with db.engine.begin() as conn:
                 await conn.execute(text("SET LOCAL deadlock_timeout = '30s'"))
                 await conn.execute(_LOCK_CEM)
                 self.rival_holds_cem[n].set()
                 await asyncio.wait_for(self.command_holds_network[n].wait(), 10)
-                await someone_waits(db)  # the command, for Cem's row
-                await conn.execute(_LOCK_NETWORK, {"id": network_id})  # the cycle: the command's transaction loses
+                await conn.execute(_LOCK_NETWORK, {"id": network_id})  # waits until the command's transaction lost
 
 
 @asynccontextmanager
