@@ -15,9 +15,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from adapters.teams.render import render_parts
+from adapters.teams.store import PERSON_KEEP
 from bamboe.runtime import App, running
 from bamboe.settings import Settings
 from bot.clock import VirtualClock
@@ -691,6 +692,59 @@ async def test_erasure_and_leaving_every_network_drop_the_block(env: Env) -> Non
     await env.until_rows(Member, Member.user_id == CEM["aadObjectId"], Member.active.is_(False))
     await teams.housekeeping()
     assert await env.rows(TeamsBlocked) == []
+
+
+async def test_a_person_in_no_network_for_the_grace_period_is_forgotten_and_met_again_on_return(
+        database_url: str, api: StandIn) -> None:
+    """The hourly housekeeping drops how to reach a person (their reference and their 1:1's) once
+    they have been an active member of no network on Teams for :data:`PERSON_KEEP` (30 days) and
+    did not write the bot for as long: kept a day before, gone a day after. Someone who writes the
+    bot meanwhile is kept; someone who comes back gets a new 1:1 as on first contact."""
+    async with stack(database_url, api) as env:
+        env.api.installed_for.update({ANNA["id"], CEM["id"]})
+        await env.add_to_channel()
+        await env.join(CEM)
+        cem_id = CEM["aadObjectId"]
+        personal_id = personal(CEM)["conversation"]["id"]
+        await env.say(personal(CEM), CEM, "help")
+        await env.until(lambda: env.api.sent(personal_id), "the help in Cem's 1:1")
+        (cem,) = await env.until_rows(TeamsUser, TeamsUser.user_id == cem_id,
+                                      TeamsUser.personal_conversation_id.is_not(None))
+        assert await env.rows(TeamsConversation, TeamsConversation.conversation_id == cem.personal_conversation_id)
+        resp = await env.post(conversation_update(CHANNEL, env.api.service_url, removed=[CEM], by=ANNA,
+                                                  event="teamMemberRemoved"))
+        assert resp.status in OK
+        await env.until_rows(Member, Member.user_id == cem_id, Member.active.is_(False))
+        dora = user(4, "Dora Smit")  # in no network, but she writes the bot now and then
+        await env.say(personal(dora), dora, "help")
+        await env.until_rows(TeamsUser, TeamsUser.user_id == dora["aadObjectId"])
+        long_ago = datetime.now(UTC) - PERSON_KEEP - timedelta(days=1)  # Cem last wrote long before he left
+        async with env.app.db.transaction() as s:
+            await s.execute(update(TeamsUser).where(TeamsUser.user_id == cem_id).values(updated_at=long_ago))
+            await s.execute(update(TeamsConversation).where(TeamsConversation.kind == "personal",
+                                                            TeamsConversation.conversation_id != personal(dora)
+                                                            ["conversation"]["id"]).values(updated_at=long_ago))
+        (teams,) = env.app.adapters
+        env.clock.advance(PERSON_KEEP - timedelta(days=1))
+        await teams.housekeeping()
+        assert [u.user_id for u in await env.rows(TeamsUser, TeamsUser.user_id == cem_id)] == [cem_id]
+        env.clock.advance(timedelta(days=2))
+        await teams.housekeeping()
+        assert await env.rows(TeamsUser, TeamsUser.user_id == cem_id) == []
+        assert await env.rows(TeamsConversation, TeamsConversation.conversation_id == cem.personal_conversation_id) \
+            == []
+        assert {u.user_id for u in await env.rows(TeamsUser)} == {ANNA["aadObjectId"], dora["aadObjectId"]}
+        assert await env.rows(TeamsConversation, TeamsConversation.chat_id == CHANNEL_ID)
+        assert await env.rows(TeamsConversation, TeamsConversation.conversation_id == personal(dora)
+                              ["conversation"]["id"])
+        creates = len([c for c in env.api.calls if c.path == "/emea/v3/conversations"])
+        await env.join(CEM)  # back: met again as the first time
+        create = await env.until(lambda: next((c for c in env.api.calls[creates:] if c.path == "/emea/v3/conversations"
+                                               and c.status == 201 and c.body["members"][0]["id"] == CEM["id"]),
+                                              None), "a 1:1 created for Cem again")
+        await env.until(lambda: env.api.sent(create.result["id"]), "the briefing in the new 1:1")
+        (cem,) = await env.until_rows(TeamsUser, TeamsUser.user_id == cem_id,
+                                      TeamsUser.personal_conversation_id == create.result["id"])
 
 
 # ---------------------------------------------------------------------------- limits

@@ -43,7 +43,7 @@ from adapters.common import Bounded
 from adapters.teams import translate
 from adapters.teams.auth import AuthError, InboundAuth, TokenClient
 from adapters.teams.render import MAX_TEXT, render_parts
-from adapters.teams.store import Store
+from adapters.teams.store import PERSON_KEEP, Store
 from bamboe.settings import Settings
 from bot import i18n
 from bot.clock import Clock, SystemClock
@@ -224,10 +224,21 @@ class TeamsAdapter:
     async def housekeeping(self) -> None:
         """Delete the files whose download links have expired (``bamboe run`` calls this hourly,
         so an export does not stay in the database when no new file follows it), where people
-        last wrote once that is a week old (also when nobody writes any more), and that someone
-        blocked the bot once they are in no network any more."""
+        last wrote once that is a week old (also when nobody writes any more), that someone
+        blocked the bot once they are in no network any more, and how to reach a person (their
+        reference and 1:1's, as :meth:`forget` drops them) once they have been an active member of
+        no network on Teams for :data:`~adapters.teams.store.PERSON_KEEP` and have not written the
+        bot for as long (someone who comes back is met again as the first time)."""
         await self.store.delete_old_askers(datetime.now(UTC))  # the time seen_at is written in
         await self.store.delete_stale_blocks()
+        seen_before = datetime.now(UTC) - PERSON_KEEP  # the time remember() writes in
+        forgotten = 0
+        for user_id in await self.store.stale_users(self.clock.now() - PERSON_KEEP, seen_before):
+            forgotten += await self.store.forget_user(user_id, seen_before=seen_before)
+        unused = await self.store.delete_stale_personal(seen_before)
+        if forgotten or unused:
+            log.info("teams: forgot how to reach %s person(s) in no network for %s days and %s unused 1:1(s)",
+                     forgotten, PERSON_KEEP.days, unused)
         deleted = await self.store.delete_expired_files(self.clock.now())
         if deleted:
             log.info("teams: deleted %s expired download file(s)", deleted)

@@ -12,7 +12,7 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, or_, select, update
 
 from adapters.teams.translate import (
     PLATFORM,
@@ -28,7 +28,7 @@ from adapters.teams.translate import (
 )
 from bot.core import release_waiting
 from bot.database import Database
-from bot.models import Chat, Member, TeamsAsker, TeamsBlocked, TeamsConversation, TeamsFile, TeamsUser
+from bot.models import Chat, Member, MemberIdentity, TeamsAsker, TeamsBlocked, TeamsConversation, TeamsFile, TeamsUser
 
 #: an asker's latest message is used for their answers this long (then answers go to the conversation)
 ASKER_KEEP = timedelta(days=7)
@@ -36,6 +36,9 @@ ASKER_KEEP = timedelta(days=7)
 #: (another replica's "app removed" shows after at most this; Teams refuses such a post anyway)
 REFERENCE_SECONDS = 30.0
 REFERENCE_CACHE = 10_000
+#: what the adapter keeps to reach a person (their reference, their 1:1's) is forgotten once they have
+#: been an active member of no network on Teams for this long, and have not written the bot for as long
+PERSON_KEEP = timedelta(days=30)
 
 
 class Store:
@@ -237,11 +240,41 @@ class Store:
             result = await session.execute(delete(TeamsBlocked).where(~member))
             return int(result.rowcount or 0)
 
-    async def forget_user(self, user_id: str) -> None:
+    async def stale_users(self, left_before: datetime, seen_before: datetime) -> list[str]:
+        """The people the adapter keeps a reference of who are an active member of no network on
+        Teams (by their first identity or a linked one), left the last one before ``left_before``
+        (the core's clock) and were last seen by the adapter before ``seen_before`` (the time
+        :meth:`remember` writes in)."""
+        recent = or_(Member.active.is_(True), Member.left_at >= left_before)
+        member = exists().where(Member.platform == PLATFORM, Member.user_id == TeamsUser.user_id, recent)
+        linked = exists().where(MemberIdentity.platform == PLATFORM, MemberIdentity.user_id == TeamsUser.user_id,
+                                MemberIdentity.member_id == Member.id, recent)
+        async with self.db.sessions() as session:
+            return list(await session.scalars(select(TeamsUser.user_id).where(
+                TeamsUser.updated_at < seen_before, ~member, ~linked).order_by(TeamsUser.user_id)))
+
+    async def delete_stale_personal(self, seen_before: datetime) -> int:
+        """Delete the 1:1 references no person's row points at any more (the 1:1 was given up) that
+        were last seen before ``seen_before``; how many."""
+        used = exists().where(TeamsUser.personal_conversation_id == TeamsConversation.conversation_id)
+        async with self.db.transaction() as session:
+            gone = list(await session.scalars(delete(TeamsConversation).where(
+                TeamsConversation.kind == "personal", TeamsConversation.updated_at < seen_before, ~used)
+                .returning(TeamsConversation.chat_id)))
+        for chat_id in gone:
+            self._references.pop(chat_id, None)
+        return len(gone)
+
+    async def forget_user(self, user_id: str, *, seen_before: datetime | None = None) -> bool:
         """The person was erased (``/vergeetmij``): drop how to reach them (their reference and
         their 1:1's), whether they blocked the bot, where they last wrote and the files sent to
-        them (an export)."""
+        them (an export). ``seen_before`` (the retention of :meth:`stale_users`): only when the
+        adapter has not seen them since (they did not write meanwhile); False when it has."""
         async with self.db.transaction() as session:
+            if seen_before is not None:
+                row = await session.get(TeamsUser, user_id, with_for_update=True)
+                if row is None or row.updated_at >= seen_before:
+                    return False
             one_to_one = await session.scalar(select(TeamsUser.personal_conversation_id)
                                               .where(TeamsUser.user_id == user_id))
             if one_to_one:
@@ -254,6 +287,7 @@ class Store:
             await session.execute(delete(TeamsBlocked).where(TeamsBlocked.user_id == user_id))
             await session.execute(delete(TeamsAsker).where(TeamsAsker.user_id == user_id))
             await session.execute(delete(TeamsFile).where(TeamsFile.user_id == user_id))  # their export
+        return True
 
     async def release_waiting(self, user_id: str) -> int:
         """Queue again the private messages that waited for a 1:1 with this person (Teams refused
