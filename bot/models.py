@@ -718,7 +718,8 @@ class MatrixAccount(Base):
 
 class MatrixRoom(Base):
     """A direct room of the bot with one member (``direct_with``), created by the bot or by the
-    member, reused for every private message (any replica finds it here)."""
+    member, reused for every private message (any replica finds it here). ``created_at``: when it
+    was recorded, moved on (to the day) when the member writes there (the adapter's retention)."""
 
     __tablename__ = "matrix_rooms"
 

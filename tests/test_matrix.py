@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from adapters.matrix import render
 from bamboe.runtime import App, running
@@ -567,3 +567,60 @@ async def test_an_upgraded_direct_room_stays_the_members_direct_room(synapse_ser
         await from_bot(dewi, new, bot, what="the answer in the new direct room")
         async with app.db.sessions() as s:
             assert await s.scalar(select(func.count()).select_from(Network)) == 0
+
+
+async def test_a_direct_room_of_a_person_in_no_network_for_the_grace_period_is_left_and_met_anew(
+        synapse_server: Synapse, sqlite_url: str) -> None:
+    """The hourly housekeeping forgets (and leaves) a person's direct room once they have been an
+    active member of no network on Matrix for :data:`PERSON_KEEP` (30 days) and did not write there
+    for as long: kept a day before, kept after they wrote, gone a day after. Back in a network,
+    the bot opens a new direct room as on first contact."""
+    from adapters.matrix.store import PERSON_KEEP
+
+    bot = await synapse_server.register()
+    async with bot_running(synapse_server, sqlite_url, bot) as app:
+        adapter = app.adapters[0]
+        anna, room = await network_room(synapse_server, app, bot)
+        dewi = await synapse_server.register(displayname="Dewi Santoso")
+        await anna.invite(room, dewi.user_id)
+        await dewi.join(room)
+        (direct, _), = (await until(dewi.invites, 30, "the bot's invite to a direct room")).items()
+        await dewi.join(direct)
+        await from_bot(dewi, direct, bot, what="the newcomer briefing")
+        await dewi.leave(room)
+
+        async def left() -> bool:
+            async with app.db.sessions() as s:
+                return await s.scalar(select(Member.active).where(Member.user_id == dewi.user_id)) is False
+        await until(left, 30, "Dewi out of the network")
+
+        async def rooms() -> list[str]:
+            async with app.db.sessions() as s:
+                return list(await s.scalars(select(MatrixRoom.room_id).where(MatrixRoom.direct_with == dewi.user_id)))
+
+        async def recorded_long_ago() -> None:
+            async with app.db.transaction() as s:
+                await s.execute(update(MatrixRoom).values(created_at=datetime.now(UTC) - PERSON_KEEP - timedelta(days=1)))
+
+        await recorded_long_ago()
+        app.clock.advance(PERSON_KEEP - timedelta(days=1))
+        await adapter.housekeeping()
+        assert await rooms() == [direct]
+        await dewi.say(direct, "!help")  # she still uses it
+        await from_bot(dewi, direct, bot, 2, "the answer in the direct room")
+        app.clock.advance(timedelta(days=2))
+        await adapter.housekeeping()
+        assert await rooms() == [direct]
+        await recorded_long_ago()
+        await adapter.housekeeping()
+        assert await rooms() == []
+        assert dewi.user_id not in await bot.account_data("m.direct")
+        joined = await bot.call("GET", "/_matrix/client/v3/joined_rooms")
+        assert direct not in joined["joined_rooms"] and room in joined["joined_rooms"]
+        await anna.invite(room, dewi.user_id)  # back: met again as the first time
+        await dewi.join(room)
+        (again, _), = (await until(dewi.invites, 30, "a new invite to a direct room")).items()
+        assert again != direct
+        await dewi.join(again)
+        await from_bot(dewi, again, bot, what="the newcomer briefing in the new direct room")
+        assert await rooms() == [again]

@@ -36,6 +36,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -58,11 +59,12 @@ from nio import (
 
 from adapters.common import Bounded, cancel
 from adapters.matrix import render, translate
-from adapters.matrix.store import MatrixStore
+from adapters.matrix.store import PERSON_KEEP, MatrixStore
 from adapters.matrix.translate import PLATFORM
 from bamboe.settings import Settings
 from bot import events as core_events
 from bot import i18n
+from bot.clock import Clock, SystemClock
 from bot.database import Database, create_engine
 from bot.delivery import Limits, RetryAfter, Undeliverable, next_call
 from bot.events import (
@@ -179,6 +181,8 @@ class MatrixAdapter:
         self._names: Bounded = Bounded(NAME_MEMORY)
         #: room → inviter, from invites this process saw (a homeserver without ``prev_sender``)
         self._inviters: Bounded = Bounded(NAME_MEMORY)
+        #: the core's time, for the retention of direct rooms (``bamboe run`` hands in the app's clock)
+        self.clock: Clock = SystemClock()
 
     # ------------------------------------------------------------------ lifecycle
     def routes(self) -> list[web.RouteDef]:
@@ -455,6 +459,8 @@ class MatrixAdapter:
         elif kind == "m.room.message" and content.get("msgtype") in translate.TEXT_TYPES \
                 and isinstance(content.get("body"), str) and not translate.is_edit(content):
             chat = await self._chat(room_id)
+            if chat.private:  # the member still uses it: kept (see housekeeping)
+                await self.store.seen_direct(room_id)
             person = await self._person(room_id, sender)
             text = translate.core_text(content["body"], self.command_names)
             await self._hand_over(MessageIn(chat, person, text, event["event_id"], translate.answer_target(content),
@@ -633,10 +639,43 @@ class MatrixAdapter:
         """The person was erased (``bot.delivery.Sender``): drop their direct rooms and the display
         names cached for them."""
         await self.store.forget_person(user_id)
+        self._forget_cached(user_id)
+
+    def _forget_cached(self, user_id: str) -> None:
         for key in [k for k in self._names if isinstance(k, tuple) and k[1] == user_id]:
             self._names.pop(key, None)
         for room_id in [r for r, (inviter, _) in self._inviters.items() if inviter == user_id]:
             self._inviters.pop(room_id, None)
+
+    async def housekeeping(self) -> None:
+        """Hourly (``bamboe run``): forget a person's direct rooms once they have been an active
+        member of no network on Matrix for :data:`~adapters.matrix.store.PERSON_KEEP` and have not
+        written there for as long. The bot leaves those rooms and drops them from its ``m.direct``,
+        so someone who comes back is met as the first time (the bot opens a new direct room). The
+        display names cached of people who are an active member of no network go too."""
+        seen_before = datetime.now(UTC) - PERSON_KEEP  # the time the rooms' times are written in
+        forgotten = 0
+        for user_id in await self.store.stale_people(self.clock.now() - PERSON_KEEP, seen_before):
+            rooms = await self.store.forget_person(user_id, seen_before=seen_before)
+            if not rooms:
+                continue
+            forgotten += 1
+            self._forget_cached(user_id)
+            for room_id in rooms:
+                resp = await self.client.room_leave(room_id)
+                if isinstance(resp, ErrorResponse):
+                    log.warning("matrix: a forgotten direct room could not be left (%s)", _code(resp))
+            direct = await self._account_data("m.direct")
+            if user_id in direct:
+                del direct[user_id]
+                await self._set_account_data("m.direct", direct)
+        cached = {k[1] for k in self._names if isinstance(k, tuple)}
+        active = await self.store.active_people(cached)
+        for key in [k for k in self._names if isinstance(k, tuple) and k[1] not in active]:
+            self._names.pop(key, None)
+        if forgotten:
+            log.info("matrix: forgot the direct rooms of %s person(s) in no network for %s days", forgotten,
+                     PERSON_KEEP.days)
 
     # ------------------------------------------------------------------ outbound
     async def send(self, message: Outgoing) -> str | None:

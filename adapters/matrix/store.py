@@ -3,7 +3,9 @@
 * ``matrix_accounts``: the bot's one device and, when bamboe logged in with ``MATRIX_PASSWORD``,
   its access token, sealed with ``BAMBOE_SECRET_KEY`` (:mod:`bot.secrets`). Also the prefix of our transaction ids and
   the sync position (where the next sync starts, whichever replica runs it).
-* ``matrix_rooms``: the direct room per member, so any replica reuses it.
+* ``matrix_rooms``: the direct room per member, so any replica reuses it; forgotten (and left) once
+  the member has been an active member of no network on Matrix for :data:`PERSON_KEEP` and has not
+  written there for as long.
 * ``matrix_events``: inbound events claimed by a replica (every replica syncs and sees every
   event; the first to claim one hands it to the core). A claim left unfinished for
   :data:`CLAIM_SECONDS` (its replica died, or the core could not take it) may be taken again.
@@ -14,16 +16,21 @@ from __future__ import annotations
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, or_, select, update
 
 from adapters.matrix.translate import PLATFORM
 from bot.database import Database
-from bot.models import Chat, MatrixAccount, MatrixEvent, MatrixRoom
+from bot.models import Chat, MatrixAccount, MatrixEvent, MatrixRoom, Member, MemberIdentity
 
 #: a claimed event not marked done after this long may be claimed by another replica
 CLAIM_SECONDS = 60
 #: handled event ids are kept this long (a sync never goes back further in practice)
 EVENT_KEEP = timedelta(days=1)
+#: a person's direct rooms are forgotten once they have been an active member of no network on
+#: Matrix for this long and have not written the bot for as long
+PERSON_KEEP = timedelta(days=30)
+#: a direct room's time is moved on by the member's message at most this often (one write a day)
+SEEN_STEP = timedelta(days=1)
 
 
 class MatrixStore:
@@ -128,9 +135,48 @@ class MatrixStore:
             direct = await session.scalars(select(MatrixRoom.room_id))
             return {*chats, *direct}
 
-    async def forget_person(self, user_id: str) -> list[str]:
-        """The person was erased (``/vergeetmij``): drop their direct rooms; returns their ids."""
+    async def seen_direct(self, room_id: str) -> None:
+        """The member wrote in direct room ``room_id``: its time moves on (at most once a day)."""
+        now = datetime.now(UTC)
         async with self.db.transaction() as session:
+            await session.execute(update(MatrixRoom).where(MatrixRoom.room_id == room_id,
+                                                           MatrixRoom.created_at < now - SEEN_STEP)
+                                  .values(created_at=now))
+
+    async def stale_people(self, left_before: datetime, seen_before: datetime) -> list[str]:
+        """The people with a direct room who are an active member of no network on Matrix (by their
+        first identity or a linked one), left the last one before ``left_before`` (the core's clock)
+        and whose direct rooms were all recorded or last written in before ``seen_before``."""
+        recent = or_(Member.active.is_(True), Member.left_at >= left_before)
+        member = exists().where(Member.platform == PLATFORM, Member.user_id == MatrixRoom.direct_with, recent)
+        linked = exists().where(MemberIdentity.platform == PLATFORM, MemberIdentity.user_id == MatrixRoom.direct_with,
+                                MemberIdentity.member_id == Member.id, recent)
+        async with self.db.sessions() as session:
+            fresh = select(MatrixRoom.direct_with).where(MatrixRoom.created_at >= seen_before)
+            return list(await session.scalars(select(MatrixRoom.direct_with).where(
+                ~member, ~linked, MatrixRoom.direct_with.not_in(fresh)).distinct().order_by(MatrixRoom.direct_with)))
+
+    async def active_people(self, user_ids: set[str]) -> set[str]:
+        """Those of ``user_ids`` who are an active member of a network on Matrix (first or linked identity)."""
+        ids, found = sorted(user_ids), set()
+        async with self.db.sessions() as session:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start:start + 500]
+                found.update(await session.scalars(select(Member.user_id).where(
+                    Member.platform == PLATFORM, Member.active.is_(True), Member.user_id.in_(chunk))))
+                found.update(await session.scalars(select(MemberIdentity.user_id).join(
+                    Member, Member.id == MemberIdentity.member_id).where(
+                    MemberIdentity.platform == PLATFORM, Member.active.is_(True), MemberIdentity.user_id.in_(chunk))))
+        return found
+
+    async def forget_person(self, user_id: str, *, seen_before: datetime | None = None) -> list[str]:
+        """The person was erased (``/vergeetmij``): drop their direct rooms; returns their ids.
+        ``seen_before`` (the retention of :meth:`stale_people`): only when none of them was recorded
+        or written in since (else nothing is dropped)."""
+        async with self.db.transaction() as session:
+            if seen_before is not None and await session.scalar(select(MatrixRoom.room_id).where(
+                    MatrixRoom.direct_with == user_id, MatrixRoom.created_at >= seen_before).limit(1)) is not None:
+                return []
             rooms = list(await session.scalars(select(MatrixRoom.room_id).where(MatrixRoom.direct_with == user_id)))
             await session.execute(delete(MatrixRoom).where(MatrixRoom.direct_with == user_id))
         for room_id in [r for r, who in self._direct.items() if who == user_id] + rooms:
