@@ -197,13 +197,34 @@ async def test_the_record_keeps_every_idea_and_the_bringers_question(harness):
     await harness.say("bram", "/volgende")
     record = round_msgs(harness)[-1].text
     assert "7 ideeën" in record and all(f"• {idea}" in record for idea in ideas)
-    assert "Mijn vraag: hoe blijf ik in contact zonder dat ze zich gecontroleerd voelt?" in record
+    # the bringer's own "Mijn vraag:" is not said twice after the record's label
+    assert "*Vraag van de inbrenger:* Hoe blijf ik in contact zonder dat ze zich gecontroleerd voelt?" in record
+    assert "Mijn vraag" not in record
     assert "Stap 5 van 5" in record and "is rond" in record
     await harness.say("els", "/ronde 1")
     back = last(harness).text
     assert "Stap 5 van 5" not in back and "is rond" not in back and "Dank jullie wel" not in back
     assert back.startswith("🔄 *Ronde 1* · 05-01-2026 · casus van Cem Yilmaz (rond)")
     assert "Idee 7: iets anders proberen." in back and "zich gecontroleerd voelt?" in back
+
+
+@pytest.mark.parametrize("lang, label, line", [
+    ("nl", "vraag :", "*Vraag van de inbrenger:* Hoe blijf ik in contact zonder dat ze zich gecontroleerd voelt?"),
+    ("nl", "MIJN LEERVRAAG:", "*Vraag van de inbrenger:* Hoe blijf ik in contact zonder dat ze zich gecontroleerd voelt?"),
+    ("en", "My question:", "*The case bringer's question:* Hoe blijf ik in contact zonder dat ze zich gecontroleerd voelt?"),
+    ("en", "QUESTION:", "*The case bringer's question:* Hoe blijf ik in contact zonder dat ze zich gecontroleerd voelt?"),
+])
+async def test_the_bringers_own_question_label_is_left_out_of_the_record_only(harness, lang, label, line):
+    if lang == "en":
+        await harness.say("anna", "/network language en")
+    case = LONG_CASE.replace("Mijn vraag:", label)
+    await harness.say("bram", "/actieleren cem")
+    await harness.say("cem", case)
+    for _ in range(4):
+        await harness.say("bram", "/volgende")
+    record = round_msgs(harness)[-1].text
+    assert line in record and label not in record
+    assert [e.text for e in await rows(harness, RoundEntry) if e.step == 1] == [case]  # stored as said
 
 
 async def test_an_action_just_after_the_round_belongs_to_it(harness):

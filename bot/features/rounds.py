@@ -193,6 +193,15 @@ def _development_question(case: str) -> str:
 
 
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
+# the bringer's own label before their question ("Mijn vraag: …"): the record's line already says it
+_QUESTION_LABEL = re.compile(r"^(?:(?:mijn|onze|de|my|our|the)\s+)?(?:leer)?(?:vraag|question)\s*:\s*",
+                             re.IGNORECASE)
+
+
+def _unlabelled(question: str) -> str:
+    """``Mijn vraag: hoe …?`` → ``Hoe …?``, for the record's 'Vraag van de inbrenger:' line only."""
+    rest = _QUESTION_LABEL.sub("", question, count=1)
+    return rest[:1].upper() + rest[1:] if rest and rest != question else question
 
 
 async def record_text(ctx: Ctx, rnd: Round, entries: list[RoundEntry], actions: list[Action],
@@ -207,7 +216,7 @@ async def record_text(ctx: Ctx, rnd: Round, entries: list[RoundEntry], actions: 
         case, question = shorten(case, MAX_ACTION), ""
     # a long case is cut, but never its question (usually last): that line is kept whole
     case_line = shorten(case.replace(question, "").strip() if question else case, CASE_LINE)
-    question = shorten(question, MAX_ACTION)
+    question = shorten(_unlabelled(question), MAX_ACTION)
     questions = [e.text for e in entries if e.step == 2 and e.label == Label.OPEN.value]
     ideas = [e.text for e in entries if e.step == 3]
     empty = ctx.t("rounds.nothing")
