@@ -227,6 +227,20 @@ async def test_the_bringers_own_question_label_is_left_out_of_the_record_only(ha
     assert [e.text for e in await rows(harness, RoundEntry) if e.step == 1] == [case]  # stored as said
 
 
+@pytest.mark.parametrize("lang, questions, ideas", [("nl", "*Vragen:* geen.", "*Ideeën:* geen."),
+                                                    ("en", "*Questions:* none.", "*Ideas:* none.")])
+async def test_a_record_without_questions_or_ideas_says_none_not_zero(harness, lang, questions, ideas):
+    if lang == "en":
+        await harness.say("anna", "/network language en")
+    await harness.say("bram", "/actieleren cem")
+    await harness.say("cem", "Een leerling vertelt over geldzorgen thuis.")
+    for _ in range(4):
+        await harness.say("bram", "/volgende")
+    lines = round_msgs(harness)[-1].text.splitlines()
+    assert questions in lines and ideas in lines  # was "Vragen: 0 open vragen." and "Ideeën: 0 ideeën"
+    assert not any(" 0 " in line for line in lines)
+
+
 async def test_an_action_just_after_the_round_belongs_to_it(harness):
     await run_round_to_step4(harness)
     await harness.say("bram", "/volgende")

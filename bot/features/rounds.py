@@ -229,12 +229,14 @@ async def record_text(ctx: Ctx, rnd: Round, entries: list[RoundEntry], actions: 
     if question:
         lines.append(ctx.t("rounds.record_case_question", question=question))
     words = themes(questions)
-    if len(questions) < 2:  # none or one: nothing that several questions could share
+    if not questions:  # "Vragen: nog geen.", not "Vragen: 0 open vragen."
+        lines.append(ctx.t("rounds.record_questions_none"))
+    elif len(questions) < 2:  # one: nothing that several questions could share
         lines.append(ctx.t("rounds.record_questions_few", count=len(questions)))
     else:
         lines.append(ctx.t("rounds.record_questions", count=len(questions),
                            themes=", ".join(words) if words else ctx.t("rounds.no_themes")))
-    lines.append(ctx.t("rounds.record_ideas", count=len(ideas)))
+    lines.append(ctx.t("rounds.record_ideas", count=len(ideas)) if ideas else ctx.t("rounds.record_ideas_none"))
     lines += [ctx.t("rounds.record_idea", text=shorten(idea, 200)) for idea in ideas]
     if actions:
         for action in actions:
