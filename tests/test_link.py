@@ -218,6 +218,24 @@ async def test_unlinking_gives_the_chat_its_people_and_a_network_of_its_own(data
     await h.close()
 
 
+async def test_a_chat_of_a_network_with_more_chats_is_told_the_unlink_command_with_its_own_number(
+        database_url: str) -> None:
+    h = await two_networks(database_url)
+    await link_buurt(h)  # buurt is chat 2 of Anna's network
+    h.add_chat("school", "telegram", "Hogeschool")
+    h.names["tom"] = "Tom Visser"
+    h.member_chats["tom"] = ["school"]
+    await h.say("tom", "/help", chat="school")  # a network of its own, Tom its trekker
+    code = await ask_code(h, "tom", chat="school")
+    before = len(h.recorder.sent)
+    await h.say("anna-tg", f"/koppel {code}", chat="buurt")
+    (refusal,) = since(h, before)
+    assert refusal.kind == "error" and plain(refusal.text) == (
+        "Deze chat hoort bij een netwerk met meer chats. Haal hem daar eerst los met /koppel los 2.")  # was "<nummer>"
+    assert len(await networks(h)) == 2
+    await h.close()
+
+
 # ---------------------------------------------------------------------------- one person, two accounts
 async def test_a_person_links_two_accounts_and_is_counted_reminded_and_erased_once(database_url: str) -> None:
     h = await two_networks(database_url)

@@ -240,7 +240,8 @@ async def test_an_expired_code_from_the_note_gets_its_own_lead_a_new_one_private
     assert plain(answer.text) == "Die code is verlopen: een code is 24 uur geldig. Ik heb je privé een nieuwe gestuurd."
     fresh = come_back_code(note.text)
     assert fresh != old and "Je koppelcode voor Lerend netwerk Test was verlopen" in plain(note.text)
-    assert f"Typ in de chat die weer bij Lerend netwerk Test moet horen: /koppel {fresh}." in plain(note.text)
+    assert f"Typ in de chat die weer bij dit netwerk moet horen: /koppel {fresh}." in plain(note.text)
+    assert plain(note.text).count("Lerend netwerk Test") == 1  # the network named once
     async with h.db.transaction() as session:  # one new code, of the old network, for Anna's old membership
         rows = list(await session.scalars(select(LinkCode).order_by(LinkCode.id)))
         assert len(rows) == codes + 1 and rows[-1].network_id == network.id and rows[-1].used_at is None

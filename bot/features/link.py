@@ -259,7 +259,9 @@ async def _redeem_chat(ctx: Ctx, code: str, *, replace: bool) -> None:
     if target.id == ctx.network.id:
         raise UserError("link.already_linked", network=target.name)
     if len(ctx.chats) > 1:
-        raise UserError("link.has_other_chats")
+        nr = next(i for i, c in enumerate(ctx.chats, 1)
+                  if c.platform == ctx.source.platform and c.chat_id == ctx.source.chat_id)
+        raise UserError("link.has_other_chats", unlink=shown(ctx, "koppel", f"los {nr}"))
     if not replace:
         found = [ctx.t(f"link.history.{part}") for part, query in HISTORY.items()
                  if await ctx.session.scalar(query(ctx.network.id))]
