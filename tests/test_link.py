@@ -22,6 +22,7 @@ from bot.features.link import code_hash
 from bot.markup import plain
 from bot.models import (
     Action,
+    Announcement,
     AnnouncementRead,
     Answer,
     Celebration,
@@ -877,6 +878,49 @@ async def test_read_button_on_an_announcement_from_before_the_chat_was_taken_out
     assert dewi.id in [r.member_id for r in await rows(h, AnnouncementRead)]
     await h.say("anna", "/mededeling 1", chat="a")
     assert "Gelezen door: Anna de Vries, Dewi Santoso" in plain(h.recorder.latest("status", to="dm:anna").text)
+    await h.close()
+
+
+async def test_gelezen_typed_in_a_chat_taken_out_reads_the_announcement_posted_there(database_url: str) -> None:
+    """The announcement said "typ /gelezen 1" in both chats; then the Slack chat is taken out. Typed
+    there, /gelezen 1 reaches the new network, which has no announcement 1: it is traced to the one
+    posted in this chat, like the Gelezen button. Cem (moved out with the chat) hears it is the old
+    network's and nothing is noted; Dewi (still in the old network) is counted there. Once the new
+    network posts its own announcement 1 in the chat, /gelezen 1 there is that one."""
+    h = await taken_out(database_url, same_platform=False)
+    await h.say("anna", "/mededeling De zaal is veranderd.", chat="teams")
+    await h.say("anna", "/koppel los 2", chat="teams")
+    old, _ = await networks(h)
+    before = len(h.recorder.sent)
+    await h.say("cem", "/gelezen 1", chat="sl")
+    (told,) = since(h, before)  # was "Ik vind geen mededeling met nummer 1."
+    assert told.kind == "status" and plain(told.text) == (
+        f"Mededeling 1 is van {old.name}. Deze chat hoort daar niet meer bij. "
+        "Daarom noteer ik daar niet dat je hem gelezen hebt.")
+    (anna,) = await rows(h, Member, Member.network_id == old.id)
+    assert [r.member_id for r in await rows(h, AnnouncementRead)] == [anna.id]
+    await h.close()
+
+    h = await taken_out(database_url, same_platform=True)
+    await h.say("anna", "/mededeling De zaal is veranderd.", chat="a")
+    await h.say("anna", "/koppel los 2", chat="a")
+    old, new = (await networks(h))[-2:]
+    before = len(h.recorder.sent)
+    await h.say("dewi", "/gelezen 1", chat="b")
+    thanks = since(h, before)[-1]  # after the word that Dewi, the first to ask, is the new network's trekker
+    assert plain(thanks.text) == f"Dank je, mededeling 1 van {old.name} staat bij jou als gelezen."
+    (dewi,) = await rows(h, Member, Member.user_id == "dewi", Member.network_id == old.id)
+    (first,) = await rows(h, Announcement, Announcement.network_id == old.id)
+    assert dewi.id in [r.member_id for r in await rows(h, AnnouncementRead, AnnouncementRead.announcement_id == first.id)]
+    await h.say("dewi", "/mededeling Volgende week geen bijeenkomst.", chat="b")
+    (second,) = await rows(h, Announcement, Announcement.network_id == new.id)
+    assert second.nr == 1 and second.state == "posted"
+    await h.say("anna", "/gelezen 1", chat="b")
+    assert plain(h.recorder.sent[-1].text) == "Dank je, mededeling 1 staat bij jou als gelezen."
+    readers = await rows(h, AnnouncementRead, AnnouncementRead.announcement_id == second.id)
+    assert len(readers) == 2  # Dewi, its author, and Anna, in the new network
+    anna_old = next(m for m in await rows(h, Member) if m.user_id == "anna" and m.network_id == old.id)
+    assert anna_old.id not in [r.member_id for r in readers]
     await h.close()
 
 

@@ -29,6 +29,7 @@ from bot.models import (
     Member,
     Network,
     Nudge,
+    OutboxMessage,
     message_ref,
 )
 from bot.numbers import next_nr
@@ -328,6 +329,12 @@ async def _read_elsewhere(ctx: Ctx, ann: Announcement) -> None:
     if posted is None or posted.kind != "announcement" or posted.network_id != ann.network_id \
             or (posted.meta or {}).get("announcement") != ann.id:
         raise UserError("errors.unknown_button")
+    await _read_for_network(ctx, ann)
+
+
+async def _read_for_network(ctx: Ctx, ann: Announcement) -> None:
+    """``ann`` (another network's, posted in this chat before it was taken out) read: noted there for
+    the member's membership there, or, for someone not in that network, told why not."""
     network = await ctx.session.get(Network, ann.network_id)
     there = await rhythm.member_there(ctx, ann.network_id)
     if there is None:
@@ -340,7 +347,12 @@ async def _read_elsewhere(ctx: Ctx, ann: Announcement) -> None:
 async def cmd_read(ctx: Ctx, args: str) -> None:
     """``/gelezen [<nr>]``: the text fallback of the button (default: the latest announcement)."""
     token = args.strip()
-    if token:
+    if token and ctx.source is not None and not ctx.source.private:
+        ann = await _numbered_here(ctx, token.split()[0])
+        if ann.network_id != ctx.network.id:
+            await _read_for_network(ctx, ann)
+            return
+    elif token:
         ann = await _announcement(ctx, token.split()[0])
     else:
         ann = await ctx.session.scalar(select(Announcement).where(
@@ -349,6 +361,32 @@ async def cmd_read(ctx: Ctx, args: str) -> None:
         if ann is None:
             raise UserError("errors.no_announcement")
     await mark_read(ctx, ann)
+
+
+async def _numbered_here(ctx: Ctx, token: str) -> Announcement:
+    """The announcement ``/gelezen <nr>`` in a group chat means: the network's own number ``nr``
+    when it was posted in this chat; else, in a chat taken out of another network (``/koppel los``),
+    that network's announcement ``nr`` posted here, whose text said "typ /gelezen <nr>" (the latest,
+    if several); else the network's own (posted before this chat joined, or its trace is gone)."""
+    nr = number(token.lstrip("#"))
+    if nr is None:
+        return await _announcement(ctx, token)
+    own = await ctx.session.scalar(select(Announcement).where(
+        Announcement.network_id == ctx.network.id, Announcement.nr == nr))
+    metas = await ctx.session.scalars(select(OutboxMessage.meta).where(
+        OutboxMessage.platform == ctx.source.platform, OutboxMessage.chat_id == ctx.source.chat_id,
+        OutboxMessage.kind == "announcement"))
+    here = {m["announcement"] for m in metas if isinstance(m, dict) and isinstance(m.get("announcement"), int)}
+    if own is not None and own.id in here:
+        return own
+    before = await ctx.session.scalar(select(Announcement).where(
+        Announcement.id.in_(here), Announcement.network_id != ctx.network.id, Announcement.nr == nr)
+        .order_by(Announcement.posted_at.desc()).limit(1)) if here else None
+    if before is not None:
+        return before
+    if own is None:
+        raise UserError("errors.unknown_announcement", nr=token[:12] or "?")
+    return own
 
 
 # ---------------------------------------------------------------------------- sessions
