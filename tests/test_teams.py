@@ -1170,3 +1170,21 @@ async def test_erasure_drops_what_the_teams_adapter_kept_about_the_person(env: E
     assert await env.rows(TeamsBlocked) == []
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "Zwanenburgse" not in logged and "Yilmaz" not in logged and cem_id not in logged
+
+
+async def test_a_channel_back_by_a_mention_after_the_app_was_removed_from_its_team_hears_its_messages(
+        env: Env) -> None:
+    """The app removed from a team (each channel it was in marked removed), then added to it again
+    (announced in General): a mention in a channel it was in before makes that channel a network
+    again, as in any channel, and its messages without a mention (a reply, a member's first
+    message) then reach the bot, as in any channel it knows."""
+    await env.add_to_channel(where=KOFFIE)
+    assert (await env.post(installation_update(CHANNEL, env.api.service_url, ANNA, "remove"))).status in OK
+    assert (await env.post(conversation_update(CHANNEL, env.api.service_url, removed=[BOT], by=ANNA,
+                                               event="teamMemberRemoved"))).status in OK
+    assert await env.rows(Chat) == []
+    await env.add_to_channel(where=CHANNEL)  # added to the team again
+    await env.say(KOFFIE, ANNA, "status", mention=True)
+    await env.until_rows(Chat, Chat.chat_id == KOFFIE_ID)
+    await env.say(KOFFIE, BRAM, "Goedemorgen allemaal")  # no mention
+    await env.until_rows(Member, Member.user_id == BRAM["aadObjectId"])

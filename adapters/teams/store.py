@@ -59,7 +59,9 @@ class Store:
         added or removed, a channel created or renamed, the team renamed): only a conversation
         already recorded is brought up to date; none is recorded, so none is taken for one the app
         is in. Teams sends those in the team's own conversation (its General channel) also when the
-        app was added to another channel of the team."""
+        app was added to another channel of the team. A message or a button press (neither
+        ``known_only`` nor ``announces_install``) shows the app is in the conversation: one marked
+        removed (its team's app removed, then added again) is marked in it again."""
         conversation = activity.get("conversation") or {}
         sender = activity.get("from") or {}
         service_url = str(activity.get("serviceUrl") or "")
@@ -83,7 +85,9 @@ class Store:
                 await session.execute(self.db.insert(TeamsConversation).values(chat_id=chat.chat_id,
                                                                                 installed=not announces_install,
                                                                                 **values)
-                                      .on_conflict_do_update(index_elements=["chat_id"], set_=values))
+                                      .on_conflict_do_update(index_elements=["chat_id"],
+                                                             set_=values if announces_install
+                                                             else {**values, "installed": True}))
             if sender.get("id") and sender.get("role") != "bot":
                 user = user_key(sender)
                 person = {"teams_id": str(sender["id"]), "tenant_id": tenant, "service_url": service_url,
