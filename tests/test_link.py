@@ -237,6 +237,23 @@ async def test_a_chat_of_a_network_with_more_chats_is_told_the_unlink_command_wi
     await h.close()
 
 
+async def test_an_english_network_is_told_the_unlink_command_in_english(database_url: str) -> None:
+    h = await two_networks(database_url)
+    await link_buurt(h)  # buurt is chat 2 of Anna's network
+    await h.say("anna", "/netwerk taal en")
+    h.add_chat("school", "telegram", "Hogeschool")
+    h.names["tom"] = "Tom Visser"
+    h.member_chats["tom"] = ["school"]
+    await h.say("tom", "/help", chat="school")  # a network of its own, Tom its trekker
+    code = await ask_code(h, "tom", chat="school")
+    before = len(h.recorder.sent)
+    await h.say("anna-tg", f"/koppel {code}", chat="buurt")
+    (refusal,) = since(h, before)
+    assert refusal.kind == "error" and plain(refusal.text) == (  # was "/link los 2": a Dutch word
+        "This chat belongs to a network with more chats. Take it out there first with /link remove 2.")
+    await h.close()
+
+
 # ---------------------------------------------------------------------------- one person, two accounts
 async def test_a_person_links_two_accounts_and_is_counted_reminded_and_erased_once(database_url: str) -> None:
     h = await two_networks(database_url)

@@ -261,7 +261,8 @@ async def _redeem_chat(ctx: Ctx, code: str, *, replace: bool) -> None:
     if len(ctx.chats) > 1:
         nr = next(i for i, c in enumerate(ctx.chats, 1)
                   if c.platform == ctx.source.platform and c.chat_id == ctx.source.chat_id)
-        raise UserError("link.has_other_chats", unlink=shown(ctx, "koppel", f"los {nr}"))
+        word = i18n.raw(ctx.lang, "link.unlink_word")  # "los" / "remove": as the usage of /koppel says
+        raise UserError("link.has_other_chats", unlink=shown(ctx, "koppel", f"{word} {nr}"))
     if not replace:
         found = [ctx.t(f"link.history.{part}") for part, query in HISTORY.items()
                  if await ctx.session.scalar(query(ctx.network.id))]
