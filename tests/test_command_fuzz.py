@@ -97,6 +97,7 @@ async def test_no_button_payload_reaches_the_internal_error(harness: Harness, pa
     ("/gelezen 99999999999999999999999", "Het getal 999999999999999… is te groot"),
     ("/ronde 2147483648", "Het getal 2147483648 is te groot"),
     ("/gelezen ²", "Ik vind geen mededeling met nummer ²"),
+    ("/gelezen #99", "Ik vind geen mededeling met nummer 99."),  # not "nummer #99."
     ("/bijeenkomst 9999-12-31 23:00 X", "De datum \"9999-12-31\" ligt te ver weg. Kies een jaar tussen 1900 en 2200."),
     ("/bijeenkomst ² januari 14:00 X", "De datum \"²\" klopt niet"),
     ("/privacy bewaartermijn ²", "bewaartermijn van 1 tot 60 maanden"),

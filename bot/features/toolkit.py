@@ -368,7 +368,8 @@ async def _numbered_here(ctx: Ctx, token: str) -> Announcement:
     when it was posted in this chat; else, in a chat taken out of another network (``/koppel los``),
     that network's announcement ``nr`` posted here, whose text said "typ /gelezen <nr>" (the latest,
     if several); else the network's own (posted before this chat joined, or its trace is gone)."""
-    nr = number(token.lstrip("#"))
+    token = token.lstrip("#")  # "#3" is 3, also in the answer that there is none
+    nr = number(token)
     if nr is None:
         return await _announcement(ctx, token)
     own = await ctx.session.scalar(select(Announcement).where(
