@@ -73,7 +73,7 @@ FRAGMENT_PREFIXES = ("calendar.", "languages.", "roles.", "perspectives.", "comm
                      "toolkit.announcement_line", "rounds.list_line", "rounds.action_line", "warm.log_line",
                      "warm.bullet", "rounds.record_idea", "toolkit.digest_private_line", "rhythm.question_line",
                      "help.line", "rhythm.harvest_quote", "privacy.export_answer", "privacy.export_count",
-                     "link.platforms.", "link.history.", "link.chat_label", "link.untitled", "link.list_line", "teams.app.")
+                     "link.platforms.", "link.history.", "link.unlink_word", "link.chat_label", "link.untitled", "link.list_line", "teams.app.")
 
 
 @cache
