@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import budget, directory, i18n
 from bot.cleaning import clean, is_outage
 from bot.clock import Clock
-from bot.database import Database, defer_insert, defer_pending, is_conflict, mark_queued
+from bot.database import Database, defer_insert, defer_pending, is_conflict, mark_queued, sqlstate
 from bot.events import (
     Address,
     Attachment,
@@ -182,12 +182,6 @@ class Ctx:
         return self.member
 
 
-def _sqlstate(exc: BaseException) -> str:
-    """The SQLSTATE of a database error, for a log line ("-" when its driver gives none)."""
-    orig = getattr(exc, "orig", None)
-    return str(getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None) or "-")
-
-
 class _Failed(Exception):
     """A handler failed: roll its transaction back, then answer with the text ``key``."""
 
@@ -238,7 +232,7 @@ class Core:
             except (DBAPIError, OSError, TimeoutError) as exc:
                 if attempt == 1 and is_conflict(exc):
                     log.info("inbound %s lost a conflict with another transaction (SQLSTATE %s): run once more",
-                             type(event).__name__, _sqlstate(exc))
+                             type(event).__name__, sqlstate(exc) or "-")
                     await asyncio.sleep(random.uniform(*CONFLICT_PAUSE))
                     continue
                 if is_outage(exc):
@@ -248,7 +242,7 @@ class Core:
                 if attempt == 2:
                     orig = getattr(exc, "orig", None)
                     log.error("inbound %s dropped: the database refused it (%s, SQLSTATE %s)", type(event).__name__,
-                              type(orig).__name__, _sqlstate(exc))
+                              type(orig).__name__, sqlstate(exc) or "-")
                 continue
             for callback in after_commit:  # outside the attempts: its transaction committed
                 await callback()
@@ -286,7 +280,7 @@ class Core:
                 if not (last and is_conflict(exc)):
                     raise
                 log.error("inbound %s lost a conflict with another transaction in its last attempt (SQLSTATE %s): "
-                          "answered with the generic error", type(event).__name__, _sqlstate(exc))
+                          "answered with the generic error", type(event).__name__, sqlstate(exc) or "-")
                 raise _Failed("errors.internal", {}) from exc
         except _Failed as failed:
             async with self.db.transaction() as session:
@@ -467,7 +461,7 @@ class Core:
         name = directory.name_from_title(title)
         if here is None or name is None:
             return
-        here.title = " ".join(title.split())[:200]
+        here.title = name  # the title on one line, as the name it gives
         if ctx.network.name_chat_id == here.id:
             ctx.network.name = name
         await ctx.session.flush()

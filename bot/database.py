@@ -48,10 +48,15 @@ def is_conflict(exc: BaseException) -> bool:
     transaction lost a deadlock or a serialization conflict with a concurrent one (another
     replica's). Read from the DBAPI exception's ``sqlstate`` or ``pgcode`` (asyncpg, psycopg), so
     no driver is imported; SQLite's driver has neither (its writers take turns: no such conflict)."""
-    if not isinstance(exc, DBAPIError):
-        return False
-    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return state is not None and str(state) in CONFLICT_SQLSTATES
+    return isinstance(exc, DBAPIError) and sqlstate(exc) in CONFLICT_SQLSTATES
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error (its DBAPI exception's ``sqlstate`` or ``pgcode``), if its
+    driver gives one."""
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return str(state) if state is not None else None
 
 
 def async_url(url: str) -> str:

@@ -767,7 +767,13 @@ async def reply_where_asked(ctx: Ctx, origin: Row, text: str) -> bool:
     if there is not None:
         await answer_in(ctx, origin.network_id, there)
         return False
-    network = await ctx.session.get(Network, origin.network_id)
+    return await _not_kept_there(ctx, origin.network_id)
+
+
+async def _not_kept_there(ctx: Ctx, network_id: int) -> bool:
+    """Tell the member (only them) that what they answered was network ``network_id``'s question,
+    which no longer counts them, so it is not kept. True: the event is handled."""
+    network = await ctx.session.get(Network, network_id)
     ctx.reply("status", ctx.t("rhythm.answer_moved", network=network.name))
     return True
 
@@ -854,23 +860,26 @@ async def on_private_message(ctx: Ctx, msg: MessageIn) -> bool:
             # that network's question (the newest question they had)
             nudge = await _waiting_question(ctx)
             if nudge is None or nudge.sent_at <= origin.created_at:
-                network = await ctx.session.get(Network, origin.network_id)
-                ctx.reply("status", ctx.t("rhythm.answer_moved", network=network.name))
-                return True
-            origin = None  # this network asked since: it is the answer to that question (below)
-        if origin is not None and await PRIVATE_ANSWERS[origin.kind](ctx, origin, msg.text.strip()):
+                return await _not_kept_there(ctx, origin.network_id)
+            return await _keep_private_answer(ctx, nudge, msg.text.strip())  # this network asked since
+        if await PRIVATE_ANSWERS[origin.kind](ctx, origin, msg.text.strip()):
             return True
     elif origin is not None:
         return False  # another feature's question (the action follow-up)
     # no open private question: while this week's question waits for their answer, this is it
     nudge = await _waiting_question(ctx)
     if nudge is not None:
-        await store_answer(ctx, nudge.id, msg.text.strip())
-        ctx.reply("status", ctx.t("rhythm.private_answer_kept", question=await nudge_question(ctx, nudge)))
-        return True
+        return await _keep_private_answer(ctx, nudge, msg.text.strip())
     if back is not None:  # not taken here after all: the other features see it as it came
         back()
     return False
+
+
+async def _keep_private_answer(ctx: Ctx, nudge: Nudge, text: str) -> bool:
+    """A plain private message kept as the member's answer to this week's question ``nudge``."""
+    await store_answer(ctx, nudge.id, text)
+    ctx.reply("status", ctx.t("rhythm.private_answer_kept", question=await nudge_question(ctx, nudge)))
+    return True
 
 
 async def _waiting_question(ctx: Ctx) -> Nudge | None:
